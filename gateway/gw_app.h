@@ -1,0 +1,31 @@
+/*
+ * gw_app.h — what one `motcua serve` process holds: the loop and the modules
+ * it wires together. Only gateway/ sees this struct.
+ */
+#ifndef GW_APP_H
+#define GW_APP_H
+
+#include "gateway/gw_config.h"
+#include "gateway/gw_metrics.h"
+#include "gateway/gw_store.h"
+#include "intents/nlu.h"
+
+#include <stddef.h>
+#include <uv.h>
+
+struct lws_context;
+
+typedef struct gw_app {
+    uv_loop_t *loop;          /* the one loop of the process, borrowed */
+    const gw_config *cfg;     /* borrowed, read-only */
+    gw_store *store;          /* owned by main */
+    gw_metrics *metrics;      /* owned by main */
+    nlu_engine *nlu;          /* owned by main */
+    char *page;               /* the web chat page, read at start-up; owned by main */
+    size_t page_len;          /* its length */
+    struct lws_context *lws;  /* the HTTP server, owned by gw_http */
+    int port;                 /* the port actually bound */
+    int ws_open;              /* open web chat connections */
+} gw_app;
+
+#endif

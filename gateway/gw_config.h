@@ -1,0 +1,110 @@
+/*
+ * gw_config.h — motcua's configuration: an INI file (libinih) whose every key
+ * can be overridden by MOTCUA_<SECTION>_<KEY> in the environment, then by
+ * command-line flags. The key table in gw_config.c is the single list of keys.
+ */
+#ifndef GW_CONFIG_H
+#define GW_CONFIG_H
+
+#include <stddef.h>
+
+/* Problems found while loading, one human-readable line each ("file:12: ..."). */
+typedef struct gw_errlist {
+    char **lines; /* owned; each line owned */
+    size_t n;     /* number of lines */
+    size_t cap;   /* allocated slots */
+} gw_errlist;
+
+void gw_errlist_add(gw_errlist *l, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void gw_errlist_clear(gw_errlist *l);
+
+typedef enum gw_redis_kind { GW_REDIS_TCP, GW_REDIS_UNIX } gw_redis_kind;
+
+/* A parsed Redis address: redis://[:password@]host[:port][/db] or unix:/path. */
+typedef struct gw_redis_addr {
+    gw_redis_kind kind; /* TCP or unix socket */
+    char host[256];     /* TCP host, or the socket path for unix */
+    int port;           /* TCP port */
+    int db;             /* SELECT index, 0 by default */
+    char password[128]; /* AUTH password, empty for none */
+} gw_redis_addr;
+
+/*
+ * The whole configuration, read-only after loading. Strings are owned by the
+ * struct and never NULL (empty when unset).
+ */
+typedef struct gw_config {
+    /* [server] */
+    char *listen;       /* HOST:PORT the HTTP server binds */
+    char listen_host[256]; /* host part of listen */
+    int listen_port;    /* port part of listen; 0 picks a free port */
+    long max_body_bytes;/* request bodies above this get 413 */
+    char *public_url;   /* externally visible base URL (signatures, links) */
+    char *share_dir;    /* folder holding intents/data and gateway/www; empty = auto */
+    /* [redis] */
+    char *redis_url;    /* as written */
+    gw_redis_addr redis;/* parsed redis_url */
+    /* [log] */
+    char *log_level;    /* debug|info|warn|error */
+    /* [zalo] */
+    int zalo_enabled;
+    char *zalo_app_id, *zalo_oa_secret_key, *zalo_access_token, *zalo_refresh_token;
+    char *zalo_api_base, *zalo_zns_api_base;
+    /* [facebook] */
+    int facebook_enabled;
+    char *facebook_verify_token, *facebook_app_secret, *facebook_page_access_token;
+    char *facebook_api_base, *facebook_api_version;
+    /* [sms] */
+    int sms_enabled;
+    char *sms_provider; /* twilio|kannel */
+    char *sms_account_sid, *sms_auth_token, *sms_username, *sms_password;
+    char *sms_shared_secret, *sms_api_base, *sms_sender;
+    int sms_unaccented;
+    char *sms_quiet_hours; /* HH:MM-HH:MM */
+    long sms_max_segments;
+    /* [webchat] */
+    int webchat_enabled;
+    char *webchat_allowed_origins; /* comma-separated; "*" any; empty = same origin */
+    /* [scheduler] */
+    char *scheduler_timezone;
+    long scheduler_max_attempts, scheduler_backoff_base_ms, scheduler_backoff_max_ms;
+    double scheduler_rate_zalo, scheduler_rate_facebook, scheduler_rate_sms,
+        scheduler_rate_webchat;
+    /* [admin] */
+    char *admin_tokens_file;
+    /* [outbox] */
+    char *outbox_dir;
+} gw_config;
+
+/* A config holding every default. Caller frees with gw_config_free. NULL on OOM. */
+gw_config *gw_config_new(void);
+void gw_config_free(gw_config *c);
+
+/*
+ * Reads an INI file into c. Every problem (syntax, unknown section or key, bad
+ * value) is appended to errs as "path:LINE: message"; reading goes on after a
+ * problem so that all are reported at once. Returns 0 when errs gained nothing.
+ */
+int gw_config_load_file(gw_config *c, const char *path, gw_errlist *errs);
+
+/* Applies MOTCUA_<SECTION>_<KEY> overrides found in envp (NULL-terminated). */
+int gw_config_apply_env(gw_config *c, char *const *envp, gw_errlist *errs);
+
+/*
+ * Sets one key from any source; `where` names the source in error lines
+ * ("--listen", "MOTCUA_SERVER_LISTEN"). Returns 0 or MC_EINVAL (error added).
+ */
+int gw_config_set(gw_config *c, const char *section, const char *key, const char *value,
+                  const char *where, gw_errlist *errs);
+
+/* Cross-key checks after all sources are applied (e.g. enabled channel lacks a secret). */
+int gw_config_validate(const gw_config *c, gw_errlist *errs);
+
+/* Parses a Redis URL; 0 or MC_EINVAL with a reason in err. */
+int gw_redis_addr_parse(const char *url, gw_redis_addr *out, char *err, size_t errlen);
+
+/* Parses HOST:PORT or [v6]:PORT; 0 or MC_EINVAL with a reason in err. */
+int gw_hostport_parse(const char *s, char *host, size_t hostlen, int *port, char *err,
+                      size_t errlen);
+
+#endif

@@ -1,0 +1,244 @@
+/*
+ * gw_store.c — hiredis async connection management on the libuv loop.
+ *
+ * Big idea: the store owns one redisAsyncContext at a time. Any disconnect
+ * (Redis stopped, socket error, a health PING unanswered for HEALTH_TIMEOUT_MS)
+ * drops it and a timer reconnects every RECONNECT_MS, so /healthz goes 503
+ * when Redis is down and back to 200 when it returns, without a restart.
+ * Commands issued while down fail at once with MC_EUNAVAIL; hiredis calls the
+ * callbacks of commands in flight with a NULL reply when the link drops.
+ */
+#include "gateway/gw_store.h"
+
+#include "core/mc.h"
+#include "gateway/gw_log.h"
+
+#include <hiredis/adapters/libuv.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define RECONNECT_MS 250         /* delay between connection attempts */
+#define HEALTH_EVERY_MS 1000     /* PING period while connected */
+#define HEALTH_TIMEOUT_MS 3000   /* unanswered PING older than this → reconnect */
+
+struct gw_store {
+    uv_loop_t *loop;          /* borrowed */
+    gw_redis_addr addr;       /* where to connect */
+    redisAsyncContext *ac;    /* current connection, NULL while down */
+    int connected;            /* ac finished its connect */
+    int up;                   /* connected and healthy, as last reported */
+    int closing;              /* gw_store_free in progress */
+    uv_timer_t retry;         /* reconnect timer */
+    uv_timer_t health;        /* PING timer */
+    uint64_t ping_sent;       /* loop time of the outstanding PING, 0 if none */
+    gw_store_state_cb *state_cb; /* up/down observer */
+    void *state_priv;         /* its argument */
+    int handles_open;         /* timers not yet closed, for free */
+};
+
+/* One in-flight command: routes hiredis's callback to ours. */
+typedef struct pending {
+    gw_store *s;
+    gw_store_cb *cb;
+    void *priv;
+} pending;
+
+static void set_up(gw_store *s, int up) {
+    if (s->up == up)
+        return;
+    s->up = up;
+    gw_log(up ? GW_INFO : GW_WARN, up ? "redis.up" : "redis.down", "{s:s}", "addr", s->addr.host);
+    if (s->state_cb)
+        s->state_cb(s, up, s->state_priv);
+}
+
+static void on_retry(uv_timer_t *t);
+
+static void schedule_retry(gw_store *s) {
+    if (!s->closing)
+        uv_timer_start(&s->retry, on_retry, RECONNECT_MS, 0);
+}
+
+static void on_connect(const redisAsyncContext *ac, int status) {
+    gw_store *s = ac->data;
+    if (status != REDIS_OK) {
+        /* hiredis frees ac after this callback. */
+        s->ac = NULL;
+        s->connected = 0;
+        set_up(s, 0);
+        schedule_retry(s);
+        return;
+    }
+    s->connected = 1;
+    s->ping_sent = 0;
+    set_up(s, 1);
+}
+
+static void on_disconnect(const redisAsyncContext *ac, int status) {
+    gw_store *s = ac->data;
+    (void)status;
+    s->ac = NULL;
+    s->connected = 0;
+    s->ping_sent = 0;
+    set_up(s, 0);
+    schedule_retry(s);
+}
+
+static void on_reply(redisAsyncContext *ac, void *r, void *privdata) {
+    (void)ac;
+    pending *p = privdata;
+    if (p->cb)
+        p->cb(p->s, r, p->priv);
+    free(p);
+}
+
+static void on_auth(redisAsyncContext *ac, void *r, void *privdata) {
+    (void)privdata;
+    redisReply *reply = r;
+    if (reply && reply->type == REDIS_REPLY_ERROR)
+        gw_log(GW_ERROR, "redis.auth_failed", "{s:s}", "error", reply->str);
+    (void)ac;
+}
+
+static void connect_now(gw_store *s) {
+    redisAsyncContext *ac = s->addr.kind == GW_REDIS_UNIX
+                                ? redisAsyncConnectUnix(s->addr.host)
+                                : redisAsyncConnect(s->addr.host, s->addr.port);
+    if (!ac) {
+        schedule_retry(s);
+        return;
+    }
+    if (ac->err) {
+        /* Failed before any I/O (e.g. the socket file is gone while Redis is down). */
+        redisAsyncFree(ac);
+        schedule_retry(s);
+        return;
+    }
+    ac->data = s;
+    if (redisLibuvAttach(ac, s->loop) != REDIS_OK) {
+        redisAsyncFree(ac);
+        schedule_retry(s);
+        return;
+    }
+    redisAsyncSetConnectCallback(ac, on_connect);
+    redisAsyncSetDisconnectCallback(ac, on_disconnect);
+    s->ac = ac;
+    /* AUTH and SELECT are queued now and sent as soon as the link is up. */
+    if (s->addr.password[0])
+        redisAsyncCommand(ac, on_auth, NULL, "AUTH %s", s->addr.password);
+    if (s->addr.db)
+        redisAsyncCommand(ac, on_auth, NULL, "SELECT %d", s->addr.db);
+}
+
+static void on_retry(uv_timer_t *t) {
+    gw_store *s = t->data;
+    if (!s->ac && !s->closing)
+        connect_now(s);
+}
+
+static void on_pong(redisAsyncContext *ac, void *r, void *privdata) {
+    (void)ac;
+    gw_store *s = privdata;
+    redisReply *reply = r;
+    if (!reply)
+        return; /* link dropped: on_disconnect handles it */
+    s->ping_sent = 0;
+    set_up(s, reply->type != REDIS_REPLY_ERROR || strncmp(reply->str, "LOADING", 7));
+}
+
+static void on_health(uv_timer_t *t) {
+    gw_store *s = t->data;
+    if (!s->ac || !s->connected)
+        return;
+    uint64_t now = uv_now(s->loop);
+    if (s->ping_sent && now - s->ping_sent > HEALTH_TIMEOUT_MS) {
+        gw_log(GW_WARN, "redis.timeout", "{s:i}", "ms", (int)(now - s->ping_sent));
+        set_up(s, 0);
+        redisAsyncDisconnect(s->ac); /* on_disconnect schedules the reconnect */
+        return;
+    }
+    if (!s->ping_sent) {
+        s->ping_sent = now ? now : 1;
+        redisAsyncCommand(s->ac, on_pong, s, "PING");
+    }
+}
+
+gw_store *gw_store_new(uv_loop_t *loop, const gw_redis_addr *addr) {
+    gw_store *s = calloc(1, sizeof *s);
+    if (!s)
+        return NULL;
+    s->loop = loop;
+    s->addr = *addr;
+    uv_timer_init(loop, &s->retry);
+    uv_timer_init(loop, &s->health);
+    s->retry.data = s->health.data = s;
+    s->handles_open = 2;
+    uv_timer_start(&s->health, on_health, HEALTH_EVERY_MS, HEALTH_EVERY_MS);
+    connect_now(s);
+    return s;
+}
+
+void gw_store_on_state(gw_store *s, gw_store_state_cb *cb, void *priv) {
+    s->state_cb = cb;
+    s->state_priv = priv;
+}
+
+int gw_store_up(const gw_store *s) {
+    return s->up;
+}
+
+int gw_store_cmd(gw_store *s, gw_store_cb *cb, void *priv, int argc, const char **argv,
+                 const size_t *argvlen) {
+    if (!s->ac || !s->connected)
+        return MC_EUNAVAIL;
+    pending *p = malloc(sizeof *p);
+    if (!p)
+        return MC_ENOMEM;
+    *p = (pending){s, cb, priv};
+    if (redisAsyncCommandArgv(s->ac, on_reply, p, argc, argv, argvlen) != REDIS_OK) {
+        free(p);
+        return MC_EUNAVAIL;
+    }
+    return 0;
+}
+
+int gw_store_cmdf(gw_store *s, gw_store_cb *cb, void *priv, const char *fmt, ...) {
+    if (!s->ac || !s->connected)
+        return MC_EUNAVAIL;
+    pending *p = malloc(sizeof *p);
+    if (!p)
+        return MC_ENOMEM;
+    *p = (pending){s, cb, priv};
+    va_list ap;
+    va_start(ap, fmt);
+    int rc = redisvAsyncCommand(s->ac, on_reply, p, fmt, ap);
+    va_end(ap);
+    if (rc != REDIS_OK) {
+        free(p);
+        return MC_EUNAVAIL;
+    }
+    return 0;
+}
+
+static void on_timer_closed(uv_handle_t *h) {
+    gw_store *s = h->data;
+    if (--s->handles_open == 0)
+        free(s);
+}
+
+void gw_store_free(gw_store *s) {
+    if (!s)
+        return;
+    s->closing = 1;
+    s->state_cb = NULL;
+    if (s->ac) {
+        redisAsyncContext *ac = s->ac;
+        s->ac = NULL;
+        redisAsyncFree(ac); /* pending callbacks run with NULL replies */
+    }
+    uv_timer_stop(&s->retry);
+    uv_timer_stop(&s->health);
+    uv_close((uv_handle_t *)&s->retry, on_timer_closed);
+    uv_close((uv_handle_t *)&s->health, on_timer_closed);
+}
