@@ -50,7 +50,7 @@ UNIT_BIN := $(patsubst tests/unit/%.c,$(O)/tests/%,$(UNIT_SRC))
 
 BIN := $(O)/motcua
 
-.PHONY: all deps run test unit fmt clean bench eval fuzz
+.PHONY: all deps run test unit unit-bins fmt clean
 all: $(BIN)
 
 obj = $(patsubst %.c,$(O)/obj/%.o,$(1))
@@ -74,6 +74,8 @@ $(BIN): $(call obj,gateway/main.c) $(LIBS_ALL)
 $(O)/tests/%: $(O)/obj/tests/unit/%.o $(LIBS_ALL)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $< $(LIBS_ALL) $(PKG_LIBS) $(CMOCKA_LIBS) -lm
+
+unit-bins: $(UNIT_BIN)
 
 unit: $(UNIT_BIN)
 	@rc=0; for t in $(UNIT_BIN); do $$t || rc=1; done; exit $$rc

@@ -1,0 +1,70 @@
+/*
+ * test_gw_metrics.c — the Prometheus registry: counts, labels, the bounded
+ * series table and the histogram.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include "gateway/gw_metrics.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void counts_and_labels(void **state) {
+    (void)state;
+    gw_metrics *m = gw_metrics_new();
+    gw_metrics_http(m, "/healthz", 200);
+    gw_metrics_http(m, "/healthz", 200);
+    gw_metrics_http(m, "/healthz", 503);
+    gw_metrics_msg_in(m, "webchat", "procedure.documents");
+    gw_metrics_msg_out(m, "webchat");
+    gw_metrics_gauge_set(m, GW_G_REDIS_UP, 1);
+    gw_metrics_reply_latency(m, 0.002);
+    gw_metrics_reply_latency(m, 7.0);
+    size_t len;
+    char *t = gw_metrics_render(m, &len);
+    assert_int_equal(len, strlen(t));
+    assert_non_null(strstr(t, "# TYPE motcua_http_requests_total counter\n"));
+    assert_non_null(strstr(t, "motcua_http_requests_total{route=\"/healthz\",status=\"200\"} 2\n"));
+    assert_non_null(strstr(t, "motcua_http_requests_total{route=\"/healthz\",status=\"503\"} 1\n"));
+    assert_non_null(
+        strstr(t, "motcua_messages_in_total{channel=\"webchat\",intent=\"procedure.documents\"} 1"));
+    assert_non_null(strstr(t, "motcua_messages_out_total{channel=\"webchat\"} 1\n"));
+    assert_non_null(strstr(t, "motcua_redis_up 1\n"));
+    assert_non_null(strstr(t, "motcua_reply_seconds_bucket{le=\"0.0025\"} 1\n"));
+    assert_non_null(strstr(t, "motcua_reply_seconds_bucket{le=\"2.5\"} 1\n"));
+    assert_non_null(strstr(t, "motcua_reply_seconds_bucket{le=\"+Inf\"} 2\n"));
+    assert_non_null(strstr(t, "motcua_reply_seconds_count 2\n"));
+    free(t);
+    gw_metrics_free(m);
+}
+
+static void series_are_bounded(void **state) {
+    (void)state;
+    gw_metrics *m = gw_metrics_new();
+    char route[32];
+    for (int i = 0; i < 500; i++) {
+        snprintf(route, sizeof route, "/r%d", i);
+        gw_metrics_http(m, route, 200);
+    }
+    size_t len;
+    char *t = gw_metrics_render(m, &len);
+    int rows = 0;
+    for (char *p = t; (p = strstr(p, "motcua_http_requests_total{")); p++)
+        rows++;
+    assert_int_equal(rows, 128);
+    assert_non_null(strstr(t, "route=\"other\",status=\"other\"} 373\n"));
+    free(t);
+    gw_metrics_free(m);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(counts_and_labels),
+        cmocka_unit_test(series_are_bounded),
+    };
+    return cmocka_run_group_tests_name("gw_metrics", tests, NULL, NULL);
+}
