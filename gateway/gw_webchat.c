@@ -129,6 +129,11 @@ static void send_error(wc_conn *c, const char *code, const char *message) {
     send_owned(c, webchat_render_error(code, message, &len), &len);
 }
 
+/* Redis is away: the frame was not accepted, the citizen may send it again. */
+static void send_busy(wc_conn *c) {
+    send_error(c, "store_unavailable", "Hệ thống đang bận, vui lòng gửi lại sau giây lát.");
+}
+
 static const char *k_sess(char *buf, size_t n, const char *tok) {
     snprintf(buf, n, "mc:wc:s:%s", tok);
     return buf;
@@ -182,7 +187,7 @@ static void on_session_created(gw_store *s, redisReply *r, void *priv) {
     hello_op *h = priv;
     if (!r || r->type == REDIS_REPLY_ERROR) {
         h->c->hello_state = 0;
-        send_error(h->c, "store_unavailable", "Hệ thống đang bận, vui lòng thử lại sau giây lát.");
+        send_busy(h->c);
     } else {
         finish_hello(h, 0);
     }
@@ -215,7 +220,7 @@ static void on_session_lookup(gw_store *s, redisReply *r, void *priv) {
     wc_conn *c = h->c;
     if (!r || r->type == REDIS_REPLY_ERROR) {
         c->hello_state = 0;
-        send_error(c, "store_unavailable", "Hệ thống đang bận, vui lòng thử lại sau giây lát.");
+        send_busy(c);
         goto done;
     }
     if (r->type == REDIS_REPLY_NIL) {
@@ -223,7 +228,7 @@ static void on_session_lookup(gw_store *s, redisReply *r, void *priv) {
         if (new_session(h) == 0)
             return; /* on_session_created finishes and frees h */
         c->hello_state = 0;
-        send_error(c, "store_unavailable", "Hệ thống đang bận, vui lòng thử lại sau giây lát.");
+        send_busy(c);
         goto done;
     }
     long long seq = r->type == REDIS_REPLY_STRING ? strtoll(r->str, NULL, 10) : 0;
@@ -261,7 +266,7 @@ static void handle_hello(wc_conn *c, const webchat_frame *f) {
     }
     if (rc) {
         c->hello_state = 0;
-        send_error(c, "store_unavailable", "Hệ thống đang bận, vui lòng thử lại sau giây lát.");
+        send_busy(c);
         conn_unref(c);
         free(h);
     }
@@ -292,7 +297,7 @@ static void on_seq(gw_store *s, redisReply *r, void *priv) {
     turn *t = priv;
     wc_conn *c = t->c;
     if (!r || r->type != REDIS_REPLY_INTEGER) {
-        send_error(c, "store_unavailable", "Hệ thống đang bận, vui lòng thử lại sau giây lát.");
+        send_busy(c);
         turn_free(t);
         return;
     }
@@ -346,7 +351,7 @@ static void on_persisted(gw_store *s, redisReply *r, void *priv) {
     wc_conn *c = t->c;
     if (!r || r->type == REDIS_REPLY_ERROR) {
         /* Not persisted means not accepted: no ack, the client may resend. */
-        send_error(c, "store_unavailable", "Hệ thống đang bận, vui lòng gửi lại sau giây lát.");
+        send_busy(c);
         turn_free(t);
         return;
     }
@@ -355,7 +360,7 @@ static void on_persisted(gw_store *s, redisReply *r, void *priv) {
     char key[64];
     k_sess(key, sizeof key, c->session);
     if (gw_store_cmdf(s, on_seq, t, "HINCRBY %s seq 1", key)) {
-        send_error(c, "store_unavailable", "Hệ thống đang bận, vui lòng thử lại sau giây lát.");
+        send_busy(c);
         turn_free(t);
     }
 }
@@ -372,7 +377,7 @@ static void persist(turn *t) {
         argl[i] = strlen(argv[i]);
     argl[MC_ARRAY_LEN(argv) - 1] = t->text_len;
     if (gw_store_cmd(c->app->store, on_persisted, t, (int)MC_ARRAY_LEN(argv), argv, argl)) {
-        send_error(c, "store_unavailable", "Hệ thống đang bận, vui lòng gửi lại sau giây lát.");
+        send_busy(c);
         turn_free(t);
     }
 }
@@ -381,7 +386,7 @@ static void on_id_claimed(gw_store *s, redisReply *r, void *priv) {
     (void)s;
     turn *t = priv;
     if (!r || r->type == REDIS_REPLY_ERROR) {
-        send_error(t->c, "store_unavailable", "Hệ thống đang bận, vui lòng gửi lại sau giây lát.");
+        send_busy(t->c);
         turn_free(t);
         return;
     }
@@ -419,7 +424,7 @@ static void handle_message(wc_conn *c, webchat_frame *f) {
     for (size_t i = 0; i < MC_ARRAY_LEN(argv); i++)
         argl[i] = strlen(argv[i]);
     if (gw_store_cmd(c->app->store, on_id_claimed, t, (int)MC_ARRAY_LEN(argv), argv, argl)) {
-        send_error(c, "store_unavailable", "Hệ thống đang bận, vui lòng gửi lại sau giây lát.");
+        send_busy(c);
         turn_free(t);
     }
 }
