@@ -5,6 +5,9 @@
 #   make run        install what is missing, build, start a private Redis, serve the demo
 #   make test       install what is missing, build both ways, run unit + integration + browser
 #   make unit       build and run the cmocka unit tests only (add SANITIZE=1 for the ASan build)
+#   make eval       intent and entity accuracy of the whole pipeline on intents/data/dev.tsv
+#   make bench      scripts/bench.sh: every scripts/bench/*.sh section, one table each
+#   make fuzz       libFuzzer (clang) on tests/fuzz/fuzz_nlu.c for FUZZ_SECONDS (default 60)
 #   make fmt        clang-format every C file
 #   make clean
 
@@ -17,6 +20,12 @@ VERSION := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
 ifeq ($(SANITIZE),1)
 O       := build/asan
 OPT     := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+LDSAN   := -fsanitize=address,undefined
+else ifeq ($(SANITIZE),fuzz)
+# `make fuzz`: clang with libFuzzer's coverage instrumentation, ASan and UBSan.
+O       := build/fuzz
+CC      := clang
+OPT     := -O1 -g -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 LDSAN   := -fsanitize=address,undefined
 else
 O       := build
@@ -50,8 +59,17 @@ UNIT_BIN := $(patsubst tests/unit/%.c,$(O)/tests/%,$(UNIT_SRC))
 
 BIN := $(O)/motcua
 
-.PHONY: all deps run test unit unit-bins fmt clean
-all: $(BIN)
+# The trained intent model, rebuilt whenever the corpus, the normalizer's tables or the
+# binary change, so that `make`, `make run` and `make test` always have a fresh one.
+TRAIN_TSV := intents/data/train.tsv
+MODEL     := $(O)/nlu.model
+EVAL      := $(O)/eval
+# Runs the fuzz target over every seed-corpus file (gcc builds; scripts/test.sh runs it).
+FUZZ_RUN  := $(O)/tests/fuzz_nlu_corpus
+FUZZ_SECONDS ?= 60
+
+.PHONY: all deps run test unit unit-bins fmt clean eval bench fuzz
+all: $(BIN) $(if $(wildcard $(TRAIN_TSV)),$(MODEL))
 
 obj = $(patsubst %.c,$(O)/obj/%.o,$(1))
 
@@ -75,7 +93,37 @@ $(O)/tests/%: $(O)/obj/tests/unit/%.o $(LIBS_ALL)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $< $(LIBS_ALL) $(PKG_LIBS) $(CMOCKA_LIBS) -lm
 
-unit-bins: $(UNIT_BIN)
+$(MODEL): $(BIN) $(TRAIN_TSV) $(wildcard vi-nlp/data/*)
+	@$(BIN) train --data $(TRAIN_TSV) --out $@ >$(O)/nlu-train.log 2>&1 || \
+		{ cat $(O)/nlu-train.log; exit 1; }
+	@grep -E '^(cv accuracy|calibration|wrote)' $(O)/nlu-train.log
+
+$(EVAL): $(O)/obj/tests/eval/eval.o $(LIBS_ALL)
+	$(CC) $(LDFLAGS) -o $@ $< $(LIBS_ALL) $(PKG_LIBS) -lm
+
+$(FUZZ_RUN): $(O)/obj/tests/fuzz/fuzz_nlu.o $(O)/obj/tests/fuzz/driver.o $(NLU_LIB) $(VN_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lm
+
+$(O)/fuzz_nlu: $(O)/obj/tests/fuzz/fuzz_nlu.o $(NLU_LIB) $(VN_LIB)
+	$(CC) $(LDFLAGS) -fsanitize=fuzzer -o $@ $^ $(PKG_LIBS) -lm
+
+eval: $(EVAL) $(MODEL)
+	$(EVAL) --data intents/data/dev.tsv --model $(MODEL)
+
+bench: all $(EVAL)
+	@bash scripts/bench.sh
+
+# libFuzzer keeps what it finds in build/fuzz/corpus (seeded from tests/fuzz/corpus) and
+# crashing inputs in build/fuzz/artifacts/; it uses the normal build's model.
+fuzz:
+	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory SANITIZE=fuzz build/fuzz/fuzz_nlu
+	@mkdir -p build/fuzz/corpus build/fuzz/artifacts
+	MOTCUA_NLU_MODEL=build/nlu.model build/fuzz/fuzz_nlu -max_total_time=$(FUZZ_SECONDS) \
+		-max_len=9000 -artifact_prefix=build/fuzz/artifacts/ build/fuzz/corpus tests/fuzz/corpus
+
+unit-bins: $(UNIT_BIN) $(FUZZ_RUN)
 
 unit: $(UNIT_BIN)
 	@rc=0; for t in $(UNIT_BIN); do $$t || rc=1; done; exit $$rc

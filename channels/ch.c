@@ -2,13 +2,27 @@
  * ch.c — the channel core: the adapter table and the owned-memory helpers of
  * ch.h. A channel exists for the gateway when its adapter is listed here; the
  * gateway never names a provider itself.
+ *
+ * The second half holds the small byte helpers every adapter needs (constant-time
+ * compare, hex/base64, form decoding, UTF-8 counting and cutting, Retry-After):
+ * pure functions over length-carrying input, so network bytes are never strlen'd.
  */
 #include "ch.h"
 
+#include "channels/facebook.h"
+#include "channels/sms.h"
+#include "channels/zalo.h"
+#include "core/mc.h"
+
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static const ch_adapter *const ch_adapters[] = {
+    &ch_facebook_adapter,
+    &ch_zalo_adapter,
+    &ch_sms_adapter,
     NULL,
 };
 
@@ -40,4 +54,460 @@ void ch_http_clear(ch_http *h)
         free(h->headers[i]);
     free(h->body);
     memset(h, 0, sizeof(*h));
+}
+
+/* ---- growable buffer ---- */
+
+#define CH_BUF_MIN 256 /* first allocation of a ch_buf */
+
+static int buf_grow(ch_buf *b, size_t extra) {
+    if (b->oom)
+        return -1;
+    if (extra > ((size_t)-1) / 2 - b->len) {
+        b->oom = 1;
+        return -1;
+    }
+    size_t need = b->len + extra + 1;
+    if (need <= b->cap)
+        return 0;
+    size_t cap = b->cap ? b->cap : CH_BUF_MIN;
+    while (cap < need)
+        cap *= 2;
+    char *p = realloc(b->p, cap);
+    if (p == NULL) {
+        b->oom = 1;
+        return -1;
+    }
+    b->p = p;
+    b->cap = cap;
+    return 0;
+}
+
+void ch_buf_put(ch_buf *b, const char *s, size_t n) {
+    if (buf_grow(b, n) < 0)
+        return;
+    if (n)
+        memcpy(b->p + b->len, s, n);
+    b->len += n;
+    b->p[b->len] = '\0';
+}
+
+void ch_buf_puts(ch_buf *b, const char *s) {
+    ch_buf_put(b, s, strlen(s));
+}
+
+void ch_buf_urlenc(ch_buf *b, const char *s, size_t n) {
+    static const char hex[] = "0123456789ABCDEF";
+    if (buf_grow(b, n * 3) < 0)
+        return;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+            c == '-' || c == '.' || c == '_' || c == '~') {
+            b->p[b->len++] = (char)c;
+        } else {
+            b->p[b->len++] = '%';
+            b->p[b->len++] = hex[c >> 4];
+            b->p[b->len++] = hex[c & 15];
+        }
+    }
+    b->p[b->len] = '\0';
+}
+
+char *ch_buf_take(ch_buf *b, size_t *len) {
+    if (!b->oom && b->p == NULL)
+        ch_buf_put(b, "", 0);
+    if (b->oom) {
+        ch_buf_free(b);
+        return NULL;
+    }
+    char *p = b->p;
+    if (len)
+        *len = b->len;
+    memset(b, 0, sizeof(*b));
+    return p;
+}
+
+void ch_buf_free(ch_buf *b) {
+    free(b->p);
+    memset(b, 0, sizeof(*b));
+}
+
+/* ---- bytes ---- */
+
+int ch_ct_equal(const void *a, size_t alen, const void *b, size_t blen) {
+    const unsigned char *x = a, *y = b;
+    /* Compare over the longer length so the time depends on lengths only. */
+    size_t n = alen > blen ? alen : blen;
+    unsigned diff = (unsigned)(alen != blen);
+    for (size_t i = 0; i < n; i++) {
+        unsigned char cx = i < alen ? x[i] : 0;
+        unsigned char cy = i < blen ? y[i] : 0;
+        diff |= (unsigned)(cx ^ cy);
+    }
+    return diff == 0;
+}
+
+void ch_hex(const unsigned char *in, size_t n, char *out) {
+    static const char hex[] = "0123456789abcdef";
+    for (size_t i = 0; i < n; i++) {
+        out[2 * i] = hex[in[i] >> 4];
+        out[2 * i + 1] = hex[in[i] & 15];
+    }
+    out[2 * n] = '\0';
+}
+
+int ch_base64(const unsigned char *in, size_t n, char *out, size_t cap) {
+    static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    size_t need = (n + 2) / 3 * 4;
+    if (need + 1 > cap)
+        return MC_ETOOBIG;
+    size_t o = 0;
+    for (size_t i = 0; i < n; i += 3) {
+        unsigned v = (unsigned)in[i] << 16;
+        if (i + 1 < n)
+            v |= (unsigned)in[i + 1] << 8;
+        if (i + 2 < n)
+            v |= in[i + 2];
+        out[o++] = tab[(v >> 18) & 63];
+        out[o++] = tab[(v >> 12) & 63];
+        out[o++] = i + 1 < n ? tab[(v >> 6) & 63] : '=';
+        out[o++] = i + 2 < n ? tab[v & 63] : '=';
+    }
+    out[o] = '\0';
+    return (int)o;
+}
+
+/* ---- forms and query strings ---- */
+
+int ch_form_next(const char **cur, const char *end, ch_pair *out) {
+    const char *p = *cur;
+    while (p < end && *p == '&')
+        p++;
+    if (p >= end) {
+        *cur = end;
+        return 0;
+    }
+    const char *amp = memchr(p, '&', (size_t)(end - p));
+    const char *stop = amp ? amp : end;
+    const char *eq = memchr(p, '=', (size_t)(stop - p));
+    out->name = p;
+    out->name_len = (size_t)((eq ? eq : stop) - p);
+    out->value = eq ? eq + 1 : stop;
+    out->value_len = eq ? (size_t)(stop - eq - 1) : 0;
+    *cur = stop;
+    return 1;
+}
+
+static int hexval(char c) {
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+int ch_url_decode(const char *in, size_t len, char *out, size_t cap, size_t *outlen) {
+    size_t o = 0;
+    for (size_t i = 0; i < len; i++) {
+        char c = in[i];
+        if (c == '%') {
+            if (len - i < 3)
+                return MC_EINVAL;
+            int hi = hexval(in[i + 1]);
+            int lo = hexval(in[i + 2]);
+            if (hi < 0 || lo < 0)
+                return MC_EINVAL;
+            c = (char)(hi * 16 + lo);
+            i += 2;
+        } else if (c == '+') {
+            c = ' ';
+        }
+        if (o + 1 >= cap)
+            return MC_ETOOBIG;
+        out[o++] = c;
+    }
+    if (cap == 0)
+        return MC_ETOOBIG;
+    out[o] = '\0';
+    if (outlen)
+        *outlen = o;
+    return 0;
+}
+
+int ch_form_get(const char *form, size_t len, const char *name, char *out, size_t cap,
+                size_t *outlen) {
+    const char *cur = form, *end = form + len;
+    size_t nlen = strlen(name);
+    ch_pair p;
+    while (ch_form_next(&cur, end, &p)) {
+        /* Names are compared decoded: Twilio and Kannel names are plain ASCII, but a
+         * client may still percent-encode them. */
+        char nbuf[64];
+        size_t dn;
+        if (p.name_len >= sizeof nbuf)
+            continue;
+        if (ch_url_decode(p.name, p.name_len, nbuf, sizeof nbuf, &dn) < 0)
+            return MC_EINVAL;
+        if (dn == nlen && memcmp(nbuf, name, nlen) == 0)
+            return ch_url_decode(p.value, p.value_len, out, cap, outlen);
+    }
+    return MC_ENOTFOUND;
+}
+
+/* ---- UTF-8 ---- */
+
+/* Length of the well-formed sequence at s[0..len), or 0 when it is not one. */
+static size_t utf8_seq(const unsigned char *s, size_t len) {
+    unsigned char c = s[0];
+    if (c < 0x80)
+        return c == 0 ? 0 : 1;
+    size_t n;
+    unsigned cp;
+    if (c >= 0xC2 && c <= 0xDF) {
+        n = 2;
+        cp = c & 0x1F;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+        n = 3;
+        cp = c & 0x0F;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        n = 4;
+        cp = c & 0x07;
+    } else {
+        return 0;
+    }
+    if (n > len)
+        return 0;
+    for (size_t i = 1; i < n; i++) {
+        if ((s[i] & 0xC0) != 0x80)
+            return 0;
+        cp = (cp << 6) | (s[i] & 0x3F);
+    }
+    if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10FFFF)) ||
+        (cp >= 0xD800 && cp <= 0xDFFF))
+        return 0;
+    return n;
+}
+
+int ch_utf8_valid(const char *s, size_t len) {
+    const unsigned char *u = (const unsigned char *)s;
+    for (size_t i = 0; i < len;) {
+        size_t n = utf8_seq(u + i, len - i);
+        if (n == 0)
+            return 0;
+        i += n;
+    }
+    return 1;
+}
+
+size_t ch_utf8_count(const char *s, size_t len) {
+    size_t n = 0;
+    for (size_t i = 0; i < len; i++)
+        n += ((unsigned char)s[i] & 0xC0) != 0x80;
+    return n;
+}
+
+size_t ch_utf8_prefix(const char *s, size_t len, size_t max_cp) {
+    size_t cps = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (((unsigned char)s[i] & 0xC0) != 0x80) {
+            if (cps == max_cp)
+                return i;
+            cps++;
+        }
+    }
+    return len;
+}
+
+static int is_space(char c) {
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+size_t ch_text_cut(const char *s, size_t len, size_t max_cp, size_t *rest) {
+    if (ch_utf8_count(s, len) <= max_cp) {
+        *rest = len;
+        return len;
+    }
+    size_t w = ch_utf8_prefix(s, len, max_cp);
+    size_t cut = 0;
+    /* A sentence end: . ! ? or … followed by whitespace, or a line break. The
+     * punctuation stays with the part; the whitespace after it is dropped. */
+    for (size_t i = w; i-- > 0;) {
+        size_t end = 0;
+        if (s[i] == '\n')
+            end = i;
+        else if ((s[i] == '.' || s[i] == '!' || s[i] == '?') && i + 1 < len && is_space(s[i + 1]))
+            end = i + 1;
+        else if (i + 3 <= w && (unsigned char)s[i] == 0xE2 && (unsigned char)s[i + 1] == 0x80 &&
+                 (unsigned char)s[i + 2] == 0xA6 && i + 3 < len && is_space(s[i + 3]))
+            end = i + 3;
+        if (end > 0 && end <= w) {
+            cut = end;
+            break;
+        }
+    }
+    if (cut < w / 2) {
+        cut = 0;
+        for (size_t i = w; i-- > 0;)
+            if (s[i] == ' ' || s[i] == '\t') {
+                cut = i;
+                break;
+            }
+    }
+    if (cut == 0)
+        cut = w;
+    size_t part = cut;
+    while (part > 0 && is_space(s[part - 1]))
+        part--;
+    size_t r = cut;
+    while (r < len && is_space(s[r]))
+        r++;
+    if (part == 0) { /* only spaces before the cut: take the hard window instead */
+        part = w;
+        r = w;
+    }
+    *rest = r;
+    return part;
+}
+
+void ch_safe_copy(char *dst, size_t cap, const char *src, size_t len) {
+    if (cap == 0)
+        return;
+    size_t o = 0;
+    const unsigned char *u = (const unsigned char *)src;
+    for (size_t i = 0; i < len;) {
+        size_t n = u[i] == 0 ? 1 : utf8_seq(u + i, len - i);
+        if (n == 0 || u[i] < 0x20 || u[i] == 0x7F) {
+            if (o + 1 >= cap)
+                break;
+            dst[o++] = (n == 0) ? '?' : ' ';
+            i += n == 0 ? 1 : n;
+            continue;
+        }
+        if (o + n >= cap)
+            break;
+        memcpy(dst + o, src + i, n);
+        o += n;
+        i += n;
+    }
+    dst[o] = '\0';
+}
+
+/* ---- time ---- */
+
+/* Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm). */
+static int64_t days_from_civil(int64_t y, unsigned m, unsigned d) {
+    y -= m <= 2;
+    int64_t era = (y >= 0 ? y : y - 399) / 400;
+    unsigned yoe = (unsigned)(y - era * 400);
+    unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + (int64_t)doe - 719468;
+}
+
+/* IMF-fixdate, "Sun, 06 Nov 1994 08:49:37 GMT" (RFC 9110 §5.6.7), in ms; -1 if not one. */
+static int64_t parse_http_date(const char *v) {
+    static const char months[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
+    char mon[4];
+    int d, y, hh, mm, ss;
+    char wd[4], tz[4];
+    if (sscanf(v, "%3[A-Za-z], %2d %3[A-Za-z] %4d %2d:%2d:%2d %3s", wd, &d, mon, &y, &hh, &mm, &ss,
+               tz) != 8)
+        return -1;
+    if (strcmp(tz, "GMT") != 0 || d < 1 || d > 31 || hh > 23 || mm > 59 || ss > 60 || y < 1970)
+        return -1;
+    const char *m = strstr(months, mon);
+    if (m == NULL || strlen(mon) != 3 || (m - months) % 3 != 0)
+        return -1;
+    int64_t days = days_from_civil(y, (unsigned)((m - months) / 3 + 1), (unsigned)d);
+    return ((days * 24 + hh) * 60 + mm) * 60000LL + ss * 1000LL;
+}
+
+int64_t ch_retry_after_ms(const char *value, int64_t now_ms) {
+    if (value == NULL)
+        return 0;
+    size_t len = strnlen(value, CH_MAX_HEADER_VALUE);
+    while (len > 0 && is_space(*value)) {
+        value++;
+        len--;
+    }
+    if (len == 0)
+        return 0;
+    int64_t ms;
+    if (*value >= '0' && *value <= '9') {
+        int64_t secs = 0;
+        size_t i = 0;
+        for (; i < len && value[i] >= '0' && value[i] <= '9'; i++) {
+            secs = secs * 10 + (value[i] - '0');
+            if (secs > CH_MAX_RETRY_AFTER_MS / 1000)
+                return CH_MAX_RETRY_AFTER_MS;
+        }
+        while (i < len && is_space(value[i]))
+            i++;
+        if (i != len)
+            return 0;
+        ms = secs * 1000;
+    } else {
+        char tmp[64];
+        if (len >= sizeof tmp)
+            return 0;
+        memcpy(tmp, value, len);
+        tmp[len] = '\0';
+        int64_t at = parse_http_date(tmp);
+        if (at < 0)
+            return 0;
+        ms = at - now_ms;
+    }
+    if (ms < 0)
+        return 0;
+    return ms > CH_MAX_RETRY_AFTER_MS ? CH_MAX_RETRY_AFTER_MS : ms;
+}
+
+int64_t ch_ms_until_local_hour(int64_t now_ms, int utc_offset_min, int hour) {
+    const int64_t day = 24LL * 3600 * 1000;
+    int64_t local = now_ms + (int64_t)utc_offset_min * 60000;
+    int64_t into_day = ((local % day) + day) % day;
+    int64_t target = (int64_t)hour * 3600 * 1000;
+    int64_t wait = target - into_day;
+    if (wait <= 0)
+        wait += day;
+    return wait;
+}
+
+int64_t ch_now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ---- HTTP ---- */
+
+int ch_http_header(ch_http *h, const char *name, const char *value) {
+    if (h->n_headers >= CH_MAX_HEADERS)
+        return MC_ETOOBIG;
+    if (strpbrk(value, "\r\n") != NULL || strpbrk(name, "\r\n: ") != NULL)
+        return MC_EINVAL;
+    size_t nl = strlen(name), vl = strlen(value);
+    char *line = malloc(nl + vl + 3);
+    if (line == NULL)
+        return MC_ENOMEM;
+    memcpy(line, name, nl);
+    memcpy(line + nl, ": ", 2);
+    memcpy(line + nl + 2, value, vl + 1);
+    h->headers[h->n_headers++] = line;
+    return 0;
+}
+
+const char *ch_req_header(const ch_request *req, const char *name, size_t *len) {
+    if (req->header == NULL)
+        return NULL;
+    const char *v = req->header(req->header_ctx, name);
+    if (v == NULL)
+        return NULL;
+    *len = strnlen(v, CH_MAX_HEADER_VALUE + 1);
+    if (*len > CH_MAX_HEADER_VALUE)
+        return NULL;
+    return v;
 }

@@ -20,6 +20,8 @@
 #define CH_MAX_MESSAGES 64 /* normalized messages one webhook request may carry */
 #define CH_MAX_QUICK 13    /* quick replies a message may offer (Facebook's limit) */
 #define CH_MAX_HEADERS 8   /* extra headers one outbound request may carry */
+#define CH_MAX_BODY (1024 * 1024) /* bytes in a webhook body an adapter will look at */
+#define CH_MAX_HEADER_VALUE 1024  /* bytes of an inbound header value an adapter reads */
 
 /* What an inbound event is. */
 typedef enum ch_event {
@@ -95,6 +97,10 @@ typedef struct ch_settings {
     const char *sender;            /* sms From / brandname */
     const char *status_callback;   /* sms delivery-report URL, or "" */
     int max_segments;              /* sms: cut longer texts */
+    const char *oauth_base;        /* Zalo OAuth base, e.g. https://oauth.zaloapp.com */
+    const char *oauth_secret;      /* Zalo APP secret key (token refresh), not the OA key */
+    const char *allowed_addrs;     /* kannel: comma-separated peer addresses, "" = any */
+    const char *more_text;         /* sms: appended after "…" when a text is cut */
 } ch_settings;
 
 /* A button offered with a reply. */
@@ -119,6 +125,7 @@ typedef struct ch_outgoing {
     ch_purpose purpose;      /* reply or update */
     const char *tag;         /* Facebook message tag outside the window, or NULL */
     const char *tracking_id; /* our id for this message (idempotency, ZNS tracking_id) */
+    const char *reply_to; /* provider id of the citizen's message answered (Zalo quote), or NULL */
 } ch_outgoing;
 
 /* One HTTP request to a provider, fully built. Owned strings; free with ch_http_clear. */
@@ -149,6 +156,7 @@ typedef struct ch_result {
     char reason[160];              /* machine-readable-ish reason: "outside_window", "token", ... */
     int fallback;                  /* CH_PERMANENT: 1 when another channel should be tried */
     int token_error;               /* 1 when the access token is invalid/expired: refresh */
+    char detail[160];              /* the provider's own code and message, log-safe, or "" */
 } ch_result;
 
 /*
@@ -179,5 +187,79 @@ typedef struct ch_adapter {
 
 /* The adapter for a channel name, or NULL. */
 const ch_adapter *ch_adapter_find(const char *name);
+
+/* ---- Helpers shared by the adapters (pure, length-carrying, allocation-light) ---- */
+
+/* A growable byte string. Errors are sticky: check `oom` once at the end. */
+typedef struct ch_buf {
+    char *p;    /* bytes, NUL-terminated when non-NULL */
+    size_t len; /* bytes used */
+    size_t cap; /* bytes allocated */
+    int oom;    /* 1 once an allocation failed */
+} ch_buf;
+
+void ch_buf_put(ch_buf *b, const char *s, size_t n);
+void ch_buf_puts(ch_buf *b, const char *s);
+/* Appends s percent-encoded: RFC 3986 unreserved bytes kept, every other byte %XX. */
+void ch_buf_urlenc(ch_buf *b, const char *s, size_t n);
+/* Hands the bytes over (caller frees; "" when empty) or NULL after OOM; resets b. */
+char *ch_buf_take(ch_buf *b, size_t *len);
+void ch_buf_free(ch_buf *b);
+
+/* 1 when a and b hold the same bytes; time depends on the lengths only. */
+int ch_ct_equal(const void *a, size_t alen, const void *b, size_t blen);
+/* Lower-case hex of n bytes into out (2n+1 bytes). */
+void ch_hex(const unsigned char *in, size_t n, char *out);
+/* Standard base64 with padding into out; returns the length or MC_ETOOBIG. */
+int ch_base64(const unsigned char *in, size_t n, char *out, size_t cap);
+
+/* One name=value pair of a form body or query string, raw (still encoded). */
+typedef struct ch_pair {
+    const char *name;  /* raw name */
+    size_t name_len;   /* its bytes */
+    const char *value; /* raw value ("" when the pair has no '=') */
+    size_t value_len;  /* its bytes */
+} ch_pair;
+
+/* Next pair from *cur (advanced) up to end: 1 when one was read, 0 at the end. */
+int ch_form_next(const char **cur, const char *end, ch_pair *out);
+/* Decodes %XX and '+' (space) into out (NUL-terminated); MC_EINVAL for a bad escape,
+ * MC_ETOOBIG when out is too small. */
+int ch_url_decode(const char *in, size_t len, char *out, size_t cap, size_t *outlen);
+/* The decoded value of the first pair called `name`: 0, MC_ENOTFOUND, MC_EINVAL, MC_ETOOBIG. */
+int ch_form_get(const char *form, size_t len, const char *name, char *out, size_t cap,
+                size_t *outlen);
+
+/* 1 when s is well-formed UTF-8 (no overlongs, surrogates or NUL). */
+int ch_utf8_valid(const char *s, size_t len);
+/* Code points in valid UTF-8. */
+size_t ch_utf8_count(const char *s, size_t len);
+/* Bytes taken by the first max_cp code points of valid UTF-8. */
+size_t ch_utf8_prefix(const char *s, size_t len, size_t max_cp);
+/*
+ * Where to cut s so that the first part holds at most max_cp code points: after the
+ * last sentence end (. ! ? … or a line break) in the window when it lies in its second
+ * half, else at the last space, else at a code point boundary. Returns the bytes of the
+ * part (trailing spaces trimmed); *rest is where the remainder starts (leading spaces
+ * skipped). When s fits, returns len and *rest = len.
+ */
+size_t ch_text_cut(const char *s, size_t len, size_t max_cp, size_t *rest);
+/* Copies provider text for logs and reasons: control bytes become spaces, invalid
+ * UTF-8 becomes '?', cut on a code point boundary; always NUL-terminates. */
+void ch_safe_copy(char *dst, size_t cap, const char *src, size_t len);
+
+/* A Retry-After value (delay-seconds or IMF-fixdate) as a delay in ms from now_ms;
+ * 0 when absent or unparsable, capped at CH_MAX_RETRY_AFTER_MS. */
+#define CH_MAX_RETRY_AFTER_MS (24LL * 3600 * 1000)
+int64_t ch_retry_after_ms(const char *value, int64_t now_ms);
+/* Milliseconds from now_ms until the next hour:00 at a fixed UTC offset (minutes). */
+int64_t ch_ms_until_local_hour(int64_t now_ms, int utc_offset_min, int hour);
+/* Wall clock in ms since the epoch (classify has no request clock). */
+int64_t ch_now_ms(void);
+
+/* Appends "Name: value" to h; MC_EINVAL for CR/LF in value, MC_ETOOBIG when full. */
+int ch_http_header(ch_http *h, const char *name, const char *value);
+/* An inbound header's value and length (bounded by CH_MAX_HEADER_VALUE), or NULL. */
+const char *ch_req_header(const ch_request *req, const char *name, size_t *len);
 
 #endif

@@ -14,6 +14,15 @@
 #include <uv.h>
 
 struct lws_context;
+struct gw_req;
+
+/* A route registered by a module (see gw_http_route). */
+typedef struct gw_route_slot {
+    const char *path;            /* exact, or a prefix when it ends with '/' */
+    const char *label;           /* route label in /metrics */
+    unsigned methods;            /* GW_M_* mask */
+    void (*fn)(struct gw_req *); /* handler */
+} gw_route_slot;
 
 typedef struct gw_app {
     uv_loop_t *loop;          /* the one loop of the process, borrowed */
@@ -21,11 +30,15 @@ typedef struct gw_app {
     gw_store *store;          /* owned by main */
     gw_metrics *metrics;      /* owned by main */
     nlu_engine *nlu;          /* owned by main */
+    struct gw_worker *worker; /* stream reader + conversation worker, owned by main */
+    struct gw_sender *sender; /* outbound to providers, owned by main */
     char *page;               /* the web chat page, read at start-up; owned by main */
     size_t page_len;          /* its length */
     struct lws_context *lws;  /* the HTTP server, owned by gw_http */
     int port;                 /* the port actually bound */
     int ws_open;              /* open web chat connections */
+    gw_route_slot routes[32]; /* module routes, GW_HTTP_MAX_ROUTES */
+    size_t n_routes;          /* used entries */
 } gw_app;
 
 #endif

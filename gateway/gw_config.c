@@ -62,6 +62,8 @@ static const key_def keys[] = {
     {"zalo", "api_base", KT_URL, "https://openapi.zalo.me", F(zalo_api_base), 0, 0, NULL},
     {"zalo", "zns_api_base", KT_URL, "https://business.openapi.zalo.me", F(zalo_zns_api_base),
      0, 0, NULL},
+    {"zalo", "oauth_base", KT_URL, "https://oauth.zaloapp.com", F(zalo_oauth_base), 0, 0, NULL},
+    {"zalo", "app_secret", KT_STR, "", F(zalo_app_secret), 0, 0, NULL},
     {"facebook", "enabled", KT_BOOL, "false", F(facebook_enabled), 0, 0, NULL},
     {"facebook", "verify_token", KT_STR, "", F(facebook_verify_token), 0, 0, NULL},
     {"facebook", "app_secret", KT_STR, "", F(facebook_app_secret), 0, 0, NULL},
@@ -81,6 +83,9 @@ static const key_def keys[] = {
     {"sms", "unaccented", KT_BOOL, "true", F(sms_unaccented), 0, 0, NULL},
     {"sms", "quiet_hours", KT_HOURS, "21:00-07:00", F(sms_quiet_hours), 0, 0, NULL},
     {"sms", "max_segments", KT_INT, "4", F(sms_max_segments), 1, 10, NULL},
+    {"sms", "status_callback", KT_URL, "", F(sms_status_callback), 0, 0, NULL},
+    {"sms", "allowed_addrs", KT_STR, "", F(sms_allowed_addrs), 0, 0, NULL},
+    {"sms", "more_text", KT_STR, "", F(sms_more_text), 0, 0, NULL},
     {"webchat", "enabled", KT_BOOL, "true", F(webchat_enabled), 0, 0, NULL},
     {"webchat", "allowed_origins", KT_STR, "", F(webchat_allowed_origins), 0, 0, NULL},
     {"scheduler", "timezone", KT_STR, "Asia/Ho_Chi_Minh", F(scheduler_timezone), 0, 0, NULL},
@@ -95,6 +100,9 @@ static const key_def keys[] = {
     {"scheduler", "rate_webchat", KT_RATE, "200", F(scheduler_rate_webchat), 0, 0, NULL},
     {"admin", "tokens_file", KT_STR, "", F(admin_tokens_file), 0, 0, NULL},
     {"outbox", "dir", KT_STR, "", F(outbox_dir), 0, 0, NULL},
+    {"worker", "consumer", KT_STR, "", F(worker_consumer), 0, 0, NULL},
+    {"worker", "claim_idle_ms", KT_INT, "60000", F(worker_claim_idle_ms), 100, 86400000, NULL},
+    {"nlu", "model", KT_STR, "", F(nlu_model), 0, 0, NULL},
 };
 #undef F
 

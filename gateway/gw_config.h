@@ -50,6 +50,8 @@ typedef struct gw_config {
     int zalo_enabled;
     char *zalo_app_id, *zalo_oa_secret_key, *zalo_access_token, *zalo_refresh_token;
     char *zalo_api_base, *zalo_zns_api_base;
+    char *zalo_oauth_base; /* OAuth host for token refresh */
+    char *zalo_app_secret; /* the app's secret key (token refresh), not the OA key */
     /* [facebook] */
     int facebook_enabled;
     char *facebook_verify_token, *facebook_app_secret, *facebook_page_access_token;
@@ -62,6 +64,9 @@ typedef struct gw_config {
     int sms_unaccented;
     char *sms_quiet_hours; /* HH:MM-HH:MM */
     long sms_max_segments;
+    char *sms_status_callback; /* delivery-report URL given to the provider, or "" */
+    char *sms_allowed_addrs;   /* kannel: peer addresses allowed, comma-separated, "" = any */
+    char *sms_more_text;       /* appended when a text is cut at max_segments */
     /* [webchat] */
     int webchat_enabled;
     char *webchat_allowed_origins; /* comma-separated; "*" any; empty = same origin */
@@ -72,8 +77,13 @@ typedef struct gw_config {
         scheduler_rate_webchat;
     /* [admin] */
     char *admin_tokens_file;
+    /* [worker] */
+    char *worker_consumer;     /* consumer name in the stream groups; "" = host:port */
+    long worker_claim_idle_ms; /* take over work another process left idle this long */
     /* [outbox] */
     char *outbox_dir;
+    /* [nlu] */
+    char *nlu_model; /* trained intent model file; empty = next to the binary, then share */
 } gw_config;
 
 /* A config holding every default. Caller frees with gw_config_free. NULL on OOM. */

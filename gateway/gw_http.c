@@ -2,11 +2,13 @@
  * gw_http.c — libwebsockets server on the app's libuv loop: plain HTTP routes
  * and the upgrade to the web chat protocol.
  *
- * Big idea: routes are a table (method, path, handler); a handler fills a
- * response (status, content type, body) and this file does the lws dance:
- * headers in LWS_CALLBACK_HTTP, the body in HTTP_WRITEABLE chunks, then
- * keep-alive. Every answer, including 404/405, is counted in /metrics and has
- * a JSON body naming the problem.
+ * Big idea: routes are a table (path, methods, handler). A request becomes a
+ * refcounted gw_req once its headers (a fixed list) and body (bounded by
+ * max_body_bytes, else 413) are in; the handler answers now or later from an
+ * async callback, and this file does the lws dance: headers and body in
+ * HTTP_WRITEABLE chunks, then keep-alive. A request whose client left is
+ * detached (wsi = NULL) and answering it is a no-op. Every answer, including
+ * 404/405/413, is counted in /metrics and has a JSON body naming the problem.
  */
 #include "gateway/gw_http.h"
 
@@ -15,217 +17,529 @@
 #include "gateway/gw_webchat.h"
 #include "channels/webchat.h"
 
+#include <jansson.h>
 #include <libwebsockets.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
-#define BODY_CHUNK 16384 /* bytes written per HTTP_WRITEABLE callback */
+#define BODY_CHUNK 16384  /* bytes written per HTTP_WRITEABLE callback */
+#define MAX_PATH 512       /* longest request path we route */
+#define MAX_QUERY 4096     /* longest re-encoded query string */
+#define MAX_ARG 2048       /* longest single query argument */
+#define MAX_HEADER 1024    /* longest kept header value */
 
-/* One HTTP response being written. */
+/* Headers a handler may read; everything else is not kept. */
+static const char *const kept_headers[] = {
+    "content-type",        "authorization",      "origin",           "host",
+    "x-hub-signature-256", "x-zevent-signature", "x-twilio-signature", "idempotency-key",
+    "x-forwarded-for",
+};
+#define N_KEPT (sizeof kept_headers / sizeof kept_headers[0])
+
+struct gw_req {
+    int refs;                   /* the connection + async holders */
+    struct lws *wsi;            /* NULL once the connection closed */
+    gw_app *app;                /* borrowed */
+    char method[8];             /* GET, HEAD, POST, PUT, DELETE */
+    char path[MAX_PATH];        /* without the query */
+    char *query;                /* re-encoded, owned, never NULL */
+    size_t query_len;           /* bytes in query */
+    char *headers[N_KEPT];      /* values, owned, NULL when absent */
+    char peer[64];              /* peer address */
+    char *body;                 /* owned, NUL-terminated */
+    size_t body_len, body_cap;  /* bytes used / allocated */
+    int too_big;                /* body beyond max_body_bytes */
+    const char *label;          /* route label for /metrics */
+    gw_route_fn *fn;            /* the handler, NULL for built-in answers */
+    /* the answer */
+    int answered;               /* respond was called */
+    int status;                 /* HTTP status */
+    const char *ctype;          /* content type (static) */
+    char *out;                  /* owned body copy */
+    size_t out_len, sent;       /* body length and bytes written */
+    char *extra;                /* owned extra headers or NULL */
+    int headers_sent;           /* status line and headers written */
+    int close_after;            /* close the connection after the answer */
+    int head_only;              /* HEAD: no body */
+};
+
+/* Per-connection storage of the "http" protocol: the request in progress. */
 typedef struct http_pss {
-    char *body;        /* the body; owned when `owned` */
-    size_t len, sent;  /* body length and bytes written so far */
-    int owned;         /* free(body) when done */
-    int head_only;     /* HEAD: headers only */
+    gw_req *rq; /* holds one reference, NULL between requests */
 } http_pss;
 
-/* What a route handler produces. */
-typedef struct response {
-    int status;          /* HTTP status */
-    const char *ctype;   /* Content-Type */
-    char *body;          /* body; owned when `owned` */
-    size_t len;          /* body length */
-    int owned;           /* free(body) when done */
-    const char *extra;   /* extra raw headers, or NULL */
-} response;
+gw_app *gw_req_app(const gw_req *rq) { return rq->app; }
+const char *gw_req_method(const gw_req *rq) { return rq->method; }
+const char *gw_req_path(const gw_req *rq) { return rq->path; }
+const char *gw_req_peer(const gw_req *rq) { return rq->peer; }
+int gw_req_answered(const gw_req *rq) { return rq->answered; }
 
-typedef void route_fn(gw_app *app, response *r);
-
-typedef struct route {
-    const char *path;   /* exact path */
-    const char *label;  /* the route label in /metrics */
-    route_fn *get;      /* GET/HEAD handler */
-} route;
-
-static void json_error(response *r, int status, const char *code, const char *msg) {
-    char buf[512];
-    int n = snprintf(buf, sizeof buf, "{\"error\":\"%s\",\"message\":\"%s\"}", code, msg);
-    r->status = status;
-    r->ctype = "application/json";
-    r->body = strndup(buf, (size_t)n);
-    r->len = r->body ? (size_t)n : 0;
-    r->owned = 1;
+const char *gw_req_query(const gw_req *rq, size_t *len) {
+    if (len)
+        *len = rq->query_len;
+    return rq->query;
 }
 
-static void h_healthz(gw_app *app, response *r) {
-    int up = gw_store_up(app->store);
+const char *gw_req_body(const gw_req *rq, size_t *len) {
+    if (len)
+        *len = rq->body_len;
+    return rq->body ? rq->body : "";
+}
+
+const char *gw_req_header(const gw_req *rq, const char *name) {
+    for (size_t i = 0; i < N_KEPT; i++)
+        if (!strcasecmp(kept_headers[i], name))
+            return rq->headers[i];
+    return NULL;
+}
+
+gw_req *gw_req_ref(gw_req *rq) {
+    rq->refs++;
+    return rq;
+}
+
+void gw_req_unref(gw_req *rq) {
+    if (!rq || --rq->refs > 0)
+        return;
+    free(rq->query);
+    for (size_t i = 0; i < N_KEPT; i++)
+        free(rq->headers[i]);
+    free(rq->body);
+    free(rq->out);
+    free(rq->extra);
+    free(rq);
+}
+
+void gw_req_respond(gw_req *rq, int status, const char *ctype, const char *body, size_t len,
+                    const char *extra) {
+    if (rq->answered)
+        return;
+    rq->answered = 1;
+    rq->status = status;
+    rq->ctype = ctype ? ctype : "application/json";
+    rq->out = malloc(len + 1);
+    if (rq->out) {
+        if (len)
+            memcpy(rq->out, body, len);
+        rq->out[len] = '\0';
+        rq->out_len = len;
+    } else {
+        rq->status = 500;
+        rq->out_len = 0;
+    }
+    rq->extra = extra ? strdup(extra) : NULL;
+    gw_metrics_http(rq->app->metrics, rq->label, rq->status);
+    if (gw_log_enabled(GW_DEBUG))
+        gw_log(GW_DEBUG, "http.request", "{s:s, s:s, s:i}", "method", rq->method, "route",
+               rq->label, "status", rq->status);
+    if (rq->wsi)
+        lws_callback_on_writable(rq->wsi);
+}
+
+void gw_req_json(gw_req *rq, int status, const char *json, size_t len) {
+    gw_req_respond(rq, status, "application/json", json, len, NULL);
+}
+
+void gw_req_error(gw_req *rq, int status, const char *code, const char *fmt, ...) {
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    char *j = NULL;
+    json_t *o = json_pack("{s:s, s:s}", "error", code, "message", msg);
+    if (o)
+        j = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
+    if (!j) {
+        gw_req_respond(rq, 500, "application/json", "{\"error\":\"internal\"}", 20, NULL);
+        return;
+    }
+    gw_req_respond(rq, status, "application/json", j, strlen(j), NULL);
+    free(j);
+}
+
+static void h_healthz(gw_req *rq) {
+    int up = gw_store_up(rq->app->store);
     const char *b = up ? "{\"status\":\"ok\",\"redis\":\"ok\"}"
                        : "{\"status\":\"unavailable\",\"redis\":\"down\"}";
-    r->status = up ? 200 : 503;
-    r->ctype = "application/json";
-    r->body = (char *)b;
-    r->len = strlen(b);
-    r->extra = "Cache-Control: no-store\r\n";
+    gw_req_respond(rq, up ? 200 : 503, "application/json", b, strlen(b),
+                   "Cache-Control: no-store\r\n");
 }
 
-static void h_metrics(gw_app *app, response *r) {
+static void h_metrics(gw_req *rq) {
+    gw_app *app = rq->app;
     gw_metrics_gauge_set(app->metrics, GW_G_REDIS_UP, gw_store_up(app->store));
     size_t len = 0;
     char *text = gw_metrics_render(app->metrics, &len);
     if (!text) {
-        json_error(r, 500, "internal", "out of memory");
+        gw_req_error(rq, 500, "internal", "out of memory");
         return;
     }
-    r->status = 200;
-    r->ctype = "text/plain; version=0.0.4; charset=utf-8";
-    r->body = text;
-    r->len = len;
-    r->owned = 1;
+    gw_req_respond(rq, 200, "text/plain; version=0.0.4; charset=utf-8", text, len, NULL);
+    free(text);
 }
 
-static void h_index(gw_app *app, response *r) {
-    r->status = 200;
-    r->ctype = "text/html; charset=utf-8";
-    r->body = app->page;
-    r->len = app->page_len;
+static void h_index(gw_req *rq) {
     /* The page is one self-contained file: inline style and script, and a
      * WebSocket back to us; nothing else may load. */
-    r->extra = "Content-Security-Policy: default-src 'none'; style-src 'unsafe-inline'; "
-               "script-src 'unsafe-inline'; connect-src 'self'; img-src 'self' data:; "
-               "base-uri 'none'; form-action 'none'; frame-ancestors 'none'\r\n"
-               "X-Content-Type-Options: nosniff\r\n"
-               "Referrer-Policy: no-referrer\r\n"
-               "Cache-Control: no-cache\r\n";
+    gw_req_respond(rq, 200, "text/html; charset=utf-8", rq->app->page, rq->app->page_len,
+                   "Content-Security-Policy: default-src 'none'; style-src 'unsafe-inline'; "
+                   "script-src 'unsafe-inline'; connect-src 'self'; img-src 'self' data:; "
+                   "base-uri 'none'; form-action 'none'; frame-ancestors 'none'\r\n"
+                   "X-Content-Type-Options: nosniff\r\n"
+                   "Referrer-Policy: no-referrer\r\n"
+                   "Cache-Control: no-cache\r\n");
 }
 
-static void h_ws_plain(gw_app *app, response *r) {
-    (void)app;
-    json_error(r, 426, "upgrade_required",
-               "GET /ws is a WebSocket endpoint (subprotocol motcua.v1)");
+static void h_ws_plain(gw_req *rq) {
+    gw_req_error(rq, 426, "upgrade_required",
+                 "GET /ws is a WebSocket endpoint (subprotocol motcua.v1)");
 }
 
-static const route routes[] = {
-    {"/healthz", "/healthz", h_healthz},
-    {"/metrics", "/metrics", h_metrics},
-    {"/", "/", h_index},
-    {"/ws", "/ws", h_ws_plain},
+static const gw_route_slot builtin_routes[] = {
+    {"/healthz", "/healthz", GW_M_GET, h_healthz},
+    {"/metrics", "/metrics", GW_M_GET, h_metrics},
+    {"/", "/", GW_M_GET, h_index},
+    {"/ws", "/ws", GW_M_GET, h_ws_plain},
 };
+
+int gw_http_route(gw_app *app, const char *path, const char *label, unsigned methods,
+                  gw_route_fn *fn) {
+    if (app->n_routes >= MC_ARRAY_LEN(app->routes))
+        return MC_ETOOBIG;
+    app->routes[app->n_routes++] = (gw_route_slot){path, label, methods, fn};
+    return 0;
+}
+
+static const gw_route_slot *match_slot(const gw_route_slot *t, size_t n, const char *path) {
+    for (size_t i = 0; i < n; i++) {
+        size_t l = strlen(t[i].path);
+        if (!strcmp(t[i].path, path))
+            return &t[i];
+        if (l > 1 && t[i].path[l - 1] == '/' && !strncmp(t[i].path, path, l))
+            return &t[i];
+    }
+    return NULL;
+}
 
 static gw_app *app_of(struct lws *wsi) {
     return lws_context_user(lws_get_context(wsi));
 }
 
+/* Percent-encodes s into b (RFC 3986 unreserved kept). 0 or -1 when full. */
+static int enc_append(char *b, size_t cap, size_t *len, const char *s, size_t n) {
+    static const char hex[] = "0123456789ABCDEF";
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        int plain = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+                    (ch >= '0' && ch <= '9') || ch == '-' || ch == '.' || ch == '_' || ch == '~';
+        if (*len + (plain ? 1 : 3) >= cap)
+            return -1;
+        if (plain) {
+            b[(*len)++] = (char)ch;
+        } else {
+            b[(*len)++] = '%';
+            b[(*len)++] = hex[ch >> 4];
+            b[(*len)++] = hex[ch & 15];
+        }
+    }
+    return 0;
+}
+
+/* lws hands the query decoded, one "name=value" fragment at a time: encode it
+ * back into one canonical string adapters can parse. -1 when too long. */
+static int collect_query(struct lws *wsi, gw_req *rq) {
+    char *q = malloc(MAX_QUERY);
+    char arg[MAX_ARG];
+    size_t len = 0;
+    if (!q)
+        return -1;
+    for (int i = 0;; i++) {
+        int n = lws_hdr_copy_fragment(wsi, arg, sizeof arg, WSI_TOKEN_HTTP_URI_ARGS, i);
+        if (n < 0)
+            break;
+        if (len && len + 1 < MAX_QUERY)
+            q[len++] = '&';
+        const char *eq = memchr(arg, '=', (size_t)n);
+        size_t kl = eq ? (size_t)(eq - arg) : (size_t)n;
+        if (enc_append(q, MAX_QUERY, &len, arg, kl))
+            goto toolong;
+        if (eq) {
+            if (len + 1 >= MAX_QUERY)
+                goto toolong;
+            q[len++] = '=';
+            if (enc_append(q, MAX_QUERY, &len, eq + 1, (size_t)n - kl - 1))
+                goto toolong;
+        }
+    }
+    q[len] = '\0';
+    rq->query = q;
+    rq->query_len = len;
+    return 0;
+toolong:
+    q[0] = '\0';
+    rq->query = q;
+    rq->query_len = 0;
+    return -1;
+}
+
+static void collect_headers(struct lws *wsi, gw_req *rq) {
+    char name[64], val[MAX_HEADER];
+    for (size_t i = 0; i < N_KEPT; i++) {
+        int n = -1;
+        if (!strcmp(kept_headers[i], "content-type"))
+            n = lws_hdr_copy(wsi, val, sizeof val, WSI_TOKEN_HTTP_CONTENT_TYPE);
+        else if (!strcmp(kept_headers[i], "authorization"))
+            n = lws_hdr_copy(wsi, val, sizeof val, WSI_TOKEN_HTTP_AUTHORIZATION);
+        else if (!strcmp(kept_headers[i], "origin"))
+            n = lws_hdr_copy(wsi, val, sizeof val, WSI_TOKEN_ORIGIN);
+        else if (!strcmp(kept_headers[i], "host"))
+            n = lws_hdr_copy(wsi, val, sizeof val, WSI_TOKEN_HOST);
+        else {
+            int nl = snprintf(name, sizeof name, "%s:", kept_headers[i]);
+            if (lws_hdr_custom_length(wsi, name, nl) > 0)
+                n = lws_hdr_custom_copy(wsi, val, sizeof val, name, nl);
+        }
+        if (n > 0)
+            rq->headers[i] = strndup(val, (size_t)n);
+    }
+}
+
+static const char *method_of(struct lws *wsi, unsigned *bit) {
+    static const struct {
+        enum lws_token_indexes tok;
+        const char *name;
+        unsigned bit;
+    } m[] = {
+        {WSI_TOKEN_GET_URI, "GET", GW_M_GET},      {WSI_TOKEN_HEAD_URI, "HEAD", GW_M_GET},
+        {WSI_TOKEN_POST_URI, "POST", GW_M_POST},   {WSI_TOKEN_PUT_URI, "PUT", GW_M_PUT},
+        {WSI_TOKEN_DELETE_URI, "DELETE", GW_M_DELETE},
+    };
+    for (size_t i = 0; i < MC_ARRAY_LEN(m); i++)
+        if (lws_hdr_total_length(wsi, m[i].tok) > 0) {
+            *bit = m[i].bit;
+            return m[i].name;
+        }
+    *bit = 0;
+    return "OTHER";
+}
+
+static void allow_header(unsigned methods, char *buf, size_t n) {
+    snprintf(buf, n, "Allow: %s%s%s%s\r\n", methods & GW_M_GET ? "GET, HEAD" : "",
+             methods & GW_M_POST ? (methods & GW_M_GET ? ", POST" : "POST") : "",
+             methods & GW_M_PUT ? ", PUT" : "", methods & GW_M_DELETE ? ", DELETE" : "");
+}
+
+static void dispatch(gw_req *rq) {
+    gw_route_fn *fn = rq->fn;
+    rq->fn = NULL;
+    gw_req_ref(rq);
+    fn(rq);
+    gw_req_unref(rq);
+}
+
+/* A request line and headers arrived: route it; bodies come later. */
+static int on_http(struct lws *wsi, http_pss *pss, const char *path, size_t path_len) {
+    gw_app *app = app_of(wsi);
+    gw_req *rq = calloc(1, sizeof *rq);
+    if (!rq)
+        return -1;
+    rq->refs = 1;
+    rq->wsi = wsi;
+    rq->app = app;
+    rq->label = "other";
+    pss->rq = rq;
+    unsigned bit;
+    snprintf(rq->method, sizeof rq->method, "%s", method_of(wsi, &bit));
+    rq->head_only = !strcmp(rq->method, "HEAD");
+    if (path_len >= sizeof rq->path) {
+        rq->query = strdup("");
+        gw_req_error(rq, 414, "uri_too_long", "the path is longer than %d bytes", MAX_PATH - 1);
+        return 0;
+    }
+    memcpy(rq->path, path, path_len);
+    rq->path[path_len] = '\0';
+    lws_get_peer_simple(wsi, rq->peer, sizeof rq->peer);
+    collect_headers(wsi, rq);
+    int qbad = collect_query(wsi, rq);
+    if (!rq->query)
+        return -1;
+
+    const gw_route_slot *rt = match_slot(builtin_routes, MC_ARRAY_LEN(builtin_routes), rq->path);
+    if (!rt)
+        rt = match_slot(app->routes, app->n_routes, rq->path);
+    if (!rt) {
+        gw_req_error(rq, 404, "not_found", "no such path");
+        return 0;
+    }
+    rq->label = rt->label;
+    if (!(rt->methods & bit)) {
+        char allow[80];
+        allow_header(rt->methods, allow, sizeof allow);
+        gw_req_error(rq, 405, "method_not_allowed", "%s is not allowed on this path",
+                     rq->method);
+        free(rq->extra);
+        rq->extra = strdup(allow);
+        return 0;
+    }
+    if (qbad) {
+        gw_req_error(rq, 414, "uri_too_long", "the query string is too long");
+        return 0;
+    }
+    rq->fn = rt->fn;
+    if (bit == GW_M_POST || bit == GW_M_PUT) {
+        char cl[32];
+        long long want = -1;
+        if (lws_hdr_copy(wsi, cl, sizeof cl, WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0)
+            want = strtoll(cl, NULL, 10);
+        int chunked = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING) > 0;
+        if (want > app->cfg->max_body_bytes) {
+            rq->fn = NULL;
+            rq->close_after = 1;
+            gw_req_error(rq, 413, "body_too_large", "the body is larger than %ld bytes",
+                         app->cfg->max_body_bytes);
+            return 0;
+        }
+        if (want > 0 || chunked)
+            return 0; /* wait for HTTP_BODY ... HTTP_BODY_COMPLETION */
+    }
+    dispatch(rq);
+    return 0;
+}
+
+static int on_body(http_pss *pss, const void *in, size_t len) {
+    gw_req *rq = pss->rq;
+    if (!rq || rq->answered || !rq->fn)
+        return 0;
+    size_t max = (size_t)rq->app->cfg->max_body_bytes;
+    if (rq->too_big || rq->body_len + len > max) {
+        rq->too_big = 1;
+        return 0;
+    }
+    if (rq->body_len + len + 1 > rq->body_cap) {
+        size_t cap = rq->body_cap ? rq->body_cap : 4096;
+        while (cap < rq->body_len + len + 1)
+            cap *= 2;
+        char *b = realloc(rq->body, cap);
+        if (!b)
+            return -1;
+        rq->body = b;
+        rq->body_cap = cap;
+    }
+    memcpy(rq->body + rq->body_len, in, len);
+    rq->body_len += len;
+    rq->body[rq->body_len] = '\0';
+    return 0;
+}
+
+static int on_body_done(http_pss *pss) {
+    gw_req *rq = pss->rq;
+    if (!rq || rq->answered || !rq->fn)
+        return 0;
+    if (rq->too_big) {
+        rq->fn = NULL;
+        rq->close_after = 1;
+        gw_req_error(rq, 413, "body_too_large", "the body is larger than %ld bytes",
+                     rq->app->cfg->max_body_bytes);
+        return 0;
+    }
+    dispatch(rq);
+    return 0;
+}
+
 /* Writes status line and headers; 0 or -1 to close. */
-static int send_headers(struct lws *wsi, const response *r, int head_only) {
+static int send_headers(struct lws *wsi, gw_req *rq) {
     unsigned char buf[LWS_PRE + 2048];
     unsigned char *start = buf + LWS_PRE, *p = start, *end = buf + sizeof buf - 1;
-    if (lws_add_http_common_headers(wsi, (unsigned int)r->status, r->ctype, r->len, &p, end))
+    if (lws_add_http_common_headers(wsi, (unsigned int)rq->status, rq->ctype, rq->out_len, &p,
+                                    end))
         return -1;
-    if (r->extra) {
-        size_t l = strlen(r->extra);
+    if (rq->extra) {
+        size_t l = strlen(rq->extra);
         if ((size_t)(end - p) <= l)
             return -1;
-        memcpy(p, r->extra, l);
+        memcpy(p, rq->extra, l);
         p += l;
     }
-    (void)head_only;
+    if (rq->close_after &&
+        lws_add_http_header_by_token(wsi, WSI_TOKEN_CONNECTION, (const unsigned char *)"close",
+                                     5, &p, end))
+        return -1;
     if (lws_finalize_write_http_header(wsi, start, &p, end))
         return -1;
+    rq->headers_sent = 1;
     return 0;
 }
 
-static void pss_release(http_pss *pss) {
-    if (pss->owned)
-        free(pss->body);
-    pss->body = NULL;
-    pss->owned = 0;
-    pss->len = pss->sent = 0;
-}
-
-static int on_http(struct lws *wsi, http_pss *pss, const char *path) {
-    gw_app *app = app_of(wsi);
-    int is_get = lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI) > 0;
-    int is_head = lws_hdr_total_length(wsi, WSI_TOKEN_HEAD_URI) > 0;
-    response r = {0};
-    const char *label = "other";
-    const route *rt = NULL;
-    for (size_t i = 0; i < MC_ARRAY_LEN(routes); i++)
-        if (!strcmp(routes[i].path, path)) {
-            rt = &routes[i];
-            break;
-        }
-    if (!rt) {
-        json_error(&r, 404, "not_found", "no such path");
-    } else if (!is_get && !is_head) {
-        label = rt->label;
-        json_error(&r, 405, "method_not_allowed", "only GET and HEAD are allowed here");
-        r.extra = "Allow: GET, HEAD\r\n";
-    } else {
-        label = rt->label;
-        rt->get(app, &r);
-    }
-    gw_metrics_http(app->metrics, label, r.status);
-    if (gw_log_enabled(GW_DEBUG))
-        gw_log(GW_DEBUG, "http.request", "{s:s, s:i}", "route", label, "status", r.status);
-    pss->body = r.body;
-    pss->len = r.len;
-    pss->sent = 0;
-    pss->owned = r.owned;
-    pss->head_only = is_head;
-    if (send_headers(wsi, &r, is_head)) {
-        pss_release(pss);
+/* The end of one transaction: drop the request, keep the connection if we may. */
+static int finish(struct lws *wsi, http_pss *pss) {
+    gw_req *rq = pss->rq;
+    int close = rq->close_after;
+    pss->rq = NULL;
+    rq->wsi = NULL;
+    gw_req_unref(rq);
+    if (close)
         return -1;
-    }
-    if (is_head || r.len == 0) {
-        pss_release(pss);
-        return lws_http_transaction_completed(wsi) ? -1 : 0;
-    }
-    lws_callback_on_writable(wsi);
-    return 0;
+    return lws_http_transaction_completed(wsi) ? -1 : 0;
 }
 
 static int on_writeable(struct lws *wsi, http_pss *pss) {
-    if (!pss->body)
+    gw_req *rq = pss->rq;
+    if (!rq || !rq->answered)
         return 0;
+    if (!rq->headers_sent) {
+        if (send_headers(wsi, rq))
+            return -1;
+        if (rq->head_only || rq->out_len == 0)
+            return finish(wsi, pss);
+        lws_callback_on_writable(wsi);
+        return 0;
+    }
     unsigned char buf[LWS_PRE + BODY_CHUNK];
-    size_t n = pss->len - pss->sent;
+    size_t n = rq->out_len - rq->sent;
     if (n > BODY_CHUNK)
         n = BODY_CHUNK;
-    int final = pss->sent + n == pss->len;
-    memcpy(buf + LWS_PRE, pss->body + pss->sent, n);
+    int final = rq->sent + n == rq->out_len;
+    memcpy(buf + LWS_PRE, rq->out + rq->sent, n);
     if (lws_write(wsi, buf + LWS_PRE, n, final ? LWS_WRITE_HTTP_FINAL : LWS_WRITE_HTTP) !=
-        (int)n) {
-        pss_release(pss);
+        (int)n)
         return -1;
-    }
-    pss->sent += n;
+    rq->sent += n;
     if (!final) {
         lws_callback_on_writable(wsi);
         return 0;
     }
-    pss_release(pss);
-    return lws_http_transaction_completed(wsi) ? -1 : 0;
+    return finish(wsi, pss);
+}
+
+static void drop_request(http_pss *pss) {
+    if (pss && pss->rq) {
+        pss->rq->wsi = NULL;
+        gw_req_unref(pss->rq);
+        pss->rq = NULL;
+    }
 }
 
 static int http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
                          size_t len) {
     http_pss *pss = user;
     switch (reason) {
-    case LWS_CALLBACK_HTTP: {
-        char path[512];
-        size_t l = len < sizeof path - 1 ? len : sizeof path - 1;
-        memcpy(path, in, l);
-        path[l] = '\0';
-        return on_http(wsi, pss, path);
-    }
+    case LWS_CALLBACK_HTTP:
+        drop_request(pss);
+        return on_http(wsi, pss, in, len);
     case LWS_CALLBACK_HTTP_BODY:
-        return 0; /* bodies are for later routes; 405 was already sent */
+        return on_body(pss, in, len);
+    case LWS_CALLBACK_HTTP_BODY_COMPLETION:
+        return on_body_done(pss);
     case LWS_CALLBACK_HTTP_WRITEABLE:
         return on_writeable(wsi, pss);
     case LWS_CALLBACK_CLOSED_HTTP:
-        if (pss)
-            pss_release(pss);
+    case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
+        drop_request(pss);
         return 0;
     case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
         /* A WebSocket upgrade without our subprotocol lands here: refuse it. */

@@ -37,6 +37,27 @@ int gw_store_cmd(gw_store *s, gw_store_cb *cb, void *priv, int argc, const char 
 /* printf-style variant for commands without binary arguments. */
 int gw_store_cmdf(gw_store *s, gw_store_cb *cb, void *priv, const char *fmt, ...);
 
+/*
+ * An argument vector built piece by piece for gw_store_cmd. Strings are
+ * borrowed (hiredis copies them when the command is queued) except those added
+ * with gw_argv_addf, which the vector owns. Grows as needed.
+ */
+typedef struct gw_argv {
+    const char **v;   /* arguments */
+    size_t *l;        /* their lengths */
+    char **owned;     /* strings to free with the vector */
+    size_t n, cap;    /* used / allocated arguments */
+    size_t n_owned;   /* entries in owned */
+    int oom;          /* an allocation failed: gw_argv_send refuses */
+} gw_argv;
+
+void gw_argv_add(gw_argv *a, const char *s, size_t len); /* binary-safe */
+void gw_argv_adds(gw_argv *a, const char *s);            /* NUL-terminated */
+void gw_argv_addf(gw_argv *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* gw_store_cmd with the vector; MC_ENOMEM when building failed. */
+int gw_argv_send(gw_store *s, gw_argv *a, gw_store_cb *cb, void *priv);
+void gw_argv_free(gw_argv *a);
+
 /* Disconnects and releases everything; pending callbacks get NULL. */
 void gw_store_free(gw_store *s);
 

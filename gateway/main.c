@@ -1,5 +1,5 @@
 /*
- * main.c — the motcua command line: serve, classify, ask, check-config.
+ * main.c — the motcua command line: serve, classify, ask, check-config, train.
  *
  * The command table below is the list of commands; each takes its own flags.
  * Exit status: 0 success, 1 runtime failure, 2 usage or configuration error
@@ -9,10 +9,15 @@
 #include "gateway/gw_app.h"
 #include "gateway/gw_config.h"
 #include "gateway/gw_http.h"
+#include "gateway/gw_inbound.h"
+#include "gateway/gw_sender.h"
+#include "gateway/gw_worker.h"
 #include "gateway/gw_log.h"
 #include "gateway/gw_metrics.h"
 #include "gateway/gw_store.h"
 #include "intents/nlu.h"
+#include "intents/nlu_model.h"
+#include "vi-nlp/vn_norm.h"
 #include "vi-nlp/vn_utf8.h"
 
 #include <errno.h>
@@ -48,6 +53,8 @@ typedef struct opts {
     const char *redis;   /* --redis URL */
     const char *role;    /* --role */
     const char *channel; /* --channel (ask) */
+    const char *data;    /* --data FILE (train) */
+    const char *out;     /* --out FILE (train) */
 } opts;
 
 /* Loads file + environment + flags; prints every problem and returns NULL on any. */
@@ -114,15 +121,48 @@ static int find_share_dir(const gw_config *c, char *out, size_t n) {
     return MC_ENOTFOUND;
 }
 
+/*
+ * The trained intent model: [nlu] model (MOTCUA_NLU_MODEL) when set, which must then
+ * exist; else nlu.model next to the executable (a build tree: build/motcua and
+ * build/nlu.model); else <share>/intents/data/nlu.model (an installed tree). Returns 0 with
+ * the path in out, MC_ENOTFOUND when there is none (the engine then runs on its phrase
+ * rules), MC_EINVAL when the configured file is missing (message printed).
+ */
+static int find_model(const gw_config *c, const char *share, char *out, size_t n) {
+    struct stat st;
+    if (*c->nlu_model) {
+        snprintf(out, n, "%s", c->nlu_model);
+        if (stat(out, &st) == 0)
+            return 0;
+        fprintf(stderr, "%s: [nlu] model %s: %s\n", prog, c->nlu_model, strerror(errno));
+        return MC_EINVAL;
+    }
+    char exe[PATH_MAX];
+    ssize_t l = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    exe[l > 0 ? l : 0] = '\0';
+    char *slash = strrchr(exe, '/');
+    if (slash) {
+        *slash = '\0';
+        if ((size_t)snprintf(out, n, "%s/nlu.model", exe) < n && stat(out, &st) == 0)
+            return 0;
+    }
+    if ((size_t)snprintf(out, n, "%s/intents/data/nlu.model", share) < n && stat(out, &st) == 0)
+        return 0;
+    return MC_ENOTFOUND;
+}
+
 static nlu_engine *open_nlu(const gw_config *c) {
-    char share[PATH_MAX], data[PATH_MAX + 16], err[512];
+    char share[PATH_MAX], model[PATH_MAX + 32], err[512];
     if (find_share_dir(c, share, sizeof share)) {
         fprintf(stderr, "%s: cannot find intents/data (set [server] share_dir or "
                         "MOTCUA_SERVER_SHARE_DIR)\n", prog);
         return NULL;
     }
-    snprintf(data, sizeof data, "%s/intents/data", share);
-    nlu_engine *e = nlu_engine_new(data, err, sizeof err);
+    int mrc = find_model(c, share, model, sizeof model);
+    if (mrc == MC_EINVAL)
+        return NULL;
+    nlu_engine_opts eo = {share, mrc ? NULL : model}; /* no model: the phrase rules */
+    nlu_engine *e = nlu_engine_new(&eo, err, sizeof err);
     if (!e)
         fprintf(stderr, "%s: %s\n", prog, err);
     return e;
@@ -165,8 +205,14 @@ static void on_signal(uv_signal_t *h, int signum) {
     s->stopping = 1;
     gw_log(GW_INFO, "server.stopping", "{s:i}", "signal", signum);
     gw_http_stop(&s->app);
+    /* The store first: its pending callbacks (NULL replies) still find the
+     * worker and the sender; what was in flight stays pending in Redis. */
     gw_store_free(s->app.store);
     s->app.store = NULL;
+    gw_worker_free(s->app.worker);
+    s->app.worker = NULL;
+    gw_sender_free(s->app.sender);
+    s->app.sender = NULL;
     uv_close((uv_handle_t *)&s->sigint, NULL);
     uv_close((uv_handle_t *)&s->sigterm, NULL);
 }
@@ -175,6 +221,8 @@ static void on_store_state(gw_store *st, int up, void *priv) {
     (void)st;
     gw_app *app = priv;
     gw_metrics_gauge_set(app->metrics, GW_G_REDIS_UP, up);
+    if (up && app->sender)
+        gw_sender_store_up(app->sender);
 }
 
 static int cmd_serve(const opts *o) {
@@ -211,10 +259,32 @@ static int cmd_serve(const opts *o) {
         goto out;
     gw_store_on_state(s.app.store, on_store_state, &s.app);
     char err[256];
-    if (gw_http_start(&s.app, err, sizeof err)) {
+    s.app.sender = gw_sender_new(&s.app, err, sizeof err);
+    if (!s.app.sender) {
         fprintf(stderr, "%s serve: %s\n", prog, err);
         gw_store_free(s.app.store);
         s.app.store = NULL;
+        uv_run(&loop, UV_RUN_DEFAULT);
+        goto out;
+    }
+    char consumer[300];
+    if (*cfg->worker_consumer)
+        snprintf(consumer, sizeof consumer, "%s", cfg->worker_consumer);
+    else {
+        char host[256] = "localhost";
+        gethostname(host, sizeof host - 1);
+        snprintf(consumer, sizeof consumer, "%s:%d", host, cfg->listen_port);
+    }
+    gw_worker_opts wo = {consumer, cfg->worker_claim_idle_ms, 1, 1};
+    s.app.worker = gw_worker_new(&s.app, &wo);
+    if (!s.app.worker || gw_inbound_register(&s.app) || gw_http_start(&s.app, err, sizeof err)) {
+        fprintf(stderr, "%s serve: %s\n", prog, s.app.worker ? err : "out of memory");
+        gw_store_free(s.app.store);
+        s.app.store = NULL;
+        gw_worker_free(s.app.worker);
+        s.app.worker = NULL;
+        gw_sender_free(s.app.sender);
+        s.app.sender = NULL;
         uv_run(&loop, UV_RUN_DEFAULT);
         goto out;
     }
@@ -290,6 +360,17 @@ static int cmd_classify(const opts *o) {
         json_t *ents = json_object();
         if (r.procedure)
             json_object_set_new(ents, "procedure", json_string(r.procedure));
+        if (r.dossier_code[0])
+            json_object_set_new(ents, "dossier_code", json_string(r.dossier_code));
+        if (r.phone[0])
+            json_object_set_new(ents, "phone", json_string(r.phone));
+        if (r.citizen_id[0])
+            json_object_set_new(ents, "citizen_id", json_string(r.citizen_id));
+        if (r.issue_category)
+            json_object_set_new(ents, "issue_category", json_string(r.issue_category));
+        if (r.ward_id && r.ward_name) /* an extension of the contract, for notify.subscribe */
+            json_object_set_new(ents, "ward",
+                                json_pack("{s:s, s:s}", "id", r.ward_id, "name", r.ward_name));
         emit(json_pack("{s:s%, s:s, s:f, s:o}", "text", line, len, "intent", r.intent,
                        "confidence", round(r.confidence * 100.0) / 100.0, "entities", ents));
     next:
@@ -367,6 +448,45 @@ static int cmd_check_config(const opts *o) {
     return 0;
 }
 
+/* ---- train ---- */
+
+#define TRAIN_DEFAULT_DATA "intents/data/train.tsv" /* under the share folder */
+#define TRAIN_DEFAULT_OUT "build/nlu.model"         /* under the working directory */
+
+/* Trains the intent model (intents/nlu_model.h) on --data with the same normalizer the
+ * engine uses (vi-nlp/data tables loaded), prints progress on stdout, writes --out. */
+static int cmd_train(const opts *o) {
+    gw_config *cfg = load_config(o);
+    if (!cfg)
+        return EXIT_USAGE;
+    char share[PATH_MAX], vdir[PATH_MAX + 16], data[PATH_MAX + 32], err[512];
+    int rc = EXIT_RUNTIME;
+    vn_normalizer *vn = NULL;
+    if (find_share_dir(cfg, share, sizeof share)) {
+        fprintf(stderr, "%s train: cannot find intents/data (set [server] share_dir or "
+                        "MOTCUA_SERVER_SHARE_DIR)\n", prog);
+        goto out;
+    }
+    snprintf(vdir, sizeof vdir, "%s/vi-nlp/data", share);
+    snprintf(data, sizeof data, "%s/%s", share, TRAIN_DEFAULT_DATA);
+    if (!(vn = vn_normalizer_new(err, sizeof err)) ||
+        vn_normalizer_load(vn, vdir, err, sizeof err) != 0) {
+        fprintf(stderr, "%s train: %s\n", prog, err);
+        goto out;
+    }
+    nlu_train_opts to = {.log = stdout};
+    const char *outp = o->out ? o->out : TRAIN_DEFAULT_OUT;
+    if (nlu_model_train(vn, o->data ? o->data : data, &to, outp, err, sizeof err) != 0) {
+        fprintf(stderr, "%s train: %s\n", prog, err);
+        goto out;
+    }
+    rc = fflush(stdout) == 0 ? 0 : EXIT_RUNTIME;
+out:
+    vn_normalizer_free(vn);
+    gw_config_free(cfg);
+    return rc;
+}
+
 /* ---- the command table ---- */
 
 typedef struct command {
@@ -382,6 +502,8 @@ static const command commands[] = {
      "read one message per line on stdin, print one JSON classification per line"},
     {"ask", "[--config FILE] [--channel NAME] TEXT...", "print the reply the assistant would give"},
     {"check-config", "[--config FILE]", "validate a configuration; one line per problem"},
+    {"train", "[--config FILE] [--data FILE] [--out FILE]",
+     "train the intent model (default intents/data/train.tsv -> build/nlu.model)"},
 };
 
 static void usage(FILE *f) {
@@ -423,6 +545,7 @@ int main(int argc, char **argv) {
         {"config", required_argument, NULL, 'c'}, {"listen", required_argument, NULL, 'l'},
         {"redis", required_argument, NULL, 'r'},  {"role", required_argument, NULL, 'R'},
         {"channel", required_argument, NULL, 'C'}, {"help", no_argument, NULL, 'h'},
+        {"data", required_argument, NULL, 'd'},    {"out", required_argument, NULL, 'o'},
         {NULL, 0, NULL, 0}};
     opts o = {0};
     int sub_argc = argc - 1;
@@ -437,6 +560,8 @@ int main(int argc, char **argv) {
         case 'r': o.redis = optarg; break;
         case 'R': o.role = optarg; break;
         case 'C': o.channel = optarg; break;
+        case 'd': o.data = optarg; break;
+        case 'o': o.out = optarg; break;
         case 'h':
             printf("Usage: motcua %s %s\n  %s\n", cmd->name, cmd->usage, cmd->help);
             return 0;
@@ -455,6 +580,10 @@ int main(int argc, char **argv) {
         fprintf(stderr, "%s %s: --channel belongs to ask\n", prog, cmd->name);
         return EXIT_USAGE;
     }
+    if ((o.data || o.out) && strcmp(cmd->name, "train")) {
+        fprintf(stderr, "%s %s: --data and --out belong to train\n", prog, cmd->name);
+        return EXIT_USAGE;
+    }
     if (!is_ask && optind < sub_argc) {
         fprintf(stderr, "%s %s: unexpected argument '%s'\n", prog, cmd->name, sub_argv[optind]);
         return EXIT_USAGE;
@@ -465,5 +594,7 @@ int main(int argc, char **argv) {
         return cmd_classify(&o);
     if (is_ask)
         return cmd_ask(&o, sub_argc - optind, sub_argv + optind);
+    if (!strcmp(cmd->name, "train"))
+        return cmd_train(&o);
     return cmd_check_config(&o);
 }

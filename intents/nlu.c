@@ -1,39 +1,35 @@
 /*
- * intents/nlu.c — the first honest understanding path: weighted phrase rules on the
- * plain (unaccented) key, the procedure catalog's aliases, and reply templates.
+ * intents/nlu.c — the understanding engine: loading every table once, then classifying a
+ * message into an intent of shared/spec/intents.md with its entities.
  *
- * Big idea: everything a citizen may write is normalized by vi-nlp into one ASCII key
- * ("lam giay khai sinh can giay to gi"), whatever the diacritics, case, Unicode form or
- * emoji; rules and aliases are normalized the same way at load time, so matching is a
- * byte search on syllable boundaries. Each intent's score is the sum of the weights of
- * its phrases found; a recognized procedure adds to procedure.documents. Confidence is
- * derived from the winning score and its margin over the runner-up, not invented.
+ * Big idea: vi-nlp turns whatever the citizen typed (accents or not, teencode, NFD, CAPS,
+ * emoji) into one ASCII key; everything else is a lookup on that key. The intent is the
+ * trained model's calibrated probability when a model is given, else the sum of the
+ * weights of rules.txt phrases found (an n-gram hash over the key's syllables, so the cost
+ * does not grow with the number of rules). A handful of precise rules ([override]: SMS
+ * keywords, "TRA <code>", a bare dossier code) beat both because they are exact, and so
+ * does a bare mention (a procedure named with nothing asked: a clarifying question). Below
+ * a confidence threshold the answer is out_of_scope — or, when a procedure is named, the
+ * clarifying question. Entities come from vi-nlp's extractor and vn_dict phrase
+ * dictionaries (procedure aliases, issue keywords; ward names and filler words tell a bare
+ * mention). The per-message path allocates only the normalized text.
  *
- * All wording (rules, replies, procedure facts) is data in intents/data/, loaded once.
+ * All wording and tuning is data in intents/data/, validated at start-up with file:line.
  */
 #include "intents/nlu.h"
 
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/mc.h"
-#include "intents/nlu_catalog.h"
 #include "intents/nlu_data.h"
-#include "vi-nlp/vn_norm.h"
-#include "vi-nlp/vn_utf8.h"
+#include "intents/nlu_internal.h"
 
-#define NLU_MAX_RULES 512
-#define NLU_MAX_PATH 1024
-#define NLU_MAX_TEMPLATE 8192 /* bytes of one reply template */
-
-/* Intent ids of shared/spec/intents.md; rules may name any of them. */
-static const char *const intent_ids[] = {
+const char *const nlu_intent_ids[NLU_N_INTENTS] = {
     "procedure.documents",
-    "greeting",
-    "goodbye",
-    "thanks",
     "procedure.fee",
     "procedure.duration",
     "procedure.location",
@@ -44,84 +40,239 @@ static const char *const intent_ids[] = {
     "report.issue",
     "office.hours",
     "handoff.human",
-};
-#define N_INTENTS MC_ARRAY_LEN(intent_ids)
-#define I_DOCUMENTS 0 /* index of procedure.documents: ties go to it */
-static const char OUT_OF_SCOPE[] = "out_of_scope";
-
-/* Reply templates, one per section of replies.txt. */
-enum { T_DOCUMENTS, T_WHICH, T_GREETING, T_THANKS, T_GOODBYE, T_FALLBACK, T_COUNT };
-static const char *const tpl_names[T_COUNT] = {
-    "documents", "which_procedure", "greeting", "thanks", "goodbye", "fallback",
-};
-/* Placeholders the documents template may use, filled from the catalog. */
-static const char *const placeholders[] = {
-    "name", "agency", "fee", "duration", "online", "legal", "source", "documents",
+    "greeting",
+    "goodbye",
+    "thanks",
+    "out_of_scope",
 };
 
-typedef struct rule {
-    size_t intent; /* index into intent_ids */
-    char *plain;   /* phrase, plain key, owned */
-    size_t len;    /* bytes in plain */
-    double weight; /* added to the intent's score when the phrase is present */
-} rule;
-
-typedef struct tpl {
-    char *text;                   /* template, lines joined by '\n', owned */
-    size_t n_quick;               /* quick replies used */
-    char *title[NLU_MAX_QUICK];   /* owned */
-    char *payload[NLU_MAX_QUICK]; /* owned */
-    int line[NLU_MAX_QUICK];      /* replies.txt line, for start-up checks */
-} tpl;
-
-struct nlu_engine {
-    vn_normalizer *vn;               /* owned */
-    nlu_catalog *cat;                /* owned */
-    rule *rules;                     /* owned array */
-    size_t n_rules;                  /* used entries */
-    double min_score;                /* below it: out_of_scope */
-    double scale;                    /* score at which confidence reaches 1 - 1/e */
-    double mention;                  /* score a recognized procedure adds to procedure.documents */
-    double oos_max;                  /* confidence of out_of_scope when nothing matched at all */
-    tpl tpl[T_COUNT];                /* reply templates */
-    char replies_path[NLU_MAX_PATH]; /* for messages about quick replies */
+const char *const nlu_issue_ids[NLU_N_ISSUES] = {
+    "rac_thai", "ngap_nuoc", "duong_hu", "den_duong", "tieng_on", "lan_chiem", "cay_xanh", "khac",
 };
 
-/* ---- matching --------------------------------------------------------------------- */
+int nlu_intent_index(const char *id) {
+    for (int i = 0; id && i < NLU_N_INTENTS; i++)
+        if (strcmp(id, nlu_intent_ids[i]) == 0)
+            return i;
+    return -1;
+}
 
-/* 1 when needle occurs in hay on token boundaries (both are space-separated keys). */
-static int phrase_in(const char *hay, size_t hlen, const char *needle, size_t nlen) {
-    if (nlen == 0 || nlen > hlen)
-        return 0;
-    for (size_t i = 0; i + nlen <= hlen; i++) {
-        if ((i == 0 || hay[i - 1] == ' ') && (i + nlen == hlen || hay[i + nlen] == ' ') &&
-            memcmp(hay + i, needle, nlen) == 0)
-            return 1;
+int nlu_is_procedure_intent(int i) {
+    return i >= NLU_I_DOCUMENTS && i <= NLU_I_ONLINE;
+}
+
+static void errf(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void errf(char *err, size_t errlen, const char *fmt, ...) {
+    if (!err || !errlen)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+}
+
+/* ---- the rule hash: phrase (plain key) -> rules --------------------------------------- */
+
+#define FNV_OFF 1469598103934665603ULL
+#define FNV_PRIME 1099511628211ULL
+
+static uint64_t fnv(const char *s, size_t n) {
+    uint64_t h = FNV_OFF;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (unsigned char)s[i]) * FNV_PRIME;
+    return h;
+}
+
+/* Adds the weights of every rule whose phrase is s[0..n) (hash h), each rule once. */
+static void rule_hit(const nlu_engine *e, uint64_t h, const char *s, size_t n, double *score,
+                     uint64_t *seen) {
+    for (size_t k = (size_t)h & e->rule_mask;; k = (k + 1) & e->rule_mask) {
+        uint32_t v = e->rule_tab[k];
+        if (v == 0)
+            return;
+        const nlu_rule *r = &e->rules[v - 1];
+        if (r->len == n && memcmp(r->plain, s, n) == 0 &&
+            !(seen[(v - 1) / 64] >> ((v - 1) % 64) & 1)) {
+            seen[(v - 1) / 64] |= 1ULL << ((v - 1) % 64);
+            score[r->intent] += r->weight;
+        }
     }
+}
+
+/* Scores every intent by the rules whose phrase occurs in the key on syllable boundaries:
+ * each syllable start is extended by up to max_tokens syllables and looked up. */
+static void rule_scores(const nlu_engine *e, const char *p, size_t n, double *score) {
+    uint64_t seen[(NLU_MAX_RULES + 63) / 64] = {0};
+    size_t s = 0;
+    while (s < n) {
+        uint64_t h = FNV_OFF;
+        size_t end = s;
+        for (int k = 0; k < e->max_tokens && end < n; k++) {
+            if (k) {
+                h = (h ^ (unsigned char)' ') * FNV_PRIME;
+                end++;
+            }
+            while (end < n && p[end] != ' ')
+                h = (h ^ (unsigned char)p[end++]) * FNV_PRIME;
+            rule_hit(e, h, p + s, end - s, score, seen);
+        }
+        while (s < n && p[s] != ' ')
+            s++;
+        s++;
+    }
+}
+
+/* ---- precise rules -------------------------------------------------------------------- */
+
+static int is_alnum(char c) {
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+
+static char lower(char c) {
+    return c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c;
+}
+
+/* 1 when s[0..n) holds exactly the letters and digits of code, whatever separates them
+ * (citizens write the code with spaces, '_' or '.' for '-'). */
+static int only_code(const char *s, size_t n, const char *code) {
+    size_t i = 0;
+    for (const char *c = code; *c; c++) {
+        if (!is_alnum(*c))
+            continue;
+        while (i < n && !is_alnum(s[i]))
+            i++;
+        if (i == n || lower(s[i]) != lower(*c))
+            return 0;
+        i++;
+    }
+    while (i < n && !is_alnum(s[i]))
+        i++;
+    return i == n;
+}
+
+/* The first precise rule the message matches, or -1. */
+static int match_override(const nlu_engine *e, const vn_text *t, const char *code) {
+    for (size_t i = 0; i < e->n_over; i++) {
+        const nlu_override *o = &e->over[i];
+        if (!o->with_code) {
+            if (t->plain_len == o->len && memcmp(t->plain, o->plain, o->len) == 0)
+                return (int)i;
+            continue;
+        }
+        if (!code[0])
+            continue;
+        size_t skip = 0;
+        if (o->len) {
+            if (t->plain_len <= o->len || memcmp(t->plain, o->plain, o->len) != 0 ||
+                t->plain[o->len] != ' ')
+                continue;
+            skip = o->len + 1;
+        }
+        if (only_code(t->plain + skip, t->plain_len - skip, code))
+            return (int)i;
+    }
+    return -1;
+}
+
+/* ---- classification ------------------------------------------------------------------- */
+
+/* Tokens after a procedure alias within which a citizen ID makes the alias its cue
+ * ("số CCCD của tôi là 0791...": CCCD names the card, not the procedure asked about). */
+#define NLU_CUE_WINDOW 4
+
+/* 1 when one of the NLU_CUE_WINDOW tokens from token i on is the citizen ID. */
+static int cue_of_id(const vn_text *t, size_t i, const char *id) {
+    size_t n = strlen(id);
+    for (size_t k = i; n && k < t->ntok && k < i + NLU_CUE_WINDOW; k++)
+        if (t->tok[k].p_len == n && memcmp(t->plain + t->tok[k].p_off, id, n) == 0)
+            return 1;
     return 0;
 }
 
-/* The procedure whose longest alias occurs in the message, or NULL (first in file order
- * on a tie). */
-static const nlu_procedure *find_procedure(const nlu_engine *e, const char *plain, size_t len) {
-    const nlu_procedure *best = NULL;
-    size_t best_len = 0;
-    for (size_t i = 0; i < nlu_catalog_count(e->cat); i++) {
-        const nlu_procedure *p = nlu_catalog_at(e->cat, i);
-        for (size_t a = 0; a < p->n_aliases; a++) {
-            size_t al = strlen(p->aliases_plain[a]);
-            if (al > best_len && phrase_in(plain, len, p->aliases_plain[a], al)) {
-                best = p;
-                best_len = al;
-            }
-        }
+/* The named procedure: vn_dict resolves overlapping aliases (the longest, then the exact
+ * one wins); of several procedures the first named is the one asked about. An alias that
+ * only introduces the citizen's ID number does not count. */
+static const nlu_procedure *find_procedure(const nlu_engine *e, const vn_text *t, const vn_match *m,
+                                           size_t n, const char *citizen_id) {
+    for (size_t i = 0; i < n && i < NLU_MAX_MATCHES; i++)
+        if (!cue_of_id(t, m[i].tok_end, citizen_id))
+            return nlu_catalog_at(e->cat, (size_t)m[i].value);
+    return NULL;
+}
+
+static void cover(unsigned char *cov, size_t ntok, const vn_match *m, size_t n, size_t max) {
+    for (size_t i = 0; i < n && i < max; i++)
+        for (size_t k = m[i].tok_start; k < m[i].tok_end && k < ntok; k++)
+            cov[k] = 1;
+}
+
+/* 1 when the message is nothing but procedure names, ward names and [filler] words
+ * ("khai sinh", "còn kết hôn thì sao?", "phường Bến Thành ạ"): it names something and
+ * asks nothing about it, whatever a model trained on questions makes of it. */
+static int bare_mention(const nlu_engine *e, const vn_text *t, const vn_match *pm, size_t npm,
+                        int ward) {
+    unsigned char cov[NLU_BARE_MAX_TOKENS] = {0};
+    vn_match m[NLU_BARE_MAX_TOKENS];
+    if (t->ntok == 0 || t->ntok > NLU_BARE_MAX_TOKENS)
+        return 0;
+    cover(cov, t->ntok, pm, npm, NLU_MAX_MATCHES);
+    cover(cov, t->ntok, m, vn_dict_match(e->filler, t, m, NLU_BARE_MAX_TOKENS),
+          NLU_BARE_MAX_TOKENS);
+    if (ward)
+        cover(cov, t->ntok, m, vn_dict_match(e->wards, t, m, NLU_BARE_MAX_TOKENS),
+              NLU_BARE_MAX_TOKENS);
+    for (size_t k = 0; k < t->ntok; k++)
+        if (!cov[k])
+            return 0;
+    return 1;
+}
+
+static int find_issue(const nlu_engine *e, const vn_text *t) {
+    vn_match m[NLU_MAX_MATCHES];
+    return vn_dict_match(e->issues, t, m, NLU_MAX_MATCHES) > 0 ? m[0].value : -1;
+}
+
+/* Intent probabilities from the rules: the best intent's confidence grows with its score
+ * and shrinks with the runner-up's (score / (score + runner-up)). */
+static double rule_conf(const nlu_engine *e, const double *score, int best) {
+    double second = 0;
+    for (int i = 0; i < NLU_N_INTENTS; i++)
+        if (i != best && score[i] > second)
+            second = score[i];
+    return (1.0 - exp(-score[best] / e->scale)) * (score[best] / (score[best] + second));
+}
+
+/* The decision shared by the model and the rules, from each intent's confidence c[]: the
+ * likeliest intent; below the threshold th out_of_scope — unless a procedure is named
+ * (named), then the likeliest procedure question with *clarify set. A bare mention of a
+ * procedure (bare) asks nothing: it reads as the general question, procedure.documents,
+ * with *clarify set. Ties go to the first intent in nlu_intent_ids. */
+static int decide(const double *c, double th, int bare, int named, int *clarify) {
+    int best = 0;
+    for (int i = 1; i < NLU_N_INTENTS; i++)
+        if (c[i] > c[best])
+            best = i;
+    if (bare) {
+        *clarify = 1;
+        return NLU_I_DOCUMENTS;
     }
-    return best;
+    if (named && c[best] < th) {
+        if (!nlu_is_procedure_intent(best)) {
+            best = NLU_I_DOCUMENTS;
+            for (int i = NLU_I_DOCUMENTS; i <= NLU_I_ONLINE; i++)
+                if (c[i] > c[best])
+                    best = i;
+        }
+        *clarify = 1;
+        return best;
+    }
+    return c[best] < th ? NLU_I_OOS : best;
 }
 
 int nlu_classify(nlu_engine *e, const char *text, size_t len, nlu_result *out) {
     vn_text t;
-    double score[N_INTENTS] = {0};
+    vn_entities ent;
     if (!out)
         return MC_EINVAL;
     memset(out, 0, sizeof(*out));
@@ -130,184 +281,285 @@ int nlu_classify(nlu_engine *e, const char *text, size_t len, nlu_result *out) {
     int rc = vn_normalize(e->vn, text, len, &t);
     if (rc != 0)
         return rc;
-    for (size_t i = 0; i < e->n_rules; i++)
-        if (phrase_in(t.plain, t.plain_len, e->rules[i].plain, e->rules[i].len))
-            score[e->rules[i].intent] += e->rules[i].weight;
-    const nlu_procedure *p = find_procedure(e, t.plain, t.plain_len);
-    vn_text_free(&t);
-    if (p)
-        score[I_DOCUMENTS] += e->mention;
-
-    size_t best = 0;
-    double second = 0;
-    for (size_t i = 1; i < N_INTENTS; i++)
-        if (score[i] > score[best])
-            best = i;
-    for (size_t i = 0; i < N_INTENTS; i++)
-        if (i != best && score[i] > second)
-            second = score[i];
-
-    out->procedure = p ? p->id : NULL;
-    if (score[best] < e->min_score) {
-        /* The rules cover a few intents only: even an empty match is not proof that
-         * the message is out of scope, hence the cap. */
-        out->intent = OUT_OF_SCOPE;
-        out->confidence = e->oos_max * exp(-score[best] / e->scale);
-        return 0;
-    }
-    out->intent = intent_ids[best];
-    out->confidence = (1.0 - exp(-score[best] / e->scale)) * (score[best] / (score[best] + second));
-    return 0;
-}
-
-/* ---- replies ---------------------------------------------------------------------- */
-
-typedef struct sbuf {
-    char *p;    /* owned, NUL-terminated when len > 0 */
-    size_t len; /* bytes used */
-    size_t cap; /* bytes allocated */
-} sbuf;
-
-static int sb_add(sbuf *b, const char *s, size_t n) {
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        char *np = realloc(b->p, cap);
-        if (!np)
-            return MC_ENOMEM;
-        b->p = np;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-    return 0;
-}
-
-static int sb_str(sbuf *b, const char *s) {
-    return sb_add(b, s, strlen(s));
-}
-
-/* Value of placeholder name[0..n) for procedure p, appended to b. */
-static int put_placeholder(sbuf *b, const char *name, size_t n, const nlu_procedure *p) {
-#define IS(s) (n == sizeof(s) - 1 && memcmp(name, s, n) == 0)
-    if (IS("name"))
-        return sb_str(b, p->name);
-    if (IS("agency"))
-        return sb_str(b, p->agency);
-    if (IS("fee"))
-        return sb_str(b, p->fee);
-    if (IS("duration"))
-        return sb_str(b, p->duration);
-    if (IS("online"))
-        return sb_str(b, p->online);
-    if (IS("legal"))
-        return sb_str(b, p->legal);
-    if (IS("source"))
-        return sb_str(b, p->source);
-    if (IS("documents")) {
-        for (size_t i = 0; i < p->n_documents; i++) {
-            char num[32];
-            snprintf(num, sizeof(num), "%s%zu. ", i ? "\n" : "", i + 1);
-            if (sb_str(b, num) || sb_str(b, p->documents[i]))
-                return MC_ENOMEM;
-        }
-        return 0;
-    }
-#undef IS
-    return MC_EINVAL; /* cannot happen: templates are checked at load */
-}
-
-static int render(const char *tp, const nlu_procedure *p, sbuf *b) {
-    const char *s = tp;
-    while (*s) {
-        const char *open = strchr(s, '{');
-        if (!open || !p)
-            return sb_str(b, s);
-        const char *close = strchr(open, '}');
-        if (sb_add(b, s, (size_t)(open - s)))
-            return MC_ENOMEM;
-        int rc = put_placeholder(b, open + 1, (size_t)(close - open - 1), p);
-        if (rc)
-            return rc;
-        s = close + 1;
-    }
-    return b->p ? 0 : sb_add(b, "", 0);
-}
-
-void nlu_reply_free(nlu_reply *r) {
-    if (!r)
-        return;
-    free(r->text);
-    for (size_t i = 0; i < r->n_quick; i++) {
-        free(r->quick[i].title);
-        free(r->quick[i].payload);
-    }
-    memset(r, 0, sizeof(*r));
-}
-
-int nlu_respond(nlu_engine *e, const char *text, size_t len, nlu_result *res, nlu_reply *out) {
-    nlu_result r;
-    sbuf b = {0};
-    if (!out)
-        return MC_EINVAL;
-    memset(out, 0, sizeof(*out));
-    if (res)
-        memset(res, 0, sizeof(*res));
-    int rc = nlu_classify(e, text, len, &r);
+    memset(&ent, 0, sizeof(ent));
+    rc = vn_extract(e->x, text, len, &t, &ent);
     if (rc != 0)
-        return rc;
-    const nlu_procedure *p = NULL;
-    int which = T_FALLBACK;
-    if (strcmp(r.intent, "procedure.documents") == 0) {
-        p = r.procedure ? nlu_catalog_get(e->cat, r.procedure) : NULL;
-        which = p ? T_DOCUMENTS : T_WHICH;
-    } else if (strcmp(r.intent, "greeting") == 0) {
-        which = T_GREETING;
-    } else if (strcmp(r.intent, "thanks") == 0) {
-        which = T_THANKS;
-    } else if (strcmp(r.intent, "goodbye") == 0) {
-        which = T_GOODBYE;
+        goto done;
+    snprintf(out->dossier_code, sizeof(out->dossier_code), "%s", ent.dossier_code);
+    snprintf(out->phone, sizeof(out->phone), "%s", ent.phone);
+    snprintf(out->citizen_id, sizeof(out->citizen_id), "%s", ent.citizen_id);
+    if (ent.ward >= 0) {
+        out->ward_id = vn_ward_id(e->x, ent.ward);
+        out->ward_name = vn_ward_name(e->x, ent.ward);
     }
-    const tpl *t = &e->tpl[which];
-    if ((rc = render(t->text, p, &b)) != 0)
-        goto fail;
-    out->text = b.p;
-    out->text_len = b.len;
-    b.p = NULL;
-    for (size_t i = 0; i < t->n_quick; i++) {
-        out->quick[i].title = strdup(t->title[i]);
-        out->quick[i].payload = strdup(t->payload[i]);
-        out->n_quick = i + 1;
-        if (!out->quick[i].title || !out->quick[i].payload) {
-            rc = MC_ENOMEM;
-            goto fail;
+    vn_match pm[NLU_MAX_MATCHES];
+    size_t npm = vn_dict_match(e->procs, &t, pm, NLU_MAX_MATCHES);
+    const nlu_procedure *p = find_procedure(e, &t, pm, npm, out->citizen_id);
+    out->procedure = p ? p->id : NULL;
+    int issue = find_issue(e, &t);
+    out->bare = (p || out->ward_id) && bare_mention(e, &t, pm, npm, out->ward_id != NULL);
+
+    int best;
+    double conf;
+    int ov = match_override(e, &t, out->dossier_code);
+    if (ov >= 0) {
+        best = e->over[ov].intent;
+        conf = e->override_conf;
+        out->overridden = 1;
+        if (e->over[ov].with_code && e->over[ov].len == 0)
+            out->bare = 1;
+    } else {
+        double c[NLU_N_INTENTS] = {0}, th, oos;
+        if (e->model) {
+            float probs[NLU_MAX_CLASSES];
+            int k = nlu_model_predict(e->model, &t, probs);
+            if (k < 0) {
+                rc = k;
+                goto done;
+            }
+            for (size_t i = 0; i < e->n_classes; i++)
+                c[e->class_intent[i]] += probs[i];
+            th = e->min_conf_model;
+            /* Nothing likely enough: the chance that the best guess is wrong. */
+            oos = 1.0 - c[e->class_intent[k]];
+        } else {
+            double score[NLU_N_INTENTS] = {0}, top = 0;
+            rule_scores(e, t.plain, t.plain_len, score);
+            if (p)
+                score[NLU_I_DOCUMENTS] += e->mention;
+            if (out->dossier_code[0])
+                score[NLU_I_STATUS] += e->code_mention;
+            if (issue >= 0)
+                score[NLU_I_REPORT] += e->issue_mention;
+            for (int i = 0; i < NLU_I_OOS; i++) {
+                c[i] = score[i] >= e->min_score ? rule_conf(e, score, i) : 0;
+                top = score[i] > top ? score[i] : top;
+            }
+            th = e->min_conf_rules;
+            /* The rules cover only what they cover: an empty match is not proof that the
+             * message is out of scope, hence the cap. */
+            oos = e->oos_max * exp(-top / e->scale);
         }
+        best = decide(c, th, p && out->bare, p != NULL, &out->clarify);
+        conf = best == NLU_I_OOS ? oos : c[best];
     }
-    if (res)
-        *res = r;
-    return 0;
-fail:
-    free(b.p);
-    nlu_reply_free(out);
+    out->intent = nlu_intent_ids[best];
+    out->confidence = conf < 0 ? 0 : conf > 1 ? 1 : conf;
+    if (best == NLU_I_REPORT)
+        out->issue_category = nlu_issue_ids[issue >= 0 ? issue : NLU_ISSUE_KHAC];
+    rc = 0;
+done:
+    vn_text_free(&t);
+    if (rc) {
+        memset(out, 0, sizeof(*out));
+    }
     return rc;
 }
 
-/* ---- loading ---------------------------------------------------------------------- */
+/* ---- loading: rules.txt --------------------------------------------------------------- */
 
-static int parse_weight(const char *s, double *w) {
+static int parse_num(const char *s, double lo, double hi, double *w) {
     char *end;
     double v = strtod(s, &end);
-    if (end == s || *end != '\0' || !(v > 0) || v > 100)
+    if (end == s || *end != '\0' || !(v > lo) || v > hi)
         return -1;
     *w = v;
     return 0;
 }
 
+/* Normalizes a phrase of a data file to its plain key (caller frees *plain). */
+static int plain_key(nlu_engine *e, const char *s, char **plain, size_t *len) {
+    vn_text t;
+    int rc = vn_normalize(e->vn, s, strlen(s), &t);
+    if (rc != 0)
+        return rc;
+    free(t.folded);
+    *plain = t.plain;
+    *len = t.plain_len;
+    return 0;
+}
+
+static int count_tokens(const char *s, size_t n) {
+    int k = n > 0;
+    for (size_t i = 0; i < n; i++)
+        k += s[i] == ' ';
+    return k;
+}
+
+static int build_rule_table(nlu_engine *e, char *err, size_t errlen) {
+    size_t size = 64;
+    while (size < e->n_rules * 2)
+        size *= 2;
+    e->rule_tab = calloc(size, sizeof(*e->rule_tab));
+    if (!e->rule_tab) {
+        errf(err, errlen, "nlu: out of memory");
+        return MC_ENOMEM;
+    }
+    e->rule_mask = size - 1;
+    for (size_t i = 0; i < e->n_rules; i++) {
+        size_t k = (size_t)fnv(e->rules[i].plain, e->rules[i].len) & e->rule_mask;
+        while (e->rule_tab[k])
+            k = (k + 1) & e->rule_mask;
+        e->rule_tab[k] = (uint32_t)i + 1;
+    }
+    return 0;
+}
+
+/* One "[settings]" line. */
+static int set_setting(nlu_engine *e, const nlu_data *d, const nlu_line *l, char *err,
+                       size_t errlen) {
+    static const struct {
+        const char *key;
+        size_t off;
+        double hi;
+    } keys[] = {
+        {"min_score", offsetof(nlu_engine, min_score), 100},
+        {"scale", offsetof(nlu_engine, scale), 100},
+        {"procedure_mention", offsetof(nlu_engine, mention), 100},
+        {"code_mention", offsetof(nlu_engine, code_mention), 100},
+        {"issue_mention", offsetof(nlu_engine, issue_mention), 100},
+        {"out_of_scope_max", offsetof(nlu_engine, oos_max), 1},
+        {"min_confidence", offsetof(nlu_engine, min_conf_rules), 1},
+        {"model_min_confidence", offsetof(nlu_engine, min_conf_model), 1},
+        {"override_confidence", offsetof(nlu_engine, override_conf), 1},
+    };
+    for (size_t i = 0; i < MC_ARRAY_LEN(keys); i++) {
+        if (strcmp(l->key, keys[i].key) != 0)
+            continue;
+        double *dst = (double *)((char *)e + keys[i].off);
+        if (*dst > 0) {
+            nlu_data_err(d, err, errlen, "duplicate setting '%s'", l->key);
+            return -1;
+        }
+        if (parse_num(l->value, 0, keys[i].hi, dst) != 0) {
+            nlu_data_err(d, err, errlen, "'%s' must be a number in (0, %g]", l->key, keys[i].hi);
+            return -1;
+        }
+        return 0;
+    }
+    nlu_data_err(d, err, errlen, "unknown setting '%s'", l->key);
+    return -1;
+}
+
+/* One "[override]" line: "pattern = intent", the pattern possibly ending in
+ * {dossier_code}. */
+static int add_override(nlu_engine *e, const nlu_data *d, const nlu_line *l, char *err,
+                        size_t errlen) {
+    static const char ph[] = "{dossier_code}";
+    int intent = nlu_intent_index(l->value);
+    if (intent < 0) {
+        nlu_data_err(d, err, errlen, "unknown intent '%s'", l->value);
+        return -1;
+    }
+    if (e->n_over == NLU_MAX_OVERRIDES) {
+        nlu_data_err(d, err, errlen, "more than %d precise rules", NLU_MAX_OVERRIDES);
+        return -1;
+    }
+    char buf[NLU_DATA_MAX_LINE + 1];
+    snprintf(buf, sizeof(buf), "%s", l->key);
+    char *at = strstr(buf, ph);
+    int with_code = at != NULL;
+    if (at) {
+        if (at[sizeof(ph) - 1] != '\0') {
+            nlu_data_err(d, err, errlen, "%s may only end a pattern", ph);
+            return -1;
+        }
+        *at = '\0';
+    } else if (strchr(buf, '{')) {
+        nlu_data_err(d, err, errlen, "unknown placeholder in '%s' (only %s)", l->key, ph);
+        return -1;
+    }
+    nlu_override *o = &e->over[e->n_over];
+    if (plain_key(e, buf, &o->plain, &o->len) != 0) {
+        nlu_data_err(d, err, errlen, "pattern '%s' is not valid text", l->key);
+        return -1;
+    }
+    if (o->len == 0 && !with_code) {
+        free(o->plain);
+        o->plain = NULL;
+        nlu_data_err(d, err, errlen, "pattern '%s' has no letters", l->key);
+        return -1;
+    }
+    o->with_code = with_code;
+    o->intent = intent;
+    e->n_over++;
+    return 0;
+}
+
+static int add_rule(nlu_engine *e, const nlu_data *d, const nlu_line *l, int intent, char *err,
+                    size_t errlen) {
+    double w;
+    if (parse_num(l->value, 0, 100, &w) != 0) {
+        nlu_data_err(d, err, errlen, "'%s' is not a number in (0, 100]", l->value);
+        return -1;
+    }
+    if (e->n_rules == NLU_MAX_RULES) {
+        nlu_data_err(d, err, errlen, "more than %d rules", NLU_MAX_RULES);
+        return -1;
+    }
+    nlu_rule *r = &e->rules[e->n_rules];
+    if (plain_key(e, l->key, &r->plain, &r->len) != 0 || r->len == 0) {
+        free(r->plain);
+        r->plain = NULL;
+        nlu_data_err(d, err, errlen, "phrase '%s' has no letters", l->key);
+        return -1;
+    }
+    int k = count_tokens(r->plain, r->len);
+    for (size_t i = 0; i < e->n_rules; i++)
+        if (e->rules[i].intent == intent && e->rules[i].len == r->len &&
+            memcmp(e->rules[i].plain, r->plain, r->len) == 0) {
+            nlu_data_err(d, err, errlen,
+                         "phrase '%s' is already in [%s] (same unaccented "
+                         "key '%s')",
+                         l->key, nlu_intent_ids[intent], r->plain);
+            free(r->plain);
+            r->plain = NULL;
+            return -1;
+        }
+    if (k > NLU_MAX_RULE_TOKENS) {
+        nlu_data_err(d, err, errlen, "phrase longer than %d syllables", NLU_MAX_RULE_TOKENS);
+        free(r->plain);
+        r->plain = NULL;
+        return -1;
+    }
+    if (k > e->max_tokens)
+        e->max_tokens = k;
+    r->intent = intent;
+    r->weight = w;
+    e->n_rules++;
+    return 0;
+}
+
+/* One "[filler]" line: "words = a, b, c", phrases that ask nothing by themselves. */
+static int add_filler(nlu_engine *e, const nlu_data *d, const nlu_line *l, char *err,
+                      size_t errlen) {
+    if (strcmp(l->key, "words") != 0) {
+        nlu_data_err(d, err, errlen, "unknown key '%s' (words)", l->key);
+        return -1;
+    }
+    for (const char *s = l->value; *s;) {
+        const char *comma = strchr(s, ',');
+        size_t n = comma ? (size_t)(comma - s) : strlen(s);
+        while (n && (s[n - 1] == ' ' || s[n - 1] == '\t'))
+            n--;
+        if (n) {
+            char msg[256] = "";
+            if (vn_dict_add(e->filler, e->vn, s, n, 0, msg, sizeof(msg)) != 0) {
+                nlu_data_err(d, err, errlen, "filler '%.*s': %s", (int)n, s, msg);
+                return -1;
+            }
+        }
+        s = comma ? comma + 1 : s + strlen(s);
+        while (*s == ' ' || *s == '\t')
+            s++;
+    }
+    return 0;
+}
+
 static int load_rules(nlu_engine *e, const char *path, char *err, size_t errlen) {
+    enum { NONE = -5, SETTINGS = -4, OVERRIDE = -3, FILLER = -2 }; /* -1: unknown */
     nlu_data d;
-    long cur = -2; /* -2: before any section, -1: [settings], else intent index */
+    int cur = NONE;
     int rc = nlu_data_open(&d, path, err, errlen);
     if (rc)
         return rc;
@@ -319,95 +571,57 @@ static int load_rules(nlu_engine *e, const char *path, char *err, size_t errlen)
         if (l.kind == NLU_LINE_BAD)
             goto fail;
         if (l.kind == NLU_LINE_SECTION) {
-            cur = -3;
-            if (strcmp(l.key, "settings") == 0)
-                cur = -1;
-            for (size_t i = 0; i < N_INTENTS; i++)
-                if (strcmp(l.key, intent_ids[i]) == 0)
-                    cur = (long)i;
-            if (cur == -3) {
-                nlu_data_err(&d, err, errlen, "unknown intent '%s'", l.key);
+            cur = strcmp(l.key, "settings") == 0   ? SETTINGS
+                  : strcmp(l.key, "override") == 0 ? OVERRIDE
+                  : strcmp(l.key, "filler") == 0   ? FILLER
+                                                   : nlu_intent_index(l.key);
+            if (cur == -1) {
+                nlu_data_err(&d, err, errlen,
+                             "unknown section '%s' (an intent id, settings, override or "
+                             "filler)",
+                             l.key);
+                goto fail;
+            }
+            if (cur == NLU_I_OOS) {
+                nlu_data_err(&d, err, errlen,
+                             "out_of_scope has no phrases: it is what is "
+                             "left when nothing else is likely");
                 goto fail;
             }
             continue;
         }
-        double w;
-        if (cur == -2) {
-            nlu_data_err(&d, err, errlen, "'%s' outside a section", l.key);
+        int bad = cur == NONE ? (nlu_data_err(&d, err, errlen, "'%s' outside a section", l.key), -1)
+                  : cur == SETTINGS ? set_setting(e, &d, &l, err, errlen)
+                  : cur == OVERRIDE ? add_override(e, &d, &l, err, errlen)
+                  : cur == FILLER   ? add_filler(e, &d, &l, err, errlen)
+                                    : add_rule(e, &d, &l, cur, err, errlen);
+        if (bad)
             goto fail;
-        }
-        if (parse_weight(l.value, &w) != 0) {
-            nlu_data_err(&d, err, errlen, "'%s' is not a number in (0, 100]", l.value);
-            goto fail;
-        }
-        if (cur == -1) {
-            double *dst = strcmp(l.key, "min_score") == 0           ? &e->min_score
-                          : strcmp(l.key, "scale") == 0             ? &e->scale
-                          : strcmp(l.key, "procedure_mention") == 0 ? &e->mention
-                          : strcmp(l.key, "out_of_scope_max") == 0  ? &e->oos_max
-                                                                    : NULL;
-            if (!dst || (dst == &e->oos_max && w > 1)) {
-                nlu_data_err(&d, err, errlen, "unknown or bad setting '%s'", l.key);
-                goto fail;
-            }
-            *dst = w;
-            continue;
-        }
-        if (e->n_rules == NLU_MAX_RULES) {
-            nlu_data_err(&d, err, errlen, "more than %d rules", NLU_MAX_RULES);
-            goto fail;
-        }
-        vn_text t;
-        int nrc = vn_normalize(e->vn, l.key, strlen(l.key), &t);
-        if (nrc != 0 || t.plain_len == 0) {
-            vn_text_free(&t);
-            nlu_data_err(&d, err, errlen, "phrase '%s' has no letters", l.key);
-            goto fail;
-        }
-        free(t.folded);
-        rule *r = &e->rules[e->n_rules++];
-        r->intent = (size_t)cur;
-        r->plain = t.plain; /* ownership moves to the rule */
-        r->len = t.plain_len;
-        r->weight = w;
     }
     if (e->n_rules == 0 || e->min_score <= 0 || e->scale <= 0 || e->mention <= 0 ||
-        e->oos_max <= 0) {
+        e->code_mention <= 0 || e->issue_mention <= 0 || e->oos_max <= 0 ||
+        e->min_conf_rules <= 0 || e->min_conf_model <= 0 || e->override_conf <= 0) {
         if (d.lineno == 0)
             d.lineno = 1;
         nlu_data_err(&d, err, errlen,
-                     "needs rules and [settings] min_score, scale, procedure_mention, "
-                     "out_of_scope_max");
+                     "needs phrases and every [settings] key: min_score, scale, "
+                     "procedure_mention, code_mention, issue_mention, out_of_scope_max, "
+                     "min_confidence, model_min_confidence, override_confidence");
         goto fail;
     }
     nlu_data_close(&d);
-    return 0;
+    return build_rule_table(e, err, errlen);
 fail:
     nlu_data_close(&d);
     return rc;
 }
 
-/* Checks that every {placeholder} is known and allowed in this template. */
-static int check_template(const char *s, int allow, const nlu_data *d, char *err, size_t errlen) {
-    for (const char *o = strchr(s, '{'); o; o = strchr(o + 1, '{')) {
-        const char *c = strchr(o, '}');
-        int ok = 0;
-        for (size_t i = 0; c && i < MC_ARRAY_LEN(placeholders); i++)
-            if ((size_t)(c - o - 1) == strlen(placeholders[i]) &&
-                memcmp(o + 1, placeholders[i], (size_t)(c - o - 1)) == 0)
-                ok = 1;
-        if (!ok || !allow) {
-            nlu_data_err(d, err, errlen, "%s placeholder in '%.40s'",
-                         ok ? "no procedure here for the" : "unknown", o);
-            return -1;
-        }
-    }
-    return 0;
-}
+/* ---- loading: issue_categories.txt, procedure aliases --------------------------------- */
 
-static int load_replies(nlu_engine *e, const char *path, char *err, size_t errlen) {
+static int load_issues(nlu_engine *e, const char *path, char *err, size_t errlen) {
     nlu_data d;
     int cur = -1;
+    int has_kw[NLU_N_ISSUES] = {0};
     int rc = nlu_data_open(&d, path, err, errlen);
     if (rc)
         return rc;
@@ -420,157 +634,189 @@ static int load_replies(nlu_engine *e, const char *path, char *err, size_t errle
             goto fail;
         if (l.kind == NLU_LINE_SECTION) {
             cur = -1;
-            for (int i = 0; i < T_COUNT; i++)
-                if (strcmp(l.key, tpl_names[i]) == 0)
+            for (int i = 0; i < NLU_N_ISSUES; i++)
+                if (strcmp(l.key, nlu_issue_ids[i]) == 0)
                     cur = i;
             if (cur < 0) {
-                nlu_data_err(&d, err, errlen, "unknown reply '%s'", l.key);
-                goto fail;
-            }
-            if (e->tpl[cur].text) {
-                nlu_data_err(&d, err, errlen, "duplicate reply '%s'", l.key);
+                nlu_data_err(&d, err, errlen, "unknown issue category '%s'", l.key);
                 goto fail;
             }
             continue;
         }
         if (cur < 0) {
-            nlu_data_err(&d, err, errlen, "'%s' outside a [reply] section", l.key);
+            nlu_data_err(&d, err, errlen, "'%s' outside a [category] section", l.key);
             goto fail;
         }
-        tpl *t = &e->tpl[cur];
-        if (strcmp(l.key, "text") == 0) {
-            /* Repeated text lines are joined with '\n'; a lone "\" is an empty line. */
-            const char *v = strcmp(l.value, "\\") == 0 ? "" : l.value;
-            size_t old = t->text ? strlen(t->text) : 0, add = strlen(v);
-            if (old + add + 2 > NLU_MAX_TEMPLATE) {
-                nlu_data_err(&d, err, errlen, "reply longer than %d bytes", NLU_MAX_TEMPLATE);
+        if (*l.value == '\0') {
+            nlu_data_err(&d, err, errlen, "empty value for '%s'", l.key);
+            goto fail;
+        }
+        if (strcmp(l.key, "name") == 0) {
+            if (e->issue_name[cur]) {
+                nlu_data_err(&d, err, errlen, "duplicate name of [%s]", nlu_issue_ids[cur]);
                 goto fail;
             }
-            if (check_template(v, cur == T_DOCUMENTS, &d, err, errlen) != 0)
-                goto fail;
-            char *np = realloc(t->text, old + add + 2);
-            if (!np)
-                goto nomem;
-            if (old)
-                np[old++] = '\n';
-            memcpy(np + old, v, add + 1);
-            t->text = np;
-        } else if (strcmp(l.key, "quick") == 0) {
-            char *bar = strchr(l.value, '|');
-            if (!bar) {
-                nlu_data_err(&d, err, errlen, "quick reply must be 'title | payload'");
+            if (!(e->issue_name[cur] = strdup(l.value))) {
+                rc = MC_ENOMEM;
+                nlu_data_err(&d, err, errlen, "out of memory");
                 goto fail;
             }
-            char *te = bar, *ps = bar + 1;
-            while (te > l.value && te[-1] == ' ')
-                te--;
-            while (*ps == ' ')
-                ps++;
-            size_t tl = (size_t)(te - l.value);
-            if (tl == 0 || *ps == '\0' || vn_utf8_count(l.value, tl) > NLU_MAX_QUICK_TITLE) {
-                nlu_data_err(&d, err, errlen,
-                             "quick reply title must be 1..%d characters "
-                             "and the payload non-empty",
-                             NLU_MAX_QUICK_TITLE);
+        } else if (strcmp(l.key, "keyword") == 0) {
+            char msg[256] = "";
+            if (cur == NLU_ISSUE_KHAC) {
+                nlu_data_err(&d, err, errlen, "[khac] takes no keywords: it is the default");
                 goto fail;
             }
-            if (t->n_quick == NLU_MAX_QUICK) {
-                nlu_data_err(&d, err, errlen, "more than %d quick replies", NLU_MAX_QUICK);
+            int arc =
+                vn_dict_add(e->issues, e->vn, l.value, strlen(l.value), cur, msg, sizeof(msg));
+            if (arc != 0) {
+                rc = arc;
+                nlu_data_err(&d, err, errlen, "keyword '%s': %s", l.value, msg);
                 goto fail;
             }
-            t->title[t->n_quick] = strndup(l.value, tl);
-            t->payload[t->n_quick] = strdup(ps);
-            t->line[t->n_quick] = d.lineno;
-            t->n_quick++;
-            if (!t->title[t->n_quick - 1] || !t->payload[t->n_quick - 1])
-                goto nomem;
+            has_kw[cur] = 1;
         } else {
-            nlu_data_err(&d, err, errlen, "unknown key '%s'", l.key);
+            nlu_data_err(&d, err, errlen, "unknown key '%s' (name or keyword)", l.key);
             goto fail;
         }
     }
-    for (int i = 0; i < T_COUNT; i++)
-        if (!e->tpl[i].text) {
+    for (int i = 0; i < NLU_N_ISSUES; i++)
+        if (!e->issue_name[i] || (!has_kw[i] && i != NLU_ISSUE_KHAC)) {
             if (d.lineno == 0)
                 d.lineno = 1;
-            nlu_data_err(&d, err, errlen, "missing reply [%s] (with at least one 'text')",
-                         tpl_names[i]);
+            nlu_data_err(&d, err, errlen, "[%s] needs a name%s", nlu_issue_ids[i],
+                         i == NLU_ISSUE_KHAC ? "" : " and keywords");
             goto fail;
         }
     nlu_data_close(&d);
     return 0;
-nomem:
-    rc = MC_ENOMEM;
-    nlu_data_err(&d, err, errlen, "out of memory");
 fail:
     nlu_data_close(&d);
     return rc;
 }
 
-/* A quick reply is only useful if sending its payload back is understood. */
-static int check_quick_payloads(nlu_engine *e, char *err, size_t errlen) {
-    for (int i = 0; i < T_COUNT; i++)
-        for (size_t q = 0; q < e->tpl[i].n_quick; q++) {
-            nlu_result r;
-            const char *pl = e->tpl[i].payload[q];
-            if (nlu_classify(e, pl, strlen(pl), &r) != 0 || r.intent == OUT_OF_SCOPE) {
-                if (err && errlen)
-                    snprintf(err, errlen, "%s:%d: quick reply payload '%s' is not understood",
-                             e->replies_path, e->tpl[i].line[q], pl);
-                return -1;
+static int load_aliases(nlu_engine *e, const char *path, char *err, size_t errlen) {
+    for (size_t i = 0; i < nlu_catalog_count(e->cat); i++) {
+        const nlu_procedure *p = nlu_catalog_at(e->cat, i);
+        for (size_t a = 0; a < p->n_aliases; a++) {
+            char msg[256] = "";
+            int rc = vn_dict_add(e->procs, e->vn, p->aliases[a], strlen(p->aliases[a]), (int)i, msg,
+                                 sizeof(msg));
+            if (rc != 0) {
+                errf(err, errlen, "%s:%d: alias '%s' of [%s]: %s", path, p->alias_lines[a],
+                     p->aliases[a], p->id, msg);
+                return rc;
             }
         }
+    }
     return 0;
 }
+
+/* The ward names of the extractor, to tell a message that is only a ward name. */
+static int load_wards(nlu_engine *e, const char *vdir, char *err, size_t errlen) {
+    for (size_t i = 0; i < vn_ward_count(e->x); i++) {
+        const char *name = vn_ward_name(e->x, (int)i);
+        char msg[256] = "";
+        int rc = name ? vn_dict_add(e->wards, e->vn, name, strlen(name), (int)i, msg, sizeof(msg))
+                      : MC_EINVAL;
+        if (rc != 0) {
+            errf(err, errlen, "%s: ward %zu: %s", vdir, i, msg);
+            return rc;
+        }
+    }
+    return 0;
+}
+
+static int load_model(nlu_engine *e, const char *path, char *err, size_t errlen) {
+    if (!(e->model = nlu_model_load(path, err, errlen)))
+        return MC_EPARSE;
+    e->n_classes = nlu_model_classes(e->model);
+    if (e->n_classes < 2 || e->n_classes > NLU_MAX_CLASSES) {
+        errf(err, errlen, "%s: %zu classes (want 2..%d)", path, e->n_classes, NLU_MAX_CLASSES);
+        return MC_EPARSE;
+    }
+    for (size_t i = 0; i < e->n_classes; i++) {
+        const char *id = nlu_model_class(e->model, i);
+        int k = nlu_intent_index(id);
+        if (k < 0) {
+            errf(err, errlen, "%s: class '%s' is not an intent of the contract", path,
+                 id ? id : "(null)");
+            return MC_EPARSE;
+        }
+        e->class_intent[i] = k;
+    }
+    return 0;
+}
+
+/* ---- engine --------------------------------------------------------------------------- */
 
 void nlu_engine_free(nlu_engine *e) {
     if (!e)
         return;
-    for (int i = 0; i < T_COUNT; i++) {
-        free(e->tpl[i].text);
-        for (size_t q = 0; q < e->tpl[i].n_quick; q++) {
-            free(e->tpl[i].title[q]);
-            free(e->tpl[i].payload[q]);
-        }
-    }
+    nlu_replies_free(e);
     for (size_t i = 0; i < e->n_rules; i++)
         free(e->rules[i].plain);
     free(e->rules);
+    free(e->rule_tab);
+    for (size_t i = 0; i < e->n_over; i++)
+        free(e->over[i].plain);
+    for (int i = 0; i < NLU_N_ISSUES; i++)
+        free(e->issue_name[i]);
+    nlu_model_free(e->model);
+    vn_dict_free(e->issues);
+    vn_dict_free(e->filler);
+    vn_dict_free(e->wards);
+    vn_dict_free(e->procs);
     nlu_catalog_free(e->cat);
+    vn_extractor_free(e->x);
     vn_normalizer_free(e->vn);
     free(e);
 }
 
-nlu_engine *nlu_engine_new(const char *data_dir, char *err, size_t errlen) {
-    char path[NLU_MAX_PATH];
+nlu_engine *nlu_engine_new(const nlu_engine_opts *o, char *err, size_t errlen) {
+    char vdir[NLU_MAX_PATH], path[NLU_MAX_PATH + 32];
+    const char *share = o ? o->share_dir : NULL;
     nlu_engine *e = calloc(1, sizeof(*e));
-    if (!e || !data_dir) {
-        if (err && errlen)
-            snprintf(err, errlen, "nlu: %s", e ? "no data directory" : "out of memory");
+    if (!e || !share) {
+        errf(err, errlen, "nlu: %s", e ? "no share directory" : "out of memory");
+        goto fail;
+    }
+    if (snprintf(vdir, sizeof(vdir), "%s/vi-nlp/data", share) >= (int)sizeof(vdir) ||
+        snprintf(e->replies_path, sizeof(e->replies_path), "%s/intents/data/replies.txt", share) >=
+            (int)sizeof(e->replies_path)) {
+        errf(err, errlen, "nlu: share directory path too long");
         goto fail;
     }
     if (!(e->vn = vn_normalizer_new(err, errlen)))
         goto fail;
-    if (!(e->rules = calloc(NLU_MAX_RULES, sizeof(*e->rules)))) {
-        if (err && errlen)
-            snprintf(err, errlen, "nlu: out of memory");
+    if (vn_normalizer_load(e->vn, vdir, err, errlen) != 0)
+        goto fail;
+    if (!(e->x = vn_extractor_new(vdir, err, errlen)))
+        goto fail;
+    if (!(e->rules = calloc(NLU_MAX_RULES, sizeof(*e->rules))) || !(e->procs = vn_dict_new()) ||
+        !(e->issues = vn_dict_new()) || !(e->filler = vn_dict_new()) ||
+        !(e->wards = vn_dict_new())) {
+        errf(err, errlen, "nlu: out of memory");
         goto fail;
     }
-    if (snprintf(path, sizeof(path), "%s/procedures.txt", data_dir) >= (int)sizeof(path) ||
-        snprintf(e->replies_path, sizeof(e->replies_path), "%s/replies.txt", data_dir) >=
-            (int)sizeof(e->replies_path)) {
-        if (err && errlen)
-            snprintf(err, errlen, "nlu: data directory path too long");
-        goto fail;
-    }
+    snprintf(path, sizeof(path), "%s/intents/data/procedures.txt", share);
     if (!(e->cat = nlu_catalog_load(path, err, errlen)))
         goto fail;
-    snprintf(path, sizeof(path), "%s/rules.txt", data_dir);
+    if (load_aliases(e, path, err, errlen) != 0)
+        goto fail;
+    if (load_wards(e, vdir, err, errlen) != 0)
+        goto fail;
+    snprintf(path, sizeof(path), "%s/intents/data/issue_categories.txt", share);
+    if (load_issues(e, path, err, errlen) != 0)
+        goto fail;
+    snprintf(path, sizeof(path), "%s/intents/data/rules.txt", share);
     if (load_rules(e, path, err, errlen) != 0)
         goto fail;
-    if (load_replies(e, e->replies_path, err, errlen) != 0)
+    if (o->model_path && load_model(e, o->model_path, err, errlen) != 0)
         goto fail;
-    if (check_quick_payloads(e, err, errlen) != 0)
+    if (nlu_replies_load(e, e->replies_path, err, errlen) != 0)
+        goto fail;
+    if (nlu_replies_check(e, err, errlen) != 0)
         goto fail;
     return e;
 fail:

@@ -196,6 +196,7 @@ nlu_catalog *nlu_catalog_load(const char *path, char *err, size_t errlen) {
                 goto fail;
             }
             cur->aliases_plain[cur->n_aliases] = t.plain; /* ownership moves to the catalog */
+            cur->alias_lines[cur->n_aliases] = d.lineno;
             free(t.folded);
             if (!(cur->aliases[cur->n_aliases] = strdup(l.value))) {
                 free(t.plain);

@@ -29,6 +29,7 @@ typedef struct nlu_procedure {
     const char *aliases[NLU_CAT_MAX_ALIASES];       /* how citizens name it, with diacritics */
     const char *aliases_plain[NLU_CAT_MAX_ALIASES]; /* the same, vn_normalize()d plain key */
     size_t n_aliases;                               /* >= 1 */
+    int alias_lines[NLU_CAT_MAX_ALIASES];           /* line of each alias in the file */
 } nlu_procedure;
 
 typedef struct nlu_catalog nlu_catalog; /* opaque */

@@ -1,0 +1,697 @@
+/*
+ * facebook.c — the Facebook Messenger adapter: verify, parse, render, classify.
+ *
+ * The big idea: everything Facebook-specific — the signature header, the envelope
+ * of entries and messaging items, the Send API body, the Graph error codes — lives
+ * here as data and small pure functions over bytes; the gateway only sees
+ * ch_message, ch_http and ch_result.
+ *
+ * Confirmed 2026-11-23 against the provider's docs (stored copies via the search
+ * tool) and ../shared/research/channel-facts.md §2:
+ *   - developers.facebook.com/docs/messenger-platform/reference/send-api: POST
+ *     /{version}/{PAGE-ID|me}/messages, messaging_type RESPONSE|UPDATE|MESSAGE_TAG,
+ *     recipient.id, message.text, answer {"recipient_id","message_id"}.
+ *   - .../webhooks/webhook-events/message-deliveries: delivery.mids (may be absent),
+ *     delivery.watermark always present; the sample carries no "timestamp", so a
+ *     missing timestamp falls back to the gateway's clock.
+ *   - .../messenger-platform/error-codes (updated 2026-03-18) and
+ *     .../send-api/error-codes: {"error":{"message","type","code","error_subcode",
+ *     "fbtrace_id"}}; 2 "unexpected error, retry later" (also when the citizen blocked
+ *     the page); 4 application request limit; 1200 temporary send failure;
+ *     613 calls exceeded the rate limit; 10 / 2018278 "sent outside of allowed
+ *     window"; 190 invalid OAuth access token. 551 "person isn't available" and
+ *     subcodes 1545041 / 2018108 (recipient unavailable), 2018065 and 2534022
+ *     (outside window), 17 and 32 (user / page rate limits) are second-hand
+ *     (integrators' tables) — kept because their meaning is unambiguous.
+ *   - Webhook signature: X-Hub-Signature-256: sha256=<hex HMAC-SHA256(app secret,
+ *     raw body)>; verification GET hub.mode / hub.verify_token / hub.challenge.
+ *   - Message tags allowed since 2020-03-04: CONFIRMED_EVENT_UPDATE,
+ *     POST_PURCHASE_UPDATE, ACCOUNT_UPDATE, HUMAN_AGENT; legacy tags are refused
+ *     here (Facebook rejects them too).
+ *   - Text limit 2000 characters is the long-cited figure (current reference pages
+ *     do not restate it); we count code points, which equals UTF-16 units for all
+ *     Vietnamese text. Quick replies: at most 13, titles cut after 20 characters.
+ */
+#include "channels/facebook.h"
+
+#include "core/mc.h"
+
+#include <jansson.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define FB_SHA256_HEX 64 /* hex digits of an HMAC-SHA256 */
+#define FB_CHANNEL "facebook"
+
+/* Message tags Facebook still accepts outside the 24-hour window. */
+static const char *const fb_tags[] = {
+    "CONFIRMED_EVENT_UPDATE",
+    "POST_PURCHASE_UPDATE",
+    "ACCOUNT_UPDATE",
+    "HUMAN_AGENT",
+};
+
+/* How a Graph error answer is treated: the first matching row wins. */
+typedef struct fb_err_rule {
+    int code;           /* error.code, or -1 for any */
+    int subcode;        /* error.error_subcode, or -1 for any */
+    ch_verdict verdict; /* what to do */
+    int fallback;       /* CH_PERMANENT: try the next channel */
+    int token_error;    /* 1: the page token must be replaced */
+    const char *reason; /* ch_result.reason */
+} fb_err_rule;
+
+static const fb_err_rule fb_err_rules[] = {
+    {-1, 2018278, CH_PERMANENT, 1, 0, "outside_window"},
+    {-1, 2018065, CH_PERMANENT, 1, 0, "outside_window"},
+    {-1, 2534022, CH_PERMANENT, 1, 0, "outside_window"},
+    {-1, 1545041, CH_PERMANENT, 1, 0, "unreachable"},
+    {-1, 2018108, CH_PERMANENT, 1, 0, "unreachable"},
+    {10, -1, CH_PERMANENT, 1, 0, "outside_window"},
+    {551, -1, CH_PERMANENT, 1, 0, "unreachable"},
+    {190, -1, CH_PERMANENT, 0, 1, "token"},
+    {613, -1, CH_RETRY, 0, 0, "rate_limited"},
+    {4, -1, CH_RETRY, 0, 0, "rate_limited"},
+    {17, -1, CH_RETRY, 0, 0, "rate_limited"},
+    {32, -1, CH_RETRY, 0, 0, "rate_limited"},
+    {2, -1, CH_RETRY, 0, 0, "temporary"},
+    {1200, -1, CH_RETRY, 0, 0, "temporary"},
+};
+
+static int fail(char *err, size_t errlen, int rc, const char *fmt, ...) {
+    if (err != NULL && errlen > 0) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err, errlen, fmt, ap);
+        va_end(ap);
+    }
+    return rc;
+}
+
+static int empty(const char *s) {
+    return s == NULL || *s == '\0';
+}
+
+/* ---- verify ---- */
+
+static int fb_verify(const ch_settings *s, const ch_request *req, char *err, size_t errlen) {
+    if (empty(s->app_secret))
+        return fail(err, errlen, MC_EINVAL, "facebook app_secret is not configured");
+    if (req->body_len > CH_MAX_BODY)
+        return fail(err, errlen, MC_ETOOBIG, "body larger than %d bytes", CH_MAX_BODY);
+    size_t hl = 0;
+    const char *h = ch_req_header(req, "X-Hub-Signature-256", &hl);
+    if (h == NULL)
+        return fail(err, errlen, MC_EINVAL, "header X-Hub-Signature-256 missing");
+    size_t pl = sizeof(FB_SIGNATURE_PREFIX) - 1;
+    if (hl != pl + FB_SHA256_HEX || memcmp(h, FB_SIGNATURE_PREFIX, pl) != 0)
+        return fail(err, errlen, MC_EINVAL,
+                    "header X-Hub-Signature-256 malformed (want sha256=<64 hex digits>)");
+    char got[FB_SHA256_HEX];
+    for (size_t i = 0; i < FB_SHA256_HEX; i++) {
+        char c = h[pl + i];
+        if (c >= 'A' && c <= 'F')
+            c = (char)(c - 'A' + 'a');
+        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
+            return fail(err, errlen, MC_EINVAL, "header X-Hub-Signature-256 is not hex");
+        got[i] = c;
+    }
+    unsigned char mac[EVP_MAX_MD_SIZE];
+    unsigned int maclen = 0;
+    static const unsigned char nothing[1];
+    const unsigned char *body = req->body_len ? (const unsigned char *)req->body : nothing;
+    if (HMAC(EVP_sha256(), s->app_secret, (int)strlen(s->app_secret), body, req->body_len, mac,
+             &maclen) == NULL)
+        return fail(err, errlen, MC_EINVAL, "HMAC-SHA256 failed");
+    char want[2 * EVP_MAX_MD_SIZE + 1];
+    ch_hex(mac, maclen, want);
+    if (!ch_ct_equal(want, FB_SHA256_HEX, got, FB_SHA256_HEX))
+        return fail(err, errlen, MC_EINVAL, "X-Hub-Signature-256 does not match the body");
+    return 0;
+}
+
+int ch_facebook_challenge(const ch_settings *s, const char *query, size_t query_len,
+                          char *challenge, size_t clen, char *err, size_t errlen) {
+    char mode[32], token[256];
+    size_t tl = 0, cl = 0;
+    if (empty(s->verify_token))
+        return fail(err, errlen, MC_EINVAL, "facebook verify_token is not configured");
+    int rc = ch_form_get(query, query_len, "hub.mode", mode, sizeof mode, NULL);
+    if (rc < 0 || strcmp(mode, "subscribe") != 0)
+        return fail(err, errlen, MC_EINVAL, "hub.mode must be \"subscribe\"");
+    rc = ch_form_get(query, query_len, "hub.verify_token", token, sizeof token, &tl);
+    if (rc < 0)
+        return fail(err, errlen, MC_EINVAL, "hub.verify_token missing or malformed");
+    if (!ch_ct_equal(token, tl, s->verify_token, strlen(s->verify_token)))
+        return fail(err, errlen, MC_EINVAL, "hub.verify_token does not match");
+    char buf[FB_MAX_CHALLENGE + 1];
+    rc = ch_form_get(query, query_len, "hub.challenge", buf, sizeof buf, &cl);
+    if (rc < 0 || cl == 0)
+        return fail(err, errlen, MC_EINVAL, "hub.challenge missing, malformed or too long");
+    for (size_t i = 0; i < cl; i++) {
+        char c = buf[i];
+        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+              c == '-' || c == '_' || c == '.'))
+            return fail(err, errlen, MC_EINVAL,
+                        "hub.challenge has characters other than "
+                        "[A-Za-z0-9._-]");
+    }
+    if (cl + 1 > clen)
+        return fail(err, errlen, MC_ETOOBIG, "challenge buffer too small");
+    memcpy(challenge, buf, cl + 1);
+    return 0;
+}
+
+/* ---- parse ---- */
+
+/* Copies an id (JSON string, or integer as older payloads had) into dst[CH_MAX_ID]. */
+static int get_id(json_t *v, const char *path, char *dst, char *err, size_t errlen) {
+    if (v == NULL || json_is_null(v))
+        return fail(err, errlen, MC_EINVAL, "%s missing", path);
+    if (json_is_integer(v)) {
+        snprintf(dst, CH_MAX_ID, "%lld", (long long)json_integer_value(v));
+        return 0;
+    }
+    if (!json_is_string(v))
+        return fail(err, errlen, MC_EINVAL, "%s must be a string", path);
+    size_t n = json_string_length(v);
+    const char *p = json_string_value(v);
+    if (n == 0)
+        return fail(err, errlen, MC_EINVAL, "%s is empty", path);
+    if (n >= CH_MAX_ID)
+        return fail(err, errlen, MC_EINVAL, "%s longer than %d bytes", path, CH_MAX_ID - 1);
+    if (memchr(p, '\0', n) != NULL)
+        return fail(err, errlen, MC_EINVAL, "%s contains NUL", path);
+    memcpy(dst, p, n + 1);
+    return 0;
+}
+
+/* A malloc'd copy of a JSON string, NUL-free; *out NULL and 0 when v is absent. */
+static int dup_text(json_t *v, const char *path, char **out, size_t *len, char *err,
+                    size_t errlen) {
+    *out = NULL;
+    if (len)
+        *len = 0;
+    if (v == NULL)
+        return 0;
+    if (!json_is_string(v))
+        return fail(err, errlen, MC_EINVAL, "%s must be a string", path);
+    size_t n = json_string_length(v);
+    const char *p = json_string_value(v);
+    if (memchr(p, '\0', n) != NULL)
+        return fail(err, errlen, MC_EINVAL, "%s contains NUL", path);
+    char *c = malloc(n + 1);
+    if (c == NULL)
+        return fail(err, errlen, MC_ENOMEM, "out of memory");
+    memcpy(c, p, n + 1);
+    *out = c;
+    if (len)
+        *len = n;
+    return 0;
+}
+
+static int get_ms(json_t *v, const char *path, int64_t dflt, int64_t *out, char *err,
+                  size_t errlen) {
+    if (v == NULL) {
+        *out = dflt;
+        return 0;
+    }
+    if (!json_is_integer(v) || json_integer_value(v) < 0)
+        return fail(err, errlen, MC_EINVAL, "%s must be a non-negative integer (ms)", path);
+    *out = (int64_t)json_integer_value(v);
+    return 0;
+}
+
+/* The next free message slot, or NULL (with the error) when the request carries too many. */
+static ch_message *slot(ch_message *out, size_t *n, char *err, size_t errlen) {
+    if (*n >= CH_MAX_MESSAGES) {
+        fail(err, errlen, MC_ETOOBIG, "more than %d events in one request", CH_MAX_MESSAGES);
+        return NULL;
+    }
+    ch_message *m = &out[(*n)++];
+    memset(m, 0, sizeof(*m));
+    m->channel = FB_CHANNEL;
+    return m;
+}
+
+/* Common head of every item: sender, recipient, timestamp, copied into m. */
+typedef struct fb_head {
+    char sender[CH_MAX_ID];    /* sender.id */
+    char recipient[CH_MAX_ID]; /* recipient.id */
+    int64_t ts;                /* timestamp, or the gateway clock */
+} fb_head;
+
+static void apply_head(ch_message *m, const fb_head *h) {
+    memcpy(m->sender, h->sender, sizeof m->sender);
+    memcpy(m->recipient, h->recipient, sizeof m->recipient);
+    m->ts_ms = h->ts;
+}
+
+static int parse_message(json_t *msg, const char *at, const fb_head *h, ch_message *out, size_t *n,
+                         char *err, size_t errlen) {
+    char path[160];
+    if (!json_is_object(msg))
+        return fail(err, errlen, MC_EINVAL, "%s.message must be an object", at);
+    ch_message *m = slot(out, n, err, errlen);
+    if (m == NULL)
+        return MC_ETOOBIG;
+    apply_head(m, h);
+    snprintf(path, sizeof path, "%s.message.mid", at);
+    int rc = get_id(json_object_get(msg, "mid"), path, m->provider_id, err, errlen);
+    if (rc < 0)
+        return rc;
+    if (json_is_true(json_object_get(msg, "is_echo"))) {
+        m->kind = CH_EV_ECHO;
+        return 0;
+    }
+    snprintf(path, sizeof path, "%s.message.text", at);
+    rc = dup_text(json_object_get(msg, "text"), path, &m->text, &m->text_len, err, errlen);
+    if (rc < 0)
+        return rc;
+    json_t *qr = json_object_get(msg, "quick_reply");
+    if (qr != NULL) {
+        snprintf(path, sizeof path, "%s.message.quick_reply.payload", at);
+        if (!json_is_object(qr) || json_object_get(qr, "payload") == NULL)
+            return fail(err, errlen, MC_EINVAL, "%s missing", path);
+        rc = dup_text(json_object_get(qr, "payload"), path, &m->payload, NULL, err, errlen);
+        if (rc < 0)
+            return rc;
+        m->kind = CH_EV_QUICK_REPLY;
+        return 0;
+    }
+    /* Text wins over attachments: a shared link arrives as text plus a "fallback"
+     * attachment, and the text is what the citizen wrote. */
+    if (m->text != NULL) {
+        m->kind = CH_EV_TEXT;
+        return 0;
+    }
+    m->kind = CH_EV_UNSUPPORTED; /* attachments, stickers, anything without text */
+    return 0;
+}
+
+static int parse_postback(json_t *pb, const char *at, const fb_head *h, ch_message *out, size_t *n,
+                          char *err, size_t errlen) {
+    char path[160];
+    if (!json_is_object(pb))
+        return fail(err, errlen, MC_EINVAL, "%s.postback must be an object", at);
+    ch_message *m = slot(out, n, err, errlen);
+    if (m == NULL)
+        return MC_ETOOBIG;
+    apply_head(m, h);
+    m->kind = CH_EV_POSTBACK;
+    json_t *mid = json_object_get(pb, "mid");
+    if (mid != NULL) {
+        snprintf(path, sizeof path, "%s.postback.mid", at);
+        int rc = get_id(mid, path, m->provider_id, err, errlen);
+        if (rc < 0)
+            return rc;
+    } else {
+        /* Older postbacks have no mid: sender and timestamp identify the press. */
+        snprintf(m->provider_id, sizeof m->provider_id, "pb:%.80s:%lld", h->sender,
+                 (long long)h->ts);
+    }
+    snprintf(path, sizeof path, "%s.postback.payload", at);
+    if (json_object_get(pb, "payload") == NULL)
+        return fail(err, errlen, MC_EINVAL, "%s missing", path);
+    int rc = dup_text(json_object_get(pb, "payload"), path, &m->payload, NULL, err, errlen);
+    if (rc < 0)
+        return rc;
+    snprintf(path, sizeof path, "%s.postback.title", at);
+    return dup_text(json_object_get(pb, "title"), path, &m->text, &m->text_len, err, errlen);
+}
+
+static int parse_receipt(json_t *r, const char *at, const char *field, const fb_head *h,
+                         ch_message *out, size_t *n, char *err, size_t errlen) {
+    char path[160];
+    if (!json_is_object(r))
+        return fail(err, errlen, MC_EINVAL, "%s.%s must be an object", at, field);
+    ch_event kind = strcmp(field, "delivery") == 0 ? CH_EV_DELIVERY : CH_EV_READ;
+    snprintf(path, sizeof path, "%s.%s.watermark", at, field);
+    json_t *wm = json_object_get(r, "watermark");
+    if (wm == NULL)
+        return fail(err, errlen, MC_EINVAL, "%s missing", path);
+    int64_t watermark = 0;
+    int rc = get_ms(wm, path, 0, &watermark, err, errlen);
+    if (rc < 0)
+        return rc;
+    json_t *mids = json_object_get(r, "mids");
+    if (mids != NULL && !json_is_array(mids))
+        return fail(err, errlen, MC_EINVAL, "%s.%s.mids must be an array", at, field);
+    size_t count = mids ? json_array_size(mids) : 0;
+    if (count == 0) {
+        ch_message *m = slot(out, n, err, errlen);
+        if (m == NULL)
+            return MC_ETOOBIG;
+        apply_head(m, h);
+        m->kind = kind;
+        m->watermark_ms = watermark;
+        return 0;
+    }
+    for (size_t k = 0; k < count; k++) {
+        ch_message *m = slot(out, n, err, errlen);
+        if (m == NULL)
+            return MC_ETOOBIG;
+        apply_head(m, h);
+        m->kind = kind;
+        m->watermark_ms = watermark;
+        snprintf(path, sizeof path, "%s.%s.mids[%zu]", at, field, k);
+        rc = get_id(json_array_get(mids, k), path, m->provider_id, err, errlen);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
+static int parse_item(json_t *it, const char *at, int64_t now_ms, ch_message *out, size_t *n,
+                      char *err, size_t errlen) {
+    if (!json_is_object(it))
+        return fail(err, errlen, MC_EINVAL, "%s must be an object", at);
+    json_t *msg = json_object_get(it, "message");
+    json_t *pb = json_object_get(it, "postback");
+    json_t *dl = json_object_get(it, "delivery");
+    json_t *rd = json_object_get(it, "read");
+    if (!msg && !pb && !dl && !rd)
+        return 0; /* optins, referrals, reactions...: not ours, skipped */
+    fb_head h;
+    char path[160];
+    json_t *sender = json_object_get(it, "sender");
+    snprintf(path, sizeof path, "%s.sender.id", at);
+    int rc = get_id(json_is_object(sender) ? json_object_get(sender, "id") : NULL, path, h.sender,
+                    err, errlen);
+    if (rc < 0)
+        return rc;
+    json_t *recipient = json_object_get(it, "recipient");
+    snprintf(path, sizeof path, "%s.recipient.id", at);
+    rc = get_id(json_is_object(recipient) ? json_object_get(recipient, "id") : NULL, path,
+                h.recipient, err, errlen);
+    if (rc < 0)
+        return rc;
+    snprintf(path, sizeof path, "%s.timestamp", at);
+    rc = get_ms(json_object_get(it, "timestamp"), path, now_ms, &h.ts, err, errlen);
+    if (rc < 0)
+        return rc;
+    if (msg)
+        return parse_message(msg, at, &h, out, n, err, errlen);
+    if (pb)
+        return parse_postback(pb, at, &h, out, n, err, errlen);
+    if (dl)
+        return parse_receipt(dl, at, "delivery", &h, out, n, err, errlen);
+    return parse_receipt(rd, at, "read", &h, out, n, err, errlen);
+}
+
+static int fb_parse(const ch_settings *s, const ch_request *req, ch_message *out, size_t *n,
+                    char *err, size_t errlen) {
+    (void)s;
+    *n = 0;
+    if (req->body_len > CH_MAX_BODY)
+        return fail(err, errlen, MC_ETOOBIG, "body larger than %d bytes", CH_MAX_BODY);
+    json_error_t jerr;
+    json_t *root = json_loadb(req->body, req->body_len, 0, &jerr);
+    if (root == NULL)
+        return fail(err, errlen, MC_EINVAL, "body is not JSON (line %d: %s)", jerr.line, jerr.text);
+    int rc;
+    const char *object = json_string_value(json_object_get(root, "object"));
+    if (!json_is_object(root) || object == NULL || strcmp(object, "page") != 0) {
+        rc = fail(err, errlen, MC_EINVAL, "object must be \"page\"");
+        goto fail;
+    }
+    json_t *entries = json_object_get(root, "entry");
+    if (!json_is_array(entries)) {
+        rc = fail(err, errlen, MC_EINVAL, "entry must be an array");
+        goto fail;
+    }
+    for (size_t i = 0; i < json_array_size(entries); i++) {
+        json_t *e = json_array_get(entries, i);
+        if (!json_is_object(e)) {
+            rc = fail(err, errlen, MC_EINVAL, "entry[%zu] must be an object", i);
+            goto fail;
+        }
+        json_t *items = json_object_get(e, "messaging");
+        if (items == NULL)
+            continue; /* standby[] (handover) and changes[] are not ours */
+        if (!json_is_array(items)) {
+            rc = fail(err, errlen, MC_EINVAL, "entry[%zu].messaging must be an array", i);
+            goto fail;
+        }
+        for (size_t j = 0; j < json_array_size(items); j++) {
+            char at[64];
+            snprintf(at, sizeof at, "entry[%zu].messaging[%zu]", i, j);
+            rc = parse_item(json_array_get(items, j), at, req->now_ms, out, n, err, errlen);
+            if (rc < 0)
+                goto fail;
+        }
+    }
+    json_decref(root);
+    return 0;
+fail:
+    json_decref(root);
+    for (size_t k = 0; k < *n; k++)
+        ch_message_clear(&out[k]);
+    *n = 0;
+    return rc;
+}
+
+/* ---- render ---- */
+
+static int check_tag(const char *tag) {
+    for (size_t i = 0; i < MC_ARRAY_LEN(fb_tags); i++)
+        if (strcmp(tag, fb_tags[i]) == 0)
+            return 0;
+    return MC_EINVAL;
+}
+
+/* Builds {"content_type":"text","title":...,"payload":...} for every choice. */
+static json_t *quick_replies(const ch_outgoing *msg, char *err, size_t errlen) {
+    json_t *arr = json_array();
+    if (arr == NULL)
+        return NULL;
+    for (size_t i = 0; i < msg->n_quick; i++) {
+        const ch_quick *q = &msg->quick[i];
+        if (empty(q->title) || empty(q->payload)) {
+            fail(err, errlen, MC_EINVAL, "quick reply %zu needs a title and a payload", i);
+            goto fail;
+        }
+        size_t tl = strlen(q->title), pl = strlen(q->payload);
+        if (!ch_utf8_valid(q->title, tl) || !ch_utf8_valid(q->payload, pl)) {
+            fail(err, errlen, MC_EINVAL, "quick reply %zu is not valid UTF-8", i);
+            goto fail;
+        }
+        if (pl > FB_MAX_QUICK_PAYLOAD) {
+            fail(err, errlen, MC_EINVAL, "quick reply %zu payload longer than %d bytes", i,
+                 FB_MAX_QUICK_PAYLOAD);
+            goto fail;
+        }
+        json_t *o = json_object();
+        if (o == NULL || json_array_append_new(arr, o) < 0 ||
+            json_object_set_new(o, "content_type", json_string("text")) < 0 ||
+            json_object_set_new(
+                o, "title",
+                json_stringn(q->title, ch_utf8_prefix(q->title, tl, FB_MAX_QUICK_TITLE))) < 0 ||
+            json_object_set_new(o, "payload", json_stringn(q->payload, pl)) < 0) {
+            fail(err, errlen, MC_ENOMEM, "out of memory");
+            goto fail;
+        }
+    }
+    return arr;
+fail:
+    json_decref(arr);
+    return NULL;
+}
+
+static int render_part(const ch_settings *s, const ch_outgoing *msg, const char *text, size_t len,
+                       int last, ch_http *h, char *err, size_t errlen) {
+    memset(h, 0, sizeof(*h));
+    int rc = MC_ENOMEM;
+    json_t *root = json_object();
+    json_t *recipient = json_object();
+    json_t *message = json_object();
+    if (root == NULL || recipient == NULL || message == NULL) {
+        json_decref(recipient);
+        json_decref(message);
+        goto fail;
+    }
+    if (json_object_set_new(root, "recipient", recipient) < 0 ||
+        json_object_set_new(recipient, "id", json_string(msg->recipient)) < 0)
+        goto fail;
+    const char *type = !empty(msg->tag)                    ? "MESSAGE_TAG"
+                       : msg->purpose == CH_PURPOSE_UPDATE ? "UPDATE"
+                                                           : "RESPONSE";
+    if (json_object_set_new(root, "messaging_type", json_string(type)) < 0)
+        goto fail;
+    if (!empty(msg->tag) && json_object_set_new(root, "tag", json_string(msg->tag)) < 0)
+        goto fail;
+    if (json_object_set_new(root, "message", message) < 0 ||
+        json_object_set_new(message, "text", json_stringn(text, len)) < 0)
+        goto fail;
+    if (last && msg->n_quick > 0) {
+        json_t *qr = quick_replies(msg, err, errlen);
+        if (qr == NULL) {
+            rc = MC_EINVAL;
+            goto fail_msg;
+        }
+        if (json_object_set_new(message, "quick_replies", qr) < 0)
+            goto fail;
+    }
+    h->body = json_dumps(root, JSON_COMPACT);
+    if (h->body == NULL)
+        goto fail;
+    h->body_len = strlen(h->body);
+    snprintf(h->method, sizeof h->method, "POST");
+
+    ch_buf url = {0};
+    size_t bl = strlen(s->api_base);
+    while (bl > 0 && s->api_base[bl - 1] == '/')
+        bl--;
+    ch_buf_put(&url, s->api_base, bl);
+    ch_buf_puts(&url, "/");
+    ch_buf_urlenc(&url, s->api_version, strlen(s->api_version));
+    ch_buf_puts(&url, "/me/messages?access_token=");
+    ch_buf_urlenc(&url, s->access_token, strlen(s->access_token));
+    h->url = ch_buf_take(&url, NULL);
+    if (h->url == NULL)
+        goto fail;
+    rc = ch_http_header(h, "Content-Type", "application/json");
+    if (rc < 0)
+        goto fail;
+    json_decref(root);
+    return 0;
+fail:
+    fail(err, errlen, rc, "out of memory");
+fail_msg:
+    json_decref(root);
+    ch_http_clear(h);
+    return rc;
+}
+
+static int fb_render(const ch_settings *s, const ch_outgoing *msg, ch_http *out, size_t max_out,
+                     size_t *n, char *err, size_t errlen) {
+    *n = 0;
+    if (empty(s->api_base) || empty(s->api_version) || empty(s->access_token))
+        return fail(err, errlen, MC_EINVAL,
+                    "facebook api_base, api_version and access_token must be configured");
+    if (empty(msg->recipient) || strlen(msg->recipient) >= CH_MAX_ID ||
+        !ch_utf8_valid(msg->recipient, strlen(msg->recipient)))
+        return fail(err, errlen, MC_EINVAL, "recipient PSID missing, malformed or too long");
+    if (!empty(msg->tag) && check_tag(msg->tag) < 0)
+        return fail(err, errlen, MC_EINVAL,
+                    "message tag \"%.40s\" is not one Facebook accepts (CONFIRMED_EVENT_UPDATE, "
+                    "POST_PURCHASE_UPDATE, ACCOUNT_UPDATE, HUMAN_AGENT)",
+                    msg->tag);
+    if (msg->n_quick > CH_MAX_QUICK || (msg->n_quick > 0 && msg->quick == NULL))
+        return fail(err, errlen, MC_EINVAL, "at most %d quick replies", CH_MAX_QUICK);
+    if (msg->text == NULL)
+        return fail(err, errlen, MC_EINVAL, "text missing");
+    if (!ch_utf8_valid(msg->text, msg->text_len))
+        return fail(err, errlen, MC_EUTF8, "text is not valid UTF-8");
+    const char *t = msg->text;
+    size_t len = msg->text_len, pos = 0;
+    while (pos < len && (t[pos] == ' ' || t[pos] == '\n' || t[pos] == '\r' || t[pos] == '\t'))
+        pos++;
+    if (pos == len)
+        return fail(err, errlen, MC_EINVAL, "text is empty");
+    int rc = 0;
+    while (pos < len) {
+        size_t rest;
+        size_t part = ch_text_cut(t + pos, len - pos, FB_MAX_TEXT_CHARS, &rest);
+        if (*n >= max_out) {
+            rc = fail(err, errlen, MC_ETOOBIG, "text needs more than %zu messages of %d characters",
+                      max_out, FB_MAX_TEXT_CHARS);
+            goto fail;
+        }
+        int last = pos + rest >= len;
+        rc = render_part(s, msg, t + pos, part, last, &out[*n], err, errlen);
+        if (rc < 0)
+            goto fail;
+        (*n)++;
+        pos += rest;
+    }
+    return 0;
+fail:
+    for (size_t k = 0; k < *n; k++)
+        ch_http_clear(&out[k]);
+    *n = 0;
+    return rc;
+}
+
+/* ---- classify ---- */
+
+static void fb_classify(int status, const char *body, size_t body_len, const char *retry_after,
+                        ch_result *out) {
+    memset(out, 0, sizeof(*out));
+    json_t *root = NULL;
+    if (body != NULL && body_len > 0 && body_len <= CH_MAX_BODY)
+        root = json_loadb(body, body_len, 0, NULL);
+    if (status >= 200 && status < 300) {
+        json_t *id = json_object_get(root, "message_id");
+        if (json_is_string(id) && json_string_length(id) > 0 &&
+            json_string_length(id) < CH_MAX_ID) {
+            out->verdict = CH_SENT;
+            memcpy(out->provider_id, json_string_value(id), json_string_length(id) + 1);
+        } else {
+            /* Accepted but unreadable: resending could duplicate, so stop here. */
+            out->verdict = CH_PERMANENT;
+            snprintf(out->reason, sizeof out->reason, "bad_response");
+            snprintf(out->detail, sizeof out->detail, "HTTP %d without message_id", status);
+        }
+        json_decref(root);
+        return;
+    }
+    json_t *e = json_object_get(root, "error");
+    int code = -1, sub = -1;
+    const char *text = NULL;
+    size_t text_len = 0;
+    if (json_is_object(e)) {
+        json_t *c = json_object_get(e, "code");
+        json_t *sc = json_object_get(e, "error_subcode");
+        json_t *m = json_object_get(e, "message");
+        if (json_is_integer(c))
+            code = (int)json_integer_value(c);
+        if (json_is_integer(sc))
+            sub = (int)json_integer_value(sc);
+        if (json_is_string(m)) {
+            text = json_string_value(m);
+            text_len = json_string_length(m);
+        }
+        char safe[120];
+        ch_safe_copy(safe, sizeof safe, text ? text : "", text_len);
+        snprintf(out->detail, sizeof out->detail, "%d/%d: %s", code, sub, safe);
+    } else if (status != 0) {
+        snprintf(out->detail, sizeof out->detail, "HTTP %d", status);
+    } else {
+        snprintf(out->detail, sizeof out->detail, "no answer (transport failure or timeout)");
+    }
+    const fb_err_rule *rule = NULL;
+    if (code != -1 || sub != -1)
+        for (size_t i = 0; i < MC_ARRAY_LEN(fb_err_rules) && rule == NULL; i++) {
+            const fb_err_rule *r = &fb_err_rules[i];
+            if ((r->code == -1 || r->code == code) && (r->subcode == -1 || r->subcode == sub))
+                rule = r;
+        }
+    if (rule == NULL && (status == 0 || status >= 500 || status == 429)) {
+        out->verdict = CH_RETRY;
+        snprintf(out->reason, sizeof out->reason, status == 429 ? "rate_limited" : "unavailable");
+    } else if (rule != NULL) {
+        out->verdict = rule->verdict;
+        out->fallback = rule->fallback;
+        out->token_error = rule->token_error;
+        snprintf(out->reason, sizeof out->reason, "%s", rule->reason);
+    } else {
+        out->verdict = CH_PERMANENT;
+        snprintf(out->reason, sizeof out->reason, "%s", out->detail);
+    }
+    if (out->verdict == CH_RETRY)
+        out->retry_after_ms = ch_retry_after_ms(retry_after, ch_now_ms());
+    json_decref(root);
+}
+
+const ch_adapter ch_facebook_adapter = {
+    .name = FB_CHANNEL,
+    .verify = fb_verify,
+    .parse = fb_parse,
+    .render = fb_render,
+    .classify = fb_classify,
+};

@@ -1,0 +1,760 @@
+/*
+ * gw_sender.c — outbound entries of mc:out:<channel> to the providers.
+ *
+ * Big idea: a job is one stream entry. It is rendered by the channel adapter
+ * into one or more HTTP requests (Facebook splits long texts), sent in order
+ * through gw_httpc, and judged by the adapter's classify: sent → the provider
+ * id is recorded (mc:dlv:<channel>:<provider id>, which receipts update) and the
+ * entry is acknowledged; retry → the same part again after Retry-After or an
+ * exponential backoff with jitter, up to [scheduler] max_attempts; permanent
+ * → the dead-letter stream with the reason. Until acknowledged the entry stays
+ * pending in Redis, so a crash re-sends it (at least once; the window for a
+ * double send is the time between the provider's 200 and our XACK).
+ *
+ * Zalo access tokens live in Redis (mc:zalo:token: access, refresh,
+ * expires_ms) so that every process uses the same one; one process at a time
+ * refreshes them under a Redis lock (mc:zalo:lock), because a refresh token
+ * works once: two concurrent refreshes would burn it.
+ */
+#include "gateway/gw_sender.h"
+
+#include "channels/ch.h"
+#include "channels/zalo.h"
+#include "core/mc.h"
+#include "gateway/gw_channels.h"
+#include "gateway/gw_httpc.h"
+#include "gateway/gw_clock.h"
+#include "gateway/gw_log.h"
+#include "gateway/gw_store.h"
+#include "gateway/gw_worker.h"
+#include "vi-nlp/vn_norm.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <openssl/rand.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define MAX_PARTS 8                  /* requests one message may need */
+#define MAX_TEXT 16384               /* bytes of an outbound text */
+#define TOKEN_KEY "mc:zalo:token"    /* hash: access refresh expires_ms */
+#define TOKEN_LOCK "mc:zalo:lock"    /* one refresher at a time */
+#define TOKEN_LOCK_MS 30000          /* lock lifetime */
+#define TOKEN_MARGIN_MS 3600000      /* refresh this long before expiry */
+#define TOKEN_CHECK_MS 60000         /* how often expiry is checked */
+#define DLV_TTL_S 604800             /* delivery records kept 7 days */
+
+typedef struct job {
+    struct job *next, *prev;   /* the sender's list */
+    gw_sender *s;              /* owner */
+    char ch[16];               /* channel */
+    char id[48];               /* stream entry id */
+    char stream[64];           /* mc:out:<ch> */
+    char to[128];              /* recipient */
+    char ref[128];             /* provider id of the message answered, or "" */
+    char purpose[16];          /* reply | update */
+    char tag[48];              /* facebook tag or "" */
+    char *text;                /* owned */
+    size_t text_len;
+    char *quick;               /* owned JSON array or NULL */
+    ch_http parts[MAX_PARTS];  /* rendered requests */
+    size_t n_parts, part;      /* how many, the next to send */
+    int attempts;              /* failed attempts of the current part */
+    int token_retried;         /* a token error already led to one refresh */
+    int waiting_token;         /* parked until the Zalo token is refreshed */
+    int writing;               /* an outbox write holds it */
+    uv_timer_t *timer;         /* retry timer, owned (closed asynchronously) */
+    gw_sender_done_fn *done;   /* tells the reader */
+    void *done_arg;
+    int64_t t0;                /* taken at, ms */
+} job;
+
+struct gw_sender {
+    gw_app *app;               /* borrowed */
+    gw_httpc *http;            /* owned */
+    vn_normalizer *vn;         /* for unaccented SMS, owned */
+    job *jobs;                 /* all jobs, doubly linked */
+    size_t n_jobs;
+    int outbox_fd[GW_N_CHANNELS]; /* appended JSON lines, -1 when closed */
+    /* Zalo token */
+    char zalo_access[1024];    /* current access token */
+    int64_t zalo_expires_ms;   /* 0 = unknown */
+    int refreshing;            /* a refresh is in flight here */
+    uv_timer_t token_timer;    /* expiry checks */
+    int closing;
+    int writes;                /* outbox writes in flight: the sender outlives them */
+    int timer_closed;          /* the token timer's close callback ran */
+};
+
+static void job_send(job *j);
+
+static int chan_index(const char *ch) {
+    for (int i = 0; i < GW_N_CHANNELS; i++)
+        if (!strcmp(gw_channel_names[i], ch))
+            return i;
+    return -1;
+}
+
+static void on_timer_closed(uv_handle_t *h) { free(h); }
+
+static void job_free(job *j) {
+    gw_sender *s = j->s;
+    if (j->prev)
+        j->prev->next = j->next;
+    else
+        s->jobs = j->next;
+    if (j->next)
+        j->next->prev = j->prev;
+    s->n_jobs--;
+    if (j->timer) {
+        uv_timer_stop(j->timer);
+        uv_close((uv_handle_t *)j->timer, on_timer_closed);
+    }
+    for (size_t i = 0; i < j->n_parts; i++)
+        ch_http_clear(&j->parts[i]);
+    free(j->text);
+    free(j->quick);
+    free(j);
+}
+
+static void job_finish(job *j) {
+    gw_sender_done_fn *done = j->done;
+    void *arg = j->done_arg;
+    job_free(j);
+    if (done)
+        done(arg);
+}
+
+/* ---- acknowledging ---- */
+
+static void on_acked(gw_store *st, redisReply *r, void *priv) {
+    (void)st;
+    job *j = priv;
+    if (!r || r->type != REDIS_REPLY_ARRAY)
+        gw_log(GW_WARN, "send.ack_failed", "{s:s, s:s}", "channel", j->ch, "entry", j->id);
+    job_finish(j);
+}
+
+/* Records the outcome and acknowledges the entry in one transaction. */
+static void job_ack(job *j, const char *dead_reason) {
+    gw_store *st = j->s->app->store;
+    if (gw_store_cmdf(st, NULL, NULL, "MULTI")) {
+        job_finish(j); /* stays pending in Redis: another pass will take it */
+        return;
+    }
+    if (dead_reason) {
+        gw_argv a = {0};
+        gw_argv_adds(&a, "XADD");
+        gw_argv_adds(&a, GW_DEAD_STREAM);
+        gw_argv_adds(&a, "*");
+        gw_argv_adds(&a, "ch");
+        gw_argv_adds(&a, j->ch);
+        gw_argv_adds(&a, "entry");
+        gw_argv_adds(&a, j->id);
+        gw_argv_adds(&a, "to");
+        gw_argv_adds(&a, j->to);
+        gw_argv_adds(&a, "text");
+        gw_argv_add(&a, j->text, j->text_len);
+        gw_argv_adds(&a, "reason");
+        gw_argv_adds(&a, dead_reason);
+        gw_argv_adds(&a, "attempts");
+        gw_argv_addf(&a, "%d", j->attempts);
+        gw_argv_adds(&a, "at");
+        gw_argv_addf(&a, "%" PRId64, gw_now_ms());
+        gw_argv_send(st, &a, NULL, NULL);
+        gw_argv_free(&a);
+    }
+    gw_store_cmdf(st, NULL, NULL, "XACK %s " GW_GROUP " %s", j->stream, j->id);
+    gw_store_cmdf(st, NULL, NULL, "XDEL %s %s", j->stream, j->id);
+    if (gw_store_cmdf(st, on_acked, j, "EXEC"))
+        job_finish(j);
+}
+
+/* ---- outbox (channels without credentials) ---- */
+
+typedef struct outbox_write {
+    uv_fs_t req;
+    uv_buf_t buf;
+    char *line;
+    job *j;
+} outbox_write;
+
+static void sender_release(gw_sender *s);
+
+static void on_outbox_written(uv_fs_t *req) {
+    outbox_write *w = req->data;
+    job *j = w->j;
+    gw_sender *s = j->s;
+    s->writes--;
+    if (s->closing) {
+        uv_fs_req_cleanup(req);
+        free(w->line);
+        free(w);
+        job_free(j);
+        sender_release(s);
+        return;
+    }
+    if (req->result < 0)
+        gw_log(GW_ERROR, "outbox.write_failed", "{s:s, s:s}", "channel", j->ch, "error",
+               uv_strerror((int)req->result));
+    else
+        gw_metrics_msg_out(j->s->app->metrics, j->ch);
+    uv_fs_req_cleanup(req);
+    free(w->line);
+    free(w);
+    if (req->result < 0)
+        job_finish(j); /* not acknowledged: retried on the next pass */
+    else
+        job_ack(j, NULL);
+}
+
+static int outbox_fd(gw_sender *s, int ci) {
+    if (s->outbox_fd[ci] >= 0)
+        return s->outbox_fd[ci];
+    char path[1024];
+    snprintf(path, sizeof path, "%s/%s.jsonl", s->app->cfg->outbox_dir, gw_channel_names[ci]);
+    s->outbox_fd[ci] = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+    return s->outbox_fd[ci];
+}
+
+static void job_outbox(job *j) {
+    gw_sender *s = j->s;
+    int ci = chan_index(j->ch);
+    int fd = ci < 0 ? -1 : outbox_fd(s, ci);
+    json_t *o = json_pack("{s:s, s:s, s:s, s:s%, s:s, s:I}", "channel", j->ch, "entry", j->id,
+                          "to", j->to, "text", j->text, j->text_len, "purpose", j->purpose, "at",
+                          (json_int_t)gw_now_ms());
+    if (o && j->quick) {
+        json_t *q = json_loads(j->quick, 0, NULL);
+        if (q)
+            json_object_set_new(o, "quick_replies", q);
+    }
+    char *line = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    json_decref(o);
+    outbox_write *w = line ? calloc(1, sizeof *w) : NULL;
+    if (fd < 0 || !w) {
+        gw_log(GW_ERROR, "outbox.unavailable", "{s:s, s:s}", "channel", j->ch, "dir",
+               s->app->cfg->outbox_dir);
+        free(line);
+        free(w);
+        job_finish(j);
+        return;
+    }
+    size_t l = strlen(line);
+    line[l] = '\n'; /* json_dumps gave l+1 bytes: the NUL becomes the newline */
+    w->line = line;
+    w->j = j;
+    w->buf = uv_buf_init(line, (unsigned)(l + 1));
+    w->req.data = w;
+    j->writing = 1;
+    s->writes++;
+    if (uv_fs_write(s->app->loop, &w->req, fd, &w->buf, 1, -1, on_outbox_written)) {
+        s->writes--;
+        j->writing = 0;
+        free(line);
+        free(w);
+        job_finish(j);
+    }
+}
+
+/* ---- Zalo token ---- */
+
+static void token_refresh(gw_sender *s);
+
+static void resume_token_waiters(gw_sender *s) {
+    for (job *j = s->jobs, *next; j; j = next) {
+        next = j->next;
+        if (j->waiting_token) {
+            j->waiting_token = 0;
+            for (size_t i = 0; i < j->n_parts; i++)
+                ch_http_clear(&j->parts[i]);
+            j->n_parts = 0; /* render again with the new token */
+            job_send(j);
+        }
+    }
+}
+
+static void on_token_loaded(gw_store *st, redisReply *r, void *priv) {
+    (void)st;
+    gw_sender *s = priv;
+    if (r && r->type == REDIS_REPLY_ARRAY && r->elements == 2) {
+        if (r->element[0]->type == REDIS_REPLY_STRING && r->element[0]->len < sizeof s->zalo_access)
+            snprintf(s->zalo_access, sizeof s->zalo_access, "%s", r->element[0]->str);
+        if (r->element[1]->type == REDIS_REPLY_STRING)
+            s->zalo_expires_ms = strtoll(r->element[1]->str, NULL, 10);
+    }
+    s->refreshing = 0;
+    resume_token_waiters(s);
+}
+
+static void token_reload(gw_sender *s) {
+    if (gw_store_cmdf(s->app->store, on_token_loaded, s, "HMGET " TOKEN_KEY " access expires_ms"))
+        s->refreshing = 0;
+}
+
+typedef struct refresh_ctx {
+    gw_sender *s;
+    char lock_id[33];
+    char refresh[1024];
+} refresh_ctx;
+
+static const char unlock_lua[] =
+    "if redis.call('GET',KEYS[1])==ARGV[1] then return redis.call('DEL',KEYS[1]) end return 0";
+
+static void refresh_end(refresh_ctx *rc) {
+    gw_store_cmdf(rc->s->app->store, NULL, NULL, "EVAL %s 1 " TOKEN_LOCK " %s", unlock_lua,
+                  rc->lock_id);
+    token_reload(rc->s);
+    free(rc);
+}
+
+static void on_refreshed(void *arg, const gw_httpc_resp *r) {
+    refresh_ctx *rc = arg;
+    gw_sender *s = rc->s;
+    char access[1024], refresh[1024], err[160];
+    int64_t expires_in = 0;
+    if (s->closing) {
+        free(rc);
+        return;
+    }
+    if (r->status != 200 ||
+        ch_zalo_refresh_parse(r->body, r->body_len, access, sizeof access, refresh,
+                              sizeof refresh, &expires_in, err, sizeof err)) {
+        gw_log(GW_ERROR, "zalo.token_refresh_failed", "{s:i, s:s}", "status", r->status, "error",
+               r->status == 200 ? err : (r->error ? r->error : "provider refused"));
+        refresh_end(rc);
+        return;
+    }
+    int64_t exp = gw_now_ms() + expires_in * 1000;
+    /* the new pair replaces the old one atomically */
+    gw_argv a = {0};
+    gw_argv_adds(&a, "HSET");
+    gw_argv_adds(&a, TOKEN_KEY);
+    gw_argv_adds(&a, "access");
+    gw_argv_adds(&a, access);
+    gw_argv_adds(&a, "refresh");
+    gw_argv_adds(&a, refresh);
+    gw_argv_adds(&a, "expires_ms");
+    gw_argv_addf(&a, "%" PRId64, exp);
+    gw_argv_send(s->app->store, &a, NULL, NULL);
+    gw_argv_free(&a);
+    gw_log(GW_INFO, "zalo.token_refreshed", "{s:I}", "expires_in_s", (json_int_t)expires_in);
+    refresh_end(rc);
+}
+
+static void on_token_for_refresh(gw_store *st, redisReply *r, void *priv) {
+    (void)st;
+    refresh_ctx *rc = priv;
+    gw_sender *s = rc->s;
+    /* [refresh, expires_ms]: another process may have refreshed just now */
+    if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
+        r->element[0]->type != REDIS_REPLY_STRING) {
+        gw_log(GW_ERROR, "zalo.no_refresh_token", "{s:s}", "hint",
+               "set [zalo] refresh_token or authorise the OA again");
+        refresh_end(rc);
+        return;
+    }
+    int64_t exp = r->element[1]->type == REDIS_REPLY_STRING ? strtoll(r->element[1]->str, NULL, 10) : 0;
+    if (exp > gw_now_ms() + TOKEN_MARGIN_MS && strcmp(s->zalo_access, "") && exp != s->zalo_expires_ms) {
+        refresh_end(rc); /* fresh already: just reload it */
+        return;
+    }
+    snprintf(rc->refresh, sizeof rc->refresh, "%s", r->element[0]->str);
+    ch_settings st2;
+    gw_channel_settings(s->app->cfg, "zalo", &st2);
+    ch_http req = {0};
+    char err[160];
+    if (ch_zalo_refresh_render(&st2, rc->refresh, &req, err, sizeof err) ||
+        gw_httpc_send(s->http, &req, "zalo-oauth", on_refreshed, rc)) {
+        gw_log(GW_ERROR, "zalo.token_refresh_failed", "{s:s}", "error", err);
+        ch_http_clear(&req);
+        refresh_end(rc);
+        return;
+    }
+    ch_http_clear(&req);
+}
+
+static void on_lock(gw_store *st, redisReply *r, void *priv) {
+    (void)st;
+    refresh_ctx *rc = priv;
+    if (!r || r->type != REDIS_REPLY_STATUS) {
+        /* someone else refreshes: look again shortly */
+        rc->s->refreshing = 0;
+        free(rc);
+        return;
+    }
+    if (gw_store_cmdf(rc->s->app->store, on_token_for_refresh, rc,
+                      "HMGET " TOKEN_KEY " refresh expires_ms"))
+        refresh_end(rc);
+}
+
+static void token_refresh(gw_sender *s) {
+    if (s->refreshing || s->closing)
+        return;
+    refresh_ctx *rc = calloc(1, sizeof *rc);
+    if (!rc)
+        return;
+    unsigned char rnd[16];
+    RAND_bytes(rnd, sizeof rnd);
+    for (int i = 0; i < 16; i++)
+        snprintf(rc->lock_id + i * 2, 3, "%02x", rnd[i]);
+    rc->s = s;
+    s->refreshing = 1;
+    if (gw_store_cmdf(s->app->store, on_lock, rc, "SET " TOKEN_LOCK " %s NX PX %d", rc->lock_id,
+                      TOKEN_LOCK_MS)) {
+        s->refreshing = 0;
+        free(rc);
+    }
+}
+
+static void on_token_timer(uv_timer_t *t) {
+    gw_sender *s = t->data;
+    if (!gw_store_up(s->app->store))
+        return;
+    if (s->zalo_expires_ms && s->zalo_expires_ms - gw_now_ms() < TOKEN_MARGIN_MS)
+        token_refresh(s);
+    else if (!s->refreshing) {
+        s->refreshing = 1;
+        token_reload(s); /* pick up what another process refreshed */
+    }
+}
+
+/* ---- sending ---- */
+
+static int64_t backoff_ms(const gw_sender *s, int attempt) {
+    int64_t base = s->app->cfg->scheduler_backoff_base_ms, max = s->app->cfg->scheduler_backoff_max_ms;
+    int64_t d = base;
+    for (int i = 1; i < attempt && d < max; i++)
+        d *= 2;
+    if (d > max)
+        d = max;
+    unsigned char r[2];
+    RAND_bytes(r, 2);
+    /* full jitter on the upper half: [d/2, d) */
+    return d / 2 + (d / 2) * ((r[0] << 8) | r[1]) / 65536;
+}
+
+static void on_retry_timer(uv_timer_t *t) {
+    job *j = t->data;
+    job_send(j);
+}
+
+static void job_retry(job *j, int64_t delay_ms, const char *reason) {
+    gw_sender *s = j->s;
+    if (j->attempts >= s->app->cfg->scheduler_max_attempts) {
+        gw_log(GW_WARN, "send.dead", "{s:s, s:s, s:i, s:s}", "channel", j->ch, "entry", j->id,
+               "attempts", j->attempts, "reason", reason);
+        job_ack(j, reason);
+        return;
+    }
+    if (delay_ms <= 0)
+        delay_ms = backoff_ms(s, j->attempts);
+    gw_log(GW_INFO, "send.retry", "{s:s, s:s, s:i, s:I, s:s}", "channel", j->ch, "entry", j->id,
+           "attempt", j->attempts, "delay_ms", (json_int_t)delay_ms, "reason", reason);
+    if (!j->timer) {
+        j->timer = malloc(sizeof *j->timer);
+        if (!j->timer) {
+            job_finish(j);
+            return;
+        }
+        uv_timer_init(s->app->loop, j->timer);
+        j->timer->data = j;
+    }
+    uv_timer_start(j->timer, on_retry_timer, (uint64_t)delay_ms, 0);
+}
+
+static void on_sent_recorded(gw_store *st, redisReply *r, void *priv) {
+    (void)st;
+    (void)r;
+    (void)priv;
+}
+
+static void on_answer(void *arg, const gw_httpc_resp *r) {
+    job *j = arg;
+    gw_sender *s = j->s;
+    if (s->closing)
+        return;
+    const ch_adapter *ad = ch_adapter_find(j->ch);
+    ch_result res;
+    memset(&res, 0, sizeof res);
+    ad->classify(r->status, r->body, r->body_len, r->retry_after, &res);
+    if (res.verdict == CH_SENT) {
+        gw_store_cmdf(s->app->store, on_sent_recorded, NULL,
+                      "HSET mc:dlv:%s:%s status sent entry %s ref %s at %" PRId64, j->ch,
+                      *res.provider_id ? res.provider_id : j->id, j->id, *j->ref ? j->ref : "-",
+                      gw_now_ms());
+        gw_store_cmdf(s->app->store, NULL, NULL, "EXPIRE mc:dlv:%s:%s %d", j->ch,
+                      *res.provider_id ? res.provider_id : j->id, DLV_TTL_S);
+        gw_metrics_msg_out(s->app->metrics, j->ch);
+        gw_log(GW_INFO, "send.sent", "{s:s, s:s, s:i, s:f}", "channel", j->ch, "entry", j->id,
+               "part", (int)j->part, "ms", r->elapsed_ms);
+        j->part++;
+        j->attempts = 0;
+        if (j->part < j->n_parts)
+            job_send(j);
+        else
+            job_ack(j, NULL);
+        return;
+    }
+    j->attempts++;
+    if (res.verdict == CH_RETRY) {
+        job_retry(j, res.retry_after_ms, *res.reason ? res.reason : "retry");
+        return;
+    }
+    if (res.token_error && !strcmp(j->ch, "zalo") && !j->token_retried) {
+        j->token_retried = 1;
+        j->waiting_token = 1;
+        gw_log(GW_WARN, "send.token_error", "{s:s, s:s}", "channel", j->ch, "detail", res.detail);
+        token_refresh(s);
+        return;
+    }
+    gw_log(GW_WARN, "send.permanent", "{s:s, s:s, s:s, s:s}", "channel", j->ch, "entry", j->id,
+           "reason", res.reason, "detail", res.detail);
+    job_ack(j, *res.reason ? res.reason : "permanent");
+}
+
+/* Parses the quick-reply JSON of the entry into q (pointing into *root). */
+static size_t quick_of(const job *j, ch_quick *q, size_t max, json_t **root) {
+    *root = NULL;
+    if (!j->quick)
+        return 0;
+    json_t *a = json_loads(j->quick, 0, NULL);
+    if (!json_is_array(a)) {
+        json_decref(a);
+        return 0;
+    }
+    size_t n = 0;
+    for (size_t i = 0; i < json_array_size(a) && n < max; i++) {
+        const char *t = json_string_value(json_object_get(json_array_get(a, i), "title"));
+        const char *p = json_string_value(json_object_get(json_array_get(a, i), "payload"));
+        if (t && p)
+            q[n++] = (ch_quick){t, p};
+    }
+    *root = a;
+    return n;
+}
+
+static int job_render(job *j, char *err, size_t errlen) {
+    gw_sender *s = j->s;
+    const ch_adapter *ad = ch_adapter_find(j->ch);
+    if (!ad) {
+        snprintf(err, errlen, "no adapter");
+        return MC_EINVAL;
+    }
+    ch_settings st;
+    gw_channel_settings(s->app->cfg, j->ch, &st);
+    if (!strcmp(j->ch, "zalo") && *s->zalo_access)
+        st.access_token = s->zalo_access;
+    ch_quick q[CH_MAX_QUICK];
+    json_t *qroot = NULL;
+    ch_outgoing o = {0};
+    o.recipient = j->to;
+    o.text = j->text;
+    o.text_len = j->text_len;
+    o.quick = q;
+    o.n_quick = quick_of(j, q, CH_MAX_QUICK, &qroot);
+    o.purpose = !strcmp(j->purpose, "update") ? CH_PURPOSE_UPDATE : CH_PURPOSE_REPLY;
+    o.tag = *j->tag ? j->tag : NULL;
+    o.tracking_id = j->id;
+    o.reply_to = *j->ref ? j->ref : NULL;
+    char *plain = NULL;
+    size_t plain_len = 0;
+    if (!strcmp(j->ch, "sms") && s->app->cfg->sms_unaccented && s->vn &&
+        !vn_unaccent(s->vn, j->text, j->text_len, &plain, &plain_len)) {
+        o.text = plain;
+        o.text_len = plain_len;
+    }
+    int rc = ad->render(&st, &o, j->parts, MAX_PARTS, &j->n_parts, err, errlen);
+    if (!rc && !strcmp(j->ch, "sms") && j->n_parts)
+        gw_log(GW_INFO, "sms.segments", "{s:s, s:s, s:i}", "entry", j->id, "encoding",
+               j->parts[0].encoding ? j->parts[0].encoding : "?", "segments",
+               j->parts[0].segments);
+    free(plain);
+    json_decref(qroot);
+    return rc;
+}
+
+static void job_send(job *j) {
+    gw_sender *s = j->s;
+    char err[256];
+    if (j->n_parts == 0) {
+        int rc = job_render(j, err, sizeof err);
+        if (rc || j->n_parts == 0) {
+            gw_log(GW_WARN, "send.render_failed", "{s:s, s:s, s:s}", "channel", j->ch, "entry",
+                   j->id, "error", rc ? err : "nothing to send");
+            job_ack(j, rc ? err : "empty");
+            return;
+        }
+        j->part = 0;
+    }
+    if (gw_httpc_send(s->http, &j->parts[j->part], j->ch, on_answer, j)) {
+        j->attempts++;
+        job_retry(j, 0, "local_queue_full");
+    }
+}
+
+static void copy_str(char *dst, size_t n, const redisReply *v) {
+    size_t l = v->len < n - 1 ? v->len : n - 1;
+    memcpy(dst, v->str, l);
+    dst[l] = '\0';
+}
+
+int gw_sender_take(gw_sender *s, const char *channel, const char *id, const redisReply *fields,
+                   gw_sender_done_fn *done, void *arg) {
+    if (s->closing || chan_index(channel) < 0)
+        return MC_EINVAL;
+    job *j = calloc(1, sizeof *j);
+    if (!j)
+        return MC_ENOMEM;
+    j->s = s;
+    snprintf(j->ch, sizeof j->ch, "%s", channel);
+    snprintf(j->id, sizeof j->id, "%s", id);
+    snprintf(j->stream, sizeof j->stream, GW_OUT_PREFIX "%s", channel);
+    snprintf(j->purpose, sizeof j->purpose, "reply");
+    j->done = done;
+    j->done_arg = arg;
+    j->t0 = gw_now_ms();
+    for (size_t i = 0; i + 1 < fields->elements; i += 2) {
+        const redisReply *k = fields->element[i], *v = fields->element[i + 1];
+        if (k->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING)
+            continue;
+        if (!strcmp(k->str, "to"))
+            copy_str(j->to, sizeof j->to, v);
+        else if (!strcmp(k->str, "ref"))
+            copy_str(j->ref, sizeof j->ref, v);
+        else if (!strcmp(k->str, "purpose"))
+            copy_str(j->purpose, sizeof j->purpose, v);
+        else if (!strcmp(k->str, "tag"))
+            copy_str(j->tag, sizeof j->tag, v);
+        else if (!strcmp(k->str, "text") && !j->text && v->len <= MAX_TEXT) {
+            j->text = strndup(v->str, v->len);
+            j->text_len = v->len;
+        } else if (!strcmp(k->str, "quick") && !j->quick)
+            j->quick = strndup(v->str, v->len);
+    }
+    j->next = s->jobs;
+    if (s->jobs)
+        s->jobs->prev = j;
+    s->jobs = j;
+    s->n_jobs++;
+    if (!j->text || !*j->to) {
+        gw_log(GW_WARN, "send.malformed_entry", "{s:s, s:s}", "channel", channel, "entry", id);
+        job_ack(j, "malformed entry");
+        return 0;
+    }
+    if (!gw_channel_can_send(s->app->cfg, channel)) {
+        if (*s->app->cfg->outbox_dir) {
+            job_outbox(j);
+            return 0;
+        }
+        job_ack(j, "channel has no credentials and no outbox");
+        return 0;
+    }
+    job_send(j);
+    return 0;
+}
+
+int gw_sender_has(const gw_sender *s, const char *channel, const char *id) {
+    for (const job *j = s->jobs; j; j = j->next)
+        if (!strcmp(j->id, id) && !strcmp(j->ch, channel))
+            return 1;
+    return 0;
+}
+
+size_t gw_sender_busy(const gw_sender *s) { return s->n_jobs; }
+
+static void on_token_seeded(gw_store *st, redisReply *r, void *priv) {
+    (void)st;
+    (void)r;
+    gw_sender *s = priv;
+    s->refreshing = 1;
+    token_reload(s);
+}
+
+gw_sender *gw_sender_new(gw_app *app, char *err, size_t errlen) {
+    gw_sender *s = calloc(1, sizeof *s);
+    if (!s) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    s->app = app;
+    for (int i = 0; i < GW_N_CHANNELS; i++)
+        s->outbox_fd[i] = -1;
+    gw_httpc_opts ho = {0};
+    s->http = gw_httpc_new(app->loop, &ho, err, errlen);
+    if (!s->http)
+        goto fail;
+    s->vn = vn_normalizer_new(err, errlen);
+    if (!s->vn)
+        goto fail;
+    if (*app->cfg->outbox_dir && mkdir(app->cfg->outbox_dir, 0750) && errno != EEXIST) {
+        snprintf(err, errlen, "cannot create outbox %s: %s", app->cfg->outbox_dir,
+                 strerror(errno));
+        goto fail;
+    }
+    snprintf(s->zalo_access, sizeof s->zalo_access, "%s", app->cfg->zalo_access_token);
+    uv_timer_init(app->loop, &s->token_timer);
+    s->token_timer.data = s;
+    uv_timer_start(&s->token_timer, on_token_timer, 1000, TOKEN_CHECK_MS);
+    return s;
+fail:
+    gw_httpc_free(s->http);
+    vn_normalizer_free(s->vn);
+    free(s);
+    return NULL;
+}
+
+/* The configured Zalo tokens seed Redis once; afterwards Redis is the truth. */
+static void seed_token(gw_store *st, int up, void *priv) {
+    gw_sender *s = priv;
+    const gw_config *c = s->app->cfg;
+    if (!up || !c->zalo_enabled || (!*c->zalo_access_token && !*c->zalo_refresh_token))
+        return;
+    gw_store_cmdf(st, NULL, NULL, "HSETNX " TOKEN_KEY " access %s", c->zalo_access_token);
+    gw_store_cmdf(st, NULL, NULL, "HSETNX " TOKEN_KEY " expires_ms 0");
+    gw_store_cmdf(st, on_token_seeded, s, "HSETNX " TOKEN_KEY " refresh %s",
+                  c->zalo_refresh_token);
+}
+
+void gw_sender_store_up(gw_sender *s) { seed_token(s->app->store, 1, s); }
+
+
+/* The sender goes once its timer is closed and no outbox write holds a job. */
+static void sender_release(gw_sender *s) {
+    if (!s->closing || !s->timer_closed || s->writes)
+        return;
+    for (int i = 0; i < GW_N_CHANNELS; i++)
+        if (s->outbox_fd[i] >= 0)
+            close(s->outbox_fd[i]);
+    free(s);
+}
+
+static void on_token_timer_closed(uv_handle_t *h) {
+    gw_sender *s = h->data;
+    s->timer_closed = 1;
+    sender_release(s);
+}
+
+void gw_sender_free(gw_sender *s) {
+    if (!s)
+        return;
+    s->closing = 1;
+    /* cancelled requests call back now, while their jobs still exist */
+    gw_httpc_free(s->http);
+    s->http = NULL;
+    for (job *j = s->jobs, *next; j; j = next) {
+        next = j->next;
+        j->done = NULL;
+        if (!j->writing)
+            job_free(j);
+    }
+    vn_normalizer_free(s->vn);
+    s->vn = NULL;
+    uv_timer_stop(&s->token_timer);
+    uv_close((uv_handle_t *)&s->token_timer, on_token_timer_closed);
+}

@@ -1,0 +1,39 @@
+/*
+ * gw_sender.h — outbound messages leave here: the channel adapter renders
+ * them, gw_httpc sends them on the loop, the adapter classifies the answer:
+ * sent (provider id recorded), retry later (backoff, Retry-After), or
+ * permanent (dead-letter stream with the reason). Channels without
+ * credentials write to the outbox folder instead when [outbox] dir is set.
+ */
+#ifndef GW_SENDER_H
+#define GW_SENDER_H
+
+#include "gateway/gw_app.h"
+
+#include <hiredis/hiredis.h>
+
+#define GW_DEAD_STREAM "mc:dead" /* what could not be sent, with the reason */
+
+typedef struct gw_sender gw_sender;
+
+gw_sender *gw_sender_new(gw_app *app, char *err, size_t errlen);
+void gw_sender_free(gw_sender *s); /* jobs in flight stay pending in Redis */
+
+typedef void gw_sender_done_fn(void *arg);
+
+/* Takes the outbound entry `id` of mc:out:<channel> (fields as Redis gave
+ * them). done(arg) runs once the entry is finished (acknowledged or dead).
+ * 0, or a negative MC_E* (done is then not called). */
+int gw_sender_take(gw_sender *s, const char *channel, const char *id, const redisReply *fields,
+                   gw_sender_done_fn *done, void *arg);
+
+/* 1 when the entry is already being sent by this process. */
+int gw_sender_has(const gw_sender *s, const char *channel, const char *id);
+
+/* The main Redis connection came (back) up: seeds the Zalo tokens once. */
+void gw_sender_store_up(gw_sender *s);
+
+/* Entries being sent or waiting for a retry. */
+size_t gw_sender_busy(const gw_sender *s);
+
+#endif

@@ -1,0 +1,539 @@
+/*
+ * intents/nlu_reply.c — reply templates (intents/data/replies.txt): loading, checking,
+ * and filling them for a classified message or for the gateway.
+ *
+ * Big idea: every word the assistant says is data. A template is text with {placeholders};
+ * each template has a fixed set of placeholders it may use (a table below), so a typo in
+ * replies.txt fails the start-up with its line instead of showing "{fe}" to a citizen.
+ * Placeholders are filled from the procedure catalog (answers about a procedure) or from
+ * key/value pairs (entities, and what the gateway looked up: dossier status, ticket).
+ * Quick replies are checked at start-up too: sent back, each must be understood.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/mc.h"
+#include "intents/nlu_data.h"
+#include "intents/nlu_internal.h"
+#include "vi-nlp/vn_utf8.h"
+
+/* Placeholders any template may name; which one may use which is in tpl_spec. */
+enum {
+    P_NAME,
+    P_AGENCY,
+    P_FEE,
+    P_DURATION,
+    P_ONLINE,
+    P_LEGAL,
+    P_SOURCE,
+    P_DOCUMENTS,
+    P_ALIAS, /* the procedure's first alias, its short everyday name ("khai sinh") */
+    P_CODE,
+    P_WARD,
+    P_CATEGORY,
+    P_STATUS,
+    P_UPDATED,
+    P_TICKET,
+    P_COUNT
+};
+static const char *const ph_names[P_COUNT] = {
+    "name",  "agency", "fee",  "duration", "online", "legal",   "source", "documents",
+    "alias", "code",   "ward", "category", "status", "updated", "ticket",
+};
+#define B(p) (1u << (p))
+/* Everything the catalog knows about a procedure. */
+#define CATALOG                                                                                    \
+    (B(P_NAME) | B(P_AGENCY) | B(P_FEE) | B(P_DURATION) | B(P_ONLINE) | B(P_LEGAL) | B(P_SOURCE) | \
+     B(P_DOCUMENTS) | B(P_ALIAS))
+/* What a quick reply may name (it is rendered per procedure and checked for each). */
+#define QUICK_OK (B(P_NAME) | B(P_ALIAS))
+
+static const struct tpl_spec {
+    const char *name; /* section of replies.txt */
+    unsigned allowed; /* placeholders it may use */
+} specs[NLU_T_COUNT] = {
+    [NLU_T_DOCUMENTS] = {"documents", CATALOG},
+    [NLU_T_FEE] = {"fee", CATALOG},
+    [NLU_T_DURATION] = {"duration", CATALOG},
+    [NLU_T_LOCATION] = {"location", CATALOG},
+    [NLU_T_ONLINE] = {"online", CATALOG},
+    [NLU_T_WHICH_DOCUMENTS] = {"which_documents", 0},
+    [NLU_T_WHICH_FEE] = {"which_fee", 0},
+    [NLU_T_WHICH_DURATION] = {"which_duration", 0},
+    [NLU_T_WHICH_LOCATION] = {"which_location", 0},
+    [NLU_T_WHICH_ONLINE] = {"which_online", 0},
+    [NLU_T_CLARIFY] = {"clarify", CATALOG},
+    [NLU_T_GREETING] = {"greeting", 0},
+    [NLU_T_THANKS] = {"thanks", 0},
+    [NLU_T_GOODBYE] = {"goodbye", 0},
+    [NLU_T_FALLBACK] = {"fallback", 0},
+    [NLU_T_OFFICE_HOURS] = {"office_hours", 0},
+    [NLU_T_ASK_CODE] = {"ask_dossier_code", 0},
+    [NLU_T_LOOKUP] = {"dossier_lookup", B(P_CODE)},
+    [NLU_T_ASK_SUBSCRIBE] = {"ask_subscribe", 0},
+    [NLU_T_SUBSCRIBE] = {"subscribe", B(P_CODE)},
+    [NLU_T_SUBSCRIBE_WARD] = {"subscribe_ward", B(P_WARD)},
+    [NLU_T_UNSUBSCRIBE] = {"unsubscribe", 0},
+    [NLU_T_REPORT] = {"report", B(P_CATEGORY)},
+    [NLU_T_HANDOFF_REQ] = {"handoff_request", 0},
+    [NLU_T_DOSSIER_STATUS] = {"dossier_status",
+                              B(P_CODE) | B(P_STATUS) | B(P_UPDATED) | B(P_AGENCY)},
+    [NLU_T_DOSSIER_NOT_FOUND] = {"dossier_not_found", B(P_CODE)},
+    [NLU_T_SUBSCRIBED] = {"subscribed", B(P_CODE)},
+    [NLU_T_SUBSCRIBED_WARD] = {"subscribed_ward", B(P_WARD)},
+    [NLU_T_UNSUBSCRIBED] = {"unsubscribed", 0},
+    [NLU_T_REPORT_RECEIVED] = {"report_received", B(P_TICKET) | B(P_CATEGORY)},
+    [NLU_T_HANDOFF] = {"handoff", 0},
+    [NLU_T_UNSUPPORTED] = {"unsupported", 0},
+};
+
+/* ---- growing output buffer ------------------------------------------------------------ */
+
+typedef struct sbuf {
+    char *p;    /* owned, NUL-terminated once anything was added */
+    size_t len; /* bytes used */
+    size_t cap; /* bytes allocated */
+} sbuf;
+
+static int sb_add(sbuf *b, const char *s, size_t n) {
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 256;
+        while (cap < b->len + n + 1)
+            cap *= 2;
+        char *np = realloc(b->p, cap);
+        if (!np)
+            return MC_ENOMEM;
+        b->p = np;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+    b->p[b->len] = '\0';
+    return 0;
+}
+
+static int sb_str(sbuf *b, const char *s) {
+    return sb_add(b, s, strlen(s));
+}
+
+/* ---- filling -------------------------------------------------------------------------- */
+
+/* Where placeholder values come from: key/value pairs first, then the procedure. */
+typedef struct fill {
+    const nlu_procedure *p;  /* NULL: no catalog values */
+    const char *const *keys; /* n names of ph_names */
+    const char *const *vals; /* n values, UTF-8 */
+    size_t n;                /* pairs */
+} fill;
+
+static int ph_index(const char *s, size_t n) {
+    for (int i = 0; i < P_COUNT; i++)
+        if (strlen(ph_names[i]) == n && memcmp(s, ph_names[i], n) == 0)
+            return i;
+    return -1;
+}
+
+static int put(sbuf *b, int ph, const fill *f) {
+    for (size_t i = 0; i < f->n; i++)
+        if (strcmp(f->keys[i], ph_names[ph]) == 0)
+            return sb_str(b, f->vals[i] ? f->vals[i] : "");
+    const nlu_procedure *p = f->p;
+    if (!p)
+        return MC_EINVAL;
+    switch (ph) {
+    case P_NAME: return sb_str(b, p->name);
+    case P_AGENCY: return sb_str(b, p->agency);
+    case P_FEE: return sb_str(b, p->fee);
+    case P_DURATION: return sb_str(b, p->duration);
+    case P_ONLINE: return sb_str(b, p->online);
+    case P_LEGAL: return sb_str(b, p->legal);
+    case P_SOURCE: return sb_str(b, p->source);
+    case P_ALIAS: return sb_str(b, p->aliases[0]);
+    case P_DOCUMENTS:
+        for (size_t i = 0; i < p->n_documents; i++) {
+            char num[32];
+            snprintf(num, sizeof(num), "%s%zu. ", i ? "\n" : "", i + 1);
+            if (sb_str(b, num) || sb_str(b, p->documents[i]))
+                return MC_ENOMEM;
+        }
+        return 0;
+    }
+    return MC_EINVAL;
+}
+
+/* Appends template tp with its placeholders filled; MC_EINVAL when one has no value.
+ * Templates were checked at load, so every {name} is known and closed. */
+static int render(const char *tp, const fill *f, sbuf *b) {
+    const char *s = tp;
+    for (;;) {
+        const char *open = strchr(s, '{');
+        if (!open)
+            break;
+        const char *close = strchr(open, '}');
+        int ph = close ? ph_index(open + 1, (size_t)(close - open - 1)) : -1;
+        if (ph < 0)
+            return MC_EINVAL;
+        int rc = sb_add(b, s, (size_t)(open - s));
+        if (rc == 0)
+            rc = put(b, ph, f);
+        if (rc)
+            return rc;
+        s = close + 1;
+    }
+    return sb_str(b, s);
+}
+
+/* Renders tpl t (text and quick replies) into *out. */
+static int render_tpl(const nlu_tpl *t, const fill *f, nlu_reply *out) {
+    sbuf b = {0};
+    int rc = render(t->text, f, &b);
+    if (rc)
+        goto fail;
+    out->text = b.p;
+    out->text_len = b.len;
+    b = (sbuf){0};
+    for (size_t i = 0; i < t->n_quick; i++) {
+        sbuf tb = {0}, pb = {0};
+        rc = render(t->title[i], f, &tb);
+        if (rc == 0)
+            rc = render(t->payload[i], f, &pb);
+        out->quick[i].title = tb.p;
+        out->quick[i].payload = pb.p;
+        out->n_quick = i + 1;
+        if (rc)
+            goto fail;
+    }
+    return 0;
+fail:
+    free(b.p);
+    nlu_reply_free(out);
+    return rc;
+}
+
+void nlu_reply_free(nlu_reply *r) {
+    if (!r)
+        return;
+    free(r->text);
+    for (size_t i = 0; i < r->n_quick && i < NLU_MAX_QUICK; i++) {
+        free(r->quick[i].title);
+        free(r->quick[i].payload);
+    }
+    memset(r, 0, sizeof(*r));
+}
+
+int nlu_compose(nlu_engine *e, const nlu_result *r, nlu_reply *out, const char **pending) {
+    const char *keys[3], *vals[3];
+    fill f = {NULL, keys, vals, 0};
+    int t;
+    nlu_action act = NLU_ACT_NONE;
+    *pending = "";
+    memset(out, 0, sizeof(*out));
+    int i = nlu_intent_index(r->intent);
+    const nlu_procedure *p = r->procedure ? nlu_catalog_get(e->cat, r->procedure) : NULL;
+    if (r->dossier_code[0]) {
+        keys[f.n] = "code";
+        vals[f.n++] = r->dossier_code;
+    }
+    if (r->ward_name) {
+        keys[f.n] = "ward";
+        vals[f.n++] = r->ward_name;
+    }
+    if (r->issue_category) {
+        int c = NLU_ISSUE_KHAC;
+        for (int k = 0; k < NLU_N_ISSUES; k++)
+            if (strcmp(r->issue_category, nlu_issue_ids[k]) == 0)
+                c = k;
+        keys[f.n] = "category";
+        vals[f.n++] = e->issue_name[c];
+    }
+    switch (i) {
+    case NLU_I_DOCUMENTS:
+    case NLU_I_FEE:
+    case NLU_I_DURATION:
+    case NLU_I_LOCATION:
+    case NLU_I_ONLINE:
+        if (p && r->clarify) {
+            t = NLU_T_CLARIFY;
+        } else if (p) {
+            t = NLU_T_DOCUMENTS + (i - NLU_I_DOCUMENTS);
+        } else {
+            t = NLU_T_WHICH_DOCUMENTS + (i - NLU_I_DOCUMENTS);
+            *pending = "procedure";
+        }
+        f.p = p;
+        break;
+    case NLU_I_STATUS:
+        t = r->dossier_code[0] ? NLU_T_LOOKUP : NLU_T_ASK_CODE;
+        if (r->dossier_code[0])
+            act = NLU_ACT_DOSSIER_STATUS;
+        else
+            *pending = "dossier_code";
+        break;
+    case NLU_I_SUBSCRIBE:
+        if (r->dossier_code[0]) {
+            t = NLU_T_SUBSCRIBE;
+            act = NLU_ACT_SUBSCRIBE;
+        } else if (r->ward_id) {
+            t = NLU_T_SUBSCRIBE_WARD;
+            act = NLU_ACT_SUBSCRIBE;
+        } else {
+            t = NLU_T_ASK_SUBSCRIBE;
+            *pending = "ward"; /* either a ward or a dossier code answers it */
+        }
+        break;
+    case NLU_I_UNSUBSCRIBE:
+        t = NLU_T_UNSUBSCRIBE;
+        act = NLU_ACT_UNSUBSCRIBE;
+        break;
+    case NLU_I_REPORT:
+        t = NLU_T_REPORT;
+        act = NLU_ACT_REPORT;
+        break;
+    case NLU_I_HOURS: t = NLU_T_OFFICE_HOURS; break;
+    case NLU_I_HANDOFF:
+        t = NLU_T_HANDOFF_REQ;
+        act = NLU_ACT_HANDOFF;
+        break;
+    case NLU_I_GREETING: t = NLU_T_GREETING; break;
+    case NLU_I_THANKS: t = NLU_T_THANKS; break;
+    case NLU_I_GOODBYE: t = NLU_T_GOODBYE; break;
+    default: t = NLU_T_FALLBACK; break;
+    }
+    int rc = render_tpl(&e->tpl[t], &f, out);
+    if (rc)
+        return rc;
+    out->action = act;
+    out->resolved = *r;
+    return 0;
+}
+
+int nlu_render(nlu_engine *e, const char *name, const char *const *keys, const char *const *values,
+               size_t n, nlu_reply *out) {
+    if (!out)
+        return MC_EINVAL;
+    memset(out, 0, sizeof(*out));
+    if (!e || !name || (n && (!keys || !values)))
+        return MC_EINVAL;
+    int t = -1;
+    for (int i = 0; i < NLU_T_COUNT; i++)
+        if (strcmp(name, specs[i].name) == 0)
+            t = i;
+    if (t < 0)
+        return MC_ENOTFOUND;
+    for (size_t i = 0; i < n; i++) {
+        int ph = keys[i] ? ph_index(keys[i], strlen(keys[i])) : -1;
+        if (ph < 0 || !(specs[t].allowed & B(ph)) || !values[i] ||
+            !vn_utf8_valid(values[i], strlen(values[i]), NULL))
+            return MC_EINVAL;
+    }
+    fill f = {NULL, keys, values, n};
+    return render_tpl(&e->tpl[t], &f, out);
+}
+
+/* ---- loading -------------------------------------------------------------------------- */
+
+/* Checks that every {placeholder} of s is known and in allowed. */
+static int check_placeholders(const char *s, unsigned allowed, const nlu_data *d, char *err,
+                              size_t errlen) {
+    for (const char *o = strchr(s, '{'); o; o = strchr(o + 1, '{')) {
+        const char *c = strchr(o + 1, '}');
+        int ph = c ? ph_index(o + 1, (size_t)(c - o - 1)) : -1;
+        if (ph < 0) {
+            nlu_data_err(d, err, errlen, "unknown placeholder at '%.40s'", o);
+            return -1;
+        }
+        if (!(allowed & B(ph))) {
+            nlu_data_err(d, err, errlen, "{%s} cannot be used here", ph_names[ph]);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static int add_text(nlu_tpl *t, const char *v, const nlu_data *d, char *err, size_t errlen) {
+    /* Repeated text lines are joined with '\n'; a lone "\" is an empty line. */
+    if (strcmp(v, "\\") == 0)
+        v = "";
+    size_t old = t->text ? strlen(t->text) : 0, add = strlen(v);
+    if (old + add + 2 > NLU_MAX_TEMPLATE) {
+        nlu_data_err(d, err, errlen, "reply longer than %d bytes", NLU_MAX_TEMPLATE);
+        return MC_ETOOBIG;
+    }
+    char *np = realloc(t->text, old + add + 2);
+    if (!np) {
+        nlu_data_err(d, err, errlen, "out of memory");
+        return MC_ENOMEM;
+    }
+    if (old)
+        np[old++] = '\n';
+    memcpy(np + old, v, add + 1);
+    t->text = np;
+    return 0;
+}
+
+static int add_quick(nlu_tpl *t, unsigned allowed, const char *v, const nlu_data *d, char *err,
+                     size_t errlen) {
+    const char *bar = strchr(v, '|');
+    if (!bar) {
+        nlu_data_err(d, err, errlen, "quick reply must be 'title | payload'");
+        return MC_EPARSE;
+    }
+    const char *te = bar, *ps = bar + 1;
+    while (te > v && te[-1] == ' ')
+        te--;
+    while (*ps == ' ')
+        ps++;
+    size_t tl = (size_t)(te - v);
+    int has_ph = memchr(v, '{', tl) != NULL;
+    if (tl == 0 || *ps == '\0' || (!has_ph && vn_utf8_count(v, tl) > NLU_MAX_QUICK_TITLE)) {
+        nlu_data_err(d, err, errlen,
+                     "quick reply title must be 1..%d characters and the payload non-empty",
+                     NLU_MAX_QUICK_TITLE);
+        return MC_EPARSE;
+    }
+    if (t->n_quick == NLU_MAX_QUICK) {
+        nlu_data_err(d, err, errlen, "more than %d quick replies", NLU_MAX_QUICK);
+        return MC_EPARSE;
+    }
+    char *title = strndup(v, tl), *payload = strdup(ps);
+    if (!title || !payload) {
+        free(title);
+        free(payload);
+        nlu_data_err(d, err, errlen, "out of memory");
+        return MC_ENOMEM;
+    }
+    t->title[t->n_quick] = title;
+    t->payload[t->n_quick] = payload;
+    t->line[t->n_quick] = d->lineno;
+    t->n_quick++;
+    if (check_placeholders(title, allowed & QUICK_OK, d, err, errlen) != 0 ||
+        check_placeholders(payload, allowed & QUICK_OK, d, err, errlen) != 0)
+        return MC_EPARSE;
+    return 0;
+}
+
+int nlu_replies_load(nlu_engine *e, const char *path, char *err, size_t errlen) {
+    nlu_data d;
+    int cur = -1;
+    int rc = nlu_data_open(&d, path, err, errlen);
+    if (rc)
+        return rc;
+    rc = MC_EPARSE;
+    for (;;) {
+        nlu_line l = nlu_data_next(&d, err, errlen);
+        if (l.kind == NLU_LINE_END)
+            break;
+        if (l.kind == NLU_LINE_BAD)
+            goto fail;
+        if (l.kind == NLU_LINE_SECTION) {
+            cur = -1;
+            for (int i = 0; i < NLU_T_COUNT; i++)
+                if (strcmp(l.key, specs[i].name) == 0)
+                    cur = i;
+            if (cur < 0) {
+                nlu_data_err(&d, err, errlen, "unknown reply '%s'", l.key);
+                goto fail;
+            }
+            if (e->tpl[cur].text) {
+                nlu_data_err(&d, err, errlen, "duplicate reply '%s'", l.key);
+                goto fail;
+            }
+            continue;
+        }
+        if (cur < 0) {
+            nlu_data_err(&d, err, errlen, "'%s' outside a [reply] section", l.key);
+            goto fail;
+        }
+        nlu_tpl *t = &e->tpl[cur];
+        int lrc;
+        if (strcmp(l.key, "text") == 0) {
+            lrc = check_placeholders(l.value, specs[cur].allowed, &d, err, errlen) != 0
+                      ? MC_EPARSE
+                      : add_text(t, l.value, &d, err, errlen);
+        } else if (strcmp(l.key, "quick") == 0) {
+            lrc = add_quick(t, specs[cur].allowed, l.value, &d, err, errlen);
+        } else {
+            nlu_data_err(&d, err, errlen, "unknown key '%s' (text or quick)", l.key);
+            lrc = MC_EPARSE;
+        }
+        if (lrc) {
+            rc = lrc;
+            goto fail;
+        }
+    }
+    for (int i = 0; i < NLU_T_COUNT; i++)
+        if (!e->tpl[i].text) {
+            if (d.lineno == 0)
+                d.lineno = 1;
+            nlu_data_err(&d, err, errlen, "missing reply [%s] (with at least one 'text')",
+                         specs[i].name);
+            goto fail;
+        }
+    nlu_data_close(&d);
+    return 0;
+fail:
+    nlu_data_close(&d);
+    return rc;
+}
+
+/* Checks one rendered quick reply: short title, payload understood (and, rendered for a
+ * procedure, understood as being about that procedure). */
+static int check_one(nlu_engine *e, const nlu_tpl *t, size_t q, const nlu_procedure *p, char *err,
+                     size_t errlen) {
+    fill f = {p, NULL, NULL, 0};
+    sbuf tb = {0}, pb = {0};
+    nlu_result r;
+    int rc = render(t->title[q], &f, &tb);
+    if (rc == 0)
+        rc = render(t->payload[q], &f, &pb);
+    if (rc) {
+        free(tb.p);
+        free(pb.p);
+        if (err && errlen)
+            snprintf(err, errlen, "%s:%d: cannot render quick reply", e->replies_path, t->line[q]);
+        return rc;
+    }
+    const char *why = NULL;
+    if (vn_utf8_count(tb.p, tb.len) > NLU_MAX_QUICK_TITLE)
+        why = "has a title longer than 20 characters";
+    else if (nlu_classify(e, pb.p, pb.len, &r) != 0 || strcmp(r.intent, "out_of_scope") == 0)
+        why = "is not understood";
+    else if (p && (!r.procedure || strcmp(r.procedure, p->id) != 0))
+        why = "is not understood as being about its procedure";
+    if (why && err && errlen)
+        snprintf(err, errlen, "%s:%d: quick reply '%s' -> '%s'%s%s %s", e->replies_path, t->line[q],
+                 tb.p, pb.p, p ? " for " : "", p ? p->id : "", why);
+    free(tb.p);
+    free(pb.p);
+    return why ? MC_EPARSE : 0;
+}
+
+int nlu_replies_check(nlu_engine *e, char *err, size_t errlen) {
+    for (int i = 0; i < NLU_T_COUNT; i++) {
+        const nlu_tpl *t = &e->tpl[i];
+        for (size_t q = 0; q < t->n_quick; q++) {
+            int per_proc = strchr(t->title[q], '{') || strchr(t->payload[q], '{');
+            size_t n = per_proc ? nlu_catalog_count(e->cat) : 1;
+            for (size_t k = 0; k < n; k++) {
+                int rc =
+                    check_one(e, t, q, per_proc ? nlu_catalog_at(e->cat, k) : NULL, err, errlen);
+                if (rc)
+                    return rc;
+            }
+        }
+    }
+    return 0;
+}
+
+void nlu_replies_free(nlu_engine *e) {
+    for (int i = 0; i < NLU_T_COUNT; i++) {
+        free(e->tpl[i].text);
+        for (size_t q = 0; q < e->tpl[i].n_quick; q++) {
+            free(e->tpl[i].title[q]);
+            free(e->tpl[i].payload[q]);
+        }
+        memset(&e->tpl[i], 0, sizeof(e->tpl[i]));
+    }
+}

@@ -1,0 +1,403 @@
+// Integration tests of the provider channels (issue: every channel through one
+// door): real-shaped, signed webhooks into the real motcua binary, a private
+// Redis, and fake Facebook/Zalo/Twilio/Kannel servers on loopback that check
+// the production paths and bodies (tests/fakes/providers.mjs).
+//
+// Contracts: shared/spec/channels.md, shared/DESIGN.md "Guarantees".
+
+import { describe, it, before, after, beforeEach } from 'node:test';
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import {
+    makeTempDir,
+    removeTempDir,
+    startRedis,
+    startMotcua,
+    httpRequest,
+    redisCli,
+    waitFor,
+    sleep,
+} from '../lib/harness.mjs';
+import { startFakes } from '../fakes/providers.mjs';
+import { fbSignature, zaloSignature, twilioSignature } from '../lib/sign.mjs';
+
+const FB = { appSecret: 'fb-app-secret-test', verifyToken: 'verify-me', pageToken: 'PAGE-TOKEN-1', pageId: '1122334455' };
+const ZALO = { appId: '4455667788', oaKey: 'zalo-oa-secret-test', appSecret: 'zalo-app-secret', access: 'ZA-1', refresh: 'ZR-1', oaId: '998877' };
+const TW = { sid: 'AC0123456789abcdef0123456789abcdef', token: 'twilio-auth-token', from: '+84900000001' };
+const KANNEL = { user: 'kuser', pass: 'kpass', secret: 'kannel-shared-secret' };
+const PUBLIC_URL = 'https://motcua.test.example';
+
+function channelEnv(fakesUrl, extra = {}) {
+    return {
+        MOTCUA_FACEBOOK_ENABLED: 'true',
+        MOTCUA_FACEBOOK_APP_SECRET: FB.appSecret,
+        MOTCUA_FACEBOOK_VERIFY_TOKEN: FB.verifyToken,
+        MOTCUA_FACEBOOK_PAGE_ACCESS_TOKEN: FB.pageToken,
+        MOTCUA_FACEBOOK_API_BASE: fakesUrl,
+        MOTCUA_ZALO_ENABLED: 'true',
+        MOTCUA_ZALO_APP_ID: ZALO.appId,
+        MOTCUA_ZALO_OA_SECRET_KEY: ZALO.oaKey,
+        MOTCUA_ZALO_APP_SECRET: ZALO.appSecret,
+        MOTCUA_ZALO_ACCESS_TOKEN: ZALO.access,
+        MOTCUA_ZALO_REFRESH_TOKEN: ZALO.refresh,
+        MOTCUA_ZALO_API_BASE: fakesUrl,
+        MOTCUA_ZALO_OAUTH_BASE: fakesUrl,
+        MOTCUA_SMS_ENABLED: 'true',
+        MOTCUA_SMS_PROVIDER: 'twilio',
+        MOTCUA_SMS_ACCOUNT_SID: TW.sid,
+        MOTCUA_SMS_AUTH_TOKEN: TW.token,
+        MOTCUA_SMS_SENDER: TW.from,
+        MOTCUA_SMS_API_BASE: fakesUrl,
+        MOTCUA_SERVER_PUBLIC_URL: PUBLIC_URL,
+        MOTCUA_SCHEDULER_BACKOFF_BASE_MS: '100',
+        MOTCUA_SCHEDULER_BACKOFF_MAX_MS: '400',
+        MOTCUA_WORKER_CONSUMER: 'it-channels',
+        ...extra,
+    };
+}
+
+let seq = 0;
+const uid = (p) => `${p}${Date.now().toString(36)}${(seq++).toString(36)}`;
+
+function fbBody(items) {
+    // items: [{psid, text?, mid?, payload?, echo?}] grouped as one entry per 2 items
+    const entries = [];
+    for (let i = 0; i < items.length; i += 2) {
+        entries.push({
+            id: FB.pageId,
+            time: Date.now(),
+            messaging: items.slice(i, i + 2).map((it) => {
+                const m = { sender: { id: it.psid }, recipient: { id: FB.pageId }, timestamp: Date.now() };
+                if (it.delivery) m.delivery = { mids: [it.delivery], watermark: Date.now() };
+                else m.message = { mid: it.mid || uid('m_'), text: it.text, ...(it.echo ? { is_echo: true } : {}) };
+                return m;
+            }),
+        });
+    }
+    return JSON.stringify({ object: 'page', entry: entries });
+}
+
+async function postFb(mc, raw, { sign = true, signature } = {}) {
+    const headers = { 'content-type': 'application/json' };
+    if (sign) headers['x-hub-signature-256'] = signature || fbSignature(FB.appSecret, raw);
+    return httpRequest(`${mc.url}/webhook/facebook`, { method: 'POST', headers, body: raw });
+}
+
+function zaloBody({ user, text, event = 'user_send_text', msgId = uid('zm'), ts = Date.now() }) {
+    const b = {
+        app_id: ZALO.appId,
+        user_id_by_app: `app-${user}`,
+        event_name: event,
+        timestamp: String(ts),
+        sender: { id: user },
+        recipient: { id: ZALO.oaId },
+        message: event === 'user_send_text' ? { text, msg_id: msgId } : { msg_id: msgId, attachments: [{ type: 'image', payload: { url: 'https://example.invalid/a.jpg' } }] },
+    };
+    return { raw: JSON.stringify(b), ts: String(ts) };
+}
+
+async function postZalo(mc, { raw, ts }, { signature } = {}) {
+    return httpRequest(`${mc.url}/webhook/zalo`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-zevent-signature': signature || zaloSignature(ZALO.appId, raw, ts, ZALO.oaKey) },
+        body: raw,
+    });
+}
+
+async function postTwilio(mc, params) {
+    const body = new URLSearchParams(params).toString();
+    const sig = twilioSignature(TW.token, `${PUBLIC_URL}/webhook/sms`, params);
+    return httpRequest(`${mc.url}/webhook/sms`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded', 'x-twilio-signature': sig },
+        body,
+    });
+}
+
+const xlen = async (redis, key) => Number(await redisCli(redis.sock, 'XLEN', key));
+const textOf = (r) => (r.body && r.body.message && r.body.message.text) || '';
+
+describe('provider channels end to end', { timeout: 180000 }, () => {
+    let dir, redis, fakes, mc;
+
+    before(async () => {
+        dir = makeTempDir('motcua-ch-');
+        redis = await startRedis(path.join(dir, 'redis'));
+        fakes = await startFakes({
+            fbToken: FB.pageToken,
+            zalo: { appId: ZALO.appId, secretKey: ZALO.appSecret, accessToken: ZALO.access, refreshToken: ZALO.refresh },
+            twilio: { sid: TW.sid, token: TW.token },
+            kannel: { username: KANNEL.user, password: KANNEL.pass },
+        });
+        mc = await startMotcua({ redisUrl: redis.url, env: channelEnv(fakes.url) });
+    });
+
+    beforeEach(() => {
+        fakes.reset();
+        if (mc && !mc.alive()) throw new Error(`motcua died: ${mc.stderrLines.slice(-30).join('\n')}`);
+    });
+
+    after(async () => {
+        try {
+            if (mc && mc.alive()) {
+                const r = await mc.stop();
+                const bad = mc.stderrLines.filter((l) => /Sanitizer|runtime error|LeakSanitizer/.test(l));
+                assert.deepEqual(bad, [], 'clean sanitizer output');
+                assert.equal(r.code, 0, `clean exit on SIGTERM: ${mc.stderrLines.slice(-20).join('\n')}`);
+            }
+        } finally {
+            await fakes.stop();
+            await redis.stop();
+            removeTempDir(dir);
+        }
+    });
+
+    it('facebook: verification handshake', async () => {
+        const ok = await httpRequest(`${mc.url}/webhook/facebook?hub.mode=subscribe&hub.verify_token=${FB.verifyToken}&hub.challenge=1158201444`);
+        assert.equal(ok.status, 200);
+        assert.equal(ok.body, '1158201444');
+        const bad = await httpRequest(`${mc.url}/webhook/facebook?hub.mode=subscribe&hub.verify_token=wrong&hub.challenge=1158201444`);
+        assert.equal(bad.status, 403);
+    });
+
+    it('facebook: a signed message is answered in Vietnamese at the Send API', async () => {
+        const psid = uid('psid');
+        const r = await postFb(mc, fbBody([{ psid, text: 'lam giay khai sinh can giay to gi' }]));
+        assert.equal(r.status, 200, r.body);
+        const [req] = await fakes.waitFor('facebook', 1, 10000);
+        assert.equal(req.body.recipient.id, psid);
+        assert.equal(req.body.messaging_type, 'RESPONSE');
+        assert.match(textOf(req), /khai sinh/i);
+        assert.match(textOf(req), /chứng sinh/i, 'lists the birth certificate papers');
+    });
+
+    it('facebook: bad or missing signature → 401 and nothing stored', async () => {
+        const before = await xlen(redis, 'mc:in');
+        const raw = fbBody([{ psid: uid('p'), text: 'xin chào' }]);
+        const flipped = fbSignature(FB.appSecret, raw).replace(/.$/, (c) => (c === '0' ? '1' : '0'));
+        const r1 = await postFb(mc, raw, { signature: flipped });
+        assert.equal(r1.status, 401);
+        assert.equal(JSON.parse(r1.body).error, 'bad_signature');
+        const r2 = await postFb(mc, raw, { sign: false });
+        assert.equal(r2.status, 401);
+        const r3 = await postFb(mc, raw, { signature: fbSignature('another-secret', raw) });
+        assert.equal(r3.status, 401);
+        await sleep(300);
+        assert.equal(await xlen(redis, 'mc:in'), before, 'nothing reached the stream');
+        assert.equal(fakes.requests('facebook').length, 0, 'nothing was answered');
+    });
+
+    it('facebook: the same delivery twice is answered once', async () => {
+        const psid = uid('psid');
+        const raw = fbBody([{ psid, text: 'đăng ký kết hôn cần giấy tờ gì', mid: uid('mid.dup') }]);
+        assert.equal((await postFb(mc, raw)).status, 200);
+        assert.equal((await postFb(mc, raw)).status, 200);
+        await fakes.waitFor('facebook', 1, 10000);
+        await sleep(1000);
+        assert.equal(fakes.requests('facebook').filter((q) => q.body.recipient.id === psid).length, 1);
+    });
+
+    it('facebook: a batch of 3 messages gets 3 replies in order', async () => {
+        const psid = uid('psid');
+        const raw = fbBody([
+            { psid, text: 'lam khai sinh can giay to gi' },
+            { psid, text: 'đăng ký kết hôn cần những giấy tờ gì' },
+            { psid, text: 'dang ky tam tru can giay to gi' },
+        ]);
+        assert.equal((await postFb(mc, raw)).status, 200);
+        const reqs = await fakes.waitFor('facebook', 3, 15000);
+        const mine = reqs.filter((q) => q.body.recipient.id === psid).map(textOf);
+        assert.equal(mine.length, 3);
+        assert.match(mine[0], /khai sinh/i);
+        assert.match(mine[1], /kết hôn/i);
+        assert.match(mine[2], /tạm trú/i);
+    });
+
+    it('facebook: echoes and delivery receipts are not answered', async () => {
+        const raw = fbBody([
+            { psid: uid('p'), text: 'our own words', echo: true },
+            { psid: uid('p'), delivery: 'm_ours_1' },
+        ]);
+        assert.equal((await postFb(mc, raw)).status, 200);
+        await sleep(800);
+        assert.equal(fakes.requests('facebook').length, 0);
+    });
+
+    it('bad input: malformed JSON 400, invalid UTF-8 400, too large 413 — nothing stored', async () => {
+        const before = await xlen(redis, 'mc:in');
+        const bad = '{"object":"page","entry":[{';
+        const r1 = await postFb(mc, bad);
+        assert.equal(r1.status, 400);
+        assert.ok(JSON.parse(r1.body).message.length > 0, 'the error names the problem');
+        const psid = uid('p');
+        const utf = Buffer.concat([
+            Buffer.from(`{"object":"page","entry":[{"id":"${FB.pageId}","time":1,"messaging":[{"sender":{"id":"${psid}"},"recipient":{"id":"${FB.pageId}"},"timestamp":1,"message":{"mid":"m1","text":"ab`),
+            Buffer.from([0xc3, 0x28]),
+            Buffer.from('"}}]}]}'),
+        ]);
+        const r2 = await httpRequest(`${mc.url}/webhook/facebook`, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json', 'x-hub-signature-256': fbSignature(FB.appSecret, utf) },
+            body: utf,
+        });
+        assert.equal(r2.status, 400, r2.body);
+        const huge = 'x'.repeat(70000);
+        const r3 = await postFb(mc, huge).catch((e) => ({ status: 'reset', body: String(e) }));
+        assert.ok(r3.status === 413 || r3.status === 'reset', `413 for a body over max_body_bytes: ${r3.status}`);
+        assert.equal(await xlen(redis, 'mc:in'), before);
+    });
+
+    it('facebook: provider 500 twice → delivered on the third attempt', async () => {
+        fakes.fail('facebook', { status: 500, times: 2 });
+        const psid = uid('psid');
+        assert.equal((await postFb(mc, fbBody([{ psid, text: 'làm hộ chiếu cần giấy tờ gì' }]))).status, 200);
+        const reqs = await fakes.waitFor('facebook', 3, 15000);
+        assert.equal(reqs.filter((q) => q.body.recipient.id === psid).length, 3, 'two failures then one success');
+    });
+
+    it('facebook: outside the 24-hour window → dead letter with the reason, nothing stalls', async () => {
+        fakes.fail('facebook', { code: 10, times: 1 });
+        const psid = uid('psid');
+        const deadBefore = await xlen(redis, 'mc:dead');
+        assert.equal((await postFb(mc, fbBody([{ psid, text: 'xin chào' }]))).status, 200);
+        await waitFor(async () => (await xlen(redis, 'mc:dead')) > deadBefore, 10000);
+        const last = await redisCli(redis.sock, 'XREVRANGE', 'mc:dead', '+', '-', 'COUNT', '1');
+        assert.match(last, /outside_window/);
+        // the next message still goes through
+        const psid2 = uid('psid');
+        assert.equal((await postFb(mc, fbBody([{ psid: psid2, text: 'cảm ơn' }]))).status, 200);
+        await waitFor(() => fakes.requests('facebook').some((q) => q.body.recipient.id === psid2), 10000);
+    });
+
+    it('zalo: a signed text is answered with a consultation message', async () => {
+        const user = uid('zu');
+        const r = await postZalo(mc, zaloBody({ user, text: 'đk tạm trú onl dc ko ad' }));
+        assert.equal(r.status, 200, r.body);
+        const [req] = await fakes.waitFor('zalo', 1, 10000);
+        assert.equal(req.path, '/v3.0/oa/message/cs');
+        assert.equal(req.headers.access_token, ZALO.access);
+        assert.equal(req.body.recipient.user_id, user);
+        assert.match(req.body.message.text, /tạm trú/i);
+    });
+
+    it('zalo: an image is answered politely; a bad or stale signature is refused', async () => {
+        const user = uid('zu');
+        assert.equal((await postZalo(mc, zaloBody({ user, event: 'user_send_image' }))).status, 200);
+        const [req] = await fakes.waitFor('zalo', 1, 10000);
+        assert.equal(req.body.recipient.user_id, user);
+        assert.ok(req.body.message.text.length > 10);
+        const before = await xlen(redis, 'mc:in');
+        const body = zaloBody({ user, text: 'alo' });
+        assert.equal((await postZalo(mc, body, { signature: 'mac=' + '0'.repeat(64) })).status, 401);
+        const stale = zaloBody({ user, text: 'alo', ts: Date.now() - 10 * 60 * 1000 });
+        assert.equal((await postZalo(mc, stale)).status, 401);
+        assert.equal(await xlen(redis, 'mc:in'), before);
+    });
+
+    it('zalo: an expired access token is refreshed once and the message resent', async () => {
+        fakes.fail('zalo', { code: -216, times: 1 });
+        const user = uid('zu');
+        assert.equal((await postZalo(mc, zaloBody({ user, text: 'cho hỏi làm căn cước cần gì' }))).status, 200);
+        await waitFor(() => fakes.requests('zalo').filter((q) => q.path === '/v3.0/oa/message/cs' && q.body.recipient.user_id === user).length >= 2, 10000);
+        assert.equal(fakes.requests('zalo-oauth').length, 1, 'exactly one refresh');
+        const sends = fakes.requests('zalo').filter((q) => q.path === '/v3.0/oa/message/cs');
+        assert.notEqual(sends[sends.length - 1].headers.access_token, ZALO.access, 'the resend used the new token');
+        const stored = await redisCli(redis.sock, 'HGET', 'mc:zalo:token', 'access');
+        assert.equal(stored, sends[sends.length - 1].headers.access_token, 'the new token is in Redis');
+    });
+
+    it('sms (twilio): a signed inbound SMS is answered unaccented through the Messages API', async () => {
+        const r = await postTwilio(mc, { MessageSid: uid('SM'), From: '+84912345678', To: TW.from, Body: 'LAM KHAI SINH CAN GIAY TO GI' });
+        assert.equal(r.status, 200, r.body);
+        assert.match(r.body, /<Response\/>/);
+        const [req] = await fakes.waitFor('twilio', 1, 10000);
+        assert.equal(req.body.To, '+84912345678');
+        assert.equal(req.body.From, TW.from);
+        assert.match(req.body.Body, /khai sinh/i);
+        assert.doesNotMatch(req.body.Body, /[À-ỹđĐ]/u, 'unaccented');
+        const bad = await httpRequest(`${mc.url}/webhook/sms`, {
+            method: 'POST',
+            headers: { 'content-type': 'application/x-www-form-urlencoded', 'x-twilio-signature': 'AAAA' },
+            body: 'MessageSid=SMx&From=%2B84912345678&To=x&Body=hi',
+        });
+        assert.equal(bad.status, 401);
+    });
+
+    it('crash: kill -9 after the 200 and before the reply → the reply is sent after restart, once', async () => {
+        // The provider fails, so the reply waits for a retry, unacknowledged.
+        fakes.fail('facebook', { status: 500, times: 1 });
+        const psid = uid('crash');
+        assert.equal((await postFb(mc, fbBody([{ psid, text: 'lam khai tu can giay to gi' }]))).status, 200);
+        await fakes.waitFor('facebook', 1, 10000);
+        await mc.kill();
+        fakes.reset();
+        mc = await startMotcua({ redisUrl: redis.url, env: channelEnv(fakes.url) });
+        await fakes.waitFor('facebook', 1, 15000);
+        await sleep(1500);
+        assert.equal(fakes.requests('facebook').filter((q) => q.body.recipient.id === psid).length, 1);
+        // and right after the 200, before the worker ran at all
+        const psid2 = uid('crash2');
+        const p = postFb(mc, fbBody([{ psid: psid2, text: 'dang ky ket hon o dau' }]));
+        assert.equal((await p).status, 200);
+        await mc.kill();
+        mc = await startMotcua({ redisUrl: redis.url, env: channelEnv(fakes.url) });
+        await waitFor(() => fakes.requests('facebook').some((q) => q.body.recipient.id === psid2), 15000);
+        await sleep(1500);
+        assert.equal(fakes.requests('facebook').filter((q) => q.body.recipient.id === psid2).length, 1);
+    });
+
+    it('a dead consumer\'s work is claimed by another process (XAUTOCLAIM)', async () => {
+        fakes.fail('facebook', { status: 500, times: 1 });
+        const psid = uid('claim');
+        assert.equal((await postFb(mc, fbBody([{ psid, text: 'thủ tục chứng thực bản sao' }]))).status, 200);
+        await fakes.waitFor('facebook', 1, 10000);
+        await mc.kill();
+        fakes.reset();
+        mc = await startMotcua({ redisUrl: redis.url, env: channelEnv(fakes.url, { MOTCUA_WORKER_CONSUMER: 'it-other', MOTCUA_WORKER_CLAIM_IDLE_MS: '500' }) });
+        await waitFor(() => fakes.requests('facebook').some((q) => q.body.recipient.id === psid), 15000);
+        await sleep(1000);
+        assert.equal(fakes.requests('facebook').filter((q) => q.body.recipient.id === psid).length, 1);
+    });
+});
+
+describe('sms via kannel', { timeout: 60000 }, () => {
+    let dir, redis, fakes, mc;
+    before(async () => {
+        dir = makeTempDir('motcua-kn-');
+        redis = await startRedis(path.join(dir, 'redis'));
+        fakes = await startFakes({ kannel: { username: KANNEL.user, password: KANNEL.pass } });
+        mc = await startMotcua({
+            redisUrl: redis.url,
+            env: {
+                MOTCUA_SMS_ENABLED: 'true',
+                MOTCUA_SMS_PROVIDER: 'kannel',
+                MOTCUA_SMS_USERNAME: KANNEL.user,
+                MOTCUA_SMS_PASSWORD: KANNEL.pass,
+                MOTCUA_SMS_SHARED_SECRET: KANNEL.secret,
+                MOTCUA_SMS_API_BASE: fakes.url,
+                MOTCUA_SMS_SENDER: 'UBND',
+                MOTCUA_WORKER_CONSUMER: 'it-kannel',
+            },
+        });
+    });
+    after(async () => {
+        try {
+            if (mc && mc.alive()) await mc.stop();
+        } finally {
+            await fakes.stop();
+            await redis.stop();
+            removeTempDir(dir);
+        }
+    });
+
+    it('kannel get-url with the shared secret is answered through sendsms; a wrong secret is 401', async () => {
+        const q = new URLSearchParams({ from: '0912345678', to: '8088', text: 'dang ky tam tru can giay to gi', id: uid('k'), secret: KANNEL.secret });
+        const r = await httpRequest(`${mc.url}/webhook/sms?${q}`);
+        assert.equal(r.status, 200, r.body);
+        const [req] = await fakes.waitFor('kannel', 1, 10000);
+        assert.equal(req.query.to, '+84912345678');
+        assert.match(req.query.text, /tam tru/i);
+        q.set('secret', 'nope');
+        assert.equal((await httpRequest(`${mc.url}/webhook/sms?${q}`)).status, 401);
+    });
+});

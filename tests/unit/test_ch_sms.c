@@ -1,0 +1,661 @@
+/*
+ * test_ch_sms.c — the SMS adapter: GSM-7 / UCS-2 segment counting on the
+ * boundaries, Vietnamese numbers to E.164, Twilio signatures (Twilio's published
+ * example and signatures computed here with OpenSSL the way Twilio does), Kannel
+ * secrets, inbound texts and status callbacks of both styles, Twilio and Kannel
+ * requests decoded field by field, cutting to max_segments, and every classify row.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include "channels/sms.h"
+#include "core/mc.h"
+#include "test_ch_util.h"
+
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define AUTH_TOKEN "9f8e7d6c5b4a39281706f5e4d3c2b1a0"
+#define SID "AC11111111111111111111111111111111"
+
+static const ch_settings twilio = {
+    .public_url = "https://motcua.example.gov.vn/",
+    .api_base = "https://api.twilio.com",
+    .provider = "twilio",
+    .account_sid = SID,
+    .auth_token = AUTH_TOKEN,
+    .sender = "+84287300000",
+    .status_callback = "https://motcua.example.gov.vn/webhook/sms",
+};
+
+static const ch_settings kannel = {
+    .api_base = "http://127.0.0.1:13013",
+    .provider = "kannel",
+    .username = "motcua",
+    .password = "p@ss word",
+    .shared_secret = "k4nnel-s3cret",
+    .sender = "UBND-HCM",
+    .status_callback = "http://10.0.0.5:8080/webhook/sms",
+    .allowed_addrs = "10.0.0.7, 127.0.0.1",
+};
+
+/* Repeats a UTF-8 unit n times into a malloc'd string. */
+static char *rep(const char *unit, size_t n, size_t *len) {
+    size_t ul = strlen(unit);
+    char *s = malloc(ul * n + 1);
+    for (size_t i = 0; i < n; i++)
+        memcpy(s + i * ul, unit, ul);
+    s[ul * n] = '\0';
+    *len = ul * n;
+    return s;
+}
+
+static ch_sms_info count(const char *unit, size_t n) {
+    size_t len;
+    char *s = rep(unit, n, &len);
+    ch_sms_info info;
+    assert_int_equal(ch_sms_count(s, len, &info), 0);
+    free(s);
+    return info;
+}
+
+static void counting(void **state) {
+    (void)state;
+    ch_sms_info i = count("a", 160);
+    assert_string_equal(i.encoding, "GSM-7");
+    assert_int_equal(i.chars, 160);
+    assert_int_equal(i.segments, 1);
+    assert_int_equal(count("a", 161).segments, 2);
+    assert_int_equal(count("a", 306).segments, 2);
+    assert_int_equal(count("a", 307).segments, 3);
+    /* à è é ì ò ù are in GSM 03.38: unaccented-ish Vietnamese can stay 7-bit. */
+    assert_string_equal(count("é", 10).encoding, "GSM-7");
+    assert_string_equal(count("à", 10).encoding, "GSM-7");
+    /* đ (and any other Vietnamese letter) forces UCS-2. */
+    i = count("đ", 70);
+    assert_string_equal(i.encoding, "UCS-2");
+    assert_int_equal(i.units, 70);
+    assert_int_equal(i.segments, 1);
+    assert_int_equal(count("đ", 71).segments, 2);
+    assert_int_equal(count("đ", 134).segments, 2);
+    assert_int_equal(count("đ", 135).segments, 3);
+    /* Extension characters cost two septets. */
+    i = count("€", 80);
+    assert_string_equal(i.encoding, "GSM-7");
+    assert_int_equal(i.chars, 80);
+    assert_int_equal(i.units, 160);
+    assert_int_equal(i.segments, 1);
+    assert_int_equal(count("€", 81).segments, 2);
+    const char *ext = "[]^{}\\|~";
+    assert_int_equal(ch_sms_count(ext, strlen(ext), &i), 0);
+    assert_string_equal(i.encoding, "GSM-7");
+    assert_int_equal(i.units, 16);
+    /* '`' and tab are not GSM: UCS-2. */
+    assert_int_equal(ch_sms_count("a`b", 3, &i), 0);
+    assert_string_equal(i.encoding, "UCS-2");
+    /* An emoji is a surrogate pair: two UCS-2 units. */
+    assert_int_equal(ch_sms_count("\xF0\x9F\x98\x80", 4, &i), 0);
+    assert_int_equal(i.units, 2);
+    /* An escape never straddles two parts: 152 a + € + 152 a = 306 septets, yet 3 parts. */
+    char *a152 = rep("a", 152, &(size_t){0});
+    char buf[400];
+    int n = snprintf(buf, sizeof buf, "%s€%s", a152, a152);
+    assert_int_equal(ch_sms_count(buf, (size_t)n, &i), 0);
+    assert_int_equal(i.units, 306);
+    assert_int_equal(i.segments, 3);
+    free(a152);
+    assert_int_equal(ch_sms_count("", 0, &i), 0);
+    assert_int_equal(i.segments, 0);
+    assert_int_equal(ch_sms_count("\xC3", 1, &i), MC_EUTF8);
+}
+
+static void phones(void **state) {
+    (void)state;
+    const char *cases[][2] = {
+        {"0912345678", "+84912345678"},
+        {"84912345678", "+84912345678"},
+        {"+84912345678", "+84912345678"},
+        {"0084912345678", "+84912345678"},
+        {"0912 345 678", "+84912345678"},
+        {"091-234-5678", "+84912345678"},
+        {"02838123456", "+842838123456"},
+        {"+14155550100", "+14155550100"},
+        {"8079", "8079"},
+        {"UBND-HCM", "UBND-HCM"},
+    };
+    char out[CH_MAX_ID];
+    for (size_t i = 0; i < MC_ARRAY_LEN(cases); i++) {
+        assert_int_equal(ch_sms_normalize_phone(cases[i][0], strlen(cases[i][0]), out, sizeof out),
+                         0);
+        assert_string_equal(out, cases[i][1]);
+    }
+    assert_int_equal(ch_sms_normalize_phone("", 0, out, sizeof out), MC_EINVAL);
+}
+
+static ch_request req(const char *method, const char *path, const char *query, const char *body,
+                      size_t len, t_headers *h) {
+    ch_request r = {.method = method,
+                    .path = path,
+                    .query = query,
+                    .query_len = strlen(query),
+                    .body = body,
+                    .body_len = len,
+                    .header = t_header_fn,
+                    .header_ctx = h,
+                    .remote_addr = "127.0.0.1",
+                    .now_ms = 1763880200000LL};
+    return r;
+}
+
+/* Twilio's published example (twilio.com/docs/usage/security, reproduced in many
+ * validators): this URL, these parameters and auth token 12345 sign to this value. */
+static void verify_twilio_vector(void **state) {
+    (void)state;
+    ch_settings s = {.public_url = "https://mycompany.com", .auth_token = "12345"};
+    const char *form = "CallSid=CA1234567890ABCDE&Caller=%2B12349013030&Digits=1234"
+                       "&From=%2B12349013030&To=%2B18005551212";
+    t_headers h = {{"X-Twilio-Signature"}, {"0/KCTR6DLpKmkAf8muzZqo1nDgQ="}, 1};
+    ch_request r = req("POST", "/myapp.php", "foo=1&bar=2", form, strlen(form), &h);
+    char err[160];
+    assert_int_equal(ch_sms_adapter.verify(&s, &r, err, sizeof err), 0);
+    /* Parameter order in the body does not matter: Twilio sorts by name. */
+    const char *shuffled = "To=%2B18005551212&Digits=1234&CallSid=CA1234567890ABCDE"
+                           "&From=%2B12349013030&Caller=%2B12349013030";
+    r.body = shuffled;
+    r.body_len = strlen(shuffled);
+    assert_int_equal(ch_sms_adapter.verify(&s, &r, err, sizeof err), 0);
+    r.query_len = 0; /* the URL without its query is another URL */
+    assert_int_equal(ch_sms_adapter.verify(&s, &r, err, sizeof err), MC_EINVAL);
+}
+
+/* base64(HMAC-SHA1(token, url + sorted name+value)), computed the way Twilio does. */
+static void twilio_sign(const char *token, const char *url, const char *form, char *out) {
+    /* Split the form, decode (the fixtures only use %XX and +), sort by name. */
+    char *names[64], *values[64];
+    size_t n = 0;
+    char *copy = strdup(form);
+    for (char *tok = strtok(copy, "&"); tok; tok = strtok(NULL, "&")) {
+        char *eq = strchr(tok, '=');
+        *eq = '\0';
+        names[n] = strdup(tok);
+        values[n] = t_decode(eq + 1);
+        n++;
+    }
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = i + 1; j < n; j++)
+            if (strcmp(names[j], names[i]) < 0) {
+                char *t = names[i];
+                names[i] = names[j];
+                names[j] = t;
+                t = values[i];
+                values[i] = values[j];
+                values[j] = t;
+            }
+    char msg[4096];
+    size_t o = (size_t)snprintf(msg, sizeof msg, "%s", url);
+    for (size_t i = 0; i < n; i++) {
+        o += (size_t)snprintf(msg + o, sizeof msg - o, "%s%s", names[i], values[i]);
+        free(names[i]);
+        free(values[i]);
+    }
+    free(copy);
+    unsigned char mac[20];
+    unsigned int ml;
+    HMAC(EVP_sha1(), token, (int)strlen(token), (unsigned char *)msg, o, mac, &ml);
+    EVP_EncodeBlock((unsigned char *)out, mac, (int)ml);
+}
+
+static void verify_twilio(void **state) {
+    (void)state;
+    size_t len;
+    char *body = t_read("tests/unit/data/ch_twilio_inbound.txt", &len);
+    char sig[64], err[160];
+    twilio_sign(AUTH_TOKEN, "https://motcua.example.gov.vn/webhook/sms", body, sig);
+    t_headers h = {{"X-Twilio-Signature"}, {sig}, 1};
+    ch_request r = req("POST", "/webhook/sms", "", body, len, &h);
+    assert_int_equal(ch_sms_adapter.verify(&twilio, &r, err, sizeof err), 0);
+    body[len - 3] ^= 0x01; /* one flipped byte */
+    assert_int_equal(ch_sms_adapter.verify(&twilio, &r, err, sizeof err), MC_EINVAL);
+    assert_non_null(strstr(err, "does not match"));
+    body[len - 3] ^= 0x01;
+    ch_settings wrong = twilio;
+    wrong.auth_token = "0000000000000000000000000000000";
+    assert_int_equal(ch_sms_adapter.verify(&wrong, &r, err, sizeof err), MC_EINVAL);
+    h.n = 0;
+    assert_int_equal(ch_sms_adapter.verify(&twilio, &r, err, sizeof err), MC_EINVAL);
+    assert_non_null(strstr(err, "missing"));
+    h.n = 1;
+    /* A malformed form cannot be verified. */
+    const char *bad = "Body=%ZZ&From=x";
+    r.body = bad;
+    r.body_len = strlen(bad);
+    assert_int_equal(ch_sms_adapter.verify(&twilio, &r, err, sizeof err), MC_EINVAL);
+    free(body);
+}
+
+static void verify_kannel(void **state) {
+    (void)state;
+    size_t len;
+    char *q = t_read("tests/unit/data/ch_kannel_inbound.txt", &len);
+    t_headers h = {{0}, {0}, 0};
+    ch_request r = req("GET", "/webhook/sms", q, "", 0, &h);
+    char err[160];
+    assert_int_equal(ch_sms_adapter.verify(&kannel, &r, err, sizeof err), 0);
+    r.remote_addr = "10.0.0.7";
+    assert_int_equal(ch_sms_adapter.verify(&kannel, &r, err, sizeof err), 0);
+    r.remote_addr = "10.0.0.70"; /* not a prefix match */
+    assert_int_equal(ch_sms_adapter.verify(&kannel, &r, err, sizeof err), MC_EINVAL);
+    assert_non_null(strstr(err, "allowed"));
+    r.remote_addr = "127.0.0.1";
+    ch_settings wrong = kannel;
+    wrong.shared_secret = "k4nnel-s3creT";
+    assert_int_equal(ch_sms_adapter.verify(&wrong, &r, err, sizeof err), MC_EINVAL);
+    const char *nosecret = "from=0912345678&to=8079&text=hi&id=1";
+    r.query = nosecret;
+    r.query_len = strlen(nosecret);
+    assert_int_equal(ch_sms_adapter.verify(&kannel, &r, err, sizeof err), MC_EINVAL);
+    assert_non_null(strstr(err, "secret"));
+    ch_settings unset = kannel;
+    unset.shared_secret = "";
+    r.query = q;
+    r.query_len = len;
+    assert_int_equal(ch_sms_adapter.verify(&unset, &r, err, sizeof err), MC_EINVAL);
+    r.method = "PUT";
+    assert_int_equal(ch_sms_adapter.verify(&kannel, &r, err, sizeof err), MC_EINVAL);
+    free(q);
+}
+
+static int parse(const ch_request *r, ch_message *m, size_t *n, char *err) {
+    *n = 99;
+    return ch_sms_adapter.parse(&twilio, r, m, n, err, 160);
+}
+
+static void parse_twilio(void **state) {
+    (void)state;
+    size_t len, n;
+    char *body = t_read("tests/unit/data/ch_twilio_inbound.txt", &len);
+    t_headers h = {{0}, {0}, 0};
+    ch_request r = req("POST", "/webhook/sms", "", body, len, &h);
+    ch_message m[CH_MAX_MESSAGES];
+    char err[160];
+    assert_int_equal(parse(&r, m, &n, err), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(m[0].kind, CH_EV_TEXT);
+    assert_string_equal(m[0].channel, "sms");
+    assert_string_equal(m[0].provider_id, "SM0f3e1c2a9b8d7e6f5a4b3c2d1e0f9a8b");
+    assert_string_equal(m[0].sender, "+84912345678");
+    assert_string_equal(m[0].recipient, "+84287300000");
+    assert_string_equal(m[0].text, "TRA HS-2025-000123 của tôi"); /* keywords pass through */
+    assert_int_equal(m[0].ts_ms, 1763880200000LL);
+    ch_message_clear(&m[0]);
+    free(body);
+
+    body = t_read("tests/unit/data/ch_twilio_status.txt", &len);
+    r = req("POST", "/webhook/sms", "", body, len, &h);
+    assert_int_equal(parse(&r, m, &n, err), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(m[0].kind, CH_EV_STATUS);
+    assert_string_equal(m[0].provider_id, "SM9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c4d");
+    assert_string_equal(m[0].status, "delivered");
+    assert_string_equal(m[0].sender, "+84912345678");
+    ch_message_clear(&m[0]);
+    free(body);
+
+    const char *cases[][2] = {
+        {"MessageSid=SM1&MessageStatus=undelivered&To=%2B84912345678", "undelivered"},
+        {"MessageSid=SM1&MessageStatus=sending&To=%2B84912345678", "queued"},
+        {"MessageSid=SM1&MessageStatus=failed", "failed"},
+    };
+    for (size_t i = 0; i < MC_ARRAY_LEN(cases); i++) {
+        r = req("POST", "/webhook/sms", "", cases[i][0], strlen(cases[i][0]), &h);
+        assert_int_equal(parse(&r, m, &n, err), 0);
+        assert_int_equal(n, 1);
+        assert_string_equal(m[0].status, cases[i][1]);
+        ch_message_clear(&m[0]);
+    }
+    /* A status we do not track: skipped. */
+    const char *partial = "MessageSid=SM1&MessageStatus=partially_delivered";
+    r = req("POST", "/webhook/sms", "", partial, strlen(partial), &h);
+    assert_int_equal(parse(&r, m, &n, err), 0);
+    assert_int_equal(n, 0);
+    /* An inbound message that also names its own status is still the citizen's text. */
+    const char *recv = "MessageSid=SM2&MessageStatus=received&From=0912345678&To=8079&Body=HUY";
+    r = req("POST", "/webhook/sms", "", recv, strlen(recv), &h);
+    assert_int_equal(parse(&r, m, &n, err), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(m[0].kind, CH_EV_TEXT);
+    assert_string_equal(m[0].text, "HUY");
+    ch_message_clear(&m[0]);
+    /* A picture without words. */
+    const char *mms = "MessageSid=MM1&From=0912345678&To=8079&Body=&NumMedia=1";
+    r = req("POST", "/webhook/sms", "", mms, strlen(mms), &h);
+    assert_int_equal(parse(&r, m, &n, err), 0);
+    assert_int_equal(m[0].kind, CH_EV_UNSUPPORTED);
+    ch_message_clear(&m[0]);
+
+    const char *bad[][2] = {
+        {"From=%2B84912345678&To=8079&Body=hi", "parameter MessageSid missing"},
+        {"MessageSid=SM1&To=8079&Body=hi", "parameter From missing"},
+        {"MessageSid=SM1&From=%2B84912345678&To=8079", "parameter Body missing"},
+        {"MessageSid=SM1&From=%2B84912345678&To=8079&Body=%C3", "Body is malformed or not UTF-8"},
+        {"MessageSid=SM1&From=%2B84912345678&To=8079&Body=%00", "Body is malformed or not UTF-8"},
+        {"MessageSid=SM1&From=%G1&To=8079&Body=x", "From has a bad % escape"},
+    };
+    for (size_t i = 0; i < MC_ARRAY_LEN(bad); i++) {
+        r = req("POST", "/webhook/sms", "", bad[i][0], strlen(bad[i][0]), &h);
+        assert_int_equal(parse(&r, m, &n, err), MC_EINVAL);
+        assert_int_equal(n, 0);
+        if (strstr(err, bad[i][1]) == NULL)
+            fail_msg("case %zu: \"%s\" does not mention \"%s\"", i, err, bad[i][1]);
+    }
+}
+
+static void parse_kannel(void **state) {
+    (void)state;
+    size_t len, n;
+    char *q = t_read("tests/unit/data/ch_kannel_inbound.txt", &len);
+    t_headers h = {{0}, {0}, 0};
+    ch_request r = req("GET", "/webhook/sms", q, "", 0, &h);
+    ch_message m[CH_MAX_MESSAGES];
+    char err[160];
+    assert_int_equal(parse(&r, m, &n, err), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(m[0].kind, CH_EV_TEXT);
+    assert_string_equal(m[0].sender, "+84912345678");
+    assert_string_equal(m[0].recipient, "8079");
+    assert_string_equal(m[0].provider_id, "7c1d2e3f-aaaa-bbbb-cccc-0123456789ab");
+    assert_string_equal(m[0].text, "Huỷ thông báo");
+    ch_message_clear(&m[0]);
+    free(q);
+
+    q = t_read("tests/unit/data/ch_kannel_dlr.txt", &len);
+    r = req("GET", "/webhook/sms", q, "", 0, &h);
+    assert_int_equal(parse(&r, m, &n, err), 0);
+    assert_int_equal(m[0].kind, CH_EV_STATUS);
+    assert_string_equal(m[0].provider_id, "notif-42");
+    assert_string_equal(m[0].status, "delivered");
+    assert_int_equal(m[0].ts_ms, 1763880100000LL);
+    ch_message_clear(&m[0]);
+    free(q);
+
+    const char *dlrs[][2] = {
+        {"type=dlr&id=n1&status=2", "undelivered"}, {"type=dlr&id=n1&status=4", "queued"},
+        {"type=dlr&id=n1&status=8", "sent"},        {"type=dlr&id=n1&status=16", "failed"},
+        {"type=dlr&id=n1&status=9", "delivered"}, /* 1 wins over 8 */
+    };
+    for (size_t i = 0; i < MC_ARRAY_LEN(dlrs); i++) {
+        r = req("GET", "/webhook/sms", dlrs[i][0], "", 0, &h);
+        assert_int_equal(parse(&r, m, &n, err), 0);
+        assert_string_equal(m[0].status, dlrs[i][1]);
+        ch_message_clear(&m[0]);
+    }
+    const char *bad[][2] = {
+        {"type=dlr&id=n1&status=x", "not a Kannel DLR value"},
+        {"type=dlr&id=n1&status=32", "no known DLR bit"},
+        {"type=dlr&status=1", "parameter id missing"},
+        {"from=0912345678&to=8079&id=1", "parameter text missing"},
+        {"to=8079&text=hi&id=1", "parameter from missing"},
+    };
+    for (size_t i = 0; i < MC_ARRAY_LEN(bad); i++) {
+        r = req("GET", "/webhook/sms", bad[i][0], "", 0, &h);
+        assert_int_equal(parse(&r, m, &n, err), MC_EINVAL);
+        assert_int_equal(n, 0);
+        if (strstr(err, bad[i][1]) == NULL)
+            fail_msg("case %zu: \"%s\" does not mention \"%s\"", i, err, bad[i][1]);
+    }
+}
+
+static void render_twilio(void **state) {
+    (void)state;
+    const char *text = "Ho so HS-2025-000123 da co ket qua. Moi ong/ba den nhan.";
+    ch_outgoing o = {.recipient = "0912345678",
+                     .text = text,
+                     .text_len = strlen(text),
+                     .purpose = CH_PURPOSE_UPDATE,
+                     .tracking_id = "notif-42"};
+    ch_http out[2];
+    size_t n = 0;
+    char err[160];
+    assert_int_equal(ch_sms_adapter.render(&twilio, &o, out, 2, &n, err, sizeof err), 0);
+    assert_int_equal(n, 1);
+    assert_string_equal(out[0].method, "POST");
+    assert_string_equal(out[0].url,
+                        "https://api.twilio.com/2010-04-01/Accounts/" SID "/Messages.json");
+    assert_int_equal(out[0].segments, 1);
+    assert_string_equal(out[0].encoding, "GSM-7");
+    /* Basic auth decodes back to sid:token. */
+    const char *auth = NULL;
+    for (size_t i = 0; i < out[0].n_headers; i++)
+        if (strncmp(out[0].headers[i], "Authorization: Basic ", 21) == 0)
+            auth = out[0].headers[i] + 21;
+    assert_non_null(auth);
+    unsigned char dec[128];
+    int dl = EVP_DecodeBlock(dec, (const unsigned char *)auth, (int)strlen(auth));
+    assert_true(dl >= (int)strlen(SID ":" AUTH_TOKEN));
+    assert_memory_equal(dec, SID ":" AUTH_TOKEN, strlen(SID ":" AUTH_TOKEN));
+    char *v = t_form(out[0].body, out[0].body_len, "To");
+    assert_string_equal(v, "+84912345678");
+    free(v);
+    v = t_form(out[0].body, out[0].body_len, "From");
+    assert_string_equal(v, "+84287300000");
+    free(v);
+    v = t_form(out[0].body, out[0].body_len, "Body");
+    assert_string_equal(v, text);
+    free(v);
+    v = t_form(out[0].body, out[0].body_len, "StatusCallback");
+    assert_string_equal(v, "https://motcua.example.gov.vn/webhook/sms");
+    free(v);
+    ch_http_clear(&out[0]);
+
+    /* Accented Vietnamese: UCS-2, 70 characters a part. */
+    const char *vi = "Hồ sơ HS-2025-000123 đã có kết quả. Mời ông/bà đến bộ phận một cửa nhận "
+                     "kết quả trong giờ hành chính.";
+    o.text = vi;
+    o.text_len = strlen(vi);
+    assert_int_equal(ch_sms_adapter.render(&twilio, &o, out, 2, &n, err, sizeof err), 0);
+    assert_string_equal(out[0].encoding, "UCS-2");
+    assert_int_equal(out[0].segments, 2);
+    v = t_form(out[0].body, out[0].body_len, "Body");
+    assert_string_equal(v, vi);
+    free(v);
+    ch_http_clear(&out[0]);
+}
+
+static void render_kannel(void **state) {
+    (void)state;
+    const char *vi = "Hồ sơ của ông/bà đã có kết quả.";
+    ch_outgoing o = {
+        .recipient = "+84912345678", .text = vi, .text_len = strlen(vi), .tracking_id = "notif 42"};
+    ch_http out[1];
+    size_t n = 0;
+    char err[160];
+    assert_int_equal(ch_sms_adapter.render(&kannel, &o, out, 1, &n, err, sizeof err), 0);
+    assert_string_equal(out[0].method, "GET");
+    assert_null(out[0].body);
+    const char *prefix = "http://127.0.0.1:13013/cgi-bin/sendsms?";
+    assert_memory_equal(out[0].url, prefix, strlen(prefix));
+    const char *q = out[0].url + strlen(prefix);
+    size_t ql = strlen(q);
+    const char *want[][2] = {
+        {"username", "motcua"},
+        {"password", "p@ss word"},
+        {"from", "UBND-HCM"},
+        {"to", "+84912345678"},
+        {"text", vi},
+        {"charset", "UTF-8"},
+        {"coding", "2"},
+        {"dlr-mask", "31"},
+        {"dlr-url", "http://10.0.0.5:8080/webhook/sms?type=dlr&id=notif%2042&status=%d&ts=%T"
+                    "&secret=k4nnel-s3cret"},
+    };
+    for (size_t i = 0; i < MC_ARRAY_LEN(want); i++) {
+        char *v = t_form(q, ql, want[i][0]);
+        if (v == NULL || strcmp(v, want[i][1]) != 0)
+            fail_msg("%s = \"%s\", want \"%s\"", want[i][0], v ? v : "(absent)", want[i][1]);
+        free(v);
+    }
+    /* Everything is percent-encoded: no raw space, '@' or '%d' survives in the URL. */
+    assert_null(strchr(q, ' '));
+    assert_null(strchr(q, '@'));
+    assert_null(strstr(q, "%d"));
+    assert_int_equal(out[0].segments, 1);
+    ch_http_clear(&out[0]);
+
+    const char *ascii = "Ho so da co ket qua.";
+    o.text = ascii;
+    o.text_len = strlen(ascii);
+    assert_int_equal(ch_sms_adapter.render(&kannel, &o, out, 1, &n, err, sizeof err), 0);
+    char *v = t_form(out[0].url, strlen(out[0].url), "coding");
+    assert_string_equal(v, "0");
+    free(v);
+    ch_http_clear(&out[0]);
+}
+
+static void render_cut(void **state) {
+    (void)state;
+    size_t len;
+    char *vi = t_long_text("tests/unit/data/ch_vi_sentences.txt", 600, &len);
+    ch_settings s = twilio;
+    s.max_segments = 3;
+    s.more_text = " Xem tiếp: https://motcua.example.gov.vn/hs/123";
+    ch_outgoing o = {.recipient = "+84912345678", .text = vi, .text_len = len};
+    ch_http out[1];
+    size_t n = 0;
+    char err[160];
+    assert_int_equal(ch_sms_adapter.render(&s, &o, out, 1, &n, err, sizeof err), 0);
+    assert_int_equal(out[0].segments, 3);
+    assert_string_equal(out[0].encoding, "UCS-2");
+    char *body = t_form(out[0].body, out[0].body_len, "Body");
+    ch_sms_info info;
+    assert_int_equal(ch_sms_count(body, strlen(body), &info), 0);
+    assert_true(info.segments <= 3);
+    assert_true(info.units > 3 * SMS_UCS2_PART - 20); /* nearly full, not over-cut */
+    const char *tail = "… Xem tiếp: https://motcua.example.gov.vn/hs/123";
+    assert_string_equal(body + strlen(body) - strlen(tail), tail);
+    /* The kept text is a prefix of the original, cut at a word boundary. */
+    size_t kept = strlen(body) - strlen(tail);
+    assert_memory_equal(body, vi, kept);
+    assert_true(vi[kept] == ' ');
+    free(body);
+    ch_http_clear(&out[0]);
+    free(vi);
+
+    /* GSM text: "..." instead of "…", which is not in GSM 03.38 and would force UCS-2. */
+    char *ascii = rep("Thu tuc hanh chinh ", 40, &len);
+    s.more_text = " Chi tiet: motcua.example.gov.vn";
+    s.max_segments = 2;
+    o.text = ascii;
+    o.text_len = len;
+    assert_int_equal(ch_sms_adapter.render(&s, &o, out, 1, &n, err, sizeof err), 0);
+    assert_string_equal(out[0].encoding, "GSM-7");
+    assert_int_equal(out[0].segments, 2);
+    body = t_form(out[0].body, out[0].body_len, "Body");
+    assert_non_null(strstr(body, "... Chi tiet: motcua.example.gov.vn"));
+    free(body);
+    ch_http_clear(&out[0]);
+
+    /* No max_segments: refused above the hard limit, never cut silently. */
+    s.max_segments = 0;
+    free(ascii);
+    ascii = rep("Thu tuc hanh chinh ", 100, &len); /* 1900 septets: 13 parts */
+    o.text = ascii;
+    o.text_len = len;
+    assert_int_equal(ch_sms_adapter.render(&s, &o, out, 1, &n, err, sizeof err), MC_ETOOBIG);
+    assert_int_equal(n, 0);
+    assert_non_null(strstr(err, "13"));
+    free(ascii);
+
+    ch_settings none = twilio;
+    none.provider = "esms";
+    assert_int_equal(ch_sms_adapter.render(&none, &o, out, 1, &n, err, sizeof err), MC_EINVAL);
+}
+
+typedef struct s_row {
+    int status;         /* HTTP status */
+    const char *body;   /* answer */
+    const char *retry;  /* Retry-After */
+    ch_verdict verdict; /* expected */
+    const char *reason; /* expected */
+    int fallback;       /* expected */
+    int64_t retry_ms;   /* expected */
+} s_row;
+
+static void classify_table(void **state) {
+    (void)state;
+    static const s_row rows[] = {
+        {201, "{\"sid\":\"SM_SENT1\",\"status\":\"queued\",\"num_segments\":\"1\"}", NULL, CH_SENT,
+         "", 0, 0},
+        {201, "{\"status\":\"queued\"}", NULL, CH_PERMANENT, "bad_response", 0, 0},
+        {400,
+         "{\"code\":21211,\"message\":\"The 'To' number 0912 is not a valid phone number.\","
+         "\"more_info\":\"https://www.twilio.com/docs/errors/21211\",\"status\":400}",
+         NULL, CH_PERMANENT, "invalid_number", 1, 0},
+        {400,
+         "{\"code\":21614,\"message\":\"'To' number is not a valid mobile number\","
+         "\"status\":400}",
+         NULL, CH_PERMANENT, "not_mobile", 1, 0},
+        {400,
+         "{\"code\":21610,\"message\":\"Attempt to send to unsubscribed recipient\","
+         "\"status\":400}",
+         NULL, CH_PERMANENT, "unsubscribed", 1, 0},
+        {400, "{\"code\":21612,\"message\":\"The 'To' phone number is not currently reachable\"}",
+         NULL, CH_PERMANENT, "unreachable", 1, 0},
+        {400,
+         "{\"code\":21408,\"message\":\"Permission to send an SMS has not been enabled for "
+         "the region\"}",
+         NULL, CH_PERMANENT, "unreachable", 1, 0},
+        {401, "{\"code\":20003,\"message\":\"Authenticate\",\"status\":401}", NULL, CH_PERMANENT,
+         "auth", 0, 0},
+        {400,
+         "{\"code\":21606,\"message\":\"The From phone number is not a valid, SMS-capable "
+         "inbound phone number\"}",
+         NULL, CH_PERMANENT, "bad_sender", 0, 0},
+        {429, "{\"code\":20429,\"message\":\"Too Many Requests\",\"status\":429}", "3", CH_RETRY,
+         "rate_limited", 0, 3000},
+        {500, "{\"code\":20500,\"message\":\"Internal Server Error\"}", NULL, CH_RETRY,
+         "unavailable", 0, 0},
+        {0, NULL, NULL, CH_RETRY, "unavailable", 0, 0},
+        {400, "{\"code\":21602,\"message\":\"Message body is required.\",\"status\":400}", NULL,
+         CH_PERMANENT, "21602: Message body is required.", 0, 0},
+        {202, "0: Accepted for delivery", NULL, CH_SENT, "accepted", 0, 0},
+        {202, "3: Queued for later delivery", NULL, CH_SENT, "queued", 0, 0},
+        {503, "Temporal failure, try again later.", "60", CH_RETRY, "unavailable", 0, 60000},
+        {403, "Authorization failed for sendsms", NULL, CH_PERMANENT, "auth", 0, 0},
+        {400, "Missing receiver number, rejected", NULL, CH_PERMANENT,
+         "HTTP 400: Missing receiver number, rejected", 0, 0},
+    };
+    for (size_t i = 0; i < MC_ARRAY_LEN(rows); i++) {
+        const s_row *r = &rows[i];
+        ch_result res;
+        ch_sms_adapter.classify(r->status, r->body, r->body ? strlen(r->body) : 0, r->retry, &res);
+        if (res.verdict != r->verdict || res.fallback != r->fallback ||
+            res.retry_after_ms != r->retry_ms || res.token_error != 0 ||
+            strcmp(res.reason, r->reason) != 0 ||
+            (r->verdict == CH_SENT && r->body[0] == '{' &&
+             strcmp(res.provider_id, "SM_SENT1") != 0))
+            fail_msg("row %zu: verdict %d fallback %d retry %lld reason \"%s\" id \"%s\"", i,
+                     res.verdict, res.fallback, (long long)res.retry_after_ms, res.reason,
+                     res.provider_id);
+    }
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(counting),
+        cmocka_unit_test(phones),
+        cmocka_unit_test(verify_twilio_vector),
+        cmocka_unit_test(verify_twilio),
+        cmocka_unit_test(verify_kannel),
+        cmocka_unit_test(parse_twilio),
+        cmocka_unit_test(parse_kannel),
+        cmocka_unit_test(render_twilio),
+        cmocka_unit_test(render_kannel),
+        cmocka_unit_test(render_cut),
+        cmocka_unit_test(classify_table),
+    };
+    return cmocka_run_group_tests_name("ch_sms", tests, NULL, NULL);
+}

@@ -1,0 +1,307 @@
+/*
+ * tests/unit/test_nlu_reply.c — the reply templates of intents/data/replies.txt: every
+ * template fills (for every procedure of the catalog), quick replies say what they offer,
+ * the gateway's templates through nlu_render, the actions of the replies that need the
+ * gateway, and start-up failures naming the line of a broken replies.txt, rules.txt or
+ * issue_categories.txt. Tests run from the repository root.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "core/mc.h"
+#include "intents/nlu.h"
+#include "intents/nlu_catalog.h"
+#include "test_nlu_share.h"
+#include "vi-nlp/vn_utf8.h"
+
+static nlu_engine *E;
+static nlu_catalog *CAT;
+
+static int setup(void **state) {
+    char err[512] = "";
+    nlu_engine_opts o = {".", NULL};
+    E = nlu_engine_new(&o, err, sizeof(err));
+    if (!E)
+        print_error("%s\n", err);
+    CAT = nlu_catalog_load("intents/data/procedures.txt", err, sizeof(err));
+    return E && CAT ? 0 : -1;
+}
+
+static int teardown(void **state) {
+    nlu_engine_free(E);
+    nlu_catalog_free(CAT);
+    return 0;
+}
+
+static void check_reply(const nlu_reply *r) {
+    assert_non_null(r->text);
+    assert_int_equal(r->text_len, strlen(r->text));
+    assert_true(r->text_len > 0);
+    assert_true(vn_utf8_valid(r->text, r->text_len, NULL));
+    assert_null(strchr(r->text, '{'));
+    assert_true(r->n_quick <= NLU_MAX_QUICK);
+    for (size_t i = 0; i < r->n_quick; i++) {
+        assert_true(vn_utf8_count(r->quick[i].title, strlen(r->quick[i].title)) <=
+                    NLU_MAX_QUICK_TITLE);
+        assert_null(strchr(r->quick[i].title, '{'));
+        assert_null(strchr(r->quick[i].payload, '{'));
+    }
+}
+
+/* Each procedure question, for every procedure of the catalog, answers with that
+ * procedure's fact and its source; each quick reply is understood, and asks about the
+ * same procedure when it names one. */
+static void test_procedure_answers_for_every_procedure(void **state) {
+    static const struct {
+        const char *before, *after, *intent; /* the question: before + alias + after */
+    } q[] = {
+        {"", " cần giấy tờ gì", "procedure.documents"},
+        {"lệ phí ", " bao nhiêu", "procedure.fee"},
+        {"", " mất bao lâu", "procedure.duration"},
+        {"nộp hồ sơ ", " ở đâu", "procedure.location"},
+        {"", " nộp online được không", "procedure.online"},
+    };
+    for (size_t i = 0; i < nlu_catalog_count(CAT); i++) {
+        const nlu_procedure *p = nlu_catalog_at(CAT, i);
+        for (size_t k = 0; k < MC_ARRAY_LEN(q); k++) {
+            char msg[256];
+            snprintf(msg, sizeof(msg), "%s%s%s", q[k].before, p->aliases[0], q[k].after);
+            nlu_result r;
+            nlu_reply rep;
+            assert_int_equal(nlu_respond(E, msg, strlen(msg), &r, &rep), 0);
+            if (strcmp(r.intent, q[k].intent) || !r.procedure || strcmp(r.procedure, p->id))
+                print_error("'%s' -> %s %s\n", msg, r.intent, r.procedure ? r.procedure : "-");
+            assert_string_equal(r.intent, q[k].intent);
+            assert_string_equal(r.procedure, p->id);
+            check_reply(&rep);
+            assert_non_null(strstr(rep.text, p->name));
+            assert_non_null(strstr(rep.text, p->source));
+            const char *fact = k == 0   ? p->documents[0]
+                               : k == 1 ? p->fee
+                               : k == 2 ? p->duration
+                               : k == 3 ? p->agency
+                                        : p->online;
+            assert_non_null(strstr(rep.text, fact));
+            for (size_t j = 0; j < rep.n_quick; j++) {
+                nlu_result qr;
+                const char *pl = rep.quick[j].payload;
+                assert_int_equal(nlu_classify(E, pl, strlen(pl), &qr), 0);
+                /* Understood, and about this procedure if it names one. */
+                if ((qr.procedure && strcmp(qr.procedure, p->id)) || qr.clarify ||
+                    !strcmp(qr.intent, "out_of_scope"))
+                    print_error("quick '%s' -> %s %s\n", pl, qr.intent,
+                                qr.procedure ? qr.procedure : "-");
+                if (qr.procedure)
+                    assert_string_equal(qr.procedure, p->id);
+                assert_int_equal(qr.clarify, 0);
+                assert_string_not_equal(qr.intent, "out_of_scope");
+            }
+            nlu_reply_free(&rep);
+        }
+    }
+}
+
+/* The "which procedure?" questions offer quick replies that answer the same question. */
+static void test_which_procedure_quick_replies(void **state) {
+    static const char *const q[][2] = {
+        {"cần giấy tờ gì", "procedure.documents"},     {"lệ phí bao nhiêu", "procedure.fee"},
+        {"mất bao lâu", "procedure.duration"},         {"nộp ở đâu", "procedure.location"},
+        {"nộp online được không", "procedure.online"},
+    };
+    for (size_t k = 0; k < MC_ARRAY_LEN(q); k++) {
+        nlu_result r;
+        nlu_reply rep;
+        assert_int_equal(nlu_respond(E, q[k][0], strlen(q[k][0]), &r, &rep), 0);
+        assert_string_equal(r.intent, q[k][1]);
+        assert_null(r.procedure);
+        check_reply(&rep);
+        assert_true(rep.n_quick >= 2);
+        for (size_t j = 0; j < rep.n_quick; j++) {
+            nlu_result qr;
+            assert_int_equal(
+                nlu_classify(E, rep.quick[j].payload, strlen(rep.quick[j].payload), &qr), 0);
+            assert_string_equal(qr.intent, q[k][1]);
+            assert_non_null(qr.procedure);
+        }
+        nlu_reply_free(&rep);
+    }
+}
+
+/* Replies of the intents the gateway acts on: the action, the entities, a default text. */
+static void test_actions(void **state) {
+    static const struct {
+        const char *text;
+        nlu_action act;
+        const char *must; /* in the default text */
+    } v[] = {
+        {"tra cứu hồ sơ 000.00.25.H29-231122-0001", NLU_ACT_DOSSIER_STATUS,
+         "000.00.25.H29-231122-0001"},
+        {"đăng ký nhận thông báo hồ sơ 000.00.25.H29-231122-0001", NLU_ACT_SUBSCRIBE,
+         "000.00.25.H29-231122-0001"},
+        {"đăng ký nhận thông báo của phường Bến Thành", NLU_ACT_SUBSCRIBE, "Bến Thành"},
+        {"HUY TB", NLU_ACT_UNSUBSCRIBE, "hủy"},
+        {"đường nhà tôi ngập nặng", NLU_ACT_REPORT, "ngập"},
+        {"tôi muốn phản ánh", NLU_ACT_REPORT, "phản ánh"},
+        {"cho tôi gặp cán bộ", NLU_ACT_HANDOFF, "cán bộ"},
+        {"thứ bảy phường có làm việc không", NLU_ACT_NONE, "thứ Bảy"},
+        {"chào ad", NLU_ACT_NONE, "Xin chào"},
+        {"cảm ơn", NLU_ACT_NONE, "không có gì"},
+        {"tạm biệt", NLU_ACT_NONE, "Chào anh/chị"},
+        {"kể chuyện cười đi", NLU_ACT_NONE, "Xin lỗi"},
+        {"tra cứu hồ sơ", NLU_ACT_NONE, "mã hồ sơ"},
+        {"đăng ký nhận thông báo", NLU_ACT_NONE, "mã hồ sơ"},
+    };
+    for (size_t i = 0; i < MC_ARRAY_LEN(v); i++) {
+        nlu_result r;
+        nlu_reply rep;
+        assert_int_equal(nlu_respond(E, v[i].text, strlen(v[i].text), &r, &rep), 0);
+        check_reply(&rep);
+        if (rep.action != v[i].act || !strstr(rep.text, v[i].must))
+            print_error("'%s' -> %s action %d: %s\n", v[i].text, r.intent, (int)rep.action,
+                        rep.text);
+        assert_int_equal(rep.action, v[i].act);
+        assert_non_null(strstr(rep.text, v[i].must));
+        assert_string_equal(rep.resolved.intent, r.intent);
+        if (v[i].act == NLU_ACT_DOSSIER_STATUS)
+            assert_string_equal(rep.resolved.dossier_code, "000.00.25.H29-231122-0001");
+        if (v[i].act == NLU_ACT_REPORT)
+            assert_non_null(rep.resolved.issue_category);
+        nlu_reply_free(&rep);
+    }
+    /* Office hours: the usual hours and the advice to check with the ward. */
+    nlu_reply rep;
+    assert_int_equal(
+        nlu_respond(E, "phường làm việc mấy giờ", strlen("phường làm việc mấy giờ"), NULL, &rep),
+        0);
+    assert_non_null(strstr(rep.text, "7 giờ 30"));
+    assert_non_null(strstr(rep.text, "kiểm tra"));
+    nlu_reply_free(&rep);
+}
+
+static void test_render_gateway_templates(void **state) {
+    nlu_reply rep;
+    const char *k1[] = {"code", "status", "updated", "agency"};
+    const char *v1[] = {"000.00.25.H29-231122-0001", "Đã có kết quả", "14:05 20/11/2025",
+                        "UBND phường Bến Thành"};
+    assert_int_equal(nlu_render(E, "dossier_status", k1, v1, 4, &rep), 0);
+    check_reply(&rep);
+    for (size_t i = 0; i < 4; i++)
+        assert_non_null(strstr(rep.text, v1[i]));
+    assert_int_equal(rep.action, NLU_ACT_NONE);
+    nlu_reply_free(&rep);
+
+    static const struct {
+        const char *name, *key, *val;
+    } one[] = {
+        {"dossier_not_found", "code", "000.00.25.H29-231122-0009"},
+        {"subscribed", "code", "000.00.25.H29-231122-0001"},
+        {"subscribed_ward", "ward", "Bến Thành"},
+        {"report_received", "ticket", "PA-2025-000123"},
+        {"unsubscribed", NULL, NULL},
+        {"handoff", NULL, NULL},
+    };
+    for (size_t i = 0; i < MC_ARRAY_LEN(one); i++) {
+        const char *k[1] = {one[i].key}, *v[1] = {one[i].val};
+        size_t n = one[i].key ? 1 : 0;
+        assert_int_equal(nlu_render(E, one[i].name, k, v, n, &rep), 0);
+        check_reply(&rep);
+        if (one[i].val)
+            assert_non_null(strstr(rep.text, one[i].val));
+        nlu_reply_free(&rep);
+        if (n) {
+            /* The value is required. */
+            memset(&rep, 0x55, sizeof(rep));
+            assert_int_equal(nlu_render(E, one[i].name, NULL, NULL, 0, &rep), MC_EINVAL);
+            assert_null(rep.text);
+        }
+    }
+    const char *kb[] = {"nonsense"}, *vb[] = {"x"};
+    assert_int_equal(nlu_render(E, "handoff", kb, vb, 1, &rep), MC_EINVAL);
+    const char *kt[] = {"ticket"}, *vt[] = {"\xff\xfe"};
+    assert_int_equal(nlu_render(E, "report_received", kt, vt, 1, &rep), MC_EINVAL);
+    const char *kw[] = {"ward"}, *vw[] = {"Bến Thành"};
+    assert_int_equal(nlu_render(E, "subscribed", kw, vw, 1, &rep), MC_EINVAL); /* not its key */
+    assert_int_equal(nlu_render(E, "no_such_template", NULL, NULL, 0, &rep), MC_ENOTFOUND);
+    assert_int_equal(nlu_render(E, NULL, NULL, NULL, 0, &rep), MC_EINVAL);
+}
+
+/* A copy of the real data with one line broken must fail the start-up naming that line. */
+static void expect_broken(const char *file, const char *after, const char *add, int replace,
+                          const char *why) {
+    char dir[SHARE_MAX], path[SHARE_MAX + 64], err[1024] = "", want[128];
+    int line = 0;
+    assert_int_equal(share_make(dir), 0);
+    snprintf(path, sizeof(path), "intents/data/%s", file);
+    char *orig = share_slurp(path);
+    assert_non_null(orig);
+    char *bad = share_edit(orig, after, add, replace, &line);
+    if (!bad)
+        print_error("no line '%s' in %s\n", after, file);
+    assert_non_null(bad);
+    assert_int_equal(share_write(dir, file, bad), 0);
+    nlu_engine_opts o = {dir, NULL};
+    nlu_engine *e = nlu_engine_new(&o, err, sizeof(err));
+    snprintf(want, sizeof(want), "%s:%d:", file, line);
+    if (e || !strstr(err, want) || !strstr(err, why))
+        print_error("%s: '%s' -> '%s' (want '%s' ... '%s')\n", file, add, err, want, why);
+    assert_null(e);
+    assert_non_null(strstr(err, want));
+    assert_non_null(strstr(err, why));
+    free(orig);
+    free(bad);
+    share_rm(dir);
+}
+
+static void test_broken_data_fails_startup(void **state) {
+    /* The untouched copy loads: the failures below are the edits. */
+    char dir[SHARE_MAX], err[512] = "";
+    assert_int_equal(share_make(dir), 0);
+    nlu_engine_opts o = {dir, NULL};
+    nlu_engine *e = nlu_engine_new(&o, err, sizeof(err));
+    if (!e)
+        print_error("%s\n", err);
+    assert_non_null(e);
+    nlu_engine_free(e);
+    share_rm(dir);
+
+    expect_broken("replies.txt", "[fee]", "text = Lệ phí {fe}", 0, "unknown placeholder");
+    expect_broken("replies.txt", "[greeting]", "text = Mã {code}", 0, "{code} cannot be used");
+    expect_broken("replies.txt", "[thanks]", "quick = Hỏi thêm | trời hôm nay đẹp nhỉ", 0,
+                  "not understood");
+    expect_broken("replies.txt", "[fallback]",
+                  "quick = Một tiêu đề rất rất dài quá mức | Làm khai sinh cần giấy tờ gì?", 0,
+                  "title");
+    expect_broken("replies.txt", "[fee]", "[no_such_reply]", 0, "unknown reply");
+    expect_broken("replies.txt", "[fee]", "quick = no bar here", 0, "title | payload");
+    expect_broken("replies.txt", "[fee]", "texte = oops", 0, "unknown key");
+    expect_broken("replies.txt", "[handoff]", "[handoff_x]", 1, "unknown reply");
+    expect_broken("rules.txt", "[settings]", "min_confidence = 2", 0, "min_confidence");
+    expect_broken("rules.txt", "[settings]", "bogus = 1", 0, "unknown setting");
+    expect_broken("rules.txt", "[override]", "tra {dossier_code} cuu = dossier.status", 0,
+                  "end a pattern");
+    expect_broken("rules.txt", "[override]", "xyz = no.such.intent", 0, "unknown intent");
+    expect_broken("rules.txt", "[greeting]", "chào = abc", 0, "not a number");
+    expect_broken("rules.txt", "[filler]", "word = còn", 0, "unknown key");
+    expect_broken("rules.txt", "[greeting]", "[weather.today]", 0, "unknown section");
+    expect_broken("issue_categories.txt", "[rac_thai]", "keyword = ", 0, "empty value");
+    expect_broken("issue_categories.txt", "[khac]", "keyword = linh tinh", 0, "no keywords");
+    expect_broken("issue_categories.txt", "[rac_thai]", "[rac_thai_2]", 0,
+                  "unknown issue category");
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_procedure_answers_for_every_procedure),
+        cmocka_unit_test(test_which_procedure_quick_replies),
+        cmocka_unit_test(test_actions),
+        cmocka_unit_test(test_render_gateway_templates),
+        cmocka_unit_test(test_broken_data_fails_startup),
+    };
+    return cmocka_run_group_tests_name("nlu_reply", tests, setup, teardown);
+}

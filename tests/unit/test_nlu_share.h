@@ -1,0 +1,136 @@
+/*
+ * tests/unit/test_nlu_share.h — a throw-away share folder for the intents tests: copies of
+ * the real intents/data files (one of which a test then breaks on purpose) and a link to
+ * the real vi-nlp/data. Tests run from the repository root.
+ */
+#ifndef TEST_NLU_SHARE_H
+#define TEST_NLU_SHARE_H
+
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define SHARE_MAX 512
+
+static const char *const share_files[] = {"procedures.txt", "rules.txt", "replies.txt",
+                                          "issue_categories.txt"};
+
+/* Reads a whole file; the caller frees. NULL on error. */
+static inline char *share_slurp(const char *path) {
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    size_t cap = 4096, len = 0;
+    char *buf = malloc(cap);
+    size_t k;
+    while (buf && (k = fread(buf + len, 1, cap - len - 1, f)) > 0) {
+        len += k;
+        if (cap - len < 2) {
+            char *nb = realloc(buf, cap * 2);
+            if (!nb) {
+                free(buf);
+                buf = NULL;
+                break;
+            }
+            buf = nb;
+            cap *= 2;
+        }
+    }
+    fclose(f);
+    if (buf)
+        buf[len] = '\0';
+    return buf;
+}
+
+static inline int share_write(const char *dir, const char *name, const char *content) {
+    char path[SHARE_MAX + 64];
+    snprintf(path, sizeof(path), "%s/intents/data/%s", dir, name);
+    FILE *f = fopen(path, "wb");
+    if (!f)
+        return -1;
+    size_t n = strlen(content);
+    int ok = fwrite(content, 1, n, f) == n;
+    return fclose(f) == 0 && ok ? 0 : -1;
+}
+
+/* Creates the folder in dir[SHARE_MAX]; returns 0 or -1. */
+static inline int share_make(char *dir) {
+    char cwd[PATH_MAX], path[SHARE_MAX + 64], src[PATH_MAX + 64];
+    const char *tmp = getenv("TMPDIR");
+    snprintf(dir, SHARE_MAX, "%s/motcua-nlu-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    if (!getcwd(cwd, sizeof(cwd)) || !mkdtemp(dir))
+        return -1;
+    snprintf(path, sizeof(path), "%s/intents", dir);
+    if (mkdir(path, 0700) != 0)
+        return -1;
+    snprintf(path, sizeof(path), "%s/intents/data", dir);
+    if (mkdir(path, 0700) != 0)
+        return -1;
+    snprintf(path, sizeof(path), "%s/vi-nlp", dir);
+    if (mkdir(path, 0700) != 0)
+        return -1;
+    snprintf(path, sizeof(path), "%s/vi-nlp/data", dir);
+    snprintf(src, sizeof(src), "%s/vi-nlp/data", cwd);
+    if (symlink(src, path) != 0)
+        return -1;
+    for (size_t i = 0; i < sizeof(share_files) / sizeof(share_files[0]); i++) {
+        snprintf(src, sizeof(src), "intents/data/%s", share_files[i]);
+        char *c = share_slurp(src);
+        int rc = c ? share_write(dir, share_files[i], c) : -1;
+        free(c);
+        if (rc)
+            return -1;
+    }
+    return 0;
+}
+
+static inline void share_rm(const char *dir) {
+    char path[SHARE_MAX + 64];
+    for (size_t i = 0; i < sizeof(share_files) / sizeof(share_files[0]); i++) {
+        snprintf(path, sizeof(path), "%s/intents/data/%s", dir, share_files[i]);
+        unlink(path);
+    }
+    snprintf(path, sizeof(path), "%s/intents/data", dir);
+    rmdir(path);
+    snprintf(path, sizeof(path), "%s/intents", dir);
+    rmdir(path);
+    snprintf(path, sizeof(path), "%s/vi-nlp/data", dir);
+    unlink(path);
+    snprintf(path, sizeof(path), "%s/vi-nlp", dir);
+    rmdir(path);
+    rmdir(dir);
+}
+
+/* Returns a copy of content with the line `add` inserted after the first line equal to
+ * `after` (or replacing that line when replace is 1); *lineno receives the number of the
+ * new line. NULL when no line equals `after`. The caller frees. */
+static inline char *share_edit(const char *content, const char *after, const char *add, int replace,
+                               int *lineno) {
+    size_t alen = strlen(after);
+    int line = 1;
+    for (const char *p = content; *p; line++) {
+        const char *nl = strchr(p, '\n');
+        size_t len = nl ? (size_t)(nl - p) : strlen(p);
+        const char *next = nl ? nl + 1 : p + len;
+        if (len == alen && memcmp(p, after, alen) == 0) {
+            char *out = malloc(strlen(content) + strlen(add) + 4);
+            if (!out)
+                return NULL;
+            size_t head = (size_t)(p - content);
+            memcpy(out, content, head);
+            if (replace)
+                sprintf(out + head, "%s\n%s", add, next);
+            else
+                sprintf(out + head, "%.*s\n%s\n%s", (int)len, p, add, next);
+            *lineno = replace ? line : line + 1;
+            return out;
+        }
+        p = next;
+    }
+    return NULL;
+}
+
+#endif
