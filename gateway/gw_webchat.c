@@ -24,7 +24,9 @@
 #include "channels/webchat.h"
 #include "core/mc.h"
 #include "gateway/gw_app.h"
+#include "gateway/gw_clock.h"
 #include "gateway/gw_log.h"
+#include "intents/nlu_dialog.h"
 #include "vi-nlp/vn_utf8.h"
 
 #include <jansson.h>
@@ -72,6 +74,11 @@ typedef struct turn {
     const char *kind;           /* "message" or "quick_reply" */
     uint64_t t0;                /* loop time when received, ms */
     char intent[48];            /* classified intent, for metrics */
+    nlu_context ctx;            /* the session's conversation context */
+    long long seq;              /* number of our reply */
+    nlu_reply rep;              /* the reply being composed */
+    double confidence;          /* of the classification, for the log */
+    const char *procedure;      /* engine-owned, for the log */
 } turn;
 
 static wc_conn *conn_ref(wc_conn *c) {
@@ -276,6 +283,7 @@ static void handle_hello(wc_conn *c, const webchat_frame *f) {
 
 static void turn_free(turn *t) {
     conn_unref(t->c);
+    nlu_reply_free(&t->rep);
     free(t->text);
     free(t->frame);
     free(t);
@@ -293,49 +301,37 @@ static void on_history_saved(gw_store *s, redisReply *r, void *priv) {
     turn_free(t);
 }
 
-static void on_seq(gw_store *s, redisReply *r, void *priv) {
-    turn *t = priv;
+/* Sends the composed reply after saving it (history, context) in one MULTI. */
+static void finish_turn(gw_store *s, turn *t) {
     wc_conn *c = t->c;
-    if (!r || r->type != REDIS_REPLY_INTEGER) {
-        send_busy(c);
-        turn_free(t);
-        return;
-    }
-    long long seq = r->integer;
-    nlu_result res = {0};
-    nlu_reply rep = {0};
-    int rc = nlu_respond(c->app->nlu, t->text, t->text_len, &res, &rep);
-    if (rc) {
-        send_error(c, rc == MC_EUTF8 ? "invalid_utf8" : "internal",
-                   "Xin lỗi, tôi chưa xử lý được tin nhắn này.");
-        turn_free(t);
-        return;
-    }
-    snprintf(t->intent, sizeof t->intent, "%s", res.intent ? res.intent : "out_of_scope");
-    gw_metrics_msg_in(c->app->metrics, "webchat", t->intent);
+    nlu_reply *rep = &t->rep;
     webchat_quick q[NLU_MAX_QUICK];
-    for (size_t i = 0; i < rep.n_quick && i < NLU_MAX_QUICK; i++)
-        q[i] = (webchat_quick){rep.quick[i].title, rep.quick[i].payload};
-    t->frame = webchat_render_message(seq, rep.text, rep.text_len, q, rep.n_quick, t->id,
+    for (size_t i = 0; i < rep->n_quick && i < NLU_MAX_QUICK; i++)
+        q[i] = (webchat_quick){rep->quick[i].title, rep->quick[i].payload};
+    t->frame = webchat_render_message(t->seq, rep->text, rep->text_len, q, rep->n_quick, t->id,
                                       &t->frame_len);
     char tag[9];
     session_tag(c, tag);
     gw_log(GW_INFO, "webchat.reply", "{s:s, s:s, s:f, s:s?, s:I}", "session", tag, "intent",
-           t->intent, "confidence", res.confidence, "procedure", res.procedure, "seq",
-           (json_int_t)seq);
-    nlu_reply_free(&rep);
+           t->intent, "confidence", t->confidence, "procedure", t->procedure, "seq",
+           (json_int_t)t->seq);
     if (!t->frame) {
         turn_free(t);
         return;
     }
-    char kh[64], ks[64], score[32];
+    char kh[64], ks[64], score[32], cbuf[NLU_CONTEXT_MAX];
     k_hist(kh, sizeof kh, c->session);
     k_sess(ks, sizeof ks, c->session);
-    snprintf(score, sizeof score, "%lld", seq);
+    snprintf(score, sizeof score, "%lld", t->seq);
+    if (nlu_context_encode(&t->ctx, cbuf, sizeof cbuf) < 0)
+        cbuf[0] = '\0';
     const char *zadd[] = {"ZADD", kh, score, t->frame};
     size_t zlen[] = {4, strlen(kh), strlen(score), t->frame_len};
+    const char *hset[] = {"HSET", ks, "ctx", cbuf};
+    size_t hlen[] = {4, strlen(ks), 3, strlen(cbuf)};
     /* One MULTI so the history never holds a message without its trim and TTL. */
     if (gw_store_cmdf(s, NULL, NULL, "MULTI") || gw_store_cmd(s, NULL, NULL, 4, zadd, zlen) ||
+        gw_store_cmd(s, NULL, NULL, 4, hset, hlen) ||
         gw_store_cmdf(s, NULL, NULL, "ZREMRANGEBYRANK %s 0 %d", kh, -HISTORY_KEEP - 1) ||
         gw_store_cmdf(s, NULL, NULL, "EXPIRE %s %d", kh, SESSION_TTL_S) ||
         gw_store_cmdf(s, NULL, NULL, "EXPIRE %s %d", ks, SESSION_TTL_S) ||
@@ -344,6 +340,88 @@ static void on_seq(gw_store *s, redisReply *r, void *priv) {
         conn_send(c, t->frame, t->frame_len);
         turn_free(t);
     }
+}
+
+/* A dossier lookup for "tra hồ sơ <code>": the status the department set. */
+static void on_dossier(gw_store *s, redisReply *r, void *priv) {
+    turn *t = priv;
+    const char *code = t->rep.resolved.dossier_code;
+    const char *status = NULL, *updated = "", *agency = "";
+    if (r && r->type == REDIS_REPLY_ARRAY)
+        for (size_t i = 0; i + 1 < r->elements; i += 2) {
+            const char *f = r->element[i]->str, *v = r->element[i + 1]->str;
+            if (!f || !v)
+                continue;
+            if (!strcmp(f, "status_text") || (!strcmp(f, "status") && !status))
+                status = v;
+            else if (!strcmp(f, "updated"))
+                updated = v;
+            else if (!strcmp(f, "agency"))
+                agency = v;
+        }
+    nlu_reply out = {0};
+    int rc;
+    if (status) {
+        const char *k[] = {"code", "status", "updated", "agency"};
+        const char *v[] = {code, status, updated, agency};
+        rc = nlu_render(t->c->app->nlu, "dossier_status", k, v, 4, &out);
+    } else {
+        const char *k[] = {"code"}, *v[] = {code};
+        rc = nlu_render(t->c->app->nlu, "dossier_not_found", k, v, 1, &out);
+    }
+    if (r && !rc) { /* without Redis the default text ("looking it up") stays */
+        nlu_reply_free(&t->rep);
+        t->rep = out;
+    }
+    finish_turn(s, t);
+}
+
+static void on_seq(gw_store *s, redisReply *r, void *priv);
+
+/* The session's context, then the number of the reply. */
+static void on_context(gw_store *s, redisReply *r, void *priv) {
+    turn *t = priv;
+    if (!r || r->type == REDIS_REPLY_ERROR) {
+        send_busy(t->c);
+        turn_free(t);
+        return;
+    }
+    memset(&t->ctx, 0, sizeof t->ctx);
+    if (r->type == REDIS_REPLY_STRING && nlu_context_decode(r->str, r->len, &t->ctx))
+        memset(&t->ctx, 0, sizeof t->ctx); /* garbage: start fresh */
+    char key[64];
+    k_sess(key, sizeof key, t->c->session);
+    if (gw_store_cmdf(s, on_seq, t, "HINCRBY %s seq 1", key)) {
+        send_busy(t->c);
+        turn_free(t);
+    }
+}
+
+static void on_seq(gw_store *s, redisReply *r, void *priv) {
+    turn *t = priv;
+    wc_conn *c = t->c;
+    if (!r || r->type != REDIS_REPLY_INTEGER) {
+        send_busy(c);
+        turn_free(t);
+        return;
+    }
+    t->seq = r->integer;
+    nlu_result res = {0};
+    int rc = nlu_converse(c->app->nlu, &t->ctx, gw_now_ms(), t->text, t->text_len, &res, &t->rep);
+    if (rc) {
+        send_error(c, rc == MC_EUTF8 ? "invalid_utf8" : "internal",
+                   "Xin lỗi, tôi chưa xử lý được tin nhắn này.");
+        turn_free(t);
+        return;
+    }
+    snprintf(t->intent, sizeof t->intent, "%s", res.intent ? res.intent : "out_of_scope");
+    t->confidence = res.confidence;
+    t->procedure = t->rep.resolved.procedure;
+    gw_metrics_msg_in(c->app->metrics, "webchat", t->intent);
+    if (t->rep.action == NLU_ACT_DOSSIER_STATUS && *t->rep.resolved.dossier_code &&
+        !gw_store_cmdf(s, on_dossier, t, "HGETALL mc:dossier:%s", t->rep.resolved.dossier_code))
+        return;
+    finish_turn(s, t);
 }
 
 static void on_persisted(gw_store *s, redisReply *r, void *priv) {
@@ -357,9 +435,11 @@ static void on_persisted(gw_store *s, redisReply *r, void *priv) {
     }
     size_t len = 0;
     send_owned(c, webchat_render_ack(t->id, &len), &len);
+    static const char typing[] = "{\"type\":\"typing\"}";
+    conn_send(c, typing, sizeof typing - 1);
     char key[64];
     k_sess(key, sizeof key, c->session);
-    if (gw_store_cmdf(s, on_seq, t, "HINCRBY %s seq 1", key)) {
+    if (gw_store_cmdf(s, on_context, t, "HGET %s ctx", key)) {
         send_busy(c);
         turn_free(t);
     }

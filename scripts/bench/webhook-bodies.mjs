@@ -1,13 +1,11 @@
-// Writes a Lua table of N signed Facebook webhook bodies (one new message id
-// each) for scripts/bench/webhook.sh: bodies[i] and sigs[i].
+// Writes N signed Facebook webhook bodies (one new message id each) for
+// scripts/bench/webhook.sh, one "signature<TAB>body" line each.
 import { createHmac } from 'node:crypto';
 
 const [secret, nArg] = process.argv.slice(2);
 const n = Number(nArg || 100000);
 const texts = ['lam khai sinh can giay to gi', 'đăng ký tạm trú online được không', 'le phi lam ho chieu bao nhieu', 'cho hỏi hồ sơ 000.00.25.H29-231122-0001'];
 const out = [];
-out.push('bodies = {}\nsigs = {}\n');
-const esc = (s) => s.replace(/\\/g, '\\\\').replace(/"/g, '\\"');
 for (let i = 1; i <= n; i++) {
     const now = 1763900000000 + i;
     const body = JSON.stringify({
@@ -15,6 +13,6 @@ for (let i = 1; i <= n; i++) {
         entry: [{ id: '1000', time: now, messaging: [{ sender: { id: `psid${i % 5000}` }, recipient: { id: '1000' }, timestamp: now, message: { mid: `m_bench_${process.pid}_${i}`, text: texts[i % texts.length] } }] }],
     });
     const sig = 'sha256=' + createHmac('sha256', secret).update(body).digest('hex');
-    out.push(`bodies[${i}]="${esc(body)}"\nsigs[${i}]="${sig}"\n`);
+    out.push(`${sig}\t${body}\n`);
 }
 process.stdout.write(out.join(''));

@@ -18,7 +18,7 @@ W=var/bench/webhook
 CONNS=50
 THREADS=2
 DURATION=${WEBHOOK_BENCH_SECONDS:-10}
-BODIES=${WEBHOOK_BENCH_BODIES:-200000}
+BODIES=${WEBHOOK_BENCH_BODIES:-120000}
 E2E_RATE=1000
 E2E_SECONDS=10
 SECRET=bench-app-secret
@@ -110,11 +110,16 @@ NGX
 pids+=($!)
 wait_http "http://127.0.0.1:$NG_PORT/"
 
-# signed bodies, one message id each, as a Lua file wrk cycles through
-node scripts/bench/webhook-bodies.mjs "$SECRET" "$BODIES" >"$W/bodies.lua"
+# signed bodies, one message id each ("signature<TAB>body" lines), cycled by wrk
+node scripts/bench/webhook-bodies.mjs "$SECRET" "$BODIES" >"$W/bodies.tsv"
 cat >"$W/post.lua" <<LUA
-dofile("$PWD/$W/bodies.lua")
-local i = 0
+bodies, sigs = {}, {}
+for line in io.lines("$PWD/$W/bodies.tsv") do
+    local tab = line:find("\t", 1, true)
+    sigs[#sigs + 1] = line:sub(1, tab - 1)
+    bodies[#bodies + 1] = line:sub(tab + 1)
+end
+i = 0 -- global: setup() gives each thread its own starting offset
 local n = #bodies
 request = function()
     i = i + 1
@@ -125,7 +130,7 @@ end
 thread_seq = 0
 setup = function(thread)
     thread_seq = thread_seq + 1
-    thread:set("i", thread_seq * 1000003)
+    thread:set("i", (thread_seq - 1) * math.floor($BODIES / $THREADS))
 end
 done = function(summary, latency, requests)
     io.write(string.format("RESULT %d %d %.0f %.3f %.3f %d\n", summary.requests, summary.duration,

@@ -17,6 +17,7 @@ import {
     redisCli,
     waitFor,
     sleep,
+    wsConnect,
 } from '../lib/harness.mjs';
 import { startFakes } from '../fakes/providers.mjs';
 import { fbSignature, zaloSignature, twilioSignature } from '../lib/sign.mjs';
@@ -306,6 +307,34 @@ describe('provider channels end to end', { timeout: 180000 }, () => {
         assert.equal(stored, sends[sends.length - 1].headers.access_token, 'the new token is in Redis');
     });
 
+    it('zalo: the conversation state carries a follow-up across messages (Redis, 30 minutes)', async () => {
+        const user = uid('zctx');
+        assert.equal((await postZalo(mc, zaloBody({ user, text: 'lam ho chieu can giay to gi' }))).status, 200);
+        await fakes.waitFor('zalo', 1, 10000);
+        assert.equal((await postZalo(mc, zaloBody({ user, text: 'còn lệ phí bao nhiêu?' }))).status, 200);
+        const reqs = await fakes.waitFor('zalo', 2, 10000);
+        const second = reqs.filter((q) => q.body.recipient.user_id === user)[1].body.message.text;
+        assert.match(second, /Lệ phí/);
+        assert.match(second, /hộ chiếu/i, `the fee of the passport: ${second}`);
+        const ctx = await redisCli(redis.sock, 'HGET', `mc:conv:zalo:${user}`, 'ctx');
+        assert.match(ctx, /ho_chieu/);
+        const ttl = Number(await redisCli(redis.sock, 'TTL', `mc:conv:zalo:${user}`));
+        assert.ok(ttl > 0, 'conversation state expires');
+    });
+
+    it('sms: subscribe to a dossier from chat, then HUY removes it', async () => {
+        const from = '+84912000111';
+        const code = '000.00.25.H29-231122-0042';
+        let r = await postTwilio(mc, { MessageSid: uid('SM'), From: from, To: TW.from, Body: `dang ky nhan thong bao ho so ${code}` });
+        assert.equal(r.status, 200);
+        await fakes.waitFor('twilio', 1, 10000);
+        assert.equal(await redisCli(redis.sock, 'SISMEMBER', `mc:sub:dossier:${code}`, `sms:${from}`), '1');
+        r = await postTwilio(mc, { MessageSid: uid('SM'), From: from, To: TW.from, Body: 'HUY' });
+        assert.equal(r.status, 200);
+        await fakes.waitFor('twilio', 2, 10000);
+        assert.equal(await redisCli(redis.sock, 'SISMEMBER', `mc:sub:dossier:${code}`, `sms:${from}`), '0');
+    });
+
     it('sms (twilio): a signed inbound SMS is answered unaccented through the Messages API', async () => {
         const r = await postTwilio(mc, { MessageSid: uid('SM'), From: '+84912345678', To: TW.from, Body: 'LAM KHAI SINH CAN GIAY TO GI' });
         assert.equal(r.status, 200, r.body);
@@ -399,5 +428,69 @@ describe('sms via kannel', { timeout: 60000 }, () => {
         assert.match(req.query.text, /tam tru/i);
         q.set('secret', 'nope');
         assert.equal((await httpRequest(`${mc.url}/webhook/sms?${q}`)).status, 401);
+    });
+});
+
+describe('web chat conversation (context, typing, dossier lookup)', { timeout: 60000 }, () => {
+    let dir, redis, mc;
+    before(async () => {
+        dir = makeTempDir('motcua-wc-');
+        redis = await startRedis(path.join(dir, 'redis'));
+        mc = await startMotcua({ redisUrl: redis.url });
+    });
+    after(async () => {
+        try {
+            if (mc && mc.alive()) await mc.stop();
+        } finally {
+            await redis.stop();
+            removeTempDir(dir);
+        }
+    });
+
+    async function session() {
+        const c = await wsConnect(mc.wsUrl, { origin: mc.url });
+        c.send({ type: 'hello', session: null, last_seq: 0 });
+        await c.next('welcome', 5000);
+        return c;
+    }
+
+    it('a follow-up carries the procedure: papers of khai sinh, then "còn lệ phí thì sao?" → fee of khai sinh', async () => {
+        const c = await session();
+        try {
+            c.send({ type: 'message', id: 'a1', text: 'lam khai sinh can giay to gi' });
+            await c.next('ack', 5000);
+            await c.next('typing', 5000);
+            const m1 = await c.next('message', 10000);
+            assert.match(m1.text, /khai sinh/i);
+            c.send({ type: 'message', id: 'a2', text: 'còn lệ phí thì sao?' });
+            const m2 = await c.next((f) => f.type === 'message' && f.reply_to === 'a2', 10000);
+            assert.match(m2.text, /Lệ phí/);
+            assert.match(m2.text, /khai sinh/i, `the fee of khai sinh: ${m2.text}`);
+            // a new session knows nothing of it
+            const d = await session();
+            d.send({ type: 'message', id: 'b1', text: 'còn lệ phí thì sao?' });
+            const n1 = await d.next('message', 10000);
+            assert.doesNotMatch(n1.text, /khai sinh: /i);
+            d.terminate();
+        } finally {
+            c.terminate();
+        }
+    });
+
+    it('"tra hồ sơ <code>" answers with the status the department set, and not-found otherwise', async () => {
+        await redisCli(redis.sock, 'HSET', 'mc:dossier:000.00.25.H29-231122-0001', 'status', 'processing', 'status_text', 'đang được giải quyết', 'updated', '2026-11-23 09:00', 'agency', 'UBND phường Bến Thành');
+        const c = await session();
+        try {
+            c.send({ type: 'message', id: 'd1', text: 'tra ho so 000.00.25.h29 231122 0001' });
+            const m = await c.next('message', 10000);
+            assert.match(m.text, /000\.00\.25\.H29-231122-0001/);
+            assert.match(m.text, /đang được giải quyết/);
+            c.send({ type: 'message', id: 'd2', text: 'TRA 000.00.25.H29-231122-0999' });
+            const n = await c.next((f) => f.type === 'message' && f.reply_to === 'd2', 10000);
+            assert.match(n.text, /000\.00\.25\.H29-231122-0999/);
+            assert.doesNotMatch(n.text, /đang được giải quyết/);
+        } finally {
+            c.terminate();
+        }
     });
 });
