@@ -451,10 +451,14 @@ static int on_body_done(http_pss *pss) {
     return 0;
 }
 
-/* Writes status line and headers; 0 or -1 to close. */
+#define SMALL_BODY 8192 /* bodies this small leave with their headers in one write */
+
+/* Writes status line and headers, and the whole body too when it is small (one
+ * write, one WRITEABLE round instead of two: fewer epoll_ctl calls per request).
+ * 0 or -1 to close. */
 static int send_headers(struct lws *wsi, gw_req *rq) {
-    unsigned char buf[LWS_PRE + 2048];
-    unsigned char *start = buf + LWS_PRE, *p = start, *end = buf + sizeof buf - 1;
+    unsigned char buf[LWS_PRE + 2048 + SMALL_BODY];
+    unsigned char *start = buf + LWS_PRE, *p = start, *end = buf + LWS_PRE + 2047;
     if (lws_add_http_common_headers(wsi, (unsigned int)rq->status, rq->ctype, rq->out_len, &p,
                                     end))
         return -1;
@@ -469,7 +473,15 @@ static int send_headers(struct lws *wsi, gw_req *rq) {
         lws_add_http_header_by_token(wsi, WSI_TOKEN_CONNECTION, (const unsigned char *)"close",
                                      5, &p, end))
         return -1;
-    if (lws_finalize_write_http_header(wsi, start, &p, end))
+    if (lws_finalize_http_header(wsi, &p, end))
+        return -1;
+    if (!rq->head_only && rq->out_len <= SMALL_BODY) {
+        memcpy(p, rq->out, rq->out_len);
+        p += rq->out_len;
+        rq->sent = rq->out_len;
+    }
+    size_t n = (size_t)(p - start);
+    if (lws_write(wsi, start, n, LWS_WRITE_HTTP_HEADERS) != (int)n)
         return -1;
     rq->headers_sent = 1;
     return 0;
@@ -494,7 +506,7 @@ static int on_writeable(struct lws *wsi, http_pss *pss) {
     if (!rq->headers_sent) {
         if (send_headers(wsi, rq))
             return -1;
-        if (rq->head_only || rq->out_len == 0)
+        if (rq->head_only || rq->sent == rq->out_len)
             return finish(wsi, pss);
         lws_callback_on_writable(wsi);
         return 0;
