@@ -81,6 +81,9 @@
 #define NLU_TRAIN_HASH_BITS 16
 #define NLU_TRAIN_SEED 20251123u
 #define NLU_TRAIN_FOLDS 5
+#ifndef NLU_TRAIN_AUGMENT
+#define NLU_TRAIN_AUGMENT 1 /* also train on the unaccented rendering of accented lines */
+#endif
 #define NLU_TRAIN_MAX_EPOCHS 1000
 #define NLU_TRAIN_MAX_FOLDS 20
 #define NLU_TRAIN_LR 0.5 /* AdaGrad base step */
@@ -610,6 +613,7 @@ typedef struct example {
     uint32_t n; /* distinct features */
     int y;      /* class */
     int len;    /* length bucket (syllables), for the CV report */
+    size_t src; /* the line's own example; for an unaccented rendering, the original's */
 } example;
 
 typedef struct dataset {
@@ -619,7 +623,8 @@ typedef struct dataset {
     size_t nf, fcap;                     /* used, allocated */
     char *names[NLU_MODEL_MAX_CLASSES];  /* owned, sorted */
     size_t c;                            /* classes */
-    size_t count[NLU_MODEL_MAX_CLASSES]; /* examples per class */
+    size_t count[NLU_MODEL_MAX_CLASSES]; /* lines per class */
+    size_t lines;                        /* original lines (n minus the renderings) */
 } dataset;
 
 typedef struct collect {
@@ -856,18 +861,32 @@ static int load_dataset(vn_normalizer *vn, const char *path, unsigned bits, data
             snprintf(err, errlen, "%s:%ld: text: %s", path, lines[i].lineno, mc_strerror(rc));
             goto out;
         }
-        cl.n = 0;
-        feat_each(&t, bits, collect_add, &cl);
         int y = find_class(d->names, d->c, lines[i].label, lines[i].label_len);
         int lb = len_bucket(&t);
-        vn_text_free(&t);
-        if (cl.oom || dataset_add(d, &cl, y)) {
-            snprintf(err, errlen, "out of memory");
-            rc = MC_ENOMEM;
-            goto out;
+        /* The line as written, then (when it has diacritics) the same line as a citizen
+         * typing without them would send it: folded == plain. */
+        int renderings = has_high_byte(t.folded, t.folded_len) ? 2 : 1;
+        size_t src = d->n;
+        for (int r = 0; r < renderings; r++) {
+            vn_text u = t;
+            if (r == 1) {
+                u.folded = t.plain;
+                u.folded_len = t.plain_len;
+            }
+            cl.n = 0;
+            feat_each(&u, bits, collect_add, &cl);
+            if (cl.oom || dataset_add(d, &cl, y)) {
+                vn_text_free(&t);
+                snprintf(err, errlen, "out of memory");
+                rc = MC_ENOMEM;
+                goto out;
+            }
+            d->ex[d->n - 1].len = lb;
+            d->ex[d->n - 1].src = src;
         }
+        vn_text_free(&t);
         d->count[y]++;
-        d->ex[d->n - 1].len = lb;
+        d->lines++;
     }
     rc = 0;
 out:
@@ -1082,16 +1101,16 @@ int nlu_model_train(vn_normalizer *vn, const char *train_tsv, const nlu_train_op
         rc = MC_ENOMEM;
         goto out;
     }
-    if (d.n < (size_t)folds) {
-        snprintf(err, errlen, "%s: %zu lines is fewer than %d folds", train_tsv, d.n, folds);
+    if (d.lines < (size_t)folds) {
+        snprintf(err, errlen, "%s: %zu lines is fewer than %d folds", train_tsv, d.lines, folds);
         rc = MC_EPARSE;
         goto out;
     }
     if (lg) {
         fprintf(lg,
-                "train: %s: %zu lines, %zu intents, %d hash bits, %d epochs, l2 %g, "
-                "%d folds, seed %u\n",
-                train_tsv, d.n, d.c, bits, epochs, l2, folds, seed);
+                "train: %s: %zu lines (+%zu unaccented renderings), %zu intents, %d hash bits, "
+                "%d epochs, l2 %g, %d folds, seed %u\n",
+                train_tsv, d.lines, d.n - d.lines, d.c, bits, epochs, l2, folds, seed);
         for (size_t k = 0; k < d.c; k++)
             fprintf(lg, "  %-22s %zu lines\n", d.names[k], d.count[k]);
     }
@@ -1099,22 +1118,27 @@ int nlu_model_train(vn_normalizer *vn, const char *train_tsv, const nlu_train_op
     if (!rng)
         rng = 1;
 
-    /* Stratified folds: shuffle, then deal each class's lines round-robin. */
+    /* Stratified folds: shuffle the lines, then deal each class's round-robin; a line's
+     * unaccented rendering goes with it. */
+    size_t no = 0;
     for (size_t i = 0; i < d.n; i++)
-        order[i] = i;
-    shuffle(order, d.n, &rng);
+        if (d.ex[i].src == i)
+            order[no++] = i;
+    shuffle(order, no, &rng);
     size_t dealt[NLU_MODEL_MAX_CLASSES] = {0};
-    for (size_t i = 0; i < d.n; i++) {
+    for (size_t i = 0; i < no; i++) {
         int y = d.ex[order[i]].y;
         fold_of[order[i]] = (int)(dealt[y]++ % (size_t)folds);
     }
-    size_t right = 0;
+    for (size_t i = 0; i < d.n; i++)
+        fold_of[i] = fold_of[d.ex[i].src];
+    size_t right = 0, right_u = 0, n_u = 0;
     size_t conf[NLU_MODEL_MAX_CLASSES][NLU_MODEL_MAX_CLASSES];
     memset(conf, 0, sizeof conf);
     for (int k = 0; k < folds; k++) {
         size_t n = 0;
         for (size_t i = 0; i < d.n; i++)
-            if (fold_of[i] != k)
+            if (fold_of[i] != k && (NLU_TRAIN_AUGMENT || d.ex[i].src == i))
                 idx[n++] = i;
         fit(&L, &d, idx, n, epochs, l2, &rng, NULL);
         size_t fr = 0, fn = 0;
@@ -1125,6 +1149,11 @@ int nlu_model_train(vn_normalizer *vn, const char *train_tsv, const nlu_train_op
             logits(&L, &d, &d.ex[i], z);
             hy[i] = d.ex[i].y;
             int best = best_of(z, d.c);
+            if (d.ex[i].src != i) {
+                right_u += best == hy[i];
+                n_u++;
+                continue;
+            }
             conf[hy[i]][best]++;
             fr += best == hy[i];
             fn++;
@@ -1141,13 +1170,15 @@ int nlu_model_train(vn_normalizer *vn, const char *train_tsv, const nlu_train_op
         double ah1, ch1, ah2, ch2;
         double e1 = ece_at(hz, hy, d.n, d.c, 1.0, &ah1, &ch1);
         double e2 = ece_at(hz, hy, d.n, d.c, T, &ah2, &ch2);
-        fprintf(lg, "cv accuracy %.4f (%zu/%zu, %d folds)\n", (double)right / (double)d.n, right,
-                d.n, folds);
+        fprintf(lg, "cv accuracy %.4f (%zu/%zu, %d folds)\n", (double)right / (double)d.lines,
+                right, d.lines, folds);
+        fprintf(lg, "cv accuracy of the accented lines typed without diacritics %.4f (%zu/%zu)\n",
+                n_u ? (double)right_u / (double)n_u : 0.0, right_u, n_u);
         fprintf(lg, "cv accuracy by length (syllables):");
         for (size_t b = 0; b < N_LEN; b++) {
             size_t nb = 0, rb = 0;
             for (size_t i = 0; i < d.n; i++)
-                if (d.ex[i].len == (int)b) {
+                if (d.ex[i].len == (int)b && d.ex[i].src == i) {
                     nb++;
                     rb += best_of(hz + i * d.c, d.c) == hy[i];
                 }
@@ -1171,11 +1202,13 @@ int nlu_model_train(vn_normalizer *vn, const char *train_tsv, const nlu_train_op
                 "%.4f; confidence >= %.1f on %.1f%% of lines, accuracy there %.4f\n",
                 T, nll_at(hz, hy, d.n, d.c, 1.0), nll_at(hz, hy, d.n, d.c, T), e1, e2,
                 NLU_CONF_HIGH, 100.0 * ch2, ah2);
-        fprintf(lg, "final model on all %zu lines:\n", d.n);
+        fprintf(lg, "final model on all %zu lines:\n", d.lines);
     }
+    size_t nfin = 0;
     for (size_t i = 0; i < d.n; i++)
-        idx[i] = i;
-    fit(&L, &d, idx, d.n, epochs, l2, &rng, lg);
+        if (NLU_TRAIN_AUGMENT || d.ex[i].src == i)
+            idx[nfin++] = i;
+    fit(&L, &d, idx, nfin, epochs, l2, &rng, lg);
     rc = write_model(out_path, (unsigned)bits, d.names, d.c, (float)T, L.b, L.w, err, errlen);
     if (rc == 0 && lg)
         fprintf(lg, "wrote %s (%zu bytes) in %.2f s\n", out_path,

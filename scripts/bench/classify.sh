@@ -133,7 +133,8 @@ done | median >"$W/load.ft"
 # ---- motcua latency per message and model load alone (tests/eval) ----
 taskset -c 0 "$EVAL" --data "$DEV" --model "$W/nlu.model" --repeat "$P99_REPEAT" --no-matrix \
     >"$W/eval.out" 2>&1 || true
-lat=$(sed -nE 's/.*over ([0-9]+) calls: mean ([0-9.]+) us, p50 ([0-9.]+) us, p99 ([0-9.]+) us, max ([0-9.]+) us.*/p50 \3 us, p99 \4 us, max \5 us (\1 calls)/p' "$W/eval.out")
+lat=$(sed -nE 's/.*over ([0-9]+) calls: mean ([0-9.]+) us, p50 ([0-9.]+) us, p99 ([0-9.]+) us, max ([0-9.]+) us.*/\3 \/ \4 \/ \5 us/p' "$W/eval.out")
+calls=$(sed -nE 's/.*over ([0-9]+) calls.*/\1/p' "$W/eval.out")
 mload=$(sed -nE 's/^model load alone: ([0-9.]+) ms/\1 ms/p' "$W/eval.out")
 
 rate() { awk -v n="$1" -v t="$2" 'BEGIN { printf "%.0f msg/s (%.2f s)", n / t, t }'; }
@@ -147,7 +148,7 @@ row "accuracy, unaccented lines" "$(accuracy "$W/dev.gold" "$W/dev.motcua.pred" 
 row "accuracy, teencode lines" "$(accuracy "$W/dev.gold" "$W/dev.motcua.pred" teencode)" "$(accuracy "$W/dev.gold" "$W/dev.ft.pred" teencode)"
 row "train-set 5-fold CV accuracy" "${cv:--}" "-"
 row "throughput, 1 core, $n_big lines" "$(rate "$n_big" "$t_mc")" "$(rate "$n_big" "$t_ft")"
-row "latency per message (nlu_classify)" "${lat:--}" "-"
+row "latency p50 / p99 / max, ${calls:-0} messages" "${lat:--}" "-"
 row "start-up, empty input (median of $LOAD_RUNS)" "$(ms "$W/load.motcua")" "$(ms "$W/load.ft")"
 row "model load alone" "${mload:--}" "-"
 row "model file" "$(size_mb "$W/nlu.model") MB" "$(size_mb "$W/ft.bin") MB"
