@@ -4,6 +4,10 @@
  */
 #include "gateway/gw_clock.h"
 
+#include "core/mc.h"
+
+#include <errno.h>
+#include <stdlib.h>
 #include <time.h>
 
 static int64_t offset_ms; /* added to the real clock; 0 outside tests */
@@ -15,3 +19,15 @@ int64_t gw_now_ms(void) {
 }
 
 void gw_clock_shift(int64_t delta_ms) { offset_ms += delta_ms; }
+
+int gw_clock_shift_str(const char *value) {
+    if (!value || !*value)
+        return 0;
+    char *end;
+    errno = 0;
+    long long v = strtoll(value, &end, 10);
+    if (errno || *end)
+        return MC_EINVAL;
+    gw_clock_shift((int64_t)v);
+    return 0;
+}

@@ -52,6 +52,7 @@ static const key_def keys[] = {
     {"server", "max_body_bytes", KT_INT, "65536", F(max_body_bytes), 256, 64L << 20, NULL},
     {"server", "public_url", KT_URL, "", F(public_url), 0, 0, NULL},
     {"server", "share_dir", KT_STR, "", F(share_dir), 0, 0, NULL},
+    {"server", "test_clock", KT_BOOL, "false", F(server_test_clock), 0, 0, NULL},
     {"redis", "url", KT_REDIS, "redis://127.0.0.1:6379/0", F(redis_url), 0, 0, NULL},
     {"log", "level", KT_ENUM, "info", F(log_level), 0, 0, "debug|info|warn|error"},
     {"zalo", "enabled", KT_BOOL, "false", F(zalo_enabled), 0, 0, NULL},

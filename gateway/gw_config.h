@@ -41,6 +41,7 @@ typedef struct gw_config {
     long max_body_bytes;/* request bodies above this get 413 */
     char *public_url;   /* externally visible base URL (signatures, links) */
     char *share_dir;    /* folder holding intents/data and gateway/www; empty = auto */
+    int server_test_clock; /* tests only: honour MOTCUA_TEST_CLOCK_OFFSET_MS (gw_clock) */
     /* [redis] */
     char *redis_url;    /* as written */
     gw_redis_addr redis;/* parsed redis_url */

@@ -11,6 +11,15 @@
  * pending in Redis, so a crash re-sends it (at least once; the window for a
  * double send is the time between the provider's 200 and our XACK).
  *
+ * Notifications (entries with a `notif` field, put there by gw_sched) close
+ * their loop in the same transaction as the XACK, through small Lua scripts:
+ * sent → mc:notif:<id> status sent + an attempts entry + mc:dlv:<ch>:<pid>
+ * notif=<id> so that receipts (gw_sender_add_receipt, called by the worker)
+ * move it to delivered; permanent or out of retries → the next channel of its
+ * fallback list (idx+1, status scheduled, back on mc:due now, and gw_sched
+ * routes it) or, when none is left, status dead and mc:dead. Replies (no notif
+ * field) are acknowledged or dead-lettered as before.
+ *
  * Zalo access tokens live in Redis (mc:zalo:token: access, refresh,
  * expires_ms) so that every process uses the same one; one process at a time
  * refreshes them under a Redis lock (mc:zalo:lock), because a refresh token
@@ -24,6 +33,7 @@
 #include "gateway/gw_channels.h"
 #include "gateway/gw_httpc.h"
 #include "gateway/gw_clock.h"
+#include "gateway/gw_sched.h"
 #include "gateway/gw_log.h"
 #include "gateway/gw_store.h"
 #include "gateway/gw_worker.h"
@@ -40,55 +50,60 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define MAX_PARTS 8                  /* requests one message may need */
-#define MAX_TEXT 16384               /* bytes of an outbound text */
-#define TOKEN_KEY "mc:zalo:token"    /* hash: access refresh expires_ms */
-#define TOKEN_LOCK "mc:zalo:lock"    /* one refresher at a time */
-#define TOKEN_LOCK_MS 30000          /* lock lifetime */
-#define TOKEN_MARGIN_MS 3600000      /* refresh this long before expiry */
-#define TOKEN_CHECK_MS 60000         /* how often expiry is checked */
-#define DLV_TTL_S 604800             /* delivery records kept 7 days */
+#define MAX_PARTS 8               /* requests one message may need */
+#define MAX_TEXT 16384            /* bytes of an outbound text */
+#define TOKEN_KEY "mc:zalo:token" /* hash: access refresh expires_ms */
+#define TOKEN_LOCK "mc:zalo:lock" /* one refresher at a time */
+#define TOKEN_LOCK_MS 30000       /* lock lifetime */
+#define TOKEN_MARGIN_MS 3600000   /* refresh this long before expiry */
+#define TOKEN_CHECK_MS 60000      /* how often expiry is checked */
+#define DLV_TTL_S 604800          /* delivery records kept 7 days */
 
 typedef struct job {
-    struct job *next, *prev;   /* the sender's list */
-    gw_sender *s;              /* owner */
-    char ch[16];               /* channel */
-    char id[48];               /* stream entry id */
-    char stream[64];           /* mc:out:<ch> */
-    char to[128];              /* recipient */
-    char ref[128];             /* provider id of the message answered, or "" */
-    char purpose[16];          /* reply | update */
-    char tag[48];              /* facebook tag or "" */
-    char *text;                /* owned */
+    struct job *next, *prev; /* the sender's list */
+    gw_sender *s;            /* owner */
+    uint64_t seq;            /* order of arrival in this process */
+    int held;                /* waits for an earlier message to the same recipient */
+    char ch[16];             /* channel */
+    char id[48];             /* stream entry id */
+    char stream[64];         /* mc:out:<ch> */
+    char to[128];            /* recipient */
+    char ref[128];           /* provider id of the message answered, or "" */
+    char purpose[16];        /* reply | update */
+    char tag[48];            /* facebook tag or "" */
+    char notif[64];          /* notification id (gw_sched) or "" for a reply */
+    char pid[128];           /* provider id of the last part sent */
+    char *text;              /* owned */
     size_t text_len;
-    char *quick;               /* owned JSON array or NULL */
-    ch_http parts[MAX_PARTS];  /* rendered requests */
-    size_t n_parts, part;      /* how many, the next to send */
-    int attempts;              /* failed attempts of the current part */
-    int token_retried;         /* a token error already led to one refresh */
-    int waiting_token;         /* parked until the Zalo token is refreshed */
-    int writing;               /* an outbox write holds it */
-    uv_timer_t *timer;         /* retry timer, owned (closed asynchronously) */
-    gw_sender_done_fn *done;   /* tells the reader */
+    char *quick;              /* owned JSON array or NULL */
+    ch_http parts[MAX_PARTS]; /* rendered requests */
+    size_t n_parts, part;     /* how many, the next to send */
+    int attempts;             /* failed attempts of the current part */
+    int token_retried;        /* a token error already led to one refresh */
+    int waiting_token;        /* parked until the Zalo token is refreshed */
+    int writing;              /* an outbox write holds it */
+    uv_timer_t *timer;        /* retry timer, owned (closed asynchronously) */
+    gw_sender_done_fn *done;  /* tells the reader */
     void *done_arg;
-    int64_t t0;                /* taken at, ms */
+    int64_t t0; /* taken at, ms */
 } job;
 
 struct gw_sender {
-    gw_app *app;               /* borrowed */
-    gw_httpc *http;            /* owned */
-    vn_normalizer *vn;         /* for unaccented SMS, owned */
-    job *jobs;                 /* all jobs, doubly linked */
+    gw_app *app;       /* borrowed */
+    gw_httpc *http;    /* owned */
+    vn_normalizer *vn; /* for unaccented SMS, owned */
+    job *jobs;         /* all jobs, doubly linked */
+    uint64_t next_seq; /* arrival counter for jobs */
     size_t n_jobs;
     int outbox_fd[GW_N_CHANNELS]; /* appended JSON lines, -1 when closed */
     /* Zalo token */
-    char zalo_access[1024];    /* current access token */
-    int64_t zalo_expires_ms;   /* 0 = unknown */
-    int refreshing;            /* a refresh is in flight here */
-    uv_timer_t token_timer;    /* expiry checks */
+    char zalo_access[1024];  /* current access token */
+    int64_t zalo_expires_ms; /* 0 = unknown */
+    int refreshing;          /* a refresh is in flight here */
+    uv_timer_t token_timer;  /* expiry checks */
     int closing;
-    int writes;                /* outbox writes in flight: the sender outlives them */
-    int timer_closed;          /* the token timer's close callback ran */
+    int writes;       /* outbox writes in flight: the sender outlives them */
+    int timer_closed; /* the token timer's close callback ran */
 };
 
 static void job_send(job *j);
@@ -100,7 +115,9 @@ static int chan_index(const char *ch) {
     return -1;
 }
 
-static void on_timer_closed(uv_handle_t *h) { free(h); }
+static void on_timer_closed(uv_handle_t *h) {
+    free(h);
+}
 
 static void job_free(job *j) {
     gw_sender *s = j->s;
@@ -122,10 +139,34 @@ static void job_free(job *j) {
     free(j);
 }
 
+static void job_start(job *j);
+
+/* 1 when an earlier job to the same recipient on the same channel is still here:
+ * a citizen's messages (a batch of replies, the parts of a notice) arrive in order. */
+static int held_by_earlier(const gw_sender *s, const job *j) {
+    for (const job *x = s->jobs; x; x = x->next)
+        if (x != j && x->seq < j->seq && !strcmp(x->to, j->to) && !strcmp(x->ch, j->ch))
+            return 1;
+    return 0;
+}
+
 static void job_finish(job *j) {
     gw_sender_done_fn *done = j->done;
     void *arg = j->done_arg;
+    gw_sender *s = j->s;
+    char ch[sizeof j->ch], to[sizeof j->to];
+    memcpy(ch, j->ch, sizeof ch);
+    memcpy(to, j->to, sizeof to);
     job_free(j);
+    /* the next held job to this recipient, if any, may go now */
+    job *next = NULL;
+    for (job *x = s->jobs; x; x = x->next)
+        if (x->held && !strcmp(x->to, to) && !strcmp(x->ch, ch) && (!next || x->seq < next->seq))
+            next = x;
+    if (next && !s->closing && !held_by_earlier(s, next)) {
+        next->held = 0;
+        job_start(next);
+    }
     if (done)
         done(arg);
 }
@@ -140,6 +181,113 @@ static void on_acked(gw_store *st, redisReply *r, void *priv) {
     job_finish(j);
 }
 
+/* ARGV: id channel provider_id now. A notification being sent becomes sent. */
+static const char notif_sent_lua[] =
+    "local k='" GW_NOTIF_PREFIX "'..ARGV[1]\n"
+    "local st=redis.call('HGET',k,'status')\n"
+    "if not st then return 0 end\n"
+    "if st=='sending' then\n"
+    "  redis.call('HSET',k,'status','sent','provider_id',ARGV[3],'sent_ms',ARGV[4])\n"
+    "end\n"
+    "redis.call('RPUSH',k..':attempts',cjson.encode({channel=ARGV[2],at=tonumber(ARGV[4]),\n"
+    "  result='sent',provider_id=ARGV[3]}))\n"
+    "return 1\n";
+
+/* ARGV: id channel reason now entry to text attempts. The channel failed for
+ * good: the next one of the fallback list, or dead. 1 re-routed, 2 dead. */
+static const char notif_fail_lua[] =
+    "local id,ch,reason,now=ARGV[1],ARGV[2],ARGV[3],tonumber(ARGV[4])\n"
+    "local k='" GW_NOTIF_PREFIX "'..id\n"
+    "local h=redis.call('HMGET',k,'status','channels','idx')\n"
+    "if h[1]=='sending' then\n"
+    "  redis.call('RPUSH',k..':attempts',cjson.encode({channel=ch,at=now,result='failed',\n"
+    "    error=reason}))\n"
+    "  local n=0 for c in string.gmatch(h[2] or '','[^,%s]+') do n=n+1 end\n"
+    "  local idx=tonumber(h[3]) or 0\n"
+    "  if idx+1<n then\n"
+    "    redis.call('HSET',k,'status','scheduled','idx',idx+1)\n"
+    "    redis.call('ZADD','" GW_DUE_KEY "',now,id)\n"
+    "    return 1\n"
+    "  end\n"
+    "  redis.call('HSET',k,'status','dead')\n"
+    "end\n"
+    "redis.call('XADD','" GW_DEAD_STREAM "','*','ch',ch,'entry',ARGV[5],'to',ARGV[6],\n"
+    "  'text',ARGV[7],'reason',reason,'attempts',ARGV[8],'at',ARGV[4],'notif',id)\n"
+    "return 2\n";
+
+/* ARGV: dlv key, channel, receipt status, at. The notification of a delivery
+ * record follows its receipts: delivered/read → delivered, failed/undelivered
+ * → failed. */
+static const char receipt_lua[] =
+    "local id=redis.call('HGET',ARGV[1],'notif')\n"
+    "if not id or id=='-' then return 0 end\n"
+    "local to=nil\n"
+    "if ARGV[3]=='delivered' or ARGV[3]=='read' then to='delivered'\n"
+    "elseif ARGV[3]=='failed' or ARGV[3]=='undelivered' then to='failed' end\n"
+    "if not to then return 0 end\n"
+    "local k='" GW_NOTIF_PREFIX "'..id\n"
+    "local st=redis.call('HGET',k,'status')\n"
+    "if st~='sending' and st~='sent' then return 0 end\n"
+    "redis.call('HSET',k,'status',to)\n"
+    "redis.call('RPUSH',k..':attempts',cjson.encode({channel=ARGV[2],at=tonumber(ARGV[4]),\n"
+    "  result=to}))\n"
+    "return 1\n";
+
+void gw_sender_add_receipt(gw_store *st, const char *channel, const char *provider_id,
+                           const char *status, int64_t at_ms) {
+    char key[320];
+    snprintf(key, sizeof key, "mc:dlv:%s:%s", channel, provider_id);
+    gw_argv a = {0};
+    gw_argv_adds(&a, "EVAL");
+    gw_argv_add(&a, receipt_lua, sizeof receipt_lua - 1);
+    gw_argv_adds(&a, "0");
+    gw_argv_adds(&a, key);
+    gw_argv_adds(&a, channel);
+    gw_argv_adds(&a, status);
+    gw_argv_addf(&a, "%" PRId64, at_ms);
+    gw_argv_send(st, &a, NULL, NULL);
+    gw_argv_free(&a);
+}
+
+/* Appends one attempts entry of the job's notification (fire and forget). */
+static void notif_attempt(const job *j, const char *result, const char *error) {
+    json_t *o = json_pack("{s:s, s:I, s:s, s:s}", "channel", j->ch, "at", (json_int_t)gw_now_ms(),
+                          "result", result, "error", error);
+    char *line = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    json_decref(o);
+    if (line)
+        gw_store_cmdf(j->s->app->store, NULL, NULL, "RPUSH " GW_NOTIF_PREFIX "%s:attempts %s",
+                      j->notif, line);
+    free(line);
+}
+
+/* The notification's side of job_ack, inside its MULTI. */
+static void notif_outcome(const job *j, const char *dead_reason) {
+    gw_argv a = {0};
+    gw_argv_adds(&a, "EVAL");
+    if (!dead_reason) {
+        gw_argv_add(&a, notif_sent_lua, sizeof notif_sent_lua - 1);
+        gw_argv_adds(&a, "0");
+        gw_argv_adds(&a, j->notif);
+        gw_argv_adds(&a, j->ch);
+        gw_argv_adds(&a, *j->pid ? j->pid : j->id);
+        gw_argv_addf(&a, "%" PRId64, gw_now_ms());
+    } else {
+        gw_argv_add(&a, notif_fail_lua, sizeof notif_fail_lua - 1);
+        gw_argv_adds(&a, "0");
+        gw_argv_adds(&a, j->notif);
+        gw_argv_adds(&a, j->ch);
+        gw_argv_adds(&a, dead_reason);
+        gw_argv_addf(&a, "%" PRId64, gw_now_ms());
+        gw_argv_adds(&a, j->id);
+        gw_argv_adds(&a, j->to);
+        gw_argv_add(&a, j->text ? j->text : "", j->text ? j->text_len : 0);
+        gw_argv_addf(&a, "%d", j->attempts);
+    }
+    gw_argv_send(j->s->app->store, &a, NULL, NULL);
+    gw_argv_free(&a);
+}
+
 /* Records the outcome and acknowledges the entry in one transaction. */
 static void job_ack(job *j, const char *dead_reason) {
     gw_store *st = j->s->app->store;
@@ -147,7 +295,9 @@ static void job_ack(job *j, const char *dead_reason) {
         job_finish(j); /* stays pending in Redis: another pass will take it */
         return;
     }
-    if (dead_reason) {
+    if (*j->notif)
+        notif_outcome(j, dead_reason);
+    else if (dead_reason) {
         gw_argv a = {0};
         gw_argv_adds(&a, "XADD");
         gw_argv_adds(&a, GW_DEAD_STREAM);
@@ -226,8 +376,8 @@ static void job_outbox(job *j) {
     gw_sender *s = j->s;
     int ci = chan_index(j->ch);
     int fd = ci < 0 ? -1 : outbox_fd(s, ci);
-    json_t *o = json_pack("{s:s, s:s, s:s, s:s%, s:s, s:I}", "channel", j->ch, "entry", j->id,
-                          "to", j->to, "text", j->text, j->text_len, "purpose", j->purpose, "at",
+    json_t *o = json_pack("{s:s, s:s, s:s, s:s%, s:s, s:I}", "channel", j->ch, "entry", j->id, "to",
+                          j->to, "text", j->text, j->text_len, "purpose", j->purpose, "at",
                           (json_int_t)gw_now_ms());
     if (o && j->quick) {
         json_t *q = json_loads(j->quick, 0, NULL);
@@ -323,8 +473,8 @@ static void on_refreshed(void *arg, const gw_httpc_resp *r) {
         return;
     }
     if (r->status != 200 ||
-        ch_zalo_refresh_parse(r->body, r->body_len, access, sizeof access, refresh,
-                              sizeof refresh, &expires_in, err, sizeof err)) {
+        ch_zalo_refresh_parse(r->body, r->body_len, access, sizeof access, refresh, sizeof refresh,
+                              &expires_in, err, sizeof err)) {
         gw_log(GW_ERROR, "zalo.token_refresh_failed", "{s:i, s:s}", "status", r->status, "error",
                r->status == 200 ? err : (r->error ? r->error : "provider refused"));
         refresh_end(rc);
@@ -359,8 +509,10 @@ static void on_token_for_refresh(gw_store *st, redisReply *r, void *priv) {
         refresh_end(rc);
         return;
     }
-    int64_t exp = r->element[1]->type == REDIS_REPLY_STRING ? strtoll(r->element[1]->str, NULL, 10) : 0;
-    if (exp > gw_now_ms() + TOKEN_MARGIN_MS && strcmp(s->zalo_access, "") && exp != s->zalo_expires_ms) {
+    int64_t exp =
+        r->element[1]->type == REDIS_REPLY_STRING ? strtoll(r->element[1]->str, NULL, 10) : 0;
+    if (exp > gw_now_ms() + TOKEN_MARGIN_MS && strcmp(s->zalo_access, "") &&
+        exp != s->zalo_expires_ms) {
         refresh_end(rc); /* fresh already: just reload it */
         return;
     }
@@ -427,7 +579,8 @@ static void on_token_timer(uv_timer_t *t) {
 /* ---- sending ---- */
 
 static int64_t backoff_ms(const gw_sender *s, int attempt) {
-    int64_t base = s->app->cfg->scheduler_backoff_base_ms, max = s->app->cfg->scheduler_backoff_max_ms;
+    int64_t base = s->app->cfg->scheduler_backoff_base_ms,
+            max = s->app->cfg->scheduler_backoff_max_ms;
     int64_t d = base;
     for (int i = 1; i < attempt && d < max; i++)
         d *= 2;
@@ -454,6 +607,8 @@ static void job_retry(job *j, int64_t delay_ms, const char *reason) {
     }
     if (delay_ms <= 0)
         delay_ms = backoff_ms(s, j->attempts);
+    if (*j->notif)
+        notif_attempt(j, "retry", reason);
     gw_log(GW_INFO, "send.retry", "{s:s, s:s, s:i, s:I, s:s}", "channel", j->ch, "entry", j->id,
            "attempt", j->attempts, "delay_ms", (json_int_t)delay_ms, "reason", reason);
     if (!j->timer) {
@@ -484,9 +639,10 @@ static void on_answer(void *arg, const gw_httpc_resp *r) {
     memset(&res, 0, sizeof res);
     ad->classify(r->status, r->body, r->body_len, r->retry_after, &res);
     if (res.verdict == CH_SENT) {
+        snprintf(j->pid, sizeof j->pid, "%s", *res.provider_id ? res.provider_id : j->id);
         gw_store_cmdf(s->app->store, on_sent_recorded, NULL,
-                      "HSET mc:dlv:%s:%s status sent entry %s ref %s at %" PRId64, j->ch,
-                      *res.provider_id ? res.provider_id : j->id, j->id, *j->ref ? j->ref : "-",
+                      "HSET mc:dlv:%s:%s status sent entry %s ref %s notif %s at %" PRId64, j->ch,
+                      j->pid, j->id, *j->ref ? j->ref : "-", *j->notif ? j->notif : "-",
                       gw_now_ms());
         gw_store_cmdf(s->app->store, NULL, NULL, "EXPIRE mc:dlv:%s:%s %d", j->ch,
                       *res.provider_id ? res.provider_id : j->id, DLV_TTL_S);
@@ -572,8 +728,7 @@ static int job_render(job *j, char *err, size_t errlen) {
     int rc = ad->render(&st, &o, j->parts, MAX_PARTS, &j->n_parts, err, errlen);
     if (!rc && !strcmp(j->ch, "sms") && j->n_parts)
         gw_log(GW_INFO, "sms.segments", "{s:s, s:s, s:i}", "entry", j->id, "encoding",
-               j->parts[0].encoding ? j->parts[0].encoding : "?", "segments",
-               j->parts[0].segments);
+               j->parts[0].encoding ? j->parts[0].encoding : "?", "segments", j->parts[0].segments);
     free(plain);
     json_decref(qroot);
     return rc;
@@ -631,12 +786,15 @@ int gw_sender_take(gw_sender *s, const char *channel, const char *id, const redi
             copy_str(j->purpose, sizeof j->purpose, v);
         else if (!strcmp(k->str, "tag"))
             copy_str(j->tag, sizeof j->tag, v);
+        else if (!strcmp(k->str, "notif"))
+            copy_str(j->notif, sizeof j->notif, v);
         else if (!strcmp(k->str, "text") && !j->text && v->len <= MAX_TEXT) {
             j->text = strndup(v->str, v->len);
             j->text_len = v->len;
         } else if (!strcmp(k->str, "quick") && !j->quick)
             j->quick = strndup(v->str, v->len);
     }
+    j->seq = ++s->next_seq;
     j->next = s->jobs;
     if (s->jobs)
         s->jobs->prev = j;
@@ -647,16 +805,26 @@ int gw_sender_take(gw_sender *s, const char *channel, const char *id, const redi
         job_ack(j, "malformed entry");
         return 0;
     }
-    if (!gw_channel_can_send(s->app->cfg, channel)) {
-        if (*s->app->cfg->outbox_dir) {
-            job_outbox(j);
-            return 0;
-        }
-        job_ack(j, "channel has no credentials and no outbox");
+    if (held_by_earlier(s, j)) {
+        j->held = 1; /* job_finish of the earlier one starts it */
         return 0;
     }
-    job_send(j);
+    job_start(j);
     return 0;
+}
+
+/* Sends a job, or writes it to the outbox when the channel has no credentials. */
+static void job_start(job *j) {
+    gw_sender *s = j->s;
+    if (!gw_channel_can_send(s->app->cfg, j->ch)) {
+        if (*s->app->cfg->outbox_dir) {
+            job_outbox(j);
+            return;
+        }
+        job_ack(j, "channel has no credentials and no outbox");
+        return;
+    }
+    job_send(j);
 }
 
 int gw_sender_has(const gw_sender *s, const char *channel, const char *id) {
@@ -666,7 +834,9 @@ int gw_sender_has(const gw_sender *s, const char *channel, const char *id) {
     return 0;
 }
 
-size_t gw_sender_busy(const gw_sender *s) { return s->n_jobs; }
+size_t gw_sender_busy(const gw_sender *s) {
+    return s->n_jobs;
+}
 
 static void on_token_seeded(gw_store *st, redisReply *r, void *priv) {
     (void)st;
@@ -693,8 +863,7 @@ gw_sender *gw_sender_new(gw_app *app, char *err, size_t errlen) {
     if (!s->vn)
         goto fail;
     if (*app->cfg->outbox_dir && mkdir(app->cfg->outbox_dir, 0750) && errno != EEXIST) {
-        snprintf(err, errlen, "cannot create outbox %s: %s", app->cfg->outbox_dir,
-                 strerror(errno));
+        snprintf(err, errlen, "cannot create outbox %s: %s", app->cfg->outbox_dir, strerror(errno));
         goto fail;
     }
     snprintf(s->zalo_access, sizeof s->zalo_access, "%s", app->cfg->zalo_access_token);
@@ -717,12 +886,12 @@ static void seed_token(gw_store *st, int up, void *priv) {
         return;
     gw_store_cmdf(st, NULL, NULL, "HSETNX " TOKEN_KEY " access %s", c->zalo_access_token);
     gw_store_cmdf(st, NULL, NULL, "HSETNX " TOKEN_KEY " expires_ms 0");
-    gw_store_cmdf(st, on_token_seeded, s, "HSETNX " TOKEN_KEY " refresh %s",
-                  c->zalo_refresh_token);
+    gw_store_cmdf(st, on_token_seeded, s, "HSETNX " TOKEN_KEY " refresh %s", c->zalo_refresh_token);
 }
 
-void gw_sender_store_up(gw_sender *s) { seed_token(s->app->store, 1, s); }
-
+void gw_sender_store_up(gw_sender *s) {
+    seed_token(s->app->store, 1, s);
+}
 
 /* The sender goes once its timer is closed and no outbox write holds a job. */
 static void sender_release(gw_sender *s) {

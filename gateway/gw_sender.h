@@ -11,6 +11,7 @@
 #include "gateway/gw_app.h"
 
 #include <hiredis/hiredis.h>
+#include <stdint.h>
 
 #define GW_DEAD_STREAM "mc:dead" /* what could not be sent, with the reason */
 
@@ -29,6 +30,13 @@ int gw_sender_take(gw_sender *s, const char *channel, const char *id, const redi
 
 /* 1 when the entry is already being sent by this process. */
 int gw_sender_has(const gw_sender *s, const char *channel, const char *id);
+
+/* Queues (on st, e.g. inside the caller's MULTI) the update of the notification
+ * whose message mc:dlv:<channel>:<provider_id> got a receipt with `status`
+ * (delivered/read → delivered, failed/undelivered → failed). Nothing happens
+ * for a reply or an unknown message. */
+void gw_sender_add_receipt(gw_store *st, const char *channel, const char *provider_id,
+                           const char *status, int64_t at_ms);
 
 /* The main Redis connection came (back) up: seeds the Zalo tokens once. */
 void gw_sender_store_up(gw_sender *s);

@@ -6,9 +6,10 @@
  * state, the reply entry on mc:out:<channel>, subscriptions), so a process
  * killed at any point either did the turn completely or not at all, and the
  * entry is read again (own pending list on restart, XAUTOCLAIM by another
- * process). Inbound entries are processed one at a time in stream order, which
- * keeps each citizen's messages in order; outbound entries are handed to the
- * sender, which sends many at once, bounded per provider.
+ * process). Up to MAX_ACTIVE turns run at once, but never two of the same
+ * conversation: an entry waits while an earlier one of the same citizen is in
+ * the queue, which keeps each citizen's messages in order. Outbound entries
+ * are handed to the sender, which sends many at once, bounded per provider.
  */
 #include "gateway/gw_worker.h"
 
@@ -31,6 +32,8 @@
 #define READ_COUNT 64          /* entries per XREADGROUP */
 #define READ_BLOCK_MS "2000"   /* how long one read waits for new entries */
 #define MAX_INBOUND_QUEUE 256  /* inbound entries read but not done */
+#define MAX_ACTIVE 32          /* turns of different conversations run at once */
+#define MAX_SCAN 64            /* waiting entries looked at per scheduling pass */
 #define MAX_OUT_BUSY 512       /* outbound entries in the sender */
 #define RETRY_MS 500           /* wait after a Redis failure */
 #define MAX_FIELD 16384        /* longest field value we take from an entry */
@@ -38,6 +41,8 @@
 /* One inbound entry, copied out of the reply. */
 typedef struct in_msg {
     struct in_msg *next;
+    struct gw_worker *w; /* owner */
+    int started;         /* its turn is running */
     char id[48];       /* stream entry id */
     char ch[16];       /* channel */
     char kind[16];     /* text, quick_reply, postback, unsupported, follow, ... */
@@ -69,7 +74,7 @@ struct gw_worker {
                                               after this id (never the same entry twice) */
     in_msg *head, *tail;      /* inbound queue */
     size_t queued;            /* entries in it */
-    int busy;                 /* the head is being processed */
+    int active;               /* turns running (at most MAX_ACTIVE) */
     size_t out_busy;          /* outbound entries in the sender */
     uv_timer_t timer;         /* retries and periodic claims */
     uint64_t last_claim;      /* loop time of the last XAUTOCLAIM, ms */
@@ -77,7 +82,7 @@ struct gw_worker {
 };
 
 static void read_more(gw_worker *w);
-static void process_head(gw_worker *w);
+static void schedule(gw_worker *w);
 
 static void in_free(in_msg *m) {
     if (!m)
@@ -119,30 +124,41 @@ static void add_ack(gw_store *st, const char *stream, const char *id) {
 
 /* ---- the conversation turn ---- */
 
+/* A turn failed half-way (Redis): nothing was committed; the timer starts it again. */
+static void turn_retry(in_msg *m) {
+    m->started = 0;
+    m->w->active--;
+}
+
 static void turn_done(gw_worker *w, in_msg *m, int ok) {
     if (!ok) {
-        /* Redis failed mid-turn: nothing was committed; the timer tries again. */
-        w->busy = 0;
+        turn_retry(m);
         return;
     }
-    w->head = m->next;
-    if (!w->head)
-        w->tail = NULL;
+    in_msg **pp = &w->head, *prev = NULL;
+    while (*pp && *pp != m) {
+        prev = *pp;
+        pp = &(*pp)->next;
+    }
+    if (*pp)
+        *pp = m->next;
+    if (w->tail == m)
+        w->tail = prev;
     w->queued--;
-    w->busy = 0;
+    w->active--;
     in_free(m);
-    process_head(w);
+    schedule(w);
     read_more(w);
 }
 
 static void on_committed(gw_store *s, redisReply *r, void *priv) {
     (void)s;
-    gw_worker *w = priv;
-    in_msg *m = w->head;
+    in_msg *m = priv;
+    gw_worker *w = m->w;
     if (!r || r->type != REDIS_REPLY_ARRAY) {
         gw_log(GW_ERROR, "worker.commit_failed", "{s:s, s:s}", "entry", m->id, "error",
                r && r->str ? r->str : "connection lost or transaction aborted");
-        w->busy = 0; /* the timer tries again */
+        turn_retry(m); /* the timer tries again */
         return;
     }
     if (m->res.intent)
@@ -263,22 +279,21 @@ static void commit_turn(gw_worker *w, in_msg *m) {
             gw_argv_free(&x);
         }
         add_ack(st, GW_INBOUND_STREAM, m->id);
-        rc = gw_store_cmdf(st, on_committed, w, "EXEC");
+        rc = gw_store_cmdf(st, on_committed, m, "EXEC");
     }
-    if (rc) {
-        w->busy = 0; /* the timer tries again */
-    }
+    if (rc)
+        turn_retry(m); /* the timer tries again */
 }
 
 /* A provider receipt: record it against our message, then ack. */
 static void on_receipt_done(gw_store *s, redisReply *r, void *priv) {
     (void)s;
-    gw_worker *w = priv;
+    in_msg *m = priv;
     if (!r || r->type == REDIS_REPLY_ERROR) {
-        w->busy = 0; /* the timer tries again */
+        turn_retry(m); /* the timer tries again */
         return;
     }
-    turn_done(w, w->head, 1);
+    turn_done(m->w, m, 1);
 }
 
 static void do_receipt(gw_worker *w, in_msg *m) {
@@ -293,14 +308,14 @@ static void do_receipt(gw_worker *w, in_msg *m) {
         gw_store_cmdf(st, NULL, NULL, "HSET %s status %s at %" PRId64, key,
                       *status ? status : "unknown", m->at);
         gw_store_cmdf(st, NULL, NULL, "EXPIRE %s 604800", key);
+        gw_sender_add_receipt(st, m->ch, m->pid, *status ? status : "unknown", m->at);
     }
     if (!rc) {
         add_ack(st, GW_INBOUND_STREAM, m->id);
-        rc = gw_store_cmdf(st, on_receipt_done, w, "EXEC");
+        rc = gw_store_cmdf(st, on_receipt_done, m, "EXEC");
     }
-    if (rc) {
-        w->busy = 0; /* the timer tries again */
-    }
+    if (rc)
+        turn_retry(m); /* the timer tries again */
 }
 
 /* Replaces the reply with the template `name` filled with keys/values. */
@@ -319,10 +334,10 @@ static void rerender(gw_worker *w, in_msg *m, const char *name, const char *cons
 
 static void on_dossier(gw_store *s, redisReply *r, void *priv) {
     (void)s;
-    gw_worker *w = priv;
-    in_msg *m = w->head;
+    in_msg *m = priv;
+    gw_worker *w = m->w;
     if (!r || r->type != REDIS_REPLY_ARRAY) {
-        w->busy = 0; /* the timer tries again */
+        turn_retry(m); /* the timer tries again */
         return;
     }
     const char *code = m->reply.resolved.dossier_code;
@@ -353,10 +368,10 @@ static void on_dossier(gw_store *s, redisReply *r, void *priv) {
 
 static void on_ticket(gw_store *s, redisReply *r, void *priv) {
     (void)s;
-    gw_worker *w = priv;
-    in_msg *m = w->head;
+    in_msg *m = priv;
+    gw_worker *w = m->w;
     if (!r || r->type != REDIS_REPLY_INTEGER) {
-        w->busy = 0;
+        turn_retry(m);
         return;
     }
     snprintf(m->ticket, sizeof m->ticket, "PA-%06lld", r->integer);
@@ -367,10 +382,10 @@ static void on_ticket(gw_store *s, redisReply *r, void *priv) {
 
 static void on_subs(gw_store *s, redisReply *r, void *priv) {
     (void)s;
-    gw_worker *w = priv;
-    in_msg *m = w->head;
+    in_msg *m = priv;
+    gw_worker *w = m->w;
     if (!r || r->type != REDIS_REPLY_ARRAY) {
-        w->busy = 0;
+        turn_retry(m);
         return;
     }
     m->unsub = calloc(r->elements ? r->elements : 1, sizeof *m->unsub);
@@ -391,16 +406,16 @@ static void act(gw_worker *w, in_msg *m) {
     switch (m->reply.action) {
     case NLU_ACT_DOSSIER_STATUS:
         if (*r->dossier_code) {
-            rc = gw_store_cmdf(st, on_dossier, w, "HGETALL mc:dossier:%s", r->dossier_code);
+            rc = gw_store_cmdf(st, on_dossier, m, "HGETALL mc:dossier:%s", r->dossier_code);
             break;
         }
         commit_turn(w, m);
         return;
     case NLU_ACT_REPORT:
-        rc = gw_store_cmdf(st, on_ticket, w, "INCR mc:report:seq");
+        rc = gw_store_cmdf(st, on_ticket, m, "INCR mc:report:seq");
         break;
     case NLU_ACT_UNSUBSCRIBE:
-        rc = gw_store_cmdf(st, on_subs, w, "SMEMBERS mc:subs:%s", who);
+        rc = gw_store_cmdf(st, on_subs, m, "SMEMBERS mc:subs:%s", who);
         break;
     case NLU_ACT_SUBSCRIBE:
         if (*r->dossier_code) {
@@ -421,15 +436,15 @@ static void act(gw_worker *w, in_msg *m) {
         return;
     }
     if (rc)
-        w->busy = 0; /* the timer tries again */
+        turn_retry(m); /* the timer tries again */
 }
 
 static void on_context(gw_store *s, redisReply *r, void *priv) {
     (void)s;
-    gw_worker *w = priv;
-    in_msg *m = w->head;
+    in_msg *m = priv;
+    gw_worker *w = m->w;
     if (!r || r->type == REDIS_REPLY_ERROR) {
-        w->busy = 0; /* the timer tries again */
+        turn_retry(m); /* the timer tries again */
         return;
     }
     memset(&m->ctx, 0, sizeof m->ctx);
@@ -462,19 +477,38 @@ static void do_turn(gw_worker *w, in_msg *m) {
         commit_turn(w, m); /* recorded, nothing to say */
         return;
     }
-    if (gw_store_cmdf(w->app->store, on_context, w, "HGET mc:conv:%s:%s ctx", m->ch, m->from))
-        w->busy = 0; /* the timer tries again */
+    if (gw_store_cmdf(w->app->store, on_context, m, "HGET mc:conv:%s:%s ctx", m->ch, m->from))
+        turn_retry(m); /* the timer tries again */
 }
 
-static void process_head(gw_worker *w) {
-    if (w->busy || !w->head || w->closing)
+/* 1 when an earlier entry of the same conversation is still in the queue: a
+ * citizen's messages are answered in the order they came. */
+static int waits_for_earlier(const gw_worker *w, const in_msg *m) {
+    for (const in_msg *x = w->head; x && x != m; x = x->next)
+        if (!strcmp(x->from, m->from) && !strcmp(x->ch, m->ch))
+            return 1;
+    return 0;
+}
+
+/* Starts the turns that may run: up to MAX_ACTIVE at once, one per conversation. */
+static void schedule(gw_worker *w) {
+    if (w->closing)
         return;
-    w->busy = 1;
-    in_msg *m = w->head;
-    if (!strcmp(m->kind, "delivery") || !strcmp(m->kind, "read") || !strcmp(m->kind, "status"))
-        do_receipt(w, m);
-    else
-        do_turn(w, m);
+    int scanned = 0;
+    for (in_msg *m = w->head; m && w->active < MAX_ACTIVE && scanned < MAX_SCAN; m = m->next) {
+        if (m->started)
+            continue;
+        scanned++;
+        if (waits_for_earlier(w, m))
+            continue;
+        m->started = 1;
+        w->active++;
+        if (!strcmp(m->kind, "delivery") || !strcmp(m->kind, "read") ||
+            !strcmp(m->kind, "status"))
+            do_receipt(w, m);
+        else
+            do_turn(w, m);
+    }
 }
 
 /* ---- reading ---- */
@@ -498,6 +532,7 @@ static void take_inbound(gw_worker *w, const redisReply *e) {
     in_msg *m = calloc(1, sizeof *m);
     if (!m)
         return; /* stays pending; read again after a restart or claim */
+    m->w = w;
     copy_field(m->id, sizeof m->id, e->element[0]);
     if (f->type == REDIS_REPLY_ARRAY) {
         for (size_t i = 0; i + 1 < f->elements; i += 2) {
@@ -635,7 +670,7 @@ static void on_read(gw_store *s, redisReply *r, void *priv) {
         if (n == 0)
             w->pending_pass = 0; /* our own backlog is done: now new entries */
     }
-    process_head(w);
+    schedule(w);
     read_more(w);
 }
 
@@ -668,7 +703,7 @@ static void on_claimed(gw_store *s, redisReply *r, void *priv) {
         if (taken)
             gw_log(GW_INFO, "worker.claimed", "{s:s, s:I}", "stream", c->stream,
                    "entries", (json_int_t)taken);
-        process_head(w);
+        schedule(w);
     }
     free(c);
 }
@@ -754,7 +789,7 @@ void gw_worker_out_done(gw_worker *w) {
 
 static void on_timer(uv_timer_t *t) {
     gw_worker *w = t->data;
-    process_head(w);
+    schedule(w);
     read_more(w);
     uint64_t now = uv_now(w->app->loop);
     if (w->o.claim_idle_ms > 0 && now - w->last_claim >= (uint64_t)w->o.claim_idle_ms / 2 &&

@@ -6,10 +6,13 @@
  * (../shared/spec/operations.md). Errors go to stderr, one line each.
  */
 #include "core/mc.h"
+#include "gateway/gw_admin.h"
 #include "gateway/gw_app.h"
 #include "gateway/gw_config.h"
 #include "gateway/gw_http.h"
 #include "gateway/gw_inbound.h"
+#include "gateway/gw_clock.h"
+#include "gateway/gw_sched.h"
 #include "gateway/gw_sender.h"
 #include "gateway/gw_worker.h"
 #include "gateway/gw_log.h"
@@ -194,6 +197,7 @@ static char *read_page(const gw_config *c, size_t *len) {
 
 typedef struct serve_ctx {
     gw_app app;        /* what the server modules share */
+    gw_sched *sched;   /* notification scheduler (roles all, dispatcher), owned */
     uv_signal_t sigint, sigterm; /* orderly shutdown */
     int stopping;      /* a signal arrived */
 } serve_ctx;
@@ -211,6 +215,8 @@ static void on_signal(uv_signal_t *h, int signum) {
     s->app.store = NULL;
     gw_worker_free(s->app.worker);
     s->app.worker = NULL;
+    gw_sched_free(s->sched);
+    s->sched = NULL;
     gw_sender_free(s->app.sender);
     s->app.sender = NULL;
     uv_close((uv_handle_t *)&s->sigint, NULL);
@@ -231,18 +237,22 @@ static int cmd_serve(const opts *o) {
         fprintf(stderr, "%s serve: --role must be all, gateway or dispatcher\n", prog);
         return EXIT_USAGE;
     }
-    if (o->role && !strcmp(o->role, "dispatcher")) {
-        fprintf(stderr, "%s serve: --role dispatcher needs the notification scheduler, which "
-                        "this version does not have yet; use --role all\n", prog);
-        return EXIT_USAGE;
-    }
+    /* gateway: webhooks + conversations; dispatcher: sender + scheduler, no HTTP */
+    int http_role = !o->role || strcmp(o->role, "dispatcher");
+    int send_role = !o->role || strcmp(o->role, "gateway");
     gw_config *cfg = load_config(o);
     if (!cfg)
         return EXIT_USAGE;
+    if (cfg->server_test_clock && gw_clock_shift_str(getenv(GW_CLOCK_OFFSET_ENV))) {
+        fprintf(stderr, "%s serve: %s must be whole milliseconds\n", prog, GW_CLOCK_OFFSET_ENV);
+        gw_config_free(cfg);
+        return EXIT_USAGE;
+    }
     gw_log_set_level(cfg->log_level);
     signal(SIGPIPE, SIG_IGN);
 
     int rc = EXIT_RUNTIME;
+    gw_admin *admin = NULL; /* the department API, when [admin] tokens_file is set */
     uv_loop_t loop;
     serve_ctx s;
     memset(&s, 0, sizeof s);
@@ -254,16 +264,28 @@ static int cmd_serve(const opts *o) {
     s.app.metrics = gw_metrics_new();
     if (!s.app.nlu || !s.app.page || !s.app.metrics)
         goto out;
+    char share[PATH_MAX], aerr[600] = "cannot find the share folder";
+    if (http_role && (find_share_dir(cfg, share, sizeof share) ||
+                      gw_admin_open(&s.app, share, &admin, aerr, sizeof aerr))) {
+        fprintf(stderr, "%s serve: %s\n", prog, aerr);
+        rc = EXIT_USAGE;
+        goto out;
+    }
     s.app.store = gw_store_new(&loop, &cfg->redis);
     if (!s.app.store)
         goto out;
     gw_store_on_state(s.app.store, on_store_state, &s.app);
     char err[256];
-    s.app.sender = gw_sender_new(&s.app, err, sizeof err);
-    if (!s.app.sender) {
+    if (send_role)
+        s.app.sender = gw_sender_new(&s.app, err, sizeof err);
+    if (send_role && s.app.sender)
+        s.sched = gw_sched_new(&s.app, err, sizeof err);
+    if (send_role && !s.sched) {
         fprintf(stderr, "%s serve: %s\n", prog, err);
         gw_store_free(s.app.store);
         s.app.store = NULL;
+        gw_sender_free(s.app.sender);
+        s.app.sender = NULL;
         uv_run(&loop, UV_RUN_DEFAULT);
         goto out;
     }
@@ -275,14 +297,18 @@ static int cmd_serve(const opts *o) {
         gethostname(host, sizeof host - 1);
         snprintf(consumer, sizeof consumer, "%s:%d", host, cfg->listen_port);
     }
-    gw_worker_opts wo = {consumer, cfg->worker_claim_idle_ms, 1, 1};
+    gw_worker_opts wo = {consumer, cfg->worker_claim_idle_ms, http_role, send_role};
     s.app.worker = gw_worker_new(&s.app, &wo);
-    if (!s.app.worker || gw_inbound_register(&s.app) || gw_http_start(&s.app, err, sizeof err)) {
+    snprintf(err, sizeof err, "cannot register the HTTP routes");
+    if (!s.app.worker ||
+        (http_role && (gw_inbound_register(&s.app) || gw_http_start(&s.app, err, sizeof err)))) {
         fprintf(stderr, "%s serve: %s\n", prog, s.app.worker ? err : "out of memory");
         gw_store_free(s.app.store);
         s.app.store = NULL;
         gw_worker_free(s.app.worker);
         s.app.worker = NULL;
+        gw_sched_free(s.sched);
+        s.sched = NULL;
         gw_sender_free(s.app.sender);
         s.app.sender = NULL;
         uv_run(&loop, UV_RUN_DEFAULT);
@@ -309,6 +335,7 @@ out:
     nlu_engine_free(s.app.nlu);
     free(s.app.page);
     gw_metrics_free(s.app.metrics);
+    gw_admin_free(admin);
     gw_config_free(cfg);
     return rc;
 }
@@ -496,7 +523,8 @@ typedef struct command {
 } command;
 
 static const command commands[] = {
-    {"serve", "[--config FILE] [--listen HOST:PORT] [--redis URL] [--role all|gateway]",
+    {"serve",
+     "[--config FILE] [--listen HOST:PORT] [--redis URL] [--role all|gateway|dispatcher]",
      "run the gateway: web chat, HTTP endpoints, Redis-backed sessions"},
     {"classify", "[--config FILE]",
      "read one message per line on stdin, print one JSON classification per line"},

@@ -1,0 +1,44 @@
+/*
+ * gw_sched.h — the notification scheduler: moves due notifications from the
+ * sorted set mc:due to the outbound streams mc:out:<channel>.
+ *
+ * Redis shapes (shared with the department API):
+ *   hash   mc:notif:<id>  dept status text to channels idx send_at_ms not_after_ms
+ *                         priority created_ms [broadcast]; the scheduler adds channel,
+ *                         the sender provider_id and sent_ms
+ *   zset   mc:due         member <id>, score = due time in ms
+ *   list   mc:notif:<id>:attempts  JSON {channel, at, result, error}
+ *   hash   mc:conv:<channel>:<user id>  last_in_ms (chat windows)
+ *   hash   mc:rate:<channel>  tokens ts (the shared per-channel token bucket)
+ */
+#ifndef GW_SCHED_H
+#define GW_SCHED_H
+
+#include "gateway/gw_app.h"
+
+#include <stdint.h>
+
+#define GW_DUE_KEY "mc:due"         /* sorted set of due notification ids */
+#define GW_NOTIF_PREFIX "mc:notif:" /* hash of one notification */
+
+typedef struct gw_sched gw_sched;
+
+/* Starts the timer at once; it runs while Redis is up. NULL with a reason in
+ * err (unknown [scheduler] timezone, bad quiet hours, out of memory). */
+gw_sched *gw_sched_new(gw_app *app, char *err, size_t errlen);
+
+/* Runs a pass now instead of at the next tick (new or re-routed notifications). */
+void gw_sched_wake(gw_sched *s);
+
+/* Stops; a pass in flight finishes in Redis (the script is atomic). */
+void gw_sched_free(gw_sched *s);
+
+/* Minutes since local midnight of "HH:MM-HH:MM" into *start and *end; 0 or
+ * MC_EINVAL. Exposed for the unit tests. */
+int gw_sched_parse_hours(const char *s, int *start, int *end);
+
+/* UTC offset of the time zone tz at utc_ms, in ms, into *off; 0 or MC_EINVAL
+ * (unknown zone, reason in err). */
+int gw_sched_tz_offset(const char *tz, int64_t utc_ms, int64_t *off, char *err, size_t errlen);
+
+#endif

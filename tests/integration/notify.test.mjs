@@ -1,0 +1,500 @@
+// Integration tests of the notification scheduler and dispatcher (issue 5, second
+// half): notifications are written straight into Redis in the shape the
+// department API produces (hash mc:notif:<id>, sorted set mc:due), the real
+// binary routes them (gateway/gw_sched.c) and sends them (gateway/gw_sender.c)
+// to the fake providers of tests/fakes/providers.mjs.
+//
+// The gateway's clock is moved with [server] test_clock and
+// MOTCUA_TEST_CLOCK_OFFSET_MS so that quiet hours do not depend on when the
+// tests run: every instance starts at a chosen local time in Asia/Ho_Chi_Minh.
+//
+// Contracts: shared/spec/channels.md (windows, quiet hours), shared/spec/admin-api.md
+// (notification statuses and attempts), shared/DESIGN.md "Guarantees".
+
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, execFile } from 'node:child_process';
+import path from 'node:path';
+import {
+    ROOT,
+    TEST_INI,
+    makeTempDir,
+    removeTempDir,
+    startRedis,
+    startMotcua,
+    motcuaBin,
+    httpRequest,
+    redisCli,
+    waitFor,
+    sleep,
+} from '../lib/harness.mjs';
+import { startFakes } from '../fakes/providers.mjs';
+import { fbSignature } from '../lib/sign.mjs';
+
+const FB = { appSecret: 'fb-app-secret-test', verifyToken: 'verify-me', pageToken: 'PAGE-TOKEN-1', pageId: '1122334455' };
+const ZALO = { appId: '4455667788', oaKey: 'zalo-oa-secret-test', appSecret: 'zalo-app-secret', access: 'ZA-1', refresh: 'ZR-1' };
+const TW = { sid: 'AC0123456789abcdef0123456789abcdef', token: 'twilio-auth-token', from: '+84900000001' };
+const HOUR = 3600 * 1000;
+const HCM_OFFSET = 7 * HOUR; // Asia/Ho_Chi_Minh has no daylight saving time
+const BACKOFF_BASE_MS = 200;
+
+/** Real-time offset that puts the gateway's clock at the next HH:MM local. */
+function offsetTo(hour, minute = 0) {
+    const now = Date.now();
+    const local = now + HCM_OFFSET;
+    const day = Math.floor(local / (24 * HOUR)) * 24 * HOUR;
+    let target = day + hour * HOUR + minute * 60000 - HCM_OFFSET;
+    if (target <= now) target += 24 * HOUR;
+    return target - now;
+}
+
+function env(fakesUrl, offsetMs, extra = {}) {
+    return {
+        MOTCUA_FACEBOOK_ENABLED: 'true',
+        MOTCUA_FACEBOOK_APP_SECRET: FB.appSecret,
+        MOTCUA_FACEBOOK_VERIFY_TOKEN: FB.verifyToken,
+        MOTCUA_FACEBOOK_PAGE_ACCESS_TOKEN: FB.pageToken,
+        MOTCUA_FACEBOOK_API_BASE: fakesUrl,
+        MOTCUA_ZALO_ENABLED: 'true',
+        MOTCUA_ZALO_APP_ID: ZALO.appId,
+        MOTCUA_ZALO_OA_SECRET_KEY: ZALO.oaKey,
+        MOTCUA_ZALO_APP_SECRET: ZALO.appSecret,
+        MOTCUA_ZALO_ACCESS_TOKEN: ZALO.access,
+        MOTCUA_ZALO_REFRESH_TOKEN: ZALO.refresh,
+        MOTCUA_ZALO_API_BASE: fakesUrl,
+        MOTCUA_ZALO_OAUTH_BASE: fakesUrl,
+        MOTCUA_SMS_ENABLED: 'true',
+        MOTCUA_SMS_PROVIDER: 'twilio',
+        MOTCUA_SMS_ACCOUNT_SID: TW.sid,
+        MOTCUA_SMS_AUTH_TOKEN: TW.token,
+        MOTCUA_SMS_SENDER: TW.from,
+        MOTCUA_SMS_API_BASE: fakesUrl,
+        MOTCUA_SCHEDULER_BACKOFF_BASE_MS: String(BACKOFF_BASE_MS),
+        MOTCUA_SCHEDULER_BACKOFF_MAX_MS: '1600',
+        MOTCUA_SCHEDULER_RATE_SMS: '0',
+        MOTCUA_SCHEDULER_RATE_FACEBOOK: '0',
+        MOTCUA_SERVER_TEST_CLOCK: 'true',
+        MOTCUA_TEST_CLOCK_OFFSET_MS: String(offsetMs),
+        ...extra,
+    };
+}
+
+let seq = 0;
+const uid = (p) => `${p}${Date.now().toString(36)}${(seq++).toString(36)}`;
+let phoneSeq = 0;
+const phone = () => `+8491${String(process.pid % 1000).padStart(3, '0')}${String(phoneSeq++).padStart(4, '0')}`;
+
+/** Sends raw RESP commands through `redis-cli --pipe` (fast bulk writes). */
+function redisPipe(sock, cmds) {
+    const enc = (a) => `*${a.length}\r\n${a.map((x) => `$${Buffer.byteLength(String(x))}\r\n${x}\r\n`).join('')}`;
+    const input = cmds.map(enc).join('');
+    return new Promise((resolve, reject) => {
+        const p = execFile('redis-cli', ['-s', sock, '--pipe'], { timeout: 30000 }, (err, stdout, stderr) => {
+            if (err) reject(new Error(`${err.message}\n${stderr}`));
+            else if (!/errors: 0,/.test(stdout)) reject(new Error(`redis-cli --pipe: ${stdout}`));
+            else resolve(stdout);
+        });
+        p.stdin.end(input);
+    });
+}
+
+/** The commands that create notification `id` due at `dueMs` (the API's shape). */
+function notifCmds(id, { to, text, channels, dueMs, notAfterMs = 0, priority = 'normal', extra = [] }) {
+    return [
+        ['HSET', `mc:notif:${id}`, 'dept', 'test-dept', 'status', 'scheduled', 'text', text, 'to', JSON.stringify(to),
+            'channels', channels, 'idx', '0', 'send_at_ms', String(dueMs), 'not_after_ms', String(notAfterMs),
+            'priority', priority, 'created_ms', String(dueMs), ...extra],
+        ['ZADD', 'mc:due', String(dueMs), id],
+    ];
+}
+
+const putNotif = (redis, id, n) => redisPipe(redis.sock, notifCmds(id, n));
+const status = (redis, id) => redisCli(redis.sock, 'HGET', `mc:notif:${id}`, 'status');
+async function attempts(redis, id) {
+    const raw = await redisCli(redis.sock, 'LRANGE', `mc:notif:${id}:attempts`, '0', '-1');
+    return raw ? raw.split('\n').map((l) => JSON.parse(l)) : [];
+}
+const smsTo = (fakes, to) => fakes.requests('twilio').filter((r) => r.valid && r.body.To === to);
+const fbTo = (fakes, psid) => fakes.requests('facebook').filter((r) => r.body && r.body.recipient && r.body.recipient.id === psid);
+
+/** `motcua serve --role dispatcher`: no HTTP; ready when the scheduler logged its start. */
+async function startDispatcher({ redisUrl, env: extra, consumer }) {
+    const port = 1; // not bound by a dispatcher; only names the default consumer
+    const proc = spawn(motcuaBin(), ['serve', '--config', TEST_INI, '--listen', `127.0.0.1:${port}`, '--redis', redisUrl, '--role', 'dispatcher'], {
+        cwd: ROOT,
+        env: { ...process.env, ...extra, MOTCUA_WORKER_CONSUMER: consumer },
+        stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    const lines = [];
+    let buf = '';
+    proc.stderr.setEncoding('utf8');
+    proc.stderr.on('data', (c) => {
+        buf += c;
+        let i;
+        while ((i = buf.indexOf('\n')) >= 0) {
+            lines.push(buf.slice(0, i));
+            buf = buf.slice(i + 1);
+        }
+    });
+    let exited = null;
+    proc.once('exit', (code, signal) => (exited = { code, signal }));
+    const ok = await waitFor(() => exited || lines.some((l) => l.includes('"sched.started"')), 15000, 50);
+    if (!ok || exited) {
+        try {
+            process.kill(proc.pid, 'SIGKILL');
+        } catch {
+            /* gone */
+        }
+        throw new Error(`dispatcher did not start (${JSON.stringify(exited)}):\n${lines.join('\n')}`);
+    }
+    const stop = async () => {
+        if (exited) return exited;
+        const done = new Promise((r) => proc.once('exit', (code, signal) => r({ code, signal })));
+        const t = setTimeout(() => {
+            try {
+                process.kill(proc.pid, 'SIGKILL');
+            } catch {
+                /* gone */
+            }
+        }, 5000);
+        process.kill(proc.pid, 'SIGTERM');
+        const r = await done;
+        clearTimeout(t);
+        return r;
+    };
+    process.once('exit', () => {
+        if (!exited) {
+            try {
+                process.kill(proc.pid, 'SIGKILL');
+            } catch {
+                /* gone */
+            }
+        }
+    });
+    return { proc, pid: proc.pid, lines, stop, alive: () => !exited };
+}
+
+function assertCleanExit(r, lines, what) {
+    const bad = lines.filter((l) => /Sanitizer|runtime error/.test(l));
+    assert.deepEqual(bad, [], `${what}: clean sanitizer output`);
+    assert.equal(r.code, 0, `${what}: clean exit on SIGTERM: ${lines.slice(-20).join('\n')}`);
+}
+
+function fakeConfig() {
+    return {
+        fbToken: FB.pageToken,
+        zalo: { appId: ZALO.appId, secretKey: ZALO.appSecret, accessToken: ZALO.access, refreshToken: ZALO.refresh },
+        twilio: { sid: TW.sid, token: TW.token },
+    };
+}
+
+describe('notifications: scheduler and sender (role all, clock at 12:00 local)', { timeout: 120000 }, () => {
+    let dir, redis, fakes, mc, offset;
+    const T = () => Date.now() + offset; // the gateway's clock
+
+    before(async () => {
+        dir = makeTempDir('motcua-nt-');
+        redis = await startRedis(path.join(dir, 'redis'));
+        fakes = await startFakes(fakeConfig());
+        offset = offsetTo(12);
+        mc = await startMotcua({
+            redisUrl: redis.url,
+            env: env(fakes.url, offset, { MOTCUA_SCHEDULER_RATE_ZALO: '4', MOTCUA_WORKER_CONSUMER: 'it-notify' }),
+        });
+    });
+
+    after(async () => {
+        try {
+            if (mc && mc.alive()) assertCleanExit(await mc.stop(), mc.stderrLines, 'motcua');
+        } finally {
+            await fakes.stop();
+            await redis.stop();
+            removeTempDir(dir);
+        }
+    });
+
+    it('a due SMS reaches the provider once and is marked sent', async () => {
+        const id = uid('n');
+        const to = phone();
+        await putNotif(redis, id, { to: { phone: to }, text: 'Hồ sơ của bạn đã có kết quả', channels: 'sms', dueMs: T() - 10 });
+        await fakes.waitFor('twilio', 1, 10000);
+        await waitFor(async () => (await status(redis, id)) === 'sent', 5000);
+        await sleep(800);
+        const reqs = smsTo(fakes, to);
+        assert.equal(reqs.length, 1, 'sent exactly once');
+        assert.equal(reqs[0].body.Body, 'Ho so cua ban da co ket qua', 'SMS unaccented');
+        assert.equal(await status(redis, id), 'sent');
+        const at = await attempts(redis, id);
+        assert.deepEqual(at.map((a) => [a.channel, a.result]), [['sms', 'sent']]);
+        assert.equal(await redisCli(redis.sock, 'ZSCORE', 'mc:due', id), '', 'left mc:due');
+    });
+
+    it('a notification due later waits for its time', async () => {
+        const id = uid('n');
+        const to = phone();
+        await putNotif(redis, id, { to: { phone: to }, text: 'Nhắc lịch hẹn', channels: 'sms', dueMs: T() + 1500 });
+        await sleep(700);
+        assert.equal(smsTo(fakes, to).length, 0, 'not before send_at');
+        assert.equal(await status(redis, id), 'scheduled');
+        await waitFor(async () => (await status(redis, id)) === 'sent', 5000);
+        assert.equal(smsTo(fakes, to).length, 1);
+    });
+
+    it('provider 500 twice → sent on the third attempt with growing delays, then delivered by the receipt', async () => {
+        const psid = uid('psid');
+        const id = uid('n');
+        await redisCli(redis.sock, 'HSET', `mc:conv:facebook:${psid}`, 'last_in_ms', String(T() - HOUR));
+        fakes.fail('facebook', { status: 500, times: 2 });
+        await putNotif(redis, id, { to: { channel: 'facebook', user_id: psid }, text: 'Hồ sơ đã được duyệt', channels: 'facebook,sms', dueMs: T() });
+        await waitFor(async () => (await status(redis, id)) === 'sent', 10000);
+        const reqs = fbTo(fakes, psid);
+        assert.equal(reqs.length, 3, 'two failures then one success');
+        assert.equal(reqs[2].body.messaging_type, 'UPDATE', 'a notification is an UPDATE');
+        const d1 = reqs[1].time - reqs[0].time;
+        const d2 = reqs[2].time - reqs[1].time;
+        assert.ok(d1 >= BACKOFF_BASE_MS / 2, `first retry after backoff (${d1} ms)`);
+        assert.ok(d2 > d1, `delays grow: ${d1} ms then ${d2} ms`);
+        const at = await attempts(redis, id);
+        assert.deepEqual(at.map((a) => a.result), ['retry', 'retry', 'sent']);
+        // the provider's delivery receipt moves it to delivered
+        const mid = (typeof reqs[2].response === 'string' ? JSON.parse(reqs[2].response) : reqs[2].response).message_id;
+        assert.ok(mid, 'the fake answered a message id');
+        const raw = JSON.stringify({
+            object: 'page',
+            entry: [{ id: FB.pageId, time: Date.now(), messaging: [{ sender: { id: psid }, recipient: { id: FB.pageId }, timestamp: Date.now(), delivery: { mids: [mid], watermark: Date.now() } }] }],
+        });
+        const r = await httpRequest(`${mc.url}/webhook/facebook`, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json', 'x-hub-signature-256': fbSignature(FB.appSecret, raw) },
+            body: raw,
+        });
+        assert.equal(r.status, 200, r.body);
+        assert.equal(await waitFor(async () => (await status(redis, id)) === 'delivered', 5000), true, 'delivered after the receipt');
+    });
+
+    it('facebook outside the 24-hour window → falls back to SMS without calling Facebook', async () => {
+        const psid = uid('psid');
+        const to = phone();
+        const id = uid('n');
+        await redisCli(redis.sock, 'HSET', `mc:conv:facebook:${psid}`, 'last_in_ms', String(T() - 25 * HOUR));
+        await putNotif(redis, id, { to: { channel: 'facebook', user_id: psid, phone: to }, text: 'Mời nhận kết quả', channels: 'facebook,sms', dueMs: T() });
+        await waitFor(async () => (await status(redis, id)) === 'sent', 10000);
+        assert.equal(smsTo(fakes, to).length, 1, 'sent by SMS');
+        assert.equal(fbTo(fakes, psid).length, 0, 'Facebook was not called');
+        const at = await attempts(redis, id);
+        assert.deepEqual(at.map((a) => [a.channel, a.result, a.error ?? null]), [['facebook', 'skipped', 'outside_window'], ['sms', 'sent', null]]);
+        assert.equal(await redisCli(redis.sock, 'HGET', `mc:notif:${id}`, 'channel'), 'sms');
+    });
+
+    it('facebook refuses (code 10) → the next channel; nothing left → dead with the reason', async () => {
+        const psid = uid('psid');
+        const to = phone();
+        const id = uid('n');
+        await redisCli(redis.sock, 'HSET', `mc:conv:facebook:${psid}`, 'last_in_ms', String(T() - HOUR));
+        fakes.fail('facebook', { code: 10, times: 1 });
+        await putNotif(redis, id, { to: { channel: 'facebook', user_id: psid, phone: to }, text: 'Thông báo', channels: 'facebook,sms', dueMs: T() });
+        await waitFor(async () => (await status(redis, id)) === 'sent', 10000);
+        assert.equal(fbTo(fakes, psid).length, 1);
+        assert.equal(smsTo(fakes, to).length, 1, 'fell back to SMS');
+        assert.deepEqual((await attempts(redis, id)).map((a) => [a.channel, a.result]), [['facebook', 'failed'], ['sms', 'sent']]);
+
+        const id2 = uid('n');
+        const psid2 = uid('psid');
+        await redisCli(redis.sock, 'HSET', `mc:conv:facebook:${psid2}`, 'last_in_ms', String(T() - HOUR));
+        fakes.fail('facebook', { code: 10, times: 1 });
+        await putNotif(redis, id2, { to: { channel: 'facebook', user_id: psid2 }, text: 'Thông báo', channels: 'facebook', dueMs: T() });
+        await waitFor(async () => (await status(redis, id2)) === 'dead', 10000);
+        const dead = await redisCli(redis.sock, 'XRANGE', 'mc:dead', '-', '+');
+        assert.ok(dead.includes(id2), 'the dead-letter stream names the notification');
+        assert.equal(fbTo(fakes, psid2).length, 1, 'a permanent error is not retried');
+    });
+
+    it('not_after passed → expired, not sent', async () => {
+        const id = uid('n');
+        const to = phone();
+        await putNotif(redis, id, { to: { phone: to }, text: 'Hết hạn', channels: 'sms', dueMs: T() - 2000, notAfterMs: T() - 1000 });
+        await waitFor(async () => (await status(redis, id)) === 'expired', 5000);
+        await sleep(500);
+        assert.equal(await status(redis, id), 'expired');
+        assert.equal(smsTo(fakes, to).length, 0, 'never sent');
+        assert.deepEqual((await attempts(redis, id)).map((a) => a.result), ['expired']);
+    });
+
+    it('the per-channel rate limit spreads sends (rate_zalo = 4/s)', async () => {
+        const users = Array.from({ length: 8 }, () => uid('zu'));
+        const cmds = [];
+        for (const u of users) {
+            cmds.push(['HSET', `mc:conv:zalo:${u}`, 'last_in_ms', String(T() - HOUR)]);
+            cmds.push(...notifCmds(uid('n'), { to: { channel: 'zalo', user_id: u }, text: 'Lịch tiếp dân', channels: 'zalo', dueMs: T() }));
+        }
+        await redisPipe(redis.sock, cmds);
+        const mine = () => fakes.requests('zalo').filter((r) => r.valid && users.includes(r.body.recipient.user_id));
+        await waitFor(() => mine().length >= 8, 10000);
+        const times = mine().map((r) => r.time);
+        assert.equal(mine().length, 8, 'every one sent once');
+        const span = Math.max(...times) - Math.min(...times);
+        // a bucket of 4 tokens refilled at 4/s: the last 4 need about one second
+        assert.ok(span >= 700, `8 sends at 4/s took ${span} ms`);
+    });
+});
+
+describe('notifications: SMS quiet hours (controlled clock)', { timeout: 60000 }, () => {
+    let dir, redis, fakes;
+
+    before(async () => {
+        dir = makeTempDir('motcua-nq-');
+        redis = await startRedis(path.join(dir, 'redis'));
+        fakes = await startFakes(fakeConfig());
+    });
+
+    after(async () => {
+        await fakes.stop();
+        await redis.stop();
+        removeTempDir(dir);
+    });
+
+    it('an SMS due at 23:00 is held until 07:00; an urgent one goes at once', async () => {
+        const off23 = offsetTo(23);
+        const t23 = Date.now() + off23;
+        const seven = t23 + 8 * HOUR; // 07:00 local the next morning
+        const night = await startDispatcher({ redisUrl: redis.url, env: env(fakes.url, off23), consumer: 'it-night' });
+        const id = uid('n');
+        const urgent = uid('n');
+        const to = phone();
+        const toUrgent = phone();
+        try {
+            await putNotif(redis, id, { to: { phone: to }, text: 'Thông báo thường', channels: 'sms', dueMs: t23 - 1000 });
+            await putNotif(redis, urgent, { to: { phone: toUrgent }, text: 'Khẩn: ngập', channels: 'sms', dueMs: t23 - 1000, priority: 'urgent' });
+            // Zalo at 23:00: a message to one citizen goes, a broadcast waits for 06:00
+            const zu = uid('zu');
+            const zalo = uid('n');
+            const bcast = uid('n');
+            await redisCli(redis.sock, 'HSET', `mc:conv:zalo:${zu}`, 'last_in_ms', String(t23 - HOUR));
+            await putNotif(redis, zalo, { to: { channel: 'zalo', user_id: zu }, text: 'Hồ sơ', channels: 'zalo', dueMs: t23 - 1000 });
+            await putNotif(redis, bcast, { to: { channel: 'zalo', user_id: zu }, text: 'Thông báo chung', channels: 'zalo', dueMs: t23 - 1000, extra: ['broadcast', 'b1'] });
+            await waitFor(async () => (await status(redis, urgent)) === 'sent', 10000);
+            assert.equal(smsTo(fakes, toUrgent).length, 1, 'urgent ignores quiet hours');
+            await waitFor(async () => (await status(redis, zalo)) === 'sent', 10000);
+            const six = t23 + 7 * HOUR;
+            assert.ok(await waitFor(async () => Number(await redisCli(redis.sock, 'ZSCORE', 'mc:due', bcast)) === six, 5000),
+                'a Zalo broadcast at night is held until 06:00');
+            assert.equal(fakes.requests('zalo').filter((r) => r.valid && r.body.recipient.user_id === zu).length, 1);
+            const score = await waitFor(async () => Number(await redisCli(redis.sock, 'ZSCORE', 'mc:due', id)) === seven, 5000);
+            assert.ok(score, `re-scored to 07:00 (${await redisCli(redis.sock, 'ZSCORE', 'mc:due', id)} vs ${seven})`);
+            await sleep(500);
+            assert.equal(await status(redis, id), 'scheduled');
+            assert.equal(smsTo(fakes, to).length, 0, 'held during quiet hours');
+        } finally {
+            assertCleanExit(await night.stop(), night.lines, 'dispatcher at 23:00');
+        }
+        // the morning: a dispatcher whose clock reads 07:00:01 sends it
+        const morning = await startDispatcher({ redisUrl: redis.url, env: env(fakes.url, seven + 1000 - Date.now()), consumer: 'it-morning' });
+        try {
+            await waitFor(async () => (await status(redis, id)) === 'sent', 10000);
+            assert.equal(smsTo(fakes, to).length, 1, 'sent once in the morning');
+        } finally {
+            assertCleanExit(await morning.stop(), morning.lines, 'dispatcher at 07:00');
+        }
+    });
+});
+
+describe('notifications: two dispatchers share the work', { timeout: 180000 }, () => {
+    let dir, redis, fakes;
+    const N = 1000;
+
+    before(async () => {
+        dir = makeTempDir('motcua-n2-');
+        redis = await startRedis(path.join(dir, 'redis'));
+        fakes = await startFakes({ ...fakeConfig(), maxRecords: 5000 });
+    });
+
+    after(async () => {
+        await fakes.stop();
+        await redis.stop();
+        removeTempDir(dir);
+    });
+
+    it(`${N} notifications → each delivered exactly once`, async () => {
+        const offset = offsetTo(12);
+        const e = env(fakes.url, offset);
+        const a = await startDispatcher({ redisUrl: redis.url, env: e, consumer: 'it-disp-a' });
+        const b = await startDispatcher({ redisUrl: redis.url, env: e, consumer: 'it-disp-b' });
+        try {
+            const now = Date.now() + offset;
+            const cmds = [];
+            const phones = [];
+            for (let i = 0; i < N; i++) {
+                const to = `+8492${String(i).padStart(7, '0')}`;
+                phones.push(to);
+                cmds.push(...notifCmds(`bulk${i}`, { to: { phone: to }, text: `Thông báo số ${i}`, channels: 'sms', dueMs: now - 100 }));
+            }
+            await redisPipe(redis.sock, cmds);
+            await fakes.waitFor('twilio', N, 120000);
+            await sleep(1500); // anything sent twice would show now
+            const reqs = fakes.requests('twilio').filter((r) => r.valid);
+            const per = new Map();
+            for (const r of reqs) per.set(r.body.To, (per.get(r.body.To) || 0) + 1);
+            assert.equal(reqs.length, N, `${reqs.length} sends for ${N} notifications`);
+            assert.equal(per.size, N, 'every recipient got one');
+            assert.ok([...per.values()].every((n) => n === 1), 'nobody got two');
+            const counts = await redisCli(redis.sock, 'EVAL',
+                "local n=0 for i=0,tonumber(ARGV[1])-1 do if redis.call('HGET','mc:notif:bulk'..i,'status')=='sent' then n=n+1 end end return n",
+                '0', String(N));
+            assert.equal(Number(counts), N, 'every notification is marked sent');
+            assert.equal(await redisCli(redis.sock, 'ZCARD', 'mc:due'), '0');
+            const sentBy = (d) => d.lines.filter((l) => l.includes('"send.sent"')).length;
+            // both processes took part (reported, not asserted: the split is up to Redis)
+            console.log(`# dispatcher a sent ${sentBy(a)}, dispatcher b sent ${sentBy(b)}`);
+            assert.equal(sentBy(a) + sentBy(b), N);
+        } finally {
+            assertCleanExit(await a.stop(), a.lines, 'dispatcher a');
+            assertCleanExit(await b.stop(), b.lines, 'dispatcher b');
+        }
+    });
+});
+
+// The role flag and the test clock's guard.
+describe('serve --role', { timeout: 60000 }, () => {
+    it('a gateway does not send notifications; a dispatcher does, without listening', async () => {
+        const dir = makeTempDir('motcua-nr-');
+        const redis = await startRedis(path.join(dir, 'redis'));
+        const fakes = await startFakes(fakeConfig());
+        let gw = null;
+        let disp = null;
+        try {
+            const offset = offsetTo(12);
+            gw = await startMotcua({ redisUrl: redis.url, args: ['--role', 'gateway'], env: env(fakes.url, offset, { MOTCUA_WORKER_CONSUMER: 'it-gw' }) });
+            const id = uid('n');
+            const to = phone();
+            await putNotif(redis, id, { to: { phone: to }, text: 'Vai trò', channels: 'sms', dueMs: Date.now() + offset - 10 });
+            await sleep(1000);
+            assert.equal(await status(redis, id), 'scheduled', 'the gateway role leaves notifications alone');
+            assert.equal(smsTo(fakes, to).length, 0);
+            assert.equal((await httpRequest(`${gw.url}/healthz`)).status, 200, 'the gateway serves HTTP');
+            disp = await startDispatcher({ redisUrl: redis.url, env: env(fakes.url, offset), consumer: 'it-disp' });
+            await waitFor(async () => (await status(redis, id)) === 'sent', 10000);
+            assert.equal(smsTo(fakes, to).length, 1);
+            assert.ok(!disp.lines.some((l) => l.includes('"server.listening"') && /"port":\s*[1-9]/.test(l)), 'the dispatcher binds no port');
+        } finally {
+            if (disp) assertCleanExit(await disp.stop(), disp.lines, 'dispatcher');
+            if (gw) assertCleanExit(await gw.stop(), gw.stderrLines, 'gateway');
+            await fakes.stop();
+            await redis.stop();
+            removeTempDir(dir);
+        }
+    });
+    it('rejects an unknown role', async () => {
+        const { runMotcua } = await import('../lib/harness.mjs');
+        const r = await runMotcua(['serve', '--config', TEST_INI, '--role', 'nonsense']);
+        assert.equal(r.code, 2);
+        assert.match(r.stderr, /--role must be all, gateway or dispatcher/);
+    });
+    it('a bad clock offset is refused when test_clock is on', async () => {
+        const { runMotcua } = await import('../lib/harness.mjs');
+        const r = await runMotcua(['serve', '--config', TEST_INI, '--redis', 'unix:/nonexistent'], {
+            env: { MOTCUA_SERVER_TEST_CLOCK: 'true', MOTCUA_TEST_CLOCK_OFFSET_MS: '12abc' },
+        });
+        assert.equal(r.code, 2);
+        assert.match(r.stderr, /MOTCUA_TEST_CLOCK_OFFSET_MS/);
+    });
+});
