@@ -102,6 +102,7 @@ static const key_def keys[] = {
     {"admin", "tokens_file", KT_STR, "", F(admin_tokens_file), 0, 0, NULL},
     {"outbox", "dir", KT_STR, "", F(outbox_dir), 0, 0, NULL},
     {"worker", "consumer", KT_STR, "", F(worker_consumer), 0, 0, NULL},
+    {"worker", "converse", KT_BOOL, "true", F(worker_converse), 0, 0, NULL},
     {"worker", "claim_idle_ms", KT_INT, "60000", F(worker_claim_idle_ms), 100, 86400000, NULL},
     {"nlu", "model", KT_STR, "", F(nlu_model), 0, 0, NULL},
 };

@@ -81,6 +81,7 @@ typedef struct gw_config {
     /* [worker] */
     char *worker_consumer;     /* consumer name in the stream groups; "" = host:port */
     long worker_claim_idle_ms; /* take over work another process left idle this long */
+    int worker_converse;       /* 0: ingest only, the conversations run elsewhere */
     /* [outbox] */
     char *outbox_dir;
     /* [nlu] */

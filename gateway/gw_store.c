@@ -13,7 +13,6 @@
 #include "core/mc.h"
 #include "gateway/gw_log.h"
 
-#include <hiredis/adapters/libuv.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -102,6 +101,134 @@ static void on_auth(redisAsyncContext *ac, void *r, void *privdata) {
     (void)ac;
 }
 
+/*
+ * Our hiredis event adapter for libuv. Reading is a uv_poll as usual; writing is
+ * deferred to a uv_check handle (after the loop's poll phase), so every command
+ * issued during one loop iteration leaves in one write() and the socket's poll
+ * interest is not switched on and off per command (two epoll_ctl calls each with
+ * the stock adapter). Only when the socket buffer is full, or while connecting,
+ * does it wait for writability through the poll.
+ */
+typedef struct gw_redis_ev {
+    redisAsyncContext *ac; /* the context served */
+    uv_poll_t poll;        /* readability (and writability when it must wait) */
+    uv_check_t check;      /* the deferred flush */
+    int events;            /* UV_READABLE / UV_WRITABLE currently polled */
+    int want_write;        /* hiredis has output pending */
+    int in_flush;          /* inside redisAsyncHandleWrite from the check */
+    int again;             /* hiredis asked to write again during the flush */
+    int open_handles;      /* handles not yet closed; freed at 0 */
+} gw_redis_ev;
+
+static void ev_on_poll(uv_poll_t *h, int status, int events);
+
+static void ev_set(gw_redis_ev *e, int events) {
+    if (events == e->events)
+        return;
+    e->events = events;
+    if (events)
+        uv_poll_start(&e->poll, events, ev_on_poll);
+    else
+        uv_poll_stop(&e->poll);
+}
+
+static void ev_on_poll(uv_poll_t *h, int status, int events) {
+    gw_redis_ev *e = h->data;
+    if (status < 0)
+        events = e->events; /* let hiredis find the error */
+    if (events & UV_READABLE)
+        redisAsyncHandleRead(e->ac);
+    if ((events & UV_WRITABLE) && (e->events & UV_WRITABLE)) {
+        ev_set(e, e->events & ~UV_WRITABLE);
+        e->want_write = 0;
+        redisAsyncHandleWrite(e->ac);
+    }
+}
+
+static void ev_on_check(uv_check_t *h) {
+    gw_redis_ev *e = h->data;
+    uv_check_stop(&e->check);
+    if (!e->want_write)
+        return;
+    e->want_write = 0;
+    e->in_flush = 1;
+    e->again = 0;
+    redisAsyncHandleWrite(e->ac);
+    e->in_flush = 0;
+    if (e->again) /* the kernel buffer is full: wait until the socket is writable */
+        ev_set(e, e->events | UV_WRITABLE);
+}
+
+static void ev_add_read(void *p) {
+    gw_redis_ev *e = p;
+    ev_set(e, e->events | UV_READABLE);
+}
+
+static void ev_del_read(void *p) {
+    gw_redis_ev *e = p;
+    ev_set(e, e->events & ~UV_READABLE);
+}
+
+static void ev_add_write(void *p) {
+    gw_redis_ev *e = p;
+    if (!(e->ac->c.flags & REDIS_CONNECTED)) {
+        ev_set(e, e->events | UV_WRITABLE); /* connecting: writability says connected */
+        return;
+    }
+    if (e->in_flush) {
+        e->again = 1;
+        return;
+    }
+    if (!e->want_write) {
+        e->want_write = 1;
+        uv_check_start(&e->check, ev_on_check);
+    }
+}
+
+static void ev_del_write(void *p) {
+    gw_redis_ev *e = p;
+    e->want_write = 0;
+    ev_set(e, e->events & ~UV_WRITABLE);
+}
+
+static void ev_closed(uv_handle_t *h) {
+    gw_redis_ev *e = h->data;
+    if (--e->open_handles == 0)
+        free(e);
+}
+
+static void ev_cleanup(void *p) {
+    gw_redis_ev *e = p;
+    e->ac->ev.data = NULL;
+    uv_poll_stop(&e->poll);
+    uv_check_stop(&e->check);
+    uv_close((uv_handle_t *)&e->poll, ev_closed);
+    uv_close((uv_handle_t *)&e->check, ev_closed);
+}
+
+static int ev_attach(redisAsyncContext *ac, uv_loop_t *loop) {
+    if (ac->ev.data)
+        return REDIS_ERR;
+    gw_redis_ev *e = calloc(1, sizeof *e);
+    if (!e)
+        return REDIS_ERR;
+    if (uv_poll_init_socket(loop, &e->poll, ac->c.fd)) {
+        free(e);
+        return REDIS_ERR;
+    }
+    uv_check_init(loop, &e->check);
+    e->ac = ac;
+    e->open_handles = 2;
+    e->poll.data = e->check.data = e;
+    ac->ev.data = e;
+    ac->ev.addRead = ev_add_read;
+    ac->ev.delRead = ev_del_read;
+    ac->ev.addWrite = ev_add_write;
+    ac->ev.delWrite = ev_del_write;
+    ac->ev.cleanup = ev_cleanup;
+    return REDIS_OK;
+}
+
 static void connect_now(gw_store *s) {
     redisAsyncContext *ac = s->addr.kind == GW_REDIS_UNIX
                                 ? redisAsyncConnectUnix(s->addr.host)
@@ -117,7 +244,7 @@ static void connect_now(gw_store *s) {
         return;
     }
     ac->data = s;
-    if (redisLibuvAttach(ac, s->loop) != REDIS_OK) {
+    if (ev_attach(ac, s->loop) != REDIS_OK) {
         redisAsyncFree(ac);
         schedule_retry(s);
         return;

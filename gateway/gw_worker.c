@@ -757,7 +757,7 @@ static void create_groups(gw_worker *w) {
 }
 
 static void read_more(gw_worker *w) {
-    if (w->reading || w->closing || !gw_store_up(w->rd))
+    if (w->reading || w->closing || !gw_store_up(w->rd) || (!w->o.converse && !w->o.send))
         return;
     if (w->queued >= MAX_INBOUND_QUEUE || w->out_busy >= MAX_OUT_BUSY)
         return; /* back-pressure: read again when work finishes */

@@ -297,7 +297,10 @@ static int cmd_serve(const opts *o) {
         gethostname(host, sizeof host - 1);
         snprintf(consumer, sizeof consumer, "%s:%d", host, cfg->listen_port);
     }
-    gw_worker_opts wo = {consumer, cfg->worker_claim_idle_ms, http_role, send_role};
+    /* [worker] converse = false makes an ingest-only gateway: webhooks are
+     * accepted and stored; other processes hold the conversations. */
+    gw_worker_opts wo = {consumer, cfg->worker_claim_idle_ms, http_role && cfg->worker_converse,
+                         send_role};
     s.app.worker = gw_worker_new(&s.app, &wo);
     snprintf(err, sizeof err, "cannot register the HTTP routes");
     if (!s.app.worker ||

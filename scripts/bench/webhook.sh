@@ -7,8 +7,10 @@
 #
 # Every request carries a different message id (pre-signed bodies, cycled by the wrk
 # script), so motcua stores every one; bodies are those of a real text message.
-# motcua runs its full pipeline meanwhile (the conversation worker answers what
-# arrives), as in production. Prints measured figures only.
+# motcua is measured twice: "ingest" ([worker] converse = false: accept + store only,
+# the conversations run in other processes) and "full" (the same process also runs the
+# conversation worker and the sender on what arrives, as `make run` does). nginx
+# answers the same POST with a static 200. Prints measured figures only.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 export LC_ALL=C.UTF-8
@@ -18,7 +20,7 @@ W=var/bench/webhook
 CONNS=50
 THREADS=2
 DURATION=${WEBHOOK_BENCH_SECONDS:-10}
-BODIES=${WEBHOOK_BENCH_BODIES:-120000}
+BODIES=${WEBHOOK_BENCH_BODIES:-250000}
 E2E_RATE=1000
 E2E_SECONDS=10
 SECRET=bench-app-secret
@@ -74,16 +76,23 @@ for _ in $(seq 1 100); do grep -q port "$W/fakes.out" 2>/dev/null && break; slee
 FAKE_PORT=$(sed -E 's/.*"port":([0-9]+).*/\1/' "$W/fakes.out")
 FAKE="http://127.0.0.1:$FAKE_PORT"
 
-# motcua
-MC_PORT=$(free_port)
-MOTCUA_FACEBOOK_ENABLED=true MOTCUA_FACEBOOK_APP_SECRET=$SECRET MOTCUA_FACEBOOK_VERIFY_TOKEN=v \
-    MOTCUA_FACEBOOK_PAGE_ACCESS_TOKEN=$PAGE_TOKEN MOTCUA_FACEBOOK_API_BASE=$FAKE \
-    MOTCUA_LOG_LEVEL=warn MOTCUA_OUTBOX_DIR="$W/outbox" MOTCUA_WORKER_CONSUMER=bench \
-    "$BIN" serve --config config/demo.ini --listen "127.0.0.1:$MC_PORT" \
-    --redis "unix:$PWD/$W/redis/redis.sock" 2>"$W/motcua.log" &
-MC_PID=$!
-pids+=($MC_PID)
-wait_http "http://127.0.0.1:$MC_PORT/healthz"
+# motcua: "ingest" accepts and stores only ([worker] converse = false: the
+# conversations run in other processes), "full" also runs the conversation worker and
+# the sender in the same process, as `make run` does.
+start_motcua() { # label converse
+    local port
+    port=$(free_port)
+    MOTCUA_FACEBOOK_ENABLED=true MOTCUA_FACEBOOK_APP_SECRET=$SECRET MOTCUA_FACEBOOK_VERIFY_TOKEN=v \
+        MOTCUA_FACEBOOK_PAGE_ACCESS_TOKEN=$PAGE_TOKEN MOTCUA_FACEBOOK_API_BASE=$FAKE \
+        MOTCUA_LOG_LEVEL=warn MOTCUA_OUTBOX_DIR="$W/outbox" MOTCUA_WORKER_CONSUMER="bench-$1" \
+        MOTCUA_WORKER_CONVERSE="$2" \
+        "$BIN" serve --config config/demo.ini --listen "127.0.0.1:$port" \
+        --redis "unix:$PWD/$W/redis/redis.sock" 2>"$W/motcua-$1.log" &
+    MC_PID=$!
+    pids+=($MC_PID)
+    MC_URL="http://127.0.0.1:$port"
+    wait_http "$MC_URL/healthz"
+}
 
 # nginx answering the same POST with a static 200
 NG_PORT=$(free_port)
@@ -145,20 +154,31 @@ run_wrk() { # label url
     grep '^RESULT' "$W/wrk-$1.txt" | tail -n 1
 }
 
-in_before=$(redis-cli -s "$W/redis/redis.sock" XINFO STREAM mc:in 2>/dev/null | awk '/^entries-added$/{getline; print}' || echo 0)
-read -r _ mc_req _ mc_rps mc_p50 mc_p99 mc_err <<<"$(run_wrk motcua "http://127.0.0.1:$MC_PORT")"
-in_after=$(redis-cli -s "$W/redis/redis.sock" XINFO STREAM mc:in | awk '/^entries-added$/{getline; print}')
-read -r _ ng_req _ ng_rps ng_p50 ng_p99 ng_err <<<"$(run_wrk nginx "http://127.0.0.1:$NG_PORT")"
-rss_kb=$(awk '/VmHWM/ {print $2}' /proc/$MC_PID/status)
+entries_added() { redis-cli -s "$W/redis/redis.sock" XINFO STREAM mc:in 2>/dev/null | awk '/^entries-added$/{getline; print; f=1} END {if (!f) print 0}'; }
 
-printf '\n%-44s %12s %12s\n' "signed Facebook webhooks, ${CONNS} conns, ${DURATION} s" motcua nginx
-printf '%-44s %12s %12s\n' "requests/s (200 answers)" "$mc_rps" "$ng_rps"
-printf '%-44s %12s %12s\n' "latency p50 (ms)" "$mc_p50" "$ng_p50"
-printf '%-44s %12s %12s\n' "latency p99 (ms)" "$mc_p99" "$ng_p99"
-printf '%-44s %12s %12s\n' "non-2xx or socket errors" "$mc_err" "$ng_err"
-printf '%-44s %12s\n' "messages persisted in mc:in (XADDs)" "$((in_after - in_before))"
-printf '%-44s %12s\n' "motcua peak RSS (MB)" "$(awk -v k="$rss_kb" 'BEGIN{printf "%.1f", k/1024}')"
-awk -v a="$mc_rps" -v b="$ng_rps" 'BEGIN { printf "%-44s %11.0f%%\n", "motcua / nginx", 100 * a / b }'
+start_motcua ingest false
+in0=$(entries_added)
+read -r _ in_req _ in_rps in_p50 in_p99 in_err <<<"$(run_wrk ingest "$MC_URL")"
+in1=$(entries_added)
+in_rss=$(awk '/VmHWM/ {print $2}' /proc/$MC_PID/status)
+kill "$MC_PID"; wait "$MC_PID" 2>/dev/null || true
+# the full run starts from an empty Redis: same bodies, so no dedup hits from the ingest run
+redis-cli -s "$W/redis/redis.sock" FLUSHALL >/dev/null
+
+start_motcua full true
+read -r _ mc_req _ mc_rps mc_p50 mc_p99 mc_err <<<"$(run_wrk full "$MC_URL")"
+in2=$(entries_added)
+rss_kb=$(awk '/VmHWM/ {print $2}' /proc/$MC_PID/status)
+read -r _ ng_req _ ng_rps ng_p50 ng_p99 ng_err <<<"$(run_wrk nginx "http://127.0.0.1:$NG_PORT")"
+
+printf '\n%-40s %12s %12s %12s\n' "signed FB webhooks, ${CONNS} conns, ${DURATION} s" "motcua ingest" "motcua full" nginx
+printf '%-40s %12s %12s %12s\n' "requests/s (200 answers)" "$in_rps" "$mc_rps" "$ng_rps"
+printf '%-40s %12s %12s %12s\n' "latency p50 (ms)" "$in_p50" "$mc_p50" "$ng_p50"
+printf '%-40s %12s %12s %12s\n' "latency p99 (ms)" "$in_p99" "$mc_p99" "$ng_p99"
+printf '%-40s %12s %12s %12s\n' "non-2xx or socket errors" "$in_err" "$mc_err" "$ng_err"
+printf '%-40s %12s %12s\n' "messages persisted in mc:in (XADDs)" "$((in1 - in0))" "$in2"
+printf '%-40s %12s %12s\n' "motcua peak RSS (MB)" "$(awk -v k="$in_rss" 'BEGIN{printf "%.1f", k/1024}')" "$(awk -v k="$rss_kb" 'BEGIN{printf "%.1f", k/1024}')"
+awk -v a="$in_rps" -v b="$mc_rps" -v c="$ng_rps" 'BEGIN { printf "%-40s %11.0f%% %11.0f%%\n", "motcua / nginx", 100 * a / c, 100 * b / c }'
 
 # let the worker drain what the load left, then measure end to end at a fixed rate
 for _ in $(seq 1 600); do
@@ -168,4 +188,4 @@ for _ in $(seq 1 600); do
     sleep 0.5
 done
 echo
-node scripts/bench/webhook-e2e.mjs "http://127.0.0.1:$MC_PORT" "$FAKE" "$SECRET" "$E2E_RATE" "$E2E_SECONDS"
+node scripts/bench/webhook-e2e.mjs "$MC_URL" "$FAKE" "$SECRET" "$E2E_RATE" "$E2E_SECONDS"
