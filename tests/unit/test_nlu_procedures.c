@@ -1,0 +1,143 @@
+/*
+ * tests/unit/test_nlu_procedures.c — the procedure entity on an independent check set.
+ *
+ * Big idea: tests/unit/data/nlu_procedures_check.tsv holds citizen messages written for
+ * this test (not taken from train.tsv or dev.tsv), `procedure_id<TAB>text`, in every style
+ * (diacritics, none, teencode, CAPS, typos, long stories, English mixed in, fully
+ * English), plus `-<TAB>text` lines that name no procedure. nlu_classify runs over every
+ * line on the real data files; the procedure it names must equal the gold value exactly
+ * (none for `-`). The exact-match rate must reach NLU_PROC_CHECK_BAR; every miss is
+ * printed so that a failing run says which alias is missing or misfires. Also checks
+ * that the file covers every procedure of the catalog. Tests run from the repository root.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "core/mc.h"
+#include "intents/nlu.h"
+#include "test_nlu_share.h"
+
+#define NLU_PROC_CHECK_FILE "tests/unit/data/nlu_procedures_check.tsv"
+#define NLU_PROC_CHECK_BAR 0.95
+#define NLU_PROC_CHECK_MIN_LINES 200
+#define NLU_PROC_CHECK_MAX_IDS 64
+#define NLU_PROC_CHECK_ID_MAX 64
+
+/* The procedure ids of shared/spec/intents.md: each must appear in the check file. */
+static const char *const proc_ids[] = {
+    "khai_sinh",
+    "khai_tu",
+    "ket_hon",
+    "xac_nhan_hon_nhan",
+    "thuong_tru",
+    "tam_tru",
+    "cccd",
+    "ho_chieu",
+    "giay_phep_xay_dung",
+    "ho_kinh_doanh",
+    "dang_ky_doanh_nghiep",
+    "kinh_doanh_xang_dau",
+    "ly_lich_tu_phap",
+    "chung_thuc",
+    "so_do",
+    "doi_gplx",
+};
+#define N_PROC_IDS (sizeof(proc_ids) / sizeof(proc_ids[0]))
+
+static nlu_engine *E;
+
+static int setup(void **state) {
+    (void)state;
+    char err[512] = "";
+    nlu_engine_opts o = {".", NULL};
+    E = nlu_engine_new(&o, err, sizeof(err));
+    if (!E)
+        print_error("%s\n", err);
+    return E ? 0 : -1;
+}
+
+static int teardown(void **state) {
+    (void)state;
+    nlu_engine_free(E);
+    return 0;
+}
+
+static void test_procedure_check_set(void **state) {
+    (void)state;
+    char *buf = share_slurp(NLU_PROC_CHECK_FILE);
+    assert_non_null(buf);
+    size_t total = 0, hit = 0, neg = 0, neg_fp = 0;
+    size_t seen[N_PROC_IDS] = {0};
+    int lineno = 0;
+    for (char *p = buf; *p;) {
+        char *nl = strchr(p, '\n');
+        char *next = nl ? nl + 1 : p + strlen(p);
+        if (nl)
+            *nl = '\0';
+        lineno++;
+        if (*p == '\0' || *p == '#') {
+            p = next;
+            continue;
+        }
+        char *tab = strchr(p, '\t');
+        if (!tab)
+            print_error("%s:%d: no tab\n", NLU_PROC_CHECK_FILE, lineno);
+        assert_non_null(tab);
+        *tab = '\0';
+        const char *gold = p, *text = tab + 1;
+        size_t text_len = strlen(text);
+        assert_true(strlen(gold) < NLU_PROC_CHECK_ID_MAX && text_len > 0);
+        int is_neg = strcmp(gold, "-") == 0;
+        if (!is_neg) {
+            size_t k = 0;
+            while (k < N_PROC_IDS && strcmp(proc_ids[k], gold) != 0)
+                k++;
+            if (k == N_PROC_IDS)
+                print_error("%s:%d: unknown procedure '%s'\n", NLU_PROC_CHECK_FILE, lineno, gold);
+            assert_true(k < N_PROC_IDS);
+            seen[k]++;
+        }
+        nlu_result r;
+        int rc = nlu_classify(E, text, text_len, &r);
+        if (rc)
+            print_error("%s:%d: %s\n", NLU_PROC_CHECK_FILE, lineno, mc_strerror(rc));
+        assert_int_equal(rc, 0);
+        int ok =
+            is_neg ? r.procedure == NULL : (r.procedure != NULL && strcmp(r.procedure, gold) == 0);
+        total++;
+        hit += (size_t)ok;
+        neg += (size_t)is_neg;
+        neg_fp += (size_t)(is_neg && !ok);
+        if (!ok)
+            print_message("miss %s:%d: '%s' -> %s, want %s\n", NLU_PROC_CHECK_FILE, lineno, text,
+                          r.procedure ? r.procedure : "-", gold);
+        p = next;
+    }
+    free(buf);
+    double rate = total ? (double)hit / (double)total : 0.0;
+    print_message("procedure check: %zu/%zu exact (%.4f), %zu of %zu no-procedure lines "
+                  "wrongly named one\n",
+                  hit, total, rate, neg_fp, neg);
+    assert_true(total >= NLU_PROC_CHECK_MIN_LINES);
+    assert_true(neg > 0);
+    for (size_t k = 0; k < N_PROC_IDS; k++) {
+        if (!seen[k])
+            print_error("no check line for %s\n", proc_ids[k]);
+        assert_true(seen[k] > 0);
+    }
+    assert_true(rate >= NLU_PROC_CHECK_BAR);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_procedure_check_set),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
