@@ -29,7 +29,7 @@ OPT     := -O1 -g -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-po
 LDSAN   := -fsanitize=address,undefined
 else
 O       := build
-OPT     := -O2 -g
+OPT     := -O3 -g
 LDSAN   :=
 endif
 

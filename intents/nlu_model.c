@@ -241,19 +241,39 @@ static void feat_each(const vn_text *t, unsigned bits, feat_fn fn, void *priv) {
 
 /* ---- scoring ---------------------------------------------------------------------- */
 
+#define SCORE_BATCH 256 /* feature rows fetched together (prefetched, then summed) */
+
+/* Scoring is memory-bound: every feature is a random row of a multi-megabyte table.
+ * Rows are collected in batches, prefetched all at once, then summed in the same order
+ * as they came, so the result is bit-identical to summing them one by one. */
 typedef struct score_acc {
-    const float *w; /* weight rows */
-    size_t c;       /* classes */
-    float *z;       /* [c] running sums */
-    size_t count;   /* feature occurrences */
+    const float *w;            /* weight rows */
+    size_t c;                  /* classes */
+    float *z;                  /* [c] running sums */
+    size_t count;              /* feature occurrences */
+    uint32_t idx[SCORE_BATCH]; /* rows waiting */
+    size_t n;                  /* entries used in idx */
 } score_acc;
+
+static void score_flush(score_acc *a) {
+    const size_t c = a->c;
+    for (size_t i = 0; i < a->n; i++)
+        __builtin_prefetch(a->w + (size_t)a->idx[i] * c);
+    float *restrict z = a->z;
+    for (size_t i = 0; i < a->n; i++) {
+        const float *restrict row = a->w + (size_t)a->idx[i] * c;
+        for (size_t k = 0; k < c; k++)
+            z[k] += row[k];
+    }
+    a->n = 0;
+}
 
 static void score_add(void *priv, uint32_t b) {
     score_acc *a = priv;
-    const float *row = a->w + (size_t)b * a->c;
-    for (size_t k = 0; k < a->c; k++)
-        a->z[k] += row[k];
+    a->idx[a->n++] = b;
     a->count++;
+    if (a->n == SCORE_BATCH)
+        score_flush(a);
 }
 
 /* Softmax of z[0..c) / temp into p; returns the arg max (first on ties). */
@@ -276,8 +296,14 @@ int nlu_model_predict(const nlu_model *m, const vn_text *t, float *probs) {
     if (!m || !t)
         return MC_EINVAL;
     float zs[NLU_MODEL_MAX_CLASSES] = {0};
-    score_acc a = {m->w, m->n_classes, zs, 0};
+    score_acc a;
+    a.w = m->w;
+    a.c = m->n_classes;
+    a.z = zs;
+    a.count = 0;
+    a.n = 0;
     feat_each(t, m->hash_bits, score_add, &a);
+    score_flush(&a);
     double scale = a.count ? 1.0 / sqrt((double)a.count) : 0.0;
     double z[NLU_MODEL_MAX_CLASSES] = {0}, p[NLU_MODEL_MAX_CLASSES];
     for (size_t k = 0; k < m->n_classes; k++)

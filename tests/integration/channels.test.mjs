@@ -317,6 +317,17 @@ describe('provider channels end to end', { timeout: 180000 }, () => {
         assert.ok(ttl > 0, 'conversation state expires');
     });
 
+    it('zalo: an unknown event kind is answered 200 and ignored', async () => {
+        const before = await xlen(redis, 'mc:in');
+        const ts = String(Date.now());
+        const raw = JSON.stringify({ app_id: ZALO.appId, event_name: 'oa_send_gif_to_partner_planet', timestamp: ts, sender: { id: ZALO.oaId }, recipient: { id: uid('zu') } });
+        const r = await postZalo(mc, { raw, ts });
+        assert.equal(r.status, 200, r.body);
+        await sleep(300);
+        assert.equal(await xlen(redis, 'mc:in'), before, 'nothing stored');
+        assert.equal(fakes.requests('zalo').length, 0, 'nothing answered');
+    });
+
     it('zalo: an expired access token is refreshed once and the message resent', async () => {
         fakes.fail('zalo', { code: -216, times: 1 });
         const user = uid('zu');
