@@ -32,6 +32,7 @@ typedef struct gw_app {
     nlu_engine *nlu;          /* owned by main */
     struct gw_worker *worker; /* stream reader + conversation worker, owned by main */
     struct gw_sender *sender; /* outbound to providers, owned by main */
+    char consumer[300];       /* this process's consumer name in the stream groups */
     char *page;               /* the web chat page, read at start-up; owned by main */
     size_t page_len;          /* its length */
     struct lws_context *lws;  /* the HTTP server, owned by gw_http */

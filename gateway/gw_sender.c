@@ -100,7 +100,8 @@ struct gw_sender {
     char zalo_access[1024];  /* current access token */
     int64_t zalo_expires_ms; /* 0 = unknown */
     int refreshing;          /* a refresh is in flight here */
-    uv_timer_t token_timer;  /* expiry checks */
+    uv_timer_t token_timer;  /* expiry checks and keeping our jobs claimed */
+    uint64_t last_token_check; /* loop time of the last token check, ms */
     int closing;
     int writes;       /* outbox writes in flight: the sender outlives them */
     int timer_closed; /* the token timer's close callback ran */
@@ -182,12 +183,13 @@ static void on_acked(gw_store *st, redisReply *r, void *priv) {
 }
 
 /* ARGV: id channel provider_id now. A notification being sent becomes sent. */
-static const char notif_sent_lua[] =
+static const char notif_sent_lua[] = GW_BC_NOTE_LUA
     "local k='" GW_NOTIF_PREFIX "'..ARGV[1]\n"
-    "local st=redis.call('HGET',k,'status')\n"
+    "local st,bc=unpack(redis.call('HMGET',k,'status','broadcast'))\n"
     "if not st then return 0 end\n"
     "if st=='sending' then\n"
     "  redis.call('HSET',k,'status','sent','provider_id',ARGV[3],'sent_ms',ARGV[4])\n"
+    "  bc_note(bc,ARGV[2],nil,'sent',true)\n"
     "end\n"
     "redis.call('RPUSH',k..':attempts',cjson.encode({channel=ARGV[2],at=tonumber(ARGV[4]),\n"
     "  result='sent',provider_id=ARGV[3]}))\n"
@@ -195,10 +197,10 @@ static const char notif_sent_lua[] =
 
 /* ARGV: id channel reason now entry to text attempts. The channel failed for
  * good: the next one of the fallback list, or dead. 1 re-routed, 2 dead. */
-static const char notif_fail_lua[] =
+static const char notif_fail_lua[] = GW_BC_NOTE_LUA
     "local id,ch,reason,now=ARGV[1],ARGV[2],ARGV[3],tonumber(ARGV[4])\n"
     "local k='" GW_NOTIF_PREFIX "'..id\n"
-    "local h=redis.call('HMGET',k,'status','channels','idx')\n"
+    "local h=redis.call('HMGET',k,'status','channels','idx','broadcast')\n"
     "if h[1]=='sending' then\n"
     "  redis.call('RPUSH',k..':attempts',cjson.encode({channel=ch,at=now,result='failed',\n"
     "    error=reason}))\n"
@@ -210,6 +212,7 @@ static const char notif_fail_lua[] =
     "    return 1\n"
     "  end\n"
     "  redis.call('HSET',k,'status','dead')\n"
+    "  bc_note(h[4],ch,nil,'dead',true)\n"
     "end\n"
     "redis.call('XADD','" GW_DEAD_STREAM "','*','ch',ch,'entry',ARGV[5],'to',ARGV[6],\n"
     "  'text',ARGV[7],'reason',reason,'attempts',ARGV[8],'at',ARGV[4],'notif',id)\n"
@@ -218,7 +221,7 @@ static const char notif_fail_lua[] =
 /* ARGV: dlv key, channel, receipt status, at. The notification of a delivery
  * record follows its receipts: delivered/read → delivered, failed/undelivered
  * → failed. */
-static const char receipt_lua[] =
+static const char receipt_lua[] = GW_BC_NOTE_LUA
     "local id=redis.call('HGET',ARGV[1],'notif')\n"
     "if not id or id=='-' then return 0 end\n"
     "local to=nil\n"
@@ -226,9 +229,11 @@ static const char receipt_lua[] =
     "elseif ARGV[3]=='failed' or ARGV[3]=='undelivered' then to='failed' end\n"
     "if not to then return 0 end\n"
     "local k='" GW_NOTIF_PREFIX "'..id\n"
-    "local st=redis.call('HGET',k,'status')\n"
+    "local st,bc=unpack(redis.call('HMGET',k,'status','broadcast'))\n"
     "if st~='sending' and st~='sent' then return 0 end\n"
     "redis.call('HSET',k,'status',to)\n"
+    "if st=='sent' then bc_note(bc,ARGV[2],'sent',to,false)\n"
+    "else bc_note(bc,ARGV[2],nil,to,true) end\n"
     "redis.call('RPUSH',k..':attempts',cjson.encode({channel=ARGV[2],at=tonumber(ARGV[4]),\n"
     "  result=to}))\n"
     "return 1\n";
@@ -564,10 +569,40 @@ static void token_refresh(gw_sender *s) {
     }
 }
 
+/* Jobs waiting for a retry stay ours: XCLAIM with idle 0 resets their idle time,
+ * so no other process claims (and sends again) what this one is still retrying. */
+static void touch_jobs(gw_sender *s) {
+    if (!*s->app->consumer)
+        return;
+    for (int c = 0; c < GW_N_CHANNELS; c++) {
+        gw_argv a = {0};
+        gw_argv_adds(&a, "XCLAIM");
+        gw_argv_addf(&a, GW_OUT_PREFIX "%s", gw_channel_names[c]);
+        gw_argv_adds(&a, GW_GROUP);
+        gw_argv_adds(&a, s->app->consumer);
+        gw_argv_adds(&a, "0");
+        size_t ids = 0;
+        for (const job *j = s->jobs; j; j = j->next)
+            if (!strcmp(j->ch, gw_channel_names[c])) {
+                gw_argv_adds(&a, j->id);
+                ids++;
+            }
+        gw_argv_adds(&a, "JUSTID");
+        if (ids)
+            gw_argv_send(s->app->store, &a, NULL, NULL);
+        gw_argv_free(&a);
+    }
+}
+
 static void on_token_timer(uv_timer_t *t) {
     gw_sender *s = t->data;
     if (!gw_store_up(s->app->store))
         return;
+    touch_jobs(s);
+    uint64_t now = uv_now(s->app->loop);
+    if (now - s->last_token_check < TOKEN_CHECK_MS)
+        return;
+    s->last_token_check = now;
     if (s->zalo_expires_ms && s->zalo_expires_ms - gw_now_ms() < TOKEN_MARGIN_MS)
         token_refresh(s);
     else if (!s->refreshing) {
@@ -869,7 +904,13 @@ gw_sender *gw_sender_new(gw_app *app, char *err, size_t errlen) {
     snprintf(s->zalo_access, sizeof s->zalo_access, "%s", app->cfg->zalo_access_token);
     uv_timer_init(app->loop, &s->token_timer);
     s->token_timer.data = s;
-    uv_timer_start(&s->token_timer, on_token_timer, 1000, TOKEN_CHECK_MS);
+    /* a third of the claim time: our retrying jobs never look idle to others */
+    uint64_t tick = (uint64_t)app->cfg->worker_claim_idle_ms / 3;
+    if (tick > TOKEN_CHECK_MS)
+        tick = TOKEN_CHECK_MS;
+    if (tick < 50)
+        tick = 50;
+    uv_timer_start(&s->token_timer, on_token_timer, 1000 < tick ? 1000 : tick, tick);
     return s;
 fail:
     gw_httpc_free(s->http);

@@ -297,6 +297,7 @@ static int cmd_serve(const opts *o) {
         gethostname(host, sizeof host - 1);
         snprintf(consumer, sizeof consumer, "%s:%d", host, cfg->listen_port);
     }
+    snprintf(s.app.consumer, sizeof s.app.consumer, "%s", consumer);
     /* [worker] converse = false makes an ingest-only gateway: webhooks are
      * accepted and stored; other processes hold the conversations. */
     gw_worker_opts wo = {consumer, cfg->worker_claim_idle_ms, http_role && cfg->worker_converse,

@@ -512,3 +512,36 @@ describe('web chat conversation (context, typing, dossier lookup)', { timeout: 6
         }
     });
 });
+
+describe('a retrying process keeps its work: no other process claims it', { timeout: 60000 }, () => {
+    let dir, redis, fakes, a, b;
+    before(async () => {
+        dir = makeTempDir('motcua-rt-');
+        redis = await startRedis(path.join(dir, 'redis'));
+        fakes = await startFakes({ fbToken: FB.pageToken });
+    });
+    after(async () => {
+        try {
+            for (const p of [a, b]) if (p && p.alive()) await p.stop();
+        } finally {
+            await fakes.stop();
+            await redis.stop();
+            removeTempDir(dir);
+        }
+    });
+
+    it('429 with Retry-After 3 s in process A while process B claims idle work after 0.5 s → one send', async () => {
+        const env = (name) => channelEnv(fakes.url, { MOTCUA_WORKER_CONSUMER: name, MOTCUA_WORKER_CLAIM_IDLE_MS: '500' });
+        a = await startMotcua({ redisUrl: redis.url, env: env('it-a') });
+        fakes.fail('facebook', { status: 429, retryAfter: 3, times: 1 });
+        const psid = uid('rt');
+        assert.equal((await postFb(a, fbBody([{ psid, text: 'lam ho chieu mat bao lau' }]))).status, 200);
+        await fakes.waitFor('facebook', 1, 10000); // A got the 429 and waits 3 s
+        b = await startMotcua({ redisUrl: redis.url, env: env('it-b') });
+        await waitFor(() => fakes.requests('facebook').length >= 2, 8000);
+        await sleep(1500);
+        const sends = fakes.requests('facebook').filter((q) => q.body.recipient.id === psid);
+        assert.equal(sends.length, 2, 'the 429 and one successful resend, nothing more');
+        assert.ok(sends[1].time - sends[0].time >= 2500, 'Retry-After was honoured');
+    });
+});
