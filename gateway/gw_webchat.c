@@ -342,6 +342,42 @@ static void finish_turn(gw_store *s, turn *t) {
     }
 }
 
+/* Replaces the reply with the template `name` (the default text stays on failure). */
+static void rerender(turn *t, const char *name, const char *const *k, const char *const *v,
+                     size_t n) {
+    nlu_reply out = {0};
+    if (nlu_render(t->c->app->nlu, name, k, v, n, &out)) {
+        gw_log(GW_WARN, "webchat.template_failed", "{s:s}", "template", name);
+        return;
+    }
+    out.action = t->rep.action;
+    out.resolved = t->rep.resolved;
+    nlu_reply_free(&t->rep);
+    t->rep = out;
+}
+
+/* A report (phản ánh) from the web chat: a ticket, the report on mc:reports. */
+static void on_ticket(gw_store *s, redisReply *r, void *priv) {
+    turn *t = priv;
+    if (r && r->type == REDIS_REPLY_INTEGER) {
+        char ticket[32], who[64];
+        snprintf(ticket, sizeof ticket, "PA-%06lld", r->integer);
+        snprintf(who, sizeof who, "webchat:%s", t->c->session);
+        const char *cat = t->rep.resolved.issue_category ? t->rep.resolved.issue_category : "khac";
+        const char *argv[] = {"XADD", "mc:reports", "*", "ticket", ticket, "ch", "webchat",
+                              "from", who, "category", cat, "text", t->text};
+        size_t argl[MC_ARRAY_LEN(argv)];
+        for (size_t i = 0; i < MC_ARRAY_LEN(argv); i++)
+            argl[i] = strlen(argv[i]);
+        argl[MC_ARRAY_LEN(argv) - 1] = t->text_len;
+        if (!gw_store_cmd(s, NULL, NULL, (int)MC_ARRAY_LEN(argv), argv, argl)) {
+            const char *k[] = {"ticket", "category"}, *v[] = {ticket, cat};
+            rerender(t, "report_received", k, v, 2);
+        }
+    }
+    finish_turn(s, t);
+}
+
 /* A dossier lookup for "tra hồ sơ <code>": the status the department set. */
 static void on_dossier(gw_store *s, redisReply *r, void *priv) {
     turn *t = priv;
@@ -418,9 +454,29 @@ static void on_seq(gw_store *s, redisReply *r, void *priv) {
     t->confidence = res.confidence;
     t->procedure = t->rep.resolved.procedure;
     gw_metrics_msg_in(c->app->metrics, "webchat", t->intent);
-    if (t->rep.action == NLU_ACT_DOSSIER_STATUS && *t->rep.resolved.dossier_code &&
-        !gw_store_cmdf(s, on_dossier, t, "HGETALL mc:dossier:%s", t->rep.resolved.dossier_code))
-        return;
+    switch (t->rep.action) {
+    case NLU_ACT_DOSSIER_STATUS:
+        if (*t->rep.resolved.dossier_code &&
+            !gw_store_cmdf(s, on_dossier, t, "HGETALL mc:dossier:%s", t->rep.resolved.dossier_code))
+            return;
+        break;
+    case NLU_ACT_SUBSCRIBE:
+        rerender(t, "subscribe_elsewhere", NULL, NULL, 0);
+        break;
+    case NLU_ACT_REPORT:
+        if (!gw_store_cmdf(s, on_ticket, t, "INCR mc:report:seq"))
+            return;
+        break;
+    case NLU_ACT_HANDOFF: {
+        char who[64];
+        snprintf(who, sizeof who, "webchat:%s", c->session);
+        if (!gw_store_cmdf(s, NULL, NULL, "XADD mc:handoff * ch webchat from %s", who))
+            rerender(t, "handoff", NULL, NULL, 0);
+        break;
+    }
+    default:
+        break;
+    }
     finish_turn(s, t);
 }
 

@@ -87,6 +87,7 @@ static const struct tpl_spec {
     [NLU_T_REPORT_RECEIVED] = {"report_received", B(P_TICKET) | B(P_CATEGORY)},
     [NLU_T_HANDOFF] = {"handoff", 0},
     [NLU_T_UNSUPPORTED] = {"unsupported", 0},
+    [NLU_T_SUBSCRIBE_ELSEWHERE] = {"subscribe_elsewhere", 0},
 };
 
 /* ---- growing output buffer ------------------------------------------------------------ */

@@ -371,8 +371,9 @@ describe('provider channels end to end', { timeout: 180000 }, () => {
     });
 
     it('crash: kill -9 after the 200 and before the reply → the reply is sent after restart, once', async () => {
-        // The provider fails, so the reply waits for a retry, unacknowledged.
-        fakes.fail('facebook', { status: 500, times: 1 });
+        // The provider says "later" (429, Retry-After 5 s), so the reply waits,
+        // unacknowledged, well past the kill.
+        fakes.fail('facebook', { status: 429, retryAfter: 5, times: 1 });
         const psid = uid('crash');
         assert.equal((await postFb(mc, fbBody([{ psid, text: 'lam khai tu can giay to gi' }]))).status, 200);
         await fakes.waitFor('facebook', 1, 10000);
@@ -394,7 +395,7 @@ describe('provider channels end to end', { timeout: 180000 }, () => {
     });
 
     it('a dead consumer\'s work is claimed by another process (XAUTOCLAIM)', async () => {
-        fakes.fail('facebook', { status: 500, times: 1 });
+        fakes.fail('facebook', { status: 429, retryAfter: 5, times: 1 });
         const psid = uid('claim');
         assert.equal((await postFb(mc, fbBody([{ psid, text: 'thủ tục chứng thực bản sao' }]))).status, 200);
         await fakes.waitFor('facebook', 1, 10000);
@@ -490,6 +491,25 @@ describe('web chat conversation (context, typing, dossier lookup)', { timeout: 6
             const n1 = await d.next('message', 10000);
             assert.doesNotMatch(n1.text, /khai sinh: /i);
             d.terminate();
+        } finally {
+            c.terminate();
+        }
+    });
+
+    it('a report gets a ticket and lands on mc:reports; a subscription points to Zalo, Messenger or SMS', async () => {
+        const c = await session();
+        try {
+            c.send({ type: 'message', id: 'r1', text: 'đường trước nhà tôi ngập nặng mấy ngày nay' });
+            const m = await c.next((f) => f.type === 'message' && f.reply_to === 'r1', 10000);
+            const ticket = (m.text.match(/PA-\d{6}/) || [])[0];
+            assert.ok(ticket, `a ticket in the reply: ${m.text}`);
+            const last = await redisCli(redis.sock, 'XREVRANGE', 'mc:reports', '+', '-', 'COUNT', '1');
+            assert.match(last, new RegExp(ticket));
+            assert.match(last, /ngap_nuoc/);
+            c.send({ type: 'message', id: 's1', text: 'đăng ký nhận thông báo hồ sơ 000.00.25.H29-231122-0001' });
+            const n = await c.next((f) => f.type === 'message' && f.reply_to === 's1', 10000);
+            assert.match(n.text, /Zalo/);
+            assert.doesNotMatch(n.text, /đã đăng ký/);
         } finally {
             c.terminate();
         }
