@@ -28,6 +28,8 @@ void vn_smap_free(vn_smap *m);
 int vn_smap_put(vn_smap *m, const char *key, size_t len, int32_t val, int32_t *old);
 /* Returns the value of key, or -1 when absent. */
 int32_t vn_smap_get(const vn_smap *m, const char *key, size_t len);
+/* vn_smap_get with the key's vn_hash already known. */
+int32_t vn_smap_get_h(const vn_smap *m, const char *key, size_t len, uint64_t h);
 size_t vn_smap_count(const vn_smap *m);
 /* 64-bit FNV-1a (used for token hashing by the map and the dictionary). */
 uint64_t vn_hash(const char *s, size_t len);

@@ -923,6 +923,10 @@ int vn_normalize(vn_normalizer *n, const char *in, size_t len, vn_text *out) {
     folded[f] = '\0';
     plain[p] = '\0';
     plain_src[p] = prev_end;
+    for (size_t i = 0; i < k; i++) {
+        tok[i].f_hash = vn_hash(folded + tok[i].f_off, tok[i].f_len);
+        tok[i].p_hash = vn_hash(plain + tok[i].p_off, tok[i].p_len);
+    }
 
     free(work);
     cps_release(&cs);

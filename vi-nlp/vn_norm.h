@@ -54,6 +54,8 @@ typedef struct vn_tok {
     uint32_t src_off, src_len; /* the input bytes it came from; for an expansion into several
                                   tokens every one of them names the whole source token */
     uint32_t flags;            /* VN_TOK_* */
+    uint64_t f_hash, p_hash;   /* vn_hash of the folded and plain token (hashed once, used by
+                                  every dictionary lookup) */
 } vn_tok;
 
 typedef struct vn_text {

@@ -126,7 +126,10 @@ int vn_smap_put(vn_smap *m, const char *key, size_t len, int32_t val, int32_t *o
 }
 
 int32_t vn_smap_get(const vn_smap *m, const char *key, size_t len) {
-    uint64_t h = vn_hash(key, len);
+    return vn_smap_get_h(m, key, len, vn_hash(key, len));
+}
+
+int32_t vn_smap_get_h(const vn_smap *m, const char *key, size_t len, uint64_t h) {
     size_t mask = m->nslots - 1, j = (size_t)h & mask;
     while (m->slots[j].hash) {
         const smap_slot *s = &m->slots[j];
