@@ -1,0 +1,158 @@
+/*
+ * tests/unit/test_nlu_teencode.c — intent accuracy on teencode and chat abbreviations.
+ *
+ * Big idea: tests/unit/data/nlu_teencode_check.tsv holds citizen messages written for this
+ * test (not taken from train.tsv or dev.tsv), `intent<TAB>text`, in the shorthand people
+ * type on Zalo, Facebook and SMS ("ko", "dc", "j", "z", "bn", "hs", "dk", "lltp", "onl"...).
+ * A model is trained here on the real intents/data/train.tsv (through nlu_model_train, as
+ * `make` does) and the engine runs nlu_classify over every line: the intent must equal the
+ * gold one. The rate must reach NLU_TEEN_CHECK_BAR; every miss is printed so that a failing
+ * run shows which expansion or which kind of training line is missing. Also checks that
+ * every intent of the contract has check lines. Tests run from the repository root.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "core/mc.h"
+#include "intents/nlu.h"
+#include "intents/nlu_model.h"
+#include "test_nlu_share.h"
+
+#define NLU_TEEN_CHECK_FILE "tests/unit/data/nlu_teencode_check.tsv"
+#define NLU_TEEN_CHECK_BAR 0.93
+#define NLU_TEEN_CHECK_MIN_LINES 200
+#define NLU_TEEN_TRAIN_FOLDS 2 /* the test needs the model, not its cross-validation */
+
+/* The intent ids of shared/spec/intents.md: each must appear in the check file. */
+static const char *const intent_ids[] = {
+    "greeting",
+    "goodbye",
+    "thanks",
+    "procedure.documents",
+    "procedure.fee",
+    "procedure.duration",
+    "procedure.location",
+    "procedure.online",
+    "dossier.status",
+    "notify.subscribe",
+    "notify.unsubscribe",
+    "report.issue",
+    "office.hours",
+    "handoff.human",
+    "out_of_scope",
+};
+#define N_INTENT_IDS (sizeof(intent_ids) / sizeof(intent_ids[0]))
+
+static nlu_engine *E;
+static char MODEL[SHARE_MAX + 32], DIR_[SHARE_MAX];
+
+/* Trains a model on the real corpus into a temporary folder, then opens the engine on it. */
+static int setup(void **state) {
+    (void)state;
+    char err[512] = "";
+    if (share_make(DIR_) != 0)
+        return -1;
+    snprintf(MODEL, sizeof(MODEL), "%s/nlu.model", DIR_);
+    vn_normalizer *vn = vn_normalizer_new(err, sizeof(err));
+    int rc = vn ? vn_normalizer_load(vn, "vi-nlp/data", err, sizeof(err)) : -1;
+    nlu_train_opts to = {0};
+    to.folds = NLU_TEEN_TRAIN_FOLDS;
+    if (rc == 0)
+        rc = nlu_model_train(vn, "intents/data/train.tsv", &to, MODEL, err, sizeof(err));
+    vn_normalizer_free(vn);
+    if (rc) {
+        print_error("%s\n", err);
+        return -1;
+    }
+    nlu_engine_opts o = {".", MODEL};
+    E = nlu_engine_new(&o, err, sizeof(err));
+    if (!E)
+        print_error("%s\n", err);
+    return E ? 0 : -1;
+}
+
+static int teardown(void **state) {
+    (void)state;
+    nlu_engine_free(E);
+    E = NULL;
+    remove(MODEL);
+    share_rm(DIR_);
+    return 0;
+}
+
+static void test_teencode_check_set(void **state) {
+    (void)state;
+    char *buf = share_slurp(NLU_TEEN_CHECK_FILE);
+    assert_non_null(buf);
+    size_t total = 0, hit = 0;
+    size_t seen[N_INTENT_IDS] = {0}, miss[N_INTENT_IDS] = {0};
+    int lineno = 0;
+    for (char *p = buf; *p;) {
+        char *nl = strchr(p, '\n');
+        char *next = nl ? nl + 1 : p + strlen(p);
+        if (nl)
+            *nl = '\0';
+        lineno++;
+        if (*p == '\0' || *p == '#') {
+            p = next;
+            continue;
+        }
+        char *tab = strchr(p, '\t');
+        if (!tab)
+            print_error("%s:%d: no tab\n", NLU_TEEN_CHECK_FILE, lineno);
+        assert_non_null(tab);
+        *tab = '\0';
+        const char *gold = p, *text = tab + 1;
+        size_t text_len = strlen(text);
+        assert_true(text_len > 0);
+        size_t k = 0;
+        while (k < N_INTENT_IDS && strcmp(intent_ids[k], gold) != 0)
+            k++;
+        if (k == N_INTENT_IDS)
+            print_error("%s:%d: unknown intent '%s'\n", NLU_TEEN_CHECK_FILE, lineno, gold);
+        assert_true(k < N_INTENT_IDS);
+        seen[k]++;
+        nlu_result r;
+        int rc = nlu_classify(E, text, text_len, &r);
+        if (rc)
+            print_error("%s:%d: %s\n", NLU_TEEN_CHECK_FILE, lineno, mc_strerror(rc));
+        assert_int_equal(rc, 0);
+        int ok = r.intent != NULL && strcmp(r.intent, gold) == 0;
+        total++;
+        hit += (size_t)ok;
+        miss[k] += (size_t)!ok;
+        if (!ok)
+            print_message("miss %s:%d: '%s' -> %s (%.2f), want %s\n", NLU_TEEN_CHECK_FILE, lineno,
+                          text, r.intent ? r.intent : "-", r.confidence, gold);
+        p = next;
+    }
+    free(buf);
+    for (size_t k = 0; k < N_INTENT_IDS; k++) {
+        if (miss[k])
+            print_message("  %-20s %zu of %zu missed\n", intent_ids[k], miss[k], seen[k]);
+    }
+    double rate = total ? (double)hit / (double)total : 0.0;
+    print_message("teencode check: %zu/%zu correct intent (%.4f), bar %.2f\n", hit, total, rate,
+                  NLU_TEEN_CHECK_BAR);
+    assert_true(total >= NLU_TEEN_CHECK_MIN_LINES);
+    for (size_t k = 0; k < N_INTENT_IDS; k++) {
+        if (!seen[k])
+            print_error("no check line for %s\n", intent_ids[k]);
+        assert_true(seen[k] > 0);
+    }
+    assert_true(rate >= NLU_TEEN_CHECK_BAR);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_teencode_check_set),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
