@@ -1746,14 +1746,17 @@ static const char bc_lua[] =
     "redis.call('ZADD',KEYS[2],ARGV[3],ARGV[4])\n"
     "return {1,ARGV[1],n}\n";
 
-/* KEYS[1] mc:bc:<id>, KEYS[2] mc:bc:due; ARGV dept, id. -2 none, -1 other dept, 0 not
- * scheduled any more, 1 cancelled. */
+/* KEYS[1] mc:bc:<id>, KEYS[2] mc:bc:due; ARGV dept, id. -2 none, -1 other dept, 0
+ * finished or cancelled already, 1 cancelled: the fan-out stops (gw_sched) and its
+ * notifications not yet on their way are cancelled when they come due. */
 static const char bc_cancel_lua[] =
     "if redis.call('EXISTS',KEYS[1])==0 then return -2 end\n"
     "if redis.call('HGET',KEYS[1],'dept')~=ARGV[1] then return -1 end\n"
-    "if redis.call('HGET',KEYS[1],'status')~='scheduled' then return 0 end\n"
+    "local st=redis.call('HGET',KEYS[1],'status')\n"
+    "if st~='scheduled' and st~='fanning' and st~='sending' then return 0 end\n"
     "redis.call('HSET',KEYS[1],'status','cancelled')\n"
     "redis.call('ZREM',KEYS[2],ARGV[2])\n"
+    "redis.call('DEL',KEYS[1]..':seen')\n"
     "return 1\n";
 
 static void on_bc(gw_store *s, redisReply *r, void *priv) {
@@ -1996,33 +1999,96 @@ static void on_bc_get(gw_store *s, redisReply *r, void *priv) {
         goto done;
     }
     const char *dept = "", *status = "";
-    json_t *d = json_object(), *by_ch = json_object();
+    int fan_done = 0;
+    /* count:<ch> (at creation), fanned:<ch> (notifications written by the
+     * scheduler), st:<status>:<ch> (their outcomes, gw_sched.h GW_BC_NOTE_LUA) */
+    json_t *d = json_object(), *by_ch = json_object(), *fanned = json_object();
+    json_t *counts = json_object();
     json_object_set_new(d, "id", json_string(o->id));
     for (size_t i = 0; i + 1 < r->elements; i += 2) {
         redisReply *kr = r->element[i], *vr = r->element[i + 1];
         if (kr->type != REDIS_REPLY_STRING || vr->type != REDIS_REPLY_STRING)
             continue;
+        long long n = strtoll(vr->str, NULL, 10);
+        const char *colon = !strncmp(kr->str, "st:", 3) ? strchr(kr->str + 3, ':') : NULL;
         if (!strcmp(kr->str, "dept"))
             dept = vr->str;
         else if (!strcmp(kr->str, "status"))
             status = vr->str;
+        else if (!strcmp(kr->str, "fan_done_ms"))
+            fan_done = 1;
         if (!strncmp(kr->str, "count:", 6))
-            json_object_set_new(by_ch, kr->str + 6, json_integer(strtoll(vr->str, NULL, 10)));
-        else if (!strcmp(kr->str, "recipients") || !strcmp(kr->str, "send_at_ms") ||
-                 !strcmp(kr->str, "not_after_ms") || !strcmp(kr->str, "created_ms"))
-            json_object_set_new(d, kr->str, json_integer(strtoll(vr->str, NULL, 10)));
-        else if (strcmp(kr->str, "text"))
+            json_object_set_new(by_ch, kr->str + 6, json_integer(n));
+        else if (!strncmp(kr->str, "fanned:", 7))
+            json_object_set_new(fanned, kr->str + 7, json_integer(n));
+        else if (colon) {
+            char st[32];
+            snprintf(st, sizeof st, "%.*s", (int)(colon - kr->str - 3), kr->str + 3);
+            json_t *per = json_object_get(counts, st);
+            if (!per)
+                json_object_set_new(counts, st, per = json_object());
+            if (n > 0)
+                json_object_set_new(per, colon + 1, json_integer(n));
+        } else if (!strcmp(kr->str, "recipients") || !strcmp(kr->str, "send_at_ms") ||
+                   !strcmp(kr->str, "not_after_ms") || !strcmp(kr->str, "created_ms") ||
+                   !strcmp(kr->str, "fanned") || !strcmp(kr->str, "finished") ||
+                   !strcmp(kr->str, "fan_started_ms") || !strcmp(kr->str, "fan_done_ms"))
+            json_object_set_new(d, kr->str, json_integer(n));
+        else if (strcmp(kr->str, "text") && strcmp(kr->str, "cursor") &&
+                 strcmp(kr->str, "ward_idx") && strcmp(kr->str, "scan_run"))
             json_object_set_new(d, kr->str, json_stringn(vr->str, vr->len));
     }
     if (strcmp(dept, o->dept)) {
         json_decref(d);
         json_decref(by_ch);
+        json_decref(fanned);
+        json_decref(counts);
         fail(o->rq, 403, "forbidden", NULL, "broadcast %s belongs to another department", o->id);
         goto done;
     }
-    /* Until the scheduler fans a broadcast out, every recipient is in its status. */
-    json_t *counts = json_object();
-    json_object_set_new(counts, status, by_ch);
+    /* What has no outcome yet is scheduled (not fanned out yet, or on its way);
+     * recipients never fanned out of a cancelled broadcast are cancelled. */
+    const char *ch;
+    json_t *cv;
+    json_object_foreach(fanned, ch, cv) {
+        if (!json_object_get(by_ch, ch))
+            json_object_set_new(by_ch, ch, json_integer(0));
+    }
+    int cancelled = !strcmp(status, "cancelled");
+    json_object_foreach(by_ch, ch, cv) {
+        long long f = json_integer_value(json_object_get(fanned, ch));
+        long long c = json_integer_value(cv);
+        long long total = fan_done || f > c ? f : c, settled = 0;
+        const char *sk;
+        json_t *per;
+        json_object_foreach(counts, sk, per) {
+            settled += json_integer_value(json_object_get(per, ch));
+        }
+        long long rest = total - settled;
+        if (cancelled && total > f) {
+            json_t *cc = json_object_get(counts, "cancelled");
+            if (!cc)
+                json_object_set_new(counts, "cancelled", cc = json_object());
+            json_object_set_new(
+                cc, ch, json_integer(json_integer_value(json_object_get(cc, ch)) + total - f));
+            rest -= total - f;
+        }
+        if (rest > 0 || !strcmp(status, "scheduled")) {
+            json_t *sc = json_object_get(counts, "scheduled");
+            if (!sc)
+                json_object_set_new(counts, "scheduled", sc = json_object());
+            json_object_set_new(sc, ch, json_integer(rest));
+        }
+    }
+    const char *sk;
+    json_t *per;
+    void *tmp;
+    json_object_foreach_safe(counts, tmp, sk, per) {
+        if (json_object_size(per) == 0)
+            json_object_del(counts, sk);
+    }
+    json_decref(by_ch);
+    json_decref(fanned);
     json_object_set_new(d, "counts", counts);
     answer(o->rq, 200, d);
 done:

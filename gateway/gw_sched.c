@@ -13,6 +13,19 @@
  * per-channel token bucket mc:rate:<channel> (not enough tokens → stays due).
  * The clock is an argument (gw_now_ms, which tests can move), never Redis TIME.
  * The timer ticks every SCHED_TICK_MS; a full batch runs again at once.
+ *
+ * Broadcasts are fanned out by a second script, fan_lua, one batch of at most
+ * FAN_BATCH recipients per call: it SSCANs the ward sets mc:sub:ward:<ward> of
+ * the oldest due broadcast from the cursor kept in the broadcast's hash, writes
+ * one notification per new recipient (SADD to mc:bc:<id>:seen says whether it
+ * is new) and stores the cursor, all in one atomic step: a process killed at
+ * any point leaves either the whole batch with its cursor or none of it, and
+ * whichever process runs the next batch goes on from there. A Redis restart
+ * voids SSCAN cursors (the hash seed changes), so the script keeps the server's
+ * run_id with the cursor and rescans from the start when it changed; the seen
+ * set keeps every recipient to one notification. Batches are chained through
+ * the event loop (the next starts when the answer of the last arrives), so
+ * neither the loop nor Redis is held for longer than one batch.
  */
 #include "gateway/gw_sched.h"
 
@@ -37,11 +50,13 @@
 #define ZALO_NIGHT_END_MIN (6 * 60)
 #define MAX_TZ_ID 64 /* UChars of a time zone id */
 #define MINUTES_PER_DAY (24 * 60)
+#define FAN_BATCH 500    /* broadcast recipients written per script call */
+#define FAN_MAX_SCANS 64 /* SSCAN calls per batch (channels filtered out cost scans) */
 
 /* ARGV: now_ms batch tz_offset_ms quiet_start_min quiet_end_min fb_window_ms
  * zalo_window_ms night_start_min night_end_min, then pairs channel rate.
  * Returns {queued, expired, held, dead, rate_limited, seen}. */
-static const char sched_lua[] =
+static const char sched_lua[] = GW_BC_NOTE_LUA
     "local now=tonumber(ARGV[1]) local batch=tonumber(ARGV[2]) local tzoff=tonumber(ARGV[3])\n"
     "local qs,qe=tonumber(ARGV[4]),tonumber(ARGV[5])\n"
     "local win={facebook=tonumber(ARGV[6]),zalo=tonumber(ARGV[7])}\n"
@@ -76,6 +91,13 @@ static const char sched_lua[] =
     "  redis.call('RPUSH','mc:notif:'..id..':attempts',\n"
     "    cjson.encode({channel=ch,at=now,result=result,error=err}))\n"
     "end\n"
+    "local bcst={}\n"
+    "local function bc_cancelled(bc)\n"
+    "  if not bc or bc=='' then return false end\n"
+    "  if bcst[bc]==nil then bcst[bc]=redis.call('HGET','" GW_BC_PREFIX
+    "'..bc,'status') or '' end\n"
+    "  return bcst[bc]=='cancelled'\n"
+    "end\n"
     "local n={0,0,0,0,0,0}\n"
     "local ids=redis.call('ZRANGEBYSCORE','mc:due','-inf',now,'LIMIT',0,batch)\n"
     "n[6]=#ids\n"
@@ -90,9 +112,16 @@ static const char sched_lua[] =
     "    local na=tonumber(h[6]) or 0\n"
     "    local ok,to=pcall(cjson.decode,h[3] or '')\n"
     "    if not ok or type(to)~='table' then to={} end\n"
-    "    if na>0 and now>na then\n"
+    "    local bch=chs[math.min(idx+1,#chs)] or ''\n"
+    "    if bc_cancelled(h[8]) then\n"
+    "      redis.call('HSET',k,'status','cancelled')\n"
+    "      attempt(id,bch,'cancelled','broadcast cancelled')\n"
+    "      bc_note(h[8],bch,nil,'cancelled',true)\n"
+    "      redis.call('ZREM','mc:due',id)\n"
+    "    elseif na>0 and now>na then\n"
     "      redis.call('HSET',k,'status','expired')\n"
     "      attempt(id,chs[idx+1] or '','expired','not_after passed')\n"
+    "      bc_note(h[8],bch,nil,'expired',true)\n"
     "      redis.call('ZREM','mc:due',id) n[2]=n[2]+1\n"
     "    else\n"
     "      local rcpt=nil\n"
@@ -111,6 +140,7 @@ static const char sched_lua[] =
     "        local why=h[2] and 'no channel left' or 'no text'\n"
     "        redis.call('HSET',k,'status','dead','idx',idx)\n"
     "        redis.call('XADD','mc:dead','*','notif',id,'reason',why,'at',now)\n"
+    "        bc_note(h[8],bch,nil,'dead',true)\n"
     "        redis.call('ZREM','mc:due',id) n[4]=n[4]+1\n"
     "      else\n"
     "        local ch=chs[idx+1] local hold=nil local m=minute(now)\n"
@@ -137,6 +167,54 @@ static const char sched_lua[] =
     "end\n"
     "return n\n";
 
+/* ARGV: now_ms batch max_scans. Fans out one batch of the oldest due broadcast.
+ * Returns {notifications written, broadcasts finished or dropped}. */
+static const char fan_lua[] =
+    "local now,batch,maxscan=tonumber(ARGV[1]),tonumber(ARGV[2]),tonumber(ARGV[3])\n"
+    "local ids=redis.call('ZRANGEBYSCORE','" GW_BC_DUE_KEY "','-inf',now,'LIMIT',0,1)\n"
+    "if #ids==0 then return {0,0} end\n"
+    "local id=ids[1] local k='" GW_BC_PREFIX "'..id local seen=k..':seen'\n"
+    "local h=redis.call('HMGET',k,'status','wards','channels','cursor','ward_idx','fanned',\n"
+    "  'text','priority','not_after_ms','dept','scan_run','finished','send_at_ms')\n"
+    "if h[1]~='scheduled' and h[1]~='fanning' then\n"
+    "  redis.call('ZREM','" GW_BC_DUE_KEY "',id) redis.call('DEL',seen) return {0,1}\n"
+    "end\n"
+    "local run=string.match(redis.call('INFO','server'),'run_id:(%x+)') or ''\n"
+    "local wards={} for w in string.gmatch(h[2] or '','[^,]+') do wards[#wards+1]=w end\n"
+    "local want={} for c in string.gmatch(h[3] or '','[^,]+') do want[c]=true end\n"
+    "local wi,cur,fanned=tonumber(h[5]) or 0,h[4] or '0',tonumber(h[6]) or 0\n"
+    "if h[1]=='scheduled' then\n"
+    "  redis.call('HSET',k,'status','fanning','fan_started_ms',now) wi=0 cur='0'\n"
+    "elseif h[11]~=run then wi=0 cur='0' end\n"
+    "local added,scans=0,0\n"
+    "while added<batch and wi<#wards and scans<maxscan do\n"
+    "  local r=redis.call('SSCAN','mc:sub:ward:'..wards[wi+1],cur,'COUNT',batch-added)\n"
+    "  scans=scans+1 cur=r[1]\n"
+    "  for _,m in ipairs(r[2]) do\n"
+    "    local c,u=string.match(m,'^([^:]+):(.+)$')\n"
+    "    if c and want[c] and redis.call('SADD',seen,m)==1 then\n"
+    "      fanned=fanned+1 added=added+1\n"
+    "      local nid=id..'-'..fanned\n"
+    "      redis.call('HSET','" GW_NOTIF_PREFIX "'..nid,'dept',h[10] or '','status','scheduled',\n"
+    "        'text',h[7] or '','to',cjson.encode({channel=c,user_id=u}),'channels',c,'idx','0',\n"
+    "        'send_at_ms',h[13] or now,'not_after_ms',h[9] or '0','priority',h[8] or 'normal',\n"
+    "        'created_ms',now,'broadcast',id)\n"
+    "      redis.call('ZADD','" GW_DUE_KEY "',now,nid)\n"
+    "      redis.call('HINCRBY',k,'fanned:'..c,1)\n"
+    "    end\n"
+    "  end\n"
+    "  if cur=='0' then wi=wi+1 end\n"
+    "end\n"
+    "if wi>=#wards then\n"
+    "  local st=(tonumber(h[12]) or 0)>=fanned and 'done' or 'sending'\n"
+    "  redis.call('HSET',k,'status',st,'fanned',fanned,'cursor','0','ward_idx',wi,\n"
+    "    'scan_run',run,'fan_done_ms',now)\n"
+    "  redis.call('ZREM','" GW_BC_DUE_KEY "',id) redis.call('DEL',seen)\n"
+    "  return {added,1}\n"
+    "end\n"
+    "redis.call('HSET',k,'fanned',fanned,'cursor',cur,'ward_idx',wi,'scan_run',run)\n"
+    "return {added,0}\n";
+
 struct gw_sched {
     gw_app *app;      /* borrowed */
     uv_timer_t timer; /* the tick; its close frees the struct */
@@ -146,6 +224,7 @@ struct gw_sched {
     int running; /* a pass is in flight */
     int again;   /* run once more when it answers */
     int closing; /* freed: answers are dropped */
+    int fanning; /* a fan-out batch is in flight */
 };
 
 int gw_sched_parse_hours(const char *s, int *start, int *end) {
@@ -262,8 +341,47 @@ static void run_pass(gw_sched *s) {
     gw_argv_free(&a);
 }
 
+static void run_fan(gw_sched *s);
+
+static void on_fan(gw_store *st, redisReply *r, void *priv) {
+    (void)st;
+    gw_sched *s = priv;
+    s->fanning = 0;
+    if (s->closing || !r)
+        return;
+    if (r->type != REDIS_REPLY_ARRAY || r->elements < 2 ||
+        r->element[0]->type != REDIS_REPLY_INTEGER || r->element[1]->type != REDIS_REPLY_INTEGER) {
+        gw_log(GW_ERROR, "sched.fan_failed", "{s:s}", "error",
+               r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
+        return;
+    }
+    long long added = r->element[0]->integer, finished = r->element[1]->integer;
+    if (added)
+        run_pass(s); /* route the new notifications now */
+    if (finished)
+        gw_log(GW_INFO, "sched.broadcast_fanned", "{s:I}", "last_batch", (json_int_t)added);
+    if (added || finished)
+        run_fan(s); /* more of this broadcast, or the next one */
+}
+
+static void run_fan(gw_sched *s) {
+    if (s->closing || s->fanning || !gw_store_up(s->app->store))
+        return;
+    gw_argv a = {0};
+    gw_argv_adds(&a, "EVAL");
+    gw_argv_add(&a, fan_lua, sizeof fan_lua - 1);
+    gw_argv_adds(&a, "0");
+    gw_argv_addf(&a, "%" PRId64, gw_now_ms());
+    gw_argv_addf(&a, "%d", FAN_BATCH);
+    gw_argv_addf(&a, "%d", FAN_MAX_SCANS);
+    if (!gw_argv_send(s->app->store, &a, on_fan, s))
+        s->fanning = 1;
+    gw_argv_free(&a);
+}
+
 static void on_tick(uv_timer_t *t) {
     run_pass(t->data);
+    run_fan(t->data);
 }
 
 gw_sched *gw_sched_new(gw_app *app, char *err, size_t errlen) {

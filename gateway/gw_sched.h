@@ -10,6 +10,17 @@
  *   list   mc:notif:<id>:attempts  JSON {channel, at, result, error}
  *   hash   mc:conv:<channel>:<user id>  last_in_ms (chat windows)
  *   hash   mc:rate:<channel>  tokens ts (the shared per-channel token bucket)
+ *
+ * Broadcasts (recorded by the department API, fanned out here):
+ *   hash   mc:bc:<id>     dept status text wards channels tags priority send_at_ms
+ *                         not_after_ms created_ms recipients count:<channel>; the
+ *                         fan-out adds fanned fanned:<channel> cursor ward_idx
+ *                         scan_run fan_started_ms fan_done_ms, and the outcomes
+ *                         st:<status>:<channel> and finished (see GW_BC_NOTE_LUA)
+ *   zset   mc:bc:due      member <id>, score = send_at_ms
+ *   set    mc:bc:<id>:seen  recipients fanned so far (deleted when fan-out ends)
+ *   status scheduled → fanning → sending → done, or cancelled
+ *   Each recipient becomes notification <bc id>-<n> with broadcast=<bc id>.
  */
 #ifndef GW_SCHED_H
 #define GW_SCHED_H
@@ -20,6 +31,29 @@
 
 #define GW_DUE_KEY "mc:due"         /* sorted set of due notification ids */
 #define GW_NOTIF_PREFIX "mc:notif:" /* hash of one notification */
+#define GW_BC_DUE_KEY "mc:bc:due"   /* sorted set of due broadcast ids */
+#define GW_BC_PREFIX "mc:bc:"       /* hash of one broadcast */
+
+/* A Lua function for scripts that settle a notification: bc_note(bc, ch, from,
+ * to, fin) moves one recipient of broadcast bc (nil or "" = none) on channel ch
+ * from outcome `from` (nil = none) to outcome `to` (st:<to>:<ch> += 1), and when
+ * fin counts it as finished; the last one to finish a fully fanned broadcast
+ * (status sending) makes it done. */
+#define GW_BC_NOTE_LUA                                                                             \
+    "local function bc_note(bc,ch,from,to,fin)\n"                                                  \
+    "  if not bc or bc=='' then return end\n"                                                      \
+    "  local bk='" GW_BC_PREFIX "'..bc\n"                                                          \
+    "  if redis.call('EXISTS',bk)==0 then return end\n"                                            \
+    "  if from then redis.call('HINCRBY',bk,'st:'..from..':'..ch,-1) end\n"                        \
+    "  redis.call('HINCRBY',bk,'st:'..to..':'..ch,1)\n"                                            \
+    "  if fin then\n"                                                                              \
+    "    local f=redis.call('HINCRBY',bk,'finished',1)\n"                                          \
+    "    local b=redis.call('HMGET',bk,'status','fanned')\n"                                       \
+    "    if b[1]=='sending' and f>=(tonumber(b[2]) or 0) then\n"                                   \
+    "      redis.call('HSET',bk,'status','done')\n"                                                \
+    "    end\n"                                                                                    \
+    "  end\n"                                                                                      \
+    "end\n"
 
 typedef struct gw_sched gw_sched;
 
