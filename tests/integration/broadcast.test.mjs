@@ -12,72 +12,28 @@ import { describe, it, before, after, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, execFile } from 'node:child_process';
 import path from 'node:path';
-import { ROOT, TEST_INI, makeTempDir, removeTempDir, startRedis, motcuaBin, redisCli, waitFor, sleep } from '../lib/harness.mjs';
+import { ROOT, TEST_INI, makeTempDir, removeTempDir, startRedis, motcuaBin, redisCli, redisPipe, waitFor, sleep } from '../lib/harness.mjs';
 import { startFakes } from '../fakes/providers.mjs';
+import { FB, ZALO, TW, HOUR, HCM_OFFSET, offsetTo, providerEnv } from '../lib/providers-env.mjs';
 
-const FB = { appSecret: 'fb-app-secret-test', verifyToken: 'verify-me', pageToken: 'PAGE-TOKEN-1' };
-const ZALO = { appId: '4455667788', oaKey: 'zalo-oa-secret-test', appSecret: 'zalo-app-secret', access: 'ZA-1', refresh: 'ZR-1' };
-const TW = { sid: 'AC0123456789abcdef0123456789abcdef', token: 'twilio-auth-token', from: '+84900000001' };
-const HOUR = 3600 * 1000;
-const HCM_OFFSET = 7 * HOUR;
 const N = 10000; // subscribers per broadcast
 const CHANNELS = ['zalo', 'facebook', 'sms'];
 // A dead dispatcher's pending entries are claimed after this; it must exceed the time
 // a live dispatcher holds an entry (a 10,000-message backlog), or live work is taken.
 const CLAIM_IDLE_MS = 5000;
 
-/** Real-time offset that puts the gateways' clock at the next HH:MM local (Zalo refuses broadcasts at night). */
-function offsetTo(hour) {
-    const now = Date.now();
-    const day = Math.floor((now + HCM_OFFSET) / (24 * HOUR)) * 24 * HOUR;
-    let target = day + hour * HOUR - HCM_OFFSET;
-    if (target <= now) target += 24 * HOUR;
-    return target - now;
-}
 
 function env(fakesUrl, offsetMs) {
-    return {
-        MOTCUA_FACEBOOK_ENABLED: 'true',
-        MOTCUA_FACEBOOK_APP_SECRET: FB.appSecret,
-        MOTCUA_FACEBOOK_VERIFY_TOKEN: FB.verifyToken,
-        MOTCUA_FACEBOOK_PAGE_ACCESS_TOKEN: FB.pageToken,
-        MOTCUA_FACEBOOK_API_BASE: fakesUrl,
-        MOTCUA_ZALO_ENABLED: 'true',
-        MOTCUA_ZALO_APP_ID: ZALO.appId,
-        MOTCUA_ZALO_OA_SECRET_KEY: ZALO.oaKey,
-        MOTCUA_ZALO_APP_SECRET: ZALO.appSecret,
-        MOTCUA_ZALO_ACCESS_TOKEN: ZALO.access,
-        MOTCUA_ZALO_REFRESH_TOKEN: ZALO.refresh,
-        MOTCUA_ZALO_API_BASE: fakesUrl,
-        MOTCUA_ZALO_OAUTH_BASE: fakesUrl,
-        MOTCUA_SMS_ENABLED: 'true',
-        MOTCUA_SMS_PROVIDER: 'twilio',
-        MOTCUA_SMS_ACCOUNT_SID: TW.sid,
-        MOTCUA_SMS_AUTH_TOKEN: TW.token,
-        MOTCUA_SMS_SENDER: TW.from,
-        MOTCUA_SMS_API_BASE: fakesUrl,
+    return providerEnv(fakesUrl, {
         MOTCUA_SCHEDULER_RATE_SMS: '0',
         MOTCUA_SCHEDULER_RATE_FACEBOOK: '0',
         MOTCUA_SCHEDULER_RATE_ZALO: '0',
         MOTCUA_WORKER_CLAIM_IDLE_MS: String(CLAIM_IDLE_MS),
         MOTCUA_SERVER_TEST_CLOCK: 'true',
         MOTCUA_TEST_CLOCK_OFFSET_MS: String(offsetMs),
-    };
-}
-
-/** Sends raw RESP commands through `redis-cli --pipe` (fast bulk writes). */
-function redisPipe(sock, cmds) {
-    const enc = (a) => `*${a.length}\r\n${a.map((x) => `$${Buffer.byteLength(String(x))}\r\n${x}\r\n`).join('')}`;
-    const input = cmds.map(enc).join('');
-    return new Promise((resolve, reject) => {
-        const p = execFile('redis-cli', ['-s', sock, '--pipe'], { timeout: 60000 }, (err, stdout, stderr) => {
-            if (err) reject(new Error(`${err.message}\n${stderr}`));
-            else if (!/errors: 0,/.test(stdout)) reject(new Error(`redis-cli --pipe: ${stdout}`));
-            else resolve(stdout);
-        });
-        p.stdin.end(input);
     });
 }
+
 
 /** `motcua serve --role dispatcher`; ready when the scheduler logged its start. */
 async function startDispatcher({ redisUrl, env: extra, consumer }) {

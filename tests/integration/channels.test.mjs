@@ -21,40 +21,17 @@ import {
 } from '../lib/harness.mjs';
 import { startFakes } from '../fakes/providers.mjs';
 import { fbSignature, zaloSignature, twilioSignature } from '../lib/sign.mjs';
+import { FB, ZALO, TW, PUBLIC_URL, providerEnv } from '../lib/providers-env.mjs';
 
-const FB = { appSecret: 'fb-app-secret-test', verifyToken: 'verify-me', pageToken: 'PAGE-TOKEN-1', pageId: '1122334455' };
-const ZALO = { appId: '4455667788', oaKey: 'zalo-oa-secret-test', appSecret: 'zalo-app-secret', access: 'ZA-1', refresh: 'ZR-1', oaId: '998877' };
-const TW = { sid: 'AC0123456789abcdef0123456789abcdef', token: 'twilio-auth-token', from: '+84900000001' };
 const KANNEL = { user: 'kuser', pass: 'kpass', secret: 'kannel-shared-secret' };
-const PUBLIC_URL = 'https://motcua.test.example';
 
 function channelEnv(fakesUrl, extra = {}) {
-    return {
-        MOTCUA_FACEBOOK_ENABLED: 'true',
-        MOTCUA_FACEBOOK_APP_SECRET: FB.appSecret,
-        MOTCUA_FACEBOOK_VERIFY_TOKEN: FB.verifyToken,
-        MOTCUA_FACEBOOK_PAGE_ACCESS_TOKEN: FB.pageToken,
-        MOTCUA_FACEBOOK_API_BASE: fakesUrl,
-        MOTCUA_ZALO_ENABLED: 'true',
-        MOTCUA_ZALO_APP_ID: ZALO.appId,
-        MOTCUA_ZALO_OA_SECRET_KEY: ZALO.oaKey,
-        MOTCUA_ZALO_APP_SECRET: ZALO.appSecret,
-        MOTCUA_ZALO_ACCESS_TOKEN: ZALO.access,
-        MOTCUA_ZALO_REFRESH_TOKEN: ZALO.refresh,
-        MOTCUA_ZALO_API_BASE: fakesUrl,
-        MOTCUA_ZALO_OAUTH_BASE: fakesUrl,
-        MOTCUA_SMS_ENABLED: 'true',
-        MOTCUA_SMS_PROVIDER: 'twilio',
-        MOTCUA_SMS_ACCOUNT_SID: TW.sid,
-        MOTCUA_SMS_AUTH_TOKEN: TW.token,
-        MOTCUA_SMS_SENDER: TW.from,
-        MOTCUA_SMS_API_BASE: fakesUrl,
-        MOTCUA_SERVER_PUBLIC_URL: PUBLIC_URL,
+    return providerEnv(fakesUrl, {
         MOTCUA_SCHEDULER_BACKOFF_BASE_MS: '100',
         MOTCUA_SCHEDULER_BACKOFF_MAX_MS: '400',
         MOTCUA_WORKER_CONSUMER: 'it-channels',
         ...extra,
-    };
+    });
 }
 
 let seq = 0;

@@ -27,48 +27,17 @@ import {
     redisCli,
     waitFor,
     sleep,
+    redisPipe,
 } from '../lib/harness.mjs';
 import { startFakes } from '../fakes/providers.mjs';
+import { FB, ZALO, TW, HOUR, HCM_OFFSET, offsetTo, providerEnv } from '../lib/providers-env.mjs';
 import { fbSignature } from '../lib/sign.mjs';
 
-const FB = { appSecret: 'fb-app-secret-test', verifyToken: 'verify-me', pageToken: 'PAGE-TOKEN-1', pageId: '1122334455' };
-const ZALO = { appId: '4455667788', oaKey: 'zalo-oa-secret-test', appSecret: 'zalo-app-secret', access: 'ZA-1', refresh: 'ZR-1' };
-const TW = { sid: 'AC0123456789abcdef0123456789abcdef', token: 'twilio-auth-token', from: '+84900000001' };
-const HOUR = 3600 * 1000;
-const HCM_OFFSET = 7 * HOUR; // Asia/Ho_Chi_Minh has no daylight saving time
 const BACKOFF_BASE_MS = 200;
 
-/** Real-time offset that puts the gateway's clock at the next HH:MM local. */
-function offsetTo(hour, minute = 0) {
-    const now = Date.now();
-    const local = now + HCM_OFFSET;
-    const day = Math.floor(local / (24 * HOUR)) * 24 * HOUR;
-    let target = day + hour * HOUR + minute * 60000 - HCM_OFFSET;
-    if (target <= now) target += 24 * HOUR;
-    return target - now;
-}
 
 function env(fakesUrl, offsetMs, extra = {}) {
-    return {
-        MOTCUA_FACEBOOK_ENABLED: 'true',
-        MOTCUA_FACEBOOK_APP_SECRET: FB.appSecret,
-        MOTCUA_FACEBOOK_VERIFY_TOKEN: FB.verifyToken,
-        MOTCUA_FACEBOOK_PAGE_ACCESS_TOKEN: FB.pageToken,
-        MOTCUA_FACEBOOK_API_BASE: fakesUrl,
-        MOTCUA_ZALO_ENABLED: 'true',
-        MOTCUA_ZALO_APP_ID: ZALO.appId,
-        MOTCUA_ZALO_OA_SECRET_KEY: ZALO.oaKey,
-        MOTCUA_ZALO_APP_SECRET: ZALO.appSecret,
-        MOTCUA_ZALO_ACCESS_TOKEN: ZALO.access,
-        MOTCUA_ZALO_REFRESH_TOKEN: ZALO.refresh,
-        MOTCUA_ZALO_API_BASE: fakesUrl,
-        MOTCUA_ZALO_OAUTH_BASE: fakesUrl,
-        MOTCUA_SMS_ENABLED: 'true',
-        MOTCUA_SMS_PROVIDER: 'twilio',
-        MOTCUA_SMS_ACCOUNT_SID: TW.sid,
-        MOTCUA_SMS_AUTH_TOKEN: TW.token,
-        MOTCUA_SMS_SENDER: TW.from,
-        MOTCUA_SMS_API_BASE: fakesUrl,
+    return providerEnv(fakesUrl, {
         MOTCUA_SCHEDULER_BACKOFF_BASE_MS: String(BACKOFF_BASE_MS),
         MOTCUA_SCHEDULER_BACKOFF_MAX_MS: '1600',
         MOTCUA_SCHEDULER_RATE_SMS: '0',
@@ -76,7 +45,7 @@ function env(fakesUrl, offsetMs, extra = {}) {
         MOTCUA_SERVER_TEST_CLOCK: 'true',
         MOTCUA_TEST_CLOCK_OFFSET_MS: String(offsetMs),
         ...extra,
-    };
+    });
 }
 
 let seq = 0;
@@ -84,19 +53,6 @@ const uid = (p) => `${p}${Date.now().toString(36)}${(seq++).toString(36)}`;
 let phoneSeq = 0;
 const phone = () => `+8491${String(process.pid % 1000).padStart(3, '0')}${String(phoneSeq++).padStart(4, '0')}`;
 
-/** Sends raw RESP commands through `redis-cli --pipe` (fast bulk writes). */
-function redisPipe(sock, cmds) {
-    const enc = (a) => `*${a.length}\r\n${a.map((x) => `$${Buffer.byteLength(String(x))}\r\n${x}\r\n`).join('')}`;
-    const input = cmds.map(enc).join('');
-    return new Promise((resolve, reject) => {
-        const p = execFile('redis-cli', ['-s', sock, '--pipe'], { timeout: 30000 }, (err, stdout, stderr) => {
-            if (err) reject(new Error(`${err.message}\n${stderr}`));
-            else if (!/errors: 0,/.test(stdout)) reject(new Error(`redis-cli --pipe: ${stdout}`));
-            else resolve(stdout);
-        });
-        p.stdin.end(input);
-    });
-}
 
 /** The commands that create notification `id` due at `dueMs` (the API's shape). */
 function notifCmds(id, { to, text, channels, dueMs, notAfterMs = 0, priority = 'normal', extra = [] }) {

@@ -159,6 +159,20 @@ export function redisCli(sock, ...args) {
     });
 }
 
+/** Sends raw RESP commands through `redis-cli --pipe` (fast bulk writes). */
+export function redisPipe(sock, cmds) {
+    const enc = (a) => `*${a.length}\r\n${a.map((x) => `$${Buffer.byteLength(String(x))}\r\n${x}\r\n`).join('')}`;
+    const input = cmds.map(enc).join('');
+    return new Promise((resolve, reject) => {
+        const p = execFile('redis-cli', ['-s', sock, '--pipe'], { timeout: 60000 }, (err, stdout, stderr) => {
+            if (err) reject(new Error(`${err.message}\n${stderr}`));
+            else if (!/errors: 0,/.test(stdout)) reject(new Error(`redis-cli --pipe: ${stdout}`));
+            else resolve(stdout);
+        });
+        p.stdin.end(input);
+    });
+}
+
 /**
  * Starts a private redis-server in `dir` (created if needed) listening only on
  * DIR/redis.sock, with AOF on and RDB snapshots off. Resolves when it answers PING.
