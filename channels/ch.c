@@ -26,8 +26,7 @@ static const ch_adapter *const ch_adapters[] = {
     NULL,
 };
 
-const ch_adapter *ch_adapter_find(const char *name)
-{
+const ch_adapter *ch_adapter_find(const char *name) {
     if (name == NULL)
         return NULL;
     for (size_t i = 0; ch_adapters[i] != NULL; i++)
@@ -36,8 +35,7 @@ const ch_adapter *ch_adapter_find(const char *name)
     return NULL;
 }
 
-void ch_message_clear(ch_message *m)
-{
+void ch_message_clear(ch_message *m) {
     if (m == NULL)
         return;
     free(m->text);
@@ -45,8 +43,7 @@ void ch_message_clear(ch_message *m)
     memset(m, 0, sizeof(*m));
 }
 
-void ch_http_clear(ch_http *h)
-{
+void ch_http_clear(ch_http *h) {
     if (h == NULL)
         return;
     free(h->url);

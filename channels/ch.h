@@ -16,10 +16,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define CH_MAX_ID 128      /* bytes in a provider id (PSID, user id, mid, E.164 phone) */
-#define CH_MAX_MESSAGES 64 /* normalized messages one webhook request may carry */
-#define CH_MAX_QUICK 13    /* quick replies a message may offer (Facebook's limit) */
-#define CH_MAX_HEADERS 8   /* extra headers one outbound request may carry */
+#define CH_MAX_ID 128             /* bytes in a provider id (PSID, user id, mid, E.164 phone) */
+#define CH_MAX_MESSAGES 64        /* normalized messages one webhook request may carry */
+#define CH_MAX_QUICK 13           /* quick replies a message may offer (Facebook's limit) */
+#define CH_MAX_HEADERS 8          /* extra headers one outbound request may carry */
 #define CH_MAX_BODY (1024 * 1024) /* bytes in a webhook body an adapter will look at */
 #define CH_MAX_HEADER_VALUE 1024  /* bytes of an inbound header value an adapter reads */
 
@@ -43,18 +43,18 @@ typedef enum ch_event {
  * the gateway validates and NFC-normalizes it.
  */
 typedef struct ch_message {
-    const char *channel;             /* static: "facebook", "zalo", "sms" */
-    ch_event kind;                   /* what happened */
-    char provider_id[CH_MAX_ID];     /* message id for dedup (mid, msg_id, MessageSid); for
-                                        receipts the id of OUR message they refer to */
-    char sender[CH_MAX_ID];          /* who wrote: PSID, Zalo user id, E.164 phone */
-    char recipient[CH_MAX_ID];       /* page id, OA id, our number */
-    int64_t ts_ms;                   /* provider timestamp, ms since the epoch */
-    char *text;                      /* message text, or NULL */
-    size_t text_len;                 /* bytes in text */
-    char *payload;                   /* quick-reply / postback payload, or NULL */
-    char status[24];                 /* CH_EV_STATUS: queued|sent|delivered|undelivered|failed */
-    int64_t watermark_ms;            /* CH_EV_DELIVERY/READ without ids: all before this time */
+    const char *channel;         /* static: "facebook", "zalo", "sms" */
+    ch_event kind;               /* what happened */
+    char provider_id[CH_MAX_ID]; /* message id for dedup (mid, msg_id, MessageSid); for
+                                    receipts the id of OUR message they refer to */
+    char sender[CH_MAX_ID];      /* who wrote: PSID, Zalo user id, E.164 phone */
+    char recipient[CH_MAX_ID];   /* page id, OA id, our number */
+    int64_t ts_ms;               /* provider timestamp, ms since the epoch */
+    char *text;                  /* message text, or NULL */
+    size_t text_len;             /* bytes in text */
+    char *payload;               /* quick-reply / postback payload, or NULL */
+    char status[24];             /* CH_EV_STATUS: queued|sent|delivered|undelivered|failed */
+    int64_t watermark_ms;        /* CH_EV_DELIVERY/READ without ids: all before this time */
 } ch_message;
 
 void ch_message_clear(ch_message *m);
@@ -81,26 +81,26 @@ typedef struct ch_request {
  * All borrowed; empty strings when unset.
  */
 typedef struct ch_settings {
-    const char *public_url;        /* base URL citizens' providers call (Twilio signature) */
-    const char *api_base;          /* provider API base, e.g. https://graph.facebook.com */
-    const char *api_version;       /* Facebook Graph version, e.g. v21.0 */
-    const char *app_id;            /* Zalo app id */
-    const char *app_secret;        /* Facebook app secret / Zalo OA secret key */
-    const char *verify_token;      /* Facebook webhook verify token */
-    const char *access_token;      /* page token / Zalo access token */
-    const char *provider;          /* sms: "twilio" or "kannel" */
-    const char *account_sid;       /* twilio */
-    const char *auth_token;        /* twilio */
-    const char *username;          /* kannel */
-    const char *password;          /* kannel */
-    const char *shared_secret;     /* kannel inbound secret */
-    const char *sender;            /* sms From / brandname */
-    const char *status_callback;   /* sms delivery-report URL, or "" */
-    int max_segments;              /* sms: cut longer texts */
-    const char *oauth_base;        /* Zalo OAuth base, e.g. https://oauth.zaloapp.com */
-    const char *oauth_secret;      /* Zalo APP secret key (token refresh), not the OA key */
-    const char *allowed_addrs;     /* kannel: comma-separated peer addresses, "" = any */
-    const char *more_text;         /* sms: appended after "…" when a text is cut */
+    const char *public_url;      /* base URL citizens' providers call (Twilio signature) */
+    const char *api_base;        /* provider API base, e.g. https://graph.facebook.com */
+    const char *api_version;     /* Facebook Graph version, e.g. v21.0 */
+    const char *app_id;          /* Zalo app id */
+    const char *app_secret;      /* Facebook app secret / Zalo OA secret key */
+    const char *verify_token;    /* Facebook webhook verify token */
+    const char *access_token;    /* page token / Zalo access token */
+    const char *provider;        /* sms: "twilio" or "kannel" */
+    const char *account_sid;     /* twilio */
+    const char *auth_token;      /* twilio */
+    const char *username;        /* kannel */
+    const char *password;        /* kannel */
+    const char *shared_secret;   /* kannel inbound secret */
+    const char *sender;          /* sms From / brandname */
+    const char *status_callback; /* sms delivery-report URL, or "" */
+    int max_segments;            /* sms: cut longer texts */
+    const char *oauth_base;      /* Zalo OAuth base, e.g. https://oauth.zaloapp.com */
+    const char *oauth_secret;    /* Zalo APP secret key (token refresh), not the OA key */
+    const char *allowed_addrs;   /* kannel: comma-separated peer addresses, "" = any */
+    const char *more_text;       /* sms: appended after "…" when a text is cut */
 } ch_settings;
 
 /* A button offered with a reply. */
@@ -130,14 +130,14 @@ typedef struct ch_outgoing {
 
 /* One HTTP request to a provider, fully built. Owned strings; free with ch_http_clear. */
 typedef struct ch_http {
-    char method[8];                  /* "POST" or "GET" */
-    char *url;                       /* full URL incl. query */
-    char *headers[CH_MAX_HEADERS];   /* "Name: value" lines */
-    size_t n_headers;                /* used entries */
-    char *body;                      /* request body, or NULL */
-    size_t body_len;                 /* bytes in body */
-    int segments;                    /* sms: segments this text costs; 0 elsewhere */
-    const char *encoding;            /* sms: "GSM-7" or "UCS-2"; NULL elsewhere */
+    char method[8];                /* "POST" or "GET" */
+    char *url;                     /* full URL incl. query */
+    char *headers[CH_MAX_HEADERS]; /* "Name: value" lines */
+    size_t n_headers;              /* used entries */
+    char *body;                    /* request body, or NULL */
+    size_t body_len;               /* bytes in body */
+    int segments;                  /* sms: segments this text costs; 0 elsewhere */
+    const char *encoding;          /* sms: "GSM-7" or "UCS-2"; NULL elsewhere */
 } ch_http;
 
 void ch_http_clear(ch_http *h);
@@ -150,13 +150,13 @@ typedef enum ch_verdict {
 } ch_verdict;
 
 typedef struct ch_result {
-    ch_verdict verdict;            /* see above */
-    char provider_id[CH_MAX_ID];   /* CH_SENT: the provider's message id */
-    int64_t retry_after_ms;        /* CH_RETRY: delay the provider asked for, 0 if none */
-    char reason[160];              /* machine-readable-ish reason: "outside_window", "token", ... */
-    int fallback;                  /* CH_PERMANENT: 1 when another channel should be tried */
-    int token_error;               /* 1 when the access token is invalid/expired: refresh */
-    char detail[160];              /* the provider's own code and message, log-safe, or "" */
+    ch_verdict verdict;          /* see above */
+    char provider_id[CH_MAX_ID]; /* CH_SENT: the provider's message id */
+    int64_t retry_after_ms;      /* CH_RETRY: delay the provider asked for, 0 if none */
+    char reason[160];            /* machine-readable-ish reason: "outside_window", "token", ... */
+    int fallback;                /* CH_PERMANENT: 1 when another channel should be tried */
+    int token_error;             /* 1 when the access token is invalid/expired: refresh */
+    char detail[160];            /* the provider's own code and message, log-safe, or "" */
 } ch_result;
 
 /*
@@ -171,8 +171,8 @@ typedef struct ch_adapter {
 
     /* Fills out[0..*n) (capacity CH_MAX_MESSAGES). MC_EINVAL (→ 400) for malformed bodies;
      * unknown event kinds are skipped, not errors. The caller clears each message. */
-    int (*parse)(const ch_settings *s, const ch_request *req, ch_message *out, size_t *n,
-                 char *err, size_t errlen);
+    int (*parse)(const ch_settings *s, const ch_request *req, ch_message *out, size_t *n, char *err,
+                 size_t errlen);
 
     /* Builds the request(s) for one outgoing message into out[0..*n) (capacity max_out):
      * more than one when the text must be split (Facebook's 2000 characters). */

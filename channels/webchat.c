@@ -15,8 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int fail(const char **code, const char *c, char *msg, size_t msglen, const char *m,
-                int rc) {
+static int fail(const char **code, const char *c, char *msg, size_t msglen, const char *m, int rc) {
     *code = c;
     snprintf(msg, msglen, "%s", m);
     return rc;
@@ -118,8 +117,8 @@ int webchat_parse(const char *buf, size_t len, webchat_frame *out, const char **
         goto done;
     }
     size_t lead = 0;
-    while (lead < tl && (tv[lead] == ' ' || tv[lead] == '\t' || tv[lead] == '\n' ||
-                         tv[lead] == '\r'))
+    while (lead < tl &&
+           (tv[lead] == ' ' || tv[lead] == '\t' || tv[lead] == '\n' || tv[lead] == '\r'))
         lead++;
     if (lead == tl) {
         rc = fail(code, "empty", msg, msglen, "text is empty", MC_EINVAL);
@@ -157,9 +156,9 @@ static char *dump(json_t *o, size_t *len) {
 }
 
 char *webchat_render_welcome(const char *session, long long seq, size_t *len) {
-    return dump(json_pack("{s:s, s:s, s:I}", "type", "welcome", "session", session, "seq",
-                          (json_int_t)seq),
-                len);
+    return dump(
+        json_pack("{s:s, s:s, s:I}", "type", "welcome", "session", session, "seq", (json_int_t)seq),
+        len);
 }
 
 char *webchat_render_ack(const char *id, size_t *len) {
@@ -181,8 +180,8 @@ char *webchat_render_message(long long seq, const char *text, size_t text_len,
     if (n_quick) {
         json_t *arr = json_array();
         for (size_t i = 0; arr && i < n_quick; i++)
-            json_array_append_new(arr, json_pack("{s:s, s:s}", "title", quick[i].title, "payload",
-                                                 quick[i].payload));
+            json_array_append_new(
+                arr, json_pack("{s:s, s:s}", "title", quick[i].title, "payload", quick[i].payload));
         json_object_set_new(o, "quick_replies", arr);
     }
     if (reply_to && *reply_to)

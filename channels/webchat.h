@@ -9,21 +9,21 @@
 #include <stddef.h>
 
 #define WEBCHAT_SUBPROTOCOL "motcua.v1"
-#define WEBCHAT_MAX_FRAME 4096       /* bytes in one client frame */
-#define WEBCHAT_MAX_TEXT_CHARS 2000  /* code points in a message text */
-#define WEBCHAT_MAX_ID 64            /* bytes in a client message id */
-#define WEBCHAT_SESSION_HEX 32       /* a session token is 128 bits in hex */
+#define WEBCHAT_MAX_FRAME 4096      /* bytes in one client frame */
+#define WEBCHAT_MAX_TEXT_CHARS 2000 /* code points in a message text */
+#define WEBCHAT_MAX_ID 64           /* bytes in a client message id */
+#define WEBCHAT_SESSION_HEX 32      /* a session token is 128 bits in hex */
 
 typedef enum webchat_kind { WEBCHAT_HELLO, WEBCHAT_MESSAGE, WEBCHAT_QUICK_REPLY } webchat_kind;
 
 /* One parsed client frame. */
 typedef struct webchat_frame {
-    webchat_kind kind;                    /* which frame */
-    char session[WEBCHAT_SESSION_HEX + 1];/* hello: the token to resume, "" for none */
-    long long last_seq;                   /* hello: last seq the client saw */
-    char id[WEBCHAT_MAX_ID + 1];          /* message/quick_reply: the client's id */
-    char *text;                           /* message text or quick-reply payload, owned */
-    size_t text_len;                      /* its length in bytes */
+    webchat_kind kind;                     /* which frame */
+    char session[WEBCHAT_SESSION_HEX + 1]; /* hello: the token to resume, "" for none */
+    long long last_seq;                    /* hello: last seq the client saw */
+    char id[WEBCHAT_MAX_ID + 1];           /* message/quick_reply: the client's id */
+    char *text;                            /* message text or quick-reply payload, owned */
+    size_t text_len;                       /* its length in bytes */
 } webchat_frame;
 
 /* A button under a message. */

@@ -12,15 +12,15 @@
 
 typedef enum mc_err {
     MC_OK = 0,
-    MC_ENOMEM = -1,     /* allocation failed */
-    MC_EINVAL = -2,     /* caller passed something malformed */
-    MC_EUTF8 = -3,      /* input is not valid UTF-8 */
-    MC_ETOOBIG = -4,    /* input exceeds a named limit */
-    MC_EIO = -5,        /* file or socket error */
-    MC_EPARSE = -6,     /* a data or config file does not parse */
-    MC_ENOTFOUND = -7,  /* lookup found nothing */
-    MC_EUNAVAIL = -8,   /* a dependency (Redis, provider) is not reachable */
-    MC_EICU = -9,       /* ICU reported an error */
+    MC_ENOMEM = -1,    /* allocation failed */
+    MC_EINVAL = -2,    /* caller passed something malformed */
+    MC_EUTF8 = -3,     /* input is not valid UTF-8 */
+    MC_ETOOBIG = -4,   /* input exceeds a named limit */
+    MC_EIO = -5,       /* file or socket error */
+    MC_EPARSE = -6,    /* a data or config file does not parse */
+    MC_ENOTFOUND = -7, /* lookup found nothing */
+    MC_EUNAVAIL = -8,  /* a dependency (Redis, provider) is not reachable */
+    MC_EICU = -9,      /* ICU reported an error */
 } mc_err;
 
 /* Returns a static English description of an MC_E* code (never NULL). */

@@ -18,7 +18,9 @@ int64_t gw_now_ms(void) {
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 + offset_ms;
 }
 
-void gw_clock_shift(int64_t delta_ms) { offset_ms += delta_ms; }
+void gw_clock_shift(int64_t delta_ms) {
+    offset_ms += delta_ms;
+}
 
 int gw_clock_shift_str(const char *value) {
     if (!value || !*value)

@@ -61,8 +61,8 @@ static const key_def keys[] = {
     {"zalo", "access_token", KT_STR, "", F(zalo_access_token), 0, 0, NULL},
     {"zalo", "refresh_token", KT_STR, "", F(zalo_refresh_token), 0, 0, NULL},
     {"zalo", "api_base", KT_URL, "https://openapi.zalo.me", F(zalo_api_base), 0, 0, NULL},
-    {"zalo", "zns_api_base", KT_URL, "https://business.openapi.zalo.me", F(zalo_zns_api_base),
-     0, 0, NULL},
+    {"zalo", "zns_api_base", KT_URL, "https://business.openapi.zalo.me", F(zalo_zns_api_base), 0, 0,
+     NULL},
     {"zalo", "oauth_base", KT_URL, "https://oauth.zaloapp.com", F(zalo_oauth_base), 0, 0, NULL},
     {"zalo", "app_secret", KT_STR, "", F(zalo_app_secret), 0, 0, NULL},
     {"facebook", "enabled", KT_BOOL, "false", F(facebook_enabled), 0, 0, NULL},
@@ -93,8 +93,8 @@ static const key_def keys[] = {
     {"scheduler", "max_attempts", KT_INT, "8", F(scheduler_max_attempts), 1, 100, NULL},
     {"scheduler", "backoff_base_ms", KT_INT, "1000", F(scheduler_backoff_base_ms), 1, 3600000,
      NULL},
-    {"scheduler", "backoff_max_ms", KT_INT, "600000", F(scheduler_backoff_max_ms), 1,
-     86400000, NULL},
+    {"scheduler", "backoff_max_ms", KT_INT, "600000", F(scheduler_backoff_max_ms), 1, 86400000,
+     NULL},
     {"scheduler", "rate_zalo", KT_RATE, "20", F(scheduler_rate_zalo), 0, 0, NULL},
     {"scheduler", "rate_facebook", KT_RATE, "40", F(scheduler_rate_facebook), 0, 0, NULL},
     {"scheduler", "rate_sms", KT_RATE, "10", F(scheduler_rate_sms), 0, 0, NULL},
@@ -363,8 +363,7 @@ static int store_value(gw_config *c, const key_def *d, const char *v, char *err,
             return MC_EINVAL;
         }
         break;
-    case KT_STR:
-        break;
+    case KT_STR: break;
     }
     /* String-valued types keep their text. */
     char *dup = strdup(v);
@@ -419,10 +418,8 @@ void gw_config_free(gw_config *c) {
         switch (keys[i].type) {
         case KT_BOOL:
         case KT_INT:
-        case KT_RATE:
-            break;
-        default:
-            free(*(char **)((char *)c + keys[i].off));
+        case KT_RATE: break;
+        default: free(*(char **)((char *)c + keys[i].off));
         }
     }
     free(c);
@@ -430,14 +427,14 @@ void gw_config_free(gw_config *c) {
 
 /* State shared by our line reader and the inih handler. */
 typedef struct load_ctx {
-    FILE *f;               /* the file being read */
-    const char *path;      /* its name, for error lines */
-    int line;              /* number of the line last handed to inih */
-    int section_ok;        /* the current section is known */
-    char section[128];     /* the current section as we saw it */
-    gw_config *cfg;        /* being filled */
-    gw_errlist *errs;      /* problems so far */
-    size_t errs_at_start;  /* to tell whether this load added any */
+    FILE *f;              /* the file being read */
+    const char *path;     /* its name, for error lines */
+    int line;             /* number of the line last handed to inih */
+    int section_ok;       /* the current section is known */
+    char section[128];    /* the current section as we saw it */
+    gw_config *cfg;       /* being filled */
+    gw_errlist *errs;     /* problems so far */
+    size_t errs_at_start; /* to tell whether this load added any */
 } load_ctx;
 
 static void handler_at(load_ctx *lc, const char *name, const char *value);
@@ -483,8 +480,8 @@ static char *reader(char *buf, int size, void *stream) {
         big[len] = '\0';
         char *eq = strchr(big, '=');
         if (!eq || lc->section[0] == '\0' || big[0] == '[') {
-            gw_errlist_add(lc->errs, "%s:%d: expected 'key = value' inside a [section]",
-                           lc->path, lc->line);
+            gw_errlist_add(lc->errs, "%s:%d: expected 'key = value' inside a [section]", lc->path,
+                           lc->line);
             return buf;
         }
         *eq = '\0';
@@ -540,7 +537,7 @@ static void handler_at(load_ctx *lc, const char *name, const char *value) {
 
 static int handler(void *user, const char *section, const char *name, const char *value) {
     load_ctx *lc = user;
-    (void)section; /* the same as lc->section, which the reader tracks */
+    (void)section;      /* the same as lc->section, which the reader tracks */
     if (lc->section_ok) /* an unknown section was reported once, at its header */
         handler_at(lc, name, value);
     return 1;
@@ -567,8 +564,8 @@ int gw_config_apply_env(gw_config *c, char *const *envp, gw_errlist *errs) {
     size_t before = errs->n;
     for (size_t i = 0; i < MC_ARRAY_LEN(keys); i++) {
         char name[128];
-        size_t n = (size_t)snprintf(name, sizeof name, "MOTCUA_%s_%s", keys[i].section,
-                                    keys[i].key);
+        size_t n =
+            (size_t)snprintf(name, sizeof name, "MOTCUA_%s_%s", keys[i].section, keys[i].key);
         for (size_t j = 0; j < n; j++)
             name[j] = (char)toupper((unsigned char)name[j]);
         for (char *const *e = envp; e && *e; e++) {

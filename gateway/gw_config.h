@@ -35,18 +35,18 @@ typedef struct gw_redis_addr {
  */
 typedef struct gw_config {
     /* [server] */
-    char *listen;       /* HOST:PORT the HTTP server binds */
+    char *listen;          /* HOST:PORT the HTTP server binds */
     char listen_host[256]; /* host part of listen */
-    int listen_port;    /* port part of listen; 0 picks a free port */
-    long max_body_bytes;/* request bodies above this get 413 */
-    char *public_url;   /* externally visible base URL (signatures, links) */
-    char *share_dir;    /* folder holding intents/data and gateway/www; empty = auto */
+    int listen_port;       /* port part of listen; 0 picks a free port */
+    long max_body_bytes;   /* request bodies above this get 413 */
+    char *public_url;      /* externally visible base URL (signatures, links) */
+    char *share_dir;       /* folder holding intents/data and gateway/www; empty = auto */
     int server_test_clock; /* tests only: honour MOTCUA_TEST_CLOCK_OFFSET_MS (gw_clock) */
     /* [redis] */
-    char *redis_url;    /* as written */
-    gw_redis_addr redis;/* parsed redis_url */
+    char *redis_url;     /* as written */
+    gw_redis_addr redis; /* parsed redis_url */
     /* [log] */
-    char *log_level;    /* debug|info|warn|error */
+    char *log_level; /* debug|info|warn|error */
     /* [zalo] */
     int zalo_enabled;
     char *zalo_app_id, *zalo_oa_secret_key, *zalo_access_token, *zalo_refresh_token;
@@ -74,8 +74,7 @@ typedef struct gw_config {
     /* [scheduler] */
     char *scheduler_timezone;
     long scheduler_max_attempts, scheduler_backoff_base_ms, scheduler_backoff_max_ms;
-    double scheduler_rate_zalo, scheduler_rate_facebook, scheduler_rate_sms,
-        scheduler_rate_webchat;
+    double scheduler_rate_zalo, scheduler_rate_facebook, scheduler_rate_sms, scheduler_rate_webchat;
     /* [admin] */
     char *admin_tokens_file;
     /* [worker] */

@@ -25,45 +25,51 @@
 #include <string.h>
 #include <strings.h>
 
-#define BODY_CHUNK 16384  /* bytes written per HTTP_WRITEABLE callback */
-#define MAX_PATH 512       /* longest request path we route */
-#define MAX_QUERY 4096     /* longest re-encoded query string */
-#define MAX_ARG 2048       /* longest single query argument */
-#define MAX_HEADER 1024    /* longest kept header value */
+#define BODY_CHUNK 16384 /* bytes written per HTTP_WRITEABLE callback */
+#define MAX_PATH 512     /* longest request path we route */
+#define MAX_QUERY 4096   /* longest re-encoded query string */
+#define MAX_ARG 2048     /* longest single query argument */
+#define MAX_HEADER 1024  /* longest kept header value */
 
 /* Headers a handler may read; everything else is not kept. */
 static const char *const kept_headers[] = {
-    "content-type",        "authorization",      "origin",           "host",
-    "x-hub-signature-256", "x-zevent-signature", "x-twilio-signature", "idempotency-key",
+    "content-type",
+    "authorization",
+    "origin",
+    "host",
+    "x-hub-signature-256",
+    "x-zevent-signature",
+    "x-twilio-signature",
+    "idempotency-key",
     "x-forwarded-for",
 };
 #define N_KEPT (sizeof kept_headers / sizeof kept_headers[0])
 
 struct gw_req {
-    int refs;                   /* the connection + async holders */
-    struct lws *wsi;            /* NULL once the connection closed */
-    gw_app *app;                /* borrowed */
-    char method[8];             /* GET, HEAD, POST, PUT, DELETE */
-    char path[MAX_PATH];        /* without the query */
-    char *query;                /* re-encoded, owned, never NULL */
-    size_t query_len;           /* bytes in query */
-    char *headers[N_KEPT];      /* values, owned, NULL when absent */
-    char peer[64];              /* peer address */
-    char *body;                 /* owned, NUL-terminated */
-    size_t body_len, body_cap;  /* bytes used / allocated */
-    int too_big;                /* body beyond max_body_bytes */
-    const char *label;          /* route label for /metrics */
-    gw_route_fn *fn;            /* the handler, NULL for built-in answers */
+    int refs;                  /* the connection + async holders */
+    struct lws *wsi;           /* NULL once the connection closed */
+    gw_app *app;               /* borrowed */
+    char method[8];            /* GET, HEAD, POST, PUT, DELETE */
+    char path[MAX_PATH];       /* without the query */
+    char *query;               /* re-encoded, owned, never NULL */
+    size_t query_len;          /* bytes in query */
+    char *headers[N_KEPT];     /* values, owned, NULL when absent */
+    char peer[64];             /* peer address */
+    char *body;                /* owned, NUL-terminated */
+    size_t body_len, body_cap; /* bytes used / allocated */
+    int too_big;               /* body beyond max_body_bytes */
+    const char *label;         /* route label for /metrics */
+    gw_route_fn *fn;           /* the handler, NULL for built-in answers */
     /* the answer */
-    int answered;               /* respond was called */
-    int status;                 /* HTTP status */
-    const char *ctype;          /* content type (static) */
-    char *out;                  /* owned body copy */
-    size_t out_len, sent;       /* body length and bytes written */
-    char *extra;                /* owned extra headers or NULL */
-    int headers_sent;           /* status line and headers written */
-    int close_after;            /* close the connection after the answer */
-    int head_only;              /* HEAD: no body */
+    int answered;         /* respond was called */
+    int status;           /* HTTP status */
+    const char *ctype;    /* content type (static) */
+    char *out;            /* owned body copy */
+    size_t out_len, sent; /* body length and bytes written */
+    char *extra;          /* owned extra headers or NULL */
+    int headers_sent;     /* status line and headers written */
+    int close_after;      /* close the connection after the answer */
+    int head_only;        /* HEAD: no body */
 };
 
 /* Per-connection storage of the "http" protocol: the request in progress. */
@@ -71,11 +77,21 @@ typedef struct http_pss {
     gw_req *rq; /* holds one reference, NULL between requests */
 } http_pss;
 
-gw_app *gw_req_app(const gw_req *rq) { return rq->app; }
-const char *gw_req_method(const gw_req *rq) { return rq->method; }
-const char *gw_req_path(const gw_req *rq) { return rq->path; }
-const char *gw_req_peer(const gw_req *rq) { return rq->peer; }
-int gw_req_answered(const gw_req *rq) { return rq->answered; }
+gw_app *gw_req_app(const gw_req *rq) {
+    return rq->app;
+}
+const char *gw_req_method(const gw_req *rq) {
+    return rq->method;
+}
+const char *gw_req_path(const gw_req *rq) {
+    return rq->path;
+}
+const char *gw_req_peer(const gw_req *rq) {
+    return rq->peer;
+}
+int gw_req_answered(const gw_req *rq) {
+    return rq->answered;
+}
 
 const char *gw_req_query(const gw_req *rq, size_t *len) {
     if (len)
@@ -315,8 +331,8 @@ static const char *method_of(struct lws *wsi, unsigned *bit) {
         const char *name;
         unsigned bit;
     } m[] = {
-        {WSI_TOKEN_GET_URI, "GET", GW_M_GET},      {WSI_TOKEN_HEAD_URI, "HEAD", GW_M_GET},
-        {WSI_TOKEN_POST_URI, "POST", GW_M_POST},   {WSI_TOKEN_PUT_URI, "PUT", GW_M_PUT},
+        {WSI_TOKEN_GET_URI, "GET", GW_M_GET},          {WSI_TOKEN_HEAD_URI, "HEAD", GW_M_GET},
+        {WSI_TOKEN_POST_URI, "POST", GW_M_POST},       {WSI_TOKEN_PUT_URI, "PUT", GW_M_PUT},
         {WSI_TOKEN_DELETE_URI, "DELETE", GW_M_DELETE},
     };
     for (size_t i = 0; i < MC_ARRAY_LEN(m); i++)
@@ -380,8 +396,7 @@ static int on_http(struct lws *wsi, http_pss *pss, const char *path, size_t path
     if (!(rt->methods & bit)) {
         char allow[80];
         allow_header(rt->methods, allow, sizeof allow);
-        gw_req_error(rq, 405, "method_not_allowed", "%s is not allowed on this path",
-                     rq->method);
+        gw_req_error(rq, 405, "method_not_allowed", "%s is not allowed on this path", rq->method);
         free(rq->extra);
         rq->extra = strdup(allow);
         return 0;
@@ -459,8 +474,7 @@ static int on_body_done(http_pss *pss) {
 static int send_headers(struct lws *wsi, gw_req *rq) {
     unsigned char buf[LWS_PRE + 2048 + SMALL_BODY];
     unsigned char *start = buf + LWS_PRE, *p = start, *end = buf + LWS_PRE + 2047;
-    if (lws_add_http_common_headers(wsi, (unsigned int)rq->status, rq->ctype, rq->out_len, &p,
-                                    end))
+    if (lws_add_http_common_headers(wsi, (unsigned int)rq->status, rq->ctype, rq->out_len, &p, end))
         return -1;
     if (rq->extra) {
         size_t l = strlen(rq->extra);
@@ -469,9 +483,8 @@ static int send_headers(struct lws *wsi, gw_req *rq) {
         memcpy(p, rq->extra, l);
         p += l;
     }
-    if (rq->close_after &&
-        lws_add_http_header_by_token(wsi, WSI_TOKEN_CONNECTION, (const unsigned char *)"close",
-                                     5, &p, end))
+    if (rq->close_after && lws_add_http_header_by_token(wsi, WSI_TOKEN_CONNECTION,
+                                                        (const unsigned char *)"close", 5, &p, end))
         return -1;
     if (lws_finalize_http_header(wsi, &p, end))
         return -1;
@@ -517,8 +530,7 @@ static int on_writeable(struct lws *wsi, http_pss *pss) {
         n = BODY_CHUNK;
     int final = rq->sent + n == rq->out_len;
     memcpy(buf + LWS_PRE, rq->out + rq->sent, n);
-    if (lws_write(wsi, buf + LWS_PRE, n, final ? LWS_WRITE_HTTP_FINAL : LWS_WRITE_HTTP) !=
-        (int)n)
+    if (lws_write(wsi, buf + LWS_PRE, n, final ? LWS_WRITE_HTTP_FINAL : LWS_WRITE_HTTP) != (int)n)
         return -1;
     rq->sent += n;
     if (!final) {
@@ -540,24 +552,16 @@ static int http_callback(struct lws *wsi, enum lws_callback_reasons reason, void
                          size_t len) {
     http_pss *pss = user;
     switch (reason) {
-    case LWS_CALLBACK_HTTP:
-        drop_request(pss);
-        return on_http(wsi, pss, in, len);
-    case LWS_CALLBACK_HTTP_BODY:
-        return on_body(pss, in, len);
-    case LWS_CALLBACK_HTTP_BODY_COMPLETION:
-        return on_body_done(pss);
-    case LWS_CALLBACK_HTTP_WRITEABLE:
-        return on_writeable(wsi, pss);
+    case LWS_CALLBACK_HTTP: drop_request(pss); return on_http(wsi, pss, in, len);
+    case LWS_CALLBACK_HTTP_BODY: return on_body(pss, in, len);
+    case LWS_CALLBACK_HTTP_BODY_COMPLETION: return on_body_done(pss);
+    case LWS_CALLBACK_HTTP_WRITEABLE: return on_writeable(wsi, pss);
     case LWS_CALLBACK_CLOSED_HTTP:
-    case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
-        drop_request(pss);
-        return 0;
+    case LWS_CALLBACK_HTTP_DROP_PROTOCOL: drop_request(pss); return 0;
     case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
         /* A WebSocket upgrade without our subprotocol lands here: refuse it. */
         return 1;
-    default:
-        return lws_callback_http_dummy(wsi, reason, user, in, len);
+    default: return lws_callback_http_dummy(wsi, reason, user, in, len);
     }
 }
 

@@ -34,7 +34,7 @@ const char *gw_req_body(const gw_req *rq, size_t *len); /* NUL-terminated; "" wh
 /* A request header (lower-case name, without ':') or NULL. Only the headers of
  * the table in gw_http.c are kept. */
 const char *gw_req_header(const gw_req *rq, const char *name); /* case-insensitive */
-const char *gw_req_peer(const gw_req *rq); /* peer IP address */
+const char *gw_req_peer(const gw_req *rq);                     /* peer IP address */
 
 /* Keeps the request (and its memory) alive past the handler's return. */
 gw_req *gw_req_ref(gw_req *rq);

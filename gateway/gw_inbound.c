@@ -91,8 +91,8 @@ static void on_persisted(gw_store *s, redisReply *r, void *priv) {
     (void)s;
     hook *h = priv;
     if (!r || r->type == REDIS_REPLY_ERROR) {
-        gw_log(GW_ERROR, "webhook.persist_failed", "{s:s, s:s}", "channel", h->channel,
-               "error", r && r->str ? r->str : "connection lost");
+        gw_log(GW_ERROR, "webhook.persist_failed", "{s:s, s:s}", "channel", h->channel, "error",
+               r && r->str ? r->str : "connection lost");
         gw_req_error(h->rq, 503, "unavailable", "the message store is unavailable; retry");
     } else {
         long long added = r->type == REDIS_REPLY_INTEGER ? r->integer : 0;
@@ -111,8 +111,8 @@ static void facebook_handshake(gw_req *rq, const ch_settings *st) {
     char challenge[256], err[160];
     int rc = ch_facebook_challenge(st, q, qlen, challenge, sizeof challenge, err, sizeof err);
     if (rc) {
-        gw_log(GW_WARN, "webhook.handshake_refused", "{s:s, s:s}", "channel", "facebook",
-               "reason", err);
+        gw_log(GW_WARN, "webhook.handshake_refused", "{s:s, s:s}", "channel", "facebook", "reason",
+               err);
         gw_req_error(rq, 403, "forbidden", "%s", err);
         return;
     }
@@ -245,8 +245,8 @@ static void on_webhook(gw_req *rq) {
     }
     if (events == 0) {
         if (gw_log_enabled(GW_DEBUG))
-            gw_log(GW_DEBUG, "webhook.nothing_to_do", "{s:s, s:I}", "channel", channel,
-                   "items", (json_int_t)n);
+            gw_log(GW_DEBUG, "webhook.nothing_to_do", "{s:s, s:I}", "channel", channel, "items",
+                   (json_int_t)n);
         answer_ok(rq, channel);
         goto done;
     }
@@ -282,7 +282,6 @@ int gw_inbound_register(gw_app *app) {
     if (app->cfg->zalo_enabled)
         rc |= gw_http_route(app, "/webhook/zalo", "/webhook/zalo", GW_M_POST, on_webhook);
     if (app->cfg->sms_enabled)
-        rc |= gw_http_route(app, "/webhook/sms", "/webhook/sms", GW_M_GET | GW_M_POST,
-                            on_webhook);
+        rc |= gw_http_route(app, "/webhook/sms", "/webhook/sms", GW_M_GET | GW_M_POST, on_webhook);
     return rc ? MC_ETOOBIG : 0;
 }

@@ -11,8 +11,8 @@
 
 #include "gateway/gw_app.h"
 
-#define GW_INBOUND_STREAM "mc:in"       /* every accepted provider event */
-#define GW_DEDUP_TTL_S "604800"          /* provider ids remembered for 7 days */
+#define GW_INBOUND_STREAM "mc:in" /* every accepted provider event */
+#define GW_DEDUP_TTL_S "604800"   /* provider ids remembered for 7 days */
 
 /* Registers the webhook routes of the enabled channels. */
 int gw_inbound_register(gw_app *app);

@@ -18,17 +18,17 @@
 #define MAX_LABEL 48   /* longest label value kept */
 
 typedef struct series {
-    char a[MAX_LABEL];  /* first label value */
-    char b[MAX_LABEL];  /* second label value (empty for one-label families) */
+    char a[MAX_LABEL];        /* first label value */
+    char b[MAX_LABEL];        /* second label value (empty for one-label families) */
     unsigned long long count; /* the counter */
 } series;
 
 typedef struct family {
-    const char *name;   /* metric name */
-    const char *help;   /* HELP text */
-    const char *la, *lb;/* label names (lb NULL for one label) */
+    const char *name;        /* metric name */
+    const char *help;        /* HELP text */
+    const char *la, *lb;     /* label names (lb NULL for one label) */
     series rows[MAX_SERIES]; /* used rows */
-    size_t n;           /* rows in use */
+    size_t n;                /* rows in use */
 } family;
 
 static const double buckets[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
@@ -36,9 +36,9 @@ static const double buckets[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
 #define NBUCKETS (sizeof buckets / sizeof buckets[0])
 
 struct gw_metrics {
-    family http;       /* motcua_http_requests_total{route,status} */
-    family msg_in;     /* motcua_messages_in_total{channel,intent} */
-    family msg_out;    /* motcua_messages_out_total{channel} */
+    family http;                             /* motcua_http_requests_total{route,status} */
+    family msg_in;                           /* motcua_messages_in_total{channel,intent} */
+    family msg_out;                          /* motcua_messages_out_total{channel} */
     unsigned long long lat_bucket[NBUCKETS]; /* reply latency histogram, cumulative at render */
     unsigned long long lat_count;            /* observations */
     double lat_sum;                          /* seconds, summed */
@@ -189,11 +189,13 @@ char *gw_metrics_render(const gw_metrics *m, size_t *len) {
     sb_printf(&b, "motcua_reply_seconds_bucket{le=\"+Inf\"} %llu\n", m->lat_count);
     sb_printf(&b, "motcua_reply_seconds_sum %.6f\nmotcua_reply_seconds_count %llu\n", m->lat_sum,
               m->lat_count);
-    sb_printf(&b, "# HELP motcua_webchat_connections Open web chat connections.\n"
-                  "# TYPE motcua_webchat_connections gauge\nmotcua_webchat_connections %g\n",
+    sb_printf(&b,
+              "# HELP motcua_webchat_connections Open web chat connections.\n"
+              "# TYPE motcua_webchat_connections gauge\nmotcua_webchat_connections %g\n",
               m->gauges[GW_G_WS_CONNECTIONS]);
-    sb_printf(&b, "# HELP motcua_redis_up 1 when Redis answers.\n"
-                  "# TYPE motcua_redis_up gauge\nmotcua_redis_up %g\n",
+    sb_printf(&b,
+              "# HELP motcua_redis_up 1 when Redis answers.\n"
+              "# TYPE motcua_redis_up gauge\nmotcua_redis_up %g\n",
               m->gauges[GW_G_REDIS_UP]);
     if (b.oom) {
         free(b.p);

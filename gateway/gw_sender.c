@@ -97,10 +97,10 @@ struct gw_sender {
     size_t n_jobs;
     int outbox_fd[GW_N_CHANNELS]; /* appended JSON lines, -1 when closed */
     /* Zalo token */
-    char zalo_access[1024];  /* current access token */
-    int64_t zalo_expires_ms; /* 0 = unknown */
-    int refreshing;          /* a refresh is in flight here */
-    uv_timer_t token_timer;  /* expiry checks and keeping our jobs claimed */
+    char zalo_access[1024];    /* current access token */
+    int64_t zalo_expires_ms;   /* 0 = unknown */
+    int refreshing;            /* a refresh is in flight here */
+    uv_timer_t token_timer;    /* expiry checks and keeping our jobs claimed */
     uint64_t last_token_check; /* loop time of the last token check, ms */
     int closing;
     int writes;       /* outbox writes in flight: the sender outlives them */

@@ -18,23 +18,23 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define RECONNECT_MS 250         /* delay between connection attempts */
-#define HEALTH_EVERY_MS 1000     /* PING period while connected */
-#define HEALTH_TIMEOUT_MS 3000   /* unanswered PING older than this → reconnect */
+#define RECONNECT_MS 250       /* delay between connection attempts */
+#define HEALTH_EVERY_MS 1000   /* PING period while connected */
+#define HEALTH_TIMEOUT_MS 3000 /* unanswered PING older than this → reconnect */
 
 struct gw_store {
-    uv_loop_t *loop;          /* borrowed */
-    gw_redis_addr addr;       /* where to connect */
-    redisAsyncContext *ac;    /* current connection, NULL while down */
-    int connected;            /* ac finished its connect */
-    int up;                   /* connected and healthy, as last reported */
-    int closing;              /* gw_store_free in progress */
-    uv_timer_t retry;         /* reconnect timer */
-    uv_timer_t health;        /* PING timer */
-    uint64_t ping_sent;       /* loop time of the outstanding PING, 0 if none */
+    uv_loop_t *loop;             /* borrowed */
+    gw_redis_addr addr;          /* where to connect */
+    redisAsyncContext *ac;       /* current connection, NULL while down */
+    int connected;               /* ac finished its connect */
+    int up;                      /* connected and healthy, as last reported */
+    int closing;                 /* gw_store_free in progress */
+    uv_timer_t retry;            /* reconnect timer */
+    uv_timer_t health;           /* PING timer */
+    uint64_t ping_sent;          /* loop time of the outstanding PING, 0 if none */
     gw_store_state_cb *state_cb; /* up/down observer */
-    void *state_priv;         /* its argument */
-    int handles_open;         /* timers not yet closed, for free */
+    void *state_priv;            /* its argument */
+    int handles_open;            /* timers not yet closed, for free */
 };
 
 /* One in-flight command: routes hiredis's callback to ours. */
@@ -401,7 +401,9 @@ void gw_argv_add(gw_argv *a, const char *s, size_t len) {
     a->n++;
 }
 
-void gw_argv_adds(gw_argv *a, const char *s) { gw_argv_add(a, s, s ? strlen(s) : 0); }
+void gw_argv_adds(gw_argv *a, const char *s) {
+    gw_argv_add(a, s, s ? strlen(s) : 0);
+}
 
 void gw_argv_addf(gw_argv *a, const char *fmt, ...) {
     char *s = NULL;

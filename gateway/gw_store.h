@@ -43,12 +43,12 @@ int gw_store_cmdf(gw_store *s, gw_store_cb *cb, void *priv, const char *fmt, ...
  * with gw_argv_addf, which the vector owns. Grows as needed.
  */
 typedef struct gw_argv {
-    const char **v;   /* arguments */
-    size_t *l;        /* their lengths */
-    char **owned;     /* strings to free with the vector */
-    size_t n, cap;    /* used / allocated arguments */
-    size_t n_owned;   /* entries in owned */
-    int oom;          /* an allocation failed: gw_argv_send refuses */
+    const char **v; /* arguments */
+    size_t *l;      /* their lengths */
+    char **owned;   /* strings to free with the vector */
+    size_t n, cap;  /* used / allocated arguments */
+    size_t n_owned; /* entries in owned */
+    int oom;        /* an allocation failed: gw_argv_send refuses */
 } gw_argv;
 
 void gw_argv_add(gw_argv *a, const char *s, size_t len); /* binary-safe */

@@ -36,10 +36,10 @@
 #include <string.h>
 #include <strings.h>
 
-#define SESSION_TTL_S 86400     /* sessions and their history live 24 h */
-#define HISTORY_KEEP 50         /* server messages kept per session */
-#define RATE_PER_SEC 5          /* citizen frames per second per connection */
-#define MAX_QUEUED_BYTES 262144 /* a client this far behind is dropped */
+#define SESSION_TTL_S 86400            /* sessions and their history live 24 h */
+#define HISTORY_KEEP 50                /* server messages kept per session */
+#define RATE_PER_SEC 5                 /* citizen frames per second per connection */
+#define MAX_QUEUED_BYTES 262144        /* a client this far behind is dropped */
 #define INBOUND_STREAM_MAXLEN "100000" /* approximate cap of mc:in:webchat */
 
 typedef struct outframe {
@@ -49,36 +49,36 @@ typedef struct outframe {
 } outframe;
 
 typedef struct wc_conn {
-    int refs;                    /* lws + Redis commands in flight */
-    struct lws *wsi;             /* NULL once lws closed the socket */
-    gw_app *app;                 /* borrowed */
-    int hello_state;             /* 0 none, 1 in flight, 2 done */
-    char session[WEBCHAT_SESSION_HEX + 1]; /* the session token */
-    outframe *head, *tail;       /* frames waiting for WRITEABLE */
-    size_t queued;               /* bytes in the queue */
+    int refs;                                /* lws + Redis commands in flight */
+    struct lws *wsi;                         /* NULL once lws closed the socket */
+    gw_app *app;                             /* borrowed */
+    int hello_state;                         /* 0 none, 1 in flight, 2 done */
+    char session[WEBCHAT_SESSION_HEX + 1];   /* the session token */
+    outframe *head, *tail;                   /* frames waiting for WRITEABLE */
+    size_t queued;                           /* bytes in the queue */
     unsigned char rx[WEBCHAT_MAX_FRAME + 1]; /* reassembly of a fragmented frame */
-    size_t rx_len;               /* bytes in rx */
-    int rx_overflow;             /* current frame exceeded the limit */
-    uint64_t win_start;          /* rate window start, ms */
-    int win_count;               /* frames in the window */
+    size_t rx_len;                           /* bytes in rx */
+    int rx_overflow;                         /* current frame exceeded the limit */
+    uint64_t win_start;                      /* rate window start, ms */
+    int win_count;                           /* frames in the window */
 } wc_conn;
 
 /* One citizen message on its way through Redis and the NLU. */
 typedef struct turn {
-    wc_conn *c;                 /* holds a reference */
-    char id[WEBCHAT_MAX_ID + 1];/* the client's message id */
-    char *text;                 /* the citizen's text, owned */
+    wc_conn *c;                  /* holds a reference */
+    char id[WEBCHAT_MAX_ID + 1]; /* the client's message id */
+    char *text;                  /* the citizen's text, owned */
     size_t text_len;
-    char *frame;                /* our reply frame, owned, once rendered */
+    char *frame; /* our reply frame, owned, once rendered */
     size_t frame_len;
-    const char *kind;           /* "message" or "quick_reply" */
-    uint64_t t0;                /* loop time when received, ms */
-    char intent[48];            /* classified intent, for metrics */
-    nlu_context ctx;            /* the session's conversation context */
-    long long seq;              /* number of our reply */
-    nlu_reply rep;              /* the reply being composed */
-    double confidence;          /* of the classification, for the log */
-    const char *procedure;      /* engine-owned, for the log */
+    const char *kind;      /* "message" or "quick_reply" */
+    uint64_t t0;           /* loop time when received, ms */
+    char intent[48];       /* classified intent, for metrics */
+    nlu_context ctx;       /* the session's conversation context */
+    long long seq;         /* number of our reply */
+    nlu_reply rep;         /* the reply being composed */
+    double confidence;     /* of the classification, for the log */
+    const char *procedure; /* engine-owned, for the log */
 } turn;
 
 static wc_conn *conn_ref(wc_conn *c) {
@@ -364,8 +364,8 @@ static void on_ticket(gw_store *s, redisReply *r, void *priv) {
         snprintf(ticket, sizeof ticket, "PA-%06lld", r->integer);
         snprintf(who, sizeof who, "webchat:%s", t->c->session);
         const char *cat = t->rep.resolved.issue_category ? t->rep.resolved.issue_category : "khac";
-        const char *argv[] = {"XADD", "mc:reports", "*", "ticket", ticket, "ch", "webchat",
-                              "from", who, "category", cat, "text", t->text};
+        const char *argv[] = {"XADD", "mc:reports", "*",        "ticket", ticket, "ch",   "webchat",
+                              "from", who,          "category", cat,      "text", t->text};
         size_t argl[MC_ARRAY_LEN(argv)];
         for (size_t i = 0; i < MC_ARRAY_LEN(argv); i++)
             argl[i] = strlen(argv[i]);
@@ -460,9 +460,7 @@ static void on_seq(gw_store *s, redisReply *r, void *priv) {
             !gw_store_cmdf(s, on_dossier, t, "HGETALL mc:dossier:%s", t->rep.resolved.dossier_code))
             return;
         break;
-    case NLU_ACT_SUBSCRIBE:
-        rerender(t, "subscribe_elsewhere", NULL, NULL, 0);
-        break;
+    case NLU_ACT_SUBSCRIBE: rerender(t, "subscribe_elsewhere", NULL, NULL, 0); break;
     case NLU_ACT_REPORT:
         if (!gw_store_cmdf(s, on_ticket, t, "INCR mc:report:seq"))
             return;
@@ -474,8 +472,7 @@ static void on_seq(gw_store *s, redisReply *r, void *priv) {
             rerender(t, "handoff", NULL, NULL, 0);
         break;
     }
-    default:
-        break;
+    default: break;
     }
     finish_turn(s, t);
 }
@@ -505,9 +502,10 @@ static void persist(turn *t) {
     wc_conn *c = t->c;
     char ts[32];
     snprintf(ts, sizeof ts, "%llu", (unsigned long long)t->t0);
-    const char *argv[] = {"XADD", "mc:in:webchat", "MAXLEN", "~", INBOUND_STREAM_MAXLEN, "*",
-                          "session", c->session, "id", t->id, "kind", t->kind, "ts", ts,
-                          "text", t->text};
+    const char *argv[] = {"XADD", "mc:in:webchat", "MAXLEN",   "~",  INBOUND_STREAM_MAXLEN,
+                          "*",    "session",       c->session, "id", t->id,
+                          "kind", t->kind,         "ts",       ts,   "text",
+                          t->text};
     size_t argl[MC_ARRAY_LEN(argv)];
     for (size_t i = 0; i < MC_ARRAY_LEN(argv); i++)
         argl[i] = strlen(argv[i]);
@@ -710,7 +708,6 @@ int gw_webchat_callback(struct lws *wsi, enum lws_callback_reasons reason, void 
             conn_unref(c);
         }
         return 0;
-    default:
-        return 0;
+    default: return 0;
     }
 }

@@ -29,56 +29,56 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define READ_COUNT 64          /* entries per XREADGROUP */
-#define READ_BLOCK_MS "2000"   /* how long one read waits for new entries */
-#define MAX_INBOUND_QUEUE 256  /* inbound entries read but not done */
-#define MAX_ACTIVE 32          /* turns of different conversations run at once */
-#define MAX_SCAN 64            /* waiting entries looked at per scheduling pass */
-#define MAX_OUT_BUSY 512       /* outbound entries in the sender */
-#define RETRY_MS 500           /* wait after a Redis failure */
-#define MAX_FIELD 16384        /* longest field value we take from an entry */
+#define READ_COUNT 64         /* entries per XREADGROUP */
+#define READ_BLOCK_MS "2000"  /* how long one read waits for new entries */
+#define MAX_INBOUND_QUEUE 256 /* inbound entries read but not done */
+#define MAX_ACTIVE 32         /* turns of different conversations run at once */
+#define MAX_SCAN 64           /* waiting entries looked at per scheduling pass */
+#define MAX_OUT_BUSY 512      /* outbound entries in the sender */
+#define RETRY_MS 500          /* wait after a Redis failure */
+#define MAX_FIELD 16384       /* longest field value we take from an entry */
 
 /* One inbound entry, copied out of the reply. */
 typedef struct in_msg {
     struct in_msg *next;
     struct gw_worker *w; /* owner */
     int started;         /* its turn is running */
-    char id[48];       /* stream entry id */
-    char ch[16];       /* channel */
-    char kind[16];     /* text, quick_reply, postback, unsupported, follow, ... */
-    char pid[128];     /* provider message id */
-    char from[128];    /* sender in the channel */
-    char status[24];   /* receipt status */
-    char *text;        /* owned, may be NULL */
+    char id[48];         /* stream entry id */
+    char ch[16];         /* channel */
+    char kind[16];       /* text, quick_reply, postback, unsupported, follow, ... */
+    char pid[128];       /* provider message id */
+    char from[128];      /* sender in the channel */
+    char status[24];     /* receipt status */
+    char *text;          /* owned, may be NULL */
     size_t text_len;
-    char *payload;     /* owned, may be NULL */
-    int64_t at;        /* accepted at, ms */
+    char *payload; /* owned, may be NULL */
+    int64_t at;    /* accepted at, ms */
     /* the turn */
-    nlu_reply reply;   /* composed answer */
-    nlu_result res;    /* classification of the message alone */
-    nlu_context ctx;   /* conversation context, updated by the turn */
-    char ticket[32];   /* report ticket, when the turn files one */
-    char **unsub;      /* subscriptions to drop (NLU_ACT_UNSUBSCRIBE), owned */
+    nlu_reply reply; /* composed answer */
+    nlu_result res;  /* classification of the message alone */
+    nlu_context ctx; /* conversation context, updated by the turn */
+    char ticket[32]; /* report ticket, when the turn files one */
+    char **unsub;    /* subscriptions to drop (NLU_ACT_UNSUBSCRIBE), owned */
     size_t n_unsub;
 } in_msg;
 
 struct gw_worker {
-    gw_app *app;              /* borrowed */
-    gw_store *rd;             /* the blocking reader connection, owned */
-    gw_worker_opts o;         /* options (consumer copied) */
-    char consumer[128];       /* our consumer name */
-    int reading;              /* an XREADGROUP/XAUTOCLAIM is in flight */
-    int groups_ready;         /* XGROUP CREATE done since the last connect */
-    int pending_pass;         /* 1 while re-reading our own pending entries */
+    gw_app *app;                           /* borrowed */
+    gw_store *rd;                          /* the blocking reader connection, owned */
+    gw_worker_opts o;                      /* options (consumer copied) */
+    char consumer[128];                    /* our consumer name */
+    int reading;                           /* an XREADGROUP/XAUTOCLAIM is in flight */
+    int groups_ready;                      /* XGROUP CREATE done since the last connect */
+    int pending_pass;                      /* 1 while re-reading our own pending entries */
     char pend_from[1 + GW_N_CHANNELS][48]; /* pending pass cursor per stream: entries
                                               after this id (never the same entry twice) */
-    in_msg *head, *tail;      /* inbound queue */
-    size_t queued;            /* entries in it */
-    int active;               /* turns running (at most MAX_ACTIVE) */
-    size_t out_busy;          /* outbound entries in the sender */
-    uv_timer_t timer;         /* retries and periodic claims */
-    uint64_t last_claim;      /* loop time of the last XAUTOCLAIM, ms */
-    int closing;              /* free in progress */
+    in_msg *head, *tail;                   /* inbound queue */
+    size_t queued;                         /* entries in it */
+    int active;                            /* turns running (at most MAX_ACTIVE) */
+    size_t out_busy;                       /* outbound entries in the sender */
+    uv_timer_t timer;                      /* retries and periodic claims */
+    uint64_t last_claim;                   /* loop time of the last XAUTOCLAIM, ms */
+    int closing;                           /* free in progress */
 };
 
 static void read_more(gw_worker *w);
@@ -242,8 +242,7 @@ static void add_effects(gw_store *st, const in_msg *m) {
         gw_store_cmdf(st, NULL, NULL, "XADD mc:handoff * ch %s from %s entry %s", m->ch, m->from,
                       m->id);
         break;
-    default:
-        break;
+    default: break;
     }
 }
 
@@ -411,12 +410,8 @@ static void act(gw_worker *w, in_msg *m) {
         }
         commit_turn(w, m);
         return;
-    case NLU_ACT_REPORT:
-        rc = gw_store_cmdf(st, on_ticket, m, "INCR mc:report:seq");
-        break;
-    case NLU_ACT_UNSUBSCRIBE:
-        rc = gw_store_cmdf(st, on_subs, m, "SMEMBERS mc:subs:%s", who);
-        break;
+    case NLU_ACT_REPORT: rc = gw_store_cmdf(st, on_ticket, m, "INCR mc:report:seq"); break;
+    case NLU_ACT_UNSUBSCRIBE: rc = gw_store_cmdf(st, on_subs, m, "SMEMBERS mc:subs:%s", who); break;
     case NLU_ACT_SUBSCRIBE:
         if (*r->dossier_code) {
             const char *k[] = {"code"}, *v[] = {r->dossier_code};
@@ -431,9 +426,7 @@ static void act(gw_worker *w, in_msg *m) {
         rerender(w, m, "handoff", NULL, NULL, 0);
         commit_turn(w, m);
         return;
-    default:
-        commit_turn(w, m);
-        return;
+    default: commit_turn(w, m); return;
     }
     if (rc)
         turn_retry(m); /* the timer tries again */
@@ -461,8 +454,8 @@ static void on_context(gw_store *s, redisReply *r, void *priv) {
         rc = nlu_converse(w->app->nlu, &m->ctx, gw_now_ms(), text, len, &m->res, &m->reply);
     }
     if (rc) {
-        gw_log(GW_WARN, "worker.nlu_failed", "{s:s, s:s, s:s}", "channel", m->ch, "entry",
-               m->id, "error", mc_strerror(rc));
+        gw_log(GW_WARN, "worker.nlu_failed", "{s:s, s:s, s:s}", "channel", m->ch, "entry", m->id,
+               "error", mc_strerror(rc));
         memset(&m->reply, 0, sizeof m->reply);
         commit_turn(w, m); /* nothing to say, but the message is done */
         return;
@@ -503,8 +496,7 @@ static void schedule(gw_worker *w) {
             continue;
         m->started = 1;
         w->active++;
-        if (!strcmp(m->kind, "delivery") || !strcmp(m->kind, "read") ||
-            !strcmp(m->kind, "status"))
+        if (!strcmp(m->kind, "delivery") || !strcmp(m->kind, "read") || !strcmp(m->kind, "status"))
             do_receipt(w, m);
         else
             do_turn(w, m);
@@ -526,7 +518,8 @@ static int in_flight(const gw_worker *w, const char *stream, const char *id) {
 }
 
 static void take_inbound(gw_worker *w, const redisReply *e) {
-    if (e->type != REDIS_REPLY_ARRAY || e->elements < 2 || e->element[0]->type != REDIS_REPLY_STRING)
+    if (e->type != REDIS_REPLY_ARRAY || e->elements < 2 ||
+        e->element[0]->type != REDIS_REPLY_STRING)
         return;
     const redisReply *f = e->element[1];
     in_msg *m = calloc(1, sizeof *m);
@@ -573,10 +566,13 @@ static void take_inbound(gw_worker *w, const redisReply *e) {
     w->queued++;
 }
 
-static void out_done_cb(void *arg) { gw_worker_out_done(arg); }
+static void out_done_cb(void *arg) {
+    gw_worker_out_done(arg);
+}
 
 static void take_outbound(gw_worker *w, const char *stream, const redisReply *e) {
-    if (e->type != REDIS_REPLY_ARRAY || e->elements < 2 || e->element[0]->type != REDIS_REPLY_STRING)
+    if (e->type != REDIS_REPLY_ARRAY || e->elements < 2 ||
+        e->element[0]->type != REDIS_REPLY_STRING)
         return;
     const char *ch = stream + strlen(GW_OUT_PREFIX);
     if (e->element[1]->type != REDIS_REPLY_ARRAY) {
@@ -594,7 +590,8 @@ static void take_streams(gw_worker *w, const redisReply *r) {
         return;
     for (size_t i = 0; i < r->elements; i++) {
         const redisReply *s = r->element[i];
-        if (s->type != REDIS_REPLY_ARRAY || s->elements < 2 || s->element[0]->type != REDIS_REPLY_STRING)
+        if (s->type != REDIS_REPLY_ARRAY || s->elements < 2 ||
+            s->element[0]->type != REDIS_REPLY_STRING)
             continue;
         const char *name = s->element[0]->str;
         const redisReply *list = s->element[1];
@@ -641,8 +638,9 @@ static void advance_cursors(gw_worker *w, const redisReply *r) {
         return;
     for (size_t i = 0; i < r->elements; i++) {
         const redisReply *s = r->element[i];
-        if (s->type != REDIS_REPLY_ARRAY || s->elements < 2 || s->element[0]->type != REDIS_REPLY_STRING ||
-            s->element[1]->type != REDIS_REPLY_ARRAY || s->element[1]->elements == 0)
+        if (s->type != REDIS_REPLY_ARRAY || s->elements < 2 ||
+            s->element[0]->type != REDIS_REPLY_STRING || s->element[1]->type != REDIS_REPLY_ARRAY ||
+            s->element[1]->elements == 0)
             continue;
         int k = stream_index(s->element[0]->str);
         const redisReply *last = s->element[1]->element[s->element[1]->elements - 1];
@@ -692,7 +690,8 @@ static void on_claimed(gw_store *s, redisReply *r, void *priv) {
         for (size_t j = 0; j < list->elements; j++) {
             const redisReply *e = list->element[j];
             if (e->type != REDIS_REPLY_ARRAY || e->elements < 2 ||
-                e->element[0]->type != REDIS_REPLY_STRING || in_flight(w, c->stream, e->element[0]->str))
+                e->element[0]->type != REDIS_REPLY_STRING ||
+                in_flight(w, c->stream, e->element[0]->str))
                 continue;
             if (!strcmp(c->stream, GW_INBOUND_STREAM))
                 take_inbound(w, e);
@@ -701,8 +700,8 @@ static void on_claimed(gw_store *s, redisReply *r, void *priv) {
             taken++;
         }
         if (taken)
-            gw_log(GW_INFO, "worker.claimed", "{s:s, s:I}", "stream", c->stream,
-                   "entries", (json_int_t)taken);
+            gw_log(GW_INFO, "worker.claimed", "{s:s, s:I}", "stream", c->stream, "entries",
+                   (json_int_t)taken);
         schedule(w);
     }
     free(c);
@@ -721,8 +720,9 @@ static void claim_idle(gw_worker *w) {
             snprintf(c->stream, sizeof c->stream, "%s", GW_INBOUND_STREAM);
         else
             snprintf(c->stream, sizeof c->stream, GW_OUT_PREFIX "%s", gw_channel_names[i - 1]);
-        if (gw_store_cmdf(w->app->store, on_claimed, c, "XAUTOCLAIM %s " GW_GROUP " %s %ld 0-0 COUNT %d",
-                          c->stream, w->consumer, w->o.claim_idle_ms, READ_COUNT))
+        if (gw_store_cmdf(w->app->store, on_claimed, c,
+                          "XAUTOCLAIM %s " GW_GROUP " %s %ld 0-0 COUNT %d", c->stream, w->consumer,
+                          w->o.claim_idle_ms, READ_COUNT))
             free(c);
     }
 }
@@ -745,13 +745,14 @@ static void add_streams(gw_worker *w, gw_argv *a) {
             gw_argv_adds(a, w->pending_pass ? w->pend_from[i] : ">");
 }
 
-
 static void create_groups(gw_worker *w) {
     if (w->o.converse)
-        gw_store_cmdf(w->rd, NULL, NULL, "XGROUP CREATE " GW_INBOUND_STREAM " " GW_GROUP " 0 MKSTREAM");
+        gw_store_cmdf(w->rd, NULL, NULL,
+                      "XGROUP CREATE " GW_INBOUND_STREAM " " GW_GROUP " 0 MKSTREAM");
     if (w->o.send)
         for (size_t i = 0; i < GW_N_CHANNELS; i++)
-            gw_store_cmdf(w->rd, NULL, NULL, "XGROUP CREATE " GW_OUT_PREFIX "%s " GW_GROUP " 0 MKSTREAM",
+            gw_store_cmdf(w->rd, NULL, NULL,
+                          "XGROUP CREATE " GW_OUT_PREFIX "%s " GW_GROUP " 0 MKSTREAM",
                           gw_channel_names[i]);
     w->groups_ready = 1;
 }
@@ -836,7 +837,9 @@ gw_worker *gw_worker_new(gw_app *app, const gw_worker_opts *o) {
     return w;
 }
 
-static void on_timer_closed(uv_handle_t *h) { free(h->data); }
+static void on_timer_closed(uv_handle_t *h) {
+    free(h->data);
+}
 
 void gw_worker_free(gw_worker *w) {
     if (!w)

@@ -15,9 +15,9 @@
 
 #include "gateway/gw_app.h"
 
-#define GW_GROUP "motcua"             /* the consumer group on every work stream */
-#define GW_OUT_PREFIX "mc:out:"       /* outbound stream of a channel: mc:out:<channel> */
-#define GW_CONV_TTL_S "691200"        /* conversation state kept 8 days (Zalo's window) */
+#define GW_GROUP "motcua"       /* the consumer group on every work stream */
+#define GW_OUT_PREFIX "mc:out:" /* outbound stream of a channel: mc:out:<channel> */
+#define GW_CONV_TTL_S "691200"  /* conversation state kept 8 days (Zalo's window) */
 
 typedef struct gw_worker gw_worker;
 

@@ -157,8 +157,10 @@ static int find_model(const gw_config *c, const char *share, char *out, size_t n
 static nlu_engine *open_nlu(const gw_config *c) {
     char share[PATH_MAX], model[PATH_MAX + 32], err[512];
     if (find_share_dir(c, share, sizeof share)) {
-        fprintf(stderr, "%s: cannot find intents/data (set [server] share_dir or "
-                        "MOTCUA_SERVER_SHARE_DIR)\n", prog);
+        fprintf(stderr,
+                "%s: cannot find intents/data (set [server] share_dir or "
+                "MOTCUA_SERVER_SHARE_DIR)\n",
+                prog);
         return NULL;
     }
     int mrc = find_model(c, share, model, sizeof model);
@@ -196,10 +198,10 @@ static char *read_page(const gw_config *c, size_t *len) {
 /* ---- serve ---- */
 
 typedef struct serve_ctx {
-    gw_app app;        /* what the server modules share */
-    gw_sched *sched;   /* notification scheduler (roles all, dispatcher), owned */
+    gw_app app;                  /* what the server modules share */
+    gw_sched *sched;             /* notification scheduler (roles all, dispatcher), owned */
     uv_signal_t sigint, sigterm; /* orderly shutdown */
-    int stopping;      /* a signal arrived */
+    int stopping;                /* a signal arrived */
 } serve_ctx;
 
 static void on_signal(uv_signal_t *h, int signum) {
@@ -382,8 +384,9 @@ static int cmd_classify(const opts *o) {
         int rc = nlu_classify(e, line, len, &r);
         if (rc) {
             emit(json_pack("{s:s, s:s%, s:i}", "error",
-                           rc == MC_ETOOBIG ? "too_long" : rc == MC_EUTF8 ? "invalid_utf8"
-                                                                          : "internal",
+                           rc == MC_ETOOBIG ? "too_long"
+                           : rc == MC_EUTF8 ? "invalid_utf8"
+                                            : "internal",
                            "text", line, rc == MC_ETOOBIG ? (size_t)0 : len, "line",
                            (json_int_t)lineno));
             goto next;
@@ -402,8 +405,8 @@ static int cmd_classify(const opts *o) {
         if (r.ward_id && r.ward_name) /* an extension of the contract, for notify.subscribe */
             json_object_set_new(ents, "ward",
                                 json_pack("{s:s, s:s}", "id", r.ward_id, "name", r.ward_name));
-        emit(json_pack("{s:s%, s:s, s:f, s:o}", "text", line, len, "intent", r.intent,
-                       "confidence", round(r.confidence * 100.0) / 100.0, "entities", ents));
+        emit(json_pack("{s:s%, s:s, s:f, s:o}", "text", line, len, "intent", r.intent, "confidence",
+                       round(r.confidence * 100.0) / 100.0, "entities", ents));
     next:
         if (interactive)
             fflush(stdout);
@@ -494,8 +497,10 @@ static int cmd_train(const opts *o) {
     int rc = EXIT_RUNTIME;
     vn_normalizer *vn = NULL;
     if (find_share_dir(cfg, share, sizeof share)) {
-        fprintf(stderr, "%s train: cannot find intents/data (set [server] share_dir or "
-                        "MOTCUA_SERVER_SHARE_DIR)\n", prog);
+        fprintf(stderr,
+                "%s train: cannot find intents/data (set [server] share_dir or "
+                "MOTCUA_SERVER_SHARE_DIR)\n",
+                prog);
         goto out;
     }
     snprintf(vdir, sizeof vdir, "%s/vi-nlp/data", share);
@@ -521,14 +526,13 @@ out:
 /* ---- the command table ---- */
 
 typedef struct command {
-    const char *name;   /* as typed */
-    const char *usage;  /* one line of flags */
-    const char *help;   /* what it does */
+    const char *name;  /* as typed */
+    const char *usage; /* one line of flags */
+    const char *help;  /* what it does */
 } command;
 
 static const command commands[] = {
-    {"serve",
-     "[--config FILE] [--listen HOST:PORT] [--redis URL] [--role all|gateway|dispatcher]",
+    {"serve", "[--config FILE] [--listen HOST:PORT] [--redis URL] [--role all|gateway|dispatcher]",
      "run the gateway: web chat, HTTP endpoints, Redis-backed sessions"},
     {"classify", "[--config FILE]",
      "read one message per line on stdin, print one JSON classification per line"},
@@ -544,8 +548,9 @@ static void usage(FILE *f) {
     for (size_t i = 0; i < MC_ARRAY_LEN(commands); i++)
         fprintf(f, "  motcua %s %s\n      %s\n", commands[i].name, commands[i].usage,
                 commands[i].help);
-    fprintf(f, "  motcua --version | --help | COMMAND --help\n\n"
-               "Every configuration key can be set as MOTCUA_<SECTION>_<KEY> in the environment.\n");
+    fprintf(f,
+            "  motcua --version | --help | COMMAND --help\n\n"
+            "Every configuration key can be set as MOTCUA_<SECTION>_<KEY> in the environment.\n");
 }
 
 static const command *find_command(const char *name) {
@@ -573,12 +578,15 @@ int main(int argc, char **argv) {
         fprintf(stderr, "%s: unknown command '%s' (try motcua --help)\n", prog, argv[1]);
         return EXIT_USAGE;
     }
-    static const struct option long_opts[] = {
-        {"config", required_argument, NULL, 'c'}, {"listen", required_argument, NULL, 'l'},
-        {"redis", required_argument, NULL, 'r'},  {"role", required_argument, NULL, 'R'},
-        {"channel", required_argument, NULL, 'C'}, {"help", no_argument, NULL, 'h'},
-        {"data", required_argument, NULL, 'd'},    {"out", required_argument, NULL, 'o'},
-        {NULL, 0, NULL, 0}};
+    static const struct option long_opts[] = {{"config", required_argument, NULL, 'c'},
+                                              {"listen", required_argument, NULL, 'l'},
+                                              {"redis", required_argument, NULL, 'r'},
+                                              {"role", required_argument, NULL, 'R'},
+                                              {"channel", required_argument, NULL, 'C'},
+                                              {"help", no_argument, NULL, 'h'},
+                                              {"data", required_argument, NULL, 'd'},
+                                              {"out", required_argument, NULL, 'o'},
+                                              {NULL, 0, NULL, 0}};
     opts o = {0};
     int sub_argc = argc - 1;
     char **sub_argv = argv + 1;
@@ -594,12 +602,10 @@ int main(int argc, char **argv) {
         case 'C': o.channel = optarg; break;
         case 'd': o.data = optarg; break;
         case 'o': o.out = optarg; break;
-        case 'h':
-            printf("Usage: motcua %s %s\n  %s\n", cmd->name, cmd->usage, cmd->help);
-            return 0;
+        case 'h': printf("Usage: motcua %s %s\n  %s\n", cmd->name, cmd->usage, cmd->help); return 0;
         default:
-            fprintf(stderr, "%s %s: unknown or incomplete option '%s'\nUsage: motcua %s %s\n",
-                    prog, cmd->name, sub_argv[optind - 1], cmd->name, cmd->usage);
+            fprintf(stderr, "%s %s: unknown or incomplete option '%s'\nUsage: motcua %s %s\n", prog,
+                    cmd->name, sub_argv[optind - 1], cmd->name, cmd->usage);
             return EXIT_USAGE;
         }
     }

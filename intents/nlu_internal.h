@@ -86,7 +86,7 @@ enum {
     NLU_T_UNSUBSCRIBED,
     NLU_T_REPORT_RECEIVED,
     NLU_T_HANDOFF,
-    NLU_T_UNSUPPORTED,    /* an image, sticker, file...: only text is understood */
+    NLU_T_UNSUPPORTED,         /* an image, sticker, file...: only text is understood */
     NLU_T_SUBSCRIBE_ELSEWHERE, /* web chat cannot reach an offline citizen */
     NLU_T_COUNT
 };

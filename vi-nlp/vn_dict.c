@@ -249,13 +249,12 @@ size_t vn_dict_match(const vn_dict *d, const vn_text *t, vn_match *out, size_t m
         const vn_tok *tk = &t->tok[i];
         int32_t best = -1;
         int best_exact = 0;
-        for (int32_t q = vn_smap_get_h(d->by_f, t->folded + tk->f_off, tk->f_len, tk->f_hash); q >= 0;
-             q = d->e[q].next_f)
+        for (int32_t q = vn_smap_get_h(d->by_f, t->folded + tk->f_off, tk->f_len, tk->f_hash);
+             q >= 0; q = d->e[q].next_f)
             consider(d, t, i, q, &best, &best_exact);
         if (!(tk->flags & VN_TOK_ACCENTED))
             for (int32_t q = vn_smap_get_h(d->by_p, t->plain + tk->p_off, tk->p_len, tk->p_hash);
-                 q >= 0;
-                 q = d->e[q].next_p)
+                 q >= 0; q = d->e[q].next_p)
                 consider(d, t, i, q, &best, &best_exact);
         if (best < 0) {
             i++;

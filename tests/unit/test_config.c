@@ -63,19 +63,19 @@ static void demo_file_loads(void **state) {
 
 static void malformed_file_reports_every_line(void **state) {
     (void)state;
-    char *p = write_tmp("[server\n"                 /* 1: bad header */
-                        "listen 127.0.0.1\n"        /* 2: no '=' */
-                        "[nosuch]\n"                /* 3: unknown section */
-                        "x = 1\n"                   /* 4: inside unknown section: silent */
-                        "[server]\n"                /* 5 */
-                        "max_body_bytes = -5\n"     /* 6: out of range */
-                        "listen = nohost\n"         /* 7: not HOST:PORT */
-                        "bogus = 1\n"               /* 8: unknown key */
-                        "# a comment\n"             /* 9 */
-                        "[sms]\n"                   /* 10 */
-                        "quiet_hours = 9pm-7am\n"   /* 11: bad hours */
-                        "unaccented = maybe\n"      /* 12: bad bool */
-                        "provider = nokia\n");      /* 13: bad enum */
+    char *p = write_tmp("[server\n"               /* 1: bad header */
+                        "listen 127.0.0.1\n"      /* 2: no '=' */
+                        "[nosuch]\n"              /* 3: unknown section */
+                        "x = 1\n"                 /* 4: inside unknown section: silent */
+                        "[server]\n"              /* 5 */
+                        "max_body_bytes = -5\n"   /* 6: out of range */
+                        "listen = nohost\n"       /* 7: not HOST:PORT */
+                        "bogus = 1\n"             /* 8: unknown key */
+                        "# a comment\n"           /* 9 */
+                        "[sms]\n"                 /* 10 */
+                        "quiet_hours = 9pm-7am\n" /* 11: bad hours */
+                        "unaccented = maybe\n"    /* 12: bad bool */
+                        "provider = nokia\n");    /* 13: bad enum */
     gw_config *c = gw_config_new();
     gw_errlist e = {0};
     assert_int_equal(gw_config_load_file(c, p, &e), MC_EPARSE);
@@ -145,8 +145,7 @@ static void env_overrides(void **state) {
     gw_config *c = gw_config_new();
     gw_errlist e = {0};
     char *env[] = {"PATH=/bin", "MOTCUA_SERVER_LISTEN=127.0.0.1:9999",
-                   "MOTCUA_FACEBOOK_APP_SECRET=s3cret", "MOTCUA_REDIS_URL=unix:/tmp/r.sock",
-                   NULL};
+                   "MOTCUA_FACEBOOK_APP_SECRET=s3cret", "MOTCUA_REDIS_URL=unix:/tmp/r.sock", NULL};
     assert_int_equal(gw_config_apply_env(c, env, &e), 0);
     assert_int_equal(c->listen_port, 9999);
     assert_string_equal(c->facebook_app_secret, "s3cret");
@@ -174,8 +173,7 @@ static void redis_urls(void **state) {
     (void)state;
     gw_redis_addr a;
     char err[128];
-    assert_int_equal(gw_redis_addr_parse("redis://:pw@cache.local:6380/2", &a, err, sizeof err),
-                     0);
+    assert_int_equal(gw_redis_addr_parse("redis://:pw@cache.local:6380/2", &a, err, sizeof err), 0);
     assert_int_equal(a.kind, GW_REDIS_TCP);
     assert_string_equal(a.host, "cache.local");
     assert_int_equal(a.port, 6380);
@@ -195,16 +193,13 @@ static void host_ports(void **state) {
     (void)state;
     char host[64], err[128];
     int port;
-    assert_int_equal(gw_hostport_parse("[::1]:8080", host, sizeof host, &port, err, sizeof err),
-                     0);
+    assert_int_equal(gw_hostport_parse("[::1]:8080", host, sizeof host, &port, err, sizeof err), 0);
     assert_string_equal(host, "::1");
     assert_int_equal(port, 8080);
-    assert_int_equal(gw_hostport_parse("0.0.0.0:80", host, sizeof host, &port, err, sizeof err),
-                     0);
+    assert_int_equal(gw_hostport_parse("0.0.0.0:80", host, sizeof host, &port, err, sizeof err), 0);
     assert_int_equal(gw_hostport_parse(":80", host, sizeof host, &port, err, sizeof err),
                      MC_EINVAL);
-    assert_int_equal(gw_hostport_parse("h:", host, sizeof host, &port, err, sizeof err),
-                     MC_EINVAL);
+    assert_int_equal(gw_hostport_parse("h:", host, sizeof host, &port, err, sizeof err), MC_EINVAL);
     assert_int_equal(gw_hostport_parse("h:65536", host, sizeof host, &port, err, sizeof err),
                      MC_EINVAL);
 }

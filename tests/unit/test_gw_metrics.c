@@ -30,8 +30,8 @@ static void counts_and_labels(void **state) {
     assert_non_null(strstr(t, "# TYPE motcua_http_requests_total counter\n"));
     assert_non_null(strstr(t, "motcua_http_requests_total{route=\"/healthz\",status=\"200\"} 2\n"));
     assert_non_null(strstr(t, "motcua_http_requests_total{route=\"/healthz\",status=\"503\"} 1\n"));
-    assert_non_null(
-        strstr(t, "motcua_messages_in_total{channel=\"webchat\",intent=\"procedure.documents\"} 1"));
+    assert_non_null(strstr(
+        t, "motcua_messages_in_total{channel=\"webchat\",intent=\"procedure.documents\"} 1"));
     assert_non_null(strstr(t, "motcua_messages_out_total{channel=\"webchat\"} 1\n"));
     assert_non_null(strstr(t, "motcua_redis_up 1\n"));
     assert_non_null(strstr(t, "motcua_reply_seconds_bucket{le=\"0.0025\"} 1\n"));

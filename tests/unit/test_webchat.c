@@ -53,9 +53,8 @@ static void message_frames(void **state) {
     assert_string_equal(f.text, "Làm khai sinh cần gì?");
     assert_int_equal(f.text_len, strlen("Làm khai sinh cần gì?"));
     webchat_frame_clear(&f);
-    assert_int_equal(parse("{\"type\":\"quick_reply\",\"id\":\"q\",\"payload\":\"Kết hôn\"}", &f,
-                           &code),
-                     0);
+    assert_int_equal(
+        parse("{\"type\":\"quick_reply\",\"id\":\"q\",\"payload\":\"Kết hôn\"}", &f, &code), 0);
     assert_int_equal(f.kind, WEBCHAT_QUICK_REPLY);
     assert_string_equal(f.text, "Kết hôn");
     webchat_frame_clear(&f);
@@ -80,8 +79,7 @@ static void error_codes(void **state) {
     assert_string_equal(code, "empty");
     assert_int_equal(parse("{\"type\":\"message\",\"id\":\"1\",\"text\":\"a\\u0000b\"}", &f, &code),
                      MC_EINVAL);
-    assert_int_equal(parse("{\"type\":\"message\",\"id\":1,\"text\":\"x\"}", &f, &code),
-                     MC_EINVAL);
+    assert_int_equal(parse("{\"type\":\"message\",\"id\":1,\"text\":\"x\"}", &f, &code), MC_EINVAL);
     assert_int_equal(
         parse("{\"type\":\"message\",\"id\":\"a\",\"id\":\"b\",\"text\":\"x\"}", &f, &code),
         MC_EINVAL);
