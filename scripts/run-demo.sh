@@ -67,6 +67,12 @@ echo "motcua: mở http://$host:$port trong trình duyệt / open http://$host:$
 # SIGINT) and must exit cleanly on it.
 "$BIN" serve --config "$CONFIG" &
 gw_pid=$!
+# Demo dossiers, through the department API once the gateway answers.
+for _ in $(seq 1 100); do
+    curl -s -o /dev/null "http://$host:$port/healthz" && break
+    sleep 0.1
+done
+bash scripts/demo-seed.sh "http://$host:$port" || true
 rc=0
 wait "$gw_pid" || rc=$?
 gw_pid=""
