@@ -381,9 +381,20 @@ static void job_outbox(job *j) {
     gw_sender *s = j->s;
     int ci = chan_index(j->ch);
     int fd = ci < 0 ? -1 : outbox_fd(s, ci);
-    json_t *o = json_pack("{s:s, s:s, s:s, s:s%, s:s, s:I}", "channel", j->ch, "entry", j->id, "to",
-                          j->to, "text", j->text, j->text_len, "purpose", j->purpose, "at",
-                          (json_int_t)gw_now_ms());
+    /* the outbox shows what the provider would get: SMS unaccented when configured */
+    const char *text = j->text;
+    size_t text_len = j->text_len;
+    char *plain = NULL;
+    size_t plain_len = 0;
+    if (!strcmp(j->ch, "sms") && s->app->cfg->sms_unaccented && s->vn &&
+        !vn_unaccent(s->vn, j->text, j->text_len, &plain, &plain_len)) {
+        text = plain;
+        text_len = plain_len;
+    }
+    json_t *o =
+        json_pack("{s:s, s:s, s:s, s:s%, s:s, s:I}", "channel", j->ch, "entry", j->id, "to", j->to,
+                  "text", text, text_len, "purpose", j->purpose, "at", (json_int_t)gw_now_ms());
+    free(plain);
     if (o && j->quick) {
         json_t *q = json_loads(j->quick, 0, NULL);
         if (q)
@@ -881,6 +892,27 @@ static void on_token_seeded(gw_store *st, redisReply *r, void *priv) {
     token_reload(s);
 }
 
+/* mkdir -p: the outbox folder and any missing parent (start-up only). 0 or -1 (errno). */
+static int mkdir_parents(const char *dir) {
+    char p[1024];
+    size_t n = strlen(dir);
+    if (n == 0 || n >= sizeof p) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    memcpy(p, dir, n + 1);
+    for (size_t i = 1; i <= n; i++) {
+        if (p[i] != '/' && p[i] != '\0')
+            continue;
+        char c = p[i];
+        p[i] = '\0';
+        if (mkdir(p, 0750) && errno != EEXIST)
+            return -1;
+        p[i] = c;
+    }
+    return 0;
+}
+
 gw_sender *gw_sender_new(gw_app *app, char *err, size_t errlen) {
     gw_sender *s = calloc(1, sizeof *s);
     if (!s) {
@@ -897,7 +929,7 @@ gw_sender *gw_sender_new(gw_app *app, char *err, size_t errlen) {
     s->vn = vn_normalizer_new(err, errlen);
     if (!s->vn)
         goto fail;
-    if (*app->cfg->outbox_dir && mkdir(app->cfg->outbox_dir, 0750) && errno != EEXIST) {
+    if (*app->cfg->outbox_dir && mkdir_parents(app->cfg->outbox_dir)) {
         snprintf(err, errlen, "cannot create outbox %s: %s", app->cfg->outbox_dir, strerror(errno));
         goto fail;
     }

@@ -7,6 +7,7 @@
 
 import { describe, it, before, after, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
 import path from 'node:path';
 import {
     makeTempDir,
@@ -540,5 +541,45 @@ describe('a retrying process keeps its work: no other process claims it', { time
         const sends = fakes.requests('facebook').filter((q) => q.body.recipient.id === psid);
         assert.equal(sends.length, 2, 'the 429 and one successful resend, nothing more');
         assert.ok(sends[1].time - sends[0].time >= 2500, 'Retry-After was honoured');
+    });
+});
+
+describe('outbox (a channel without sending credentials)', { timeout: 60000 }, () => {
+    let dir, redis, mc;
+    before(async () => {
+        dir = makeTempDir('motcua-ob-');
+        redis = await startRedis(path.join(dir, 'redis'));
+        // SMS verifies Twilio signatures (auth_token) but has no account to send with.
+        mc = await startMotcua({
+            redisUrl: redis.url,
+            env: { MOTCUA_SMS_ENABLED: 'true', MOTCUA_SMS_PROVIDER: 'twilio', MOTCUA_SMS_AUTH_TOKEN: TW.token, MOTCUA_SERVER_PUBLIC_URL: PUBLIC_URL },
+        });
+    });
+    after(async () => {
+        try {
+            if (mc && mc.alive()) await mc.stop();
+        } finally {
+            await redis.stop();
+            removeTempDir(dir);
+        }
+    });
+
+    it('the reply is written to <outbox>/sms.jsonl as the provider would get it (unaccented)', async () => {
+        const r = await postTwilio(mc, { MessageSid: uid('SM'), From: '+84912345000', To: TW.from, Body: 'đăng ký kết hôn cần giấy tờ gì' });
+        assert.equal(r.status, 200, r.body);
+        const file = path.join(mc.outbox, 'sms.jsonl');
+        const line = await waitFor(() => {
+            try {
+                return fs.readFileSync(file, 'utf8').trim().split('\n').pop();
+            } catch {
+                return undefined;
+            }
+        }, 10000);
+        assert.ok(line, 'a line in the outbox');
+        const m = JSON.parse(line);
+        assert.equal(m.channel, 'sms');
+        assert.equal(m.to, '+84912345000');
+        assert.match(m.text, /ket hon/i);
+        assert.doesNotMatch(m.text, /[À-ỹđĐ]/u, 'unaccented');
     });
 });
