@@ -369,12 +369,49 @@ size_t ch_text_cut(const char *s, size_t len, size_t max_cp, size_t *rest) {
     return part;
 }
 
+/* Length of the phone-like run at s (an optional '+' then digits, spaces, dots or
+ * dashes between digits) when it holds at least 7 digits, else 0. */
+static size_t phone_run(const char *s, size_t len, size_t *digits) {
+    size_t i = s[0] == '+' ? 1 : 0, d = 0, end = 0;
+    for (; i < len; i++) {
+        if (s[i] >= '0' && s[i] <= '9') {
+            d++;
+            end = i + 1;
+        } else if (!((s[i] == ' ' || s[i] == '.' || s[i] == '-') && d > 0 && i + 1 < len &&
+                     s[i + 1] >= '0' && s[i + 1] <= '9'))
+            break;
+    }
+    *digits = d;
+    return d >= 7 ? end : 0;
+}
+
 void ch_safe_copy(char *dst, size_t cap, const char *src, size_t len) {
     if (cap == 0)
         return;
     size_t o = 0;
     const unsigned char *u = (const unsigned char *)src;
     for (size_t i = 0; i < len;) {
+        size_t digits, run;
+        int starts = (u[i] == '+' || (u[i] >= '0' && u[i] <= '9')) &&
+                     (i == 0 || !(u[i - 1] >= '0' && u[i - 1] <= '9'));
+        if (starts && (run = phone_run(src + i, len - i, &digits)) > 0) {
+            /* a phone number or an id: keep its head and its last 3 characters, like
+             * the logs do (+8491****678), so a provider's message never carries one */
+            size_t want = digits - 7 < 4 ? digits - 7 : 4, head = 0; /* digits kept */
+            for (size_t k = 0; want > 0 && head < run; head++)
+                if (src[i + head] >= '0' && src[i + head] <= '9' && ++k == want) {
+                    head++;
+                    break;
+                }
+            if (o + head + 4 + 3 >= cap)
+                break;
+            memcpy(dst + o, src + i, head);
+            memcpy(dst + o + head, "****", 4);
+            memcpy(dst + o + head + 4, src + i + run - 3, 3);
+            o += head + 7;
+            i += run;
+            continue;
+        }
         size_t n = u[i] == 0 ? 1 : utf8_seq(u + i, len - i);
         if (n == 0 || u[i] < 0x20 || u[i] == 0x7F) {
             if (o + 1 >= cap)

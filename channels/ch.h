@@ -245,7 +245,9 @@ size_t ch_utf8_prefix(const char *s, size_t len, size_t max_cp);
  */
 size_t ch_text_cut(const char *s, size_t len, size_t max_cp, size_t *rest);
 /* Copies provider text for logs and reasons: control bytes become spaces, invalid
- * UTF-8 becomes '?', cut on a code point boundary; always NUL-terminates. */
+ * UTF-8 becomes '?', runs of 7 or more digits (phone numbers, ids; '+', spaces, dots
+ * or dashes between digits included) are masked as "+8491****678", cut on a code
+ * point boundary; always NUL-terminates. */
 void ch_safe_copy(char *dst, size_t cap, const char *src, size_t len);
 
 /* A Retry-After value (delay-seconds or IMF-fixdate) as a delay in ms from now_ms;

@@ -123,6 +123,15 @@ static void safe_copy(void **state) {
     assert_string_equal(out, "a b c?d");
     ch_safe_copy(out, 8, "ồồồồồ", strlen("ồồồồồ")); /* 3 bytes each: 2 fit in 7 */
     assert_string_equal(out, "ồồ");
+    char m[128];
+    const char *t = "The 'To' number +84912345678 is not valid; 0912 345 678 either; code 21211";
+    ch_safe_copy(m, sizeof m, t, strlen(t));
+    assert_string_equal(m,
+                        "The 'To' number +8491****678 is not valid; 091****678 either; code 21211");
+    ch_safe_copy(m, sizeof m, "id 1234567.", 11); /* 7 digits: all but the last 3 masked */
+    assert_string_equal(m, "id ****567.");
+    ch_safe_copy(m, 10, "+84912345678", 12); /* does not fit: cut before it, never half */
+    assert_string_equal(m, "");
 }
 
 static void retry_after(void **state) {
