@@ -11,12 +11,20 @@
  * worker read the same keys (shapes in gw_admin.h). Tokens are stored as
  * SHA-256 hashes and compared in constant time; status wordings and the
  * notification templates are data (gateway/data/statuses.txt).
+ *
+ * The validation of one notification and of one broadcast, and the script that
+ * writes notifications, are exported (gw_admin.h) so that the console's batch
+ * and preview (gw_console.c) judge and write exactly as these endpoints do. A
+ * body naming a department template is checked in full first, then the template
+ * is read and rendered, then the rendered text is written: two round trips,
+ * still one write.
  */
 #include "gateway/gw_admin.h"
 
 #include "core/mc.h"
 #include "gateway/gw_channels.h"
 #include "gateway/gw_clock.h"
+#include "gateway/gw_console.h"
 #include "gateway/gw_http.h"
 #include "gateway/gw_log.h"
 #include "intents/nlu_catalog.h"
@@ -35,34 +43,37 @@
 #include <strings.h>
 #include <time.h>
 
-#define MAX_AREAS 64                     /* areas of one token */
-#define MAX_WARDS 512                    /* rows of wards.csv */
-#define MAX_PROCEDURES 64                /* ids of procedures.txt */
-#define ID_MAX 48                        /* status/procedure/ward ids, bytes */
-#define WORDING_MAX 400                  /* a status wording or a template, bytes */
-#define TEXT_MAX 2000                    /* a notification text, bytes */
-#define NOTE_MAX 500                     /* a dossier event note, bytes */
-#define USER_ID_MAX 128                  /* a channel's user id, bytes */
-#define IDEM_KEY_MAX 128                 /* an idempotency key, bytes */
-#define IDEM_TTL_S "604800"              /* idempotency keys are remembered 7 days */
-#define MAX_TAGS 16                      /* tags of a subscription */
-#define TAG_MAX 32                       /* one tag, bytes */
-#define NOTIF_ID_BYTES 16                /* random bytes of a notification id (32 hex) */
-#define EVENT_BASE_BYTES 12              /* random bytes of an event's notification id base */
-#define NOTIF_ID_MAX 64                  /* longest notification id accepted in a path */
-#define VN_OFFSET_MS (7 * 3600 * 1000LL) /* Asia/Ho_Chi_Minh, UTC+7, no DST */
+#define MAX_AREAS GW_ADMIN_MAX_AREAS       /* areas of one token */
+#define MAX_WARDS 512                      /* rows of wards.csv */
+#define MAX_PROCEDURES 64                  /* ids of procedures.txt */
+#define ID_MAX GW_ADMIN_ID_MAX             /* status/procedure/ward ids, bytes */
+#define WORDING_MAX 400                    /* a status wording or a template, bytes */
+#define TEXT_MAX GW_ADMIN_TEXT_MAX         /* a notification text, bytes */
+#define NOTE_MAX 500                       /* a dossier event note, bytes */
+#define USER_ID_MAX 128                    /* a channel's user id, bytes */
+#define IDEM_KEY_MAX 128                   /* an idempotency key, bytes */
+#define IDEM_TTL_S "604800"                /* idempotency keys are remembered 7 days */
+#define MAX_TAGS GW_ADMIN_MAX_TAGS         /* tags of a subscription */
+#define TAG_MAX 32                         /* one tag, bytes */
+#define NOTIF_ID_BYTES 16                  /* random bytes of a notification id (32 hex) */
+#define EVENT_BASE_BYTES 12                /* random bytes of an event's notification id base */
+#define NOTIF_ID_MAX GW_ADMIN_NOTIF_ID_MAX /* longest notification id accepted in a path */
+#define LIST_LIMIT_MAX 100                 /* dossiers one GET /dossiers answers at most */
+#define LIST_SCAN_MAX "100000"             /* index entries one listing looks at, at most */
+#define VN_OFFSET_MS (7 * 3600 * 1000LL)   /* Asia/Ho_Chi_Minh, UTC+7, no DST */
 #define API "/api/v1/"
 
 /* ---------------------------------------------------------------- tables */
 
-typedef struct token {
+typedef struct gw_admin_token token;
+struct gw_admin_token {
     char dept[GW_ADMIN_DEPT_MAX + 1];         /* department id */
     unsigned char hash[SHA256_DIGEST_LENGTH]; /* sha256 of the token */
     unsigned scopes;                          /* GW_SCOPE_* */
     int all_areas;                            /* areas = '*' */
     char areas[MAX_AREAS][ID_MAX];            /* ward ids */
     size_t n_areas;                           /* used entries of areas */
-} token;
+};
 
 typedef struct status_entry {
     char id[ID_MAX];            /* e.g. ready_for_pickup */
@@ -613,6 +624,33 @@ void gw_admin_format_time(int64_t ms, char *out, size_t n) {
 
 /* ----------------------------------------------------------- answers */
 
+int gw_admin_err_set(gw_admin_err *e, int status, const char *code, const char *field,
+                     const char *fmt, ...) {
+    e->status = status;
+    snprintf(e->code, sizeof e->code, "%s", code);
+    snprintf(e->field, sizeof e->field, "%s", field ? field : "");
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(e->message, sizeof e->message, fmt, ap);
+    va_end(ap);
+    return 0;
+}
+
+static void answer_error(gw_req *rq, int status, const char *code, const char *field,
+                         const char *msg) {
+    json_t *o = json_pack("{s:s, s:s}", "error", code, "message", msg);
+    if (o && field && *field)
+        json_object_set_new(o, "field", json_string(field));
+    char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    json_decref(o);
+    if (!s) {
+        gw_req_error(rq, 500, "internal", "out of memory");
+        return;
+    }
+    gw_req_json(rq, status, s, strlen(s));
+    free(s);
+}
+
 /* Answers {"error","message","field"} (field omitted when NULL). */
 static void fail(gw_req *rq, int status, const char *code, const char *field, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
@@ -623,17 +661,25 @@ static void fail(gw_req *rq, int status, const char *code, const char *field, co
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    json_t *o = json_pack("{s:s, s:s}", "error", code, "message", msg);
-    if (o && field)
-        json_object_set_new(o, "field", json_string(field));
-    char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
-    json_decref(o);
-    if (!s) {
-        gw_req_error(rq, 500, "internal", "out of memory");
-        return;
-    }
-    gw_req_json(rq, status, s, strlen(s));
-    free(s);
+    answer_error(rq, status, code, field, msg);
+}
+
+void gw_admin_fail(gw_req *rq, int status, const char *code, const char *field, const char *fmt,
+                   ...) {
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    answer_error(rq, status, code, field, msg);
+}
+
+static void fail_err(gw_req *rq, const gw_admin_err *e) {
+    answer_error(rq, e->status ? e->status : 400, e->code, e->field, e->message);
+}
+
+void gw_admin_fail_err(gw_req *rq, const gw_admin_err *e) {
+    fail_err(rq, e);
 }
 
 static void answer(gw_req *rq, int status, json_t *o) {
@@ -647,11 +693,16 @@ static void answer(gw_req *rq, int status, json_t *o) {
     free(s);
 }
 
+void gw_admin_answer(gw_req *rq, int status, json_t *o) {
+    answer(rq, status, o);
+}
+
 static void unavailable(gw_req *rq) {
     fail(rq, 503, "unavailable", NULL, "the store is unavailable; nothing was written, retry");
 }
 
-/* Token and scope; NULL when already answered (401/403). */
+/* Token and scope (any of the mask; 0 = any valid token); NULL when already
+ * answered (401/403). */
 static const token *authorize(gw_req *rq, unsigned scope, const char *scope_name) {
     const gw_admin *a = the_admin;
     const char *h = gw_req_header(rq, "authorization");
@@ -666,11 +717,36 @@ static const token *authorize(gw_req *rq, unsigned scope, const char *scope_name
         fail(rq, 401, "unauthorized", NULL, "the token is not valid");
         return NULL;
     }
-    if (!(t->scopes & scope)) {
+    if (scope && !(t->scopes & scope)) {
         fail(rq, 403, "forbidden", NULL, "the token of %s lacks the scope %s", t->dept, scope_name);
         return NULL;
     }
     return t;
+}
+
+const gw_admin_token *gw_admin_authorize(gw_req *rq, unsigned scopes, const char *scope_name) {
+    return authorize(rq, scopes, scope_name);
+}
+
+const char *gw_admin_token_dept(const gw_admin_token *t) {
+    return t->dept;
+}
+
+int gw_admin_token_area_ok(const gw_admin_token *t, const char *ward_id) {
+    return token_area_ok(t, ward_id);
+}
+
+json_t *gw_admin_token_json(const gw_admin_token *t) {
+    json_t *scopes = json_array(), *areas = json_array();
+    for (size_t i = 0; i < MC_ARRAY_LEN(scope_names); i++)
+        if (t->scopes & 1u << i)
+            json_array_append_new(scopes, json_string(scope_names[i]));
+    if (t->all_areas)
+        json_array_append_new(areas, json_string("*"));
+    else
+        for (size_t i = 0; i < t->n_areas; i++)
+            json_array_append_new(areas, json_string(t->areas[i]));
+    return json_pack("{s:s, s:o, s:o}", "department", t->dept, "scopes", scopes, "areas", areas);
 }
 
 /* Parses the body as a JSON object; NULL when answered 400. */
@@ -692,8 +768,14 @@ static json_t *body_object(gw_req *rq) {
     return o;
 }
 
-/* Rejects fields not in allowed (NULL-terminated). 1 when fine. */
-static int only_fields(gw_req *rq, json_t *o, const char *const *allowed) {
+json_t *gw_admin_body(gw_req *rq) {
+    return body_object(rq);
+}
+
+/* Rejects fields not in allowed (NULL-terminated); prefix ("" or "to.") goes
+ * before the name in the error. 1 when fine, 0 with e set. */
+static int only_fields_in(gw_admin_err *e, json_t *o, const char *const *allowed,
+                          const char *prefix) {
     const char *k;
     json_t *v;
     json_object_foreach(o, k, v) {
@@ -701,40 +783,37 @@ static int only_fields(gw_req *rq, json_t *o, const char *const *allowed) {
         while (allowed[i] && strcmp(allowed[i], k))
             i++;
         if (!allowed[i]) {
-            fail(rq, 400, "bad_field", k, "unknown field");
-            return 0;
+            char path[96];
+            snprintf(path, sizeof path, "%s%.60s", prefix, k);
+            return gw_admin_err_set(e, 400, "bad_field", path, "unknown field");
         }
     }
     return 1;
 }
 
+static int only_fields(gw_admin_err *e, json_t *o, const char *const *allowed) {
+    return only_fields_in(e, o, allowed, "");
+}
+
 /* A string field of at most max bytes: *out (borrowed) or NULL when absent.
- * Returns 1, or 0 when answered 400. */
-static int str_field(gw_req *rq, json_t *o, const char *name, const char *path, size_t max,
+ * Returns 1, or 0 with e set. */
+static int str_field(gw_admin_err *e, json_t *o, const char *name, const char *path, size_t max,
                      int required, const char **out, size_t *outlen) {
     json_t *v = json_object_get(o, name);
     *out = NULL;
     if (!v || json_is_null(v)) {
-        if (required) {
-            fail(rq, 400, "missing_field", path, "%s is required", path);
-            return 0;
-        }
+        if (required)
+            return gw_admin_err_set(e, 400, "missing_field", path, "%s is required", path);
         return 1;
     }
-    if (!json_is_string(v)) {
-        fail(rq, 400, "bad_field", path, "%s must be a string", path);
-        return 0;
-    }
+    if (!json_is_string(v))
+        return gw_admin_err_set(e, 400, "bad_field", path, "%s must be a string", path);
     size_t len = json_string_length(v);
-    if (len == 0 || len > max) {
-        fail(rq, 400, "bad_field", path, "%s must be 1..%zu bytes", path, max);
-        return 0;
-    }
+    if (len == 0 || len > max)
+        return gw_admin_err_set(e, 400, "bad_field", path, "%s must be 1..%zu bytes", path, max);
     const char *s = json_string_value(v);
-    if (memchr(s, '\0', len)) {
-        fail(rq, 400, "bad_field", path, "%s must not contain NUL", path);
-        return 0;
-    }
+    if (memchr(s, '\0', len))
+        return gw_admin_err_set(e, 400, "bad_field", path, "%s must not contain NUL", path);
     *out = s;
     if (outlen)
         *outlen = len;
@@ -773,11 +852,19 @@ static void random_hex(char *out, size_t nbytes) {
         sprintf(out + 2 * i, "%02x", b[i]);
 }
 
+void gw_admin_random_hex(char *out, size_t nbytes) {
+    random_hex(out, nbytes);
+}
+
 static void sha256_hex(const char *s, size_t len, char out[65]) {
     unsigned char h[SHA256_DIGEST_LENGTH];
     SHA256((const unsigned char *)s, len, h);
     for (size_t i = 0; i < sizeof h; i++)
         sprintf(out + 2 * i, "%02x", h[i]);
+}
+
+void gw_admin_sha256_hex(const char *s, size_t len, char out[65]) {
+    sha256_hex(s, len, out);
 }
 
 /* Replaces {code} {status} {note} in tpl. */
@@ -810,11 +897,19 @@ static void render(const char *tpl, const char *code, const char *status, const 
 
 typedef struct op {
     gw_req *rq;                       /* holds a reference */
+    const token *t;                   /* the caller's token (lives as long as the module) */
     char dept[GW_ADMIN_DEPT_MAX + 1]; /* the caller's department */
     char code[GW_ADMIN_CODE_MAX + 1]; /* dossier code, when any */
     char id[NOTIF_ID_MAX + 1];        /* notification id, when any */
     char hash[65];                    /* canonical body hash (idempotency) */
     char extra[256];                  /* what the log line needs */
+    json_t *body;                     /* owned: the body notif/bc borrow from, or NULL */
+    gw_admin_notif notif;             /* POST /notifications */
+    gw_admin_bc bc;                   /* POST /broadcasts */
+    /* the text step shared by both (post_with_text) */
+    json_t *tpl_data;            /* borrowed from body: the template's data */
+    char **out_text;             /* where the text to write goes (notif or bc) */
+    void (*write)(struct op *o); /* the write that follows */
 } op;
 
 static op *op_new(gw_req *rq, const token *t) {
@@ -822,11 +917,15 @@ static op *op_new(gw_req *rq, const token *t) {
     if (!o)
         return NULL;
     o->rq = gw_req_ref(rq);
+    o->t = t;
     snprintf(o->dept, sizeof o->dept, "%s", t->dept);
     return o;
 }
 
 static void op_free(op *o) {
+    gw_admin_notif_clear(&o->notif);
+    gw_admin_bc_clear(&o->bc);
+    json_decref(o->body);
     gw_req_unref(o->rq);
     free(o);
 }
@@ -840,39 +939,47 @@ static void send_or_503(gw_argv *a, gw_store_cb *cb, op *o) {
     }
 }
 
-static int reply_failed(op *o, redisReply *r) {
+int gw_admin_store_failed(gw_req *rq, const char *dept, const redisReply *r) {
     if (!r || r->type == REDIS_REPLY_ERROR) {
-        gw_log(GW_ERROR, "admin.store_failed", "{s:s, s:s}", "dept", o->dept, "error",
+        gw_log(GW_ERROR, "admin.store_failed", "{s:s, s:s}", "dept", dept, "error",
                r && r->str ? r->str : "connection lost");
         if (r)
-            fail(o->rq, 500, "internal", NULL, "the store refused the write");
+            fail(rq, 500, "internal", NULL, "the store refused the write");
         else
-            unavailable(o->rq);
+            unavailable(rq);
         return 1;
     }
     return 0;
 }
 
+static int reply_failed(op *o, redisReply *r) {
+    return gw_admin_store_failed(o->rq, o->dept, r);
+}
+
 /* ----------------------------------------------------------- dossiers */
 
-/* KEYS[1] dossier; ARGV[1] dept, then field/value pairs. -1 other dept; else 1 when it
- * existed, 0 when created. */
+/* KEYS[1] dossier, KEYS[2] the department's index mc:dossiers:<dept>; ARGV[1] dept,
+ * ARGV[2] now_ms, ARGV[3] code, then field/value pairs. -1 other dept; else 1 when
+ * it existed, 0 when created. */
 static const char put_lua[] = "local d=redis.call('HGET',KEYS[1],'dept')\n"
                               "if d and d~=ARGV[1] then return -1 end\n"
                               "local existed=redis.call('EXISTS',KEYS[1])\n"
                               "redis.call('DEL',KEYS[1])\n"
-                              "local a={'HSET',KEYS[1]} for i=2,#ARGV do a[#a+1]=ARGV[i] end\n"
+                              "local a={'HSET',KEYS[1]} for i=4,#ARGV do a[#a+1]=ARGV[i] end\n"
                               "redis.call(unpack(a))\n"
+                              "redis.call('ZADD',KEYS[2],ARGV[2],ARGV[3])\n"
                               "return existed\n";
 
-/* KEYS[1] dossier, KEYS[2] history, KEYS[3] subscribers, KEYS[4] mc:due; ARGV: dept,
- * status, status_text, updated, event json, now_ms, id base, text, code. Returns {-2}
- * no dossier, {-1} other dept, else {1, ids...}. */
+/* KEYS[1] dossier, KEYS[2] history, KEYS[3] subscribers, KEYS[4] mc:due, KEYS[5] the
+ * department's index; ARGV: dept, status, status_text, updated, event json, now_ms, id
+ * base, text, code. Returns {-2} no dossier, {-1} other dept, else {1, ids...}.
+ * GET /dossiers/{code} lists the same recipients (notify_list): keep them in step. */
 static const char event_lua[] =
     "if redis.call('EXISTS',KEYS[1])==0 then return {-2} end\n"
     "if redis.call('HGET',KEYS[1],'dept')~=ARGV[1] then return {-1} end\n"
     "redis.call('HSET',KEYS[1],'status',ARGV[2],'status_text',ARGV[3],'updated',ARGV[4])\n"
     "redis.call('RPUSH',KEYS[2],ARGV[5])\n"
+    "redis.call('ZADD',KEYS[5],ARGV[6],ARGV[9])\n"
     "local rc,seen={},{}\n"
     "for _,m in ipairs(redis.call('SMEMBERS',KEYS[3])) do\n"
     "  local c,u=string.match(m,'^([^:]+):(.+)$')\n"
@@ -894,10 +1001,34 @@ static const char event_lua[] =
     "end\n"
     "return out\n";
 
-/* KEYS[1] dossier, KEYS[2] history. {-2} none, else {1, hash pairs, history}. */
-static const char get_dossier_lua[] = "local h=redis.call('HGETALL',KEYS[1])\n"
-                                      "if #h==0 then return {-2} end\n"
-                                      "return {1,h,redis.call('LRANGE',KEYS[2],0,-1)}\n";
+/* KEYS[1] dossier, KEYS[2] history, KEYS[3] subscribers. {-2} none, else {1, hash
+ * pairs, history, subscribers}. */
+static const char get_dossier_lua[] =
+    "local h=redis.call('HGETALL',KEYS[1])\n"
+    "if #h==0 then return {-2} end\n"
+    "return {1,h,redis.call('LRANGE',KEYS[2],0,-1),redis.call('SMEMBERS',KEYS[3])}\n";
+
+/* KEYS[1] mc:dossiers:<dept>; ARGV dept, q (upper case, "" = all), limit, scan cap.
+ * The department's dossiers whose code contains q, newest first: {{code, procedure,
+ * status, status_text, updated}, ...}. */
+static const char list_lua[] =
+    "local out,pos,lim,cap={},0,tonumber(ARGV[3]),tonumber(ARGV[4])\n"
+    "while #out<lim and pos<cap do\n"
+    "  local codes=redis.call('ZREVRANGE',KEYS[1],pos,pos+199)\n"
+    "  if #codes==0 then break end\n"
+    "  for _,c in ipairs(codes) do\n"
+    "    if #out>=lim then break end\n"
+    "    if ARGV[2]=='' or string.find(c,ARGV[2],1,true) then\n"
+    "      local h=redis.call('HMGET','mc:dossier:'..c,'dept','procedure','status',\n"
+    "        'status_text','updated')\n"
+    "      if h[1]==ARGV[1] then\n"
+    "        out[#out+1]={c,h[2] or '',h[3] or '',h[4] or '',h[5] or ''}\n"
+    "      end\n"
+    "    end\n"
+    "  end\n"
+    "  pos=pos+200\n"
+    "end\n"
+    "return out\n";
 
 static void on_put(gw_store *s, redisReply *r, void *priv) {
     (void)s;
@@ -951,6 +1082,60 @@ done:
     op_free(o);
 }
 
+/* A user id as a stranger may see it: the first two and last two characters. */
+static void mask_user_id(const char *s, size_t len, char *out, size_t n) {
+    if (len <= 6)
+        snprintf(out, n, "****");
+    else
+        snprintf(out, n, "%.2s****%.2s", s, s + len - 2);
+}
+
+static int cmp_reply_str(const void *a, const void *b) {
+    const redisReply *x = *(const redisReply *const *)a, *y = *(const redisReply *const *)b;
+    size_t n = x->len < y->len ? x->len : y->len;
+    int c = memcmp(x->str, y->str, n);
+    return c ? c : (x->len > y->len) - (x->len < y->len);
+}
+
+/* Who a status event would notify (event_lua's order, members sorted): the
+ * subscribers of the dossier, then its phone by SMS unless already among them.
+ * Masked: a department sees the channels, never the raw ids. */
+static json_t *notify_list(const redisReply *subs, const char *phone) {
+    json_t *out = json_array();
+    size_t n = subs && subs->type == REDIS_REPLY_ARRAY ? subs->elements : 0;
+    const redisReply **m = n ? calloc(n, sizeof *m) : NULL;
+    size_t k = 0;
+    for (size_t i = 0; m && i < n; i++)
+        if (subs->element[i]->type == REDIS_REPLY_STRING)
+            m[k++] = subs->element[i];
+    if (k)
+        qsort(m, k, sizeof *m, cmp_reply_str);
+    int phone_seen = 0;
+    for (size_t i = 0; i < k; i++) {
+        const char *s = m[i]->str, *colon = memchr(s, ':', m[i]->len);
+        if (!colon || colon == s || (size_t)(colon - s) >= 16 || colon + 1 == s + m[i]->len)
+            continue;
+        const char *uid = colon + 1;
+        size_t ulen = m[i]->len - (size_t)(uid - s);
+        char ch[16], masked[160];
+        snprintf(ch, sizeof ch, "%.*s", (int)(colon - s), s);
+        if (!strcmp(ch, "sms")) {
+            gw_mask_pii(uid, ulen, masked, sizeof masked);
+            if (phone && strlen(phone) == ulen && !memcmp(phone, uid, ulen))
+                phone_seen = 1;
+        } else
+            mask_user_id(uid, ulen, masked, sizeof masked);
+        json_array_append_new(out, json_pack("{s:s, s:s}", "channel", ch, "to", masked));
+    }
+    free(m);
+    if (phone && *phone && !phone_seen) {
+        char masked[64];
+        gw_mask_pii(phone, strlen(phone), masked, sizeof masked);
+        json_array_append_new(out, json_pack("{s:s, s:s}", "channel", "sms", "to", masked));
+    }
+    return out;
+}
+
 static void on_get_dossier(gw_store *s, redisReply *r, void *priv) {
     (void)s;
     op *o = priv;
@@ -961,20 +1146,22 @@ static void on_get_dossier(gw_store *s, redisReply *r, void *priv) {
         fail(o->rq, 500, "internal", NULL, "unexpected store answer");
         goto done;
     }
-    if (r->element[0]->integer == -2 || r->elements < 3) {
+    if (r->element[0]->integer == -2 || r->elements < 4) {
         fail(o->rq, 404, "not_found", NULL, "no dossier %s", o->code);
         goto done;
     }
     redisReply *h = r->element[1], *hist = r->element[2];
     json_t *d = json_object();
     json_object_set_new(d, "code", json_string(o->code));
-    const char *dept = "";
+    const char *dept = "", *phone = NULL;
     for (size_t i = 0; i + 1 < h->elements; i += 2) {
         redisReply *k = h->element[i], *v = h->element[i + 1];
         if (k->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING)
             continue;
         if (!strcmp(k->str, "dept"))
             dept = v->str;
+        else if (!strcmp(k->str, "phone"))
+            phone = v->str;
         json_object_set_new(d, k->str, json_stringn(v->str, v->len));
     }
     if (strcmp(dept, o->dept)) {
@@ -991,9 +1178,82 @@ static void on_get_dossier(gw_store *s, redisReply *r, void *priv) {
         json_array_append_new(arr, ev ? ev : json_stringn(e->str, e->len));
     }
     json_object_set_new(d, "history", arr);
+    json_object_set_new(d, "notify", notify_list(r->element[3], phone));
     answer(o->rq, 200, d);
 done:
     op_free(o);
+}
+
+static void on_list(gw_store *s, redisReply *r, void *priv) {
+    (void)s;
+    op *o = priv;
+    if (reply_failed(o, r))
+        goto done;
+    if (r->type != REDIS_REPLY_ARRAY) {
+        fail(o->rq, 500, "internal", NULL, "unexpected store answer");
+        goto done;
+    }
+    static const char *const names[] = {"code", "procedure", "status", "status_text", "updated"};
+    json_t *list = json_array();
+    for (size_t i = 0; i < r->elements; i++) {
+        redisReply *e = r->element[i];
+        if (e->type != REDIS_REPLY_ARRAY || e->elements != MC_ARRAY_LEN(names))
+            continue;
+        json_t *d = json_object();
+        for (size_t k = 0; k < e->elements; k++)
+            if (e->element[k]->type == REDIS_REPLY_STRING)
+                json_object_set_new(d, names[k],
+                                    json_stringn(e->element[k]->str, e->element[k]->len));
+        json_array_append_new(list, d);
+    }
+    answer(o->rq, 200, json_pack("{s:o}", "dossiers", list));
+done:
+    op_free(o);
+}
+
+static int query_param(const char *q, size_t qlen, const char *name, char *out, size_t n);
+
+/* GET /api/v1/dossiers?q=<part of a code>&limit=20 */
+static void on_dossier_list(gw_req *rq) {
+    const token *t = authorize(rq, GW_SCOPE_READ, "read");
+    if (!t)
+        return;
+    size_t qlen;
+    const char *qs = gw_req_query(rq, &qlen);
+    char q[GW_ADMIN_CODE_MAX + 1] = "", lim[16] = "";
+    long limit = 20;
+    if (query_param(qs, qlen, "q", q, sizeof q) < 0) {
+        fail(rq, 400, "bad_field", "q", "q is at most %d bytes of a dossier code",
+             GW_ADMIN_CODE_MAX);
+        return;
+    }
+    int has_limit = query_param(qs, qlen, "limit", lim, sizeof lim);
+    if (has_limit) {
+        char *end;
+        limit = has_limit > 0 ? strtol(lim, &end, 10) : 0;
+        if (has_limit < 0 || !*lim || *end || limit < 1 || limit > LIST_LIMIT_MAX) {
+            fail(rq, 400, "bad_field", "limit", "limit is 1..%d", LIST_LIMIT_MAX);
+            return;
+        }
+    }
+    for (char *p = q; *p; p++)
+        *p = (char)toupper((unsigned char)*p);
+    op *o = op_new(rq, t);
+    if (!o) {
+        gw_req_error(rq, 500, "internal", "out of memory");
+        return;
+    }
+    gw_argv av = {0};
+    gw_argv_adds(&av, "EVAL");
+    gw_argv_add(&av, list_lua, sizeof list_lua - 1);
+    gw_argv_adds(&av, "1");
+    gw_argv_addf(&av, "mc:dossiers:%s", t->dept);
+    gw_argv_adds(&av, t->dept);
+    gw_argv_adds(&av, q);
+    gw_argv_addf(&av, "%ld", limit);
+    gw_argv_adds(&av, LIST_SCAN_MAX);
+    send_or_503(&av, on_list, o);
+    gw_argv_free(&av);
 }
 
 /* /api/v1/dossiers/{code}[/events] → code (upper-cased) and whether /events. */
@@ -1032,15 +1292,16 @@ static void dossier_put(gw_req *rq, const token *t, const char *code) {
     const gw_admin *a = the_admin;
     json_t *b = body_object(rq);
     gw_argv av = {0};
+    gw_admin_err e = {0};
     op *o = NULL;
-    if (!b || !only_fields(rq, b, allowed))
+    if (!b || !only_fields(&e, b, allowed))
         goto done;
     const char *proc, *status, *phone, *exp;
     size_t plen = 0, elen = 0;
-    if (!str_field(rq, b, "procedure", "procedure", ID_MAX, 1, &proc, NULL) ||
-        !str_field(rq, b, "status", "status", ID_MAX, 1, &status, NULL) ||
-        !str_field(rq, b, "phone", "phone", 16, 0, &phone, &plen) ||
-        !str_field(rq, b, "expected_at", "expected_at", 10, 0, &exp, &elen))
+    if (!str_field(&e, b, "procedure", "procedure", ID_MAX, 1, &proc, NULL) ||
+        !str_field(&e, b, "status", "status", ID_MAX, 1, &status, NULL) ||
+        !str_field(&e, b, "phone", "phone", 16, 0, &phone, &plen) ||
+        !str_field(&e, b, "expected_at", "expected_at", 10, 0, &exp, &elen))
         goto done;
     if (!procedure_ok(a, proc)) {
         fail(rq, 400, "bad_field", "procedure", "unknown procedure \"%s\"", proc);
@@ -1067,13 +1328,17 @@ static void dossier_put(gw_req *rq, const token *t, const char *code) {
     }
     snprintf(o->code, sizeof o->code, "%s", code);
     snprintf(o->extra, sizeof o->extra, "%s", status);
+    int64_t now = gw_now_ms();
     char updated[40];
-    gw_admin_format_time(gw_now_ms(), updated, sizeof updated);
+    gw_admin_format_time(now, updated, sizeof updated);
     gw_argv_adds(&av, "EVAL");
     gw_argv_add(&av, put_lua, sizeof put_lua - 1);
-    gw_argv_adds(&av, "1");
+    gw_argv_adds(&av, "2");
     gw_argv_addf(&av, "mc:dossier:%s", code);
+    gw_argv_addf(&av, "mc:dossiers:%s", t->dept);
     gw_argv_adds(&av, t->dept);
+    gw_argv_addf(&av, "%" PRId64, now);
+    gw_argv_adds(&av, code);
     const char *kv[] = {"dept",        t->dept,        "procedure", proc,    "status",
                         status,        "status_text",  st_text,     "phone", phone ? phone : "",
                         "expected_at", exp ? exp : "", "updated",   updated, "agency",
@@ -1082,6 +1347,8 @@ static void dossier_put(gw_req *rq, const token *t, const char *code) {
         gw_argv_adds(&av, kv[i]);
     send_or_503(&av, on_put, o);
 done:
+    if (e.status)
+        fail_err(rq, &e);
     gw_argv_free(&av);
     json_decref(b);
 }
@@ -1091,13 +1358,14 @@ static void dossier_event(gw_req *rq, const token *t, const char *code) {
     const gw_admin *a = the_admin;
     json_t *b = body_object(rq), *ev = NULL;
     gw_argv av = {0};
+    gw_admin_err e = {0};
     char *evs = NULL;
     op *o = NULL;
-    if (!b || !only_fields(rq, b, allowed))
+    if (!b || !only_fields(&e, b, allowed))
         goto done;
     const char *status, *note;
-    if (!str_field(rq, b, "status", "status", ID_MAX, 1, &status, NULL) ||
-        !str_field(rq, b, "note", "note", NOTE_MAX, 0, &note, NULL))
+    if (!str_field(&e, b, "status", "status", ID_MAX, 1, &status, NULL) ||
+        !str_field(&e, b, "note", "note", NOTE_MAX, 0, &note, NULL))
         goto done;
     const char *st_text = gw_admin_status_text(a, status);
     if (!st_text) {
@@ -1122,16 +1390,19 @@ static void dossier_event(gw_req *rq, const token *t, const char *code) {
     snprintf(o->extra, sizeof o->extra, "%s", status);
     gw_argv_adds(&av, "EVAL");
     gw_argv_add(&av, event_lua, sizeof event_lua - 1);
-    gw_argv_adds(&av, "4");
+    gw_argv_adds(&av, "5");
     gw_argv_addf(&av, "mc:dossier:%s", code);
     gw_argv_addf(&av, "mc:dossier:%s:history", code);
     gw_argv_addf(&av, "mc:sub:dossier:%s", code);
     gw_argv_adds(&av, "mc:due");
+    gw_argv_addf(&av, "mc:dossiers:%s", t->dept);
     const char *args[] = {t->dept, status, st_text, at, evs, nowbuf, base, text, code};
     for (size_t i = 0; i < MC_ARRAY_LEN(args); i++)
         gw_argv_adds(&av, args[i]);
     send_or_503(&av, on_event, o);
 done:
+    if (e.status)
+        fail_err(rq, &e);
     gw_argv_free(&av);
     free(evs);
     json_decref(ev);
@@ -1157,9 +1428,10 @@ static void on_dossiers(gw_req *rq) {
         gw_argv av = {0};
         gw_argv_adds(&av, "EVAL");
         gw_argv_add(&av, get_dossier_lua, sizeof get_dossier_lua - 1);
-        gw_argv_adds(&av, "2");
+        gw_argv_adds(&av, "3");
         gw_argv_addf(&av, "mc:dossier:%s", code);
         gw_argv_addf(&av, "mc:dossier:%s:history", code);
+        gw_argv_addf(&av, "mc:sub:dossier:%s", code);
         send_or_503(&av, on_get_dossier, o);
         gw_argv_free(&av);
     } else if (!strcmp(m, "PUT") && !events)
@@ -1172,108 +1444,118 @@ static void on_dossiers(gw_req *rq) {
 
 /* ------------------------------------------------------ notifications */
 
-/* KEYS[1] notification hash, KEYS[2] mc:due, KEYS[3] idempotency key (optional);
- * ARGV: "hash|id", ttl, send_at_ms, id, field/value pairs.
- * Returns {1, "hash|id"} when stored, {0, stored "hash|id"} for a known key. */
+/* The one script that writes notifications (POST /notifications: one; a batch:
+ * many). KEYS[1] mc:due, KEYS[2] idempotency key (optional); ARGV[1] "hash|id",
+ * ARGV[2] ttl, ARGV[3] batch id or "", ARGV[4] n, ARGV[5] k, then n times: id,
+ * send_at_ms, k field/value strings. A batch also keeps mc:batch:<id> (dept, count,
+ * ids) as long as its key. Returns {1, "hash|id"} when stored, {0, stored "hash|id",
+ * the stored batch's ids or nil} for a known key. */
 static const char notify_lua[] =
-    "if #KEYS==3 then\n"
-    "  if not redis.call('SET',KEYS[3],ARGV[1],'NX','EX',ARGV[2]) then\n"
-    "    return {0,redis.call('GET',KEYS[3])}\n"
+    "if #KEYS==2 then\n"
+    "  if not redis.call('SET',KEYS[2],ARGV[1],'NX','EX',ARGV[2]) then\n"
+    "    local v=redis.call('GET',KEYS[2])\n"
+    "    local ids=false\n"
+    "    if ARGV[3]~='' then\n"
+    "      ids=redis.call('HGET','mc:batch:'..(string.match(v,'|(.+)$') or ''),'ids')\n"
+    "    end\n"
+    "    return {0,v,ids}\n"
     "  end\n"
     "end\n"
-    "local a={'HSET',KEYS[1]} for i=5,#ARGV do a[#a+1]=ARGV[i] end\n"
-    "redis.call(unpack(a))\n"
-    "redis.call('ZADD',KEYS[2],ARGV[3],ARGV[4])\n"
+    "local n,k,p,ids=tonumber(ARGV[4]),tonumber(ARGV[5]),6,{}\n"
+    "for i=1,n do\n"
+    "  local a={'HSET','mc:notif:'..ARGV[p]}\n"
+    "  for j=p+2,p+1+k do a[#a+1]=ARGV[j] end\n"
+    "  redis.call(unpack(a))\n"
+    "  redis.call('ZADD',KEYS[1],ARGV[p+1],ARGV[p])\n"
+    "  ids[#ids+1]=ARGV[p]\n"
+    "  p=p+2+k\n"
+    "end\n"
+    "if ARGV[3]~='' then\n"
+    "  local bk='mc:batch:'..ARGV[3]\n"
+    "  redis.call('HSET',bk,'dept',ARGV[p],'count',n,'ids',cjson.encode(ids))\n"
+    "  redis.call('EXPIRE',bk,ARGV[2])\n"
+    "end\n"
     "return {1,ARGV[1]}\n";
 
 /* KEYS[1] hash, KEYS[2] attempts. {-2} none, else {1, dept, status, attempts}. */
 static const char get_notif_lua[] =
-    "local h=redis.call('HMGET',KEYS[1],'dept','status')\n"
+    "local h=redis.call('HMGET',KEYS[1],'dept','status','text_removed')\n"
     "if not h[1] then return {-2} end\n"
-    "return {1,h[1],h[2] or '',redis.call('LRANGE',KEYS[2],0,-1)}\n";
+    "return {1,h[1],h[2] or '',redis.call('LRANGE',KEYS[2],0,-1),h[3] or ''}\n";
 
-static void on_notify(gw_store *s, redisReply *r, void *priv) {
-    (void)s;
-    op *o = priv;
-    if (reply_failed(o, r))
-        goto done;
-    if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
+int gw_admin_notif_reply(gw_req *rq, const char *dept, const redisReply *r, const char *hash,
+                         char *id, const redisReply **ids) {
+    *id = '\0';
+    if (ids)
+        *ids = NULL;
+    if (gw_admin_store_failed(rq, dept, r))
+        return -1;
+    if (r->type != REDIS_REPLY_ARRAY || r->elements < 2 ||
         r->element[0]->type != REDIS_REPLY_INTEGER || r->element[1]->type != REDIS_REPLY_STRING) {
-        fail(o->rq, 500, "internal", NULL, "unexpected store answer");
-        goto done;
+        fail(rq, 500, "internal", NULL, "unexpected store answer");
+        return -1;
     }
     const char *v = r->element[1]->str, *bar = strchr(v, '|');
     if (!bar || (size_t)(bar - v) != 64 || strlen(bar + 1) > NOTIF_ID_MAX) {
-        fail(o->rq, 500, "internal", NULL, "unexpected idempotency record");
-        goto done;
+        fail(rq, 500, "internal", NULL, "unexpected idempotency record");
+        return -1;
     }
-    if (r->element[0]->integer == 0 && memcmp(v, o->hash, 64)) {
-        fail(o->rq, 409, "conflict", "idempotency_key",
+    if (r->element[0]->integer == 0 && memcmp(v, hash, 64)) {
+        fail(rq, 409, "conflict", "idempotency_key",
              "this idempotency key was used with a different body");
-        goto done;
+        return -1;
     }
-    const char *id = bar + 1;
-    gw_log(GW_INFO, r->element[0]->integer ? "admin.notification" : "admin.notification_repeat",
-           "{s:s, s:s, s:s}", "dept", o->dept, "id", id, "to", o->extra);
-    answer(o->rq, 202, json_pack("{s:s, s:s}", "id", id, "status", "scheduled"));
-done:
-    op_free(o);
+    snprintf(id, NOTIF_ID_MAX + 1, "%s", bar + 1);
+    if (ids && r->element[0]->integer == 0 && r->elements > 2 &&
+        r->element[2]->type == REDIS_REPLY_STRING)
+        *ids = r->element[2];
+    return r->element[0]->integer ? 1 : 0;
 }
 
 /* to → its JSON (owned), the recipient channel ("" for a bare phone) and whether a
- * phone is known. NULL when answered 400. */
-static json_t *parse_to(gw_req *rq, json_t *to, const char **channel, int *has_phone) {
+ * phone is known. NULL with e set. */
+static json_t *parse_to(gw_admin_err *e, json_t *to, const char **channel, int *has_phone) {
     static const char *const allowed[] = {"phone", "channel", "user_id", NULL};
     *channel = "";
     *has_phone = 0;
     if (!json_is_object(to)) {
-        fail(rq, 400, to ? "bad_field" : "missing_field", "to",
-             "to must be {\"phone\"} or {\"channel\",\"user_id\"}");
+        gw_admin_err_set(e, 400, to ? "bad_field" : "missing_field", "to",
+                         "to must be {\"phone\"} or {\"channel\",\"user_id\"}");
         return NULL;
     }
-    const char *k;
-    json_t *v;
-    json_object_foreach(to, k, v) {
-        size_t i = 0;
-        while (allowed[i] && strcmp(allowed[i], k))
-            i++;
-        if (!allowed[i]) {
-            char path[80];
-            snprintf(path, sizeof path, "to.%.60s", k);
-            fail(rq, 400, "bad_field", path, "unknown field");
-            return NULL;
-        }
-    }
+    if (!only_fields_in(e, to, allowed, "to."))
+        return NULL;
     const char *phone, *ch, *uid;
     size_t plen = 0, ulen = 0;
-    if (!str_field(rq, to, "phone", "to.phone", 16, 0, &phone, &plen) ||
-        !str_field(rq, to, "channel", "to.channel", 16, 0, &ch, NULL) ||
-        !str_field(rq, to, "user_id", "to.user_id", USER_ID_MAX, 0, &uid, &ulen))
+    if (!str_field(e, to, "phone", "to.phone", 16, 0, &phone, &plen) ||
+        !str_field(e, to, "channel", "to.channel", 16, 0, &ch, NULL) ||
+        !str_field(e, to, "user_id", "to.user_id", USER_ID_MAX, 0, &uid, &ulen))
         return NULL;
     if (phone && !gw_admin_phone_ok(phone, plen)) {
-        fail(rq, 400, "bad_field", "to.phone",
-             "to.phone must be a Vietnamese mobile in E.164 (+84 and 9 digits)");
+        gw_admin_err_set(e, 400, "bad_field", "to.phone",
+                         "to.phone must be a Vietnamese mobile in E.164 (+84 and 9 digits)");
         return NULL;
     }
     if (!ch != !uid) {
-        fail(rq, 400, "missing_field", ch ? "to.user_id" : "to.channel",
-             "to.channel and to.user_id go together");
+        gw_admin_err_set(e, 400, "missing_field", ch ? "to.user_id" : "to.channel",
+                         "to.channel and to.user_id go together");
         return NULL;
     }
     if (!ch && !phone) {
-        fail(rq, 400, "missing_field", "to", "to needs a phone or a channel and user_id");
+        gw_admin_err_set(e, 400, "missing_field", "to",
+                         "to needs a phone or a channel and user_id");
         return NULL;
     }
     if (ch && !channel_known(ch)) {
-        fail(rq, 400, "bad_field", "to.channel", "unknown channel \"%s\"", ch);
+        gw_admin_err_set(e, 400, "bad_field", "to.channel", "unknown channel \"%s\"", ch);
         return NULL;
     }
     if (uid && !user_id_ok(uid, ulen)) {
-        fail(rq, 400, "bad_field", "to.user_id", "to.user_id must be printable ASCII");
+        gw_admin_err_set(e, 400, "bad_field", "to.user_id", "to.user_id must be printable ASCII");
         return NULL;
     }
     if (ch && !strcmp(ch, "sms") && !gw_admin_phone_ok(uid, ulen)) {
-        fail(rq, 400, "bad_field", "to.user_id", "an sms user_id is an E.164 phone");
+        gw_admin_err_set(e, 400, "bad_field", "to.user_id", "an sms user_id is an E.164 phone");
         return NULL;
     }
     json_t *out = json_object();
@@ -1288,64 +1570,120 @@ static json_t *parse_to(gw_req *rq, json_t *to, const char **channel, int *has_p
     return out;
 }
 
-static int time_field(gw_req *rq, json_t *b, const char *name, int64_t *ms) {
+static int time_field(gw_admin_err *e, json_t *b, const char *name, int64_t *ms) {
     const char *s;
     size_t len;
-    if (!str_field(rq, b, name, name, 64, 0, &s, &len))
+    if (!str_field(e, b, name, name, 64, 0, &s, &len))
         return 0;
     if (!s)
         return 1;
-    if (gw_admin_parse_time(s, len, ms)) {
-        fail(rq, 400, "bad_field", name,
-             "%s must be an RFC 3339 time such as 2026-11-23T08:00:00+07:00", name);
-        return 0;
-    }
+    if (gw_admin_parse_time(s, len, ms))
+        return gw_admin_err_set(e, 400, "bad_field", name,
+                                "%s must be an RFC 3339 time such as 2026-11-23T08:00:00+07:00",
+                                name);
     return 1;
 }
 
-static void notify_post(gw_req *rq) {
+/* "template": {"id", "data"} → *id and *data (borrowed; NULL when absent). The
+ * template's existence and its placeholders are checked later, against the
+ * store (gw_console_tpl_use). 1, or 0 with e set. */
+static int template_field(gw_admin_err *e, json_t *b, const char **id, json_t **data) {
+    static const char *const allowed[] = {"id", "data", NULL};
+    json_t *tp = json_object_get(b, "template");
+    *id = NULL;
+    *data = NULL;
+    if (!tp || json_is_null(tp))
+        return 1;
+    if (!json_is_object(tp))
+        return gw_admin_err_set(e, 400, "bad_field", "template",
+                                "template must be {\"id\": \"...\", \"data\": {...}}");
+    if (!only_fields_in(e, tp, allowed, "template."))
+        return 0;
+    size_t len = 0;
+    if (!str_field(e, tp, "id", "template.id", GW_ADMIN_TPL_ID_MAX, 1, id, &len))
+        return 0;
+    if (!gw_console_tpl_id_ok(*id, len))
+        return gw_admin_err_set(e, 400, "bad_field", "template.id",
+                                "a template id is 1..%d of a-z, 0-9, _ and -", GW_ADMIN_TPL_ID_MAX);
+    json_t *d = json_object_get(tp, "data");
+    if (!d || json_is_null(d))
+        return 1;
+    if (!json_is_object(d))
+        return gw_admin_err_set(e, 400, "bad_field", "template.data",
+                                "template.data must be an object of placeholder values");
+    const char *k;
+    json_t *v;
+    json_object_foreach(d, k, v) {
+        char path[96];
+        snprintf(path, sizeof path, "template.data.%.60s", k);
+        if (json_is_string(v)) {
+            size_t vl = json_string_length(v);
+            if (vl > GW_ADMIN_TPL_VALUE_MAX)
+                return gw_admin_err_set(e, 400, "bad_field", path, "%s must be at most %d bytes",
+                                        path, GW_ADMIN_TPL_VALUE_MAX);
+            if (memchr(json_string_value(v), '\0', vl))
+                return gw_admin_err_set(e, 400, "bad_field", path, "%s must not contain NUL", path);
+        } else if (!json_is_number(v))
+            return gw_admin_err_set(e, 400, "bad_field", path, "%s must be a string or a number",
+                                    path);
+    }
+    *data = d;
+    return 1;
+}
+
+/* text or template (exactly one), priority and idempotency_key: what a
+ * notification and a broadcast share. 1, or 0 with e set. */
+static int message_fields(gw_admin_err *e, json_t *b, const char **text, const char **tpl_id,
+                          json_t **tpl_data, const char **prio, const char **key) {
+    size_t klen = 0;
+    if (!str_field(e, b, "text", "text", TEXT_MAX, 0, text, NULL) ||
+        !template_field(e, b, tpl_id, tpl_data) ||
+        !str_field(e, b, "priority", "priority", 16, 0, prio, NULL) ||
+        !str_field(e, b, "idempotency_key", "idempotency_key", IDEM_KEY_MAX, 0, key, &klen))
+        return 0;
+    if (*text && *tpl_id)
+        return gw_admin_err_set(e, 400, "bad_field", "template", "give text or template, not both");
+    if (!*text && !*tpl_id)
+        return gw_admin_err_set(e, 400, "missing_field", "text", "text (or template) is required");
+    if (*prio && strcmp(*prio, "normal") && strcmp(*prio, "urgent"))
+        return gw_admin_err_set(e, 400, "bad_field", "priority", "priority is normal or urgent");
+    if (!*prio)
+        *prio = "normal";
+    if (*key && !user_id_ok(*key, klen))
+        return gw_admin_err_set(e, 400, "bad_field", "idempotency_key",
+                                "idempotency_key must be printable ASCII");
+    return 1;
+}
+
+void gw_admin_notif_clear(gw_admin_notif *n) {
+    json_decref(n->to);
+    free(n->to_json);
+    free(n->out_text);
+    memset(n, 0, sizeof *n);
+}
+
+int gw_admin_notif_parse(const gw_admin_token *t, json_t *b, gw_admin_notif *n, gw_admin_err *e) {
     static const char *const allowed[] = {"to",      "text",      "template", "channels",
                                           "send_at", "not_after", "priority", "idempotency_key",
                                           NULL};
-    const token *t = authorize(rq, GW_SCOPE_NOTIFY, "notify");
-    if (!t)
-        return;
-    json_t *b = body_object(rq), *to = NULL;
-    gw_argv av = {0};
-    char *canon = NULL, *tos = NULL, chans[128] = "";
-    op *o = NULL;
-    if (!b || !only_fields(rq, b, allowed))
-        goto done;
+    (void)t; /* any department may notify anyone; the token decides only the scope */
+    memset(n, 0, sizeof *n);
+    if (!only_fields(e, b, allowed))
+        return -1;
     const char *rch;
     int has_phone;
-    if (!(to = parse_to(rq, json_object_get(b, "to"), &rch, &has_phone)))
-        goto done;
-    const char *text, *prio, *key;
-    size_t klen = 0;
-    if (!str_field(rq, b, "text", "text", TEXT_MAX, 0, &text, NULL) ||
-        !str_field(rq, b, "priority", "priority", 16, 0, &prio, NULL) ||
-        !str_field(rq, b, "idempotency_key", "idempotency_key", IDEM_KEY_MAX, 0, &key, &klen))
-        goto done;
-    if (!text) {
-        json_t *tpl = json_object_get(b, "template");
-        fail(rq, 400, tpl ? "bad_field" : "missing_field", tpl ? "template" : "text",
-             tpl ? "templates are not available yet; send text" : "text is required");
-        goto done;
-    }
-    if (prio && strcmp(prio, "normal") && strcmp(prio, "urgent")) {
-        fail(rq, 400, "bad_field", "priority", "priority is normal or urgent");
-        goto done;
-    }
-    if (key && !user_id_ok(key, klen)) {
-        fail(rq, 400, "bad_field", "idempotency_key", "idempotency_key must be printable ASCII");
-        goto done;
-    }
+    if (!(n->to = parse_to(e, json_object_get(b, "to"), &rch, &has_phone)))
+        return -1;
+    if (!message_fields(e, b, &n->text, &n->tpl_id, &n->tpl_data, &n->priority, &n->idem_key))
+        goto fail;
+    char *chans = n->channels;
+    size_t cap = sizeof n->channels;
     json_t *chs = json_object_get(b, "channels");
     if (chs && !json_is_null(chs)) {
         if (!json_is_array(chs) || json_array_size(chs) == 0 ||
             json_array_size(chs) > GW_N_CHANNELS + 1) {
-            fail(rq, 400, "bad_field", "channels", "channels must be a non-empty array");
-            goto done;
+            gw_admin_err_set(e, 400, "bad_field", "channels", "channels must be a non-empty array");
+            goto fail;
         }
         size_t i;
         json_t *c;
@@ -1354,82 +1692,192 @@ static void notify_post(gw_req *rq) {
             snprintf(path, sizeof path, "channels[%zu]", i);
             const char *cs = json_string_value(c);
             if (!cs || !channel_known(cs)) {
-                fail(rq, 400, "bad_field", path, "unknown channel");
-                goto done;
+                gw_admin_err_set(e, 400, "bad_field", path, "unknown channel");
+                goto fail;
             }
             if (strcmp(cs, rch) && !(has_phone && !strcmp(cs, "sms"))) {
-                fail(rq, 400, "bad_field", path, "the recipient cannot be reached on %s", cs);
-                goto done;
+                gw_admin_err_set(e, 400, "bad_field", path, "the recipient cannot be reached on %s",
+                                 cs);
+                goto fail;
             }
             if (strstr(chans, cs)) {
-                fail(rq, 400, "bad_field", path, "%s is listed twice", cs);
-                goto done;
+                gw_admin_err_set(e, 400, "bad_field", path, "%s is listed twice", cs);
+                goto fail;
             }
-            snprintf(chans + strlen(chans), sizeof chans - strlen(chans), "%s%s", *chans ? "," : "",
-                     cs);
+            snprintf(chans + strlen(chans), cap - strlen(chans), "%s%s", *chans ? "," : "", cs);
         }
     } else if (*rch)
-        snprintf(chans, sizeof chans, "%s%s", rch, has_phone && strcmp(rch, "sms") ? ",sms" : "");
+        snprintf(chans, cap, "%s%s", rch, has_phone && strcmp(rch, "sms") ? ",sms" : "");
     else
-        snprintf(chans, sizeof chans, "sms");
-    int64_t now = gw_now_ms(), send_at = now, not_after = 0;
-    if (!time_field(rq, b, "send_at", &send_at) || !time_field(rq, b, "not_after", &not_after))
-        goto done;
-    if (not_after && not_after <= send_at) {
-        fail(rq, 400, "bad_field", "not_after", "not_after must be later than send_at");
-        goto done;
+        snprintf(chans, cap, "sms");
+    int64_t now = gw_now_ms();
+    n->created_ms = n->send_at_ms = now;
+    if (!time_field(e, b, "send_at", &n->send_at_ms) ||
+        !time_field(e, b, "not_after", &n->not_after_ms))
+        goto fail;
+    if (n->not_after_ms && n->not_after_ms <= n->send_at_ms) {
+        gw_admin_err_set(e, 400, "bad_field", "not_after", "not_after must be later than send_at");
+        goto fail;
     }
-    if (not_after && not_after <= now) {
-        fail(rq, 400, "bad_field", "not_after", "not_after is in the past");
-        goto done;
+    if (n->not_after_ms && n->not_after_ms <= now) {
+        gw_admin_err_set(e, 400, "bad_field", "not_after", "not_after is in the past");
+        goto fail;
     }
-    canon = json_dumps(b, JSON_COMPACT | JSON_SORT_KEYS);
-    tos = json_dumps(to, JSON_COMPACT);
-    if (!canon || !tos || !(o = op_new(rq, t))) {
-        gw_req_error(rq, 500, "internal", "out of memory");
+    if (!(n->to_json = json_dumps(n->to, JSON_COMPACT))) {
+        gw_admin_err_set(e, 500, "internal", NULL, "out of memory");
+        goto fail;
+    }
+    return 0;
+fail:
+    gw_admin_notif_clear(n);
+    return -1;
+}
+
+void gw_admin_notif_argv(gw_argv *av, const char *dept, const gw_admin_notif *rows, size_t n,
+                         const char *idem_key, const char *record, const char *batch_id) {
+    gw_argv_adds(av, "EVAL");
+    gw_argv_add(av, notify_lua, sizeof notify_lua - 1);
+    gw_argv_adds(av, idem_key ? "2" : "1");
+    gw_argv_adds(av, "mc:due");
+    if (idem_key)
+        gw_argv_adds(av, idem_key);
+    gw_argv_adds(av, record);
+    gw_argv_adds(av, IDEM_TTL_S);
+    gw_argv_adds(av, batch_id ? batch_id : "");
+    gw_argv_addf(av, "%zu", n);
+    gw_argv_adds(av, batch_id ? "22" : "20"); /* the strings below, per notification */
+    for (size_t i = 0; i < n; i++) {
+        const gw_admin_notif *r = &rows[i];
+        gw_argv_adds(av, r->id);
+        gw_argv_addf(av, "%" PRId64, r->send_at_ms);
+        gw_argv_adds(av, "dept");
+        gw_argv_adds(av, dept);
+        gw_argv_adds(av, "status");
+        gw_argv_adds(av, "scheduled");
+        gw_argv_adds(av, "text");
+        gw_argv_adds(av, r->out_text ? r->out_text : "");
+        gw_argv_adds(av, "to");
+        gw_argv_adds(av, r->to_json ? r->to_json : "{}");
+        gw_argv_adds(av, "channels");
+        gw_argv_adds(av, r->channels);
+        gw_argv_adds(av, "idx");
+        gw_argv_adds(av, "0");
+        gw_argv_adds(av, "send_at_ms");
+        gw_argv_addf(av, "%" PRId64, r->send_at_ms);
+        gw_argv_adds(av, "not_after_ms");
+        gw_argv_addf(av, "%" PRId64, r->not_after_ms);
+        gw_argv_adds(av, "priority");
+        gw_argv_adds(av, r->priority ? r->priority : "normal");
+        gw_argv_adds(av, "created_ms");
+        gw_argv_addf(av, "%" PRId64, r->created_ms);
+        if (batch_id) {
+            gw_argv_adds(av, "batch");
+            gw_argv_adds(av, batch_id);
+        }
+    }
+    if (batch_id)
+        gw_argv_adds(av, dept);
+}
+
+static void on_notify(gw_store *s, redisReply *r, void *priv) {
+    (void)s;
+    op *o = priv;
+    char id[NOTIF_ID_MAX + 1];
+    int rc = gw_admin_notif_reply(o->rq, o->dept, r, o->hash, id, NULL);
+    if (rc < 0)
         goto done;
+    gw_log(GW_INFO, rc ? "admin.notification" : "admin.notification_repeat", "{s:s, s:s, s:s}",
+           "dept", o->dept, "id", id, "to", o->extra);
+    answer(o->rq, 202, json_pack("{s:s, s:s}", "id", id, "status", "scheduled"));
+done:
+    op_free(o);
+}
+
+/* The text is known (given or rendered): one script writes it. */
+static void notify_write(op *o) {
+    gw_argv av = {0};
+    gw_admin_notif *n = &o->notif;
+    char *canon = json_dumps(o->body, JSON_COMPACT | JSON_SORT_KEYS);
+    if (!canon || !n->out_text) {
+        gw_req_error(o->rq, 500, "internal", "out of memory");
+        free(canon);
+        op_free(o);
+        return;
     }
     sha256_hex(canon, strlen(canon), o->hash);
-    random_hex(o->id, NOTIF_ID_BYTES);
-    snprintf(o->extra, sizeof o->extra, "%s", tos);
-    gw_argv_adds(&av, "EVAL");
-    gw_argv_add(&av, notify_lua, sizeof notify_lua - 1);
-    gw_argv_adds(&av, key ? "3" : "2");
-    gw_argv_addf(&av, "mc:notif:%s", o->id);
-    gw_argv_adds(&av, "mc:due");
-    if (key)
-        gw_argv_addf(&av, "mc:idem:%s:%s", t->dept, key);
-    gw_argv_addf(&av, "%s|%s", o->hash, o->id);
-    gw_argv_adds(&av, IDEM_TTL_S);
-    gw_argv_addf(&av, "%" PRId64, send_at);
-    gw_argv_adds(&av, o->id);
-    gw_argv_adds(&av, "dept");
-    gw_argv_adds(&av, t->dept);
-    gw_argv_adds(&av, "status");
-    gw_argv_adds(&av, "scheduled");
-    gw_argv_adds(&av, "text");
-    gw_argv_adds(&av, text);
-    gw_argv_adds(&av, "to");
-    gw_argv_adds(&av, tos);
-    gw_argv_adds(&av, "channels");
-    gw_argv_adds(&av, chans);
-    gw_argv_adds(&av, "idx");
-    gw_argv_adds(&av, "0");
-    gw_argv_adds(&av, "send_at_ms");
-    gw_argv_addf(&av, "%" PRId64, send_at);
-    gw_argv_adds(&av, "not_after_ms");
-    gw_argv_addf(&av, "%" PRId64, not_after);
-    gw_argv_adds(&av, "priority");
-    gw_argv_adds(&av, prio ? prio : "normal");
-    gw_argv_adds(&av, "created_ms");
-    gw_argv_addf(&av, "%" PRId64, now);
-    send_or_503(&av, on_notify, o);
-done:
-    gw_argv_free(&av);
     free(canon);
-    free(tos);
-    json_decref(to);
-    json_decref(b);
+    random_hex(n->id, NOTIF_ID_BYTES);
+    snprintf(o->extra, sizeof o->extra, "%s", n->to_json);
+    char idem[GW_ADMIN_DEPT_MAX + IDEM_KEY_MAX + 16], record[NOTIF_ID_MAX + 80];
+    if (n->idem_key)
+        snprintf(idem, sizeof idem, "mc:idem:%s:%s", o->dept, n->idem_key);
+    snprintf(record, sizeof record, "%s|%s", o->hash, n->id);
+    gw_admin_notif_argv(&av, o->dept, n, 1, n->idem_key ? idem : NULL, record, NULL);
+    send_or_503(&av, on_notify, o);
+    gw_argv_free(&av);
+}
+
+/* The template of a notification came: render, then write. */
+static void bc_write(op *o);
+
+static void on_post_tpl(gw_store *s, redisReply *r, void *priv) {
+    (void)s;
+    op *o = priv;
+    gw_admin_err e = {0};
+    if (reply_failed(o, r))
+        goto fail;
+    if (gw_console_tpl_use(r, o->tpl_data, "template.data.", o->out_text, &e)) {
+        fail_err(o->rq, &e);
+        goto fail;
+    }
+    o->write(o);
+    return;
+fail:
+    op_free(o);
+}
+
+/* The text step of POST /notifications and /broadcasts: the template rendered
+ * with its data (read from Redis first) or the text as given into *out, then
+ * write(o), which owns o from there. */
+static void post_with_text(op *o, const char *tpl_id, json_t *tpl_data, const char *text,
+                           char **out, void (*write)(op *o)) {
+    o->tpl_data = tpl_data;
+    o->out_text = out;
+    o->write = write;
+    if (tpl_id) {
+        gw_store *st = gw_req_app(o->rq)->store;
+        if (!st || gw_console_tpl_fetch(st, o->dept, tpl_id, on_post_tpl, o)) {
+            unavailable(o->rq);
+            op_free(o);
+        }
+        return;
+    }
+    *out = strdup(text);
+    write(o);
+}
+
+static void notify_post(gw_req *rq) {
+    const token *t = authorize(rq, GW_SCOPE_NOTIFY, "notify");
+    if (!t)
+        return;
+    json_t *b = body_object(rq);
+    gw_admin_err e = {0};
+    op *o = NULL;
+    if (!b)
+        return;
+    if (!(o = op_new(rq, t))) {
+        json_decref(b);
+        gw_req_error(rq, 500, "internal", "out of memory");
+        return;
+    }
+    o->body = b;
+    if (gw_admin_notif_parse(t, b, &o->notif, &e)) {
+        fail_err(rq, &e);
+        op_free(o);
+        return;
+    }
+    post_with_text(o, o->notif.tpl_id, o->notif.tpl_data, o->notif.text, &o->notif.out_text,
+                   notify_write);
 }
 
 static void on_get_notif(gw_store *s, redisReply *r, void *priv) {
@@ -1460,7 +1908,12 @@ static void on_get_notif(gw_store *s, redisReply *r, void *priv) {
         json_array_append_new(att, j ? j : json_stringn(e->str, e->len));
     }
     const char *st = r->element[2]->type == REDIS_REPLY_STRING ? r->element[2]->str : "";
-    answer(o->rq, 200, json_pack("{s:s, s:s, s:o}", "id", o->id, "status", st, "attempts", att));
+    json_t *ans = json_pack("{s:s, s:s, s:o}", "id", o->id, "status", st, "attempts", att);
+    /* retention (gw_report.c) removed its text and recipient */
+    if (ans && r->elements > 4 && r->element[4]->type == REDIS_REPLY_STRING &&
+        !strcmp(r->element[4]->str, "1"))
+        json_object_set_new(ans, "text_removed", json_true());
+    answer(o->rq, 200, ans);
 done:
     op_free(o);
 }
@@ -1576,6 +2029,23 @@ static int query_get(const char *q, size_t qlen, const char *name, char *out, si
     return -1;
 }
 
+/* 1 when the query has name= (decoded into out), 0 when it has not, -1 when its
+ * value does not fit out or holds a NUL. */
+static int query_param(const char *q, size_t qlen, const char *name, char *out, size_t n) {
+    if (!query_get(q, qlen, name, out, n))
+        return 1;
+    size_t nl = strlen(name);
+    for (size_t i = 0; i < qlen;) {
+        size_t end = i;
+        while (end < qlen && q[end] != '&')
+            end++;
+        if (end - i > nl && !memcmp(q + i, name, nl) && q[i + nl] == '=')
+            return -1;
+        i = end + 1;
+    }
+    return 0;
+}
+
 /* DELETE carries no body here: its fields come from the query string. */
 static json_t *query_object(gw_req *rq) {
     static const char *const names[] = {"channel", "user_id", "phone", "dossier", "ward"};
@@ -1599,16 +2069,17 @@ static void on_subscriptions(gw_req *rq) {
     int add = !strcmp(gw_req_method(rq), "POST");
     json_t *b = add ? body_object(rq) : query_object(rq);
     gw_argv av = {0};
+    gw_admin_err e = {0};
     op *o = NULL;
-    if (!b || !only_fields(rq, b, allowed))
+    if (!b || !only_fields(&e, b, allowed))
         goto done;
     const char *ch, *uid, *phone, *dossier, *wardv;
     size_t ulen = 0, plen = 0, dlen = 0;
-    if (!str_field(rq, b, "channel", "channel", 16, 0, &ch, NULL) ||
-        !str_field(rq, b, "user_id", "user_id", USER_ID_MAX, 0, &uid, &ulen) ||
-        !str_field(rq, b, "phone", "phone", 16, 0, &phone, &plen) ||
-        !str_field(rq, b, "dossier", "dossier", GW_ADMIN_CODE_MAX, 0, &dossier, &dlen) ||
-        !str_field(rq, b, "ward", "ward", 96, 0, &wardv, NULL))
+    if (!str_field(&e, b, "channel", "channel", 16, 0, &ch, NULL) ||
+        !str_field(&e, b, "user_id", "user_id", USER_ID_MAX, 0, &uid, &ulen) ||
+        !str_field(&e, b, "phone", "phone", 16, 0, &phone, &plen) ||
+        !str_field(&e, b, "dossier", "dossier", GW_ADMIN_CODE_MAX, 0, &dossier, &dlen) ||
+        !str_field(&e, b, "ward", "ward", 96, 0, &wardv, NULL))
         goto done;
     json_t *tags = json_object_get(b, "tags");
     if (tags) {
@@ -1712,11 +2183,29 @@ static void on_subscriptions(gw_req *rq) {
     gw_argv_adds(&av, add ? "add" : "del");
     send_or_503(&av, on_sub, o);
 done:
+    if (e.status)
+        fail_err(rq, &e);
     gw_argv_free(&av);
     json_decref(b);
 }
 
 /* ---------------------------------------------------------- broadcasts */
+
+/* bc_count(first, nw, chans): the distinct members of the nw subscriber sets named
+ * by ARGV[first..] whose channel is in chans (comma-separated): total and per
+ * channel. POST /broadcasts records these numbers and the preview shows them. */
+#define BC_COUNT_LUA                                                                               \
+    "local function bc_count(first,nw,chans)\n"                                                    \
+    "  local want={} for c in string.gmatch(chans,'[^,]+') do want[c]=0 end\n"                     \
+    "  local seen,n={},0\n"                                                                        \
+    "  for i=first,first+nw-1 do\n"                                                                \
+    "    for _,m in ipairs(redis.call('SMEMBERS',ARGV[i])) do\n"                                   \
+    "      local c=string.match(m,'^([^:]+):')\n"                                                  \
+    "      if c and want[c] and not seen[m] then seen[m]=true n=n+1 want[c]=want[c]+1 end\n"       \
+    "    end\n"                                                                                    \
+    "  end\n"                                                                                      \
+    "  return n,want\n"                                                                            \
+    "end\n"
 
 /* KEYS[1] mc:bc:<id>, KEYS[2] mc:bc:due, KEYS[3] idempotency key (optional); ARGV:
  * "hash|id", ttl, send_at_ms, id, n wards, the wards' subscriber sets, channels csv, then
@@ -1724,27 +2213,28 @@ done:
  * stores the record with recipients and count:<channel>, queues the id on mc:bc:due.
  * Returns {1, "hash|id", n}, or {0, stored "hash|id", its n} for a known key. */
 static const char bc_lua[] =
-    "if #KEYS==3 then\n"
-    "  if not redis.call('SET',KEYS[3],ARGV[1],'NX','EX',ARGV[2]) then\n"
-    "    local v=redis.call('GET',KEYS[3]) local id=string.match(v,'|(.+)$') or ''\n"
-    "    return {0,v,tonumber(redis.call('HGET','mc:bc:'..id,'recipients') or '0')}\n"
-    "  end\n"
-    "end\n"
-    "local nw=tonumber(ARGV[5])\n"
-    "local want={} for c in string.gmatch(ARGV[6+nw],'[^,]+') do want[c]=0 end\n"
-    "local seen,n={},0\n"
-    "for i=6,5+nw do\n"
-    "  for _,m in ipairs(redis.call('SMEMBERS',ARGV[i])) do\n"
-    "    local c=string.match(m,'^([^:]+):')\n"
-    "    if c and want[c] and not seen[m] then seen[m]=true n=n+1 want[c]=want[c]+1 end\n"
-    "  end\n"
-    "end\n"
-    "local a={'HSET',KEYS[1]} for i=7+nw,#ARGV do a[#a+1]=ARGV[i] end\n"
-    "a[#a+1]='recipients' a[#a+1]=tostring(n)\n"
-    "for c,k in pairs(want) do a[#a+1]='count:'..c a[#a+1]=tostring(k) end\n"
-    "redis.call(unpack(a))\n"
-    "redis.call('ZADD',KEYS[2],ARGV[3],ARGV[4])\n"
-    "return {1,ARGV[1],n}\n";
+    BC_COUNT_LUA "if #KEYS==3 then\n"
+                 "  if not redis.call('SET',KEYS[3],ARGV[1],'NX','EX',ARGV[2]) then\n"
+                 "    local v=redis.call('GET',KEYS[3]) local id=string.match(v,'|(.+)$') or ''\n"
+                 "    return {0,v,tonumber(redis.call('HGET','mc:bc:'..id,'recipients') or '0')}\n"
+                 "  end\n"
+                 "end\n"
+                 "local nw=tonumber(ARGV[5])\n"
+                 "local n,want=bc_count(6,nw,ARGV[6+nw])\n"
+                 "local a={'HSET',KEYS[1]} for i=7+nw,#ARGV do a[#a+1]=ARGV[i] end\n"
+                 "a[#a+1]='recipients' a[#a+1]=tostring(n)\n"
+                 "for c,k in pairs(want) do a[#a+1]='count:'..c a[#a+1]=tostring(k) end\n"
+                 "redis.call(unpack(a))\n"
+                 "redis.call('ZADD',KEYS[2],ARGV[3],ARGV[4])\n"
+                 "return {1,ARGV[1],n}\n";
+
+/* Read-only: ARGV n wards, their subscriber sets, channels csv → {n, ch, count, ...}. */
+static const char bc_count_lua[] =
+    BC_COUNT_LUA "local nw=tonumber(ARGV[1])\n"
+                 "local n,want=bc_count(2,nw,ARGV[2+nw])\n"
+                 "local out={n}\n"
+                 "for c,k in pairs(want) do out[#out+1]=c out[#out+1]=k end\n"
+                 "return out\n";
 
 /* KEYS[1] mc:bc:<id>, KEYS[2] mc:bc:due; ARGV dept, id. -2 none, -1 other dept, 0
  * finished or cancelled already, 1 cancelled: the fan-out stops (gw_sched) and its
@@ -1790,27 +2280,25 @@ done:
     op_free(o);
 }
 
-/* Appends the strings of a JSON array field (each checked by ok) to csv; 1 or 0 when
- * answered 400. */
-static int csv_array(gw_req *rq, json_t *arr, const char *path, size_t max_items,
+/* Appends the strings of a JSON array field (each checked by ok) to csv; 1 or 0
+ * with e set. */
+static int csv_array(gw_admin_err *e, json_t *arr, const char *path, size_t max_items,
                      int (*ok)(const gw_admin *, const token *, const char *, char *, size_t),
                      const token *t, char *csv, size_t n) {
     size_t i;
     json_t *v;
-    if (!json_is_array(arr) || json_array_size(arr) == 0 || json_array_size(arr) > max_items) {
-        fail(rq, 400, "bad_field", path, "%s must be an array of 1..%zu strings", path, max_items);
-        return 0;
-    }
+    if (!json_is_array(arr) || json_array_size(arr) == 0 || json_array_size(arr) > max_items)
+        return gw_admin_err_set(e, 400, "bad_field", path, "%s must be an array of 1..%zu strings",
+                                path, max_items);
     json_array_foreach(arr, i, v) {
         char ip[64], canon[ID_MAX + 2];
         snprintf(ip, sizeof ip, "%s[%zu]", path, i);
         const char *s = json_string_value(v);
         int rc = s ? ok(the_admin, t, s, canon, sizeof canon) : 400;
-        if (rc) {
-            fail(rq, rc, rc == 403 ? "forbidden" : "bad_field", ip,
-                 rc == 403 ? "outside the areas of this department" : "unknown value");
-            return 0;
-        }
+        if (rc)
+            return gw_admin_err_set(e, rc, rc == 403 ? "forbidden" : "bad_field", ip, "%s",
+                                    rc == 403 ? "outside the areas of this department"
+                                              : "unknown value");
         size_t cl = strlen(canon), used = strlen(csv);
         char probe[ID_MAX + 4];
         snprintf(probe, sizeof probe, ",%s,", canon);
@@ -1819,15 +2307,11 @@ static int csv_array(gw_req *rq, json_t *arr, const char *path, size_t max_items
             snprintf(with, used + 3, ",%s,", csv);
             int dup = strstr(with, probe) != NULL;
             free(with);
-            if (dup) {
-                fail(rq, 400, "bad_field", ip, "listed twice");
-                return 0;
-            }
+            if (dup)
+                return gw_admin_err_set(e, 400, "bad_field", ip, "listed twice");
         }
-        if (used + cl + 2 > n) {
-            fail(rq, 400, "bad_field", path, "%s is too long", path);
-            return 0;
-        }
+        if (used + cl + 2 > n)
+            return gw_admin_err_set(e, 400, "bad_field", path, "%s is too long", path);
         snprintf(csv + used, n - used, "%s%s", used ? "," : "", canon);
     }
     return 1;
@@ -1860,129 +2344,146 @@ static int bc_tag_ok(const gw_admin *a, const token *t, const char *s, char *can
     return 0;
 }
 
-static void bc_post(gw_req *rq) {
+void gw_admin_bc_clear(gw_admin_bc *bc) {
+    free(bc->out_text);
+    memset(bc, 0, sizeof *bc);
+}
+
+int gw_admin_bc_parse(const gw_admin_token *t, json_t *b, gw_admin_bc *bc, gw_admin_err *e) {
     static const char *const allowed[] = {"audience", "text",     "send_at",         "not_after",
                                           "priority", "template", "idempotency_key", NULL};
     static const char *const aud_allowed[] = {"wards", "channels", "tags", NULL};
+    memset(bc, 0, sizeof *bc);
+    if (!only_fields(e, b, allowed))
+        return -1;
+    json_t *aud = json_object_get(b, "audience");
+    if (!json_is_object(aud)) {
+        gw_admin_err_set(
+            e, 400, aud ? "bad_field" : "missing_field", "audience",
+            "audience must be {\"wards\": [...], \"channels\": [...], \"tags\": [...]}");
+        return -1;
+    }
+    if (!only_fields_in(e, aud, aud_allowed, "audience."))
+        return -1;
+    if (!csv_array(e, json_object_get(aud, "wards"), "audience.wards", MAX_AREAS, bc_ward_ok, t,
+                   bc->wards, sizeof bc->wards))
+        return -1;
+    json_t *chs = json_object_get(aud, "channels");
+    if (chs && !csv_array(e, chs, "audience.channels", GW_N_CHANNELS + 1, bc_channel_ok, t,
+                          bc->channels, sizeof bc->channels))
+        return -1;
+    if (!chs) {
+        char *c = bc->channels;
+        for (size_t i = 0; i < GW_N_CHANNELS; i++)
+            snprintf(c + strlen(c), sizeof bc->channels - strlen(c), "%s,", gw_channel_names[i]);
+        snprintf(c + strlen(c), sizeof bc->channels - strlen(c), "webchat");
+    }
+    json_t *tg = json_object_get(aud, "tags");
+    if (tg && !csv_array(e, tg, "audience.tags", MAX_TAGS, bc_tag_ok, t, bc->tags, sizeof bc->tags))
+        return -1;
+    if (!message_fields(e, b, &bc->text, &bc->tpl_id, &bc->tpl_data, &bc->priority, &bc->idem_key))
+        return -1;
+    int64_t now = gw_now_ms();
+    bc->created_ms = bc->send_at_ms = now;
+    if (!time_field(e, b, "send_at", &bc->send_at_ms) ||
+        !time_field(e, b, "not_after", &bc->not_after_ms))
+        return -1;
+    if (bc->not_after_ms && (bc->not_after_ms <= bc->send_at_ms || bc->not_after_ms <= now)) {
+        gw_admin_err_set(e, 400, "bad_field", "not_after",
+                         "not_after must be later than send_at and now");
+        return -1;
+    }
+    return 0;
+}
+
+/* Appends the number of wards, then their subscriber sets. */
+static void add_ward_sets(gw_argv *av, const char *wards) {
+    size_t nw = 1;
+    for (const char *p = wards; *p; p++)
+        nw += *p == ',';
+    gw_argv_addf(av, "%zu", nw);
+    for (const char *p = wards; *p;) {
+        const char *e = strchr(p, ',');
+        size_t l = e ? (size_t)(e - p) : strlen(p);
+        gw_argv_addf(av, "mc:sub:ward:%.*s", (int)l, p);
+        p += l + (e != NULL);
+    }
+}
+
+void gw_admin_bc_count_argv(gw_argv *av, const gw_admin_bc *bc) {
+    gw_argv_adds(av, "EVAL");
+    gw_argv_add(av, bc_count_lua, sizeof bc_count_lua - 1);
+    gw_argv_adds(av, "0");
+    add_ward_sets(av, bc->wards);
+    gw_argv_adds(av, bc->channels);
+}
+
+/* The text is known (given or rendered): one script records the broadcast. */
+static void bc_write(op *o) {
+    gw_admin_bc *bc = &o->bc;
+    gw_argv av = {0};
+    char *canon = json_dumps(o->body, JSON_COMPACT | JSON_SORT_KEYS);
+    if (!canon || !bc->out_text) {
+        gw_req_error(o->rq, 500, "internal", "out of memory");
+        free(canon);
+        op_free(o);
+        return;
+    }
+    sha256_hex(canon, strlen(canon), o->hash);
+    free(canon);
+    random_hex(o->id, NOTIF_ID_BYTES);
+    size_t wl = strlen(bc->wards) < sizeof o->extra ? strlen(bc->wards) : sizeof o->extra - 1;
+    memcpy(o->extra, bc->wards, wl); /* for the log line; long lists are cut */
+    o->extra[wl] = '\0';
+    gw_argv_adds(&av, "EVAL");
+    gw_argv_add(&av, bc_lua, sizeof bc_lua - 1);
+    gw_argv_adds(&av, bc->idem_key ? "3" : "2");
+    gw_argv_addf(&av, "mc:bc:%s", o->id);
+    gw_argv_adds(&av, "mc:bc:due");
+    if (bc->idem_key)
+        gw_argv_addf(&av, "mc:idem:%s:bc:%s", o->dept, bc->idem_key);
+    gw_argv_addf(&av, "%s|%s", o->hash, o->id);
+    gw_argv_adds(&av, IDEM_TTL_S);
+    gw_argv_addf(&av, "%" PRId64, bc->send_at_ms);
+    gw_argv_adds(&av, o->id);
+    add_ward_sets(&av, bc->wards);
+    gw_argv_adds(&av, bc->channels);
+    const char *kv[] = {"dept",       o->dept,  "status",   "scheduled", "text",
+                        bc->out_text, "wards",  bc->wards,  "channels",  bc->channels,
+                        "tags",       bc->tags, "priority", bc->priority};
+    for (size_t i = 0; i < MC_ARRAY_LEN(kv); i++)
+        gw_argv_adds(&av, kv[i]);
+    gw_argv_adds(&av, "send_at_ms");
+    gw_argv_addf(&av, "%" PRId64, bc->send_at_ms);
+    gw_argv_adds(&av, "not_after_ms");
+    gw_argv_addf(&av, "%" PRId64, bc->not_after_ms);
+    gw_argv_adds(&av, "created_ms");
+    gw_argv_addf(&av, "%" PRId64, bc->created_ms);
+    send_or_503(&av, on_bc, o);
+    gw_argv_free(&av);
+}
+
+static void bc_post(gw_req *rq) {
     const token *t = authorize(rq, GW_SCOPE_BROADCAST, "broadcast");
     if (!t)
         return;
     json_t *b = body_object(rq);
-    gw_argv av = {0};
-    char *canon = NULL, wards[MAX_AREAS * ID_MAX] = "", chans[128] = "", tags[MAX_TAGS * 40] = "";
+    gw_admin_err e = {0};
     op *o = NULL;
-    if (!b || !only_fields(rq, b, allowed))
-        goto done;
-    json_t *aud = json_object_get(b, "audience");
-    if (!json_is_object(aud)) {
-        fail(rq, 400, aud ? "bad_field" : "missing_field", "audience",
-             "audience must be {\"wards\": [...], \"channels\": [...], \"tags\": [...]}");
-        goto done;
-    }
-    const char *k;
-    json_t *v;
-    json_object_foreach(aud, k, v) {
-        size_t i = 0;
-        while (aud_allowed[i] && strcmp(aud_allowed[i], k))
-            i++;
-        if (!aud_allowed[i]) {
-            char path[80];
-            snprintf(path, sizeof path, "audience.%.60s", k);
-            fail(rq, 400, "bad_field", path, "unknown field");
-            goto done;
-        }
-    }
-    if (!csv_array(rq, json_object_get(aud, "wards"), "audience.wards", MAX_AREAS, bc_ward_ok, t,
-                   wards, sizeof wards))
-        goto done;
-    json_t *chs = json_object_get(aud, "channels");
-    if (chs && !csv_array(rq, chs, "audience.channels", GW_N_CHANNELS + 1, bc_channel_ok, t, chans,
-                          sizeof chans))
-        goto done;
-    if (!chs) {
-        for (size_t i = 0; i < GW_N_CHANNELS; i++)
-            snprintf(chans + strlen(chans), sizeof chans - strlen(chans), "%s,",
-                     gw_channel_names[i]);
-        snprintf(chans + strlen(chans), sizeof chans - strlen(chans), "webchat");
-    }
-    json_t *tg = json_object_get(aud, "tags");
-    if (tg && !csv_array(rq, tg, "audience.tags", MAX_TAGS, bc_tag_ok, t, tags, sizeof tags))
-        goto done;
-    const char *text, *prio, *key;
-    size_t klen = 0;
-    if (!str_field(rq, b, "text", "text", TEXT_MAX, 0, &text, NULL) ||
-        !str_field(rq, b, "priority", "priority", 16, 0, &prio, NULL) ||
-        !str_field(rq, b, "idempotency_key", "idempotency_key", IDEM_KEY_MAX, 0, &key, &klen))
-        goto done;
-    if (!text) {
-        json_t *tpl = json_object_get(b, "template");
-        fail(rq, 400, tpl ? "bad_field" : "missing_field", tpl ? "template" : "text",
-             tpl ? "templates are not available yet; send text" : "text is required");
-        goto done;
-    }
-    if (prio && strcmp(prio, "normal") && strcmp(prio, "urgent")) {
-        fail(rq, 400, "bad_field", "priority", "priority is normal or urgent");
-        goto done;
-    }
-    if (key && !user_id_ok(key, klen)) {
-        fail(rq, 400, "bad_field", "idempotency_key", "idempotency_key must be printable ASCII");
-        goto done;
-    }
-    int64_t now = gw_now_ms(), send_at = now, not_after = 0;
-    if (!time_field(rq, b, "send_at", &send_at) || !time_field(rq, b, "not_after", &not_after))
-        goto done;
-    if (not_after && (not_after <= send_at || not_after <= now)) {
-        fail(rq, 400, "bad_field", "not_after", "not_after must be later than send_at and now");
-        goto done;
-    }
-    canon = json_dumps(b, JSON_COMPACT | JSON_SORT_KEYS);
-    if (!canon || !(o = op_new(rq, t))) {
+    if (!b)
+        return;
+    if (!(o = op_new(rq, t))) {
+        json_decref(b);
         gw_req_error(rq, 500, "internal", "out of memory");
-        goto done;
+        return;
     }
-    sha256_hex(canon, strlen(canon), o->hash);
-    random_hex(o->id, NOTIF_ID_BYTES);
-    size_t wl = strlen(wards) < sizeof o->extra ? strlen(wards) : sizeof o->extra - 1;
-    memcpy(o->extra, wards, wl); /* for the log line; long lists are cut */
-    o->extra[wl] = '\0';
-    gw_argv_adds(&av, "EVAL");
-    gw_argv_add(&av, bc_lua, sizeof bc_lua - 1);
-    gw_argv_adds(&av, key ? "3" : "2");
-    gw_argv_addf(&av, "mc:bc:%s", o->id);
-    gw_argv_adds(&av, "mc:bc:due");
-    if (key)
-        gw_argv_addf(&av, "mc:idem:%s:bc:%s", t->dept, key);
-    gw_argv_addf(&av, "%s|%s", o->hash, o->id);
-    gw_argv_adds(&av, IDEM_TTL_S);
-    gw_argv_addf(&av, "%" PRId64, send_at);
-    gw_argv_adds(&av, o->id);
-    size_t nw = 1;
-    for (const char *p = wards; *p; p++)
-        nw += *p == ',';
-    gw_argv_addf(&av, "%zu", nw);
-    for (const char *p = wards; *p;) {
-        const char *e = strchr(p, ',');
-        size_t l = e ? (size_t)(e - p) : strlen(p);
-        gw_argv_addf(&av, "mc:sub:ward:%.*s", (int)l, p);
-        p += l + (e != NULL);
+    o->body = b;
+    if (gw_admin_bc_parse(t, b, &o->bc, &e)) {
+        fail_err(rq, &e);
+        op_free(o);
+        return;
     }
-    gw_argv_adds(&av, chans);
-    const char *kv[] = {
-        "dept", t->dept,    "status", "scheduled", "text", text,       "wards",
-        wards,  "channels", chans,    "tags",      tags,   "priority", prio ? prio : "normal"};
-    for (size_t i = 0; i < MC_ARRAY_LEN(kv); i++)
-        gw_argv_adds(&av, kv[i]);
-    gw_argv_adds(&av, "send_at_ms");
-    gw_argv_addf(&av, "%" PRId64, send_at);
-    gw_argv_adds(&av, "not_after_ms");
-    gw_argv_addf(&av, "%" PRId64, not_after);
-    gw_argv_adds(&av, "created_ms");
-    gw_argv_addf(&av, "%" PRId64, now);
-    send_or_503(&av, on_bc, o);
-done:
-    gw_argv_free(&av);
-    free(canon);
-    json_decref(b);
+    post_with_text(o, o->bc.tpl_id, o->bc.tpl_data, o->bc.text, &o->bc.out_text, bc_write);
 }
 
 static void on_bc_get(gw_store *s, redisReply *r, void *priv) {
@@ -2172,8 +2673,9 @@ int gw_admin_open(gw_app *app, const char *share_dir, gw_admin **out, char *err,
     if (!a)
         return MC_EPARSE;
     int rc = 0;
-    rc |= gw_http_route(app, API "dossiers/", API "dossiers", GW_M_GET | GW_M_PUT | GW_M_POST,
-                        on_dossiers);
+    rc |= gw_http_route(app, API "dossiers", API "dossiers", GW_M_GET, on_dossier_list);
+    rc |= gw_http_route(app, API "dossiers/", API "dossiers/{code}",
+                        GW_M_GET | GW_M_PUT | GW_M_POST, on_dossiers);
     rc |= gw_http_route(app, API "notifications", API "notifications", GW_M_POST, on_notifications);
     rc |= gw_http_route(app, API "notifications/", API "notifications/{id}", GW_M_GET,
                         on_notifications);

@@ -35,6 +35,8 @@ typedef struct gw_app {
     char consumer[300];       /* this process's consumer name in the stream groups */
     char *page;               /* the web chat page, read at start-up; owned by main */
     size_t page_len;          /* its length */
+    char *console;            /* the officers' console page (GET /console); owned by main */
+    size_t console_len;       /* its length */
     struct lws_context *lws;  /* the HTTP server, owned by gw_http */
     int port;                 /* the port actually bound */
     int ws_open;              /* open web chat connections */

@@ -68,6 +68,8 @@ typedef struct gw_config {
     char *sms_status_callback; /* delivery-report URL given to the provider, or "" */
     char *sms_allowed_addrs;   /* kannel: peer addresses allowed, comma-separated, "" = any */
     char *sms_more_text;       /* appended when a text is cut at max_segments */
+    /* what one SMS segment costs in đồng (the console's preview); 0 = unknown */
+    long sms_price_per_segment_vnd;
     /* [webchat] */
     int webchat_enabled;
     char *webchat_allowed_origins; /* comma-separated; "*" any; empty = same origin */
@@ -75,6 +77,8 @@ typedef struct gw_config {
     char *scheduler_timezone;
     long scheduler_max_attempts, scheduler_backoff_base_ms, scheduler_backoff_max_ms;
     double scheduler_rate_zalo, scheduler_rate_facebook, scheduler_rate_sms, scheduler_rate_webchat;
+    long scheduler_retention_days;     /* texts and recipients of finished notifications kept */
+    long scheduler_retention_sweep_ms; /* how often the retention sweeper looks */
     /* [admin] */
     char *admin_tokens_file;
     /* [worker] */

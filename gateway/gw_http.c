@@ -199,16 +199,26 @@ static void h_metrics(gw_req *rq) {
     free(text);
 }
 
+/* The pages are self-contained files: inline style and script, and requests
+ * back to us (the chat's WebSocket, the console's /api/v1); nothing else may load. */
+static const char page_headers[] =
+    "Content-Security-Policy: default-src 'none'; style-src 'unsafe-inline'; "
+    "script-src 'unsafe-inline'; connect-src 'self'; img-src 'self' data:; "
+    "base-uri 'none'; form-action 'none'; frame-ancestors 'none'\r\n"
+    "X-Content-Type-Options: nosniff\r\n"
+    "Referrer-Policy: no-referrer\r\n"
+    "Cache-Control: no-cache\r\n";
+
 static void h_index(gw_req *rq) {
-    /* The page is one self-contained file: inline style and script, and a
-     * WebSocket back to us; nothing else may load. */
     gw_req_respond(rq, 200, "text/html; charset=utf-8", rq->app->page, rq->app->page_len,
-                   "Content-Security-Policy: default-src 'none'; style-src 'unsafe-inline'; "
-                   "script-src 'unsafe-inline'; connect-src 'self'; img-src 'self' data:; "
-                   "base-uri 'none'; form-action 'none'; frame-ancestors 'none'\r\n"
-                   "X-Content-Type-Options: nosniff\r\n"
-                   "Referrer-Policy: no-referrer\r\n"
-                   "Cache-Control: no-cache\r\n");
+                   page_headers);
+}
+
+/* The officers' console (gateway/www/console.html): a page on top of /api/v1 that
+ * signs in with the department's own token; it holds no privilege of its own. */
+static void h_console(gw_req *rq) {
+    gw_req_respond(rq, 200, "text/html; charset=utf-8", rq->app->console, rq->app->console_len,
+                   page_headers);
 }
 
 static void h_ws_plain(gw_req *rq) {
@@ -220,6 +230,7 @@ static const gw_route_slot builtin_routes[] = {
     {"/healthz", "/healthz", GW_M_GET, h_healthz},
     {"/metrics", "/metrics", GW_M_GET, h_metrics},
     {"/", "/", GW_M_GET, h_index},
+    {"/console", "/console", GW_M_GET, h_console},
     {"/ws", "/ws", GW_M_GET, h_ws_plain},
 };
 

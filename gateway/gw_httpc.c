@@ -21,6 +21,13 @@
  * handle has closed, which is why code after a user callback only checks
  * `closing` before going on.
  *
+ * The moment a request leaves is observable: curl's pre-request hook
+ * (CURLOPT_PREREQFUNCTION, libcurl 7.80+) runs once the connection is ready,
+ * immediately before curl writes the request in the same call. We use it to
+ * tell the caller's callback whether the request ever got that far (on_wire:
+ * a timeout before it is a clean "not sent", after it the provider may have
+ * the request), and to run the caller's optional before-send hook there.
+ *
  * Bodies are personal data: this module never logs them (it logs nothing).
  */
 #include "gateway/gw_httpc.h"
@@ -37,8 +44,13 @@
 #define MOTCUA_VERSION "0"
 #endif
 
+#if LIBCURL_VERSION_NUM < 0x075000
+#error "libcurl 7.80 or newer is needed (CURLOPT_PREREQFUNCTION)"
+#endif
+
 #define USER_AGENT "motcua/" MOTCUA_VERSION
-#define BODY_INITIAL 1024 /* first allocation for a response body */
+#define STOPPED_MSG "stopped before sending" /* error of a request the hook refused */
+#define BODY_INITIAL 1024                    /* first allocation for a response body */
 
 typedef struct xfer xfer;
 typedef struct pool pool;
@@ -64,7 +76,10 @@ struct xfer {
     char errbuf[CURL_ERROR_SIZE];               /* curl's error detail */
     uint64_t t_start;                           /* uv_hrtime when handed to curl */
     gw_httpc_cb *cb;                            /* called once */
-    void *arg;                                  /* its argument */
+    gw_httpc_before_fn *before;                 /* before-send hook, or NULL */
+    void *arg;                                  /* argument of cb and before */
+    int on_wire;                                /* curl reached the pre-request point */
+    int refused;                                /* the before-send hook said no */
 };
 
 /* A provider's admission state. */
@@ -215,6 +230,7 @@ static void deliver(xfer *x, int status, const char *error) {
         .retry_after = x->retry_after[0] ? x->retry_after : NULL,
         .error = error,
         .elapsed_ms = x->t_start ? (double)(uv_hrtime() - x->t_start) / 1e6 : 0.0,
+        .on_wire = x->on_wire,
     };
     x->cb(x->arg, &r);
     xfer_free(x);
@@ -269,6 +285,22 @@ static size_t on_header(char *data, size_t size, size_t nitems, void *userp) {
         x->retry_after[len] = '\0';
     }
     return n;
+}
+
+/* curl's pre-request point: the connection is ready, the request is written next. */
+static int on_prereq(void *userp, char *primary_ip, char *local_ip, int primary_port,
+                     int local_port) {
+    (void)primary_ip;
+    (void)local_ip;
+    (void)primary_port;
+    (void)local_port;
+    xfer *x = userp;
+    if (x->before && x->before(x->arg) != 0) {
+        x->refused = 1;
+        return CURL_PREREQFUNC_ABORT;
+    }
+    x->on_wire = 1;
+    return CURL_PREREQFUNC_OK;
 }
 
 static void on_poll(uv_poll_t *h, int status, int events);
@@ -376,6 +408,9 @@ static void check_done(gw_httpc *c) {
         } else if (x->oom) {
             error = "out of memory reading the response";
             status = 0;
+        } else if (rc != CURLE_OK && x->refused && !x->on_wire) {
+            error = STOPPED_MSG;
+            status = 0;
         } else if (rc != CURLE_OK) {
             snprintf(msg, sizeof msg, "%s", x->errbuf[0] ? x->errbuf : curl_easy_strerror(rc));
             error = msg;
@@ -442,6 +477,8 @@ static int start(gw_httpc *c, xfer *x) {
     SETOPT(h, CURLOPT_HEADERFUNCTION, on_header);
     SETOPT(h, CURLOPT_HEADERDATA, (void *)x);
     SETOPT(h, CURLOPT_HTTPHEADER, x->headers);
+    SETOPT(h, CURLOPT_PREREQFUNCTION, on_prereq);
+    SETOPT(h, CURLOPT_PREREQDATA, (void *)x);
     if (strcmp(x->method, "GET") == 0) {
         SETOPT(h, CURLOPT_HTTPGET, 1L);
     } else {
@@ -561,6 +598,11 @@ void gw_httpc_free(gw_httpc *c) {
 
 int gw_httpc_send(gw_httpc *c, const ch_http *req, const char *pool_name, gw_httpc_cb *cb,
                   void *arg) {
+    return gw_httpc_send_hooked(c, req, pool_name, cb, NULL, arg);
+}
+
+int gw_httpc_send_hooked(gw_httpc *c, const ch_http *req, const char *pool_name, gw_httpc_cb *cb,
+                         gw_httpc_before_fn *before, void *arg) {
     if (c->closing)
         return MC_EUNAVAIL;
     if (!req || !req->url || !cb)
@@ -600,6 +642,7 @@ int gw_httpc_send(gw_httpc *c, const ch_http *req, const char *pool_name, gw_htt
         return MC_ENOMEM;
     x->c = c;
     x->cb = cb;
+    x->before = before;
     x->arg = arg;
     memcpy(x->method, req->method, mlen + 1);
     x->url = malloc(url_len + 1);

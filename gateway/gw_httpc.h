@@ -2,7 +2,10 @@
  * gw_httpc.h — outbound HTTP to providers on the process's libuv loop
  * (libcurl multi socket API): keep-alive connections, timeouts, a bounded
  * number of requests in flight per provider ("pool") with a FIFO queue behind
- * it, and exactly one callback per request.
+ * it, and exactly one callback per request. A request may carry a
+ * "before send" hook that runs at the last moment before its bytes are
+ * written, so that the caller can record "this may have reached the provider"
+ * somewhere durable first (gw_sender's wire marks).
  */
 #ifndef GW_HTTPC_H
 #define GW_HTTPC_H
@@ -45,9 +48,24 @@ typedef struct gw_httpc_resp {
     const char *error;       /* transport error text ("cancelled", curl's message, "response
                                 body over N bytes"), or NULL on a complete answer */
     double elapsed_ms;       /* time on the wire (not counting the wait in the queue) */
+    int on_wire;             /* 1 once the request reached the moment of leaving (its
+                                connection ready, the before-send hook, if any, said go):
+                                a failure with status 0 after that is ambiguous, the
+                                provider may have it; 0 = it certainly never left
+                                (connect failed, refused by the hook, cancelled while
+                                waiting) */
 } gw_httpc_resp;
 
 typedef void gw_httpc_cb(void *arg, const gw_httpc_resp *r);
+
+/*
+ * Called by curl once the request's connection is ready (new or reused), right
+ * before the request's bytes are written — again if curl retries it on a fresh
+ * connection. It runs inside curl: it must not call gw_httpc. Return 0 to let
+ * the request go; anything else stops it unsent: its callback then gets status
+ * 0, on_wire 0 and error "stopped before sending".
+ */
+typedef int gw_httpc_before_fn(void *arg);
 
 /*
  * Creates a client on `loop` (borrowed; it must outlive the client). o may be
@@ -74,6 +92,10 @@ void gw_httpc_free(gw_httpc *c);
  * MC_EUNAVAIL (the client is being freed), MC_ENOMEM.
  */
 int gw_httpc_send(gw_httpc *c, const ch_http *req, const char *pool, gw_httpc_cb *cb, void *arg);
+
+/* gw_httpc_send with a before-send hook (NULL = none), called with the same arg. */
+int gw_httpc_send_hooked(gw_httpc *c, const ch_http *req, const char *pool, gw_httpc_cb *cb,
+                         gw_httpc_before_fn *before, void *arg);
 
 /* Requests of `pool` (NULL = all pools) on the wire, and waiting in its queue. */
 size_t gw_httpc_inflight(const gw_httpc *c, const char *pool);

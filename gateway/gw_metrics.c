@@ -39,6 +39,7 @@ struct gw_metrics {
     family http;                             /* motcua_http_requests_total{route,status} */
     family msg_in;                           /* motcua_messages_in_total{channel,intent} */
     family msg_out;                          /* motcua_messages_out_total{channel} */
+    family notif;                            /* motcua_notifications_total{channel,result} */
     unsigned long long lat_bucket[NBUCKETS]; /* reply latency histogram, cumulative at render */
     unsigned long long lat_count;            /* observations */
     double lat_sum;                          /* seconds, summed */
@@ -60,6 +61,11 @@ gw_metrics *gw_metrics_new(void) {
     m->msg_out = (family){.name = "motcua_messages_out_total",
                           .help = "Messages sent to citizens, by channel.",
                           .la = "channel"};
+    m->notif = (family){.name = "motcua_notifications_total",
+                        .help = "Notification outcomes by channel: sent, retried (a retry "
+                                "scheduled), failed (moved on to the next channel), dead.",
+                        .la = "channel",
+                        .lb = "result"};
     return m;
 }
 
@@ -103,6 +109,10 @@ void gw_metrics_msg_in(gw_metrics *m, const char *channel, const char *intent) {
 
 void gw_metrics_msg_out(gw_metrics *m, const char *channel) {
     fam_inc(&m->msg_out, channel, NULL);
+}
+
+void gw_metrics_notif(gw_metrics *m, const char *channel, const char *result) {
+    fam_inc(&m->notif, channel, result);
 }
 
 void gw_metrics_reply_latency(gw_metrics *m, double seconds) {
@@ -179,6 +189,7 @@ char *gw_metrics_render(const gw_metrics *m, size_t *len) {
     render_family(&b, &m->http);
     render_family(&b, &m->msg_in);
     render_family(&b, &m->msg_out);
+    render_family(&b, &m->notif);
     sb_printf(&b, "# HELP motcua_reply_seconds Time from a citizen message to our reply.\n"
                   "# TYPE motcua_reply_seconds histogram\n");
     unsigned long long cum = 0;

@@ -22,6 +22,11 @@ void gw_metrics_free(gw_metrics *m);
 void gw_metrics_http(gw_metrics *m, const char *route, int status);
 void gw_metrics_msg_in(gw_metrics *m, const char *channel, const char *intent);
 void gw_metrics_msg_out(gw_metrics *m, const char *channel);
+/* A notification's outcome on a channel (motcua_notifications_total{channel,result}):
+ * result is one of "sent", "retried" (a retry was scheduled), "failed" (the channel
+ * failed for good and the notification moved on to its next channel) or "dead"
+ * (nothing left: the dead-letter stream). */
+void gw_metrics_notif(gw_metrics *m, const char *channel, const char *result);
 void gw_metrics_reply_latency(gw_metrics *m, double seconds);
 void gw_metrics_gauge_set(gw_metrics *m, gw_gauge g, double v);
 void gw_metrics_gauge_add(gw_metrics *m, gw_gauge g, double delta);

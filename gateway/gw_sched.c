@@ -56,7 +56,7 @@
 /* ARGV: now_ms batch tz_offset_ms quiet_start_min quiet_end_min fb_window_ms
  * zalo_window_ms night_start_min night_end_min, then pairs channel rate.
  * Returns {queued, expired, held, dead, rate_limited, seen}. */
-static const char sched_lua[] = GW_BC_NOTE_LUA
+static const char sched_lua[] = GW_BC_NOTE_LUA GW_DAY_NOTE_LUA
     "local now=tonumber(ARGV[1]) local batch=tonumber(ARGV[2]) local tzoff=tonumber(ARGV[3])\n"
     "local qs,qe=tonumber(ARGV[4]),tonumber(ARGV[5])\n"
     "local win={facebook=tonumber(ARGV[6]),zalo=tonumber(ARGV[7])}\n"
@@ -104,7 +104,7 @@ static const char sched_lua[] = GW_BC_NOTE_LUA
     "for _,id in ipairs(ids) do\n"
     "  local k='mc:notif:'..id\n"
     "  local h=redis.call('HMGET',k,'status','text','to','channels','idx','not_after_ms',\n"
-    "    'priority','broadcast')\n"
+    "    'priority','broadcast','dept')\n"
     "  if h[1]~='scheduled' then redis.call('ZREM','mc:due',id)\n"
     "  else\n"
     "    local chs={} for c in string.gmatch(h[4] or '','[^,%s]+') do chs[#chs+1]=c end\n"
@@ -117,11 +117,13 @@ static const char sched_lua[] = GW_BC_NOTE_LUA
     "      redis.call('HSET',k,'status','cancelled')\n"
     "      attempt(id,bch,'cancelled','broadcast cancelled')\n"
     "      bc_note(h[8],bch,nil,'cancelled',true)\n"
+    "      day_note(id,h[9],bch,'cancelled',now)\n"
     "      redis.call('ZREM','mc:due',id)\n"
     "    elseif na>0 and now>na then\n"
     "      redis.call('HSET',k,'status','expired')\n"
     "      attempt(id,chs[idx+1] or '','expired','not_after passed')\n"
     "      bc_note(h[8],bch,nil,'expired',true)\n"
+    "      day_note(id,h[9],bch,'expired',now)\n"
     "      redis.call('ZREM','mc:due',id) n[2]=n[2]+1\n"
     "    else\n"
     "      local rcpt=nil\n"
@@ -141,6 +143,7 @@ static const char sched_lua[] = GW_BC_NOTE_LUA
     "        redis.call('HSET',k,'status','dead','idx',idx)\n"
     "        redis.call('XADD','mc:dead','*','notif',id,'reason',why,'at',now)\n"
     "        bc_note(h[8],bch,nil,'dead',true)\n"
+    "        dead_note(id,h[9],bch,why,0,now)\n"
     "        redis.call('ZREM','mc:due',id) n[4]=n[4]+1\n"
     "      else\n"
     "        local ch=chs[idx+1] local hold=nil local m=minute(now)\n"

@@ -55,6 +55,58 @@
     "  end\n"                                                                                      \
     "end\n"
 
+/* Daily outcome counters, dead-letter listing and retention (read by gw_report):
+ *   hash   mc:stats:<dept>:<yyyy-mm-dd>  <channel>:<outcome> → count, the day in
+ *                         Asia/Ho_Chi_Minh (UTC+7, no DST), kept GW_STATS_TTL_S
+ *   zset   mc:dead:<dept> member notification id, score = when it died (ms)
+ *   zset   mc:final       member notification id, score = ms of its last final
+ *                         outcome; the retention sweeper strips what is older
+ *   the notification hash gains dead_reason dead_ms dead_ch dead_attempts when it
+ *   dies, and text_removed text_removed_ms when retention took text and to away.
+ * Outcomes: sent (accepted by the provider; delivered and failed ones were sent
+ * too), delivered, failed (receipts), dead, expired; cancelled is final but not
+ * counted. */
+#define GW_STATS_PREFIX "mc:stats:"    /* + <dept>:<yyyy-mm-dd> */
+#define GW_DEAD_DEPT_PREFIX "mc:dead:" /* + <dept> */
+#define GW_FINAL_KEY "mc:final"        /* notifications in a final state */
+#define GW_STATS_TTL_S "3456000"       /* counters are kept 40 days (text: used in Lua) */
+#define GW_VN_OFFSET_MS 25200000LL     /* Asia/Ho_Chi_Minh is UTC+7 all year */
+
+/* Lua functions for the scripts that settle a notification (after GW_BC_NOTE_LUA):
+ * ymd(ms) is the local date "yyyy-mm-dd" at ms (the civil-from-days algorithm of
+ * gw_report_ymd, in Lua: the scripts have no os.date); day_note(id, dept, ch,
+ * outcome, now) records that notification id reached a final outcome at now:
+ * mc:final, and unless cancelled the department's counter of the day;
+ * dead_note(id, dept, ch, reason, attempts, now) also records the death in the
+ * notification hash and in mc:dead:<dept>. */
+#define GW_DAY_NOTE_LUA                                                                            \
+    "local function ymd(ms)\n"                                                                     \
+    "  local z=math.floor((ms+25200000)/86400000)+719468\n"                                        \
+    "  local era=math.floor(z/146097) local doe=z-era*146097\n"                                    \
+    "  local yoe=math.floor((doe-math.floor(doe/1460)+math.floor(doe/36524)-"                      \
+    "math.floor(doe/146096))/365)\n"                                                               \
+    "  local doy=doe-(365*yoe+math.floor(yoe/4)-math.floor(yoe/100))\n"                            \
+    "  local mp=math.floor((5*doy+2)/153)\n"                                                       \
+    "  local d=doy-math.floor((153*mp+2)/5)+1\n"                                                   \
+    "  local m=mp<10 and mp+3 or mp-9\n"                                                           \
+    "  local y=yoe+era*400+(m<=2 and 1 or 0)\n"                                                    \
+    "  return string.format('%04d-%02d-%02d',y,m,d)\n"                                             \
+    "end\n"                                                                                        \
+    "local function day_note(id,dept,ch,outcome,now)\n"                                            \
+    "  now=tonumber(now) or 0\n"                                                                   \
+    "  redis.call('ZADD','" GW_FINAL_KEY "',now,id)\n"                                             \
+    "  if not dept or dept=='' or outcome=='cancelled' then return end\n"                          \
+    "  local sk='" GW_STATS_PREFIX "'..dept..':'..ymd(now)\n"                                      \
+    "  redis.call('HINCRBY',sk,((ch and ch~='') and ch or '-')..':'..outcome,1)\n"                 \
+    "  redis.call('EXPIRE',sk," GW_STATS_TTL_S ")\n"                                               \
+    "end\n"                                                                                        \
+    "local function dead_note(id,dept,ch,reason,attempts,now)\n"                                   \
+    "  redis.call('HSET','" GW_NOTIF_PREFIX "'..id,'dead_reason',reason or '','dead_ms',now,"      \
+    "'dead_ch',ch or '','dead_attempts',attempts or 0)\n"                                          \
+    "  if dept and dept~='' then redis.call('ZADD','" GW_DEAD_DEPT_PREFIX "'..dept,now,id) end\n"  \
+    "  day_note(id,dept,ch,'dead',now)\n"                                                          \
+    "end\n"
+
 typedef struct gw_sched gw_sched;
 
 /* Starts the timer at once; it runs while Redis is up. NULL with a reason in

@@ -8,8 +8,37 @@
  * entry is acknowledged; retry → the same part again after Retry-After or an
  * exponential backoff with jitter, up to [scheduler] max_attempts; permanent
  * → the dead-letter stream with the reason. Until acknowledged the entry stays
- * pending in Redis, so a crash re-sends it (at least once; the window for a
- * double send is the time between the provider's 200 and our XACK).
+ * pending in Redis, so a crash hands it to another pass (our own pending list
+ * after a restart, or XAUTOCLAIM by another dispatcher).
+ *
+ * Wire marks: that pass must not send again what may already have reached the
+ * provider. Right before a part's request leaves (gw_httpc's before-send hook,
+ * on curl's pre-request point) we queue HSET mc:wire:<channel> <entry> <part>
+ * and write the Redis connection's buffer out at once (gw_store_flush): from
+ * then on a kill -9 of this process cannot keep the mark from Redis. No mark
+ * (Redis down, buffer full) → the request is stopped unsent and tried again
+ * shortly. A definite "not accepted" (any HTTP answer but success, or a
+ * failure before the request left) moves the mark back to the previous part
+ * (or deletes it); an ambiguous one (timeout or reset after it left) keeps
+ * it; the acknowledgement deletes it in its MULTI. An entry taken again is
+ * looked up first (one pipelined HGET, only for re-delivered entries: a fresh
+ * one cannot have a mark): parts up to the marked one count as sent; if that
+ * was the last part the entry is acknowledged as sent without sending —
+ * "unconfirmed: the dispatcher stopped during the request" in the
+ * notification's attempts — else sending goes on with the next part.
+ * So a kill between the provider's answer and our XACK (a whole provider
+ * round trip, 100–500 ms with real providers) no longer doubles a message.
+ * The price: whatever was on the wire at the kill counts as sent, also a
+ * request the provider refused (429, 5xx) with an answer nobody read, and an
+ * ambiguous failure followed by the kill; and a kill between the mark's
+ * write() and curl's write() of the request (microseconds, no I/O wait in
+ * between) loses that message. At most once for what was in flight at a
+ * crash, instead of at least once.
+ * "In the kernel" is enough on a unix socket or loopback (the bytes are in
+ * Redis's receive queue when write() returns); over a network, bytes not yet
+ * transmitted are dropped if the kernel resets the connection at exit (it
+ * does when replies lie unread), so there the mark is as good as the link's
+ * send queue is short.
  *
  * Notifications (entries with a `notif` field, put there by gw_sched) close
  * their loop in the same transaction as the XACK, through small Lua scripts:
@@ -58,6 +87,12 @@
 #define TOKEN_MARGIN_MS 3600000   /* refresh this long before expiry */
 #define TOKEN_CHECK_MS 60000      /* how often expiry is checked */
 #define DLV_TTL_S 604800          /* delivery records kept 7 days */
+#define DRAIN_CHECK_MS 10         /* how often a drain looks whether it is over */
+#define ACK_MAX_ERRORS 20         /* EXECs refused by Redis before a job gives up */
+#define WIRE_PREFIX "mc:wire:"    /* hash per channel: entry id → last part maybe on the wire */
+#define DEFER_MIN_MS 50           /* first wait after the mark could not be written */
+#define DEFER_MAX_MS 1000         /* longest such wait */
+#define UNCONFIRMED_NOTE "unconfirmed: the dispatcher stopped during the request"
 
 typedef struct job {
     struct job *next, *prev; /* the sender's list */
@@ -78,6 +113,19 @@ typedef struct job {
     char *quick;              /* owned JSON array or NULL */
     ch_http parts[MAX_PARTS]; /* rendered requests */
     size_t n_parts, part;     /* how many, the next to send */
+    int mark;                 /* part our wire mark names in Redis, -1 none */
+    int unsure;               /* an earlier attempt of this part may have reached the provider */
+    int refused;              /* the before-send hook stopped the current attempt */
+    int deferrals;            /* attempts stopped by the hook in a row */
+    int looking;              /* the wire mark lookup of a re-delivered entry is in flight */
+    int unconfirmed;          /* acknowledged as sent from the mark alone */
+    int in_http;              /* a request of it is with gw_httpc (queued or on the wire) */
+    int acking;               /* its EXEC is in flight */
+    int dead;                 /* job_ack records a failure */
+    int parked;               /* its outcome waits for Redis to come back */
+    int checking;             /* the parked job's XPENDING check is in flight */
+    int ack_errors;           /* EXECs Redis refused in a row */
+    char ack_reason[128];     /* the failure job_ack records ("" when sent) */
     int attempts;             /* failed attempts of the current part */
     int token_retried;        /* a token error already led to one refresh */
     int waiting_token;        /* parked until the Zalo token is refreshed */
@@ -103,6 +151,11 @@ struct gw_sender {
     uv_timer_t token_timer;    /* expiry checks and keeping our jobs claimed */
     uint64_t last_token_check; /* loop time of the last token check, ms */
     int closing;
+    int draining;               /* gw_sender_drain: nothing new leaves */
+    uv_timer_t *drain_timer;    /* checks whether the drain is over, owned */
+    uint64_t drain_deadline;    /* loop time, ms */
+    gw_sender_done_fn *drained; /* called once */
+    void *drained_arg;
     int writes;       /* outbox writes in flight: the sender outlives them */
     int timer_closed; /* the token timer's close callback ran */
 };
@@ -174,33 +227,94 @@ static void job_finish(job *j) {
 
 /* ---- acknowledging ---- */
 
+/* Parking: Redis went away before the outcome was recorded, or before we heard
+ * that it was. This process knows what the provider said, so the job stays here
+ * (its entry counts as in flight for the reader and stays ours through
+ * touch_jobs) and resume_parked records the outcome once Redis answers again,
+ * instead of letting the entry be read again and the message sent twice. */
+static void job_park(job *j) {
+    if (!j->parked)
+        gw_log(GW_DEBUG, "send.ack_parked", "{s:s, s:s}", "channel", j->ch, "entry", j->id);
+    j->parked = 1;
+}
+
+static void job_ack(job *j, const char *dead_reason);
+
+/* [] when the entry is no longer pending: the EXEC ran before the link dropped. */
+static void on_ack_check(gw_store *st, redisReply *r, void *priv) {
+    (void)st;
+    job *j = priv;
+    j->checking = 0;
+    if (j->s->closing || !r)
+        return; /* away again: the next tick asks again */
+    if (r->type == REDIS_REPLY_ERROR) {
+        if (r->str && strstr(r->str, "NOGROUP"))
+            job_finish(j); /* the stream is gone: Redis came back without our data */
+        return;
+    }
+    if (r->type == REDIS_REPLY_ARRAY && r->elements == 0) {
+        job_finish(j);
+        return;
+    }
+    j->parked = 0;
+    job_ack(j, j->dead ? j->ack_reason : NULL);
+}
+
+/* Records the parked outcomes (after checking that each entry is still pending). */
+static void resume_parked(gw_sender *s) {
+    if (s->closing || !gw_store_up(s->app->store))
+        return;
+    for (job *j = s->jobs; j; j = j->next)
+        if (j->parked && !j->checking &&
+            !gw_store_cmdf(s->app->store, on_ack_check, j, "XPENDING %s " GW_GROUP " %s %s 1",
+                           j->stream, j->id, j->id))
+            j->checking = 1;
+}
+
 static void on_acked(gw_store *st, redisReply *r, void *priv) {
     (void)st;
     job *j = priv;
-    if (!r || r->type != REDIS_REPLY_ARRAY)
-        gw_log(GW_WARN, "send.ack_failed", "{s:s, s:s}", "channel", j->ch, "entry", j->id);
+    j->acking = 0;
+    if (!r || r->type != REDIS_REPLY_ARRAY) {
+        gw_log(GW_WARN, "send.ack_failed", "{s:s, s:s, s:s}", "channel", j->ch, "entry", j->id,
+               "error", r && r->str ? r->str : "connection lost");
+        /* lost link, or Redis refused (LOADING...): try again, a refusal not forever */
+        if (!r || ++j->ack_errors < ACK_MAX_ERRORS) {
+            job_park(j);
+            return;
+        }
+    } else if (*j->notif && !j->dead)
+        gw_metrics_notif(j->s->app->metrics, j->ch, "sent");
+    else if (*j->notif) {
+        /* the first reply is notif_fail_lua's: 1 re-routed to the next channel, 2 dead */
+        const redisReply *e = r->elements ? r->element[0] : NULL;
+        int rerouted = e && e->type == REDIS_REPLY_INTEGER && e->integer == 1;
+        gw_metrics_notif(j->s->app->metrics, j->ch, rerouted ? "failed" : "dead");
+    }
     job_finish(j);
 }
 
-/* ARGV: id channel provider_id now. A notification being sent becomes sent. */
-static const char notif_sent_lua[] = GW_BC_NOTE_LUA
+/* ARGV: id channel provider_id now [note]. A notification being sent becomes
+ * sent; the note (an unconfirmed send) goes into its attempts entry. */
+static const char notif_sent_lua[] = GW_BC_NOTE_LUA GW_DAY_NOTE_LUA
     "local k='" GW_NOTIF_PREFIX "'..ARGV[1]\n"
-    "local st,bc=unpack(redis.call('HMGET',k,'status','broadcast'))\n"
+    "local st,bc,dept=unpack(redis.call('HMGET',k,'status','broadcast','dept'))\n"
     "if not st then return 0 end\n"
     "if st=='sending' then\n"
     "  redis.call('HSET',k,'status','sent','provider_id',ARGV[3],'sent_ms',ARGV[4])\n"
     "  bc_note(bc,ARGV[2],nil,'sent',true)\n"
+    "  day_note(ARGV[1],dept,ARGV[2],'sent',ARGV[4])\n"
     "end\n"
     "redis.call('RPUSH',k..':attempts',cjson.encode({channel=ARGV[2],at=tonumber(ARGV[4]),\n"
-    "  result='sent',provider_id=ARGV[3]}))\n"
+    "  result='sent',provider_id=ARGV[3],note=ARGV[5]}))\n"
     "return 1\n";
 
 /* ARGV: id channel reason now entry to text attempts. The channel failed for
  * good: the next one of the fallback list, or dead. 1 re-routed, 2 dead. */
-static const char notif_fail_lua[] = GW_BC_NOTE_LUA
+static const char notif_fail_lua[] = GW_BC_NOTE_LUA GW_DAY_NOTE_LUA
     "local id,ch,reason,now=ARGV[1],ARGV[2],ARGV[3],tonumber(ARGV[4])\n"
     "local k='" GW_NOTIF_PREFIX "'..id\n"
-    "local h=redis.call('HMGET',k,'status','channels','idx','broadcast')\n"
+    "local h=redis.call('HMGET',k,'status','channels','idx','broadcast','dept')\n"
     "if h[1]=='sending' then\n"
     "  redis.call('RPUSH',k..':attempts',cjson.encode({channel=ch,at=now,result='failed',\n"
     "    error=reason}))\n"
@@ -213,6 +327,7 @@ static const char notif_fail_lua[] = GW_BC_NOTE_LUA
     "  end\n"
     "  redis.call('HSET',k,'status','dead')\n"
     "  bc_note(h[4],ch,nil,'dead',true)\n"
+    "  dead_note(id,h[5],ch,reason,tonumber(ARGV[8]) or 0,now)\n"
     "end\n"
     "redis.call('XADD','" GW_DEAD_STREAM "','*','ch',ch,'entry',ARGV[5],'to',ARGV[6],\n"
     "  'text',ARGV[7],'reason',reason,'attempts',ARGV[8],'at',ARGV[4],'notif',id)\n"
@@ -221,7 +336,7 @@ static const char notif_fail_lua[] = GW_BC_NOTE_LUA
 /* ARGV: dlv key, channel, receipt status, at. The notification of a delivery
  * record follows its receipts: delivered/read → delivered, failed/undelivered
  * → failed. */
-static const char receipt_lua[] = GW_BC_NOTE_LUA
+static const char receipt_lua[] = GW_BC_NOTE_LUA GW_DAY_NOTE_LUA
     "local id=redis.call('HGET',ARGV[1],'notif')\n"
     "if not id or id=='-' then return 0 end\n"
     "local to=nil\n"
@@ -229,9 +344,11 @@ static const char receipt_lua[] = GW_BC_NOTE_LUA
     "elseif ARGV[3]=='failed' or ARGV[3]=='undelivered' then to='failed' end\n"
     "if not to then return 0 end\n"
     "local k='" GW_NOTIF_PREFIX "'..id\n"
-    "local st,bc=unpack(redis.call('HMGET',k,'status','broadcast'))\n"
+    "local st,bc,dept=unpack(redis.call('HMGET',k,'status','broadcast','dept'))\n"
     "if st~='sending' and st~='sent' then return 0 end\n"
     "redis.call('HSET',k,'status',to)\n"
+    "if st=='sending' then day_note(id,dept,ARGV[2],'sent',ARGV[4]) end\n"
+    "day_note(id,dept,ARGV[2],to,ARGV[4])\n"
     "if st=='sent' then bc_note(bc,ARGV[2],'sent',to,false)\n"
     "else bc_note(bc,ARGV[2],nil,to,true) end\n"
     "redis.call('RPUSH',k..':attempts',cjson.encode({channel=ARGV[2],at=tonumber(ARGV[4]),\n"
@@ -277,6 +394,8 @@ static void notif_outcome(const job *j, const char *dead_reason) {
         gw_argv_adds(&a, j->ch);
         gw_argv_adds(&a, *j->pid ? j->pid : j->id);
         gw_argv_addf(&a, "%" PRId64, gw_now_ms());
+        if (j->unconfirmed)
+            gw_argv_adds(&a, UNCONFIRMED_NOTE);
     } else {
         gw_argv_add(&a, notif_fail_lua, sizeof notif_fail_lua - 1);
         gw_argv_adds(&a, "0");
@@ -296,8 +415,11 @@ static void notif_outcome(const job *j, const char *dead_reason) {
 /* Records the outcome and acknowledges the entry in one transaction. */
 static void job_ack(job *j, const char *dead_reason) {
     gw_store *st = j->s->app->store;
+    j->dead = dead_reason != NULL;
+    if (dead_reason != j->ack_reason)
+        snprintf(j->ack_reason, sizeof j->ack_reason, "%s", dead_reason ? dead_reason : "");
     if (gw_store_cmdf(st, NULL, NULL, "MULTI")) {
-        job_finish(j); /* stays pending in Redis: another pass will take it */
+        job_park(j); /* Redis is away: recorded when it is back */
         return;
     }
     if (*j->notif)
@@ -326,8 +448,11 @@ static void job_ack(job *j, const char *dead_reason) {
     }
     gw_store_cmdf(st, NULL, NULL, "XACK %s " GW_GROUP " %s", j->stream, j->id);
     gw_store_cmdf(st, NULL, NULL, "XDEL %s %s", j->stream, j->id);
+    gw_store_cmdf(st, NULL, NULL, "HDEL " WIRE_PREFIX "%s %s", j->ch, j->id);
     if (gw_store_cmdf(st, on_acked, j, "EXEC"))
         job_finish(j);
+    else
+        j->acking = 1;
 }
 
 /* ---- outbox (channels without credentials) ---- */
@@ -359,10 +484,11 @@ static void on_outbox_written(uv_fs_t *req) {
                uv_strerror((int)req->result));
     else
         gw_metrics_msg_out(j->s->app->metrics, j->ch);
+    ssize_t result = req->result; /* req lives inside w */
     uv_fs_req_cleanup(req);
     free(w->line);
     free(w);
-    if (req->result < 0)
+    if (result < 0)
         job_finish(j); /* not acknowledged: retried on the next pass */
     else
         job_ack(j, NULL);
@@ -610,6 +736,7 @@ static void on_token_timer(uv_timer_t *t) {
     if (!gw_store_up(s->app->store))
         return;
     touch_jobs(s);
+    resume_parked(s);
     uint64_t now = uv_now(s->app->loop);
     if (now - s->last_token_check < TOKEN_CHECK_MS)
         return;
@@ -643,6 +770,22 @@ static void on_retry_timer(uv_timer_t *t) {
     job_send(j);
 }
 
+/* job_send again in delay_ms. */
+static void job_later(job *j, int64_t delay_ms) {
+    if (j->s->draining)
+        return; /* stays pending in Redis, unmarked: the next pass sends it */
+    if (!j->timer) {
+        j->timer = malloc(sizeof *j->timer);
+        if (!j->timer) {
+            job_finish(j); /* stays pending in Redis: another pass will take it */
+            return;
+        }
+        uv_timer_init(j->s->app->loop, j->timer);
+        j->timer->data = j;
+    }
+    uv_timer_start(j->timer, on_retry_timer, (uint64_t)delay_ms, 0);
+}
+
 static void job_retry(job *j, int64_t delay_ms, const char *reason) {
     gw_sender *s = j->s;
     if (j->attempts >= s->app->cfg->scheduler_max_attempts) {
@@ -653,20 +796,73 @@ static void job_retry(job *j, int64_t delay_ms, const char *reason) {
     }
     if (delay_ms <= 0)
         delay_ms = backoff_ms(s, j->attempts);
-    if (*j->notif)
+    if (*j->notif) {
         notif_attempt(j, "retry", reason);
+        gw_metrics_notif(s->app->metrics, j->ch, "retried");
+    }
     gw_log(GW_INFO, "send.retry", "{s:s, s:s, s:i, s:I, s:s}", "channel", j->ch, "entry", j->id,
            "attempt", j->attempts, "delay_ms", (json_int_t)delay_ms, "reason", reason);
-    if (!j->timer) {
-        j->timer = malloc(sizeof *j->timer);
-        if (!j->timer) {
-            job_finish(j);
-            return;
-        }
-        uv_timer_init(s->app->loop, j->timer);
-        j->timer->data = j;
+    job_later(j, delay_ms);
+}
+
+/* ---- wire marks (see the top of the file) ---- */
+
+/* gw_httpc's before-send hook: the current part may reach the provider now.
+ * The mark must be out of this process before the request is: no mark, no
+ * request (on_answer then defers the attempt). Runs inside curl.
+ * What is already queued on the connection goes first: when it cannot all be
+ * written now the mark is not even queued, because a mark stuck behind a
+ * backlog would still reach Redis after a kill, naming a request that never
+ * left (a lost message, not a saved duplicate). */
+static int before_send(void *arg) {
+    job *j = arg;
+    gw_store *st = j->s->app->store;
+    if (j->s->closing || j->s->draining || gw_store_flush(st) ||
+        gw_store_cmdf(st, NULL, NULL, "HSET " WIRE_PREFIX "%s %s %d", j->ch, j->id, (int)j->part)) {
+        j->refused = 1;
+        return -1;
     }
-    uv_timer_start(j->timer, on_retry_timer, (uint64_t)delay_ms, 0);
+    j->mark = (int)j->part; /* queued: it reaches Redis even if the flush falls short */
+    if (gw_store_flush(st)) {
+        j->refused = 1;
+        return -1;
+    }
+    return 0;
+}
+
+/* The current part certainly did not reach the provider (and no earlier attempt
+ * of it may have): the mark goes back to the part before it, or away. */
+static void unmark(job *j) {
+    if (j->unsure || j->mark != (int)j->part)
+        return;
+    gw_store *st = j->s->app->store;
+    int rc = j->part == 0 ? gw_store_cmdf(st, NULL, NULL, "HDEL " WIRE_PREFIX "%s %s", j->ch, j->id)
+                          : gw_store_cmdf(st, NULL, NULL, "HSET " WIRE_PREFIX "%s %s %d", j->ch,
+                                          j->id, (int)j->part - 1);
+    if (!rc) /* else Redis is away: the next unmark, or the acknowledgement, does it */
+        j->mark = (int)j->part - 1;
+}
+
+/* The hook stopped the attempt (Redis down or its socket full): not an attempt
+ * of the provider, so no retry is counted; again shortly. */
+static void job_defer(job *j) {
+    j->deferrals++;
+    int64_t d = DEFER_MIN_MS;
+    for (int i = 1; i < j->deferrals && d < DEFER_MAX_MS; i++)
+        d *= 2;
+    if (d > DEFER_MAX_MS)
+        d = DEFER_MAX_MS;
+    gw_log(j->deferrals == 1 ? GW_INFO : GW_DEBUG, "send.deferred", "{s:s, s:s, s:i, s:I}",
+           "channel", j->ch, "entry", j->id, "times", j->deferrals, "delay_ms", (json_int_t)d);
+    job_later(j, d);
+}
+
+/* Every part up to the last was on the wire in an earlier life: done, unconfirmed. */
+static void job_unconfirmed(job *j) {
+    gw_log(GW_WARN, "send.unconfirmed", "{s:s, s:s, s:i, s:s}", "channel", j->ch, "entry", j->id,
+           "parts", (int)j->n_parts, "note", UNCONFIRMED_NOTE);
+    j->unconfirmed = 1;
+    job_ack(j, NULL);
 }
 
 static void on_sent_recorded(gw_store *st, redisReply *r, void *priv) {
@@ -678,13 +874,31 @@ static void on_sent_recorded(gw_store *st, redisReply *r, void *priv) {
 static void on_answer(void *arg, const gw_httpc_resp *r) {
     job *j = arg;
     gw_sender *s = j->s;
+    j->in_http = 0;
     if (s->closing)
         return;
+    if (j->refused) {
+        j->refused = 0;
+        if (r->on_wire)
+            j->unsure = 1; /* refused on curl's second try: the first one had left */
+        else
+            unmark(j); /* the queued mark may still land: take it back behind it */
+        job_defer(j);
+        return;
+    }
+    j->deferrals = 0;
     const ch_adapter *ad = ch_adapter_find(j->ch);
     ch_result res;
     memset(&res, 0, sizeof res);
     ad->classify(r->status, r->body, r->body_len, r->retry_after, &res);
+    if (res.verdict != CH_SENT) {
+        if (r->status > 0 || !r->on_wire)
+            unmark(j); /* the provider answered no, or the request never left */
+        else
+            j->unsure = 1; /* it left and no answer came: the provider may have it */
+    }
     if (res.verdict == CH_SENT) {
+        j->unsure = 0;
         snprintf(j->pid, sizeof j->pid, "%s", *res.provider_id ? res.provider_id : j->id);
         gw_store_cmdf(s->app->store, on_sent_recorded, NULL,
                       "HSET mc:dlv:%s:%s status sent entry %s ref %s notif %s at %" PRId64, j->ch,
@@ -791,12 +1005,18 @@ static void job_send(job *j) {
             job_ack(j, rc ? err : "empty");
             return;
         }
-        j->part = 0;
     }
-    if (gw_httpc_send(s->http, &j->parts[j->part], j->ch, on_answer, j)) {
+    if (j->part >= j->n_parts) { /* resumed from a mark on the last part */
+        job_unconfirmed(j);
+        return;
+    }
+    if (s->draining)
+        return; /* the next part waits for the next pass (the mark names the last sent) */
+    if (gw_httpc_send_hooked(s->http, &j->parts[j->part], j->ch, on_answer, before_send, j)) {
         j->attempts++;
         job_retry(j, 0, "local_queue_full");
-    }
+    } else
+        j->in_http = 1;
 }
 
 static void copy_str(char *dst, size_t n, const redisReply *v) {
@@ -805,14 +1025,46 @@ static void copy_str(char *dst, size_t n, const redisReply *v) {
     dst[l] = '\0';
 }
 
+/* Starts a job unless an earlier one to the same recipient is still here. */
+static void job_go(job *j) {
+    if (held_by_earlier(j->s, j)) {
+        j->held = 1; /* job_finish of the earlier one starts it */
+        return;
+    }
+    job_start(j);
+}
+
+/* The wire mark of a re-delivered entry: the parts up to it count as sent. */
+static void on_mark(gw_store *st, redisReply *r, void *priv) {
+    (void)st;
+    job *j = priv;
+    j->looking = 0;
+    if (!r || r->type == REDIS_REPLY_ERROR) {
+        job_finish(j); /* stays pending in Redis: another pass will take it */
+        return;
+    }
+    if (r->type == REDIS_REPLY_STRING) {
+        char *end = NULL;
+        long k = strtol(r->str, &end, 10);
+        if (end == r->str || *end || k < 0 || k >= MAX_PARTS)
+            k = MAX_PARTS - 1; /* not ours to read: the safe side is "all of it left" */
+        j->mark = (int)k;
+        j->part = (size_t)k + 1;
+        gw_log(GW_INFO, "send.resume", "{s:s, s:s, s:i}", "channel", j->ch, "entry", j->id,
+               "marked_part", (int)k);
+    }
+    job_go(j);
+}
+
 int gw_sender_take(gw_sender *s, const char *channel, const char *id, const redisReply *fields,
-                   gw_sender_done_fn *done, void *arg) {
+                   int redelivered, gw_sender_done_fn *done, void *arg) {
     if (s->closing || chan_index(channel) < 0)
         return MC_EINVAL;
     job *j = calloc(1, sizeof *j);
     if (!j)
         return MC_ENOMEM;
     j->s = s;
+    j->mark = -1;
     snprintf(j->ch, sizeof j->ch, "%s", channel);
     snprintf(j->id, sizeof j->id, "%s", id);
     snprintf(j->stream, sizeof j->stream, GW_OUT_PREFIX "%s", channel);
@@ -840,22 +1092,32 @@ int gw_sender_take(gw_sender *s, const char *channel, const char *id, const redi
         } else if (!strcmp(k->str, "quick") && !j->quick)
             j->quick = strndup(v->str, v->len);
     }
+    int valid = j->text && *j->to;
+    /* Only an entry read before can have a mark; its lookup is pipelined with
+     * the others of the same read. Queued before the job is linked: on failure
+     * nothing is here and the entry stays pending for a later pass. */
+    if (valid && redelivered) {
+        if (gw_store_cmdf(s->app->store, on_mark, j, "HGET " WIRE_PREFIX "%s %s", j->ch, j->id)) {
+            free(j->text);
+            free(j->quick);
+            free(j);
+            return MC_EUNAVAIL;
+        }
+        j->looking = 1;
+    }
     j->seq = ++s->next_seq;
     j->next = s->jobs;
     if (s->jobs)
         s->jobs->prev = j;
     s->jobs = j;
     s->n_jobs++;
-    if (!j->text || !*j->to) {
+    if (!valid) {
         gw_log(GW_WARN, "send.malformed_entry", "{s:s, s:s}", "channel", channel, "entry", id);
         job_ack(j, "malformed entry");
         return 0;
     }
-    if (held_by_earlier(s, j)) {
-        j->held = 1; /* job_finish of the earlier one starts it */
-        return 0;
-    }
-    job_start(j);
+    if (!j->looking)
+        job_go(j);
     return 0;
 }
 
@@ -964,6 +1226,7 @@ static void seed_token(gw_store *st, int up, void *priv) {
 
 void gw_sender_store_up(gw_sender *s) {
     seed_token(s->app->store, 1, s);
+    resume_parked(s);
 }
 
 /* The sender goes once its timer is closed and no outbox write holds a job. */
@@ -982,10 +1245,63 @@ static void on_token_timer_closed(uv_handle_t *h) {
     sender_release(s);
 }
 
+/* ---- orderly shutdown ---- */
+
+/* Over when no request of ours is with the provider and no outcome is on its way
+ * to Redis (parked ones only count while Redis is up to take them). */
+static int drain_over(const gw_sender *s) {
+    int up = gw_store_up(s->app->store);
+    for (const job *j = s->jobs; j; j = j->next)
+        if (j->in_http || j->acking || j->writing || (up && j->parked))
+            return 0;
+    return 1;
+}
+
+static void on_drain_timer(uv_timer_t *t) {
+    gw_sender *s = t->data;
+    if (!s->drained)
+        return;
+    int over = drain_over(s);
+    if (!over && uv_now(s->app->loop) < s->drain_deadline)
+        return;
+    if (!over)
+        gw_log(GW_WARN, "send.drain_timeout", "{s:I}", "jobs", (json_int_t)s->n_jobs);
+    uv_timer_stop(t);
+    gw_sender_done_fn *cb = s->drained;
+    s->drained = NULL;
+    cb(s->drained_arg);
+}
+
+void gw_sender_drain(gw_sender *s, uint64_t timeout_ms, gw_sender_done_fn *done, void *arg) {
+    s->draining = 1;
+    s->drained = done;
+    s->drained_arg = arg;
+    s->drain_deadline = uv_now(s->app->loop) + timeout_ms;
+    /* retries and deferrals waiting for their timer stay pending in Redis */
+    for (job *j = s->jobs; j; j = j->next)
+        if (j->timer)
+            uv_timer_stop(j->timer);
+    if (!s->drain_timer && (s->drain_timer = malloc(sizeof *s->drain_timer)) != NULL) {
+        uv_timer_init(s->app->loop, s->drain_timer);
+        s->drain_timer->data = s;
+    }
+    if (!s->drain_timer) {
+        s->drained = NULL;
+        done(arg);
+        return;
+    }
+    uv_timer_start(s->drain_timer, on_drain_timer, 0, DRAIN_CHECK_MS);
+}
+
 void gw_sender_free(gw_sender *s) {
     if (!s)
         return;
     s->closing = 1;
+    if (s->drain_timer) {
+        uv_timer_stop(s->drain_timer);
+        uv_close((uv_handle_t *)s->drain_timer, on_timer_closed);
+        s->drain_timer = NULL;
+    }
     /* cancelled requests call back now, while their jobs still exist */
     gw_httpc_free(s->http);
     s->http = NULL;

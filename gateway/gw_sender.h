@@ -22,11 +22,21 @@ void gw_sender_free(gw_sender *s); /* jobs in flight stay pending in Redis */
 
 typedef void gw_sender_done_fn(void *arg);
 
+/* Orderly shutdown, before gw_sender_free: nothing new leaves (new requests,
+ * next parts, retries stay pending in Redis, unmarked), while the requests
+ * already with a provider get their answer and their outcome is recorded, so
+ * that their wire marks do not count them as sent-unconfirmed after a restart.
+ * done(arg) once that is over, or after timeout_ms. */
+void gw_sender_drain(gw_sender *s, uint64_t timeout_ms, gw_sender_done_fn *done, void *arg);
+
 /* Takes the outbound entry `id` of mc:out:<channel> (fields as Redis gave
- * them). done(arg) runs once the entry is finished (acknowledged or dead).
+ * them). `redelivered`: the entry was read before (our pending list after a
+ * restart, or claimed from another consumer), so its wire mark is looked up
+ * first and what may already have reached the provider is not sent again.
+ * done(arg) runs once the entry is finished (acknowledged or dead).
  * 0, or a negative MC_E* (done is then not called). */
 int gw_sender_take(gw_sender *s, const char *channel, const char *id, const redisReply *fields,
-                   gw_sender_done_fn *done, void *arg);
+                   int redelivered, gw_sender_done_fn *done, void *arg);
 
 /* 1 when the entry is already being sent by this process. */
 int gw_sender_has(const gw_sender *s, const char *channel, const char *id);

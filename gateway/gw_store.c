@@ -5,8 +5,10 @@
  * (Redis stopped, socket error, a health PING unanswered for HEALTH_TIMEOUT_MS)
  * drops it and a timer reconnects every RECONNECT_MS, so /healthz goes 503
  * when Redis is down and back to 200 when it returns, without a restart.
- * Commands issued while down fail at once with MC_EUNAVAIL; hiredis calls the
- * callbacks of commands in flight with a NULL reply when the link drops.
+ * "Up" means a PING was answered: after a (re)connect, and while Redis answers
+ * LOADING, the store is down. Commands issued while down fail at once with
+ * MC_EUNAVAIL; hiredis calls the callbacks of commands in flight with a NULL
+ * reply when the link drops.
  */
 #include "gateway/gw_store.h"
 
@@ -54,6 +56,7 @@ static void set_up(gw_store *s, int up) {
 }
 
 static void on_retry(uv_timer_t *t);
+static void on_pong(redisAsyncContext *ac, void *r, void *privdata);
 
 static void schedule_retry(gw_store *s) {
     if (!s->closing)
@@ -71,8 +74,13 @@ static void on_connect(const redisAsyncContext *ac, int status) {
         return;
     }
     s->connected = 1;
-    s->ping_sent = 0;
-    set_up(s, 1);
+    /* Up only once Redis answers PING: a Redis still loading its AOF accepts
+     * connections but refuses every command with LOADING, and commands sent then
+     * would fail one by one (a MULTI's EXEC aborts, a wire mark never lands). */
+    uint64_t now = uv_now(s->loop);
+    s->ping_sent = now ? now : 1;
+    if (redisAsyncCommand(s->ac, on_pong, s, "PING") != REDIS_OK)
+        s->ping_sent = 0; /* the health timer tries again */
 }
 
 static void on_disconnect(const redisAsyncContext *ac, int status) {
@@ -117,13 +125,14 @@ typedef struct gw_redis_ev {
     int want_write;        /* hiredis has output pending */
     int in_flush;          /* inside redisAsyncHandleWrite from the check */
     int again;             /* hiredis asked to write again during the flush */
+    int closed;            /* hiredis let the context go (ev_cleanup): ac is freed */
     int open_handles;      /* handles not yet closed; freed at 0 */
 } gw_redis_ev;
 
 static void ev_on_poll(uv_poll_t *h, int status, int events);
 
 static void ev_set(gw_redis_ev *e, int events) {
-    if (events == e->events)
+    if (e->closed || events == e->events)
         return;
     e->events = events;
     if (events)
@@ -138,6 +147,10 @@ static void ev_on_poll(uv_poll_t *h, int status, int events) {
         events = e->events; /* let hiredis find the error */
     if (events & UV_READABLE)
         redisAsyncHandleRead(e->ac);
+    /* The read may have ended the connection (Redis went away: EOF comes with
+     * writability while we wait for it): ac is freed and the handles closing. */
+    if (e->closed)
+        return;
     if ((events & UV_WRITABLE) && (e->events & UV_WRITABLE)) {
         ev_set(e, e->events & ~UV_WRITABLE);
         e->want_write = 0;
@@ -155,6 +168,8 @@ static void ev_on_check(uv_check_t *h) {
     e->again = 0;
     redisAsyncHandleWrite(e->ac);
     e->in_flush = 0;
+    if (e->closed) /* the write failed and hiredis let the context go */
+        return;
     if (e->again) /* the kernel buffer is full: wait until the socket is writable */
         ev_set(e, e->events | UV_WRITABLE);
 }
@@ -199,6 +214,7 @@ static void ev_closed(uv_handle_t *h) {
 
 static void ev_cleanup(void *p) {
     gw_redis_ev *e = p;
+    e->closed = 1;
     e->ac->ev.data = NULL;
     uv_poll_stop(&e->poll);
     uv_check_stop(&e->check);
@@ -318,7 +334,7 @@ int gw_store_up(const gw_store *s) {
 
 int gw_store_cmd(gw_store *s, gw_store_cb *cb, void *priv, int argc, const char **argv,
                  const size_t *argvlen) {
-    if (!s->ac || !s->connected)
+    if (!s->ac || !s->connected || !s->up)
         return MC_EUNAVAIL;
     pending *p = malloc(sizeof *p);
     if (!p)
@@ -332,7 +348,7 @@ int gw_store_cmd(gw_store *s, gw_store_cb *cb, void *priv, int argc, const char 
 }
 
 int gw_store_cmdf(gw_store *s, gw_store_cb *cb, void *priv, const char *fmt, ...) {
-    if (!s->ac || !s->connected)
+    if (!s->ac || !s->connected || !s->up)
         return MC_EUNAVAIL;
     pending *p = malloc(sizeof *p);
     if (!p)
@@ -347,6 +363,19 @@ int gw_store_cmdf(gw_store *s, gw_store_cb *cb, void *priv, const char *fmt, ...
         return MC_EUNAVAIL;
     }
     return 0;
+}
+
+int gw_store_flush(gw_store *s) {
+    if (!s->ac || !s->connected)
+        return MC_EUNAVAIL;
+    /* redisBufferWrite is hiredis's synchronous half: one write(), no callbacks; an
+     * error is only recorded, and redisAsyncHandleWrite (from our uv_check) then
+     * drops the connection at a safe point. A partial write is tried once more. */
+    int done = 0;
+    for (int i = 0; i < 2 && !done; i++)
+        if (redisBufferWrite(&s->ac->c, &done) != REDIS_OK)
+            return MC_EIO;
+    return done ? 0 : MC_EIO;
 }
 
 static void on_timer_closed(uv_handle_t *h) {

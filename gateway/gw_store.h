@@ -29,13 +29,24 @@ int gw_store_up(const gw_store *s);
  * Sends one command (argv form, binary-safe). cb (may be NULL: fire and
  * forget) is called exactly once: with the reply, or with NULL if the
  * connection is lost first. Returns 0, or
- * MC_EUNAVAIL when not connected (cb is then not called).
+ * MC_EUNAVAIL when not up (gw_store_up; cb is then not called).
  */
 int gw_store_cmd(gw_store *s, gw_store_cb *cb, void *priv, int argc, const char **argv,
                  const size_t *argvlen);
 
 /* printf-style variant for commands without binary arguments. */
 int gw_store_cmdf(gw_store *s, gw_store_cb *cb, void *priv, const char *fmt, ...);
+
+/*
+ * Writes what is queued on the connection now instead of at the end of the
+ * loop iteration: on 0 every queued command is in the kernel's socket buffer,
+ * so a kill -9 of this process no longer keeps Redis from getting it. Never
+ * blocks and never calls a callback (safe inside other libraries' callbacks).
+ * MC_EIO when not everything could be written now (socket buffer full, or an
+ * error that drops the connection later as usual); MC_EUNAVAIL when not
+ * connected. The rest still leaves as usual.
+ */
+int gw_store_flush(gw_store *s);
 
 /*
  * An argument vector built piece by piece for gw_store_cmd. Strings are

@@ -79,6 +79,7 @@ struct gw_worker {
     uv_timer_t timer;                      /* retries and periodic claims */
     uint64_t last_claim;                   /* loop time of the last XAUTOCLAIM, ms */
     int closing;                           /* free in progress */
+    int paused;                            /* gw_worker_pause: takes nothing new */
 };
 
 static void read_more(gw_worker *w);
@@ -485,7 +486,7 @@ static int waits_for_earlier(const gw_worker *w, const in_msg *m) {
 
 /* Starts the turns that may run: up to MAX_ACTIVE at once, one per conversation. */
 static void schedule(gw_worker *w) {
-    if (w->closing)
+    if (w->closing || w->paused)
         return;
     int scanned = 0;
     for (in_msg *m = w->head; m && w->active < MAX_ACTIVE && scanned < MAX_SCAN; m = m->next) {
@@ -570,7 +571,8 @@ static void out_done_cb(void *arg) {
     gw_worker_out_done(arg);
 }
 
-static void take_outbound(gw_worker *w, const char *stream, const redisReply *e) {
+/* redelivered: read before (pending pass or claim), so the sender looks up its wire mark. */
+static void take_outbound(gw_worker *w, const char *stream, const redisReply *e, int redelivered) {
     if (e->type != REDIS_REPLY_ARRAY || e->elements < 2 ||
         e->element[0]->type != REDIS_REPLY_STRING)
         return;
@@ -580,7 +582,8 @@ static void take_outbound(gw_worker *w, const char *stream, const redisReply *e)
         return;
     }
     w->out_busy++;
-    if (gw_sender_take(w->app->sender, ch, e->element[0]->str, e->element[1], out_done_cb, w))
+    if (gw_sender_take(w->app->sender, ch, e->element[0]->str, e->element[1], redelivered,
+                       out_done_cb, w))
         w->out_busy--;
 }
 
@@ -605,7 +608,7 @@ static void take_streams(gw_worker *w, const redisReply *r) {
             if (!strcmp(name, GW_INBOUND_STREAM))
                 take_inbound(w, list->element[j]);
             else
-                take_outbound(w, name, list->element[j]);
+                take_outbound(w, name, list->element[j], w->pending_pass);
         }
     }
 }
@@ -654,8 +657,8 @@ static void on_read(gw_store *s, redisReply *r, void *priv) {
     (void)s;
     gw_worker *w = priv;
     w->reading = 0;
-    if (w->closing)
-        return;
+    if (w->closing || w->paused)
+        return; /* what was read stays pending: the next pass takes it */
     if (!r || r->type == REDIS_REPLY_ERROR) {
         if (r && r->str && strstr(r->str, "NOGROUP"))
             w->groups_ready = 0;
@@ -683,7 +686,7 @@ static void on_claimed(gw_store *s, redisReply *r, void *priv) {
     claim *c = priv;
     gw_worker *w = c->w;
     /* XAUTOCLAIM answers [next, [[id, fields]...], [deleted ids]] */
-    if (!w->closing && r && r->type == REDIS_REPLY_ARRAY && r->elements >= 2 &&
+    if (!w->closing && !w->paused && r && r->type == REDIS_REPLY_ARRAY && r->elements >= 2 &&
         r->element[1]->type == REDIS_REPLY_ARRAY) {
         const redisReply *list = r->element[1];
         size_t taken = 0;
@@ -696,7 +699,7 @@ static void on_claimed(gw_store *s, redisReply *r, void *priv) {
             if (!strcmp(c->stream, GW_INBOUND_STREAM))
                 take_inbound(w, e);
             else
-                take_outbound(w, c->stream, e);
+                take_outbound(w, c->stream, e, 1);
             taken++;
         }
         if (taken)
@@ -709,6 +712,8 @@ static void on_claimed(gw_store *s, redisReply *r, void *priv) {
 
 /* Takes over entries another consumer left idle (it died), and our own lost ones. */
 static void claim_idle(gw_worker *w) {
+    if (w->paused)
+        return;
     for (size_t i = 0; i < 1 + GW_N_CHANNELS; i++) {
         if ((i == 0 && !w->o.converse) || (i > 0 && !w->o.send))
             continue;
@@ -758,7 +763,8 @@ static void create_groups(gw_worker *w) {
 }
 
 static void read_more(gw_worker *w) {
-    if (w->reading || w->closing || !gw_store_up(w->rd) || (!w->o.converse && !w->o.send))
+    if (w->reading || w->closing || w->paused || !gw_store_up(w->rd) ||
+        (!w->o.converse && !w->o.send))
         return;
     if (w->queued >= MAX_INBOUND_QUEUE || w->out_busy >= MAX_OUT_BUSY)
         return; /* back-pressure: read again when work finishes */
@@ -777,7 +783,12 @@ static void read_more(gw_worker *w) {
     }
     gw_argv_adds(&a, "STREAMS");
     add_streams(w, &a);
-    if (!gw_argv_send(w->rd, &a, on_read, w))
+    /* The pending pass may bring back entries this process is acknowledging
+     * right now. It goes on the main connection, behind the acknowledgements
+     * queued there, so that its answer never holds an entry acknowledged (and
+     * gone from the sender) meanwhile, which the in_flight check would miss and
+     * send again; it never blocks. The reader's connection would race them. */
+    if (!gw_argv_send(w->pending_pass ? w->app->store : w->rd, &a, on_read, w))
         w->reading = 1;
     gw_argv_free(&a);
 }
@@ -839,6 +850,11 @@ gw_worker *gw_worker_new(gw_app *app, const gw_worker_opts *o) {
 
 static void on_timer_closed(uv_handle_t *h) {
     free(h->data);
+}
+
+void gw_worker_pause(gw_worker *w) {
+    if (w)
+        w->paused = 1;
 }
 
 void gw_worker_free(gw_worker *w) {

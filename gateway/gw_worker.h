@@ -31,6 +31,10 @@ typedef struct gw_worker_opts {
 /* Starts reading at once (and again after Redis comes back). NULL on OOM. */
 gw_worker *gw_worker_new(gw_app *app, const gw_worker_opts *o);
 
+/* Takes nothing new (no read, no claim, no new turn) while what runs finishes:
+ * the first step of an orderly shutdown. What arrives meanwhile stays pending. */
+void gw_worker_pause(gw_worker *w);
+
 /* Stops reading; what is in flight is dropped (it stays pending in Redis). */
 void gw_worker_free(gw_worker *w);
 

@@ -9,9 +9,11 @@
 #include "gateway/gw_admin.h"
 #include "gateway/gw_app.h"
 #include "gateway/gw_config.h"
+#include "gateway/gw_console.h"
 #include "gateway/gw_http.h"
 #include "gateway/gw_inbound.h"
 #include "gateway/gw_clock.h"
+#include "gateway/gw_report.h"
 #include "gateway/gw_sched.h"
 #include "gateway/gw_sender.h"
 #include "gateway/gw_worker.h"
@@ -42,7 +44,7 @@
 
 #define EXIT_RUNTIME 1
 #define EXIT_USAGE 2
-#define MAX_PAGE_BYTES (1 << 20) /* the web chat page is one small file */
+#define MAX_PAGE_BYTES (1 << 20) /* the web chat and console pages are small files */
 
 extern char **environ;
 
@@ -173,11 +175,12 @@ static nlu_engine *open_nlu(const gw_config *c) {
     return e;
 }
 
-static char *read_page(const gw_config *c, size_t *len) {
-    char share[PATH_MAX], path[PATH_MAX + 32];
+/* Reads <share>/gateway/www/<name> (a page served as is); the caller frees it. */
+static char *read_page(const gw_config *c, const char *name, size_t *len) {
+    char share[PATH_MAX], path[PATH_MAX + 64];
     if (find_share_dir(c, share, sizeof share))
         return NULL;
-    snprintf(path, sizeof path, "%s/gateway/www/index.html", share);
+    snprintf(path, sizeof path, "%s/gateway/www/%s", share, name);
     FILE *f = fopen(path, "rb");
     if (!f) {
         fprintf(stderr, "%s: cannot open %s: %s\n", prog, path, strerror(errno));
@@ -197,13 +200,41 @@ static char *read_page(const gw_config *c, size_t *len) {
 
 /* ---- serve ---- */
 
+/* How long a shutdown waits for the requests already with a provider. */
+#define SHUTDOWN_DRAIN_MS 3000
+
 typedef struct serve_ctx {
     gw_app app;                  /* what the server modules share */
     gw_sched *sched;             /* notification scheduler (roles all, dispatcher), owned */
+    gw_report *report;           /* stats, dead letters, retention (with the admin API), owned */
     uv_signal_t sigint, sigterm; /* orderly shutdown */
     int stopping;                /* a signal arrived */
 } serve_ctx;
 
+/* The last step of a shutdown: everything goes; what is still in flight stays
+ * pending in Redis for the next pass. */
+static void finish_stop(void *arg) {
+    serve_ctx *s = arg;
+    /* The store first: its pending callbacks (NULL replies) still find the
+     * worker and the sender; what was in flight stays pending in Redis. */
+    gw_store_free(s->app.store);
+    s->app.store = NULL;
+    gw_worker_free(s->app.worker);
+    s->app.worker = NULL;
+    gw_sched_free(s->sched); /* after the store: no pass can answer any more */
+    s->sched = NULL;
+    gw_report_free(s->report);
+    s->report = NULL;
+    gw_sender_free(s->app.sender);
+    s->app.sender = NULL;
+    uv_close((uv_handle_t *)&s->sigint, NULL);
+    uv_close((uv_handle_t *)&s->sigterm, NULL);
+}
+
+/* SIGINT/SIGTERM: no new work is taken (HTTP, stream reads and claims, new
+ * sends; the scheduler may still move due notifications onto the streams, where
+ * they wait), the requests already with a provider are answered and recorded
+ * (up to SHUTDOWN_DRAIN_MS), then everything is freed. */
 static void on_signal(uv_signal_t *h, int signum) {
     serve_ctx *s = h->data;
     if (s->stopping)
@@ -211,18 +242,11 @@ static void on_signal(uv_signal_t *h, int signum) {
     s->stopping = 1;
     gw_log(GW_INFO, "server.stopping", "{s:i}", "signal", signum);
     gw_http_stop(&s->app);
-    /* The store first: its pending callbacks (NULL replies) still find the
-     * worker and the sender; what was in flight stays pending in Redis. */
-    gw_store_free(s->app.store);
-    s->app.store = NULL;
-    gw_worker_free(s->app.worker);
-    s->app.worker = NULL;
-    gw_sched_free(s->sched);
-    s->sched = NULL;
-    gw_sender_free(s->app.sender);
-    s->app.sender = NULL;
-    uv_close((uv_handle_t *)&s->sigint, NULL);
-    uv_close((uv_handle_t *)&s->sigterm, NULL);
+    gw_worker_pause(s->app.worker);
+    if (s->app.sender)
+        gw_sender_drain(s->app.sender, SHUTDOWN_DRAIN_MS, finish_stop, s);
+    else
+        finish_stop(s);
 }
 
 static void on_store_state(gw_store *st, int up, void *priv) {
@@ -254,7 +278,8 @@ static int cmd_serve(const opts *o) {
     signal(SIGPIPE, SIG_IGN);
 
     int rc = EXIT_RUNTIME;
-    gw_admin *admin = NULL; /* the department API, when [admin] tokens_file is set */
+    gw_admin *admin = NULL;     /* the department API, when [admin] tokens_file is set */
+    gw_console *console = NULL; /* the console's endpoints, with the API */
     uv_loop_t loop;
     serve_ctx s;
     memset(&s, 0, sizeof s);
@@ -262,13 +287,17 @@ static int cmd_serve(const opts *o) {
     s.app.loop = &loop;
     s.app.cfg = cfg;
     s.app.nlu = open_nlu(cfg);
-    s.app.page = read_page(cfg, &s.app.page_len);
+    s.app.page = read_page(cfg, "index.html", &s.app.page_len);
+    s.app.console = read_page(cfg, "console.html", &s.app.console_len);
     s.app.metrics = gw_metrics_new();
-    if (!s.app.nlu || !s.app.page || !s.app.metrics)
+    if (!s.app.nlu || !s.app.page || !s.app.console || !s.app.metrics)
         goto out;
     char share[PATH_MAX], aerr[600] = "cannot find the share folder";
+    /* the console's routes first: its paths are more specific than the API's prefixes */
     if (http_role && (find_share_dir(cfg, share, sizeof share) ||
-                      gw_admin_open(&s.app, share, &admin, aerr, sizeof aerr))) {
+                      gw_console_open(&s.app, share, &console, aerr, sizeof aerr) ||
+                      gw_admin_open(&s.app, share, &admin, aerr, sizeof aerr) ||
+                      (admin && gw_report_open(&s.app, &s.report, aerr, sizeof aerr)))) {
         fprintf(stderr, "%s serve: %s\n", prog, aerr);
         rc = EXIT_USAGE;
         goto out;
@@ -334,14 +363,18 @@ static int cmd_serve(const opts *o) {
     gw_log(GW_INFO, "server.stopped", NULL);
     rc = 0;
 out:
+    gw_report_free(s.report); /* when serving stopped early; on_signal freed it otherwise */
+    s.report = NULL;
     if (uv_loop_close(&loop) == UV_EBUSY) {
         uv_run(&loop, UV_RUN_DEFAULT);
         uv_loop_close(&loop);
     }
     nlu_engine_free(s.app.nlu);
     free(s.app.page);
+    free(s.app.console);
     gw_metrics_free(s.app.metrics);
     gw_admin_free(admin);
+    gw_console_free(console);
     gw_config_free(cfg);
     return rc;
 }

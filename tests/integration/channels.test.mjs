@@ -353,8 +353,12 @@ describe('provider channels end to end', { timeout: 180000 }, () => {
         // unacknowledged, well past the kill.
         fakes.fail('facebook', { status: 429, retryAfter: 5, times: 1 });
         const psid = uid('crash');
+        const from = mc.stderrLines.length;
         assert.equal((await postFb(mc, fbBody([{ psid, text: 'lam khai tu can giay to gi' }]))).status, 200);
         await fakes.waitFor('facebook', 1, 10000);
+        // killed once the 429 is heard: killed while the request is out, the reply would
+        // count as sent (its wire mark, gateway/gw_sender.c) and not be sent again
+        assert.ok(await waitFor(() => mc.stderrLines.slice(from).some((l) => l.includes('"send.retry"')), 10000, 20), 'the 429 was heard');
         await mc.kill();
         fakes.reset();
         mc = await startMotcua({ redisUrl: redis.url, env: channelEnv(fakes.url) });
@@ -375,8 +379,10 @@ describe('provider channels end to end', { timeout: 180000 }, () => {
     it('a dead consumer\'s work is claimed by another process (XAUTOCLAIM)', async () => {
         fakes.fail('facebook', { status: 429, retryAfter: 5, times: 1 });
         const psid = uid('claim');
+        const from = mc.stderrLines.length;
         assert.equal((await postFb(mc, fbBody([{ psid, text: 'thủ tục chứng thực bản sao' }]))).status, 200);
         await fakes.waitFor('facebook', 1, 10000);
+        assert.ok(await waitFor(() => mc.stderrLines.slice(from).some((l) => l.includes('"send.retry"')), 10000, 20), 'the 429 was heard');
         await mc.kill();
         fakes.reset();
         mc = await startMotcua({ redisUrl: redis.url, env: channelEnv(fakes.url, { MOTCUA_WORKER_CONSUMER: 'it-other', MOTCUA_WORKER_CLAIM_IDLE_MS: '500' }) });

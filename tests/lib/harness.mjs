@@ -176,10 +176,11 @@ export function redisPipe(sock, cmds) {
 /**
  * Starts a private redis-server in `dir` (created if needed) listening only on
  * DIR/redis.sock, with AOF on and RDB snapshots off. Resolves when it answers PING.
+ * `args` adds redis-server options (e.g. ['--appendfsync', 'always']).
  * Returns {sock, url, pid, proc, dir, stop(), kill()}; stop() sends SIGTERM and
  * waits for the exit, kill() sends SIGKILL.
  */
-export async function startRedis(dir, { timeoutMs = 10000 } = {}) {
+export async function startRedis(dir, { timeoutMs = 10000, args: extraArgs = [] } = {}) {
     fs.mkdirSync(dir, { recursive: true });
     const sock = path.join(dir, 'redis.sock');
     const args = [
@@ -190,6 +191,7 @@ export async function startRedis(dir, { timeoutMs = 10000 } = {}) {
         '--appendonly', 'yes',
         '--save', '',
         '--daemonize', 'no',
+        ...extraArgs,
     ];
     const proc = track(spawn('redis-server', args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] }));
     const output = [];

@@ -1,7 +1,8 @@
 /*
  * test_gw_admin.c — the department API's pure parts: the tokens file (errors name file
- * and line), bearer checks against the SHA-256 hashes, areas, the field validators and
- * the time conversions. Runs from the repository root (share folder ".").
+ * and line), bearer checks against the SHA-256 hashes, areas, the field validators,
+ * the time conversions and the validation of one notification body. Runs from the
+ * repository root (share folder ".").
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -11,6 +12,7 @@
 #include "core/mc.h"
 #include "gateway/gw_admin.h"
 
+#include <jansson.h>
 #include <openssl/sha.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -176,12 +178,94 @@ static void test_times(void **state) {
     assert_string_equal(out, "2026-11-24T00:40:00+07:00");
 }
 
+/* Checks body (JSON text) with gw_admin_notif_parse: 0 and n filled, or the field at fault. */
+static int parse_notif(const char *body, gw_admin_notif *n, gw_admin_err *e) {
+    json_t *b = json_loads(body, 0, NULL);
+    assert_non_null(b);
+    memset(e, 0, sizeof *e);
+    int rc = gw_admin_notif_parse(NULL, b, n, e);
+    if (rc == 0) {
+        /* n borrows from b: keep what the test reads */
+        n->out_text = n->text ? strdup(n->text) : strdup(n->tpl_id);
+        n->text = n->tpl_id = NULL;
+        n->tpl_data = NULL;
+        n->idem_key = NULL;
+    } else {
+        assert_int_equal(e->status, 400);
+        assert_true(e->message[0] != '\0');
+    }
+    json_decref(b);
+    return rc;
+}
+
+/* The one validation that POST /notifications and each batch row go through. */
+static void test_notif_parse(void **state) {
+    (void)state;
+    gw_admin_notif n;
+    gw_admin_err e;
+    assert_int_equal(
+        parse_notif("{\"to\":{\"channel\":\"zalo\",\"user_id\":\"z1\",\"phone\":\"+84901234567\"},"
+                    "\"text\":\"Xin chào\"}",
+                    &n, &e),
+        0);
+    assert_string_equal(n.channels, "zalo,sms"); /* the recipient's channel, then SMS */
+    assert_string_equal(n.priority, "normal");
+    assert_string_equal(n.out_text, "Xin chào");
+    assert_string_equal(n.to_json,
+                        "{\"channel\":\"zalo\",\"user_id\":\"z1\",\"phone\":\"+84901234567\"}");
+    assert_int_equal(n.not_after_ms, 0);
+    assert_true(n.send_at_ms == n.created_ms && n.created_ms > 0);
+    gw_admin_notif_clear(&n);
+    assert_null(n.to);
+
+    assert_int_equal(
+        parse_notif("{\"to\":{\"phone\":\"+84901234567\"},\"template\":{\"id\":\"cup-dien\","
+                    "\"data\":{\"ngay\":25}},\"send_at\":\"2030-01-02T08:00:00+07:00\"}",
+                    &n, &e),
+        0);
+    assert_string_equal(n.channels, "sms");
+    assert_string_equal(n.out_text, "cup-dien");
+    assert_int_equal(n.send_at_ms, 1893546000000LL);
+    gw_admin_notif_clear(&n);
+
+    static const char *const bad[][2] = {
+        {"{\"text\":\"x\"}", "to"},
+        {"{\"to\":{\"phone\":\"0901234567\"},\"text\":\"x\"}", "to.phone"},
+        {"{\"to\":{\"phone\":\"+84901234567\"}}", "text"},
+        {"{\"to\":{\"phone\":\"+84901234567\"},\"text\":\"x\",\"template\":{\"id\":\"a\"}}",
+         "template"},
+        {"{\"to\":{\"phone\":\"+84901234567\"},\"template\":{\"id\":\"A b\"}}", "template.id"},
+        {"{\"to\":{\"phone\":\"+84901234567\"},\"template\":{\"id\":\"a\",\"data\":{\"x\":true}}}",
+         "template.data.x"},
+        {"{\"to\":{\"phone\":\"+84901234567\"},\"template\":{\"id\":\"a\",\"lang\":\"vi\"}}",
+         "template.lang"},
+        {"{\"to\":{\"phone\":\"+84901234567\"},\"text\":\"x\",\"channels\":[\"zalo\"]}",
+         "channels[0]"},
+        {"{\"to\":{\"phone\":\"+84901234567\"},\"text\":\"x\",\"priority\":\"high\"}", "priority"},
+        {"{\"to\":{\"phone\":\"+84901234567\"},\"text\":\"x\",\"not_after\":\"2001-01-01T00:00:"
+         "00Z\"}",
+         "not_after"},
+        {"{\"to\":{\"phone\":\"+84901234567\"},\"text\":\"x\",\"colour\":1}", "colour"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        assert_int_equal(parse_notif(bad[i][0], &n, &e), -1);
+        assert_string_equal(e.field, bad[i][1]);
+        assert_null(n.to); /* cleared on failure */
+    }
+    char big[400];
+    snprintf(big, sizeof big,
+             "{\"to\":{\"phone\":\"+84901234567\"},\"template\":{\"id\":\"a\",\"data\":{\"x\":\"%"
+             "0201d\"}}}",
+             0);
+    assert_int_equal(parse_notif(big, &n, &e), -1);
+    assert_string_equal(e.field, "template.data.x");
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_tokens_and_auth),
-        cmocka_unit_test(test_token_errors),
-        cmocka_unit_test(test_validators),
-        cmocka_unit_test(test_times),
+        cmocka_unit_test(test_tokens_and_auth), cmocka_unit_test(test_token_errors),
+        cmocka_unit_test(test_validators),      cmocka_unit_test(test_times),
+        cmocka_unit_test(test_notif_parse),
     };
     return cmocka_run_group_tests_name("gw_admin", tests, NULL, NULL);
 }

@@ -339,6 +339,7 @@ typedef struct got {
     char error[512];
     int has_error;
     double elapsed_ms;
+    int on_wire;
 } got;
 
 static got gots[MAX_GOT];
@@ -364,6 +365,7 @@ static void record(got *g, const gw_httpc_resp *r) {
     if (r->error)
         snprintf(g->error, sizeof g->error, "%s", r->error);
     g->elapsed_ms = r->elapsed_ms;
+    g->on_wire = r->on_wire;
     if (n_done < MAX_GOT)
         done_order[n_done] = (int)(g - gots);
     n_done++;
@@ -828,6 +830,138 @@ static void refuses_bad_requests(void **state) {
     free_client(c);
 }
 
+/* The before-send hook: what it saw, and what it answers. */
+typedef struct hook {
+    int calls;           /* times called */
+    int requests_seen;   /* server.requests at the last call */
+    int refuse;          /* answer non-zero this many more times */
+    int callback_called; /* the request's callback had run at the last call (must not) */
+    got *g;              /* the request's record */
+} hook;
+
+static int before(void *arg) {
+    hook *h = arg;
+    h->calls++;
+    h->requests_seen = server.requests;
+    h->callback_called = h->g->called;
+    if (h->refuse > 0) {
+        h->refuse--;
+        return -1;
+    }
+    return 0;
+}
+
+static void on_hooked_done(void *arg, const gw_httpc_resp *r) {
+    hook *h = arg;
+    record(h->g, r);
+}
+
+static void send_hooked(gw_httpc *c, const char *path, hook *h) {
+    ch_http req;
+    build(&req, "POST", path, "{}", 2);
+    assert_int_equal(gw_httpc_send_hooked(c, &req, "facebook", on_hooked_done, before, h), 0);
+    ch_http_clear(&req);
+    assert_int_equal(h->calls, 0); /* never from inside send */
+}
+
+static void before_send_hook_runs_before_the_bytes_leave(void **state) {
+    (void)state;
+    reset_gots();
+    gw_httpc *c = client(5000, 1, 0);
+    hook h[3] = {{.g = &gots[0]}, {.g = &gots[1]}, {.g = &gots[2]}};
+    for (int i = 0; i < 3; i++)
+        send_hooked(c, "/ok", &h[i]);
+    RUN_UNTIL(n_done == 3, 5000);
+    assert_int_equal(n_done, 3);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(h[i].calls, 1);
+        /* one at a time: the server had seen exactly the earlier ones, not this one */
+        assert_int_equal(h[i].requests_seen, i);
+        assert_int_equal(h[i].callback_called, 0);
+        assert_int_equal(gots[i].status, 200);
+        assert_int_equal(gots[i].on_wire, 1);
+    }
+    assert_int_equal(server.requests, 3);
+    assert_int_equal(server.accepted, 1); /* also called on a reused connection */
+    /* without a hook: on_wire tells the same */
+    send_path(c, "/ok", "zalo", &gots[3]);
+    RUN_UNTIL(gots[3].called, 5000);
+    assert_int_equal(gots[3].status, 200);
+    assert_int_equal(gots[3].on_wire, 1);
+    free_client(c);
+}
+
+static void refusing_hook_stops_the_request_unsent(void **state) {
+    (void)state;
+    reset_gots();
+    gw_httpc *c = client(5000, 1, 0);
+    hook h = {.g = &gots[0], .refuse = 1};
+    send_hooked(c, "/ok", &h);
+    RUN_UNTIL(gots[0].called, 5000);
+    assert_int_equal(h.calls, 1);
+    assert_int_equal(gots[0].called, 1);
+    assert_int_equal(gots[0].status, 0);
+    assert_int_equal(gots[0].on_wire, 0);
+    assert_true(gots[0].has_error);
+    assert_string_equal(gots[0].error, "stopped before sending");
+    RUN_UNTIL(0, 50);
+    assert_int_equal(server.requests, 0); /* nothing reached the server */
+    assert_int_equal(gw_httpc_inflight(c, NULL), 0);
+    /* the pool slot is free again and the next request goes */
+    hook h2 = {.g = &gots[1]};
+    send_hooked(c, "/ok", &h2);
+    RUN_UNTIL(gots[1].called, 5000);
+    assert_int_equal(gots[1].status, 200);
+    assert_int_equal(gots[1].on_wire, 1);
+    assert_int_equal(server.requests, 1);
+    free_client(c);
+}
+
+static void on_wire_tells_ambiguous_from_unsent(void **state) {
+    (void)state;
+    reset_gots();
+    /* a timeout after the request left: ambiguous */
+    gw_httpc *c = client(200, 0, 0);
+    hook h = {.g = &gots[0]};
+    send_hooked(c, "/slow", &h);
+    RUN_UNTIL(gots[0].called, 5000);
+    assert_int_equal(h.calls, 1);
+    assert_int_equal(gots[0].status, 0);
+    assert_true(gots[0].has_error);
+    assert_int_equal(gots[0].on_wire, 1);
+    assert_int_equal(server.requests, 1);
+    /* a refused connection: never left, the hook never ran */
+    uv_tcp_t t;
+    struct sockaddr_in a;
+    uv_ip4_addr("127.0.0.1", 0, &a);
+    uv_tcp_init(&loop, &t);
+    uv_tcp_bind(&t, (const struct sockaddr *)&a, 0);
+    struct sockaddr_in got_addr;
+    int len = sizeof got_addr;
+    uv_tcp_getsockname(&t, (struct sockaddr *)&got_addr, &len);
+    uv_close((uv_handle_t *)&t, NULL);
+    RUN_UNTIL(0, 20);
+    hook h2 = {.g = &gots[1]};
+    ch_http req = {.method = "GET"};
+    char url[64];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/x", ntohs(got_addr.sin_port));
+    req.url = url;
+    assert_int_equal(gw_httpc_send_hooked(c, &req, "kannel", on_hooked_done, before, &h2), 0);
+    RUN_UNTIL(gots[1].called, 5000);
+    assert_int_equal(gots[1].status, 0);
+    assert_int_equal(gots[1].on_wire, 0);
+    assert_int_equal(h2.calls, 0);
+    /* cancelled while waiting in the queue: never left */
+    gw_httpc *c2 = client(5000, 1, 0);
+    send_path(c2, "/slow", "zalo", &gots[2]);
+    send_path(c2, "/slow", "zalo", &gots[3]);
+    RUN_UNTIL(server.requests == 2, 5000);
+    free_client(c2);
+    assert_int_equal(gots[2].on_wire, 1); /* it had left: ambiguous */
+    assert_int_equal(gots[3].on_wire, 0); /* still queued */
+    free_client(c);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(post_with_body_and_headers, setup, teardown),
@@ -844,6 +978,10 @@ int main(void) {
         cmocka_unit_test_setup_teardown(free_cancels_pending, setup, teardown),
         cmocka_unit_test_setup_teardown(free_from_a_callback, setup, teardown),
         cmocka_unit_test_setup_teardown(refuses_bad_requests, setup, teardown),
+        cmocka_unit_test_setup_teardown(before_send_hook_runs_before_the_bytes_leave, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(refusing_hook_stops_the_request_unsent, setup, teardown),
+        cmocka_unit_test_setup_teardown(on_wire_tells_ambiguous_from_unsent, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

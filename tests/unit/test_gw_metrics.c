@@ -42,6 +42,40 @@ static void counts_and_labels(void **state) {
     gw_metrics_free(m);
 }
 
+static void notifications_by_channel_and_result(void **state) {
+    (void)state;
+    gw_metrics *m = gw_metrics_new();
+    size_t len;
+    char *t = gw_metrics_render(m, &len);
+    assert_non_null(strstr(t, "# TYPE motcua_notifications_total counter\n"));
+    assert_null(strstr(t, "motcua_notifications_total{")); /* no rows before any outcome */
+    free(t);
+    gw_metrics_notif(m, "sms", "retried");
+    gw_metrics_notif(m, "sms", "retried");
+    gw_metrics_notif(m, "sms", "sent");
+    gw_metrics_notif(m, "facebook", "failed");
+    gw_metrics_notif(m, "zalo", "dead");
+    gw_metrics_notif(m, "sms", "sent");
+    t = gw_metrics_render(m, &len);
+    assert_int_equal(len, strlen(t));
+    assert_non_null(
+        strstr(t, "motcua_notifications_total{channel=\"sms\",result=\"retried\"} 2\n"));
+    assert_non_null(strstr(t, "motcua_notifications_total{channel=\"sms\",result=\"sent\"} 2\n"));
+    assert_non_null(
+        strstr(t, "motcua_notifications_total{channel=\"facebook\",result=\"failed\"} 1\n"));
+    assert_non_null(strstr(t, "motcua_notifications_total{channel=\"zalo\",result=\"dead\"} 1\n"));
+    assert_null(strstr(t, "motcua_notifications_total{channel=\"zalo\",result=\"sent\"}"));
+    /* a notification outcome is not a chat message out, and the reverse */
+    assert_null(strstr(t, "motcua_messages_out_total{"));
+    gw_metrics_msg_out(m, "sms");
+    free(t);
+    t = gw_metrics_render(m, &len);
+    assert_non_null(strstr(t, "motcua_notifications_total{channel=\"sms\",result=\"sent\"} 2\n"));
+    assert_non_null(strstr(t, "motcua_messages_out_total{channel=\"sms\"} 1\n"));
+    free(t);
+    gw_metrics_free(m);
+}
+
 static void series_are_bounded(void **state) {
     (void)state;
     gw_metrics *m = gw_metrics_new();
@@ -64,6 +98,7 @@ static void series_are_bounded(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(counts_and_labels),
+        cmocka_unit_test(notifications_by_channel_and_result),
         cmocka_unit_test(series_are_bounded),
     };
     return cmocka_run_group_tests_name("gw_metrics", tests, NULL, NULL);

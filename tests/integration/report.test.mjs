@@ -1,0 +1,404 @@
+// Integration tests of the console's reports (issue 6, gateway/gw_report.c): the daily
+// outcome counters (GET /api/v1/stats), the dead letters of a department (GET
+// /api/v1/dead, POST /api/v1/dead/{id}/retry) and retention ([scheduler]
+// retention_days). The real binary (role all) runs against a private Redis and the fake
+// providers; notifications are posted through the department API with tokens of two
+// departments, receipts come back through the signed webhooks, and the gateway's clock
+// ([server] test_clock) starts at 12:00 local time (no SMS quiet hours) and is moved 8
+// days ahead for retention by restarting motcua with a new offset.
+//
+// Contracts: /work/wip/briefs/console-api.md ("Owned by helper D2"), gateway/gw_sched.h
+// (Redis shapes), shared/spec/admin-api.md (errors).
+
+import { describe, it, before, after, beforeEach } from 'node:test';
+import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { makeTempDir, removeTempDir, startRedis, startMotcua, httpRequest, redisCli, redisPipe, waitFor } from '../lib/harness.mjs';
+import { startFakes } from '../fakes/providers.mjs';
+import { FB, ZALO, TW, HOUR, PUBLIC_URL, offsetTo, providerEnv } from '../lib/providers-env.mjs';
+import { fbSignature, twilioSignature } from '../lib/sign.mjs';
+
+const DAY = 24 * HOUR;
+const A = 'phong-a';
+const B = 'phong-b';
+const OUTCOMES = ['sent', 'delivered', 'failed', 'dead', 'expired'];
+const CHANNELS = ['zalo', 'facebook', 'sms'];
+
+const sha256 = (s) => crypto.createHash('sha256').update(s).digest('hex');
+const newToken = () => crypto.randomBytes(18).toString('base64url');
+let phoneSeq = 0;
+const phone = () => `+8493${String(process.pid % 1000).padStart(3, '0')}${String(phoneSeq++).padStart(4, '0')}`;
+const masked = (p) => `${p.slice(0, 5)}****${p.slice(-3)}`;
+/** yyyy-mm-dd in Asia/Ho_Chi_Minh of ms. */
+const localDate = (ms) => new Date(ms + 7 * HOUR).toISOString().slice(0, 10);
+
+function env(fakesUrl, offsetMs, tokensFile) {
+    return providerEnv(fakesUrl, {
+        MOTCUA_SCHEDULER_BACKOFF_BASE_MS: '200',
+        MOTCUA_SCHEDULER_BACKOFF_MAX_MS: '1600',
+        MOTCUA_SCHEDULER_RATE_SMS: '0',
+        MOTCUA_SCHEDULER_RATE_FACEBOOK: '0',
+        MOTCUA_SCHEDULER_RATE_ZALO: '0',
+        MOTCUA_SCHEDULER_RETENTION_SWEEP_MS: '200',
+        MOTCUA_SERVER_TEST_CLOCK: 'true',
+        MOTCUA_TEST_CLOCK_OFFSET_MS: String(offsetMs),
+        MOTCUA_ADMIN_TOKENS_FILE: tokensFile,
+        MOTCUA_WORKER_CONSUMER: 'it-report',
+    });
+}
+
+function assertCleanExit(r, lines, what) {
+    const bad = lines.filter((l) => /Sanitizer|runtime error/.test(l));
+    assert.deepEqual(bad, [], `${what}: clean sanitizer output`);
+    assert.equal(r.code, 0, `${what}: clean exit on SIGTERM: ${lines.slice(-20).join('\n')}`);
+}
+
+describe('console reports: /stats, /dead, retry, retention', { timeout: 180000 }, () => {
+    let dir, redis, fakes, mc, offset, tokensFile;
+    const tok = { a: newToken(), b: newToken(), reader: newToken() };
+    const T = () => Date.now() + offset; // the gateway's clock
+    const logs = []; // stderr of every motcua run
+    const ids = {}; // name → notification id
+    const phones = {}; // name → phone
+    let today = ''; // the local date of the first run
+
+    const R = (...a) => redisCli(redis.sock, ...a);
+    const status = (id) => R('HGET', `mc:notif:${id}`, 'status');
+
+    async function api(method, p, { token, body } = {}) {
+        const headers = { 'content-type': 'application/json' };
+        if (token) headers.authorization = `Bearer ${token}`;
+        const r = await httpRequest(`${mc.url}/api/v1/${p}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+        let json = null;
+        try {
+            json = JSON.parse(r.body);
+        } catch {
+            /* not JSON */
+        }
+        return { status: r.status, json, body: r.body };
+    }
+
+    async function notify(token, body) {
+        const r = await api('POST', 'notifications', { token, body });
+        assert.equal(r.status, 202, r.body);
+        return r.json.id;
+    }
+
+    async function postTwilio(params) {
+        const sig = twilioSignature(TW.token, `${PUBLIC_URL}/webhook/sms`, params);
+        const r = await httpRequest(`${mc.url}/webhook/sms`, {
+            method: 'POST',
+            headers: { 'content-type': 'application/x-www-form-urlencoded', 'x-twilio-signature': sig },
+            body: new URLSearchParams(params).toString(),
+        });
+        assert.equal(r.status, 200, r.body);
+    }
+
+    async function smsReceipt(id, messageStatus) {
+        const sid = await R('HGET', `mc:notif:${id}`, 'provider_id');
+        assert.match(sid, /^SM/, 'the provider id is recorded');
+        await postTwilio({ MessageSid: sid, MessageStatus: messageStatus, AccountSid: TW.sid, To: phones[id], From: TW.from });
+    }
+
+    async function fbDelivered(psid, mid) {
+        const raw = JSON.stringify({
+            object: 'page',
+            entry: [{ id: FB.pageId, time: Date.now(), messaging: [{ sender: { id: psid }, recipient: { id: FB.pageId }, timestamp: Date.now(), delivery: { mids: [mid], watermark: Date.now() } }] }],
+        });
+        const r = await httpRequest(`${mc.url}/webhook/facebook`, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json', 'x-hub-signature-256': fbSignature(FB.appSecret, raw) },
+            body: raw,
+        });
+        assert.equal(r.status, 200, r.body);
+    }
+
+    const until = async (what, fn, ms = 10000) => assert.ok(await waitFor(fn, ms), `timed out waiting for ${what}`);
+    const smsCount = (p) => fakes.requests('twilio').filter((r) => r.valid && r.body.To === p).length;
+    const dayOf = (days, date) => days.find((d) => d.date === date);
+    const zeros = () => Object.fromEntries(OUTCOMES.map((o) => [o, 0]));
+
+    async function start(off) {
+        offset = off;
+        mc = await startMotcua({ redisUrl: redis.url, env: env(fakes.url, offset, tokensFile) });
+    }
+    async function stop() {
+        if (!mc) return;
+        const r = await mc.stop();
+        logs.push(...mc.stderrLines);
+        assertCleanExit(r, mc.stderrLines, 'motcua');
+        mc = null;
+    }
+
+    before(async () => {
+        dir = makeTempDir('motcua-rep-');
+        tokensFile = path.join(dir, 'tokens.txt');
+        fs.writeFileSync(
+            tokensFile,
+            [
+                `${A} ${sha256(tok.a)} notify,read *`,
+                `${B} ${sha256(tok.b)} notify,read *`,
+                `${A} ${sha256(tok.reader)} read *`,
+                '',
+            ].join('\n'),
+        );
+        redis = await startRedis(path.join(dir, 'redis'));
+        fakes = await startFakes({
+            fbToken: FB.pageToken,
+            zalo: { appId: ZALO.appId, secretKey: ZALO.appSecret, accessToken: ZALO.access, refreshToken: ZALO.refresh },
+            twilio: { sid: TW.sid, token: TW.token },
+        });
+        const off = offsetTo(12);
+        // a notification that finished before the counters and the retention index
+        // existed (no mc:final entry): the sweeper indexes it on its first walk
+        ids.legacy = 'legacy0001';
+        phones.legacy = phone();
+        const t0 = Date.now() + off;
+        await redisPipe(redis.sock, [
+            ['HSET', `mc:notif:${ids.legacy}`, 'dept', A, 'status', 'delivered', 'text', 'Cũ', 'to', JSON.stringify({ phone: phones.legacy }),
+                'channels', 'sms', 'idx', '0', 'send_at_ms', String(t0 - HOUR), 'not_after_ms', '0', 'priority', 'normal',
+                'created_ms', String(t0 - HOUR), 'sent_ms', String(t0 - HOUR + 1000), 'channel', 'sms'],
+        ]);
+        await start(off);
+        today = localDate(T());
+    });
+
+    beforeEach(() => {
+        if (mc && !mc.alive()) throw new Error(`motcua died:\n${mc.stderrLines.slice(-40).join('\n')}`);
+    });
+
+    after(async () => {
+        try {
+            if (mc && mc.alive()) await stop();
+        } finally {
+            await fakes.stop();
+            await redis.stop();
+            removeTempDir(dir);
+        }
+        const log = logs.join('\n');
+        for (const p of Object.values(phones)) assert.ok(!log.includes(p), `phone ${masked(p)} is masked in the logs`);
+    });
+
+    it('outcomes are counted per department, channel and local day', async () => {
+        for (const n of ['s1', 's2', 's3']) {
+            phones[n] = phone();
+            ids[n] = await notify(tok.a, { to: { phone: phones[n] }, text: `Hồ sơ ${n} đã có kết quả` });
+            phones[ids[n]] = phones[n];
+        }
+        phones.b1 = phone();
+        ids.b1 = await notify(tok.b, { to: { phone: phones.b1 }, text: 'Thông báo của phòng B' });
+        const psid = `psid${Date.now()}`;
+        await R('HSET', `mc:conv:facebook:${psid}`, 'last_in_ms', String(T() - HOUR));
+        ids.f1 = await notify(tok.a, { to: { channel: 'facebook', user_id: psid }, text: 'Mời nhận kết quả' });
+        for (const n of ['s1', 's2', 's3', 'b1', 'f1']) await until(`${n} sent`, async () => (await status(ids[n])) === 'sent');
+
+        await smsReceipt(ids.s2, 'delivered');
+        await smsReceipt(ids.s3, 'undelivered');
+        await fbDelivered(psid, await R('HGET', `mc:notif:${ids.f1}`, 'provider_id'));
+        await until('s2 delivered', async () => (await status(ids.s2)) === 'delivered');
+        await until('s3 failed', async () => (await status(ids.s3)) === 'failed');
+        await until('f1 delivered', async () => (await status(ids.f1)) === 'delivered');
+
+        // the provider refuses the number for good (HTTP 400, Twilio 21211) → dead
+        phones.d1 = phone();
+        fakes.fail('twilio', { status: 400, code: 21211 });
+        ids.d1 = await notify(tok.a, { to: { phone: phones.d1 }, text: 'Không gửi được' });
+        phones[ids.d1] = phones.d1;
+        await until('d1 dead', async () => (await status(ids.d1)) === 'dead');
+
+        // not_after passed before it came due → expired (written as the API does)
+        ids.e1 = `exp${Date.now()}`;
+        await redisPipe(redis.sock, [
+            ['HSET', `mc:notif:${ids.e1}`, 'dept', A, 'status', 'scheduled', 'text', 'Hết hạn', 'to', JSON.stringify({ phone: phone() }),
+                'channels', 'sms', 'idx', '0', 'send_at_ms', String(T() - 2000), 'not_after_ms', String(T() - 1000),
+                'priority', 'normal', 'created_ms', String(T() - 2000)],
+            ['ZADD', 'mc:due', String(T() - 2000), ids.e1],
+        ]);
+        await until('e1 expired', async () => (await status(ids.e1)) === 'expired');
+
+        const r = await api('GET', 'stats', { token: tok.a });
+        assert.equal(r.status, 200, r.body);
+        assert.equal(r.json.days.length, 7, 'seven days by default');
+        const dates = r.json.days.map((d) => d.date);
+        assert.equal(dates[6], today, 'the last day is today (Asia/Ho_Chi_Minh, the gateway clock)');
+        for (let i = 0; i < 7; i++) assert.equal(dates[i], localDate(T() - (6 - i) * DAY), 'oldest first, consecutive');
+        const d = dayOf(r.json.days, today).channels;
+        assert.deepEqual(d.sms, { sent: 3, delivered: 1, failed: 1, dead: 1, expired: 1 });
+        assert.deepEqual(d.facebook, { sent: 1, delivered: 1, failed: 0, dead: 0, expired: 0 });
+        assert.deepEqual(d.zalo, zeros());
+        for (const day of r.json.days.slice(0, 6)) for (const c of CHANNELS) assert.deepEqual(day.channels[c], zeros(), `${day.date} ${c}`);
+
+        const rb = await api('GET', 'stats?days=1', { token: tok.b });
+        assert.equal(rb.status, 200, rb.body);
+        assert.deepEqual(rb.json.days.map((x) => x.date), [today]);
+        assert.deepEqual(rb.json.days[0].channels.sms, { ...zeros(), sent: 1 }, 'department B sees only its own');
+        assert.deepEqual(rb.json.days[0].channels.facebook, zeros());
+
+        assert.equal((await api('GET', 'stats?days=31', { token: tok.reader })).json.days.length, 31);
+        for (const q of ['days=0', 'days=32', 'days=abc', 'days=']) {
+            const e = await api('GET', `stats?${q}`, { token: tok.a });
+            assert.equal(e.status, 400, `${q}: ${e.body}`);
+            assert.equal(e.json.field, 'days');
+        }
+        assert.equal((await api('GET', 'stats')).status, 401);
+        assert.equal((await api('GET', 'stats', { token: newToken() })).status, 401);
+        const ttl = Number(await R('TTL', `mc:stats:${A}:${today}`));
+        assert.ok(ttl > 39 * 86400 && ttl <= 40 * 86400, `the day's counters expire in 40 days (${ttl} s)`);
+    });
+
+    it('/dead lists the department\'s dead notifications, newest first, masked', async () => {
+        phones.d2 = phone();
+        fakes.fail('twilio', { status: 400, code: 21211 });
+        ids.d2 = await notify(tok.a, { to: { phone: phones.d2 }, text: 'Không gửi được lần nữa' });
+        await until('d2 dead', async () => (await status(ids.d2)) === 'dead');
+
+        const r = await api('GET', 'dead', { token: tok.reader });
+        assert.equal(r.status, 200, r.body);
+        assert.deepEqual(r.json.dead.map((x) => x.id), [ids.d2, ids.d1], 'newest first');
+        const e = r.json.dead[1];
+        assert.equal(e.channel, 'sms');
+        assert.equal(e.to, masked(phones.d1));
+        assert.equal(e.reason, 'invalid_number');
+        assert.equal(e.reason, await R('HGET', `mc:notif:${ids.d1}`, 'dead_reason'));
+        const stream = await R('XRANGE', 'mc:dead', '-', '+');
+        assert.ok(stream.includes(ids.d1) && stream.includes('invalid_number'), 'the dead-letter stream has it with the reason');
+        assert.match(e.at, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+07:00$/);
+        assert.equal(e.at.slice(0, 10), today);
+        assert.equal(e.attempts, 1);
+        assert.equal(e.retryable, true);
+        assert.ok(!('broadcast' in e), 'not a broadcast');
+        assert.ok(!r.body.includes(phones.d1) && !r.body.includes(phones.d2), 'no raw phone in the answer');
+
+        assert.deepEqual((await api('GET', 'dead', { token: tok.b })).json, { dead: [] }, 'department B has none');
+        assert.deepEqual((await api('GET', 'dead?limit=1', { token: tok.a })).json.dead.map((x) => x.id), [ids.d2]);
+        for (const q of ['limit=0', 'limit=201', 'limit=x']) {
+            const b = await api('GET', `dead?${q}`, { token: tok.a });
+            assert.equal(b.status, 400, `${q}: ${b.body}`);
+            assert.equal(b.json.field, 'limit');
+        }
+        assert.equal((await api('GET', 'dead')).status, 401);
+    });
+
+    it('retry: 202 and sent from the first channel; 404, 403, 409 otherwise', async () => {
+        const id = ids.d1;
+        const other = await api('POST', `dead/${id}/retry`, { token: tok.b });
+        assert.equal(other.status, 403, other.body);
+        assert.equal(other.json.error, 'forbidden');
+        const scope = await api('POST', `dead/${id}/retry`, { token: tok.reader });
+        assert.equal(scope.status, 403, 'read-only token');
+        assert.equal((await api('POST', `dead/${id}/retry`)).status, 401);
+        const none = await api('POST', 'dead/nosuchnotification/retry', { token: tok.a });
+        assert.equal(none.status, 404, none.body);
+        assert.equal(none.json.error, 'not_found');
+        assert.equal((await api('POST', `dead/${id}/again`, { token: tok.a })).status, 404);
+        assert.equal((await api('POST', 'dead/a%2Fb/retry', { token: tok.a })).status, 404);
+        assert.equal((await api('GET', `dead/${id}/retry`, { token: tok.a })).status, 405);
+        const expired = await api('POST', `dead/${ids.e1}/retry`, { token: tok.a });
+        assert.equal(expired.status, 409, expired.body);
+        assert.equal(expired.json.error, 'not_retryable');
+        assert.equal(await status(id), 'dead', 'refused retries change nothing');
+
+        const before = smsCount(phones.d1);
+        const ok = await api('POST', `dead/${id}/retry`, { token: tok.a });
+        assert.equal(ok.status, 202, ok.body);
+        assert.deepEqual(ok.json, { id, status: 'scheduled' });
+        await until('d1 sent after the retry', async () => (await status(id)) === 'sent');
+        assert.equal(smsCount(phones.d1), before + 1, 'the provider got it again');
+        const attempts = (await R('LRANGE', `mc:notif:${id}:attempts`, '0', '-1')).split('\n').map((l) => JSON.parse(l));
+        assert.deepEqual(attempts.map((a) => a.result), ['failed', 'requeued', 'sent']);
+        assert.deepEqual((await api('GET', 'dead', { token: tok.a })).json.dead.map((x) => x.id), [ids.d2], 'no longer dead');
+        const again = await api('POST', `dead/${id}/retry`, { token: tok.a });
+        assert.equal(again.status, 409, 'not dead any more');
+        const s = dayOf((await api('GET', 'stats?days=1', { token: tok.a })).json.days, today).channels.sms;
+        assert.deepEqual(s, { sent: 4, delivered: 1, failed: 1, dead: 2, expired: 1 }, 'the retried one counts as sent too');
+
+        // dead with a not_after: retryable until it passes
+        phones.d3 = phone();
+        fakes.fail('twilio', { status: 400, code: 21211 });
+        const notAfter = T() + 2500;
+        ids.d3 = await notify(tok.a, {
+            to: { phone: phones.d3 },
+            text: 'Có hạn',
+            not_after: new Date(notAfter).toISOString(),
+        });
+        await until('d3 dead', async () => (await status(ids.d3)) === 'dead');
+        const listed = async () => (await api('GET', 'dead', { token: tok.a })).json.dead.find((x) => x.id === ids.d3);
+        assert.equal((await listed()).retryable, true);
+        await until('not_after passed', () => T() > notAfter + 100);
+        assert.equal((await listed()).retryable, false);
+        const late = await api('POST', `dead/${ids.d3}/retry`, { token: tok.a });
+        assert.equal(late.status, 409, late.body);
+        assert.match(late.json.message, /not_after/);
+    });
+
+    it('retention: 8 days later texts and recipients are gone, statuses and counts stay', async () => {
+        // scheduled 30 days ahead: not final, never stripped
+        phones.future = phone();
+        ids.future = await notify(tok.a, { to: { phone: phones.future }, text: 'Lịch hẹn tháng sau', send_at: new Date(T() + 30 * DAY).toISOString() });
+        const old = ['s1', 's2', 's3', 'b1', 'f1', 'd1', 'd2', 'd3', 'e1', 'legacy'].map((n) => ids[n]);
+        const statuses = {};
+        for (const id of old) statuses[id] = await status(id);
+        assert.deepEqual(
+            old.map((id) => statuses[id]),
+            ['sent', 'delivered', 'failed', 'sent', 'delivered', 'sent', 'dead', 'dead', 'expired', 'delivered'],
+        );
+        await until('the legacy notification indexed', async () => (await R('ZSCORE', 'mc:final', ids.legacy)) !== '');
+        assert.equal(await R('HGET', `mc:notif:${ids.s1}`, 'text'), 'Hồ sơ s1 đã có kết quả', 'kept within the retention');
+        assert.equal(await R('HEXISTS', `mc:notif:${ids.legacy}`, 'text'), '1');
+        const deadBefore = await R('XLEN', 'mc:dead');
+        const dayBefore = (await api('GET', 'stats?days=1', { token: tok.a })).json.days[0];
+
+        await stop();
+        await start(offset + 8 * DAY);
+        await until('the sweeper stripped them', async () => {
+            for (const id of old) if ((await R('HEXISTS', `mc:notif:${id}`, 'text')) !== '0') return false;
+            return true;
+        }, 15000);
+        for (const id of old) {
+            const h = await R('HGETALL', `mc:notif:${id}`);
+            const f = Object.fromEntries(h.split('\n').reduce((a, v, i, arr) => (i % 2 ? a : [...a, [v, arr[i + 1]]]), []));
+            assert.ok(!('text' in f) && !('to' in f), `${id}: no text, no recipient`);
+            assert.equal(f.text_removed, '1');
+            assert.equal(f.status, statuses[id], `${id}: status kept`);
+            assert.equal(f.dept, id === ids.b1 ? B : A, 'department kept');
+            assert.equal(await R('ZSCORE', 'mc:final', id), '', `${id} left the retention index`);
+        }
+        assert.ok(!(await R('HGETALL', `mc:notif:${ids.s1}`)).includes(phones.s1));
+        // the one still scheduled keeps everything
+        assert.equal(await status(ids.future), 'scheduled');
+        assert.equal(await R('HGET', `mc:notif:${ids.future}`, 'text'), 'Lịch hẹn tháng sau');
+        assert.equal(JSON.parse(await R('HGET', `mc:notif:${ids.future}`, 'to')).phone, phones.future);
+        assert.equal(await R('HEXISTS', `mc:notif:${ids.future}`, 'text_removed'), '0');
+
+        // dead letters: the same entries, without text and recipient
+        await until('dead letters redacted', async () => !(await R('XRANGE', 'mc:dead', '-', '+')).includes(phones.d2));
+        assert.equal(await R('XLEN', 'mc:dead'), deadBefore, 'every dead letter is still there');
+        const raw = await R('XRANGE', 'mc:dead', '-', '+');
+        for (const p of [phones.d1, phones.d2, phones.d3]) assert.ok(!raw.includes(p), 'no phone left in mc:dead');
+        assert.ok(!raw.includes('Không gửi được'), 'no text left in mc:dead');
+        for (const n of ['d1', 'd2', 'd3']) assert.ok(raw.includes(ids[n]), `${n}: its dead letter remains`);
+        assert.ok(raw.includes('invalid_number') && raw.includes('redacted_ms'));
+
+        // counters survive; the console's GET shows text_removed
+        const st = await api('GET', 'stats?days=10', { token: tok.a });
+        assert.equal(st.json.days[9].date, localDate(T()));
+        const was = dayOf(st.json.days, today);
+        assert.ok(was, `${today} is among the last 10 days`);
+        assert.deepEqual(was, dayBefore, 'the counters of that day are unchanged');
+        assert.deepEqual(was.channels.sms, { sent: 4, delivered: 1, failed: 1, dead: 3, expired: 1 });
+        const g = await api('GET', `notifications/${ids.s1}`, { token: tok.a });
+        assert.equal(g.status, 200, g.body);
+        assert.equal(g.json.status, 'sent');
+        assert.equal(g.json.text_removed, true);
+        const gf = await api('GET', `notifications/${ids.future}`, { token: tok.a });
+        assert.ok(!gf.json.text_removed, 'not removed from the scheduled one');
+
+        // a dead one whose text is gone is no longer listed nor retryable
+        assert.deepEqual((await api('GET', 'dead', { token: tok.a })).json.dead, []);
+        const r = await api('POST', `dead/${ids.d2}/retry`, { token: tok.a });
+        assert.equal(r.status, 409, r.body);
+        assert.match(r.json.message, /retention/);
+    });
+});

@@ -1,0 +1,314 @@
+// Redis restarted in the middle of a broadcast (issue 5): nothing lost, nothing
+// doubled.
+//
+// A broadcast is written into Redis in the shape POST /api/v1/broadcasts stores
+// (hash mc:bc:<id>, sorted set mc:bc:due) for subscribers of two overlapping wards
+// on zalo, facebook and sms, and one real dispatcher (`motcua serve --role
+// dispatcher`) fans it out (gateway/gw_sched.c) and sends it (gateway/gw_sender.c)
+// to the fake providers of tests/fakes/providers.mjs. Redis goes away while that
+// runs and comes back on the same unix socket and data directory, reloading its
+// AOF slowly enough that the dispatcher meets a Redis answering LOADING:
+//
+//   1. SIGTERM during the fan-out (a clean restart, e.g. an upgrade), then
+//      SIGKILL during the sending (a crash);
+//   2. SIGSTOP during the sending (a stall: the dispatcher's acknowledgements and
+//      wire marks back up in its socket, so its Redis adapter waits for
+//      writability), then SIGKILL: the end of the connection arrives together with
+//      writability. Before gateway/gw_store.c checked for that, the dispatcher
+//      aborted in libuv (uv_poll_start on a closing handle) and the broadcast never
+//      reached `done`: the "hang" of the first version of this test.
+//
+// Redis runs with AOF on and `appendfsync always`: every write is fsynced before
+// Redis answers it, so whatever the dispatcher was told is done is on disk, even
+// after SIGKILL or a power cut. With `everysec` a clean SIGTERM loses nothing
+// either (shutdown fsyncs) and a killed Redis process rarely does (its writes are
+// in the kernel), but up to a second of acknowledged writes is lost when the
+// machine goes down, or up to two when Redis was holding writes back behind a slow
+// fsync: a notification marked sent, or an XACK, could come back as not done, so
+// "nothing lost" would not hold.
+//
+// Every recipient must get exactly one message (the dispatcher keeps the outcome
+// of what it sent while Redis was away and records it once Redis answers again,
+// instead of sending it again), the broadcast must reach `done` with its counts
+// adding up, and nothing may go to the dead-letter stream.
+//
+// Contracts: shared/spec/admin-api.md (Broadcasts), gateway/gw_sched.h (shapes).
+// Debugging: RESTART_TEST_LOG=/some/path writes each dispatcher's log to /some/path-<tag>.
+
+import { describe, it, before, after, beforeEach } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { ROOT, TEST_INI, makeTempDir, removeTempDir, startRedis, motcuaBin, redisCli, redisPipe, waitFor, sleep } from '../lib/harness.mjs';
+import { startFakes } from '../fakes/providers.mjs';
+import { FB, ZALO, TW, HOUR, offsetTo, providerEnv } from '../lib/providers-env.mjs';
+
+const N = 4500; // recipients of the broadcast
+const CHANNELS = ['zalo', 'facebook', 'sms'];
+const REDIS_ARGS = ['--appendfsync', 'always'];
+// Restarted, Redis reloads its AOF slowly (a 1 µs pause at every 8th command on
+// average), as a production Redis with its data does: for a while it accepts
+// connections and answers LOADING to everything.
+const RELOAD_ARGS = [...REDIS_ARGS, '--key-load-delay', '-8'];
+const CLAIM_IDLE_MS = 5000;
+
+/** `motcua serve --role dispatcher`; ready when the scheduler logged its start. */
+async function startDispatcher({ redisUrl, env, consumer }) {
+    const proc = spawn(motcuaBin(), ['serve', '--config', TEST_INI, '--listen', '127.0.0.1:1', '--redis', redisUrl, '--role', 'dispatcher'], {
+        cwd: ROOT,
+        env: { ...process.env, ...env, MOTCUA_WORKER_CONSUMER: consumer },
+        stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    const lines = [];
+    let buf = '';
+    proc.stderr.setEncoding('utf8');
+    proc.stderr.on('data', (c) => {
+        buf += c;
+        let i;
+        while ((i = buf.indexOf('\n')) >= 0) {
+            lines.push(buf.slice(0, i));
+            buf = buf.slice(i + 1);
+        }
+    });
+    let exited = null;
+    proc.once('exit', (code, signal) => (exited = { code, signal }));
+    process.once('exit', () => {
+        if (!exited) process.kill(proc.pid, 'SIGKILL');
+    });
+    const ok = await waitFor(() => exited || lines.some((l) => l.includes('"sched.started"')), 15000, 50);
+    if (!ok || exited) {
+        if (!exited) process.kill(proc.pid, 'SIGKILL');
+        throw new Error(`dispatcher did not start (${JSON.stringify(exited)}):\n${lines.join('\n')}`);
+    }
+    const stop = async () => {
+        if (exited) return exited;
+        const done = new Promise((r) => proc.once('exit', (code, signal) => r({ code, signal })));
+        const t = setTimeout(() => process.kill(proc.pid, 'SIGKILL'), 5000);
+        process.kill(proc.pid, 'SIGTERM');
+        const r = await done;
+        clearTimeout(t);
+        return r;
+    };
+    return { proc, lines, stop, alive: () => !exited };
+}
+
+/**
+ * n recipients over zalo/facebook/sms in two wards that overlap by a fifth (a
+ * recipient in both still hears it once), plus webchat members the broadcast does
+ * not address. Zalo and Facebook recipients wrote an hour ago (windows open).
+ */
+function audience(tag, n, nowMs) {
+    const w1 = `phuong-restart-${tag}-1`;
+    const w2 = `phuong-restart-${tag}-2`;
+    const members = [];
+    const cmds = [];
+    for (let i = 0; i < n; i++) {
+        const ch = CHANNELS[i % 3];
+        const id = ch === 'sms' ? `+8498${String(i).padStart(7, '0')}` : `${tag}r${i}`;
+        members.push(`${ch}:${id}`);
+        if (ch !== 'sms') cmds.push(['HSET', `mc:conv:${ch}:${id}`, 'last_in_ms', String(nowMs - HOUR)]);
+    }
+    const CHUNK = 1000;
+    const inW1 = members.filter((_, i) => i < 0.6 * n);
+    const inW2 = members.filter((_, i) => i >= 0.4 * n);
+    for (let i = 0; i < inW1.length; i += CHUNK) cmds.push(['SADD', `mc:sub:ward:${w1}`, ...inW1.slice(i, i + CHUNK)]);
+    for (let i = 0; i < inW2.length; i += CHUNK) cmds.push(['SADD', `mc:sub:ward:${w2}`, ...inW2.slice(i, i + CHUNK)]);
+    cmds.push(['SADD', `mc:sub:ward:${w1}`, ...Array.from({ length: 50 }, (_, i) => `webchat:${tag}w${i}`)]);
+    return { wards: [w1, w2], members, cmds };
+}
+
+/** The record POST /api/v1/broadcasts writes, due at dueMs. */
+function broadcastCmds(id, { wards, text, dueMs, n }) {
+    return [
+        ['HSET', `mc:bc:${id}`, 'dept', 'test-dept', 'status', 'scheduled', 'text', text, 'wards', wards.join(','),
+            'channels', CHANNELS.join(','), 'tags', '', 'priority', 'normal', 'send_at_ms', String(dueMs),
+            'not_after_ms', '0', 'created_ms', String(dueMs), 'recipients', String(n),
+            ...CHANNELS.flatMap((c, i) => [`count:${c}`, String(Math.floor(n / 3) + (i < n % 3 ? 1 : 0))])],
+        ['ZADD', 'mc:bc:due', String(dueMs), id],
+    ];
+}
+
+/** Requests per recipient ("<channel>:<id>") that reached the fakes. */
+function received(fakes) {
+    const per = new Map();
+    const add = (k) => per.set(k, (per.get(k) || 0) + 1);
+    for (const r of fakes.requests('zalo')) if (r.body?.recipient?.user_id) add(`zalo:${r.body.recipient.user_id}`);
+    for (const r of fakes.requests('facebook')) if (r.body?.recipient?.id) add(`facebook:${r.body.recipient.id}`);
+    for (const r of fakes.requests('twilio')) if (r.valid && r.body?.To) add(`sms:${r.body.To}`);
+    return per;
+}
+
+const total = (fakes) => fakes.count('zalo') + fakes.count('facebook') + fakes.count('twilio');
+
+describe('Redis restarted mid-broadcast (AOF, appendfsync always)', { timeout: 150000 }, () => {
+    let dir, redis, fakes, offset;
+    const T = () => Date.now() + offset;
+    const rdir = () => path.join(dir, 'redis');
+    const bc = (id, f) => redisCli(redis.sock, 'HGET', `mc:bc:${id}`, f);
+
+    before(async () => {
+        dir = makeTempDir('motcua-rs-');
+        redis = await startRedis(rdir(), { args: REDIS_ARGS });
+        fakes = await startFakes({
+            fbToken: FB.pageToken,
+            zalo: { appId: ZALO.appId, secretKey: ZALO.appSecret, accessToken: ZALO.access, refreshToken: ZALO.refresh },
+            twilio: { sid: TW.sid, token: TW.token },
+            maxRecords: 2 * N,
+        });
+        offset = offsetTo(12); // noon in Ho Chi Minh City: no SMS quiet hours, no Zalo night
+    });
+
+    beforeEach(() => fakes.reset());
+
+    after(async () => {
+        await fakes?.stop();
+        if (redis?.alive()) await redis.stop();
+        if (dir) removeTempDir(dir);
+    });
+
+    /** Stops Redis with `signal`, starts it again on the same socket and AOF; returns a line for the log. */
+    async function restartRedis(signal, id) {
+        const r = signal === 'SIGKILL' ? await redis.kill() : await redis.stop();
+        assert.equal(r.signal ?? (r.code === 0 ? signal : `exit ${r.code}`), signal, 'Redis went away as asked');
+        const sentWhileDown = total(fakes);
+        const t0 = Date.now();
+        redis = await startRedis(rdir(), { args: RELOAD_ARGS, timeoutMs: 30000 });
+        const loadMs = Date.now() - t0;
+        assert.equal(await redisCli(redis.sock, 'CONFIG', 'GET', 'appendfsync'), 'appendfsync\nalways');
+        return `${signal}: status ${await bc(id, 'status')}, ${await bc(id, 'fanned')} fanned, ${sentWhileDown} sent, reloaded in ${loadMs} ms`;
+    }
+
+    /**
+     * A broadcast `id` to n recipients (ward tag `tag`) fanned out and sent by one
+     * dispatcher while disrupt(id) does things to Redis; then every check of
+     * "nothing lost, nothing doubled".
+     */
+    async function broadcastThrough(tag, id, n, disrupt) {
+        const a = audience(tag, n, T());
+        await redisPipe(redis.sock, a.cmds);
+        const d = await startDispatcher({
+            redisUrl: redis.url,
+            consumer: `restart-${tag}`,
+            env: providerEnv(fakes.url, {
+                MOTCUA_SCHEDULER_RATE_SMS: '0',
+                MOTCUA_SCHEDULER_RATE_FACEBOOK: '0',
+                MOTCUA_SCHEDULER_RATE_ZALO: '0',
+                MOTCUA_WORKER_CLAIM_IDLE_MS: String(CLAIM_IDLE_MS),
+                MOTCUA_SERVER_TEST_CLOCK: 'true',
+                MOTCUA_TEST_CLOCK_OFFSET_MS: String(offset),
+            }),
+        });
+        const text = `Thông báo phường ${tag.toUpperCase()}: tạm ngừng cấp nước`;
+        let exit;
+        try {
+            const t0 = Date.now();
+            await redisPipe(redis.sock, broadcastCmds(id, { wards: a.wards, text, dueMs: T() - 10, n }));
+            const log = await disrupt(id);
+            assert.notEqual(await bc(id, 'status'), 'done', 'the last disruption came before the end');
+
+            // a dispatcher that died (e.g. an abort in the Redis adapter) fails at once, with its last words
+            const done = await waitFor(async () => !d.alive() || (await bc(id, 'status')) === 'done', 60000, 50);
+            assert.ok(d.alive(), `the dispatcher survived:\n${d.lines.slice(-10).join('\n')}`);
+            log.push(`done after ${Date.now() - t0} ms`);
+            console.log(`# ${log.join('; ')}`);
+            if (!done) {
+                const st = await redisCli(redis.sock, 'EVAL',
+                    "local c={} for i=1,tonumber(ARGV[2]) do local s=redis.call('HGET','mc:notif:'..ARGV[1]..'-'..i,'status') or 'nil' " +
+                    "c[s]=(c[s] or 0)+1 end local r={} for k,v in pairs(c) do r[#r+1]=k..'='..v end return r", '0', id, String(n));
+                const pend = await Promise.all(CHANNELS.map((c) => redisCli(redis.sock, 'XPENDING', `mc:out:${c}`, 'motcua')));
+                assert.fail(`not done: ${await redisCli(redis.sock, 'HGETALL', `mc:bc:${id}`)}\nnotifications: ${st}\n` +
+                    `pending: ${pend.join(' | ')}\ndue: ${await redisCli(redis.sock, 'ZCARD', 'mc:due')}\n${d.lines.slice(-30).join('\n')}`);
+            }
+
+            await sleep(1000); // a second copy would show now
+            // nothing doubled, nobody missed, nobody outside the audience
+            const per = received(fakes);
+            const missing = a.members.filter((m) => !per.has(m));
+            const doubled = a.members.filter((m) => per.get(m) > 1);
+            const all = new Set(a.members);
+            const stray = [...per.keys()].filter((k) => !all.has(k));
+            assert.deepEqual(missing.slice(0, 10), [], `${missing.length} recipients got nothing`);
+            if (doubled.length) {
+                // what Redis recorded for the first few: a re-read entry or a re-routed notification
+                const detail = await redisCli(redis.sock, 'EVAL',
+                    "local want={} for i=3,#ARGV do want[ARGV[i]]=true end local r={} " +
+                    "for i=1,tonumber(ARGV[2]) do local k='mc:notif:'..ARGV[1]..'-'..i local to=cjson.decode(redis.call('HGET',k,'to') or '{}') " +
+                    "if want[(to.channel or '')..':'..(to.user_id or '')] then r[#r+1]=k..' '..table.concat(redis.call('LRANGE',k..':attempts',0,-1),' ') end end return r",
+                    '0', id, String(n), ...doubled.slice(0, 5));
+                console.log(`# doubled: ${doubled.slice(0, 5).join(' ')}\n${detail}`);
+            }
+            assert.deepEqual(doubled.slice(0, 10), [], `${doubled.length} recipients got more than one message`);
+            assert.deepEqual(stray, [], 'nobody outside the audience (webchat members are not addressed)');
+            assert.equal(total(fakes), n, 'one request per recipient');
+            const fb = fakes.requests('facebook').find((r) => r.body?.message?.text);
+            assert.equal(fb.body.message.text, text, 'the broadcast text');
+
+            // the broadcast's record adds up
+            assert.equal(await bc(id, 'fanned'), String(n));
+            assert.equal(await bc(id, 'finished'), String(n), 'every notification finished once');
+            for (const c of CHANNELS) {
+                const want = String(a.members.filter((m) => m.startsWith(`${c}:`)).length);
+                assert.equal(await bc(id, `fanned:${c}`), want, `fanned:${c}`);
+                assert.equal(await bc(id, `st:sent:${c}`), want, `st:sent:${c}`);
+                for (const st of ['dead', 'expired', 'cancelled']) assert.ok(['', '0'].includes(await bc(id, `st:${st}:${c}`)), `no st:${st}:${c}`);
+            }
+            assert.equal(await redisCli(redis.sock, 'EXISTS', `mc:bc:${id}:seen`), '0', 'the seen set is gone');
+            const notSent = await redisCli(redis.sock, 'EVAL',
+                "local n=0 for i=1,tonumber(ARGV[2]) do if redis.call('HGET','mc:notif:'..ARGV[1]..'-'..i,'status')~='sent' then n=n+1 end end " +
+                "if redis.call('EXISTS','mc:notif:'..ARGV[1]..'-'..(tonumber(ARGV[2])+1))==1 then n=n+1000000 end return n",
+                '0', id, String(n));
+            assert.equal(notSent, '0', `notifications ${id}-1..${id}-${n} all sent, and no more of them`);
+            // nothing dead, nothing left behind
+            assert.equal(await redisCli(redis.sock, 'XLEN', 'mc:dead'), '0', 'no dead letters');
+            assert.equal(await redisCli(redis.sock, 'ZCARD', 'mc:due'), '0', 'nothing left due');
+            for (const c of CHANNELS) {
+                const p = await redisCli(redis.sock, 'XPENDING', `mc:out:${c}`, 'motcua');
+                assert.equal(p.split('\n')[0], '0', `nothing unacknowledged on mc:out:${c}`);
+            }
+        } finally {
+            exit = await d.stop();
+            if (process.env.RESTART_TEST_LOG) fs.writeFileSync(`${process.env.RESTART_TEST_LOG}-${tag}`, d.lines.join('\n'));
+        }
+        const bad = d.lines.filter((l) => /Sanitizer|runtime error/.test(l));
+        assert.deepEqual(bad, [], 'clean sanitizer output');
+        assert.equal(exit.code, 0, `clean exit on SIGTERM: ${d.lines.slice(-20).join('\n')}`);
+    }
+
+    it(`${N} recipients; Redis stopped (SIGTERM) during the fan-out, killed (SIGKILL) during the sending → exactly one message each, counts add up, no dead letters`, async () => {
+        await broadcastThrough('r', 'bcr001', N, async (id) => {
+            const log = [];
+            // 1. a clean restart as soon as the fan-out has written its first batches
+            assert.ok(await waitFor(async () => Number(await bc(id, 'fanned')) > 0, 30000, 1), 'fan-out began');
+            log.push(await restartRedis('SIGTERM', id));
+            // 2. a crash once a good part has been sent, with more on its way
+            const sentAt = total(fakes);
+            assert.ok(await waitFor(() => total(fakes) >= sentAt + N / 4, 60000, 2), 'sending went on after the first restart');
+            log.push(await restartRedis('SIGKILL', id));
+            return log;
+        });
+    });
+
+    // Redis stalls (a slow disk under appendfsync always, a fork...) while the
+    // dispatcher keeps writing acknowledgements and wire marks: its socket fills
+    // up, so the adapter waits for writability, and then Redis dies: the end of
+    // the connection arrives together with writability.
+    it(`${N / 2} recipients; Redis frozen (SIGSTOP) during the sending until the dispatcher's writes back up, then killed and restarted → the dispatcher carries on: exactly one message each`, async () => {
+        await broadcastThrough('s', 'bcr002', N / 2, async (id) => {
+            assert.ok(await waitFor(() => total(fakes) >= N / 8, 60000, 2), 'sending began');
+            process.kill(redis.pid, 'SIGSTOP');
+            // the dispatcher notices nothing comes back; sends stop or its writes pile up
+            let last = -1;
+            await waitFor(async () => {
+                const now = total(fakes);
+                const still = now === last;
+                last = now;
+                return still;
+            }, 5000, 400);
+            await sleep(500);
+            const frozenAt = total(fakes);
+            const line = await restartRedis('SIGKILL', id);
+            return [`frozen after ${frozenAt} sent; ${line}`];
+        });
+    });
+});
