@@ -1957,17 +1957,36 @@ static void on_notifications(gw_req *rq) {
 /* ------------------------------------------------------ subscriptions */
 
 /* KEYS[1] subscriber set, KEYS[2] reverse index, KEYS[3] dossier (optional);
- * ARGV: member, reverse member, dept, "add"|"del". -2 no dossier, -1 other dept,
- * else the number of members added or removed. */
+ * ARGV: member, reverse member, dept, "add"|"del", then (ward only) the tags.
+ * A ward subscription's tags are memberships of mc:sub:ward:<id>:tag:<tag>
+ * (broadcasts with audience.tags fan out from those sets), each listed in the
+ * reverse index as "ward:<id>:tag:<tag>" so that the chat's HUY, which drops
+ * mc:sub:<every member of the index>, removes them too. A POST states the
+ * subscription's tags (none when absent): the ward's other tag memberships go;
+ * a DELETE removes them all. -2 no dossier, -1 other dept, else the number of
+ * members added to or removed from KEYS[1]. */
 static const char sub_lua[] =
     "if #KEYS==3 then\n"
     "  if redis.call('EXISTS',KEYS[3])==0 then return -2 end\n"
     "  if redis.call('HGET',KEYS[3],'dept')~=ARGV[3] then return -1 end\n"
     "end\n"
-    "if ARGV[4]=='add' then\n"
-    "  local n=redis.call('SADD',KEYS[1],ARGV[1]) redis.call('SADD',KEYS[2],ARGV[2]) return n\n"
+    "local add=ARGV[4]=='add'\n"
+    "local n=redis.call(add and 'SADD' or 'SREM',KEYS[1],ARGV[1])\n"
+    "redis.call(add and 'SADD' or 'SREM',KEYS[2],ARGV[2])\n"
+    "if #KEYS==2 then\n"
+    "  local pre=ARGV[2]..':tag:'\n"
+    "  local keep={} if add then for i=5,#ARGV do keep[pre..ARGV[i]]=true end end\n"
+    "  for _,r in ipairs(redis.call('SMEMBERS',KEYS[2])) do\n"
+    "    if string.sub(r,1,#pre)==pre and not keep[r] then\n"
+    "      redis.call('SREM','mc:sub:'..r,ARGV[1]) redis.call('SREM',KEYS[2],r)\n"
+    "    end\n"
+    "  end\n"
+    "  if add then for i=5,#ARGV do\n"
+    "    redis.call('SADD',KEYS[1]..':tag:'..ARGV[i],ARGV[1])\n"
+    "    redis.call('SADD',KEYS[2],pre..ARGV[i])\n"
+    "  end end\n"
     "end\n"
-    "local n=redis.call('SREM',KEYS[1],ARGV[1]) redis.call('SREM',KEYS[2],ARGV[2]) return n\n";
+    "return n\n";
 
 static void on_sub(gw_store *s, redisReply *r, void *priv) {
     (void)s;
@@ -2181,6 +2200,13 @@ static void on_subscriptions(gw_req *rq) {
         gw_argv_addf(&av, "ward:%s", w->id);
     gw_argv_adds(&av, t->dept);
     gw_argv_adds(&av, add ? "add" : "del");
+    if (add && !dossier && tags) {
+        size_t i;
+        json_t *tg;
+        json_array_foreach(tags, i, tg) {
+            gw_argv_add(&av, json_string_value(tg), json_string_length(tg));
+        }
+    }
     send_or_503(&av, on_sub, o);
 done:
     if (e.status)
@@ -2208,8 +2234,9 @@ done:
     "end\n"
 
 /* KEYS[1] mc:bc:<id>, KEYS[2] mc:bc:due, KEYS[3] idempotency key (optional); ARGV:
- * "hash|id", ttl, send_at_ms, id, n wards, the wards' subscriber sets, channels csv, then
- * field/value pairs. Counts the distinct subscribers of those wards on those channels,
+ * "hash|id", ttl, send_at_ms, id, n sets, the source sets (add_source_sets: the wards'
+ * subscriber sets, or their ward x tag sets), channels csv, then field/value pairs.
+ * Counts the distinct members of those sets on those channels,
  * stores the record with recipients and count:<channel>, queues the id on mc:bc:due.
  * Returns {1, "hash|id", n}, or {0, stored "hash|id", its n} for a known key. */
 static const char bc_lua[] =
@@ -2228,7 +2255,7 @@ static const char bc_lua[] =
                  "redis.call('ZADD',KEYS[2],ARGV[3],ARGV[4])\n"
                  "return {1,ARGV[1],n}\n";
 
-/* Read-only: ARGV n wards, their subscriber sets, channels csv → {n, ch, count, ...}. */
+/* Read-only: ARGV n sets, the source sets, channels csv → {n, ch, count, ...}. */
 static const char bc_count_lua[] =
     BC_COUNT_LUA "local nw=tonumber(ARGV[1])\n"
                  "local n,want=bc_count(2,nw,ARGV[2+nw])\n"
@@ -2396,16 +2423,29 @@ int gw_admin_bc_parse(const gw_admin_token *t, json_t *b, gw_admin_bc *bc, gw_ad
     return 0;
 }
 
-/* Appends the number of wards, then their subscriber sets. */
-static void add_ward_sets(gw_argv *av, const char *wards) {
-    size_t nw = 1;
+/* Appends the number of source sets, then the sets: each ward's subscribers
+ * mc:sub:ward:<ward>, or, when tags are given, every ward x tag set
+ * mc:sub:ward:<ward>:tag:<tag> (the subscribers of the ward with that tag). The
+ * fan-out (gw_sched.c) walks the same sets in the same order; a subscriber in
+ * several of them is counted and sent to once. */
+static void add_source_sets(gw_argv *av, const char *wards, const char *tags) {
+    size_t nw = 1, nt = 1;
     for (const char *p = wards; *p; p++)
         nw += *p == ',';
-    gw_argv_addf(av, "%zu", nw);
+    for (const char *p = tags; *p; p++)
+        nt += *p == ',';
+    gw_argv_addf(av, "%zu", *tags ? nw * nt : nw);
     for (const char *p = wards; *p;) {
         const char *e = strchr(p, ',');
         size_t l = e ? (size_t)(e - p) : strlen(p);
-        gw_argv_addf(av, "mc:sub:ward:%.*s", (int)l, p);
+        if (!*tags)
+            gw_argv_addf(av, "mc:sub:ward:%.*s", (int)l, p);
+        for (const char *q = tags; *q;) {
+            const char *te = strchr(q, ',');
+            size_t tl = te ? (size_t)(te - q) : strlen(q);
+            gw_argv_addf(av, "mc:sub:ward:%.*s:tag:%.*s", (int)l, p, (int)tl, q);
+            q += tl + (te != NULL);
+        }
         p += l + (e != NULL);
     }
 }
@@ -2414,7 +2454,7 @@ void gw_admin_bc_count_argv(gw_argv *av, const gw_admin_bc *bc) {
     gw_argv_adds(av, "EVAL");
     gw_argv_add(av, bc_count_lua, sizeof bc_count_lua - 1);
     gw_argv_adds(av, "0");
-    add_ward_sets(av, bc->wards);
+    add_source_sets(av, bc->wards, bc->tags);
     gw_argv_adds(av, bc->channels);
 }
 
@@ -2446,7 +2486,7 @@ static void bc_write(op *o) {
     gw_argv_adds(&av, IDEM_TTL_S);
     gw_argv_addf(&av, "%" PRId64, bc->send_at_ms);
     gw_argv_adds(&av, o->id);
-    add_ward_sets(&av, bc->wards);
+    add_source_sets(&av, bc->wards, bc->tags);
     gw_argv_adds(&av, bc->channels);
     const char *kv[] = {"dept",       o->dept,  "status",   "scheduled", "text",
                         bc->out_text, "wards",  bc->wards,  "channels",  bc->channels,

@@ -17,7 +17,9 @@
  *   mc:idem:<dept>:<key>       "<sha256 of the canonical body>|<id>" (bc:<key> for
  *                              broadcasts, batch:<key> for batches)
  *   mc:sub:dossier:<code>, mc:sub:ward:<ward id>   sets of "<channel>:<user id>"
- *   mc:subs:<channel>:<id>     set of "dossier:<code>" / "ward:<id>"
+ *   mc:sub:ward:<ward id>:tag:<tag>   the same members, for a ward subscription's tags
+ *   mc:subs:<channel>:<id>     set of "dossier:<code>" / "ward:<id>" / "ward:<id>:tag:<tag>"
+ *                              (each names its set mc:sub:<member>)
  */
 #ifndef GW_ADMIN_H
 #define GW_ADMIN_H

@@ -15,8 +15,11 @@
  * The timer ticks every SCHED_TICK_MS; a full batch runs again at once.
  *
  * Broadcasts are fanned out by a second script, fan_lua, one batch of at most
- * FAN_BATCH recipients per call: it SSCANs the ward sets mc:sub:ward:<ward> of
- * the oldest due broadcast from the cursor kept in the broadcast's hash, writes
+ * FAN_BATCH recipients per call: it SSCANs the source sets of the oldest due
+ * broadcast — its wards' sets mc:sub:ward:<ward>, or with audience tags the
+ * ward x tag sets mc:sub:ward:<ward>:tag:<tag> (the same list, in the same order,
+ * as the recipients count of gw_admin.c) — one after the other (ward_idx is the
+ * index in that list) from the cursor kept in the broadcast's hash, writes
  * one notification per new recipient (SADD to mc:bc:<id>:seen says whether it
  * is new) and stores the cursor, all in one atomic step: a process killed at
  * any point leaves either the whole batch with its cursor or none of it, and
@@ -178,20 +181,25 @@ static const char fan_lua[] =
     "if #ids==0 then return {0,0} end\n"
     "local id=ids[1] local k='" GW_BC_PREFIX "'..id local seen=k..':seen'\n"
     "local h=redis.call('HMGET',k,'status','wards','channels','cursor','ward_idx','fanned',\n"
-    "  'text','priority','not_after_ms','dept','scan_run','finished','send_at_ms')\n"
+    "  'text','priority','not_after_ms','dept','scan_run','finished','send_at_ms','tags')\n"
     "if h[1]~='scheduled' and h[1]~='fanning' then\n"
     "  redis.call('ZREM','" GW_BC_DUE_KEY "',id) redis.call('DEL',seen) return {0,1}\n"
     "end\n"
     "local run=string.match(redis.call('INFO','server'),'run_id:(%x+)') or ''\n"
-    "local wards={} for w in string.gmatch(h[2] or '','[^,]+') do wards[#wards+1]=w end\n"
+    "local src={} for w in string.gmatch(h[2] or '','[^,]+') do\n"
+    "  if (h[14] or '')=='' then src[#src+1]='mc:sub:ward:'..w end\n"
+    "  for t in string.gmatch(h[14] or '','[^,]+') do\n"
+    "    src[#src+1]='mc:sub:ward:'..w..':tag:'..t\n"
+    "  end\n"
+    "end\n"
     "local want={} for c in string.gmatch(h[3] or '','[^,]+') do want[c]=true end\n"
     "local wi,cur,fanned=tonumber(h[5]) or 0,h[4] or '0',tonumber(h[6]) or 0\n"
     "if h[1]=='scheduled' then\n"
     "  redis.call('HSET',k,'status','fanning','fan_started_ms',now) wi=0 cur='0'\n"
     "elseif h[11]~=run then wi=0 cur='0' end\n"
     "local added,scans=0,0\n"
-    "while added<batch and wi<#wards and scans<maxscan do\n"
-    "  local r=redis.call('SSCAN','mc:sub:ward:'..wards[wi+1],cur,'COUNT',batch-added)\n"
+    "while added<batch and wi<#src and scans<maxscan do\n"
+    "  local r=redis.call('SSCAN',src[wi+1],cur,'COUNT',batch-added)\n"
     "  scans=scans+1 cur=r[1]\n"
     "  for _,m in ipairs(r[2]) do\n"
     "    local c,u=string.match(m,'^([^:]+):(.+)$')\n"
@@ -208,7 +216,7 @@ static const char fan_lua[] =
     "  end\n"
     "  if cur=='0' then wi=wi+1 end\n"
     "end\n"
-    "if wi>=#wards then\n"
+    "if wi>=#src then\n"
     "  local st=(tonumber(h[12]) or 0)>=fanned and 'done' or 'sending'\n"
     "  redis.call('HSET',k,'status',st,'fanned',fanned,'cursor','0','ward_idx',wi,\n"
     "    'scan_run',run,'fan_done_ms',now)\n"

@@ -338,8 +338,21 @@ describe('department API /api/v1', { timeout: 120000 }, () => {
         assert.equal(a.status, 201, a.body);
         assert.equal(await R('SISMEMBER', `mc:sub:ward:${BEN_THANH}`, 'sms:+84987654321'), '1');
         assert.equal(await R('SISMEMBER', 'mc:subs:sms:+84987654321', `ward:${BEN_THANH}`), '1');
+        // its tags: a membership of the ward x tag set, listed in the reverse index
+        assert.equal(await R('SISMEMBER', `mc:sub:ward:${BEN_THANH}:tag:flood-alert`, 'sms:+84987654321'), '1');
+        assert.equal(await R('SISMEMBER', 'mc:subs:sms:+84987654321', `ward:${BEN_THANH}:tag:flood-alert`), '1');
+        // a POST states the subscription's tags: another list replaces them, none drops them
+        const retag = await api('POST', 'subscriptions', { token: tok.phuong, body: { phone: '+84987654321', ward: BEN_THANH, tags: ['heat', 'flood-alert'] } });
+        assert.equal(retag.status, 200, retag.body);
+        assert.equal(await R('SISMEMBER', `mc:sub:ward:${BEN_THANH}:tag:heat`, 'sms:+84987654321'), '1');
+        assert.equal(await R('SISMEMBER', `mc:sub:ward:${BEN_THANH}:tag:flood-alert`, 'sms:+84987654321'), '1');
         const again = await api('POST', 'subscriptions', { token: tok.phuong, body: { phone: '+84987654321', ward: BEN_THANH } });
         assert.equal(again.status, 200, again.body);
+        assert.equal(await R('EXISTS', `mc:sub:ward:${BEN_THANH}:tag:heat`, `mc:sub:ward:${BEN_THANH}:tag:flood-alert`), '0');
+        assert.deepEqual((await R('SMEMBERS', 'mc:subs:sms:+84987654321')).split('\n'), [`ward:${BEN_THANH}`]);
+        const tagged = await api('POST', 'subscriptions', { token: tok.phuong, body: { phone: '+84987654321', ward: BEN_THANH, tags: ['flood-alert', 'heat'] } });
+        assert.equal(tagged.status, 200, tagged.body);
+        assert.equal(await R('SCARD', 'mc:subs:sms:+84987654321'), '3');
         const out = await api('POST', 'subscriptions', { token: tok.phuong, body: { phone: '+84987654321', ward: SAI_GON } });
         assert.equal(out.status, 403, out.body);
         assert.equal(await R('EXISTS', `mc:sub:ward:${SAI_GON}`), '0');
@@ -353,6 +366,9 @@ describe('department API /api/v1', { timeout: 120000 }, () => {
         assert.equal(del.status, 200, del.body);
         assert.equal(await R('SISMEMBER', `mc:sub:ward:${BEN_THANH}`, 'sms:+84987654321'), '0');
         assert.equal(await R('SISMEMBER', 'mc:subs:sms:+84987654321', `ward:${BEN_THANH}`), '0');
+        // DELETE takes the ward's tag memberships with it
+        assert.equal(await R('EXISTS', `mc:sub:ward:${BEN_THANH}:tag:heat`, `mc:sub:ward:${BEN_THANH}:tag:flood-alert`), '0');
+        assert.equal(await R('EXISTS', 'mc:subs:sms:+84987654321'), '0');
         const del2 = await api('DELETE', `subscriptions?phone=%2B84987654321&ward=${BEN_THANH}`, { token: tok.phuong });
         assert.equal(del2.status, 404, del2.body);
     });
@@ -360,6 +376,9 @@ describe('department API /api/v1', { timeout: 120000 }, () => {
     it('broadcasts: recipients counted from the ward sets, recorded, queued; areas and scope enforced; cancel', async () => {
         await R('SADD', `mc:sub:ward:${BEN_THANH}`, 'zalo:bt-1', 'facebook:bt-2', 'sms:+84911111111', 'webchat:bt-4');
         await R('SADD', `mc:sub:ward:${SAI_GON}`, 'zalo:sg-1', 'zalo:bt-1');
+        // tagged flood-alert in Bến Thành (what POST /subscriptions with tags writes); not webchat:bt-4
+        await R('SADD', `mc:sub:ward:${BEN_THANH}:tag:flood-alert`, 'zalo:bt-1', 'facebook:bt-2', 'sms:+84911111111');
+        await R('SADD', `mc:sub:ward:${SAI_GON}:tag:flood-alert`, 'zalo:sg-1');
         const body = {
             audience: { wards: [BEN_THANH], channels: ['zalo', 'sms'], tags: ['flood-alert'] },
             text: 'Cảnh báo triều cường tối nay.',

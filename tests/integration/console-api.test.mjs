@@ -31,7 +31,8 @@ import {
     waitFor,
     sleep,
 } from '../lib/harness.mjs';
-import { offsetTo } from '../lib/providers-env.mjs';
+import { offsetTo, ZALO } from '../lib/providers-env.mjs';
+import { zaloSignature } from '../lib/sign.mjs';
 
 const BEN_THANH = '26743'; // vi-nlp/data/wards.csv
 const SAI_GON = '26740';
@@ -836,7 +837,7 @@ describe('console API: rendered templates reach the outbox (role all, clock at 1
                 removeTempDir(dir);
             }
         }
-        assertCleanLog(mc, ['+84912345001', '+84912345002', '+84912345003']);
+        assertCleanLog(mc, ['+84912345001', '+84912345002', '+84912345003', '+84912345101', '+84912345104']);
     });
 
     it('a notification with a template leaves as its rendered text (SMS unaccented)', async () => {
@@ -861,6 +862,78 @@ describe('console API: rendered templates reach the outbox (role all, clock at 1
         const line = await waitFor(() => outboxLines('zalo').find((l) => l.to === 'zl-bc-1'), 20000);
         assert.ok(line, 'the Zalo message reached the outbox');
         assert.equal(line.text, RENDERED);
+    });
+
+    it('audience tags: only the wards\' subscribers with one of the tags, each once; no tags → all; HUY drops the tag memberships', async () => {
+        const A = '+84912345101'; // flood-alert and heat: matches twice, sent once
+        const B = '+84912345102'; // flood-alert
+        const C = '+84912345103'; // no tags
+        const D = '+84912345104'; // another tag
+        for (const [phone, tags] of [[A, ['flood-alert', 'heat']], [B, ['flood-alert']], [C, undefined], [D, ['other']]]) {
+            const r = await api('POST', 'subscriptions', { token: tok.phuong, body: { phone, ward: BEN_THANH, ...(tags ? { tags } : {}) } });
+            assert.equal(r.status, 201, r.body);
+        }
+        // a tagged subscriber of another ward is not in the audience
+        await R('SADD', `mc:sub:ward:${SAI_GON}`, 'sms:+84912345109');
+        await R('SADD', `mc:sub:ward:${SAI_GON}:tag:flood-alert`, 'sms:+84912345109');
+        const audience = { wards: [BEN_THANH], channels: ['sms'], tags: ['flood-alert', 'heat'] };
+
+        const pv = await api('POST', 'broadcasts/preview', { token: tok.phuong, body: { audience, text: 'Canh bao ngap.' } });
+        assert.equal(pv.status, 200, pv.body);
+        assert.equal(pv.json.recipients, 2, pv.body);
+        assert.equal(pv.json.channels.sms.recipients, 2, pv.body);
+
+        const sent = async (text) => {
+            // finished: every recipient's notification is settled, so nothing more leaves
+            const fin = await waitFor(async () => {
+                const g = await api('GET', `broadcasts/${text.id}`, { token: tok.phuong });
+                return g.json && g.json.status === 'done' ? g.json : null;
+            }, 20000);
+            assert.ok(fin, `broadcast ${text.id} finished`);
+            return outboxLines('sms')
+                .filter((l) => l.text === text.text)
+                .map((l) => l.to)
+                .sort();
+        };
+        const tagged = await api('POST', 'broadcasts', { token: tok.phuong, body: { audience, text: 'Canh bao ngap: tin mot.' } });
+        assert.equal(tagged.status, 202, tagged.body);
+        assert.equal(tagged.json.recipients, 2, tagged.body);
+        assert.equal(await R('HGET', `mc:bc:${tagged.json.id}`, 'count:sms'), '2');
+        assert.deepEqual(await sent({ id: tagged.json.id, text: 'Canh bao ngap: tin mot.' }), [A, B]);
+
+        const all = await api('POST', 'broadcasts', {
+            token: tok.phuong,
+            body: { audience: { wards: [BEN_THANH], channels: ['sms'] }, text: 'Thong bao chung: tin hai.' },
+        });
+        assert.equal(all.status, 202, all.body);
+        assert.equal(all.json.recipients, 4, all.body);
+        assert.deepEqual(await sent({ id: all.json.id, text: 'Thong bao chung: tin hai.' }), [A, B, C, D]);
+
+        // HUY from the chat removes the ward subscription and its tag memberships
+        const zl = 'zl-tag-1';
+        const s = await api('POST', 'subscriptions', { token: tok.phuong, body: { channel: 'zalo', user_id: zl, ward: BEN_THANH, tags: ['flood-alert'] } });
+        assert.equal(s.status, 201, s.body);
+        assert.equal(await R('SISMEMBER', `mc:sub:ward:${BEN_THANH}:tag:flood-alert`, `zalo:${zl}`), '1');
+        const ts = String(Date.now() + offset);
+        const raw = JSON.stringify({
+            app_id: ZALO.appId,
+            user_id_by_app: `app-${zl}`,
+            event_name: 'user_send_text',
+            timestamp: ts,
+            sender: { id: zl },
+            recipient: { id: ZALO.oaId },
+            message: { text: 'HUY', msg_id: `zm-${crypto.randomBytes(6).toString('hex')}` },
+        });
+        const h = await httpRequest(`${mc.url}/webhook/zalo`, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json', 'x-zevent-signature': zaloSignature(ZALO.appId, raw, ts, ZALO.oaKey) },
+            body: raw,
+        });
+        assert.equal(h.status, 200, h.body);
+        assert.ok(await waitFor(async () => (await R('EXISTS', `mc:subs:zalo:${zl}`)) === '0', 15000), 'HUY processed');
+        assert.equal(await R('SISMEMBER', `mc:sub:ward:${BEN_THANH}:tag:flood-alert`, `zalo:${zl}`), '0');
+        assert.equal(await R('SISMEMBER', `mc:sub:ward:${BEN_THANH}`, `zalo:${zl}`), '0');
+        assert.equal(await R('SISMEMBER', `mc:sub:ward:${BEN_THANH}:tag:flood-alert`, `sms:${B}`), '1', 'the others stay');
     });
 
     it('a batch\'s rows leave with their own rendered texts', async () => {
