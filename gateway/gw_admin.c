@@ -2573,10 +2573,14 @@ static void on_bc_get(gw_store *s, redisReply *r, void *priv) {
         } else if (!strcmp(kr->str, "recipients") || !strcmp(kr->str, "send_at_ms") ||
                    !strcmp(kr->str, "not_after_ms") || !strcmp(kr->str, "created_ms") ||
                    !strcmp(kr->str, "fanned") || !strcmp(kr->str, "finished") ||
-                   !strcmp(kr->str, "fan_started_ms") || !strcmp(kr->str, "fan_done_ms"))
+                   !strcmp(kr->str, "fan_started_ms") || !strcmp(kr->str, "fan_done_ms") ||
+                   !strcmp(kr->str, "text_removed_ms"))
             json_object_set_new(d, kr->str, json_integer(n));
+        else if (!strcmp(kr->str, "text_removed")) /* retention (gw_report.c) */
+            json_object_set_new(d, kr->str, json_boolean(n == 1));
         else if (strcmp(kr->str, "text") && strcmp(kr->str, "cursor") &&
-                 strcmp(kr->str, "ward_idx") && strcmp(kr->str, "scan_run"))
+                 strcmp(kr->str, "ward_idx") && strcmp(kr->str, "scan_run") &&
+                 strcmp(kr->str, "stripped"))
             json_object_set_new(d, kr->str, json_stringn(vr->str, vr->len));
     }
     if (strcmp(dept, o->dept)) {

@@ -314,7 +314,8 @@ static void on_stats_route(gw_req *rq) {
 
 /* KEYS[1] mc:dead:<dept>; ARGV: limit. Newest first, only notifications still
  * dead: {id, channel, recipient on that channel (raw), reason, dead_ms,
- * attempts, broadcast, not_after_ms, has_text}. */
+ * attempts, broadcast, not_after_ms, has_text}. A broadcast recipient has no text
+ * of its own: it has its broadcast's while that has one. */
 static const char dead_list_lua[] =
     "local function recipient(to,ch)\n"
     "  if to.channel==ch and type(to.user_id)=='string' then return to.user_id end\n"
@@ -331,8 +332,12 @@ static const char dead_list_lua[] =
     "    local ch=h[3] or h[4] or ''\n"
     "    local ok,to=pcall(cjson.decode,h[2] or '')\n"
     "    local rc=(ok and type(to)=='table') and recipient(to,ch) or ''\n"
+    "    local tx=h[10]\n"
+    "    if not tx and h[8] and h[8]~='' then\n"
+    "      tx=redis.call('HEXISTS','" GW_BC_PREFIX "'..h[8],'text')==1\n"
+    "    end\n"
     "    out[#out+1]={id,ch,rc,h[5] or '',h[6] or '0',h[7] or '0',h[8] or '',h[9] or '0',\n"
-    "      (h[10] and h[11]~='1') and '1' or '0'}\n"
+    "      (tx and h[11]~='1') and '1' or '0'}\n"
     "  end\n"
     "end\n"
     "return out\n";
@@ -409,7 +414,11 @@ static const char retry_lua[] =
     "if h[1]~=ARGV[1] then return {-1} end\n"
     "if h[2]~='dead' then return {0,'the notification is '..(h[2] or 'unknown')..', not dead'} "
     "end\n"
-    "if not h[3] or h[4]=='1' then return {0,'its text was removed by retention'} end\n"
+    "local tx=h[3]\n"
+    "if not tx and h[7] and h[7]~='' then\n"
+    "  tx=redis.call('HEXISTS','" GW_BC_PREFIX "'..h[7],'text')==1\n"
+    "end\n"
+    "if not tx or h[4]=='1' then return {0,'its text was removed by retention'} end\n"
     "local now=tonumber(ARGV[3]) local na=tonumber(h[5]) or 0\n"
     "if na>0 and now>na then return {0,'its not_after has passed'} end\n"
     "local bc=h[7] local bk=nil\n"
@@ -522,15 +531,28 @@ static const char sweep_lua[] =
     "tonumber(ARGV[4])\n"
     "local final={sent=true,delivered=true,failed=true,dead=true,expired=true,cancelled=true}\n"
     "local out={0,0,0,0}\n"
-    /* 1. finished notifications older than the retention lose text and recipient */
+    /* 1. finished notifications older than the retention lose text and recipient;
+     * broadcast recipients have no text of their own: their broadcast counts them
+     * (stripped, once each) and loses its text with the last of them, when it is
+     * done or cancelled, so after every recipient finished before the cutoff */
     "local ids=redis.call('ZRANGEBYSCORE','" GW_FINAL_KEY "','-inf',cut,'LIMIT',0,batch)\n"
     "for _,id in ipairs(ids) do\n"
     "  redis.call('ZREM','" GW_FINAL_KEY "',id)\n"
     "  local k='" GW_NOTIF_PREFIX "'..id\n"
-    "  local h=redis.call('HMGET',k,'status','dept','channel','provider_id')\n"
+    "  local h=redis.call('HMGET',k,'status','dept','channel','provider_id','broadcast',\n"
+    "    'text_removed')\n"
     "  if h[1] and final[h[1]] then\n"
     "    redis.call('HDEL',k,'text','to')\n"
     "    redis.call('HSET',k,'text_removed','1','text_removed_ms',now)\n"
+    "    local bk=(h[5] and h[5]~='') and '" GW_BC_PREFIX "'..h[5] or nil\n"
+    "    if bk and h[6]~='1' and redis.call('EXISTS',bk)==1 then\n"
+    "      local sn=redis.call('HINCRBY',bk,'stripped',1)\n"
+    "      local b=redis.call('HMGET',bk,'status','fanned')\n"
+    "      if (b[1]=='done' or b[1]=='cancelled') and sn>=(tonumber(b[2]) or 0) then\n"
+    "        redis.call('HDEL',bk,'text')\n"
+    "        redis.call('HSET',bk,'text_removed','1','text_removed_ms',now)\n"
+    "      end\n"
+    "    end\n"
     "    if h[3] and h[4] then redis.call('HDEL','mc:dlv:'..h[3]..':'..h[4],'to','text') end\n"
     "    if h[2] and h[2]~='' then redis.call('ZREM','" GW_DEAD_DEPT_PREFIX "'..h[2],id) end\n"
     "    out[1]=out[1]+1\n"

@@ -28,7 +28,10 @@
  * run_id with the cursor and rescans from the start when it changed; the seen
  * set keeps every recipient to one notification. Batches are chained through
  * the event loop (the next starts when the answer of the last arrives), so
- * neither the loop nor Redis is held for longer than one batch.
+ * neither the loop nor Redis is held for longer than one batch. A recipient's
+ * notification has no text of its own (a copy per recipient made each hash
+ * too big for Redis' compact encoding): the routing script reads the text of
+ * mc:bc:<id> (broadcast=<id>) when it puts the message on the stream.
  */
 #include "gateway/gw_sched.h"
 
@@ -101,6 +104,13 @@ static const char sched_lua[] = GW_BC_NOTE_LUA GW_DAY_NOTE_LUA
     "'..bc,'status') or '' end\n"
     "  return bcst[bc]=='cancelled'\n"
     "end\n"
+    "local bctext={}\n"
+    "local function text_of(t,bc)\n"
+    "  if t or not bc or bc=='' then return t end\n"
+    "  if bctext[bc]==nil then bctext[bc]=redis.call('HGET','" GW_BC_PREFIX
+    "'..bc,'text') or false end\n"
+    "  return bctext[bc]\n"
+    "end\n"
     "local n={0,0,0,0,0,0}\n"
     "local ids=redis.call('ZRANGEBYSCORE','mc:due','-inf',now,'LIMIT',0,batch)\n"
     "n[6]=#ids\n"
@@ -108,6 +118,7 @@ static const char sched_lua[] = GW_BC_NOTE_LUA GW_DAY_NOTE_LUA
     "  local k='mc:notif:'..id\n"
     "  local h=redis.call('HMGET',k,'status','text','to','channels','idx','not_after_ms',\n"
     "    'priority','broadcast','dept')\n"
+    "  h[2]=text_of(h[2],h[8])\n"
     "  if h[1]~='scheduled' then redis.call('ZREM','mc:due',id)\n"
     "  else\n"
     "    local chs={} for c in string.gmatch(h[4] or '','[^,%s]+') do chs[#chs+1]=c end\n"
@@ -185,6 +196,7 @@ static const char fan_lua[] =
     "if h[1]~='scheduled' and h[1]~='fanning' then\n"
     "  redis.call('ZREM','" GW_BC_DUE_KEY "',id) redis.call('DEL',seen) return {0,1}\n"
     "end\n"
+    "-- h[7], the text, is not copied: each recipient references it by broadcast=<id>\n"
     "local run=string.match(redis.call('INFO','server'),'run_id:(%x+)') or ''\n"
     "local src={} for w in string.gmatch(h[2] or '','[^,]+') do\n"
     "  if (h[14] or '')=='' then src[#src+1]='mc:sub:ward:'..w end\n"
@@ -207,7 +219,7 @@ static const char fan_lua[] =
     "      fanned=fanned+1 added=added+1\n"
     "      local nid=id..'-'..fanned\n"
     "      redis.call('HSET','" GW_NOTIF_PREFIX "'..nid,'dept',h[10] or '','status','scheduled',\n"
-    "        'text',h[7] or '','to',cjson.encode({channel=c,user_id=u}),'channels',c,'idx','0',\n"
+    "        'to',cjson.encode({channel=c,user_id=u}),'channels',c,'idx','0',\n"
     "        'send_at_ms',h[13] or now,'not_after_ms',h[9] or '0','priority',h[8] or 'normal',\n"
     "        'created_ms',now,'broadcast',id)\n"
     "      redis.call('ZADD','" GW_DUE_KEY "',now,nid)\n"

@@ -5,7 +5,8 @@
  * Redis shapes (shared with the department API):
  *   hash   mc:notif:<id>  dept status text to channels idx send_at_ms not_after_ms
  *                         priority created_ms [broadcast]; the scheduler adds channel,
- *                         the sender provider_id and sent_ms
+ *                         the sender provider_id and sent_ms. A broadcast recipient
+ *                         has no text of its own: readers take mc:bc:<broadcast>'s
  *   zset   mc:due         member <id>, score = due time in ms
  *   list   mc:notif:<id>:attempts  JSON {channel, at, result, error}
  *   hash   mc:conv:<channel>:<user id>  last_in_ms (chat windows)
@@ -16,7 +17,10 @@
  *                         not_after_ms created_ms recipients count:<channel>; the
  *                         fan-out adds fanned fanned:<channel> cursor ward_idx
  *                         scan_run fan_started_ms fan_done_ms, and the outcomes
- *                         st:<status>:<channel> and finished (see GW_BC_NOTE_LUA)
+ *                         st:<status>:<channel> and finished (see GW_BC_NOTE_LUA);
+ *                         retention adds stripped (recipients whose retention
+ *                         ended) and, once every recipient's has, removes the
+ *                         text (text_removed text_removed_ms)
  *   zset   mc:bc:due      member <id>, score = send_at_ms
  *   set    mc:bc:<id>:seen  recipients fanned so far (deleted when fan-out ends)
  *   status scheduled → fanning → sending → done, or cancelled

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # demo-seed.sh — loads config/demo-dossiers.tsv into a running demo gateway through
 # the department API (PUT /api/v1/dossiers/{code}), as a department's system would,
-# so that "tra hồ sơ 000.00.25.H29-231122-0001" has something to find.
+# so that "tra hồ sơ 000.00.25.H29-231122-0001" has something to find, and the ward
+# subscribers of config/demo-subscribers.tsv (POST /api/v1/subscriptions), so that a
+# broadcast from the console to ward 26743 has recipients.
 #   scripts/demo-seed.sh [BASE_URL]          (default http://127.0.0.1:8080)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -21,3 +23,23 @@ while IFS=$'\t' read -r code procedure status phone expected; do
     esac
 done <config/demo-dossiers.tsv
 echo "demo-seed: $n demo dossiers loaded (try: tra hồ sơ 000.00.25.H29-231122-0001)"
+
+ward_token="${MOTCUA_DEMO_WARD_TOKEN:-demo-ubnd-ben-thanh-2026}"
+n=0
+while IFS=$'\t' read -r channel user ward tags; do
+    case "$channel" in '#'* | '') continue ;; esac
+    t='[]'
+    if [ "$tags" != "-" ]; then
+        t="[\"${tags//,/\",\"}\"]"
+    fi
+    body=$(printf '{"channel":"%s","user_id":"%s","ward":"%s","tags":%s}' \
+        "$channel" "$user" "$ward" "$t")
+    code_http=$(curl -s -o /dev/null -w '%{http_code}' -X POST \
+        -H "Authorization: Bearer $ward_token" -H 'Content-Type: application/json' \
+        --data-binary "$body" "$base/api/v1/subscriptions")
+    case "$code_http" in
+    200 | 201) n=$((n + 1)) ;;
+    *) echo "demo-seed: subscriber $channel of ward $ward answered $code_http" >&2 ;;
+    esac
+done <config/demo-subscribers.tsv
+echo "demo-seed: $n demo ward subscribers added (ward 26743, Bến Thành)"

@@ -237,7 +237,7 @@ try {
     console.log(`\nbroadcast of ${fmt(N)} recipients (zalo/facebook/sms), one dispatcher, fakes answering at once`);
     row('time to enqueue (fan-out: notifications written, due)', `${fmt(enq)} ms (${fmt(N / (enq / 1000))} recipients/s)`);
     row('Redis memory per scheduled notification', `${fmt((memAfter - memBefore) / scheduled)} bytes (used_memory +${((memAfter - memBefore) / 1048576).toFixed(1)} MB for ${fmt(scheduled)})`);
-    row('  of which: its hash (MEMORY USAGE, key included)', `${fmt(hashBytes)} bytes (${hashEnc}, text ${Buffer.byteLength(TEXT)} bytes)`);
+    row('  of which: its hash (MEMORY USAGE, key included)', `${fmt(hashBytes)} bytes (${hashEnc}; the ${Buffer.byteLength(TEXT)}-byte text is kept once, in the broadcast)`);
     row('  of which: its entry in mc:due', `${fmt(dueBytes / scheduled)} bytes`);
     row('Redis memory per subscriber (ward set member)', `${fmt(perSubscriber)} bytes`);
     row('sustained send rate, motcua → fakes (first → last)', `${fmt(sendRate)} messages/s (${fmt(sent)} requests)`);

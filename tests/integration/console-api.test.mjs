@@ -862,6 +862,16 @@ describe('console API: rendered templates reach the outbox (role all, clock at 1
         const line = await waitFor(() => outboxLines('zalo').find((l) => l.to === 'zl-bc-1'), 20000);
         assert.ok(line, 'the Zalo message reached the outbox');
         assert.equal(line.text, RENDERED);
+        // the recipient references the broadcast's text instead of holding a copy
+        const nid = `${r.json.id}-1`;
+        assert.equal(await R('HGET', `mc:notif:${nid}`, 'broadcast'), r.json.id);
+        assert.equal(await R('HEXISTS', `mc:notif:${nid}`, 'text'), '0', 'no text of its own');
+        assert.equal(await R('HGET', `mc:bc:${r.json.id}`, 'text'), RENDERED);
+        assert.equal(await R('OBJECT', 'ENCODING', `mc:notif:${nid}`), 'listpack', 'a small hash');
+        const n = await api('GET', `notifications/${nid}`, { token: tok.phuong });
+        assert.equal(n.status, 200, n.body);
+        assert.ok(['sending', 'sent'].includes(n.json.status), n.body);
+        assert.ok(!n.json.text_removed, n.body);
     });
 
     it('audience tags: only the wards\' subscribers with one of the tags, each once; no tags → all; HUY drops the tag memberships', async () => {

@@ -401,4 +401,60 @@ describe('console reports: /stats, /dead, retry, retention', { timeout: 180000 }
         assert.equal(r.status, 409, r.body);
         assert.match(r.json.message, /retention/);
     });
+
+    it('broadcast recipients use their broadcast\'s text: sent with it, a dead one retryable; retention takes it with the last recipient', async () => {
+        // written as the department API does; the scheduler fans it out to two SMS subscribers
+        const bc = crypto.randomBytes(16).toString('hex'); // the API's ids are hex
+        const TEXT = 'Thong bao chung cua phuong ve lich cat dien cuoi tuan, moi ba con theo doi.'; // as the SMS leaves (unaccented)
+        const p = [phone(), phone()];
+        phones.bc0 = p[0];
+        phones.bc1 = p[1];
+        fakes.fail('twilio', { status: 400, code: 21211 }); // the first of the two dies
+        const due = T() - 10;
+        await redisPipe(redis.sock, [
+            ['SADD', 'mc:sub:ward:w-rep', ...p.map((x) => `sms:${x}`)],
+            ['HSET', `mc:bc:${bc}`, 'dept', A, 'status', 'scheduled', 'text', TEXT, 'wards', 'w-rep', 'channels', 'sms', 'tags', '',
+                'priority', 'normal', 'send_at_ms', String(due), 'not_after_ms', '0', 'created_ms', String(due), 'recipients', '2', 'count:sms', '2'],
+            ['ZADD', 'mc:bc:due', String(due), bc],
+        ]);
+        const rid = [`${bc}-1`, `${bc}-2`];
+        await until('both recipients final', async () => {
+            const st = [await status(rid[0]), await status(rid[1])].sort();
+            return st[0] === 'dead' && st[1] === 'sent';
+        });
+        const dead = (await status(rid[0])) === 'dead' ? rid[0] : rid[1];
+        for (const id of rid) {
+            assert.equal(await R('HGET', `mc:notif:${id}`, 'broadcast'), bc);
+            assert.equal(await R('HEXISTS', `mc:notif:${id}`, 'text'), '0', `${id}: no text of its own`);
+        }
+        const sent = fakes.requests('twilio').filter((x) => x.valid && p.includes(x.body.To));
+        assert.equal(sent.length, 2, 'one request per recipient');
+        for (const x of sent) assert.equal(x.body.Body, TEXT, 'the broadcast\'s text');
+
+        const d = (await api('GET', 'dead', { token: tok.a })).json.dead.find((x) => x.id === dead);
+        assert.ok(d, 'the dead recipient is listed');
+        assert.equal(d.broadcast, bc);
+        assert.equal(d.retryable, true, 'its broadcast has the text');
+        const r = await api('POST', `dead/${dead}/retry`, { token: tok.a });
+        assert.equal(r.status, 202, r.body);
+        await until('the retried recipient sent', async () => (await status(dead)) === 'sent');
+        const again = fakes.requests('twilio').filter((x) => x.valid && p.includes(x.body.To));
+        assert.equal(again.length, 3);
+        assert.equal(again[2].body.Body, TEXT, 'sent again with the broadcast\'s text');
+        await until('the broadcast done', async () => (await R('HGET', `mc:bc:${bc}`, 'status')) === 'done');
+        assert.equal(await R('HGET', `mc:bc:${bc}`, 'text'), TEXT, 'kept within the retention');
+
+        await stop();
+        await start(offset + 8 * DAY);
+        await until('the broadcast\'s text removed', async () => (await R('HEXISTS', `mc:bc:${bc}`, 'text')) === '0', 15000);
+        for (const id of rid) assert.equal(await R('HGET', `mc:notif:${id}`, 'text_removed'), '1');
+        assert.equal(await R('HGET', `mc:bc:${bc}`, 'text_removed'), '1');
+        assert.equal(await R('HGET', `mc:bc:${bc}`, 'stripped'), '2', 'each recipient counted once');
+        assert.equal(await R('HGET', `mc:bc:${bc}`, 'status'), 'done');
+        const g = await api('GET', `broadcasts/${bc}`, { token: tok.a });
+        assert.equal(g.status, 200, g.body);
+        assert.equal(g.json.text_removed, true);
+        assert.equal(g.json.status, 'done');
+        assert.ok(!('stripped' in g.json), 'the retention counter stays internal');
+    });
 });
