@@ -120,6 +120,8 @@ typedef struct job {
     int looking;              /* the wire mark lookup of a re-delivered entry is in flight */
     int unconfirmed;          /* acknowledged as sent from the mark alone */
     int in_http;              /* a request of it is with gw_httpc (queued or on the wire) */
+    int bc_checked;           /* its broadcast's status was looked up before the first part */
+    int cancelled;            /* its broadcast was cancelled before it left: acked as such */
     int acking;               /* its EXEC is in flight */
     int dead;                 /* job_ack records a failure */
     int parked;               /* its outcome waits for Redis to come back */
@@ -283,7 +285,9 @@ static void on_acked(gw_store *st, redisReply *r, void *priv) {
             job_park(j);
             return;
         }
-    } else if (*j->notif && !j->dead)
+    } else if (*j->notif && j->cancelled)
+        gw_metrics_notif(j->s->app->metrics, j->ch, "cancelled");
+    else if (*j->notif && !j->dead)
         gw_metrics_notif(j->s->app->metrics, j->ch, "sent");
     else if (*j->notif) {
         /* the first reply is notif_fail_lua's: 1 re-routed to the next channel, 2 dead */
@@ -384,10 +388,30 @@ static void notif_attempt(const job *j, const char *result, const char *error) {
 }
 
 /* The notification's side of job_ack, inside its MULTI. */
+/* ARGV: id channel now. The broadcast of a notification still waiting on the
+ * outbound stream was cancelled: it becomes cancelled, like the recipients the
+ * scheduler had not routed yet (gw_sched.c), and is not sent. */
+static const char notif_cancel_lua[] = GW_BC_NOTE_LUA GW_DAY_NOTE_LUA
+    "local k='" GW_NOTIF_PREFIX "'..ARGV[1]\n"
+    "local st,bc,dept=unpack(redis.call('HMGET',k,'status','broadcast','dept'))\n"
+    "if st~='sending' then return 0 end\n"
+    "redis.call('HSET',k,'status','cancelled')\n"
+    "redis.call('RPUSH',k..':attempts',cjson.encode({channel=ARGV[2],at=tonumber(ARGV[3]),\n"
+    "  result='cancelled',error='broadcast cancelled'}))\n"
+    "bc_note(bc,ARGV[2],nil,'cancelled',true)\n"
+    "day_note(ARGV[1],dept,ARGV[2],'cancelled',ARGV[3])\n"
+    "return 1\n";
+
 static void notif_outcome(const job *j, const char *dead_reason) {
     gw_argv a = {0};
     gw_argv_adds(&a, "EVAL");
-    if (!dead_reason) {
+    if (j->cancelled) {
+        gw_argv_add(&a, notif_cancel_lua, sizeof notif_cancel_lua - 1);
+        gw_argv_adds(&a, "0");
+        gw_argv_adds(&a, j->notif);
+        gw_argv_adds(&a, j->ch);
+        gw_argv_addf(&a, "%" PRId64, gw_now_ms());
+    } else if (!dead_reason) {
         gw_argv_add(&a, notif_sent_lua, sizeof notif_sent_lua - 1);
         gw_argv_adds(&a, "0");
         gw_argv_adds(&a, j->notif);
@@ -1121,9 +1145,62 @@ int gw_sender_take(gw_sender *s, const char *channel, const char *id, const redi
     return 0;
 }
 
-/* Sends a job, or writes it to the outbox when the channel has no credentials. */
+/* The broadcast id of a broadcast recipient's notification ("<broadcast id>-<n>",
+ * gw_sched.c fan-out) into out; 1, or 0 for an id without that shape (a reply,
+ * a plain notification). A dossier event's ids have the same shape: their
+ * lookup finds no broadcast and costs one HGET. */
+static int bc_of(const job *j, char *out, size_t n) {
+    const char *dash = strrchr(j->notif, '-');
+    size_t len = dash ? (size_t)(dash - j->notif) : 0;
+    if (!dash || len == 0 || len >= n || !dash[1])
+        return 0;
+    for (const char *p = dash + 1; *p; p++)
+        if (*p < '0' || *p > '9')
+            return 0;
+    for (size_t i = 0; i < len; i++) {
+        char c = j->notif[i];
+        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+              c == '_'))
+            return 0;
+    }
+    memcpy(out, j->notif, len);
+    out[len] = '\0';
+    return 1;
+}
+
+/* The status of the job's broadcast, asked for right before its first part. */
+static void on_bc_status(gw_store *st, redisReply *r, void *priv) {
+    (void)st;
+    job *j = priv;
+    j->looking = 0;
+    if (!r || r->type == REDIS_REPLY_ERROR) {
+        job_finish(j); /* stays pending in Redis: another pass will take it */
+        return;
+    }
+    if (r->type == REDIS_REPLY_STRING && !strcmp(r->str, "cancelled")) {
+        gw_log(GW_INFO, "send.cancelled", "{s:s, s:s}", "channel", j->ch, "entry", j->id);
+        j->cancelled = 1;
+        job_ack(j, NULL);
+        return;
+    }
+    job_start(j);
+}
+
+/* Sends a job, or writes it to the outbox when the channel has no credentials.
+ * A broadcast recipient that has not left yet first checks that its broadcast
+ * was not cancelled meanwhile (DELETE /broadcasts/{id} cancels what the
+ * scheduler still holds; this stops what already waits on the stream). A part
+ * that may have left (a wire mark) is past cancelling. */
 static void job_start(job *j) {
     gw_sender *s = j->s;
+    char bc[64];
+    if (!j->bc_checked && j->part == 0 && j->mark < 0 && bc_of(j, bc, sizeof bc)) {
+        j->bc_checked = 1;
+        if (!gw_store_cmdf(s->app->store, on_bc_status, j, "HGET " GW_BC_PREFIX "%s status", bc)) {
+            j->looking = 1;
+            return;
+        }
+    }
     if (!gw_channel_can_send(s->app->cfg, j->ch)) {
         if (*s->app->cfg->outbox_dir) {
             job_outbox(j);

@@ -579,6 +579,45 @@ describe('wire marks: what may have reached the provider is not sent again', { t
         }
     });
 
+    it('a cancelled broadcast: its recipients still waiting on the outbound stream are cancelled, not sent', async () => {
+        const bc = 'bcq1';
+        const n = 1000; // more than a dispatcher takes from the stream at once (512 + a read of 64)
+        fakes.fail('twilio', { delayMs: 50, times: Infinity }); // slow enough to be caught mid-way
+        const cmds = [['HSET', `mc:bc:${bc}`, 'dept', 'test-dept', 'status', 'sending', 'channels', 'sms', 'fanned', String(n),
+            'fan_done_ms', String(T()), 'text', 'Thông báo sẽ bị huỷ']];
+        for (let i = 1; i <= n; i++) {
+            const id = `${bc}-${i}`;
+            cmds.push(['HSET', `mc:notif:${id}`, 'dept', 'test-dept', 'status', 'scheduled', 'text', 'Thông báo sẽ bị huỷ',
+                'to', JSON.stringify({ channel: 'sms', user_id: `+8490${String(1000000 + i)}` }), 'channels', 'sms', 'idx', '0',
+                'send_at_ms', String(T()), 'not_after_ms', '0', 'priority', 'urgent', 'created_ms', String(T()), 'broadcast', bc]);
+            cmds.push(['ZADD', 'mc:due', String(T()), id]);
+        }
+        await redisPipe(redis.sock, cmds);
+        const mc = await serve('wm-cancel');
+        try {
+            await fakes.waitFor('twilio', 20, 20000);
+            // what DELETE /api/v1/broadcasts/{id} does (gateway/gw_admin.c bc_cancel_lua)
+            await redisCli(redis.sock, 'HSET', `mc:bc:${bc}`, 'status', 'cancelled');
+            const before = fakes.count('twilio');
+            const count = (st) => redisCli(redis.sock, 'EVAL',
+                "local n=0 for i=1,tonumber(ARGV[2]) do if redis.call('HGET','mc:notif:'..ARGV[1]..'-'..i,'status')==ARGV[3] then n=n+1 end end return n",
+                '0', bc, String(n), st).then(Number);
+            assert.ok(await waitFor(async () => (await count('sent')) + (await count('cancelled')) === n, 60000, 200), 'every recipient settled');
+            const sent = await count('sent'), cancelled = await count('cancelled');
+            console.log(`# cancel with ${n} on the stream: ${sent} sent, ${cancelled} cancelled`);
+            // sent: what the dispatcher held when the cancel came (at most 512 + one read of
+            // 64, refilled by what had already left, plus one more read in flight)
+            assert.ok(cancelled > 0 && sent <= 512 + 64 + before + 64, `what waited on the stream is cancelled (${sent} sent, ${before} before the cancel)`);
+            assert.equal(fakes.requests('twilio').filter((r) => r.valid).length, sent, 'the provider got exactly the sent ones');
+            assert.equal(Number(await redisCli(redis.sock, 'HGET', `mc:bc:${bc}`, 'st:cancelled:sms')), cancelled, 'broadcast counts');
+            assert.equal(await redisCli(redis.sock, 'XLEN', 'mc:out:sms'), '0', 'nothing left on the stream');
+            assert.equal(metricValue(await metrics(mc), 'motcua_notifications_total', { channel: 'sms', result: 'cancelled' }), cancelled);
+        } finally {
+            fakes.reset();
+            assertCleanExit(await mc.stop(), mc.stderrLines, 'motcua');
+        }
+    });
+
     it('provider answers 500 → the mark is taken back: killed during the backoff, restarted, it sends again; sent/retried/failed/dead counted by channel', async () => {
         const psid = 'wm-500';
         await openWindow(psid);
