@@ -1856,22 +1856,31 @@ static void post_with_text(op *o, const char *tpl_id, json_t *tpl_data, const ch
     write(o);
 }
 
-static void notify_post(gw_req *rq) {
-    const token *t = authorize(rq, GW_SCOPE_NOTIFY, "notify");
+/* The start of a POST with a JSON body: the token has `scope`, the body is an
+ * object; the op owns the body. NULL when the request was answered already. */
+static op *op_for_body(gw_req *rq, unsigned scope, const char *scope_name) {
+    const token *t = authorize(rq, scope, scope_name);
     if (!t)
-        return;
+        return NULL;
     json_t *b = body_object(rq);
-    gw_admin_err e = {0};
-    op *o = NULL;
     if (!b)
-        return;
-    if (!(o = op_new(rq, t))) {
+        return NULL;
+    op *o = op_new(rq, t);
+    if (!o) {
         json_decref(b);
         gw_req_error(rq, 500, "internal", "out of memory");
-        return;
+        return NULL;
     }
     o->body = b;
-    if (gw_admin_notif_parse(t, b, &o->notif, &e)) {
+    return o;
+}
+
+static void notify_post(gw_req *rq) {
+    op *o = op_for_body(rq, GW_SCOPE_NOTIFY, "notify");
+    gw_admin_err e = {0};
+    if (!o)
+        return;
+    if (gw_admin_notif_parse(o->t, o->body, &o->notif, &e)) {
         fail_err(rq, &e);
         op_free(o);
         return;
@@ -2504,21 +2513,11 @@ static void bc_write(op *o) {
 }
 
 static void bc_post(gw_req *rq) {
-    const token *t = authorize(rq, GW_SCOPE_BROADCAST, "broadcast");
-    if (!t)
-        return;
-    json_t *b = body_object(rq);
+    op *o = op_for_body(rq, GW_SCOPE_BROADCAST, "broadcast");
     gw_admin_err e = {0};
-    op *o = NULL;
-    if (!b)
+    if (!o)
         return;
-    if (!(o = op_new(rq, t))) {
-        json_decref(b);
-        gw_req_error(rq, 500, "internal", "out of memory");
-        return;
-    }
-    o->body = b;
-    if (gw_admin_bc_parse(t, b, &o->bc, &e)) {
+    if (gw_admin_bc_parse(o->t, o->body, &o->bc, &e)) {
         fail_err(rq, &e);
         op_free(o);
         return;

@@ -4,7 +4,9 @@
  * Big idea: every decision about a due notification is taken inside ONE Lua
  * script, so any number of processes can run the scheduler at once without a
  * lock and without sending anything twice: a notification leaves mc:due in the
- * same atomic step that puts it on mc:out:<channel> and marks it "sending".
+ * same atomic step that puts it on mc:out:<channel> (fields to text purpose notif,
+ * and bc for a broadcast recipient, so the sender can see a later cancel) and
+ * marks it "sending".
  * The script checks, in order: not_after (→ expired), the chat windows of
  * Facebook (24 h) and Zalo (7 days) from mc:conv:<channel>:<user>.last_in_ms and
  * a missing recipient (→ the next channel of the fallback list, recorded as an
@@ -169,8 +171,13 @@ static const char sched_lua[] = GW_BC_NOTE_LUA GW_DAY_NOTE_LUA
     "        elseif not take(ch) then\n"
     "          redis.call('HSET',k,'idx',idx) n[5]=n[5]+1\n"
     "        else\n"
-    "          redis.call('XADD','mc:out:'..ch,'*','to',rcpt,'text',h[2],'purpose','update',\n"
-    "            'notif',id)\n"
+    "          if h[8] and h[8]~='' then\n"
+    "            redis.call('XADD','mc:out:'..ch,'*','to',rcpt,'text',h[2],'purpose','update',\n"
+    "              'notif',id,'bc',h[8])\n"
+    "          else\n"
+    "            redis.call('XADD','mc:out:'..ch,'*','to',rcpt,'text',h[2],'purpose','update',\n"
+    "              'notif',id)\n"
+    "          end\n"
     "          redis.call('HSET',k,'status','sending','idx',idx,'channel',ch)\n"
     "          redis.call('ZREM','mc:due',id) n[1]=n[1]+1\n"
     "        end\n"

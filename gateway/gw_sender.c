@@ -107,6 +107,7 @@ typedef struct job {
     char purpose[16];        /* reply | update */
     char tag[48];            /* facebook tag or "" */
     char notif[64];          /* notification id (gw_sched) or "" for a reply */
+    char bc[48];             /* its broadcast's id (gw_sched's `bc` field) or "" */
     char pid[128];           /* provider id of the last part sent */
     char *text;              /* owned */
     size_t text_len;
@@ -1110,6 +1111,8 @@ int gw_sender_take(gw_sender *s, const char *channel, const char *id, const redi
             copy_str(j->tag, sizeof j->tag, v);
         else if (!strcmp(k->str, "notif"))
             copy_str(j->notif, sizeof j->notif, v);
+        else if (!strcmp(k->str, "bc"))
+            copy_str(j->bc, sizeof j->bc, v);
         else if (!strcmp(k->str, "text") && !j->text && v->len <= MAX_TEXT) {
             j->text = strndup(v->str, v->len);
             j->text_len = v->len;
@@ -1145,29 +1148,6 @@ int gw_sender_take(gw_sender *s, const char *channel, const char *id, const redi
     return 0;
 }
 
-/* The broadcast id of a broadcast recipient's notification ("<broadcast id>-<n>",
- * gw_sched.c fan-out) into out; 1, or 0 for an id without that shape (a reply,
- * a plain notification). A dossier event's ids have the same shape: their
- * lookup finds no broadcast and costs one HGET. */
-static int bc_of(const job *j, char *out, size_t n) {
-    const char *dash = strrchr(j->notif, '-');
-    size_t len = dash ? (size_t)(dash - j->notif) : 0;
-    if (!dash || len == 0 || len >= n || !dash[1])
-        return 0;
-    for (const char *p = dash + 1; *p; p++)
-        if (*p < '0' || *p > '9')
-            return 0;
-    for (size_t i = 0; i < len; i++) {
-        char c = j->notif[i];
-        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-              c == '_'))
-            return 0;
-    }
-    memcpy(out, j->notif, len);
-    out[len] = '\0';
-    return 1;
-}
-
 /* The status of the job's broadcast, asked for right before its first part. */
 static void on_bc_status(gw_store *st, redisReply *r, void *priv) {
     (void)st;
@@ -1193,10 +1173,10 @@ static void on_bc_status(gw_store *st, redisReply *r, void *priv) {
  * that may have left (a wire mark) is past cancelling. */
 static void job_start(job *j) {
     gw_sender *s = j->s;
-    char bc[64];
-    if (!j->bc_checked && j->part == 0 && j->mark < 0 && bc_of(j, bc, sizeof bc)) {
+    if (!j->bc_checked && *j->bc && j->part == 0 && j->mark < 0) {
         j->bc_checked = 1;
-        if (!gw_store_cmdf(s->app->store, on_bc_status, j, "HGET " GW_BC_PREFIX "%s status", bc)) {
+        if (!gw_store_cmdf(s->app->store, on_bc_status, j, "HGET " GW_BC_PREFIX "%s status",
+                           j->bc)) {
             j->looking = 1;
             return;
         }

@@ -18,9 +18,8 @@
 
 import { describe, it, before, after, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, execFile } from 'node:child_process';
 import path from 'node:path';
-import { ROOT, TEST_INI, makeTempDir, removeTempDir, startRedis, startMotcua, motcuaBin, redisCli, redisPipe, httpRequest, metricValue, waitFor, sleep } from '../lib/harness.mjs';
+import { makeTempDir, removeTempDir, startRedis, startMotcua, redisCli, redisPipe, httpRequest, metricValue, waitFor, sleep, startDispatcher, assertCleanExit } from '../lib/harness.mjs';
 import { startFakes } from '../fakes/providers.mjs';
 import { FB, ZALO, TW, HOUR, HCM_OFFSET, offsetTo, providerEnv } from '../lib/providers-env.mjs';
 
@@ -45,58 +44,6 @@ function env(fakesUrl, offsetMs) {
     });
 }
 
-
-/** `motcua serve --role dispatcher`; ready when the scheduler logged its start. */
-async function startDispatcher({ redisUrl, env: extra, consumer }) {
-    const proc = spawn(motcuaBin(), ['serve', '--config', TEST_INI, '--listen', '127.0.0.1:1', '--redis', redisUrl, '--role', 'dispatcher'], {
-        cwd: ROOT,
-        env: { ...process.env, ...extra, MOTCUA_WORKER_CONSUMER: consumer },
-        stdio: ['ignore', 'ignore', 'pipe'],
-    });
-    const lines = [];
-    let buf = '';
-    proc.stderr.setEncoding('utf8');
-    proc.stderr.on('data', (c) => {
-        buf += c;
-        let i;
-        while ((i = buf.indexOf('\n')) >= 0) {
-            lines.push(buf.slice(0, i));
-            buf = buf.slice(i + 1);
-        }
-    });
-    let exited = null;
-    proc.once('exit', (code, signal) => (exited = { code, signal }));
-    const kill9 = () => {
-        if (exited) return Promise.resolve(exited);
-        const done = new Promise((r) => proc.once('exit', (code, signal) => r({ code, signal })));
-        process.kill(proc.pid, 'SIGKILL');
-        return done;
-    };
-    process.once('exit', () => {
-        if (!exited) process.kill(proc.pid, 'SIGKILL');
-    });
-    const ok = await waitFor(() => exited || lines.some((l) => l.includes('"sched.started"')), 15000, 50);
-    if (!ok || exited) {
-        await kill9();
-        throw new Error(`dispatcher did not start (${JSON.stringify(exited)}):\n${lines.join('\n')}`);
-    }
-    const stop = async () => {
-        if (exited) return exited;
-        const done = new Promise((r) => proc.once('exit', (code, signal) => r({ code, signal })));
-        const t = setTimeout(() => process.kill(proc.pid, 'SIGKILL'), 5000);
-        process.kill(proc.pid, 'SIGTERM');
-        const r = await done;
-        clearTimeout(t);
-        return r;
-    };
-    return { proc, pid: proc.pid, lines, stop, kill9, alive: () => !exited };
-}
-
-function assertCleanExit(r, lines, what) {
-    const bad = lines.filter((l) => /Sanitizer|runtime error/.test(l));
-    assert.deepEqual(bad, [], `${what}: clean sanitizer output`);
-    assert.equal(r.code, 0, `${what}: clean exit on SIGTERM: ${lines.slice(-20).join('\n')}`);
-}
 
 /**
  * Subscribers of a broadcast tagged `tag` (one letter a-z): n recipients spread

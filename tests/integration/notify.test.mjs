@@ -13,21 +13,20 @@
 
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, execFile } from 'node:child_process';
 import path from 'node:path';
 import {
-    ROOT,
     TEST_INI,
     makeTempDir,
     removeTempDir,
     startRedis,
     startMotcua,
-    motcuaBin,
     httpRequest,
     redisCli,
     waitFor,
     sleep,
     redisPipe,
+    startDispatcher,
+    assertCleanExit,
 } from '../lib/harness.mjs';
 import { startFakes } from '../fakes/providers.mjs';
 import { FB, ZALO, TW, HOUR, HCM_OFFSET, offsetTo, providerEnv } from '../lib/providers-env.mjs';
@@ -72,69 +71,6 @@ async function attempts(redis, id) {
 }
 const smsTo = (fakes, to) => fakes.requests('twilio').filter((r) => r.valid && r.body.To === to);
 const fbTo = (fakes, psid) => fakes.requests('facebook').filter((r) => r.body && r.body.recipient && r.body.recipient.id === psid);
-
-/** `motcua serve --role dispatcher`: no HTTP; ready when the scheduler logged its start. */
-async function startDispatcher({ redisUrl, env: extra, consumer }) {
-    const port = 1; // not bound by a dispatcher; only names the default consumer
-    const proc = spawn(motcuaBin(), ['serve', '--config', TEST_INI, '--listen', `127.0.0.1:${port}`, '--redis', redisUrl, '--role', 'dispatcher'], {
-        cwd: ROOT,
-        env: { ...process.env, ...extra, MOTCUA_WORKER_CONSUMER: consumer },
-        stdio: ['ignore', 'ignore', 'pipe'],
-    });
-    const lines = [];
-    let buf = '';
-    proc.stderr.setEncoding('utf8');
-    proc.stderr.on('data', (c) => {
-        buf += c;
-        let i;
-        while ((i = buf.indexOf('\n')) >= 0) {
-            lines.push(buf.slice(0, i));
-            buf = buf.slice(i + 1);
-        }
-    });
-    let exited = null;
-    proc.once('exit', (code, signal) => (exited = { code, signal }));
-    const ok = await waitFor(() => exited || lines.some((l) => l.includes('"sched.started"')), 15000, 50);
-    if (!ok || exited) {
-        try {
-            process.kill(proc.pid, 'SIGKILL');
-        } catch {
-            /* gone */
-        }
-        throw new Error(`dispatcher did not start (${JSON.stringify(exited)}):\n${lines.join('\n')}`);
-    }
-    const stop = async () => {
-        if (exited) return exited;
-        const done = new Promise((r) => proc.once('exit', (code, signal) => r({ code, signal })));
-        const t = setTimeout(() => {
-            try {
-                process.kill(proc.pid, 'SIGKILL');
-            } catch {
-                /* gone */
-            }
-        }, 5000);
-        process.kill(proc.pid, 'SIGTERM');
-        const r = await done;
-        clearTimeout(t);
-        return r;
-    };
-    process.once('exit', () => {
-        if (!exited) {
-            try {
-                process.kill(proc.pid, 'SIGKILL');
-            } catch {
-                /* gone */
-            }
-        }
-    });
-    return { proc, pid: proc.pid, lines, stop, alive: () => !exited };
-}
-
-function assertCleanExit(r, lines, what) {
-    const bad = lines.filter((l) => /Sanitizer|runtime error/.test(l));
-    assert.deepEqual(bad, [], `${what}: clean sanitizer output`);
-    assert.equal(r.code, 0, `${what}: clean exit on SIGTERM: ${lines.slice(-20).join('\n')}`);
-}
 
 function fakeConfig() {
     return {

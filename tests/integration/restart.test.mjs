@@ -37,10 +37,9 @@
 
 import { describe, it, before, after, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { ROOT, TEST_INI, makeTempDir, removeTempDir, startRedis, motcuaBin, redisCli, redisPipe, waitFor, sleep } from '../lib/harness.mjs';
+import { makeTempDir, removeTempDir, startRedis, redisCli, redisPipe, waitFor, sleep, startDispatcher } from '../lib/harness.mjs';
 import { startFakes } from '../fakes/providers.mjs';
 import { FB, ZALO, TW, HOUR, offsetTo, providerEnv } from '../lib/providers-env.mjs';
 
@@ -52,46 +51,6 @@ const REDIS_ARGS = ['--appendfsync', 'always'];
 // connections and answers LOADING to everything.
 const RELOAD_ARGS = [...REDIS_ARGS, '--key-load-delay', '-8'];
 const CLAIM_IDLE_MS = 5000;
-
-/** `motcua serve --role dispatcher`; ready when the scheduler logged its start. */
-async function startDispatcher({ redisUrl, env, consumer }) {
-    const proc = spawn(motcuaBin(), ['serve', '--config', TEST_INI, '--listen', '127.0.0.1:1', '--redis', redisUrl, '--role', 'dispatcher'], {
-        cwd: ROOT,
-        env: { ...process.env, ...env, MOTCUA_WORKER_CONSUMER: consumer },
-        stdio: ['ignore', 'ignore', 'pipe'],
-    });
-    const lines = [];
-    let buf = '';
-    proc.stderr.setEncoding('utf8');
-    proc.stderr.on('data', (c) => {
-        buf += c;
-        let i;
-        while ((i = buf.indexOf('\n')) >= 0) {
-            lines.push(buf.slice(0, i));
-            buf = buf.slice(i + 1);
-        }
-    });
-    let exited = null;
-    proc.once('exit', (code, signal) => (exited = { code, signal }));
-    process.once('exit', () => {
-        if (!exited) process.kill(proc.pid, 'SIGKILL');
-    });
-    const ok = await waitFor(() => exited || lines.some((l) => l.includes('"sched.started"')), 15000, 50);
-    if (!ok || exited) {
-        if (!exited) process.kill(proc.pid, 'SIGKILL');
-        throw new Error(`dispatcher did not start (${JSON.stringify(exited)}):\n${lines.join('\n')}`);
-    }
-    const stop = async () => {
-        if (exited) return exited;
-        const done = new Promise((r) => proc.once('exit', (code, signal) => r({ code, signal })));
-        const t = setTimeout(() => process.kill(proc.pid, 'SIGKILL'), 5000);
-        process.kill(proc.pid, 'SIGTERM');
-        const r = await done;
-        clearTimeout(t);
-        return r;
-    };
-    return { proc, lines, stop, alive: () => !exited };
-}
 
 /**
  * n recipients over zalo/facebook/sms in two wards that overlap by a fifth (a

@@ -6,6 +6,7 @@
 // whatever is still alive so that a crashed or timed-out test leaves nothing.
 // Runs on Node 18.19+ (node:test, ws, child_process only).
 
+import assert from 'node:assert/strict';
 import { spawn, execFile } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -537,4 +538,50 @@ export async function waitFor(fn, ms, stepMs = 100) {
         if (Date.now() > deadline) return v;
         await sleep(stepMs);
     }
+}
+
+/* ------------------------------------------------------------ dispatchers */
+
+/**
+ * `motcua serve --role dispatcher` (no HTTP; --listen only names the default
+ * consumer) as consumer `consumer`; ready when the scheduler logged its start.
+ * Tracked like every child here, so a test that times out before its `finally`
+ * does not leave it running. stop() sends SIGTERM (SIGKILL after 5 s), kill9()
+ * SIGKILL; both resolve {code, signal}. `lines` is its stderr, line by line.
+ */
+export async function startDispatcher({ redisUrl, env = {}, consumer }) {
+    const proc = track(
+        spawn(motcuaBin(), ['serve', '--config', TEST_INI, '--listen', '127.0.0.1:1', '--redis', redisUrl, '--role', 'dispatcher'], {
+            cwd: ROOT,
+            env: { ...process.env, ...env, MOTCUA_WORKER_CONSUMER: consumer },
+            stdio: ['ignore', 'ignore', 'pipe'],
+        }),
+    );
+    const lines = [];
+    lineCollector(proc.stderr, lines);
+    let exited = null;
+    proc.once('exit', (code, signal) => (exited = { code, signal }));
+    const end = (sig) => {
+        if (exited) return Promise.resolve(exited);
+        const done = new Promise((r) => proc.once('exit', (code, signal) => r({ code, signal })));
+        const t = sig === 'SIGKILL' ? null : setTimeout(() => process.kill(proc.pid, 'SIGKILL'), 5000);
+        process.kill(proc.pid, sig);
+        return done.then((r) => {
+            clearTimeout(t);
+            return r;
+        });
+    };
+    const ok = await waitFor(() => exited || lines.some((l) => l.includes('"sched.started"')), 15000, 50);
+    if (!ok || exited) {
+        await end('SIGKILL');
+        throw new Error(`dispatcher did not start (${JSON.stringify(exited)}):\n${lines.join('\n')}`);
+    }
+    return { proc, pid: proc.pid, lines, stop: () => end('SIGTERM'), kill9: () => end('SIGKILL'), alive: () => !exited };
+}
+
+/** A stopped motcua printed no sanitizer report and exited 0 (on SIGTERM). */
+export function assertCleanExit(r, lines, what) {
+    const bad = lines.filter((l) => /Sanitizer|runtime error/.test(l));
+    assert.deepEqual(bad, [], `${what}: clean sanitizer output`);
+    assert.equal(r.code, 0, `${what}: clean exit on SIGTERM: ${lines.slice(-20).join('\n')}`);
 }
