@@ -33,6 +33,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <jansson.h>
+#include <limits.h>
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
 #include <openssl/sha.h>
@@ -956,6 +957,19 @@ static int reply_failed(op *o, redisReply *r) {
     return gw_admin_store_failed(o->rq, o->dept, r);
 }
 
+/* The leading status integer of a script's array answer, or LLONG_MIN once the
+ * request has been answered (store down, or an answer of another shape). */
+static long long script_status(op *o, redisReply *r) {
+    if (reply_failed(o, r))
+        return LLONG_MIN;
+    if (r->type != REDIS_REPLY_ARRAY || r->elements < 1 ||
+        r->element[0]->type != REDIS_REPLY_INTEGER) {
+        fail(o->rq, 500, "internal", NULL, "unexpected store answer");
+        return LLONG_MIN;
+    }
+    return r->element[0]->integer;
+}
+
 /* ----------------------------------------------------------- dossiers */
 
 /* KEYS[1] dossier, KEYS[2] the department's index mc:dossiers:<dept>; ARGV[1] dept,
@@ -1055,18 +1069,14 @@ done:
 static void on_event(gw_store *s, redisReply *r, void *priv) {
     (void)s;
     op *o = priv;
-    if (reply_failed(o, r))
+    long long head = script_status(o, r);
+    if (head == LLONG_MIN)
         goto done;
-    if (r->type != REDIS_REPLY_ARRAY || r->elements < 1 ||
-        r->element[0]->type != REDIS_REPLY_INTEGER) {
-        fail(o->rq, 500, "internal", NULL, "unexpected store answer");
-        goto done;
-    }
-    if (r->element[0]->integer == -2) {
+    if (head == -2) {
         fail(o->rq, 404, "not_found", NULL, "no dossier %s", o->code);
         goto done;
     }
-    if (r->element[0]->integer == -1) {
+    if (head == -1) {
         fail(o->rq, 403, "forbidden", NULL, "dossier %s belongs to another department", o->code);
         goto done;
     }
@@ -1139,14 +1149,10 @@ static json_t *notify_list(const redisReply *subs, const char *phone) {
 static void on_get_dossier(gw_store *s, redisReply *r, void *priv) {
     (void)s;
     op *o = priv;
-    if (reply_failed(o, r))
+    long long head = script_status(o, r);
+    if (head == LLONG_MIN)
         goto done;
-    if (r->type != REDIS_REPLY_ARRAY || r->elements < 1 ||
-        r->element[0]->type != REDIS_REPLY_INTEGER) {
-        fail(o->rq, 500, "internal", NULL, "unexpected store answer");
-        goto done;
-    }
-    if (r->element[0]->integer == -2 || r->elements < 4) {
+    if (head == -2 || r->elements < 4) {
         fail(o->rq, 404, "not_found", NULL, "no dossier %s", o->code);
         goto done;
     }
@@ -1892,14 +1898,10 @@ static void notify_post(gw_req *rq) {
 static void on_get_notif(gw_store *s, redisReply *r, void *priv) {
     (void)s;
     op *o = priv;
-    if (reply_failed(o, r))
+    long long head = script_status(o, r);
+    if (head == LLONG_MIN)
         goto done;
-    if (r->type != REDIS_REPLY_ARRAY || r->elements < 1 ||
-        r->element[0]->type != REDIS_REPLY_INTEGER) {
-        fail(o->rq, 500, "internal", NULL, "unexpected store answer");
-        goto done;
-    }
-    if (r->element[0]->integer == -2 || r->elements < 4) {
+    if (head == -2 || r->elements < 4) {
         fail(o->rq, 404, "not_found", NULL, "no notification %s", o->id);
         goto done;
     }
