@@ -22,9 +22,9 @@ import path from 'node:path';
 import { makeTempDir, removeTempDir, startRedis, startMotcua, redisCli, redisPipe, httpRequest, metricValue, waitFor, sleep, startDispatcher, assertCleanExit } from '../lib/harness.mjs';
 import { startFakes } from '../fakes/providers.mjs';
 import { FB, ZALO, TW, HOUR, HCM_OFFSET, offsetTo, providerEnv } from '../lib/providers-env.mjs';
+import { CHANNELS, broadcastCmds, received, totalSent as total } from '../lib/broadcasts.mjs';
 
 const N = 10000; // subscribers per broadcast
-const CHANNELS = ['zalo', 'facebook', 'sms'];
 // A dead dispatcher's pending entries are claimed after this; it must exceed the time
 // a live dispatcher holds an entry (a 10,000-message backlog), or live work is taken.
 const CLAIM_IDLE_MS = 5000;
@@ -73,29 +73,6 @@ function audience(tag, n, nowMs) {
     return { wards: [w1, w2], members, cmds };
 }
 
-/** The record POST /api/v1/broadcasts writes, due at dueMs. */
-function broadcastCmds(id, { wards, text, dueMs, n }) {
-    const per = n / 3;
-    return [
-        ['HSET', `mc:bc:${id}`, 'dept', 'test-dept', 'status', 'scheduled', 'text', text, 'wards', wards.join(','),
-            'channels', CHANNELS.join(','), 'tags', '', 'priority', 'normal', 'send_at_ms', String(dueMs),
-            'not_after_ms', '0', 'created_ms', String(dueMs), 'recipients', String(n),
-            ...CHANNELS.flatMap((c, i) => [`count:${c}`, String(Math.floor(per) + (i < n % 3 ? 1 : 0))])],
-        ['ZADD', 'mc:bc:due', String(dueMs), id],
-    ];
-}
-
-/** Requests per recipient ("<channel>:<id>") that reached the fakes. */
-function received(fakes) {
-    const per = new Map();
-    const add = (k) => per.set(k, (per.get(k) || 0) + 1);
-    for (const r of fakes.requests('zalo')) if (r.body?.recipient?.user_id) add(`zalo:${r.body.recipient.user_id}`);
-    for (const r of fakes.requests('facebook')) if (r.body?.recipient?.id) add(`facebook:${r.body.recipient.id}`);
-    for (const r of fakes.requests('twilio')) if (r.valid && r.body?.To) add(`sms:${r.body.To}`);
-    return per;
-}
-
-const total = (fakes) => fakes.count('zalo') + fakes.count('facebook') + fakes.count('twilio');
 const bcField = (redis, id, f) => redisCli(redis.sock, 'HGET', `mc:bc:${id}`, f);
 
 /**

@@ -42,9 +42,9 @@ import path from 'node:path';
 import { makeTempDir, removeTempDir, startRedis, redisCli, redisPipe, waitFor, sleep, startDispatcher } from '../lib/harness.mjs';
 import { startFakes } from '../fakes/providers.mjs';
 import { FB, ZALO, TW, HOUR, offsetTo, providerEnv } from '../lib/providers-env.mjs';
+import { CHANNELS, broadcastCmds, received, totalSent as total } from '../lib/broadcasts.mjs';
 
 const N = 4500; // recipients of the broadcast
-const CHANNELS = ['zalo', 'facebook', 'sms'];
 const REDIS_ARGS = ['--appendfsync', 'always'];
 // Restarted, Redis reloads its AOF slowly (a 1 µs pause at every 8th command on
 // average), as a production Redis with its data does: for a while it accepts
@@ -78,28 +78,6 @@ function audience(tag, n, nowMs) {
     return { wards: [w1, w2], members, cmds };
 }
 
-/** The record POST /api/v1/broadcasts writes, due at dueMs. */
-function broadcastCmds(id, { wards, text, dueMs, n }) {
-    return [
-        ['HSET', `mc:bc:${id}`, 'dept', 'test-dept', 'status', 'scheduled', 'text', text, 'wards', wards.join(','),
-            'channels', CHANNELS.join(','), 'tags', '', 'priority', 'normal', 'send_at_ms', String(dueMs),
-            'not_after_ms', '0', 'created_ms', String(dueMs), 'recipients', String(n),
-            ...CHANNELS.flatMap((c, i) => [`count:${c}`, String(Math.floor(n / 3) + (i < n % 3 ? 1 : 0))])],
-        ['ZADD', 'mc:bc:due', String(dueMs), id],
-    ];
-}
-
-/** Requests per recipient ("<channel>:<id>") that reached the fakes. */
-function received(fakes) {
-    const per = new Map();
-    const add = (k) => per.set(k, (per.get(k) || 0) + 1);
-    for (const r of fakes.requests('zalo')) if (r.body?.recipient?.user_id) add(`zalo:${r.body.recipient.user_id}`);
-    for (const r of fakes.requests('facebook')) if (r.body?.recipient?.id) add(`facebook:${r.body.recipient.id}`);
-    for (const r of fakes.requests('twilio')) if (r.valid && r.body?.To) add(`sms:${r.body.To}`);
-    return per;
-}
-
-const total = (fakes) => fakes.count('zalo') + fakes.count('facebook') + fakes.count('twilio');
 
 describe('Redis restarted mid-broadcast (AOF, appendfsync always)', { timeout: 150000 }, () => {
     let dir, redis, fakes, offset;
