@@ -1,0 +1,244 @@
+/*
+ * test_gw_wire.c — the write-only Redis connection against a real redis-server
+ * that each test starts on a unix socket in a temporary folder (stopped by pid):
+ * it becomes ready, writes reach Redis and an error reply does not confuse it
+ * (replies are off), AUTH and SELECT, a wrong password never gets ready, a
+ * Redis restart is followed by a reconnect, nothing is queued while it is down.
+ * Reading back goes through hiredis's plain synchronous API.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include "core/mc.h"
+#include "gateway/gw_wire.h"
+
+#include <hiredis/hiredis.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <uv.h>
+
+#define WAIT_MS 5000 /* longest wait for a condition */
+
+typedef struct redis_proc {
+    char dir[64];
+    char sock[128];
+    pid_t pid;
+} redis_proc;
+
+/* Starts redis-server on dir/r.sock (password may be NULL); 0 once it answers PING. */
+static int redis_start(redis_proc *r, const char *password) {
+    r->pid = fork();
+    if (r->pid < 0)
+        return -1;
+    if (r->pid == 0) {
+        const char *argv[16];
+        int n = 0;
+        argv[n++] = "redis-server";
+        argv[n++] = "--port";
+        argv[n++] = "0";
+        argv[n++] = "--unixsocket";
+        argv[n++] = r->sock;
+        argv[n++] = "--dir";
+        argv[n++] = r->dir;
+        argv[n++] = "--save";
+        argv[n++] = "";
+        argv[n++] = "--appendonly";
+        argv[n++] = "no";
+        if (password) {
+            argv[n++] = "--requirepass";
+            argv[n++] = password;
+        }
+        argv[n] = NULL;
+        if (!freopen("/dev/null", "w", stdout))
+            _exit(126);
+        execvp("redis-server", (char *const *)argv);
+        _exit(127);
+    }
+    for (int i = 0; i < WAIT_MS / 10; i++) {
+        redisContext *c = redisConnectUnix(r->sock);
+        int ok = c && !c->err;
+        if (ok) {
+            redisReply *rep = redisCommand(c, "PING");
+            ok = rep != NULL; /* +PONG, or NOAUTH: either way it is up */
+            freeReplyObject(rep);
+        }
+        redisFree(c);
+        if (ok)
+            return 0;
+        if (waitpid(r->pid, NULL, WNOHANG) == r->pid) {
+            r->pid = 0;
+            return -1;
+        }
+        usleep(10000);
+    }
+    return -1;
+}
+
+static void redis_stop(redis_proc *r) {
+    if (r->pid > 0) {
+        kill(r->pid, SIGKILL);
+        waitpid(r->pid, NULL, 0);
+    }
+    r->pid = 0;
+    unlink(r->sock);
+}
+
+/* The string value of a command's reply ("" for nil, NULL when it failed). */
+static char *redis_get(redis_proc *r, const char *password, int db, const char *cmd) {
+    redisContext *c = redisConnectUnix(r->sock);
+    char *out = NULL;
+    if (!c || c->err)
+        goto done;
+    if (password)
+        freeReplyObject(redisCommand(c, "AUTH %s", password));
+    if (db)
+        freeReplyObject(redisCommand(c, "SELECT %d", db));
+    redisReply *rep = redisCommand(c, cmd);
+    if (rep && rep->type == REDIS_REPLY_STRING)
+        out = strdup(rep->str);
+    else if (rep && rep->type == REDIS_REPLY_NIL)
+        out = strdup("");
+    freeReplyObject(rep);
+done:
+    redisFree(c);
+    return out;
+}
+
+typedef struct fx {
+    uv_loop_t loop;
+    redis_proc redis;
+    gw_redis_addr addr;
+} fx;
+
+static int setup(void **state) {
+    fx *f = calloc(1, sizeof *f);
+    if (!f)
+        return -1;
+    uv_loop_init(&f->loop);
+    snprintf(f->redis.dir, sizeof f->redis.dir, "/tmp/test_gw_wire_XXXXXX");
+    if (!mkdtemp(f->redis.dir))
+        return -1;
+    snprintf(f->redis.sock, sizeof f->redis.sock, "%s/r.sock", f->redis.dir);
+    f->addr.kind = GW_REDIS_UNIX;
+    snprintf(f->addr.host, sizeof f->addr.host, "%s", f->redis.sock);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state) {
+    fx *f = *state;
+    redis_stop(&f->redis);
+    uv_run(&f->loop, UV_RUN_DEFAULT); /* the closed handles' callbacks */
+    uv_loop_close(&f->loop);
+    rmdir(f->redis.dir);
+    free(f);
+    return 0;
+}
+
+/* Runs the loop until want(w) == expect or WAIT_MS pass; 1 when it did. */
+static int spin_until(fx *f, gw_wire *w, int expect, int ms) {
+    for (int i = 0; i < ms; i++) {
+        uv_run(&f->loop, UV_RUN_NOWAIT);
+        if (gw_wire_ready(w) == expect)
+            return 1;
+        usleep(1000);
+    }
+    return 0;
+}
+
+static void spin(fx *f, int ms) {
+    for (int i = 0; i < ms; i++) {
+        uv_run(&f->loop, UV_RUN_NOWAIT);
+        usleep(1000);
+    }
+}
+
+/* Polls Redis until cmd answers `want` (replies off: nothing says when it ran). */
+static int redis_has(fx *f, const char *password, int db, const char *cmd, const char *want) {
+    for (int i = 0; i < WAIT_MS / 5; i++) {
+        char *v = redis_get(&f->redis, password, db, cmd);
+        int ok = v && !strcmp(v, want);
+        free(v);
+        if (ok)
+            return 1;
+        spin(f, 5);
+    }
+    return 0;
+}
+
+static void test_writes_reach_redis_and_errors_are_silent(void **state) {
+    fx *f = *state;
+    assert_int_equal(redis_start(&f->redis, NULL), 0);
+    gw_wire *w = gw_wire_new(&f->loop, &f->addr);
+    assert_non_null(w);
+    assert_true(spin_until(f, w, 1, WAIT_MS));
+    assert_int_equal(gw_wire_cmdf(w, "HSET h f %d", 7), 0);
+    assert_true(redis_has(f, NULL, 0, "HGET h f", "7"));
+    /* a command Redis refuses (WRONGTYPE) gets no reply either: the link goes on */
+    assert_int_equal(gw_wire_cmdf(w, "INCR h"), 0);
+    assert_int_equal(gw_wire_cmdf(w, "SET %s %b", "k", "a b\r\n", (size_t)5), 0);
+    assert_true(redis_has(f, NULL, 0, "GET k", "a b\r\n"));
+    spin(f, 50);
+    assert_true(gw_wire_ready(w));
+    gw_wire_free(w);
+}
+
+static void test_auth_and_select(void **state) {
+    fx *f = *state;
+    assert_int_equal(redis_start(&f->redis, "s3cret"), 0);
+    snprintf(f->addr.password, sizeof f->addr.password, "s3cret");
+    f->addr.db = 3;
+    gw_wire *w = gw_wire_new(&f->loop, &f->addr);
+    assert_true(spin_until(f, w, 1, WAIT_MS));
+    assert_int_equal(gw_wire_cmdf(w, "SET in3 yes"), 0);
+    assert_true(redis_has(f, "s3cret", 3, "GET in3", "yes"));
+    char *v = redis_get(&f->redis, "s3cret", 0, "GET in3");
+    assert_string_equal(v, ""); /* not in db 0 */
+    free(v);
+    gw_wire_free(w);
+}
+
+static void test_wrong_password_never_ready(void **state) {
+    fx *f = *state;
+    assert_int_equal(redis_start(&f->redis, "s3cret"), 0);
+    snprintf(f->addr.password, sizeof f->addr.password, "wrong");
+    gw_wire *w = gw_wire_new(&f->loop, &f->addr);
+    assert_false(spin_until(f, w, 1, 600)); /* refused, tried again, refused... */
+    assert_int_equal(gw_wire_cmdf(w, "SET x 1"), MC_EUNAVAIL);
+    gw_wire_free(w);
+}
+
+static void test_reconnects_after_a_redis_restart(void **state) {
+    fx *f = *state;
+    gw_wire *w = gw_wire_new(&f->loop, &f->addr); /* before Redis exists */
+    spin(f, 50);
+    assert_false(gw_wire_ready(w));
+    assert_int_equal(gw_wire_cmdf(w, "SET x 1"), MC_EUNAVAIL);
+    assert_int_equal(redis_start(&f->redis, NULL), 0);
+    assert_true(spin_until(f, w, 1, WAIT_MS));
+    redis_stop(&f->redis);
+    assert_true(spin_until(f, w, 0, WAIT_MS)); /* end of file seen */
+    assert_int_equal(gw_wire_cmdf(w, "SET x 1"), MC_EUNAVAIL);
+    assert_int_equal(redis_start(&f->redis, NULL), 0);
+    assert_true(spin_until(f, w, 1, WAIT_MS));
+    assert_int_equal(gw_wire_cmdf(w, "SET x 2"), 0);
+    assert_true(redis_has(f, NULL, 0, "GET x", "2"));
+    gw_wire_free(w);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_writes_reach_redis_and_errors_are_silent, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_auth_and_select, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_wrong_password_never_ready, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_reconnects_after_a_redis_restart, setup, teardown),
+    };
+    return cmocka_run_group_tests_name("gw_wire", tests, NULL, NULL);
+}
