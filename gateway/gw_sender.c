@@ -13,18 +13,25 @@
  *
  * Wire marks: that pass must not send again what may already have reached the
  * provider. Right before a part's request leaves (gw_httpc's before-send hook,
- * on curl's pre-request point) we queue HSET mc:wire:<channel> <entry> <part>
- * and write the Redis connection's buffer out at once (gw_store_flush): from
- * then on a kill -9 of this process cannot keep the mark from Redis. No mark
- * (Redis down, buffer full) → the request is stopped unsent and tried again
- * shortly. A definite "not accepted" (any HTTP answer but success, or a
- * failure before the request left) moves the mark back to the previous part
- * (or deletes it); an ambiguous one (timeout or reset after it left) keeps
- * it; the acknowledgement deletes it in its MULTI. An entry taken again is
- * looked up first (one pipelined HGET, only for re-delivered entries: a fresh
- * one cannot have a mark): parts up to the marked one count as sent; if that
- * was the last part the entry is acknowledged as sent without sending —
- * "unconfirmed: the dispatcher stopped during the request" in the
+ * on curl's pre-request point) we write HSET mc:wire:<channel> <entry> <part>
+ * to Redis's socket at once, on a connection of its own (gw_wire): from then
+ * on a kill -9 of this process cannot keep the mark from Redis. Not on the
+ * store's connection: a client that dies while Redis still owes it replies is
+ * closed when Redis fails to write them, and what Redis had not read from it
+ * yet is dropped unexecuted (seen in CI: mark written, request sent,
+ * dispatcher killed, no mark, the survivor sent the message again). gw_wire
+ * has replies off, so Redis owes it nothing and reads it to the end. No mark
+ * (Redis or that connection away, its socket full) → the request is stopped
+ * unsent and tried again shortly. A definite "not accepted" (any HTTP answer
+ * but success, or a failure before the request left) moves the mark back to
+ * the previous part (or deletes it); an ambiguous one (timeout or reset after
+ * it left) keeps it; the acknowledgement deletes it in its MULTI (on the
+ * other connection, which Redis may read first: so a mark is only written
+ * while its entry is still pending, wire_mark_lua). An entry
+ * taken again is looked up first (one pipelined HGET, only for re-delivered
+ * entries: a fresh one cannot have a mark): parts up to the marked one count
+ * as sent; if that was the last part the entry is acknowledged as sent without
+ * sending — "unconfirmed: the dispatcher stopped during the request" in the
  * notification's attempts — else sending goes on with the next part.
  * So a kill between the provider's answer and our XACK (a whole provider
  * round trip, 100–500 ms with real providers) no longer doubles a message.
@@ -33,12 +40,13 @@
  * ambiguous failure followed by the kill; and a kill between the mark's
  * write() and curl's write() of the request (microseconds, no I/O wait in
  * between) loses that message. At most once for what was in flight at a
- * crash, instead of at least once.
+ * crash, instead of at least once. Not covered: Redis holding writes back
+ * (CLIENT PAUSE WRITE, as a failover does) exactly when the dispatcher dies:
+ * the marks it wrote meanwhile are postponed, then dropped with the client.
  * "In the kernel" is enough on a unix socket or loopback (the bytes are in
  * Redis's receive queue when write() returns); over a network, bytes not yet
- * transmitted are dropped if the kernel resets the connection at exit (it
- * does when replies lie unread), so there the mark is as good as the link's
- * send queue is short.
+ * transmitted are dropped if the kernel resets the connection at exit, so
+ * there the mark is as good as the link's send queue is short.
  *
  * Notifications (entries with a `notif` field, put there by gw_sched) close
  * their loop in the same transaction as the XACK, through small Lua scripts:
@@ -65,6 +73,7 @@
 #include "gateway/gw_sched.h"
 #include "gateway/gw_log.h"
 #include "gateway/gw_store.h"
+#include "gateway/gw_wire.h"
 #include "gateway/gw_worker.h"
 #include "vi-nlp/vn_norm.h"
 
@@ -142,6 +151,7 @@ typedef struct job {
 struct gw_sender {
     gw_app *app;       /* borrowed */
     gw_httpc *http;    /* owned */
+    gw_wire *wire;     /* the connection wire marks go on, owned */
     vn_normalizer *vn; /* for unaccented SMS, owned */
     job *jobs;         /* all jobs, doubly linked */
     uint64_t next_seq; /* arrival counter for jobs */
@@ -832,23 +842,36 @@ static void job_retry(job *j, int64_t delay_ms, const char *reason) {
 
 /* ---- wire marks (see the top of the file) ---- */
 
+/* KEYS: mc:out:<ch> mc:wire:<ch>; ARGV: entry part. Sets the mark only while
+ * the entry is pending: the acknowledgement (its HDEL) travels on the store's
+ * connection, and Redis may read that one first. A mark arriving after the
+ * acknowledgement names a message already done and is not written. */
+static const char wire_mark_lua[] =
+    "if #redis.call('XPENDING',KEYS[1],'" GW_GROUP "',ARGV[1],ARGV[1],1)>0 then "
+    "redis.call('HSET',KEYS[2],ARGV[1],ARGV[2]) end";
+
+/* Writes mark `part` of the job's entry on the marks' connection (gw_wire_cmdf's codes). */
+static int wire_mark(job *j, int part) {
+    return gw_wire_cmdf(j->s->wire, "EVAL %s 2 %s " WIRE_PREFIX "%s %s %d", wire_mark_lua,
+                        j->stream, j->ch, j->id, part);
+}
+
 /* gw_httpc's before-send hook: the current part may reach the provider now.
  * The mark must be out of this process before the request is: no mark, no
  * request (on_answer then defers the attempt). Runs inside curl.
- * What is already queued on the connection goes first: when it cannot all be
- * written now the mark is not even queued, because a mark stuck behind a
- * backlog would still reach Redis after a kill, naming a request that never
+ * The store must be up too, or the outcome could not be recorded. A mark
+ * behind a backlog on its connection is not even queued (gw_wire_cmdf),
+ * because it would still reach Redis after a kill, naming a request that never
  * left (a lost message, not a saved duplicate). */
 static int before_send(void *arg) {
     job *j = arg;
-    gw_store *st = j->s->app->store;
-    if (j->s->closing || j->s->draining || gw_store_flush(st) ||
-        gw_store_cmdf(st, NULL, NULL, "HSET " WIRE_PREFIX "%s %s %d", j->ch, j->id, (int)j->part)) {
-        j->refused = 1;
-        return -1;
-    }
-    j->mark = (int)j->part; /* queued: it reaches Redis even if the flush falls short */
-    if (gw_store_flush(st)) {
+    gw_sender *s = j->s;
+    int rc = MC_EUNAVAIL;
+    if (!s->closing && !s->draining && gw_store_up(s->app->store))
+        rc = wire_mark(j, (int)j->part);
+    if (rc != MC_EUNAVAIL && rc != MC_ENOMEM)
+        j->mark = (int)j->part; /* queued: it reaches Redis even if not all of it left yet */
+    if (rc) {
         j->refused = 1;
         return -1;
     }
@@ -860,11 +883,10 @@ static int before_send(void *arg) {
 static void unmark(job *j) {
     if (j->unsure || j->mark != (int)j->part)
         return;
-    gw_store *st = j->s->app->store;
-    int rc = j->part == 0 ? gw_store_cmdf(st, NULL, NULL, "HDEL " WIRE_PREFIX "%s %s", j->ch, j->id)
-                          : gw_store_cmdf(st, NULL, NULL, "HSET " WIRE_PREFIX "%s %s %d", j->ch,
-                                          j->id, (int)j->part - 1);
-    if (!rc) /* else Redis is away: the next unmark, or the acknowledgement, does it */
+    /* on the marks' connection: behind the mark it takes back */
+    int rc = j->part == 0 ? gw_wire_cmdf(j->s->wire, "HDEL " WIRE_PREFIX "%s %s", j->ch, j->id)
+                          : wire_mark(j, (int)j->part - 1);
+    if (rc != MC_EUNAVAIL && rc != MC_ENOMEM) /* else the next unmark, or the ack, does it */
         j->mark = (int)j->part - 1;
 }
 
@@ -1248,6 +1270,11 @@ gw_sender *gw_sender_new(gw_app *app, char *err, size_t errlen) {
     s->vn = vn_normalizer_new(err, errlen);
     if (!s->vn)
         goto fail;
+    s->wire = gw_wire_new(app->loop, &app->cfg->redis);
+    if (!s->wire) {
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
     if (*app->cfg->outbox_dir && mkdir_parents(app->cfg->outbox_dir)) {
         snprintf(err, errlen, "cannot create outbox %s: %s", app->cfg->outbox_dir, strerror(errno));
         goto fail;
@@ -1266,6 +1293,7 @@ gw_sender *gw_sender_new(gw_app *app, char *err, size_t errlen) {
 fail:
     gw_httpc_free(s->http);
     vn_normalizer_free(s->vn);
+    gw_wire_free(s->wire);
     free(s);
     return NULL;
 }
@@ -1370,6 +1398,8 @@ void gw_sender_free(gw_sender *s) {
     }
     vn_normalizer_free(s->vn);
     s->vn = NULL;
+    gw_wire_free(s->wire);
+    s->wire = NULL;
     uv_timer_stop(&s->token_timer);
     uv_close((uv_handle_t *)&s->token_timer, on_token_timer_closed);
 }

@@ -365,19 +365,6 @@ int gw_store_cmdf(gw_store *s, gw_store_cb *cb, void *priv, const char *fmt, ...
     return 0;
 }
 
-int gw_store_flush(gw_store *s) {
-    if (!s->ac || !s->connected)
-        return MC_EUNAVAIL;
-    /* redisBufferWrite is hiredis's synchronous half: one write(), no callbacks; an
-     * error is only recorded, and redisAsyncHandleWrite (from our uv_check) then
-     * drops the connection at a safe point. A partial write is tried once more. */
-    int done = 0;
-    for (int i = 0; i < 2 && !done; i++)
-        if (redisBufferWrite(&s->ac->c, &done) != REDIS_OK)
-            return MC_EIO;
-    return done ? 0 : MC_EIO;
-}
-
 static void on_timer_closed(uv_handle_t *h) {
     gw_store *s = h->data;
     if (--s->handles_open == 0)

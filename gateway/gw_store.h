@@ -38,17 +38,6 @@ int gw_store_cmd(gw_store *s, gw_store_cb *cb, void *priv, int argc, const char 
 int gw_store_cmdf(gw_store *s, gw_store_cb *cb, void *priv, const char *fmt, ...);
 
 /*
- * Writes what is queued on the connection now instead of at the end of the
- * loop iteration: on 0 every queued command is in the kernel's socket buffer,
- * so a kill -9 of this process no longer keeps Redis from getting it. Never
- * blocks and never calls a callback (safe inside other libraries' callbacks).
- * MC_EIO when not everything could be written now (socket buffer full, or an
- * error that drops the connection later as usual); MC_EUNAVAIL when not
- * connected. The rest still leaves as usual.
- */
-int gw_store_flush(gw_store *s);
-
-/*
  * An argument vector built piece by piece for gw_store_cmd. Strings are
  * borrowed (hiredis copies them when the command is queued) except those added
  * with gw_argv_addf, which the vector owns. Grows as needed.

@@ -159,7 +159,7 @@ describe('broadcast fan-out', { timeout: 600000 }, () => {
 
     before(async () => {
         dir = makeTempDir('motcua-bc-');
-        redis = await startRedis(path.join(dir, 'redis'));
+        redis = await startRedis(path.join(dir, 'redis'), { args: ['--enable-debug-command', 'local'] });
         fakes = await startFakes({
             fbToken: FB.pageToken,
             zalo: { appId: ZALO.appId, secretKey: ZALO.appSecret, accessToken: ZALO.access, refreshToken: ZALO.refresh },
@@ -258,6 +258,41 @@ describe('broadcast fan-out', { timeout: 600000 }, () => {
             const unconfirmed = d2.lines.filter((l) => l.includes('"send.unconfirmed"')).length;
             console.log(`# the survivor acknowledged ${unconfirmed} marked entries without sending them again`);
             assert.equal(unconfirmed, wired.size, 'one unconfirmed acknowledgement per marked entry');
+        } finally {
+            await d1.kill9();
+            assertCleanExit(await d2.stop(), d2.lines, 'dispatcher 2');
+        }
+    });
+
+    it('two dispatchers, one killed with kill -9 while Redis is busy and owes it replies → exactly one message each', async () => {
+        // What a client wrote to Redis's socket is not yet a command Redis ran.
+        // Redis is held busy (DEBUG SLEEP) while the dispatcher goes on sending,
+        // so its marks wait unread in Redis's socket when it is killed; woken up,
+        // Redis first writes the replies it owes to that client, fails (the
+        // client is gone) and closes it without running the rest of its input.
+        // Marks must not travel on a connection that is owed replies.
+        const a = await prepare('f');
+        const e = env(fakes.url, offset);
+        for (const p of ['zalo', 'facebook', 'twilio']) fakes.fail(p, { delayMs: SLOW_MS, times: Infinity });
+        const d1 = await startDispatcher({ redisUrl: redis.url, env: e, consumer: 'bc-busy-1' });
+        const d2 = await startDispatcher({ redisUrl: redis.url, env: e, consumer: 'bc-busy-2' });
+        try {
+            const id = 'bc0006';
+            const text = 'Lịch cắt nước phường F';
+            await launch(id, a, text);
+            assert.ok(await waitFor(() => total(fakes) >= N / 3, 240000, 5), 'a third sent');
+            const count = (d, ev) => d.lines.filter((l) => l.includes(`"${ev}"`)).length;
+            const answered = count(d1, 'send.sent');
+            const busy = redisCli(redis.sock, 'DEBUG', 'SLEEP', '0.6'); // under the health check's 3 s
+            await sleep(300);
+            const atKill = total(fakes);
+            await d1.kill9();
+            assert.equal(await busy, 'OK');
+            console.log(`# Redis busy for 600 ms; dispatcher 1 killed 300 ms into it, after ${atKill} of ${N} requests (${answered} answered to it before)`);
+            assert.ok(answered > 0, 'the killed dispatcher was sending');
+            await waitFor(async () => (await bcField(redis, id, 'status')) === 'done', 240000, 50);
+            await checkExactlyOnce(redis, fakes, id, a.members, text);
+            console.log(`# the survivor acknowledged ${count(d2, 'send.unconfirmed')} marked entries without sending them again`);
         } finally {
             await d1.kill9();
             assertCleanExit(await d2.stop(), d2.lines, 'dispatcher 2');
