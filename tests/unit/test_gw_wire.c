@@ -2,7 +2,7 @@
  * test_gw_wire.c — the write-only Redis connection against a real redis-server
  * that each test starts on a unix socket in a temporary folder (stopped by pid):
  * it becomes ready, writes reach Redis and an error reply does not confuse it
- * (replies are off), AUTH and SELECT, a wrong password never gets ready, a
+ * (replies are off), over TCP too, AUTH and SELECT, a wrong password never gets ready, a
  * Redis restart is followed by a reconnect, nothing is queued while it is down.
  * Reading back goes through hiredis's plain synchronous API.
  */
@@ -14,11 +14,14 @@
 #include "core/mc.h"
 #include "gateway/gw_wire.h"
 
+#include <arpa/inet.h>
 #include <hiredis/hiredis.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <uv.h>
@@ -28,6 +31,7 @@
 typedef struct redis_proc {
     char dir[64];
     char sock[128];
+    int port; /* TCP port too when > 0 */
     pid_t pid;
 } redis_proc;
 
@@ -40,8 +44,12 @@ static int redis_start(redis_proc *r, const char *password) {
         const char *argv[16];
         int n = 0;
         argv[n++] = "redis-server";
+        char port[16];
+        snprintf(port, sizeof port, "%d", r->port);
         argv[n++] = "--port";
-        argv[n++] = "0";
+        argv[n++] = port;
+        argv[n++] = "--bind";
+        argv[n++] = "127.0.0.1";
         argv[n++] = "--unixsocket";
         argv[n++] = r->sock;
         argv[n++] = "--dir";
@@ -78,6 +86,20 @@ static int redis_start(redis_proc *r, const char *password) {
         usleep(10000);
     }
     return -1;
+}
+
+/* A TCP port of 127.0.0.1 that was free a moment ago. */
+static int free_port(void) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof a;
+    int port = -1;
+    if (fd >= 0 && !bind(fd, (struct sockaddr *)&a, sizeof a) &&
+        !getsockname(fd, (struct sockaddr *)&a, &len))
+        port = ntohs(a.sin_port);
+    if (fd >= 0)
+        close(fd);
+    return port;
 }
 
 static void redis_stop(redis_proc *r) {
@@ -189,6 +211,21 @@ static void test_writes_reach_redis_and_errors_are_silent(void **state) {
     gw_wire_free(w);
 }
 
+static void test_over_tcp(void **state) {
+    fx *f = *state;
+    f->redis.port = free_port();
+    assert_true(f->redis.port > 0);
+    assert_int_equal(redis_start(&f->redis, NULL), 0);
+    f->addr.kind = GW_REDIS_TCP;
+    snprintf(f->addr.host, sizeof f->addr.host, "127.0.0.1");
+    f->addr.port = f->redis.port;
+    gw_wire *w = gw_wire_new(&f->loop, &f->addr);
+    assert_true(spin_until(f, w, 1, WAIT_MS));
+    assert_int_equal(gw_wire_cmdf(w, "SET tcp %d", 1), 0);
+    assert_true(redis_has(f, NULL, 0, "GET tcp", "1"));
+    gw_wire_free(w);
+}
+
 static void test_auth_and_select(void **state) {
     fx *f = *state;
     assert_int_equal(redis_start(&f->redis, "s3cret"), 0);
@@ -236,6 +273,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_writes_reach_redis_and_errors_are_silent, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_over_tcp, setup, teardown),
         cmocka_unit_test_setup_teardown(test_auth_and_select, setup, teardown),
         cmocka_unit_test_setup_teardown(test_wrong_password_never_ready, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reconnects_after_a_redis_restart, setup, teardown),
