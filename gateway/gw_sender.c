@@ -152,6 +152,7 @@ struct gw_sender {
     gw_app *app;       /* borrowed */
     gw_httpc *http;    /* owned */
     gw_wire *wire;     /* the connection wire marks go on, owned */
+    int store_ups;     /* times the store came up */
     vn_normalizer *vn; /* for unaccented SMS, owned */
     job *jobs;         /* all jobs, doubly linked */
     uint64_t next_seq; /* arrival counter for jobs */
@@ -1310,6 +1311,8 @@ static void seed_token(gw_store *st, int up, void *priv) {
 }
 
 void gw_sender_store_up(gw_sender *s) {
+    if (s->store_ups++) /* the store came back: the marks' link follows it */
+        gw_wire_reset(s->wire);
     seed_token(s->app->store, 1, s);
     resume_parked(s);
 }

@@ -9,7 +9,7 @@
  * keeps no state per command (the async context would queue a callback for
  * each, forever). Anything readable afterwards is end-of-file or an error:
  * the connection is dropped and opened again after RETRY_MS (doubling while
- * it keeps failing).
+ * it keeps failing), also when the handshake gets no answer in HANDSHAKE_MS.
  */
 #include "gateway/gw_wire.h"
 
@@ -23,6 +23,7 @@
 
 #define RETRY_MS 200      /* first wait before connecting again */
 #define RETRY_MAX_MS 5000 /* the wait doubles up to this while it keeps failing */
+#define HANDSHAKE_MS 5000 /* a connection not ready by then is dropped */
 
 /* One connection: its context and its poll handle, freed together. */
 typedef struct conn {
@@ -49,6 +50,14 @@ static void on_poll(uv_poll_t *h, int status, int events);
 
 static void on_retry(uv_timer_t *t) {
     connect_now(t->data);
+}
+
+static void drop(gw_wire *w, const char *why);
+
+static void on_handshake_timeout(uv_timer_t *t) {
+    gw_wire *w = t->data;
+    if (w->cn && !w->ready)
+        drop(w, "no answer to the handshake");
 }
 
 static void schedule_retry(gw_wire *w) {
@@ -121,6 +130,7 @@ static int read_in(conn *cn) {
             return MC_EIO;
         if (--cn->handshake == 0) {
             w->ready = 1;
+            uv_timer_stop(&w->retry);
             gw_log(GW_INFO, "redis.wire_up", "{s:s}", "addr", w->addr.host);
         }
         r = NULL;
@@ -175,6 +185,7 @@ static void connect_now(gw_wire *w) {
     redisAppendCommand(c, "CLIENT REPLY OFF");
     cn->pending = 1;
     watch(cn); /* written once the connect completes (the socket turns writable) */
+    uv_timer_start(&w->retry, on_handshake_timeout, HANDSHAKE_MS, 0);
 }
 
 gw_wire *gw_wire_new(uv_loop_t *loop, const gw_redis_addr *addr) {
@@ -200,6 +211,15 @@ void gw_wire_free(gw_wire *w) {
     drop(w, NULL);
     uv_timer_stop(&w->retry);
     uv_close((uv_handle_t *)&w->retry, on_retry_closed);
+}
+
+void gw_wire_reset(gw_wire *w) {
+    if (!w || w->closing)
+        return;
+    drop(w, "reset: the store reconnected");
+    w->failures = 0;
+    uv_timer_stop(&w->retry);
+    connect_now(w);
 }
 
 int gw_wire_ready(const gw_wire *w) {

@@ -27,6 +27,14 @@ gw_wire *gw_wire_new(uv_loop_t *loop, const gw_redis_addr *addr);
 /* Closes the connection; the memory goes once the loop has closed its handles. */
 void gw_wire_free(gw_wire *w);
 
+/*
+ * Drops the connection and opens a new one now. For when the store's own
+ * connection came back after a loss: a link that has nothing to read never
+ * notices a peer that vanished without a reset (a failover to another
+ * machine, a network cut) and would go on filling its socket buffer.
+ */
+void gw_wire_reset(gw_wire *w);
+
 /* 1 when the connection is open, authenticated and has replies off. */
 int gw_wire_ready(const gw_wire *w);
 

@@ -3,7 +3,8 @@
  * that each test starts on a unix socket in a temporary folder (stopped by pid):
  * it becomes ready, writes reach Redis and an error reply does not confuse it
  * (replies are off), over TCP too, AUTH and SELECT, a wrong password never gets ready, a
- * Redis restart is followed by a reconnect, nothing is queued while it is down.
+ * Redis restart is followed by a reconnect, nothing is queued while it is down,
+ * a reset reconnects at once, a handshake nobody answers times out.
  * Reading back goes through hiredis's plain synchronous API.
  */
 #include <setjmp.h>
@@ -269,6 +270,40 @@ static void test_reconnects_after_a_redis_restart(void **state) {
     gw_wire_free(w);
 }
 
+static void test_reset_reconnects_at_once(void **state) {
+    fx *f = *state;
+    assert_int_equal(redis_start(&f->redis, NULL), 0);
+    gw_wire *w = gw_wire_new(&f->loop, &f->addr);
+    assert_true(spin_until(f, w, 1, WAIT_MS));
+    gw_wire_reset(w);
+    assert_false(gw_wire_ready(w));        /* a new handshake first */
+    assert_true(spin_until(f, w, 1, 500)); /* not after a retry delay */
+    assert_int_equal(gw_wire_cmdf(w, "SET after reset"), 0);
+    assert_true(redis_has(f, NULL, 0, "GET after", "reset"));
+    gw_wire_free(w);
+}
+
+/* A Redis that accepts the connection but never answers (stopped): dropped
+ * after the handshake timeout, ready once it answers again. */
+static void test_handshake_without_answer_times_out(void **state) {
+    fx *f = *state;
+    assert_int_equal(redis_start(&f->redis, NULL), 0);
+    kill(f->redis.pid, SIGSTOP);
+    gw_wire *w = gw_wire_new(&f->loop, &f->addr);
+    spin(f, 200);
+    assert_false(gw_wire_ready(w));
+    kill(f->redis.pid, SIGCONT); /* the first connection's handshake is answered now... */
+    assert_true(spin_until(f, w, 1, WAIT_MS));
+    kill(f->redis.pid, SIGSTOP);
+    gw_wire_reset(w); /* ...this one's is not, until the timeout drops it */
+    assert_false(spin_until(f, w, 1, 5500));
+    kill(f->redis.pid, SIGCONT);
+    assert_true(spin_until(f, w, 1, 2 * WAIT_MS));
+    assert_int_equal(gw_wire_cmdf(w, "SET back %d", 1), 0);
+    assert_true(redis_has(f, NULL, 0, "GET back", "1"));
+    gw_wire_free(w);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_writes_reach_redis_and_errors_are_silent, setup,
@@ -277,6 +312,8 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_auth_and_select, setup, teardown),
         cmocka_unit_test_setup_teardown(test_wrong_password_never_ready, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reconnects_after_a_redis_restart, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_reset_reconnects_at_once, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_handshake_without_answer_times_out, setup, teardown),
     };
     return cmocka_run_group_tests_name("gw_wire", tests, NULL, NULL);
 }
