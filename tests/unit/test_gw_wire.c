@@ -137,6 +137,7 @@ typedef struct fx {
     uv_loop_t loop;
     redis_proc redis;
     gw_redis_addr addr;
+    gw_wire *w; /* the test's link, freed by teardown (also after a failed assertion) */
 } fx;
 
 static int setup(void **state) {
@@ -156,6 +157,7 @@ static int setup(void **state) {
 
 static int teardown(void **state) {
     fx *f = *state;
+    gw_wire_free(f->w);
     redis_stop(&f->redis);
     uv_run(&f->loop, UV_RUN_DEFAULT); /* the closed handles' callbacks */
     uv_loop_close(&f->loop);
@@ -198,7 +200,7 @@ static int redis_has(fx *f, const char *password, int db, const char *cmd, const
 static void test_writes_reach_redis_and_errors_are_silent(void **state) {
     fx *f = *state;
     assert_int_equal(redis_start(&f->redis, NULL), 0);
-    gw_wire *w = gw_wire_new(&f->loop, &f->addr);
+    gw_wire *w = f->w = gw_wire_new(&f->loop, &f->addr);
     assert_non_null(w);
     assert_true(spin_until(f, w, 1, WAIT_MS));
     assert_int_equal(gw_wire_cmdf(w, "HSET h f %d", 7), 0);
@@ -209,7 +211,6 @@ static void test_writes_reach_redis_and_errors_are_silent(void **state) {
     assert_true(redis_has(f, NULL, 0, "GET k", "a b\r\n"));
     spin(f, 50);
     assert_true(gw_wire_ready(w));
-    gw_wire_free(w);
 }
 
 static void test_over_tcp(void **state) {
@@ -220,11 +221,10 @@ static void test_over_tcp(void **state) {
     f->addr.kind = GW_REDIS_TCP;
     snprintf(f->addr.host, sizeof f->addr.host, "127.0.0.1");
     f->addr.port = f->redis.port;
-    gw_wire *w = gw_wire_new(&f->loop, &f->addr);
+    gw_wire *w = f->w = gw_wire_new(&f->loop, &f->addr);
     assert_true(spin_until(f, w, 1, WAIT_MS));
     assert_int_equal(gw_wire_cmdf(w, "SET tcp %d", 1), 0);
     assert_true(redis_has(f, NULL, 0, "GET tcp", "1"));
-    gw_wire_free(w);
 }
 
 static void test_auth_and_select(void **state) {
@@ -232,29 +232,27 @@ static void test_auth_and_select(void **state) {
     assert_int_equal(redis_start(&f->redis, "s3cret"), 0);
     snprintf(f->addr.password, sizeof f->addr.password, "s3cret");
     f->addr.db = 3;
-    gw_wire *w = gw_wire_new(&f->loop, &f->addr);
+    gw_wire *w = f->w = gw_wire_new(&f->loop, &f->addr);
     assert_true(spin_until(f, w, 1, WAIT_MS));
     assert_int_equal(gw_wire_cmdf(w, "SET in3 yes"), 0);
     assert_true(redis_has(f, "s3cret", 3, "GET in3", "yes"));
     char *v = redis_get(&f->redis, "s3cret", 0, "GET in3");
     assert_string_equal(v, ""); /* not in db 0 */
     free(v);
-    gw_wire_free(w);
 }
 
 static void test_wrong_password_never_ready(void **state) {
     fx *f = *state;
     assert_int_equal(redis_start(&f->redis, "s3cret"), 0);
     snprintf(f->addr.password, sizeof f->addr.password, "wrong");
-    gw_wire *w = gw_wire_new(&f->loop, &f->addr);
+    gw_wire *w = f->w = gw_wire_new(&f->loop, &f->addr);
     assert_false(spin_until(f, w, 1, 600)); /* refused, tried again, refused... */
     assert_int_equal(gw_wire_cmdf(w, "SET x 1"), MC_EUNAVAIL);
-    gw_wire_free(w);
 }
 
 static void test_reconnects_after_a_redis_restart(void **state) {
     fx *f = *state;
-    gw_wire *w = gw_wire_new(&f->loop, &f->addr); /* before Redis exists */
+    gw_wire *w = f->w = gw_wire_new(&f->loop, &f->addr); /* before Redis exists */
     spin(f, 50);
     assert_false(gw_wire_ready(w));
     assert_int_equal(gw_wire_cmdf(w, "SET x 1"), MC_EUNAVAIL);
@@ -267,20 +265,18 @@ static void test_reconnects_after_a_redis_restart(void **state) {
     assert_true(spin_until(f, w, 1, WAIT_MS));
     assert_int_equal(gw_wire_cmdf(w, "SET x 2"), 0);
     assert_true(redis_has(f, NULL, 0, "GET x", "2"));
-    gw_wire_free(w);
 }
 
 static void test_reset_reconnects_at_once(void **state) {
     fx *f = *state;
     assert_int_equal(redis_start(&f->redis, NULL), 0);
-    gw_wire *w = gw_wire_new(&f->loop, &f->addr);
+    gw_wire *w = f->w = gw_wire_new(&f->loop, &f->addr);
     assert_true(spin_until(f, w, 1, WAIT_MS));
     gw_wire_reset(w);
     assert_false(gw_wire_ready(w));        /* a new handshake first */
     assert_true(spin_until(f, w, 1, 500)); /* not after a retry delay */
     assert_int_equal(gw_wire_cmdf(w, "SET after reset"), 0);
     assert_true(redis_has(f, NULL, 0, "GET after", "reset"));
-    gw_wire_free(w);
 }
 
 /* A Redis that accepts the connection but never answers (stopped): dropped
@@ -289,7 +285,7 @@ static void test_handshake_without_answer_times_out(void **state) {
     fx *f = *state;
     assert_int_equal(redis_start(&f->redis, NULL), 0);
     kill(f->redis.pid, SIGSTOP);
-    gw_wire *w = gw_wire_new(&f->loop, &f->addr);
+    gw_wire *w = f->w = gw_wire_new(&f->loop, &f->addr);
     spin(f, 200);
     assert_false(gw_wire_ready(w));
     kill(f->redis.pid, SIGCONT); /* the first connection's handshake is answered now... */
@@ -301,7 +297,6 @@ static void test_handshake_without_answer_times_out(void **state) {
     assert_true(spin_until(f, w, 1, 2 * WAIT_MS));
     assert_int_equal(gw_wire_cmdf(w, "SET back %d", 1), 0);
     assert_true(redis_has(f, NULL, 0, "GET back", "1"));
-    gw_wire_free(w);
 }
 
 int main(void) {
