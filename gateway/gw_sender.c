@@ -1082,15 +1082,25 @@ static void job_go(job *j) {
     job_start(j);
 }
 
-/* The wire mark of a re-delivered entry: the parts up to it count as sent. */
-static void on_mark(gw_store *st, redisReply *r, void *priv) {
-    (void)st;
+/* The answer to a job's lookup (its mark, its broadcast's status) came: the
+ * job, or NULL when there is no answer and the job was finished unsent (its
+ * entry stays pending in Redis: another pass will take it). */
+static job *looked_up(void *priv, const redisReply *r) {
     job *j = priv;
     j->looking = 0;
     if (!r || r->type == REDIS_REPLY_ERROR) {
-        job_finish(j); /* stays pending in Redis: another pass will take it */
-        return;
+        job_finish(j);
+        return NULL;
     }
+    return j;
+}
+
+/* The wire mark of a re-delivered entry: the parts up to it count as sent. */
+static void on_mark(gw_store *st, redisReply *r, void *priv) {
+    (void)st;
+    job *j = looked_up(priv, r);
+    if (!j)
+        return;
     if (r->type == REDIS_REPLY_STRING) {
         char *end = NULL;
         long k = strtol(r->str, &end, 10);
@@ -1174,12 +1184,9 @@ int gw_sender_take(gw_sender *s, const char *channel, const char *id, const redi
 /* The status of the job's broadcast, asked for right before its first part. */
 static void on_bc_status(gw_store *st, redisReply *r, void *priv) {
     (void)st;
-    job *j = priv;
-    j->looking = 0;
-    if (!r || r->type == REDIS_REPLY_ERROR) {
-        job_finish(j); /* stays pending in Redis: another pass will take it */
+    job *j = looked_up(priv, r);
+    if (!j)
         return;
-    }
     if (r->type == REDIS_REPLY_STRING && !strcmp(r->str, "cancelled")) {
         gw_log(GW_INFO, "send.cancelled", "{s:s, s:s}", "channel", j->ch, "entry", j->id);
         j->cancelled = 1;

@@ -74,6 +74,8 @@ function audience(tag, n, nowMs) {
 }
 
 const bcField = (redis, id, f) => redisCli(redis.sock, 'HGET', `mc:bc:${id}`, f);
+/** How many log lines of dispatcher `d` carry event `ev`. */
+const events = (d, ev) => d.lines.filter((l) => l.includes(`"${ev}"`)).length;
 
 /**
  * Recipients ("<channel>:<id>") of the entries `consumer` held unacknowledged in
@@ -187,6 +189,21 @@ describe('broadcast fan-out', { timeout: 600000 }, () => {
         await redisPipe(redis.sock, broadcastCmds(id, { wards: a.wards, text, dueMs: T() - 10, n: N }));
     }
 
+    const untilDone = (id) => waitFor(async () => (await bcField(redis, id, 'status')) === 'done', 240000, 50);
+
+    /**
+     * The audience `tag`, providers answering after SLOW_MS (each dispatcher keeps
+     * its pools full: 8 requests per channel) and two dispatchers <name>-1, <name>-2.
+     */
+    async function slowPair(tag, name) {
+        const a = await prepare(tag);
+        const e = env(fakes.url, offset);
+        for (const p of ['zalo', 'facebook', 'twilio']) fakes.fail(p, { delayMs: SLOW_MS, times: Infinity });
+        const d1 = await startDispatcher({ redisUrl: redis.url, env: e, consumer: `${name}-1` });
+        const d2 = await startDispatcher({ redisUrl: redis.url, env: e, consumer: `${name}-2` });
+        return { a, d1, d2 };
+    }
+
     it(`${N} subscribers on zalo, facebook and sms, one dispatcher → exactly one message each; progress recorded`, async () => {
         const a = await prepare('a');
         const d = await startDispatcher({ redisUrl: redis.url, env: env(fakes.url, offset), consumer: 'bc-one' });
@@ -217,10 +234,9 @@ describe('broadcast fan-out', { timeout: 600000 }, () => {
             const id = 'bc0002';
             const text = 'Ngập nước tuyến đường phường B';
             await launch(id, a, text);
-            await waitFor(async () => (await bcField(redis, id, 'status')) === 'done', 240000, 50);
+            await untilDone(id);
             await checkExactlyOnce(redis, fakes, id, a.members, text);
-            const sent = (d) => d.lines.filter((l) => l.includes('"send.sent"')).length;
-            console.log(`# dispatcher 1 sent ${sent(d1)}, dispatcher 2 sent ${sent(d2)}`);
+            console.log(`# dispatcher 1 sent ${events(d1, 'send.sent')}, dispatcher 2 sent ${events(d2, 'send.sent')}`);
         } finally {
             assertCleanExit(await d1.stop(), d1.lines, 'dispatcher 1');
             assertCleanExit(await d2.stop(), d2.lines, 'dispatcher 2');
@@ -228,12 +244,7 @@ describe('broadcast fan-out', { timeout: 600000 }, () => {
     });
 
     it('two dispatchers, one killed with kill -9 halfway while its requests are on the wire → the other finishes: exactly one message each', async () => {
-        const a = await prepare('c');
-        const e = env(fakes.url, offset);
-        // slow providers: each dispatcher keeps its pools full (8 requests per channel)
-        for (const p of ['zalo', 'facebook', 'twilio']) fakes.fail(p, { delayMs: SLOW_MS, times: Infinity });
-        const d1 = await startDispatcher({ redisUrl: redis.url, env: e, consumer: 'bc-kill-1' });
-        const d2 = await startDispatcher({ redisUrl: redis.url, env: e, consumer: 'bc-kill-2' });
+        const { a, d1, d2 } = await slowPair('c', 'bc-kill');
         try {
             const id = 'bc0003';
             const text = 'Lịch tiêm chủng phường C';
@@ -244,18 +255,17 @@ describe('broadcast fan-out', { timeout: 600000 }, () => {
             const held = await heldBy(redis, 'bc-kill-1');
             const wired = await wiredBy(redis, 'bc-kill-1');
             const reached = [...wired].filter((m) => received(fakes).has(m)).length;
-            const count = (d, ev) => d.lines.filter((l) => l.includes(`"${ev}"`)).length;
-            const sentBy1 = count(d1, 'send.sent');
-            console.log(`# dispatcher 1 killed after ${at} of ${N} requests (${sentBy1} answered to it, ${count(d1, 'send.deferred')} deferred for want of a mark), holding ${held.size} unacknowledged entries, ${wired.size} of them with a wire mark (${reached} already at the fakes)`);
+            const sentBy1 = events(d1, 'send.sent');
+            console.log(`# dispatcher 1 killed after ${at} of ${N} requests (${sentBy1} answered to it, ${events(d1, 'send.deferred')} deferred for want of a mark), holding ${held.size} unacknowledged entries, ${wired.size} of them with a wire mark (${reached} already at the fakes)`);
             assert.ok(sentBy1 > 0, 'the killed dispatcher was sending');
             assert.ok(wired.size > 0, 'it was killed with requests on the wire');
-            await waitFor(async () => (await bcField(redis, id, 'status')) === 'done', 240000, 50);
+            await untilDone(id);
             await sleep(1000);
             const lost = [...wired].filter((m) => !received(fakes).has(m));
             if (lost.length) console.log(`# marked but never at the fakes: ${lost.join(' ')} (killed between the mark and the request)`);
             await checkExactlyOnce(redis, fakes, id, a.members, text);
             // every marked entry of the dead one was acknowledged without a second request
-            const unconfirmed = d2.lines.filter((l) => l.includes('"send.unconfirmed"')).length;
+            const unconfirmed = events(d2, 'send.unconfirmed');
             console.log(`# the survivor acknowledged ${unconfirmed} marked entries without sending them again`);
             assert.equal(unconfirmed, wired.size, 'one unconfirmed acknowledgement per marked entry');
         } finally {
@@ -271,18 +281,13 @@ describe('broadcast fan-out', { timeout: 600000 }, () => {
         // Redis first writes the replies it owes to that client, fails (the
         // client is gone) and closes it without running the rest of its input.
         // Marks must not travel on a connection that is owed replies.
-        const a = await prepare('f');
-        const e = env(fakes.url, offset);
-        for (const p of ['zalo', 'facebook', 'twilio']) fakes.fail(p, { delayMs: SLOW_MS, times: Infinity });
-        const d1 = await startDispatcher({ redisUrl: redis.url, env: e, consumer: 'bc-busy-1' });
-        const d2 = await startDispatcher({ redisUrl: redis.url, env: e, consumer: 'bc-busy-2' });
+        const { a, d1, d2 } = await slowPair('f', 'bc-busy');
         try {
             const id = 'bc0006';
             const text = 'Lịch cắt nước phường F';
             await launch(id, a, text);
             assert.ok(await waitFor(() => total(fakes) >= N / 3, 240000, 5), 'a third sent');
-            const count = (d, ev) => d.lines.filter((l) => l.includes(`"${ev}"`)).length;
-            const answered = count(d1, 'send.sent');
+            const answered = events(d1, 'send.sent');
             const busy = redisCli(redis.sock, 'DEBUG', 'SLEEP', '0.6'); // under the health check's 3 s
             await sleep(300);
             const atKill = total(fakes);
@@ -290,9 +295,9 @@ describe('broadcast fan-out', { timeout: 600000 }, () => {
             assert.equal(await busy, 'OK');
             console.log(`# Redis busy for 600 ms; dispatcher 1 killed 300 ms into it, after ${atKill} of ${N} requests (${answered} answered to it before)`);
             assert.ok(answered > 0, 'the killed dispatcher was sending');
-            await waitFor(async () => (await bcField(redis, id, 'status')) === 'done', 240000, 50);
+            await untilDone(id);
             await checkExactlyOnce(redis, fakes, id, a.members, text);
-            console.log(`# the survivor acknowledged ${count(d2, 'send.unconfirmed')} marked entries without sending them again`);
+            console.log(`# the survivor acknowledged ${events(d2, 'send.unconfirmed')} marked entries without sending them again`);
         } finally {
             await d1.kill9();
             assertCleanExit(await d2.stop(), d2.lines, 'dispatcher 2');
@@ -349,7 +354,7 @@ describe('broadcast fan-out', { timeout: 600000 }, () => {
             const fanned = Number(await bcField(redis, id, 'fanned'));
             console.log(`# killed with status ${st}, ${fanned} of ${N} fanned, ${total(fakes)} sent`);
             d = await startDispatcher({ redisUrl: redis.url, env: e, consumer: 'bc-crash' });
-            await waitFor(async () => (await bcField(redis, id, 'status')) === 'done', 240000, 50);
+            await untilDone(id);
             await checkExactlyOnce(redis, fakes, id, a.members, text);
         } finally {
             assertCleanExit(await d.stop(), d.lines, 'restarted dispatcher');
