@@ -116,10 +116,11 @@ async function wiredBy(redis, consumer) {
 
 /**
  * Checks one message per member (`inFlight`: recipients whose message a killed
- * dispatcher held unacknowledged, the only ones allowed a second copy) and the
- * broadcast's record.
+ * dispatcher held unacknowledged, the only ones allowed a second copy; `cut`:
+ * recipients whose request a killed dispatcher had marked but not yet written
+ * when it died, the only ones allowed none) and the broadcast's record.
  */
-async function checkExactlyOnce(redis, fakes, id, members, text, inFlight = new Set()) {
+async function checkExactlyOnce(redis, fakes, id, members, text, inFlight = new Set(), cut = new Set()) {
     await sleep(1500); // anything sent twice would show now
     const fb = fakes.requests('facebook').find((r) => r.body?.message?.text);
     assert.equal(fb.body.message.text, text, 'the broadcast text');
@@ -138,7 +139,8 @@ async function checkExactlyOnce(redis, fakes, id, members, text, inFlight = new 
         '0', id, String(members.length));
     assert.equal(notSent, '0', 'notifications <id>-1..<id>-N all sent, and no more of them');
     const per = received(fakes);
-    const missing = members.filter((m) => !per.has(m));
+    const missing = members.filter((m) => !per.has(m) && !cut.has(m));
+    const cutOff = members.filter((m) => !per.has(m) && cut.has(m)).length;
     const doubledAll = members.filter((m) => per.get(m) > 1);
     const doubled = doubledAll.filter((m) => !inFlight.has(m) || per.get(m) > 2);
     if (inFlight.size) console.log(`# ${doubledAll.length} recipients got a second copy; ${inFlight.size} entries were unacknowledged at the crash`);
@@ -152,7 +154,7 @@ async function checkExactlyOnce(redis, fakes, id, members, text, inFlight = new 
     assert.deepEqual(missing.slice(0, 10), [], `${missing.length} recipients got nothing`);
     assert.deepEqual(doubled.slice(0, 10), [], `${doubled.length} recipients got more than one`);
     assert.deepEqual(stray.slice(0, 10), [], 'nobody outside the audience (webchat decoys) was sent to');
-    assert.equal(total(fakes), members.length + doubledAll.length, 'one request per recipient (plus the in-flight re-sends)');
+    assert.equal(total(fakes), members.length - cutOff + doubledAll.length, 'one request per recipient (plus the in-flight re-sends)');
 }
 
 describe('broadcast fan-out', { timeout: 600000 }, () => {
@@ -187,6 +189,21 @@ describe('broadcast fan-out', { timeout: 600000 }, () => {
 
     async function launch(id, a, text) {
         await redisPipe(redis.sock, broadcastCmds(id, { wards: a.wards, text, dueMs: T() - 10, n: N }));
+    }
+
+    /**
+     * The marked recipients of a killed dispatcher that never reached the fakes
+     * (after the broadcast is done): killed between writing the mark and writing
+     * the request. One thread writes both in one go, so at most one such
+     * request can exist at the instant of a kill; it counts as sent (at most
+     * once for what was in flight, gateway/gw_sender.c).
+     */
+    async function cutByKill(wired) {
+        await sleep(1000);
+        const lost = [...wired].filter((m) => !received(fakes).has(m));
+        if (lost.length) console.log(`# marked but never at the fakes: ${lost.join(' ')} (killed between the mark and the request)`);
+        assert.ok(lost.length <= 1, `at most one request between its mark and its write at the kill, not ${lost.length}`);
+        return new Set(lost);
     }
 
     const untilDone = (id) => waitFor(async () => (await bcField(redis, id, 'status')) === 'done', 240000, 50);
@@ -260,10 +277,8 @@ describe('broadcast fan-out', { timeout: 600000 }, () => {
             assert.ok(sentBy1 > 0, 'the killed dispatcher was sending');
             assert.ok(wired.size > 0, 'it was killed with requests on the wire');
             await untilDone(id);
-            await sleep(1000);
-            const lost = [...wired].filter((m) => !received(fakes).has(m));
-            if (lost.length) console.log(`# marked but never at the fakes: ${lost.join(' ')} (killed between the mark and the request)`);
-            await checkExactlyOnce(redis, fakes, id, a.members, text);
+            const lost = await cutByKill(wired);
+            await checkExactlyOnce(redis, fakes, id, a.members, text, new Set(), lost);
             // every marked entry of the dead one was acknowledged without a second request
             const unconfirmed = events(d2, 'send.unconfirmed');
             console.log(`# the survivor acknowledged ${unconfirmed} marked entries without sending them again`);
@@ -293,10 +308,11 @@ describe('broadcast fan-out', { timeout: 600000 }, () => {
             const atKill = total(fakes);
             await d1.kill9();
             assert.equal(await busy, 'OK');
+            const wired = await wiredBy(redis, 'bc-busy-1');
             console.log(`# Redis busy for 600 ms; dispatcher 1 killed 300 ms into it, after ${atKill} of ${N} requests (${answered} answered to it before)`);
             assert.ok(answered > 0, 'the killed dispatcher was sending');
             await untilDone(id);
-            await checkExactlyOnce(redis, fakes, id, a.members, text);
+            await checkExactlyOnce(redis, fakes, id, a.members, text, new Set(), await cutByKill(wired));
             console.log(`# the survivor acknowledged ${events(d2, 'send.unconfirmed')} marked entries without sending them again`);
         } finally {
             await d1.kill9();
