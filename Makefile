@@ -46,7 +46,7 @@ LDFLAGS += $(LDSAN)
 VN_SRC  := $(wildcard vi-nlp/*.c)
 NLU_SRC := $(wildcard intents/*.c)
 CH_SRC  := $(wildcard channels/*.c)
-GW_SRC  := $(filter-out gateway/main.c,$(wildcard gateway/*.c))
+GW_SRC  := $(wildcard gateway/*/*.c) $(filter-out gateway/main.c,$(wildcard gateway/*.c))
 
 VN_LIB  := $(O)/libvn.a
 NLU_LIB := $(O)/libnlu.a

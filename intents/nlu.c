@@ -773,6 +773,18 @@ void nlu_engine_free(nlu_engine *e) {
     free(e);
 }
 
+const struct nlu_catalog *nlu_engine_catalog(const nlu_engine *e) {
+    return e->cat;
+}
+
+const struct vn_extractor *nlu_engine_extractor(const nlu_engine *e) {
+    return e->x;
+}
+
+const struct vn_normalizer *nlu_engine_normalizer(const nlu_engine *e) {
+    return e->vn;
+}
+
 nlu_engine *nlu_engine_new(const nlu_engine_opts *o, char *err, size_t errlen) {
     char vdir[NLU_MAX_PATH], path[NLU_MAX_PATH + 32];
     const char *share = o ? o->share_dir : NULL;

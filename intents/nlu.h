@@ -29,6 +29,16 @@ typedef struct nlu_engine_opts {
 nlu_engine *nlu_engine_new(const nlu_engine_opts *o, char *err, size_t errlen);
 void nlu_engine_free(nlu_engine *e);
 
+/* Read-only views of what the engine loaded, so that a caller needing the same data
+ * (the procedure ids, the ward list, a normalizer for vn_unaccent) does not load it a
+ * second time. Valid until nlu_engine_free. */
+struct nlu_catalog;
+struct vn_extractor;
+struct vn_normalizer;
+const struct nlu_catalog *nlu_engine_catalog(const nlu_engine *e);
+const struct vn_extractor *nlu_engine_extractor(const nlu_engine *e);
+const struct vn_normalizer *nlu_engine_normalizer(const nlu_engine *e);
+
 #define NLU_MAX_QUICK 8
 /* Longest quick-reply title, in code points (channels show short buttons). */
 #define NLU_MAX_QUICK_TITLE 20

@@ -66,6 +66,7 @@ enum { CUE_CCCD, CUE_PREFIX, CUE_PLACE, CUE_NOT, N_CUE };
 typedef struct ward {
     char id[WARD_ID_MAX];     /* GSO code, "27316" */
     char name[WARD_NAME_MAX]; /* "An Đông" */
+    char slug[WARD_NAME_MAX]; /* "an-dong-27316" (name.slug of wards.csv) */
     uint8_t stop;             /* not taken bare */
     uint8_t ambig;            /* another ward has the same plain name */
 } ward;
@@ -109,6 +110,10 @@ const char *vn_ward_id(const vn_extractor *x, int i) {
 
 const char *vn_ward_name(const vn_extractor *x, int i) {
     return (x && i >= 0 && (size_t)i < x->nwards) ? x->w[i].name : NULL;
+}
+
+const char *vn_ward_slug(const vn_extractor *x, int i) {
+    return (x && i >= 0 && (size_t)i < x->nwards) ? x->w[i].slug : NULL;
 }
 
 static pcre2_code *compile(const char *pat, char *err, size_t errlen) {
@@ -294,9 +299,15 @@ static int load_wards(vn_extractor *x, const char *dir, char *err, size_t errlen
                              WARD_NAME_MAX - 1);
             goto fail;
         }
+        if (cl[3] == 0 || cl[3] >= WARD_NAME_MAX) {
+            rc = vn_file_err(&f, err, errlen, "name.slug empty or longer than %d bytes",
+                             WARD_NAME_MAX - 1);
+            goto fail;
+        }
         ward *w = &x->w[x->nwards];
         memcpy(w->id, col[0], cl[0]);
         memcpy(w->name, name, nl);
+        memcpy(w->slug, col[3], cl[3]);
         int idx = (int)x->nwards;
         if (ward_by_name(x, name, nl) >= 0) {
             rc = vn_file_err(&f, err, errlen, "ward '%.*s' listed twice", (int)nl, name);

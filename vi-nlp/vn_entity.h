@@ -38,5 +38,7 @@ int vn_extract(const vn_extractor *x, const char *in, size_t len, const vn_text 
 size_t vn_ward_count(const vn_extractor *x);
 const char *vn_ward_id(const vn_extractor *x, int i);   /* "27316"; NULL when out of range */
 const char *vn_ward_name(const vn_extractor *x, int i); /* "An Đông"; NULL when out of range */
+const char *vn_ward_slug(const vn_extractor *x,
+                         int i); /* "an-dong-27316"; NULL when out of range */
 
 #endif

@@ -32,9 +32,9 @@ const SAI_GON = '26740';
 const sha256 = (s) => crypto.createHash('sha256').update(s).digest('hex');
 const newToken = () => crypto.randomBytes(18).toString('base64url');
 
-/** Reads gateway/data/statuses.txt: status id → wording (the test trusts the data file). */
+/** Reads gateway/api/data/statuses.txt: status id → wording (the test trusts the data file). */
 function statusWording(id) {
-    const text = fs.readFileSync(new URL('../../gateway/data/statuses.txt', import.meta.url), 'utf8');
+    const text = fs.readFileSync(new URL('../../gateway/api/data/statuses.txt', import.meta.url), 'utf8');
     const m = text.match(new RegExp(`^status ${id} = (.+)$`, 'm'));
     assert.ok(m, `statuses.txt has ${id}`);
     return m[1].trim();

@@ -8,7 +8,7 @@
 #include <cmocka.h>
 
 #include "core/mc.h"
-#include "gateway/gw_config.h"
+#include "gateway/app/gw_config.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -10,7 +10,9 @@
 #include <cmocka.h>
 
 #include "core/mc.h"
-#include "gateway/gw_admin.h"
+#include "gateway/api/gw_admin.h"
+#include "gateway/app/gw_shared.h"
+#include "intents/nlu.h"
 
 #include <jansson.h>
 #include <openssl/sha.h>
@@ -39,9 +41,31 @@ static void hex_sha(const char *s, char out[65]) {
         sprintf(out + 2 * i, "%02x", h[i]);
 }
 
+/* The wards and procedures come from the understanding engine, as in serve. */
+static nlu_engine *engine;
+static gw_shared *shared;
+
+static int setup(void **state) {
+    (void)state;
+    char err[512];
+    nlu_engine_opts o = {".", NULL};
+    engine = nlu_engine_new(&o, err, sizeof err);
+    shared = engine ? gw_shared_new(engine, err, sizeof err) : NULL;
+    if (!shared)
+        fprintf(stderr, "setup: %s\n", err);
+    return shared ? 0 : -1;
+}
+
+static int teardown(void **state) {
+    (void)state;
+    gw_shared_free(shared);
+    nlu_engine_free(engine);
+    return 0;
+}
+
 static gw_admin *load(const char *text, char *err, size_t errlen, char *path) {
     write_tmp(path, text);
-    gw_admin *a = gw_admin_new(path, ".", err, errlen);
+    gw_admin *a = gw_admin_new(shared, path, ".", err, errlen);
     unlink(path);
     return a;
 }
@@ -117,7 +141,7 @@ static void test_token_errors(void **state) {
     expect_error(text, 1, "department id");
 
     char err[256] = "";
-    assert_null(gw_admin_new("/nonexistent/tokens.txt", ".", err, sizeof err));
+    assert_null(gw_admin_new(shared, "/nonexistent/tokens.txt", ".", err, sizeof err));
     assert_non_null(strstr(err, "/nonexistent/tokens.txt"));
 }
 
@@ -267,5 +291,5 @@ int main(void) {
         cmocka_unit_test(test_validators),      cmocka_unit_test(test_times),
         cmocka_unit_test(test_notif_parse),
     };
-    return cmocka_run_group_tests_name("gw_admin", tests, NULL, NULL);
+    return cmocka_run_group_tests_name("gw_admin", tests, setup, teardown);
 }

@@ -11,7 +11,7 @@
 #include <cmocka.h>
 
 #include "core/mc.h"
-#include "gateway/gw_console.h"
+#include "gateway/api/gw_console.h"
 
 #include <hiredis/hiredis.h>
 #include <jansson.h>

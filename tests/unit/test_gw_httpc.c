@@ -15,7 +15,7 @@
 #include <cmocka.h>
 
 #include "core/mc.h"
-#include "gateway/gw_httpc.h"
+#include "gateway/net/gw_httpc.h"
 
 #include <stdio.h>
 #include <stdlib.h>

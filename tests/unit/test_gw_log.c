@@ -6,7 +6,7 @@
 #include <stddef.h>
 #include <cmocka.h>
 
-#include "gateway/gw_log.h"
+#include "gateway/app/gw_log.h"
 
 #include <string.h>
 

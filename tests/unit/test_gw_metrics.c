@@ -7,7 +7,7 @@
 #include <stddef.h>
 #include <cmocka.h>
 
-#include "gateway/gw_metrics.h"
+#include "gateway/app/gw_metrics.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -10,8 +10,8 @@
 #include <cmocka.h>
 
 #include "core/mc.h"
-#include "gateway/gw_config.h"
-#include "gateway/gw_report.h"
+#include "gateway/app/gw_config.h"
+#include "gateway/api/gw_report.h"
 
 #include <stdint.h>
 #include <stdio.h>

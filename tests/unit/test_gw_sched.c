@@ -10,8 +10,8 @@
 #include <cmocka.h>
 
 #include "core/mc.h"
-#include "gateway/gw_clock.h"
-#include "gateway/gw_sched.h"
+#include "gateway/app/gw_clock.h"
+#include "gateway/dispatch/gw_sched.h"
 
 #include <stdint.h>
 #include <string.h>

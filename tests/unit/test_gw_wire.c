@@ -13,7 +13,7 @@
 #include <cmocka.h>
 
 #include "core/mc.h"
-#include "gateway/gw_wire.h"
+#include "gateway/store/gw_wire.h"
 
 #include <arpa/inet.h>
 #include <hiredis/hiredis.h>

@@ -1,0 +1,56 @@
+/*
+ * gw_sender.h — outbound messages leave here: the channel adapter renders
+ * them, gw_httpc sends them on the loop, the adapter classifies the answer:
+ * sent (provider id recorded), retry later (backoff, Retry-After), or
+ * permanent (dead-letter stream with the reason). Channels without
+ * credentials write to the outbox folder instead when [outbox] dir is set.
+ */
+#ifndef GW_SENDER_H
+#define GW_SENDER_H
+
+#include "gateway/app/gw_app.h"
+#include "gateway/store/gw_store.h"
+
+#include <hiredis/hiredis.h>
+#include <stdint.h>
+
+typedef struct gw_sender gw_sender;
+
+gw_sender *gw_sender_new(gw_app *app, char *err, size_t errlen);
+void gw_sender_free(gw_sender *s); /* jobs in flight stay pending in Redis */
+
+typedef void gw_sender_done_fn(void *arg);
+
+/* Orderly shutdown, before gw_sender_free: nothing new leaves (new requests,
+ * next parts, retries stay pending in Redis, unmarked), while the requests
+ * already with a provider get their answer and their outcome is recorded, so
+ * that their wire marks do not count them as sent-unconfirmed after a restart.
+ * done(arg) once that is over, or after timeout_ms. */
+void gw_sender_drain(gw_sender *s, uint64_t timeout_ms, gw_sender_done_fn *done, void *arg);
+
+/* Takes the outbound entry `id` of mc:out:<channel> (fields as Redis gave
+ * them). `redelivered`: the entry was read before (our pending list after a
+ * restart, or claimed from another consumer), so its wire mark is looked up
+ * first and what may already have reached the provider is not sent again.
+ * done(arg) runs once the entry is finished (acknowledged or dead).
+ * 0, or a negative MC_E* (done is then not called). */
+int gw_sender_take(gw_sender *s, const char *channel, const char *id, const redisReply *fields,
+                   int redelivered, gw_sender_done_fn *done, void *arg);
+
+/* 1 when the entry is already being sent by this process. */
+int gw_sender_has(const gw_sender *s, const char *channel, const char *id);
+
+/* Queues (on st, e.g. inside the caller's MULTI) the update of the notification
+ * whose message mc:dlv:<channel>:<provider_id> got a receipt with `status`
+ * (delivered/read → delivered, failed/undelivered → failed). Nothing happens
+ * for a reply or an unknown message. */
+void gw_sender_add_receipt(gw_store *st, const char *channel, const char *provider_id,
+                           const char *status, int64_t at_ms);
+
+/* The main Redis connection came (back) up: seeds the Zalo tokens once. */
+void gw_sender_store_up(gw_sender *s);
+
+/* Entries being sent or waiting for a retry. */
+size_t gw_sender_busy(const gw_sender *s);
+
+#endif

@@ -1,0 +1,447 @@
+/*
+ * gw_serve.c — the process of `motcua serve`.
+ *
+ * Big idea (nginx's module list): the modules of a process are one table, in
+ * the order they open. A module opens once the ones above it are open; on any
+ * failure, and at the end of an orderly stop, the open ones are stopped in
+ * reverse order (each takes nothing new; the sender's stop waits for the
+ * requests already with a provider, so the stop phase is asynchronous) and then
+ * closed in reverse order. The store is high in the table, so it stops late:
+ * when it disconnects, the pending Redis callbacks (answered NULL) still find
+ * every module alive; nothing is freed before the close phase. There is no
+ * other teardown path.
+ *
+ * Shared read-only data — the understanding engine (with its normalizer,
+ * catalog and wards), the ward list, the collator — is built here once, before
+ * the first module, and handed down through gw_app.
+ */
+#include "gateway/gw_serve.h"
+
+#include "core/mc.h"
+#include "gateway/api/gw_admin.h"
+#include "gateway/api/gw_console.h"
+#include "gateway/api/gw_report.h"
+#include "gateway/app/gw_app.h"
+#include "gateway/app/gw_log.h"
+#include "gateway/app/gw_metrics.h"
+#include "gateway/app/gw_shared.h"
+#include "gateway/conv/gw_worker.h"
+#include "gateway/dispatch/gw_sched.h"
+#include "gateway/dispatch/gw_sender.h"
+#include "gateway/gw_boot.h"
+#include "gateway/gw_pages.h"
+#include "gateway/inbound/gw_webchat.h"
+#include "gateway/inbound/gw_webhooks.h"
+#include "gateway/net/gw_http.h"
+#include "gateway/net/gw_router.h"
+#include "gateway/store/gw_store.h"
+
+#include <libwebsockets.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#ifndef MOTCUA_VERSION
+#define MOTCUA_VERSION "0.0.0"
+#endif
+
+#define SHUTDOWN_DRAIN_MS 3000 /* how long a stop waits for the requests with a provider */
+#define CONSUMER_MAX 300       /* bytes of the consumer name */
+
+typedef struct serve serve;
+
+/* What the modules of the table hold. */
+struct serve {
+    gw_app app;                  /* what every module is given */
+    unsigned roles;              /* GW_ROLE_* */
+    const char *role_name;       /* as given on the command line */
+    char consumer[CONSUMER_MAX]; /* this process's consumer name */
+    gw_shared *shared;           /* wards, procedures, collation */
+    gw_router *router;           /* routes, while the role serves HTTP */
+    gw_store *store;             /* the main Redis connection */
+    gw_sender *sender;           /* outbound to the providers */
+    gw_sched *sched;             /* due notifications and broadcasts */
+    gw_worker *worker;           /* stream reader and conversation turns */
+    gw_admin *admin;             /* the department API */
+    gw_console *console;         /* the console's endpoints */
+    gw_report *report;           /* stats, dead letters, retention */
+    gw_webhooks *webhooks;       /* provider webhooks */
+    gw_webchat *webchat;         /* the web chat protocol */
+    gw_pages *pages;             /* pages, health, metrics */
+    gw_http *http;               /* the HTTP server */
+    uv_signal_t sigint, sigterm; /* orderly stop */
+    int signals_open;            /* the signal handles are initialised */
+    size_t n_open;               /* modules of the table opened so far */
+    size_t stopping_at;          /* the stop phase is at this module (+1); 0 = not stopping */
+    int stopping;                /* the stop phase has begun */
+};
+
+/*
+ * One row of the table; every function but open is optional.
+ *   stop    the module takes nothing new; it calls stop_next(s) when done, at
+ *           once or later (the sender waits for its requests in flight);
+ *   close   releases what the loop must see go (timers, connections);
+ *   release after the loop has ended: memory that libwebsockets may still
+ *           touch while it closes its connections (the server, the web chat).
+ */
+typedef struct module {
+    const char *name;
+    unsigned roles; /* the roles that run it */
+    int (*open)(serve *s, char *err, size_t errlen);
+    void (*stop)(serve *s);
+    void (*close)(serve *s);
+    void (*release)(serve *s);
+} module;
+
+static void stop_next(serve *s);
+
+/* ---- store ---- */
+
+static void on_store_state(gw_store *st, int up, void *priv) {
+    (void)st;
+    serve *s = priv;
+    gw_metrics_gauge_set(s->app.metrics, GW_G_REDIS_UP, up);
+    if (up && s->sender)
+        gw_sender_store_up(s->sender);
+}
+
+static int store_open(serve *s, char *err, size_t errlen) {
+    s->store = gw_store_new(s->app.loop, &s->app.cfg->redis);
+    if (!s->store) {
+        snprintf(err, errlen, "out of memory");
+        return MC_ENOMEM;
+    }
+    gw_store_on_state(s->store, on_store_state, s);
+    s->app.store = s->store;
+    return 0;
+}
+
+/* Disconnecting answers every pending command with NULL while all modules are alive. */
+static void store_stop(serve *s) {
+    s->app.store = NULL;
+    gw_store_free(s->store);
+    s->store = NULL;
+    stop_next(s);
+}
+
+/* ---- dispatcher: sender and scheduler ---- */
+
+static int sender_open(serve *s, char *err, size_t errlen) {
+    s->sender = gw_sender_new(&s->app, err, errlen);
+    return s->sender ? 0 : MC_EINVAL;
+}
+
+static void sender_drained(void *arg) {
+    stop_next(arg);
+}
+
+/* Nothing new leaves; the requests already with a provider get their answer. */
+static void sender_stop(serve *s) {
+    gw_sender_drain(s->sender, SHUTDOWN_DRAIN_MS, sender_drained, s);
+}
+
+static void sender_close(serve *s) {
+    gw_sender_free(s->sender);
+    s->sender = NULL;
+}
+
+static int sched_open(serve *s, char *err, size_t errlen) {
+    s->sched = gw_sched_new(&s->app, err, errlen);
+    return s->sched ? 0 : MC_EINVAL;
+}
+
+static void sched_close(serve *s) {
+    gw_sched_free(s->sched);
+    s->sched = NULL;
+}
+
+/* ---- the stream reader ---- */
+
+static int out_take(void *priv, const char *channel, const char *id, const redisReply *fields,
+                    int redelivered, gw_worker_done_fn *done, void *arg) {
+    return gw_sender_take(priv, channel, id, fields, redelivered, done, arg);
+}
+
+static int out_has(void *priv, const char *channel, const char *id) {
+    return gw_sender_has(priv, channel, id);
+}
+
+static int worker_open(serve *s, char *err, size_t errlen) {
+    const gw_config *cfg = s->app.cfg;
+    /* [worker] converse = false makes an ingest-only gateway: webhooks are accepted
+     * and stored; other processes hold the conversations. */
+    gw_worker_opts wo = {s->consumer,
+                         cfg->worker_claim_idle_ms,
+                         (s->roles & GW_ROLE_GATEWAY) && cfg->worker_converse,
+                         (s->roles & GW_ROLE_DISPATCHER) != 0,
+                         {out_take, out_has, gw_sender_add_receipt, s->sender}};
+    s->worker = gw_worker_new(&s->app, &wo);
+    if (!s->worker) {
+        snprintf(err, errlen, "out of memory");
+        return MC_ENOMEM;
+    }
+    return 0;
+}
+
+static void worker_stop(serve *s) {
+    gw_worker_pause(s->worker);
+    stop_next(s);
+}
+
+static void worker_close(serve *s) {
+    gw_worker_free(s->worker);
+    s->worker = NULL;
+}
+
+/* ---- gateway: the API, webhooks, web chat, pages, HTTP ---- */
+
+static int admin_open(serve *s, char *err, size_t errlen) {
+    return gw_admin_open(&s->app, &s->admin, err, errlen);
+}
+
+static void admin_close(serve *s) {
+    gw_admin_free(s->admin);
+    s->admin = NULL;
+}
+
+static int console_open(serve *s, char *err, size_t errlen) {
+    return gw_console_open(&s->app, s->admin, &s->console, err, errlen);
+}
+
+static void console_close(serve *s) {
+    gw_console_free(s->console);
+    s->console = NULL;
+}
+
+static int report_open(serve *s, char *err, size_t errlen) {
+    return gw_report_open(&s->app, s->admin, &s->report, err, errlen);
+}
+
+static void report_close(serve *s) {
+    gw_report_free(s->report);
+    s->report = NULL;
+}
+
+static int webhooks_open(serve *s, char *err, size_t errlen) {
+    return gw_webhooks_open(&s->app, &s->webhooks, err, errlen);
+}
+
+static void webhooks_close(serve *s) {
+    gw_webhooks_free(s->webhooks);
+    s->webhooks = NULL;
+}
+
+static int webchat_open(serve *s, char *err, size_t errlen) {
+    return gw_webchat_open(&s->app, &s->webchat, err, errlen);
+}
+
+static void webchat_release(serve *s) {
+    gw_webchat_free(s->webchat);
+    s->webchat = NULL;
+}
+
+static int pages_open(serve *s, char *err, size_t errlen) {
+    return gw_pages_open(&s->app, &s->pages, err, errlen);
+}
+
+static void pages_close(serve *s) {
+    gw_pages_free(s->pages);
+    s->pages = NULL;
+}
+
+static int http_open(serve *s, char *err, size_t errlen) {
+    gw_http_opts o = {s->app.loop, s->app.cfg, s->app.metrics, s->router,
+                      gw_webchat_protocol(s->webchat)};
+    s->http = gw_http_start(&o, err, errlen);
+    return s->http ? 0 : MC_EIO;
+}
+
+static void http_stop(serve *s) {
+    gw_http_stop(s->http);
+    stop_next(s);
+}
+
+static void http_release(serve *s) {
+    gw_http_free(s->http);
+    s->http = NULL;
+}
+
+/* ---- signals ---- */
+
+static void begin_stop(serve *s);
+
+/* SIGINT/SIGTERM: the orderly stop. */
+static void on_signal(uv_signal_t *h, int signum) {
+    serve *s = h->data;
+    if (s->stopping)
+        return;
+    gw_log(GW_INFO, "server.stopping", "{s:i}", "signal", signum);
+    begin_stop(s);
+}
+
+static int signals_open(serve *s, char *err, size_t errlen) {
+    (void)err;
+    (void)errlen;
+    uv_signal_init(s->app.loop, &s->sigint);
+    uv_signal_init(s->app.loop, &s->sigterm);
+    s->signals_open = 1;
+    s->sigint.data = s->sigterm.data = s;
+    uv_signal_start(&s->sigint, on_signal, SIGINT);
+    uv_signal_start(&s->sigterm, on_signal, SIGTERM);
+    return 0;
+}
+
+static void signals_close(serve *s) {
+    if (!s->signals_open)
+        return;
+    uv_close((uv_handle_t *)&s->sigint, NULL);
+    uv_close((uv_handle_t *)&s->sigterm, NULL);
+    s->signals_open = 0;
+}
+
+/* ---- the table ---- */
+
+#define G GW_ROLE_GATEWAY
+#define D GW_ROLE_DISPATCHER
+static const module modules[] = {
+    {"store", G | D, store_open, store_stop, NULL, NULL},
+    {"sender", D, sender_open, sender_stop, sender_close, NULL},
+    {"scheduler", D, sched_open, NULL, sched_close, NULL},
+    {"worker", G | D, worker_open, worker_stop, worker_close, NULL},
+    {"api", G, admin_open, NULL, NULL, admin_close},
+    {"console", G, console_open, NULL, NULL, console_close},
+    {"report", G, report_open, NULL, report_close, NULL},
+    {"webhooks", G, webhooks_open, NULL, NULL, webhooks_close},
+    {"webchat", G, webchat_open, NULL, NULL, webchat_release},
+    {"pages", G, pages_open, NULL, NULL, pages_close},
+    {"http", G, http_open, http_stop, NULL, http_release},
+    {"signals", G | D, signals_open, NULL, signals_close, NULL},
+};
+#undef G
+#undef D
+
+static int runs(const serve *s, size_t i) {
+    return (modules[i].roles & s->roles) != 0;
+}
+
+/* The close phase: every opened module, last first. */
+static void close_all(serve *s) {
+    for (size_t i = s->n_open; i-- > 0;)
+        if (runs(s, i) && modules[i].close)
+            modules[i].close(s);
+}
+
+/* After the loop: what libwebsockets may have touched until it was done. */
+static void release_all(serve *s) {
+    for (size_t i = s->n_open; i-- > 0;)
+        if (runs(s, i) && modules[i].release)
+            modules[i].release(s);
+    s->n_open = 0;
+}
+
+/* The stop phase walks up the table, one module at a time. */
+static void stop_next(serve *s) {
+    while (s->stopping_at > 0) {
+        size_t i = --s->stopping_at;
+        if (runs(s, i) && modules[i].stop) {
+            modules[i].stop(s); /* calls stop_next when it is done */
+            return;
+        }
+    }
+    close_all(s);
+}
+
+static void begin_stop(serve *s) {
+    if (s->stopping)
+        return;
+    s->stopping = 1;
+    s->stopping_at = s->n_open;
+    stop_next(s);
+}
+
+static void consumer_name(serve *s) {
+    const gw_config *cfg = s->app.cfg;
+    if (*cfg->worker_consumer) {
+        snprintf(s->consumer, sizeof s->consumer, "%s", cfg->worker_consumer);
+        return;
+    }
+    char host[256] = "localhost";
+    gethostname(host, sizeof host - 1);
+    snprintf(s->consumer, sizeof s->consumer, "%s:%d", host, cfg->listen_port);
+}
+
+int gw_serve(const gw_config *cfg, const char *share, unsigned roles, const char *role_name) {
+    int rc = 1;
+    char err[600] = "";
+    uv_loop_t loop;
+    serve *s = calloc(1, sizeof *s);
+    if (!s) {
+        fprintf(stderr, "motcua serve: out of memory\n");
+        return 1;
+    }
+    uv_loop_init(&loop);
+    s->roles = roles;
+    s->role_name = role_name;
+    s->app.loop = &loop;
+    s->app.cfg = cfg;
+    s->app.share_dir = share;
+    s->app.consumer = s->consumer;
+    consumer_name(s);
+    s->app.metrics = gw_metrics_new();
+    s->app.nlu = gw_boot_nlu(cfg, share, "motcua serve");
+    if (!s->app.metrics || !s->app.nlu)
+        goto out;
+    s->app.vn = nlu_engine_normalizer(s->app.nlu);
+    if (!(s->shared = gw_shared_new(s->app.nlu, err, sizeof err))) {
+        fprintf(stderr, "motcua serve: %s\n", err);
+        goto out;
+    }
+    s->app.data = s->shared;
+    if ((roles & GW_ROLE_GATEWAY) && !(s->router = gw_router_new()))
+        goto out;
+    s->app.router = s->router;
+
+    for (size_t i = 0; i < MC_ARRAY_LEN(modules); i++) {
+        if (!runs(s, i)) {
+            s->n_open = i + 1;
+            continue;
+        }
+        int mrc = modules[i].open(s, err, sizeof err);
+        if (mrc) {
+            fprintf(stderr, "motcua serve: %s: %s\n", modules[i].name,
+                    *err ? err : mc_strerror(mrc));
+            rc = mrc == MC_EPARSE || mrc == MC_EINVAL || mrc == MC_ETOOBIG ? 2 : 1;
+            begin_stop(s); /* the same teardown as an orderly stop */
+            uv_run(&loop, UV_RUN_DEFAULT);
+            goto out;
+        }
+        s->n_open = i + 1;
+    }
+    gw_log(GW_INFO, "server.listening", "{s:s, s:i, s:s, s:s, s:s}", "host", cfg->listen_host,
+           "port", s->http ? gw_http_port(s->http) : 0, "redis", cfg->redis.host, "role", role_name,
+           "version", MOTCUA_VERSION);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    gw_log(GW_INFO, "server.stopped", NULL);
+    rc = 0;
+out:
+    if (s->n_open && !s->stopping) {
+        begin_stop(s);
+        uv_run(&loop, UV_RUN_DEFAULT);
+    }
+    /* libwebsockets finishes destroying a context on a foreign loop only when asked
+     * again once that loop has stopped; the loop then closes its last handles. */
+    gw_http_stop(s->http);
+    if (uv_loop_close(&loop) == UV_EBUSY) {
+        uv_run(&loop, UV_RUN_DEFAULT);
+        uv_loop_close(&loop);
+    }
+    release_all(s);
+    gw_router_free(s->router);
+    gw_shared_free(s->shared);
+    nlu_engine_free(s->app.nlu);
+    gw_metrics_free(s->app.metrics);
+    free(s);
+    return rc;
+}

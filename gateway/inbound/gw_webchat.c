@@ -1,0 +1,751 @@
+/*
+ * gw_webchat.c — the web chat connection: protocol motcua.v1 over lws,
+ * sessions and history in Redis, answers from the understanding path.
+ *
+ * Big idea: a connection is a refcounted wc_conn. lws owns the socket and
+ * frees its per-session storage on close; every Redis command in flight holds
+ * a reference, so a reply that arrives after the citizen left still finds
+ * valid memory, sees `wsi == NULL`, and simply does not send (the reply is in
+ * the history and is replayed on reconnect).
+ *
+ * Redis keys (all expire 24 h after the last activity):
+ *   mc:wc:s:<token>  hash  seq = last server message number, created = ms
+ *   mc:wc:h:<token>  zset  server message frames scored by seq, last 50 kept
+ *   mc:wc:id:<token>:<client id>  marks a client message id as accepted, so a
+ *                    frame resent after a reconnect is acknowledged, not answered twice
+ *   mc:in:webchat    stream of accepted citizen messages (accepted == persisted)
+ *
+ * Order: one Redis connection answers in order, and each step is issued from
+ * the previous step's callback, so a citizen's messages are answered in the
+ * order they were sent.
+ */
+#include "gateway/inbound/gw_webchat.h"
+
+#include "channels/webchat.h"
+#include "core/mc.h"
+#include "gateway/store/gw_store.h"
+#include "gateway/app/gw_app.h"
+#include "gateway/app/gw_clock.h"
+#include "gateway/app/gw_log.h"
+#include "intents/nlu_dialog.h"
+#include "vi-nlp/vn_utf8.h"
+
+#include <jansson.h>
+#include <openssl/rand.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define SESSION_TTL_S 86400            /* sessions and their history live 24 h */
+#define HISTORY_KEEP 50                /* server messages kept per session */
+#define RATE_PER_SEC 5                 /* citizen frames per second per connection */
+#define MAX_QUEUED_BYTES 262144        /* a client this far behind is dropped */
+#define INBOUND_STREAM_MAXLEN "100000" /* approximate cap of mc:in:webchat */
+
+typedef struct outframe {
+    struct outframe *next; /* FIFO link */
+    size_t len;            /* payload bytes after LWS_PRE */
+    unsigned char data[];  /* LWS_PRE + payload */
+} outframe;
+
+struct gw_webchat {
+    gw_app *app;                   /* borrowed */
+    struct lws_protocols protocol; /* motcua.v1, its user this module */
+    int open;                      /* open connections */
+};
+
+typedef struct wc_conn {
+    int refs;                                /* lws + Redis commands in flight */
+    struct lws *wsi;                         /* NULL once lws closed the socket */
+    gw_app *app;                             /* borrowed */
+    int hello_state;                         /* 0 none, 1 in flight, 2 done */
+    char session[WEBCHAT_SESSION_HEX + 1];   /* the session token */
+    outframe *head, *tail;                   /* frames waiting for WRITEABLE */
+    size_t queued;                           /* bytes in the queue */
+    unsigned char rx[WEBCHAT_MAX_FRAME + 1]; /* reassembly of a fragmented frame */
+    size_t rx_len;                           /* bytes in rx */
+    int rx_overflow;                         /* current frame exceeded the limit */
+    uint64_t win_start;                      /* rate window start, ms */
+    int win_count;                           /* frames in the window */
+} wc_conn;
+
+/* One citizen message on its way through Redis and the NLU. */
+typedef struct turn {
+    wc_conn *c;                  /* holds a reference */
+    char id[WEBCHAT_MAX_ID + 1]; /* the client's message id */
+    char *text;                  /* the citizen's text, owned */
+    size_t text_len;
+    char *frame; /* our reply frame, owned, once rendered */
+    size_t frame_len;
+    const char *kind;      /* "message" or "quick_reply" */
+    uint64_t t0;           /* loop time when received, ms */
+    char intent[48];       /* classified intent, for metrics */
+    nlu_context ctx;       /* the session's conversation context */
+    long long seq;         /* number of our reply */
+    nlu_reply rep;         /* the reply being composed */
+    double confidence;     /* of the classification, for the log */
+    const char *procedure; /* engine-owned, for the log */
+} turn;
+
+static wc_conn *conn_ref(wc_conn *c) {
+    c->refs++;
+    return c;
+}
+
+static void conn_unref(wc_conn *c) {
+    if (--c->refs > 0)
+        return;
+    for (outframe *f = c->head, *n; f; f = n) {
+        n = f->next;
+        free(f);
+    }
+    free(c);
+}
+
+static void session_tag(const wc_conn *c, char out[9]) {
+    memcpy(out, c->session, 8);
+    out[8] = '\0';
+}
+
+/* Queues a frame (copying it) and asks lws for a write slot. */
+static void conn_send(wc_conn *c, const char *data, size_t len) {
+    if (!c->wsi || !data)
+        return;
+    if (c->queued + len > MAX_QUEUED_BYTES) {
+        gw_log(GW_WARN, "webchat.slow_client", "{s:i}", "queued", (int)c->queued);
+        lws_set_timeout(c->wsi, PENDING_TIMEOUT_KILLED_BY_PARENT, LWS_TO_KILL_ASYNC);
+        return;
+    }
+    outframe *f = malloc(sizeof *f + LWS_PRE + len);
+    if (!f)
+        return;
+    f->next = NULL;
+    f->len = len;
+    memcpy(f->data + LWS_PRE, data, len);
+    if (c->tail)
+        c->tail->next = f;
+    else
+        c->head = f;
+    c->tail = f;
+    c->queued += len;
+    lws_callback_on_writable(c->wsi);
+}
+
+/* Sends and frees a rendered frame; `len` is read after render() has set it. */
+static void send_owned(wc_conn *c, char *json, const size_t *len) {
+    conn_send(c, json, *len);
+    free(json);
+}
+
+static void send_error(wc_conn *c, const char *code, const char *message) {
+    size_t len = 0;
+    send_owned(c, webchat_render_error(code, message, &len), &len);
+}
+
+/* Redis is away: the frame was not accepted, the citizen may send it again. */
+static void send_busy(wc_conn *c) {
+    send_error(c, "store_unavailable", "Hệ thống đang bận, vui lòng gửi lại sau giây lát.");
+}
+
+static const char *k_sess(char *buf, size_t n, const char *tok) {
+    snprintf(buf, n, "mc:wc:s:%s", tok);
+    return buf;
+}
+
+static const char *k_hist(char *buf, size_t n, const char *tok) {
+    snprintf(buf, n, "mc:wc:h:%s", tok);
+    return buf;
+}
+
+/* ---- hello: new session or resume with replay ---- */
+
+static void on_replay(gw_store *s, redisReply *r, void *priv) {
+    (void)s;
+    wc_conn *c = priv;
+    if (r && r->type == REDIS_REPLY_ARRAY) {
+        for (size_t i = 0; i < r->elements; i++)
+            if (r->element[i]->type == REDIS_REPLY_STRING)
+                conn_send(c, r->element[i]->str, r->element[i]->len);
+    }
+    conn_unref(c);
+}
+
+typedef struct hello_op {
+    wc_conn *c;         /* holds a reference */
+    long long last_seq; /* what the client has */
+    int resumed;        /* 1 when the session existed */
+} hello_op;
+
+static void finish_hello(hello_op *h, long long seq) {
+    wc_conn *c = h->c;
+    size_t len = 0;
+    c->hello_state = 2;
+    send_owned(c, webchat_render_welcome(c->session, seq, &len), &len);
+    if (h->resumed && h->last_seq < seq) {
+        char key[64], from[32];
+        snprintf(from, sizeof from, "(%lld", h->last_seq);
+        k_hist(key, sizeof key, c->session);
+        if (gw_store_cmdf(c->app->store, on_replay, conn_ref(c), "ZRANGEBYSCORE %s %s +inf", key,
+                          from))
+            conn_unref(c);
+    }
+    char tag[9];
+    session_tag(c, tag);
+    gw_log(GW_INFO, "webchat.hello", "{s:s, s:b, s:I}", "session", tag, "resumed", h->resumed,
+           "seq", (json_int_t)seq);
+}
+
+static void on_session_created(gw_store *s, redisReply *r, void *priv) {
+    (void)s;
+    hello_op *h = priv;
+    if (!r || r->type == REDIS_REPLY_ERROR) {
+        h->c->hello_state = 0;
+        send_busy(h->c);
+    } else {
+        finish_hello(h, 0);
+    }
+    conn_unref(h->c);
+    free(h);
+}
+
+static int new_session(hello_op *h) {
+    wc_conn *c = h->c;
+    unsigned char raw[WEBCHAT_SESSION_HEX / 2];
+    if (RAND_bytes(raw, sizeof raw) != 1)
+        return MC_EIO;
+    for (size_t i = 0; i < sizeof raw; i++)
+        snprintf(c->session + 2 * i, 3, "%02x", raw[i]);
+    h->resumed = 0;
+    char key[64];
+    k_sess(key, sizeof key, c->session);
+    /* HSETNX-like safety is unnecessary: 128 random bits do not collide. */
+    return gw_store_cmdf(c->app->store, NULL, NULL, "HSET %s seq 0 created %llu", key,
+                         (unsigned long long)uv_now(c->app->loop)) ||
+                   gw_store_cmdf(c->app->store, on_session_created, h, "EXPIRE %s %d", key,
+                                 SESSION_TTL_S)
+               ? MC_EUNAVAIL
+               : 0;
+}
+
+static void on_session_lookup(gw_store *s, redisReply *r, void *priv) {
+    (void)s;
+    hello_op *h = priv;
+    wc_conn *c = h->c;
+    if (!r || r->type == REDIS_REPLY_ERROR) {
+        c->hello_state = 0;
+        send_busy(c);
+        goto done;
+    }
+    if (r->type == REDIS_REPLY_NIL) {
+        /* Expired or unknown: start afresh. */
+        if (new_session(h) == 0)
+            return; /* on_session_created finishes and frees h */
+        c->hello_state = 0;
+        send_busy(c);
+        goto done;
+    }
+    long long seq = r->type == REDIS_REPLY_STRING ? strtoll(r->str, NULL, 10) : 0;
+    h->resumed = 1;
+    char k1[64], k2[64];
+    k_sess(k1, sizeof k1, c->session);
+    k_hist(k2, sizeof k2, c->session);
+    gw_store_cmdf(c->app->store, NULL, NULL, "EXPIRE %s %d", k1, SESSION_TTL_S);
+    gw_store_cmdf(c->app->store, NULL, NULL, "EXPIRE %s %d", k2, SESSION_TTL_S);
+    finish_hello(h, seq);
+done:
+    conn_unref(c);
+    free(h);
+}
+
+static void handle_hello(wc_conn *c, const webchat_frame *f) {
+    if (c->hello_state) {
+        send_error(c, "bad_state", "hello was already sent on this connection");
+        return;
+    }
+    hello_op *h = calloc(1, sizeof *h);
+    if (!h)
+        return;
+    h->c = conn_ref(c);
+    h->last_seq = f->last_seq;
+    c->hello_state = 1;
+    int rc;
+    if (f->session[0]) {
+        memcpy(c->session, f->session, sizeof c->session);
+        char key[64];
+        k_sess(key, sizeof key, c->session);
+        rc = gw_store_cmdf(c->app->store, on_session_lookup, h, "HGET %s seq", key);
+    } else {
+        rc = new_session(h);
+    }
+    if (rc) {
+        c->hello_state = 0;
+        send_busy(c);
+        conn_unref(c);
+        free(h);
+    }
+}
+
+/* ---- a citizen message: persist, ack, understand, reply ---- */
+
+static void turn_free(turn *t) {
+    conn_unref(t->c);
+    nlu_reply_free(&t->rep);
+    free(t->text);
+    free(t->frame);
+    free(t);
+}
+
+static void on_history_saved(gw_store *s, redisReply *r, void *priv) {
+    (void)s;
+    turn *t = priv;
+    wc_conn *c = t->c;
+    if (!r || r->type == REDIS_REPLY_ERROR)
+        gw_log(GW_WARN, "webchat.history_failed", NULL);
+    conn_send(c, t->frame, t->frame_len);
+    gw_metrics_msg_out(c->app->metrics, "webchat");
+    gw_metrics_reply_latency(c->app->metrics, (double)(uv_now(c->app->loop) - t->t0) / 1000.0);
+    turn_free(t);
+}
+
+/* Sends the composed reply after saving it (history, context) in one MULTI. */
+static void finish_turn(gw_store *s, turn *t) {
+    wc_conn *c = t->c;
+    nlu_reply *rep = &t->rep;
+    webchat_quick q[NLU_MAX_QUICK];
+    for (size_t i = 0; i < rep->n_quick && i < NLU_MAX_QUICK; i++)
+        q[i] = (webchat_quick){rep->quick[i].title, rep->quick[i].payload};
+    t->frame = webchat_render_message(t->seq, rep->text, rep->text_len, q, rep->n_quick, t->id,
+                                      &t->frame_len);
+    char tag[9];
+    session_tag(c, tag);
+    gw_log(GW_INFO, "webchat.reply", "{s:s, s:s, s:f, s:s?, s:I}", "session", tag, "intent",
+           t->intent, "confidence", t->confidence, "procedure", t->procedure, "seq",
+           (json_int_t)t->seq);
+    if (!t->frame) {
+        turn_free(t);
+        return;
+    }
+    char kh[64], ks[64], score[32], cbuf[NLU_CONTEXT_MAX];
+    k_hist(kh, sizeof kh, c->session);
+    k_sess(ks, sizeof ks, c->session);
+    snprintf(score, sizeof score, "%lld", t->seq);
+    if (nlu_context_encode(&t->ctx, cbuf, sizeof cbuf) < 0)
+        cbuf[0] = '\0';
+    const char *zadd[] = {"ZADD", kh, score, t->frame};
+    size_t zlen[] = {4, strlen(kh), strlen(score), t->frame_len};
+    const char *hset[] = {"HSET", ks, "ctx", cbuf};
+    size_t hlen[] = {4, strlen(ks), 3, strlen(cbuf)};
+    /* One MULTI so the history never holds a message without its trim and TTL. */
+    if (gw_store_cmdf(s, NULL, NULL, "MULTI") || gw_store_cmd(s, NULL, NULL, 4, zadd, zlen) ||
+        gw_store_cmd(s, NULL, NULL, 4, hset, hlen) ||
+        gw_store_cmdf(s, NULL, NULL, "ZREMRANGEBYRANK %s 0 %d", kh, -HISTORY_KEEP - 1) ||
+        gw_store_cmdf(s, NULL, NULL, "EXPIRE %s %d", kh, SESSION_TTL_S) ||
+        gw_store_cmdf(s, NULL, NULL, "EXPIRE %s %d", ks, SESSION_TTL_S) ||
+        gw_store_cmdf(s, on_history_saved, t, "EXEC")) {
+        /* The link dropped mid-way: deliver what we have; replay will lack it. */
+        conn_send(c, t->frame, t->frame_len);
+        turn_free(t);
+    }
+}
+
+/* Replaces the reply with the template `name` (the default text stays on failure). */
+static void rerender(turn *t, const char *name, const char *const *k, const char *const *v,
+                     size_t n) {
+    nlu_reply out = {0};
+    if (nlu_render(t->c->app->nlu, name, k, v, n, &out)) {
+        gw_log(GW_WARN, "webchat.template_failed", "{s:s}", "template", name);
+        return;
+    }
+    out.action = t->rep.action;
+    out.resolved = t->rep.resolved;
+    nlu_reply_free(&t->rep);
+    t->rep = out;
+}
+
+/* A report (phản ánh) from the web chat: a ticket, the report on mc:reports. */
+static void on_ticket(gw_store *s, redisReply *r, void *priv) {
+    turn *t = priv;
+    if (r && r->type == REDIS_REPLY_INTEGER) {
+        char ticket[32], who[64];
+        snprintf(ticket, sizeof ticket, "PA-%06lld", r->integer);
+        snprintf(who, sizeof who, "webchat:%s", t->c->session);
+        const char *cat = t->rep.resolved.issue_category ? t->rep.resolved.issue_category : "khac";
+        const char *argv[] = {"XADD", "mc:reports", "*",        "ticket", ticket, "ch",   "webchat",
+                              "from", who,          "category", cat,      "text", t->text};
+        size_t argl[MC_ARRAY_LEN(argv)];
+        for (size_t i = 0; i < MC_ARRAY_LEN(argv); i++)
+            argl[i] = strlen(argv[i]);
+        argl[MC_ARRAY_LEN(argv) - 1] = t->text_len;
+        if (!gw_store_cmd(s, NULL, NULL, (int)MC_ARRAY_LEN(argv), argv, argl)) {
+            const char *k[] = {"ticket", "category"}, *v[] = {ticket, cat};
+            rerender(t, "report_received", k, v, 2);
+        }
+    }
+    finish_turn(s, t);
+}
+
+/* A dossier lookup for "tra hồ sơ <code>": the status the department set. */
+static void on_dossier(gw_store *s, redisReply *r, void *priv) {
+    turn *t = priv;
+    const char *code = t->rep.resolved.dossier_code;
+    const char *status = NULL, *updated = "", *agency = "";
+    if (r && r->type == REDIS_REPLY_ARRAY)
+        for (size_t i = 0; i + 1 < r->elements; i += 2) {
+            const char *f = r->element[i]->str, *v = r->element[i + 1]->str;
+            if (!f || !v)
+                continue;
+            if (!strcmp(f, "status_text") || (!strcmp(f, "status") && !status))
+                status = v;
+            else if (!strcmp(f, "updated"))
+                updated = v;
+            else if (!strcmp(f, "agency"))
+                agency = v;
+        }
+    nlu_reply out = {0};
+    int rc;
+    if (status) {
+        const char *k[] = {"code", "status", "updated", "agency"};
+        const char *v[] = {code, status, updated, agency};
+        rc = nlu_render(t->c->app->nlu, "dossier_status", k, v, 4, &out);
+    } else {
+        const char *k[] = {"code"}, *v[] = {code};
+        rc = nlu_render(t->c->app->nlu, "dossier_not_found", k, v, 1, &out);
+    }
+    if (r && !rc) { /* without Redis the default text ("looking it up") stays */
+        nlu_reply_free(&t->rep);
+        t->rep = out;
+    }
+    finish_turn(s, t);
+}
+
+static void on_seq(gw_store *s, redisReply *r, void *priv);
+
+/* The session's context, then the number of the reply. */
+static void on_context(gw_store *s, redisReply *r, void *priv) {
+    turn *t = priv;
+    if (!r || r->type == REDIS_REPLY_ERROR) {
+        send_busy(t->c);
+        turn_free(t);
+        return;
+    }
+    memset(&t->ctx, 0, sizeof t->ctx);
+    if (r->type == REDIS_REPLY_STRING && nlu_context_decode(r->str, r->len, &t->ctx))
+        memset(&t->ctx, 0, sizeof t->ctx); /* garbage: start fresh */
+    char key[64];
+    k_sess(key, sizeof key, t->c->session);
+    if (gw_store_cmdf(s, on_seq, t, "HINCRBY %s seq 1", key)) {
+        send_busy(t->c);
+        turn_free(t);
+    }
+}
+
+static void on_seq(gw_store *s, redisReply *r, void *priv) {
+    turn *t = priv;
+    wc_conn *c = t->c;
+    if (!r || r->type != REDIS_REPLY_INTEGER) {
+        send_busy(c);
+        turn_free(t);
+        return;
+    }
+    t->seq = r->integer;
+    nlu_result res = {0};
+    int rc = nlu_converse(c->app->nlu, &t->ctx, gw_now_ms(), t->text, t->text_len, &res, &t->rep);
+    if (rc) {
+        send_error(c, rc == MC_EUTF8 ? "invalid_utf8" : "internal",
+                   "Xin lỗi, tôi chưa xử lý được tin nhắn này.");
+        turn_free(t);
+        return;
+    }
+    snprintf(t->intent, sizeof t->intent, "%s", res.intent ? res.intent : "out_of_scope");
+    t->confidence = res.confidence;
+    t->procedure = t->rep.resolved.procedure;
+    gw_metrics_msg_in(c->app->metrics, "webchat", t->intent);
+    switch (t->rep.action) {
+    case NLU_ACT_DOSSIER_STATUS:
+        if (*t->rep.resolved.dossier_code &&
+            !gw_store_cmdf(s, on_dossier, t, "HGETALL mc:dossier:%s", t->rep.resolved.dossier_code))
+            return;
+        break;
+    case NLU_ACT_SUBSCRIBE: rerender(t, "subscribe_elsewhere", NULL, NULL, 0); break;
+    case NLU_ACT_REPORT:
+        if (!gw_store_cmdf(s, on_ticket, t, "INCR mc:report:seq"))
+            return;
+        break;
+    case NLU_ACT_HANDOFF: {
+        char who[64];
+        snprintf(who, sizeof who, "webchat:%s", c->session);
+        if (!gw_store_cmdf(s, NULL, NULL, "XADD mc:handoff * ch webchat from %s", who))
+            rerender(t, "handoff", NULL, NULL, 0);
+        break;
+    }
+    default: break;
+    }
+    finish_turn(s, t);
+}
+
+static void on_persisted(gw_store *s, redisReply *r, void *priv) {
+    turn *t = priv;
+    wc_conn *c = t->c;
+    if (!r || r->type == REDIS_REPLY_ERROR) {
+        /* Not persisted means not accepted: no ack, the client may resend. */
+        send_busy(c);
+        turn_free(t);
+        return;
+    }
+    size_t len = 0;
+    send_owned(c, webchat_render_ack(t->id, &len), &len);
+    static const char typing[] = "{\"type\":\"typing\"}";
+    conn_send(c, typing, sizeof typing - 1);
+    char key[64];
+    k_sess(key, sizeof key, c->session);
+    if (gw_store_cmdf(s, on_context, t, "HGET %s ctx", key)) {
+        send_busy(c);
+        turn_free(t);
+    }
+}
+
+static void persist(turn *t) {
+    wc_conn *c = t->c;
+    char ts[32];
+    snprintf(ts, sizeof ts, "%llu", (unsigned long long)t->t0);
+    const char *argv[] = {"XADD", "mc:in:webchat", "MAXLEN",   "~",  INBOUND_STREAM_MAXLEN,
+                          "*",    "session",       c->session, "id", t->id,
+                          "kind", t->kind,         "ts",       ts,   "text",
+                          t->text};
+    size_t argl[MC_ARRAY_LEN(argv)];
+    for (size_t i = 0; i < MC_ARRAY_LEN(argv); i++)
+        argl[i] = strlen(argv[i]);
+    argl[MC_ARRAY_LEN(argv) - 1] = t->text_len;
+    if (gw_store_cmd(c->app->store, on_persisted, t, (int)MC_ARRAY_LEN(argv), argv, argl)) {
+        send_busy(c);
+        turn_free(t);
+    }
+}
+
+static void on_id_claimed(gw_store *s, redisReply *r, void *priv) {
+    (void)s;
+    turn *t = priv;
+    if (!r || r->type == REDIS_REPLY_ERROR) {
+        send_busy(t->c);
+        turn_free(t);
+        return;
+    }
+    if (r->type == REDIS_REPLY_NIL) {
+        /* Seen before: it was accepted then; acknowledge again, answer once. */
+        size_t len = 0;
+        send_owned(t->c, webchat_render_ack(t->id, &len), &len);
+        turn_free(t);
+        return;
+    }
+    persist(t);
+}
+
+static void handle_message(wc_conn *c, webchat_frame *f) {
+    if (c->hello_state != 2) {
+        send_error(c, "hello_required", "send hello first");
+        return;
+    }
+    turn *t = calloc(1, sizeof *t);
+    if (!t)
+        return;
+    t->c = conn_ref(c);
+    memcpy(t->id, f->id, sizeof t->id);
+    t->text = f->text; /* take ownership */
+    t->text_len = f->text_len;
+    f->text = NULL;
+    t->kind = f->kind == WEBCHAT_QUICK_REPLY ? "quick_reply" : "message";
+    t->t0 = uv_now(c->app->loop);
+    if (gw_log_enabled(GW_DEBUG))
+        gw_log(GW_DEBUG, "webchat.text", "{s:s%}", "text", t->text, t->text_len);
+    char key[WEBCHAT_MAX_ID + 64];
+    snprintf(key, sizeof key, "mc:wc:id:%s:%s", c->session, t->id);
+    const char *argv[] = {"SET", key, "1", "NX", "EX", "86400"};
+    size_t argl[MC_ARRAY_LEN(argv)];
+    for (size_t i = 0; i < MC_ARRAY_LEN(argv); i++)
+        argl[i] = strlen(argv[i]);
+    if (gw_store_cmd(c->app->store, on_id_claimed, t, (int)MC_ARRAY_LEN(argv), argv, argl)) {
+        send_busy(c);
+        turn_free(t);
+    }
+}
+
+/* ---- frames in ---- */
+
+static int rate_ok(wc_conn *c) {
+    uint64_t now = uv_now(c->app->loop);
+    if (now - c->win_start >= 1000) {
+        c->win_start = now;
+        c->win_count = 0;
+    }
+    return ++c->win_count <= RATE_PER_SEC;
+}
+
+static void handle_frame(wc_conn *c, const unsigned char *buf, size_t len) {
+    if (!rate_ok(c)) {
+        send_error(c, "rate_limited", "Bạn gửi nhanh quá, vui lòng chờ một chút.");
+        return;
+    }
+    if (!vn_utf8_valid((const char *)buf, len, NULL)) {
+        send_error(c, "invalid_utf8", "frame is not valid UTF-8");
+        return;
+    }
+    webchat_frame f;
+    const char *code = NULL;
+    char msg[160];
+    if (webchat_parse((const char *)buf, len, &f, &code, msg, sizeof msg)) {
+        send_error(c, code, msg);
+        return;
+    }
+    if (f.kind == WEBCHAT_HELLO)
+        handle_hello(c, &f);
+    else
+        handle_message(c, &f);
+    webchat_frame_clear(&f);
+}
+
+static int origin_allowed(struct lws *wsi, const gw_config *cfg) {
+    char origin[256], host[256];
+    if (lws_hdr_copy(wsi, origin, sizeof origin, WSI_TOKEN_ORIGIN) <= 0)
+        return 1; /* not a browser: Origin protects browsers from other sites */
+    const char *list = cfg->webchat_allowed_origins;
+    if (!strcmp(list, "*"))
+        return 1;
+    if (*list) {
+        size_t ol = strlen(origin);
+        for (const char *p = list; *p;) {
+            while (*p == ' ' || *p == ',')
+                p++;
+            const char *e = p;
+            while (*e && *e != ',')
+                e++;
+            const char *t = e;
+            while (t > p && t[-1] == ' ')
+                t--;
+            if ((size_t)(t - p) == ol && !strncasecmp(p, origin, ol))
+                return 1;
+            p = e;
+        }
+        return 0;
+    }
+    /* No list: same origin only (the Origin's host:port equals Host). */
+    if (lws_hdr_copy(wsi, host, sizeof host, WSI_TOKEN_HOST) <= 0)
+        return 0;
+    const char *o = strstr(origin, "://");
+    return o && !strcasecmp(o + 3, host);
+}
+
+/* Per-connection storage lws allocates for us. */
+typedef struct wc_pss {
+    wc_conn *conn; /* our refcounted connection state */
+} wc_pss;
+
+static int webchat_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                            size_t len) {
+    wc_pss *pss = user;
+    const struct lws_protocols *proto = lws_get_protocol(wsi);
+    gw_webchat *wc = proto ? proto->user : NULL;
+    if (!wc)
+        return 0;
+    gw_app *app = wc->app;
+    wc_conn *c = pss ? pss->conn : NULL;
+    switch (reason) {
+    case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION: {
+        char uri[64];
+        if (lws_hdr_copy(wsi, uri, sizeof uri, WSI_TOKEN_GET_URI) <= 0 || strcmp(uri, "/ws")) {
+            gw_metrics_http(app->metrics, "other", 404);
+            return 1;
+        }
+        if (!app->cfg->webchat_enabled || !origin_allowed(wsi, app->cfg)) {
+            gw_metrics_http(app->metrics, "/ws", 403);
+            gw_log(GW_WARN, "webchat.origin_refused", NULL);
+            return 1;
+        }
+        return 0;
+    }
+    case LWS_CALLBACK_ESTABLISHED:
+        c = calloc(1, sizeof *c);
+        if (!c)
+            return -1;
+        c->refs = 1;
+        c->wsi = wsi;
+        c->app = app;
+        c->win_start = uv_now(app->loop);
+        pss->conn = c;
+        wc->open++;
+        gw_metrics_http(app->metrics, "/ws", 101);
+        gw_metrics_gauge_set(app->metrics, GW_G_WS_CONNECTIONS, wc->open);
+        return 0;
+    case LWS_CALLBACK_RECEIVE:
+        if (!c)
+            return -1;
+        if (lws_frame_is_binary(wsi)) {
+            if (lws_is_final_fragment(wsi))
+                send_error(c, "bad_frame", "binary frames are not accepted");
+            return 0;
+        }
+        if (c->rx_len + len > WEBCHAT_MAX_FRAME)
+            c->rx_overflow = 1;
+        else {
+            memcpy(c->rx + c->rx_len, in, len);
+            c->rx_len += len;
+        }
+        if (!lws_is_final_fragment(wsi) || lws_remaining_packet_payload(wsi))
+            return 0;
+        if (c->rx_overflow)
+            send_error(c, "too_large", "frame larger than 4 KiB");
+        else
+            handle_frame(c, c->rx, c->rx_len);
+        c->rx_len = 0;
+        c->rx_overflow = 0;
+        return 0;
+    case LWS_CALLBACK_SERVER_WRITEABLE: {
+        if (!c || !c->head)
+            return 0;
+        outframe *f = c->head;
+        int n = lws_write(wsi, f->data + LWS_PRE, f->len, LWS_WRITE_TEXT);
+        c->head = f->next;
+        if (!c->head)
+            c->tail = NULL;
+        c->queued -= f->len;
+        free(f);
+        if (n < 0)
+            return -1;
+        if (c->head)
+            lws_callback_on_writable(wsi);
+        return 0;
+    }
+    case LWS_CALLBACK_CLOSED:
+        if (c) {
+            c->wsi = NULL;
+            pss->conn = NULL;
+            wc->open--;
+            gw_metrics_gauge_set(app->metrics, GW_G_WS_CONNECTIONS, wc->open);
+            conn_unref(c);
+        }
+        return 0;
+    default: return 0;
+    }
+}
+
+int gw_webchat_open(gw_app *app, gw_webchat **out, char *err, size_t errlen) {
+    gw_webchat *wc = calloc(1, sizeof *wc);
+    *out = NULL;
+    if (!wc) {
+        snprintf(err, errlen, "out of memory");
+        return MC_ENOMEM;
+    }
+    wc->app = app;
+    wc->protocol = (struct lws_protocols){
+        WEBCHAT_SUBPROTOCOL, webchat_callback, sizeof(wc_pss), WEBCHAT_MAX_FRAME, 0, wc, 0};
+    *out = wc;
+    return 0;
+}
+
+const struct lws_protocols *gw_webchat_protocol(const gw_webchat *wc) {
+    return &wc->protocol;
+}
+
+void gw_webchat_free(gw_webchat *wc) {
+    free(wc);
+}

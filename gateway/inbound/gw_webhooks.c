@@ -1,0 +1,314 @@
+/*
+ * gw_webhooks.c — provider webhooks into the inbound stream.
+ *
+ * Big idea: the gateway only routes. The channel adapter says whether the
+ * request is genuine (verify → 401) and what it carries (parse → 400); this
+ * file checks the text is UTF-8, then stores every event of the request with
+ * ONE Lua script: for each event, SET its dedup key NX and XADD it only when
+ * the key was new. One script is atomic, so a crash or a Redis failure leaves
+ * either all of the request or none of it, and the provider's retry is safe.
+ * Only after Redis answered does the provider get its 200 (a 503 otherwise,
+ * so it retries). The conversation worker takes it from there.
+ *
+ * Stream entry fields: ch kind pid from to ts text payload status at
+ */
+#include "gateway/inbound/gw_webhooks.h"
+
+#include "channels/ch.h"
+#include "channels/facebook.h"
+#include "core/mc.h"
+#include "gateway/store/gw_keys.h"
+#include "gateway/store/gw_store.h"
+#include "gateway/app/gw_channels.h"
+#include "gateway/net/gw_http.h"
+#include "gateway/app/gw_clock.h"
+#include "gateway/app/gw_log.h"
+#include "vi-nlp/vn_utf8.h"
+#include "vi-nlp/vn_norm.h"
+
+#include <inttypes.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <uv.h>
+
+/* KEYS[1] the stream; ARGV: ttl, n, then per event: dedup key ("" = none),
+ * field count, fields and values. Returns the number of events added. */
+static const char persist_lua[] =
+    "local ttl=ARGV[1] local n=tonumber(ARGV[2]) local i=3 local added=0\n"
+    "for m=1,n do\n"
+    "  local dk=ARGV[i] local nf=tonumber(ARGV[i+1]) i=i+2\n"
+    "  local fresh=true\n"
+    "  if dk~='' then fresh=redis.call('SET',dk,'1','NX','EX',ttl) end\n"
+    "  if fresh then\n"
+    "    local a={'XADD',KEYS[1],'*'}\n"
+    "    for j=0,nf*2-1 do a[#a+1]=ARGV[i+j] end\n"
+    "    redis.call(unpack(a)) added=added+1\n"
+    "  end\n"
+    "  i=i+nf*2\n"
+    "end\n"
+    "return added\n";
+
+static const char *const kind_names[] = {
+    [CH_EV_TEXT] = "text",         [CH_EV_QUICK_REPLY] = "quick_reply",
+    [CH_EV_POSTBACK] = "postback", [CH_EV_UNSUPPORTED] = "unsupported",
+    [CH_EV_FOLLOW] = "follow",     [CH_EV_UNFOLLOW] = "unfollow",
+    [CH_EV_DELIVERY] = "delivery", [CH_EV_READ] = "read",
+    [CH_EV_ECHO] = "echo",         [CH_EV_STATUS] = "status",
+};
+
+/* One webhook waiting for Redis. */
+typedef struct hook {
+    gw_req *rq;          /* holds a reference */
+    const char *channel; /* static */
+    size_t events;       /* events sent to the script */
+} hook;
+
+static const char *channel_of(const gw_req *rq) {
+    const char *p = gw_req_path(rq) + strlen("/webhook/");
+    for (size_t i = 0; i < GW_N_CHANNELS; i++)
+        if (!strcmp(p, gw_channel_names[i]))
+            return gw_channel_names[i];
+    return NULL;
+}
+
+static const char *req_header(void *ctx, const char *name) {
+    return gw_req_header(ctx, name);
+}
+
+/* What each provider expects back once we have the events. */
+static void answer_ok(gw_req *rq, const char *channel) {
+    if (!strcmp(channel, "facebook"))
+        gw_req_respond(rq, 200, "text/plain; charset=utf-8", "EVENT_RECEIVED", 14, NULL);
+    else if (!strcmp(channel, "sms") && !strcmp(gw_req_method(rq), "POST"))
+        gw_req_respond(rq, 200, "text/xml; charset=utf-8", "<Response/>", 11, NULL);
+    else if (!strcmp(channel, "sms"))
+        gw_req_respond(rq, 200, "text/plain; charset=utf-8", "", 0, NULL);
+    else
+        gw_req_json(rq, 200, "{\"status\":\"ok\"}", 15);
+}
+
+static void on_persisted(gw_store *s, redisReply *r, void *priv) {
+    (void)s;
+    hook *h = priv;
+    if (!r || r->type == REDIS_REPLY_ERROR) {
+        gw_log(GW_ERROR, "webhook.persist_failed", "{s:s, s:s}", "channel", h->channel, "error",
+               r && r->str ? r->str : "connection lost");
+        gw_req_error(h->rq, 503, "unavailable", "the message store is unavailable; retry");
+    } else {
+        long long added = r->type == REDIS_REPLY_INTEGER ? r->integer : 0;
+        gw_log(GW_INFO, "webhook.accepted", "{s:s, s:I, s:I}", "channel", h->channel, "events",
+               (json_int_t)h->events, "new", (json_int_t)added);
+        answer_ok(h->rq, h->channel);
+    }
+    gw_req_unref(h->rq);
+    free(h);
+}
+
+/* Facebook's subscription handshake: GET with hub.* parameters. */
+static void facebook_handshake(gw_req *rq, const ch_settings *st) {
+    size_t qlen;
+    const char *q = gw_req_query(rq, &qlen);
+    char challenge[256], err[160];
+    int rc = ch_facebook_challenge(st, q, qlen, challenge, sizeof challenge, err, sizeof err);
+    if (rc) {
+        gw_log(GW_WARN, "webhook.handshake_refused", "{s:s, s:s}", "channel", "facebook", "reason",
+               err);
+        gw_req_error(rq, 403, "forbidden", "%s", err);
+        return;
+    }
+    gw_req_respond(rq, 200, "text/plain; charset=utf-8", challenge, strlen(challenge), NULL);
+}
+
+static int text_ok(gw_req *rq, const ch_message *m) {
+    if (m->text && !vn_utf8_valid(m->text, m->text_len, NULL)) {
+        gw_req_error(rq, 400, "invalid_utf8", "the message text is not valid UTF-8");
+        return 0;
+    }
+    if (m->payload && !vn_utf8_valid(m->payload, strlen(m->payload), NULL)) {
+        gw_req_error(rq, 400, "invalid_utf8", "the payload is not valid UTF-8");
+        return 0;
+    }
+    if (m->text_len > VN_MAX_INPUT) {
+        gw_req_error(rq, 413, "text_too_long", "a message text is longer than %d bytes",
+                     VN_MAX_INPUT);
+        return 0;
+    }
+    return 1;
+}
+
+static void add_event(gw_argv *a, const char *channel, const ch_message *m, int64_t now_ms) {
+    const char *kind = kind_names[m->kind];
+    if (*m->provider_id)
+        gw_argv_addf(a, "mc:dedup:%s:%s:%s", channel, kind, m->provider_id);
+    else if (m->kind == CH_EV_FOLLOW || m->kind == CH_EV_UNFOLLOW || m->kind == CH_EV_READ)
+        gw_argv_addf(a, "mc:dedup:%s:%s:%s:%" PRId64, channel, kind, m->sender, m->ts_ms);
+    else
+        gw_argv_adds(a, "");
+    size_t nf = 8 + (m->text != NULL) + (m->payload != NULL);
+    gw_argv_addf(a, "%zu", nf);
+    gw_argv_adds(a, "ch");
+    gw_argv_adds(a, channel);
+    gw_argv_adds(a, "kind");
+    gw_argv_adds(a, kind);
+    gw_argv_adds(a, "pid");
+    gw_argv_adds(a, m->provider_id);
+    gw_argv_adds(a, "from");
+    gw_argv_adds(a, m->sender);
+    gw_argv_adds(a, "to");
+    gw_argv_adds(a, m->recipient);
+    gw_argv_adds(a, "ts");
+    gw_argv_addf(a, "%" PRId64, m->ts_ms ? m->ts_ms : now_ms);
+    gw_argv_adds(a, "status");
+    gw_argv_adds(a, m->kind == CH_EV_STATUS ? m->status : "");
+    gw_argv_adds(a, "at");
+    gw_argv_addf(a, "%" PRId64, now_ms);
+    if (m->text) {
+        gw_argv_adds(a, "text");
+        gw_argv_add(a, m->text, m->text_len);
+    }
+    if (m->payload) {
+        gw_argv_adds(a, "payload");
+        gw_argv_adds(a, m->payload);
+    }
+}
+
+struct gw_webhooks {
+    gw_app *app; /* borrowed */
+};
+
+static void on_webhook(gw_req *rq, void *priv) {
+    gw_webhooks *wh = priv;
+    gw_app *app = wh->app;
+    const char *channel = channel_of(rq);
+    if (!channel || !gw_channel_enabled(app->cfg, channel)) {
+        gw_req_error(rq, 404, "not_found", "this channel is not enabled");
+        return;
+    }
+    const ch_adapter *ad = ch_adapter_find(channel);
+    if (!ad) {
+        gw_req_error(rq, 404, "not_found", "no adapter for this channel");
+        return;
+    }
+    ch_settings st;
+    gw_channel_settings(app->cfg, channel, &st);
+    int is_get = !strcmp(gw_req_method(rq), "GET") || !strcmp(gw_req_method(rq), "HEAD");
+    if (is_get && !strcmp(channel, "facebook")) {
+        facebook_handshake(rq, &st);
+        return;
+    }
+    if (is_get && !strcmp(channel, "sms") && strcmp(app->cfg->sms_provider, "kannel")) {
+        gw_req_error(rq, 405, "method_not_allowed", "GET /webhook/sms is for provider kannel");
+        return;
+    }
+
+    ch_request cr = {0};
+    cr.method = gw_req_method(rq);
+    cr.path = gw_req_path(rq);
+    cr.query = gw_req_query(rq, &cr.query_len);
+    cr.body = gw_req_body(rq, &cr.body_len);
+    cr.header = req_header;
+    cr.header_ctx = rq;
+    cr.remote_addr = gw_req_peer(rq);
+    cr.now_ms = gw_now_ms();
+
+    char err[256];
+    if (ad->verify(&st, &cr, err, sizeof err)) {
+        gw_log(GW_WARN, "webhook.bad_signature", "{s:s, s:s, s:s}", "channel", channel, "peer",
+               gw_req_peer(rq), "reason", err);
+        gw_req_error(rq, 401, "bad_signature", "%s", err);
+        return;
+    }
+    ch_message *msgs = calloc(CH_MAX_MESSAGES, sizeof *msgs);
+    size_t n = 0;
+    if (!msgs) {
+        gw_req_error(rq, 500, "internal", "out of memory");
+        return;
+    }
+    gw_argv a = {0};
+    hook *h = NULL;
+    int rc = ad->parse(&st, &cr, msgs, &n, err, sizeof err);
+    if (rc) {
+        gw_log(GW_INFO, "webhook.malformed", "{s:s, s:s}", "channel", channel, "reason", err);
+        gw_req_error(rq, 400, rc == MC_EUTF8 ? "invalid_utf8" : "bad_request", "%s", err);
+        goto done;
+    }
+    size_t events = 0;
+    gw_argv_adds(&a, "EVAL");
+    gw_argv_add(&a, persist_lua, sizeof persist_lua - 1);
+    gw_argv_adds(&a, "1");
+    gw_argv_adds(&a, GW_INBOUND_STREAM);
+    gw_argv_adds(&a, GW_DEDUP_TTL_S);
+    size_t count_at = a.n;
+    gw_argv_adds(&a, "0"); /* replaced below */
+    for (size_t i = 0; i < n; i++) {
+        if (!text_ok(rq, &msgs[i]))
+            goto done;
+        if (msgs[i].kind == CH_EV_ECHO) /* our own message coming back */
+            continue;
+        add_event(&a, channel, &msgs[i], cr.now_ms);
+        events++;
+    }
+    if (events == 0) {
+        if (gw_log_enabled(GW_DEBUG))
+            gw_log(GW_DEBUG, "webhook.nothing_to_do", "{s:s, s:I}", "channel", channel, "items",
+                   (json_int_t)n);
+        answer_ok(rq, channel);
+        goto done;
+    }
+    char nbuf[24];
+    snprintf(nbuf, sizeof nbuf, "%zu", events);
+    if (!a.oom)
+        a.v[count_at] = nbuf, a.l[count_at] = strlen(nbuf);
+    h = calloc(1, sizeof *h);
+    if (!h) {
+        gw_req_error(rq, 500, "internal", "out of memory");
+        goto done;
+    }
+    h->rq = gw_req_ref(rq);
+    h->channel = channel;
+    h->events = events;
+    if (gw_argv_send(app->store, &a, on_persisted, h)) {
+        gw_req_unref(h->rq);
+        free(h);
+        gw_req_error(rq, 503, "unavailable", "the message store is unavailable; retry");
+    }
+done:
+    gw_argv_free(&a);
+    for (size_t i = 0; i < n; i++)
+        ch_message_clear(&msgs[i]);
+    free(msgs);
+}
+
+int gw_webhooks_open(gw_app *app, gw_webhooks **out, char *err, size_t errlen) {
+    gw_webhooks *wh = calloc(1, sizeof *wh);
+    *out = NULL;
+    if (!wh) {
+        snprintf(err, errlen, "out of memory");
+        return MC_ENOMEM;
+    }
+    wh->app = app;
+    static const struct {
+        const char *channel, *path;
+        unsigned methods;
+    } hooks[] = {
+        {"facebook", "/webhook/facebook", GW_M_GET | GW_M_POST},
+        {"zalo", "/webhook/zalo", GW_M_POST},
+        {"sms", "/webhook/sms", GW_M_GET | GW_M_POST},
+    };
+    for (size_t i = 0; i < MC_ARRAY_LEN(hooks); i++)
+        if (gw_channel_enabled(app->cfg, hooks[i].channel) &&
+            gw_router_add(app->router, hooks[i].path, hooks[i].path, hooks[i].methods, on_webhook,
+                          wh)) {
+            snprintf(err, errlen, "cannot add the route %s", hooks[i].path);
+            free(wh);
+            return MC_ETOOBIG;
+        }
+    *out = wh;
+    return 0;
+}
+
+void gw_webhooks_free(gw_webhooks *wh) {
+    free(wh);
+}

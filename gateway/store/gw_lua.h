@@ -1,0 +1,65 @@
+/*
+ * gw_lua.h — Lua functions shared by the scripts that settle a notification.
+ */
+#ifndef GW_LUA_H
+#define GW_LUA_H
+
+#include "gateway/store/gw_keys.h"
+
+/* A Lua function for scripts that settle a notification: bc_note(bc, ch, from,
+ * to, fin) moves one recipient of broadcast bc (nil or "" = none) on channel ch
+ * from outcome `from` (nil = none) to outcome `to` (st:<to>:<ch> += 1), and when
+ * fin counts it as finished; the last one to finish a fully fanned broadcast
+ * (status sending) makes it done. */
+#define GW_BC_NOTE_LUA                                                                             \
+    "local function bc_note(bc,ch,from,to,fin)\n"                                                  \
+    "  if not bc or bc=='' then return end\n"                                                      \
+    "  local bk='" GW_BC_PREFIX "'..bc\n"                                                          \
+    "  if redis.call('EXISTS',bk)==0 then return end\n"                                            \
+    "  if from then redis.call('HINCRBY',bk,'st:'..from..':'..ch,-1) end\n"                        \
+    "  redis.call('HINCRBY',bk,'st:'..to..':'..ch,1)\n"                                            \
+    "  if fin then\n"                                                                              \
+    "    local f=redis.call('HINCRBY',bk,'finished',1)\n"                                          \
+    "    local b=redis.call('HMGET',bk,'status','fanned')\n"                                       \
+    "    if b[1]=='sending' and f>=(tonumber(b[2]) or 0) then\n"                                   \
+    "      redis.call('HSET',bk,'status','done')\n"                                                \
+    "    end\n"                                                                                    \
+    "  end\n"                                                                                      \
+    "end\n"
+
+/* Lua functions for the scripts that settle a notification (after GW_BC_NOTE_LUA):
+ * ymd(ms) is the local date "yyyy-mm-dd" at ms (the civil-from-days algorithm of
+ * gw_report_ymd, in Lua: the scripts have no os.date); day_note(id, dept, ch,
+ * outcome, now) records that notification id reached a final outcome at now:
+ * mc:final, and unless cancelled the department's counter of the day;
+ * dead_note(id, dept, ch, reason, attempts, now) also records the death in the
+ * notification hash and in mc:dead:<dept>. */
+#define GW_DAY_NOTE_LUA                                                                            \
+    "local function ymd(ms)\n"                                                                     \
+    "  local z=math.floor((ms+25200000)/86400000)+719468\n"                                        \
+    "  local era=math.floor(z/146097) local doe=z-era*146097\n"                                    \
+    "  local yoe=math.floor((doe-math.floor(doe/1460)+math.floor(doe/36524)-"                      \
+    "math.floor(doe/146096))/365)\n"                                                               \
+    "  local doy=doe-(365*yoe+math.floor(yoe/4)-math.floor(yoe/100))\n"                            \
+    "  local mp=math.floor((5*doy+2)/153)\n"                                                       \
+    "  local d=doy-math.floor((153*mp+2)/5)+1\n"                                                   \
+    "  local m=mp<10 and mp+3 or mp-9\n"                                                           \
+    "  local y=yoe+era*400+(m<=2 and 1 or 0)\n"                                                    \
+    "  return string.format('%04d-%02d-%02d',y,m,d)\n"                                             \
+    "end\n"                                                                                        \
+    "local function day_note(id,dept,ch,outcome,now)\n"                                            \
+    "  now=tonumber(now) or 0\n"                                                                   \
+    "  redis.call('ZADD','" GW_FINAL_KEY "',now,id)\n"                                             \
+    "  if not dept or dept=='' or outcome=='cancelled' then return end\n"                          \
+    "  local sk='" GW_STATS_PREFIX "'..dept..':'..ymd(now)\n"                                      \
+    "  redis.call('HINCRBY',sk,((ch and ch~='') and ch or '-')..':'..outcome,1)\n"                 \
+    "  redis.call('EXPIRE',sk," GW_STATS_TTL_S ")\n"                                               \
+    "end\n"                                                                                        \
+    "local function dead_note(id,dept,ch,reason,attempts,now)\n"                                   \
+    "  redis.call('HSET','" GW_NOTIF_PREFIX "'..id,'dead_reason',reason or '','dead_ms',now,"      \
+    "'dead_ch',ch or '','dead_attempts',attempts or 0)\n"                                          \
+    "  if dept and dept~='' then redis.call('ZADD','" GW_DEAD_DEPT_PREFIX "'..dept,now,id) end\n"  \
+    "  day_note(id,dept,ch,'dead',now)\n"                                                          \
+    "end\n"
+
+#endif
