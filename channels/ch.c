@@ -7,7 +7,7 @@
  * compare, hex/base64, form decoding, UTF-8 counting and cutting, Retry-After):
  * pure functions over length-carrying input, so network bytes are never strlen'd.
  */
-#include "ch.h"
+#include "channels/ch.h"
 
 #include "channels/facebook.h"
 #include "channels/sms.h"

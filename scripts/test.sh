@@ -58,6 +58,14 @@ run_units() {
     done
 }
 
+# The structure: includes that point the wrong way (gateway/README.md's rooms table).
+section "layers (scripts/check-layers.sh)"
+if bash scripts/check-layers.sh; then
+    passed=$((passed + 1))
+else
+    failed=$((failed + 1))
+fi
+
 build_ok=1
 build normal || build_ok=0
 build asan SANITIZE=1 || build_ok=0
