@@ -34,7 +34,10 @@
 #include "gateway/inbound/gw_webhooks.h"
 #include "gateway/net/gw_http.h"
 #include "gateway/net/gw_router.h"
+#include "gateway/store/gw_keys.h"
+#include "gateway/store/gw_reader.h"
 #include "gateway/store/gw_store.h"
+#include "gateway/app/gw_channels.h"
 
 #include <libwebsockets.h>
 #include <signal.h>
@@ -63,7 +66,8 @@ struct serve {
     gw_store *store;             /* the main Redis connection */
     gw_sender *sender;           /* outbound to the providers */
     gw_sched *sched;             /* due notifications and broadcasts */
-    gw_worker *worker;           /* stream reader and conversation turns */
+    gw_reader *reader;           /* the work streams */
+    gw_worker *worker;           /* conversation turns */
     gw_admin *admin;             /* the department API */
     gw_console *console;         /* the console's endpoints */
     gw_report *report;           /* stats, dead letters, retention */
@@ -157,27 +161,80 @@ static void sched_close(serve *s) {
     s->sched = NULL;
 }
 
-/* ---- the stream reader ---- */
+/* ---- the work streams: the reader, the outbound feed, the conversation worker ---- */
 
-static int out_take(void *priv, const char *channel, const char *id, const redisReply *fields,
-                    int redelivered, gw_worker_done_fn *done, void *arg) {
-    return gw_sender_take(priv, channel, id, fields, redelivered, done, arg);
+#define MAX_OUT_BUSY 512 /* outbound entries in the sender before the reader waits */
+
+static int reader_open(serve *s, char *err, size_t errlen) {
+    gw_reader_opts o = {s->app.loop, &s->app.cfg->redis, s->store, s->consumer,
+                        s->app.cfg->worker_claim_idle_ms};
+    s->reader = gw_reader_new(&o);
+    if (!s->reader) {
+        snprintf(err, errlen, "out of memory");
+        return MC_ENOMEM;
+    }
+    return 0;
 }
 
-static int out_has(void *priv, const char *channel, const char *id) {
-    return gw_sender_has(priv, channel, id);
+static void reader_stop(serve *s) {
+    gw_reader_pause(s->reader);
+    stop_next(s);
+}
+
+static void reader_close(serve *s) {
+    gw_reader_free(s->reader);
+    s->reader = NULL;
+}
+
+static void out_done(void *arg) {
+    serve *s = arg;
+    if (s->reader)
+        gw_reader_kick(s->reader);
+}
+
+/* The sender takes the entries of mc:out:<channel>. */
+static void out_take(void *priv, const char *stream, const redisReply *e, int redelivered) {
+    serve *s = priv;
+    const char *ch = stream + strlen(GW_OUT_PREFIX);
+    if (e->element[1]->type != REDIS_REPLY_ARRAY) {
+        gw_reader_ack(s->store, stream, e->element[0]->str);
+        return;
+    }
+    gw_sender_take(s->sender, ch, e->element[0]->str, e->element[1], redelivered, out_done, s);
+}
+
+static int out_has(void *priv, const char *stream, const char *id) {
+    serve *s = priv;
+    return gw_sender_has(s->sender, stream + strlen(GW_OUT_PREFIX), id);
+}
+
+static int out_full(void *priv) {
+    serve *s = priv;
+    return gw_sender_busy(s->sender) >= MAX_OUT_BUSY;
+}
+
+static int outbound_open(serve *s, char *err, size_t errlen) {
+    char names[GW_N_CHANNELS][GW_READER_STREAM_MAX];
+    const char *streams[GW_N_CHANNELS];
+    for (size_t i = 0; i < GW_N_CHANNELS; i++) {
+        snprintf(names[i], sizeof names[i], GW_OUT_PREFIX "%s", gw_channel_names[i]);
+        streams[i] = names[i];
+    }
+    gw_feed f = {streams, GW_N_CHANNELS, out_take, out_has, out_full, NULL, s};
+    if (gw_reader_add(s->reader, &f)) {
+        snprintf(err, errlen, "too many streams for one reader");
+        return MC_ETOOBIG;
+    }
+    return 0;
 }
 
 static int worker_open(serve *s, char *err, size_t errlen) {
-    const gw_config *cfg = s->app.cfg;
     /* [worker] converse = false makes an ingest-only gateway: webhooks are accepted
      * and stored; other processes hold the conversations. */
-    gw_worker_opts wo = {s->consumer,
-                         cfg->worker_claim_idle_ms,
-                         (s->roles & GW_ROLE_GATEWAY) && cfg->worker_converse,
-                         (s->roles & GW_ROLE_DISPATCHER) != 0,
-                         {out_take, out_has, gw_sender_add_receipt, s->sender}};
-    s->worker = gw_worker_new(&s->app, &wo);
+    if (!s->app.cfg->worker_converse)
+        return 0;
+    gw_worker_opts wo = {gw_sender_add_receipt}; /* receipts update notifications in any role */
+    s->worker = gw_worker_new(&s->app, s->reader, &wo);
     if (!s->worker) {
         snprintf(err, errlen, "out of memory");
         return MC_ENOMEM;
@@ -309,7 +366,9 @@ static const module modules[] = {
     {"store", G | D, store_open, store_stop, NULL, NULL},
     {"sender", D, sender_open, sender_stop, sender_close, NULL},
     {"scheduler", D, sched_open, NULL, sched_close, NULL},
-    {"worker", G | D, worker_open, worker_stop, worker_close, NULL},
+    {"reader", G | D, reader_open, reader_stop, reader_close, NULL},
+    {"outbound", D, outbound_open, NULL, NULL, NULL},
+    {"worker", G, worker_open, worker_stop, worker_close, NULL},
     {"api", G, admin_open, NULL, NULL, admin_close},
     {"console", G, console_open, NULL, NULL, console_close},
     {"report", G, report_open, NULL, report_close, NULL},

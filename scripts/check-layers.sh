@@ -13,7 +13,7 @@ fail() { echo "layers: $*"; bad=$((bad + 1)); }
 # Lower folders: what each may include (besides itself and core/).
 declare -A lower=([core]="" [vi-nlp]="" [intents]="vi-nlp" [channels]="")
 for dir in "${!lower[@]}"; do
-    for f in $(git ls-files "$dir/*.c" "$dir/*.h"); do
+    for f in $(git ls-files --cached --others --exclude-standard "$dir/*.c" "$dir/*.h"); do
         checked=$((checked + 1))
         while IFS= read -r inc; do
             top=${inc%%/*}
@@ -33,7 +33,7 @@ while IFS='|' read -r _ room _ uses _; do
 done < <(sed -n '/<!-- rooms:/,/^$/p' gateway/README.md | grep -E '^\| `')
 [ "${#may[@]}" -gt 0 ] || { echo "layers: no rooms table in gateway/README.md"; exit 1; }
 
-for f in $(git ls-files 'gateway/*.c' 'gateway/*.h'); do
+for f in $(git ls-files --cached --others --exclude-standard 'gateway/*.c' 'gateway/*.h'); do
     rel=${f#gateway/}
     case "$rel" in */*) room=${rel%%/*} ;; *) room=. ;; esac
     if [ -z "${may[$room]+x}" ]; then

@@ -27,7 +27,7 @@
 #include "gateway/app/gw_app.h"
 #include "gateway/app/gw_clock.h"
 #include "gateway/app/gw_log.h"
-#include "intents/nlu_dialog.h"
+#include "gateway/conv/gw_turn.h"
 #include "vi-nlp/vn_utf8.h"
 
 #include <jansson.h>
@@ -70,22 +70,17 @@ typedef struct wc_conn {
     int win_count;                           /* frames in the window */
 } wc_conn;
 
-/* One citizen message on its way through Redis and the NLU. */
+/* One citizen message on its way through Redis and the conversation turn. */
 typedef struct turn {
     wc_conn *c;                  /* holds a reference */
     char id[WEBCHAT_MAX_ID + 1]; /* the client's message id */
     char *text;                  /* the citizen's text, owned */
     size_t text_len;
-    char *frame; /* our reply frame, owned, once rendered */
+    char *frame; /* our reply frame, owned, once rendered (in the commit) */
     size_t frame_len;
-    const char *kind;      /* "message" or "quick_reply" */
-    uint64_t t0;           /* loop time when received, ms */
-    char intent[48];       /* classified intent, for metrics */
-    nlu_context ctx;       /* the session's conversation context */
-    long long seq;         /* number of our reply */
-    nlu_reply rep;         /* the reply being composed */
-    double confidence;     /* of the classification, for the log */
-    const char *procedure; /* engine-owned, for the log */
+    const char *kind; /* "message" or "quick_reply" */
+    uint64_t t0;      /* loop time when received, ms */
+    long long seq;    /* number of our reply */
 } turn;
 
 static wc_conn *conn_ref(wc_conn *c) {
@@ -290,157 +285,75 @@ static void handle_hello(wc_conn *c, const webchat_frame *f) {
 
 static void turn_free(turn *t) {
     conn_unref(t->c);
-    nlu_reply_free(&t->rep);
     free(t->text);
     free(t->frame);
     free(t);
 }
 
-static void on_history_saved(gw_store *s, redisReply *r, void *priv) {
-    (void)s;
+/* The web chat's part of the turn's MULTI: the reply frame into the session's
+ * history, trimmed, and the session kept alive — so the history never holds a
+ * message without its trim and TTL, nor a context without its reply. */
+static void commit_history(gw_store *st, const gw_turn *gt, void *priv) {
     turn *t = priv;
     wc_conn *c = t->c;
-    if (!r || r->type == REDIS_REPLY_ERROR)
-        gw_log(GW_WARN, "webchat.history_failed", NULL);
-    conn_send(c, t->frame, t->frame_len);
-    gw_metrics_msg_out(c->app->metrics, "webchat");
-    gw_metrics_reply_latency(c->app->metrics, (double)(uv_now(c->app->loop) - t->t0) / 1000.0);
-    turn_free(t);
-}
-
-/* Sends the composed reply after saving it (history, context) in one MULTI. */
-static void finish_turn(gw_store *s, turn *t) {
-    wc_conn *c = t->c;
-    nlu_reply *rep = &t->rep;
+    const nlu_reply *rep = gw_turn_reply(gt);
     webchat_quick q[NLU_MAX_QUICK];
     for (size_t i = 0; i < rep->n_quick && i < NLU_MAX_QUICK; i++)
         q[i] = (webchat_quick){rep->quick[i].title, rep->quick[i].payload};
-    t->frame = webchat_render_message(t->seq, rep->text, rep->text_len, q, rep->n_quick, t->id,
-                                      &t->frame_len);
-    char tag[9];
-    session_tag(c, tag);
-    gw_log(GW_INFO, "webchat.reply", "{s:s, s:s, s:f, s:s?, s:I}", "session", tag, "intent",
-           t->intent, "confidence", t->confidence, "procedure", t->procedure, "seq",
-           (json_int_t)t->seq);
-    if (!t->frame) {
-        turn_free(t);
+    free(t->frame);
+    t->frame_len = 0;
+    t->frame = rep->text ? webchat_render_message(t->seq, rep->text, rep->text_len, q, rep->n_quick,
+                                                  t->id, &t->frame_len)
+                         : NULL;
+    if (!t->frame)
         return;
-    }
-    char kh[64], ks[64], score[32], cbuf[NLU_CONTEXT_MAX];
+    char kh[64], ks[64], score[32];
     k_hist(kh, sizeof kh, c->session);
     k_sess(ks, sizeof ks, c->session);
     snprintf(score, sizeof score, "%lld", t->seq);
-    if (nlu_context_encode(&t->ctx, cbuf, sizeof cbuf) < 0)
-        cbuf[0] = '\0';
     const char *zadd[] = {"ZADD", kh, score, t->frame};
     size_t zlen[] = {4, strlen(kh), strlen(score), t->frame_len};
-    const char *hset[] = {"HSET", ks, "ctx", cbuf};
-    size_t hlen[] = {4, strlen(ks), 3, strlen(cbuf)};
-    /* One MULTI so the history never holds a message without its trim and TTL. */
-    if (gw_store_cmdf(s, NULL, NULL, "MULTI") || gw_store_cmd(s, NULL, NULL, 4, zadd, zlen) ||
-        gw_store_cmd(s, NULL, NULL, 4, hset, hlen) ||
-        gw_store_cmdf(s, NULL, NULL, "ZREMRANGEBYRANK %s 0 %d", kh, -HISTORY_KEEP - 1) ||
-        gw_store_cmdf(s, NULL, NULL, "EXPIRE %s %d", kh, SESSION_TTL_S) ||
-        gw_store_cmdf(s, NULL, NULL, "EXPIRE %s %d", ks, SESSION_TTL_S) ||
-        gw_store_cmdf(s, on_history_saved, t, "EXEC")) {
-        /* The link dropped mid-way: deliver what we have; replay will lack it. */
+    gw_store_cmd(st, NULL, NULL, 4, zadd, zlen);
+    gw_store_cmdf(st, NULL, NULL, "ZREMRANGEBYRANK %s 0 %d", kh, -HISTORY_KEEP - 1);
+    gw_store_cmdf(st, NULL, NULL, "EXPIRE %s %d", kh, SESSION_TTL_S);
+    gw_store_cmdf(st, NULL, NULL, "EXPIRE %s %d", ks, SESSION_TTL_S);
+}
+
+static void turn_done(gw_turn *gt, int ok, void *priv) {
+    turn *t = priv;
+    wc_conn *c = t->c;
+    const nlu_result *res = gw_turn_result(gt);
+    const nlu_reply *rep = gw_turn_reply(gt);
+    if (!ok && !t->frame) {
+        send_busy(c); /* nothing was understood or recorded: the citizen may send it again */
+        goto done;
+    }
+    if (!ok) /* the link dropped at the commit: deliver what we have; replay will lack it */
+        gw_log(GW_WARN, "webchat.history_failed", NULL);
+    const char *intent = res->intent ? res->intent : "out_of_scope";
+    char tag[9];
+    session_tag(c, tag);
+    gw_log(GW_INFO, "webchat.reply", "{s:s, s:s, s:f, s:s?, s:I}", "session", tag, "intent", intent,
+           "confidence", res->confidence, "procedure", rep->resolved.procedure, "seq",
+           (json_int_t)t->seq);
+    gw_metrics_msg_in(c->app->metrics, "webchat", intent);
+    if (!t->frame)
+        send_error(c, "internal", "Xin lỗi, tôi chưa xử lý được tin nhắn này.");
+    else {
         conn_send(c, t->frame, t->frame_len);
-        turn_free(t);
+        gw_metrics_msg_out(c->app->metrics, "webchat");
+        gw_metrics_reply_latency(c->app->metrics, (double)(uv_now(c->app->loop) - t->t0) / 1000.0);
     }
+done:
+    gw_turn_free(gt);
+    turn_free(t);
 }
 
-/* Replaces the reply with the template `name` (the default text stays on failure). */
-static void rerender(turn *t, const char *name, const char *const *k, const char *const *v,
-                     size_t n) {
-    nlu_reply out = {0};
-    if (nlu_render(t->c->app->nlu, name, k, v, n, &out)) {
-        gw_log(GW_WARN, "webchat.template_failed", "{s:s}", "template", name);
-        return;
-    }
-    out.action = t->rep.action;
-    out.resolved = t->rep.resolved;
-    nlu_reply_free(&t->rep);
-    t->rep = out;
-}
+static const gw_turn_ops webchat_ops = {commit_history, turn_done, 0, 0, SESSION_TTL_S};
 
-/* A report (phản ánh) from the web chat: a ticket, the report on mc:reports. */
-static void on_ticket(gw_store *s, redisReply *r, void *priv) {
-    turn *t = priv;
-    if (r && r->type == REDIS_REPLY_INTEGER) {
-        char ticket[32], who[64];
-        snprintf(ticket, sizeof ticket, "PA-%06lld", r->integer);
-        snprintf(who, sizeof who, "webchat:%s", t->c->session);
-        const char *cat = t->rep.resolved.issue_category ? t->rep.resolved.issue_category : "khac";
-        const char *argv[] = {"XADD", "mc:reports", "*",        "ticket", ticket, "ch",   "webchat",
-                              "from", who,          "category", cat,      "text", t->text};
-        size_t argl[MC_ARRAY_LEN(argv)];
-        for (size_t i = 0; i < MC_ARRAY_LEN(argv); i++)
-            argl[i] = strlen(argv[i]);
-        argl[MC_ARRAY_LEN(argv) - 1] = t->text_len;
-        if (!gw_store_cmd(s, NULL, NULL, (int)MC_ARRAY_LEN(argv), argv, argl)) {
-            const char *k[] = {"ticket", "category"}, *v[] = {ticket, cat};
-            rerender(t, "report_received", k, v, 2);
-        }
-    }
-    finish_turn(s, t);
-}
-
-/* A dossier lookup for "tra hồ sơ <code>": the status the department set. */
-static void on_dossier(gw_store *s, redisReply *r, void *priv) {
-    turn *t = priv;
-    const char *code = t->rep.resolved.dossier_code;
-    const char *status = NULL, *updated = "", *agency = "";
-    if (r && r->type == REDIS_REPLY_ARRAY)
-        for (size_t i = 0; i + 1 < r->elements; i += 2) {
-            const char *f = r->element[i]->str, *v = r->element[i + 1]->str;
-            if (!f || !v)
-                continue;
-            if (!strcmp(f, "status_text") || (!strcmp(f, "status") && !status))
-                status = v;
-            else if (!strcmp(f, "updated"))
-                updated = v;
-            else if (!strcmp(f, "agency"))
-                agency = v;
-        }
-    nlu_reply out = {0};
-    int rc;
-    if (status) {
-        const char *k[] = {"code", "status", "updated", "agency"};
-        const char *v[] = {code, status, updated, agency};
-        rc = nlu_render(t->c->app->nlu, "dossier_status", k, v, 4, &out);
-    } else {
-        const char *k[] = {"code"}, *v[] = {code};
-        rc = nlu_render(t->c->app->nlu, "dossier_not_found", k, v, 1, &out);
-    }
-    if (r && !rc) { /* without Redis the default text ("looking it up") stays */
-        nlu_reply_free(&t->rep);
-        t->rep = out;
-    }
-    finish_turn(s, t);
-}
-
-static void on_seq(gw_store *s, redisReply *r, void *priv);
-
-/* The session's context, then the number of the reply. */
-static void on_context(gw_store *s, redisReply *r, void *priv) {
-    turn *t = priv;
-    if (!r || r->type == REDIS_REPLY_ERROR) {
-        send_busy(t->c);
-        turn_free(t);
-        return;
-    }
-    memset(&t->ctx, 0, sizeof t->ctx);
-    if (r->type == REDIS_REPLY_STRING && nlu_context_decode(r->str, r->len, &t->ctx))
-        memset(&t->ctx, 0, sizeof t->ctx); /* garbage: start fresh */
-    char key[64];
-    k_sess(key, sizeof key, t->c->session);
-    if (gw_store_cmdf(s, on_seq, t, "HINCRBY %s seq 1", key)) {
-        send_busy(t->c);
-        turn_free(t);
-    }
-}
-
+/* The number of the reply, then the turn. */
 static void on_seq(gw_store *s, redisReply *r, void *priv) {
+    (void)s;
     turn *t = priv;
     wc_conn *c = t->c;
     if (!r || r->type != REDIS_REPLY_INTEGER) {
@@ -449,39 +362,15 @@ static void on_seq(gw_store *s, redisReply *r, void *priv) {
         return;
     }
     t->seq = r->integer;
-    nlu_result res = {0};
-    int rc = nlu_converse(c->app->nlu, &t->ctx, gw_now_ms(), t->text, t->text_len, &res, &t->rep);
-    if (rc) {
-        send_error(c, rc == MC_EUTF8 ? "invalid_utf8" : "internal",
-                   "Xin lỗi, tôi chưa xử lý được tin nhắn này.");
+    gw_turn_in in = {
+        "webchat", c->session,           !strcmp(t->kind, "quick_reply") ? "quick_reply" : "text",
+        t->text,   t->text_len,          NULL,
+        t->id,     (int64_t)gw_now_ms(), ""};
+    gw_turn *gt;
+    if (gw_turn_start(c->app, &in, &webchat_ops, t, &gt)) {
+        send_busy(c);
         turn_free(t);
-        return;
     }
-    snprintf(t->intent, sizeof t->intent, "%s", res.intent ? res.intent : "out_of_scope");
-    t->confidence = res.confidence;
-    t->procedure = t->rep.resolved.procedure;
-    gw_metrics_msg_in(c->app->metrics, "webchat", t->intent);
-    switch (t->rep.action) {
-    case NLU_ACT_DOSSIER_STATUS:
-        if (*t->rep.resolved.dossier_code &&
-            !gw_store_cmdf(s, on_dossier, t, "HGETALL mc:dossier:%s", t->rep.resolved.dossier_code))
-            return;
-        break;
-    case NLU_ACT_SUBSCRIBE: rerender(t, "subscribe_elsewhere", NULL, NULL, 0); break;
-    case NLU_ACT_REPORT:
-        if (!gw_store_cmdf(s, on_ticket, t, "INCR mc:report:seq"))
-            return;
-        break;
-    case NLU_ACT_HANDOFF: {
-        char who[64];
-        snprintf(who, sizeof who, "webchat:%s", c->session);
-        if (!gw_store_cmdf(s, NULL, NULL, "XADD mc:handoff * ch webchat from %s", who))
-            rerender(t, "handoff", NULL, NULL, 0);
-        break;
-    }
-    default: break;
-    }
-    finish_turn(s, t);
 }
 
 static void on_persisted(gw_store *s, redisReply *r, void *priv) {
@@ -499,7 +388,7 @@ static void on_persisted(gw_store *s, redisReply *r, void *priv) {
     conn_send(c, typing, sizeof typing - 1);
     char key[64];
     k_sess(key, sizeof key, c->session);
-    if (gw_store_cmdf(s, on_context, t, "HGET %s ctx", key)) {
+    if (gw_store_cmdf(s, on_seq, t, "HINCRBY %s seq 1", key)) {
         send_busy(c);
         turn_free(t);
     }

@@ -37,7 +37,7 @@ int gw_router_add(gw_router *r, const char *path, const char *label, unsigned me
         return MC_ETOOBIG;
     gw_route *rt = &r->routes[r->n++];
     memcpy(rt->path, path, len + 1);
-    rt->label = label ? label : path;
+    rt->label = label ? label : rt->path; /* the copy: path may be the caller's buffer */
     rt->methods = methods;
     rt->fn = fn;
     rt->priv = priv;

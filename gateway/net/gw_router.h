@@ -29,7 +29,7 @@ typedef void gw_route_fn(struct gw_req *rq, void *priv);
 
 typedef struct gw_route {
     char path[GW_ROUTER_MAX_PATH]; /* exact, or a prefix when it ends with '/' */
-    const char *label;             /* route label in /metrics (static) */
+    const char *label;             /* route label in /metrics (static; NULL: the path) */
     unsigned methods;              /* GW_M_* mask */
     gw_route_fn *fn;               /* the handler */
     void *priv;                    /* the module that added the route, borrowed */

@@ -6,12 +6,12 @@
 #ifndef GW_KEYS_H
 #define GW_KEYS_H
 
-#define GW_GROUP "motcua"               /* the consumer group on every work stream */
-#define GW_INBOUND_STREAM "mc:in"       /* every accepted provider event */
-#define GW_DEDUP_TTL_S "604800"         /* provider ids remembered for 7 days */
-#define GW_OUT_PREFIX "mc:out:"         /* outbound stream of a channel: mc:out:<channel> */
-#define GW_CONV_TTL_S "691200"          /* conversation state kept 8 days (Zalo's window) */
-#define GW_DEAD_STREAM "mc:dead"        /* what could not be sent, with the reason */
+#define GW_GROUP "motcua"         /* the consumer group on every work stream */
+#define GW_INBOUND_STREAM "mc:in" /* every accepted provider event */
+#define GW_DEDUP_TTL_S "604800"   /* provider ids remembered for 7 days */
+#define GW_OUT_PREFIX "mc:out:"   /* outbound stream of a channel: mc:out:<channel> */
+#define GW_CONV_TTL_S 691200L     /* conversation state kept 8 days (Zalo's window), seconds */
+#define GW_DEAD_STREAM "mc:dead"  /* what could not be sent, with the reason */
 #define GW_RETENTION_KEY "mc:retention" /* the retention sweeper's cursors (hash) */
 #define GW_DUE_KEY "mc:due"             /* sorted set of due notification ids */
 #define GW_NOTIF_PREFIX "mc:notif:"     /* hash of one notification */

@@ -1,0 +1,308 @@
+/*
+ * gw_reader.c — consumer-group reading of the work streams (gw_reader.h).
+ *
+ * Big idea: one XREADGROUP reads every stream of every feed that has room, on a
+ * connection that may block. Two passes alternate: after a (re)connect the
+ * pending pass re-reads this consumer's own unacknowledged entries (cursor per
+ * stream: entries after the last one taken, so none is taken twice) until a
+ * read brings nothing; then new entries (">", blocking). Every claim_idle_ms/2
+ * an XAUTOCLAIM per stream takes over what another consumer left idle. Entries
+ * this process already holds (a re-read after a reconnect, our own entry
+ * claimed back) are skipped: the feed's `has` says so.
+ */
+#include "gateway/store/gw_reader.h"
+
+#include "core/mc.h"
+#include "gateway/app/gw_log.h"
+#include "gateway/store/gw_keys.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define READ_COUNT 64        /* entries per XREADGROUP / XAUTOCLAIM */
+#define READ_BLOCK_MS "2000" /* how long one read waits for new entries */
+#define TICK_MS 500          /* retries after a failure, and claim checks */
+#define MAX_FEEDS 4          /* modules reading through one reader */
+#define CURSOR_MAX 48        /* bytes of a stream entry id */
+
+typedef struct rstream {
+    char name[GW_READER_STREAM_MAX]; /* the stream */
+    int feed;                        /* index of its feed */
+    char cursor[CURSOR_MAX];         /* pending pass: entries after this id */
+} rstream;
+
+struct gw_reader {
+    gw_reader_opts o;                       /* options (consumer copied) */
+    char consumer[128];                     /* our consumer name */
+    gw_store *rd;                           /* the blocking reader connection, owned */
+    gw_feed feeds[MAX_FEEDS];               /* registered feeds */
+    size_t n_feeds;                         /* used entries */
+    rstream streams[GW_READER_MAX_STREAMS]; /* every stream of every feed */
+    size_t n_streams;                       /* used entries */
+    int reading;                            /* an XREADGROUP is in flight */
+    int groups_ready;                       /* XGROUP CREATE sent since the last connect */
+    int pending_pass;                       /* re-reading our own pending entries */
+    uv_timer_t timer;                       /* retries and periodic claims */
+    uint64_t last_claim;                    /* loop time of the last claim round, ms */
+    int closing;                            /* free in progress */
+    int paused;                             /* gw_reader_pause */
+};
+
+static void read_more(gw_reader *r);
+
+void gw_reader_ack(gw_store *st, const char *stream, const char *id) {
+    gw_store_cmdf(st, NULL, NULL, "XACK %s " GW_GROUP " %s", stream, id);
+    gw_store_cmdf(st, NULL, NULL, "XDEL %s %s", stream, id);
+}
+
+static int feed_full(const gw_reader *r, int f) {
+    return r->feeds[f].full && r->feeds[f].full(r->feeds[f].priv);
+}
+
+static rstream *find_stream(gw_reader *r, const char *name) {
+    for (size_t i = 0; i < r->n_streams; i++)
+        if (!strcmp(r->streams[i].name, name))
+            return &r->streams[i];
+    return NULL;
+}
+
+/* An entry [id, fields] that no feed holds yet goes to its stream's feed. */
+static void hand_over(gw_reader *r, const rstream *s, const redisReply *e, int redelivered) {
+    if (e->type != REDIS_REPLY_ARRAY || e->elements < 2 ||
+        e->element[0]->type != REDIS_REPLY_STRING)
+        return;
+    const gw_feed *f = &r->feeds[s->feed];
+    if (f->has && f->has(f->priv, s->name, e->element[0]->str))
+        return;
+    f->take(f->priv, s->name, e, redelivered);
+}
+
+static void after_taking(gw_reader *r) {
+    for (size_t i = 0; i < r->n_feeds; i++)
+        if (r->feeds[i].taken)
+            r->feeds[i].taken(r->feeds[i].priv);
+}
+
+/* [[stream, [[id, fields]...]]...]: hands the entries over; returns how many came
+ * and, during the pending pass, moves each stream's cursor past its last entry. */
+static size_t take_streams(gw_reader *r, const redisReply *rep) {
+    size_t n = 0;
+    if (rep->type != REDIS_REPLY_ARRAY)
+        return 0;
+    for (size_t i = 0; i < rep->elements; i++) {
+        const redisReply *sr = rep->element[i];
+        if (sr->type != REDIS_REPLY_ARRAY || sr->elements < 2 ||
+            sr->element[0]->type != REDIS_REPLY_STRING || sr->element[1]->type != REDIS_REPLY_ARRAY)
+            continue;
+        rstream *s = find_stream(r, sr->element[0]->str);
+        const redisReply *list = sr->element[1];
+        if (!s)
+            continue;
+        n += list->elements;
+        for (size_t j = 0; j < list->elements; j++)
+            hand_over(r, s, list->element[j], r->pending_pass);
+        const redisReply *last = list->elements ? list->element[list->elements - 1] : NULL;
+        if (r->pending_pass && last && last->type == REDIS_REPLY_ARRAY && last->elements >= 1 &&
+            last->element[0]->type == REDIS_REPLY_STRING)
+            snprintf(s->cursor, sizeof s->cursor, "%s", last->element[0]->str);
+    }
+    return n;
+}
+
+static void on_read(gw_store *st, redisReply *rep, void *priv) {
+    (void)st;
+    gw_reader *r = priv;
+    r->reading = 0;
+    if (r->closing || r->paused)
+        return; /* what was read stays pending: the next pass takes it */
+    if (!rep || rep->type == REDIS_REPLY_ERROR) {
+        if (rep && rep->str && strstr(rep->str, "NOGROUP"))
+            r->groups_ready = 0;
+        return; /* the timer reads again */
+    }
+    size_t n = take_streams(r, rep);
+    if (r->pending_pass && n == 0)
+        r->pending_pass = 0; /* our own backlog is done: now new entries */
+    after_taking(r);
+    read_more(r);
+}
+
+/* One XAUTOCLAIM in flight: which stream it was for. */
+typedef struct claim {
+    gw_reader *r;
+    size_t stream; /* index into streams */
+} claim;
+
+static void on_claimed(gw_store *st, redisReply *rep, void *priv) {
+    (void)st;
+    claim *c = priv;
+    gw_reader *r = c->r;
+    /* XAUTOCLAIM answers [next, [[id, fields]...], [deleted ids]] */
+    if (!r->closing && !r->paused && rep && rep->type == REDIS_REPLY_ARRAY && rep->elements >= 2 &&
+        rep->element[1]->type == REDIS_REPLY_ARRAY) {
+        const rstream *s = &r->streams[c->stream];
+        const redisReply *list = rep->element[1];
+        for (size_t j = 0; j < list->elements; j++)
+            hand_over(r, s, list->element[j], 1);
+        if (list->elements)
+            gw_log(GW_INFO, "worker.claimed", "{s:s, s:I}", "stream", s->name, "entries",
+                   (json_int_t)list->elements);
+        after_taking(r);
+    }
+    free(c);
+}
+
+/* Takes over entries another consumer left idle (it died), and our own lost ones. */
+static void claim_idle(gw_reader *r) {
+    for (size_t i = 0; i < r->n_streams; i++) {
+        if (feed_full(r, r->streams[i].feed))
+            continue;
+        claim *c = calloc(1, sizeof *c);
+        if (!c)
+            return;
+        c->r = r;
+        c->stream = i;
+        if (gw_store_cmdf(r->o.store, on_claimed, c,
+                          "XAUTOCLAIM %s " GW_GROUP " %s %ld 0-0 COUNT %d", r->streams[i].name,
+                          r->consumer, r->o.claim_idle_ms, READ_COUNT))
+            free(c);
+    }
+}
+
+static void create_groups(gw_reader *r) {
+    for (size_t i = 0; i < r->n_streams; i++)
+        gw_store_cmdf(r->rd, NULL, NULL, "XGROUP CREATE %s " GW_GROUP " 0 MKSTREAM",
+                      r->streams[i].name);
+    r->groups_ready = 1;
+}
+
+static void read_more(gw_reader *r) {
+    if (r->reading || r->closing || r->paused || !gw_store_up(r->rd) || r->n_streams == 0)
+        return;
+    int open[GW_READER_MAX_STREAMS], n_open = 0;
+    for (size_t i = 0; i < r->n_streams; i++)
+        if ((open[i] = !feed_full(r, r->streams[i].feed)))
+            n_open++;
+    if (n_open == 0)
+        return; /* back-pressure: read again when a feed kicks */
+    if (!r->groups_ready)
+        create_groups(r);
+    gw_argv a = {0};
+    gw_argv_adds(&a, "XREADGROUP");
+    gw_argv_adds(&a, "GROUP");
+    gw_argv_adds(&a, GW_GROUP);
+    gw_argv_adds(&a, r->consumer);
+    gw_argv_adds(&a, "COUNT");
+    gw_argv_addf(&a, "%d", READ_COUNT);
+    if (!r->pending_pass) {
+        gw_argv_adds(&a, "BLOCK");
+        gw_argv_adds(&a, READ_BLOCK_MS);
+    }
+    gw_argv_adds(&a, "STREAMS");
+    for (size_t i = 0; i < r->n_streams; i++)
+        if (open[i])
+            gw_argv_adds(&a, r->streams[i].name);
+    for (size_t i = 0; i < r->n_streams; i++)
+        if (open[i])
+            gw_argv_adds(&a, r->pending_pass ? r->streams[i].cursor : ">");
+    /* The pending pass may bring back entries this process is acknowledging right
+     * now. It goes on the main connection, behind the acknowledgements queued
+     * there, so that its answer never holds an entry acknowledged (and gone from
+     * the feed) meanwhile, which the `has` check would miss and take again; it
+     * never blocks. The reader's own connection would race them. */
+    if (!gw_argv_send(r->pending_pass ? r->o.store : r->rd, &a, on_read, r))
+        r->reading = 1;
+    gw_argv_free(&a);
+}
+
+void gw_reader_kick(gw_reader *r) {
+    read_more(r);
+}
+
+static void on_timer(uv_timer_t *t) {
+    gw_reader *r = t->data;
+    read_more(r);
+    uint64_t now = uv_now(r->o.loop);
+    if (!r->paused && r->o.claim_idle_ms > 0 &&
+        now - r->last_claim >= (uint64_t)r->o.claim_idle_ms / 2 && gw_store_up(r->o.store)) {
+        r->last_claim = now;
+        claim_idle(r);
+    }
+}
+
+static void start_pending_pass(gw_reader *r) {
+    r->pending_pass = 1;
+    for (size_t i = 0; i < r->n_streams; i++)
+        snprintf(r->streams[i].cursor, sizeof r->streams[i].cursor, "0");
+}
+
+static void on_reader_state(gw_store *s, int up, void *priv) {
+    (void)s;
+    gw_reader *r = priv;
+    if (up) {
+        r->groups_ready = 0;
+        start_pending_pass(r); /* after a reconnect, first our own unacknowledged entries */
+        read_more(r);
+    } else {
+        r->reading = 0;
+    }
+}
+
+gw_reader *gw_reader_new(const gw_reader_opts *o) {
+    gw_reader *r = calloc(1, sizeof *r);
+    if (!r)
+        return NULL;
+    r->o = *o;
+    snprintf(r->consumer, sizeof r->consumer, "%s", o->consumer);
+    r->o.consumer = r->consumer;
+    r->pending_pass = 1;
+    r->rd = gw_store_new(o->loop, o->addr);
+    if (!r->rd) {
+        free(r);
+        return NULL;
+    }
+    gw_store_on_state(r->rd, on_reader_state, r);
+    uv_timer_init(o->loop, &r->timer);
+    r->timer.data = r;
+    uv_timer_start(&r->timer, on_timer, TICK_MS, TICK_MS);
+    return r;
+}
+
+int gw_reader_add(gw_reader *r, const gw_feed *f) {
+    if (r->n_feeds == MAX_FEEDS || r->n_streams + f->n_streams > GW_READER_MAX_STREAMS)
+        return MC_ETOOBIG;
+    for (size_t i = 0; i < f->n_streams; i++)
+        if (strlen(f->streams[i]) >= GW_READER_STREAM_MAX)
+            return MC_EINVAL;
+    int fi = (int)r->n_feeds;
+    r->feeds[r->n_feeds++] = *f;
+    for (size_t i = 0; i < f->n_streams; i++) {
+        rstream *s = &r->streams[r->n_streams++];
+        snprintf(s->name, sizeof s->name, "%s", f->streams[i]);
+        s->feed = fi;
+        snprintf(s->cursor, sizeof s->cursor, "0");
+    }
+    r->feeds[fi].streams = NULL; /* the names live in streams[] now */
+    r->groups_ready = 0;
+    return 0;
+}
+
+void gw_reader_pause(gw_reader *r) {
+    if (r)
+        r->paused = 1;
+}
+
+static void on_timer_closed(uv_handle_t *h) {
+    free(h->data);
+}
+
+void gw_reader_free(gw_reader *r) {
+    if (!r)
+        return;
+    r->closing = 1;
+    gw_store_free(r->rd);
+    uv_timer_stop(&r->timer);
+    uv_close((uv_handle_t *)&r->timer, on_timer_closed);
+}

@@ -1,0 +1,255 @@
+/*
+ * test_gw_reader.c — the reader of the work streams against a real redis-server
+ * (tests/unit/test_redis.h): new entries are handed over once and stay pending
+ * until acknowledged; a restarted reader with the same consumer name first takes
+ * back its own pending entries (redelivered), then new ones; entries it holds are
+ * not taken twice after a reconnect; another consumer claims what a dead one left
+ * idle; a full feed is not read until it kicks; an acknowledgement removes the
+ * entry from the stream and from the pending list.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include "core/mc.h"
+#include "gateway/store/gw_keys.h"
+#include "gateway/store/gw_reader.h"
+#include "test_redis.h"
+
+#include <uv.h>
+
+#define STREAM "mc:test:in"
+#define MAX_TAKEN 64
+
+/* A feed that records what it was given and holds it until told to ack. */
+typedef struct feed {
+    char ids[MAX_TAKEN][48]; /* entries taken, in order */
+    int redelivered[MAX_TAKEN];
+    size_t n;      /* taken */
+    int full;      /* say "full" */
+    int holding;   /* 1: has() answers for the ids taken (they are "in flight") */
+    size_t takens; /* `taken` callbacks */
+} feed;
+
+static void f_take(void *priv, const char *stream, const redisReply *e, int redelivered) {
+    feed *f = priv;
+    assert_string_equal(stream, STREAM);
+    if (f->n < MAX_TAKEN) {
+        snprintf(f->ids[f->n], sizeof f->ids[f->n], "%s", e->element[0]->str);
+        f->redelivered[f->n++] = redelivered;
+    }
+}
+
+static int f_has(void *priv, const char *stream, const char *id) {
+    (void)stream;
+    feed *f = priv;
+    for (size_t i = 0; f->holding && i < f->n; i++)
+        if (!strcmp(f->ids[i], id))
+            return 1;
+    return 0;
+}
+
+static int f_full(void *priv) {
+    return ((feed *)priv)->full;
+}
+
+static void f_taken(void *priv) {
+    ((feed *)priv)->takens++;
+}
+
+typedef struct fx {
+    uv_loop_t loop;
+    redis_proc redis;
+    gw_redis_addr addr;
+    gw_store *store; /* the main connection */
+    gw_reader *r[2]; /* readers under test, freed by teardown */
+    feed f[2];       /* their feeds */
+} fx;
+
+static int setup(void **state) {
+    fx *f = calloc(1, sizeof *f);
+    if (!f || redis_dir(&f->redis, "test_gw_reader") || redis_start(&f->redis, NULL))
+        return -1;
+    uv_loop_init(&f->loop);
+    f->addr.kind = GW_REDIS_UNIX;
+    snprintf(f->addr.host, sizeof f->addr.host, "%s", f->redis.sock);
+    f->store = gw_store_new(&f->loop, &f->addr);
+    *state = f;
+    return f->store ? 0 : -1;
+}
+
+static void free_reader(fx *f, int i) {
+    gw_reader_free(f->r[i]);
+    f->r[i] = NULL;
+}
+
+static int teardown(void **state) {
+    fx *f = *state;
+    free_reader(f, 0);
+    free_reader(f, 1);
+    gw_store_free(f->store);
+    uv_run(&f->loop, UV_RUN_DEFAULT);
+    uv_loop_close(&f->loop);
+    redis_stop(&f->redis);
+    rmdir(f->redis.dir);
+    free(f);
+    return 0;
+}
+
+static void spin(fx *f, int ms) {
+    for (int i = 0; i < ms; i++) {
+        uv_run(&f->loop, UV_RUN_NOWAIT);
+        usleep(1000);
+    }
+}
+
+/* Runs the loop until feed i has taken n entries, or WAIT_MS pass. */
+static int spin_taken(fx *f, int i, size_t n) {
+    for (int k = 0; k < WAIT_MS && f->f[i].n < n; k++)
+        spin(f, 1);
+    return f->f[i].n >= n;
+}
+
+static void start(fx *f, int i, const char *consumer, long claim_ms) {
+    gw_reader_opts o = {&f->loop, &f->addr, f->store, consumer, claim_ms};
+    f->r[i] = gw_reader_new(&o);
+    assert_non_null(f->r[i]);
+    static const char *const streams[] = {STREAM};
+    gw_feed fd = {streams, 1, f_take, f_has, f_full, f_taken, &f->f[i]};
+    assert_int_equal(gw_reader_add(f->r[i], &fd), 0);
+}
+
+/* A synchronous command's integer answer (-1 on failure). */
+static long long redis_int(fx *f, const char *cmd) {
+    redisContext *c = redisConnectUnix(f->redis.sock);
+    long long v = -1;
+    redisReply *rep = c && !c->err ? redisCommand(c, cmd) : NULL;
+    if (rep && rep->type == REDIS_REPLY_INTEGER)
+        v = rep->integer;
+    freeReplyObject(rep);
+    redisFree(c);
+    return v;
+}
+
+static void xadd(fx *f, int n) {
+    for (int i = 0; i < n; i++) {
+        char *id = redis_get(&f->redis, NULL, 0, "XADD " STREAM " * k v");
+        assert_non_null(id);
+        free(id);
+    }
+}
+
+/* Entries of STREAM pending for the group. */
+static long long pending(fx *f) {
+    redisContext *c = redisConnectUnix(f->redis.sock);
+    long long v = -1;
+    redisReply *rep = c && !c->err ? redisCommand(c, "XPENDING " STREAM " " GW_GROUP) : NULL;
+    if (rep && rep->type == REDIS_REPLY_ARRAY && rep->elements >= 1 &&
+        rep->element[0]->type == REDIS_REPLY_INTEGER)
+        v = rep->element[0]->integer;
+    freeReplyObject(rep);
+    redisFree(c);
+    return v;
+}
+
+static void test_new_entries_once_and_pending_until_acked(void **state) {
+    fx *f = *state;
+    start(f, 0, "c1", 0);
+    spin(f, 200); /* the group exists once the reader has connected */
+    xadd(f, 3);
+    assert_true(spin_taken(f, 0, 3));
+    for (int i = 0; i < 3; i++)
+        assert_false(f->f[0].redelivered[i]);
+    assert_true(f->f[0].takens >= 1);
+    assert_int_equal(pending(f), 3);
+    spin(f, 300);
+    assert_int_equal(f->f[0].n, 3); /* not handed over twice */
+    for (size_t i = 0; i < 3; i++)
+        gw_reader_ack(f->store, STREAM, f->f[0].ids[i]);
+    spin(f, 100);
+    assert_int_equal(pending(f), 0);
+    assert_int_equal(redis_int(f, "XLEN " STREAM), 0);
+}
+
+static void test_restart_takes_own_pending_first(void **state) {
+    fx *f = *state;
+    start(f, 0, "c1", 0);
+    spin(f, 200);
+    xadd(f, 2);
+    assert_true(spin_taken(f, 0, 2));
+    free_reader(f, 0); /* "killed": nothing acknowledged */
+    spin(f, 50);
+    memset(&f->f[0], 0, sizeof f->f[0]);
+    start(f, 0, "c1", 0);
+    assert_true(spin_taken(f, 0, 2));
+    assert_true(f->f[0].redelivered[0] && f->f[0].redelivered[1]);
+    xadd(f, 1); /* after the backlog, new entries */
+    assert_true(spin_taken(f, 0, 3));
+    assert_false(f->f[0].redelivered[2]);
+}
+
+static void test_held_entries_not_taken_again_after_reconnect(void **state) {
+    fx *f = *state;
+    start(f, 0, "c1", 0);
+    spin(f, 200);
+    xadd(f, 2);
+    assert_true(spin_taken(f, 0, 2));
+    f->f[0].holding = 1;
+    /* the reading connection drops: the reader reconnects and re-reads its pending list */
+    assert_true(redis_int(f, "CLIENT KILL TYPE normal") >= 1);
+    spin(f, 1500);
+    assert_int_equal(f->f[0].n, 2);
+}
+
+static void test_claims_what_a_dead_consumer_left_idle(void **state) {
+    fx *f = *state;
+    start(f, 0, "dead", 0);
+    spin(f, 200);
+    xadd(f, 2);
+    assert_true(spin_taken(f, 0, 2));
+    free_reader(f, 0); /* it died holding them */
+    start(f, 1, "alive", 300);
+    assert_true(spin_taken(f, 1, 2));
+    assert_true(f->f[1].redelivered[0] && f->f[1].redelivered[1]);
+    assert_string_equal(f->f[1].ids[0], f->f[0].ids[0]);
+}
+
+static void test_full_feed_waits_for_a_kick(void **state) {
+    fx *f = *state;
+    f->f[0].full = 1;
+    start(f, 0, "c1", 0);
+    spin(f, 200);
+    xadd(f, 2);
+    spin(f, 700);
+    assert_int_equal(f->f[0].n, 0);
+    f->f[0].full = 0;
+    gw_reader_kick(f->r[0]);
+    assert_true(spin_taken(f, 0, 2));
+}
+
+static void test_pause_takes_nothing_new(void **state) {
+    fx *f = *state;
+    start(f, 0, "c1", 0);
+    spin(f, 200);
+    gw_reader_pause(f->r[0]);
+    xadd(f, 1);
+    spin(f, 700);
+    assert_int_equal(f->f[0].n, 0);
+    assert_int_equal(redis_int(f, "XLEN " STREAM), 1);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_new_entries_once_and_pending_until_acked, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_restart_takes_own_pending_first, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_held_entries_not_taken_again_after_reconnect, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_claims_what_a_dead_consumer_left_idle, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_full_feed_waits_for_a_kick, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pause_takes_nothing_new, setup, teardown),
+    };
+    return cmocka_run_group_tests_name("gw_reader", tests, NULL, NULL);
+}
