@@ -1,16 +1,155 @@
 /*
- * gw_keys.h — the Redis keyspace of motcua: every key family, in one place.
+ * gw_keys.h — the Redis keyspace of motcua: every key, in one table (gw_keys.c).
  *
- * Shapes (type, fields, writer, expiry) are described next to each family below.
+ * Every key is "mc:{<tag>}:<family>[:<part>...]". The tag decides the Redis Cluster
+ * hash slot, and the rule is simple: each Lua script and each MULTI touches the keys of
+ * ONE tag. Most tags are partitions: a citizen's conversation, subscriptions, inbound
+ * stream, outbound streams and wire marks live in the partition of "<channel>:<user>";
+ * a notification lives in the partition its creator chose and its id names
+ * ("<partition>-<rest>"), with its attempts, the due set and the stream it leaves
+ * by, the department's daily counters and dead list of that partition, and the
+ * broadcast's per-partition progress. A dossier and its subscribers live in the
+ * partition of its code; a department's lists in the partition of "dept:<dept>". The
+ * few process-wide keys (report numbering, provider tokens, the retention cursors)
+ * have a tag of their own and are only ever used alone. Work that spans partitions
+ * (a broadcast, the due pass, statistics) runs once per partition; an effect that must
+ * land in another partition than the one a MULTI commits in (a citizen subscribing to
+ * a dossier) is an idempotent step done before that commit, so a crash in between is
+ * repaired by running the step again when the entry is read again.
+ *
+ * `[redis] partitions` (default 16) is fixed for the life of a deployment's data: a
+ * key's partition is part of its name.
  */
 #ifndef GW_KEYS_H
 #define GW_KEYS_H
 
-#define GW_GROUP "motcua"         /* the consumer group on every work stream */
+#include "gateway/store/gw_store.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define GW_GROUP "motcua"            /* the consumer group on every work stream */
+#define GW_KEYS_MAX_PARTITIONS 1024  /* [redis] partitions at most */
+#define GW_KEYS_TAG_MAX 16           /* bytes of a tag, NUL included */
+#define GW_KEYS_MAX 512              /* bytes of a key, NUL included */
+#define GW_KEYS_SLOTS 16384          /* Redis Cluster hash slots */
+#define GW_KEY_OWN UINT32_MAX        /* "partition" of the families with a tag of their own */
+
+/* Expiries, in seconds. */
+#define GW_CONV_TTL_S 691200L /* conversation state kept 8 days (Zalo's window) */
+
+/* The families of keys; their rows are in gw_keys.c. */
+typedef enum gw_key_family {
+    GW_K_IN,           /* stream: accepted provider events of a partition ("inbound") */
+    GW_K_DEDUP,        /* string: a provider message id seen (channel, kind, id) */
+    GW_K_CONV,         /* hash: one conversation (channel, user) */
+    GW_K_SUBS,         /* set: what one citizen follows (channel, user) */
+    GW_K_SUB_WARD,     /* set: a ward's subscribers in this partition (ward) */
+    GW_K_SUB_WARD_TAG, /* set: ... who chose a tag (ward, tag) */
+    GW_K_OUT,          /* stream: messages to send on a channel (channel) */
+    GW_K_WIRE,         /* hash: wire marks of a channel's stream (channel) */
+    GW_K_HANDOFF,      /* stream: conversations waiting for an officer */
+    GW_K_REPORTS,      /* stream: citizens' reports */
+    GW_K_DLV,          /* hash: one sent message's delivery record (channel, provider id) */
+    GW_K_NOTIF,        /* hash: one notification (id) */
+    GW_K_ATTEMPTS,     /* list: its attempts (id) */
+    GW_K_DUE,          /* zset: notifications by due time */
+    GW_K_DEAD,         /* stream: dead letters */
+    GW_K_DEAD_DEPT,    /* zset: a department's dead notifications (dept) */
+    GW_K_FINAL,        /* zset: notifications in a final state, by when */
+    GW_K_STATS,        /* hash: a department's outcomes of a day (dept, yyyy-mm-dd) */
+    GW_K_RATE,         /* hash: a channel's token bucket (channel) */
+    GW_K_BATCH,        /* hash: one batch of notifications (id) */
+    GW_K_IDEM,         /* string: an idempotency key (dept, key) */
+    GW_K_BC,           /* hash: one broadcast (id) */
+    GW_K_BC_DUE,       /* zset: broadcasts by due time */
+    GW_K_BC_PART,      /* hash: a broadcast's progress in one partition (id) */
+    GW_K_BC_SEEN,      /* set: its recipients fanned in one partition (id) */
+    GW_K_DOSSIER,      /* hash: one dossier (code) */
+    GW_K_HISTORY,      /* list: its status events (code) */
+    GW_K_SUB_DOSSIER,  /* set: its subscribers (code) */
+    GW_K_DOSSIERS,     /* zset: a department's dossiers by last change (dept) */
+    GW_K_TPL,          /* hash: a department's message templates (dept) */
+    GW_K_WC_SESSION,   /* hash: a web chat session (token) */
+    GW_K_WC_HISTORY,   /* zset: its last messages (token) */
+    GW_K_WC_ID,        /* string: a client message id accepted (token, id) */
+    GW_K_WC_IN,        /* stream: journal of accepted web chat messages */
+    GW_K_REPORT_SEQ,   /* string: report ticket numbers (own tag) */
+    GW_K_TOKEN,        /* hash: a provider's access token (channel; own tag) */
+    GW_K_TOKEN_LOCK,   /* string: one token refresher at a time (channel; own tag) */
+    GW_K_RETENTION,    /* hash: the retention sweeper's cursors (own tag) */
+    GW_K__COUNT
+} gw_key_family;
+
+/* One row of the table: what a family is, for people and for the checks. */
+typedef struct gw_key_spec {
+    gw_key_family id;    /* its enum value (the table is in enum order) */
+    const char *family;  /* the name in the key, also the Lua helper's name */
+    int arity;           /* parts after the family */
+    int own_tag;         /* 1: the family is its own tag (used alone, never with another) */
+    const char *type;    /* Redis type */
+    const char *tag;     /* which partition it lives in */
+    const char *writers; /* who writes it */
+    const char *expiry;  /* how long it lives */
+} gw_key_spec;
+
+/* The table, in enum order; *n gets GW_K__COUNT. */
+const gw_key_spec *gw_keys_table(size_t *n);
+
+/* ---- Redis Cluster's hashing (the cluster specification) ---- */
+
+/* CRC16-CCITT (XMODEM) of s[0..len). */
+uint16_t gw_keys_crc16(const char *s, size_t len);
+/* The hash slot of a key: the CRC16 of its hash tag ("{...}", first non-empty one)
+ * or of the whole key, modulo 16384. */
+unsigned gw_keys_slot(const char *key, size_t len);
+
+/* ---- partitions ---- */
+
+typedef struct gw_keyspace gw_keyspace;
+
+/* The keyspace of `partitions` partitions (1..GW_KEYS_MAX_PARTITIONS). Partition i's
+ * tag is "p<i>.<k>" with the smallest k whose slot lies in the i-th of `partitions`
+ * equal ranges of the 16384 slots, so that partitions spread evenly over any cluster
+ * whose primaries own equal slot ranges. NULL for a bad count or OOM. */
+gw_keyspace *gw_keyspace_new(unsigned partitions);
+void gw_keyspace_free(gw_keyspace *ks);
+
+unsigned gw_keyspace_partitions(const gw_keyspace *ks);
+/* The partition of an identity ("<channel>:<user>", "dept:<dept>", a dossier code...):
+ * CRC16 modulo the partition count. */
+unsigned gw_keyspace_part_of(const gw_keyspace *ks, const char *s, size_t len);
+/* Partition i's tag (without braces); "" when out of range. */
+const char *gw_keyspace_tag(const gw_keyspace *ks, unsigned part);
+
+/*
+ * The key of family f in partition `part` (GW_KEY_OWN for an own-tag family), with
+ * the family's arity parts as `const char *` arguments, into out (capacity cap).
+ * Returns its length, or MC_ETOOBIG / MC_EINVAL (out then "").
+ */
+int gw_key(const gw_keyspace *ks, char *out, size_t cap, gw_key_family f, unsigned part, ...);
+/* The same, appended to an argument vector. */
+void gw_argv_addkey(gw_argv *a, const gw_keyspace *ks, gw_key_family f, unsigned part, ...);
+
+/*
+ * The partition named by a partitioned id "<partition>-<rest>" (a notification, a
+ * broadcast), or -1 when id does not start with a partition of ks.
+ */
+long gw_keyspace_part_of_id(const gw_keyspace *ks, const char *id);
+
+/*
+ * The Lua prelude every script starts with: `local P` is the "mc:{tag}:" prefix taken
+ * from KEYS[1] (so a script runs on its partition's slot), and `K.<family>(parts...)`
+ * builds the keys of that partition (its own-tag families are not offered). The same
+ * text for every keyspace; owned by ks.
+ */
+const char *gw_keys_lua_prelude(const gw_keyspace *ks);
+
+/* ---- legacy names, until every key is built from the table ---- */
+#define GW_DEDUP_TTL_S "604800" /* provider ids remembered for 7 days */
+#define GW_STATS_TTL_S "3456000" /* counters are kept 40 days (text: used in Lua) */
 #define GW_INBOUND_STREAM "mc:in" /* every accepted provider event */
-#define GW_DEDUP_TTL_S "604800"   /* provider ids remembered for 7 days */
 #define GW_OUT_PREFIX "mc:out:"   /* outbound stream of a channel: mc:out:<channel> */
-#define GW_CONV_TTL_S 691200L     /* conversation state kept 8 days (Zalo's window), seconds */
 #define GW_DEAD_STREAM "mc:dead"  /* what could not be sent, with the reason */
 #define GW_RETENTION_KEY "mc:retention" /* the retention sweeper's cursors (hash) */
 #define GW_DUE_KEY "mc:due"             /* sorted set of due notification ids */
@@ -20,7 +159,6 @@
 
 /* Daily outcome counters, dead-letter listing and retention (read by gw_report):
  *   hash   mc:stats:<dept>:<yyyy-mm-dd>  <channel>:<outcome> → count, the day in
- *                         Asia/Ho_Chi_Minh (UTC+7, no DST), kept GW_STATS_TTL_S
  *   zset   mc:dead:<dept> member notification id, score = when it died (ms)
  *   zset   mc:final       member notification id, score = ms of its last final
  *                         outcome; the retention sweeper strips what is older
@@ -32,6 +170,5 @@
 #define GW_STATS_PREFIX "mc:stats:"    /* + <dept>:<yyyy-mm-dd> */
 #define GW_DEAD_DEPT_PREFIX "mc:dead:" /* + <dept> */
 #define GW_FINAL_KEY "mc:final"        /* notifications in a final state */
-#define GW_STATS_TTL_S "3456000"       /* counters are kept 40 days (text: used in Lua) */
 
 #endif
