@@ -14,9 +14,12 @@
 #include "channels/zalo.h"
 #include "core/mc.h"
 
+#include <ctype.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 static const ch_adapter *const ch_adapters[] = {
@@ -25,6 +28,95 @@ static const ch_adapter *const ch_adapters[] = {
     &ch_sms_adapter,
     NULL,
 };
+
+size_t ch_adapter_count(void) {
+    return MC_ARRAY_LEN(ch_adapters) - 1;
+}
+
+const ch_adapter *ch_adapter_at(size_t i) {
+    return i < ch_adapter_count() ? ch_adapters[i] : NULL;
+}
+
+int ch_parse_bool(const char *v, int *out) {
+    static const char *const yes[] = {"true", "yes", "on", "1"};
+    static const char *const no[] = {"false", "no", "off", "0"};
+    for (size_t i = 0; i < MC_ARRAY_LEN(yes); i++) {
+        if (!strcasecmp(v, yes[i])) {
+            *out = 1;
+            return 1;
+        }
+        if (!strcasecmp(v, no[i])) {
+            *out = 0;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static int hhmm(const char *s) {
+    if (!isdigit((unsigned char)s[0]) || !isdigit((unsigned char)s[1]) || s[2] != ':' ||
+        !isdigit((unsigned char)s[3]) || !isdigit((unsigned char)s[4]))
+        return -1;
+    int h = (s[0] - '0') * 10 + (s[1] - '0'), m = (s[3] - '0') * 10 + (s[4] - '0');
+    return h > 23 || m > 59 ? -1 : h * 60 + m;
+}
+
+static int choice_ok(const char *choices, const char *v) {
+    size_t vl = strlen(v);
+    for (const char *p = choices; *p;) {
+        const char *bar = strchr(p, '|');
+        size_t l = bar ? (size_t)(bar - p) : strlen(p);
+        if (l == vl && !strncmp(p, v, l))
+            return 1;
+        if (!bar)
+            break;
+        p = bar + 1;
+    }
+    return 0;
+}
+
+int ch_key_check(const ch_key *k, const char *v, char *err, size_t errlen) {
+    int b;
+    char *end;
+    long x;
+    switch (k->type) {
+    case CH_KT_BOOL:
+        if (!ch_parse_bool(v, &b))
+            goto bad_bool;
+        return 0;
+    case CH_KT_INT:
+        errno = 0;
+        x = strtol(v, &end, 10);
+        if (errno || end == v || *end || x < k->min || x > k->max) {
+            snprintf(err, errlen, "expected an integer in %ld..%ld, got '%s'", k->min, k->max, v);
+            return MC_EINVAL;
+        }
+        return 0;
+    case CH_KT_ENUM:
+        if (!choice_ok(k->choices, v)) {
+            snprintf(err, errlen, "expected one of %s, got '%s'", k->choices, v);
+            return MC_EINVAL;
+        }
+        return 0;
+    case CH_KT_HOURS:
+        if (strlen(v) != 11 || v[5] != '-' || hhmm(v) < 0 || hhmm(v + 6) < 0) {
+            snprintf(err, errlen, "expected HH:MM-HH:MM, got '%s'", v);
+            return MC_EINVAL;
+        }
+        return 0;
+    case CH_KT_URL:
+        if (*v && strncmp(v, "http://", 7) && strncmp(v, "https://", 8)) {
+            snprintf(err, errlen, "expected an http:// or https:// URL, got '%s'", v);
+            return MC_EINVAL;
+        }
+        return 0;
+    case CH_KT_STR: return 0;
+    }
+    return MC_EINVAL;
+bad_bool:
+    snprintf(err, errlen, "expected true or false, got '%s'", v);
+    return MC_EINVAL;
+}
 
 const ch_adapter *ch_adapter_find(const char *name) {
     if (name == NULL)

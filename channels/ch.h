@@ -16,6 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#define CH_MAX_ADAPTERS 8         /* provider channels in the adapter table, at most */
 #define CH_MAX_ID 128             /* bytes in a provider id (PSID, user id, mid, E.164 phone) */
 #define CH_MAX_MESSAGES 64        /* normalized messages one webhook request may carry */
 #define CH_MAX_QUICK 13           /* quick replies a message may offer (Facebook's limit) */
@@ -81,6 +82,7 @@ typedef struct ch_request {
  * All borrowed; empty strings when unset.
  */
 typedef struct ch_settings {
+    int enabled;                 /* [<channel>] enabled */
     const char *public_url;      /* base URL citizens' providers call (Twilio signature) */
     const char *api_base;        /* provider API base, e.g. https://graph.facebook.com */
     const char *api_version;     /* Facebook Graph version, e.g. v21.0 */
@@ -96,12 +98,63 @@ typedef struct ch_settings {
     const char *shared_secret;   /* kannel inbound secret */
     const char *sender;          /* sms From / brandname */
     const char *status_callback; /* sms delivery-report URL, or "" */
-    int max_segments;            /* sms: cut longer texts */
+    long max_segments;           /* sms: cut longer texts */
     const char *oauth_base;      /* Zalo OAuth base, e.g. https://oauth.zaloapp.com */
     const char *oauth_secret;    /* Zalo APP secret key (token refresh), not the OA key */
     const char *allowed_addrs;   /* kannel: comma-separated peer addresses, "" = any */
     const char *more_text;       /* sms: appended after "…" when a text is cut */
+    const char *refresh_token;   /* the first refresh token of a refreshable access token */
+    const char *zns_api_base;    /* Zalo Notification Service API base */
+    int unaccented;              /* send texts without diacritics (policy.unaccent channels) */
+    const char *quiet_hours;     /* "HH:MM-HH:MM" local: updates wait unless urgent, or "" */
+    long price_vnd;              /* what one unit (an SMS segment) costs, đồng; 0 = unknown */
+    double rate;                 /* [scheduler] rate_<channel>: messages per second, 0 = none */
+    const char *allowed_origins; /* web chat: origins allowed, comma-separated, "*" any */
 } ch_settings;
+
+/* ---- configuration: each channel declares the keys of its [section] ---- */
+
+typedef enum ch_key_type {
+    CH_KT_STR,   /* any text */
+    CH_KT_URL,   /* empty or http(s)://... */
+    CH_KT_BOOL,  /* true/false/yes/no/on/off/1/0 */
+    CH_KT_INT,   /* integer in [min, max] (a long field) */
+    CH_KT_ENUM,  /* one of the '|' separated choices */
+    CH_KT_HOURS, /* HH:MM-HH:MM */
+} ch_key_type;
+
+/* One key of a channel's configuration section and the ch_settings field it fills. */
+typedef struct ch_key {
+    const char *key;     /* name in the section */
+    ch_key_type type;    /* how the value is checked */
+    const char *def;     /* default, as text */
+    long min, max;       /* bounds of CH_KT_INT */
+    const char *choices; /* choices of CH_KT_ENUM */
+    size_t off;          /* offsetof(ch_settings, field): const char *, int or long */
+} ch_key;
+
+/* ---- policy: the channel's rules, as data the scheduler and the sender apply ---- */
+
+typedef struct ch_policy {
+    int64_t window_ms;   /* a chat channel reaches a citizen only this long after their
+                            last message (Facebook 24 h, Zalo 7 days); 0 = no window */
+    int quiet_hours;     /* 1: updates that are not urgent wait out [<channel>] quiet_hours */
+    int night_start_min; /* broadcasts are refused from this local minute ... */
+    int night_end_min;   /* ... to this one (Zalo's 22:00-06:00); -1 = no such rule */
+    int phone_recipient; /* 1: the recipient is the citizen's phone number (E.164) */
+    int unaccent;        /* 1: texts go without diacritics when [<channel>] unaccented */
+    double default_rate; /* [scheduler] rate_<channel> when not set: messages per second */
+} ch_policy;
+
+/* What a provider wants back once its webhook was accepted. */
+typedef struct ch_ack {
+    int status;        /* HTTP status */
+    const char *ctype; /* content type (static) */
+    const char *body;  /* body (static) */
+} ch_ack;
+
+#define CH_M_GET 1u /* webhook methods */
+#define CH_M_POST 2u
 
 /* A button offered with a reply. */
 typedef struct ch_quick {
@@ -183,10 +236,44 @@ typedef struct ch_adapter {
      * body, and the Retry-After header value or NULL. */
     void (*classify)(int status, const char *body, size_t body_len, const char *retry_after,
                      ch_result *out);
+
+    /* Its configuration section: keys, and the problems of a whole section (a key that
+     * needs another one); validate may be NULL. 0, or MC_EINVAL with err. */
+    const ch_key *keys;
+    size_t n_keys;
+    int (*validate)(const ch_settings *s, char *err, size_t errlen);
+    /* 1 when the settings hold what sending needs (credentials); otherwise the gateway
+     * writes to its outbox when one is configured. */
+    int (*can_send)(const ch_settings *s);
+    const ch_policy *policy;
+
+    /* The webhook: which methods it takes (CH_M_*) with these settings; a GET that is
+     * a subscription handshake (Facebook's) answers challenge instead of carrying
+     * messages (handshake may be NULL: GET carries messages); ack is what the provider
+     * expects back once the events are stored. */
+    unsigned (*methods)(const ch_settings *s);
+    int (*handshake)(const ch_settings *s, const ch_request *req, char *out, size_t cap, char *err,
+                     size_t errlen);
+    void (*ack)(const ch_settings *s, const char *method, ch_ack *out);
+
+    /* A refreshable access token (Zalo's): the request that trades the refresh token
+     * for a new pair, and its answer. Both NULL for channels whose token is fixed. */
+    int (*token_render)(const ch_settings *s, const char *refresh_token, ch_http *out, char *err,
+                        size_t errlen);
+    int (*token_parse)(const char *body, size_t len, char *access, size_t alen, char *refresh,
+                       size_t rlen, int64_t *expires_in_s, char *err, size_t errlen);
 } ch_adapter;
 
 /* The adapter for a channel name, or NULL. */
 const ch_adapter *ch_adapter_find(const char *name);
+/* The provider channels, in a fixed order: i < ch_adapter_count(). */
+size_t ch_adapter_count(void);
+const ch_adapter *ch_adapter_at(size_t i);
+
+/* Checks v against k; 0, or MC_EINVAL with a reason in err. Stores nothing. */
+int ch_key_check(const ch_key *k, const char *v, char *err, size_t errlen);
+/* 1 when v is a boolean written as true/false/yes/no/on/off/1/0 (into *out). */
+int ch_parse_bool(const char *v, int *out);
 
 /* ---- Helpers shared by the adapters (pure, length-carrying, allocation-light) ---- */
 

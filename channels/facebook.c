@@ -688,10 +688,62 @@ static void fb_classify(int status, const char *body, size_t body_len, const cha
     json_decref(root);
 }
 
+/* ---- configuration, policy, webhook ---- */
+
+#define FB_WINDOW_MS (24LL * 3600 * 1000) /* the Send API's standard messaging window */
+
+static const ch_key fb_keys[] = {
+    {"enabled", CH_KT_BOOL, "false", 0, 0, NULL, offsetof(ch_settings, enabled)},
+    {"verify_token", CH_KT_STR, "", 0, 0, NULL, offsetof(ch_settings, verify_token)},
+    {"app_secret", CH_KT_STR, "", 0, 0, NULL, offsetof(ch_settings, app_secret)},
+    {"page_access_token", CH_KT_STR, "", 0, 0, NULL, offsetof(ch_settings, access_token)},
+    {"api_base", CH_KT_URL, "https://graph.facebook.com", 0, 0, NULL,
+     offsetof(ch_settings, api_base)},
+    {"api_version", CH_KT_STR, "v21.0", 0, 0, NULL, offsetof(ch_settings, api_version)},
+};
+
+static const ch_policy fb_policy = {
+    .window_ms = FB_WINDOW_MS, .night_start_min = -1, .night_end_min = -1, .default_rate = 40};
+
+static int fb_validate(const ch_settings *s, char *err, size_t errlen) {
+    if (s->enabled && (empty(s->app_secret) || empty(s->verify_token)))
+        return fail(err, errlen, MC_EINVAL, "enabled needs app_secret and verify_token");
+    return 0;
+}
+
+static int fb_can_send(const ch_settings *s) {
+    return s->enabled && !empty(s->access_token);
+}
+
+static unsigned fb_methods(const ch_settings *s) {
+    (void)s;
+    return CH_M_GET | CH_M_POST;
+}
+
+/* GET /webhook/facebook is the subscription handshake. */
+static int fb_handshake(const ch_settings *s, const ch_request *req, char *out, size_t cap,
+                        char *err, size_t errlen) {
+    return ch_facebook_challenge(s, req->query, req->query_len, out, cap, err, errlen);
+}
+
+static void fb_ack(const ch_settings *s, const char *method, ch_ack *out) {
+    (void)s;
+    (void)method;
+    *out = (ch_ack){200, "text/plain; charset=utf-8", "EVENT_RECEIVED"};
+}
+
 const ch_adapter ch_facebook_adapter = {
     .name = FB_CHANNEL,
     .verify = fb_verify,
     .parse = fb_parse,
     .render = fb_render,
     .classify = fb_classify,
+    .keys = fb_keys,
+    .n_keys = sizeof fb_keys / sizeof fb_keys[0],
+    .validate = fb_validate,
+    .can_send = fb_can_send,
+    .policy = &fb_policy,
+    .methods = fb_methods,
+    .handshake = fb_handshake,
+    .ack = fb_ack,
 };

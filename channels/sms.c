@@ -884,10 +884,79 @@ static void sms_classify(int status, const char *body, size_t body_len, const ch
         out->retry_after_ms = ch_retry_after_ms(retry_after, ch_now_ms());
 }
 
+/* ---- configuration, policy, webhook ---- */
+
+static const ch_key sms_keys[] = {
+    {"enabled", CH_KT_BOOL, "false", 0, 0, NULL, offsetof(ch_settings, enabled)},
+    {"provider", CH_KT_ENUM, "twilio", 0, 0, "twilio|kannel", offsetof(ch_settings, provider)},
+    {"account_sid", CH_KT_STR, "", 0, 0, NULL, offsetof(ch_settings, account_sid)},
+    {"auth_token", CH_KT_STR, "", 0, 0, NULL, offsetof(ch_settings, auth_token)},
+    {"username", CH_KT_STR, "", 0, 0, NULL, offsetof(ch_settings, username)},
+    {"password", CH_KT_STR, "", 0, 0, NULL, offsetof(ch_settings, password)},
+    {"shared_secret", CH_KT_STR, "", 0, 0, NULL, offsetof(ch_settings, shared_secret)},
+    {"api_base", CH_KT_URL, "", 0, 0, NULL, offsetof(ch_settings, api_base)},
+    {"sender", CH_KT_STR, "", 0, 0, NULL, offsetof(ch_settings, sender)},
+    {"unaccented", CH_KT_BOOL, "true", 0, 0, NULL, offsetof(ch_settings, unaccented)},
+    {"quiet_hours", CH_KT_HOURS, "21:00-07:00", 0, 0, NULL, offsetof(ch_settings, quiet_hours)},
+    {"max_segments", CH_KT_INT, "4", 1, SMS_HARD_MAX_SEGMENTS, NULL,
+     offsetof(ch_settings, max_segments)},
+    {"status_callback", CH_KT_URL, "", 0, 0, NULL, offsetof(ch_settings, status_callback)},
+    {"allowed_addrs", CH_KT_STR, "", 0, 0, NULL, offsetof(ch_settings, allowed_addrs)},
+    {"more_text", CH_KT_STR, "", 0, 0, NULL, offsetof(ch_settings, more_text)},
+    {"price_per_segment_vnd", CH_KT_INT, "0", 0, 100000, NULL, offsetof(ch_settings, price_vnd)},
+};
+
+static const ch_policy sms_policy = {.quiet_hours = 1,
+                                     .night_start_min = -1,
+                                     .night_end_min = -1,
+                                     .phone_recipient = 1,
+                                     .unaccent = 1,
+                                     .default_rate = 10};
+
+static int is_kannel(const ch_settings *s) {
+    return s->provider && !strcmp(s->provider, "kannel");
+}
+
+static int sms_validate(const ch_settings *s, char *err, size_t errlen) {
+    if (s->enabled && !is_kannel(s) && empty(s->auth_token))
+        return fail(err, errlen, MC_EINVAL, "provider twilio needs auth_token");
+    if (s->enabled && is_kannel(s) && empty(s->shared_secret))
+        return fail(err, errlen, MC_EINVAL, "provider kannel needs shared_secret");
+    return 0;
+}
+
+static int sms_can_send(const ch_settings *s) {
+    if (!s->enabled)
+        return 0;
+    if (is_kannel(s))
+        return !empty(s->username) && !empty(s->api_base);
+    return !empty(s->account_sid) && !empty(s->auth_token);
+}
+
+/* Twilio posts forms; Kannel's get-url is a GET. */
+static unsigned sms_methods(const ch_settings *s) {
+    return CH_M_POST | (is_kannel(s) ? CH_M_GET : 0);
+}
+
+static void sms_ack(const ch_settings *s, const char *method, ch_ack *out) {
+    (void)s;
+    if (!strcmp(method, "POST"))
+        *out = (ch_ack){200, "text/xml; charset=utf-8", "<Response/>"};
+    else
+        *out = (ch_ack){200, "text/plain; charset=utf-8", ""};
+}
+
 const ch_adapter ch_sms_adapter = {
     .name = SMS_CHANNEL,
     .verify = sms_verify,
     .parse = sms_parse,
     .render = sms_render,
     .classify = sms_classify,
+    .keys = sms_keys,
+    .n_keys = sizeof sms_keys / sizeof sms_keys[0],
+    .validate = sms_validate,
+    .can_send = sms_can_send,
+    .policy = &sms_policy,
+    .methods = sms_methods,
+    .ack = sms_ack,
 };

@@ -188,3 +188,9 @@ char *webchat_render_message(long long seq, const char *text, size_t text_len,
         json_object_set_new(o, "reply_to", json_string(reply_to));
     return dump(o, len);
 }
+
+const ch_key webchat_keys[] = {
+    {"enabled", CH_KT_BOOL, "true", 0, 0, NULL, offsetof(ch_settings, enabled)},
+    {"allowed_origins", CH_KT_STR, "", 0, 0, NULL, offsetof(ch_settings, allowed_origins)},
+};
+const size_t webchat_n_keys = sizeof webchat_keys / sizeof webchat_keys[0];

@@ -6,8 +6,11 @@
 #ifndef WEBCHAT_H
 #define WEBCHAT_H
 
+#include "channels/ch.h"
+
 #include <stddef.h>
 
+#define WEBCHAT_CHANNEL "webchat" /* the channel's name (metrics, conversation keys) */
 #define WEBCHAT_SUBPROTOCOL "motcua.v1"
 #define WEBCHAT_MAX_FRAME 4096      /* bytes in one client frame */
 #define WEBCHAT_MAX_TEXT_CHARS 2000 /* code points in a message text */
@@ -15,6 +18,12 @@
 #define WEBCHAT_SESSION_HEX 32      /* a session token is 128 bits in hex */
 
 typedef enum webchat_kind { WEBCHAT_HELLO, WEBCHAT_MESSAGE, WEBCHAT_QUICK_REPLY } webchat_kind;
+
+/* The keys of its configuration section [webchat] (fields of ch_settings). */
+extern const ch_key webchat_keys[];
+extern const size_t webchat_n_keys;
+/* [scheduler] rate_webchat when not set (messages per second). */
+#define WEBCHAT_DEFAULT_RATE 200.0
 
 /* One parsed client frame. */
 typedef struct webchat_frame {

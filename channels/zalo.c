@@ -723,10 +723,66 @@ done:
     return rc;
 }
 
+/* ---- configuration, policy, webhook ---- */
+
+#define ZALO_WINDOW_MS                                                                             \
+    (7LL * 86400 * 1000)               /* consultation messages: 7 days after the                  \
+                                          citizen's last message (48 h free) */
+#define ZALO_NIGHT_START_MIN (22 * 60) /* -234: broadcasts refused 22:00-06:00 */
+
+static const ch_key zalo_keys[] = {
+    {"enabled", CH_KT_BOOL, "false", 0, 0, NULL, offsetof(ch_settings, enabled)},
+    {"app_id", CH_KT_STR, "", 0, 0, NULL, offsetof(ch_settings, app_id)},
+    {"oa_secret_key", CH_KT_STR, "", 0, 0, NULL, offsetof(ch_settings, app_secret)},
+    {"access_token", CH_KT_STR, "", 0, 0, NULL, offsetof(ch_settings, access_token)},
+    {"refresh_token", CH_KT_STR, "", 0, 0, NULL, offsetof(ch_settings, refresh_token)},
+    {"api_base", CH_KT_URL, "https://openapi.zalo.me", 0, 0, NULL, offsetof(ch_settings, api_base)},
+    {"zns_api_base", CH_KT_URL, "https://business.openapi.zalo.me", 0, 0, NULL,
+     offsetof(ch_settings, zns_api_base)},
+    {"oauth_base", CH_KT_URL, "https://oauth.zaloapp.com", 0, 0, NULL,
+     offsetof(ch_settings, oauth_base)},
+    {"app_secret", CH_KT_STR, "", 0, 0, NULL, offsetof(ch_settings, oauth_secret)},
+};
+
+static const ch_policy zalo_policy = {.window_ms = ZALO_WINDOW_MS,
+                                      .night_start_min = ZALO_NIGHT_START_MIN,
+                                      .night_end_min = ZALO_CURFEW_END_HOUR * 60,
+                                      .default_rate = 20};
+
+static int zalo_validate(const ch_settings *s, char *err, size_t errlen) {
+    if (s->enabled && (empty(s->app_id) || empty(s->app_secret)))
+        return fail(err, errlen, MC_EINVAL, "enabled needs app_id and oa_secret_key");
+    return 0;
+}
+
+static int zalo_can_send(const ch_settings *s) {
+    return s->enabled && (!empty(s->access_token) || !empty(s->refresh_token));
+}
+
+static unsigned zalo_methods(const ch_settings *s) {
+    (void)s;
+    return CH_M_POST;
+}
+
+static void zalo_ack(const ch_settings *s, const char *method, ch_ack *out) {
+    (void)s;
+    (void)method;
+    *out = (ch_ack){200, "application/json", "{\"status\":\"ok\"}"};
+}
+
 const ch_adapter ch_zalo_adapter = {
     .name = ZALO_CHANNEL,
     .verify = zalo_verify,
     .parse = zalo_parse,
     .render = zalo_render,
     .classify = zalo_classify,
+    .keys = zalo_keys,
+    .n_keys = sizeof zalo_keys / sizeof zalo_keys[0],
+    .validate = zalo_validate,
+    .can_send = zalo_can_send,
+    .policy = &zalo_policy,
+    .methods = zalo_methods,
+    .ack = zalo_ack,
+    .token_render = ch_zalo_refresh_render,
+    .token_parse = ch_zalo_refresh_parse,
 };

@@ -214,13 +214,14 @@ static int out_full(void *priv) {
 }
 
 static int outbound_open(serve *s, char *err, size_t errlen) {
-    char names[GW_N_CHANNELS][GW_READER_STREAM_MAX];
-    const char *streams[GW_N_CHANNELS];
-    for (size_t i = 0; i < GW_N_CHANNELS; i++) {
-        snprintf(names[i], sizeof names[i], GW_OUT_PREFIX "%s", gw_channel_names[i]);
+    size_t n = gw_channel_count();
+    char names[CH_MAX_ADAPTERS][GW_READER_STREAM_MAX];
+    const char *streams[CH_MAX_ADAPTERS];
+    for (size_t i = 0; i < n && i < CH_MAX_ADAPTERS; i++) {
+        snprintf(names[i], sizeof names[i], GW_OUT_PREFIX "%s", gw_channel_name(i));
         streams[i] = names[i];
     }
-    gw_feed f = {streams, GW_N_CHANNELS, out_take, out_has, out_full, NULL, s};
+    gw_feed f = {streams, n, out_take, out_has, out_full, NULL, s};
     if (gw_reader_add(s->reader, &f)) {
         snprintf(err, errlen, "too many streams for one reader");
         return MC_ETOOBIG;

@@ -5,6 +5,8 @@
  * Exit status: 0 success, 1 runtime failure, 2 usage or configuration error
  * (../shared/spec/operations.md). Errors go to stderr, one line each.
  */
+#include "channels/ch.h"
+#include "channels/webchat.h"
 #include "core/mc.h"
 #include "gateway/app/gw_clock.h"
 #include "gateway/app/gw_config.h"
@@ -179,15 +181,13 @@ static int cmd_classify(const opts *o) {
 /* ---- ask ---- */
 
 static int cmd_ask(const opts *o, int argc, char **argv) {
-    static const char *channels[] = {"webchat", "zalo", "facebook", "sms"};
-    if (o->channel) {
-        int ok = 0;
-        for (size_t i = 0; i < MC_ARRAY_LEN(channels); i++)
-            ok |= !strcmp(o->channel, channels[i]);
-        if (!ok) {
-            fprintf(stderr, "%s ask: --channel must be webchat, zalo, facebook or sms\n", prog);
-            return EXIT_USAGE;
-        }
+    if (o->channel && strcmp(o->channel, WEBCHAT_CHANNEL) && !ch_adapter_find(o->channel)) {
+        fprintf(stderr, "%s ask: --channel must be %s", prog, WEBCHAT_CHANNEL);
+        for (size_t i = 0; i < ch_adapter_count(); i++)
+            fprintf(stderr, "%s%s", i + 1 < ch_adapter_count() ? ", " : " or ",
+                    ch_adapter_at(i)->name);
+        fprintf(stderr, "\n");
+        return EXIT_USAGE;
     }
     if (argc == 0) {
         fprintf(stderr, "%s ask: say something, e.g. %s ask lam khai sinh can giay to gi\n", prog,

@@ -1,6 +1,7 @@
 /*
- * gw_channels.h — the gateway's view of the provider channels: which are on,
- * and the adapter settings copied from the configuration.
+ * gw_channels.h — the gateway's view of the provider channels: which exist (the
+ * adapter table of channels/), which are on, and their settings from the
+ * configuration. The gateway never names a channel: it asks this table.
  */
 #ifndef GW_CHANNELS_H
 #define GW_CHANNELS_H
@@ -8,9 +9,13 @@
 #include "channels/ch.h"
 #include "gateway/app/gw_config.h"
 
-/* The provider channels the gateway serves, in a fixed order. */
-#define GW_N_CHANNELS 3
-extern const char *const gw_channel_names[GW_N_CHANNELS]; /* "facebook", "zalo", "sms" */
+#include <stddef.h>
+
+/* The provider channels, in the adapter table's order: i < gw_channel_count(). */
+size_t gw_channel_count(void);
+const char *gw_channel_name(size_t i);
+/* The index of a channel name, or -1. */
+int gw_channel_index(const char *name);
 
 /* 1 when [name] enabled = true. */
 int gw_channel_enabled(const gw_config *c, const char *name);
@@ -18,6 +23,13 @@ int gw_channel_enabled(const gw_config *c, const char *name);
 /* 1 when the channel has what sending needs (tokens); otherwise outbound goes to
  * the outbox when [outbox] dir is set. */
 int gw_channel_can_send(const gw_config *c, const char *name);
+
+/* The channel's settings (borrowed from the configuration), or NULL. */
+const ch_settings *gw_channel_conf(const gw_config *c, const char *name);
+
+/* Legacy, until dispatch/ and api/ use gw_channel_name: the same names as a table. */
+#define GW_N_CHANNELS 3
+extern const char *const gw_channel_names[GW_N_CHANNELS];
 
 /* Fills s from the configuration (borrowed strings, "" when unset). */
 void gw_channel_settings(const gw_config *c, const char *name, ch_settings *s);

@@ -13,6 +13,7 @@
  */
 #include "gateway/app/gw_config.h"
 
+#include "channels/webchat.h"
 #include "core/mc.h"
 
 #include <ctype.h>
@@ -141,6 +142,127 @@ void gw_errlist_clear(gw_errlist *l) {
     l->n = l->cap = 0;
 }
 
+/* ---- channel sections: the keys come from channels/ ---- */
+
+static gw_channel_cfg *find_channel(gw_config *c, const char *name) {
+    for (size_t i = 0; i < c->n_channels; i++)
+        if (!strcasecmp(c->channels[i].name, name))
+            return &c->channels[i];
+    return NULL;
+}
+
+const ch_settings *gw_config_channel(const gw_config *c, const char *name) {
+    const gw_channel_cfg *ch = name ? find_channel((gw_config *)c, name) : NULL;
+    return ch ? &ch->s : NULL;
+}
+
+/* Every channel reads the [server] public_url (Twilio signs over it). */
+static void channels_public_url(gw_config *c) {
+    for (size_t i = 0; i < c->n_channels; i++)
+        c->channels[i].s.public_url = c->public_url;
+}
+
+static const ch_key *find_channel_key(const gw_channel_cfg *ch, const char *key, size_t *idx) {
+    for (size_t i = 0; i < ch->n_keys; i++)
+        if (!strcasecmp(ch->keys[i].key, key)) {
+            *idx = i;
+            return &ch->keys[i];
+        }
+    return NULL;
+}
+
+/* Stores a checked value into the channel's settings; 0 or MC_EINVAL/MC_ENOMEM with err. */
+static int channel_store(gw_channel_cfg *ch, size_t i, const char *v, char *err, size_t errlen) {
+    const ch_key *k = &ch->keys[i];
+    if (ch_key_check(k, v, err, errlen))
+        return MC_EINVAL;
+    char *base = (char *)&ch->s;
+    switch (k->type) {
+    case CH_KT_BOOL: ch_parse_bool(v, (int *)(base + k->off)); return 0;
+    case CH_KT_INT: *(long *)(base + k->off) = strtol(v, NULL, 10); return 0;
+    default: break;
+    }
+    char *dup = strdup(v);
+    if (!dup) {
+        snprintf(err, errlen, "out of memory");
+        return MC_ENOMEM;
+    }
+    free(ch->owned[i]);
+    ch->owned[i] = dup;
+    *(const char **)(base + k->off) = dup;
+    return 0;
+}
+
+/* The channel sections, every key at its default. 0 or MC_ENOMEM. */
+static int channels_init(gw_config *c) {
+    for (size_t i = 0; i < ch_adapter_count() + 1 && i < GW_MAX_CHANNELS; i++) {
+        gw_channel_cfg *ch = &c->channels[c->n_channels++];
+        const ch_adapter *ad = ch_adapter_at(i);
+        ch->ad = ad;
+        ch->name = ad ? ad->name : WEBCHAT_CHANNEL;
+        ch->keys = ad ? ad->keys : webchat_keys;
+        ch->n_keys = ad ? ad->n_keys : webchat_n_keys;
+        ch->s.rate = ad ? ad->policy->default_rate : WEBCHAT_DEFAULT_RATE;
+        if (ch->n_keys > GW_CHANNEL_KEYS_MAX)
+            return MC_ETOOBIG;
+        /* every string field is "" until set */
+        ch->s.public_url = ch->s.api_base = ch->s.api_version = ch->s.app_id = "";
+        ch->s.app_secret = ch->s.verify_token = ch->s.access_token = ch->s.provider = "";
+        ch->s.account_sid = ch->s.auth_token = ch->s.username = ch->s.password = "";
+        ch->s.shared_secret = ch->s.sender = ch->s.status_callback = ch->s.oauth_base = "";
+        ch->s.oauth_secret = ch->s.allowed_addrs = ch->s.more_text = ch->s.refresh_token = "";
+        ch->s.zns_api_base = ch->s.quiet_hours = ch->s.allowed_origins = "";
+        for (size_t k = 0; k < ch->n_keys; k++) {
+            char err[256];
+            if (channel_store(ch, k, ch->keys[k].def, err, sizeof err))
+                return MC_ENOMEM; /* a bad default is a programming error */
+        }
+    }
+    return 0;
+}
+
+static void channels_free(gw_config *c) {
+    for (size_t i = 0; i < c->n_channels; i++)
+        for (size_t k = 0; k < GW_CHANNEL_KEYS_MAX; k++)
+            free(c->channels[i].owned[k]);
+}
+
+/* [<channel>] key, or [scheduler] rate_<channel>: 1 when handled (rc set), 0 when the
+ * section is not a channel's. */
+static int channel_set(gw_config *c, const char *section, const char *key, const char *value,
+                       const char *where, gw_errlist *errs, int *rc) {
+    gw_channel_cfg *ch = NULL;
+    char err[512];
+    *rc = 0;
+    if (!strcasecmp(section, "scheduler") && !strncasecmp(key, "rate_", 5)) {
+        if (!(ch = find_channel(c, key + 5)))
+            return 0;
+        char *end;
+        errno = 0;
+        double x = strtod(value, &end);
+        if (errno || end == value || *end || !(x >= 0) || x > 1e6) {
+            gw_errlist_add(errs,
+                           "%s: [scheduler] %s: expected messages per second "
+                           "(0..1000000), got '%s'",
+                           where, key, value);
+            *rc = MC_EINVAL;
+        } else
+            ch->s.rate = x;
+        return 1;
+    }
+    if (!(ch = find_channel(c, section)))
+        return 0;
+    size_t i;
+    if (!find_channel_key(ch, key, &i)) {
+        gw_errlist_add(errs, "%s: unknown key '%s' in [%s]", where, key, ch->name);
+        *rc = MC_EINVAL;
+        return 1;
+    }
+    if ((*rc = channel_store(ch, i, value, err, sizeof err)))
+        gw_errlist_add(errs, "%s: [%s] %s: %s", where, ch->name, ch->keys[i].key, err);
+    return 1;
+}
+
 static const key_def *find_key(const char *section, const char *key) {
     for (size_t i = 0; i < MC_ARRAY_LEN(keys); i++)
         if (!strcasecmp(keys[i].section, section) && !strcasecmp(keys[i].key, key))
@@ -148,11 +270,11 @@ static const key_def *find_key(const char *section, const char *key) {
     return NULL;
 }
 
-static int known_section(const char *section) {
+static int known_section(gw_config *c, const char *section) {
     for (size_t i = 0; i < MC_ARRAY_LEN(keys); i++)
         if (!strcasecmp(keys[i].section, section))
             return 1;
-    return 0;
+    return find_channel(c, section) != NULL;
 }
 
 static int parse_bool(const char *v, int *out) {
@@ -383,9 +505,18 @@ static int store_value(gw_config *c, const key_def *d, const char *v, char *err,
 
 int gw_config_set(gw_config *c, const char *section, const char *key, const char *value,
                   const char *where, gw_errlist *errs) {
+    int crc = 0;
+    int chan = channel_set(c, section, key, value, where, errs, &crc);
     const key_def *d = find_key(section, key);
+    if (chan) {
+        /* the channel's own table decided (and reported); keep the legacy field in step */
+        char ignored[512];
+        if (!crc && d)
+            store_value(c, d, value, ignored, sizeof ignored);
+        return crc;
+    }
     if (!d) {
-        if (!known_section(section))
+        if (!known_section(c, section))
             gw_errlist_add(errs, "%s: unknown section [%s]", where, section);
         else
             gw_errlist_add(errs, "%s: unknown key '%s' in [%s]", where, key, section);
@@ -396,6 +527,8 @@ int gw_config_set(gw_config *c, const char *section, const char *key, const char
         gw_errlist_add(errs, "%s: [%s] %s: %s", where, d->section, d->key, err);
         return MC_EINVAL;
     }
+    if (d->off == offsetof(gw_config, public_url))
+        channels_public_url(c);
     return 0;
 }
 
@@ -412,6 +545,11 @@ gw_config *gw_config_new(void) {
             return NULL;
         }
     }
+    if (channels_init(c)) {
+        gw_config_free(c);
+        return NULL;
+    }
+    channels_public_url(c);
     return c;
 }
 
@@ -426,6 +564,7 @@ void gw_config_free(gw_config *c) {
         default: free(*(char **)((char *)c + keys[i].off));
         }
     }
+    channels_free(c);
     free(c);
 }
 
@@ -513,7 +652,7 @@ static char *reader(char *buf, int size, void *stream) {
         }
         *rb = '\0';
         snprintf(lc->section, sizeof lc->section, "%s", trim(t + 1));
-        lc->section_ok = known_section(lc->section);
+        lc->section_ok = known_section(lc->cfg, lc->section);
         if (!lc->section_ok)
             gw_errlist_add(lc->errs, "%s:%d: unknown section [%s]", lc->path, lc->line,
                            lc->section);
@@ -564,34 +703,51 @@ int gw_config_load_file(gw_config *c, const char *path, gw_errlist *errs) {
     return errs->n > lc.errs_at_start ? MC_EPARSE : 0;
 }
 
+/* MOTCUA_<SECTION>_<KEY>=value in envp applied to section/key; 1 when found. */
+static int env_key(gw_config *c, char *const *envp, const char *section, const char *key,
+                   gw_errlist *errs) {
+    char name[160];
+    size_t n = (size_t)snprintf(name, sizeof name, "MOTCUA_%s_%s", section, key);
+    if (n >= sizeof name)
+        return 0;
+    for (size_t j = 0; j < n; j++)
+        name[j] = (char)toupper((unsigned char)name[j]);
+    for (char *const *e = envp; e && *e; e++)
+        if (!strncmp(*e, name, n) && (*e)[n] == '=') {
+            gw_config_set(c, section, key, *e + n + 1, name, errs);
+            return 1;
+        }
+    return 0;
+}
+
 int gw_config_apply_env(gw_config *c, char *const *envp, gw_errlist *errs) {
     size_t before = errs->n;
+    for (size_t i = 0; i < c->n_channels; i++) {
+        const gw_channel_cfg *ch = &c->channels[i];
+        char rate[64];
+        snprintf(rate, sizeof rate, "rate_%s", ch->name);
+        for (size_t k = 0; k < ch->n_keys; k++)
+            env_key(c, envp, ch->name, ch->keys[k].key, errs);
+        env_key(c, envp, "scheduler", rate, errs);
+    }
     for (size_t i = 0; i < MC_ARRAY_LEN(keys); i++) {
-        char name[128];
-        size_t n =
-            (size_t)snprintf(name, sizeof name, "MOTCUA_%s_%s", keys[i].section, keys[i].key);
-        for (size_t j = 0; j < n; j++)
-            name[j] = (char)toupper((unsigned char)name[j]);
-        for (char *const *e = envp; e && *e; e++) {
-            if (!strncmp(*e, name, n) && (*e)[n] == '=') {
-                gw_config_set(c, keys[i].section, keys[i].key, *e + n + 1, name, errs);
-                break;
-            }
-        }
+        /* channel sections and rates were applied above, from the channels' tables */
+        if (find_channel(c, keys[i].section) ||
+            (!strcasecmp(keys[i].section, "scheduler") && !strncmp(keys[i].key, "rate_", 5)))
+            continue;
+        env_key(c, envp, keys[i].section, keys[i].key, errs);
     }
     return errs->n > before ? MC_EINVAL : 0;
 }
 
 int gw_config_validate(const gw_config *c, gw_errlist *errs) {
     size_t before = errs->n;
-    if (c->facebook_enabled && (!*c->facebook_app_secret || !*c->facebook_verify_token))
-        gw_errlist_add(errs, "[facebook] enabled needs app_secret and verify_token");
-    if (c->zalo_enabled && (!*c->zalo_app_id || !*c->zalo_oa_secret_key))
-        gw_errlist_add(errs, "[zalo] enabled needs app_id and oa_secret_key");
-    if (c->sms_enabled && !strcmp(c->sms_provider, "twilio") && !*c->sms_auth_token)
-        gw_errlist_add(errs, "[sms] provider twilio needs auth_token");
-    if (c->sms_enabled && !strcmp(c->sms_provider, "kannel") && !*c->sms_shared_secret)
-        gw_errlist_add(errs, "[sms] provider kannel needs shared_secret");
+    for (size_t i = 0; i < c->n_channels; i++) {
+        const gw_channel_cfg *ch = &c->channels[i];
+        char err[256];
+        if (ch->ad && ch->ad->validate && ch->ad->validate(&ch->s, err, sizeof err))
+            gw_errlist_add(errs, "[%s] %s", ch->name, err);
+    }
     if (c->scheduler_backoff_base_ms > c->scheduler_backoff_max_ms)
         gw_errlist_add(errs, "[scheduler] backoff_base_ms must not exceed backoff_max_ms");
     return errs->n > before ? MC_EINVAL : 0;

@@ -6,7 +6,22 @@
 #ifndef GW_CONFIG_H
 #define GW_CONFIG_H
 
+#include "channels/ch.h"
+
 #include <stddef.h>
+
+#define GW_MAX_CHANNELS 8      /* channel sections: the provider adapters and the web chat */
+#define GW_CHANNEL_KEYS_MAX 32 /* keys of one channel section */
+
+/* One channel's section: the keys its channel declares, and their values. */
+typedef struct gw_channel_cfg {
+    const char *name;                 /* the channel's name (its section) */
+    const ch_adapter *ad;             /* its adapter; NULL for the web chat */
+    const ch_key *keys;               /* the keys of its section */
+    size_t n_keys;                    /* entries */
+    ch_settings s;                    /* the values; strings owned by `owned` */
+    char *owned[GW_CHANNEL_KEYS_MAX]; /* the string values, one per key (NULL: none) */
+} gw_channel_cfg;
 
 /* Problems found while loading, one human-readable line each ("file:12: ..."). */
 typedef struct gw_errlist {
@@ -89,7 +104,13 @@ typedef struct gw_config {
     char *outbox_dir;
     /* [nlu] */
     char *nlu_model; /* trained intent model file; empty = next to the binary, then share */
+    /* [<channel>] sections, declared by channels/, and [scheduler] rate_<channel> */
+    gw_channel_cfg channels[GW_MAX_CHANNELS];
+    size_t n_channels;
 } gw_config;
+
+/* The settings of a channel's section, or NULL for no such channel. */
+const ch_settings *gw_config_channel(const gw_config *c, const char *name);
 
 /* A config holding every default. Caller frees with gw_config_free. NULL on OOM. */
 gw_config *gw_config_new(void);

@@ -336,12 +336,12 @@ static void turn_done(gw_turn *gt, int ok, void *priv) {
     gw_log(GW_INFO, "webchat.reply", "{s:s, s:s, s:f, s:s?, s:I}", "session", tag, "intent", intent,
            "confidence", res->confidence, "procedure", rep->resolved.procedure, "seq",
            (json_int_t)t->seq);
-    gw_metrics_msg_in(c->app->metrics, "webchat", intent);
+    gw_metrics_msg_in(c->app->metrics, WEBCHAT_CHANNEL, intent);
     if (!t->frame)
         send_error(c, "internal", "Xin lỗi, tôi chưa xử lý được tin nhắn này.");
     else {
         conn_send(c, t->frame, t->frame_len);
-        gw_metrics_msg_out(c->app->metrics, "webchat");
+        gw_metrics_msg_out(c->app->metrics, WEBCHAT_CHANNEL);
         gw_metrics_reply_latency(c->app->metrics, (double)(uv_now(c->app->loop) - t->t0) / 1000.0);
     }
 done:
@@ -362,10 +362,15 @@ static void on_seq(gw_store *s, redisReply *r, void *priv) {
         return;
     }
     t->seq = r->integer;
-    gw_turn_in in = {
-        "webchat", c->session,           !strcmp(t->kind, "quick_reply") ? "quick_reply" : "text",
-        t->text,   t->text_len,          NULL,
-        t->id,     (int64_t)gw_now_ms(), ""};
+    gw_turn_in in = {WEBCHAT_CHANNEL,
+                     c->session,
+                     !strcmp(t->kind, "quick_reply") ? "quick_reply" : "text",
+                     t->text,
+                     t->text_len,
+                     NULL,
+                     t->id,
+                     (int64_t)gw_now_ms(),
+                     ""};
     gw_turn *gt;
     if (gw_turn_start(c->app, &in, &webchat_ops, t, &gt)) {
         send_busy(c);
@@ -497,7 +502,8 @@ static int origin_allowed(struct lws *wsi, const gw_config *cfg) {
     char origin[256], host[256];
     if (lws_hdr_copy(wsi, origin, sizeof origin, WSI_TOKEN_ORIGIN) <= 0)
         return 1; /* not a browser: Origin protects browsers from other sites */
-    const char *list = cfg->webchat_allowed_origins;
+    const ch_settings *wc = gw_config_channel(cfg, WEBCHAT_CHANNEL);
+    const char *list = wc ? wc->allowed_origins : "";
     if (!strcmp(list, "*"))
         return 1;
     if (*list) {
@@ -545,7 +551,8 @@ static int webchat_callback(struct lws *wsi, enum lws_callback_reasons reason, v
             gw_metrics_http(app->metrics, "other", 404);
             return 1;
         }
-        if (!app->cfg->webchat_enabled || !origin_allowed(wsi, app->cfg)) {
+        const ch_settings *wcs = gw_config_channel(app->cfg, WEBCHAT_CHANNEL);
+        if (!wcs || !wcs->enabled || !origin_allowed(wsi, app->cfg)) {
             gw_metrics_http(app->metrics, "/ws", 403);
             gw_log(GW_WARN, "webchat.origin_refused", NULL);
             return 1;

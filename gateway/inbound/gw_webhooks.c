@@ -15,7 +15,6 @@
 #include "gateway/inbound/gw_webhooks.h"
 
 #include "channels/ch.h"
-#include "channels/facebook.h"
 #include "core/mc.h"
 #include "gateway/store/gw_keys.h"
 #include "gateway/store/gw_store.h"
@@ -60,60 +59,49 @@ static const char *const kind_names[] = {
 
 /* One webhook waiting for Redis. */
 typedef struct hook {
-    gw_req *rq;          /* holds a reference */
-    const char *channel; /* static */
-    size_t events;       /* events sent to the script */
+    gw_req *rq;            /* holds a reference */
+    const ch_adapter *ad;  /* the channel's adapter (static) */
+    const ch_settings *st; /* its settings (the configuration's) */
+    size_t events;         /* events sent to the script */
 } hook;
 
-static const char *channel_of(const gw_req *rq) {
-    const char *p = gw_req_path(rq) + strlen("/webhook/");
-    for (size_t i = 0; i < GW_N_CHANNELS; i++)
-        if (!strcmp(p, gw_channel_names[i]))
-            return gw_channel_names[i];
-    return NULL;
-}
+#define WEBHOOK_PREFIX "/webhook/" /* + the channel's name */
 
 static const char *req_header(void *ctx, const char *name) {
     return gw_req_header(ctx, name);
 }
 
-/* What each provider expects back once we have the events. */
-static void answer_ok(gw_req *rq, const char *channel) {
-    if (!strcmp(channel, "facebook"))
-        gw_req_respond(rq, 200, "text/plain; charset=utf-8", "EVENT_RECEIVED", 14, NULL);
-    else if (!strcmp(channel, "sms") && !strcmp(gw_req_method(rq), "POST"))
-        gw_req_respond(rq, 200, "text/xml; charset=utf-8", "<Response/>", 11, NULL);
-    else if (!strcmp(channel, "sms"))
-        gw_req_respond(rq, 200, "text/plain; charset=utf-8", "", 0, NULL);
-    else
-        gw_req_json(rq, 200, "{\"status\":\"ok\"}", 15);
+/* What the provider expects back once we have the events. */
+static void answer_ok(gw_req *rq, const ch_adapter *ad, const ch_settings *st) {
+    ch_ack a = {200, "application/json", "{}"};
+    if (ad->ack)
+        ad->ack(st, gw_req_method(rq), &a);
+    gw_req_respond(rq, a.status, a.ctype, a.body, strlen(a.body), NULL);
 }
 
 static void on_persisted(gw_store *s, redisReply *r, void *priv) {
     (void)s;
     hook *h = priv;
     if (!r || r->type == REDIS_REPLY_ERROR) {
-        gw_log(GW_ERROR, "webhook.persist_failed", "{s:s, s:s}", "channel", h->channel, "error",
+        gw_log(GW_ERROR, "webhook.persist_failed", "{s:s, s:s}", "channel", h->ad->name, "error",
                r && r->str ? r->str : "connection lost");
         gw_req_error(h->rq, 503, "unavailable", "the message store is unavailable; retry");
     } else {
         long long added = r->type == REDIS_REPLY_INTEGER ? r->integer : 0;
-        gw_log(GW_INFO, "webhook.accepted", "{s:s, s:I, s:I}", "channel", h->channel, "events",
+        gw_log(GW_INFO, "webhook.accepted", "{s:s, s:I, s:I}", "channel", h->ad->name, "events",
                (json_int_t)h->events, "new", (json_int_t)added);
-        answer_ok(h->rq, h->channel);
+        answer_ok(h->rq, h->ad, h->st);
     }
     gw_req_unref(h->rq);
     free(h);
 }
 
-/* Facebook's subscription handshake: GET with hub.* parameters. */
-static void facebook_handshake(gw_req *rq, const ch_settings *st) {
-    size_t qlen;
-    const char *q = gw_req_query(rq, &qlen);
+/* A subscription handshake (Facebook's GET with hub.* parameters). */
+static void handshake(gw_req *rq, const ch_adapter *ad, const ch_settings *st,
+                      const ch_request *cr) {
     char challenge[256], err[160];
-    int rc = ch_facebook_challenge(st, q, qlen, challenge, sizeof challenge, err, sizeof err);
-    if (rc) {
-        gw_log(GW_WARN, "webhook.handshake_refused", "{s:s, s:s}", "channel", "facebook", "reason",
+    if (ad->handshake(st, cr, challenge, sizeof challenge, err, sizeof err)) {
+        gw_log(GW_WARN, "webhook.handshake_refused", "{s:s, s:s}", "channel", ad->name, "reason",
                err);
         gw_req_error(rq, 403, "forbidden", "%s", err);
         return;
@@ -181,27 +169,15 @@ struct gw_webhooks {
 static void on_webhook(gw_req *rq, void *priv) {
     gw_webhooks *wh = priv;
     gw_app *app = wh->app;
-    const char *channel = channel_of(rq);
-    if (!channel || !gw_channel_enabled(app->cfg, channel)) {
+    const ch_adapter *ad = ch_adapter_find(gw_req_path(rq) + strlen(WEBHOOK_PREFIX));
+    const ch_settings *stp = ad ? gw_channel_conf(app->cfg, ad->name) : NULL;
+    if (!ad || !stp || !stp->enabled) {
         gw_req_error(rq, 404, "not_found", "this channel is not enabled");
         return;
     }
-    const ch_adapter *ad = ch_adapter_find(channel);
-    if (!ad) {
-        gw_req_error(rq, 404, "not_found", "no adapter for this channel");
-        return;
-    }
-    ch_settings st;
-    gw_channel_settings(app->cfg, channel, &st);
+    const char *channel = ad->name;
+    const ch_settings st = *stp;
     int is_get = !strcmp(gw_req_method(rq), "GET") || !strcmp(gw_req_method(rq), "HEAD");
-    if (is_get && !strcmp(channel, "facebook")) {
-        facebook_handshake(rq, &st);
-        return;
-    }
-    if (is_get && !strcmp(channel, "sms") && strcmp(app->cfg->sms_provider, "kannel")) {
-        gw_req_error(rq, 405, "method_not_allowed", "GET /webhook/sms is for provider kannel");
-        return;
-    }
 
     ch_request cr = {0};
     cr.method = gw_req_method(rq);
@@ -212,6 +188,10 @@ static void on_webhook(gw_req *rq, void *priv) {
     cr.header_ctx = rq;
     cr.remote_addr = gw_req_peer(rq);
     cr.now_ms = gw_now_ms();
+    if (is_get && ad->handshake) {
+        handshake(rq, ad, &st, &cr);
+        return;
+    }
 
     char err[256];
     if (ad->verify(&st, &cr, err, sizeof err)) {
@@ -254,7 +234,7 @@ static void on_webhook(gw_req *rq, void *priv) {
         if (gw_log_enabled(GW_DEBUG))
             gw_log(GW_DEBUG, "webhook.nothing_to_do", "{s:s, s:I}", "channel", channel, "items",
                    (json_int_t)n);
-        answer_ok(rq, channel);
+        answer_ok(rq, ad, stp);
         goto done;
     }
     char nbuf[24];
@@ -267,7 +247,8 @@ static void on_webhook(gw_req *rq, void *priv) {
         goto done;
     }
     h->rq = gw_req_ref(rq);
-    h->channel = channel;
+    h->ad = ad;
+    h->st = stp;
     h->events = events;
     if (gw_argv_send(app->store, &a, on_persisted, h)) {
         gw_req_unref(h->rq);
@@ -289,22 +270,24 @@ int gw_webhooks_open(gw_app *app, gw_webhooks **out, char *err, size_t errlen) {
         return MC_ENOMEM;
     }
     wh->app = app;
-    static const struct {
-        const char *channel, *path;
-        unsigned methods;
-    } hooks[] = {
-        {"facebook", "/webhook/facebook", GW_M_GET | GW_M_POST},
-        {"zalo", "/webhook/zalo", GW_M_POST},
-        {"sms", "/webhook/sms", GW_M_GET | GW_M_POST},
-    };
-    for (size_t i = 0; i < MC_ARRAY_LEN(hooks); i++)
-        if (gw_channel_enabled(app->cfg, hooks[i].channel) &&
-            gw_router_add(app->router, hooks[i].path, hooks[i].path, hooks[i].methods, on_webhook,
-                          wh)) {
-            snprintf(err, errlen, "cannot add the route %s", hooks[i].path);
+    /* one route per enabled channel, at /webhook/<channel>, with the methods its
+     * adapter takes with these settings (the router answers 405 with Allow otherwise) */
+    for (size_t i = 0; i < gw_channel_count(); i++) {
+        const char *name = gw_channel_name(i);
+        const ch_adapter *ad = ch_adapter_at(i);
+        const ch_settings *st = gw_channel_conf(app->cfg, name);
+        char path[96];
+        if (!st || !st->enabled)
+            continue;
+        unsigned m = ad->methods ? ad->methods(st) : CH_M_POST;
+        unsigned methods = (m & CH_M_GET ? GW_M_GET : 0) | (m & CH_M_POST ? GW_M_POST : 0);
+        snprintf(path, sizeof path, WEBHOOK_PREFIX "%s", name);
+        if (gw_router_add(app->router, path, NULL, methods, on_webhook, wh)) {
+            snprintf(err, errlen, "cannot add the route %s", path);
             free(wh);
             return MC_ETOOBIG;
         }
+    }
     *out = wh;
     return 0;
 }

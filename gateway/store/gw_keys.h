@@ -28,12 +28,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define GW_GROUP "motcua"            /* the consumer group on every work stream */
-#define GW_KEYS_MAX_PARTITIONS 1024  /* [redis] partitions at most */
-#define GW_KEYS_TAG_MAX 16           /* bytes of a tag, NUL included */
-#define GW_KEYS_MAX 512              /* bytes of a key, NUL included */
-#define GW_KEYS_SLOTS 16384          /* Redis Cluster hash slots */
-#define GW_KEY_OWN UINT32_MAX        /* "partition" of the families with a tag of their own */
+#define GW_GROUP "motcua"           /* the consumer group on every work stream */
+#define GW_KEYS_MAX_PARTITIONS 1024 /* [redis] partitions at most */
+#define GW_KEYS_TAG_MAX 16          /* bytes of a tag, NUL included */
+#define GW_KEYS_MAX 512             /* bytes of a key, NUL included */
+#define GW_KEYS_SLOTS 16384         /* Redis Cluster hash slots */
+#define GW_KEY_OWN UINT32_MAX       /* "partition" of the families with a tag of their own */
 
 /* Expiries, in seconds. */
 #define GW_CONV_TTL_S 691200L /* conversation state kept 8 days (Zalo's window) */
@@ -146,11 +146,11 @@ long gw_keyspace_part_of_id(const gw_keyspace *ks, const char *id);
 const char *gw_keys_lua_prelude(const gw_keyspace *ks);
 
 /* ---- legacy names, until every key is built from the table ---- */
-#define GW_DEDUP_TTL_S "604800" /* provider ids remembered for 7 days */
-#define GW_STATS_TTL_S "3456000" /* counters are kept 40 days (text: used in Lua) */
-#define GW_INBOUND_STREAM "mc:in" /* every accepted provider event */
-#define GW_OUT_PREFIX "mc:out:"   /* outbound stream of a channel: mc:out:<channel> */
-#define GW_DEAD_STREAM "mc:dead"  /* what could not be sent, with the reason */
+#define GW_DEDUP_TTL_S "604800"         /* provider ids remembered for 7 days */
+#define GW_STATS_TTL_S "3456000"        /* counters are kept 40 days (text: used in Lua) */
+#define GW_INBOUND_STREAM "mc:in"       /* every accepted provider event */
+#define GW_OUT_PREFIX "mc:out:"         /* outbound stream of a channel: mc:out:<channel> */
+#define GW_DEAD_STREAM "mc:dead"        /* what could not be sent, with the reason */
 #define GW_RETENTION_KEY "mc:retention" /* the retention sweeper's cursors (hash) */
 #define GW_DUE_KEY "mc:due"             /* sorted set of due notification ids */
 #define GW_NOTIF_PREFIX "mc:notif:"     /* hash of one notification */
