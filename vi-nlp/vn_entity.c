@@ -66,8 +66,9 @@
 #define CODE_SEQ_MAX 10
 
 enum { CUE_CCCD, CUE_PREFIX, CUE_PLACE, CUE_NOT, N_CUE };
-/* Values in the age dictionary (its own: "con", "em" are ward-rule cues too). */
-enum { AGE_CUE, AGE_NOT };
+/* Values in the dictionary of words about the person (its own: "con" is a ward-rule cue
+ * too). */
+enum { AGE_CUE, AGE_NOT, FOREIGN };
 
 typedef struct ward {
     char id[WARD_ID_MAX];     /* GSO code, "27316" */
@@ -83,15 +84,15 @@ struct vn_extractor {
     uint8_t mobile[100];    /* "0XY" is a mobile prefix: mobile[XY] */
     uint8_t province[1000]; /* valid CCCD province codes */
     vn_dict *cues;          /* CUE_* phrases */
-    vn_dict *age;           /* AGE_CUE / AGE_NOT phrases */
+    vn_dict *person;        /* AGE_CUE / AGE_NOT / FOREIGN phrases */
     vn_dict *wards;         /* ward names -> index */
     ward *w;                /* nwards entries */
     size_t nwards;
 };
 
-static const char *const section_names[] = {"mobile-prefix", "cccd-province", "cccd-cue",
-                                            "ward-prefix",   "ward-cue",      "ward-not-before",
-                                            "ward-stop",     "age-cue",       "age-not-after"};
+static const char *const section_names[] = {
+    "mobile-prefix",   "cccd-province", "cccd-cue", "ward-prefix",   "ward-cue",
+    "ward-not-before", "ward-stop",     "age-cue",  "age-not-after", "foreign"};
 enum {
     SEC_MOBILE,
     SEC_PROVINCE,
@@ -102,11 +103,15 @@ enum {
     SEC_STOP,
     SEC_AGE_CUE,
     SEC_AGE_NOT,
+    SEC_FOREIGN,
     N_SEC
 };
-/* The age sections came later: a data directory without them still loads (no "Nt" ages,
- * no thresholds recognized), so older deployments and test fixtures keep working. */
-static const uint8_t section_optional[N_SEC] = {[SEC_AGE_CUE] = 1, [SEC_AGE_NOT] = 1};
+_Static_assert(MC_ARRAY_LEN(section_names) == N_SEC, "one name per section");
+/* The sections about the person came later: a data directory without them still loads (no
+ * "Nt" ages, no thresholds, no foreign element), so older deployments and test fixtures
+ * keep working. */
+static const uint8_t section_optional[N_SEC] = {
+    [SEC_AGE_CUE] = 1, [SEC_AGE_NOT] = 1, [SEC_FOREIGN] = 1};
 
 void vn_extractor_free(vn_extractor *x) {
     if (!x)
@@ -115,7 +120,7 @@ void vn_extractor_free(vn_extractor *x) {
     pcre2_code_free(x->re_code);
     pcre2_code_free(x->re_run);
     vn_dict_free(x->cues);
-    vn_dict_free(x->age);
+    vn_dict_free(x->person);
     vn_dict_free(x->wards);
     free(x->w);
     free(x);
@@ -227,8 +232,8 @@ static int load_entities(vn_extractor *x, const char *dir, char *err, size_t err
             continue;
         }
         static const int cue_of[N_SEC] = {-1,      -1, CUE_CCCD, CUE_PREFIX, CUE_PLACE,
-                                          CUE_NOT, -1, AGE_CUE,  AGE_NOT};
-        vn_dict *d = sec == SEC_AGE_CUE || sec == SEC_AGE_NOT ? x->age : x->cues;
+                                          CUE_NOT, -1, AGE_CUE,  AGE_NOT,    FOREIGN};
+        vn_dict *d = sec >= SEC_AGE_CUE ? x->person : x->cues;
         char e2[256];
         if ((rc = vn_dict_add(d, x->n, line, len, cue_of[sec], e2, sizeof(e2))) != 0) {
             rc = vn_file_err(&f, err, errlen, "%s", e2);
@@ -382,9 +387,9 @@ vn_extractor *vn_extractor_new(const char *data_dir, char *err, size_t errlen) {
     if (!x->re_code || !x->re_run)
         goto fail;
     x->cues = vn_dict_new();
-    x->age = vn_dict_new();
+    x->person = vn_dict_new();
     x->wards = vn_dict_new();
-    if (!x->cues || !x->age || !x->wards) {
+    if (!x->cues || !x->person || !x->wards) {
         if (err && errlen)
             snprintf(err, errlen, "vn_extractor: out of memory");
         goto fail;
@@ -672,12 +677,16 @@ static int bare_t(const char *in, const vn_text *t, size_t i) {
            (in[k->src_off] == 't' || in[k->src_off] == 'T');
 }
 
-/* Rule 6: the first age stated in t (in is the input t was made from). */
-static void find_age(const vn_extractor *x, const char *in, const vn_text *t, vn_entities *out) {
+/* Rules 6 and 7: the first age stated in t (in is the input t was made from) and whether a
+ * foreign element is named. */
+static void find_person(const vn_extractor *x, const char *in, const vn_text *t, vn_entities *out) {
     vn_match m[VN_AGE_MAX_CUES];
-    size_t nm = vn_dict_match(x->age, t, m, VN_AGE_MAX_CUES);
+    size_t nm = vn_dict_match(x->person, t, m, VN_AGE_MAX_CUES);
     if (nm > VN_AGE_MAX_CUES)
         nm = VN_AGE_MAX_CUES;
+    for (size_t c = 0; c < nm; c++)
+        if (m[c].value == FOREIGN)
+            out->foreign = 1;
     for (size_t i = 0; i < t->ntok; i++) {
         const vn_tok *k = &t->tok[i];
         if (!(k->flags & VN_TOK_DIGIT))
@@ -761,8 +770,8 @@ int vn_extract(const vn_extractor *x, const char *in, size_t len, const vn_text 
         size_t ng = find_groups(x, t, md, cs, ce, g);
         find_numbers(x, g, ng, cues, nc, out);
         pcre2_match_data_free(md);
-        find_age(x, in, t, out);
     }
+    find_person(x, in, t, out);
     find_ward(x, t, cues, nc, out);
 done:
     if (t == &own)

@@ -57,6 +57,7 @@ static void extract(const char *s, vn_entities *e) {
     assert_string_equal(e->citizen_id, e2.citizen_id);
     assert_int_equal(e->ward, e2.ward);
     assert_int_equal(e->age, e2.age);
+    assert_int_equal(e->foreign, e2.foreign);
 }
 
 static void want(const char *field, const char *got, const char *expect, const char *line) {
@@ -200,9 +201,9 @@ static void test_cccd_rules(void **state) {
     assert_string_equal(e.citizen_id, "");
 }
 
-/* The age of the person asked about, as citizens write it; thresholds and money are not
- * ages. */
-static void test_ages(void **state) {
+/* The age of the person asked about, as citizens write it (thresholds and money are not
+ * ages), and a foreign element. */
+static void test_person(void **state) {
     static const struct {
         const char *text;
         int age;
@@ -228,6 +229,25 @@ static void test_ages(void **state) {
         {"tuổi", -1},
         {"khai sinh cho con", -1},
     };
+    static const struct {
+        const char *text;
+        int foreign;
+    } f[] = {
+        {"kết hôn với người nước ngoài cần giấy tờ gì", 1},
+        {"ket hon voi nguoi nuoc ngoai", 1},
+        {"khai sinh cho con, bố cháu là người Hàn Quốc", 1},
+        {"chồng em là Việt kiều", 1},
+        {"cha la nguoi dai loan", 1},
+        {"đăng ký kết hôn cần giấy tờ gì", 0},
+        {"làm giấy khai sinh cho con", 0},
+    };
+    for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++) {
+        vn_entities e;
+        extract(f[i].text, &e);
+        if (e.foreign != f[i].foreign)
+            print_error("'%s': foreign %d, want %d\n", f[i].text, e.foreign, f[i].foreign);
+        assert_int_equal(e.foreign, f[i].foreign);
+    }
     for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
         vn_entities e;
         extract(v[i].text, &e);
@@ -405,7 +425,7 @@ int main(void) {
         cmocka_unit_test(test_dates),       cmocka_unit_test(test_phone_rules),
         cmocka_unit_test(test_cccd_rules),  cmocka_unit_test(test_wards),
         cmocka_unit_test(test_load_errors), cmocka_unit_test(test_bad_input),
-        cmocka_unit_test(test_speed),       cmocka_unit_test(test_ages),
+        cmocka_unit_test(test_speed),       cmocka_unit_test(test_person),
     };
     return cmocka_run_group_tests_name("vn_entity", tests, setup, teardown);
 }
