@@ -27,6 +27,7 @@
 #include "vi-nlp/vn_utf8.h"
 
 #define MS_PER_DAY (24LL * 3600 * 1000)
+#define KEY_MAX 32 /* bytes of a key name without its conditions ("checked_on"), with NUL */
 
 struct nlu_catalog {
     nlu_procedure procs[NLU_CAT_MAX_PROCEDURES]; /* file order */
@@ -251,7 +252,7 @@ static int same_case(const nlu_cond *a, const nlu_cond *b) {
 }
 
 int nlu_catalog_check(const nlu_catalog *c, int32_t today, char *err, size_t errlen) {
-    char d1[16], d2[16];
+    char d1[NLU_DAY_TEXT], d2[NLU_DAY_TEXT];
     if (!c)
         return MC_EINVAL;
     for (size_t i = 0; i < c->n; i++) {
@@ -583,7 +584,7 @@ static int check_block(const nlu_procedure *p, int header_line, const nlu_data *
 /* One "key = value" line of the block cur. */
 static int add_kv(nlu_procedure *cur, vn_normalizer *vn, const nlu_line *l, const nlu_data *d,
                   char *err, size_t errlen) {
-    char name[32];
+    char name[KEY_MAX];
     nlu_cond c;
     if (parse_key(l->key, name, sizeof(name), &c, d, err, errlen) != 0)
         return -1;

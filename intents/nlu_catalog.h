@@ -29,6 +29,7 @@
 #define NLU_CAT_MAX_AGE 150 /* largest age a condition may name */
 
 #define NLU_DAY_NONE INT32_MIN /* no date condition */
+#define NLU_DAY_TEXT 16        /* bytes for nlu_day_format's "dd/mm/yyyy" and its NUL */
 /* Ho Chi Minh City is UTC+7 all year (no daylight saving): a day starts at 17:00 UTC. */
 #define NLU_TZ_OFFSET_MS (7LL * 3600 * 1000)
 
@@ -138,7 +139,7 @@ int32_t nlu_day_of_ms(int64_t ms);
 /* Parses "YYYY-MM-DD" (a real date between NLU_CAT_MIN_YEAR and NLU_CAT_MAX_YEAR) into *day;
  * returns 0 or -1. */
 int nlu_day_parse(const char *s, size_t n, int32_t *day);
-/* Writes day as "dd/mm/yyyy" into buf[n] (n >= 11); returns buf. */
+/* Writes day as "dd/mm/yyyy" into buf[n] (n >= 11; NLU_DAY_TEXT is enough); returns buf. */
 char *nlu_day_format(int32_t day, char *buf, size_t n);
 
 #endif

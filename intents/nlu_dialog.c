@@ -148,8 +148,8 @@ static nlu_result resolve(nlu_engine *e, const nlu_context *c, const nlu_result 
     }
     /* "con tôi 5 tuổi" after a question about the ID card: the same question, asked again
      * for that case (the answers pick the catalog's value for the age or foreign element). */
-    if ((i == NLU_I_OOS || r->clarify || r->bare) && !r->procedure &&
-        (r->age >= 0 || r->foreign) && nlu_is_procedure_intent(ci) && cp) {
+    if ((i == NLU_I_OOS || r->clarify || r->bare) && !r->procedure && (r->age >= 0 || r->foreign) &&
+        nlu_is_procedure_intent(ci) && cp) {
         w.intent = nlu_intent_ids[ci];
         w.procedure = cp->id;
         w.clarify = 0;

@@ -170,7 +170,7 @@ static int put_fact(sbuf *b, nlu_fact_kind kind, const fill *f) {
     if (!v)
         return MC_EINVAL;
     if (ended != NLU_DAY_NONE && f->ended) {
-        char day[16];
+        char day[NLU_DAY_TEXT];
         const char *key = ph_names[P_UNTIL], *val = nlu_day_format(ended, day, sizeof(day));
         fill e = {NULL, &key, &val, 1, NULL, -1, NULL};
         int rc = render(f->ended->text, &e, b);
@@ -223,7 +223,7 @@ static int put(sbuf *b, int ph, const fill *f) {
     const nlu_procedure *p = f->p;
     if (!p)
         return MC_EINVAL;
-    char day[16];
+    char day[NLU_DAY_TEXT];
     switch (ph) {
     case P_NAME: return sb_str(b, p->name);
     case P_AGENCY: return put_fact(b, NLU_FACT_AGENCY, f);
