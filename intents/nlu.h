@@ -5,9 +5,10 @@
  * the trained model's calibrated probabilities (intents/nlu_model.h) or, without a model,
  * from the weighted phrases of intents/data/rules.txt; a few precise rules of the same file
  * (SMS keywords such as HUY, STOP, "TRA <code>", a bare dossier code) override either.
- * Entities come from vi-nlp (dossier code, phone, citizen ID, ward) and from two phrase
- * dictionaries built at start-up (procedure aliases of procedures.txt, issue keywords of
- * issue_categories.txt). Conversation state lives in intents/nlu_dialog.h.
+ * Entities come from vi-nlp (dossier code, phone, citizen ID, ward, the age of the person
+ * asked about, a foreign element) and from two phrase dictionaries built at start-up
+ * (procedure aliases of procedures.txt, issue keywords of issue_categories.txt).
+ * Conversation state lives in intents/nlu_dialog.h.
  */
 #ifndef NLU_H
 #define NLU_H
