@@ -288,6 +288,8 @@ int nlu_classify(nlu_engine *e, const char *text, size_t len, nlu_result *out) {
     snprintf(out->dossier_code, sizeof(out->dossier_code), "%s", ent.dossier_code);
     snprintf(out->phone, sizeof(out->phone), "%s", ent.phone);
     snprintf(out->citizen_id, sizeof(out->citizen_id), "%s", ent.citizen_id);
+    out->age = ent.age;
+    out->foreign = ent.foreign;
     if (ent.ward >= 0) {
         out->ward_id = vn_ward_id(e->x, ent.ward);
         out->ward_name = vn_ward_name(e->x, ent.ward);

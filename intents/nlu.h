@@ -5,9 +5,10 @@
  * the trained model's calibrated probabilities (intents/nlu_model.h) or, without a model,
  * from the weighted phrases of intents/data/rules.txt; a few precise rules of the same file
  * (SMS keywords such as HUY, STOP, "TRA <code>", a bare dossier code) override either.
- * Entities come from vi-nlp (dossier code, phone, citizen ID, ward) and from two phrase
- * dictionaries built at start-up (procedure aliases of procedures.txt, issue keywords of
- * issue_categories.txt). Conversation state lives in intents/nlu_dialog.h.
+ * Entities come from vi-nlp (dossier code, phone, citizen ID, ward, the age of the person
+ * asked about, a foreign element) and from two phrase dictionaries built at start-up
+ * (procedure aliases of procedures.txt, issue keywords of issue_categories.txt).
+ * Conversation state lives in intents/nlu_dialog.h.
  */
 #ifndef NLU_H
 #define NLU_H
@@ -63,6 +64,10 @@ typedef struct nlu_result {
     int bare;       /* 1: the message is nothing but names (procedure, ward, a dossier code
                        alone) and words that ask nothing ("khai sinh", "phường Bến Thành") */
     int overridden; /* 1: a precise rule of rules.txt [override] decided the intent */
+    int age;        /* years of the person asked about ("con tôi 5 tuổi"), -1 when absent;
+                       the answers pick the catalog's rule for that age */
+    int foreign;    /* 1: the message names a foreign element (a foreign parent or spouse),
+                       which changes birth and marriage registration; else 0 */
 } nlu_result;
 
 typedef struct nlu_quick {
@@ -101,8 +106,9 @@ typedef struct nlu_reply {
 int nlu_classify(nlu_engine *e, const char *text, size_t len, nlu_result *out);
 
 /* Classifies and composes the reply for one message without conversation state (a fresh
- * nlu_converse). On success the caller frees *out with nlu_reply_free. If res is not NULL it
- * receives the classification. Same errors as nlu_classify; on error *out is zeroed. */
+ * nlu_converse at the wall-clock time: the catalog values of today). On success the caller
+ * frees *out with nlu_reply_free. If res is not NULL it receives the classification. Same
+ * errors as nlu_classify; on error *out is zeroed. */
 int nlu_respond(nlu_engine *e, const char *text, size_t len, nlu_result *res, nlu_reply *out);
 
 /* Fills the reply template `name` of replies.txt (one without catalog placeholders, e.g.

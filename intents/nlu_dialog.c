@@ -7,13 +7,15 @@
  * process can take the next message. Context only ever fills what the message leaves
  * open: a confident, complete question is answered as asked; a message that is weak on
  * its own ("khai sinh", "còn lệ phí thì sao?", "còn kết hôn?", a bare dossier code, a ward
- * name) is read as the answer to the question asked or as a follow-up of the last one.
+ * name, "con tôi 5 tuổi") is read as the answer to the question asked or as a follow-up of
+ * the last one.
  */
 #include "intents/nlu_dialog.h"
 
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "core/mc.h"
 #include "intents/nlu_internal.h"
@@ -144,6 +146,15 @@ static nlu_result resolve(nlu_engine *e, const nlu_context *c, const nlu_result 
         w.issue_category = NULL;
         return w;
     }
+    /* "con tôi 5 tuổi" after a question about the ID card: the same question, asked again
+     * for that case (the answers pick the catalog's value for the age or foreign element). */
+    if ((i == NLU_I_OOS || r->clarify || r->bare) && !r->procedure && (r->age >= 0 || r->foreign) &&
+        nlu_is_procedure_intent(ci) && cp) {
+        w.intent = nlu_intent_ids[ci];
+        w.procedure = cp->id;
+        w.clarify = 0;
+        return w;
+    }
     /* "còn kết hôn?" after the fee of khai sinh: the same question, another procedure. */
     if (r->clarify && nlu_is_procedure_intent(ci)) {
         w.intent = nlu_intent_ids[ci];
@@ -183,7 +194,7 @@ int nlu_converse(nlu_engine *e, nlu_context *ctx, int64_t now_ms, const char *te
         c.intent[0] = '\0';
 
     nlu_result w = resolve(e, &c, &r);
-    if ((rc = nlu_compose(e, &w, out, &pending)) != 0)
+    if ((rc = nlu_compose(e, &w, now_ms, out, &pending)) != 0)
         return rc;
 
     int wi = nlu_intent_index(w.intent);
@@ -206,6 +217,10 @@ int nlu_converse(nlu_engine *e, nlu_context *ctx, int64_t now_ms, const char *te
 
 int nlu_respond(nlu_engine *e, const char *text, size_t len, nlu_result *res, nlu_reply *out) {
     nlu_context c;
+    struct timespec ts;
     memset(&c, 0, sizeof(c));
-    return nlu_converse(e, &c, 0, text, len, res, out);
+    /* No caller clock here (motcua ask): the catalog values of today, by the wall clock. */
+    clock_gettime(CLOCK_REALTIME, &ts);
+    int64_t now_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return nlu_converse(e, &c, now_ms, text, len, res, out);
 }

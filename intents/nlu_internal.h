@@ -88,6 +88,7 @@ enum {
     NLU_T_HANDOFF,
     NLU_T_UNSUPPORTED,         /* an image, sticker, file...: only text is understood */
     NLU_T_SUBSCRIBE_ELSEWHERE, /* web chat cannot reach an offline citizen */
+    NLU_T_FACT_ENDED,          /* said before a catalog value kept after a dated one ended */
     NLU_T_COUNT
 };
 
@@ -155,8 +156,10 @@ int nlu_replies_load(nlu_engine *e, const char *path, char *err, size_t errlen);
 /* Every quick reply, sent back, must be understood (for {alias}: for every procedure). */
 int nlu_replies_check(nlu_engine *e, char *err, size_t errlen);
 void nlu_replies_free(nlu_engine *e);
-/* Composes the reply for r, already resolved by the dialogue; *pending receives the slot
- * the reply asks for ("procedure", "dossier_code", "ward") or "". Zeroes *out on error. */
-int nlu_compose(nlu_engine *e, const nlu_result *r, nlu_reply *out, const char **pending);
+/* Composes the reply for r, already resolved by the dialogue, as of now_ms (Unix ms: the
+ * catalog values of that day); *pending receives the slot the reply asks for ("procedure",
+ * "dossier_code", "ward") or "". Zeroes *out on error. */
+int nlu_compose(nlu_engine *e, const nlu_result *r, int64_t now_ms, nlu_reply *out,
+                const char **pending);
 
 #endif

@@ -7,6 +7,9 @@
  * replies.txt fails the start-up with its line instead of showing "{fe}" to a citizen.
  * Placeholders are filled from the procedure catalog (answers about a procedure) or from
  * key/value pairs (entities, and what the gateway looked up: dossier status, ticket).
+ * A catalog fact is the value for the citizen's case (the day asked, the age, a foreign
+ * element: nlu_fact_pick), with what it rests on ({basis}) and when it was checked; a
+ * dated value that has ended without replacement is never quoted as current.
  * Quick replies are checked at start-up too: sent back, each must be understood.
  */
 #include <stdarg.h>
@@ -36,17 +39,22 @@ enum {
     P_STATUS,
     P_UPDATED,
     P_TICKET,
+    P_BASIS,   /* what the answered fact rests on (the papers' bases for [documents]) */
+    P_CHECKED, /* the day the procedure was last checked, dd/mm/yyyy */
+    P_UNTIL,   /* [fact_ended]: the last day of the value that ended, dd/mm/yyyy */
     P_COUNT
 };
 static const char *const ph_names[P_COUNT] = {
-    "name",  "agency", "fee",  "duration", "online", "legal",   "source", "documents",
-    "alias", "code",   "ward", "category", "status", "updated", "ticket",
+    "name", "agency", "fee",      "duration", "online",  "legal",  "source", "documents",  "alias",
+    "code", "ward",   "category", "status",   "updated", "ticket", "basis",  "checked_on", "until",
 };
 #define B(p) (1u << (p))
 /* Everything the catalog knows about a procedure. */
 #define CATALOG                                                                                    \
     (B(P_NAME) | B(P_AGENCY) | B(P_FEE) | B(P_DURATION) | B(P_ONLINE) | B(P_LEGAL) | B(P_SOURCE) | \
      B(P_DOCUMENTS) | B(P_ALIAS))
+/* An answer about one fact also says what it rests on and when it was checked. */
+#define ANSWER (CATALOG | B(P_BASIS) | B(P_CHECKED))
 /* What a quick reply may name (it is rendered per procedure and checked for each). */
 #define QUICK_OK (B(P_NAME) | B(P_ALIAS))
 
@@ -54,11 +62,11 @@ static const struct tpl_spec {
     const char *name; /* section of replies.txt */
     unsigned allowed; /* placeholders it may use */
 } specs[NLU_T_COUNT] = {
-    [NLU_T_DOCUMENTS] = {"documents", CATALOG},
-    [NLU_T_FEE] = {"fee", CATALOG},
-    [NLU_T_DURATION] = {"duration", CATALOG},
-    [NLU_T_LOCATION] = {"location", CATALOG},
-    [NLU_T_ONLINE] = {"online", CATALOG},
+    [NLU_T_DOCUMENTS] = {"documents", ANSWER},
+    [NLU_T_FEE] = {"fee", ANSWER},
+    [NLU_T_DURATION] = {"duration", ANSWER},
+    [NLU_T_LOCATION] = {"location", ANSWER},
+    [NLU_T_ONLINE] = {"online", ANSWER},
     [NLU_T_WHICH_DOCUMENTS] = {"which_documents", 0},
     [NLU_T_WHICH_FEE] = {"which_fee", 0},
     [NLU_T_WHICH_DURATION] = {"which_duration", 0},
@@ -88,7 +96,20 @@ static const struct tpl_spec {
     [NLU_T_HANDOFF] = {"handoff", 0},
     [NLU_T_UNSUPPORTED] = {"unsupported", 0},
     [NLU_T_SUBSCRIBE_ELSEWHERE] = {"subscribe_elsewhere", 0},
+    [NLU_T_FACT_ENDED] = {"fact_ended", B(P_UNTIL)},
 };
+
+/* The fact each procedure answer is about, for {basis}; -1 for the other templates. */
+static int answer_fact(int t) {
+    switch (t) {
+    case NLU_T_DOCUMENTS: return NLU_FACT_DOCUMENT;
+    case NLU_T_FEE: return NLU_FACT_FEE;
+    case NLU_T_DURATION: return NLU_FACT_DURATION;
+    case NLU_T_LOCATION: return NLU_FACT_AGENCY;
+    case NLU_T_ONLINE: return NLU_FACT_ONLINE;
+    }
+    return -1;
+}
 
 /* ---- growing output buffer ------------------------------------------------------------ */
 
@@ -127,13 +148,72 @@ typedef struct fill {
     const char *const *keys; /* n names of ph_names */
     const char *const *vals; /* n values, UTF-8 */
     size_t n;                /* pairs */
+    const nlu_case *kase;    /* the citizen's case; NULL: the general values */
+    int fact;                /* the fact answered (NLU_FACT_*), -1 none: for {basis} */
+    const nlu_tpl *ended;    /* [fact_ended], said before a value that may be out of date */
 } fill;
+
+static int render(const char *tp, const fill *f, sbuf *b);
 
 static int ph_index(const char *s, size_t n) {
     for (int i = 0; i < P_COUNT; i++)
         if (strlen(ph_names[i]) == n && memcmp(s, ph_names[i], n) == 0)
             return i;
     return -1;
+}
+
+/* Appends the value of single-valued fact kind for the case; a value kept only because a
+ * dated one ended unreplaced is introduced by [fact_ended]. */
+static int put_fact(sbuf *b, nlu_fact_kind kind, const fill *f) {
+    int32_t ended;
+    const nlu_fact *v = nlu_fact_pick(f->p, kind, f->kase, &ended);
+    if (!v)
+        return MC_EINVAL;
+    if (ended != NLU_DAY_NONE && f->ended) {
+        char day[NLU_DAY_TEXT];
+        const char *key = ph_names[P_UNTIL], *val = nlu_day_format(ended, day, sizeof(day));
+        fill e = {NULL, &key, &val, 1, NULL, -1, NULL};
+        int rc = render(f->ended->text, &e, b);
+        if (rc == 0)
+            rc = sb_str(b, " ");
+        if (rc)
+            return rc;
+    }
+    return sb_str(b, v->text);
+}
+
+/* 1 when the "; "-separated list list[0..n) holds the item s[0..sn). */
+static int list_has(const char *list, size_t n, const char *s, size_t sn) {
+    const char *end = list + n;
+    while (list < end) {
+        const char *sep = strstr(list, "; ");
+        const char *e = sep && sep < end ? sep : end;
+        if ((size_t)(e - list) == sn && memcmp(list, s, sn) == 0)
+            return 1;
+        list = e + 2;
+    }
+    return 0;
+}
+
+/* Appends the bases of the papers listed for the case, each legal text once (a basis may
+ * itself be a "; "-separated list). */
+static int put_doc_bases(sbuf *b, const fill *f) {
+    const nlu_procedure *p = f->p;
+    size_t start = b->len;
+    for (size_t i = 0; i < p->n_documents; i++) {
+        if (!nlu_doc_shown(&p->docs[i], f->kase))
+            continue;
+        for (const char *s = p->docs[i].basis; *s;) {
+            const char *sep = strstr(s, "; ");
+            size_t n = sep ? (size_t)(sep - s) : strlen(s);
+            if (!(b->len > start && list_has(b->p + start, b->len - start, s, n))) {
+                if ((b->len > start && sb_str(b, "; ")) || sb_add(b, s, n))
+                    return MC_ENOMEM;
+            }
+            s += n + (sep ? 2 : 0);
+        }
+    }
+    return 0;
 }
 
 static int put(sbuf *b, int ph, const fill *f) {
@@ -143,23 +223,38 @@ static int put(sbuf *b, int ph, const fill *f) {
     const nlu_procedure *p = f->p;
     if (!p)
         return MC_EINVAL;
+    char day[NLU_DAY_TEXT];
     switch (ph) {
     case P_NAME: return sb_str(b, p->name);
-    case P_AGENCY: return sb_str(b, p->agency);
-    case P_FEE: return sb_str(b, p->fee);
-    case P_DURATION: return sb_str(b, p->duration);
-    case P_ONLINE: return sb_str(b, p->online);
+    case P_AGENCY: return put_fact(b, NLU_FACT_AGENCY, f);
+    case P_FEE: return put_fact(b, NLU_FACT_FEE, f);
+    case P_DURATION: return put_fact(b, NLU_FACT_DURATION, f);
+    case P_ONLINE: return put_fact(b, NLU_FACT_ONLINE, f);
     case P_LEGAL: return sb_str(b, p->legal);
     case P_SOURCE: return sb_str(b, p->source);
     case P_ALIAS: return sb_str(b, p->aliases[0]);
-    case P_DOCUMENTS:
+    case P_CHECKED: return sb_str(b, nlu_day_format(p->checked_day, day, sizeof(day)));
+    case P_BASIS:
+        if (f->fact == NLU_FACT_DOCUMENT)
+            return put_doc_bases(b, f);
+        if (f->fact >= 0 && f->fact < NLU_FACT_SINGLE) {
+            const nlu_fact *v = nlu_fact_pick(p, (nlu_fact_kind)f->fact, f->kase, NULL);
+            return v ? sb_str(b, v->basis) : MC_EINVAL;
+        }
+        return MC_EINVAL;
+    case P_DOCUMENTS: {
+        size_t k = 0;
         for (size_t i = 0; i < p->n_documents; i++) {
+            if (!nlu_doc_shown(&p->docs[i], f->kase))
+                continue;
             char num[32];
-            snprintf(num, sizeof(num), "%s%zu. ", i ? "\n" : "", i + 1);
-            if (sb_str(b, num) || sb_str(b, p->documents[i]))
+            snprintf(num, sizeof(num), "%s%zu. ", k ? "\n" : "", k + 1);
+            k++;
+            if (sb_str(b, num) || sb_str(b, p->docs[i].text))
                 return MC_ENOMEM;
         }
         return 0;
+    }
     }
     return MC_EINVAL;
 }
@@ -224,9 +319,11 @@ void nlu_reply_free(nlu_reply *r) {
     memset(r, 0, sizeof(*r));
 }
 
-int nlu_compose(nlu_engine *e, const nlu_result *r, nlu_reply *out, const char **pending) {
+int nlu_compose(nlu_engine *e, const nlu_result *r, int64_t now_ms, nlu_reply *out,
+                const char **pending) {
     const char *keys[3], *vals[3];
-    fill f = {NULL, keys, vals, 0};
+    nlu_case kase = {nlu_day_of_ms(now_ms), r->age, r->foreign};
+    fill f = {NULL, keys, vals, 0, &kase, -1, &e->tpl[NLU_T_FACT_ENDED]};
     int t;
     nlu_action act = NLU_ACT_NONE;
     *pending = "";
@@ -302,6 +399,7 @@ int nlu_compose(nlu_engine *e, const nlu_result *r, nlu_reply *out, const char *
     case NLU_I_GOODBYE: t = NLU_T_GOODBYE; break;
     default: t = NLU_T_FALLBACK; break;
     }
+    f.fact = answer_fact(t);
     int rc = render_tpl(&e->tpl[t], &f, out);
     if (rc)
         return rc;
@@ -329,7 +427,7 @@ int nlu_render(nlu_engine *e, const char *name, const char *const *keys, const c
             !vn_utf8_valid(values[i], strlen(values[i]), NULL))
             return MC_EINVAL;
     }
-    fill f = {NULL, keys, values, n};
+    fill f = {NULL, keys, values, n, NULL, -1, NULL};
     return render_tpl(&e->tpl[t], &f, out);
 }
 
@@ -483,7 +581,7 @@ fail:
  * procedure, understood as being about that procedure). */
 static int check_one(nlu_engine *e, const nlu_tpl *t, size_t q, const nlu_procedure *p, char *err,
                      size_t errlen) {
-    fill f = {p, NULL, NULL, 0};
+    fill f = {p, NULL, NULL, 0, NULL, -1, NULL};
     sbuf tb = {0}, pb = {0};
     nlu_result r;
     int rc = render(t->title[q], &f, &tb);

@@ -57,11 +57,18 @@
 #define WARD_ID_MAX 16
 #define WARD_NAME_MAX 96
 #define WARDS_COLUMNS 7
+/* Age rule: largest age taken, and how many tokens before the number an [age-cue] counts. */
+#define VN_AGE_MAX 120
+#define VN_AGE_CUE_WINDOW 3
+#define VN_AGE_MAX_CUES 32
 /* Dossier code parts. */
 #define CODE_MAX_GROUPS 4
 #define CODE_SEQ_MAX 10
 
 enum { CUE_CCCD, CUE_PREFIX, CUE_PLACE, CUE_NOT, N_CUE };
+/* Values in the dictionary of words about the person (its own: "con" is a ward-rule cue
+ * too). */
+enum { AGE_CUE, AGE_NOT, FOREIGN };
 
 typedef struct ward {
     char id[WARD_ID_MAX];     /* GSO code, "27316" */
@@ -78,15 +85,34 @@ struct vn_extractor {
     uint8_t mobile[100];    /* "0XY" is a mobile prefix: mobile[XY] */
     uint8_t province[1000]; /* valid CCCD province codes */
     vn_dict *cues;          /* CUE_* phrases */
+    vn_dict *person;        /* AGE_CUE / AGE_NOT / FOREIGN phrases */
     vn_dict *wards;         /* ward names -> index */
     ward *w;                /* nwards entries */
     size_t nwards;
 };
 
-static const char *const section_names[] = {"mobile-prefix", "cccd-province", "cccd-cue",
-                                            "ward-prefix",   "ward-cue",      "ward-not-before",
-                                            "ward-stop"};
-enum { SEC_MOBILE, SEC_PROVINCE, SEC_CCCD_CUE, SEC_PREFIX, SEC_PLACE, SEC_NOT, SEC_STOP, N_SEC };
+static const char *const section_names[] = {
+    "mobile-prefix",   "cccd-province", "cccd-cue", "ward-prefix",   "ward-cue",
+    "ward-not-before", "ward-stop",     "age-cue",  "age-not-after", "foreign"};
+enum {
+    SEC_MOBILE,
+    SEC_PROVINCE,
+    SEC_CCCD_CUE,
+    SEC_PREFIX,
+    SEC_PLACE,
+    SEC_NOT,
+    SEC_STOP,
+    SEC_AGE_CUE,
+    SEC_AGE_NOT,
+    SEC_FOREIGN,
+    N_SEC
+};
+_Static_assert(MC_ARRAY_LEN(section_names) == N_SEC, "one name per section");
+/* The sections about the person came later: a data directory without them still loads (no
+ * "Nt" ages, no thresholds, no foreign element), so older deployments and test fixtures
+ * keep working. */
+static const uint8_t section_optional[N_SEC] = {
+    [SEC_AGE_CUE] = 1, [SEC_AGE_NOT] = 1, [SEC_FOREIGN] = 1};
 
 void vn_extractor_free(vn_extractor *x) {
     if (!x)
@@ -95,6 +121,7 @@ void vn_extractor_free(vn_extractor *x) {
     pcre2_code_free(x->re_code);
     pcre2_code_free(x->re_run);
     vn_dict_free(x->cues);
+    vn_dict_free(x->person);
     vn_dict_free(x->wards);
     free(x->w);
     free(x);
@@ -209,15 +236,17 @@ static int load_entities(vn_extractor *x, const char *dir, char *err, size_t err
             x->w[k].stop = 1;
             continue;
         }
-        static const int cue_of[N_SEC] = {-1, -1, CUE_CCCD, CUE_PREFIX, CUE_PLACE, CUE_NOT, -1};
+        static const int cue_of[N_SEC] = {-1,      -1, CUE_CCCD, CUE_PREFIX, CUE_PLACE,
+                                          CUE_NOT, -1, AGE_CUE,  AGE_NOT,    FOREIGN};
+        vn_dict *d = sec >= SEC_AGE_CUE ? x->person : x->cues;
         char e2[256];
-        if ((rc = vn_dict_add(x->cues, x->n, line, len, cue_of[sec], e2, sizeof(e2))) != 0) {
+        if ((rc = vn_dict_add(d, x->n, line, len, cue_of[sec], e2, sizeof(e2))) != 0) {
             rc = vn_file_err(&f, err, errlen, "%s", e2);
             goto fail;
         }
     }
     for (int s = 0; s < N_SEC; s++)
-        if (!seen[s]) {
+        if (!seen[s] && !section_optional[s]) {
             f.lineno = 0;
             rc = vn_file_err(&f, err, errlen, "missing section [%s]", section_names[s]);
             goto fail;
@@ -369,8 +398,9 @@ vn_extractor *vn_extractor_new(const char *data_dir, char *err, size_t errlen) {
     if (!x->re_code || !x->re_run)
         goto fail;
     x->cues = vn_dict_new();
+    x->person = vn_dict_new();
     x->wards = vn_dict_new();
-    if (!x->cues || !x->wards) {
+    if (!x->cues || !x->person || !x->wards) {
         if (err && errlen)
             snprintf(err, errlen, "vn_extractor: out of memory");
         goto fail;
@@ -644,6 +674,77 @@ static void find_ward(const vn_extractor *x, const vn_text *t, const vn_match *c
     }
 }
 
+/* 1 when token i of t is the plain word w. */
+static int tok_is(const vn_text *t, size_t i, const char *w) {
+    size_t n = strlen(w);
+    return i < t->ntok && t->tok[i].p_len == n && memcmp(t->plain + t->tok[i].p_off, w, n) == 0;
+}
+
+/* 1 when token i came from a bare "t" typed alone, which teencode reads as "tôi" ("bé 5 t"
+ * is "bé 5 tuổi" only after a number; the age rule checks that). */
+static int bare_t(const char *in, const vn_text *t, size_t i) {
+    const vn_tok *k = &t->tok[i];
+    return (k->flags & VN_TOK_EXPANDED) && k->src_len == 1 &&
+           (in[k->src_off] == 't' || in[k->src_off] == 'T');
+}
+
+/* Rules 6 and 7: the first age stated in t (in is the input t was made from) and whether a
+ * foreign element is named. */
+static void find_person(const vn_extractor *x, const char *in, const vn_text *t, vn_entities *out) {
+    vn_match m[VN_AGE_MAX_CUES];
+    size_t nm = vn_dict_match(x->person, t, m, VN_AGE_MAX_CUES);
+    if (nm > VN_AGE_MAX_CUES)
+        nm = VN_AGE_MAX_CUES;
+    for (size_t c = 0; c < nm; c++)
+        if (m[c].value == FOREIGN)
+            out->foreign = 1;
+    for (size_t i = 0; i < t->ntok; i++) {
+        const vn_tok *k = &t->tok[i];
+        if (!(k->flags & VN_TOK_DIGIT))
+            continue;
+        const char *p = t->plain + k->p_off;
+        size_t d = 0;
+        int n = 0;
+        while (d < k->p_len && d < 4 && p[d] >= '0' && p[d] <= '9')
+            n = n * 10 + (p[d++] - '0');
+        if (d == 0 || d > 3)
+            continue;
+        const char *rest = p + d;
+        size_t rl = k->p_len - d;
+        int years = -1, needs_cue = 0;
+        if (rl == 0) {
+            if (tok_is(t, i + 1, "tuoi"))
+                years = n;
+            else if (tok_is(t, i + 1, "thang") && tok_is(t, i + 2, "tuoi"))
+                years = n / 12; /* "10 tháng tuổi": a baby, 0 years */
+            else if (i + 1 < t->ntok && bare_t(in, t, i + 1)) {
+                years = n;
+                needs_cue = 1;
+            }
+        } else if (rl == 4 && memcmp(rest, "tuoi", 4) == 0) {
+            years = n;
+        } else if (rl == 1 && rest[0] == 't') {
+            years = n;
+            needs_cue = 1;
+        }
+        if (years < 0 || years > VN_AGE_MAX)
+            continue;
+        int cue = 0, threshold = 0;
+        for (size_t c = 0; c < nm; c++) {
+            if (m[c].tok_end > i)
+                break; /* matches come in text order */
+            if (m[c].value == AGE_NOT && m[c].tok_end == i)
+                threshold = 1;
+            if (m[c].value == AGE_CUE && i - m[c].tok_end <= VN_AGE_CUE_WINDOW)
+                cue = 1;
+        }
+        if (threshold || (needs_cue && !cue))
+            continue;
+        out->age = years;
+        return;
+    }
+}
+
 int vn_extract(const vn_extractor *x, const char *in, size_t len, const vn_text *t,
                vn_entities *out) {
     vn_text own;
@@ -652,6 +753,7 @@ int vn_extract(const vn_extractor *x, const char *in, size_t len, const vn_text 
         return MC_EINVAL;
     memset(out, 0, sizeof(*out));
     out->ward = -1;
+    out->age = -1;
     if (!x)
         return MC_EINVAL;
     if (!t) {
@@ -680,6 +782,7 @@ int vn_extract(const vn_extractor *x, const char *in, size_t len, const vn_text 
         find_numbers(x, g, ng, cues, nc, out);
         pcre2_match_data_free(md);
     }
+    find_person(x, in, t, out);
     find_ward(x, t, cues, nc, out);
 done:
     if (t == &own)

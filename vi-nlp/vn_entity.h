@@ -1,6 +1,7 @@
 /*
  * vi-nlp/vn_entity.h — the entities of a citizen message: dossier code, mobile phone,
- * citizen ID (CCCD) and HCMC ward, each in its canonical form.
+ * citizen ID (CCCD), HCMC ward, a person's age and whether a foreign element is named, each
+ * in its canonical form.
  *
  * The rules (what counts, what is rejected, and why) are in vi-nlp/vn_entity.c; the word
  * lists and codes they use are data in vi-nlp/data/entities.txt and vi-nlp/data/wards.csv.
@@ -25,6 +26,10 @@ typedef struct vn_entities {
     char phone[16];        /* E.164 "+849xxxxxxxx", "" when absent */
     char citizen_id[13];   /* 12 digits, "" when absent */
     int ward;              /* index into the ward table, -1 when absent */
+    int age;               /* years of the person the message is about ("bé 5 tuổi"), 0 for a
+                              baby in months, -1 when absent */
+    int foreign;           /* 1: the message names a foreign element (a foreigner, a
+                              Vietnamese living abroad), else 0 */
 } vn_entities;
 
 /* Extracts the first entity of each kind from in[0..len). t is the vn_normalize result for

@@ -116,6 +116,8 @@ static void check_result(const nlu_result *r) {
     CHECK(r->intent != NULL);
     CHECK(isfinite(r->confidence) && r->confidence >= 0.0 && r->confidence <= 1.0);
     check_entities(r->dossier_code, r->phone, r->citizen_id);
+    CHECK(r->age >= -1 && r->age <= 120); /* vi-nlp's VN_AGE_MAX */
+    CHECK(r->foreign == 0 || r->foreign == 1);
 }
 
 static void one_message(const char *s, size_t n) {
@@ -130,6 +132,8 @@ static void one_message(const char *s, size_t n) {
         if (vn_extract(X, s, n, &t, &ents) == 0) {
             check_entities(ents.dossier_code, ents.phone, ents.citizen_id);
             CHECK(ents.ward >= -1 && (ents.ward < 0 || (size_t)ents.ward < vn_ward_count(X)));
+            CHECK(ents.age >= -1 && ents.age <= 120);
+            CHECK(ents.foreign == 0 || ents.foreign == 1);
         }
         vn_text_free(&t);
     }

@@ -11,12 +11,14 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <cmocka.h>
 
 #include "core/mc.h"
 #include "intents/nlu.h"
 #include "intents/nlu_catalog.h"
+#include "intents/nlu_dialog.h"
 #include "test_nlu_share.h"
 #include "vi-nlp/vn_utf8.h"
 
@@ -55,8 +57,9 @@ static void check_reply(const nlu_reply *r) {
 }
 
 /* Each procedure question, for every procedure of the catalog, answers with that
- * procedure's fact and its source; each quick reply is understood, and asks about the
- * same procedure when it names one. */
+ * procedure's fact for today (the catalog's value for the day, no age, no foreign element),
+ * what it rests on, its source and the day it was checked; each quick reply is understood,
+ * and asks about the same procedure when it names one. */
 static void test_procedure_answers_for_every_procedure(void **state) {
     static const struct {
         const char *before, *after, *intent; /* the question: before + alias + after */
@@ -67,6 +70,10 @@ static void test_procedure_answers_for_every_procedure(void **state) {
         {"nộp hồ sơ ", " ở đâu", "procedure.location"},
         {"", " nộp online được không", "procedure.online"},
     };
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    const int64_t now = (int64_t)ts.tv_sec * 1000; /* one instant for the whole test */
+    const nlu_case today = {nlu_day_of_ms(now), -1, 0};
     for (size_t i = 0; i < nlu_catalog_count(CAT); i++) {
         const nlu_procedure *p = nlu_catalog_at(CAT, i);
         for (size_t k = 0; k < MC_ARRAY_LEN(q); k++) {
@@ -74,7 +81,9 @@ static void test_procedure_answers_for_every_procedure(void **state) {
             snprintf(msg, sizeof(msg), "%s%s%s", q[k].before, p->aliases[0], q[k].after);
             nlu_result r;
             nlu_reply rep;
-            assert_int_equal(nlu_respond(E, msg, strlen(msg), &r, &rep), 0);
+            nlu_context ctx;
+            memset(&ctx, 0, sizeof(ctx));
+            assert_int_equal(nlu_converse(E, &ctx, now, msg, strlen(msg), &r, &rep), 0);
             if (strcmp(r.intent, q[k].intent) || !r.procedure || strcmp(r.procedure, p->id))
                 print_error("'%s' -> %s %s\n", msg, r.intent, r.procedure ? r.procedure : "-");
             assert_string_equal(r.intent, q[k].intent);
@@ -82,12 +91,25 @@ static void test_procedure_answers_for_every_procedure(void **state) {
             check_reply(&rep);
             assert_non_null(strstr(rep.text, p->name));
             assert_non_null(strstr(rep.text, p->source));
-            const char *fact = k == 0   ? p->documents[0]
-                               : k == 1 ? p->fee
-                               : k == 2 ? p->duration
-                               : k == 3 ? p->agency
-                                        : p->online;
-            assert_non_null(strstr(rep.text, fact));
+            char checked[16];
+            assert_non_null(strstr(rep.text, nlu_day_format(p->checked_day, checked, 16)));
+            static const nlu_fact_kind kinds[] = {NLU_FACT_DOCUMENT, NLU_FACT_FEE,
+                                                  NLU_FACT_DURATION, NLU_FACT_AGENCY,
+                                                  NLU_FACT_ONLINE};
+            const nlu_fact *fact = NULL;
+            if (kinds[k] == NLU_FACT_DOCUMENT) {
+                for (size_t d = 0; d < p->n_documents && !fact; d++)
+                    if (nlu_doc_shown(&p->docs[d], &today))
+                        fact = &p->docs[d];
+            } else {
+                fact = nlu_fact_pick(p, kinds[k], &today, NULL);
+            }
+            assert_non_null(fact);
+            if (!strstr(rep.text, fact->text) || !strstr(rep.text, fact->basis))
+                print_error("'%s' lacks '%s' | '%s':\n%s\n", msg, fact->text, fact->basis,
+                            rep.text);
+            assert_non_null(strstr(rep.text, fact->text));
+            assert_non_null(strstr(rep.text, fact->basis));
             for (size_t j = 0; j < rep.n_quick; j++) {
                 nlu_result qr;
                 const char *pl = rep.quick[j].payload;

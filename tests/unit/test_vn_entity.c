@@ -1,7 +1,8 @@
 /*
- * tests/unit/test_vn_entity.c — dossier codes, phones, citizen IDs and wards: a table of
- * real-world shapes (tests/unit/data/vn_entities.tsv), a negative corpus that must yield
- * nothing (tests/unit/data/vn_negative.txt), the ward table, and the loader's errors.
+ * tests/unit/test_vn_entity.c — dossier codes, phones, citizen IDs, wards and ages: a table
+ * of real-world shapes (tests/unit/data/vn_entities.tsv), a negative corpus that must yield
+ * nothing (tests/unit/data/vn_negative.txt), the ward table, the age rule, and the loader's
+ * errors.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -55,6 +56,8 @@ static void extract(const char *s, vn_entities *e) {
     assert_string_equal(e->phone, e2.phone);
     assert_string_equal(e->citizen_id, e2.citizen_id);
     assert_int_equal(e->ward, e2.ward);
+    assert_int_equal(e->age, e2.age);
+    assert_int_equal(e->foreign, e2.foreign);
 }
 
 static void want(const char *field, const char *got, const char *expect, const char *line) {
@@ -198,6 +201,62 @@ static void test_cccd_rules(void **state) {
     assert_string_equal(e.citizen_id, "");
 }
 
+/* The age of the person asked about, as citizens write it (thresholds and money are not
+ * ages), and a foreign element. */
+static void test_person(void **state) {
+    static const struct {
+        const char *text;
+        int age;
+    } v[] = {
+        {"con tôi 15 tuổi làm căn cước được không", 15},
+        {"bé 5 tuoi lam cccd o dau", 5},
+        {"cháu 3t làm căn cước", 3},
+        {"CHAU 3T LAM CAN CUOC", 3},
+        {"bé nhà em 5 t làm hộ chiếu", 5},
+        {"con tôi năm nay 9t", 9},
+        {"con 13tuổi", 13},
+        {"bé 10 tháng tuổi làm căn cước", 0},
+        {"bé 18 tháng tuổi", 1},
+        {"ông tôi 70 tuổi xin lý lịch tư pháp", 70},
+        {"ông 70t", 70},
+        {"làm hộ chiếu cho con 6 tuổi", 6},
+        {"trẻ dưới 14 tuổi làm hộ chiếu cần gì", -1}, /* a threshold, not an age */
+        {"chua du 6 tuoi thi sao", -1},
+        {"em chuyển 5t được không", -1}, /* money: no child word before "5t" */
+        {"lệ phí 50k", -1},
+        {"200 tuổi", -1}, /* beyond VN_AGE_MAX */
+        {"tôi 1234 tuổi", -1},
+        {"tuổi", -1},
+        {"khai sinh cho con", -1},
+    };
+    static const struct {
+        const char *text;
+        int foreign;
+    } f[] = {
+        {"kết hôn với người nước ngoài cần giấy tờ gì", 1},
+        {"ket hon voi nguoi nuoc ngoai", 1},
+        {"khai sinh cho con, bố cháu là người Hàn Quốc", 1},
+        {"chồng em là Việt kiều", 1},
+        {"cha la nguoi dai loan", 1},
+        {"đăng ký kết hôn cần giấy tờ gì", 0},
+        {"làm giấy khai sinh cho con", 0},
+    };
+    for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++) {
+        vn_entities e;
+        extract(f[i].text, &e);
+        if (e.foreign != f[i].foreign)
+            print_error("'%s': foreign %d, want %d\n", f[i].text, e.foreign, f[i].foreign);
+        assert_int_equal(e.foreign, f[i].foreign);
+    }
+    for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+        vn_entities e;
+        extract(v[i].text, &e);
+        if (e.age != v[i].age)
+            print_error("'%s': age %d, want %d\n", v[i].text, e.age, v[i].age);
+        assert_int_equal(e.age, v[i].age);
+    }
+}
+
 static void test_wards(void **state) {
     assert_int_equal(vn_ward_count(X), 168);
     int found = 0;
@@ -316,6 +375,11 @@ static void test_load_errors(void **state) {
     assert_string_equal(e.phone, "+84912345678"); /* only 091 is listed here */
     assert_int_equal(vn_extract(x, "0389123456", 10, NULL, &e), 0);
     assert_string_equal(e.phone, "");
+    /* Without the optional age sections: "N tuổi" still counts, "Nt" (needs a cue) not. */
+    assert_int_equal(vn_extract(x, "bé 5 tuổi", strlen("bé 5 tuổi"), NULL, &e), 0);
+    assert_int_equal(e.age, 5);
+    assert_int_equal(vn_extract(x, "cháu 3t", strlen("cháu 3t"), NULL, &e), 0);
+    assert_int_equal(e.age, -1);
     vn_extractor_free(x);
     rm_dir(dir);
 }
@@ -325,6 +389,7 @@ static void test_bad_input(void **state) {
     memset(&e, 0x55, sizeof(e));
     assert_int_equal(vn_extract(X, "\xc3", 1, NULL, &e), MC_EUTF8);
     assert_int_equal(e.ward, -1);
+    assert_int_equal(e.age, -1);
     assert_string_equal(e.phone, "");
     assert_int_equal(vn_extract(NULL, "x", 1, NULL, &e), MC_EINVAL);
     assert_int_equal(vn_extract(X, "", 0, NULL, &e), 0);
@@ -360,7 +425,7 @@ int main(void) {
         cmocka_unit_test(test_dates),       cmocka_unit_test(test_phone_rules),
         cmocka_unit_test(test_cccd_rules),  cmocka_unit_test(test_wards),
         cmocka_unit_test(test_load_errors), cmocka_unit_test(test_bad_input),
-        cmocka_unit_test(test_speed),
+        cmocka_unit_test(test_speed),       cmocka_unit_test(test_person),
     };
     return cmocka_run_group_tests_name("vn_entity", tests, setup, teardown);
 }
