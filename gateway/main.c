@@ -164,6 +164,8 @@ static int cmd_classify(const opts *o) {
             json_object_set_new(ents, "citizen_id", json_string(r.citizen_id));
         if (r.issue_category)
             json_object_set_new(ents, "issue_category", json_string(r.issue_category));
+        if (r.age >= 0) /* an extension of the contract: the catalog's age rules */
+            json_object_set_new(ents, "age", json_integer(r.age));
         if (r.ward_id && r.ward_name) /* an extension of the contract, for notify.subscribe */
             json_object_set_new(ents, "ward",
                                 json_pack("{s:s, s:s}", "id", r.ward_id, "name", r.ward_name));
