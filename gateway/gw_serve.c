@@ -459,6 +459,11 @@ int gw_serve(const gw_config *cfg, const char *share, unsigned roles, const char
         goto out;
     }
     s->app.data = s->shared;
+    if (!(s->app.tz = gw_tz_new(cfg->scheduler_timezone, err, sizeof err))) {
+        fprintf(stderr, "motcua serve: %s\n", err);
+        rc = 2;
+        goto out;
+    }
     if ((roles & GW_ROLE_GATEWAY) && !(s->router = gw_router_new()))
         goto out;
     s->app.router = s->router;
@@ -500,6 +505,7 @@ out:
     release_all(s);
     gw_router_free(s->router);
     gw_shared_free(s->shared);
+    gw_tz_free(s->app.tz);
     nlu_engine_free(s->app.nlu);
     gw_metrics_free(s->app.metrics);
     free(s);

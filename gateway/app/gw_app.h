@@ -15,6 +15,7 @@
 
 #include "gateway/app/gw_config.h"
 #include "gateway/app/gw_metrics.h"
+#include "gateway/app/gw_time.h"
 #include "intents/nlu.h"
 #include "vi-nlp/vn_norm.h"
 
@@ -32,6 +33,7 @@ typedef struct gw_app {
     nlu_engine *nlu;              /* the understanding engine, owned by gw_serve */
     const vn_normalizer *vn;      /* the one Vietnamese normalizer (the engine's), borrowed */
     const struct gw_shared *data; /* wards, procedures, collator (app/gw_shared.h) */
+    gw_tz *tz;                    /* [scheduler] timezone: the one local clock, owned by gw_serve */
     struct gw_store *store;       /* the main Redis connection, owned by gw_serve */
     struct gw_router *router;     /* routes modules add while they open (NULL: no HTTP) */
     const char *consumer;         /* this process's name in the stream groups */
