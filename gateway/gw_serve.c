@@ -62,6 +62,7 @@ struct serve {
     const char *role_name;       /* as given on the command line */
     char consumer[CONSUMER_MAX]; /* this process's consumer name */
     gw_shared *shared;           /* wards, procedures, collation */
+    gw_keyspace *keys;           /* partitions and key names */
     gw_router *router;           /* routes, while the role serves HTTP */
     gw_store *store;             /* the main Redis connection */
     gw_sender *sender;           /* outbound to the providers */
@@ -459,6 +460,9 @@ int gw_serve(const gw_config *cfg, const char *share, unsigned roles, const char
         goto out;
     }
     s->app.data = s->shared;
+    if (!(s->keys = gw_keyspace_new((unsigned)cfg->redis_partitions)))
+        goto out;
+    s->app.keys = s->keys;
     if (!(s->app.tz = gw_tz_new(cfg->scheduler_timezone, err, sizeof err))) {
         fprintf(stderr, "motcua serve: %s\n", err);
         rc = 2;
@@ -506,6 +510,7 @@ out:
     gw_router_free(s->router);
     gw_shared_free(s->shared);
     gw_tz_free(s->app.tz);
+    gw_keyspace_free(s->keys);
     nlu_engine_free(s->app.nlu);
     gw_metrics_free(s->app.metrics);
     free(s);

@@ -22,6 +22,7 @@
 #include <uv.h>
 
 struct gw_store;
+struct gw_keyspace;
 struct gw_router;
 struct gw_shared;
 
@@ -35,8 +36,9 @@ typedef struct gw_app {
     const struct gw_shared *data; /* wards, procedures, collator (app/gw_shared.h) */
     gw_tz *tz;                    /* [scheduler] timezone: the one local clock, owned by gw_serve */
     struct gw_store *store;       /* the main Redis connection, owned by gw_serve */
-    struct gw_router *router;     /* routes modules add while they open (NULL: no HTTP) */
-    const char *consumer;         /* this process's name in the stream groups */
+    const struct gw_keyspace *keys; /* the keyspace: partitions and key names (store/gw_keys.h) */
+    struct gw_router *router;       /* routes modules add while they open (NULL: no HTTP) */
+    const char *consumer;           /* this process's name in the stream groups */
 } gw_app;
 
 #endif

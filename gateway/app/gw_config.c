@@ -55,6 +55,7 @@ static const key_def keys[] = {
     {"server", "share_dir", KT_STR, "", F(share_dir), 0, 0, NULL},
     {"server", "test_clock", KT_BOOL, "false", F(server_test_clock), 0, 0, NULL},
     {"redis", "url", KT_REDIS, "redis://127.0.0.1:6379/0", F(redis_url), 0, 0, NULL},
+    {"redis", "partitions", KT_INT, "16", F(redis_partitions), 1, 1024, NULL},
     {"log", "level", KT_ENUM, "info", F(log_level), 0, 0, "debug|info|warn|error"},
     {"zalo", "enabled", KT_BOOL, "false", F(zalo_enabled), 0, 0, NULL},
     {"zalo", "app_id", KT_STR, "", F(zalo_app_id), 0, 0, NULL},

@@ -58,8 +58,9 @@ typedef struct gw_config {
     char *share_dir;       /* folder holding intents/data and gateway/www; empty = auto */
     int server_test_clock; /* tests only: honour MOTCUA_TEST_CLOCK_OFFSET_MS (gw_clock) */
     /* [redis] */
-    char *redis_url;     /* as written */
-    gw_redis_addr redis; /* parsed redis_url */
+    char *redis_url;       /* as written */
+    gw_redis_addr redis;   /* parsed redis_url */
+    long redis_partitions; /* inbound/outbound partitions (store/gw_keys.h); fixed per deployment */
     /* [log] */
     char *log_level; /* debug|info|warn|error */
     /* [zalo] */

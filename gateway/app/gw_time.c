@@ -16,11 +16,11 @@
 #include <unicode/ucal.h>
 #include <unicode/ustring.h>
 
-#define MAX_TZ_ID 64        /* UChars of a time zone id */
-#define DAY_MS 86400000LL   /* ms in a day */
+#define MAX_TZ_ID 64      /* UChars of a time zone id */
+#define DAY_MS 86400000LL /* ms in a day */
 
 struct gw_tz {
-    UCalendar *cal;      /* the zone's calendar, owned */
+    UCalendar *cal;       /* the zone's calendar, owned */
     char name[MAX_TZ_ID]; /* its id */
 };
 

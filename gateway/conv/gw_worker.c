@@ -36,15 +36,16 @@
 /* One inbound entry, copied out of the reply. */
 typedef struct in_msg {
     struct in_msg *next;
-    struct gw_worker *w; /* owner */
-    int started;         /* its turn is running */
-    char id[48];         /* stream entry id */
-    char ch[16];         /* channel */
-    char kind[16];       /* text, quick_reply, postback, unsupported, follow, ... */
-    char pid[128];       /* provider message id */
-    char from[128];      /* sender in the channel */
-    char status[24];     /* receipt status */
-    char *text;          /* owned, may be NULL */
+    struct gw_worker *w;               /* owner */
+    int started;                       /* its turn is running */
+    char id[48];                       /* stream entry id */
+    char stream[GW_READER_STREAM_MAX]; /* the inbound stream (partition) it came from */
+    char ch[16];                       /* channel */
+    char kind[16];                     /* text, quick_reply, postback, unsupported, follow, ... */
+    char pid[128];                     /* provider message id */
+    char from[128];                    /* sender in the channel */
+    char status[24];                   /* receipt status */
+    char *text;                        /* owned, may be NULL */
     size_t text_len;
     char *payload; /* owned, may be NULL */
     int64_t at;    /* accepted at, ms */
@@ -126,7 +127,7 @@ static void entry_done(in_msg *m) {
 static void commit_ack(gw_store *st, const gw_turn *t, void *priv) {
     (void)t;
     const in_msg *m = priv;
-    gw_reader_ack(st, GW_INBOUND_STREAM, m->id);
+    gw_reader_ack(st, m->stream, m->id);
 }
 
 static void turn_done_cb(gw_turn *t, int ok, void *priv) {
@@ -181,7 +182,7 @@ static void run_receipt(gw_worker *w, in_msg *m) {
             w->o.receipt(st, m->ch, m->pid, *status ? status : "unknown", m->at);
     }
     if (!rc) {
-        gw_reader_ack(st, GW_INBOUND_STREAM, m->id);
+        gw_reader_ack(st, m->stream, m->id);
         rc = gw_store_cmdf(st, on_receipt_done, m, "EXEC");
     }
     if (rc)
@@ -246,6 +247,7 @@ static void feed_take(void *priv, const char *stream, const redisReply *e, int r
         return; /* stays pending; read again after a restart or claim */
     m->w = w;
     copy_field(m->id, sizeof m->id, e->element[0]);
+    snprintf(m->stream, sizeof m->stream, "%s", stream);
     if (f->type == REDIS_REPLY_ARRAY) {
         for (size_t i = 0; i + 1 < f->elements; i += 2) {
             const redisReply *k = f->element[i], *v = f->element[i + 1];
@@ -299,9 +301,21 @@ gw_worker *gw_worker_new(gw_app *app, gw_reader *reader, const gw_worker_opts *o
     w->app = app;
     w->reader = reader;
     w->o = *o;
-    static const char *const streams[] = {GW_INBOUND_STREAM};
-    gw_feed f = {streams, 1, feed_take, feed_has, feed_full, feed_taken, w};
-    if (gw_reader_add(reader, &f)) {
+    /* every partition's inbound stream */
+    unsigned n = gw_keyspace_partitions(app->keys);
+    char(*names)[GW_READER_STREAM_MAX] = calloc(n, sizeof *names);
+    const char **streams = calloc(n, sizeof *streams);
+    int rc = names && streams ? 0 : MC_ENOMEM;
+    for (unsigned p = 0; !rc && p < n; p++) {
+        gw_key(app->keys, names[p], sizeof names[p], GW_K_IN, p);
+        streams[p] = names[p];
+    }
+    gw_feed f = {streams, n, feed_take, feed_has, feed_full, feed_taken, w};
+    if (!rc)
+        rc = gw_reader_add(reader, &f); /* copies the names */
+    free(streams);
+    free(names);
+    if (rc) {
         free(w);
         return NULL;
     }

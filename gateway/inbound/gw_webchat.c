@@ -9,11 +9,13 @@
  * the history and is replayed on reconnect).
  *
  * Redis keys (all expire 24 h after the last activity):
- *   mc:wc:s:<token>  hash  seq = last server message number, created = ms
- *   mc:wc:h:<token>  zset  server message frames scored by seq, last 50 kept
- *   mc:wc:id:<token>:<client id>  marks a client message id as accepted, so a
+ * Redis keys (store/gw_keys.h, in the partition of "webchat:<token>"; all expire 24 h
+ * after the last activity):
+ *   wc_session:<token>  hash  seq = last server message number, created = ms
+ *   wc_history:<token>  zset  server message frames scored by seq, last 50 kept
+ *   wc_id:<token>:<client id>  marks a client message id as accepted, so a
  *                    frame resent after a reconnect is acknowledged, not answered twice
- *   mc:in:webchat    stream of accepted citizen messages (accepted == persisted)
+ *   wc_in            stream of accepted citizen messages (accepted == persisted)
  *
  * Order: one Redis connection answers in order, and each step is issued from
  * the previous step's callback, so a citizen's messages are answered in the
@@ -23,6 +25,7 @@
 
 #include "channels/webchat.h"
 #include "core/mc.h"
+#include "gateway/store/gw_keys.h"
 #include "gateway/store/gw_store.h"
 #include "gateway/app/gw_app.h"
 #include "gateway/app/gw_clock.h"
@@ -41,7 +44,7 @@
 #define HISTORY_KEEP 50                /* server messages kept per session */
 #define RATE_PER_SEC 5                 /* citizen frames per second per connection */
 #define MAX_QUEUED_BYTES 262144        /* a client this far behind is dropped */
-#define INBOUND_STREAM_MAXLEN "100000" /* approximate cap of mc:in:webchat */
+#define INBOUND_STREAM_MAXLEN "100000" /* approximate cap of a partition's wc_in */
 
 typedef struct outframe {
     struct outframe *next; /* FIFO link */
@@ -143,13 +146,20 @@ static void send_busy(wc_conn *c) {
     send_error(c, "store_unavailable", "Hệ thống đang bận, vui lòng gửi lại sau giây lát.");
 }
 
-static const char *k_sess(char *buf, size_t n, const char *tok) {
-    snprintf(buf, n, "mc:wc:s:%s", tok);
+/* The partition of the session's keys. */
+static unsigned part_of(const wc_conn *c) {
+    char who[WEBCHAT_SESSION_HEX + 16];
+    int n = snprintf(who, sizeof who, WEBCHAT_CHANNEL ":%s", c->session);
+    return gw_keyspace_part_of(c->app->keys, who, (size_t)n);
+}
+
+static const char *k_sess(char *buf, size_t n, const wc_conn *c) {
+    gw_key(c->app->keys, buf, n, GW_K_WC_SESSION, part_of(c), c->session);
     return buf;
 }
 
-static const char *k_hist(char *buf, size_t n, const char *tok) {
-    snprintf(buf, n, "mc:wc:h:%s", tok);
+static const char *k_hist(char *buf, size_t n, const wc_conn *c) {
+    gw_key(c->app->keys, buf, n, GW_K_WC_HISTORY, part_of(c), c->session);
     return buf;
 }
 
@@ -178,9 +188,9 @@ static void finish_hello(hello_op *h, long long seq) {
     c->hello_state = 2;
     send_owned(c, webchat_render_welcome(c->session, seq, &len), &len);
     if (h->resumed && h->last_seq < seq) {
-        char key[64], from[32];
+        char key[GW_KEYS_MAX], from[32];
         snprintf(from, sizeof from, "(%lld", h->last_seq);
-        k_hist(key, sizeof key, c->session);
+        k_hist(key, sizeof key, c);
         if (gw_store_cmdf(c->app->store, on_replay, conn_ref(c), "ZRANGEBYSCORE %s %s +inf", key,
                           from))
             conn_unref(c);
@@ -212,8 +222,8 @@ static int new_session(hello_op *h) {
     for (size_t i = 0; i < sizeof raw; i++)
         snprintf(c->session + 2 * i, 3, "%02x", raw[i]);
     h->resumed = 0;
-    char key[64];
-    k_sess(key, sizeof key, c->session);
+    char key[GW_KEYS_MAX];
+    k_sess(key, sizeof key, c);
     /* HSETNX-like safety is unnecessary: 128 random bits do not collide. */
     return gw_store_cmdf(c->app->store, NULL, NULL, "HSET %s seq 0 created %llu", key,
                          (unsigned long long)uv_now(c->app->loop)) ||
@@ -242,9 +252,9 @@ static void on_session_lookup(gw_store *s, redisReply *r, void *priv) {
     }
     long long seq = r->type == REDIS_REPLY_STRING ? strtoll(r->str, NULL, 10) : 0;
     h->resumed = 1;
-    char k1[64], k2[64];
-    k_sess(k1, sizeof k1, c->session);
-    k_hist(k2, sizeof k2, c->session);
+    char k1[GW_KEYS_MAX], k2[GW_KEYS_MAX];
+    k_sess(k1, sizeof k1, c);
+    k_hist(k2, sizeof k2, c);
     gw_store_cmdf(c->app->store, NULL, NULL, "EXPIRE %s %d", k1, SESSION_TTL_S);
     gw_store_cmdf(c->app->store, NULL, NULL, "EXPIRE %s %d", k2, SESSION_TTL_S);
     finish_hello(h, seq);
@@ -267,8 +277,8 @@ static void handle_hello(wc_conn *c, const webchat_frame *f) {
     int rc;
     if (f->session[0]) {
         memcpy(c->session, f->session, sizeof c->session);
-        char key[64];
-        k_sess(key, sizeof key, c->session);
+        char key[GW_KEYS_MAX];
+        k_sess(key, sizeof key, c);
         rc = gw_store_cmdf(c->app->store, on_session_lookup, h, "HGET %s seq", key);
     } else {
         rc = new_session(h);
@@ -307,9 +317,9 @@ static void commit_history(gw_store *st, const gw_turn *gt, void *priv) {
                          : NULL;
     if (!t->frame)
         return;
-    char kh[64], ks[64], score[32];
-    k_hist(kh, sizeof kh, c->session);
-    k_sess(ks, sizeof ks, c->session);
+    char kh[GW_KEYS_MAX], ks[GW_KEYS_MAX], score[32];
+    k_hist(kh, sizeof kh, c);
+    k_sess(ks, sizeof ks, c);
     snprintf(score, sizeof score, "%lld", t->seq);
     const char *zadd[] = {"ZADD", kh, score, t->frame};
     size_t zlen[] = {4, strlen(kh), strlen(score), t->frame_len};
@@ -391,8 +401,8 @@ static void on_persisted(gw_store *s, redisReply *r, void *priv) {
     send_owned(c, webchat_render_ack(t->id, &len), &len);
     static const char typing[] = "{\"type\":\"typing\"}";
     conn_send(c, typing, sizeof typing - 1);
-    char key[64];
-    k_sess(key, sizeof key, c->session);
+    char key[GW_KEYS_MAX];
+    k_sess(key, sizeof key, c);
     if (gw_store_cmdf(s, on_seq, t, "HINCRBY %s seq 1", key)) {
         send_busy(c);
         turn_free(t);
@@ -403,9 +413,11 @@ static void persist(turn *t) {
     wc_conn *c = t->c;
     char ts[32];
     snprintf(ts, sizeof ts, "%llu", (unsigned long long)t->t0);
-    const char *argv[] = {"XADD", "mc:in:webchat", "MAXLEN",   "~",  INBOUND_STREAM_MAXLEN,
-                          "*",    "session",       c->session, "id", t->id,
-                          "kind", t->kind,         "ts",       ts,   "text",
+    char stream[GW_KEYS_MAX];
+    gw_key(c->app->keys, stream, sizeof stream, GW_K_WC_IN, part_of(c));
+    const char *argv[] = {"XADD", stream,    "MAXLEN",   "~",  INBOUND_STREAM_MAXLEN,
+                          "*",    "session", c->session, "id", t->id,
+                          "kind", t->kind,   "ts",       ts,   "text",
                           t->text};
     size_t argl[MC_ARRAY_LEN(argv)];
     for (size_t i = 0; i < MC_ARRAY_LEN(argv); i++)
@@ -452,8 +464,8 @@ static void handle_message(wc_conn *c, webchat_frame *f) {
     t->t0 = uv_now(c->app->loop);
     if (gw_log_enabled(GW_DEBUG))
         gw_log(GW_DEBUG, "webchat.text", "{s:s%}", "text", t->text, t->text_len);
-    char key[WEBCHAT_MAX_ID + 64];
-    snprintf(key, sizeof key, "mc:wc:id:%s:%s", c->session, t->id);
+    char key[GW_KEYS_MAX];
+    gw_key(c->app->keys, key, sizeof key, GW_K_WC_ID, part_of(c), c->session, t->id);
     const char *argv[] = {"SET", key, "1", "NX", "EX", "86400"};
     size_t argl[MC_ARRAY_LEN(argv)];
     for (size_t i = 0; i < MC_ARRAY_LEN(argv); i++)

@@ -3,12 +3,13 @@
  *
  * Big idea: the gateway only routes. The channel adapter says whether the
  * request is genuine (verify → 401) and what it carries (parse → 400); this
- * file checks the text is UTF-8, then stores every event of the request with
- * ONE Lua script: for each event, SET its dedup key NX and XADD it only when
- * the key was new. One script is atomic, so a crash or a Redis failure leaves
- * either all of the request or none of it, and the provider's retry is safe.
- * Only after Redis answered does the provider get its 200 (a 503 otherwise,
- * so it retries). The conversation worker takes it from there.
+ * file checks the text is UTF-8, then stores the events of the request with one
+ * Lua script per partition (the citizens' partitions: a Facebook request can
+ * carry several citizens): for each event, SET its dedup key NX and XADD it to
+ * the partition's inbound stream only when the key was new. Only after every
+ * script answered does the provider get its 200 (a 503 if any failed, so it
+ * retries: what was stored is recognised by its dedup key and not stored
+ * twice). The conversation worker takes it from there.
  *
  * Stream entry fields: ch kind pid from to ts text payload status at
  */
@@ -17,6 +18,7 @@
 #include "channels/ch.h"
 #include "core/mc.h"
 #include "gateway/store/gw_keys.h"
+#include "gateway/store/gw_script.h"
 #include "gateway/store/gw_store.h"
 #include "gateway/app/gw_channels.h"
 #include "gateway/net/gw_http.h"
@@ -32,14 +34,17 @@
 #include <string.h>
 #include <uv.h>
 
-/* KEYS[1] the stream; ARGV: ttl, n, then per event: dedup key ("" = none),
- * field count, fields and values. Returns the number of events added. */
+#define MAX_PARTS CH_MAX_MESSAGES /* partitions one request may touch */
+
+/* KEYS[1] the partition's inbound stream; ARGV: ttl, n, then per event: channel,
+ * kind, dedup id ("" = none), field count, fields and values. Returns the number of
+ * events added. */
 static const char persist_lua[] =
     "local ttl=ARGV[1] local n=tonumber(ARGV[2]) local i=3 local added=0\n"
     "for m=1,n do\n"
-    "  local dk=ARGV[i] local nf=tonumber(ARGV[i+1]) i=i+2\n"
+    "  local c,k,d,nf=ARGV[i],ARGV[i+1],ARGV[i+2],tonumber(ARGV[i+3]) i=i+4\n"
     "  local fresh=true\n"
-    "  if dk~='' then fresh=redis.call('SET',dk,'1','NX','EX',ttl) end\n"
+    "  if d~='' then fresh=redis.call('SET',K.dedup(c,k,d),'1','NX','EX',ttl) end\n"
     "  if fresh then\n"
     "    local a={'XADD',KEYS[1],'*'}\n"
     "    for j=0,nf*2-1 do a[#a+1]=ARGV[i+j] end\n"
@@ -62,7 +67,10 @@ typedef struct hook {
     gw_req *rq;            /* holds a reference */
     const ch_adapter *ad;  /* the channel's adapter (static) */
     const ch_settings *st; /* its settings (the configuration's) */
-    size_t events;         /* events sent to the script */
+    size_t events;         /* events sent to the scripts */
+    size_t waiting;        /* scripts not answered yet */
+    long long added;       /* events the scripts added */
+    int failed;            /* a script failed: 503 */
 } hook;
 
 #define WEBHOOK_PREFIX "/webhook/" /* + the channel's name */
@@ -79,17 +87,23 @@ static void answer_ok(gw_req *rq, const ch_adapter *ad, const ch_settings *st) {
     gw_req_respond(rq, a.status, a.ctype, a.body, strlen(a.body), NULL);
 }
 
+/* One script's answer; the last one answers the provider. */
 static void on_persisted(gw_store *s, redisReply *r, void *priv) {
     (void)s;
     hook *h = priv;
     if (!r || r->type == REDIS_REPLY_ERROR) {
         gw_log(GW_ERROR, "webhook.persist_failed", "{s:s, s:s}", "channel", h->ad->name, "error",
                r && r->str ? r->str : "connection lost");
+        h->failed = 1;
+    } else if (r->type == REDIS_REPLY_INTEGER)
+        h->added += r->integer;
+    if (--h->waiting > 0)
+        return;
+    if (h->failed)
         gw_req_error(h->rq, 503, "unavailable", "the message store is unavailable; retry");
-    } else {
-        long long added = r->type == REDIS_REPLY_INTEGER ? r->integer : 0;
+    else {
         gw_log(GW_INFO, "webhook.accepted", "{s:s, s:I, s:I}", "channel", h->ad->name, "events",
-               (json_int_t)h->events, "new", (json_int_t)added);
+               (json_int_t)h->events, "new", (json_int_t)h->added);
         answer_ok(h->rq, h->ad, h->st);
     }
     gw_req_unref(h->rq);
@@ -128,10 +142,12 @@ static int text_ok(gw_req *rq, const ch_message *m) {
 
 static void add_event(gw_argv *a, const char *channel, const ch_message *m, int64_t now_ms) {
     const char *kind = kind_names[m->kind];
+    gw_argv_adds(a, channel);
+    gw_argv_adds(a, kind);
     if (*m->provider_id)
-        gw_argv_addf(a, "mc:dedup:%s:%s:%s", channel, kind, m->provider_id);
+        gw_argv_adds(a, m->provider_id);
     else if (m->kind == CH_EV_FOLLOW || m->kind == CH_EV_UNFOLLOW || m->kind == CH_EV_READ)
-        gw_argv_addf(a, "mc:dedup:%s:%s:%s:%" PRId64, channel, kind, m->sender, m->ts_ms);
+        gw_argv_addf(a, "%s:%" PRId64, m->sender, m->ts_ms); /* no id: who and when */
     else
         gw_argv_adds(a, "");
     size_t nf = 8 + (m->text != NULL) + (m->payload != NULL);
@@ -163,8 +179,17 @@ static void add_event(gw_argv *a, const char *channel, const ch_message *m, int6
 }
 
 struct gw_webhooks {
-    gw_app *app; /* borrowed */
+    gw_app *app;       /* borrowed */
+    gw_script persist; /* persist_lua with the key helpers */
 };
+
+/* The events of one partition, as the script's arguments. */
+typedef struct part_batch {
+    unsigned part;   /* the partition */
+    size_t events;   /* events in it */
+    size_t count_at; /* where the event count goes in argv */
+    gw_argv argv;    /* EVALSHA ... */
+} part_batch;
 
 static void on_webhook(gw_req *rq, void *priv) {
     gw_webhooks *wh = priv;
@@ -206,7 +231,9 @@ static void on_webhook(gw_req *rq, void *priv) {
         gw_req_error(rq, 500, "internal", "out of memory");
         return;
     }
-    gw_argv a = {0};
+    part_batch batches[MAX_PARTS];
+    size_t n_batches = 0;
+    memset(batches, 0, sizeof batches);
     hook *h = NULL;
     int rc = ad->parse(&st, &cr, msgs, &n, err, sizeof err);
     if (rc) {
@@ -215,19 +242,30 @@ static void on_webhook(gw_req *rq, void *priv) {
         goto done;
     }
     size_t events = 0;
-    gw_argv_adds(&a, "EVAL");
-    gw_argv_add(&a, persist_lua, sizeof persist_lua - 1);
-    gw_argv_adds(&a, "1");
-    gw_argv_adds(&a, GW_INBOUND_STREAM);
-    gw_argv_adds(&a, GW_DEDUP_TTL_S);
-    size_t count_at = a.n;
-    gw_argv_adds(&a, "0"); /* replaced below */
     for (size_t i = 0; i < n; i++) {
         if (!text_ok(rq, &msgs[i]))
             goto done;
         if (msgs[i].kind == CH_EV_ECHO) /* our own message coming back */
             continue;
-        add_event(&a, channel, &msgs[i], cr.now_ms);
+        char who[2 * CH_MAX_ID + 2];
+        int wl = snprintf(who, sizeof who, "%s:%s", channel, msgs[i].sender);
+        unsigned part = gw_keyspace_part_of(app->keys, who, (size_t)wl);
+        part_batch *pb = NULL;
+        for (size_t k = 0; k < n_batches && !pb; k++)
+            if (batches[k].part == part)
+                pb = &batches[k];
+        if (!pb) {
+            pb = &batches[n_batches++];
+            pb->part = part;
+            gw_argv_evalsha(&pb->argv, &wh->persist);
+            gw_argv_adds(&pb->argv, "1");
+            gw_argv_addkey(&pb->argv, app->keys, GW_K_IN, part);
+            gw_argv_adds(&pb->argv, GW_DEDUP_TTL_S);
+            pb->count_at = pb->argv.n;
+            gw_argv_adds(&pb->argv, "0"); /* replaced below */
+        }
+        add_event(&pb->argv, channel, &msgs[i], cr.now_ms);
+        pb->events++;
         events++;
     }
     if (events == 0) {
@@ -237,10 +275,6 @@ static void on_webhook(gw_req *rq, void *priv) {
         answer_ok(rq, ad, stp);
         goto done;
     }
-    char nbuf[24];
-    snprintf(nbuf, sizeof nbuf, "%zu", events);
-    if (!a.oom)
-        a.v[count_at] = nbuf, a.l[count_at] = strlen(nbuf);
     h = calloc(1, sizeof *h);
     if (!h) {
         gw_req_error(rq, 500, "internal", "out of memory");
@@ -250,13 +284,29 @@ static void on_webhook(gw_req *rq, void *priv) {
     h->ad = ad;
     h->st = stp;
     h->events = events;
-    if (gw_argv_send(app->store, &a, on_persisted, h)) {
-        gw_req_unref(h->rq);
-        free(h);
-        gw_req_error(rq, 503, "unavailable", "the message store is unavailable; retry");
+    h->waiting = n_batches;
+    for (size_t k = 0; k < n_batches; k++) {
+        part_batch *pb = &batches[k];
+        char nbuf[24];
+        snprintf(nbuf, sizeof nbuf, "%zu", pb->events);
+        if (!pb->argv.oom) {
+            pb->argv.v[pb->count_at] = nbuf;
+            pb->argv.l[pb->count_at] = strlen(nbuf);
+        }
+        if (gw_argv_send(app->store, &pb->argv, on_persisted, h)) {
+            /* not sent: count it failed, as if answered (the others still answer) */
+            h->failed = 1;
+            if (--h->waiting == 0) {
+                gw_req_unref(h->rq);
+                free(h);
+                gw_req_error(rq, 503, "unavailable", "the message store is unavailable; retry");
+                break;
+            }
+        }
     }
 done:
-    gw_argv_free(&a);
+    for (size_t k = 0; k < n_batches; k++)
+        gw_argv_free(&batches[k].argv);
     for (size_t i = 0; i < n; i++)
         ch_message_clear(&msgs[i]);
     free(msgs);
@@ -270,6 +320,12 @@ int gw_webhooks_open(gw_app *app, gw_webhooks **out, char *err, size_t errlen) {
         return MC_ENOMEM;
     }
     wh->app = app;
+    if (gw_script_init(&wh->persist, "persist", app->keys, persist_lua) ||
+        gw_store_load(app->store, &wh->persist)) {
+        snprintf(err, errlen, "out of memory");
+        gw_webhooks_free(wh);
+        return MC_ENOMEM;
+    }
     /* one route per enabled channel, at /webhook/<channel>, with the methods its
      * adapter takes with these settings (the router answers 405 with Allow otherwise) */
     for (size_t i = 0; i < gw_channel_count(); i++) {
@@ -284,7 +340,7 @@ int gw_webhooks_open(gw_app *app, gw_webhooks **out, char *err, size_t errlen) {
         snprintf(path, sizeof path, WEBHOOK_PREFIX "%s", name);
         if (gw_router_add(app->router, path, NULL, methods, on_webhook, wh)) {
             snprintf(err, errlen, "cannot add the route %s", path);
-            free(wh);
+            gw_webhooks_free(wh);
             return MC_ETOOBIG;
         }
     }
@@ -293,5 +349,8 @@ int gw_webhooks_open(gw_app *app, gw_webhooks **out, char *err, size_t errlen) {
 }
 
 void gw_webhooks_free(gw_webhooks *wh) {
+    if (!wh)
+        return;
+    gw_script_clear(&wh->persist);
     free(wh);
 }

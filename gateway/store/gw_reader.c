@@ -34,20 +34,20 @@ typedef struct rstream {
 } rstream;
 
 struct gw_reader {
-    gw_reader_opts o;                       /* options (consumer copied) */
-    char consumer[128];                     /* our consumer name */
-    gw_store *rd;                           /* the blocking reader connection, owned */
-    gw_feed feeds[MAX_FEEDS];               /* registered feeds */
-    size_t n_feeds;                         /* used entries */
-    rstream streams[GW_READER_MAX_STREAMS]; /* every stream of every feed */
-    size_t n_streams;                       /* used entries */
-    int reading;                            /* an XREADGROUP is in flight */
-    int groups_ready;                       /* XGROUP CREATE sent since the last connect */
-    int pending_pass;                       /* re-reading our own pending entries */
-    uv_timer_t timer;                       /* retries and periodic claims */
-    uint64_t last_claim;                    /* loop time of the last claim round, ms */
-    int closing;                            /* free in progress */
-    int paused;                             /* gw_reader_pause */
+    gw_reader_opts o;         /* options (consumer copied) */
+    char consumer[128];       /* our consumer name */
+    gw_store *rd;             /* the blocking reader connection, owned */
+    gw_feed feeds[MAX_FEEDS]; /* registered feeds */
+    size_t n_feeds;           /* used entries */
+    rstream *streams;         /* every stream of every feed, owned */
+    size_t n_streams;         /* used entries */
+    int reading;              /* an XREADGROUP is in flight */
+    int groups_ready;         /* XGROUP CREATE sent since the last connect */
+    int pending_pass;         /* re-reading our own pending entries */
+    uv_timer_t timer;         /* retries and periodic claims */
+    uint64_t last_claim;      /* loop time of the last claim round, ms */
+    int closing;              /* free in progress */
+    int paused;               /* gw_reader_pause */
 };
 
 static void read_more(gw_reader *r);
@@ -181,10 +181,11 @@ static void create_groups(gw_reader *r) {
 static void read_more(gw_reader *r) {
     if (r->reading || r->closing || r->paused || !gw_store_up(r->rd) || r->n_streams == 0)
         return;
-    int open[GW_READER_MAX_STREAMS], n_open = 0;
+    int full[MAX_FEEDS], n_open = 0;
+    for (size_t f = 0; f < r->n_feeds; f++)
+        full[f] = feed_full(r, (int)f);
     for (size_t i = 0; i < r->n_streams; i++)
-        if ((open[i] = !feed_full(r, r->streams[i].feed)))
-            n_open++;
+        n_open += !full[r->streams[i].feed];
     if (n_open == 0)
         return; /* back-pressure: read again when a feed kicks */
     if (!r->groups_ready)
@@ -202,10 +203,10 @@ static void read_more(gw_reader *r) {
     }
     gw_argv_adds(&a, "STREAMS");
     for (size_t i = 0; i < r->n_streams; i++)
-        if (open[i])
+        if (!full[r->streams[i].feed])
             gw_argv_adds(&a, r->streams[i].name);
     for (size_t i = 0; i < r->n_streams; i++)
-        if (open[i])
+        if (!full[r->streams[i].feed])
             gw_argv_adds(&a, r->pending_pass ? r->streams[i].cursor : ">");
     /* The pending pass may bring back entries this process is acknowledging right
      * now. It goes on the main connection, behind the acknowledgements queued
@@ -276,6 +277,10 @@ int gw_reader_add(gw_reader *r, const gw_feed *f) {
     for (size_t i = 0; i < f->n_streams; i++)
         if (strlen(f->streams[i]) >= GW_READER_STREAM_MAX)
             return MC_EINVAL;
+    rstream *grown = realloc(r->streams, (r->n_streams + f->n_streams) * sizeof *grown);
+    if (!grown && r->n_streams + f->n_streams)
+        return MC_ENOMEM;
+    r->streams = grown;
     int fi = (int)r->n_feeds;
     r->feeds[r->n_feeds++] = *f;
     for (size_t i = 0; i < f->n_streams; i++) {
@@ -295,7 +300,9 @@ void gw_reader_pause(gw_reader *r) {
 }
 
 static void on_timer_closed(uv_handle_t *h) {
-    free(h->data);
+    gw_reader *r = h->data;
+    free(r->streams);
+    free(r);
 }
 
 void gw_reader_free(gw_reader *r) {

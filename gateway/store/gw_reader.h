@@ -23,8 +23,8 @@
 #include <stddef.h>
 #include <uv.h>
 
-#define GW_READER_MAX_STREAMS 64 /* streams of all feeds of one reader */
-#define GW_READER_STREAM_MAX 64  /* bytes of a stream name, NUL included */
+#define GW_READER_MAX_STREAMS 8192 /* streams of all feeds of one reader */
+#define GW_READER_STREAM_MAX 64    /* bytes of a stream name, NUL included */
 
 typedef struct gw_reader gw_reader;
 

@@ -14,6 +14,7 @@
 
 #include "core/mc.h"
 #include "gateway/app/gw_log.h"
+#include "gateway/store/gw_script.h"
 
 #include <limits.h>
 #include <stdarg.h>
@@ -37,6 +38,8 @@ struct gw_store {
     gw_store_state_cb *state_cb; /* up/down observer */
     void *state_priv;            /* its argument */
     int handles_open;            /* timers not yet closed, for free */
+    const gw_script **scripts;   /* loaded on every connect, borrowed */
+    size_t n_scripts, cap_scripts;
 };
 
 /* One in-flight command: routes hiredis's callback to ours. */
@@ -56,6 +59,7 @@ static void set_up(gw_store *s, int up) {
 }
 
 static void on_retry(uv_timer_t *t);
+static void load_scripts(gw_store *s);
 static void on_pong(redisAsyncContext *ac, void *r, void *privdata);
 
 static void schedule_retry(gw_store *s) {
@@ -74,6 +78,7 @@ static void on_connect(const redisAsyncContext *ac, int status) {
         return;
     }
     s->connected = 1;
+    load_scripts(s); /* before the PING: up means the scripts are there */
     /* Up only once Redis answers PING: a Redis still loading its AOF accepts
      * connections but refuses every command with LOADING, and commands sent then
      * would fail one by one (a MULTI's EXEC aborts, a wire mark never lands). */
@@ -96,6 +101,14 @@ static void on_disconnect(const redisAsyncContext *ac, int status) {
 static void on_reply(redisAsyncContext *ac, void *r, void *privdata) {
     (void)ac;
     pending *p = privdata;
+    redisReply *reply = r;
+    /* Redis lost our scripts (SCRIPT FLUSH): this command fails like any Redis error and
+     * its caller tries again; load them all again for the next ones. */
+    if (reply && reply->type == REDIS_REPLY_ERROR && !strncmp(reply->str, "NOSCRIPT", 8) &&
+        p->s->ac) {
+        gw_log(GW_WARN, "redis.noscript", "{s:s}", "addr", p->s->addr.host);
+        load_scripts(p->s);
+    }
     if (p->cb)
         p->cb(p->s, r, p->priv);
     free(p);
@@ -365,10 +378,43 @@ int gw_store_cmdf(gw_store *s, gw_store_cb *cb, void *priv, const char *fmt, ...
     return 0;
 }
 
+static void on_loaded(redisAsyncContext *ac, void *r, void *privdata) {
+    (void)ac;
+    const gw_script *sc = privdata;
+    redisReply *reply = r;
+    if (reply && reply->type == REDIS_REPLY_ERROR)
+        gw_log(GW_ERROR, "redis.script_load_failed", "{s:s, s:s}", "script", sc->name, "error",
+               reply->str);
+}
+
+static void load_scripts(gw_store *s) {
+    for (size_t i = 0; s->ac && i < s->n_scripts; i++)
+        redisAsyncCommand(s->ac, on_loaded, (void *)s->scripts[i], "SCRIPT LOAD %b",
+                          s->scripts[i]->text, s->scripts[i]->len);
+}
+
+int gw_store_load(gw_store *s, const gw_script *script) {
+    if (s->n_scripts == s->cap_scripts) {
+        size_t cap = s->cap_scripts ? 2 * s->cap_scripts : 16;
+        const gw_script **v = realloc(s->scripts, cap * sizeof *v);
+        if (!v)
+            return MC_ENOMEM;
+        s->scripts = v;
+        s->cap_scripts = cap;
+    }
+    s->scripts[s->n_scripts++] = script;
+    if (s->ac && s->connected)
+        redisAsyncCommand(s->ac, on_loaded, (void *)script, "SCRIPT LOAD %b", script->text,
+                          script->len);
+    return 0;
+}
+
 static void on_timer_closed(uv_handle_t *h) {
     gw_store *s = h->data;
-    if (--s->handles_open == 0)
+    if (--s->handles_open == 0) {
+        free(s->scripts);
         free(s);
+    }
 }
 
 void gw_store_free(gw_store *s) {

@@ -11,6 +11,7 @@
 #include <uv.h>
 
 typedef struct gw_store gw_store;
+struct gw_script;
 
 /* Called with the reply (NULL when the connection dropped before it came). */
 typedef void gw_store_cb(gw_store *s, redisReply *reply, void *priv);
@@ -57,6 +58,11 @@ void gw_argv_addf(gw_argv *a, const char *fmt, ...) __attribute__((format(printf
 /* gw_store_cmd with the vector; MC_ENOMEM when building failed. */
 int gw_argv_send(gw_store *s, gw_argv *a, gw_store_cb *cb, void *priv);
 void gw_argv_free(gw_argv *a);
+
+/* Registers a script (borrowed: it must outlive the store) to be loaded (SCRIPT LOAD)
+ * now if connected and on every reconnect, before the store says it is up.
+ * 0, or MC_ENOMEM. */
+int gw_store_load(gw_store *s, const struct gw_script *script);
 
 /* Disconnects and releases everything; pending callbacks get NULL. */
 void gw_store_free(gw_store *s);

@@ -21,6 +21,7 @@ import {
     wsConnect,
 } from '../lib/harness.mjs';
 import { startFakes } from '../fakes/providers.mjs';
+import { everyPart } from '../lib/keys.mjs';
 import { fbSignature, zaloSignature, twilioSignature } from '../lib/sign.mjs';
 import { FB, ZALO, TW, PUBLIC_URL, providerEnv } from '../lib/providers-env.mjs';
 
@@ -94,6 +95,12 @@ async function postTwilio(mc, params) {
 }
 
 const xlen = async (redis, key) => Number(await redisCli(redis.sock, 'XLEN', key));
+/* entries waiting in every partition's inbound stream */
+const inboundLen = async (redis) => {
+    let n = 0;
+    for (const k of everyPart('inbound')) n += await xlen(redis, k);
+    return n;
+};
 const textOf = (r) => (r.body && r.body.message && r.body.message.text) || '';
 
 describe('provider channels end to end', { timeout: 180000 }, () => {
@@ -151,7 +158,7 @@ describe('provider channels end to end', { timeout: 180000 }, () => {
     });
 
     it('facebook: bad or missing signature → 401 and nothing stored', async () => {
-        const before = await xlen(redis, 'mc:in');
+        const before = await inboundLen(redis);
         const raw = fbBody([{ psid: uid('p'), text: 'xin chào' }]);
         const flipped = fbSignature(FB.appSecret, raw).replace(/.$/, (c) => (c === '0' ? '1' : '0'));
         const r1 = await postFb(mc, raw, { signature: flipped });
@@ -162,7 +169,7 @@ describe('provider channels end to end', { timeout: 180000 }, () => {
         const r3 = await postFb(mc, raw, { signature: fbSignature('another-secret', raw) });
         assert.equal(r3.status, 401);
         await sleep(300);
-        assert.equal(await xlen(redis, 'mc:in'), before, 'nothing reached the stream');
+        assert.equal(await inboundLen(redis), before, 'nothing reached the stream');
         assert.equal(fakes.requests('facebook').length, 0, 'nothing was answered');
     });
 
@@ -203,7 +210,7 @@ describe('provider channels end to end', { timeout: 180000 }, () => {
     });
 
     it('bad input: malformed JSON 400, invalid UTF-8 400, too large 413 — nothing stored', async () => {
-        const before = await xlen(redis, 'mc:in');
+        const before = await inboundLen(redis);
         const bad = '{"object":"page","entry":[{';
         const r1 = await postFb(mc, bad);
         assert.equal(r1.status, 400);
@@ -223,7 +230,7 @@ describe('provider channels end to end', { timeout: 180000 }, () => {
         const huge = 'x'.repeat(70000);
         const r3 = await postFb(mc, huge).catch((e) => ({ status: 'reset', body: String(e) }));
         assert.ok(r3.status === 413 || r3.status === 'reset', `413 for a body over max_body_bytes: ${r3.status}`);
-        assert.equal(await xlen(redis, 'mc:in'), before);
+        assert.equal(await inboundLen(redis), before);
     });
 
     it('facebook: provider 500 twice → delivered on the third attempt', async () => {
@@ -265,12 +272,12 @@ describe('provider channels end to end', { timeout: 180000 }, () => {
         const [req] = await fakes.waitFor('zalo', 1, 10000);
         assert.equal(req.body.recipient.user_id, user);
         assert.ok(req.body.message.text.length > 10);
-        const before = await xlen(redis, 'mc:in');
+        const before = await inboundLen(redis);
         const body = zaloBody({ user, text: 'alo' });
         assert.equal((await postZalo(mc, body, { signature: 'mac=' + '0'.repeat(64) })).status, 401);
         const stale = zaloBody({ user, text: 'alo', ts: Date.now() - 10 * 60 * 1000 });
         assert.equal((await postZalo(mc, stale)).status, 401);
-        assert.equal(await xlen(redis, 'mc:in'), before);
+        assert.equal(await inboundLen(redis), before);
     });
 
     it('zalo: the conversation state carries a follow-up across messages (Redis, 30 minutes)', async () => {
@@ -296,13 +303,13 @@ describe('provider channels end to end', { timeout: 180000 }, () => {
     });
 
     it('zalo: an unknown event kind is answered 200 and ignored', async () => {
-        const before = await xlen(redis, 'mc:in');
+        const before = await inboundLen(redis);
         const ts = String(Date.now());
         const raw = JSON.stringify({ app_id: ZALO.appId, event_name: 'oa_send_gif_to_partner_planet', timestamp: ts, sender: { id: ZALO.oaId }, recipient: { id: uid('zu') } });
         const r = await postZalo(mc, { raw, ts });
         assert.equal(r.status, 200, r.body);
         await sleep(300);
-        assert.equal(await xlen(redis, 'mc:in'), before, 'nothing stored');
+        assert.equal(await inboundLen(redis), before, 'nothing stored');
         assert.equal(fakes.requests('zalo').length, 0, 'nothing answered');
     });
 
