@@ -293,7 +293,7 @@ int nlu_classify(nlu_engine *e, const char *text, size_t len, nlu_result *out) {
         out->ward_name = vn_ward_name(e->x, ent.ward);
     }
     vn_match pm[NLU_MAX_MATCHES];
-    size_t npm = vn_dict_match(e->procs, &t, pm, NLU_MAX_MATCHES);
+    size_t npm = vn_dict_match_fuzzy(e->procs, e->vn, &t, pm, NLU_MAX_MATCHES);
     const nlu_procedure *p = find_procedure(e, &t, pm, npm, out->citizen_id);
     out->procedure = p ? p->id : NULL;
     int issue = find_issue(e, &t);

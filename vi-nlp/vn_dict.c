@@ -11,6 +11,13 @@
  * Token equality: the folded bytes are equal (an "exact" match), or the text token was
  * typed without diacritics and the plain bytes are equal. A text token typed with other
  * diacritics does not match ("bán" is not "bạn"), which keeps accented text precise.
+ *
+ * Typos (vn_dict_match_fuzzy): every token of a phrase of two or more tokens is also
+ * indexed by its plain bytes, with its position in the phrase. A text token equal to one
+ * of them anchors the phrase at the position that lines the two up; the other tokens are
+ * then compared with a cost (diacritics only: cheap; one letter: an edit, Damerau-
+ * Levenshtein distance 1 on the plain bytes). Only tokens left over by the exact matches
+ * are looked at, so a message typed correctly pays one hash lookup per left-over token.
  */
 #include "vi-nlp/vn_dict.h"
 
@@ -25,6 +32,13 @@ typedef struct dict_tok {
     uint32_t f_off, f_len; /* folded bytes in the arena */
     uint32_t p_off, p_len; /* plain bytes in the arena */
 } dict_tok;
+
+/* A token of a phrase of 2+ tokens, for the typo index. */
+typedef struct dict_ref {
+    int32_t entry; /* the phrase */
+    uint32_t k;    /* its token index in the phrase */
+    int32_t next;  /* next ref with the same plain token, -1 = end */
+} dict_ref;
 
 typedef struct dict_entry {
     int value;      /* caller's value */
@@ -45,6 +59,10 @@ struct vn_dict {
     size_t ntoks, captoks;
     char *arena;
     size_t alen, acap;
+    vn_smap *by_any; /* plain token of any phrase of 2+ tokens -> first ref */
+    int32_t *tail_r; /* per ref heading a chain: its last ref */
+    dict_ref *refs;  /* the typo index */
+    size_t nrefs, caprefs;
 };
 
 vn_dict *vn_dict_new(void) {
@@ -53,7 +71,8 @@ vn_dict *vn_dict_new(void) {
         return NULL;
     d->by_f = vn_smap_new();
     d->by_p = vn_smap_new();
-    if (!d->by_f || !d->by_p) {
+    d->by_any = vn_smap_new();
+    if (!d->by_f || !d->by_p || !d->by_any) {
         vn_dict_free(d);
         return NULL;
     }
@@ -65,6 +84,9 @@ void vn_dict_free(vn_dict *d) {
         return;
     vn_smap_free(d->by_f);
     vn_smap_free(d->by_p);
+    vn_smap_free(d->by_any);
+    free(d->tail_r);
+    free(d->refs);
     free(d->tail_f);
     free(d->tail_p);
     free(d->e);
@@ -103,6 +125,20 @@ static int reserve(vn_dict *d, size_t ntok, size_t bytes) {
             return MC_ENOMEM;
         d->toks = t;
         d->captoks = cap;
+    }
+    if (ntok >= 2 && d->nrefs + ntok > d->caprefs) {
+        size_t cap = d->caprefs ? d->caprefs * 2 : 256;
+        while (cap < d->nrefs + ntok)
+            cap *= 2;
+        dict_ref *r = realloc(d->refs, cap * sizeof(*r));
+        if (!r)
+            return MC_ENOMEM;
+        d->refs = r;
+        int32_t *tr = realloc(d->tail_r, cap * sizeof(int32_t));
+        if (!tr)
+            return MC_ENOMEM;
+        d->tail_r = tr;
+        d->caprefs = cap;
     }
     if (d->alen + bytes > d->acap) {
         size_t cap = d->acap ? d->acap * 2 : 4096;
@@ -186,6 +222,20 @@ int vn_dict_add(vn_dict *d, vn_normalizer *n, const char *phrase, size_t len, in
     if ((rc = chain(d, d->by_f, d->tail_f, 0, d->arena + f0->f_off, f0->f_len, idx)) != 0 ||
         (rc = chain(d, d->by_p, d->tail_p, 1, d->arena + f0->p_off, f0->p_len, idx)) != 0)
         goto fail;
+    for (uint32_t k = 0; e->ntok >= 2 && k < e->ntok; k++) {
+        const dict_tok *q = &d->toks[e->first + k];
+        int32_t r = (int32_t)d->nrefs++, head = -1;
+        d->refs[r] = (dict_ref){idx, k, -1};
+        if ((rc = vn_smap_put(d->by_any, d->arena + q->p_off, q->p_len, r, &head)) < 0)
+            goto fail;
+        if (rc == 1) {
+            d->refs[d->tail_r[head]].next = r;
+            d->tail_r[head] = r;
+        } else {
+            d->tail_r[r] = r;
+        }
+        rc = 0;
+    }
     vn_text_free(&t);
     return 0;
 fail:
@@ -261,9 +311,204 @@ size_t vn_dict_match(const vn_dict *d, const vn_text *t, vn_match *out, size_t m
             continue;
         }
         if (found < max)
-            out[found] = (vn_match){d->e[best].value, i, i + d->e[best].ntok, best_exact};
+            out[found] = (vn_match){d->e[best].value, i, i + d->e[best].ntok, best_exact, 0};
         found++;
         i += d->e[best].ntok;
     }
     return found;
+}
+
+/* ---- typos ------------------------------------------------------------------------------ */
+
+/* Candidates of typo matches looked at per message. */
+#define FUZZ_MAX_CAND 32
+
+/* 1 when a and b (plain, ASCII) are one insertion, deletion, substitution or swap of two
+ * neighbours apart (Damerau-Levenshtein distance 1); 0 when equal or further apart. */
+static int one_edit(const char *a, size_t la, const char *b, size_t lb) {
+    if (la < lb) {
+        const char *t = a;
+        a = b;
+        b = t;
+        size_t l = la;
+        la = lb;
+        lb = l;
+    }
+    if (la - lb > 1)
+        return 0;
+    size_t i = 0;
+    while (i < lb && a[i] == b[i])
+        i++;
+    if (la == lb) {
+        if (i == la)
+            return 0;
+        if (memcmp(a + i + 1, b + i + 1, la - i - 1) == 0)
+            return 1; /* substitution */
+        return i + 1 < la && a[i] == b[i + 1] && a[i + 1] == b[i] &&
+               memcmp(a + i + 2, b + i + 2, la - i - 2) == 0; /* swap */
+    }
+    return memcmp(a + i + 1, b + i, lb - i) == 0; /* a has one letter more */
+}
+
+/* 1 when the plain bytes are equal once y is read as i (lý / lí). */
+static int same_iy(const char *a, const char *b, size_t n) {
+    int diff = 0;
+    for (size_t i = 0; i < n; i++) {
+        char x = a[i] == 'y' ? 'i' : a[i], y = b[i] == 'y' ? 'i' : b[i];
+        if (x != y)
+            return 0;
+        diff |= a[i] != b[i];
+    }
+    return diff;
+}
+
+/* Cost of text token tk for phrase token q: 0, VN_FUZZ_CHEAP, VN_FUZZ_EDIT, or -1. */
+static int tok_cost(const vn_dict *d, const vn_text *t, const vn_tok *tk, const dict_tok *q) {
+    if (tok_match(d, t, tk, q))
+        return 0;
+    if (tk->flags & VN_TOK_DIGIT)
+        return -1;
+    const char *tp = t->plain + tk->p_off, *qp = d->arena + q->p_off;
+    if (tk->p_len == q->p_len && (memcmp(tp, qp, q->p_len) == 0 || same_iy(tp, qp, q->p_len)))
+        return VN_FUZZ_CHEAP;
+    if (q->p_len >= VN_FUZZ_MIN_EDIT_LEN && tk->p_len >= 2 && one_edit(tp, tk->p_len, qp, q->p_len))
+        return VN_FUZZ_EDIT;
+    /* A short token only with its last letter doubled ("tyy", "đỏo", "xee"): any other
+     * edit of two letters makes another word. */
+    if (q->p_len >= 1 && q->p_len < VN_FUZZ_MIN_EDIT_LEN && tk->p_len == q->p_len + 1 &&
+        memcmp(tp, qp, q->p_len) == 0 && tp[q->p_len] == qp[q->p_len - 1])
+        return VN_FUZZ_EDIT;
+    return -1;
+}
+
+/* Scores entry e lined up at text token s; returns its cost (> 0) or -1. */
+static int fuzzy_at(const vn_dict *d, const vn_normalizer *n, const vn_text *t, size_t s,
+                    const dict_entry *e) {
+    int cost = 0, exact = 0, edits = 0, known_cheap = 0, known_edit = 0;
+    for (uint32_t k = 0; k < e->ntok; k++) {
+        int c = tok_cost(d, t, &t->tok[s + k], &d->toks[e->first + k]);
+        if (c < 0)
+            return -1;
+        cost += c;
+        exact += c == 0;
+        edits += c == VN_FUZZ_EDIT;
+        if (c > 0 && (!n || vn_token_known(n, t, s + k))) {
+            known_cheap += c == VN_FUZZ_CHEAP;
+            known_edit += c == VN_FUZZ_EDIT;
+        }
+    }
+    uint32_t max_edits = e->ntok / 2 ? e->ntok / 2 : 1;
+    if (cost == 0 || exact == 0 || (uint32_t)edits > max_edits)
+        return -1;
+    if ((known_cheap && exact < 2) || (known_edit && exact < 3))
+        return -1;
+    return cost;
+}
+
+typedef struct fuzz_cand {
+    int32_t entry; /* the phrase */
+    size_t s, e;   /* token range */
+    int cost;      /* sum of token costs */
+} fuzz_cand;
+
+/* 1 when candidate a beats b: cheaper, then longer. */
+static int better(const fuzz_cand *a, const fuzz_cand *b) {
+    return a->cost < b->cost || (a->cost == b->cost && a->e - a->s > b->e - b->s);
+}
+
+size_t vn_dict_match_fuzzy(const vn_dict *d, const vn_normalizer *n, const vn_text *t,
+                           vn_match *out, size_t max) {
+    size_t found = vn_dict_match(d, t, out, max);
+    if (!d || !t || !t->tok || d->nrefs == 0 || found > max)
+        return found; /* more exact matches than room: the caller has plenty */
+    fuzz_cand c[FUZZ_MAX_CAND];
+    size_t nc = 0, m = 0; /* m: next exact match at or after token i */
+    for (size_t i = 0; i < t->ntok && nc < FUZZ_MAX_CAND; i++) {
+        while (m < found && out[m].tok_end <= i)
+            m++;
+        if (m < found && out[m].tok_start <= i)
+            continue; /* inside an exact match */
+        const vn_tok *tk = &t->tok[i];
+        for (int32_t r = vn_smap_get_h(d->by_any, t->plain + tk->p_off, tk->p_len, tk->p_hash);
+             r >= 0 && nc < FUZZ_MAX_CAND; r = d->refs[r].next) {
+            const dict_ref *ref = &d->refs[r];
+            const dict_entry *e = &d->e[ref->entry];
+            if (ref->k > i || i - ref->k + e->ntok > t->ntok)
+                continue;
+            size_t s = i - ref->k, end = s + e->ntok;
+            /* The anchor must be exact, and no token may belong to an exact match. */
+            if (!tok_match(d, t, tk, &d->toks[e->first + ref->k]))
+                continue;
+            int clash = 0;
+            for (size_t q = 0; q < found && q < max && !clash; q++)
+                clash = out[q].tok_start < end && out[q].tok_end > s;
+            if (clash)
+                continue;
+            int dup = 0;
+            for (size_t q = 0; q < nc && !dup; q++)
+                dup = c[q].entry == ref->entry && c[q].s == s;
+            if (dup)
+                continue;
+            int cost = fuzzy_at(d, n, t, s, e);
+            if (cost > 0)
+                c[nc++] = (fuzz_cand){ref->entry, s, end, cost};
+        }
+    }
+    if (nc == 0)
+        return found;
+    /* Clusters of overlapping candidates, left to right: the best one of each, unless a
+     * candidate of another value is as good. */
+    unsigned char done[FUZZ_MAX_CAND] = {0};
+    vn_match add[FUZZ_MAX_CAND];
+    size_t nadd = 0;
+    for (;;) {
+        int first = -1;
+        for (size_t q = 0; q < nc; q++)
+            if (!done[q] && (first < 0 || c[q].s < c[first].s))
+                first = (int)q;
+        if (first < 0)
+            break;
+        size_t cs = c[first].s, ce = c[first].e;
+        int grew = 1;
+        while (grew) {
+            grew = 0;
+            for (size_t q = 0; q < nc; q++)
+                if (!done[q] && c[q].s < ce && c[q].e > cs && (c[q].s < cs || c[q].e > ce)) {
+                    cs = c[q].s < cs ? c[q].s : cs;
+                    ce = c[q].e > ce ? c[q].e : ce;
+                    grew = 1;
+                }
+        }
+        int best = -1, tie = 0;
+        for (size_t q = 0; q < nc; q++) {
+            if (done[q] || c[q].s >= ce || c[q].e <= cs)
+                continue;
+            done[q] = 1;
+            if (best < 0 || better(&c[q], &c[best])) {
+                best = (int)q;
+                tie = 0;
+            } else if (!better(&c[best], &c[q]) &&
+                       d->e[c[q].entry].value != d->e[c[best].entry].value) {
+                tie = 1;
+            }
+        }
+        if (best >= 0 && !tie)
+            add[nadd++] =
+                (vn_match){d->e[c[best].entry].value, c[best].s, c[best].e, 0, c[best].cost};
+    }
+    /* Merge into out, in text order. */
+    size_t total = found + nadd, kept = found < max ? found : max;
+    for (size_t a = 0; a < nadd; a++) {
+        size_t pos = kept;
+        while (pos > 0 && out[pos - 1].tok_start > add[a].tok_start)
+            pos--;
+        if (pos >= max)
+            continue;
+        size_t last = kept < max ? kept : max - 1;
+        memmove(out + pos + 1, out + pos, (last - pos) * sizeof(*out));
+        out[pos] = add[a];
+        if (kept < max)
+            kept++;
+    }
+    return total;
 }

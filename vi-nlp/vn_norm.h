@@ -34,6 +34,7 @@ void vn_normalizer_free(vn_normalizer *n);
  *   teencode.txt   abbreviations and teencode, with context rules (ko -> không, 5k -> 5 nghìn)
  *   telex.txt      Telex/VNI key tables and the words never to "repair"
  *   syllables.txt  known Vietnamese syllables (the repair target lexicon)
+ *   lexicon.txt    everyday syllables that are words (vn_token_known), never repair targets
  * Until this is called vn_normalize does no expansion and no repair. Call once, before the
  * normalizer is shared. Returns 0, MC_EIO (a file cannot be read), MC_EPARSE (err holds
  * "path:LINE: reason"), MC_ENOMEM, or MC_EINVAL (already loaded). On error the normalizer
@@ -100,6 +101,13 @@ typedef struct vn_text {
  *     as typed, and decodes as Telex (letters only) or VNI (letters with digits 1-9) into a
  *     known syllable, replaced by that syllable (see telex.txt for the exact rule). */
 int vn_normalize(vn_normalizer *n, const char *in, size_t len, vn_text *out);
+
+/* 1 when token i of t is, as typed, a word of the loaded tables: typed with diacritics, a
+ * syllable of syllables.txt or lexicon.txt; typed without, the unaccented spelling of a
+ * syllable of syllables.txt (the common ones: almost any short spelling is some rare
+ * syllable) or a word of telex.txt's [keep] list. 0 otherwise and before
+ * vn_normalizer_load. n must be the normalizer that made t. No allocation. */
+int vn_token_known(const vn_normalizer *n, const vn_text *t, size_t i);
 
 /* Frees the buffers of t and zeroes it; t may be NULL or already freed. */
 void vn_text_free(vn_text *t);

@@ -268,8 +268,8 @@ static void test_wards(void **state) {
 
 /* ---- loader errors --------------------------------------------------------------------- */
 
-static const char *const files[] = {"teencode.txt", "telex.txt", "syllables.txt", "entities.txt",
-                                    "wards.csv"};
+static const char *const files[] = {"teencode.txt", "telex.txt",    "syllables.txt",
+                                    "lexicon.txt",  "entities.txt", "wards.csv"};
 
 static void make_dir(char *dir, const char *file, const char *content) {
     strcpy(dir, "/tmp/vn_ent_XXXXXX");
