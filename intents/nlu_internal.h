@@ -23,6 +23,20 @@
 #define NLU_MAX_MATCHES 16     /* dictionary matches looked at per message */
 #define NLU_BARE_MAX_TOKENS 12 /* longest message that can be a bare procedure mention */
 #define NLU_MAX_TEMPLATE 8192  /* bytes of one reply template */
+#define NLU_MAX_CUES 512       /* phrases of the focus sections of rules.txt */
+#define NLU_MAX_CUE_MATCHES 64 /* focus cue phrases looked at per message */
+#define NLU_FOCUS_TAIL_MAX 5   /* longest clause (tokens) that asks about a name before it */
+
+/* Kinds of focus cues (rules.txt): which of several named procedures is asked about. */
+enum {
+    NLU_CUE_FOCUS,    /* right before the name or opening it: làm, xin, đăng ký, hỏi về */
+    NLU_CUE_CONTEXT,  /* right before the name: background (đã có, chưa, đang, có cần) */
+    NLU_CUE_AFTER,    /* right after the name: background (rồi, xong, đứng tên) */
+    NLU_CUE_CLAUSE,   /* opening the name's clause: the clause is background (để, vì) */
+    NLU_CUE_QUESTION, /* anywhere in the name's clause: that clause asks (gì, ở đâu) */
+    NLU_CUE_BREAK,    /* starts a new clause, as a comma does (thì, nhưng) */
+    NLU_N_CUE_KINDS
+};
 
 /* Intents of shared/spec/intents.md. Order matters only for ties: the first wins. */
 enum {
@@ -121,6 +135,11 @@ struct nlu_engine {
     vn_dict *issues;                   /* owned: keyword -> NLU_ISSUE index */
     vn_dict *filler;                   /* owned: words that ask nothing by themselves */
     vn_dict *wards;                    /* owned: ward name -> extractor ward index */
+    vn_dict *cues;                     /* owned: focus cue phrase -> index into cue_w */
+    double (*cue_w)[NLU_N_CUE_KINDS];  /* owned [NLU_MAX_CUES]: weight of a cue in each of
+                                          the sections listing it (0: not listed there) */
+    char **cue_plain;                  /* owned [NLU_MAX_CUES]: plain key of each cue */
+    size_t n_cues;                     /* cues loaded */
     nlu_model *model;                  /* owned, NULL: rules only */
     int class_intent[NLU_MAX_CLASSES]; /* model class -> NLU_I_* */
     size_t n_classes;                  /* classes of the model */
@@ -143,6 +162,7 @@ struct nlu_engine {
     double min_conf_rules; /* rule confidence below it: out_of_scope or clarify */
     double min_conf_model; /* model probability below it: out_of_scope or clarify */
     double override_conf;  /* confidence of a precise rule */
+    double qmark_w;        /* a '?' ending a clause: as a [question] phrase of this weight */
 
     char *issue_name[NLU_N_ISSUES]; /* owned, citizen-facing category names */
 

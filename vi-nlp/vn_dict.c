@@ -392,9 +392,16 @@ static int fuzzy_at(const vn_dict *d, const vn_normalizer *n, const vn_text *t, 
         cost += c;
         exact += c == 0;
         edits += c == VN_FUZZ_EDIT;
-        if (c > 0 && (!n || vn_token_known(n, t, s + k))) {
-            known_cheap += c == VN_FUZZ_CHEAP;
-            known_edit += c == VN_FUZZ_EDIT;
+        const vn_tok *tk = &t->tok[s + k];
+        /* A Telex repair made the word, not the citizen: "tur" is no word even if "tủ" is. */
+        int word = c > 0 && !(tk->flags & VN_TOK_REPAIRED) && (!n || vn_token_known(n, t, s + k));
+        if (word && c == VN_FUZZ_CHEAP)
+            known_cheap++;
+        if (word && c == VN_FUZZ_EDIT) {
+            /* Another first letter makes another word ("hết hạn", not "kết hôn"). */
+            if (t->plain[tk->p_off] != d->arena[d->toks[e->first + k].p_off])
+                return -1;
+            known_edit++;
         }
     }
     uint32_t max_edits = e->ntok / 2 ? e->ntok / 2 : 1;

@@ -64,9 +64,11 @@ size_t vn_dict_match(const vn_dict *d, const vn_text *t, vn_match *out, size_t m
  *  - every token is exact (cost 0), CHEAP or one EDIT away (text token of letters only;
  *    see VN_FUZZ_MIN_EDIT_LEN), at least one is exact and at most half of them (at least
  *    one) are edited;
- *  - a non-exact token that is itself a word (vn_token_known with n: "kết hợp" is not a
- *    typo of kết hôn, "sổ đó" not of sổ đỏ) counts only when the phrase is otherwise
- *    well anchored: 2 exact tokens for a CHEAP one, 3 for an EDIT ("lý lịch tư pháo");
+ *  - a non-exact token that is itself a word as typed (vn_token_known with n; a Telex
+ *    repair does not make one) may have been meant: a CHEAP one needs 2 exact tokens
+ *    ("sổ đó" is not sổ đỏ, "nhập hô khẩu" is nhập hộ khẩu), an EDIT one needs 3 and its
+ *    first letter ("kết hợp" is not kết hôn, "giấy chứng nhận hết hạn" not giấy chứng
+ *    nhận kết hôn, "lý lịch tư pháo" is lý lịch tư pháp);
  *  - it is unambiguous: of the candidates that overlap, the cheapest (then the longest)
  *    wins, and when two of different values tie, none is taken.
  * n is the normalizer that made t (NULL: every token counts as a word, so only typos that

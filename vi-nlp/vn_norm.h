@@ -102,11 +102,14 @@ typedef struct vn_text {
  *     known syllable, replaced by that syllable (see telex.txt for the exact rule). */
 int vn_normalize(vn_normalizer *n, const char *in, size_t len, vn_text *out);
 
-/* 1 when token i of t is, as typed, a word of the loaded tables: typed with diacritics, a
- * syllable of syllables.txt or lexicon.txt; typed without, the unaccented spelling of a
- * syllable of syllables.txt (the common ones: almost any short spelling is some rare
- * syllable) or a word of telex.txt's [keep] list. 0 otherwise and before
+/* Whether token i of t is, as typed, a word of the loaded tables: VN_WORD_COMMON for a
+ * syllable of syllables.txt (typed with diacritics: that very syllable; typed without:
+ * its unaccented spelling) or a word of telex.txt's [keep] list; VN_WORD_RARE for a
+ * syllable of lexicon.txt typed with diacritics (typed without, a lexicon spelling says
+ * nothing: almost any short spelling is some rare syllable); 0 otherwise and before
  * vn_normalizer_load. n must be the normalizer that made t. No allocation. */
+#define VN_WORD_RARE 1
+#define VN_WORD_COMMON 2
 int vn_token_known(const vn_normalizer *n, const vn_text *t, size_t i);
 
 /* Frees the buffers of t and zeroes it; t may be NULL or already freed. */

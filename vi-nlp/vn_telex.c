@@ -273,12 +273,17 @@ fail:
 
 int vn_telex_known(const vn_telex *tx, const vn_text *t, size_t i) {
     const vn_tok *k = &t->tok[i];
-    if (k->flags & VN_TOK_ACCENTED)
-        return vn_smap_get_h(tx->folded, t->folded + k->f_off, k->f_len, k->f_hash) >= 0 ||
-               vn_smap_get_h(tx->lex_f, t->folded + k->f_off, k->f_len, k->f_hash) >= 0;
+    if (k->flags & VN_TOK_ACCENTED) {
+        if (vn_smap_get_h(tx->folded, t->folded + k->f_off, k->f_len, k->f_hash) >= 0)
+            return VN_WORD_COMMON;
+        return vn_smap_get_h(tx->lex_f, t->folded + k->f_off, k->f_len, k->f_hash) >= 0
+                   ? VN_WORD_RARE
+                   : 0;
+    }
     /* Typed without diacritics, a spelling is a word when it spells a common syllable:
      * nearly every short spelling is some rare syllable of the lexicon ("truu" is trừu). */
-    return vn_smap_get_h(tx->plain, t->plain + k->p_off, k->p_len, k->p_hash) > 0;
+    return vn_smap_get_h(tx->plain, t->plain + k->p_off, k->p_len, k->p_hash) > 0 ? VN_WORD_COMMON
+                                                                                  : 0;
 }
 
 /* One line of [telex]/[vni]: "KEYS = LETTERS" or "tone K = V" (V a vowel with the tone). */

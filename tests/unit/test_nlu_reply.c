@@ -289,6 +289,9 @@ static void test_broken_data_fails_startup(void **state) {
     expect_broken("rules.txt", "[greeting]", "chào = abc", 0, "not a number");
     expect_broken("rules.txt", "[filler]", "word = còn", 0, "unknown key");
     expect_broken("rules.txt", "[greeting]", "[weather.today]", 0, "unknown section");
+    expect_broken("rules.txt", "xin = 2", "xin = 1", 0, "listed twice in this section");
+    expect_broken("rules.txt", "[question]", "đâu nữa = 0", 0, "not a number");
+    expect_broken("rules.txt", "[clause]", "... = 1", 0, "has no letters");
     expect_broken("issue_categories.txt", "[rac_thai]", "keyword = ", 0, "empty value");
     expect_broken("issue_categories.txt", "[khac]", "keyword = linh tinh", 0, "no keywords");
     expect_broken("issue_categories.txt", "[rac_thai]", "[rac_thai_2]", 0,

@@ -213,6 +213,17 @@ static void test_fuzzy(void **state) {
     assert_int_equal(fuzzy(d, "cán bộ thường trực", m, 4), 0);
     assert_int_equal(fuzzy(d, "cái sổ đó", m, 4), 0);
     assert_int_equal(fuzzy(d, "chứng thư số", m, 4), 0);
+    add(d, L, "giấy chứng nhận kết hôn", 10);
+    add(d, L, "hộ kinh doanh cá thể", 11);
+    add(d, L, "đăng ký thường trú", 12);
+    /* A word with another first letter is that word, even with 3 exact tokens... */
+    assert_int_equal(fuzzy(d, "giấy chứng nhận hết hạn", m, 4), 0);
+    /* ...with the same first letter and 3 exact tokens, a typo ("doan" spells đoàn). */
+    assert_int_equal(fuzzy(d, "hộ kinh doan cá thể", m, 4), 1);
+    assert_int_equal(m[0].value, 11);
+    /* A word made by a Telex repair ("tur" -> tủ) was not typed as a word. */
+    assert_int_equal(fuzzy(d, "dang ky thuong tur", m, 4), 1);
+    assert_int_equal(m[0].value, 12);
     /* Every token wrong, two edits in one token, one-token phrases: no match. */
     assert_int_equal(fuzzy(d, "khia sih", m, 4), 0);
     assert_int_equal(fuzzy(d, "khai snhh", m, 4), 0);
