@@ -968,6 +968,10 @@ nlu_engine *nlu_engine_new(const nlu_engine_opts *o, char *err, size_t errlen) {
         goto fail;
     if (load_aliases(e, path, err, errlen) != 0)
         goto fail;
+    if (vn_dict_typo_index(e->procs) != 0) {
+        errf(err, errlen, "nlu: out of memory");
+        goto fail;
+    }
     if (load_wards(e, vdir, err, errlen) != 0)
         goto fail;
     snprintf(path, sizeof(path), "%s/intents/data/issue_categories.txt", share);

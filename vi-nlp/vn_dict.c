@@ -21,6 +21,7 @@
  */
 #include "vi-nlp/vn_dict.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,12 +34,56 @@ typedef struct dict_tok {
     uint32_t p_off, p_len; /* plain bytes in the arena */
 } dict_tok;
 
-/* A token of a phrase of 2+ tokens, for the typo index. */
+/* Bits of each key filter (a power of two): a few hundred phrases set well under 10%. */
+#define BLOOM_BITS 4096
+#define BLOOM_WORDS (BLOOM_BITS / 64)
+enum { BL_F, BL_P, BL_ANY };
+
+static void bloom_set(uint64_t *b, uint64_t h) {
+    b[(h >> 6) & (BLOOM_WORDS - 1)] |= 1ULL << (h & 63);
+}
+
+/* 0 when no key of the filter hashes to h (then the map surely lacks it). */
+static int bloom_has(const uint64_t *b, uint64_t h) {
+    return (int)(b[(h >> 6) & (BLOOM_WORDS - 1)] >> (h & 63) & 1);
+}
+
+/* A token of a phrase of 2+ tokens, for the typo index. Its key is its plain bytes, then
+ * 0x01, '>' and the first plain letter of the next token (or '<' and that of the previous
+ * one, for the last token): a text token anchors the phrase only when its neighbour starts
+ * like the phrase's (a typo rarely hits a first letter, and the rules of fuzzy_at refuse
+ * most that do), so nearly every lookup misses at the key filter. */
 typedef struct dict_ref {
     int32_t entry; /* the phrase */
     uint32_t k;    /* its token index in the phrase */
-    int32_t next;  /* next ref with the same plain token, -1 = end */
+    int32_t next;  /* next ref with the same key, -1 = end */
 } dict_ref;
+
+/* Longest plain token that can anchor a typo match (longer ones are never looked up). */
+#define REF_TOKEN_MAX 60
+
+/* vn_hash of the ref key of a token whose plain bytes hash to ph (vn_hash is FNV-1a, so
+ * it goes on from there: three more bytes instead of the whole token). */
+static uint64_t ref_hash(uint64_t ph, char dir, char nb) {
+    const unsigned char more[3] = {0x01, (unsigned char)dir, (unsigned char)nb};
+    uint64_t h = ph;
+    for (int i = 0; i < 3; i++)
+        h = (h ^ more[i]) * 1099511628211ULL;
+    return h ? h : 1;
+}
+
+/* Writes the ref key of plain token p[0..len) with neighbour direction dir ('>' or '<')
+ * and neighbour letter nb into key (REF_TOKEN_MAX + 3 bytes); returns its length, or 0
+ * when the token is too long. */
+static size_t ref_key(const char *p, size_t len, char dir, char nb, char *key) {
+    if (len > REF_TOKEN_MAX)
+        return 0;
+    memcpy(key, p, len);
+    key[len] = 0x01;
+    key[len + 1] = dir;
+    key[len + 2] = nb;
+    return len + 3;
+}
 
 typedef struct dict_entry {
     int value;      /* caller's value */
@@ -49,8 +94,11 @@ typedef struct dict_entry {
 } dict_entry;
 
 struct vn_dict {
-    vn_smap *by_f;   /* folded first token -> first entry of its chain */
-    vn_smap *by_p;   /* plain first token -> first entry of its chain */
+    vn_smap *by_f; /* folded first token -> first entry of its chain */
+    vn_smap *by_p; /* plain first token -> first entry of its chain */
+    /* One bit per key hash of by_f, by_p and by_any: most tokens of a message start no
+     * phrase, and one bit answers that without a probe of the map. */
+    uint64_t bloom[3][BLOOM_WORDS];
     int32_t *tail_f; /* per entry heading a chain: its last entry (else unused) */
     int32_t *tail_p;
     dict_entry *e;
@@ -59,7 +107,8 @@ struct vn_dict {
     size_t ntoks, captoks;
     char *arena;
     size_t alen, acap;
-    vn_smap *by_any; /* plain token of any phrase of 2+ tokens -> first ref */
+    vn_smap *by_any; /* ref key (see ref_key) of a token of a phrase of 2+ tokens -> first
+                        ref */
     int32_t *tail_r; /* per ref heading a chain: its last ref */
     dict_ref *refs;  /* the typo index */
     size_t nrefs, caprefs;
@@ -125,20 +174,6 @@ static int reserve(vn_dict *d, size_t ntok, size_t bytes) {
             return MC_ENOMEM;
         d->toks = t;
         d->captoks = cap;
-    }
-    if (ntok >= 2 && d->nrefs + ntok > d->caprefs) {
-        size_t cap = d->caprefs ? d->caprefs * 2 : 256;
-        while (cap < d->nrefs + ntok)
-            cap *= 2;
-        dict_ref *r = realloc(d->refs, cap * sizeof(*r));
-        if (!r)
-            return MC_ENOMEM;
-        d->refs = r;
-        int32_t *tr = realloc(d->tail_r, cap * sizeof(int32_t));
-        if (!tr)
-            return MC_ENOMEM;
-        d->tail_r = tr;
-        d->caprefs = cap;
     }
     if (d->alen + bytes > d->acap) {
         size_t cap = d->acap ? d->acap * 2 : 4096;
@@ -222,20 +257,8 @@ int vn_dict_add(vn_dict *d, vn_normalizer *n, const char *phrase, size_t len, in
     if ((rc = chain(d, d->by_f, d->tail_f, 0, d->arena + f0->f_off, f0->f_len, idx)) != 0 ||
         (rc = chain(d, d->by_p, d->tail_p, 1, d->arena + f0->p_off, f0->p_len, idx)) != 0)
         goto fail;
-    for (uint32_t k = 0; e->ntok >= 2 && k < e->ntok; k++) {
-        const dict_tok *q = &d->toks[e->first + k];
-        int32_t r = (int32_t)d->nrefs++, head = -1;
-        d->refs[r] = (dict_ref){idx, k, -1};
-        if ((rc = vn_smap_put(d->by_any, d->arena + q->p_off, q->p_len, r, &head)) < 0)
-            goto fail;
-        if (rc == 1) {
-            d->refs[d->tail_r[head]].next = r;
-            d->tail_r[head] = r;
-        } else {
-            d->tail_r[r] = r;
-        }
-        rc = 0;
-    }
+    bloom_set(d->bloom[BL_F], vn_hash(d->arena + f0->f_off, f0->f_len));
+    bloom_set(d->bloom[BL_P], vn_hash(d->arena + f0->p_off, f0->p_len));
     vn_text_free(&t);
     return 0;
 fail:
@@ -299,10 +322,11 @@ size_t vn_dict_match(const vn_dict *d, const vn_text *t, vn_match *out, size_t m
         const vn_tok *tk = &t->tok[i];
         int32_t best = -1;
         int best_exact = 0;
-        for (int32_t q = vn_smap_get_h(d->by_f, t->folded + tk->f_off, tk->f_len, tk->f_hash);
-             q >= 0; q = d->e[q].next_f)
-            consider(d, t, i, q, &best, &best_exact);
-        if (!(tk->flags & VN_TOK_ACCENTED))
+        if (bloom_has(d->bloom[BL_F], tk->f_hash))
+            for (int32_t q = vn_smap_get_h(d->by_f, t->folded + tk->f_off, tk->f_len, tk->f_hash);
+                 q >= 0; q = d->e[q].next_f)
+                consider(d, t, i, q, &best, &best_exact);
+        if (!(tk->flags & VN_TOK_ACCENTED) && bloom_has(d->bloom[BL_P], tk->p_hash))
             for (int32_t q = vn_smap_get_h(d->by_p, t->plain + tk->p_off, tk->p_len, tk->p_hash);
                  q >= 0; q = d->e[q].next_p)
                 consider(d, t, i, q, &best, &best_exact);
@@ -316,6 +340,112 @@ size_t vn_dict_match(const vn_dict *d, const vn_text *t, vn_match *out, size_t m
         i += d->e[best].ntok;
     }
     return found;
+}
+
+/* ---- the typo index ----------------------------------------------------------------------- */
+
+/* Tokens of a phrase that anchor it in the typo index: its rarest ones (a typo match needs
+ * one of them exact). "đăng ký", "làm", "giấy" open dozens of phrases and would make every
+ * message walk them all; "sinh", "hôn", "chiếu" are few and enough. */
+#define FUZZ_ANCHORS 2
+
+int vn_dict_typo_index(vn_dict *d) {
+    if (!d)
+        return MC_EINVAL;
+    vn_smap *ids = vn_smap_new(); /* plain token -> index into freq */
+    uint32_t *freq = calloc(d->ntoks ? d->ntoks : 1, sizeof(*freq));
+    int rc = MC_ENOMEM;
+    if (!ids || !freq)
+        goto out;
+    vn_smap_free(d->by_any);
+    memset(d->bloom[BL_ANY], 0, sizeof(d->bloom[BL_ANY]));
+    d->nrefs = 0;
+    if (!(d->by_any = vn_smap_new()))
+        goto out;
+    /* How many phrases of 2+ tokens hold each plain token (once per phrase). */
+    size_t nids = 0;
+    for (size_t i = 0; i < d->n; i++) {
+        const dict_entry *e = &d->e[i];
+        for (uint32_t k = 0; e->ntok >= 2 && k < e->ntok; k++) {
+            const dict_tok *q = &d->toks[e->first + k];
+            int32_t id = (int32_t)nids;
+            int put = vn_smap_put(ids, d->arena + q->p_off, q->p_len, id, &id);
+            if (put < 0)
+                goto out;
+            nids += put == 0;
+            int seen = 0;
+            for (uint32_t j = 0; j < k && !seen; j++) {
+                const dict_tok *o = &d->toks[e->first + j];
+                seen = o->p_len == q->p_len &&
+                       memcmp(d->arena + o->p_off, d->arena + q->p_off, q->p_len) == 0;
+            }
+            freq[id] += !seen;
+        }
+    }
+    if (d->nrefs + d->n * FUZZ_ANCHORS > d->caprefs) {
+        size_t cap = d->n * FUZZ_ANCHORS + 1;
+        dict_ref *r = realloc(d->refs, cap * sizeof(*r));
+        if (!r)
+            goto out;
+        d->refs = r;
+        int32_t *tr = realloc(d->tail_r, cap * sizeof(int32_t));
+        if (!tr)
+            goto out;
+        d->tail_r = tr;
+        d->caprefs = cap;
+    }
+    for (size_t i = 0; i < d->n; i++) {
+        const dict_entry *e = &d->e[i];
+        if (e->ntok < 2)
+            continue;
+        uint32_t pick[FUZZ_ANCHORS], np = 0;
+        for (uint32_t k = 0; k < e->ntok; k++) {
+            const dict_tok *q = &d->toks[e->first + k];
+            uint32_t f = freq[vn_smap_get(ids, d->arena + q->p_off, q->p_len)];
+            /* Insertion into pick[], kept sorted by frequency, first position on ties. */
+            uint32_t at = np;
+            while (at > 0 &&
+                   f < freq[vn_smap_get(ids, d->arena + d->toks[e->first + pick[at - 1]].p_off,
+                                        d->toks[e->first + pick[at - 1]].p_len)])
+                at--;
+            if (at >= FUZZ_ANCHORS)
+                continue;
+            if (np < FUZZ_ANCHORS)
+                np++;
+            memmove(pick + at + 1, pick + at, (np - 1 - at) * sizeof(pick[0]));
+            pick[at] = k;
+        }
+        for (uint32_t a = 0; a < np; a++) {
+            uint32_t k = pick[a];
+            const dict_tok *q = &d->toks[e->first + k];
+            int last = k + 1 == e->ntok;
+            const dict_tok *nq = &d->toks[e->first + (last ? k - 1 : k + 1)];
+            char key[REF_TOKEN_MAX + 3];
+            size_t kl =
+                ref_key(d->arena + q->p_off, q->p_len, last ? '<' : '>', d->arena[nq->p_off], key);
+            if (kl == 0)
+                continue; /* too long to anchor */
+            int32_t r = (int32_t)d->nrefs++, head = -1;
+            d->refs[r] = (dict_ref){(int32_t)i, k, -1};
+            int put = vn_smap_put(d->by_any, key, kl, r, &head);
+            if (put < 0)
+                goto out;
+            bloom_set(d->bloom[BL_ANY], vn_hash(key, kl));
+            if (put == 1) {
+                d->refs[d->tail_r[head]].next = r;
+                d->tail_r[head] = r;
+            } else {
+                d->tail_r[r] = r;
+            }
+        }
+    }
+    rc = 0;
+out:
+    if (rc)
+        d->nrefs = 0; /* no index: typo matching finds nothing */
+    vn_smap_free(ids);
+    free(freq);
+    return rc;
 }
 
 /* ---- typos ------------------------------------------------------------------------------ */
@@ -423,6 +553,29 @@ static int better(const fuzz_cand *a, const fuzz_cand *b) {
     return a->cost < b->cost || (a->cost == b->cost && a->e - a->s > b->e - b->s);
 }
 
+/* Considers the phrase of ref anchored at text token i: a candidate in c[*nc] when it
+ * matches with typos and takes no token of the exact matches out[0..found). */
+static void fuzzy_ref(const vn_dict *d, const vn_normalizer *n, const vn_text *t, size_t i,
+                      const dict_ref *ref, const vn_match *out, size_t found, size_t max,
+                      fuzz_cand *c, size_t *nc) {
+    const dict_entry *e = &d->e[ref->entry];
+    if (ref->k > i || i - ref->k + e->ntok > t->ntok)
+        return;
+    size_t s = i - ref->k, end = s + e->ntok;
+    /* The anchor must be exact, and no token may belong to an exact match. */
+    if (!tok_match(d, t, &t->tok[i], &d->toks[e->first + ref->k]))
+        return;
+    for (size_t q = 0; q < found && q < max; q++)
+        if (out[q].tok_start < end && out[q].tok_end > s)
+            return;
+    for (size_t q = 0; q < *nc; q++)
+        if (c[q].entry == ref->entry && c[q].s == s)
+            return;
+    int cost = fuzzy_at(d, n, t, s, e);
+    if (cost > 0)
+        c[(*nc)++] = (fuzz_cand){ref->entry, s, end, cost};
+}
+
 size_t vn_dict_match_fuzzy(const vn_dict *d, const vn_normalizer *n, const vn_text *t,
                            vn_match *out, size_t max) {
     size_t found = vn_dict_match(d, t, out, max);
@@ -436,29 +589,23 @@ size_t vn_dict_match_fuzzy(const vn_dict *d, const vn_normalizer *n, const vn_te
         if (m < found && out[m].tok_start <= i)
             continue; /* inside an exact match */
         const vn_tok *tk = &t->tok[i];
-        for (int32_t r = vn_smap_get_h(d->by_any, t->plain + tk->p_off, tk->p_len, tk->p_hash);
-             r >= 0 && nc < FUZZ_MAX_CAND; r = d->refs[r].next) {
-            const dict_ref *ref = &d->refs[r];
-            const dict_entry *e = &d->e[ref->entry];
-            if (ref->k > i || i - ref->k + e->ntok > t->ntok)
+        for (int side = 0; side < 2 && nc < FUZZ_MAX_CAND; side++) {
+            /* side 0: the phrase goes on after this token; 1: it ends with it. */
+            size_t nbi = side ? i - 1 : i + 1;
+            if ((side && i == 0) || nbi >= t->ntok)
                 continue;
-            size_t s = i - ref->k, end = s + e->ntok;
-            /* The anchor must be exact, and no token may belong to an exact match. */
-            if (!tok_match(d, t, tk, &d->toks[e->first + ref->k]))
+            char key[REF_TOKEN_MAX + 3], dir = side ? '<' : '>', nb = t->plain[t->tok[nbi].p_off];
+            uint64_t h = ref_hash(tk->p_hash, dir, nb);
+            if (tk->p_len > REF_TOKEN_MAX || !bloom_has(d->bloom[BL_ANY], h))
                 continue;
-            int clash = 0;
-            for (size_t q = 0; q < found && q < max && !clash; q++)
-                clash = out[q].tok_start < end && out[q].tok_end > s;
-            if (clash)
-                continue;
-            int dup = 0;
-            for (size_t q = 0; q < nc && !dup; q++)
-                dup = c[q].entry == ref->entry && c[q].s == s;
-            if (dup)
-                continue;
-            int cost = fuzzy_at(d, n, t, s, e);
-            if (cost > 0)
-                c[nc++] = (fuzz_cand){ref->entry, s, end, cost};
+            size_t kl = ref_key(t->plain + tk->p_off, tk->p_len, dir, nb, key);
+            if (tk->p_hash == 1)
+                h = vn_hash(key, kl); /* FNV gave 0 and vn_hash made it 1: start over */
+            for (int32_t r = vn_smap_get_h(d->by_any, key, kl, h); r >= 0 && nc < FUZZ_MAX_CAND;
+                 r = d->refs[r].next) {
+                const dict_ref *ref = &d->refs[r];
+                fuzzy_ref(d, n, t, i, ref, out, found, max, c, &nc);
+            }
         }
     }
     if (nc == 0)

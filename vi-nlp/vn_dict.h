@@ -57,6 +57,11 @@ size_t vn_dict_match(const vn_dict *d, const vn_text *t, vn_match *out, size_t m
  * letter ("tyy" for ty; "vợ" never matches "vé"). */
 #define VN_FUZZ_MIN_EDIT_LEN 3
 
+/* Builds the index vn_dict_match_fuzzy needs, once the dictionary is filled (phrases added
+ * afterwards are matched exactly only, until it is called again). Returns 0 or MC_ENOMEM
+ * (then typo matching finds nothing). */
+int vn_dict_typo_index(vn_dict *d);
+
 /* vn_dict_match, then matches with typos in the tokens no exact match took, all in text
  * order in out (at most max; returns how many were found in all, like vn_dict_match). A
  * phrase matches with typos when:
@@ -70,7 +75,9 @@ size_t vn_dict_match(const vn_dict *d, const vn_text *t, vn_match *out, size_t m
  *    first letter ("kết hợp" is not kết hôn, "giấy chứng nhận hết hạn" not giấy chứng
  *    nhận kết hôn, "lý lịch tư pháo" is lý lịch tư pháp);
  *  - it is unambiguous: of the candidates that overlap, the cheapest (then the longest)
- *    wins, and when two of different values tie, none is taken.
+ *    wins, and when two of different values tie, none is taken;
+ *  - (for speed) one of its two rarest tokens in the dictionary is exact, and the token
+ *    next to that one starts with the right letter.
  * n is the normalizer that made t (NULL: every token counts as a word, so only typos that
  * are not words match). No allocation. */
 size_t vn_dict_match_fuzzy(const vn_dict *d, const vn_normalizer *n, const vn_text *t,

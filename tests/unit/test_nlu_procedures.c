@@ -153,9 +153,10 @@ static void test_procedure_check_set(void **state) {
                 NLU_PROC_CHECK_BAR);
 }
 
-/* Issue 17: one typo in the procedure's name (361 of 363 right when written: "khai tửr"
+/* Issue 17: one typo in the procedure's name (360 of 363 right when written: "khai tửr"
  * keeps a Telex key glued to a two-letter syllable, "ho chiu" is the unaccented spelling
- * of chịu); no word near a name taken for it. */
+ * of chịu, "khai ainh" changes the first letter of the only other syllable); no word near
+ * a name taken for it. */
 static void test_typo_check_set(void **state) {
     (void)state;
     size_t fp;
