@@ -273,7 +273,7 @@ static double focus_score(const nlu_engine *e, const vn_text *t, const char *tex
  * number does not count. */
 static const nlu_procedure *find_procedure(const nlu_engine *e, const vn_text *t, const char *text,
                                            size_t len, const vn_match *m, size_t n,
-                                           const char *citizen_id) {
+                                           const char *citizen_id, const vn_match **at) {
     int first = -1, several = 0;
     if (n > NLU_MAX_MATCHES)
         n = NLU_MAX_MATCHES;
@@ -303,6 +303,7 @@ static const nlu_procedure *find_procedure(const nlu_engine *e, const vn_text *t
             }
         }
     }
+    *at = &m[first];
     return nlu_catalog_at(e->cat, (size_t)m[first].value);
 }
 
@@ -331,6 +332,30 @@ static int bare_mention(const nlu_engine *e, const vn_text *t, const vn_match *p
         if (!cov[k])
             return 0;
     return 1;
+}
+
+/* 1 when a [not_public] phrase of rules.txt is in the message and, when a procedure is
+ * named at pm, within NLU_NOTPUB_NEAR tokens of it in the same clause: "khai sinh cho mèo
+ * cưng" asks for the cat, "làm tiệc cưới xong rồi, giờ đăng ký kết hôn cần gì" asks about
+ * the marriage. */
+static int not_public(const nlu_engine *e, const vn_text *t, const char *text, size_t len,
+                      const vn_match *pm) {
+    vn_match m[NLU_MAX_MATCHES];
+    size_t n = vn_dict_match(e->notpub, t, m, NLU_MAX_MATCHES);
+    for (size_t i = 0; i < n && i < NLU_MAX_MATCHES; i++) {
+        if (!m[i].exact && m[i].value != 0)
+            continue; /* an "accented" phrase typed without its diacritics */
+        if (!pm)
+            return 1;
+        size_t a = m[i].tok_end < pm->tok_start ? m[i].tok_end : pm->tok_end;
+        size_t b = m[i].tok_end < pm->tok_start ? pm->tok_start : m[i].tok_start;
+        int near = b <= a || b - a <= NLU_NOTPUB_NEAR;
+        for (size_t k = a; near && k <= b && k < t->ntok; k++)
+            near = !clause_break(e, t, text, len, NULL, 0, k, NULL);
+        if (near)
+            return 1;
+    }
+    return 0;
 }
 
 static int find_issue(const nlu_engine *e, const vn_text *t) {
@@ -399,13 +424,16 @@ int nlu_classify(nlu_engine *e, const char *text, size_t len, nlu_result *out) {
     }
     vn_match pm[NLU_MAX_MATCHES];
     size_t npm = vn_dict_match_fuzzy(e->procs, e->vn, &t, pm, NLU_MAX_MATCHES);
-    const nlu_procedure *p = find_procedure(e, &t, text, len, pm, npm, out->citizen_id);
+    const vn_match *pat = NULL; /* where p is named */
+    const nlu_procedure *p = find_procedure(e, &t, text, len, pm, npm, out->citizen_id, &pat);
     out->procedure = p ? p->id : NULL;
     int issue = find_issue(e, &t);
     out->bare = (p || out->ward_id) && bare_mention(e, &t, pm, npm, out->ward_id != NULL);
 
     int best;
     double conf;
+    double score[NLU_N_INTENTS] = {0};
+    int scored = 0; /* score[] holds the rule scores */
     int ov = match_override(e, &t, out->dossier_code);
     if (ov >= 0) {
         best = e->over[ov].intent;
@@ -428,17 +456,21 @@ int nlu_classify(nlu_engine *e, const char *text, size_t len, nlu_result *out) {
             /* Nothing likely enough: the chance that the best guess is wrong. */
             oos = 1.0 - c[e->class_intent[k]];
         } else {
-            double score[NLU_N_INTENTS] = {0}, top = 0;
+            double top = 0;
             rule_scores(e, t.plain, t.plain_len, score);
+            scored = 1;
+            /* The mentions count for the intent, not as phrases (score keeps those). */
+            double sc[NLU_N_INTENTS];
+            memcpy(sc, score, sizeof(sc));
             if (p)
-                score[NLU_I_DOCUMENTS] += e->mention;
+                sc[NLU_I_DOCUMENTS] += e->mention;
             if (out->dossier_code[0])
-                score[NLU_I_STATUS] += e->code_mention;
+                sc[NLU_I_STATUS] += e->code_mention;
             if (issue >= 0)
-                score[NLU_I_REPORT] += e->issue_mention;
+                sc[NLU_I_REPORT] += e->issue_mention;
             for (int i = 0; i < NLU_I_OOS; i++) {
-                c[i] = score[i] >= e->min_score ? rule_conf(e, score, i) : 0;
-                top = score[i] > top ? score[i] : top;
+                c[i] = sc[i] >= e->min_score ? rule_conf(e, sc, i) : 0;
+                top = sc[i] > top ? sc[i] : top;
             }
             th = e->min_conf_rules;
             /* The rules cover only what they cover: an empty match is not proof that the
@@ -447,6 +479,26 @@ int nlu_classify(nlu_engine *e, const char *text, size_t len, nlu_result *out) {
         }
         best = decide(c, th, p && out->bare, p != NULL, &out->clarify);
         conf = best == NLU_I_OOS ? oos : c[best];
+        /* Worded like a procedure, asked about something no office handles. */
+        if ((nlu_is_procedure_intent(best) || out->procedure || best == NLU_I_OOS) &&
+            not_public(e, &t, text, len, out->procedure ? pat : NULL)) {
+            if (best != NLU_I_OOS)
+                conf = e->override_conf;
+            best = NLU_I_OOS;
+            out->procedure = NULL;
+            out->clarify = out->bare = 0;
+            out->not_public = 1;
+        }
+        /* A status question that also asks to be told later: both, status first. */
+        if (best == NLU_I_STATUS || best == NLU_I_SUBSCRIBE) {
+            if (!scored)
+                rule_scores(e, t.plain, t.plain_len, score);
+            if (score[NLU_I_STATUS] >= e->multi_min && score[NLU_I_SUBSCRIBE] >= e->multi_min) {
+                conf = c[NLU_I_STATUS] + c[NLU_I_SUBSCRIBE]; /* one of the two, surely */
+                best = NLU_I_STATUS;
+                out->also = nlu_intent_ids[NLU_I_SUBSCRIBE];
+            }
+        }
     }
     out->intent = nlu_intent_ids[best];
     out->confidence = conf < 0 ? 0 : conf > 1 ? 1 : conf;
@@ -528,6 +580,7 @@ static int set_setting(nlu_engine *e, const nlu_data *d, const nlu_line *l, char
         {"model_min_confidence", offsetof(nlu_engine, min_conf_model), 1},
         {"override_confidence", offsetof(nlu_engine, override_conf), 1},
         {"question_mark", offsetof(nlu_engine, qmark_w), 100},
+        {"multi_request", offsetof(nlu_engine, multi_min), 100},
     };
     for (size_t i = 0; i < MC_ARRAY_LEN(keys); i++) {
         if (strcmp(l->key, keys[i].key) != 0)
@@ -678,11 +731,54 @@ static int add_cue(nlu_engine *e, const nlu_data *d, const nlu_line *l, int kind
     return 0;
 }
 
-/* One "[filler]" line: "words = a, b, c", phrases that ask nothing by themselves. */
-static int add_filler(nlu_engine *e, const nlu_data *d, const nlu_line *l, char *err,
-                      size_t errlen) {
-    if (strcmp(l->key, "words") != 0) {
-        nlu_data_err(d, err, errlen, "unknown key '%s' (words)", l->key);
+/* One "[ward_desk]" line: "ward = id, id" or "police = id, id" (catalog ids). */
+static int add_desk(nlu_engine *e, const nlu_data *d, const nlu_line *l, char *err, size_t errlen) {
+    static const char *const names[NLU_N_DESKS] = {"none", "ward", "police"};
+    int desk = -1;
+    for (int i = 0; i < NLU_N_DESKS; i++)
+        if (strcmp(l->key, names[i]) == 0)
+            desk = i;
+    if (desk < 0) {
+        nlu_data_err(d, err, errlen, "unknown desk '%s' (none, ward or police)", l->key);
+        return -1;
+    }
+    for (const char *s = l->value; *s;) {
+        const char *comma = strchr(s, ',');
+        size_t n = comma ? (size_t)(comma - s) : strlen(s);
+        while (n && (s[n - 1] == ' ' || s[n - 1] == '\t'))
+            n--;
+        char id[NLU_CAT_MAX_ID];
+        const nlu_procedure *p = NULL;
+        if (n && n < sizeof(id)) {
+            memcpy(id, s, n);
+            id[n] = '\0';
+            p = nlu_catalog_get(e->cat, id);
+        }
+        if (!p) {
+            nlu_data_err(d, err, errlen, "'%.*s' is not a procedure of the catalog", (int)n, s);
+            return -1;
+        }
+        for (size_t i = 0; i < nlu_catalog_count(e->cat); i++)
+            if (nlu_catalog_at(e->cat, i) == p)
+                e->ward_desk[i] = (uint8_t)desk;
+        s = comma ? comma + 1 : s + strlen(s);
+        while (*s == ' ' || *s == '\t')
+            s++;
+    }
+    return 0;
+}
+
+/* One "[filler]" or "[not_public]" line: "words = a, b, c", phrases added to dict. */
+static int add_words(nlu_engine *e, vn_dict *dict, const nlu_data *d, const nlu_line *l, char *err,
+                     size_t errlen) {
+    /* [not_public] also takes "accented = ...": phrases that count only typed with their
+     * diacritics (typed without, they spell everyday words: "phi cong" is phí công). */
+    int value = strcmp(l->key, "words") == 0                           ? 0
+                : dict == e->notpub && strcmp(l->key, "accented") == 0 ? 1
+                                                                       : -1;
+    if (value < 0) {
+        nlu_data_err(d, err, errlen, "unknown key '%s' (words%s)", l->key,
+                     dict == e->notpub ? " or accented" : "");
         return -1;
     }
     for (const char *s = l->value; *s;) {
@@ -692,8 +788,8 @@ static int add_filler(nlu_engine *e, const nlu_data *d, const nlu_line *l, char 
             n--;
         if (n) {
             char msg[256] = "";
-            if (vn_dict_add(e->filler, e->vn, s, n, 0, msg, sizeof(msg)) != 0) {
-                nlu_data_err(d, err, errlen, "filler '%.*s': %s", (int)n, s, msg);
+            if (vn_dict_add(dict, e->vn, s, n, value, msg, sizeof(msg)) != 0) {
+                nlu_data_err(d, err, errlen, "phrase '%.*s': %s", (int)n, s, msg);
                 return -1;
             }
         }
@@ -705,7 +801,15 @@ static int add_filler(nlu_engine *e, const nlu_data *d, const nlu_line *l, char 
 }
 
 static int load_rules(nlu_engine *e, const char *path, char *err, size_t errlen) {
-    enum { CUE0 = -20, NONE = -5, SETTINGS = -4, OVERRIDE = -3, FILLER = -2 }; /* -1: unknown */
+    enum {
+        CUE0 = -20,
+        DESK = -7,
+        NOTPUB = -6,
+        NONE = -5,
+        SETTINGS = -4,
+        OVERRIDE = -3,
+        FILLER = -2
+    };
     static const char *const cue_sections[NLU_N_CUE_KINDS] = {
         "focus", "context", "context.after", "context.clause", "question", "clause"};
     nlu_data d;
@@ -721,18 +825,20 @@ static int load_rules(nlu_engine *e, const char *path, char *err, size_t errlen)
         if (l.kind == NLU_LINE_BAD)
             goto fail;
         if (l.kind == NLU_LINE_SECTION) {
-            cur = strcmp(l.key, "settings") == 0   ? SETTINGS
-                  : strcmp(l.key, "override") == 0 ? OVERRIDE
-                  : strcmp(l.key, "filler") == 0   ? FILLER
-                                                   : nlu_intent_index(l.key);
+            cur = strcmp(l.key, "settings") == 0     ? SETTINGS
+                  : strcmp(l.key, "override") == 0   ? OVERRIDE
+                  : strcmp(l.key, "filler") == 0     ? FILLER
+                  : strcmp(l.key, "not_public") == 0 ? NOTPUB
+                  : strcmp(l.key, "ward_desk") == 0  ? DESK
+                                                     : nlu_intent_index(l.key);
             for (int k = 0; k < NLU_N_CUE_KINDS; k++)
                 if (strcmp(l.key, cue_sections[k]) == 0)
                     cur = CUE0 + k;
             if (cur == -1) {
                 nlu_data_err(&d, err, errlen,
                              "unknown section '%s' (an intent id, settings, override, "
-                             "filler, focus, context, context.after, context.clause, "
-                             "question or clause)",
+                             "filler, not_public, ward_desk, focus, context, "
+                             "context.after, context.clause, question or clause)",
                              l.key);
                 goto fail;
             }
@@ -747,8 +853,10 @@ static int load_rules(nlu_engine *e, const char *path, char *err, size_t errlen)
         int bad = cur == NONE ? (nlu_data_err(&d, err, errlen, "'%s' outside a section", l.key), -1)
                   : cur == SETTINGS ? set_setting(e, &d, &l, err, errlen)
                   : cur == OVERRIDE ? add_override(e, &d, &l, err, errlen)
-                  : cur == FILLER   ? add_filler(e, &d, &l, err, errlen)
-                  : cur < NONE      ? add_cue(e, &d, &l, cur - CUE0, err, errlen)
+                  : cur == FILLER   ? add_words(e, e->filler, &d, &l, err, errlen)
+                  : cur == NOTPUB   ? add_words(e, e->notpub, &d, &l, err, errlen)
+                  : cur == DESK     ? add_desk(e, &d, &l, err, errlen)
+                  : cur < DESK      ? add_cue(e, &d, &l, cur - CUE0, err, errlen)
                                     : add_rule(e, &d, &l, cur, err, errlen);
         if (bad)
             goto fail;
@@ -756,14 +864,14 @@ static int load_rules(nlu_engine *e, const char *path, char *err, size_t errlen)
     if (e->n_rules == 0 || e->min_score <= 0 || e->scale <= 0 || e->mention <= 0 ||
         e->code_mention <= 0 || e->issue_mention <= 0 || e->oos_max <= 0 ||
         e->min_conf_rules <= 0 || e->min_conf_model <= 0 || e->override_conf <= 0 ||
-        e->qmark_w <= 0) {
+        e->qmark_w <= 0 || e->multi_min <= 0) {
         if (d.lineno == 0)
             d.lineno = 1;
         nlu_data_err(&d, err, errlen,
                      "needs phrases and every [settings] key: min_score, scale, "
                      "procedure_mention, code_mention, issue_mention, out_of_scope_max, "
                      "min_confidence, model_min_confidence, override_confidence, "
-                     "question_mark");
+                     "question_mark, multi_request");
         goto fail;
     }
     nlu_data_close(&d);
@@ -924,6 +1032,7 @@ void nlu_engine_free(nlu_engine *e) {
     vn_dict_free(e->filler);
     vn_dict_free(e->wards);
     vn_dict_free(e->cues);
+    vn_dict_free(e->notpub);
     for (size_t i = 0; i < e->n_cues; i++)
         free(e->cue_plain[i]);
     free(e->cue_plain);
@@ -957,7 +1066,7 @@ nlu_engine *nlu_engine_new(const nlu_engine_opts *o, char *err, size_t errlen) {
         goto fail;
     if (!(e->rules = calloc(NLU_MAX_RULES, sizeof(*e->rules))) || !(e->procs = vn_dict_new()) ||
         !(e->issues = vn_dict_new()) || !(e->filler = vn_dict_new()) ||
-        !(e->wards = vn_dict_new()) || !(e->cues = vn_dict_new()) ||
+        !(e->wards = vn_dict_new()) || !(e->cues = vn_dict_new()) || !(e->notpub = vn_dict_new()) ||
         !(e->cue_w = calloc(NLU_MAX_CUES, sizeof(*e->cue_w))) ||
         !(e->cue_plain = calloc(NLU_MAX_CUES, sizeof(*e->cue_plain)))) {
         errf(err, errlen, "nlu: out of memory");

@@ -47,8 +47,11 @@ static const char *const ph_names[P_COUNT] = {
 #define CATALOG                                                                                    \
     (B(P_NAME) | B(P_AGENCY) | B(P_FEE) | B(P_DURATION) | B(P_ONLINE) | B(P_LEGAL) | B(P_SOURCE) | \
      B(P_DOCUMENTS) | B(P_ALIAS))
-/* What a quick reply may name (it is rendered per procedure and checked for each). */
-#define QUICK_OK (B(P_NAME) | B(P_ALIAS))
+/* What a quick reply may name (it is rendered per procedure and checked for each; {code}
+ * with NLU_SAMPLE_CODE). */
+#define QUICK_OK (B(P_NAME) | B(P_ALIAS) | B(P_CODE))
+/* The dossier code quick replies are checked with. */
+#define NLU_SAMPLE_CODE "000.00.25.H29-231122-0001"
 
 static const struct tpl_spec {
     const char *name; /* section of replies.txt */
@@ -88,6 +91,11 @@ static const struct tpl_spec {
     [NLU_T_HANDOFF] = {"handoff", 0},
     [NLU_T_UNSUPPORTED] = {"unsupported", 0},
     [NLU_T_SUBSCRIBE_ELSEWHERE] = {"subscribe_elsewhere", 0},
+    [NLU_T_NOT_PUBLIC] = {"not_public", 0},
+    [NLU_T_LOOKUP_SUBSCRIBE] = {"dossier_lookup_subscribe", B(P_CODE)},
+    [NLU_T_LOCATION_WARD] = {"location_ward", CATALOG | B(P_WARD)},
+    [NLU_T_LOCATION_WARD_POLICE] = {"location_ward_police", CATALOG | B(P_WARD)},
+    [NLU_T_LOCATION_NOT_WARD] = {"location_not_ward", CATALOG | B(P_WARD)},
 };
 
 /* ---- growing output buffer ------------------------------------------------------------ */
@@ -257,6 +265,17 @@ int nlu_compose(nlu_engine *e, const nlu_result *r, nlu_reply *out, const char *
     case NLU_I_ONLINE:
         if (p && r->clarify) {
             t = NLU_T_CLARIFY;
+        } else if (p && i == NLU_I_LOCATION && r->ward_name) {
+            /* Where to file, at the ward the citizen named (issue 17). */
+            static const int by_desk[NLU_N_DESKS] = {
+                [NLU_DESK_NONE] = NLU_T_LOCATION_NOT_WARD,
+                [NLU_DESK_WARD] = NLU_T_LOCATION_WARD,
+                [NLU_DESK_POLICE] = NLU_T_LOCATION_WARD_POLICE,
+            };
+            size_t k = 0;
+            while (k < nlu_catalog_count(e->cat) && nlu_catalog_at(e->cat, k) != p)
+                k++;
+            t = by_desk[k < nlu_catalog_count(e->cat) ? e->ward_desk[k] : NLU_DESK_NONE];
         } else if (p) {
             t = NLU_T_DOCUMENTS + (i - NLU_I_DOCUMENTS);
         } else {
@@ -266,7 +285,7 @@ int nlu_compose(nlu_engine *e, const nlu_result *r, nlu_reply *out, const char *
         f.p = p;
         break;
     case NLU_I_STATUS:
-        t = r->dossier_code[0] ? NLU_T_LOOKUP : NLU_T_ASK_CODE;
+        t = r->dossier_code[0] ? (r->also ? NLU_T_LOOKUP_SUBSCRIBE : NLU_T_LOOKUP) : NLU_T_ASK_CODE;
         if (r->dossier_code[0])
             act = NLU_ACT_DOSSIER_STATUS;
         else
@@ -300,7 +319,7 @@ int nlu_compose(nlu_engine *e, const nlu_result *r, nlu_reply *out, const char *
     case NLU_I_GREETING: t = NLU_T_GREETING; break;
     case NLU_I_THANKS: t = NLU_T_THANKS; break;
     case NLU_I_GOODBYE: t = NLU_T_GOODBYE; break;
-    default: t = NLU_T_FALLBACK; break;
+    default: t = r->not_public ? NLU_T_NOT_PUBLIC : NLU_T_FALLBACK; break;
     }
     int rc = render_tpl(&e->tpl[t], &f, out);
     if (rc)
@@ -483,7 +502,8 @@ fail:
  * procedure, understood as being about that procedure). */
 static int check_one(nlu_engine *e, const nlu_tpl *t, size_t q, const nlu_procedure *p, char *err,
                      size_t errlen) {
-    fill f = {p, NULL, NULL, 0};
+    static const char *const keys[] = {"code"}, *const vals[] = {NLU_SAMPLE_CODE};
+    fill f = {p, keys, vals, 1};
     sbuf tb = {0}, pb = {0};
     nlu_result r;
     int rc = render(t->title[q], &f, &tb);
@@ -515,7 +535,8 @@ int nlu_replies_check(nlu_engine *e, char *err, size_t errlen) {
     for (int i = 0; i < NLU_T_COUNT; i++) {
         const nlu_tpl *t = &e->tpl[i];
         for (size_t q = 0; q < t->n_quick; q++) {
-            int per_proc = strchr(t->title[q], '{') || strchr(t->payload[q], '{');
+            int per_proc = strstr(t->title[q], "{name}") || strstr(t->title[q], "{alias}") ||
+                           strstr(t->payload[q], "{name}") || strstr(t->payload[q], "{alias}");
             size_t n = per_proc ? nlu_catalog_count(e->cat) : 1;
             for (size_t k = 0; k < n; k++) {
                 int rc =
