@@ -12,7 +12,12 @@
  * a confidence threshold the answer is out_of_scope — or, when a procedure is named, the
  * clarifying question. Entities come from vi-nlp's extractor and vn_dict phrase
  * dictionaries (procedure aliases, issue keywords; ward names and filler words tell a bare
- * mention). The per-message path allocates only the normalized text.
+ * mention). Procedure names are also matched with one typo per syllable
+ * (vn_dict_match_fuzzy); of several named, the one asked about wins over the ones named as
+ * context (focus_score, cues of rules.txt). Two precise afterthoughts: a procedure's words
+ * near a pet, a plane or a party ([not_public]) are out of scope, and a status question
+ * that also asks to be told later carries notify.subscribe as its second request. The
+ * per-message path allocates only the normalized text.
  *
  * All wording and tuning is data in intents/data/, validated at start-up with file:line.
  */
