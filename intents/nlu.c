@@ -12,7 +12,12 @@
  * a confidence threshold the answer is out_of_scope — or, when a procedure is named, the
  * clarifying question. Entities come from vi-nlp's extractor and vn_dict phrase
  * dictionaries (procedure aliases, issue keywords; ward names and filler words tell a bare
- * mention). The per-message path allocates only the normalized text.
+ * mention). Procedure names are also matched with one typo per syllable
+ * (vn_dict_match_fuzzy); of several named, the one asked about wins over the ones named as
+ * context (focus_score, cues of rules.txt). Two precise afterthoughts: a procedure's words
+ * near a pet, a plane or a party ([not_public]) are out of scope, and a status question
+ * that also asks to be told later carries notify.subscribe as its second request. The
+ * per-message path allocates only the normalized text.
  *
  * All wording and tuning is data in intents/data/, validated at start-up with file:line.
  */
@@ -190,15 +195,121 @@ static int cue_of_id(const vn_text *t, size_t i, const char *id) {
     return 0;
 }
 
+/* 1 when a clause ends between tokens k-1 and k: the source text between them holds
+ * , . ; : ? ! or a line break (*qmark is set when it holds a '?'), or token k starts a
+ * [clause] phrase of c[0..nc). Tokens of one expansion share their source. */
+static int clause_break(const nlu_engine *e, const vn_text *t, const char *text, size_t len,
+                        const vn_match *c, size_t nc, size_t k, int *qmark) {
+    if (k == 0 || k >= t->ntok) {
+        if (k >= t->ntok && qmark && k > 0)
+            for (size_t i = t->tok[k - 1].src_off + t->tok[k - 1].src_len; i < len; i++)
+                *qmark |= text[i] == '?';
+        return 1;
+    }
+    size_t a = t->tok[k - 1].src_off + t->tok[k - 1].src_len, b = t->tok[k].src_off;
+    int brk = 0;
+    for (size_t i = a; i < b && i < len; i++) {
+        char ch = text[i];
+        if (ch == ',' || ch == '.' || ch == ';' || ch == '?' || ch == '!' || ch == ':' ||
+            ch == '\n')
+            brk = 1;
+        if (ch == '?' && qmark)
+            *qmark = 1;
+    }
+    for (size_t i = 0; i < nc && !brk; i++)
+        brk = e->cue_w[c[i].value][NLU_CUE_BREAK] > 0 && c[i].tok_start == k;
+    return brk;
+}
+
+/* How much the message asks about the procedure named at m[i] (its focus), from the cues
+ * of rules.txt (c[0..nc)): a focus verb before, opening or straddling the start of the
+ * name adds; a context word ending at (or inside) its start, or starting right after it,
+ * or opening its clause ("để ..., vì ...") subtracts (none across a clause break); the strongest
+ * question word (or a '?') of its clause adds — of its clause and of the clauses after it that name
+ * no procedure ("..., ngân hàng đòi giấy độc thân, xin ở đâu?" asks about the paper named last). */
+static double focus_score(const nlu_engine *e, const vn_text *t, const char *text, size_t len,
+                          const vn_match *m, size_t nm, size_t i, const vn_match *c, size_t nc) {
+    size_t a = m[i].tok_start, b = m[i].tok_end;
+    while (!clause_break(e, t, text, len, c, nc, a, NULL))
+        a--;
+    int qmark = 0;
+    while (!clause_break(e, t, text, len, c, nc, b, &qmark))
+        b++;
+    /* A short clause after it that names no procedure ("xin ở đâu?") still speaks of it. */
+    while (b < t->ntok) {
+        size_t nb = b + 1;
+        int q2 = 0;
+        while (!clause_break(e, t, text, len, c, nc, nb, &q2))
+            nb++;
+        int named = 0;
+        for (size_t j = 0; j < nm && !named; j++)
+            named = m[j].tok_start >= b && m[j].tok_start < nb;
+        if (named || nb - b > NLU_FOCUS_TAIL_MAX)
+            break;
+        b = nb;
+        qmark |= q2;
+    }
+    size_t s0 = m[i].tok_start, s1 = m[i].tok_end;
+    /* A cue across a clause break says nothing about the name. */
+    int open_before = s0 > a, open_after = !clause_break(e, t, text, len, c, nc, s1, NULL);
+    double s = 0, q = qmark ? e->qmark_w : 0;
+    for (size_t k = 0; k < nc; k++) {
+        const double *w = e->cue_w[c[k].value];
+        int before =
+            c[k].tok_start < s0 && c[k].tok_end >= s0 && (open_before || c[k].tok_end > s0);
+        if ((before || c[k].tok_start == s0) && c[k].tok_end <= s1)
+            s += w[NLU_CUE_FOCUS];
+        if (before)
+            s -= w[NLU_CUE_CONTEXT];
+        if (c[k].tok_start == a && c[k].tok_end <= s0)
+            s -= w[NLU_CUE_CLAUSE];
+        if (c[k].tok_start == s1 && open_after)
+            s -= w[NLU_CUE_AFTER];
+        if (c[k].tok_start >= a && c[k].tok_start < b && w[NLU_CUE_QUESTION] > q)
+            q = w[NLU_CUE_QUESTION];
+    }
+    return s + q;
+}
+
 /* The named procedure: vn_dict resolves overlapping aliases (the longest, then the exact
- * one wins); of several procedures the first named is the one asked about. An alias that
- * only introduces the citizen's ID number does not count. */
-static const nlu_procedure *find_procedure(const nlu_engine *e, const vn_text *t, const vn_match *m,
-                                           size_t n, const char *citizen_id) {
-    for (size_t i = 0; i < n && i < NLU_MAX_MATCHES; i++)
-        if (!cue_of_id(t, m[i].tok_end, citizen_id))
-            return nlu_catalog_at(e->cat, (size_t)m[i].value);
-    return NULL;
+ * one wins). Of several procedures, the one named where focus_score is highest is the one
+ * asked about ("đang thuê trọ ở Gò Vấp, muốn đăng ký kết hôn thì làm ở đâu" asks about
+ * kết hôn); on a tie, the first named. An alias that only introduces the citizen's ID
+ * number does not count. */
+static const nlu_procedure *find_procedure(const nlu_engine *e, const vn_text *t, const char *text,
+                                           size_t len, const vn_match *m, size_t n,
+                                           const char *citizen_id, const vn_match **at) {
+    int first = -1, several = 0;
+    if (n > NLU_MAX_MATCHES)
+        n = NLU_MAX_MATCHES;
+    for (size_t i = 0; i < n; i++) {
+        if (cue_of_id(t, m[i].tok_end, citizen_id))
+            continue;
+        if (first < 0)
+            first = (int)i;
+        else if (m[i].value != m[first].value)
+            several = 1;
+    }
+    if (first < 0)
+        return NULL;
+    if (several) {
+        vn_match c[NLU_MAX_CUE_MATCHES];
+        size_t nc = vn_dict_match(e->cues, t, c, NLU_MAX_CUE_MATCHES);
+        if (nc > NLU_MAX_CUE_MATCHES)
+            nc = NLU_MAX_CUE_MATCHES;
+        double best = focus_score(e, t, text, len, m, n, (size_t)first, c, nc);
+        for (size_t i = (size_t)first + 1; i < n; i++) {
+            if (cue_of_id(t, m[i].tok_end, citizen_id))
+                continue;
+            double s = focus_score(e, t, text, len, m, n, i, c, nc);
+            if (s > best) {
+                best = s;
+                first = (int)i;
+            }
+        }
+    }
+    *at = &m[first];
+    return nlu_catalog_at(e->cat, (size_t)m[first].value);
 }
 
 static void cover(unsigned char *cov, size_t ntok, const vn_match *m, size_t n, size_t max) {
@@ -226,6 +337,30 @@ static int bare_mention(const nlu_engine *e, const vn_text *t, const vn_match *p
         if (!cov[k])
             return 0;
     return 1;
+}
+
+/* 1 when a [not_public] phrase of rules.txt is in the message and, when a procedure is
+ * named at pm, within NLU_NOTPUB_NEAR tokens of it in the same clause: "khai sinh cho mèo
+ * cưng" asks for the cat, "làm tiệc cưới xong rồi, giờ đăng ký kết hôn cần gì" asks about
+ * the marriage. */
+static int not_public(const nlu_engine *e, const vn_text *t, const char *text, size_t len,
+                      const vn_match *pm) {
+    vn_match m[NLU_MAX_MATCHES];
+    size_t n = vn_dict_match(e->notpub, t, m, NLU_MAX_MATCHES);
+    for (size_t i = 0; i < n && i < NLU_MAX_MATCHES; i++) {
+        if (!m[i].exact && m[i].value != 0)
+            continue; /* an "accented" phrase typed without its diacritics */
+        if (!pm)
+            return 1;
+        size_t a = m[i].tok_end < pm->tok_start ? m[i].tok_end : pm->tok_end;
+        size_t b = m[i].tok_end < pm->tok_start ? pm->tok_start : m[i].tok_start;
+        int near = b <= a || b - a <= NLU_NOTPUB_NEAR;
+        for (size_t k = a; near && k <= b && k < t->ntok; k++)
+            near = !clause_break(e, t, text, len, NULL, 0, k, NULL);
+        if (near)
+            return 1;
+    }
+    return 0;
 }
 
 static int find_issue(const nlu_engine *e, const vn_text *t) {
@@ -295,14 +430,17 @@ int nlu_classify(nlu_engine *e, const char *text, size_t len, nlu_result *out) {
         out->ward_name = vn_ward_name(e->x, ent.ward);
     }
     vn_match pm[NLU_MAX_MATCHES];
-    size_t npm = vn_dict_match(e->procs, &t, pm, NLU_MAX_MATCHES);
-    const nlu_procedure *p = find_procedure(e, &t, pm, npm, out->citizen_id);
+    size_t npm = vn_dict_match_fuzzy(e->procs, e->vn, &t, pm, NLU_MAX_MATCHES);
+    const vn_match *pat = NULL; /* where p is named */
+    const nlu_procedure *p = find_procedure(e, &t, text, len, pm, npm, out->citizen_id, &pat);
     out->procedure = p ? p->id : NULL;
     int issue = find_issue(e, &t);
     out->bare = (p || out->ward_id) && bare_mention(e, &t, pm, npm, out->ward_id != NULL);
 
     int best;
     double conf;
+    double score[NLU_N_INTENTS] = {0};
+    int scored = 0; /* score[] holds the rule scores */
     int ov = match_override(e, &t, out->dossier_code);
     if (ov >= 0) {
         best = e->over[ov].intent;
@@ -325,17 +463,21 @@ int nlu_classify(nlu_engine *e, const char *text, size_t len, nlu_result *out) {
             /* Nothing likely enough: the chance that the best guess is wrong. */
             oos = 1.0 - c[e->class_intent[k]];
         } else {
-            double score[NLU_N_INTENTS] = {0}, top = 0;
+            double top = 0;
             rule_scores(e, t.plain, t.plain_len, score);
+            scored = 1;
+            /* The mentions count for the intent, not as phrases (score keeps those). */
+            double sc[NLU_N_INTENTS];
+            memcpy(sc, score, sizeof(sc));
             if (p)
-                score[NLU_I_DOCUMENTS] += e->mention;
+                sc[NLU_I_DOCUMENTS] += e->mention;
             if (out->dossier_code[0])
-                score[NLU_I_STATUS] += e->code_mention;
+                sc[NLU_I_STATUS] += e->code_mention;
             if (issue >= 0)
-                score[NLU_I_REPORT] += e->issue_mention;
+                sc[NLU_I_REPORT] += e->issue_mention;
             for (int i = 0; i < NLU_I_OOS; i++) {
-                c[i] = score[i] >= e->min_score ? rule_conf(e, score, i) : 0;
-                top = score[i] > top ? score[i] : top;
+                c[i] = sc[i] >= e->min_score ? rule_conf(e, sc, i) : 0;
+                top = sc[i] > top ? sc[i] : top;
             }
             th = e->min_conf_rules;
             /* The rules cover only what they cover: an empty match is not proof that the
@@ -344,6 +486,26 @@ int nlu_classify(nlu_engine *e, const char *text, size_t len, nlu_result *out) {
         }
         best = decide(c, th, p && out->bare, p != NULL, &out->clarify);
         conf = best == NLU_I_OOS ? oos : c[best];
+        /* Worded like a procedure, asked about something no office handles. */
+        if ((nlu_is_procedure_intent(best) || out->procedure || best == NLU_I_OOS) &&
+            not_public(e, &t, text, len, out->procedure ? pat : NULL)) {
+            if (best != NLU_I_OOS)
+                conf = e->override_conf;
+            best = NLU_I_OOS;
+            out->procedure = NULL;
+            out->clarify = out->bare = 0;
+            out->not_public = 1;
+        }
+        /* A status question that also asks to be told later: both, status first. */
+        if (best == NLU_I_STATUS || best == NLU_I_SUBSCRIBE) {
+            if (!scored)
+                rule_scores(e, t.plain, t.plain_len, score);
+            if (score[NLU_I_STATUS] >= e->multi_min && score[NLU_I_SUBSCRIBE] >= e->multi_min) {
+                conf = c[NLU_I_STATUS] + c[NLU_I_SUBSCRIBE]; /* one of the two, surely */
+                best = NLU_I_STATUS;
+                out->also = nlu_intent_ids[NLU_I_SUBSCRIBE];
+            }
+        }
     }
     out->intent = nlu_intent_ids[best];
     out->confidence = conf < 0 ? 0 : conf > 1 ? 1 : conf;
@@ -424,6 +586,8 @@ static int set_setting(nlu_engine *e, const nlu_data *d, const nlu_line *l, char
         {"min_confidence", offsetof(nlu_engine, min_conf_rules), 1},
         {"model_min_confidence", offsetof(nlu_engine, min_conf_model), 1},
         {"override_confidence", offsetof(nlu_engine, override_conf), 1},
+        {"question_mark", offsetof(nlu_engine, qmark_w), 100},
+        {"multi_request", offsetof(nlu_engine, multi_min), 100},
     };
     for (size_t i = 0; i < MC_ARRAY_LEN(keys); i++) {
         if (strcmp(l->key, keys[i].key) != 0)
@@ -532,11 +696,96 @@ static int add_rule(nlu_engine *e, const nlu_data *d, const nlu_line *l, int int
     return 0;
 }
 
-/* One "[filler]" line: "words = a, b, c", phrases that ask nothing by themselves. */
-static int add_filler(nlu_engine *e, const nlu_data *d, const nlu_line *l, char *err,
-                      size_t errlen) {
-    if (strcmp(l->key, "words") != 0) {
-        nlu_data_err(d, err, errlen, "unknown key '%s' (words)", l->key);
+/* One line of [focus], [context], [context.after], [context.clause], [question] or
+ * [clause]: "phrase = weight". A phrase may be listed in several sections (để is context
+ * right before a name and opening a clause); each gives it its weight there. */
+static int add_cue(nlu_engine *e, const nlu_data *d, const nlu_line *l, int kind, char *err,
+                   size_t errlen) {
+    double w;
+    char msg[256] = "", *plain = NULL;
+    size_t plen = 0;
+    if (parse_num(l->value, 0, 100, &w) != 0) {
+        nlu_data_err(d, err, errlen, "'%s' is not a number in (0, 100]", l->value);
+        return -1;
+    }
+    if (plain_key(e, l->key, &plain, &plen) != 0 || plen == 0) {
+        free(plain);
+        nlu_data_err(d, err, errlen, "cue '%s' has no letters", l->key);
+        return -1;
+    }
+    for (size_t i = 0; i < e->n_cues; i++)
+        if (strcmp(e->cue_plain[i], plain) == 0) {
+            free(plain);
+            if (e->cue_w[i][kind] > 0) {
+                nlu_data_err(d, err, errlen, "cue '%s' listed twice in this section", l->key);
+                return -1;
+            }
+            e->cue_w[i][kind] = w;
+            return 0;
+        }
+    if (e->n_cues == NLU_MAX_CUES) {
+        free(plain);
+        nlu_data_err(d, err, errlen, "more than %d focus cues", NLU_MAX_CUES);
+        return -1;
+    }
+    if (vn_dict_add(e->cues, e->vn, l->key, strlen(l->key), (int)e->n_cues, msg, sizeof(msg))) {
+        free(plain);
+        nlu_data_err(d, err, errlen, "cue '%s': %s", l->key, msg);
+        return -1;
+    }
+    e->cue_plain[e->n_cues] = plain;
+    e->cue_w[e->n_cues++][kind] = w;
+    return 0;
+}
+
+/* One "[ward_desk]" line: "ward|police|none|catalog = id, id" (catalog ids). */
+static int add_desk(nlu_engine *e, const nlu_data *d, const nlu_line *l, char *err, size_t errlen) {
+    static const char *const names[NLU_N_DESKS] = {"none", "ward", "police", "catalog"};
+    int desk = -1;
+    for (int i = 0; i < NLU_N_DESKS; i++)
+        if (strcmp(l->key, names[i]) == 0)
+            desk = i;
+    if (desk < 0) {
+        nlu_data_err(d, err, errlen, "unknown desk '%s' (none, ward, police or catalog)", l->key);
+        return -1;
+    }
+    for (const char *s = l->value; *s;) {
+        const char *comma = strchr(s, ',');
+        size_t n = comma ? (size_t)(comma - s) : strlen(s);
+        while (n && (s[n - 1] == ' ' || s[n - 1] == '\t'))
+            n--;
+        char id[NLU_CAT_MAX_ID];
+        const nlu_procedure *p = NULL;
+        if (n && n < sizeof(id)) {
+            memcpy(id, s, n);
+            id[n] = '\0';
+            p = nlu_catalog_get(e->cat, id);
+        }
+        if (!p) {
+            nlu_data_err(d, err, errlen, "'%.*s' is not a procedure of the catalog", (int)n, s);
+            return -1;
+        }
+        for (size_t i = 0; i < nlu_catalog_count(e->cat); i++)
+            if (nlu_catalog_at(e->cat, i) == p)
+                e->ward_desk[i] = (uint8_t)desk;
+        s = comma ? comma + 1 : s + strlen(s);
+        while (*s == ' ' || *s == '\t')
+            s++;
+    }
+    return 0;
+}
+
+/* One "[filler]" or "[not_public]" line: "words = a, b, c", phrases added to dict. */
+static int add_words(nlu_engine *e, vn_dict *dict, const nlu_data *d, const nlu_line *l, char *err,
+                     size_t errlen) {
+    /* [not_public] also takes "accented = ...": phrases that count only typed with their
+     * diacritics (typed without, they spell everyday words: "phi cong" is phí công). */
+    int value = strcmp(l->key, "words") == 0                           ? 0
+                : dict == e->notpub && strcmp(l->key, "accented") == 0 ? 1
+                                                                       : -1;
+    if (value < 0) {
+        nlu_data_err(d, err, errlen, "unknown key '%s' (words%s)", l->key,
+                     dict == e->notpub ? " or accented" : "");
         return -1;
     }
     for (const char *s = l->value; *s;) {
@@ -546,8 +795,8 @@ static int add_filler(nlu_engine *e, const nlu_data *d, const nlu_line *l, char 
             n--;
         if (n) {
             char msg[256] = "";
-            if (vn_dict_add(e->filler, e->vn, s, n, 0, msg, sizeof(msg)) != 0) {
-                nlu_data_err(d, err, errlen, "filler '%.*s': %s", (int)n, s, msg);
+            if (vn_dict_add(dict, e->vn, s, n, value, msg, sizeof(msg)) != 0) {
+                nlu_data_err(d, err, errlen, "phrase '%.*s': %s", (int)n, s, msg);
                 return -1;
             }
         }
@@ -559,7 +808,17 @@ static int add_filler(nlu_engine *e, const nlu_data *d, const nlu_line *l, char 
 }
 
 static int load_rules(nlu_engine *e, const char *path, char *err, size_t errlen) {
-    enum { NONE = -5, SETTINGS = -4, OVERRIDE = -3, FILLER = -2 }; /* -1: unknown */
+    enum {
+        CUE0 = -20,
+        DESK = -7,
+        NOTPUB = -6,
+        NONE = -5,
+        SETTINGS = -4,
+        OVERRIDE = -3,
+        FILLER = -2
+    };
+    static const char *const cue_sections[NLU_N_CUE_KINDS] = {
+        "focus", "context", "context.after", "context.clause", "question", "clause"};
     nlu_data d;
     int cur = NONE;
     int rc = nlu_data_open(&d, path, err, errlen);
@@ -573,14 +832,20 @@ static int load_rules(nlu_engine *e, const char *path, char *err, size_t errlen)
         if (l.kind == NLU_LINE_BAD)
             goto fail;
         if (l.kind == NLU_LINE_SECTION) {
-            cur = strcmp(l.key, "settings") == 0   ? SETTINGS
-                  : strcmp(l.key, "override") == 0 ? OVERRIDE
-                  : strcmp(l.key, "filler") == 0   ? FILLER
-                                                   : nlu_intent_index(l.key);
+            cur = strcmp(l.key, "settings") == 0     ? SETTINGS
+                  : strcmp(l.key, "override") == 0   ? OVERRIDE
+                  : strcmp(l.key, "filler") == 0     ? FILLER
+                  : strcmp(l.key, "not_public") == 0 ? NOTPUB
+                  : strcmp(l.key, "ward_desk") == 0  ? DESK
+                                                     : nlu_intent_index(l.key);
+            for (int k = 0; k < NLU_N_CUE_KINDS; k++)
+                if (strcmp(l.key, cue_sections[k]) == 0)
+                    cur = CUE0 + k;
             if (cur == -1) {
                 nlu_data_err(&d, err, errlen,
-                             "unknown section '%s' (an intent id, settings, override or "
-                             "filler)",
+                             "unknown section '%s' (an intent id, settings, override, "
+                             "filler, not_public, ward_desk, focus, context, "
+                             "context.after, context.clause, question or clause)",
                              l.key);
                 goto fail;
             }
@@ -595,20 +860,25 @@ static int load_rules(nlu_engine *e, const char *path, char *err, size_t errlen)
         int bad = cur == NONE ? (nlu_data_err(&d, err, errlen, "'%s' outside a section", l.key), -1)
                   : cur == SETTINGS ? set_setting(e, &d, &l, err, errlen)
                   : cur == OVERRIDE ? add_override(e, &d, &l, err, errlen)
-                  : cur == FILLER   ? add_filler(e, &d, &l, err, errlen)
+                  : cur == FILLER   ? add_words(e, e->filler, &d, &l, err, errlen)
+                  : cur == NOTPUB   ? add_words(e, e->notpub, &d, &l, err, errlen)
+                  : cur == DESK     ? add_desk(e, &d, &l, err, errlen)
+                  : cur < DESK      ? add_cue(e, &d, &l, cur - CUE0, err, errlen)
                                     : add_rule(e, &d, &l, cur, err, errlen);
         if (bad)
             goto fail;
     }
     if (e->n_rules == 0 || e->min_score <= 0 || e->scale <= 0 || e->mention <= 0 ||
         e->code_mention <= 0 || e->issue_mention <= 0 || e->oos_max <= 0 ||
-        e->min_conf_rules <= 0 || e->min_conf_model <= 0 || e->override_conf <= 0) {
+        e->min_conf_rules <= 0 || e->min_conf_model <= 0 || e->override_conf <= 0 ||
+        e->qmark_w <= 0 || e->multi_min <= 0) {
         if (d.lineno == 0)
             d.lineno = 1;
         nlu_data_err(&d, err, errlen,
                      "needs phrases and every [settings] key: min_score, scale, "
                      "procedure_mention, code_mention, issue_mention, out_of_scope_max, "
-                     "min_confidence, model_min_confidence, override_confidence");
+                     "min_confidence, model_min_confidence, override_confidence, "
+                     "question_mark, multi_request");
         goto fail;
     }
     nlu_data_close(&d);
@@ -768,6 +1038,12 @@ void nlu_engine_free(nlu_engine *e) {
     vn_dict_free(e->issues);
     vn_dict_free(e->filler);
     vn_dict_free(e->wards);
+    vn_dict_free(e->cues);
+    vn_dict_free(e->notpub);
+    for (size_t i = 0; i < e->n_cues; i++)
+        free(e->cue_plain[i]);
+    free(e->cue_plain);
+    free(e->cue_w);
     vn_dict_free(e->procs);
     nlu_catalog_free(e->cat);
     vn_extractor_free(e->x);
@@ -809,7 +1085,9 @@ nlu_engine *nlu_engine_new(const nlu_engine_opts *o, char *err, size_t errlen) {
         goto fail;
     if (!(e->rules = calloc(NLU_MAX_RULES, sizeof(*e->rules))) || !(e->procs = vn_dict_new()) ||
         !(e->issues = vn_dict_new()) || !(e->filler = vn_dict_new()) ||
-        !(e->wards = vn_dict_new())) {
+        !(e->wards = vn_dict_new()) || !(e->cues = vn_dict_new()) || !(e->notpub = vn_dict_new()) ||
+        !(e->cue_w = calloc(NLU_MAX_CUES, sizeof(*e->cue_w))) ||
+        !(e->cue_plain = calloc(NLU_MAX_CUES, sizeof(*e->cue_plain)))) {
         errf(err, errlen, "nlu: out of memory");
         goto fail;
     }
@@ -818,6 +1096,10 @@ nlu_engine *nlu_engine_new(const nlu_engine_opts *o, char *err, size_t errlen) {
         goto fail;
     if (load_aliases(e, path, err, errlen) != 0)
         goto fail;
+    if (vn_dict_typo_index(e->procs) != 0) {
+        errf(err, errlen, "nlu: out of memory");
+        goto fail;
+    }
     if (load_wards(e, vdir, err, errlen) != 0)
         goto fail;
     snprintf(path, sizeof(path), "%s/intents/data/issue_categories.txt", share);

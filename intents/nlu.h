@@ -59,15 +59,22 @@ typedef struct nlu_result {
     const char *ward_id;                 /* engine-owned ward code of the HCMC ward list, e.g.
                                             "26743", NULL when absent */
     const char *ward_name;               /* engine-owned, e.g. "Bến Thành", NULL when absent */
-    int clarify;    /* 1: a procedure is named but the intent is unclear (below threshold,
-                       or a bare mention); intent is then the likeliest procedure question */
-    int bare;       /* 1: the message is nothing but names (procedure, ward, a dossier code
-                       alone) and words that ask nothing ("khai sinh", "phường Bến Thành") */
-    int overridden; /* 1: a precise rule of rules.txt [override] decided the intent */
-    int age;        /* years of the person asked about ("con tôi 5 tuổi"), -1 when absent;
-                       the answers pick the catalog's rule for that age */
-    int foreign;    /* 1: the message names a foreign element (a foreign parent or spouse),
-                       which changes birth and marriage registration; else 0 */
+    int clarify;      /* 1: a procedure is named but the intent is unclear (below threshold,
+                         or a bare mention); intent is then the likeliest procedure question */
+    int bare;         /* 1: the message is nothing but names (procedure, ward, a dossier code
+                         alone) and words that ask nothing ("khai sinh", "phường Bến Thành") */
+    int overridden;   /* 1: a precise rule of rules.txt [override] decided the intent */
+    int not_public;   /* 1: out_of_scope because the request, though worded like a procedure,
+                         is one no city office handles ([not_public] of rules.txt: a birth
+                         certificate for a cat, a pilot's licence); procedure is then NULL */
+    const char *also; /* static intent id of a second request in the same message, NULL when
+                         none; today "notify.subscribe" with dossier.status ("tra hồ sơ ... và
+                         báo cho tôi khi xong"): the reply answers the status and offers the
+                         subscription */
+    int age;          /* years of the person asked about ("con tôi 5 tuổi"), -1 when absent;
+                         the answers pick the catalog's rule for that age */
+    int foreign;      /* 1: the message names a foreign element (a foreign parent or spouse),
+                         which changes birth and marriage registration; else 0 */
 } nlu_result;
 
 typedef struct nlu_quick {

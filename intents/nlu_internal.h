@@ -23,6 +23,32 @@
 #define NLU_MAX_MATCHES 16     /* dictionary matches looked at per message */
 #define NLU_BARE_MAX_TOKENS 12 /* longest message that can be a bare procedure mention */
 #define NLU_MAX_TEMPLATE 8192  /* bytes of one reply template */
+#define NLU_MAX_CUES 512       /* phrases of the focus sections of rules.txt */
+#define NLU_MAX_CUE_MATCHES 64 /* focus cue phrases looked at per message */
+#define NLU_FOCUS_TAIL_MAX 5   /* longest clause (tokens) that asks about a name before it */
+#define NLU_NOTPUB_NEAR                                                                            \
+    3 /* tokens between a [not_public] phrase and the procedure named                              \
+         for the phrase to make the request not public */
+
+/* Where a ward files a procedure ([ward_desk] of rules.txt). */
+enum {
+    NLU_DESK_NONE,    /* not at a ward: the catalog's agency (a city department) */
+    NLU_DESK_WARD,    /* the one-stop desk of the ward's People's Committee */
+    NLU_DESK_POLICE,  /* the ward's police */
+    NLU_DESK_CATALOG, /* some wards only (a published list): the catalog's agency as it is */
+    NLU_N_DESKS
+};
+
+/* Kinds of focus cues (rules.txt): which of several named procedures is asked about. */
+enum {
+    NLU_CUE_FOCUS,    /* right before the name or opening it: làm, xin, đăng ký, hỏi về */
+    NLU_CUE_CONTEXT,  /* right before the name: background (đã có, chưa, đang, có cần) */
+    NLU_CUE_AFTER,    /* right after the name: background (rồi, xong, đứng tên) */
+    NLU_CUE_CLAUSE,   /* opening the name's clause: the clause is background (để, vì) */
+    NLU_CUE_QUESTION, /* anywhere in the name's clause: that clause asks (gì, ở đâu) */
+    NLU_CUE_BREAK,    /* starts a new clause, as a comma does (thì, nhưng) */
+    NLU_N_CUE_KINDS
+};
 
 /* Intents of shared/spec/intents.md. Order matters only for ties: the first wins. */
 enum {
@@ -86,9 +112,14 @@ enum {
     NLU_T_UNSUBSCRIBED,
     NLU_T_REPORT_RECEIVED,
     NLU_T_HANDOFF,
-    NLU_T_UNSUPPORTED,         /* an image, sticker, file...: only text is understood */
-    NLU_T_SUBSCRIBE_ELSEWHERE, /* web chat cannot reach an offline citizen */
-    NLU_T_FACT_ENDED,          /* said before a catalog value kept after a dated one ended */
+    NLU_T_UNSUPPORTED,          /* an image, sticker, file...: only text is understood */
+    NLU_T_SUBSCRIBE_ELSEWHERE,  /* web chat cannot reach an offline citizen */
+    NLU_T_NOT_PUBLIC,           /* out_of_scope worded like a procedure: what I can do */
+    NLU_T_LOOKUP_SUBSCRIBE,     /* dossier.status also asking for notifications */
+    NLU_T_LOCATION_WARD,        /* procedure.location with a ward: its one-stop desk */
+    NLU_T_LOCATION_WARD_POLICE, /* ... a procedure of the ward's police */
+    NLU_T_LOCATION_NOT_WARD,    /* ... a procedure no ward handles */
+    NLU_T_FACT_ENDED,           /* said before a catalog value kept after a dated one ended */
     NLU_T_COUNT
 };
 
@@ -115,16 +146,23 @@ typedef struct nlu_override {
 } nlu_override;
 
 struct nlu_engine {
-    vn_normalizer *vn;                 /* owned; with vi-nlp/data tables */
-    vn_extractor *x;                   /* owned */
-    nlu_catalog *cat;                  /* owned */
-    vn_dict *procs;                    /* owned: alias -> catalog index */
-    vn_dict *issues;                   /* owned: keyword -> NLU_ISSUE index */
-    vn_dict *filler;                   /* owned: words that ask nothing by themselves */
-    vn_dict *wards;                    /* owned: ward name -> extractor ward index */
-    nlu_model *model;                  /* owned, NULL: rules only */
-    int class_intent[NLU_MAX_CLASSES]; /* model class -> NLU_I_* */
-    size_t n_classes;                  /* classes of the model */
+    vn_normalizer *vn;                         /* owned; with vi-nlp/data tables */
+    vn_extractor *x;                           /* owned */
+    nlu_catalog *cat;                          /* owned */
+    vn_dict *procs;                            /* owned: alias -> catalog index */
+    vn_dict *issues;                           /* owned: keyword -> NLU_ISSUE index */
+    vn_dict *filler;                           /* owned: words that ask nothing by themselves */
+    vn_dict *wards;                            /* owned: ward name -> extractor ward index */
+    vn_dict *notpub;                           /* owned: [not_public] phrases */
+    uint8_t ward_desk[NLU_CAT_MAX_PROCEDURES]; /* per catalog index: NLU_DESK_* ([ward_desk]) */
+    vn_dict *cues;                             /* owned: focus cue phrase -> index into cue_w */
+    double (*cue_w)[NLU_N_CUE_KINDS];          /* owned [NLU_MAX_CUES]: weight of a cue in each of
+                                                  the sections listing it (0: not listed there) */
+    char **cue_plain;                          /* owned [NLU_MAX_CUES]: plain key of each cue */
+    size_t n_cues;                             /* cues loaded */
+    nlu_model *model;                          /* owned, NULL: rules only */
+    int class_intent[NLU_MAX_CLASSES];         /* model class -> NLU_I_* */
+    size_t n_classes;                          /* classes of the model */
 
     nlu_rule *rules;    /* owned array of NLU_MAX_RULES */
     size_t n_rules;     /* used entries */
@@ -144,6 +182,9 @@ struct nlu_engine {
     double min_conf_rules; /* rule confidence below it: out_of_scope or clarify */
     double min_conf_model; /* model probability below it: out_of_scope or clarify */
     double override_conf;  /* confidence of a precise rule */
+    double qmark_w;        /* a '?' ending a clause: as a [question] phrase of this weight */
+    double multi_min;      /* phrase score of both dossier.status and notify.subscribe from
+                              which a message asks for both */
 
     char *issue_name[NLU_N_ISSUES]; /* owned, citizen-facing category names */
 

@@ -55,8 +55,11 @@ static const char *const ph_names[P_COUNT] = {
      B(P_DOCUMENTS) | B(P_ALIAS))
 /* An answer about one fact also says what it rests on and when it was checked. */
 #define ANSWER (CATALOG | B(P_BASIS) | B(P_CHECKED))
-/* What a quick reply may name (it is rendered per procedure and checked for each). */
-#define QUICK_OK (B(P_NAME) | B(P_ALIAS))
+/* What a quick reply may name (it is rendered per procedure and checked for each; {code}
+ * with NLU_SAMPLE_CODE). */
+#define QUICK_OK (B(P_NAME) | B(P_ALIAS) | B(P_CODE))
+/* The dossier code quick replies are checked with. */
+#define NLU_SAMPLE_CODE "000.00.25.H29-231122-0001"
 
 static const struct tpl_spec {
     const char *name; /* section of replies.txt */
@@ -97,6 +100,11 @@ static const struct tpl_spec {
     [NLU_T_UNSUPPORTED] = {"unsupported", 0},
     [NLU_T_SUBSCRIBE_ELSEWHERE] = {"subscribe_elsewhere", 0},
     [NLU_T_FACT_ENDED] = {"fact_ended", B(P_UNTIL)},
+    [NLU_T_NOT_PUBLIC] = {"not_public", 0},
+    [NLU_T_LOOKUP_SUBSCRIBE] = {"dossier_lookup_subscribe", B(P_CODE)},
+    [NLU_T_LOCATION_WARD] = {"location_ward", ANSWER | B(P_WARD)},
+    [NLU_T_LOCATION_WARD_POLICE] = {"location_ward_police", ANSWER | B(P_WARD)},
+    [NLU_T_LOCATION_NOT_WARD] = {"location_not_ward", ANSWER | B(P_WARD)},
 };
 
 /* The fact each procedure answer is about, for {basis}; -1 for the other templates. */
@@ -105,7 +113,10 @@ static int answer_fact(int t) {
     case NLU_T_DOCUMENTS: return NLU_FACT_DOCUMENT;
     case NLU_T_FEE: return NLU_FACT_FEE;
     case NLU_T_DURATION: return NLU_FACT_DURATION;
-    case NLU_T_LOCATION: return NLU_FACT_AGENCY;
+    case NLU_T_LOCATION:
+    case NLU_T_LOCATION_WARD:
+    case NLU_T_LOCATION_WARD_POLICE:
+    case NLU_T_LOCATION_NOT_WARD: return NLU_FACT_AGENCY;
     case NLU_T_ONLINE: return NLU_FACT_ONLINE;
     }
     return -1;
@@ -354,6 +365,18 @@ int nlu_compose(nlu_engine *e, const nlu_result *r, int64_t now_ms, nlu_reply *o
     case NLU_I_ONLINE:
         if (p && r->clarify) {
             t = NLU_T_CLARIFY;
+        } else if (p && i == NLU_I_LOCATION && r->ward_name) {
+            /* Where to file, at the ward the citizen named (issue 17). */
+            static const int by_desk[NLU_N_DESKS] = {
+                [NLU_DESK_NONE] = NLU_T_LOCATION_NOT_WARD,
+                [NLU_DESK_WARD] = NLU_T_LOCATION_WARD,
+                [NLU_DESK_POLICE] = NLU_T_LOCATION_WARD_POLICE,
+                [NLU_DESK_CATALOG] = NLU_T_LOCATION, /* the catalog says which wards */
+            };
+            size_t k = 0;
+            while (k < nlu_catalog_count(e->cat) && nlu_catalog_at(e->cat, k) != p)
+                k++;
+            t = by_desk[k < nlu_catalog_count(e->cat) ? e->ward_desk[k] : NLU_DESK_NONE];
         } else if (p) {
             t = NLU_T_DOCUMENTS + (i - NLU_I_DOCUMENTS);
         } else {
@@ -363,7 +386,7 @@ int nlu_compose(nlu_engine *e, const nlu_result *r, int64_t now_ms, nlu_reply *o
         f.p = p;
         break;
     case NLU_I_STATUS:
-        t = r->dossier_code[0] ? NLU_T_LOOKUP : NLU_T_ASK_CODE;
+        t = r->dossier_code[0] ? (r->also ? NLU_T_LOOKUP_SUBSCRIBE : NLU_T_LOOKUP) : NLU_T_ASK_CODE;
         if (r->dossier_code[0])
             act = NLU_ACT_DOSSIER_STATUS;
         else
@@ -397,7 +420,7 @@ int nlu_compose(nlu_engine *e, const nlu_result *r, int64_t now_ms, nlu_reply *o
     case NLU_I_GREETING: t = NLU_T_GREETING; break;
     case NLU_I_THANKS: t = NLU_T_THANKS; break;
     case NLU_I_GOODBYE: t = NLU_T_GOODBYE; break;
-    default: t = NLU_T_FALLBACK; break;
+    default: t = r->not_public ? NLU_T_NOT_PUBLIC : NLU_T_FALLBACK; break;
     }
     f.fact = answer_fact(t);
     int rc = render_tpl(&e->tpl[t], &f, out);
@@ -581,7 +604,8 @@ fail:
  * procedure, understood as being about that procedure). */
 static int check_one(nlu_engine *e, const nlu_tpl *t, size_t q, const nlu_procedure *p, char *err,
                      size_t errlen) {
-    fill f = {p, NULL, NULL, 0, NULL, -1, NULL};
+    static const char *const keys[] = {"code"}, *const vals[] = {NLU_SAMPLE_CODE};
+    fill f = {p, keys, vals, 1, NULL, -1, NULL};
     sbuf tb = {0}, pb = {0};
     nlu_result r;
     int rc = render(t->title[q], &f, &tb);
@@ -613,7 +637,8 @@ int nlu_replies_check(nlu_engine *e, char *err, size_t errlen) {
     for (int i = 0; i < NLU_T_COUNT; i++) {
         const nlu_tpl *t = &e->tpl[i];
         for (size_t q = 0; q < t->n_quick; q++) {
-            int per_proc = strchr(t->title[q], '{') || strchr(t->payload[q], '{');
+            int per_proc = strstr(t->title[q], "{name}") || strstr(t->title[q], "{alias}") ||
+                           strstr(t->payload[q], "{name}") || strstr(t->payload[q], "{alias}");
             size_t n = per_proc ? nlu_catalog_count(e->cat) : 1;
             for (size_t k = 0; k < n; k++) {
                 int rc =

@@ -36,6 +36,8 @@ typedef struct vn_match {
     size_t tok_start, tok_end; /* token range in the vn_text */
     int exact;                 /* 1 = every token matched with its diacritics (folded); 0 = some
                                   only on the plain key (text typed without diacritics) */
+    int cost;                  /* 0 for vn_dict_match; the typo cost of a vn_dict_match_fuzzy
+                                  match (VN_FUZZ_* per token) */
 } vn_match;
 
 /* Finds phrases in t, leftmost-longest and non-overlapping (at one position the longest
@@ -43,6 +45,43 @@ typedef struct vn_match {
  * up to max of them into out in text order and returns how many were found in all (which
  * may exceed max). No allocation. */
 size_t vn_dict_match(const vn_dict *d, const vn_text *t, vn_match *out, size_t max);
+
+/* Typo costs of vn_dict_match_fuzzy, per phrase token. */
+#define VN_FUZZ_CHEAP                                                                              \
+    1 /* the same letters with other diacritics, or i for y ("thừong" for                        \
+         thường, "tữ" for tư, "lí" for lý): the keyboard slip of a tone */
+#define VN_FUZZ_EDIT                                                                               \
+    2 /* one letter inserted, deleted, replaced, or two swapped                                    \
+         ("doanhh", "pháo" for pháp, "snih"), diacritics aside */
+/* Phrase tokens shorter than this (in plain letters) take no edit but a doubled last
+ * letter ("tyy" for ty; "vợ" never matches "vé"). */
+#define VN_FUZZ_MIN_EDIT_LEN 3
+
+/* Builds the index vn_dict_match_fuzzy needs, once the dictionary is filled (phrases added
+ * afterwards are matched exactly only, until it is called again). Returns 0 or MC_ENOMEM
+ * (then typo matching finds nothing). */
+int vn_dict_typo_index(vn_dict *d);
+
+/* vn_dict_match, then matches with typos in the tokens no exact match took, all in text
+ * order in out (at most max; returns how many were found in all, like vn_dict_match). A
+ * phrase matches with typos when:
+ *  - it has at least 2 tokens (one-token phrases only match exactly);
+ *  - every token is exact (cost 0), CHEAP or one EDIT away (text token of letters only;
+ *    see VN_FUZZ_MIN_EDIT_LEN), at least one is exact and at most half of them (at least
+ *    one) are edited;
+ *  - a non-exact token that is itself a word as typed (vn_token_known with n; a Telex
+ *    repair does not make one) may have been meant: a CHEAP one needs 2 exact tokens
+ *    ("sổ đó" is not sổ đỏ, "nhập hô khẩu" is nhập hộ khẩu), an EDIT one needs 3 and its
+ *    first letter ("kết hợp" is not kết hôn, "giấy chứng nhận hết hạn" not giấy chứng
+ *    nhận kết hôn, "lý lịch tư pháo" is lý lịch tư pháp);
+ *  - it is unambiguous: of the candidates that overlap, the cheapest (then the longest)
+ *    wins, and when two of different values tie, none is taken;
+ *  - (for speed) one of its two rarest tokens in the dictionary is exact, and the token
+ *    next to that one starts with the right letter.
+ * n is the normalizer that made t (NULL: every token counts as a word, so only typos that
+ * are not words match). No allocation. */
+size_t vn_dict_match_fuzzy(const vn_dict *d, const vn_normalizer *n, const vn_text *t,
+                           vn_match *out, size_t max);
 
 /* Number of phrases added. */
 size_t vn_dict_size(const vn_dict *d);

@@ -7,10 +7,13 @@
  * in-token '.', '-', '_', '+', which is exactly what citizens vary when they type a code.
  *
  * Rules, in the order they run (a span used by one is not seen by the next):
- *  1. Dossier code (PCRE2): an agency code of 1-4 groups of 2-3 digits and a letter with 2
- *     digits (000.00.25.H29; groups separated by '.', '_' or a space), then yymmdd, then a
- *     sequence of 4-10 digits, each after an optional '-', '_', '.' or space. The date must
- *     exist (20yy, leap years). Canonical: 000.00.25.H29-231122-0001.
+ *  1. Dossier code (PCRE2): an agency code of 1-5 groups of 2-3 letters or digits with a
+ *     digit among them (000, 25, G01, A1B: a group of letters only would be a word), then
+ *     a letter with 2 digits (H29, G01; groups separated by '.', '_', '-' or a space), then
+ *     yymmdd, then a sequence of 4-10 digits, each after an optional '-', '_', '.' or
+ *     space. The date must exist (20yy, leap years). The letter+2 digits group and the
+ *     date keep phones, IDs, dates and amounts out (none has a letter there). Canonical:
+ *     upper case, groups joined by '.', 000.00.25.H29-231122-0001, G01.34.12.H29-240305-0123.
  *  2. Citizen ID with a cue: 12 digits, possibly in groups (079 203 001 234), whose first
  *     token comes at most VN_CCCD_CUE_WINDOW tokens after a cue (cccd, căn cước, số định
  *     danh, ...), with a valid province code and century digit (entities.txt).
@@ -61,9 +64,11 @@
 #define VN_AGE_MAX 120
 #define VN_AGE_CUE_WINDOW 3
 #define VN_AGE_MAX_CUES 32
-/* Dossier code parts. */
-#define CODE_MAX_GROUPS 4
-#define CODE_SEQ_MAX 10
+/* Agency groups before the letter+2 digits group of a dossier code (the canonical form
+ * then holds at most 5 * 4 + 4 + 1 + 6 + 1 + 10 bytes, within vn_entities.dossier_code). */
+#define CODE_MAX_GROUPS 5
+#define STR_(x) #x
+#define STR(x) STR_(x)
 
 enum { CUE_CCCD, CUE_PREFIX, CUE_PLACE, CUE_NOT, N_CUE };
 /* Values in the dictionary of words about the person (its own: "con" is a ward-rule cue
@@ -389,9 +394,12 @@ vn_extractor *vn_extractor_new(const char *data_dir, char *err, size_t errlen) {
         goto fail;
     if (vn_normalizer_load(x->n, data_dir, err, errlen) != 0)
         goto fail;
-    /* Agency groups, the letter+2 digits group, yymmdd, sequence; see the top comment. */
-    x->re_code = compile("(?<![0-9a-z.])((?:[0-9]{2,3}[._ ]){1,4})([a-z][0-9]{2})[-._ ]?"
-                         "([0-9]{6})[-._ ]?([0-9]{4,10})(?![0-9a-z])",
+    /* Agency groups (2-3 letters or digits, at least one digit among the first three, so a
+     * word is never a group), the letter+2 digits group, yymmdd, sequence; see the top
+     * comment. */
+    x->re_code = compile("(?<![0-9a-z.])((?:(?=[a-z]{0,2}[0-9])[0-9a-z]{2,3}[-._ ]){1," STR(
+                             CODE_MAX_GROUPS) "})([a-z][0-9]{2})[-._ ]?"
+                                              "([0-9]{6})[-._ ]?([0-9]{4,10})(?![0-9a-z])",
                          err, errlen);
     /* A run starts a token: after '.', '-' or '_' it is the tail of a longer code. */
     x->re_run = compile("(?<![0-9a-z+._-])\\+?[0-9]+(?:[ .-][0-9]+)*", err, errlen);
@@ -428,6 +436,10 @@ static int two(const char *s) {
     return (s[0] - '0') * 10 + (s[1] - '0');
 }
 
+static int is_code_char(char c) {
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z');
+}
+
 /* Finds the first dossier code in plain; writes it canonical and marks its span. */
 static void find_code(const vn_extractor *x, const char *p, size_t plen, pcre2_match_data *md,
                       vn_entities *out, size_t *span_s, size_t *span_e) {
@@ -439,13 +451,15 @@ static void find_code(const vn_extractor *x, const char *p, size_t plen, pcre2_m
         if (mm >= 1 && mm <= 12 && dd >= 1 && dd <= days_in_month(2000 + yy, mm)) {
             char buf[sizeof(out->dossier_code)];
             size_t o = 0;
-            /* Agency groups: digit runs of group 1, joined by '.'. */
+            /* Agency groups: the letter/digit runs of group 1, upper case, joined by '.'. */
             for (PCRE2_SIZE i = ov[2]; i < ov[3];) {
-                while (i < ov[3] && (p[i] < '0' || p[i] > '9'))
+                while (i < ov[3] && !is_code_char(p[i]))
                     i++;
                 size_t o0 = o;
-                while (i < ov[3] && p[i] >= '0' && p[i] <= '9')
-                    buf[o++] = p[i++];
+                while (i < ov[3] && is_code_char(p[i])) {
+                    char c = p[i++];
+                    buf[o++] = c >= 'a' && c <= 'z' ? (char)(c - 'a' + 'A') : c;
+                }
                 if (o > o0)
                     buf[o++] = '.';
             }
@@ -466,6 +480,109 @@ static void find_code(const vn_extractor *x, const char *p, size_t plen, pcre2_m
         }
         start = ov[0] + 1;
     }
+}
+
+/* The key dossier codes are matched on: the plain key, unless a teencode rule or a VNI
+ * repair rewrote a token typed with a digit. Agency groups typed with spaces look like
+ * teencode ("T05 01 H29 240305 0123": t05 reads "thứ 05", p12 "phường 12", q11 "quận 11"),
+ * so then the key is rebuilt with those tokens as typed (ASCII, lower case) and tok_at maps
+ * each of its bytes back to the first token of its source. */
+typedef struct code_key {
+    const char *k;    /* the key: t->plain, or buf */
+    size_t len;       /* bytes in k */
+    char *buf;        /* owned when rebuilt, else NULL */
+    uint32_t *tok_at; /* rebuilt only: per byte of buf, a token index */
+} code_key;
+
+/* 1 when every byte of the token's source is an ASCII letter, digit or . - _ and one is a
+ * digit: a source the code key may take as typed. */
+static int code_source(const char *in, const vn_tok *tk) {
+    int digit = 0;
+    for (uint32_t i = 0; i < tk->src_len; i++) {
+        char c = in[tk->src_off + i];
+        if (c >= '0' && c <= '9')
+            digit = 1;
+        else if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '.' || c == '-' ||
+                   c == '_'))
+            return 0;
+    }
+    return digit;
+}
+
+static int rewritten(const vn_tok *tk) {
+    return (tk->flags & (VN_TOK_EXPANDED | VN_TOK_REPAIRED)) != 0;
+}
+
+/* Fills ck for t (input in[0..len)). Returns 0 or MC_ENOMEM. */
+static int code_key_make(const vn_text *t, const char *in, size_t len, code_key *ck) {
+    memset(ck, 0, sizeof(*ck));
+    ck->k = t->plain;
+    ck->len = t->plain_len;
+    int need = 0;
+    for (size_t i = 0; i < t->ntok && !need && in; i++)
+        need = rewritten(&t->tok[i]) && t->tok[i].src_off + t->tok[i].src_len <= len &&
+               code_source(in, &t->tok[i]);
+    if (!need)
+        return 0;
+    size_t cap = t->plain_len + len + 1;
+    ck->buf = malloc(cap);
+    ck->tok_at = malloc(cap * sizeof(uint32_t));
+    if (!ck->buf || !ck->tok_at) {
+        free(ck->buf);
+        free(ck->tok_at);
+        memset(ck, 0, sizeof(*ck));
+        return MC_ENOMEM;
+    }
+    size_t o = 0;
+    for (size_t i = 0; i < t->ntok;) {
+        const vn_tok *tk = &t->tok[i];
+        size_t j = i + 1; /* tokens [i, j) come from one source token */
+        while (j < t->ntok && t->tok[j].src_off == tk->src_off)
+            j++;
+        if (o) {
+            ck->tok_at[o] = (uint32_t)i;
+            ck->buf[o++] = ' ';
+        }
+        if (rewritten(tk) && tk->src_off + tk->src_len <= len && code_source(in, tk)) {
+            for (uint32_t b = 0; b < tk->src_len; b++) {
+                char c = in[tk->src_off + b];
+                ck->tok_at[o] = (uint32_t)i;
+                ck->buf[o++] = c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c;
+            }
+        } else {
+            for (size_t k = i; k < j; k++) {
+                if (k > i) {
+                    ck->tok_at[o] = (uint32_t)k;
+                    ck->buf[o++] = ' ';
+                }
+                memcpy(ck->buf + o, t->plain + t->tok[k].p_off, t->tok[k].p_len);
+                for (uint32_t b = 0; b < t->tok[k].p_len; b++)
+                    ck->tok_at[o + b] = (uint32_t)k;
+                o += t->tok[k].p_len;
+            }
+        }
+        i = j;
+    }
+    ck->buf[o] = '\0';
+    ck->k = ck->buf;
+    ck->len = o;
+    return 0;
+}
+
+/* The plain-key span of the key bytes [s, e) (e > s). */
+static void code_key_span(const vn_text *t, const code_key *ck, size_t *s, size_t *e) {
+    if (!ck->buf)
+        return;
+    size_t a = ck->tok_at[*s], b = ck->tok_at[*e - 1];
+    while (b + 1 < t->ntok && t->tok[b + 1].src_off == t->tok[b].src_off)
+        b++;
+    *s = t->tok[a].p_off;
+    *e = t->tok[b].p_off + t->tok[b].p_len;
+}
+
+static void code_key_free(code_key *ck) {
+    free(ck->buf);
+    free(ck->tok_at);
 }
 
 typedef struct dgroup {
@@ -776,7 +893,15 @@ int vn_extract(const vn_extractor *x, const char *in, size_t len, const vn_text 
             goto done;
         }
         size_t cs = 0, ce = 0;
-        find_code(x, t->plain, t->plain_len, md, out, &cs, &ce);
+        code_key ck;
+        if ((rc = code_key_make(t, in, len, &ck)) != 0) {
+            pcre2_match_data_free(md);
+            goto done;
+        }
+        find_code(x, ck.k, ck.len, md, out, &cs, &ce);
+        if (ce > cs)
+            code_key_span(t, &ck, &cs, &ce);
+        code_key_free(&ck);
         dgroup g[VN_MAX_GROUPS];
         size_t ng = find_groups(x, t, md, cs, ce, g);
         find_numbers(x, g, ng, cues, nc, out);

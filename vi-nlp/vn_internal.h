@@ -95,12 +95,14 @@ int vn_teencode_apply(const vn_teencode *tc, const vn_rtok *toks, size_t n, size
 size_t vn_teencode_count(const vn_teencode *tc);
 
 typedef struct vn_telex vn_telex;
-/* Parses telex.txt and syllables.txt from dir. */
+/* Parses telex.txt, syllables.txt and lexicon.txt from dir. */
 int vn_telex_load(vn_telex **out, vn_normalizer *n, const char *dir, char *err, size_t errlen);
 void vn_telex_free(vn_telex *tx);
 /* Returns 1 and the repaired syllable in *w when tok is an IME leftover (see telex.txt),
  * else 0. */
 int vn_telex_repair(const vn_telex *tx, const vn_normalizer *n, const vn_rtok *tok, vn_word *w);
+/* vn_token_known for a normalizer with tables. */
+int vn_telex_known(const vn_telex *tx, const vn_text *t, size_t i);
 
 /* Splits a lower-case letter into its base (without tone mark) and tone 0..5 (0 = none,
  * else 1 + the index of the mark in tone_marks of vn_norm.c; callers compare tones, they

@@ -380,6 +380,12 @@ fail:
     return rc;
 }
 
+int vn_token_known(const vn_normalizer *n, const vn_text *t, size_t i) {
+    if (!n || !n->tx || !t || !t->tok || i >= t->ntok)
+        return 0;
+    return vn_telex_known(n->tx, t, i);
+}
+
 int vn_norm_split(const vn_normalizer *n, int32_t c, int32_t *base, int *tone) {
     int k = tab_index(c);
     if (k < 0) {

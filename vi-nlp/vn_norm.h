@@ -34,6 +34,7 @@ void vn_normalizer_free(vn_normalizer *n);
  *   teencode.txt   abbreviations and teencode, with context rules (ko -> không, 5k -> 5 nghìn)
  *   telex.txt      Telex/VNI key tables and the words never to "repair"
  *   syllables.txt  known Vietnamese syllables (the repair target lexicon)
+ *   lexicon.txt    everyday syllables that are words (vn_token_known), never repair targets
  * Until this is called vn_normalize does no expansion and no repair. Call once, before the
  * normalizer is shared. Returns 0, MC_EIO (a file cannot be read), MC_EPARSE (err holds
  * "path:LINE: reason"), MC_ENOMEM, or MC_EINVAL (already loaded). On error the normalizer
@@ -100,6 +101,16 @@ typedef struct vn_text {
  *     as typed, and decodes as Telex (letters only) or VNI (letters with digits 1-9) into a
  *     known syllable, replaced by that syllable (see telex.txt for the exact rule). */
 int vn_normalize(vn_normalizer *n, const char *in, size_t len, vn_text *out);
+
+/* Whether token i of t is, as typed, a word of the loaded tables: VN_WORD_COMMON for a
+ * syllable of syllables.txt (typed with diacritics: that very syllable; typed without:
+ * its unaccented spelling) or a word of telex.txt's [keep] list; VN_WORD_RARE for a
+ * syllable of lexicon.txt typed with diacritics (typed without, a lexicon spelling says
+ * nothing: almost any short spelling is some rare syllable); 0 otherwise and before
+ * vn_normalizer_load. n must be the normalizer that made t. No allocation. */
+#define VN_WORD_RARE 1
+#define VN_WORD_COMMON 2
+int vn_token_known(const vn_normalizer *n, const vn_text *t, size_t i);
 
 /* Frees the buffers of t and zeroes it; t may be NULL or already freed. */
 void vn_text_free(vn_text *t);

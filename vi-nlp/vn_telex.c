@@ -59,6 +59,7 @@ struct vn_telex {
     vn_smap *by_key;                /* "base letters" + tone digit -> syllable index */
     vn_smap *plain;                 /* plain spelling of every syllable and every kept word -> 1 */
     vn_smap *folded;                /* folded syllable -> index */
+    vn_smap *lex_f;                 /* folded word of lexicon.txt -> 1 */
     tx_syl *syl;
     size_t nsyl, capsyl;
     char *arena;
@@ -71,6 +72,7 @@ void vn_telex_free(vn_telex *tx) {
     vn_smap_free(tx->by_key);
     vn_smap_free(tx->plain);
     vn_smap_free(tx->folded);
+    vn_smap_free(tx->lex_f);
     free(tx->syl);
     free(tx->arena);
     free(tx);
@@ -224,6 +226,66 @@ fail:
     return rc < 0 ? rc : MC_ENOMEM;
 }
 
+/* lexicon.txt: everyday syllables that are words (vn_token_known), not repair targets. */
+static int load_lexicon(vn_telex *tx, vn_normalizer *n, const char *dir, char *err, size_t errlen) {
+    vn_file f;
+    int rc = vn_file_open(&f, dir, "lexicon.txt", err, errlen);
+    if (rc != 0)
+        return rc;
+    const char *line;
+    size_t len;
+    while (vn_file_line(&f, &line, &len)) {
+        len = vn_uncomment(line, len);
+        size_t i = 0;
+        const char *w;
+        size_t wl;
+        while (next_word(line, len, &i, &w, &wl)) {
+            vn_text t;
+            if ((rc = vn_normalize(n, w, wl, &t)) != 0) {
+                rc = vn_file_err(&f, err, errlen, "'%.*s': %s", (int)wl, w, mc_strerror(rc));
+                goto fail;
+            }
+            if (t.ntok != 1 || !(t.tok[0].flags & VN_TOK_LETTERS)) {
+                vn_text_free(&t);
+                rc = vn_file_err(&f, err, errlen, "'%.*s' is not one word of letters", (int)wl, w);
+                goto fail;
+            }
+            int put = vn_smap_put(tx->lex_f, t.folded, t.folded_len, 1, NULL);
+            if (put == 1) {
+                vn_text_free(&t);
+                rc = vn_file_err(&f, err, errlen, "'%.*s' is listed twice", (int)wl, w);
+                goto fail;
+            }
+            if (put < 0) {
+                vn_text_free(&t);
+                rc = put;
+                goto fail;
+            }
+            vn_text_free(&t);
+        }
+    }
+    vn_file_close(&f);
+    return 0;
+fail:
+    vn_file_close(&f);
+    return rc < 0 ? rc : MC_EPARSE;
+}
+
+int vn_telex_known(const vn_telex *tx, const vn_text *t, size_t i) {
+    const vn_tok *k = &t->tok[i];
+    if (k->flags & VN_TOK_ACCENTED) {
+        if (vn_smap_get_h(tx->folded, t->folded + k->f_off, k->f_len, k->f_hash) >= 0)
+            return VN_WORD_COMMON;
+        return vn_smap_get_h(tx->lex_f, t->folded + k->f_off, k->f_len, k->f_hash) >= 0
+                   ? VN_WORD_RARE
+                   : 0;
+    }
+    /* Typed without diacritics, a spelling is a word when it spells a common syllable:
+     * nearly every short spelling is some rare syllable of the lexicon ("truu" is trừu). */
+    return vn_smap_get_h(tx->plain, t->plain + k->p_off, k->p_len, k->p_hash) > 0 ? VN_WORD_COMMON
+                                                                                  : 0;
+}
+
 /* One line of [telex]/[vni]: "KEYS = LETTERS" or "tone K = V" (V a vowel with the tone). */
 static int parse_key_line(vn_telex *tx, const vn_normalizer *n, vn_file *f, int scheme,
                           const char *line, size_t len, char *err, size_t errlen) {
@@ -364,7 +426,7 @@ int vn_telex_load(vn_telex **out, vn_normalizer *n, const char *dir, char *err, 
     *out = NULL;
     vn_telex *tx = calloc(1, sizeof(*tx));
     if (!tx || !(tx->by_key = vn_smap_new()) || !(tx->plain = vn_smap_new()) ||
-        !(tx->folded = vn_smap_new())) {
+        !(tx->folded = vn_smap_new()) || !(tx->lex_f = vn_smap_new())) {
         if (err && errlen)
             snprintf(err, errlen, "vn_telex: out of memory");
         goto fail;
@@ -372,6 +434,8 @@ int vn_telex_load(vn_telex **out, vn_normalizer *n, const char *dir, char *err, 
     if ((rc = load_syllables(tx, n, dir, err, errlen)) != 0)
         goto fail;
     if ((rc = load_telex(tx, n, dir, err, errlen)) != 0)
+        goto fail;
+    if ((rc = load_lexicon(tx, n, dir, err, errlen)) != 0)
         goto fail;
     *out = tx;
     return 0;

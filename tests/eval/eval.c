@@ -1,6 +1,7 @@
 /*
  * tests/eval/eval.c — `make eval`: how well the whole understanding pipeline does on the
- * held-out evaluation set intents/data/dev.tsv, and whether it meets the bars of issue 3.
+ * held-out evaluation set intents/data/dev.tsv, and whether it meets the bars of issues 3
+ * and 17.
  *
  * Big idea: run the real nlu_classify (model + rules + entity extraction, exactly what
  * `motcua classify` runs) over every dev line and compare with the gold labels; also score
@@ -37,16 +38,24 @@
 #define EVAL_CONF_HIGH 0.8
 #define EVAL_MAX_REPEAT 1000
 
-/* The bars of issue 3: an intent bar (overall, every style) and per-entity bars. */
+/* The bars of issue 3: an intent bar (overall, every style) and per-entity bars; issue 17
+ * raised the procedure bar and set one for English (as well understood as Vietnamese). */
 #define BAR_INTENT 0.93
 #define BAR_STYLE 0.90
+typedef struct style_bar {
+    const char *style; /* a style of dev.tsv */
+    double min;        /* its own intent bar, above BAR_STYLE */
+} style_bar;
+static const style_bar style_bars[] = {
+    {"english", 0.97},
+};
 typedef struct entity_bar {
     const char *name; /* entity of intents.md */
     double min_match; /* exact-match rate on lines carrying it */
     int zero_fp;      /* 1: no false positive allowed on lines without it */
 } entity_bar;
 static const entity_bar entity_bars[] = {
-    {"procedure", 0.95, 0},  {"dossier_code", 0.98, 1},  {"phone", 0.98, 1},
+    {"procedure", 0.97, 0},  {"dossier_code", 0.98, 1},  {"phone", 0.98, 1},
     {"citizen_id", 0.98, 1}, {"issue_category", 0.0, 0},
 };
 #define N_ENT (sizeof entity_bars / sizeof entity_bars[0])
@@ -440,10 +449,13 @@ int main(int argc, char **argv) {
     missed += acc < BAR_INTENT;
     for (size_t s = 0; s < styles.n; s++) {
         char label[64];
-        double a = ratio(tp->style_ok[s], tp->style_n[s]);
+        double a = ratio(tp->style_ok[s], tp->style_n[s]), bar = BAR_STYLE;
+        for (size_t b = 0; b < sizeof style_bars / sizeof style_bars[0]; b++)
+            if (!strcmp(style_bars[b].style, styles.v[s]))
+                bar = style_bars[b].min;
         snprintf(label, sizeof label, "intent accuracy, style %s", styles.v[s]);
-        printf("  %-40s %.4f >= %.2f  %s\n", label, a, BAR_STYLE, a >= BAR_STYLE ? "ok" : "MISSED");
-        missed += a < BAR_STYLE;
+        printf("  %-40s %.4f >= %.2f  %s\n", label, a, bar, a >= bar ? "ok" : "MISSED");
+        missed += a < bar;
     }
     for (size_t k = 0; k < N_ENT; k++) {
         if (entity_bars[k].min_match <= 0)

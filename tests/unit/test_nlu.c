@@ -125,12 +125,19 @@ static void test_procedure_questions(void **state) {
     expect("cho hỏi hồ sơ gồm những gì", "procedure.documents", NULL);
 }
 
-static void test_first_named_procedure_wins(void **state) {
-    /* Two procedures: the citizen asks about the first one named. */
+static void test_procedure_asked_wins(void **state) {
+    /* Two procedures: the one asked about wins over the one named as context, wherever it
+     * stands; with nothing to tell them apart, the first named. */
     expect("đăng ký kết hôn có cần giấy khai sinh không, cần giấy tờ gì", "procedure.documents",
            "ket_hon");
     expect("khai sinh cho con rồi thì đăng ký tạm trú cần giấy tờ gì", "procedure.documents",
-           "khai_sinh");
+           "tam_tru");
+    expect("vợ chồng em đang thuê trọ ở Gò Vấp, muốn đăng ký kết hôn thì làm ở đâu",
+           "procedure.location", "ket_hon");
+    expect("bố mẹ bé chưa đăng ký kết hôn thì làm giấy khai sinh cho bé cần gì",
+           "procedure.documents", "khai_sinh");
+    nlu_result r = classify("khai sinh và kết hôn");
+    assert_string_equal(r.procedure, "khai_sinh");
 }
 
 static void test_entities(void **state) {
@@ -430,7 +437,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_khai_sinh_four_renderings),
         cmocka_unit_test(test_procedure_questions),
-        cmocka_unit_test(test_first_named_procedure_wins),
+        cmocka_unit_test(test_procedure_asked_wins),
         cmocka_unit_test(test_entities),
         cmocka_unit_test(test_issue_categories),
         cmocka_unit_test(test_overrides),

@@ -157,6 +157,44 @@ static void test_follow_ups_carry_context(void **state) {
              "");
 }
 
+/* Issue 17, tried as a new user would. */
+static void test_ward_and_english_as_a_new_user(void **state) {
+    nlu_context c = {0};
+    turn t;
+    say_free(&c, T0, "đăng ký kết hôn cần giấy tờ gì", "procedure.documents", "ket_hon", "");
+    /* The ward named in the question is the place: its one-stop desk, named as in
+     * wards.csv, for the procedure of the conversation. */
+    say(&c, T0 + MIN, "phường Bến Thành ở đâu nộp hồ sơ", "procedure.location", "ket_hon", "", &t);
+    assert_string_equal(t.rep.resolved.ward_name, "Bến Thành");
+    assert_non_null(strstr(t.rep.text, "Ủy ban nhân dân phường/xã Bến Thành"));
+    assert_non_null(strstr(t.rep.text, "Đăng ký kết hôn"));
+    nlu_reply_free(&t.rep);
+    /* A procedure of the ward's police; one no ward handles says where instead. */
+    say(&c, T0 + 2 * MIN, "còn đăng ký tạm trú ở phường Tân Định thì nộp ở đâu",
+        "procedure.location", "tam_tru", "", &t);
+    assert_non_null(strstr(t.rep.text, "Công an phường/xã Tân Định"));
+    nlu_reply_free(&t.rep);
+    say(&c, T0 + 3 * MIN, "làm hộ chiếu ở phường Tân Định nộp ở đâu", "procedure.location",
+        "ho_chieu", "", &t);
+    assert_non_null(strstr(t.rep.text, "không nộp tại phường/xã Tân Định"));
+    assert_non_null(strstr(t.rep.text, "xuất nhập cảnh"));
+    nlu_reply_free(&t.rep);
+    /* Without a ward: the catalog's agency, as before. */
+    say(&c, T0 + 4 * MIN, "đăng ký kết hôn nộp ở đâu", "procedure.location", "ket_hon", "", &t);
+    assert_null(strstr(t.rep.text, "phường/xã"));
+    nlu_reply_free(&t.rep);
+}
+
+/* "How do I register a birth?" is the documents question, not the processing time. */
+static void test_english_how_do_i(void **state) {
+    nlu_context c = {0};
+    turn t;
+    say(&c, T0, "How do I register a birth?", "procedure.documents", "khai_sinh", "", &t);
+    assert_non_null(strstr(t.rep.text, "cần chuẩn bị"));
+    nlu_reply_free(&t.rep);
+    say_free(&c, T0 + MIN, "How long does it take?", "procedure.duration", "khai_sinh", "");
+}
+
 static void test_dossier_status_asks_for_code(void **state) {
     nlu_context c = {0};
     turn t;
@@ -325,6 +363,7 @@ int main(void) {
         cmocka_unit_test(test_follow_ups_carry_context),
         cmocka_unit_test(test_dossier_status_asks_for_code),
         cmocka_unit_test(test_subscribe_asks_which),
+        cmocka_unit_test(test_ward_and_english_as_a_new_user),
         cmocka_unit_test(test_expiry),
         cmocka_unit_test(test_stale_context_fields_dropped),
         cmocka_unit_test(test_respond_is_stateless),
@@ -337,6 +376,8 @@ int main(void) {
         cmocka_unit_test(test_follow_ups_carry_context),
         cmocka_unit_test(test_dossier_status_asks_for_code),
         cmocka_unit_test(test_subscribe_asks_which),
+        cmocka_unit_test(test_ward_and_english_as_a_new_user),
+        cmocka_unit_test(test_english_how_do_i),
         cmocka_unit_test(test_expiry),
         cmocka_unit_test(test_respond_is_stateless),
     };

@@ -280,6 +280,46 @@ static void expect_broken(const char *file, const char *after, const char *add, 
     share_rm(dir);
 }
 
+/* Issue 17: a location question naming a ward is answered with that ward's desk, and
+ * [ward_desk] of rules.txt agrees with the catalog's agency text (issue 18 may edit the
+ * catalog: this fails when the two drift apart). */
+static void test_ward_desk_matches_catalog(void **state) {
+    for (size_t i = 0; i < nlu_catalog_count(CAT); i++) {
+        const nlu_procedure *p = nlu_catalog_at(CAT, i);
+        char q[256];
+        snprintf(q, sizeof(q), "%s ở phường Bến Thành nộp ở đâu", p->aliases[0]);
+        nlu_reply r;
+        nlu_result res;
+        assert_int_equal(nlu_respond(E, q, strlen(q), &res, &r), 0);
+        check_reply(&r);
+        if (strcmp(r.resolved.intent, "procedure.location") || !r.resolved.procedure ||
+            strcmp(r.resolved.procedure, p->id) || !r.resolved.ward_name)
+            print_error("'%s' -> %s %s ward %s\n", q, r.resolved.intent,
+                        r.resolved.procedure ? r.resolved.procedure : "-",
+                        r.resolved.ward_name ? r.resolved.ward_name : "-");
+        assert_string_equal(r.resolved.intent, "procedure.location");
+        assert_string_equal(r.resolved.procedure, p->id);
+        assert_string_equal(r.resolved.ward_name, "Bến Thành");
+        int ward = strstr(r.text, "Ủy ban nhân dân phường/xã Bến Thành") != NULL;
+        int police = strstr(r.text, "Công an phường/xã Bến Thành") != NULL;
+        int none = strstr(r.text, "không nộp tại phường/xã Bến Thành") != NULL;
+        int commune = strstr(p->agency, "cấp xã") || strstr(p->agency, "xã, phường");
+        int by_police = strncmp(p->agency, "Công an cấp xã", strlen("Công an cấp xã")) == 0;
+        /* "some wards, on a published list": the catalog's agency as it stands */
+        int some = strstr(p->agency, "một số xã, phường") != NULL;
+        int plain = some && strstr(r.text, p->agency) != NULL;
+        if (ward + police + none + plain != 1 || (ward && (!commune || by_police)) ||
+            (police && !by_police) || (none && commune))
+            print_error("[%s] agency '%s' answered: %s\n", p->id, p->agency, r.text);
+        assert_int_equal(ward + police + none + plain, 1);
+        assert_true(!ward || (commune && !by_police));
+        assert_true(!police || by_police);
+        assert_true(!none || !commune);
+        assert_non_null(strstr(r.text, p->name));
+        nlu_reply_free(&r);
+    }
+}
+
 static void test_broken_data_fails_startup(void **state) {
     /* The untouched copy loads: the failures below are the edits. */
     char dir[SHARE_MAX], err[512] = "";
@@ -311,6 +351,13 @@ static void test_broken_data_fails_startup(void **state) {
     expect_broken("rules.txt", "[greeting]", "chào = abc", 0, "not a number");
     expect_broken("rules.txt", "[filler]", "word = còn", 0, "unknown key");
     expect_broken("rules.txt", "[greeting]", "[weather.today]", 0, "unknown section");
+    expect_broken("rules.txt", "[ward_desk]", "ward = khai_sinh, no_such_procedure", 0,
+                  "'no_such_procedure' is not a procedure");
+    expect_broken("rules.txt", "[ward_desk]", "city = ho_chieu", 0, "unknown desk");
+    expect_broken("rules.txt", "[not_public]", "word = mèo", 0, "unknown key");
+    expect_broken("rules.txt", "xin = 2", "xin = 1", 0, "listed twice in this section");
+    expect_broken("rules.txt", "[question]", "đâu nữa = 0", 0, "not a number");
+    expect_broken("rules.txt", "[clause]", "... = 1", 0, "has no letters");
     expect_broken("issue_categories.txt", "[rac_thai]", "keyword = ", 0, "empty value");
     expect_broken("issue_categories.txt", "[khac]", "keyword = linh tinh", 0, "no keywords");
     expect_broken("issue_categories.txt", "[rac_thai]", "[rac_thai_2]", 0,
@@ -323,6 +370,7 @@ int main(void) {
         cmocka_unit_test(test_which_procedure_quick_replies),
         cmocka_unit_test(test_actions),
         cmocka_unit_test(test_render_gateway_templates),
+        cmocka_unit_test(test_ward_desk_matches_catalog),
         cmocka_unit_test(test_broken_data_fails_startup),
     };
     return cmocka_run_group_tests_name("nlu_reply", tests, setup, teardown);

@@ -159,6 +159,101 @@ static void test_with_tables(void **state) {
     vn_dict_free(d);
 }
 
+/* Matches text with typos (normalizer L, with its lexicon); returns the count. */
+static size_t fuzzy(vn_dict *d, const char *text, vn_match *m, size_t max) {
+    vn_text t;
+    assert_int_equal(vn_dict_typo_index(d), 0);
+    assert_int_equal(vn_normalize(L, text, strlen(text), &t), 0);
+    size_t k = vn_dict_match_fuzzy(d, L, &t, m, max);
+    vn_text_free(&t);
+    return k;
+}
+
+static void test_fuzzy(void **state) {
+    vn_dict *d = vn_dict_new();
+    add(d, L, "khai sinh", 1);
+    add(d, L, "kết hôn", 2);
+    add(d, L, "lý lịch tư pháp", 3);
+    add(d, L, "doanh nghiệp", 4);
+    add(d, L, "thường trú", 5);
+    add(d, L, "sổ đỏ", 6);
+    add(d, L, "công ty", 7);
+    add(d, L, "passport", 8);
+    add(d, L, "chứng thực", 9);
+    vn_match m[4];
+    /* Exact text: the same as vn_dict_match, cost 0. */
+    assert_int_equal(fuzzy(d, "làm khai sinh", m, 4), 1);
+    assert_int_equal(m[0].value, 1);
+    assert_int_equal(m[0].cost, 0);
+    /* One edit: doubled letter, deletion, swap, neighbouring key. */
+    assert_int_equal(fuzzy(d, "khai sinhh cho con", m, 4), 1);
+    assert_int_equal(m[0].value, 1);
+    assert_int_equal(m[0].cost, VN_FUZZ_EDIT);
+    assert_int_equal(m[0].tok_start, 0);
+    assert_int_equal(m[0].tok_end, 2);
+    assert_int_equal(fuzzy(d, "khai sih", m, 4), 1);
+    assert_int_equal(fuzzy(d, "khia sinh", m, 4), 1);
+    assert_int_equal(fuzzy(d, "đăng ký doanhh nghiệp", m, 4), 1);
+    assert_int_equal(m[0].value, 4);
+    assert_int_equal(fuzzy(d, "lý lịch tư pháo", m, 4), 1); /* pháo is a word: 3 exact */
+    assert_int_equal(m[0].value, 3);
+    /* Diacritics only: cheap. */
+    assert_int_equal(fuzzy(d, "đăng ký thừong trú", m, 4), 1);
+    assert_int_equal(m[0].value, 5);
+    assert_int_equal(m[0].cost, VN_FUZZ_CHEAP);
+    assert_int_equal(fuzzy(d, "lí lịch tữ pháp", m, 4), 1);
+    assert_int_equal(m[0].cost, 2 * VN_FUZZ_CHEAP);
+    /* A short token only with its last letter doubled. */
+    assert_int_equal(fuzzy(d, "mở công tyy", m, 4), 1);
+    assert_int_equal(m[0].value, 7);
+    assert_int_equal(fuzzy(d, "sổ đỏo", m, 4), 1);
+    assert_int_equal(fuzzy(d, "công tu", m, 4), 0);
+    /* Words that are one edit away are words, not typos. */
+    assert_int_equal(fuzzy(d, "kết hợp hai hồ sơ", m, 4), 0);
+    assert_int_equal(fuzzy(d, "ket hop hai ho so", m, 4), 0);
+    assert_int_equal(fuzzy(d, "cán bộ thường trực", m, 4), 0);
+    assert_int_equal(fuzzy(d, "cái sổ đó", m, 4), 0);
+    assert_int_equal(fuzzy(d, "chứng thư số", m, 4), 0);
+    add(d, L, "giấy chứng nhận kết hôn", 10);
+    add(d, L, "hộ kinh doanh cá thể", 11);
+    add(d, L, "đăng ký thường trú", 12);
+    /* A word with another first letter is that word, even with 3 exact tokens... */
+    assert_int_equal(fuzzy(d, "giấy chứng nhận hết hạn", m, 4), 0);
+    /* ...with the same first letter and 3 exact tokens, a typo ("doan" spells đoàn). */
+    assert_int_equal(fuzzy(d, "hộ kinh doan cá thể", m, 4), 1);
+    assert_int_equal(m[0].value, 11);
+    /* A word made by a Telex repair ("tur" -> tủ) was not typed as a word. */
+    assert_int_equal(fuzzy(d, "dang ky thuong tur", m, 4), 1);
+    assert_int_equal(m[0].value, 12);
+    /* Every token wrong, two edits in one token, one-token phrases: no match. */
+    assert_int_equal(fuzzy(d, "khia sih", m, 4), 0);
+    assert_int_equal(fuzzy(d, "khai snhh", m, 4), 0);
+    assert_int_equal(fuzzy(d, "pasport", m, 4), 0);
+    /* An exact match is kept and a typo elsewhere is added, in text order. */
+    assert_int_equal(fuzzy(d, "kết hôn xong làm khai sinhh", m, 4), 2);
+    assert_int_equal(m[0].value, 2);
+    assert_int_equal(m[0].cost, 0);
+    assert_int_equal(m[1].value, 1);
+    assert_int_equal(m[1].tok_start, 4);
+    assert_int_equal(fuzzy(d, "khai sinhh rồi kết hôn", m, 4), 2);
+    assert_int_equal(m[0].value, 1);
+    assert_int_equal(m[1].value, 2);
+    /* With room for one, the first in text order is kept and the count is the total. */
+    assert_int_equal(fuzzy(d, "khai sinhh rồi kết hôn", m, 1), 2);
+    assert_int_equal(m[0].value, 1);
+    vn_dict_free(d);
+
+    /* Ambiguous: the same typo is one edit from two phrases of different values. */
+    d = vn_dict_new();
+    add(d, L, "giấy phép xây", 1);
+    add(d, L, "giấy phép xâm", 2);
+    assert_int_equal(fuzzy(d, "giấy phép xâx", m, 4), 0);
+    add(d, L, "giấy phép xây dựng", 3); /* longer: wins at equal cost */
+    assert_int_equal(fuzzy(d, "giấy phép xâx dựng", m, 4), 1);
+    assert_int_equal(m[0].value, 3);
+    vn_dict_free(d);
+}
+
 static void test_many(void **state) {
     /* Many phrases sharing first tokens: chains stay correct as the tables grow. */
     vn_dict *d = vn_dict_new();
@@ -238,6 +333,14 @@ static void test_speed(void **state) {
     double ns =
         ((double)(b.tv_sec - a.tv_sec) * 1e9 + (double)(b.tv_nsec - a.tv_nsec)) / (double)rounds;
     printf("vn_dict_match: %.0f ns for a %zu-token message\n", ns, t.ntok);
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &a);
+    total = 0;
+    for (long i = 0; i < rounds; i++)
+        total += vn_dict_match_fuzzy(d, L, &t, m, 8);
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &b);
+    assert_int_equal(total, (size_t)rounds);
+    ns = ((double)(b.tv_sec - a.tv_sec) * 1e9 + (double)(b.tv_nsec - a.tv_nsec)) / (double)rounds;
+    printf("vn_dict_match_fuzzy: %.0f ns for the same message\n", ns);
     vn_text_free(&t);
     vn_dict_free(d);
 }
@@ -248,6 +351,7 @@ int main(void) {
         cmocka_unit_test(test_diacritics),
         cmocka_unit_test(test_ties),
         cmocka_unit_test(test_with_tables),
+        cmocka_unit_test(test_fuzzy),
         cmocka_unit_test(test_many),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_speed),

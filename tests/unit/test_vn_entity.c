@@ -120,6 +120,43 @@ static void test_negative_corpus(void **state) {
     assert_true(n >= 40);
 }
 
+/* The issue 17 check set: at least CODES_MIN lines with a code and as many without;
+ * every one must give exactly its code (all 232 and 218 did when it was written). */
+#define CODES_FILE "tests/unit/data/vn_dossier_codes.tsv"
+#define CODES_MIN 200
+
+static void test_dossier_code_check_set(void **state) {
+    FILE *f = fopen(CODES_FILE, "r");
+    assert_non_null(f);
+    char line[1024];
+    int lineno = 0, codes = 0, near = 0, miss = 0;
+    while (fgets(line, sizeof(line), f)) {
+        lineno++;
+        line[strcspn(line, "\n")] = '\0';
+        if (line[0] == '#' || line[0] == '\0')
+            continue;
+        char *tab = strrchr(line, '\t');
+        assert_non_null(tab);
+        *tab = '\0';
+        const char *gold = tab + 1, *want_code = strcmp(gold, "-") == 0 ? "" : gold;
+        vn_entities e;
+        extract(line, &e);
+        if (strcmp(e.dossier_code, want_code) != 0) {
+            print_error("%s:%d: '%s' -> '%s', want '%s'\n", CODES_FILE, lineno, line,
+                        e.dossier_code, want_code);
+            miss++;
+        }
+        if (*want_code)
+            codes++;
+        else
+            near++;
+    }
+    fclose(f);
+    print_message("dossier code check: %d codes, %d near-misses, %d wrong\n", codes, near, miss);
+    assert_true(codes >= CODES_MIN && near >= CODES_MIN);
+    assert_int_equal(miss, 0);
+}
+
 static void test_dates(void **state) {
     vn_entities e;
     extract("000.00.25.H29-240229-0001", &e); /* 2024 is a leap year */
@@ -290,8 +327,8 @@ static void test_wards(void **state) {
 
 /* ---- loader errors --------------------------------------------------------------------- */
 
-static const char *const files[] = {"teencode.txt", "telex.txt", "syllables.txt", "entities.txt",
-                                    "wards.csv"};
+static const char *const files[] = {"teencode.txt", "telex.txt",    "syllables.txt",
+                                    "lexicon.txt",  "entities.txt", "wards.csv"};
 
 static void make_dir(char *dir, const char *file, const char *content) {
     strcpy(dir, "/tmp/vn_ent_XXXXXX");
@@ -421,11 +458,17 @@ static void test_speed(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_table),       cmocka_unit_test(test_negative_corpus),
-        cmocka_unit_test(test_dates),       cmocka_unit_test(test_phone_rules),
-        cmocka_unit_test(test_cccd_rules),  cmocka_unit_test(test_wards),
-        cmocka_unit_test(test_load_errors), cmocka_unit_test(test_bad_input),
-        cmocka_unit_test(test_speed),       cmocka_unit_test(test_person),
+        cmocka_unit_test(test_table),
+        cmocka_unit_test(test_negative_corpus),
+        cmocka_unit_test(test_dossier_code_check_set),
+        cmocka_unit_test(test_dates),
+        cmocka_unit_test(test_phone_rules),
+        cmocka_unit_test(test_cccd_rules),
+        cmocka_unit_test(test_wards),
+        cmocka_unit_test(test_load_errors),
+        cmocka_unit_test(test_bad_input),
+        cmocka_unit_test(test_speed),
+        cmocka_unit_test(test_person),
     };
     return cmocka_run_group_tests_name("vn_entity", tests, setup, teardown);
 }

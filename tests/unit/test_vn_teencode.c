@@ -216,7 +216,7 @@ static void test_elongation_and_caps(void **state) {
 
 /* ---- loader errors ------------------------------------------------------------------- */
 
-static const char *const files[] = {"teencode.txt", "telex.txt", "syllables.txt"};
+static const char *const files[] = {"teencode.txt", "telex.txt", "syllables.txt", "lexicon.txt"};
 
 /* A temporary data dir with the real files, one of them replaced by content (NULL =
  * removed). */
@@ -290,6 +290,9 @@ static void test_load_errors(void **state) {
     load_fails("syllables.txt", "ba bà\nbà\n", MC_EPARSE, "syllables.txt:2: 'bà' is listed twice");
     load_fails("syllables.txt", "ba khai-sinh\n", MC_EPARSE,
                "syllables.txt:1: 'khai-sinh' is not one syllable");
+    load_fails("lexicon.txt", NULL, MC_EIO, "lexicon.txt");
+    load_fails("lexicon.txt", "hợp trực\nhợp\n", MC_EPARSE, "lexicon.txt:2: 'hợp' is listed twice");
+    load_fails("lexicon.txt", "kết-hợp\n", MC_EPARSE, "lexicon.txt:1: 'kết-hợp' is not one word");
     load_fails("telex.txt", "[telex]\ndd = đ\n", MC_EPARSE, "needs letter keys and tone keys");
     load_fails("telex.txt", "dd = đ\n", MC_EPARSE, "telex.txt:1: line outside a section");
     load_fails("telex.txt", "[telex]\ntone s = b\n", MC_EPARSE, "telex.txt:2: tone KEY");
