@@ -1081,7 +1081,7 @@ nlu_engine *nlu_engine_new(const nlu_engine_opts *o, char *err, size_t errlen) {
         goto fail;
     if (vn_normalizer_load(e->vn, vdir, err, errlen) != 0)
         goto fail;
-    if (!(e->x = vn_extractor_new(vdir, err, errlen)))
+    if (!(e->x = vn_extractor_new_shared(vdir, e->vn, err, errlen)))
         goto fail;
     if (!(e->rules = calloc(NLU_MAX_RULES, sizeof(*e->rules))) || !(e->procs = vn_dict_new()) ||
         !(e->issues = vn_dict_new()) || !(e->filler = vn_dict_new()) ||
@@ -1092,7 +1092,7 @@ nlu_engine *nlu_engine_new(const nlu_engine_opts *o, char *err, size_t errlen) {
         goto fail;
     }
     snprintf(path, sizeof(path), "%s/intents/data/procedures.txt", share);
-    if (!(e->cat = nlu_catalog_load(path, err, errlen)))
+    if (!(e->cat = nlu_catalog_load_shared(path, e->vn, err, errlen)))
         goto fail;
     if (load_aliases(e, path, err, errlen) != 0)
         goto fail;

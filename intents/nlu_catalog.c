@@ -659,16 +659,22 @@ static int add_kv(nlu_procedure *cur, vn_normalizer *vn, const nlu_line *l, cons
 }
 
 nlu_catalog *nlu_catalog_load(const char *path, char *err, size_t errlen) {
+    return nlu_catalog_load_shared(path, NULL, err, errlen);
+}
+
+nlu_catalog *nlu_catalog_load_shared(const char *path, vn_normalizer *shared, char *err,
+                                     size_t errlen) {
     nlu_data d;
     nlu_catalog *c = NULL;
-    vn_normalizer *vn = NULL;
+    vn_normalizer *own = NULL, *vn = shared;
     nlu_procedure *cur = NULL;
     int header_line = 0;
 
     if (nlu_data_open(&d, path, err, errlen) != 0)
         return NULL;
     c = calloc(1, sizeof(*c));
-    vn = vn_normalizer_new(err, errlen);
+    if (!vn)
+        vn = own = vn_normalizer_new(err, errlen);
     if (!c || !vn || !(c->path = strdup(path))) {
         if (vn)
             nlu_data_err(&d, err, errlen, "out of memory");
@@ -723,12 +729,12 @@ nlu_catalog *nlu_catalog_load(const char *path, char *err, size_t errlen) {
         nlu_data_err(&d, err, errlen, "no procedures defined");
         goto fail;
     }
-    vn_normalizer_free(vn);
+    vn_normalizer_free(own);
     nlu_data_close(&d);
     return c;
 fail:
     nlu_catalog_free(c);
-    vn_normalizer_free(vn);
+    vn_normalizer_free(own);
     nlu_data_close(&d);
     return NULL;
 }

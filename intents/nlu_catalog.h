@@ -108,6 +108,11 @@ typedef struct nlu_catalog nlu_catalog; /* opaque */
  * of a fact for the same case, an amount without the legal text that sets it. Free with
  * nlu_catalog_free. */
 nlu_catalog *nlu_catalog_load(const char *path, char *err, size_t errlen);
+/* The same with the caller's normalizer (borrowed, used only while loading) for the
+ * plain forms of the aliases; NULL: a plain one of its own, as nlu_catalog_load. */
+struct vn_normalizer;
+nlu_catalog *nlu_catalog_load_shared(const char *path, struct vn_normalizer *vn, char *err,
+                                     size_t errlen);
 void nlu_catalog_free(nlu_catalog *c);
 size_t nlu_catalog_count(const nlu_catalog *c);
 /* The i-th procedure in file order (i < count), or NULL. */

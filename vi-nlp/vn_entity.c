@@ -84,7 +84,8 @@ typedef struct ward {
 } ward;
 
 struct vn_extractor {
-    vn_normalizer *n;       /* own normalizer, loaded from the same data_dir */
+    vn_normalizer *n;       /* normalizer loaded from the same data_dir */
+    int own_n;              /* 1: n is ours to free (vn_extractor_new); 0: borrowed */
     pcre2_code *re_code;    /* dossier code on the plain key */
     pcre2_code *re_run;     /* runs of digit groups on the plain key */
     uint8_t mobile[100];    /* "0XY" is a mobile prefix: mobile[XY] */
@@ -122,7 +123,8 @@ static const uint8_t section_optional[N_SEC] = {
 void vn_extractor_free(vn_extractor *x) {
     if (!x)
         return;
-    vn_normalizer_free(x->n);
+    if (x->own_n)
+        vn_normalizer_free(x->n);
     pcre2_code_free(x->re_code);
     pcre2_code_free(x->re_run);
     vn_dict_free(x->cues);
@@ -383,6 +385,11 @@ fail:
 }
 
 vn_extractor *vn_extractor_new(const char *data_dir, char *err, size_t errlen) {
+    return vn_extractor_new_shared(data_dir, NULL, err, errlen);
+}
+
+vn_extractor *vn_extractor_new_shared(const char *data_dir, vn_normalizer *n, char *err,
+                                      size_t errlen) {
     vn_extractor *x = calloc(1, sizeof(*x));
     if (!x || !data_dir) {
         if (err && errlen)
@@ -390,10 +397,14 @@ vn_extractor *vn_extractor_new(const char *data_dir, char *err, size_t errlen) {
         free(x);
         return NULL;
     }
-    if (!(x->n = vn_normalizer_new(err, errlen)))
-        goto fail;
-    if (vn_normalizer_load(x->n, data_dir, err, errlen) != 0)
-        goto fail;
+    x->n = n;
+    if (!x->n) {
+        x->own_n = 1;
+        if (!(x->n = vn_normalizer_new(err, errlen)))
+            goto fail;
+        if (vn_normalizer_load(x->n, data_dir, err, errlen) != 0)
+            goto fail;
+    }
     /* Agency groups (2-3 letters or digits, at least one digit among the first three, so a
      * word is never a group), the letter+2 digits group, yymmdd, sequence; see the top
      * comment. */

@@ -19,6 +19,10 @@ typedef struct vn_extractor vn_extractor; /* opaque; read-only once built, may b
  * for its own normalizer, the vn_normalizer_load tables of data_dir). Returns NULL with
  * "path:LINE: reason" (or the failing step) in err on failure. */
 vn_extractor *vn_extractor_new(const char *data_dir, char *err, size_t errlen);
+/* The same with a normalizer the caller already loaded from data_dir (borrowed: it must
+ * outlive the extractor), so that a process builds one. n NULL: as vn_extractor_new. */
+vn_extractor *vn_extractor_new_shared(const char *data_dir, vn_normalizer *n, char *err,
+                                      size_t errlen);
 void vn_extractor_free(vn_extractor *x);
 
 typedef struct vn_entities {
