@@ -139,10 +139,13 @@ int gw_api_read_lines(const char *path, gw_api_line_fn *fn, void *ctx, char *err
             rc = MC_EPARSE;
             break;
         }
-        if (len && line[len - 1] == '\r')
-            line[--len] = '\0';
+        char *s = line;
+        gw_api_trim(&s, &len);
+        s[len] = '\0';
+        if (len == 0 || *s == '#')
+            continue;
         why[0] = '\0';
-        if (fn(ctx, line, len, why, sizeof why)) {
+        if (fn(ctx, s, len, why, sizeof why)) {
             snprintf(err, errlen, "%s:%d: %s", path, lineno, why);
             rc = MC_EPARSE;
             break;
@@ -253,15 +256,10 @@ static int parse_token_line(const gw_api *a, char *line, gw_api_token *t, char *
     return 0;
 }
 
-/* A line of the tokens file: blank, a comment, or a token with an optional
- * comment after its fields. */
-static int token_line(void *ctx, char *line, size_t len, char *why, size_t wn) {
+/* A line of the tokens file: a token with an optional comment after its fields. */
+static int token_line(void *ctx, char *s, size_t len, char *why, size_t wn) {
     gw_api *a = ctx;
-    char *s = line;
-    gw_api_trim(&s, &len);
-    s[len] = '\0';
-    if (len == 0 || *s == '#')
-        return 0;
+    (void)len;
     char *hash = strchr(s, '#');
     if (hash)
         *hash = '\0';

@@ -19,6 +19,7 @@
 #include "gateway/app/gw_log.h"
 
 #include <openssl/rand.h>
+#include <stdarg.h>
 #include <openssl/sha.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -337,6 +338,19 @@ int gw_api_query_long(const char *q, size_t qlen, const char *name, long def, lo
     return 0;
 }
 
+int gw_api_query_count(gw_req *rq, const char *name, long def, long max, long *out, const char *fmt,
+                       ...) {
+    size_t ql;
+    const char *q = gw_req_query(rq, &ql);
+    if (!gw_api_query_long(q, ql, name, def, 1, max, out))
+        return 0;
+    va_list ap;
+    va_start(ap, fmt);
+    gw_api_vfail(rq, 400, "bad_field", name, fmt, ap);
+    va_end(ap);
+    return MC_EINVAL;
+}
+
 /* ----------------------------------------------------------------- times */
 
 /* floor(a / b) for b > 0 */
@@ -434,15 +448,13 @@ void gw_api_random_hex(char *out, size_t nbytes) {
         for (size_t i = 0; i < nbytes; i++)
             b[i] = (unsigned char)(x >> (i % 8 * 8)) ^ (unsigned char)rand();
     }
-    for (size_t i = 0; i < nbytes; i++)
-        sprintf(out + 2 * i, "%02x", b[i]);
+    ch_hex(b, nbytes, out);
 }
 
 void gw_api_sha256_hex(const char *s, size_t len, char out[GW_API_HASH_HEX]) {
     unsigned char h[SHA256_DIGEST_LENGTH];
     SHA256((const unsigned char *)s, len, h);
-    for (size_t i = 0; i < sizeof h; i++)
-        sprintf(out + 2 * i, "%02x", h[i]);
+    ch_hex(h, sizeof h, out);
 }
 
 void gw_api_mask_id(const char *s, size_t len, char *out, size_t n) {

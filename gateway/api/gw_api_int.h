@@ -42,6 +42,7 @@
 #include "gateway/store/gw_store.h"
 
 #include <jansson.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -102,9 +103,10 @@ const gw_shared *gw_api_data(const gw_api *a);       /* wards, procedures, colla
 const gw_statuses *gw_api_statuses(const gw_api *a); /* statuses.txt */
 
 /*
- * Reads a text file line by line: fn gets each line without its newline (and
- * without a final \r) and returns 0, or non-zero with a reason in why. 0, or
- * MC_EIO / MC_EPARSE with "path:LINE: reason" in err.
+ * Reads a text file line by line: fn gets each line that is neither blank nor
+ * a comment (# first), trimmed of white space and NUL-terminated, and returns
+ * 0, or non-zero with a reason in why. 0, or MC_EIO / MC_EPARSE with
+ * "path:LINE: reason" in err.
  */
 typedef int gw_api_line_fn(void *ctx, char *line, size_t len, char *why, size_t wn);
 int gw_api_read_lines(const char *path, gw_api_line_fn *fn, void *ctx, char *err, size_t errlen);
@@ -159,10 +161,15 @@ void gw_api_fail_err(gw_req *rq, const gw_api_err *e);
 /* Answers {"error","message","field"} (field NULL: left out). */
 void gw_api_fail(gw_req *rq, int status, const char *code, const char *field, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
+void gw_api_vfail(gw_req *rq, int status, const char *code, const char *field, const char *fmt,
+                  va_list ap) __attribute__((format(printf, 5, 0)));
 /* Answers o as JSON with status; steals the reference (NULL: 500). */
 void gw_api_answer(gw_req *rq, int status, json_t *o);
 /* Answers 500 "out of memory". */
 void gw_api_oom(gw_req *rq);
+/* A Redis list of JSON texts (a history, attempts) as a JSON array: each
+ * parsed, or kept as a string when it is not JSON (new reference). */
+json_t *gw_api_json_list(const redisReply *list);
 
 /* ------------------------------------------------------ bodies and fields */
 
@@ -242,6 +249,10 @@ int gw_api_query(const char *q, size_t qlen, const char *name, char *out, size_t
  * when it is not 1..9 digits or lies outside [min, max]. */
 int gw_api_query_long(const char *q, size_t qlen, const char *name, long def, long min, long max,
                       long *out);
+/* The same from the request's query, 1..max: 0, or MC_EINVAL once answered 400
+ * bad_field name with the message fmt. */
+int gw_api_query_count(gw_req *rq, const char *name, long def, long max, long *out, const char *fmt,
+                       ...) __attribute__((format(printf, 6, 7)));
 
 /* ----------------------------------------------------------------- times */
 
@@ -304,7 +315,7 @@ struct gw_api_op {
     json_t *body;                     /* owned: the request body, or NULL */
     json_t *keep;                     /* owned: what the answer returns, or NULL */
     void *res;                        /* owned: the resource's own state, or NULL */
-    void (*res_free)(void *res);      /* frees res */
+    void (*res_clear)(void *res);     /* frees what res holds (then res is freed) */
     /* the framework's */
     gw_api_reply_fn *reply; /* the function the next reply goes to */
     gw_api_want want;       /* the shape it wants */
@@ -319,12 +330,34 @@ struct gw_api_op {
 gw_api_op *gw_api_op_new(const gw_api *a, gw_req *rq, const gw_api_token *t);
 /* The same, owning the body (gw_api_body), or NULL when answered 400 or 500. */
 gw_api_op *gw_api_op_with_body(const gw_api *a, gw_req *rq, const gw_api_token *t);
+
+/* Checks the body of o into its resource state o->res: 0, or MC_EINVAL with e. */
+typedef int gw_api_check_fn(gw_api_op *o, gw_api_err *e);
+
+/*
+ * The start of a request with a JSON body: the op owning the body, with res
+ * the resource's state (size zeroed bytes, emptied by clear, which may be NULL,
+ * when the op goes), checked by check. NULL once answered: 400 for a body that
+ * is not an object or that check refuses (e's status), 500.
+ */
+gw_api_op *gw_api_op_checked(const gw_api *a, gw_req *rq, const gw_api_token *t, size_t size,
+                             void (*clear)(void *res), gw_api_check_fn *check);
+
+/* The op of a route whose path is prefix then an id of chars (gw_api_id_ok), the
+ * id in o->id; NULL once answered (404 "no such <what>", 500). */
+gw_api_op *gw_api_op_for_id(const gw_api *a, gw_req *rq, const gw_api_token *t, const char *prefix,
+                            const char *chars, const char *what);
 void gw_api_op_free(gw_api_op *o);
 
-/* Sends av (the caller frees it); fn gets the reply when it has the shape
- * want. When the store cannot take it: answers 503 ("nothing was written") and
- * frees o. Either way the caller forgets o. 0 or MC_EUNAVAIL. */
+/* Sends av and frees it; fn gets the reply when it has the shape want. When
+ * the store cannot take it: answers 503 ("nothing was written") and frees o.
+ * Either way the caller forgets o and av. 0 or MC_EUNAVAIL. */
 int gw_api_op_send(gw_api_op *o, gw_argv *av, gw_api_want want, gw_api_reply_fn *fn);
+
+/* An argument vector that begins EVAL <lua> <nkeys>: the keys and arguments
+ * follow, then gw_api_op_send. GW_API_EVAL takes the length of a char array. */
+gw_argv gw_api_eval(const char *lua, size_t len, int nkeys);
+#define GW_API_EVAL(lua, nkeys) gw_api_eval(lua, sizeof(lua) - 1, nkeys)
 
 /* ------------------------------------------------------------ idempotency */
 

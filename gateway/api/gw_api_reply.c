@@ -66,14 +66,19 @@ void gw_api_fail_err(gw_req *rq, const gw_api_err *e) {
     free(s);
 }
 
+void gw_api_vfail(gw_req *rq, int status, const char *code, const char *field, const char *fmt,
+                  va_list ap) {
+    gw_api_err e;
+    err_vset(&e, status, code, field, fmt, ap);
+    gw_api_fail_err(rq, &e);
+}
+
 void gw_api_fail(gw_req *rq, int status, const char *code, const char *field, const char *fmt,
                  ...) {
-    gw_api_err e;
     va_list ap;
     va_start(ap, fmt);
-    err_vset(&e, status, code, field, fmt, ap);
+    gw_api_vfail(rq, status, code, field, fmt, ap);
     va_end(ap);
-    gw_api_fail_err(rq, &e);
 }
 
 void gw_api_answer(gw_req *rq, int status, json_t *o) {
@@ -85,6 +90,18 @@ void gw_api_answer(gw_req *rq, int status, json_t *o) {
     }
     gw_req_json(rq, status, s, strlen(s));
     free(s);
+}
+
+json_t *gw_api_json_list(const redisReply *list) {
+    json_t *arr = json_array();
+    for (size_t i = 0; list->type == REDIS_REPLY_ARRAY && i < list->elements; i++) {
+        const redisReply *e = list->element[i];
+        if (e->type != REDIS_REPLY_STRING)
+            continue;
+        json_t *j = json_loadb(e->str, e->len, 0, NULL);
+        json_array_append_new(arr, j ? j : json_stringn(e->str, e->len));
+    }
+    return arr;
 }
 
 static void unavailable(gw_req *rq) {
@@ -121,9 +138,43 @@ gw_api_op *gw_api_op_with_body(const gw_api *a, gw_req *rq, const gw_api_token *
     return o;
 }
 
+gw_api_op *gw_api_op_checked(const gw_api *a, gw_req *rq, const gw_api_token *t, size_t size,
+                             void (*clear)(void *res), gw_api_check_fn *check) {
+    gw_api_op *o = gw_api_op_with_body(a, rq, t);
+    if (!o)
+        return NULL;
+    if (!(o->res = calloc(1, size))) {
+        gw_api_oom(rq);
+        gw_api_op_free(o);
+        return NULL;
+    }
+    o->res_clear = clear;
+    gw_api_err e = {0};
+    if (check(o, &e)) {
+        gw_api_fail_err(rq, &e);
+        gw_api_op_free(o);
+        return NULL;
+    }
+    return o;
+}
+
+gw_api_op *gw_api_op_for_id(const gw_api *a, gw_req *rq, const gw_api_token *t, const char *prefix,
+                            const char *chars, const char *what) {
+    const char *id = gw_api_path_rest(rq, prefix);
+    if (!gw_api_id_ok(id, strlen(id), chars)) {
+        gw_api_fail(rq, 404, "not_found", NULL, "no such %s", what);
+        return NULL;
+    }
+    gw_api_op *o = gw_api_op_new(a, rq, t);
+    if (o)
+        snprintf(o->id, sizeof o->id, "%s", id);
+    return o;
+}
+
 static void op_release(gw_api_op *o) {
-    if (o->res_free)
-        o->res_free(o->res);
+    if (o->res && o->res_clear)
+        o->res_clear(o->res);
+    free(o->res);
     json_decref(o->keep);
     json_decref(o->body);
     gw_req_unref(o->rq);
@@ -182,14 +233,22 @@ int gw_api_op_send(gw_api_op *o, gw_argv *av, gw_api_want want, gw_api_reply_fn 
     gw_store *st = app ? app->store : NULL;
     o->reply = fn;
     o->want = want;
-    if (!st || gw_argv_send(st, av, on_store_reply, o)) {
+    int rc = !st || gw_argv_send(st, av, on_store_reply, o) ? MC_EUNAVAIL : 0;
+    gw_argv_free(av); /* hiredis copied what it queued */
+    if (rc) {
         unavailable(o->rq);
         gw_api_op_free(o);
-        return MC_EUNAVAIL;
-    }
-    if (o->in_reply)
+    } else if (o->in_reply)
         o->sent_on = true;
-    return 0;
+    return rc;
+}
+
+gw_argv gw_api_eval(const char *lua, size_t len, int nkeys) {
+    gw_argv av = {0};
+    gw_argv_adds(&av, "EVAL");
+    gw_argv_add(&av, lua, len);
+    gw_argv_addf(&av, "%d", nkeys);
+    return av;
 }
 
 /* ----------------------------------------------------------- idempotency */

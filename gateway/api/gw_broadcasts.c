@@ -44,11 +44,9 @@ typedef struct broadcast {
     char tags[TAGS_MAX];                          /* tags, comma-separated */
 } broadcast;
 
-static void bc_free(void *p) {
+static void bc_clear(void *p) {
     broadcast *b = p;
-    if (b)
-        free(b->msg.out_text);
-    free(b);
+    free(b->msg.out_text);
 }
 
 /* ------------------------------------------------------------- scripts */
@@ -259,27 +257,16 @@ static void add_source_sets(gw_argv *av, const char *wards, const char *tags) {
     }
 }
 
-/* The start of POST /broadcasts and the preview: the body checked into a bc
- * the op owns, then the text step, then next. */
+static int bc_check(gw_api_op *o, gw_api_err *e) {
+    return bc_parse(o->api, o->t, o->body, o->res, e);
+}
+
+/* The start of POST /broadcasts and the preview: the body checked into a
+ * broadcast the op owns, then the text step, then next. */
 static void bc_start(const gw_api *a, gw_req *rq, const gw_api_token *t, gw_api_next_fn *next) {
-    gw_api_op *o = gw_api_op_with_body(a, rq, t);
-    gw_api_err e = {0};
-    if (!o)
-        return;
-    broadcast *b = calloc(1, sizeof *b);
-    if (!b) {
-        gw_api_oom(rq);
-        gw_api_op_free(o);
-        return;
-    }
-    o->res = b;
-    o->res_free = bc_free;
-    if (bc_parse(a, t, o->body, b, &e)) {
-        gw_api_fail_err(rq, &e);
-        gw_api_op_free(o);
-        return;
-    }
-    gw_templates_text(o, &b->msg, next);
+    gw_api_op *o = gw_api_op_checked(a, rq, t, sizeof(broadcast), bc_clear, bc_check);
+    if (o)
+        gw_templates_text(o, &((broadcast *)o->res)->msg, next);
 }
 
 /* --------------------------------------------------------------- POST */
@@ -314,10 +301,7 @@ static void bc_write(gw_api_op *o) {
     gw_api_random_hex(o->id, BC_ID_BYTES);
     /* for the log line; long lists are cut */
     snprintf(o->note, sizeof o->note, "%.*s", (int)sizeof o->note - 1, b->wards);
-    gw_argv av = {0};
-    gw_argv_adds(&av, "EVAL");
-    gw_argv_add(&av, bc_lua, sizeof bc_lua - 1);
-    gw_argv_adds(&av, m->idem_key ? "3" : "2");
+    gw_argv av = GW_API_EVAL(bc_lua, m->idem_key ? 3 : 2);
     gw_argv_addf(&av, "mc:bc:%s", o->id);
     gw_argv_adds(&av, "mc:bc:due");
     if (m->idem_key)
@@ -340,7 +324,6 @@ static void bc_write(gw_api_op *o) {
     gw_argv_adds(&av, "created_ms");
     gw_argv_addf(&av, "%" PRId64, m->created_ms);
     gw_api_op_send(o, &av, GW_API_STATUS, on_bc);
-    gw_argv_free(&av);
 }
 
 void gw_broadcasts_post(const gw_api *a, gw_req *rq, const gw_api_token *t) {
@@ -491,31 +474,24 @@ static void on_bc_cancel(gw_api_op *o, const redisReply *r) {
 
 void gw_broadcasts_item(const gw_api *a, gw_req *rq, const gw_api_token *t) {
     bool del = !strcmp(gw_req_method(rq), "DELETE");
-    const char *id = gw_api_path_rest(rq, GW_API_PREFIX "broadcasts/");
-    if (!gw_api_id_ok(id, strlen(id), GW_API_ID_HEX)) {
-        gw_api_fail(rq, 404, "not_found", NULL, "no such broadcast");
-        return;
-    }
-    gw_api_op *o = gw_api_op_new(a, rq, t);
+    gw_api_op *o =
+        gw_api_op_for_id(a, rq, t, GW_API_PREFIX "broadcasts/", GW_API_ID_HEX, "broadcast");
     if (!o)
         return;
-    snprintf(o->id, sizeof o->id, "%s", id);
-    gw_argv av = {0};
+    const char *id = o->id;
     if (del) {
-        gw_argv_adds(&av, "EVAL");
-        gw_argv_add(&av, bc_cancel_lua, sizeof bc_cancel_lua - 1);
-        gw_argv_adds(&av, "2");
+        gw_argv av = GW_API_EVAL(bc_cancel_lua, 2);
         gw_argv_addf(&av, "mc:bc:%s", id);
         gw_argv_adds(&av, "mc:bc:due");
         gw_argv_adds(&av, o->dept);
         gw_argv_adds(&av, id);
         gw_api_op_send(o, &av, GW_API_INT, on_bc_cancel);
     } else {
+        gw_argv av = {0};
         gw_argv_adds(&av, "HGETALL");
         gw_argv_addf(&av, "mc:bc:%s", id);
         gw_api_op_send(o, &av, GW_API_ARRAY, on_bc_get);
     }
-    gw_argv_free(&av);
 }
 
 /* ------------------------------------------------------------- preview */
@@ -654,14 +630,10 @@ static void on_preview_count(gw_api_op *o, const redisReply *r) {
  * (a read-only script: distinct members of the sets on the channels addressed). */
 static void preview_count(gw_api_op *o) {
     const broadcast *b = o->res;
-    gw_argv av = {0};
-    gw_argv_adds(&av, "EVAL");
-    gw_argv_add(&av, bc_count_lua, sizeof bc_count_lua - 1);
-    gw_argv_adds(&av, "0");
+    gw_argv av = GW_API_EVAL(bc_count_lua, 0);
     add_source_sets(&av, b->wards, b->tags);
     gw_argv_adds(&av, b->channels);
     gw_api_op_send(o, &av, GW_API_STATUS, on_preview_count);
-    gw_argv_free(&av);
 }
 
 void gw_broadcasts_preview(const gw_api *a, gw_req *rq, const gw_api_token *t) {

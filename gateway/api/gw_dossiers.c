@@ -26,6 +26,7 @@
 #define WORDING_MAX 400        /* a status wording or an event template, bytes */
 #define NOTE_MAX 500           /* a dossier event note, bytes */
 #define PHONE_FIELD_MAX 16     /* the phone field, bytes */
+#define DATE_FIELD_MAX 10      /* the expected_at field, bytes */
 #define EVENT_BASE_BYTES 12    /* random bytes of an event's notification id base */
 #define LIST_LIMIT_DEF 20      /* dossiers one GET /dossiers answers by default */
 #define LIST_LIMIT_MAX 100     /* ... and at most */
@@ -106,14 +107,9 @@ static int template_line(gw_statuses *st, const char *id, size_t idlen, const ch
     return 0;
 }
 
-/* One line of statuses.txt: a status, a template, blank or a comment. */
-static int status_line(void *ctx, char *line, size_t len, char *why, size_t wn) {
+/* One line of statuses.txt: a status or a template. */
+static int status_line(void *ctx, char *s, size_t len, char *why, size_t wn) {
     gw_statuses *st = ctx;
-    char *s = line;
-    gw_api_trim(&s, &len);
-    if (len == 0 || *s == '#')
-        return 0;
-    s[len] = '\0';
     if (!ch_utf8_valid(s, len)) {
         snprintf(why, wn, "not valid UTF-8");
         return MC_EPARSE;
@@ -390,15 +386,7 @@ static void on_get_dossier(gw_api_op *o, const redisReply *r) {
         other_department(o);
         return;
     }
-    json_t *arr = json_array();
-    for (size_t i = 0; i < hist->elements; i++) {
-        redisReply *e = hist->element[i];
-        if (e->type != REDIS_REPLY_STRING)
-            continue;
-        json_t *ev = json_loadb(e->str, e->len, 0, NULL);
-        json_array_append_new(arr, ev ? ev : json_stringn(e->str, e->len));
-    }
-    json_object_set_new(d, "history", arr);
+    json_object_set_new(d, "history", gw_api_json_list(hist));
     json_object_set_new(d, "notify", notify_list(r->element[3], phone));
     gw_api_answer(o->rq, 200, d);
 }
@@ -433,26 +421,21 @@ void gw_dossiers_list(const gw_api *a, gw_req *rq, const gw_api_token *t) {
                     GW_API_CODE_MAX);
         return;
     }
-    if (gw_api_query_long(qs, qlen, "limit", LIST_LIMIT_DEF, 1, LIST_LIMIT_MAX, &limit)) {
-        gw_api_fail(rq, 400, "bad_field", "limit", "limit is 1..%d", LIST_LIMIT_MAX);
+    if (gw_api_query_count(rq, "limit", LIST_LIMIT_DEF, LIST_LIMIT_MAX, &limit, "limit is 1..%d",
+                           LIST_LIMIT_MAX))
         return;
-    }
     for (char *p = q; *p; p++)
         *p = (char)toupper((unsigned char)*p);
     gw_api_op *o = gw_api_op_new(a, rq, t);
     if (!o)
         return;
-    gw_argv av = {0};
-    gw_argv_adds(&av, "EVAL");
-    gw_argv_add(&av, list_lua, sizeof list_lua - 1);
-    gw_argv_adds(&av, "1");
+    gw_argv av = GW_API_EVAL(list_lua, 1);
     gw_argv_addf(&av, "mc:dossiers:%s", o->dept);
     gw_argv_adds(&av, o->dept);
     gw_argv_adds(&av, q);
     gw_argv_addf(&av, "%ld", limit);
     gw_argv_adds(&av, LIST_SCAN_MAX);
     gw_api_op_send(o, &av, GW_API_ARRAY, on_list);
-    gw_argv_free(&av);
 }
 
 /* /api/v1/dossiers/{code}[/events] → code (upper-cased) and whether /events. 0,
@@ -481,24 +464,34 @@ static int dossier_path(gw_req *rq, char *code, bool *events) {
     return MC_EINVAL;
 }
 
+/* The keys of a dossier that the event and GET scripts take first: its hash,
+ * its history and its subscribers. */
+static void dossier_keys(gw_argv *av, const char *code) {
+    gw_argv_addf(av, "mc:dossier:%s", code);
+    gw_argv_addf(av, "mc:dossier:%s:history", code);
+    gw_argv_addf(av, "mc:sub:dossier:%s", code);
+}
+
 /* The fields of a PUT body. */
 typedef struct put_fields {
     const char *proc, *status, *st_text, *phone, *exp; /* borrowed; phone and exp may be NULL */
 } put_fields;
 
-static int check_put(const gw_api *a, const json_t *b, put_fields *f, gw_api_err *e) {
+static int check_put(gw_api_op *o, gw_api_err *e) {
     static const char *const allowed[] = {"procedure", "status", "phone", "expected_at", NULL};
+    const json_t *b = o->body;
+    put_fields *f = o->res;
     size_t plen = 0, elen = 0;
     if (gw_api_only_fields(e, b, allowed, "", GW_API_KEY_SHOWN) ||
         gw_api_str_field(e, b, "procedure", "procedure", GW_API_ID_MAX, true, &f->proc, NULL) ||
         gw_api_str_field(e, b, "status", "status", GW_API_ID_MAX, true, &f->status, NULL) ||
         gw_api_str_field(e, b, "phone", "phone", PHONE_FIELD_MAX, false, &f->phone, &plen) ||
-        gw_api_str_field(e, b, "expected_at", "expected_at", 10, false, &f->exp, &elen))
+        gw_api_str_field(e, b, "expected_at", "expected_at", DATE_FIELD_MAX, false, &f->exp, &elen))
         return MC_EINVAL;
-    if (!gw_shared_procedure_ok(gw_api_data(a), f->proc))
+    if (!gw_shared_procedure_ok(gw_api_data(o->api), f->proc))
         return gw_api_err_set(e, 400, "bad_field", "procedure", "unknown procedure \"%s\"",
                               f->proc);
-    if (!(f->st_text = gw_statuses_text(gw_api_statuses(a), f->status)))
+    if (!(f->st_text = gw_statuses_text(gw_api_statuses(o->api), f->status)))
         return gw_api_err_set(e, 400, "bad_field", "status", "unknown status \"%s\"", f->status);
     if (f->phone && !gw_api_phone_ok(f->phone, plen))
         return gw_api_err_set(e, 400, "bad_field", "phone",
@@ -509,124 +502,107 @@ static int check_put(const gw_api *a, const json_t *b, put_fields *f, gw_api_err
     return 0;
 }
 
-static void dossier_put(const gw_api *a, gw_req *rq, const gw_api_token *t, const char *code) {
-    gw_api_op *o = gw_api_op_with_body(a, rq, t);
-    gw_api_err e = {0};
-    put_fields f;
-    if (!o)
-        return;
-    if (check_put(a, o->body, &f, &e)) {
-        gw_api_fail_err(rq, &e);
-        gw_api_op_free(o);
-        return;
-    }
-    snprintf(o->code, sizeof o->code, "%s", code);
-    snprintf(o->note, sizeof o->note, "%s", f.status);
+static void dossier_put(gw_api_op *o, const char *code) {
+    const put_fields *f = o->res;
+    snprintf(o->note, sizeof o->note, "%s", f->status);
     char updated[GW_API_TIME_MAX];
     gw_api_format_time(o->now, updated, sizeof updated);
-    gw_argv av = {0};
-    gw_argv_adds(&av, "EVAL");
-    gw_argv_add(&av, put_lua, sizeof put_lua - 1);
-    gw_argv_adds(&av, "2");
+    gw_argv av = GW_API_EVAL(put_lua, 2);
     gw_argv_addf(&av, "mc:dossier:%s", code);
     gw_argv_addf(&av, "mc:dossiers:%s", o->dept);
     gw_argv_adds(&av, o->dept);
     gw_argv_addf(&av, "%" PRId64, o->now);
     gw_argv_adds(&av, code);
     const char *kv[] = {"dept",        o->dept,
-                        "procedure",   f.proc,
-                        "status",      f.status,
-                        "status_text", f.st_text,
-                        "phone",       f.phone ? f.phone : "",
-                        "expected_at", f.exp ? f.exp : "",
+                        "procedure",   f->proc,
+                        "status",      f->status,
+                        "status_text", f->st_text,
+                        "phone",       f->phone ? f->phone : "",
+                        "expected_at", f->exp ? f->exp : "",
                         "updated",     updated,
                         "agency",      o->dept};
     for (size_t i = 0; i < MC_ARRAY_LEN(kv); i++)
         gw_argv_adds(&av, kv[i]);
     gw_api_op_send(o, &av, GW_API_INT, on_put);
-    gw_argv_free(&av);
 }
 
-static void dossier_event(const gw_api *a, gw_req *rq, const gw_api_token *t, const char *code) {
+/* The fields of an event body. */
+typedef struct event_fields {
+    const char *status, *st_text, *note; /* borrowed; note may be NULL */
+} event_fields;
+
+static int check_event(gw_api_op *o, gw_api_err *e) {
     static const char *const allowed[] = {"status", "note", NULL};
-    const gw_statuses *st = gw_api_statuses(a);
-    gw_api_op *o = gw_api_op_with_body(a, rq, t);
-    gw_api_err e = {0};
-    const char *status, *note, *st_text = NULL;
-    if (!o)
-        return;
-    if (gw_api_only_fields(&e, o->body, allowed, "", GW_API_KEY_SHOWN) ||
-        gw_api_str_field(&e, o->body, "status", "status", GW_API_ID_MAX, true, &status, NULL) ||
-        gw_api_str_field(&e, o->body, "note", "note", NOTE_MAX, false, &note, NULL) ||
-        !(st_text = gw_statuses_text(st, status))) {
-        if (!e.status)
-            gw_api_err_set(&e, 400, "bad_field", "status", "unknown status \"%s\"", status);
-        gw_api_fail_err(rq, &e);
-        gw_api_op_free(o);
-        return;
-    }
+    event_fields *f = o->res;
+    if (gw_api_only_fields(e, o->body, allowed, "", GW_API_KEY_SHOWN) ||
+        gw_api_str_field(e, o->body, "status", "status", GW_API_ID_MAX, true, &f->status, NULL) ||
+        gw_api_str_field(e, o->body, "note", "note", NOTE_MAX, false, &f->note, NULL))
+        return MC_EINVAL;
+    if (!(f->st_text = gw_statuses_text(gw_api_statuses(o->api), f->status)))
+        return gw_api_err_set(e, 400, "bad_field", "status", "unknown status \"%s\"", f->status);
+    return 0;
+}
+
+static void dossier_event(gw_api_op *o, const char *code) {
+    const gw_statuses *st = gw_api_statuses(o->api);
+    const event_fields *f = o->res;
+    const char *note = f->note ? f->note : "";
     char at[GW_API_TIME_MAX], text[GW_API_TEXT_MAX + 1], base[2 * EVENT_BASE_BYTES + 1], nowbuf[24];
     gw_api_format_time(o->now, at, sizeof at);
-    render(note && *st->tpl_event_note ? st->tpl_event_note : st->tpl_event, code, st_text,
-           note ? note : "", text, sizeof text);
+    render(f->note && *st->tpl_event_note ? st->tpl_event_note : st->tpl_event, code, f->st_text,
+           note, text, sizeof text);
     gw_api_random_hex(base, EVENT_BASE_BYTES);
     snprintf(nowbuf, sizeof nowbuf, "%" PRId64, o->now);
-    json_t *ev = json_pack("{s:s, s:s, s:s, s:s, s:s}", "status", status, "status_text", st_text,
-                           "note", note ? note : "", "at", at, "dept", o->dept);
+    json_t *ev = json_pack("{s:s, s:s, s:s, s:s, s:s}", "status", f->status, "status_text",
+                           f->st_text, "note", note, "at", at, "dept", o->dept);
     char *evs = ev ? json_dumps(ev, JSON_COMPACT) : NULL;
     json_decref(ev);
     if (!evs) {
-        gw_api_oom(rq);
+        gw_api_oom(o->rq);
         gw_api_op_free(o);
         return;
     }
-    snprintf(o->code, sizeof o->code, "%s", code);
-    snprintf(o->note, sizeof o->note, "%s", status);
-    gw_argv av = {0};
-    gw_argv_adds(&av, "EVAL");
-    gw_argv_add(&av, event_lua, sizeof event_lua - 1);
-    gw_argv_adds(&av, "5");
-    gw_argv_addf(&av, "mc:dossier:%s", code);
-    gw_argv_addf(&av, "mc:dossier:%s:history", code);
-    gw_argv_addf(&av, "mc:sub:dossier:%s", code);
+    snprintf(o->note, sizeof o->note, "%s", f->status);
+    gw_argv av = GW_API_EVAL(event_lua, 5);
+    dossier_keys(&av, code);
     gw_argv_adds(&av, "mc:due");
     gw_argv_addf(&av, "mc:dossiers:%s", o->dept);
-    const char *args[] = {o->dept, status, st_text, at, evs, nowbuf, base, text, code};
+    const char *args[] = {o->dept, f->status, f->st_text, at, evs, nowbuf, base, text, code};
     for (size_t i = 0; i < MC_ARRAY_LEN(args); i++)
         gw_argv_adds(&av, args[i]);
     gw_api_op_send(o, &av, GW_API_STATUS, on_event);
-    gw_argv_free(&av);
     free(evs);
 }
 
-static void dossier_get(const gw_api *a, gw_req *rq, const gw_api_token *t, const char *code) {
-    gw_api_op *o = gw_api_op_new(a, rq, t);
-    if (!o)
-        return;
-    snprintf(o->code, sizeof o->code, "%s", code);
-    gw_argv av = {0};
-    gw_argv_adds(&av, "EVAL");
-    gw_argv_add(&av, get_dossier_lua, sizeof get_dossier_lua - 1);
-    gw_argv_adds(&av, "3");
-    gw_argv_addf(&av, "mc:dossier:%s", code);
-    gw_argv_addf(&av, "mc:dossier:%s:history", code);
-    gw_argv_addf(&av, "mc:sub:dossier:%s", code);
+static void dossier_get(gw_api_op *o, const char *code) {
+    gw_argv av = GW_API_EVAL(get_dossier_lua, 3);
+    dossier_keys(&av, code);
     gw_api_op_send(o, &av, GW_API_STATUS, on_get_dossier);
-    gw_argv_free(&av);
 }
 
 void gw_dossiers_item(const gw_api *a, gw_req *rq, const gw_api_token *t) {
     char code[GW_API_CODE_MAX + 1];
     bool events;
     const char *m = gw_req_method(rq);
+    void (*run)(gw_api_op * o, const char *code);
+    gw_api_op *o;
     if (dossier_path(rq, code, &events))
         return;
-    if ((!strcmp(m, "GET") || !strcmp(m, "HEAD")) && !events)
-        dossier_get(a, rq, t, code);
-    else if (!strcmp(m, "PUT") && !events)
-        dossier_put(a, rq, t, code);
-    else if (!strcmp(m, "POST") && events)
-        dossier_event(a, rq, t, code);
-    else
+    if ((!strcmp(m, "GET") || !strcmp(m, "HEAD")) && !events) {
+        run = dossier_get;
+        o = gw_api_op_new(a, rq, t);
+    } else if (!strcmp(m, "PUT") && !events) {
+        run = dossier_put;
+        o = gw_api_op_checked(a, rq, t, sizeof(put_fields), NULL, check_put);
+    } else if (!strcmp(m, "POST") && events) {
+        run = dossier_event;
+        o = gw_api_op_checked(a, rq, t, sizeof(event_fields), NULL, check_event);
+    } else {
         gw_api_fail(rq, 405, "method_not_allowed", NULL, "%s is not allowed on this path", m);
+        return;
+    }
+    if (!o)
+        return;
+    snprintf(o->code, sizeof o->code, "%s", code);
+    run(o, code);
 }

@@ -28,9 +28,10 @@
 #define BATCH_ROW_MAX 1000000000LL /* largest row number a batch may echo */
 #define PROBE_PHONE "+84900000000" /* the recipient a batch's shared fields are checked with */
 #define PHONE_FIELD_MAX 16         /* a phone or a channel field, bytes */
-#define IDEM_PATH_MAX (GW_API_DEPT_MAX + GW_API_IDEM_KEY_MAX + 32) /* mc:idem:<dept>:<kind><key>   \
-                                                                    */
-#define RECORD_MAX (GW_API_NOTIF_ID_MAX + 80)                      /* "<hash>|<id>" */
+#define IDEM_PATH_MAX                                                                              \
+    (GW_API_DEPT_MAX + GW_API_IDEM_KEY_MAX + 32) /* mc:idem:<dept>:<kind><key>                     \
+                                                  */
+#define RECORD_MAX (GW_API_NOTIF_ID_MAX + 80)    /* "<hash>|<id>" */
 
 /* ---------------------------------------------------------- validation */
 
@@ -210,10 +211,7 @@ static void write_notifs(gw_api_op *o, const gw_notif *rows, size_t n, const cha
     if (key)
         gw_api_idem_key(idem, sizeof idem, o->dept, kind, key);
     snprintf(record, sizeof record, "%s|%s", o->hash, id);
-    gw_argv av = {0};
-    gw_argv_adds(&av, "EVAL");
-    gw_argv_add(&av, notify_lua, sizeof notify_lua - 1);
-    gw_argv_adds(&av, key ? "2" : "1");
+    gw_argv av = GW_API_EVAL(notify_lua, key ? 2 : 1);
     gw_argv_adds(&av, "mc:due");
     if (key)
         gw_argv_adds(&av, idem);
@@ -254,15 +252,12 @@ static void write_notifs(gw_api_op *o, const gw_notif *rows, size_t n, const cha
     if (batch_id)
         gw_argv_adds(&av, o->dept);
     gw_api_op_send(o, &av, GW_API_STATUS, fn);
-    gw_argv_free(&av);
 }
 
 /* ------------------------------------------------------ one notification */
 
-static void free_notif(void *p) {
-    if (p)
-        gw_notif_clear(p);
-    free(p);
+static void notif_clear(void *p) {
+    gw_notif_clear(p);
 }
 
 static void on_notify(gw_api_op *o, const redisReply *r) {
@@ -288,25 +283,14 @@ static void notify_write(gw_api_op *o) {
     write_notifs(o, n, 1, "", n->msg.idem_key, n->id, NULL, on_notify);
 }
 
+static int notif_check(gw_api_op *o, gw_api_err *e) {
+    return gw_notif_parse(o->body, o->res, e);
+}
+
 void gw_notifications_post(const gw_api *a, gw_req *rq, const gw_api_token *t) {
-    gw_api_op *o = gw_api_op_with_body(a, rq, t);
-    gw_api_err e = {0};
-    if (!o)
-        return;
-    gw_notif *n = calloc(1, sizeof *n);
-    if (!n) {
-        gw_api_oom(rq);
-        gw_api_op_free(o);
-        return;
-    }
-    o->res = n;
-    o->res_free = free_notif;
-    if (gw_notif_parse(o->body, n, &e)) {
-        gw_api_fail_err(rq, &e);
-        gw_api_op_free(o);
-        return;
-    }
-    gw_templates_text(o, &n->msg, notify_write);
+    gw_api_op *o = gw_api_op_checked(a, rq, t, sizeof(gw_notif), notif_clear, notif_check);
+    if (o)
+        gw_templates_text(o, &((gw_notif *)o->res)->msg, notify_write);
 }
 
 static void on_get_notif(gw_api_op *o, const redisReply *r) {
@@ -319,15 +303,7 @@ static void on_get_notif(gw_api_op *o, const redisReply *r) {
                     o->id);
         return;
     }
-    json_t *att = json_array();
-    redisReply *l = r->element[3];
-    for (size_t i = 0; i < l->elements; i++) {
-        redisReply *e = l->element[i];
-        if (e->type != REDIS_REPLY_STRING)
-            continue;
-        json_t *j = json_loadb(e->str, e->len, 0, NULL);
-        json_array_append_new(att, j ? j : json_stringn(e->str, e->len));
-    }
+    json_t *att = gw_api_json_list(r->element[3]);
     const char *st = r->element[2]->type == REDIS_REPLY_STRING ? r->element[2]->str : "";
     json_t *ans = json_pack("{s:s, s:s, s:o}", "id", o->id, "status", st, "attempts", att);
     /* retention (gw_retention.c) removed its text and recipient */
@@ -338,23 +314,14 @@ static void on_get_notif(gw_api_op *o, const redisReply *r) {
 }
 
 void gw_notifications_get(const gw_api *a, gw_req *rq, const gw_api_token *t) {
-    const char *id = gw_api_path_rest(rq, GW_API_PREFIX "notifications/");
-    if (!gw_api_id_ok(id, strlen(id), GW_API_ID_NOTIF)) {
-        gw_api_fail(rq, 404, "not_found", NULL, "no such notification");
-        return;
-    }
-    gw_api_op *o = gw_api_op_new(a, rq, t);
+    gw_api_op *o =
+        gw_api_op_for_id(a, rq, t, GW_API_PREFIX "notifications/", GW_API_ID_NOTIF, "notification");
     if (!o)
         return;
-    snprintf(o->id, sizeof o->id, "%s", id);
-    gw_argv av = {0};
-    gw_argv_adds(&av, "EVAL");
-    gw_argv_add(&av, get_notif_lua, sizeof get_notif_lua - 1);
-    gw_argv_adds(&av, "2");
-    gw_argv_addf(&av, "mc:notif:%s", id);
-    gw_argv_addf(&av, "mc:notif:%s:attempts", id);
+    gw_argv av = GW_API_EVAL(get_notif_lua, 2);
+    gw_argv_addf(&av, "mc:notif:%s", o->id);
+    gw_argv_addf(&av, "mc:notif:%s:attempts", o->id);
     gw_api_op_send(o, &av, GW_API_STATUS, on_get_notif);
-    gw_argv_free(&av);
 }
 
 /* ---------------------------------------------------------------- batch */
@@ -372,10 +339,8 @@ typedef struct batch {
     json_t *tpl_data;   /* borrowed: the shared template.data, or NULL */
 } batch;
 
-static void batch_free(void *p) {
+static void batch_clear(void *p) {
     batch *b = p;
-    if (!b)
-        return;
     for (size_t i = 0; i < b->n; i++) {
         if (b->notifs)
             gw_notif_clear(&b->notifs[i]);
@@ -388,7 +353,6 @@ static void batch_free(void *p) {
     free(b->bodies);
     free(b->row_no);
     free(b->err);
-    free(b);
 }
 
 /* A notification's field names as the row names them. */
@@ -575,14 +539,13 @@ static void on_batch_tpl(gw_api_op *o, const redisReply *r) {
 }
 
 /* The shared fields of a batch body, judged once as one notification's would
- * be (with a well-formed recipient); then the batch with a slot per row. */
-static int batch_new(const json_t *b, batch **out, gw_api_err *e) {
+ * be (with a well-formed recipient); then a slot per row in bt. */
+static int batch_init(batch *bt, const json_t *b, gw_api_err *e) {
     static const char *const allowed[] = {"dry_run",         "template", "text",
                                           "priority",        "send_at",  "not_after",
                                           "idempotency_key", "rows",     NULL};
     static const char *const shared[] = {"text",    "template",  "priority",
                                          "send_at", "not_after", "idempotency_key"};
-    *out = NULL;
     if (gw_api_only_fields(e, b, allowed, "", GW_API_KEY_SHOWN_CONSOLE))
         return MC_EINVAL;
     json_t *dry = json_object_get(b, "dry_run"), *rows = json_object_get(b, "rows");
@@ -608,13 +571,10 @@ static int batch_new(const json_t *b, batch **out, gw_api_err *e) {
         return rc;
     }
     size_t n = json_array_size(rows);
-    batch *bt = calloc(1, sizeof *bt);
-    if (!bt || !(bt->notifs = calloc(n, sizeof *bt->notifs)) ||
+    if (!(bt->notifs = calloc(n, sizeof *bt->notifs)) ||
         !(bt->bodies = calloc(n, sizeof *bt->bodies)) ||
-        !(bt->row_no = calloc(n, sizeof *bt->row_no)) || !(bt->err = calloc(n, sizeof *bt->err))) {
-        batch_free(bt);
+        !(bt->row_no = calloc(n, sizeof *bt->row_no)) || !(bt->err = calloc(n, sizeof *bt->err)))
         return gw_api_err_set(e, 500, "internal", NULL, "out of memory");
-    }
     bt->n = n;
     bt->dry_run = json_is_true(dry);
     json_t *tpl = json_object_get(b, "template");
@@ -622,41 +582,37 @@ static int batch_new(const json_t *b, batch **out, gw_api_err *e) {
     bt->tpl_data = json_object_get(tpl, "data");
     if (bt->tpl_data && !json_is_object(bt->tpl_data))
         bt->tpl_data = NULL;
-    *out = bt;
+    return 0;
+}
+
+/* The batch body, then each row (a row's first error is kept, not answered). */
+static int batch_check(gw_api_op *o, gw_api_err *e) {
+    batch *bt = o->res;
+    if (batch_init(bt, o->body, e))
+        return MC_EINVAL;
+    json_t *rows = json_object_get(o->body, "rows");
+    for (size_t i = 0; i < bt->n; i++) {
+        bt->row_no[i] = (long long)i + 1;
+        memset(e, 0, sizeof *e);
+        if (row_body(bt, i, json_array_get(rows, i), o->body, e) ||
+            gw_notif_parse(bt->bodies[i], &bt->notifs[i], e)) {
+            row_error(bt, i, e);
+            continue;
+        }
+        if (!bt->tpl_id && !(bt->notifs[i].msg.out_text = strdup(bt->notifs[i].msg.text)))
+            return gw_api_err_set(e, 500, "internal", NULL, "out of memory");
+    }
+    memset(e, 0, sizeof *e);
     return 0;
 }
 
 void gw_notifications_batch(const gw_api *a, gw_req *rq, const gw_api_token *t) {
-    gw_api_op *o = gw_api_op_with_body(a, rq, t);
-    gw_api_err e = {0};
-    batch *bt;
+    gw_api_op *o = gw_api_op_checked(a, rq, t, sizeof(batch), batch_clear, batch_check);
     if (!o)
         return;
-    if (batch_new(o->body, &bt, &e))
-        goto bad;
-    o->res = bt;
-    o->res_free = batch_free;
-    json_t *rows = json_object_get(o->body, "rows");
-    for (size_t i = 0; i < bt->n; i++) {
-        bt->row_no[i] = (long long)i + 1;
-        memset(&e, 0, sizeof e);
-        if (row_body(bt, i, json_array_get(rows, i), o->body, &e) ||
-            gw_notif_parse(bt->bodies[i], &bt->notifs[i], &e)) {
-            row_error(bt, i, &e);
-            continue;
-        }
-        if (!bt->tpl_id && !(bt->notifs[i].msg.out_text = strdup(bt->notifs[i].msg.text))) {
-            gw_api_err_set(&e, 500, "internal", NULL, "out of memory");
-            goto bad;
-        }
-    }
-    if (bt->tpl_id) {
+    const batch *bt = o->res;
+    if (bt->tpl_id)
         gw_templates_fetch(o, bt->tpl_id, on_batch_tpl);
-        return;
-    }
-    batch_finish(o);
-    return;
-bad:
-    gw_api_fail_err(rq, &e);
-    gw_api_op_free(o);
+    else
+        batch_finish(o);
 }

@@ -106,31 +106,33 @@ static void on_stats(gw_api_op *o, const redisReply *r) {
     gw_api_answer(o->rq, 200, json_pack("{s:o}", "days", days));
 }
 
-void gw_reports_stats(const gw_api *a, gw_req *rq, const gw_api_token *t) {
-    size_t ql;
-    const char *q = gw_req_query(rq, &ql);
-    long days;
-    if (gw_api_query_long(q, ql, "days", DEF_DAYS, 1, MAX_DAYS, &days)) {
-        gw_api_fail(rq, 400, "bad_field", "days", "days must be a whole number from 1 to %d",
-                    MAX_DAYS);
-        return;
-    }
+/* The op of a listing whose length the query names (name=1..max, def when
+ * absent) into o->n; NULL once answered. */
+static gw_api_op *listing(const gw_api *a, gw_req *rq, const gw_api_token *t, const char *name,
+                          long def, long max) {
+    long n;
+    if (gw_api_query_count(rq, name, def, max, &n, "%s must be a whole number from 1 to %ld", name,
+                           max))
+        return NULL;
     gw_api_op *o = gw_api_op_new(a, rq, t);
+    if (o)
+        o->n = n;
+    return o;
+}
+
+void gw_reports_stats(const gw_api *a, gw_req *rq, const gw_api_token *t) {
+    gw_api_op *o = listing(a, rq, t, "days", DEF_DAYS, MAX_DAYS);
     if (!o)
         return;
-    o->n = days;
+    long days = o->n;
     int64_t first_day = gw_api_day(o->now) - days + 1;
-    gw_argv av = {0};
-    gw_argv_adds(&av, "EVAL");
-    gw_argv_add(&av, stats_lua, sizeof stats_lua - 1);
-    gw_argv_addf(&av, "%ld", days);
+    gw_argv av = GW_API_EVAL(stats_lua, (int)days);
     for (long i = 0; i < days; i++) {
         char date[GW_API_DATE_LEN];
         gw_api_date(first_day + i, date);
         gw_argv_addf(&av, GW_STATS_PREFIX "%s:%s", o->dept, date);
     }
     gw_api_op_send(o, &av, GW_API_ARRAY, on_stats);
-    gw_argv_free(&av);
 }
 
 /* --------------------------------------------------------- dead letters */
@@ -190,25 +192,13 @@ static void on_dead_list(gw_api_op *o, const redisReply *r) {
 }
 
 void gw_reports_dead(const gw_api *a, gw_req *rq, const gw_api_token *t) {
-    size_t ql;
-    const char *q = gw_req_query(rq, &ql);
-    long limit;
-    if (gw_api_query_long(q, ql, "limit", DEF_DEAD, 1, MAX_DEAD, &limit)) {
-        gw_api_fail(rq, 400, "bad_field", "limit", "limit must be a whole number from 1 to %d",
-                    MAX_DEAD);
-        return;
-    }
-    gw_api_op *o = gw_api_op_new(a, rq, t);
+    gw_api_op *o = listing(a, rq, t, "limit", DEF_DEAD, MAX_DEAD);
     if (!o)
         return;
-    gw_argv av = {0};
-    gw_argv_adds(&av, "EVAL");
-    gw_argv_add(&av, dead_list_lua, sizeof dead_list_lua - 1);
-    gw_argv_adds(&av, "1");
+    gw_argv av = GW_API_EVAL(dead_list_lua, 1);
     gw_argv_addf(&av, GW_DEAD_DEPT_PREFIX "%s", o->dept);
-    gw_argv_addf(&av, "%ld", limit);
+    gw_argv_addf(&av, "%ld", o->n);
     gw_api_op_send(o, &av, GW_API_ARRAY, on_dead_list);
-    gw_argv_free(&av);
 }
 
 /* KEYS[1] the notification, KEYS[2] mc:due, KEYS[3] mc:dead:<dept>; ARGV: dept,
@@ -284,10 +274,7 @@ void gw_reports_retry(const gw_api *a, gw_req *rq, const gw_api_token *t) {
         return;
     memcpy(o->id, p, len - sl);
     o->id[len - sl] = '\0';
-    gw_argv av = {0};
-    gw_argv_adds(&av, "EVAL");
-    gw_argv_add(&av, retry_lua, sizeof retry_lua - 1);
-    gw_argv_adds(&av, "3");
+    gw_argv av = GW_API_EVAL(retry_lua, 3);
     gw_argv_addf(&av, GW_NOTIF_PREFIX "%s", o->id);
     gw_argv_adds(&av, GW_DUE_KEY);
     gw_argv_addf(&av, GW_DEAD_DEPT_PREFIX "%s", o->dept);
@@ -295,5 +282,4 @@ void gw_reports_retry(const gw_api *a, gw_req *rq, const gw_api_token *t) {
     gw_argv_adds(&av, o->id);
     gw_argv_addf(&av, "%" PRId64, o->now);
     gw_api_op_send(o, &av, GW_API_STATUS, on_retry);
-    gw_argv_free(&av);
 }

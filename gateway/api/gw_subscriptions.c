@@ -207,10 +207,7 @@ void gw_subscriptions(const gw_api *a, gw_req *rq, const gw_api_token *t) {
     snprintf(o->code, sizeof o->code, "%s", s.code);
     snprintf(o->note, sizeof o->note, "%s %s:%s", s.who, dossier ? "dossier" : "ward",
              dossier ? s.code : s.ward->id);
-    gw_argv av = {0};
-    gw_argv_adds(&av, "EVAL");
-    gw_argv_add(&av, sub_lua, sizeof sub_lua - 1);
-    gw_argv_adds(&av, dossier ? "3" : "2");
+    gw_argv av = GW_API_EVAL(sub_lua, dossier ? 3 : 2);
     if (dossier)
         gw_argv_addf(&av, "mc:sub:dossier:%s", s.code);
     else
@@ -233,5 +230,4 @@ void gw_subscriptions(const gw_api *a, gw_req *rq, const gw_api_token *t) {
         }
     }
     gw_api_op_send(o, &av, GW_API_INT, on_sub);
-    gw_argv_free(&av);
 }

@@ -38,7 +38,6 @@ int gw_templates_fetch(gw_api_op *o, const char *id, gw_api_reply_fn *fn) {
     gw_argv_addf(&av, TPL_PREFIX "%s", o->dept);
     gw_argv_adds(&av, id);
     int rc = gw_api_op_send(o, &av, GW_API_ANY, fn);
-    gw_argv_free(&av);
     return rc;
 }
 
@@ -342,7 +341,6 @@ void gw_templates_list(const gw_api *a, gw_req *rq, const gw_api_token *t) {
     gw_argv_adds(&av, "HVALS");
     gw_argv_addf(&av, TPL_PREFIX "%s", o->dept);
     gw_api_op_send(o, &av, GW_API_ARRAY, on_tpl_list);
-    gw_argv_free(&av);
 }
 
 /* PUT /templates/{id}: the record checked, then stored within the limit. */
@@ -370,16 +368,12 @@ static void template_put(const gw_api *a, gw_req *rq, const gw_api_token *t, con
         gw_api_op_free(o);
         return;
     }
-    gw_argv av = {0};
-    gw_argv_adds(&av, "EVAL");
-    gw_argv_add(&av, tpl_put_lua, sizeof tpl_put_lua - 1);
-    gw_argv_adds(&av, "1");
+    gw_argv av = GW_API_EVAL(tpl_put_lua, 1);
     gw_argv_addf(&av, TPL_PREFIX "%s", o->dept);
     gw_argv_adds(&av, id);
     gw_argv_adds(&av, js);
     gw_argv_addf(&av, "%d", MAX_TEMPLATES);
     gw_api_op_send(o, &av, GW_API_INT, on_tpl_put);
-    gw_argv_free(&av);
     free(js);
 }
 
@@ -408,5 +402,4 @@ void gw_templates_item(const gw_api *a, gw_req *rq, const gw_api_token *t) {
     gw_argv_addf(&av, TPL_PREFIX "%s", o->dept);
     gw_argv_adds(&av, id);
     gw_api_op_send(o, &av, del ? GW_API_INT : GW_API_ANY, del ? on_tpl_del : on_tpl_get);
-    gw_argv_free(&av);
 }

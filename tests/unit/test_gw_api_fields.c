@@ -416,6 +416,25 @@ static void error_bodies(void **state) {
     assert_null(gw_api_err_json(&e));
 }
 
+/* A history or attempts list: JSON texts parsed, anything else kept as a string. */
+static void json_lists(void **state) {
+    (void)state;
+    redisReply a = {.type = REDIS_REPLY_STRING, .str = "{\"status\":\"sent\"}", .len = 17};
+    redisReply b = {.type = REDIS_REPLY_STRING, .str = "not json", .len = 8};
+    redisReply c = {.type = REDIS_REPLY_NIL};
+    redisReply *items[] = {&a, &b, &c};
+    redisReply list = {.type = REDIS_REPLY_ARRAY, .elements = 3, .element = items};
+    json_t *j = gw_api_json_list(&list);
+    char *s = json_dumps(j, JSON_COMPACT);
+    assert_string_equal(s, "[{\"status\":\"sent\"},\"not json\"]");
+    free(s);
+    json_decref(j);
+    redisReply none = {.type = REDIS_REPLY_NIL};
+    j = gw_api_json_list(&none);
+    assert_int_equal(json_array_size(j), 0);
+    json_decref(j);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_validators),  cmocka_unit_test(test_times),
@@ -423,7 +442,7 @@ int main(void) {
         cmocka_unit_test(query_params),     cmocka_unit_test(query_decoding),
         cmocka_unit_test(masking),          cmocka_unit_test(ids_and_names),
         cmocka_unit_test(field_validators), cmocka_unit_test(message_fields),
-        cmocka_unit_test(error_bodies),
+        cmocka_unit_test(error_bodies),     cmocka_unit_test(json_lists),
     };
     return cmocka_run_group_tests_name("gw_api_fields", tests, NULL, NULL);
 }
