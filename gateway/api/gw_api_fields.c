@@ -53,13 +53,16 @@ json_t *gw_api_body(gw_req *rq) {
     return o;
 }
 
-void gw_api_key_path(char *out, size_t n, const char *prefix, const char *key, size_t max_cp) {
-    size_t kl = strlen(key);
-    snprintf(out, n, "%s%.*s", prefix, (int)ch_utf8_prefix(key, kl, max_cp), key);
+void gw_api_key_path(char *out, size_t n, const char *prefix, const char *key, gw_api_cut cut) {
+    size_t kl = strlen(key), end = ch_utf8_prefix(key, kl, cut.cps);
+    if (end > cut.bytes)
+        for (end = cut.bytes; end > 0 && ((unsigned char)key[end] & 0xC0) == 0x80;)
+            end--;
+    snprintf(out, n, "%s%.*s", prefix, (int)end, key);
 }
 
 int gw_api_only_fields(gw_api_err *e, const json_t *o, const char *const *allowed,
-                       const char *prefix, size_t max_cp) {
+                       const char *prefix, gw_api_cut cut) {
     const char *k;
     json_t *v;
     json_object_foreach((json_t *)o, k, v) {
@@ -68,7 +71,7 @@ int gw_api_only_fields(gw_api_err *e, const json_t *o, const char *const *allowe
             i++;
         if (!allowed[i]) {
             char path[sizeof e->field];
-            gw_api_key_path(path, sizeof path, prefix, k, max_cp);
+            gw_api_key_path(path, sizeof path, prefix, k, cut);
             return gw_api_err_set(e, 400, "bad_field", path, "unknown field");
         }
     }
@@ -123,7 +126,7 @@ static int template_field(gw_api_err *e, const json_t *b, gw_api_message *m) {
     if (!json_is_object(tp))
         return gw_api_err_set(e, 400, "bad_field", "template",
                               "template must be {\"id\": \"...\", \"data\": {...}}");
-    if (gw_api_only_fields(e, tp, allowed, "template.", GW_API_KEY_SHOWN))
+    if (gw_api_only_fields(e, tp, allowed, "template.", GW_API_CUT))
         return MC_EINVAL;
     size_t len = 0;
     if (gw_api_str_field(e, tp, "id", "template.id", GW_TPL_ID_MAX, true, &m->tpl_id, &len))
@@ -141,7 +144,7 @@ static int template_field(gw_api_err *e, const json_t *b, gw_api_message *m) {
     json_t *v;
     json_object_foreach(d, k, v) {
         char path[sizeof e->field];
-        gw_api_key_path(path, sizeof path, "template.data.", k, GW_API_KEY_SHOWN);
+        gw_api_key_path(path, sizeof path, "template.data.", k, GW_API_CUT);
         if (json_is_string(v)) {
             size_t vl = json_string_length(v);
             if (vl > GW_API_TPL_VALUE_MAX)

@@ -51,27 +51,25 @@
 
 /* ---------------------------------------------------------------- limits */
 
-#define GW_API_MAX_TOKENS 256       /* lines of the tokens file */
-#define GW_API_MAX_LINE 1024        /* longest line of a data file */
-#define GW_API_DEPT_MAX 64          /* department id, bytes */
-#define GW_API_TOKEN_BYTES_MAX 512  /* a presented bearer token longer than this is wrong */
-#define GW_API_CODE_MAX 48          /* dossier code, bytes */
-#define GW_API_ID_MAX 48            /* status/procedure/ward ids, bytes (with the NUL) */
-#define GW_API_MAX_AREAS 64         /* areas of one token, wards of one broadcast */
-#define GW_API_MAX_TAGS 16          /* tags of a subscription or a broadcast */
-#define GW_API_TAG_MAX 32           /* one tag, bytes */
-#define GW_API_TEXT_MAX 2000        /* a notification or broadcast text, bytes */
-#define GW_API_NOTIF_ID_MAX 64      /* an id of a path or made here, bytes */
-#define GW_API_TPL_VALUE_MAX 200    /* one value of template.data, bytes */
-#define GW_API_USER_ID_MAX 128      /* a channel's user id, bytes */
-#define GW_API_IDEM_KEY_MAX 128     /* an idempotency key, bytes */
-#define GW_API_IDEM_TTL_S "604800"  /* idempotency keys are remembered 7 days */
-#define GW_API_HASH_HEX 65          /* a SHA-256 in hex, with its NUL */
-#define GW_API_TIME_MAX 40          /* an ISO 8601 time written here, with its NUL */
-#define GW_API_DATE_LEN 11          /* "yyyy-mm-dd" and its NUL */
-#define GW_API_KEY_SHOWN 60         /* code points of a client's key named by the API */
-#define GW_API_KEY_SHOWN_CONSOLE 48 /* the same in the console's endpoints */
-#define GW_API_LOG_NOTE_MAX 256     /* what an op keeps for its log line, bytes */
+#define GW_API_MAX_TOKENS 256      /* lines of the tokens file */
+#define GW_API_MAX_LINE 1024       /* longest line of a data file */
+#define GW_API_DEPT_MAX 64         /* department id, bytes */
+#define GW_API_TOKEN_BYTES_MAX 512 /* a presented bearer token longer than this is wrong */
+#define GW_API_CODE_MAX 48         /* dossier code, bytes */
+#define GW_API_ID_MAX 48           /* status/procedure/ward ids, bytes (with the NUL) */
+#define GW_API_MAX_AREAS 64        /* areas of one token, wards of one broadcast */
+#define GW_API_MAX_TAGS 16         /* tags of a subscription or a broadcast */
+#define GW_API_TAG_MAX 32          /* one tag, bytes */
+#define GW_API_TEXT_MAX 2000       /* a notification or broadcast text, bytes */
+#define GW_API_NOTIF_ID_MAX 64     /* an id of a path or made here, bytes */
+#define GW_API_TPL_VALUE_MAX 200   /* one value of template.data, bytes */
+#define GW_API_USER_ID_MAX 128     /* a channel's user id, bytes */
+#define GW_API_IDEM_KEY_MAX 128    /* an idempotency key, bytes */
+#define GW_API_IDEM_TTL_S "604800" /* idempotency keys are remembered 7 days */
+#define GW_API_HASH_HEX 65         /* a SHA-256 in hex, with its NUL */
+#define GW_API_TIME_MAX 40         /* an ISO 8601 time written here, with its NUL */
+#define GW_API_DATE_LEN 11         /* "yyyy-mm-dd" and its NUL */
+#define GW_API_LOG_NOTE_MAX 256    /* what an op keeps for its log line, bytes */
 
 /* Scopes of a token. */
 #define GW_SCOPE_DOSSIERS_WRITE 1u
@@ -176,14 +174,25 @@ json_t *gw_api_json_list(const redisReply *list);
 /* The body as a JSON object (new reference), or NULL when answered 400. */
 json_t *gw_api_body(gw_req *rq);
 
-/* prefix then at most max_cp code points of key (never a cut sequence): how an
- * error names a key the client chose. */
-void gw_api_key_path(char *out, size_t n, const char *prefix, const char *key, size_t max_cp);
+/*
+ * How much of a key the client chose an error names: at most bytes bytes and
+ * cps code points, never part of a character. The API's endpoints name 60
+ * bytes of it, the console's (templates, batches, template data) 48 characters.
+ */
+typedef struct gw_api_cut {
+    size_t bytes; /* bytes at most */
+    size_t cps;   /* code points at most */
+} gw_api_cut;
+#define GW_API_CUT ((gw_api_cut){60, 60})
+#define GW_API_CUT_CONSOLE ((gw_api_cut){4 * 48, 48})
+
+/* prefix then key cut as cut says. */
+void gw_api_key_path(char *out, size_t n, const char *prefix, const char *key, gw_api_cut cut);
 
 /* Rejects the first key of o not in allowed (NULL-terminated): 400 bad_field
- * naming prefix + key (gw_api_key_path, max_cp). 0 or MC_EINVAL with e. */
+ * naming prefix + key (gw_api_key_path). 0 or MC_EINVAL with e. */
 int gw_api_only_fields(gw_api_err *e, const json_t *o, const char *const *allowed,
-                       const char *prefix, size_t max_cp);
+                       const char *prefix, gw_api_cut cut);
 
 /*
  * The string field name of o, 1..max bytes without NUL, named path in errors:

@@ -194,7 +194,7 @@ static int parse_audience(const gw_api *a, const gw_api_token *t, const json_t *
         return gw_api_err_set(
             e, 400, aud ? "bad_field" : "missing_field", "audience",
             "audience must be {\"wards\": [...], \"channels\": [...], \"tags\": [...]}");
-    if (gw_api_only_fields(e, aud, allowed, "audience.", GW_API_KEY_SHOWN) ||
+    if (gw_api_only_fields(e, aud, allowed, "audience.", GW_API_CUT) ||
         csv_array(e, json_object_get(aud, "wards"), "audience.wards", GW_API_MAX_AREAS, ward_item,
                   a, t, bc->wards, sizeof bc->wards))
         return MC_EINVAL;
@@ -220,7 +220,7 @@ static int bc_parse(const gw_api *a, const gw_api_token *t, const json_t *b, bro
                     gw_api_err *e) {
     static const char *const allowed[] = {"audience", "text",     "send_at",         "not_after",
                                           "priority", "template", "idempotency_key", NULL};
-    if (gw_api_only_fields(e, b, allowed, "", GW_API_KEY_SHOWN) || parse_audience(a, t, b, bc, e) ||
+    if (gw_api_only_fields(e, b, allowed, "", GW_API_CUT) || parse_audience(a, t, b, bc, e) ||
         gw_api_message_fields(e, b, &bc->msg) || gw_api_message_times(e, b, &bc->msg))
         return MC_EINVAL;
     const gw_api_message *m = &bc->msg;

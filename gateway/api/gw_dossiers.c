@@ -482,7 +482,7 @@ static int check_put(gw_api_op *o, gw_api_err *e) {
     const json_t *b = o->body;
     put_fields *f = o->res;
     size_t plen = 0, elen = 0;
-    if (gw_api_only_fields(e, b, allowed, "", GW_API_KEY_SHOWN) ||
+    if (gw_api_only_fields(e, b, allowed, "", GW_API_CUT) ||
         gw_api_str_field(e, b, "procedure", "procedure", GW_API_ID_MAX, true, &f->proc, NULL) ||
         gw_api_str_field(e, b, "status", "status", GW_API_ID_MAX, true, &f->status, NULL) ||
         gw_api_str_field(e, b, "phone", "phone", PHONE_FIELD_MAX, false, &f->phone, &plen) ||
@@ -534,7 +534,7 @@ typedef struct event_fields {
 static int check_event(gw_api_op *o, gw_api_err *e) {
     static const char *const allowed[] = {"status", "note", NULL};
     event_fields *f = o->res;
-    if (gw_api_only_fields(e, o->body, allowed, "", GW_API_KEY_SHOWN) ||
+    if (gw_api_only_fields(e, o->body, allowed, "", GW_API_CUT) ||
         gw_api_str_field(e, o->body, "status", "status", GW_API_ID_MAX, true, &f->status, NULL) ||
         gw_api_str_field(e, o->body, "note", "note", NOTE_MAX, false, &f->note, NULL))
         return MC_EINVAL;

@@ -48,7 +48,7 @@ static json_t *parse_to(gw_api_err *e, const json_t *to, const char **channel, b
     }
     const char *phone, *ch, *uid;
     size_t plen = 0, ulen = 0;
-    if (gw_api_only_fields(e, to, allowed, "to.", GW_API_KEY_SHOWN) ||
+    if (gw_api_only_fields(e, to, allowed, "to.", GW_API_CUT) ||
         gw_api_str_field(e, to, "phone", "to.phone", PHONE_FIELD_MAX, false, &phone, &plen) ||
         gw_api_str_field(e, to, "channel", "to.channel", PHONE_FIELD_MAX, false, &ch, NULL) ||
         gw_api_str_field(e, to, "user_id", "to.user_id", GW_API_USER_ID_MAX, false, &uid, &ulen))
@@ -132,7 +132,7 @@ int gw_notif_parse(const json_t *b, gw_notif *n, gw_api_err *e) {
     const char *rch;
     bool has_phone;
     memset(n, 0, sizeof *n);
-    if (gw_api_only_fields(e, b, allowed, "", GW_API_KEY_SHOWN) ||
+    if (gw_api_only_fields(e, b, allowed, "", GW_API_CUT) ||
         !(n->to = parse_to(e, json_object_get(b, "to"), &rch, &has_phone)) ||
         gw_api_message_fields(e, b, &n->msg) ||
         parse_channels(e, b, rch, has_phone, n->channels, sizeof n->channels) ||
@@ -408,7 +408,7 @@ static int row_body(batch *bt, size_t i, const json_t *row, const json_t *req, g
             return gw_api_err_set(e, 400, "bad_field", "row", "row is a positive integer");
         bt->row_no[i] = json_integer_value(rn);
     }
-    if (gw_api_only_fields(e, row, allowed, "", GW_API_KEY_SHOWN_CONSOLE))
+    if (gw_api_only_fields(e, row, allowed, "", GW_API_CUT_CONSOLE))
         return MC_EINVAL;
     json_t *nb = json_object(), *to = json_object();
     json_object_set_new(nb, "to", to);
@@ -546,7 +546,7 @@ static int batch_init(batch *bt, const json_t *b, gw_api_err *e) {
                                           "idempotency_key", "rows",     NULL};
     static const char *const shared[] = {"text",    "template",  "priority",
                                          "send_at", "not_after", "idempotency_key"};
-    if (gw_api_only_fields(e, b, allowed, "", GW_API_KEY_SHOWN_CONSOLE))
+    if (gw_api_only_fields(e, b, allowed, "", GW_API_CUT_CONSOLE))
         return MC_EINVAL;
     json_t *dry = json_object_get(b, "dry_run"), *rows = json_object_get(b, "rows");
     if (dry && !json_is_boolean(dry))

@@ -155,7 +155,7 @@ static int check_sub(const gw_api *a, const gw_api_token *t, const json_t *b, su
                                           "ward",    "tags",    NULL};
     const char *ch, *uid, *phone, *dossier, *wardv;
     size_t ulen = 0, plen = 0, dlen = 0;
-    if (gw_api_only_fields(e, b, allowed, "", GW_API_KEY_SHOWN) ||
+    if (gw_api_only_fields(e, b, allowed, "", GW_API_CUT) ||
         gw_api_str_field(e, b, "channel", "channel", FIELD_MAX, false, &ch, NULL) ||
         gw_api_str_field(e, b, "user_id", "user_id", GW_API_USER_ID_MAX, false, &uid, &ulen) ||
         gw_api_str_field(e, b, "phone", "phone", FIELD_MAX, false, &phone, &plen) ||

@@ -50,7 +50,7 @@ static int check_data(const gw_tpl_vars *vars, const json_t *data, const char *p
     for (size_t i = 0; need_all && i < vars->n; i++) {
         json_t *v = data ? json_object_get(data, vars->name[i]) : NULL;
         if (!json_is_string(v) && !json_is_number(v)) {
-            gw_api_key_path(path, sizeof path, prefix, vars->name[i], GW_API_KEY_SHOWN_CONSOLE);
+            gw_api_key_path(path, sizeof path, prefix, vars->name[i], GW_API_CUT_CONSOLE);
             return gw_api_err_set(e, 400, "missing_field", path, "a value for ((%s)) is required",
                                   vars->name[i]);
         }
@@ -59,10 +59,10 @@ static int check_data(const gw_tpl_vars *vars, const json_t *data, const char *p
     json_t *v;
     json_object_foreach((json_t *)data, k, v) {
         if (!gw_tpl_vars_has(vars, k, strlen(k))) {
-            gw_api_key_path(path, sizeof path, prefix, k, GW_API_KEY_SHOWN_CONSOLE);
+            gw_api_key_path(path, sizeof path, prefix, k, GW_API_CUT_CONSOLE);
             return gw_api_err_set(e, 400, "bad_field", path,
                                   "the template has no placeholder ((%.*s))",
-                                  (int)ch_utf8_prefix(k, strlen(k), GW_API_KEY_SHOWN_CONSOLE), k);
+                                  (int)ch_utf8_prefix(k, strlen(k), GW_API_CUT_CONSOLE.cps), k);
         }
     }
     return 0;
@@ -216,7 +216,7 @@ static int placeholders(const json_t *ph, const gw_tpl_vars *vars, json_t *list,
  * with e set. */
 static json_t *template_record(const char *id, const json_t *b, gw_api_err *e) {
     static const char *const allowed[] = {"id", "name", "text", "placeholders", NULL};
-    if (gw_api_only_fields(e, b, allowed, "", GW_API_KEY_SHOWN_CONSOLE))
+    if (gw_api_only_fields(e, b, allowed, "", GW_API_CUT_CONSOLE))
         return NULL;
     json_t *jid = json_object_get(b, "id");
     if (jid && (!json_is_string(jid) || strcmp(json_string_value(jid), id))) {

@@ -271,28 +271,36 @@ static void field_validators(void **state) {
     gw_api_err e = {0};
     static const char *const allowed[] = {"a", "b", NULL};
     json_t *o = obj("{\"a\":\"x\",\"b\":1}");
-    assert_int_equal(gw_api_only_fields(&e, o, allowed, "", GW_API_KEY_SHOWN), 0);
+    assert_int_equal(gw_api_only_fields(&e, o, allowed, "", GW_API_CUT), 0);
     assert_int_equal(e.status, 0);
     json_decref(o);
     o = obj("{\"a\":\"x\",\"c\":1}");
-    assert_int_equal(gw_api_only_fields(&e, o, allowed, "to.", GW_API_KEY_SHOWN), MC_EINVAL);
+    assert_int_equal(gw_api_only_fields(&e, o, allowed, "to.", GW_API_CUT), MC_EINVAL);
     assert_int_equal(e.status, 400);
     assert_string_equal(e.code, "bad_field");
     assert_string_equal(e.field, "to.c");
     assert_string_equal(e.message, "unknown field");
     json_decref(o);
-    /* a long unknown key is named by its first code points, never half a letter */
+    /* a long unknown key is named by its first 60 bytes (the API) or 48 characters (the
+     * console), never half a letter */
     char key[200] = "", text[300];
     for (int i = 0; i < 70; i++)
         strcat(key, "đ");
-    snprintf(text, sizeof text, "{\"%s\":1}", key);
+    snprintf(text, sizeof text, "{\"%s\":1,\"x%s\":2}", key, key);
+    static const char *const only_x[] = {"x", NULL};
     o = obj(text);
     memset(&e, 0, sizeof e);
-    gw_api_only_fields(&e, o, allowed, "", GW_API_KEY_SHOWN_CONSOLE);
-    assert_int_equal(strlen(e.field), 2 * GW_API_KEY_SHOWN_CONSOLE);
+    gw_api_only_fields(&e, o, allowed, "", GW_API_CUT_CONSOLE);
+    assert_int_equal(strlen(e.field), 2 * 48);
     memset(&e, 0, sizeof e);
-    gw_api_only_fields(&e, o, allowed, "template.data.", GW_API_KEY_SHOWN);
-    assert_int_equal(strlen(e.field), strlen("template.data.") + 2 * GW_API_KEY_SHOWN);
+    gw_api_only_fields(&e, o, allowed, "template.data.", GW_API_CUT);
+    assert_string_equal(e.field + strlen("template.data."), "đđđđđđđđđđđđđđđđđđđđđđđđđđđđđđ");
+    json_decref(o);
+    snprintf(text, sizeof text, "{\"x%s\":2}", key);
+    o = obj(text);
+    memset(&e, 0, sizeof e);
+    gw_api_only_fields(&e, o, only_x, "", GW_API_CUT); /* byte 60 is inside a letter */
+    assert_int_equal(strlen(e.field), 59);
     json_decref(o);
 
     const char *s;
