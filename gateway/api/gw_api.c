@@ -399,7 +399,7 @@ static const gw_api_token *authorize(const gw_api *a, gw_req *rq, unsigned scope
 static void on_route(gw_req *rq, void *priv) {
     const binding *b = priv;
     const char *m = gw_req_method(rq);
-    int reads = !strcmp(m, "GET") || !strcmp(m, "HEAD");
+    bool reads = !strcmp(m, "GET") || !strcmp(m, "HEAD");
     const gw_api_token *t = authorize(b->api, rq, reads ? b->r->read_scope : b->r->write_scope);
     if (t)
         b->r->fn(b->api, rq, t);

@@ -103,7 +103,7 @@ const gw_statuses *gw_api_statuses(const gw_api *a); /* statuses.txt */
 /*
  * Reads a text file line by line: fn gets each line that is neither blank nor
  * a comment (# first), trimmed of white space and NUL-terminated, and returns
- * 0, or non-zero with a reason in why. 0, or MC_EIO / MC_EPARSE with
+ * 0, or MC_EPARSE with a reason in why. 0, or MC_EIO / MC_EPARSE with
  * "path:LINE: reason" in err.
  */
 typedef int gw_api_line_fn(void *ctx, char *line, size_t len, char *why, size_t wn);
@@ -249,8 +249,9 @@ int gw_api_hexval(char c);
 
 /*
  * The first name=value of a query string (gw_req_query), percent-decoded ('+'
- * is a space) into out: 0; MC_ENOTFOUND when absent; MC_ETOOBIG when the value
- * does not fit n bytes or holds a NUL.
+ * is a space; a '%' not followed by two hex digits stays) into out: 0;
+ * MC_ENOTFOUND when absent; MC_ETOOBIG when the value does not fit n bytes;
+ * MC_EINVAL when it holds a NUL.
  */
 int gw_api_query(const char *q, size_t qlen, const char *name, char *out, size_t n);
 

@@ -5,9 +5,9 @@
  *
  * Big idea: one store callback for every endpoint. Whatever a handler sends,
  * the reply comes back here first: no reply is 503 (nothing was written), a
- * Redis error 500, a reply of another shape than the handler asked for 500 —
- * each logged the same way — and only a usable reply reaches the handler's own
- * function. The op is freed here when that function returns, unless it sent the
+ * Redis error 500 (both logged as admin.store_failed), a reply of another
+ * shape than the handler asked for 500 — and only a usable reply reaches the
+ * handler's own function. The op is freed here when that function returns, unless it sent the
  * op on (a template read, then the write that uses it), so no handler frees in
  * a callback and none can forget to.
  */
