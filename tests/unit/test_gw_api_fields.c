@@ -283,7 +283,7 @@ static void field_validators(void **state) {
     json_decref(o);
     /* a long unknown key is named by its first 60 bytes (the API) or 48 characters (the
      * console), never half a letter */
-    char key[200] = "", text[300];
+    char key[200] = "", text[2 * sizeof key + 16];
     for (int i = 0; i < 70; i++)
         strcat(key, "đ");
     snprintf(text, sizeof text, "{\"%s\":1,\"x%s\":2}", key, key);
