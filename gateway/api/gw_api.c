@@ -26,6 +26,7 @@
 
 #define PATH_MAX_BYTES 4096 /* a data file's path */
 #define WHY_MAX 256         /* the reason of a bad data line */
+#define HEX_DIGITS "0123456789abcdefABCDEF"
 
 /* ---------------------------------------------------------------- tables */
 
@@ -202,18 +203,13 @@ static int parse_token_line(const gw_api *a, char *line, gw_api_token *t, char *
             return MC_EPARSE;
         }
     memcpy(t->dept, f[0], dl + 1);
-    if (strlen(f[1]) != 2 * SHA256_DIGEST_LENGTH) {
+    if (strlen(f[1]) != 2 * SHA256_DIGEST_LENGTH ||
+        strspn(f[1], HEX_DIGITS) != 2 * SHA256_DIGEST_LENGTH) {
         snprintf(why, wn, "the token hash must be 64 hex digits (sha256 of the token)");
         return MC_EPARSE;
     }
-    for (size_t i = 0; i < SHA256_DIGEST_LENGTH; i++) {
-        int hi = gw_api_hexval(f[1][2 * i]), lo = gw_api_hexval(f[1][2 * i + 1]);
-        if (hi < 0 || lo < 0) {
-            snprintf(why, wn, "the token hash must be 64 hex digits (sha256 of the token)");
-            return MC_EPARSE;
-        }
-        t->hash[i] = (unsigned char)(hi << 4 | lo);
-    }
+    for (size_t i = 0; i < SHA256_DIGEST_LENGTH; i++)
+        sscanf(f[1] + 2 * i, "%2hhx", &t->hash[i]); /* two hex digits, checked above */
     char *parts[GW_API_MAX_AREAS];
     int np = split(f[2], ',', parts, GW_API_MAX_AREAS);
     if (np < 0) {

@@ -19,8 +19,8 @@
 #include "gateway/app/gw_log.h"
 
 #include <openssl/rand.h>
-#include <stdarg.h>
 #include <openssl/sha.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -286,16 +286,6 @@ const char *gw_api_path_rest(gw_req *rq, const char *prefix) {
 
 /* --------------------------------------------------------- query strings */
 
-int gw_api_hexval(char c) {
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 int gw_api_query(const char *q, size_t qlen, const char *name, char *out, size_t n) {
     size_t nl = strlen(name);
     for (size_t i = 0; i < qlen;) {
@@ -307,9 +297,10 @@ int gw_api_query(const char *q, size_t qlen, const char *name, char *out, size_t
             for (size_t k = i + nl + 1; k < end; k++) {
                 if (o + 1 >= n)
                     return MC_ETOOBIG;
-                if (q[k] == '%' && k + 2 < end + 1 && k + 2 < qlen &&
-                    gw_api_hexval(q[k + 1]) >= 0 && gw_api_hexval(q[k + 2]) >= 0) {
-                    out[o++] = (char)(gw_api_hexval(q[k + 1]) << 4 | gw_api_hexval(q[k + 2]));
+                char c[2];
+                /* a '%' without two hex digits after it stays as it is */
+                if (q[k] == '%' && k + 2 < end && !ch_url_decode(q + k, 3, c, sizeof c, NULL)) {
+                    out[o++] = c[0];
                     k += 2;
                 } else
                     out[o++] = q[k] == '+' ? ' ' : q[k];

@@ -244,9 +244,6 @@ const char *gw_api_path_rest(gw_req *rq, const char *prefix);
 
 /* --------------------------------------------------------- query strings */
 
-/* The value of a hex digit (either case), or -1. */
-int gw_api_hexval(char c);
-
 /*
  * The first name=value of a query string (gw_req_query), percent-decoded ('+'
  * is a space; a '%' not followed by two hex digits stays) into out: 0;

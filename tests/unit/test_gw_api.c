@@ -151,33 +151,79 @@ static void test_tokens_and_auth(void **state) {
     gw_api_free(a);
 }
 
-static void expect_error(const char *text, int line, const char *reason) {
+/* A loader of a data file: 0, or MC_E* with "path:LINE: reason" in err. */
+typedef int loader_fn(const char *path, char *err, size_t errlen);
+
+static int load_tokens(const char *path, char *err, size_t errlen) {
+    gw_api *a = NULL;
+    int rc = gw_api_new(shared, path, ".", &a, err, errlen);
+    assert_true(rc ? a == NULL : a != NULL);
+    gw_api_free(a);
+    return rc;
+}
+
+static int load_statuses(const char *path, char *err, size_t errlen) {
+    gw_statuses *st = NULL;
+    int rc = gw_statuses_load(path, &st, err, errlen);
+    assert_true(rc ? st == NULL : st != NULL);
+    gw_statuses_free(st);
+    return rc;
+}
+
+/* text refused by loader with MC_EPARSE and "path:LINE: ...reason..." (line 0: "path: "). */
+static void expect_error(loader_fn *loader, const char *text, int line, const char *reason) {
     char path[TMP_PATH_MAX], err[512] = "", want[TMP_PATH_MAX + 16];
-    gw_api *a = load(text, err, sizeof err, path);
-    assert_null(a);
-    snprintf(want, sizeof want, "%s:%d: ", path, line);
+    write_tmp(path, text);
+    int rc = loader(path, err, sizeof err);
+    unlink(path);
+    assert_int_equal(rc, MC_EPARSE);
+    if (line)
+        snprintf(want, sizeof want, "%s:%d: ", path, line);
+    else
+        snprintf(want, sizeof want, "%s: ", path);
     if (strncmp(err, want, strlen(want)) || !strstr(err, reason))
         fail_msg("want \"%s...%s\", got \"%s\"", want, reason, err);
 }
 
+/* One bad data file: its text ("@" stands for a token hash or the event
+ * template, "~" for the hash less its last digit), the line at fault and a part
+ * of the reason. */
+typedef struct bad_file {
+    const char *text;
+    int line;
+    const char *reason;
+} bad_file;
+
+static void expect_errors(loader_fn *loader, const bad_file *bad, size_t n, const char *arg) {
+    char text[1024];
+    for (size_t i = 0; i < n; i++) {
+        size_t o = 0;
+        for (const char *p = bad[i].text; *p && o + strlen(arg) + 1 < sizeof text; p++) {
+            size_t al = *p == '@' ? strlen(arg) : *p == '~' ? strlen(arg) - 1 : 0;
+            if (al)
+                memcpy(text + o, arg, al), o += al;
+            else
+                text[o++] = *p;
+        }
+        text[o] = '\0';
+        expect_error(loader, text, bad[i].line, bad[i].reason);
+    }
+}
+
 static void test_token_errors(void **state) {
     (void)state;
-    char h[65], text[1024];
+    static const bad_file bad[] = {
+        {"# c\nso-a @ read\n", 2, "want 4 fields"},
+        {"so-a @ read,write *\n", 1, "unknown scope \"write\""},
+        {"so-a @ read phuong-x\n", 1, "unknown area \"phuong-x\""},
+        {"so-a ~ read *\n", 1, "64 hex digits"},
+        {"So A @ read *\n", 1, "fields"},
+        {"so-a @ read *\nso-b @ read *\n", 2, "same token hash"},
+        {"So @ read *\n", 1, "department id"},
+    };
+    char h[65];
     hex_sha("x", h);
-    snprintf(text, sizeof text, "# c\nso-a %s read\n", h);
-    expect_error(text, 2, "want 4 fields");
-    snprintf(text, sizeof text, "so-a %s read,write *\n", h);
-    expect_error(text, 1, "unknown scope \"write\"");
-    snprintf(text, sizeof text, "so-a %s read phuong-x\n", h);
-    expect_error(text, 1, "unknown area \"phuong-x\"");
-    snprintf(text, sizeof text, "so-a %.63s read *\n", h);
-    expect_error(text, 1, "64 hex digits");
-    snprintf(text, sizeof text, "So A %s read *\n", h);
-    expect_error(text, 1, "fields");
-    snprintf(text, sizeof text, "so-a %s read *\nso-b %s read *\n", h, h);
-    expect_error(text, 2, "same token hash");
-    snprintf(text, sizeof text, "S%s %s read *\n", "o", h);
-    expect_error(text, 1, "department id");
+    expect_errors(load_tokens, bad, MC_ARRAY_LEN(bad), h);
 
     char err[256] = "";
     gw_api *a = NULL;
@@ -192,52 +238,34 @@ static void test_token_errors(void **state) {
 }
 
 /* statuses.txt errors name the file and line, like the tokens file's. */
-static void expect_status_error(const char *text, int line, const char *reason) {
-    char path[TMP_PATH_MAX], err[512] = "", want[TMP_PATH_MAX + 16];
-    write_tmp(path, text);
-    gw_statuses *st = NULL;
-    int rc = gw_statuses_load(path, &st, err, sizeof err);
-    unlink(path);
-    assert_int_equal(rc, MC_EPARSE);
-    assert_null(st);
-    if (line)
-        snprintf(want, sizeof want, "%s:%d: ", path, line);
-    else
-        snprintf(want, sizeof want, "%s: ", path);
-    if (strncmp(err, want, strlen(want)) || !strstr(err, reason))
-        fail_msg("want \"%s...%s\", got \"%s\"", want, reason, err);
-}
-
 static void test_status_errors(void **state) {
     (void)state;
+    static const bad_file bad[] = {
+        {"status received = a\nstatus received = b\n@", 2, "duplicate status \"received\""},
+        {"status Received = a\n@", 1, "status id must be a-z"},
+        {"state received = a\n@", 1, "unknown keyword \"state\""},
+        {"status received =\n@", 1, "the text must be 1.."},
+        {"status received = \xff\n@", 1, "not valid UTF-8"},
+        {"status received = a\ntemplate dossier_event = {code} only\n", 2,
+         "must contain {code} and {status}"},
+        {"status received = a\ntemplate dossier_event_note = {code} {status}\n@", 2, "and {note}"},
+        {"status received = a\ntemplate other = {code} {status}\n", 2,
+         "unknown template \"other\""},
+        {"@", 0, "needs at least one status and template"},
+        {"status received = a\n", 0, "needs at least one status and template"},
+    };
     const char *tpl = "template dossier_event = Hồ sơ {code} {status}.\n";
-    char text[512];
-    snprintf(text, sizeof text, "status received = đã nhận\n%s", tpl);
-    gw_statuses *st = NULL;
-    char path[TMP_PATH_MAX], err[256];
+    expect_errors(load_statuses, bad, MC_ARRAY_LEN(bad), tpl);
+
+    char text[512], path[TMP_PATH_MAX], err[256];
+    snprintf(text, sizeof text, "# c\n\n  status received = đã nhận  \n%s", tpl);
     write_tmp(path, text);
+    gw_statuses *st = NULL;
     assert_int_equal(gw_statuses_load(path, &st, err, sizeof err), 0);
     unlink(path);
+    assert_int_equal(gw_statuses_count(st), 1);
     assert_string_equal(gw_statuses_text(st, "received"), "đã nhận");
     gw_statuses_free(st);
-
-    snprintf(text, sizeof text, "status received = a\nstatus received = b\n%s", tpl);
-    expect_status_error(text, 2, "duplicate status \"received\"");
-    snprintf(text, sizeof text, "status Received = a\n%s", tpl);
-    expect_status_error(text, 1, "status id must be a-z");
-    snprintf(text, sizeof text, "state received = a\n%s", tpl);
-    expect_status_error(text, 1, "unknown keyword \"state\"");
-    snprintf(text, sizeof text, "status received =\n%s", tpl);
-    expect_status_error(text, 1, "the text must be 1..");
-    snprintf(text, sizeof text, "status received = \xff\n%s", tpl);
-    expect_status_error(text, 1, "not valid UTF-8");
-    expect_status_error("status received = a\ntemplate dossier_event = {code} only\n", 2,
-                        "must contain {code} and {status}");
-    expect_status_error("status received = a\ntemplate dossier_event_note = {code} {status}\n", 2,
-                        "and {note}");
-    expect_status_error("status received = a\ntemplate other = {code} {status}\n", 2,
-                        "unknown template \"other\"");
-    expect_status_error("status received = a\n", 0, "needs at least one status and template");
 }
 
 /* Checks body (JSON text) with gw_notif_parse: 0 and n filled, or the field at fault. */

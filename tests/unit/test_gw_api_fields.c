@@ -170,19 +170,19 @@ static void query_params(void **state) {
 
 static void masking(void **state) {
     (void)state;
+    static const char *const cases[][2] = {
+        {"+84901234567", "+8490****567"},
+        {"1234567890123456", "12****56"},
+        {"psid-abcdef", "ps****ef"},
+        {"abcdefg", "ab****fg"},
+        {"abcdef", "****"},
+        {"", ""},
+    };
     char out[64];
-    gw_api_mask("+84901234567", out, sizeof out);
-    assert_string_equal(out, "+8490****567");
-    gw_api_mask("1234567890123456", out, sizeof out);
-    assert_string_equal(out, "12****56");
-    gw_api_mask("psid-abcdef", out, sizeof out);
-    assert_string_equal(out, "ps****ef");
-    gw_api_mask("abcdefg", out, sizeof out);
-    assert_string_equal(out, "ab****fg");
-    gw_api_mask("abcdef", out, sizeof out);
-    assert_string_equal(out, "****");
-    gw_api_mask("", out, sizeof out);
-    assert_string_equal(out, "");
+    for (size_t i = 0; i < MC_ARRAY_LEN(cases); i++) {
+        gw_api_mask(cases[i][0], out, sizeof out);
+        assert_string_equal(out, cases[i][1]);
+    }
     gw_api_mask("1234567890123456", out, 5); /* truncated, still terminated */
     assert_int_equal(strlen(out), 4);
 }
