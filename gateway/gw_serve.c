@@ -18,9 +18,8 @@
 #include "gateway/gw_serve.h"
 
 #include "core/mc.h"
-#include "gateway/api/gw_admin.h"
-#include "gateway/api/gw_console.h"
-#include "gateway/api/gw_report.h"
+#include "gateway/api/gw_api.h"
+#include "gateway/api/gw_retention.h"
 #include "gateway/app/gw_app.h"
 #include "gateway/app/gw_log.h"
 #include "gateway/app/gw_metrics.h"
@@ -69,9 +68,8 @@ struct serve {
     gw_sched *sched;             /* due notifications and broadcasts */
     gw_reader *reader;           /* the work streams */
     gw_worker *worker;           /* conversation turns */
-    gw_admin *admin;             /* the department API */
-    gw_console *console;         /* the console's endpoints */
-    gw_report *report;           /* stats, dead letters, retention */
+    gw_api *api;                 /* the department API and the console's endpoints */
+    gw_retention *retention;     /* the retention sweeper */
     gw_webhooks *webhooks;       /* provider webhooks */
     gw_webchat *webchat;         /* the web chat protocol */
     gw_pages *pages;             /* pages, health, metrics */
@@ -256,31 +254,22 @@ static void worker_close(serve *s) {
 
 /* ---- gateway: the API, webhooks, web chat, pages, HTTP ---- */
 
-static int admin_open(serve *s, char *err, size_t errlen) {
-    return gw_admin_open(&s->app, &s->admin, err, errlen);
+static int api_open(serve *s, char *err, size_t errlen) {
+    return gw_api_open(&s->app, &s->api, err, errlen);
 }
 
-static void admin_close(serve *s) {
-    gw_admin_free(s->admin);
-    s->admin = NULL;
+static void api_close(serve *s) {
+    gw_api_free(s->api);
+    s->api = NULL;
 }
 
-static int console_open(serve *s, char *err, size_t errlen) {
-    return gw_console_open(&s->app, s->admin, &s->console, err, errlen);
+static int retention_open(serve *s, char *err, size_t errlen) {
+    return gw_retention_open(&s->app, s->api, &s->retention, err, errlen);
 }
 
-static void console_close(serve *s) {
-    gw_console_free(s->console);
-    s->console = NULL;
-}
-
-static int report_open(serve *s, char *err, size_t errlen) {
-    return gw_report_open(&s->app, s->admin, &s->report, err, errlen);
-}
-
-static void report_close(serve *s) {
-    gw_report_free(s->report);
-    s->report = NULL;
+static void retention_close(serve *s) {
+    gw_retention_free(s->retention);
+    s->retention = NULL;
 }
 
 static int webhooks_open(serve *s, char *err, size_t errlen) {
@@ -371,9 +360,8 @@ static const module modules[] = {
     {"reader", G | D, reader_open, reader_stop, reader_close, NULL},
     {"outbound", D, outbound_open, NULL, NULL, NULL},
     {"worker", G, worker_open, worker_stop, worker_close, NULL},
-    {"api", G, admin_open, NULL, NULL, admin_close},
-    {"console", G, console_open, NULL, NULL, console_close},
-    {"report", G, report_open, NULL, report_close, NULL},
+    {"api", G, api_open, NULL, NULL, api_close},
+    {"retention", G, retention_open, NULL, retention_close, NULL},
     {"webhooks", G, webhooks_open, NULL, NULL, webhooks_close},
     {"webchat", G, webchat_open, NULL, NULL, webchat_release},
     {"pages", G, pages_open, NULL, NULL, pages_close},

@@ -1,8 +1,8 @@
 /*
- * test_gw_console.c — the template language of the console (gateway/gw_console.h):
- * placeholder names (Vietnamese letters included), template ids, scanning ((name))
- * with its errors, rendering with string and number values, and applying a stored
- * template to data the way POST /notifications, /broadcasts and batches do (which
+ * test_gw_tpl.c — the template language (gateway/api/gw_tpl.h): placeholder names
+ * (Vietnamese letters included), template ids, scanning ((name)) with its errors,
+ * rendering with string and number values; and applying a stored template to data
+ * the way POST /notifications, /broadcasts and batches do (gw_templates_use: which
  * field each mistake is reported on).
  */
 #include <setjmp.h>
@@ -11,7 +11,8 @@
 #include <cmocka.h>
 
 #include "core/mc.h"
-#include "gateway/api/gw_console.h"
+#include "gateway/api/gw_api_int.h"
+#include "gateway/api/gw_tpl.h"
 
 #include <hiredis/hiredis.h>
 #include <jansson.h>
@@ -23,93 +24,93 @@
 
 static void test_names_and_ids(void **state) {
     (void)state;
-    assert_true(gw_console_tpl_name_ok(S("ngay")));
-    assert_true(gw_console_tpl_name_ok(S("so_ho_so_2")));
-    assert_true(gw_console_tpl_name_ok(S("phường")));
-    assert_true(gw_console_tpl_name_ok(S("Ngày_hẹn")));
-    assert_true(gw_console_tpl_name_ok(S("đường")));
-    assert_true(gw_console_tpl_name_ok(S("_")));
+    assert_true(gw_tpl_name_ok(S("ngay")));
+    assert_true(gw_tpl_name_ok(S("so_ho_so_2")));
+    assert_true(gw_tpl_name_ok(S("phường")));
+    assert_true(gw_tpl_name_ok(S("Ngày_hẹn")));
+    assert_true(gw_tpl_name_ok(S("đường")));
+    assert_true(gw_tpl_name_ok(S("_")));
     /* decomposed: u + combining horn + combining dot below */
-    assert_true(gw_console_tpl_name_ok(S("hu\xcc\x9b\xcc\xa3")));
-    assert_false(gw_console_tpl_name_ok(S("\xcc\x9b"
-                                          "a"))); /* a mark cannot come first */
-    assert_false(gw_console_tpl_name_ok(S("")));
-    assert_false(gw_console_tpl_name_ok(S("ngay hen")));
-    assert_false(gw_console_tpl_name_ok(S("ngày-hẹn")));
-    assert_false(gw_console_tpl_name_ok(S("a.b")));
-    assert_false(gw_console_tpl_name_ok(S("x\xc3\x97y"))); /* × */
-    assert_false(gw_console_tpl_name_ok(S("tên😀")));
-    assert_false(gw_console_tpl_name_ok(S("\xff")));
-    assert_false(gw_console_tpl_name_ok(S("\xc3"))); /* cut sequence */
+    assert_true(gw_tpl_name_ok(S("hu\xcc\x9b\xcc\xa3")));
+    assert_false(gw_tpl_name_ok(S("\xcc\x9b"
+                                  "a"))); /* a mark cannot come first */
+    assert_false(gw_tpl_name_ok(S("")));
+    assert_false(gw_tpl_name_ok(S("ngay hen")));
+    assert_false(gw_tpl_name_ok(S("ngày-hẹn")));
+    assert_false(gw_tpl_name_ok(S("a.b")));
+    assert_false(gw_tpl_name_ok(S("x\xc3\x97y"))); /* × */
+    assert_false(gw_tpl_name_ok(S("tên😀")));
+    assert_false(gw_tpl_name_ok(S("\xff")));
+    assert_false(gw_tpl_name_ok(S("\xc3"))); /* cut sequence */
     /* 32 code points are fine, 33 are not, whatever their bytes */
     char name[200] = "";
     for (int i = 0; i < 32; i++)
         strcat(name, "ư");
-    assert_true(gw_console_tpl_name_ok(name, strlen(name)));
+    assert_true(gw_tpl_name_ok(name, strlen(name)));
     strcat(name, "a");
-    assert_false(gw_console_tpl_name_ok(name, strlen(name)));
+    assert_false(gw_tpl_name_ok(name, strlen(name)));
 
-    assert_true(gw_console_tpl_id_ok(S("cup-dien_2026")));
-    assert_true(gw_console_tpl_id_ok(S("a")));
-    assert_false(gw_console_tpl_id_ok(S("")));
-    assert_false(gw_console_tpl_id_ok(S("Cup")));
-    assert_false(gw_console_tpl_id_ok(S("cúp")));
-    assert_false(gw_console_tpl_id_ok(S("a/b")));
+    assert_true(gw_tpl_id_ok(S("cup-dien_2026")));
+    assert_true(gw_tpl_id_ok(S("a")));
+    assert_false(gw_tpl_id_ok(S("")));
+    assert_false(gw_tpl_id_ok(S("Cup")));
+    assert_false(gw_tpl_id_ok(S("cúp")));
+    assert_false(gw_tpl_id_ok(S("a/b")));
     char id[60];
     memset(id, 'a', sizeof id);
-    assert_true(gw_console_tpl_id_ok(id, GW_ADMIN_TPL_ID_MAX));
-    assert_false(gw_console_tpl_id_ok(id, GW_ADMIN_TPL_ID_MAX + 1));
+    assert_true(gw_tpl_id_ok(id, GW_TPL_ID_MAX));
+    assert_false(gw_tpl_id_ok(id, GW_TPL_ID_MAX + 1));
 }
 
 static void test_scan(void **state) {
     (void)state;
-    gw_console_tpl_vars v;
+    gw_tpl_vars v;
     char err[200];
     const char *t = "Phường ((phuong)) cúp điện ngày ((ngay)); ((phuong)) xin lỗi.";
-    assert_int_equal(gw_console_tpl_scan(t, strlen(t), &v, err, sizeof err), 0);
+    assert_int_equal(gw_tpl_scan(t, strlen(t), &v, err, sizeof err), 0);
     assert_int_equal(v.n, 2);
     assert_string_equal(v.name[0], "phuong");
     assert_string_equal(v.name[1], "ngay");
 
     t = "Không có chỗ trống (nào) cả :)) ";
-    assert_int_equal(gw_console_tpl_scan(t, strlen(t), &v, err, sizeof err), 0);
+    assert_int_equal(gw_tpl_scan(t, strlen(t), &v, err, sizeof err), 0);
     assert_int_equal(v.n, 0);
 
     /* a run of '(' keeps all but the last two as text */
     t = "(((tên))) và ((ngày_hẹn))";
-    assert_int_equal(gw_console_tpl_scan(t, strlen(t), &v, err, sizeof err), 0);
+    assert_int_equal(gw_tpl_scan(t, strlen(t), &v, err, sizeof err), 0);
     assert_int_equal(v.n, 2);
     assert_string_equal(v.name[0], "tên");
     assert_string_equal(v.name[1], "ngày_hẹn");
 
     t = "Ngày ((ngay) mai";
-    assert_int_equal(gw_console_tpl_scan(t, strlen(t), &v, err, sizeof err), MC_EINVAL);
+    assert_int_equal(gw_tpl_scan(t, strlen(t), &v, err, sizeof err), MC_EINVAL);
     assert_non_null(strstr(err, "not closed"));
     assert_non_null(strstr(err, "character 6")); /* counted in characters, not bytes */
 
     t = "xin chào ((";
-    assert_int_equal(gw_console_tpl_scan(t, strlen(t), &v, err, sizeof err), MC_EINVAL);
+    assert_int_equal(gw_tpl_scan(t, strlen(t), &v, err, sizeof err), MC_EINVAL);
     assert_non_null(strstr(err, "not closed"));
 
     t = "((ngay hen))";
-    assert_int_equal(gw_console_tpl_scan(t, strlen(t), &v, err, sizeof err), MC_EINVAL);
+    assert_int_equal(gw_tpl_scan(t, strlen(t), &v, err, sizeof err), MC_EINVAL);
     assert_non_null(strstr(err, "bad placeholder name ((ngay hen))"));
     t = "(())";
-    assert_int_equal(gw_console_tpl_scan(t, strlen(t), &v, err, sizeof err), MC_EINVAL);
+    assert_int_equal(gw_tpl_scan(t, strlen(t), &v, err, sizeof err), MC_EINVAL);
     assert_non_null(strstr(err, "bad placeholder name (())"));
     t = "((a ((b))";
-    assert_int_equal(gw_console_tpl_scan(t, strlen(t), &v, err, sizeof err), MC_EINVAL);
+    assert_int_equal(gw_tpl_scan(t, strlen(t), &v, err, sizeof err), MC_EINVAL);
 
     /* 32 distinct placeholders fit, a 33rd does not */
     char big[1200] = "";
     for (int i = 0; i < 32; i++)
         snprintf(big + strlen(big), sizeof big - strlen(big), "((v%d)) ", i);
-    assert_int_equal(gw_console_tpl_scan(big, strlen(big), &v, err, sizeof err), 0);
+    assert_int_equal(gw_tpl_scan(big, strlen(big), &v, err, sizeof err), 0);
     assert_int_equal(v.n, 32);
     strcat(big, "((v0)) ((v31))"); /* repeats are not new */
-    assert_int_equal(gw_console_tpl_scan(big, strlen(big), &v, err, sizeof err), 0);
+    assert_int_equal(gw_tpl_scan(big, strlen(big), &v, err, sizeof err), 0);
     strcat(big, "((v32))");
-    assert_int_equal(gw_console_tpl_scan(big, strlen(big), &v, err, sizeof err), MC_EINVAL);
+    assert_int_equal(gw_tpl_scan(big, strlen(big), &v, err, sizeof err), MC_EINVAL);
     assert_non_null(strstr(err, "more than 32"));
 }
 
@@ -119,44 +120,44 @@ static void test_render(void **state) {
                           "ti_le", 2.5);
     const char *t = "Phường ((phuong)) cúp điện ngày ((ngay)).";
     size_t n = 0;
-    char *s = gw_console_tpl_render(t, strlen(t), d, &n);
+    char *s = gw_tpl_render(t, strlen(t), d, &n);
     assert_non_null(s);
     assert_string_equal(s, "Phường Bến Thành cúp điện ngày 25/11.");
     assert_int_equal(n, strlen(s));
     free(s);
 
     t = "((so)) hộ, ((ti_le))% — (((phuong)))";
-    s = gw_console_tpl_render(t, strlen(t), d, &n);
+    s = gw_tpl_render(t, strlen(t), d, &n);
     assert_string_equal(s, "7 hộ, 2.5% — (Bến Thành)");
     free(s);
 
     /* a value is put in once: placeholders inside it stay text */
     json_t *d2 = json_pack("{s:s}", "x", "((x)) và ((y))");
     t = "<((x))>";
-    s = gw_console_tpl_render(t, strlen(t), d2, &n);
+    s = gw_tpl_render(t, strlen(t), d2, &n);
     assert_string_equal(s, "<((x)) và ((y))>");
     free(s);
 
     /* an empty value is a value */
     json_t *d3 = json_pack("{s:s}", "x", "");
     t = "a((x))b";
-    s = gw_console_tpl_render(t, strlen(t), d3, &n);
+    s = gw_tpl_render(t, strlen(t), d3, &n);
     assert_string_equal(s, "ab");
     assert_int_equal(n, 2);
     free(s);
 
     /* no placeholder: the text itself, even with no data */
     t = "Thông báo chung.";
-    s = gw_console_tpl_render(t, strlen(t), NULL, &n);
+    s = gw_tpl_render(t, strlen(t), NULL, &n);
     assert_string_equal(s, t);
     free(s);
 
     /* missing, null or non-scalar values, and texts that do not scan, give NULL */
     json_t *d4 = json_pack("{s:n, s:[]}", "a", "b");
-    assert_null(gw_console_tpl_render(S("((ngay))"), d2, &n));
-    assert_null(gw_console_tpl_render(S("((a))"), d4, &n));
-    assert_null(gw_console_tpl_render(S("((b))"), d4, &n));
-    assert_null(gw_console_tpl_render(S("((x)"), d2, &n));
+    assert_null(gw_tpl_render(S("((ngay))"), d2, &n));
+    assert_null(gw_tpl_render(S("((a))"), d4, &n));
+    assert_null(gw_tpl_render(S("((b))"), d4, &n));
+    assert_null(gw_tpl_render(S("((x)"), d2, &n));
     json_decref(d);
     json_decref(d2);
     json_decref(d3);
@@ -180,20 +181,20 @@ static redisReply *stored(const char *text) {
 
 static void test_use(void **state) {
     (void)state;
-    gw_admin_err e;
+    gw_api_err e;
     char *out = NULL;
     json_t *d = json_pack("{s:s, s:s}", "phuong", "Bến Thành", "ngay", "25/11");
     const char *t = "Phường ((phuong)) cúp điện ngày ((ngay)).";
 
     memset(&e, 0, sizeof e);
-    assert_int_equal(gw_console_tpl_use(stored(t), d, "template.data.", &out, &e), 0);
+    assert_int_equal(gw_templates_use(stored(t), d, "template.data.", true, &out, &e), 0);
     assert_string_equal(out, "Phường Bến Thành cúp điện ngày 25/11.");
     free(out);
 
     /* unknown template → template.id */
     redisReply nil = {.type = REDIS_REPLY_NIL};
     memset(&e, 0, sizeof e);
-    assert_int_equal(gw_console_tpl_use(&nil, d, "template.data.", &out, &e), -1);
+    assert_int_equal(gw_templates_use(&nil, d, "template.data.", true, &out, &e), MC_EINVAL);
     assert_null(out);
     assert_int_equal(e.status, 400);
     assert_string_equal(e.field, "template.id");
@@ -201,42 +202,55 @@ static void test_use(void **state) {
     /* a placeholder without a value → <prefix><name> */
     json_t *part = json_pack("{s:s}", "phuong", "Bến Thành");
     memset(&e, 0, sizeof e);
-    assert_int_equal(gw_console_tpl_use(stored(t), part, "template.data.", &out, &e), -1);
+    assert_int_equal(gw_templates_use(stored(t), part, "template.data.", true, &out, &e),
+                     MC_EINVAL);
     assert_string_equal(e.field, "template.data.ngay");
     assert_string_equal(e.code, "missing_field");
     memset(&e, 0, sizeof e);
-    assert_int_equal(gw_console_tpl_use(stored(t), NULL, "data.", &out, &e), -1);
+    assert_int_equal(gw_templates_use(stored(t), NULL, "data.", true, &out, &e), MC_EINVAL);
     assert_string_equal(e.field, "data.phuong");
 
     /* a value for no placeholder → <prefix><key> */
     json_t *extra = json_pack("{s:s, s:s, s:s}", "phuong", "A", "ngay", "B", "giờ", "8h");
     memset(&e, 0, sizeof e);
-    assert_int_equal(gw_console_tpl_use(stored(t), extra, "data.", &out, &e), -1);
+    assert_int_equal(gw_templates_use(stored(t), extra, "data.", true, &out, &e), MC_EINVAL);
     assert_string_equal(e.field, "data.giờ");
     assert_non_null(strstr(e.message, "((giờ))"));
 
     /* a blank result, or one longer than a notification may be → template */
     json_t *sp = json_pack("{s:s}", "x", "  \n ");
     memset(&e, 0, sizeof e);
-    assert_int_equal(gw_console_tpl_use(stored("((x))"), sp, "data.", &out, &e), -1);
+    assert_int_equal(gw_templates_use(stored("((x))"), sp, "data.", true, &out, &e), MC_EINVAL);
     assert_string_equal(e.field, "template");
-    char longv[GW_ADMIN_TPL_VALUE_MAX + 1];
-    memset(longv, 'x', GW_ADMIN_TPL_VALUE_MAX);
-    longv[GW_ADMIN_TPL_VALUE_MAX] = '\0';
+    char longv[GW_API_TPL_VALUE_MAX + 1];
+    memset(longv, 'x', GW_API_TPL_VALUE_MAX);
+    longv[GW_API_TPL_VALUE_MAX] = '\0';
     json_t *lv = json_pack("{s:s}", "x", longv);
-    char text[GW_ADMIN_TEXT_MAX + 1] = "";
+    char text[GW_API_TEXT_MAX + 1] = "";
     for (int i = 0; i < 11; i++)
         strcat(text, "((x))");
     memset(&e, 0, sizeof e);
-    assert_int_equal(gw_console_tpl_use(stored(text), lv, "data.", &out, &e), -1);
+    assert_int_equal(gw_templates_use(stored(text), lv, "data.", true, &out, &e), MC_EINVAL);
     assert_string_equal(e.field, "template");
     assert_non_null(strstr(e.message, "2200 bytes"));
 
     /* an unreadable record is the server's fault, not the caller's */
     redisReply junk = {.type = REDIS_REPLY_STRING, .str = "{", .len = 1};
     memset(&e, 0, sizeof e);
-    assert_int_equal(gw_console_tpl_use(&junk, d, "data.", &out, &e), -1);
+    assert_int_equal(gw_templates_use(&junk, d, "data.", true, &out, &e), MC_EINVAL);
     assert_int_equal(e.status, 500);
+
+    /* checking only (a batch's shared values): missing values are fine, unknown keys not */
+    memset(&e, 0, sizeof e);
+    assert_int_equal(gw_templates_use(stored(t), part, "template.data.", false, NULL, &e), 0);
+    assert_int_equal(gw_templates_use(stored(t), NULL, "template.data.", false, NULL, &e), 0);
+    assert_int_equal(e.status, 0);
+    assert_int_equal(gw_templates_use(stored(t), extra, "template.data.", false, NULL, &e),
+                     MC_EINVAL);
+    assert_string_equal(e.field, "template.data.giờ");
+    memset(&e, 0, sizeof e);
+    assert_int_equal(gw_templates_use(&nil, NULL, "template.data.", false, NULL, &e), MC_EINVAL);
+    assert_string_equal(e.field, "template.id");
 
     free(stored("")->str); /* the last record */
     json_decref(d);

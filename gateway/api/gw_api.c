@@ -1,0 +1,427 @@
+/*
+ * gw_api.c — the API module: its data files (the tokens of [admin] tokens_file
+ * and the statuses of gateway/api/data/statuses.txt), the token check, and the
+ * route table of /api/v1.
+ *
+ * Big idea (Redis's command table): every route of the room is one row, with
+ * the scope its token needs for reading (GET, HEAD) and for writing (POST, PUT,
+ * DELETE). The table's one dispatcher checks the token (401) and the scope
+ * (403) before any handler runs, so a handler starts from a known department.
+ * Tokens are stored as SHA-256 hashes and compared in constant time.
+ */
+#include "gateway/api/gw_api_int.h"
+
+#include "core/mc.h"
+#include "gateway/app/gw_log.h"
+#include "gateway/net/gw_router.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <openssl/crypto.h>
+#include <openssl/sha.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define PATH_MAX_BYTES 4096 /* a data file's path */
+#define WHY_MAX 256         /* the reason of a bad data line */
+#define HEX_DIGITS "0123456789abcdefABCDEF"
+
+/* ---------------------------------------------------------------- tables */
+
+struct gw_api_token {
+    char dept[GW_API_DEPT_MAX + 1];              /* department id */
+    unsigned char hash[SHA256_DIGEST_LENGTH];    /* sha256 of the token */
+    unsigned scopes;                             /* GW_SCOPE_* */
+    bool all_areas;                              /* areas = '*' */
+    char areas[GW_API_MAX_AREAS][GW_API_ID_MAX]; /* ward ids */
+    size_t n_areas;                              /* used entries of areas */
+};
+
+/* One route: the scope of which the token needs one bit (0: any valid token). */
+typedef struct route {
+    const char *path, *label; /* as gw_router_add takes them */
+    unsigned methods;         /* GW_M_* */
+    unsigned read_scope;      /* for GET and HEAD */
+    unsigned write_scope;     /* for POST, PUT and DELETE */
+    gw_api_handler *fn;       /* the resource's handler */
+} route;
+
+#define R GW_SCOPE_READ
+#define W GW_SCOPE_DOSSIERS_WRITE
+#define N GW_SCOPE_NOTIFY
+#define B GW_SCOPE_BROADCAST
+#define P GW_API_PREFIX
+static const route routes[] = {
+    /* the department API */
+    {P "dossiers", P "dossiers", GW_M_GET, R, 0, gw_dossiers_list},
+    {P "dossiers/", P "dossiers/{code}", GW_M_GET | GW_M_PUT | GW_M_POST, R, W, gw_dossiers_item},
+    {P "notifications", P "notifications", GW_M_POST, 0, N, gw_notifications_post},
+    {P "notifications/", P "notifications/{id}", GW_M_GET, R, 0, gw_notifications_get},
+    {P "broadcasts", P "broadcasts", GW_M_POST, 0, B, gw_broadcasts_post},
+    {P "broadcasts/", P "broadcasts/{id}", GW_M_GET | GW_M_DELETE, R, B, gw_broadcasts_item},
+    {P "subscriptions", P "subscriptions", GW_M_POST | GW_M_DELETE, 0, N, gw_subscriptions},
+    /* what the officers' console adds */
+    {P "me", P "me", GW_M_GET, 0, 0, gw_me},
+    {P "wards", P "wards", GW_M_GET, 0, 0, gw_wards},
+    {P "templates", P "templates", GW_M_GET, R, 0, gw_templates_list},
+    {P "templates/", P "templates/{id}", GW_M_GET | GW_M_PUT | GW_M_DELETE, R, N | B,
+     gw_templates_item},
+    {P "broadcasts/preview", P "broadcasts/preview", GW_M_POST, 0, B, gw_broadcasts_preview},
+    {P "notifications/batch", P "notifications/batch", GW_M_POST, 0, N, gw_notifications_batch},
+    /* the console's reports */
+    {P "stats", P "stats", GW_M_GET, R, 0, gw_reports_stats},
+    {P "dead", P "dead", GW_M_GET, R, 0, gw_reports_dead},
+    {P "dead/", P "dead/{id}/retry", GW_M_POST, 0, N, gw_reports_retry},
+};
+#undef R
+#undef W
+#undef N
+#undef B
+#undef P
+#define N_ROUTES MC_ARRAY_LEN(routes)
+
+/* What the router hands back to the dispatcher: the module and the row. */
+typedef struct binding {
+    const gw_api *api; /* the module */
+    const route *r;    /* its row of routes[] */
+} binding;
+
+struct gw_api {
+    gw_api_token *tokens;   /* owned, n_tokens entries */
+    size_t n_tokens;        /* used entries */
+    gw_statuses *statuses;  /* statuses.txt, owned */
+    gw_app *app;            /* the process, borrowed (NULL in tests) */
+    const gw_shared *data;  /* wards and procedures, borrowed */
+    binding bind[N_ROUTES]; /* the routers' pointers, one per row */
+};
+
+/* Bit i of a scope mask is scope_names[i] (GW_SCOPE_*). */
+static const char *const scope_names[] = {"dossiers:write", "notify", "broadcast", "read"};
+
+gw_app *gw_api_app(const gw_api *a) {
+    return a->app;
+}
+
+const gw_shared *gw_api_data(const gw_api *a) {
+    return a->data;
+}
+
+const gw_statuses *gw_api_statuses(const gw_api *a) {
+    return a->statuses;
+}
+
+/* -------------------------------------------------------------- data files */
+
+void gw_api_trim(char **s, size_t *len) {
+    while (*len && isspace((unsigned char)**s))
+        (*s)++, (*len)--;
+    while (*len && isspace((unsigned char)(*s)[*len - 1]))
+        (*len)--;
+}
+
+int gw_api_read_lines(const char *path, gw_api_line_fn *fn, void *ctx, char *err, size_t errlen) {
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+        return MC_EIO;
+    }
+    char line[GW_API_MAX_LINE + 2], why[WHY_MAX];
+    int lineno = 0, rc = 0;
+    while (fgets(line, sizeof line, f)) {
+        lineno++;
+        size_t len = strlen(line);
+        if (len && line[len - 1] == '\n')
+            line[--len] = '\0';
+        else if (!feof(f)) {
+            snprintf(err, errlen, "%s:%d: line longer than %d bytes", path, lineno,
+                     GW_API_MAX_LINE);
+            rc = MC_EPARSE;
+            break;
+        }
+        char *s = line;
+        gw_api_trim(&s, &len);
+        s[len] = '\0';
+        if (len == 0 || *s == '#')
+            continue;
+        why[0] = '\0';
+        if (fn(ctx, s, len, why, sizeof why)) {
+            snprintf(err, errlen, "%s:%d: %s", path, lineno, why);
+            rc = MC_EPARSE;
+            break;
+        }
+    }
+    fclose(f);
+    return rc;
+}
+
+static bool dept_char(char c) {
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-' || c == '.';
+}
+
+/* Splits s at sep into at most max parts (in place): the count, or MC_ETOOBIG. */
+static int split(char *s, char sep, char **parts, int max) {
+    int n = 0;
+    for (char *p = s;;) {
+        if (n == max)
+            return MC_ETOOBIG;
+        parts[n++] = p;
+        char *q = strchr(p, sep);
+        if (!q)
+            break;
+        *q = '\0';
+        p = q + 1;
+    }
+    return n;
+}
+
+/* The fields of one line of the tokens file: department_id sha256hex scopes
+ * areas. 0 or MC_EPARSE with why. */
+static int parse_token_line(const gw_api *a, char *line, gw_api_token *t, char *why, size_t wn) {
+    char *f[5];
+    int n = 0;
+    for (char *tok = strtok(line, " \t"); tok; tok = strtok(NULL, " \t")) {
+        if (n == 4) {
+            snprintf(why, wn, "too many fields (want: department_id sha256hex scopes areas)");
+            return MC_EPARSE;
+        }
+        f[n++] = tok;
+    }
+    if (n != 4) {
+        snprintf(why, wn, "want 4 fields: department_id sha256hex scopes areas");
+        return MC_EPARSE;
+    }
+    size_t dl = strlen(f[0]);
+    if (dl == 0 || dl > GW_API_DEPT_MAX) {
+        snprintf(why, wn, "department id must be 1..%d bytes", GW_API_DEPT_MAX);
+        return MC_EPARSE;
+    }
+    for (size_t i = 0; i < dl; i++)
+        if (!dept_char(f[0][i])) {
+            snprintf(why, wn, "department id \"%s\": only a-z, 0-9, _, - and .", f[0]);
+            return MC_EPARSE;
+        }
+    memcpy(t->dept, f[0], dl + 1);
+    if (strlen(f[1]) != 2 * SHA256_DIGEST_LENGTH ||
+        strspn(f[1], HEX_DIGITS) != 2 * SHA256_DIGEST_LENGTH) {
+        snprintf(why, wn, "the token hash must be 64 hex digits (sha256 of the token)");
+        return MC_EPARSE;
+    }
+    for (size_t i = 0; i < SHA256_DIGEST_LENGTH; i++)
+        sscanf(f[1] + 2 * i, "%2hhx", &t->hash[i]); /* two hex digits, checked above */
+    char *parts[GW_API_MAX_AREAS];
+    int np = split(f[2], ',', parts, GW_API_MAX_AREAS);
+    if (np < 0) {
+        snprintf(why, wn, "too many scopes");
+        return MC_EPARSE;
+    }
+    for (int i = 0; i < np; i++) {
+        size_t k = 0;
+        while (k < MC_ARRAY_LEN(scope_names) && strcmp(parts[i], scope_names[k]))
+            k++;
+        if (k == MC_ARRAY_LEN(scope_names)) {
+            snprintf(why, wn, "unknown scope \"%s\" (dossiers:write, notify, broadcast, read)",
+                     parts[i]);
+            return MC_EPARSE;
+        }
+        t->scopes |= 1u << k;
+    }
+    np = split(f[3], ',', parts, GW_API_MAX_AREAS);
+    if (np < 0) {
+        snprintf(why, wn, "more than %d areas", GW_API_MAX_AREAS);
+        return MC_EPARSE;
+    }
+    for (int i = 0; i < np; i++) {
+        if (!strcmp(parts[i], "*")) {
+            t->all_areas = true;
+            continue;
+        }
+        const gw_ward *w = gw_shared_ward_find(a->data, parts[i]);
+        if (!w) {
+            snprintf(why, wn, "unknown area \"%s\" (a ward id of wards.csv or *)", parts[i]);
+            return MC_EPARSE;
+        }
+        snprintf(t->areas[t->n_areas++], GW_API_ID_MAX, "%s", w->id);
+    }
+    for (size_t i = 0; i < a->n_tokens; i++)
+        if (!memcmp(a->tokens[i].hash, t->hash, sizeof t->hash)) {
+            snprintf(why, wn, "the same token hash appears twice");
+            return MC_EPARSE;
+        }
+    return 0;
+}
+
+/* A line of the tokens file: a token with an optional comment after its fields. */
+static int token_line(void *ctx, char *s, size_t len, char *why, size_t wn) {
+    gw_api *a = ctx;
+    (void)len;
+    char *hash = strchr(s, '#');
+    if (hash)
+        *hash = '\0';
+    if (a->n_tokens == GW_API_MAX_TOKENS) {
+        snprintf(why, wn, "more than %d tokens", GW_API_MAX_TOKENS);
+        return MC_EPARSE;
+    }
+    gw_api_token *t = &a->tokens[a->n_tokens];
+    memset(t, 0, sizeof *t);
+    if (parse_token_line(a, s, t, why, wn))
+        return MC_EPARSE;
+    a->n_tokens++;
+    return 0;
+}
+
+int gw_api_new(const gw_shared *data, const char *tokens_file, const char *share_dir, gw_api **out,
+               char *err, size_t errlen) {
+    char path[PATH_MAX_BYTES];
+    int rc = MC_ENOMEM;
+    gw_api *a = calloc(1, sizeof *a);
+    *out = NULL;
+    if (!a || !(a->tokens = calloc(GW_API_MAX_TOKENS, sizeof *a->tokens))) {
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
+    a->data = data;
+    snprintf(path, sizeof path, "%s/gateway/api/data/statuses.txt", share_dir);
+    if ((rc = gw_statuses_load(path, &a->statuses, err, errlen)))
+        goto fail;
+    if ((rc = gw_api_read_lines(tokens_file, token_line, a, err, errlen)))
+        goto fail;
+    *out = a;
+    return 0;
+fail:
+    gw_api_free(a);
+    return rc;
+}
+
+void gw_api_free(gw_api *a) {
+    if (!a)
+        return;
+    gw_statuses_free(a->statuses);
+    free(a->tokens);
+    free(a);
+}
+
+/* ---------------------------------------------------------------- tokens */
+
+const gw_api_token *gw_api_token_find(const gw_api *a, const char *authorization) {
+    if (!authorization || strncasecmp(authorization, "Bearer ", 7))
+        return NULL;
+    const char *tok = authorization + 7;
+    while (*tok == ' ')
+        tok++;
+    size_t len = strnlen(tok, GW_API_TOKEN_BYTES_MAX + 1);
+    if (len == 0 || len > GW_API_TOKEN_BYTES_MAX)
+        return NULL;
+    unsigned char h[SHA256_DIGEST_LENGTH];
+    SHA256((const unsigned char *)tok, len, h);
+    const gw_api_token *found = NULL;
+    for (size_t i = 0; i < a->n_tokens; i++) { /* no early exit: the time tells nothing */
+        int same = CRYPTO_memcmp(h, a->tokens[i].hash, sizeof h) == 0;
+        if (same)
+            found = &a->tokens[i];
+    }
+    return found;
+}
+
+const char *gw_api_token_dept(const gw_api_token *t) {
+    return t->dept;
+}
+
+unsigned gw_api_token_scopes(const gw_api_token *t) {
+    return t->scopes;
+}
+
+bool gw_api_token_area_ok(const gw_api_token *t, const char *ward_id) {
+    if (t->all_areas)
+        return true;
+    for (size_t i = 0; i < t->n_areas; i++)
+        if (!strcmp(t->areas[i], ward_id))
+            return true;
+    return false;
+}
+
+json_t *gw_api_token_json(const gw_api_token *t) {
+    json_t *scopes = json_array(), *areas = json_array();
+    for (size_t i = 0; i < MC_ARRAY_LEN(scope_names); i++)
+        if (t->scopes & 1u << i)
+            json_array_append_new(scopes, json_string(scope_names[i]));
+    if (t->all_areas)
+        json_array_append_new(areas, json_string("*"));
+    else
+        for (size_t i = 0; i < t->n_areas; i++)
+            json_array_append_new(areas, json_string(t->areas[i]));
+    return json_pack("{s:s, s:o, s:o}", "department", t->dept, "scopes", scopes, "areas", areas);
+}
+
+/* The names of the scopes of a mask, " or " between them ("notify or broadcast"). */
+static void scope_text(unsigned mask, char *out, size_t n) {
+    size_t used = 0;
+    out[0] = '\0';
+    for (size_t i = 0; i < MC_ARRAY_LEN(scope_names); i++)
+        if (mask & 1u << i)
+            used += (size_t)snprintf(out + used, used < n ? n - used : 0, "%s%s",
+                                     used ? " or " : "", scope_names[i]);
+}
+
+/* The caller's token when it carries one of the scopes of the mask (0: any
+ * valid token); otherwise answers 401 (no or wrong token) or 403. */
+static const gw_api_token *authorize(const gw_api *a, gw_req *rq, unsigned scope) {
+    const char *h = gw_req_header(rq, "authorization");
+    if (!h || !*h) {
+        gw_api_fail(rq, 401, "unauthorized", NULL, "send Authorization: Bearer <token>");
+        return NULL;
+    }
+    const gw_api_token *t = gw_api_token_find(a, h);
+    if (!t) {
+        gw_log(GW_WARN, "admin.bad_token", "{s:s, s:s}", "peer", gw_req_peer(rq), "path",
+               gw_req_path(rq));
+        gw_api_fail(rq, 401, "unauthorized", NULL, "the token is not valid");
+        return NULL;
+    }
+    if (scope && !(t->scopes & scope)) {
+        char name[64];
+        scope_text(scope, name, sizeof name);
+        gw_api_fail(rq, 403, "forbidden", NULL, "the token of %s lacks the scope %s", t->dept,
+                    name);
+        return NULL;
+    }
+    return t;
+}
+
+/* ------------------------------------------------------------- dispatch */
+
+/* Every route of the room: the token and its scope for the method, then the row's handler. */
+static void on_route(gw_req *rq, void *priv) {
+    const binding *b = priv;
+    const char *m = gw_req_method(rq);
+    bool reads = !strcmp(m, "GET") || !strcmp(m, "HEAD");
+    const gw_api_token *t = authorize(b->api, rq, reads ? b->r->read_scope : b->r->write_scope);
+    if (t)
+        b->r->fn(b->api, rq, t);
+}
+
+int gw_api_open(gw_app *app, gw_api **out, char *err, size_t errlen) {
+    *out = NULL;
+    if (!*app->cfg->admin_tokens_file)
+        return 0;
+    gw_api *a;
+    /* whatever went wrong with the data files, serve stops as for a bad file (exit 2) */
+    if (gw_api_new(app->data, app->cfg->admin_tokens_file, app->share_dir, &a, err, errlen))
+        return MC_EPARSE;
+    a->app = app;
+    for (size_t i = 0; i < N_ROUTES; i++) {
+        a->bind[i] = (binding){a, &routes[i]};
+        if (gw_router_add(app->router, routes[i].path, routes[i].label, routes[i].methods, on_route,
+                          &a->bind[i])) {
+            snprintf(err, errlen, "cannot add the route %s", routes[i].path);
+            gw_api_free(a);
+            return MC_ETOOBIG;
+        }
+    }
+    *out = a;
+    gw_log(GW_INFO, "admin.ready", "{s:I, s:I}", "tokens", (json_int_t)a->n_tokens, "statuses",
+           (json_int_t)gw_statuses_count(a->statuses));
+    gw_log(GW_INFO, "console.ready", "{s:I}", "wards", (json_int_t)gw_shared_ward_count(app->data));
+    return 0;
+}

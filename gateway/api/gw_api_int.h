@@ -1,0 +1,455 @@
+/*
+ * gw_api_int.h — the framework the files of gateway/api/ share (nothing outside
+ * api/ includes it but the unit tests): the module and its tokens, the route
+ * table's handler type, error answers, JSON bodies and field validators, query
+ * parameters, the async op that carries a request through the store, the
+ * idempotency helpers, ids and times; then what one resource file offers
+ * another (the status table, the template step).
+ *
+ * The rules every endpoint follows: a request is checked completely before
+ * Redis sees anything (token → 401, scope or area → 403, body and fields → 400
+ * naming the field), then each logical write is ONE Lua script, so a failure
+ * leaves all or nothing and a Redis that is down gives 503 with nothing written.
+ * Errors are {"error","message","field"}.
+ *
+ * Redis shapes written by api/ (read by the chat worker and the scheduler):
+ *   mc:dossier:<code>          hash dept procedure status status_text phone expected_at
+ *                              updated agency
+ *   mc:dossier:<code>:history  list of JSON events {status,status_text,note,at,dept}
+ *   mc:dossiers:<dept>         zset of the department's dossier codes by last change (ms)
+ *   mc:notif:<id>              hash dept status text to channels idx send_at_ms
+ *                              not_after_ms priority created_ms (+ dossier for events,
+ *                              batch for the rows of a batch)
+ *   mc:due                     zset of notification ids by send_at_ms
+ *   mc:batch:<id>              hash dept count ids (JSON array), kept as long as its
+ *                              idempotency key
+ *   mc:bc:<id>, mc:bc:due      a broadcast's hash and the zset of due broadcasts
+ *   mc:idem:<dept>:<key>       "<sha256 of the canonical body>|<id>" (bc:<key> for
+ *                              broadcasts, batch:<key> for batches)
+ *   mc:sub:dossier:<code>, mc:sub:ward:<ward id>   sets of "<channel>:<user id>"
+ *   mc:sub:ward:<ward id>:tag:<tag>   the same members, for a ward subscription's tags
+ *   mc:subs:<channel>:<id>     set of "dossier:<code>" / "ward:<id>" / "ward:<id>:tag:<tag>"
+ *                              (each names its set mc:sub:<member>)
+ *   mc:tpl:<dept>              hash: template id → JSON {id,name,text,placeholders,updated_at}
+ */
+#ifndef GW_API_INT_H
+#define GW_API_INT_H
+
+#include "gateway/api/gw_api.h"
+#include "gateway/app/gw_app.h"
+#include "gateway/app/gw_shared.h"
+#include "gateway/net/gw_http.h"
+#include "gateway/store/gw_store.h"
+
+#include <jansson.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define GW_API_PREFIX "/api/v1/" /* every route of the room */
+
+/* ---------------------------------------------------------------- limits */
+
+#define GW_API_MAX_TOKENS 256      /* lines of the tokens file */
+#define GW_API_MAX_LINE 1024       /* longest line of a data file */
+#define GW_API_DEPT_MAX 64         /* department id, bytes */
+#define GW_API_TOKEN_BYTES_MAX 512 /* a presented bearer token longer than this is wrong */
+#define GW_API_CODE_MAX 48         /* dossier code, bytes */
+#define GW_API_ID_MAX 48           /* status/procedure/ward ids, bytes (with the NUL) */
+#define GW_API_MAX_AREAS 64        /* areas of one token, wards of one broadcast */
+#define GW_API_MAX_TAGS 16         /* tags of a subscription or a broadcast */
+#define GW_API_TAG_MAX 32          /* one tag, bytes */
+#define GW_API_TEXT_MAX 2000       /* a notification or broadcast text, bytes */
+#define GW_API_NOTIF_ID_MAX 64     /* an id of a path or made here, bytes */
+#define GW_API_TPL_VALUE_MAX 200   /* one value of template.data, bytes */
+#define GW_API_USER_ID_MAX 128     /* a channel's user id, bytes */
+#define GW_API_IDEM_KEY_MAX 128    /* an idempotency key, bytes */
+#define GW_API_IDEM_TTL_S "604800" /* idempotency keys are remembered 7 days */
+#define GW_API_HASH_HEX 65         /* a SHA-256 in hex, with its NUL */
+#define GW_API_TIME_MAX 40         /* an ISO 8601 time written here, with its NUL */
+#define GW_API_DATE_LEN 11         /* "yyyy-mm-dd" and its NUL */
+#define GW_API_LOG_NOTE_MAX 256    /* what an op keeps for its log line, bytes */
+
+/* Scopes of a token. */
+#define GW_SCOPE_DOSSIERS_WRITE 1u
+#define GW_SCOPE_NOTIFY 2u
+#define GW_SCOPE_BROADCAST 4u
+#define GW_SCOPE_READ 8u
+
+/* Characters of the ids a path may carry (gw_api_id_ok). */
+#define GW_API_ID_HEX "0123456789abcdef"  /* broadcasts */
+#define GW_API_ID_NOTIF GW_API_ID_HEX "-" /* notifications: events and batch rows end in -<n> */
+#define GW_API_ID_WORD                                                                             \
+    "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ-_" /* dead letters */
+
+/* ---------------------------------------------------------------- module */
+
+typedef struct gw_statuses gw_statuses;
+
+/*
+ * Loads <share_dir>/gateway/api/data/statuses.txt, then the tokens of
+ * tokens_file (areas are ward ids or slugs of data, borrowed: it must outlive
+ * the module). 0 with *out (gw_api_free), or MC_EIO / MC_EPARSE / MC_ENOMEM
+ * with "file:LINE: reason" in err. gw_api_open is this plus the routes.
+ */
+int gw_api_new(const gw_shared *data, const char *tokens_file, const char *share_dir, gw_api **out,
+               char *err, size_t errlen);
+
+gw_app *gw_api_app(const gw_api *a);                 /* the process; NULL in unit tests */
+const gw_shared *gw_api_data(const gw_api *a);       /* wards, procedures, collation */
+const gw_statuses *gw_api_statuses(const gw_api *a); /* statuses.txt */
+
+/*
+ * Reads a text file line by line: fn gets each line that is neither blank nor
+ * a comment (# first), trimmed of white space and NUL-terminated, and returns
+ * 0, or MC_EPARSE with a reason in why. 0, or MC_EIO / MC_EPARSE with
+ * "path:LINE: reason" in err.
+ */
+typedef int gw_api_line_fn(void *ctx, char *line, size_t len, char *why, size_t wn);
+int gw_api_read_lines(const char *path, gw_api_line_fn *fn, void *ctx, char *err, size_t errlen);
+/* Moves *s and *len past leading and before trailing white space. */
+void gw_api_trim(char **s, size_t *len);
+
+/* ---------------------------------------------------------------- tokens */
+
+/* One line of the tokens file: a department, its scopes and its areas. */
+typedef struct gw_api_token gw_api_token;
+
+/*
+ * The token of an Authorization header value ("Bearer <token>"): the SHA-256
+ * of the token is compared with every configured hash in constant time. The
+ * token lives as long as the module; NULL when none matches.
+ */
+const gw_api_token *gw_api_token_find(const gw_api *a, const char *authorization);
+const char *gw_api_token_dept(const gw_api_token *t);
+unsigned gw_api_token_scopes(const gw_api_token *t); /* GW_SCOPE_* */
+/* true when the token's areas cover ward_id ('*' or listed). */
+bool gw_api_token_area_ok(const gw_api_token *t, const char *ward_id);
+/* {"department","scopes":[...],"areas":[...|"*"]} (new reference). */
+json_t *gw_api_token_json(const gw_api_token *t);
+
+/*
+ * A route's handler: the route table of gw_api.c has checked the token (401)
+ * and its scope for the method (403) before calling it; t lives as long as a.
+ */
+typedef void gw_api_handler(const gw_api *a, gw_req *rq, const gw_api_token *t);
+
+/* ---------------------------------------------------------------- errors */
+
+/* A 4xx answer built by a validator before it is sent, or collected per row. */
+typedef struct gw_api_err {
+    int status;        /* HTTP status; 0 while nothing is wrong */
+    char code[32];     /* "bad_field", "missing_field", "forbidden", ... */
+    char field[256];   /* JSON path of the field at fault, "" when none */
+    char message[512]; /* for a human */
+} gw_api_err;
+
+/* Fills e and returns MC_EINVAL, so that a validator may end with
+ * `return gw_api_err_set(...)`. field NULL: none. */
+int gw_api_err_set(gw_api_err *e, int status, const char *code, const char *field, const char *fmt,
+                   ...) __attribute__((format(printf, 5, 6)));
+
+/* e as {"error","message","field"} (field left out when empty): a new string the
+ * caller frees, or NULL when memory runs out. */
+char *gw_api_err_json(const gw_api_err *e);
+
+/* Answers e (a status of 0 is 400). */
+void gw_api_fail_err(gw_req *rq, const gw_api_err *e);
+/* Answers {"error","message","field"} (field NULL: left out). */
+void gw_api_fail(gw_req *rq, int status, const char *code, const char *field, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+void gw_api_vfail(gw_req *rq, int status, const char *code, const char *field, const char *fmt,
+                  va_list ap) __attribute__((format(printf, 5, 0)));
+/* Answers o as JSON with status; steals the reference (NULL: 500). */
+void gw_api_answer(gw_req *rq, int status, json_t *o);
+/* Answers 500 "out of memory". */
+void gw_api_oom(gw_req *rq);
+/* A Redis list of JSON texts (a history, attempts) as a JSON array: each
+ * parsed, or kept as a string when it is not JSON (new reference). */
+json_t *gw_api_json_list(const redisReply *list);
+
+/* ------------------------------------------------------ bodies and fields */
+
+/* The body as a JSON object (new reference), or NULL when answered 400. */
+json_t *gw_api_body(gw_req *rq);
+
+/*
+ * How much of a key the client chose an error names: at most bytes bytes and
+ * cps code points, never part of a character. The API's endpoints name 60
+ * bytes of it, the console's (templates, batches, template data) 48 characters.
+ */
+typedef struct gw_api_cut {
+    size_t bytes; /* bytes at most */
+    size_t cps;   /* code points at most */
+} gw_api_cut;
+#define GW_API_CUT ((gw_api_cut){60, 60})
+#define GW_API_CUT_CONSOLE ((gw_api_cut){4 * 48, 48})
+
+/* prefix then key cut as cut says. */
+void gw_api_key_path(char *out, size_t n, const char *prefix, const char *key, gw_api_cut cut);
+
+/* Rejects the first key of o not in allowed (NULL-terminated): 400 bad_field
+ * naming prefix + key (gw_api_key_path). 0 or MC_EINVAL with e. */
+int gw_api_only_fields(gw_api_err *e, const json_t *o, const char *const *allowed,
+                       const char *prefix, gw_api_cut cut);
+
+/*
+ * The string field name of o, 1..max bytes without NUL, named path in errors:
+ * *out (borrowed from o) and *outlen, or *out = NULL when absent or null. 0, or
+ * MC_EINVAL with e (missing when required, not a string, empty, too long).
+ */
+int gw_api_str_field(gw_api_err *e, const json_t *o, const char *name, const char *path, size_t max,
+                     bool required, const char **out, size_t *outlen);
+
+/* The RFC 3339 time field name of b into *ms; unchanged when absent. 0 or MC_EINVAL. */
+int gw_api_time_field(gw_api_err *e, const json_t *b, const char *name, int64_t *ms);
+
+/* What a notification and a broadcast share: their text (given, or made from a
+ * department template), priority, idempotency key and times. */
+typedef struct gw_api_message {
+    const char *text;     /* borrowed from the body, or NULL with a template */
+    const char *tpl_id;   /* borrowed: template.id, or NULL */
+    json_t *tpl_data;     /* borrowed: template.data (an object), or NULL */
+    const char *priority; /* "normal" or "urgent" */
+    const char *idem_key; /* borrowed: idempotency_key, or NULL */
+    int64_t send_at_ms;   /* due time */
+    int64_t not_after_ms; /* deadline, 0 = none */
+    int64_t created_ms;   /* the gateway's clock when it was checked */
+    char *out_text;       /* owned: what is stored and sent (the text step's) */
+} gw_api_message;
+
+/* text or template (exactly one; the template's existence is checked later,
+ * against the store), priority and idempotency_key of b into m. 0 or MC_EINVAL. */
+int gw_api_message_fields(gw_api_err *e, const json_t *b, gw_api_message *m);
+/* send_at (default now) and not_after of b into m, created_ms = now. 0 or MC_EINVAL. */
+int gw_api_message_times(gw_api_err *e, const json_t *b, gw_api_message *m);
+
+/* ------------------------------------------------------------ validators */
+
+/* Canonical dossier code 000.00.25.H29-231122-0001 (upper-case). */
+bool gw_api_code_ok(const char *s, size_t len);
+/* Vietnamese mobile in E.164: +84 then 9 digits, the first 3, 5, 7, 8 or 9. */
+bool gw_api_phone_ok(const char *s, size_t len);
+/* Calendar date YYYY-MM-DD from 2000. */
+bool gw_api_date_ok(const char *s, size_t len);
+/* 1..GW_API_USER_ID_MAX printable ASCII bytes without spaces (they end up in keys). */
+bool gw_api_user_id_ok(const char *s, size_t len);
+/* A channel the API may address: a provider channel or "webchat". */
+bool gw_api_channel_known(const char *c);
+/* 1..GW_API_NOTIF_ID_MAX bytes, each one of chars (GW_API_ID_*). */
+bool gw_api_id_ok(const char *s, size_t len, const char *chars);
+/* The request's path after prefix (a route's prefix it is known to start with). */
+const char *gw_api_path_rest(gw_req *rq, const char *prefix);
+
+/* --------------------------------------------------------- query strings */
+
+/*
+ * The first name=value of a query string (gw_req_query), percent-decoded ('+'
+ * is a space; a '%' not followed by two hex digits stays) into out: 0;
+ * MC_ENOTFOUND when absent; MC_ETOOBIG when the value does not fit n bytes;
+ * MC_EINVAL when it holds a NUL.
+ */
+int gw_api_query(const char *q, size_t qlen, const char *name, char *out, size_t n);
+
+/* The whole number name= (digits only) into *out: def when absent, 0; MC_EINVAL
+ * when it is not 1..9 digits or lies outside [min, max]. */
+int gw_api_query_long(const char *q, size_t qlen, const char *name, long def, long min, long max,
+                      long *out);
+/* The same from the request's query, 1..max: 0, or MC_EINVAL once answered 400
+ * bad_field name with the message fmt. */
+int gw_api_query_count(gw_req *rq, const char *name, long def, long max, long *out, const char *fmt,
+                       ...) __attribute__((format(printf, 6, 7)));
+
+/* ----------------------------------------------------------------- times */
+
+/* RFC 3339 date-time with Z or ±HH:MM into ms since the epoch; 0 or MC_EINVAL. */
+int gw_api_parse_time(const char *s, size_t len, int64_t *ms);
+/* ms since the epoch as ISO 8601 in Asia/Ho_Chi_Minh ("...T15:04:05+07:00"). */
+void gw_api_format_time(int64_t ms, char *out, size_t n);
+/* The day number (days since 1970-01-01) of utc_ms in Asia/Ho_Chi_Minh. */
+int64_t gw_api_day(int64_t utc_ms);
+/* "yyyy-mm-dd" of a day number (proleptic Gregorian). The Lua ymd() of
+ * GW_DAY_NOTE_LUA (gateway/store/gw_lua.h) is the same computation. */
+void gw_api_date(int64_t day, char out[GW_API_DATE_LEN]);
+
+/* ------------------------------------------------------------ ids, masks */
+
+/* n random bytes as 2n lower-case hex digits (out holds 2n+1; n <= 32). */
+void gw_api_random_hex(char *out, size_t nbytes);
+/* SHA-256 of s as 64 hex digits and a NUL. */
+void gw_api_sha256_hex(const char *s, size_t len, char out[GW_API_HASH_HEX]);
+/* A user id as a stranger may see it: its first two and last two bytes around
+ * "****", only "****" when 6 bytes or fewer. Always NUL-terminated. */
+void gw_api_mask_id(const char *s, size_t len, char *out, size_t n);
+/* A recipient for display: a phone (leading '+') "+8490****567" (gw_mask_pii),
+ * any other id as gw_api_mask_id, "" for "". Always NUL-terminated. */
+void gw_api_mask(const char *to, char *out, size_t n);
+
+/* ------------------------------------------------------------ async op */
+
+/*
+ * A request on its way through the store. A handler makes one, fills what its
+ * callbacks need, and ends it with gw_api_op_send (the framework takes it) or
+ * gw_api_op_free. The framework's store callback answers for every endpoint
+ * alike: no reply (the connection dropped) 503, a Redis error 500, a reply of
+ * another shape than asked 500 — and calls the op's reply function only with a
+ * reply of the shape asked. The op is freed when that function returns, unless
+ * it sent the op on (gw_api_op_send again); gw_api_op_free there is harmless.
+ */
+typedef struct gw_api_op gw_api_op;
+typedef void gw_api_reply_fn(gw_api_op *o, const redisReply *r);
+typedef void gw_api_next_fn(gw_api_op *o);
+
+typedef enum gw_api_want {
+    GW_API_ANY,    /* any reply but an error */
+    GW_API_INT,    /* an integer */
+    GW_API_ARRAY,  /* an array */
+    GW_API_STATUS, /* an array led by an integer (a script's status) */
+} gw_api_want;
+
+struct gw_api_op {
+    const gw_api *api;                /* the module */
+    gw_req *rq;                       /* holds a reference */
+    const gw_api_token *t;            /* the caller's token (lives as long as the module) */
+    char dept[GW_API_DEPT_MAX + 1];   /* its department */
+    char id[GW_API_NOTIF_ID_MAX + 1]; /* the id of the path, or the one made */
+    char code[GW_API_CODE_MAX + 1];   /* a dossier code, when any */
+    char hash[GW_API_HASH_HEX];       /* the canonical body's hash (idempotency) */
+    char note[GW_API_LOG_NOTE_MAX];   /* what the log line needs */
+    int64_t now;                      /* the gateway's clock when the op was made */
+    long n;                           /* a count the answer needs (GET /stats: days) */
+    json_t *body;                     /* owned: the request body, or NULL */
+    json_t *keep;                     /* owned: what the answer returns, or NULL */
+    void *res;                        /* owned: the resource's own state, or NULL */
+    void (*res_clear)(void *res);     /* frees what res holds (then res is freed) */
+    /* the framework's */
+    gw_api_reply_fn *reply; /* the function the next reply goes to */
+    gw_api_want want;       /* the shape it wants */
+    bool in_reply;          /* its reply function is running */
+    bool sent_on;           /* sent again while in_reply */
+    /* the text step's (gw_templates_text) */
+    gw_api_message *msg;  /* the message whose text is made, in res */
+    gw_api_next_fn *next; /* what follows once it has its text */
+};
+
+/* A new op for rq and the caller's token t, or NULL when answered 500. */
+gw_api_op *gw_api_op_new(const gw_api *a, gw_req *rq, const gw_api_token *t);
+/* The same, owning the body (gw_api_body), or NULL when answered 400 or 500. */
+gw_api_op *gw_api_op_with_body(const gw_api *a, gw_req *rq, const gw_api_token *t);
+
+/* Checks the body of o into its resource state o->res: 0, or MC_EINVAL with e. */
+typedef int gw_api_check_fn(gw_api_op *o, gw_api_err *e);
+
+/*
+ * The start of a request with a JSON body: the op owning the body, with res
+ * the resource's state (size zeroed bytes, emptied by clear, which may be NULL,
+ * when the op goes), checked by check. NULL once answered: 400 for a body that
+ * is not an object or that check refuses (e's status), 500.
+ */
+gw_api_op *gw_api_op_checked(const gw_api *a, gw_req *rq, const gw_api_token *t, size_t size,
+                             void (*clear)(void *res), gw_api_check_fn *check);
+
+/* The op of a route whose path is prefix then an id of chars (gw_api_id_ok), the
+ * id in o->id; NULL once answered (404 "no such <what>", 500). */
+gw_api_op *gw_api_op_for_id(const gw_api *a, gw_req *rq, const gw_api_token *t, const char *prefix,
+                            const char *chars, const char *what);
+void gw_api_op_free(gw_api_op *o);
+
+/* Sends av and frees it; fn gets the reply when it has the shape want. When
+ * the store cannot take it: answers 503 ("nothing was written") and frees o.
+ * Either way the caller forgets o and av. 0 or MC_EUNAVAIL. */
+int gw_api_op_send(gw_api_op *o, gw_argv *av, gw_api_want want, gw_api_reply_fn *fn);
+
+/* An argument vector that begins EVAL <lua> <nkeys>: the keys and arguments
+ * follow, then gw_api_op_send. GW_API_EVAL takes the length of a char array. */
+gw_argv gw_api_eval(const char *lua, size_t len, int nkeys);
+#define GW_API_EVAL(lua, nkeys) gw_api_eval(lua, sizeof(lua) - 1, nkeys)
+
+/* ------------------------------------------------------------ idempotency */
+
+/* o->hash = SHA-256 of the body's canonical JSON (sorted keys, compact). 0 or MC_ENOMEM. */
+int gw_api_op_hash_body(gw_api_op *o);
+/* The key mc:idem:<dept>:<kind><key> of an idempotency key (kind "", "bc:", "batch:"). */
+void gw_api_idem_key(char *out, size_t n, const char *dept, const char *kind, const char *key);
+/*
+ * Reads a writing script's {written, "<hash>|<id>", ...} (a GW_API_STATUS reply):
+ * 0 with the id kept and *fresh (true: written now; false: the key was known,
+ * with the same body); MC_EINVAL once answered (500 for a record of another
+ * shape, 409 for a key used with another body).
+ */
+int gw_api_idem_reply(gw_api_op *o, const redisReply *r, char id[GW_API_NOTIF_ID_MAX + 1],
+                      bool *fresh);
+
+/* ------------------------------------------------ one resource to another */
+
+#define GW_API_CHANNELS_MAX 128 /* a list of channels, comma-separated, with its NUL */
+
+/* One notification of POST /notifications or one row of a batch, checked
+ * (gw_notifications.c). */
+typedef struct gw_notif {
+    gw_api_message msg;                 /* text or template, priority, key, times */
+    json_t *to;                         /* owned: the recipient as stored */
+    char *to_json;                      /* owned: its compact JSON */
+    char channels[GW_API_CHANNELS_MAX]; /* fallback order, comma-separated */
+    char id[GW_API_NOTIF_ID_MAX + 1];   /* its id, once made */
+} gw_notif;
+
+/*
+ * Checks a POST /notifications body b, exactly as the endpoint does (every rule
+ * but the template's existence, which needs the store). 0 with n filled,
+ * borrowing from b (keep b alive); or MC_EINVAL with e, n cleared. Clear n with
+ * gw_notif_clear.
+ */
+int gw_notif_parse(const json_t *b, gw_notif *n, gw_api_err *e);
+void gw_notif_clear(gw_notif *n);
+
+/* The wording of a status id of statuses.txt, or NULL (gw_dossiers.c). */
+const char *gw_statuses_text(const gw_statuses *s, const char *status);
+size_t gw_statuses_count(const gw_statuses *s);
+/* Loads statuses.txt; 0 with *out, or MC_E* with "path:LINE: reason". */
+int gw_statuses_load(const char *path, gw_statuses **out, char *err, size_t errlen);
+void gw_statuses_free(gw_statuses *s);
+
+/*
+ * The text step of POST /notifications, /broadcasts and the preview
+ * (gw_templates.c): m->out_text becomes a copy of m->text, or the department's
+ * template m->tpl_id rendered with m->tpl_data (read from the store first; 400
+ * as gw_templates_use says when they do not fit); then next(o), which owns o
+ * from there. On failure the request is answered and o freed.
+ */
+void gw_templates_text(gw_api_op *o, gw_api_message *m, gw_api_next_fn *next);
+/* Asks the store for the department's template id: fn gets a string (the
+ * stored record) or nil (GW_API_ANY). As gw_api_op_send. */
+int gw_templates_fetch(gw_api_op *o, const char *id, gw_api_reply_fn *fn);
+/*
+ * Applies a fetched template (r, a reply of gw_templates_fetch) to data: nil →
+ * 400 template.id; with need_all, a placeholder without a value → 400
+ * <prefix><name>; a value for no placeholder → 400 <prefix><key>; with out, a
+ * result that is blank or longer than GW_API_TEXT_MAX → 400 template, else
+ * *out (caller frees) the text. out NULL checks only. 0 or MC_EINVAL with e (500
+ * for an unreadable record).
+ */
+int gw_templates_use(const redisReply *r, const json_t *data, const char *prefix, bool need_all,
+                     char **out, gw_api_err *e);
+
+/* ------------------------------------------------------------- handlers */
+
+gw_api_handler gw_dossiers_list;       /* GET /dossiers?q=&limit= */
+gw_api_handler gw_dossiers_item;       /* GET|PUT /dossiers/{code}, POST /dossiers/{code}/events */
+gw_api_handler gw_notifications_post;  /* POST /notifications */
+gw_api_handler gw_notifications_get;   /* GET /notifications/{id} */
+gw_api_handler gw_notifications_batch; /* POST /notifications/batch */
+gw_api_handler gw_broadcasts_post;     /* POST /broadcasts */
+gw_api_handler gw_broadcasts_item;     /* GET|DELETE /broadcasts/{id} */
+gw_api_handler gw_broadcasts_preview;  /* POST /broadcasts/preview */
+gw_api_handler gw_subscriptions;       /* POST|DELETE /subscriptions */
+gw_api_handler gw_templates_list;      /* GET /templates */
+gw_api_handler gw_templates_item;      /* GET|PUT|DELETE /templates/{id} */
+gw_api_handler gw_reports_stats;       /* GET /stats?days= */
+gw_api_handler gw_reports_dead;        /* GET /dead?limit= */
+gw_api_handler gw_reports_retry;       /* POST /dead/{id}/retry */
+gw_api_handler gw_me;                  /* GET /me */
+gw_api_handler gw_wards;               /* GET /wards */
+
+#endif

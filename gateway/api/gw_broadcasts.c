@@ -1,0 +1,641 @@
+/*
+ * gw_broadcasts.c — broadcasts: POST /broadcasts, GET and DELETE
+ * /broadcasts/{id}, and POST /broadcasts/preview (a POST /broadcasts body,
+ * judged the same, written nowhere).
+ *
+ * Big idea: a broadcast is recorded, not fanned out, here: one script counts
+ * the distinct subscribers of the wards (or of their ward x tag sets) on the
+ * channels addressed, stores the record with those counts and queues it on
+ * mc:bc:due; the scheduler (gateway/dispatch/gw_sched.c) fans it out later and
+ * notes each outcome in the record, which GET turns into counts by status and
+ * channel. The preview counts with the same Lua function and shows each
+ * channel's text as the sender would send it: for SMS, unaccented when [sms]
+ * unaccented, through the SMS adapter's render (which may shorten it), with
+ * its segments and cost; for Messenger, the parts a long text goes in.
+ */
+#include "gateway/api/gw_api_int.h"
+
+#include "channels/ch.h"
+#include "channels/facebook.h"
+#include "channels/sms.h"
+#include "core/mc.h"
+#include "gateway/app/gw_channels.h"
+#include "gateway/app/gw_log.h"
+#include "vi-nlp/vn_norm.h"
+
+#include <ctype.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define BC_ID_BYTES 16                  /* random bytes of a broadcast id (32 hex) */
+#define TAGS_MAX (GW_API_MAX_TAGS * 40) /* the tags of one broadcast, comma-separated */
+#define PREVIEW_PHONE "+84900000000"    /* a well-formed recipient to render the SMS for */
+#define STATUS_NAME_MAX 32              /* a status in a counter field st:<status>:<channel> */
+#define CHANNEL_MAX 16                  /* a channel name, with its NUL */
+#define WARN_MAX 256                    /* the SMS adapter's reason for refusing a text */
+
+/* One broadcast of POST /broadcasts (or of a preview), checked. */
+typedef struct broadcast {
+    gw_api_message msg;                           /* text or template, priority, key, times */
+    char wards[GW_API_MAX_AREAS * GW_API_ID_MAX]; /* canonical ward ids, comma-separated */
+    char channels[GW_API_CHANNELS_MAX];           /* channels addressed, comma-separated */
+    char tags[TAGS_MAX];                          /* tags, comma-separated */
+} broadcast;
+
+static void bc_clear(void *p) {
+    broadcast *b = p;
+    free(b->msg.out_text);
+}
+
+/* ------------------------------------------------------------- scripts */
+
+/* bc_count(first, nw, chans): the distinct members of the nw subscriber sets named
+ * by ARGV[first..] whose channel is in chans (comma-separated): total and per
+ * channel. POST /broadcasts records these numbers and the preview shows them. */
+#define BC_COUNT_LUA                                                                               \
+    "local function bc_count(first,nw,chans)\n"                                                    \
+    "  local want={} for c in string.gmatch(chans,'[^,]+') do want[c]=0 end\n"                     \
+    "  local seen,n={},0\n"                                                                        \
+    "  for i=first,first+nw-1 do\n"                                                                \
+    "    for _,m in ipairs(redis.call('SMEMBERS',ARGV[i])) do\n"                                   \
+    "      local c=string.match(m,'^([^:]+):')\n"                                                  \
+    "      if c and want[c] and not seen[m] then seen[m]=true n=n+1 want[c]=want[c]+1 end\n"       \
+    "    end\n"                                                                                    \
+    "  end\n"                                                                                      \
+    "  return n,want\n"                                                                            \
+    "end\n"
+
+/* KEYS[1] mc:bc:<id>, KEYS[2] mc:bc:due, KEYS[3] idempotency key (optional); ARGV:
+ * "hash|id", ttl, send_at_ms, id, n sets, the source sets (add_source_sets: the wards'
+ * subscriber sets, or their ward x tag sets), channels csv, then field/value pairs.
+ * Counts the distinct members of those sets on those channels,
+ * stores the record with recipients and count:<channel>, queues the id on mc:bc:due.
+ * Returns {1, "hash|id", n}, or {0, stored "hash|id", its n} for a known key. */
+static const char bc_lua[] =
+    BC_COUNT_LUA "if #KEYS==3 then\n"
+                 "  if not redis.call('SET',KEYS[3],ARGV[1],'NX','EX',ARGV[2]) then\n"
+                 "    local v=redis.call('GET',KEYS[3]) local id=string.match(v,'|(.+)$') or ''\n"
+                 "    return {0,v,tonumber(redis.call('HGET','mc:bc:'..id,'recipients') or '0')}\n"
+                 "  end\n"
+                 "end\n"
+                 "local nw=tonumber(ARGV[5])\n"
+                 "local n,want=bc_count(6,nw,ARGV[6+nw])\n"
+                 "local a={'HSET',KEYS[1]} for i=7+nw,#ARGV do a[#a+1]=ARGV[i] end\n"
+                 "a[#a+1]='recipients' a[#a+1]=tostring(n)\n"
+                 "for c,k in pairs(want) do a[#a+1]='count:'..c a[#a+1]=tostring(k) end\n"
+                 "redis.call(unpack(a))\n"
+                 "redis.call('ZADD',KEYS[2],ARGV[3],ARGV[4])\n"
+                 "return {1,ARGV[1],n}\n";
+
+/* Read-only: ARGV n sets, the source sets, channels csv → {n, ch, count, ...}. */
+static const char bc_count_lua[] =
+    BC_COUNT_LUA "local nw=tonumber(ARGV[1])\n"
+                 "local n,want=bc_count(2,nw,ARGV[2+nw])\n"
+                 "local out={n}\n"
+                 "for c,k in pairs(want) do out[#out+1]=c out[#out+1]=k end\n"
+                 "return out\n";
+
+/* KEYS[1] mc:bc:<id>, KEYS[2] mc:bc:due; ARGV dept, id. -2 none, -1 other dept, 0
+ * finished or cancelled already, 1 cancelled: the fan-out stops (gw_sched) and its
+ * notifications not yet on their way are cancelled when they come due. */
+static const char bc_cancel_lua[] =
+    "if redis.call('EXISTS',KEYS[1])==0 then return -2 end\n"
+    "if redis.call('HGET',KEYS[1],'dept')~=ARGV[1] then return -1 end\n"
+    "local st=redis.call('HGET',KEYS[1],'status')\n"
+    "if st~='scheduled' and st~='fanning' and st~='sending' then return 0 end\n"
+    "redis.call('HSET',KEYS[1],'status','cancelled')\n"
+    "redis.call('ZREM',KEYS[2],ARGV[2])\n"
+    "redis.call('DEL',KEYS[1]..':seen')\n"
+    "return 1\n";
+
+/* ---------------------------------------------------------- validation */
+
+/*
+ * Checks one string of an audience list and writes its canonical form: 0;
+ * MC_ENOTFOUND for an unknown value; MC_EINVAL for a known one the token may
+ * not address.
+ */
+typedef int item_fn(const gw_api *a, const gw_api_token *t, const char *s, char *canon, size_t n);
+
+static int ward_item(const gw_api *a, const gw_api_token *t, const char *s, char *canon, size_t n) {
+    const gw_ward *w = gw_shared_ward_find(gw_api_data(a), s);
+    if (!w)
+        return MC_ENOTFOUND;
+    if (!gw_api_token_area_ok(t, w->id))
+        return MC_EINVAL;
+    snprintf(canon, n, "%s", w->id);
+    return 0;
+}
+
+static int channel_item(const gw_api *a, const gw_api_token *t, const char *s, char *canon,
+                        size_t n) {
+    (void)a, (void)t;
+    if (!gw_api_channel_known(s))
+        return MC_ENOTFOUND;
+    snprintf(canon, n, "%s", s);
+    return 0;
+}
+
+static int tag_item(const gw_api *a, const gw_api_token *t, const char *s, char *canon, size_t n) {
+    (void)a, (void)t;
+    size_t len = strlen(s);
+    if (len == 0 || len > GW_API_TAG_MAX || !gw_api_user_id_ok(s, len) || strchr(s, ','))
+        return MC_ENOTFOUND;
+    snprintf(canon, n, "%s", s);
+    return 0;
+}
+
+/* The strings of a JSON array field, each checked by ok, into csv (canonical,
+ * each once). 0 or MC_EINVAL with e (403 for an item outside the token's areas). */
+static int csv_array(gw_api_err *e, const json_t *arr, const char *path, size_t max_items,
+                     item_fn *ok, const gw_api *a, const gw_api_token *t, char *csv, size_t n) {
+    size_t i;
+    json_t *v;
+    if (!json_is_array(arr) || json_array_size(arr) == 0 || json_array_size(arr) > max_items)
+        return gw_api_err_set(e, 400, "bad_field", path, "%s must be an array of 1..%zu strings",
+                              path, max_items);
+    json_array_foreach(arr, i, v) {
+        char ip[64], canon[GW_API_ID_MAX + 2];
+        snprintf(ip, sizeof ip, "%s[%zu]", path, i);
+        const char *s = json_string_value(v);
+        int rc = s ? ok(a, t, s, canon, sizeof canon) : MC_ENOTFOUND;
+        if (rc == MC_EINVAL)
+            return gw_api_err_set(e, 403, "forbidden", ip, "%s",
+                                  "outside the areas of this department");
+        if (rc)
+            return gw_api_err_set(e, 400, "bad_field", ip, "%s", "unknown value");
+        size_t cl = strlen(canon), used = strlen(csv);
+        char probe[GW_API_ID_MAX + 4];
+        snprintf(probe, sizeof probe, ",%s,", canon);
+        char *with = malloc(used + 3);
+        if (with) {
+            snprintf(with, used + 3, ",%s,", csv);
+            bool dup = strstr(with, probe) != NULL;
+            free(with);
+            if (dup)
+                return gw_api_err_set(e, 400, "bad_field", ip, "listed twice");
+        }
+        if (used + cl + 2 > n)
+            return gw_api_err_set(e, 400, "bad_field", path, "%s is too long", path);
+        snprintf(csv + used, n - used, "%s%s", used ? "," : "", canon);
+    }
+    return 0;
+}
+
+/* The audience of a body: wards (403 outside the token's areas), channels
+ * (default: all of them and the web chat), tags. */
+static int parse_audience(const gw_api *a, const gw_api_token *t, const json_t *b, broadcast *bc,
+                          gw_api_err *e) {
+    static const char *const allowed[] = {"wards", "channels", "tags", NULL};
+    json_t *aud = json_object_get(b, "audience");
+    if (!json_is_object(aud))
+        return gw_api_err_set(
+            e, 400, aud ? "bad_field" : "missing_field", "audience",
+            "audience must be {\"wards\": [...], \"channels\": [...], \"tags\": [...]}");
+    if (gw_api_only_fields(e, aud, allowed, "audience.", GW_API_CUT) ||
+        csv_array(e, json_object_get(aud, "wards"), "audience.wards", GW_API_MAX_AREAS, ward_item,
+                  a, t, bc->wards, sizeof bc->wards))
+        return MC_EINVAL;
+    json_t *chs = json_object_get(aud, "channels");
+    if (chs && csv_array(e, chs, "audience.channels", GW_N_CHANNELS + 1, channel_item, a, t,
+                         bc->channels, sizeof bc->channels))
+        return MC_EINVAL;
+    if (!chs) {
+        char *c = bc->channels;
+        for (size_t i = 0; i < GW_N_CHANNELS; i++)
+            snprintf(c + strlen(c), sizeof bc->channels - strlen(c), "%s,", gw_channel_names[i]);
+        snprintf(c + strlen(c), sizeof bc->channels - strlen(c), "webchat");
+    }
+    json_t *tg = json_object_get(aud, "tags");
+    if (tg && csv_array(e, tg, "audience.tags", GW_API_MAX_TAGS, tag_item, a, t, bc->tags,
+                        sizeof bc->tags))
+        return MC_EINVAL;
+    return 0;
+}
+
+/* Checks a POST /broadcasts body for the token t; bc borrows from b. 0 or MC_EINVAL. */
+static int bc_parse(const gw_api *a, const gw_api_token *t, const json_t *b, broadcast *bc,
+                    gw_api_err *e) {
+    static const char *const allowed[] = {"audience", "text",     "send_at",         "not_after",
+                                          "priority", "template", "idempotency_key", NULL};
+    if (gw_api_only_fields(e, b, allowed, "", GW_API_CUT) || parse_audience(a, t, b, bc, e) ||
+        gw_api_message_fields(e, b, &bc->msg) || gw_api_message_times(e, b, &bc->msg))
+        return MC_EINVAL;
+    const gw_api_message *m = &bc->msg;
+    if (m->not_after_ms && (m->not_after_ms <= m->send_at_ms || m->not_after_ms <= m->created_ms))
+        return gw_api_err_set(e, 400, "bad_field", "not_after",
+                              "not_after must be later than send_at and now");
+    return 0;
+}
+
+/* Appends the number of source sets, then the sets: each ward's subscribers
+ * mc:sub:ward:<ward>, or, when tags are given, every ward x tag set
+ * mc:sub:ward:<ward>:tag:<tag> (the subscribers of the ward with that tag). The
+ * fan-out (gw_sched.c) walks the same sets in the same order; a subscriber in
+ * several of them is counted and sent to once. */
+static void add_source_sets(gw_argv *av, const char *wards, const char *tags) {
+    size_t nw = 1, nt = 1;
+    for (const char *p = wards; *p; p++)
+        nw += *p == ',';
+    for (const char *p = tags; *p; p++)
+        nt += *p == ',';
+    gw_argv_addf(av, "%zu", *tags ? nw * nt : nw);
+    for (const char *p = wards; *p;) {
+        const char *e = strchr(p, ',');
+        size_t l = e ? (size_t)(e - p) : strlen(p);
+        if (!*tags)
+            gw_argv_addf(av, "mc:sub:ward:%.*s", (int)l, p);
+        for (const char *q = tags; *q;) {
+            const char *te = strchr(q, ',');
+            size_t tl = te ? (size_t)(te - q) : strlen(q);
+            gw_argv_addf(av, "mc:sub:ward:%.*s:tag:%.*s", (int)l, p, (int)tl, q);
+            q += tl + (te != NULL);
+        }
+        p += l + (e != NULL);
+    }
+}
+
+static int bc_check(gw_api_op *o, gw_api_err *e) {
+    return bc_parse(o->api, o->t, o->body, o->res, e);
+}
+
+/* The start of POST /broadcasts and the preview: the body checked into a
+ * broadcast the op owns, then the text step, then next. */
+static void bc_start(const gw_api *a, gw_req *rq, const gw_api_token *t, gw_api_next_fn *next) {
+    gw_api_op *o = gw_api_op_checked(a, rq, t, sizeof(broadcast), bc_clear, bc_check);
+    if (o)
+        gw_templates_text(o, &((broadcast *)o->res)->msg, next);
+}
+
+/* --------------------------------------------------------------- POST */
+
+static void on_bc(gw_api_op *o, const redisReply *r) {
+    char id[GW_API_NOTIF_ID_MAX + 1];
+    bool fresh;
+    if (r->elements != 3 || r->element[1]->type != REDIS_REPLY_STRING ||
+        r->element[2]->type != REDIS_REPLY_INTEGER) {
+        gw_api_fail(o->rq, 500, "internal", NULL, "unexpected store answer");
+        return;
+    }
+    if (gw_api_idem_reply(o, r, id, &fresh))
+        return;
+    gw_log(GW_INFO, fresh ? "admin.broadcast" : "admin.broadcast_repeat", "{s:s, s:s, s:s, s:I}",
+           "dept", o->dept, "id", id, "wards", o->note, "recipients",
+           (json_int_t)r->element[2]->integer);
+    gw_api_answer(
+        o->rq, 202,
+        json_pack("{s:s, s:I}", "id", id, "recipients", (json_int_t)r->element[2]->integer));
+}
+
+/* The text is known (given or rendered): one script records the broadcast. */
+static void bc_write(gw_api_op *o) {
+    broadcast *b = o->res;
+    const gw_api_message *m = &b->msg;
+    if (gw_api_op_hash_body(o)) {
+        gw_api_oom(o->rq);
+        gw_api_op_free(o);
+        return;
+    }
+    gw_api_random_hex(o->id, BC_ID_BYTES);
+    /* for the log line; long lists are cut */
+    snprintf(o->note, sizeof o->note, "%.*s", (int)sizeof o->note - 1, b->wards);
+    gw_argv av = GW_API_EVAL(bc_lua, m->idem_key ? 3 : 2);
+    gw_argv_addf(&av, "mc:bc:%s", o->id);
+    gw_argv_adds(&av, "mc:bc:due");
+    if (m->idem_key)
+        gw_argv_addf(&av, "mc:idem:%s:bc:%s", o->dept, m->idem_key);
+    gw_argv_addf(&av, "%s|%s", o->hash, o->id);
+    gw_argv_adds(&av, GW_API_IDEM_TTL_S);
+    gw_argv_addf(&av, "%" PRId64, m->send_at_ms);
+    gw_argv_adds(&av, o->id);
+    add_source_sets(&av, b->wards, b->tags);
+    gw_argv_adds(&av, b->channels);
+    const char *kv[] = {"dept",      o->dept, "status",   "scheduled", "text",
+                        m->out_text, "wards", b->wards,   "channels",  b->channels,
+                        "tags",      b->tags, "priority", m->priority};
+    for (size_t i = 0; i < MC_ARRAY_LEN(kv); i++)
+        gw_argv_adds(&av, kv[i]);
+    gw_argv_adds(&av, "send_at_ms");
+    gw_argv_addf(&av, "%" PRId64, m->send_at_ms);
+    gw_argv_adds(&av, "not_after_ms");
+    gw_argv_addf(&av, "%" PRId64, m->not_after_ms);
+    gw_argv_adds(&av, "created_ms");
+    gw_argv_addf(&av, "%" PRId64, m->created_ms);
+    gw_api_op_send(o, &av, GW_API_STATUS, on_bc);
+}
+
+void gw_broadcasts_post(const gw_api *a, gw_req *rq, const gw_api_token *t) {
+    bc_start(a, rq, t, bc_write);
+}
+
+/* ------------------------------------------------------- GET and DELETE */
+
+/* The counts of a broadcast record: by channel at creation (count:<ch>),
+ * fanned out by the scheduler (fanned:<ch>) and settled (st:<status>:<ch>, its
+ * GW_BC_NOTE_LUA); what has no outcome yet is scheduled (not fanned out yet, or
+ * on its way); recipients never fanned out of a cancelled broadcast are
+ * cancelled. Empty statuses are left out. */
+static json_t *bc_counts(json_t *by_ch, json_t *fanned, json_t *counts, const char *status,
+                         bool fan_done) {
+    const char *ch;
+    json_t *cv;
+    json_object_foreach(fanned, ch, cv) {
+        if (!json_object_get(by_ch, ch))
+            json_object_set_new(by_ch, ch, json_integer(0));
+    }
+    bool cancelled = !strcmp(status, "cancelled");
+    json_object_foreach(by_ch, ch, cv) {
+        long long f = json_integer_value(json_object_get(fanned, ch));
+        long long c = json_integer_value(cv);
+        long long total = fan_done || f > c ? f : c, settled = 0;
+        const char *sk;
+        json_t *per;
+        json_object_foreach(counts, sk, per) {
+            settled += json_integer_value(json_object_get(per, ch));
+        }
+        long long rest = total - settled;
+        if (cancelled && total > f) {
+            json_t *cc = json_object_get(counts, "cancelled");
+            if (!cc)
+                json_object_set_new(counts, "cancelled", cc = json_object());
+            json_object_set_new(
+                cc, ch, json_integer(json_integer_value(json_object_get(cc, ch)) + total - f));
+            rest -= total - f;
+        }
+        if (rest > 0 || !strcmp(status, "scheduled")) {
+            json_t *sc = json_object_get(counts, "scheduled");
+            if (!sc)
+                json_object_set_new(counts, "scheduled", sc = json_object());
+            json_object_set_new(sc, ch, json_integer(rest));
+        }
+    }
+    const char *sk;
+    json_t *per;
+    void *tmp;
+    json_object_foreach_safe(counts, tmp, sk, per) {
+        if (json_object_size(per) == 0)
+            json_object_del(counts, sk);
+    }
+    return counts;
+}
+
+/* Fields of the record that are numbers in the answer. */
+static bool numeric_field(const char *k) {
+    static const char *const names[] = {
+        "recipients", "send_at_ms",     "not_after_ms", "created_ms",      "fanned",
+        "finished",   "fan_started_ms", "fan_done_ms",  "text_removed_ms",
+    };
+    for (size_t i = 0; i < MC_ARRAY_LEN(names); i++)
+        if (!strcmp(k, names[i]))
+            return true;
+    return false;
+}
+
+/* Fields of the record the answer leaves out (the text, the fan-out's state). */
+static bool hidden_field(const char *k) {
+    static const char *const names[] = {"text", "cursor", "ward_idx", "scan_run", "stripped"};
+    for (size_t i = 0; i < MC_ARRAY_LEN(names); i++)
+        if (!strcmp(k, names[i]))
+            return true;
+    return false;
+}
+
+static void on_bc_get(gw_api_op *o, const redisReply *r) {
+    if (r->elements == 0) {
+        gw_api_fail(o->rq, 404, "not_found", NULL, "no broadcast %s", o->id);
+        return;
+    }
+    const char *dept = "", *status = "";
+    bool fan_done = false;
+    json_t *d = json_object(), *by_ch = json_object(), *fanned = json_object();
+    json_t *counts = json_object();
+    json_object_set_new(d, "id", json_string(o->id));
+    for (size_t i = 0; i + 1 < r->elements; i += 2) {
+        redisReply *kr = r->element[i], *vr = r->element[i + 1];
+        if (kr->type != REDIS_REPLY_STRING || vr->type != REDIS_REPLY_STRING)
+            continue;
+        long long n = strtoll(vr->str, NULL, 10);
+        const char *colon = !strncmp(kr->str, "st:", 3) ? strchr(kr->str + 3, ':') : NULL;
+        if (!strcmp(kr->str, "dept"))
+            dept = vr->str;
+        else if (!strcmp(kr->str, "status"))
+            status = vr->str;
+        else if (!strcmp(kr->str, "fan_done_ms"))
+            fan_done = true;
+        if (!strncmp(kr->str, "count:", 6))
+            json_object_set_new(by_ch, kr->str + 6, json_integer(n));
+        else if (!strncmp(kr->str, "fanned:", 7))
+            json_object_set_new(fanned, kr->str + 7, json_integer(n));
+        else if (colon) {
+            char st[STATUS_NAME_MAX];
+            snprintf(st, sizeof st, "%.*s", (int)(colon - kr->str - 3), kr->str + 3);
+            json_t *per = json_object_get(counts, st);
+            if (!per)
+                json_object_set_new(counts, st, per = json_object());
+            if (n > 0)
+                json_object_set_new(per, colon + 1, json_integer(n));
+        } else if (numeric_field(kr->str))
+            json_object_set_new(d, kr->str, json_integer(n));
+        else if (!strcmp(kr->str, "text_removed")) /* retention (gw_retention.c) */
+            json_object_set_new(d, kr->str, json_boolean(n == 1));
+        else if (!hidden_field(kr->str))
+            json_object_set_new(d, kr->str, json_stringn(vr->str, vr->len));
+    }
+    if (strcmp(dept, o->dept)) {
+        json_decref(d);
+        json_decref(by_ch);
+        json_decref(fanned);
+        json_decref(counts);
+        gw_api_fail(o->rq, 403, "forbidden", NULL, "broadcast %s belongs to another department",
+                    o->id);
+        return;
+    }
+    json_object_set_new(d, "counts", bc_counts(by_ch, fanned, counts, status, fan_done));
+    json_decref(by_ch);
+    json_decref(fanned);
+    gw_api_answer(o->rq, 200, d);
+}
+
+static void on_bc_cancel(gw_api_op *o, const redisReply *r) {
+    if (r->integer == -2)
+        gw_api_fail(o->rq, 404, "not_found", NULL, "no broadcast %s", o->id);
+    else if (r->integer == -1)
+        gw_api_fail(o->rq, 403, "forbidden", NULL, "broadcast %s belongs to another department",
+                    o->id);
+    else if (r->integer == 0)
+        gw_api_fail(o->rq, 409, "conflict", NULL, "broadcast %s is no longer scheduled", o->id);
+    else {
+        gw_log(GW_INFO, "admin.broadcast_cancelled", "{s:s, s:s}", "dept", o->dept, "id", o->id);
+        gw_api_answer(o->rq, 200, json_pack("{s:s, s:s}", "id", o->id, "status", "cancelled"));
+    }
+}
+
+void gw_broadcasts_item(const gw_api *a, gw_req *rq, const gw_api_token *t) {
+    bool del = !strcmp(gw_req_method(rq), "DELETE");
+    gw_api_op *o =
+        gw_api_op_for_id(a, rq, t, GW_API_PREFIX "broadcasts/", GW_API_ID_HEX, "broadcast");
+    if (!o)
+        return;
+    const char *id = o->id;
+    if (del) {
+        gw_argv av = GW_API_EVAL(bc_cancel_lua, 2);
+        gw_argv_addf(&av, "mc:bc:%s", id);
+        gw_argv_adds(&av, "mc:bc:due");
+        gw_argv_adds(&av, o->dept);
+        gw_argv_adds(&av, id);
+        gw_api_op_send(o, &av, GW_API_INT, on_bc_cancel);
+    } else {
+        gw_argv av = {0};
+        gw_argv_adds(&av, "HGETALL");
+        gw_argv_addf(&av, "mc:bc:%s", id);
+        gw_api_op_send(o, &av, GW_API_ARRAY, on_bc_get);
+    }
+}
+
+/* ------------------------------------------------------------- preview */
+
+/*
+ * An SMS text as the sender sends it (gw_sender.c job_render / job_outbox):
+ * unaccented when [sms] unaccented; when the channel can send, through the SMS
+ * adapter's render (which may shorten it to max_segments), read back from the
+ * request it builds; otherwise as written to the outbox. *out is owned by the
+ * caller; info counts it. warn gets a reason when the adapter refused the text.
+ * 0 or MC_ENOMEM.
+ */
+static int sms_as_sent(const gw_app *app, const char *text, size_t len, char **out, size_t *out_len,
+                       ch_sms_info *info, char *warn, size_t wn) {
+    const gw_config *cfg = app->cfg;
+    char *plain = NULL;
+    size_t plain_len = 0;
+    *warn = '\0';
+    if (!cfg->sms_unaccented || vn_unaccent(app->vn, text, len, &plain, &plain_len)) {
+        plain = strndup(text, len);
+        plain_len = len;
+    }
+    if (!plain)
+        return MC_ENOMEM;
+    const ch_adapter *ad = ch_adapter_find("sms");
+    if (ad && gw_channel_can_send(cfg, "sms")) {
+        ch_settings st;
+        gw_channel_settings(cfg, "sms", &st);
+        ch_outgoing o = {0};
+        o.recipient = PREVIEW_PHONE;
+        o.text = plain;
+        o.text_len = plain_len;
+        o.purpose = CH_PURPOSE_UPDATE;
+        o.tracking_id = "preview";
+        ch_http h[1];
+        size_t n = 0;
+        char err[WARN_MAX] = "";
+        if (!ad->render(&st, &o, h, 1, &n, err, sizeof err) && n == 1) {
+            bool kannel = !strcmp(cfg->sms_provider, "kannel");
+            const char *form = kannel ? strchr(h[0].url, '?') : h[0].body;
+            size_t flen = form ? (kannel ? strlen(form + 1) : h[0].body_len) : 0;
+            if (kannel && form)
+                form++;
+            char *sent = form ? malloc(flen + 1) : NULL;
+            size_t sent_len = 0;
+            if (sent &&
+                !ch_form_get(form, flen, kannel ? "text" : "Body", sent, flen + 1, &sent_len)) {
+                free(plain);
+                plain = sent;
+                plain_len = sent_len;
+            } else
+                free(sent);
+            ch_http_clear(&h[0]);
+        } else
+            snprintf(warn, wn, "%s", err);
+    }
+    ch_sms_count(plain, plain_len, info);
+    *out = plain;
+    *out_len = plain_len;
+    return 0;
+}
+
+/* Messenger texts longer than its limit go as several messages (facebook.c). */
+static int fb_parts(const char *t, size_t len) {
+    size_t pos = 0;
+    int parts = 0;
+    while (pos < len && isspace((unsigned char)t[pos]))
+        pos++;
+    while (pos < len) {
+        size_t rest;
+        ch_text_cut(t + pos, len - pos, FB_MAX_TEXT_CHARS, &rest);
+        parts++;
+        if (rest == 0)
+            break;
+        pos += rest;
+    }
+    return parts;
+}
+
+/* The SMS figures of a preview: the text as sent, its encoding and segments,
+ * for n recipients, with the cost when [sms] price_per_segment_vnd is set. */
+static int sms_preview(const gw_app *app, json_t *one, const char *text, size_t tlen, long long n) {
+    char *sent = NULL, warn[WARN_MAX];
+    size_t sl = 0;
+    ch_sms_info info;
+    if (sms_as_sent(app, text, tlen, &sent, &sl, &info, warn, sizeof warn))
+        return MC_ENOMEM;
+    json_object_set_new(one, "text", json_stringn(sent, sl));
+    json_object_set_new(one, "encoding", json_string(info.encoding));
+    json_object_set_new(one, "segments", json_integer(info.segments));
+    json_object_set_new(one, "chars", json_integer((json_int_t)info.chars));
+    json_object_set_new(one, "segments_total", json_integer(n * info.segments));
+    if (app->cfg->sms_price_per_segment_vnd > 0)
+        json_object_set_new(
+            one, "cost_vnd",
+            json_integer(n * info.segments * (json_int_t)app->cfg->sms_price_per_segment_vnd));
+    if (*warn)
+        json_object_set_new(one, "warning", json_string(warn));
+    free(sent);
+    return 0;
+}
+
+static void on_preview_count(gw_api_op *o, const redisReply *r) {
+    const gw_app *app = gw_api_app(o->api);
+    const broadcast *b = o->res;
+    const char *text = b->msg.out_text;
+    size_t tlen = strlen(text);
+    json_t *chans = json_object();
+    for (const char *p = b->channels; *p;) {
+        const char *comma = strchr(p, ',');
+        size_t l = comma ? (size_t)(comma - p) : strlen(p);
+        char ch[CHANNEL_MAX];
+        snprintf(ch, sizeof ch, "%.*s", (int)l, p);
+        p += l + (comma != NULL);
+        long long n = 0;
+        for (size_t i = 1; i + 1 < r->elements; i += 2)
+            if (r->element[i]->type == REDIS_REPLY_STRING && !strcmp(r->element[i]->str, ch))
+                n = r->element[i + 1]->type == REDIS_REPLY_INTEGER ? r->element[i + 1]->integer : 0;
+        json_t *one = json_pack("{s:I, s:s}", "recipients", (json_int_t)n, "text", text);
+        if (!strcmp(ch, "facebook"))
+            json_object_set_new(one, "parts", json_integer(fb_parts(text, tlen)));
+        else if (!strcmp(ch, "sms") && sms_preview(app, one, text, tlen, n)) {
+            json_decref(one);
+            json_decref(chans);
+            gw_api_oom(o->rq);
+            return;
+        }
+        json_object_set_new(chans, ch, one);
+    }
+    gw_api_answer(o->rq, 200,
+                  json_pack("{s:I, s:s, s:o}", "recipients", (json_int_t)r->element[0]->integer,
+                            "text", text, "channels", chans));
+}
+
+/* The text is known: count the recipients exactly as POST /broadcasts does
+ * (a read-only script: distinct members of the sets on the channels addressed). */
+static void preview_count(gw_api_op *o) {
+    const broadcast *b = o->res;
+    gw_argv av = GW_API_EVAL(bc_count_lua, 0);
+    add_source_sets(&av, b->wards, b->tags);
+    gw_argv_adds(&av, b->channels);
+    gw_api_op_send(o, &av, GW_API_STATUS, on_preview_count);
+}
+
+void gw_broadcasts_preview(const gw_api *a, gw_req *rq, const gw_api_token *t) {
+    bc_start(a, rq, t, preview_count);
+}

@@ -1,0 +1,608 @@
+/*
+ * gw_dossiers.c — dossiers: GET /dossiers (the department's list), PUT and GET
+ * /dossiers/{code}, POST /dossiers/{code}/events; and the status table of
+ * gateway/api/data/statuses.txt (the wording of each status and the text of
+ * the notification an event sends).
+ *
+ * Big idea: a department touches only its own dossiers, and the check is in
+ * the same script as the write: PUT replaces the hash and indexes it, an event
+ * changes the status, appends to the history and queues one notification per
+ * subscriber (and the dossier's phone by SMS), all or nothing. GET shows who an
+ * event would notify, masked: a department sees the channels, never the raw ids.
+ */
+#include "gateway/api/gw_api_int.h"
+
+#include "channels/ch.h"
+#include "core/mc.h"
+#include "gateway/app/gw_log.h"
+
+#include <ctype.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_STATUSES 64        /* entries of statuses.txt */
+#define WORDING_MAX 400        /* a status wording or an event template, bytes */
+#define NOTE_MAX 500           /* a dossier event note, bytes */
+#define PHONE_FIELD_MAX 16     /* the phone field, bytes */
+#define DATE_FIELD_MAX 10      /* the expected_at field, bytes */
+#define EVENT_BASE_BYTES 12    /* random bytes of an event's notification id base */
+#define LIST_LIMIT_DEF 20      /* dossiers one GET /dossiers answers by default */
+#define LIST_LIMIT_MAX 100     /* ... and at most */
+#define LIST_SCAN_MAX "100000" /* index entries one listing looks at, at most */
+#define CHANNEL_MAX 16         /* a channel name in a subscriber member, with its NUL */
+#define MASKED_MAX 160         /* a masked recipient */
+
+/* ---------------------------------------------------------- status table */
+
+typedef struct status_entry {
+    char id[GW_API_ID_MAX];     /* e.g. ready_for_pickup */
+    char text[WORDING_MAX + 1]; /* Vietnamese wording */
+} status_entry;
+
+struct gw_statuses {
+    status_entry statuses[MAX_STATUSES];  /* in file order */
+    size_t n;                             /* used entries */
+    char tpl_event[WORDING_MAX + 1];      /* template dossier_event */
+    char tpl_event_note[WORDING_MAX + 1]; /* template dossier_event_note, "" = none */
+};
+
+static bool valid_id(const char *s, size_t len) {
+    if (len == 0 || len >= GW_API_ID_MAX)
+        return false;
+    for (size_t i = 0; i < len; i++)
+        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '_'))
+            return false;
+    return true;
+}
+
+/* "status <id> = <wording>" */
+static int status_entry_line(gw_statuses *st, const char *id, size_t idlen, const char *val,
+                             size_t vlen, char *why, size_t wn) {
+    if (!valid_id(id, idlen)) {
+        snprintf(why, wn, "status id must be a-z, 0-9 and _ (at most %d bytes)", GW_API_ID_MAX - 1);
+        return MC_EPARSE;
+    }
+    for (size_t i = 0; i < st->n; i++)
+        if (strlen(st->statuses[i].id) == idlen && !memcmp(st->statuses[i].id, id, idlen)) {
+            snprintf(why, wn, "duplicate status \"%.*s\"", (int)idlen, id);
+            return MC_EPARSE;
+        }
+    if (st->n == MAX_STATUSES) {
+        snprintf(why, wn, "more than %d statuses", MAX_STATUSES);
+        return MC_EPARSE;
+    }
+    status_entry *e = &st->statuses[st->n++];
+    snprintf(e->id, sizeof e->id, "%.*s", (int)idlen, id);
+    snprintf(e->text, sizeof e->text, "%.*s", (int)vlen, val);
+    return 0;
+}
+
+/* "template <name> = <text>" */
+static int template_line(gw_statuses *st, const char *id, size_t idlen, const char *val,
+                         size_t vlen, char *why, size_t wn) {
+    char *dst;
+    bool need_note;
+    if (idlen == 13 && !memcmp(id, "dossier_event", 13))
+        dst = st->tpl_event, need_note = false;
+    else if (idlen == 18 && !memcmp(id, "dossier_event_note", 18))
+        dst = st->tpl_event_note, need_note = true;
+    else {
+        snprintf(why, wn, "unknown template \"%.*s\" (dossier_event, dossier_event_note)",
+                 (int)idlen, id);
+        return MC_EPARSE;
+    }
+    if (*dst) {
+        snprintf(why, wn, "duplicate template \"%.*s\"", (int)idlen, id);
+        return MC_EPARSE;
+    }
+    snprintf(dst, WORDING_MAX + 1, "%.*s", (int)vlen, val);
+    if (!strstr(dst, "{code}") || !strstr(dst, "{status}") ||
+        (need_note && !strstr(dst, "{note}"))) {
+        snprintf(why, wn, "the template must contain {code} and {status}%s",
+                 need_note ? " and {note}" : "");
+        return MC_EPARSE;
+    }
+    return 0;
+}
+
+/* One line of statuses.txt: a status or a template. */
+static int status_line(void *ctx, char *s, size_t len, char *why, size_t wn) {
+    gw_statuses *st = ctx;
+    if (!ch_utf8_valid(s, len)) {
+        snprintf(why, wn, "not valid UTF-8");
+        return MC_EPARSE;
+    }
+    char *eq = strchr(s, '=');
+    char *sp = strpbrk(s, " \t");
+    if (!eq || !sp || sp > eq) {
+        snprintf(why, wn, "want \"status <id> = <wording>\" or \"template <name> = <text>\"");
+        return MC_EPARSE;
+    }
+    size_t kwlen = (size_t)(sp - s);
+    char *id = sp;
+    size_t idlen = (size_t)(eq - sp);
+    gw_api_trim(&id, &idlen);
+    char *val = eq + 1;
+    size_t vlen = strlen(val);
+    gw_api_trim(&val, &vlen);
+    if (vlen == 0 || vlen > WORDING_MAX) {
+        snprintf(why, wn, "the text must be 1..%d bytes", WORDING_MAX);
+        return MC_EPARSE;
+    }
+    if (kwlen == 6 && !memcmp(s, "status", 6))
+        return status_entry_line(st, id, idlen, val, vlen, why, wn);
+    if (kwlen == 8 && !memcmp(s, "template", 8))
+        return template_line(st, id, idlen, val, vlen, why, wn);
+    snprintf(why, wn, "unknown keyword \"%.*s\" (status, template)", (int)kwlen, s);
+    return MC_EPARSE;
+}
+
+int gw_statuses_load(const char *path, gw_statuses **out, char *err, size_t errlen) {
+    int rc;
+    gw_statuses *st = calloc(1, sizeof *st);
+    *out = NULL;
+    if (!st) {
+        snprintf(err, errlen, "out of memory");
+        return MC_ENOMEM;
+    }
+    if ((rc = gw_api_read_lines(path, status_line, st, err, errlen)))
+        goto fail;
+    if (st->n == 0 || !*st->tpl_event) {
+        snprintf(err, errlen, "%s: needs at least one status and template dossier_event", path);
+        rc = MC_EPARSE;
+        goto fail;
+    }
+    *out = st;
+    return 0;
+fail:
+    free(st);
+    return rc;
+}
+
+void gw_statuses_free(gw_statuses *s) {
+    free(s);
+}
+
+size_t gw_statuses_count(const gw_statuses *s) {
+    return s->n;
+}
+
+const char *gw_statuses_text(const gw_statuses *s, const char *status) {
+    for (size_t i = 0; i < s->n; i++)
+        if (!strcmp(s->statuses[i].id, status))
+            return s->statuses[i].text;
+    return NULL;
+}
+
+/* Replaces {code} {status} {note} in tpl. */
+static void render(const char *tpl, const char *code, const char *status, const char *note,
+                   char *out, size_t n) {
+    size_t o = 0;
+    for (const char *p = tpl; *p && o + 1 < n;) {
+        const char *val = NULL;
+        size_t skip = 0;
+        if (!strncmp(p, "{code}", 6))
+            val = code, skip = 6;
+        else if (!strncmp(p, "{status}", 8))
+            val = status, skip = 8;
+        else if (!strncmp(p, "{note}", 6))
+            val = note, skip = 6;
+        if (val) {
+            size_t vl = strlen(val);
+            if (vl > n - 1 - o)
+                vl = n - 1 - o;
+            memcpy(out + o, val, vl);
+            o += vl;
+            p += skip;
+        } else
+            out[o++] = *p++;
+    }
+    out[o] = '\0';
+}
+
+/* --------------------------------------------------------------- scripts */
+
+/* KEYS[1] dossier, KEYS[2] the department's index mc:dossiers:<dept>; ARGV[1] dept,
+ * ARGV[2] now_ms, ARGV[3] code, then field/value pairs. -1 other dept; else 1 when
+ * it existed, 0 when created. */
+static const char put_lua[] = "local d=redis.call('HGET',KEYS[1],'dept')\n"
+                              "if d and d~=ARGV[1] then return -1 end\n"
+                              "local existed=redis.call('EXISTS',KEYS[1])\n"
+                              "redis.call('DEL',KEYS[1])\n"
+                              "local a={'HSET',KEYS[1]} for i=4,#ARGV do a[#a+1]=ARGV[i] end\n"
+                              "redis.call(unpack(a))\n"
+                              "redis.call('ZADD',KEYS[2],ARGV[2],ARGV[3])\n"
+                              "return existed\n";
+
+/* KEYS[1] dossier, KEYS[2] history, KEYS[3] subscribers, KEYS[4] mc:due, KEYS[5] the
+ * department's index; ARGV: dept, status, status_text, updated, event json, now_ms, id
+ * base, text, code. Returns {-2} no dossier, {-1} other dept, else {1, ids...}.
+ * GET /dossiers/{code} lists the same recipients (notify_list): keep them in step. */
+static const char event_lua[] =
+    "if redis.call('EXISTS',KEYS[1])==0 then return {-2} end\n"
+    "if redis.call('HGET',KEYS[1],'dept')~=ARGV[1] then return {-1} end\n"
+    "redis.call('HSET',KEYS[1],'status',ARGV[2],'status_text',ARGV[3],'updated',ARGV[4])\n"
+    "redis.call('RPUSH',KEYS[2],ARGV[5])\n"
+    "redis.call('ZADD',KEYS[5],ARGV[6],ARGV[9])\n"
+    "local rc,seen={},{}\n"
+    "for _,m in ipairs(redis.call('SMEMBERS',KEYS[3])) do\n"
+    "  local c,u=string.match(m,'^([^:]+):(.+)$')\n"
+    "  if c and not seen[m] then seen[m]=true rc[#rc+1]={c,u} end\n"
+    "end\n"
+    "local ph=redis.call('HGET',KEYS[1],'phone')\n"
+    "if ph and ph~='' and not seen['sms:'..ph] then rc[#rc+1]={'sms',ph} end\n"
+    "local out={1}\n"
+    "for i,r in ipairs(rc) do\n"
+    "  local id=ARGV[7]..'-'..i\n"
+    "  local to\n"
+    "  if r[1]=='sms' then to=cjson.encode({phone=r[2]})\n"
+    "  else to=cjson.encode({channel=r[1],user_id=r[2]}) end\n"
+    "  redis.call('HSET','mc:notif:'..id,'dept',ARGV[1],'status','scheduled','text',ARGV[8],\n"
+    "    'to',to,'channels',r[1],'idx','0','send_at_ms',ARGV[6],'not_after_ms','0',\n"
+    "    'priority','normal','created_ms',ARGV[6],'dossier',ARGV[9])\n"
+    "  redis.call('ZADD',KEYS[4],ARGV[6],id)\n"
+    "  out[#out+1]=id\n"
+    "end\n"
+    "return out\n";
+
+/* KEYS[1] dossier, KEYS[2] history, KEYS[3] subscribers. {-2} none, else {1, hash
+ * pairs, history, subscribers}. */
+static const char get_dossier_lua[] =
+    "local h=redis.call('HGETALL',KEYS[1])\n"
+    "if #h==0 then return {-2} end\n"
+    "return {1,h,redis.call('LRANGE',KEYS[2],0,-1),redis.call('SMEMBERS',KEYS[3])}\n";
+
+/* KEYS[1] mc:dossiers:<dept>; ARGV dept, q (upper case, "" = all), limit, scan cap.
+ * The department's dossiers whose code contains q, newest first: {{code, procedure,
+ * status, status_text, updated}, ...}. */
+static const char list_lua[] =
+    "local out,pos,lim,cap={},0,tonumber(ARGV[3]),tonumber(ARGV[4])\n"
+    "while #out<lim and pos<cap do\n"
+    "  local codes=redis.call('ZREVRANGE',KEYS[1],pos,pos+199)\n"
+    "  if #codes==0 then break end\n"
+    "  for _,c in ipairs(codes) do\n"
+    "    if #out>=lim then break end\n"
+    "    if ARGV[2]=='' or string.find(c,ARGV[2],1,true) then\n"
+    "      local h=redis.call('HMGET','mc:dossier:'..c,'dept','procedure','status',\n"
+    "        'status_text','updated')\n"
+    "      if h[1]==ARGV[1] then\n"
+    "        out[#out+1]={c,h[2] or '',h[3] or '',h[4] or '',h[5] or ''}\n"
+    "      end\n"
+    "    end\n"
+    "  end\n"
+    "  pos=pos+200\n"
+    "end\n"
+    "return out\n";
+
+/* ---------------------------------------------------------------- answers */
+
+static void other_department(gw_api_op *o) {
+    gw_api_fail(o->rq, 403, "forbidden", NULL, "dossier %s belongs to another department", o->code);
+}
+
+static void on_put(gw_api_op *o, const redisReply *r) {
+    if (r->integer < 0) {
+        other_department(o);
+        return;
+    }
+    gw_log(GW_INFO, "admin.dossier_put", "{s:s, s:s, s:s, s:b}", "dept", o->dept, "code", o->code,
+           "status", o->note, "created", r->integer == 0);
+    gw_api_answer(o->rq, r->integer == 0 ? 201 : 200,
+                  json_pack("{s:s, s:s, s:b}", "code", o->code, "status", o->note, "created",
+                            r->integer == 0));
+}
+
+static void on_event(gw_api_op *o, const redisReply *r) {
+    long long head = r->element[0]->integer;
+    if (head == -2) {
+        gw_api_fail(o->rq, 404, "not_found", NULL, "no dossier %s", o->code);
+        return;
+    }
+    if (head == -1) {
+        other_department(o);
+        return;
+    }
+    json_t *ids = json_array();
+    for (size_t i = 1; i < r->elements; i++)
+        if (r->element[i]->type == REDIS_REPLY_STRING)
+            json_array_append_new(ids, json_stringn(r->element[i]->str, r->element[i]->len));
+    gw_log(GW_INFO, "admin.dossier_event", "{s:s, s:s, s:s, s:I}", "dept", o->dept, "code", o->code,
+           "status", o->note, "notifications", (json_int_t)json_array_size(ids));
+    gw_api_answer(
+        o->rq, 202,
+        json_pack("{s:s, s:s, s:o}", "code", o->code, "status", o->note, "notifications", ids));
+}
+
+static int cmp_reply_str(const void *a, const void *b) {
+    const redisReply *x = *(const redisReply *const *)a, *y = *(const redisReply *const *)b;
+    size_t n = x->len < y->len ? x->len : y->len;
+    int c = memcmp(x->str, y->str, n);
+    return c ? c : (x->len > y->len) - (x->len < y->len);
+}
+
+/* Who a status event would notify (event_lua's order, members sorted): the
+ * subscribers of the dossier, then its phone by SMS unless already among them.
+ * Masked: a department sees the channels, never the raw ids. */
+static json_t *notify_list(const redisReply *subs, const char *phone) {
+    json_t *out = json_array();
+    size_t n = subs && subs->type == REDIS_REPLY_ARRAY ? subs->elements : 0;
+    const redisReply **m = n ? calloc(n, sizeof *m) : NULL;
+    size_t k = 0;
+    for (size_t i = 0; m && i < n; i++)
+        if (subs->element[i]->type == REDIS_REPLY_STRING)
+            m[k++] = subs->element[i];
+    if (k)
+        qsort(m, k, sizeof *m, cmp_reply_str);
+    bool phone_seen = false;
+    for (size_t i = 0; i < k; i++) {
+        const char *s = m[i]->str, *colon = memchr(s, ':', m[i]->len);
+        if (!colon || colon == s || (size_t)(colon - s) >= CHANNEL_MAX ||
+            colon + 1 == s + m[i]->len)
+            continue;
+        const char *uid = colon + 1;
+        size_t ulen = m[i]->len - (size_t)(uid - s);
+        char ch[CHANNEL_MAX], masked[MASKED_MAX];
+        snprintf(ch, sizeof ch, "%.*s", (int)(colon - s), s);
+        if (!strcmp(ch, "sms")) {
+            gw_mask_pii(uid, ulen, masked, sizeof masked);
+            if (phone && strlen(phone) == ulen && !memcmp(phone, uid, ulen))
+                phone_seen = true;
+        } else
+            gw_api_mask_id(uid, ulen, masked, sizeof masked);
+        json_array_append_new(out, json_pack("{s:s, s:s}", "channel", ch, "to", masked));
+    }
+    free(m);
+    if (phone && *phone && !phone_seen) {
+        char masked[MASKED_MAX];
+        gw_mask_pii(phone, strlen(phone), masked, sizeof masked);
+        json_array_append_new(out, json_pack("{s:s, s:s}", "channel", "sms", "to", masked));
+    }
+    return out;
+}
+
+static void on_get_dossier(gw_api_op *o, const redisReply *r) {
+    if (r->element[0]->integer == -2 || r->elements < 4) {
+        gw_api_fail(o->rq, 404, "not_found", NULL, "no dossier %s", o->code);
+        return;
+    }
+    redisReply *h = r->element[1], *hist = r->element[2];
+    json_t *d = json_object();
+    json_object_set_new(d, "code", json_string(o->code));
+    const char *dept = "", *phone = NULL;
+    for (size_t i = 0; i + 1 < h->elements; i += 2) {
+        redisReply *k = h->element[i], *v = h->element[i + 1];
+        if (k->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING)
+            continue;
+        if (!strcmp(k->str, "dept"))
+            dept = v->str;
+        else if (!strcmp(k->str, "phone"))
+            phone = v->str;
+        json_object_set_new(d, k->str, json_stringn(v->str, v->len));
+    }
+    if (strcmp(dept, o->dept)) {
+        json_decref(d);
+        other_department(o);
+        return;
+    }
+    json_object_set_new(d, "history", gw_api_json_list(hist));
+    json_object_set_new(d, "notify", notify_list(r->element[3], phone));
+    gw_api_answer(o->rq, 200, d);
+}
+
+static void on_list(gw_api_op *o, const redisReply *r) {
+    static const char *const names[] = {"code", "procedure", "status", "status_text", "updated"};
+    json_t *list = json_array();
+    for (size_t i = 0; i < r->elements; i++) {
+        redisReply *e = r->element[i];
+        if (e->type != REDIS_REPLY_ARRAY || e->elements != MC_ARRAY_LEN(names))
+            continue;
+        json_t *d = json_object();
+        for (size_t k = 0; k < e->elements; k++)
+            if (e->element[k]->type == REDIS_REPLY_STRING)
+                json_object_set_new(d, names[k],
+                                    json_stringn(e->element[k]->str, e->element[k]->len));
+        json_array_append_new(list, d);
+    }
+    gw_api_answer(o->rq, 200, json_pack("{s:o}", "dossiers", list));
+}
+
+/* ---------------------------------------------------------------- handlers */
+
+void gw_dossiers_list(const gw_api *a, gw_req *rq, const gw_api_token *t) {
+    size_t qlen;
+    const char *qs = gw_req_query(rq, &qlen);
+    char q[GW_API_CODE_MAX + 1] = "";
+    long limit;
+    int rc = gw_api_query(qs, qlen, "q", q, sizeof q);
+    if (rc && rc != MC_ENOTFOUND) {
+        gw_api_fail(rq, 400, "bad_field", "q", "q is at most %d bytes of a dossier code",
+                    GW_API_CODE_MAX);
+        return;
+    }
+    if (gw_api_query_count(rq, "limit", LIST_LIMIT_DEF, LIST_LIMIT_MAX, &limit, "limit is 1..%d",
+                           LIST_LIMIT_MAX))
+        return;
+    for (char *p = q; *p; p++)
+        *p = (char)toupper((unsigned char)*p);
+    gw_api_op *o = gw_api_op_new(a, rq, t);
+    if (!o)
+        return;
+    gw_argv av = GW_API_EVAL(list_lua, 1);
+    gw_argv_addf(&av, "mc:dossiers:%s", o->dept);
+    gw_argv_adds(&av, o->dept);
+    gw_argv_adds(&av, q);
+    gw_argv_addf(&av, "%ld", limit);
+    gw_argv_adds(&av, LIST_SCAN_MAX);
+    gw_api_op_send(o, &av, GW_API_ARRAY, on_list);
+}
+
+/* /api/v1/dossiers/{code}[/events] → code (upper-cased) and whether /events. 0,
+ * or MC_EINVAL once answered (404 for another path, 400 for a bad code). */
+static int dossier_path(gw_req *rq, char *code, bool *events) {
+    const char *p = gw_api_path_rest(rq, GW_API_PREFIX "dossiers/");
+    const char *slash = strchr(p, '/');
+    size_t len = slash ? (size_t)(slash - p) : strlen(p);
+    *events = false;
+    if (slash) {
+        if (strcmp(slash, "/events")) {
+            gw_api_fail(rq, 404, "not_found", NULL, "no such path");
+            return MC_EINVAL;
+        }
+        *events = true;
+    }
+    if (len > 0 && len <= GW_API_CODE_MAX) {
+        for (size_t i = 0; i < len; i++)
+            code[i] = (char)toupper((unsigned char)p[i]);
+        code[len] = '\0';
+        if (gw_api_code_ok(code, len))
+            return 0;
+    }
+    gw_api_fail(rq, 400, "bad_code", "code",
+                "the dossier code is not of the form 000.00.25.H29-231122-0001");
+    return MC_EINVAL;
+}
+
+/* The keys of a dossier that the event and GET scripts take first: its hash,
+ * its history and its subscribers. */
+static void dossier_keys(gw_argv *av, const char *code) {
+    gw_argv_addf(av, "mc:dossier:%s", code);
+    gw_argv_addf(av, "mc:dossier:%s:history", code);
+    gw_argv_addf(av, "mc:sub:dossier:%s", code);
+}
+
+/* The fields of a PUT body. */
+typedef struct put_fields {
+    const char *proc, *status, *st_text, *phone, *exp; /* borrowed; phone and exp may be NULL */
+} put_fields;
+
+static int check_put(gw_api_op *o, gw_api_err *e) {
+    static const char *const allowed[] = {"procedure", "status", "phone", "expected_at", NULL};
+    const json_t *b = o->body;
+    put_fields *f = o->res;
+    size_t plen = 0, elen = 0;
+    if (gw_api_only_fields(e, b, allowed, "", GW_API_CUT) ||
+        gw_api_str_field(e, b, "procedure", "procedure", GW_API_ID_MAX, true, &f->proc, NULL) ||
+        gw_api_str_field(e, b, "status", "status", GW_API_ID_MAX, true, &f->status, NULL) ||
+        gw_api_str_field(e, b, "phone", "phone", PHONE_FIELD_MAX, false, &f->phone, &plen) ||
+        gw_api_str_field(e, b, "expected_at", "expected_at", DATE_FIELD_MAX, false, &f->exp, &elen))
+        return MC_EINVAL;
+    if (!gw_shared_procedure_ok(gw_api_data(o->api), f->proc))
+        return gw_api_err_set(e, 400, "bad_field", "procedure", "unknown procedure \"%s\"",
+                              f->proc);
+    if (!(f->st_text = gw_statuses_text(gw_api_statuses(o->api), f->status)))
+        return gw_api_err_set(e, 400, "bad_field", "status", "unknown status \"%s\"", f->status);
+    if (f->phone && !gw_api_phone_ok(f->phone, plen))
+        return gw_api_err_set(e, 400, "bad_field", "phone",
+                              "phone must be a Vietnamese mobile in E.164 (+84 and 9 digits)");
+    if (f->exp && !gw_api_date_ok(f->exp, elen))
+        return gw_api_err_set(e, 400, "bad_field", "expected_at",
+                              "expected_at must be a date YYYY-MM-DD");
+    return 0;
+}
+
+static void dossier_put(gw_api_op *o, const char *code) {
+    const put_fields *f = o->res;
+    snprintf(o->note, sizeof o->note, "%s", f->status);
+    char updated[GW_API_TIME_MAX];
+    gw_api_format_time(o->now, updated, sizeof updated);
+    gw_argv av = GW_API_EVAL(put_lua, 2);
+    gw_argv_addf(&av, "mc:dossier:%s", code);
+    gw_argv_addf(&av, "mc:dossiers:%s", o->dept);
+    gw_argv_adds(&av, o->dept);
+    gw_argv_addf(&av, "%" PRId64, o->now);
+    gw_argv_adds(&av, code);
+    const char *kv[] = {"dept",        o->dept,
+                        "procedure",   f->proc,
+                        "status",      f->status,
+                        "status_text", f->st_text,
+                        "phone",       f->phone ? f->phone : "",
+                        "expected_at", f->exp ? f->exp : "",
+                        "updated",     updated,
+                        "agency",      o->dept};
+    for (size_t i = 0; i < MC_ARRAY_LEN(kv); i++)
+        gw_argv_adds(&av, kv[i]);
+    gw_api_op_send(o, &av, GW_API_INT, on_put);
+}
+
+/* The fields of an event body. */
+typedef struct event_fields {
+    const char *status, *st_text, *note; /* borrowed; note may be NULL */
+} event_fields;
+
+static int check_event(gw_api_op *o, gw_api_err *e) {
+    static const char *const allowed[] = {"status", "note", NULL};
+    event_fields *f = o->res;
+    if (gw_api_only_fields(e, o->body, allowed, "", GW_API_CUT) ||
+        gw_api_str_field(e, o->body, "status", "status", GW_API_ID_MAX, true, &f->status, NULL) ||
+        gw_api_str_field(e, o->body, "note", "note", NOTE_MAX, false, &f->note, NULL))
+        return MC_EINVAL;
+    if (!(f->st_text = gw_statuses_text(gw_api_statuses(o->api), f->status)))
+        return gw_api_err_set(e, 400, "bad_field", "status", "unknown status \"%s\"", f->status);
+    return 0;
+}
+
+static void dossier_event(gw_api_op *o, const char *code) {
+    const gw_statuses *st = gw_api_statuses(o->api);
+    const event_fields *f = o->res;
+    const char *note = f->note ? f->note : "";
+    char at[GW_API_TIME_MAX], text[GW_API_TEXT_MAX + 1], base[2 * EVENT_BASE_BYTES + 1], nowbuf[24];
+    gw_api_format_time(o->now, at, sizeof at);
+    render(f->note && *st->tpl_event_note ? st->tpl_event_note : st->tpl_event, code, f->st_text,
+           note, text, sizeof text);
+    gw_api_random_hex(base, EVENT_BASE_BYTES);
+    snprintf(nowbuf, sizeof nowbuf, "%" PRId64, o->now);
+    json_t *ev = json_pack("{s:s, s:s, s:s, s:s, s:s}", "status", f->status, "status_text",
+                           f->st_text, "note", note, "at", at, "dept", o->dept);
+    char *evs = ev ? json_dumps(ev, JSON_COMPACT) : NULL;
+    json_decref(ev);
+    if (!evs) {
+        gw_api_oom(o->rq);
+        gw_api_op_free(o);
+        return;
+    }
+    snprintf(o->note, sizeof o->note, "%s", f->status);
+    gw_argv av = GW_API_EVAL(event_lua, 5);
+    dossier_keys(&av, code);
+    gw_argv_adds(&av, "mc:due");
+    gw_argv_addf(&av, "mc:dossiers:%s", o->dept);
+    const char *args[] = {o->dept, f->status, f->st_text, at, evs, nowbuf, base, text, code};
+    for (size_t i = 0; i < MC_ARRAY_LEN(args); i++)
+        gw_argv_adds(&av, args[i]);
+    gw_api_op_send(o, &av, GW_API_STATUS, on_event);
+    free(evs);
+}
+
+static void dossier_get(gw_api_op *o, const char *code) {
+    gw_argv av = GW_API_EVAL(get_dossier_lua, 3);
+    dossier_keys(&av, code);
+    gw_api_op_send(o, &av, GW_API_STATUS, on_get_dossier);
+}
+
+void gw_dossiers_item(const gw_api *a, gw_req *rq, const gw_api_token *t) {
+    char code[GW_API_CODE_MAX + 1];
+    bool events;
+    const char *m = gw_req_method(rq);
+    void (*run)(gw_api_op * o, const char *code);
+    gw_api_op *o;
+    if (dossier_path(rq, code, &events))
+        return;
+    if ((!strcmp(m, "GET") || !strcmp(m, "HEAD")) && !events) {
+        run = dossier_get;
+        o = gw_api_op_new(a, rq, t);
+    } else if (!strcmp(m, "PUT") && !events) {
+        run = dossier_put;
+        o = gw_api_op_checked(a, rq, t, sizeof(put_fields), NULL, check_put);
+    } else if (!strcmp(m, "POST") && events) {
+        run = dossier_event;
+        o = gw_api_op_checked(a, rq, t, sizeof(event_fields), NULL, check_event);
+    } else {
+        gw_api_fail(rq, 405, "method_not_allowed", NULL, "%s is not allowed on this path", m);
+        return;
+    }
+    if (!o)
+        return;
+    snprintf(o->code, sizeof o->code, "%s", code);
+    run(o, code);
+}

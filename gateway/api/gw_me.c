@@ -1,0 +1,25 @@
+/*
+ * gw_me.c — who the caller is and where it may act: GET /me (the token's
+ * department, scopes and areas) and GET /wards (every ward of
+ * vi-nlp/data/wards.csv in Vietnamese order, each saying whether the token may
+ * address it). The console builds its forms from these two; any valid token
+ * may read them.
+ */
+#include "gateway/api/gw_api_int.h"
+
+void gw_me(const gw_api *a, gw_req *rq, const gw_api_token *t) {
+    (void)a;
+    gw_api_answer(rq, 200, gw_api_token_json(t));
+}
+
+void gw_wards(const gw_api *a, gw_req *rq, const gw_api_token *t) {
+    const gw_shared *data = gw_api_data(a);
+    json_t *arr = json_array();
+    for (size_t i = 0; i < gw_shared_ward_count(data); i++) {
+        const gw_ward *w = gw_shared_ward_at(data, i);
+        json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:b}", "id", w->id, "name", w->name,
+                                             "slug", w->slug, "allowed",
+                                             gw_api_token_area_ok(t, w->id)));
+    }
+    gw_api_answer(rq, 200, json_pack("{s:o}", "wards", arr));
+}

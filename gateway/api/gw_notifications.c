@@ -1,0 +1,618 @@
+/*
+ * gw_notifications.c — notifications: POST /notifications, GET
+ * /notifications/{id}, and POST /notifications/batch (one notification per
+ * row, all written or none).
+ *
+ * Big idea: one validation and one writing script. A notification body is
+ * judged by gw_notif_parse; a batch turns each row into the body of one POST
+ * /notifications and judges it with the very same function, then writes all
+ * rows with the same script that writes one (notify_lua), idempotency key
+ * and all. A body naming a department template is checked in full first, then
+ * the template is read and rendered, then the rendered text is written: two
+ * round trips, still one write. The scheduler reads what is written here.
+ */
+#include "gateway/api/gw_api_int.h"
+
+#include "core/mc.h"
+#include "gateway/app/gw_channels.h"
+#include "gateway/app/gw_log.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define NOTIF_ID_BYTES 16          /* random bytes of a notification id (32 hex) */
+#define BATCH_ID_BYTES 16          /* random bytes of a batch id (32 hex) */
+#define BATCH_MAX_ROWS 500         /* rows of one batch */
+#define BATCH_ROW_MAX 1000000000LL /* largest row number a batch may echo */
+#define PROBE_PHONE "+84900000000" /* the recipient a batch's shared fields are checked with */
+#define PHONE_FIELD_MAX 16         /* a phone or a channel field, bytes */
+#define IDEM_PATH_MAX                                                                              \
+    (GW_API_DEPT_MAX + GW_API_IDEM_KEY_MAX + 32) /* mc:idem:<dept>:<kind><key>                     \
+                                                  */
+#define RECORD_MAX (GW_API_NOTIF_ID_MAX + 80)    /* "<hash>|<id>" */
+
+/* ---------------------------------------------------------- validation */
+
+/* to → its JSON (owned), the recipient channel ("" for a bare phone) and whether a
+ * phone is known. NULL with e set. */
+static json_t *parse_to(gw_api_err *e, const json_t *to, const char **channel, bool *has_phone) {
+    static const char *const allowed[] = {"phone", "channel", "user_id", NULL};
+    *channel = "";
+    *has_phone = false;
+    if (!json_is_object(to)) {
+        gw_api_err_set(e, 400, to ? "bad_field" : "missing_field", "to",
+                       "to must be {\"phone\"} or {\"channel\",\"user_id\"}");
+        return NULL;
+    }
+    const char *phone, *ch, *uid;
+    size_t plen = 0, ulen = 0;
+    if (gw_api_only_fields(e, to, allowed, "to.", GW_API_CUT) ||
+        gw_api_str_field(e, to, "phone", "to.phone", PHONE_FIELD_MAX, false, &phone, &plen) ||
+        gw_api_str_field(e, to, "channel", "to.channel", PHONE_FIELD_MAX, false, &ch, NULL) ||
+        gw_api_str_field(e, to, "user_id", "to.user_id", GW_API_USER_ID_MAX, false, &uid, &ulen))
+        return NULL;
+    int rc = 0;
+    if (phone && !gw_api_phone_ok(phone, plen))
+        rc = gw_api_err_set(e, 400, "bad_field", "to.phone",
+                            "to.phone must be a Vietnamese mobile in E.164 (+84 and 9 digits)");
+    else if (!ch != !uid)
+        rc = gw_api_err_set(e, 400, "missing_field", ch ? "to.user_id" : "to.channel",
+                            "to.channel and to.user_id go together");
+    else if (!ch && !phone)
+        rc = gw_api_err_set(e, 400, "missing_field", "to",
+                            "to needs a phone or a channel and user_id");
+    else if (ch && !gw_api_channel_known(ch))
+        rc = gw_api_err_set(e, 400, "bad_field", "to.channel", "unknown channel \"%s\"", ch);
+    else if (uid && !gw_api_user_id_ok(uid, ulen))
+        rc =
+            gw_api_err_set(e, 400, "bad_field", "to.user_id", "to.user_id must be printable ASCII");
+    else if (ch && !strcmp(ch, "sms") && !gw_api_phone_ok(uid, ulen))
+        rc = gw_api_err_set(e, 400, "bad_field", "to.user_id", "an sms user_id is an E.164 phone");
+    if (rc)
+        return NULL;
+    json_t *out = json_object();
+    if (ch) {
+        json_object_set_new(out, "channel", json_string(ch));
+        json_object_set_new(out, "user_id", json_string(uid));
+        *channel = ch;
+    }
+    if (phone)
+        json_object_set_new(out, "phone", json_string(phone));
+    *has_phone = phone != NULL || (ch && !strcmp(ch, "sms"));
+    return out;
+}
+
+/* channels (the fallback order) of b, each reachable for the recipient; by
+ * default the recipient's channel, then SMS when a phone is known. */
+static int parse_channels(gw_api_err *e, const json_t *b, const char *rch, bool has_phone,
+                          char *chans, size_t cap) {
+    json_t *chs = json_object_get(b, "channels");
+    if (!chs || json_is_null(chs)) {
+        if (*rch)
+            snprintf(chans, cap, "%s%s", rch, has_phone && strcmp(rch, "sms") ? ",sms" : "");
+        else
+            snprintf(chans, cap, "sms");
+        return 0;
+    }
+    if (!json_is_array(chs) || json_array_size(chs) == 0 ||
+        json_array_size(chs) > GW_N_CHANNELS + 1)
+        return gw_api_err_set(e, 400, "bad_field", "channels",
+                              "channels must be a non-empty array");
+    size_t i;
+    json_t *c;
+    json_array_foreach(chs, i, c) {
+        char path[32];
+        snprintf(path, sizeof path, "channels[%zu]", i);
+        const char *cs = json_string_value(c);
+        if (!cs || !gw_api_channel_known(cs))
+            return gw_api_err_set(e, 400, "bad_field", path, "unknown channel");
+        if (strcmp(cs, rch) && !(has_phone && !strcmp(cs, "sms")))
+            return gw_api_err_set(e, 400, "bad_field", path,
+                                  "the recipient cannot be reached on %s", cs);
+        if (strstr(chans, cs))
+            return gw_api_err_set(e, 400, "bad_field", path, "%s is listed twice", cs);
+        snprintf(chans + strlen(chans), cap - strlen(chans), "%s%s", *chans ? "," : "", cs);
+    }
+    return 0;
+}
+
+void gw_notif_clear(gw_notif *n) {
+    json_decref(n->to);
+    free(n->to_json);
+    free(n->msg.out_text);
+    memset(n, 0, sizeof *n);
+}
+
+int gw_notif_parse(const json_t *b, gw_notif *n, gw_api_err *e) {
+    static const char *const allowed[] = {"to",      "text",      "template", "channels",
+                                          "send_at", "not_after", "priority", "idempotency_key",
+                                          NULL};
+    const char *rch;
+    bool has_phone;
+    memset(n, 0, sizeof *n);
+    if (gw_api_only_fields(e, b, allowed, "", GW_API_CUT) ||
+        !(n->to = parse_to(e, json_object_get(b, "to"), &rch, &has_phone)) ||
+        gw_api_message_fields(e, b, &n->msg) ||
+        parse_channels(e, b, rch, has_phone, n->channels, sizeof n->channels) ||
+        gw_api_message_times(e, b, &n->msg))
+        goto fail;
+    if (n->msg.not_after_ms && n->msg.not_after_ms <= n->msg.send_at_ms) {
+        gw_api_err_set(e, 400, "bad_field", "not_after", "not_after must be later than send_at");
+        goto fail;
+    }
+    if (n->msg.not_after_ms && n->msg.not_after_ms <= n->msg.created_ms) {
+        gw_api_err_set(e, 400, "bad_field", "not_after", "not_after is in the past");
+        goto fail;
+    }
+    if (!(n->to_json = json_dumps(n->to, JSON_COMPACT))) {
+        gw_api_err_set(e, 500, "internal", NULL, "out of memory");
+        goto fail;
+    }
+    return 0;
+fail:
+    gw_notif_clear(n);
+    return MC_EINVAL;
+}
+
+/* ------------------------------------------------------------- writing */
+
+/* The one script that writes notifications (POST /notifications: one; a batch:
+ * many). KEYS[1] mc:due, KEYS[2] idempotency key (optional); ARGV[1] "hash|id",
+ * ARGV[2] ttl, ARGV[3] batch id or "", ARGV[4] n, ARGV[5] k, then n times: id,
+ * send_at_ms, k field/value strings. A batch also keeps mc:batch:<id> (dept, count,
+ * ids) as long as its key. Returns {1, "hash|id"} when stored, {0, stored "hash|id",
+ * the stored batch's ids or nil} for a known key. */
+static const char notify_lua[] =
+    "if #KEYS==2 then\n"
+    "  if not redis.call('SET',KEYS[2],ARGV[1],'NX','EX',ARGV[2]) then\n"
+    "    local v=redis.call('GET',KEYS[2])\n"
+    "    local ids=false\n"
+    "    if ARGV[3]~='' then\n"
+    "      ids=redis.call('HGET','mc:batch:'..(string.match(v,'|(.+)$') or ''),'ids')\n"
+    "    end\n"
+    "    return {0,v,ids}\n"
+    "  end\n"
+    "end\n"
+    "local n,k,p,ids=tonumber(ARGV[4]),tonumber(ARGV[5]),6,{}\n"
+    "for i=1,n do\n"
+    "  local a={'HSET','mc:notif:'..ARGV[p]}\n"
+    "  for j=p+2,p+1+k do a[#a+1]=ARGV[j] end\n"
+    "  redis.call(unpack(a))\n"
+    "  redis.call('ZADD',KEYS[1],ARGV[p+1],ARGV[p])\n"
+    "  ids[#ids+1]=ARGV[p]\n"
+    "  p=p+2+k\n"
+    "end\n"
+    "if ARGV[3]~='' then\n"
+    "  local bk='mc:batch:'..ARGV[3]\n"
+    "  redis.call('HSET',bk,'dept',ARGV[p],'count',n,'ids',cjson.encode(ids))\n"
+    "  redis.call('EXPIRE',bk,ARGV[2])\n"
+    "end\n"
+    "return {1,ARGV[1]}\n";
+
+/* KEYS[1] hash, KEYS[2] attempts. {-2} none, else {1, dept, status, attempts}. */
+static const char get_notif_lua[] =
+    "local h=redis.call('HMGET',KEYS[1],'dept','status','text_removed')\n"
+    "if not h[1] then return {-2} end\n"
+    "return {1,h[1],h[2] or '',redis.call('LRANGE',KEYS[2],0,-1),h[3] or ''}\n";
+
+/*
+ * Sends notify_lua writing rows[0..n) (their id and text made) with their place
+ * on mc:due, atomically: with key (an idempotency key of kind, or NULL) the
+ * write happens only when the key is new, and "<o->hash>|<id>" is what it keeps.
+ * With batch_id, every notification carries batch=<batch_id> and
+ * mc:batch:<batch_id> keeps the ids. As gw_api_op_send.
+ */
+static void write_notifs(gw_api_op *o, const gw_notif *rows, size_t n, const char *kind,
+                         const char *key, const char *id, const char *batch_id,
+                         gw_api_reply_fn *fn) {
+    char idem[IDEM_PATH_MAX], record[RECORD_MAX];
+    if (key)
+        gw_api_idem_key(idem, sizeof idem, o->dept, kind, key);
+    snprintf(record, sizeof record, "%s|%s", o->hash, id);
+    gw_argv av = GW_API_EVAL(notify_lua, key ? 2 : 1);
+    gw_argv_adds(&av, "mc:due");
+    if (key)
+        gw_argv_adds(&av, idem);
+    gw_argv_adds(&av, record);
+    gw_argv_adds(&av, GW_API_IDEM_TTL_S);
+    gw_argv_adds(&av, batch_id ? batch_id : "");
+    gw_argv_addf(&av, "%zu", n);
+    gw_argv_adds(&av, batch_id ? "22" : "20"); /* the strings below, per notification */
+    for (size_t i = 0; i < n; i++) {
+        const gw_notif *r = &rows[i];
+        gw_argv_adds(&av, r->id);
+        gw_argv_addf(&av, "%" PRId64, r->msg.send_at_ms);
+        gw_argv_adds(&av, "dept");
+        gw_argv_adds(&av, o->dept);
+        gw_argv_adds(&av, "status");
+        gw_argv_adds(&av, "scheduled");
+        gw_argv_adds(&av, "text");
+        gw_argv_adds(&av, r->msg.out_text ? r->msg.out_text : "");
+        gw_argv_adds(&av, "to");
+        gw_argv_adds(&av, r->to_json ? r->to_json : "{}");
+        gw_argv_adds(&av, "channels");
+        gw_argv_adds(&av, r->channels);
+        gw_argv_adds(&av, "idx");
+        gw_argv_adds(&av, "0");
+        gw_argv_adds(&av, "send_at_ms");
+        gw_argv_addf(&av, "%" PRId64, r->msg.send_at_ms);
+        gw_argv_adds(&av, "not_after_ms");
+        gw_argv_addf(&av, "%" PRId64, r->msg.not_after_ms);
+        gw_argv_adds(&av, "priority");
+        gw_argv_adds(&av, r->msg.priority ? r->msg.priority : "normal");
+        gw_argv_adds(&av, "created_ms");
+        gw_argv_addf(&av, "%" PRId64, r->msg.created_ms);
+        if (batch_id) {
+            gw_argv_adds(&av, "batch");
+            gw_argv_adds(&av, batch_id);
+        }
+    }
+    if (batch_id)
+        gw_argv_adds(&av, o->dept);
+    gw_api_op_send(o, &av, GW_API_STATUS, fn);
+}
+
+/* ------------------------------------------------------ one notification */
+
+static void notif_clear(void *p) {
+    gw_notif_clear(p);
+}
+
+static void on_notify(gw_api_op *o, const redisReply *r) {
+    char id[GW_API_NOTIF_ID_MAX + 1];
+    bool fresh;
+    if (gw_api_idem_reply(o, r, id, &fresh))
+        return;
+    gw_log(GW_INFO, fresh ? "admin.notification" : "admin.notification_repeat", "{s:s, s:s, s:s}",
+           "dept", o->dept, "id", id, "to", o->note);
+    gw_api_answer(o->rq, 202, json_pack("{s:s, s:s}", "id", id, "status", "scheduled"));
+}
+
+/* The text is known (given or rendered): one script writes it. */
+static void notify_write(gw_api_op *o) {
+    gw_notif *n = o->res;
+    if (gw_api_op_hash_body(o)) {
+        gw_api_oom(o->rq);
+        gw_api_op_free(o);
+        return;
+    }
+    gw_api_random_hex(n->id, NOTIF_ID_BYTES);
+    snprintf(o->note, sizeof o->note, "%s", n->to_json);
+    write_notifs(o, n, 1, "", n->msg.idem_key, n->id, NULL, on_notify);
+}
+
+static int notif_check(gw_api_op *o, gw_api_err *e) {
+    return gw_notif_parse(o->body, o->res, e);
+}
+
+void gw_notifications_post(const gw_api *a, gw_req *rq, const gw_api_token *t) {
+    gw_api_op *o = gw_api_op_checked(a, rq, t, sizeof(gw_notif), notif_clear, notif_check);
+    if (o)
+        gw_templates_text(o, &((gw_notif *)o->res)->msg, notify_write);
+}
+
+static void on_get_notif(gw_api_op *o, const redisReply *r) {
+    if (r->element[0]->integer == -2 || r->elements < 4) {
+        gw_api_fail(o->rq, 404, "not_found", NULL, "no notification %s", o->id);
+        return;
+    }
+    if (r->element[1]->type != REDIS_REPLY_STRING || strcmp(r->element[1]->str, o->dept)) {
+        gw_api_fail(o->rq, 403, "forbidden", NULL, "notification %s belongs to another department",
+                    o->id);
+        return;
+    }
+    json_t *att = gw_api_json_list(r->element[3]);
+    const char *st = r->element[2]->type == REDIS_REPLY_STRING ? r->element[2]->str : "";
+    json_t *ans = json_pack("{s:s, s:s, s:o}", "id", o->id, "status", st, "attempts", att);
+    /* retention (gw_retention.c) removed its text and recipient */
+    if (ans && r->elements > 4 && r->element[4]->type == REDIS_REPLY_STRING &&
+        !strcmp(r->element[4]->str, "1"))
+        json_object_set_new(ans, "text_removed", json_true());
+    gw_api_answer(o->rq, 200, ans);
+}
+
+void gw_notifications_get(const gw_api *a, gw_req *rq, const gw_api_token *t) {
+    gw_api_op *o =
+        gw_api_op_for_id(a, rq, t, GW_API_PREFIX "notifications/", GW_API_ID_NOTIF, "notification");
+    if (!o)
+        return;
+    gw_argv av = GW_API_EVAL(get_notif_lua, 2);
+    gw_argv_addf(&av, "mc:notif:%s", o->id);
+    gw_argv_addf(&av, "mc:notif:%s:attempts", o->id);
+    gw_api_op_send(o, &av, GW_API_STATUS, on_get_notif);
+}
+
+/* ---------------------------------------------------------------- batch */
+
+/* A batch: one notification per row, all written or none. */
+typedef struct batch {
+    size_t n;           /* rows */
+    gw_notif *notifs;   /* owned, n entries (cleared for bad rows) */
+    json_t **bodies;    /* owned: the POST /notifications body made of each row */
+    long long *row_no;  /* the row numbers echoed */
+    json_t **err;       /* owned: the row's error {row, field, message}, NULL when fine */
+    size_t n_bad;       /* rows with an error */
+    bool dry_run;       /* check only */
+    const char *tpl_id; /* borrowed: the shared template's id, or NULL */
+    json_t *tpl_data;   /* borrowed: the shared template.data, or NULL */
+} batch;
+
+static void batch_clear(void *p) {
+    batch *b = p;
+    for (size_t i = 0; i < b->n; i++) {
+        if (b->notifs)
+            gw_notif_clear(&b->notifs[i]);
+        if (b->bodies)
+            json_decref(b->bodies[i]);
+        if (b->err)
+            json_decref(b->err[i]);
+    }
+    free(b->notifs);
+    free(b->bodies);
+    free(b->row_no);
+    free(b->err);
+}
+
+/* A notification's field names as the row names them. */
+static void row_field(const char *f, char *out, size_t n) {
+    if (!strcmp(f, "to") || !strcmp(f, "to.phone"))
+        snprintf(out, n, "phone");
+    else if (!strcmp(f, "to.channel") || !strncmp(f, "channels", 8))
+        snprintf(out, n, "channel");
+    else if (!strcmp(f, "to.user_id"))
+        snprintf(out, n, "user_id");
+    else if (!strncmp(f, "template.data", 13))
+        snprintf(out, n, "data%s", f + 13);
+    else
+        snprintf(out, n, "%s", f);
+}
+
+/* Records the first error of row i, in the row's words ("phone", not "to.phone"). */
+static void row_error(batch *b, size_t i, const gw_api_err *e) {
+    char field[sizeof e->field], msg[sizeof e->message + 32];
+    row_field(e->field, field, sizeof field);
+    size_t fl = strlen(e->field);
+    if (!strcmp(e->field, "to"))
+        snprintf(msg, sizeof msg, "a phone (or a channel and user_id) is required");
+    else if (fl && !strncmp(e->message, e->field, fl))
+        snprintf(msg, sizeof msg, "%s%s", field, e->message + fl);
+    else
+        snprintf(msg, sizeof msg, "%s", e->message);
+    gw_notif_clear(&b->notifs[i]);
+    if (b->err[i])
+        return;
+    b->n_bad++;
+    b->err[i] = json_pack("{s:I, s:s, s:s}", "row", (json_int_t)b->row_no[i], "field", field,
+                          "message", msg);
+}
+
+static void copy_field(json_t *dst, const json_t *src, const char *name) {
+    json_t *v = json_object_get(src, name);
+    if (v)
+        json_object_set(dst, name, v);
+}
+
+/* Row i → the body of one POST /notifications (b->bodies[i]). 0, or MC_EINVAL
+ * with the row's error in e. */
+static int row_body(batch *bt, size_t i, const json_t *row, const json_t *req, gw_api_err *e) {
+    static const char *const allowed[] = {"row", "phone", "channel", "user_id", "data", NULL};
+    static const char *const shared[] = {"text", "priority", "send_at", "not_after"};
+    if (!json_is_object(row))
+        return gw_api_err_set(e, 400, "bad_field", "row", "a row is an object");
+    json_t *rn = json_object_get(row, "row");
+    if (rn && !json_is_null(rn)) {
+        if (!json_is_integer(rn) || json_integer_value(rn) < 1 ||
+            json_integer_value(rn) > BATCH_ROW_MAX)
+            return gw_api_err_set(e, 400, "bad_field", "row", "row is a positive integer");
+        bt->row_no[i] = json_integer_value(rn);
+    }
+    if (gw_api_only_fields(e, row, allowed, "", GW_API_CUT_CONSOLE))
+        return MC_EINVAL;
+    json_t *nb = json_object(), *to = json_object();
+    json_object_set_new(nb, "to", to);
+    bt->bodies[i] = nb;
+    json_t *ch = json_object_get(row, "channel"), *uid = json_object_get(row, "user_id");
+    copy_field(to, row, "phone");
+    if (uid && !json_is_null(uid)) {
+        if (!ch || json_is_null(ch))
+            return gw_api_err_set(e, 400, "missing_field", "channel",
+                                  "a row with a user_id needs its channel");
+        json_object_set(to, "channel", ch);
+        json_object_set(to, "user_id", uid);
+    }
+    if (ch && !json_is_null(ch))
+        json_object_set_new(nb, "channels", json_pack("[O]", ch));
+    for (size_t k = 0; k < MC_ARRAY_LEN(shared); k++)
+        copy_field(nb, req, shared[k]);
+    json_t *data = json_object_get(row, "data");
+    if (data && !json_is_null(data)) {
+        if (!json_is_object(data))
+            return gw_api_err_set(e, 400, "bad_field", "data",
+                                  "data is an object of placeholder values");
+        if (!bt->tpl_id)
+            return gw_api_err_set(e, 400, "bad_field", "data",
+                                  "data fills a template; this batch sends a text");
+    }
+    if (bt->tpl_id) {
+        json_t *merged = bt->tpl_data ? json_deep_copy(bt->tpl_data) : json_object();
+        if (data && !json_is_null(data))
+            json_object_update(merged, data);
+        json_object_set_new(nb, "template",
+                            json_pack("{s:s, s:o}", "id", bt->tpl_id, "data", merged));
+    }
+    return 0;
+}
+
+static void on_batch_write(gw_api_op *o, const redisReply *r) {
+    batch *bt = o->res;
+    char id[GW_API_NOTIF_ID_MAX + 1];
+    bool fresh;
+    if (gw_api_idem_reply(o, r, id, &fresh))
+        return;
+    json_t *ids = NULL;
+    if (!fresh && r->elements > 2 && r->element[2]->type == REDIS_REPLY_STRING)
+        ids = json_loadb(r->element[2]->str, r->element[2]->len, 0, NULL);
+    if (!json_is_array(ids)) {
+        json_decref(ids);
+        ids = json_array();
+        for (size_t i = 0; fresh && i < bt->n; i++)
+            json_array_append_new(ids, json_string(bt->notifs[i].id));
+    }
+    gw_log(GW_INFO, fresh ? "console.batch" : "console.batch_repeat", "{s:s, s:s, s:I}", "dept",
+           o->dept, "batch", id, "count", (json_int_t)json_array_size(ids));
+    gw_api_answer(o->rq, 202,
+                  json_pack("{s:s, s:I, s:o}", "batch", id, "count",
+                            (json_int_t)json_array_size(ids), "ids", ids));
+}
+
+/* Every row is judged: answer the dry run, refuse, or write all of them. */
+static void batch_finish(gw_api_op *o) {
+    batch *bt = o->res;
+    size_t invalid = bt->n_bad, valid = bt->n - invalid;
+    json_t *errors = json_array();
+    for (size_t i = 0; i < bt->n; i++)
+        if (bt->err[i])
+            json_array_append(errors, bt->err[i]);
+    if (bt->dry_run) {
+        json_t *ans = json_pack("{s:I, s:I, s:o}", "valid", (json_int_t)valid, "invalid",
+                                (json_int_t)invalid, "errors", errors);
+        for (size_t i = 0; ans && i < bt->n; i++)
+            if (!bt->err[i]) {
+                json_object_set_new(ans, "preview",
+                                    json_pack("{s:I, s:s}", "row", (json_int_t)bt->row_no[i],
+                                              "text", bt->notifs[i].msg.out_text));
+                break;
+            }
+        gw_api_answer(o->rq, 200, ans);
+        gw_api_op_free(o);
+        return;
+    }
+    if (invalid) {
+        char msg[160];
+        snprintf(msg, sizeof msg, "%zu of %zu rows are invalid; nothing was written", invalid,
+                 bt->n);
+        gw_api_answer(o->rq, 400,
+                      json_pack("{s:s, s:s, s:s, s:o}", "error", "invalid_rows", "field", "rows",
+                                "message", msg, "errors", errors));
+        gw_api_op_free(o);
+        return;
+    }
+    json_decref(errors);
+    if (gw_api_op_hash_body(o)) {
+        gw_api_oom(o->rq);
+        gw_api_op_free(o);
+        return;
+    }
+    gw_api_random_hex(o->id, BATCH_ID_BYTES);
+    for (size_t i = 0; i < bt->n; i++)
+        snprintf(bt->notifs[i].id, sizeof bt->notifs[i].id, "%.*s-%zu", 2 * BATCH_ID_BYTES, o->id,
+                 i + 1);
+    const char *key = json_string_value(json_object_get(o->body, "idempotency_key"));
+    write_notifs(o, bt->notifs, bt->n, "batch:", key, o->id, o->id, on_batch_write);
+}
+
+/* The batch's template came: the template and the shared values are the
+ * whole batch's fault, each row's own values its own. */
+static void on_batch_tpl(gw_api_op *o, const redisReply *r) {
+    batch *bt = o->res;
+    gw_api_err e = {0};
+    if (gw_templates_use(r, bt->tpl_data, "template.data.", false, NULL, &e)) {
+        gw_api_fail_err(o->rq, &e);
+        return;
+    }
+    for (size_t i = 0; i < bt->n; i++) {
+        if (bt->err[i])
+            continue; /* its first error is known */
+        json_t *data = json_object_get(json_object_get(bt->bodies[i], "template"), "data");
+        memset(&e, 0, sizeof e);
+        if (gw_templates_use(r, data, "data.", true, &bt->notifs[i].msg.out_text, &e)) {
+            if (e.status >= 500) {
+                gw_api_fail_err(o->rq, &e);
+                return;
+            }
+            row_error(bt, i, &e);
+        }
+    }
+    batch_finish(o);
+}
+
+/* The shared fields of a batch body, judged once as one notification's would
+ * be (with a well-formed recipient); then a slot per row in bt. */
+static int batch_init(batch *bt, const json_t *b, gw_api_err *e) {
+    static const char *const allowed[] = {"dry_run",         "template", "text",
+                                          "priority",        "send_at",  "not_after",
+                                          "idempotency_key", "rows",     NULL};
+    static const char *const shared[] = {"text",    "template",  "priority",
+                                         "send_at", "not_after", "idempotency_key"};
+    if (gw_api_only_fields(e, b, allowed, "", GW_API_CUT_CONSOLE))
+        return MC_EINVAL;
+    json_t *dry = json_object_get(b, "dry_run"), *rows = json_object_get(b, "rows");
+    if (dry && !json_is_boolean(dry))
+        return gw_api_err_set(e, 400, "bad_field", "dry_run", "dry_run is true or false");
+    if (!rows || json_is_null(rows))
+        return gw_api_err_set(e, 400, "missing_field", "rows", "rows is required");
+    if (!json_is_array(rows) || json_array_size(rows) == 0 ||
+        json_array_size(rows) > BATCH_MAX_ROWS)
+        return gw_api_err_set(e, 400, "bad_field", "rows", "rows is an array of 1..%d rows",
+                              BATCH_MAX_ROWS);
+    json_t *pb = json_pack("{s:{s:s}}", "to", "phone", PROBE_PHONE);
+    for (size_t k = 0; pb && k < MC_ARRAY_LEN(shared); k++)
+        copy_field(pb, b, shared[k]);
+    gw_notif probe;
+    int rc = pb ? gw_notif_parse(pb, &probe, e) : MC_ENOMEM;
+    if (!rc)
+        gw_notif_clear(&probe);
+    json_decref(pb);
+    if (rc) {
+        if (!e->status)
+            gw_api_err_set(e, 500, "internal", NULL, "out of memory");
+        return rc;
+    }
+    size_t n = json_array_size(rows);
+    if (!(bt->notifs = calloc(n, sizeof *bt->notifs)) ||
+        !(bt->bodies = calloc(n, sizeof *bt->bodies)) ||
+        !(bt->row_no = calloc(n, sizeof *bt->row_no)) || !(bt->err = calloc(n, sizeof *bt->err)))
+        return gw_api_err_set(e, 500, "internal", NULL, "out of memory");
+    bt->n = n;
+    bt->dry_run = json_is_true(dry);
+    json_t *tpl = json_object_get(b, "template");
+    bt->tpl_id = json_string_value(json_object_get(tpl, "id"));
+    bt->tpl_data = json_object_get(tpl, "data");
+    if (bt->tpl_data && !json_is_object(bt->tpl_data))
+        bt->tpl_data = NULL;
+    return 0;
+}
+
+/* The batch body, then each row (a row's first error is kept, not answered). */
+static int batch_check(gw_api_op *o, gw_api_err *e) {
+    batch *bt = o->res;
+    if (batch_init(bt, o->body, e))
+        return MC_EINVAL;
+    json_t *rows = json_object_get(o->body, "rows");
+    for (size_t i = 0; i < bt->n; i++) {
+        bt->row_no[i] = (long long)i + 1;
+        memset(e, 0, sizeof *e);
+        if (row_body(bt, i, json_array_get(rows, i), o->body, e) ||
+            gw_notif_parse(bt->bodies[i], &bt->notifs[i], e)) {
+            row_error(bt, i, e);
+            continue;
+        }
+        if (!bt->tpl_id && !(bt->notifs[i].msg.out_text = strdup(bt->notifs[i].msg.text)))
+            return gw_api_err_set(e, 500, "internal", NULL, "out of memory");
+    }
+    memset(e, 0, sizeof *e);
+    return 0;
+}
+
+void gw_notifications_batch(const gw_api *a, gw_req *rq, const gw_api_token *t) {
+    gw_api_op *o = gw_api_op_checked(a, rq, t, sizeof(batch), batch_clear, batch_check);
+    if (!o)
+        return;
+    const batch *bt = o->res;
+    if (bt->tpl_id)
+        gw_templates_fetch(o, bt->tpl_id, on_batch_tpl);
+    else
+        batch_finish(o);
+}

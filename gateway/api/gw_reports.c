@@ -1,0 +1,285 @@
+/*
+ * gw_reports.c — what the department console reads about sending: the daily
+ * outcome counters (GET /stats), the department's dead letters (GET /dead)
+ * and their retry (POST /dead/{id}/retry).
+ *
+ * Big idea: nothing here keeps its own books. The counters, the per-department
+ * dead list and the index of finished notifications (mc:final) are written by
+ * the very scripts that settle a notification (GW_DAY_NOTE_LUA of
+ * gateway/store/gw_lua.h, called from the scheduler and the sender), in the
+ * same atomic step as the status change, so they cannot drift from the
+ * statuses. This file only reads them (one script reading one hash per day;
+ * one script reading the dead list and the notifications it names) and writes
+ * through one script per logical change: a retry checks ownership, state,
+ * not_after and retention and puts the notification back on mc:due in one step.
+ */
+#include "gateway/api/gw_api_int.h"
+
+#include "core/mc.h"
+#include "gateway/app/gw_channels.h"
+#include "gateway/app/gw_log.h"
+#include "gateway/store/gw_keys.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define DEF_DAYS 7     /* GET /stats without days */
+#define MAX_DAYS 31    /* days one GET /stats may ask for */
+#define DEF_DEAD 50    /* GET /dead without limit */
+#define MAX_DEAD 200   /* dead letters one GET /dead may ask for */
+#define CH_NAME_MAX 16 /* a channel name in a counter field */
+#define TO_MAX 160     /* a masked recipient */
+
+static const char *const outcomes[] = {"sent", "delivered", "failed", "dead", "expired"};
+
+static const char *str_of(const redisReply *r) {
+    return r && r->type == REDIS_REPLY_STRING ? r->str : "";
+}
+
+/* -------------------------------------------------------------- stats */
+
+/* KEYS: the day hashes, oldest first. Returns one HGETALL per key. */
+static const char stats_lua[] = "local r={}\n"
+                                "for i,k in ipairs(KEYS) do r[i]=redis.call('HGETALL',k) end\n"
+                                "return r\n";
+
+/* The counters object of one channel, created with every outcome at 0. */
+static json_t *channel_obj(json_t *chans, const char *ch) {
+    json_t *c = json_object_get(chans, ch);
+    if (c)
+        return c;
+    c = json_object();
+    for (size_t i = 0; i < MC_ARRAY_LEN(outcomes); i++)
+        json_object_set_new(c, outcomes[i], json_integer(0));
+    json_object_set_new(chans, ch, c);
+    return c;
+}
+
+/* Adds "<channel>:<outcome>" = count to chans; fields of another shape are skipped. */
+static void add_counter(json_t *chans, const redisReply *f, const redisReply *v) {
+    if (f->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING)
+        return;
+    const char *colon = memchr(f->str, ':', f->len);
+    if (!colon)
+        return;
+    size_t cl = (size_t)(colon - f->str);
+    const char *oc = colon + 1;
+    size_t ol = f->len - cl - 1;
+    if (cl == 0 || cl > CH_NAME_MAX)
+        return;
+    for (size_t i = 0; i < cl; i++)
+        if (!((f->str[i] >= 'a' && f->str[i] <= 'z') || f->str[i] == '-'))
+            return;
+    for (size_t i = 0; i < MC_ARRAY_LEN(outcomes); i++) {
+        if (strlen(outcomes[i]) != ol || memcmp(outcomes[i], oc, ol))
+            continue;
+        char ch[CH_NAME_MAX + 1];
+        memcpy(ch, f->str, cl);
+        ch[cl] = '\0';
+        json_object_set_new(channel_obj(chans, ch), outcomes[i],
+                            json_integer(strtoll(v->str, NULL, 10)));
+        return;
+    }
+}
+
+static void on_stats(gw_api_op *o, const redisReply *r) {
+    if (r->elements != (size_t)o->n) {
+        gw_api_fail(o->rq, 500, "internal", NULL, "unexpected store answer");
+        return;
+    }
+    int64_t first_day = gw_api_day(o->now) - o->n + 1;
+    json_t *days = json_array();
+    for (long i = 0; i < o->n; i++) {
+        char date[GW_API_DATE_LEN];
+        gw_api_date(first_day + i, date);
+        json_t *chans = json_object();
+        for (size_t c = 0; c < GW_N_CHANNELS; c++)
+            channel_obj(chans, gw_channel_names[c]);
+        const redisReply *h = r->element[i];
+        if (h->type == REDIS_REPLY_ARRAY)
+            for (size_t k = 0; k + 1 < h->elements; k += 2)
+                add_counter(chans, h->element[k], h->element[k + 1]);
+        json_array_append_new(days, json_pack("{s:s, s:o}", "date", date, "channels", chans));
+    }
+    gw_api_answer(o->rq, 200, json_pack("{s:o}", "days", days));
+}
+
+/* The op of a listing whose length the query names (name=1..max, def when
+ * absent) into o->n; NULL once answered. */
+static gw_api_op *listing(const gw_api *a, gw_req *rq, const gw_api_token *t, const char *name,
+                          long def, long max) {
+    long n;
+    if (gw_api_query_count(rq, name, def, max, &n, "%s must be a whole number from 1 to %ld", name,
+                           max))
+        return NULL;
+    gw_api_op *o = gw_api_op_new(a, rq, t);
+    if (o)
+        o->n = n;
+    return o;
+}
+
+void gw_reports_stats(const gw_api *a, gw_req *rq, const gw_api_token *t) {
+    gw_api_op *o = listing(a, rq, t, "days", DEF_DAYS, MAX_DAYS);
+    if (!o)
+        return;
+    long days = o->n;
+    int64_t first_day = gw_api_day(o->now) - days + 1;
+    gw_argv av = GW_API_EVAL(stats_lua, (int)days);
+    for (long i = 0; i < days; i++) {
+        char date[GW_API_DATE_LEN];
+        gw_api_date(first_day + i, date);
+        gw_argv_addf(&av, GW_STATS_PREFIX "%s:%s", o->dept, date);
+    }
+    gw_api_op_send(o, &av, GW_API_ARRAY, on_stats);
+}
+
+/* --------------------------------------------------------- dead letters */
+
+/* KEYS[1] mc:dead:<dept>; ARGV: limit. Newest first, only notifications still
+ * dead: {id, channel, recipient on that channel (raw), reason, dead_ms,
+ * attempts, broadcast, not_after_ms, has_text}. A broadcast recipient has no text
+ * of its own: it has its broadcast's while that has one. */
+static const char dead_list_lua[] =
+    "local function recipient(to,ch)\n"
+    "  if to.channel==ch and type(to.user_id)=='string' then return to.user_id end\n"
+    "  if ch=='sms' and type(to.phone)=='string' then return to.phone end\n"
+    "  if type(to[ch])=='string' then return to[ch] end\n"
+    "  return ''\n"
+    "end\n"
+    "local out={}\n"
+    "for _,id in ipairs(redis.call('ZREVRANGE',KEYS[1],0,tonumber(ARGV[1])-1)) do\n"
+    "  local h=redis.call('HMGET','" GW_NOTIF_PREFIX "'..id,'status','to','dead_ch','channel',\n"
+    "    "
+    "'dead_reason','dead_ms','dead_attempts','broadcast','not_after_ms','text','text_removed')\n"
+    "  if h[1]=='dead' then\n"
+    "    local ch=h[3] or h[4] or ''\n"
+    "    local ok,to=pcall(cjson.decode,h[2] or '')\n"
+    "    local rc=(ok and type(to)=='table') and recipient(to,ch) or ''\n"
+    "    local tx=h[10]\n"
+    "    if not tx and h[8] and h[8]~='' then\n"
+    "      tx=redis.call('HEXISTS','" GW_BC_PREFIX "'..h[8],'text')==1\n"
+    "    end\n"
+    "    out[#out+1]={id,ch,rc,h[5] or '',h[6] or '0',h[7] or '0',h[8] or '',h[9] or '0',\n"
+    "      (tx and h[11]~='1') and '1' or '0'}\n"
+    "  end\n"
+    "end\n"
+    "return out\n";
+
+static void on_dead_list(gw_api_op *o, const redisReply *r) {
+    json_t *list = json_array();
+    for (size_t i = 0; i < r->elements; i++) {
+        const redisReply *e = r->element[i];
+        if (e->type != REDIS_REPLY_ARRAY || e->elements != 9)
+            continue;
+        char to[TO_MAX], at[GW_API_TIME_MAX];
+        gw_api_mask(str_of(e->element[2]), to, sizeof to);
+        int64_t dead_ms = strtoll(str_of(e->element[4]), NULL, 10);
+        int64_t not_after = strtoll(str_of(e->element[7]), NULL, 10);
+        gw_api_format_time(dead_ms, at, sizeof at);
+        int retryable = !strcmp(str_of(e->element[8]), "1") && (!not_after || o->now <= not_after);
+        json_t *d = json_pack(
+            "{s:s, s:s, s:s, s:s, s:s, s:I, s:b}", "id", str_of(e->element[0]), "channel",
+            str_of(e->element[1]), "to", to, "reason", str_of(e->element[3]), "at", at, "attempts",
+            (json_int_t)strtoll(str_of(e->element[5]), NULL, 10), "retryable", retryable);
+        if (d && *str_of(e->element[6]))
+            json_object_set_new(d, "broadcast", json_string(str_of(e->element[6])));
+        if (d)
+            json_array_append_new(list, d);
+    }
+    gw_api_answer(o->rq, 200, json_pack("{s:o}", "dead", list));
+}
+
+void gw_reports_dead(const gw_api *a, gw_req *rq, const gw_api_token *t) {
+    gw_api_op *o = listing(a, rq, t, "limit", DEF_DEAD, MAX_DEAD);
+    if (!o)
+        return;
+    gw_argv av = GW_API_EVAL(dead_list_lua, 1);
+    gw_argv_addf(&av, GW_DEAD_DEPT_PREFIX "%s", o->dept);
+    gw_argv_addf(&av, "%ld", o->n);
+    gw_api_op_send(o, &av, GW_API_ARRAY, on_dead_list);
+}
+
+/* KEYS[1] the notification, KEYS[2] mc:due, KEYS[3] mc:dead:<dept>; ARGV: dept,
+ * id, now. {-2} none, {-1} other department, {0, why} not retryable, {1} queued
+ * again from the first channel of its list. A broadcast recipient goes back to
+ * "not finished" in its broadcast's counters (bc_note counted it dead and
+ * finished), so the broadcast is sending again until it settles. */
+static const char retry_lua[] =
+    "local k=KEYS[1]\n"
+    "if redis.call('EXISTS',k)==0 then return {-2} end\n"
+    "local h=redis.call('HMGET',k,'dept','status','text','text_removed','not_after_ms',\n"
+    "  'channels','broadcast','dead_ch')\n"
+    "if h[1]~=ARGV[1] then return {-1} end\n"
+    "if h[2]~='dead' then return {0,'the notification is '..(h[2] or 'unknown')..', not dead'} "
+    "end\n"
+    "local tx=h[3]\n"
+    "if not tx and h[7] and h[7]~='' then\n"
+    "  tx=redis.call('HEXISTS','" GW_BC_PREFIX "'..h[7],'text')==1\n"
+    "end\n"
+    "if not tx or h[4]=='1' then return {0,'its text was removed by retention'} end\n"
+    "local now=tonumber(ARGV[3]) local na=tonumber(h[5]) or 0\n"
+    "if na>0 and now>na then return {0,'its not_after has passed'} end\n"
+    "local bc=h[7] local bk=nil\n"
+    "if bc and bc~='' and redis.call('EXISTS','" GW_BC_PREFIX "'..bc)==1 then\n"
+    "  bk='" GW_BC_PREFIX "'..bc\n"
+    "  if redis.call('HGET',bk,'status')=='cancelled' then\n"
+    "    return {0,'its broadcast was cancelled'}\n"
+    "  end\n"
+    "end\n"
+    "local first=string.match(h[6] or '','[^,%s]+') or ''\n"
+    "redis.call('HSET',k,'status','scheduled','idx','0')\n"
+    "redis.call('HDEL',k,'dead_reason','dead_ms','dead_ch','dead_attempts')\n"
+    "redis.call('ZADD',KEYS[2],now,ARGV[2])\n"
+    "redis.call('ZREM',KEYS[3],ARGV[2])\n"
+    "redis.call('ZREM','" GW_FINAL_KEY "',ARGV[2])\n"
+    "redis.call('RPUSH',k..':attempts',cjson.encode({channel=first,at=now,result='requeued',\n"
+    "  error='retried by the department'}))\n"
+    "if bk then\n"
+    "  redis.call('HINCRBY',bk,'st:dead:'..(h[8] or first),-1)\n"
+    "  redis.call('HINCRBY',bk,'finished',-1)\n"
+    "  if redis.call('HGET',bk,'status')=='done' then redis.call('HSET',bk,'status','sending') "
+    "end\n"
+    "end\n"
+    "return {1}\n";
+
+static void on_retry(gw_api_op *o, const redisReply *r) {
+    switch (r->element[0]->integer) {
+    case -2: gw_api_fail(o->rq, 404, "not_found", NULL, "no notification %s", o->id); break;
+    case -1:
+        gw_api_fail(o->rq, 403, "forbidden", NULL, "notification %s belongs to another department",
+                    o->id);
+        break;
+    case 0:
+        gw_api_fail(o->rq, 409, "not_retryable", NULL, "notification %s cannot be retried: %s",
+                    o->id, r->elements > 1 ? str_of(r->element[1]) : "");
+        break;
+    default:
+        gw_log(GW_INFO, "report.dead_retried", "{s:s, s:s}", "dept", o->dept, "id", o->id);
+        gw_api_answer(o->rq, 202, json_pack("{s:s, s:s}", "id", o->id, "status", "scheduled"));
+    }
+}
+
+void gw_reports_retry(const gw_api *a, gw_req *rq, const gw_api_token *t) {
+    static const char suffix[] = "/retry";
+    const char *p = gw_api_path_rest(rq, GW_API_PREFIX "dead/");
+    size_t len = strlen(p), sl = sizeof suffix - 1;
+    if (len <= sl || strcmp(p + len - sl, suffix) || !gw_api_id_ok(p, len - sl, GW_API_ID_WORD)) {
+        gw_api_fail(rq, 404, "not_found", NULL, "no such path; use POST /api/v1/dead/{id}/retry");
+        return;
+    }
+    gw_api_op *o = gw_api_op_new(a, rq, t);
+    if (!o)
+        return;
+    memcpy(o->id, p, len - sl);
+    o->id[len - sl] = '\0';
+    gw_argv av = GW_API_EVAL(retry_lua, 3);
+    gw_argv_addf(&av, GW_NOTIF_PREFIX "%s", o->id);
+    gw_argv_adds(&av, GW_DUE_KEY);
+    gw_argv_addf(&av, GW_DEAD_DEPT_PREFIX "%s", o->dept);
+    gw_argv_adds(&av, o->dept);
+    gw_argv_adds(&av, o->id);
+    gw_argv_addf(&av, "%" PRId64, o->now);
+    gw_api_op_send(o, &av, GW_API_STATUS, on_retry);
+}

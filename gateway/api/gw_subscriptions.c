@@ -1,0 +1,233 @@
+/*
+ * gw_subscriptions.c — POST and DELETE /subscriptions: a department subscribes
+ * a citizen (a channel's user, or a phone by SMS) to a dossier's status
+ * changes or to a ward's broadcasts (with tags), or removes that.
+ *
+ * Big idea: a subscription is two memberships written by one script — the
+ * subscriber set the sender reads (mc:sub:dossier:<code>, mc:sub:ward:<id>
+ * and its tag sets) and the citizen's reverse index mc:subs:<channel>:<id>, which
+ * is what the chat's "HUY" walks to remove them all. A dossier subscription
+ * is for the department's own dossiers, checked in the same script; a ward
+ * one for the wards of the token's areas. DELETE carries no body: its fields
+ * come from the query string.
+ */
+#include "gateway/api/gw_api_int.h"
+
+#include "core/mc.h"
+#include "gateway/app/gw_log.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define FIELD_MAX 16                      /* the channel and phone fields, bytes */
+#define WARD_FIELD_MAX 96                 /* the ward field (an id or a slug), bytes */
+#define QUERY_VALUE_MAX 256               /* a query parameter of DELETE, bytes */
+#define WHO_MAX (GW_API_USER_ID_MAX + 24) /* "<channel>:<user id>" */
+
+/* KEYS[1] subscriber set, KEYS[2] reverse index, KEYS[3] dossier (optional);
+ * ARGV: member, reverse member, dept, "add"|"del", then (ward only) the tags.
+ * A ward subscription's tags are memberships of mc:sub:ward:<id>:tag:<tag>
+ * (broadcasts with audience.tags fan out from those sets), each listed in the
+ * reverse index as "ward:<id>:tag:<tag>" so that the chat's HUY, which drops
+ * mc:sub:<every member of the index>, removes them too. A POST states the
+ * subscription's tags (none when absent): the ward's other tag memberships go;
+ * a DELETE removes them all. -2 no dossier, -1 other dept, else the number of
+ * members added to or removed from KEYS[1]. */
+static const char sub_lua[] =
+    "if #KEYS==3 then\n"
+    "  if redis.call('EXISTS',KEYS[3])==0 then return -2 end\n"
+    "  if redis.call('HGET',KEYS[3],'dept')~=ARGV[3] then return -1 end\n"
+    "end\n"
+    "local add=ARGV[4]=='add'\n"
+    "local n=redis.call(add and 'SADD' or 'SREM',KEYS[1],ARGV[1])\n"
+    "redis.call(add and 'SADD' or 'SREM',KEYS[2],ARGV[2])\n"
+    "if #KEYS==2 then\n"
+    "  local pre=ARGV[2]..':tag:'\n"
+    "  local keep={} if add then for i=5,#ARGV do keep[pre..ARGV[i]]=true end end\n"
+    "  for _,r in ipairs(redis.call('SMEMBERS',KEYS[2])) do\n"
+    "    if string.sub(r,1,#pre)==pre and not keep[r] then\n"
+    "      redis.call('SREM','mc:sub:'..r,ARGV[1]) redis.call('SREM',KEYS[2],r)\n"
+    "    end\n"
+    "  end\n"
+    "  if add then for i=5,#ARGV do\n"
+    "    redis.call('SADD',KEYS[1]..':tag:'..ARGV[i],ARGV[1])\n"
+    "    redis.call('SADD',KEYS[2],pre..ARGV[i])\n"
+    "  end end\n"
+    "end\n"
+    "return n\n";
+
+/* A subscription, checked. */
+typedef struct sub {
+    char who[WHO_MAX];              /* "<channel>:<user id>", "sms:<phone>" for a phone */
+    char code[GW_API_CODE_MAX + 1]; /* the dossier, upper-cased, or "" */
+    const gw_ward *ward;            /* the ward, or NULL */
+    const json_t *tags;             /* borrowed: the tags array, or NULL */
+} sub;
+
+static bool is_add(const gw_req *rq) {
+    return !strcmp(gw_req_method(rq), "POST");
+}
+
+static void on_sub(gw_api_op *o, const redisReply *r) {
+    bool add = is_add(o->rq);
+    if (r->integer == -2) {
+        gw_api_fail(o->rq, 404, "not_found", "dossier", "no dossier %s", o->code);
+        return;
+    }
+    if (r->integer == -1) {
+        gw_api_fail(o->rq, 403, "forbidden", "dossier", "dossier %s belongs to another department",
+                    o->code);
+        return;
+    }
+    gw_log(GW_INFO, add ? "admin.subscribed" : "admin.unsubscribed", "{s:s, s:s, s:I}", "dept",
+           o->dept, "subscription", o->note, "changed", (json_int_t)r->integer);
+    if (add)
+        gw_api_answer(o->rq, r->integer ? 201 : 200,
+                      json_pack("{s:b, s:b}", "subscribed", 1, "created", r->integer > 0));
+    else if (r->integer)
+        gw_api_answer(o->rq, 200, json_pack("{s:b}", "removed", 1));
+    else
+        gw_api_fail(o->rq, 404, "not_found", NULL, "no such subscription");
+}
+
+/* DELETE carries no body here: its fields come from the query string. */
+static json_t *query_object(gw_req *rq) {
+    static const char *const names[] = {"channel", "user_id", "phone", "dossier", "ward"};
+    size_t qlen;
+    const char *q = gw_req_query(rq, &qlen);
+    json_t *o = json_object();
+    char val[QUERY_VALUE_MAX];
+    for (size_t i = 0; o && i < MC_ARRAY_LEN(names); i++)
+        if (!gw_api_query(q, qlen, names[i], val, sizeof val))
+            json_object_set_new(o, names[i], json_string(val));
+    return o;
+}
+
+static int check_tags(const json_t *tags, gw_api_err *e) {
+    size_t i;
+    json_t *tg;
+    if (!json_is_array(tags) || json_array_size(tags) > GW_API_MAX_TAGS)
+        return gw_api_err_set(e, 400, "bad_field", "tags",
+                              "tags must be an array of at most %d strings", GW_API_MAX_TAGS);
+    json_array_foreach(tags, i, tg) {
+        const char *s = json_string_value(tg);
+        size_t tl = s ? json_string_length(tg) : 0;
+        if (!s || tl == 0 || tl > GW_API_TAG_MAX || !gw_api_user_id_ok(s, tl)) {
+            char path[32];
+            snprintf(path, sizeof path, "tags[%zu]", i);
+            return gw_api_err_set(e, 400, "bad_field", path, "a tag is 1..%d printable ASCII bytes",
+                                  GW_API_TAG_MAX);
+        }
+    }
+    return 0;
+}
+
+/* Who: a phone, or a channel and its user id. */
+static int check_who(const char *ch, const char *uid, size_t ulen, const char *phone, size_t plen,
+                     char *who, size_t n, gw_api_err *e) {
+    if (phone) {
+        if (ch || uid)
+            return gw_api_err_set(e, 400, "bad_field", "phone",
+                                  "give phone, or channel and user_id");
+        if (!gw_api_phone_ok(phone, plen))
+            return gw_api_err_set(e, 400, "bad_field", "phone",
+                                  "phone must be a Vietnamese mobile in E.164 (+84 and 9 digits)");
+        snprintf(who, n, "sms:%s", phone);
+        return 0;
+    }
+    if (!ch || !uid)
+        return gw_api_err_set(e, 400, "missing_field", ch ? "user_id" : "channel",
+                              "give phone, or channel and user_id");
+    if (!gw_api_channel_known(ch))
+        return gw_api_err_set(e, 400, "bad_field", "channel", "unknown channel \"%s\"", ch);
+    if (!gw_api_user_id_ok(uid, ulen) || (!strcmp(ch, "sms") && !gw_api_phone_ok(uid, ulen)))
+        return gw_api_err_set(e, 400, "bad_field", "user_id", "user_id is not valid for %s", ch);
+    snprintf(who, n, "%s:%s", ch, uid);
+    return 0;
+}
+
+/* The fields of b (a body, or the query of a DELETE) into s. 0 or MC_EINVAL. */
+static int check_sub(const gw_api *a, const gw_api_token *t, const json_t *b, sub *s,
+                     gw_api_err *e) {
+    static const char *const allowed[] = {"channel", "user_id", "phone", "dossier",
+                                          "ward",    "tags",    NULL};
+    const char *ch, *uid, *phone, *dossier, *wardv;
+    size_t ulen = 0, plen = 0, dlen = 0;
+    if (gw_api_only_fields(e, b, allowed, "", GW_API_CUT) ||
+        gw_api_str_field(e, b, "channel", "channel", FIELD_MAX, false, &ch, NULL) ||
+        gw_api_str_field(e, b, "user_id", "user_id", GW_API_USER_ID_MAX, false, &uid, &ulen) ||
+        gw_api_str_field(e, b, "phone", "phone", FIELD_MAX, false, &phone, &plen) ||
+        gw_api_str_field(e, b, "dossier", "dossier", GW_API_CODE_MAX, false, &dossier, &dlen) ||
+        gw_api_str_field(e, b, "ward", "ward", WARD_FIELD_MAX, false, &wardv, NULL))
+        return MC_EINVAL;
+    s->tags = json_object_get(b, "tags");
+    if ((s->tags && check_tags(s->tags, e)) ||
+        check_who(ch, uid, ulen, phone, plen, s->who, sizeof s->who, e))
+        return MC_EINVAL;
+    if (!dossier == !wardv)
+        return gw_api_err_set(e, 400, dossier ? "bad_field" : "missing_field",
+                              dossier ? "ward" : "dossier", "give exactly one of dossier and ward");
+    if (dossier) {
+        for (size_t i = 0; i < dlen; i++)
+            s->code[i] = (char)toupper((unsigned char)dossier[i]);
+        s->code[dlen] = '\0';
+        if (!gw_api_code_ok(s->code, dlen))
+            return gw_api_err_set(e, 400, "bad_field", "dossier",
+                                  "the dossier code is not of the form 000.00.25.H29-231122-0001");
+        return 0;
+    }
+    if (!(s->ward = gw_shared_ward_find(gw_api_data(a), wardv)))
+        return gw_api_err_set(e, 400, "bad_field", "ward", "unknown ward \"%s\"", wardv);
+    if (!gw_api_token_area_ok(t, s->ward->id))
+        return gw_api_err_set(e, 403, "forbidden", "ward", "ward %s is outside the areas of %s",
+                              s->ward->id, gw_api_token_dept(t));
+    return 0;
+}
+
+void gw_subscriptions(const gw_api *a, gw_req *rq, const gw_api_token *t) {
+    bool add = is_add(rq);
+    gw_api_op *o = add ? gw_api_op_with_body(a, rq, t) : gw_api_op_new(a, rq, t);
+    gw_api_err e = {0};
+    sub s = {0};
+    if (!o)
+        return;
+    if (!add && !(o->body = query_object(rq))) {
+        gw_api_oom(rq);
+        gw_api_op_free(o);
+        return;
+    }
+    if (check_sub(a, t, o->body, &s, &e)) {
+        gw_api_fail_err(rq, &e);
+        gw_api_op_free(o);
+        return;
+    }
+    bool dossier = s.ward == NULL;
+    snprintf(o->code, sizeof o->code, "%s", s.code);
+    snprintf(o->note, sizeof o->note, "%s %s:%s", s.who, dossier ? "dossier" : "ward",
+             dossier ? s.code : s.ward->id);
+    gw_argv av = GW_API_EVAL(sub_lua, dossier ? 3 : 2);
+    if (dossier)
+        gw_argv_addf(&av, "mc:sub:dossier:%s", s.code);
+    else
+        gw_argv_addf(&av, "mc:sub:ward:%s", s.ward->id);
+    gw_argv_addf(&av, "mc:subs:%s", s.who);
+    if (dossier)
+        gw_argv_addf(&av, "mc:dossier:%s", s.code);
+    gw_argv_adds(&av, s.who);
+    if (dossier)
+        gw_argv_addf(&av, "dossier:%s", s.code);
+    else
+        gw_argv_addf(&av, "ward:%s", s.ward->id);
+    gw_argv_adds(&av, o->dept);
+    gw_argv_adds(&av, add ? "add" : "del");
+    if (add && !dossier && s.tags) {
+        size_t i;
+        json_t *tg;
+        json_array_foreach(s.tags, i, tg) {
+            gw_argv_add(&av, json_string_value(tg), json_string_length(tg));
+        }
+    }
+    gw_api_op_send(o, &av, GW_API_INT, on_sub);
+}
