@@ -127,6 +127,13 @@ const ch_adapter *ch_adapter_find(const char *name) {
     return NULL;
 }
 
+void ch_preview_clear(ch_preview *p) {
+    if (!p)
+        return;
+    free(p->text);
+    memset(p, 0, sizeof *p);
+}
+
 void ch_message_clear(ch_message *m) {
     if (m == NULL)
         return;

@@ -146,6 +146,19 @@ typedef struct ch_policy {
     double default_rate; /* [scheduler] rate_<channel> when not set: messages per second */
 } ch_policy;
 
+/* What one text comes to on a channel, for a department's preview (no request is sent). */
+typedef struct ch_preview {
+    char *text;           /* the text as the provider would get it, owned; NULL: as given */
+    size_t text_len;      /* its bytes */
+    int parts;            /* messages the text goes as; 0 = the channel does not count them */
+    const char *encoding; /* SMS: "GSM-7" or "UCS-2" (static); NULL otherwise */
+    int units;            /* what the channel charges by, per recipient (SMS segments); 0 none */
+    size_t chars;         /* code points of the text as sent (with units) */
+    char warning[160];    /* why the text cannot go as it is, or "" */
+} ch_preview;
+
+void ch_preview_clear(ch_preview *p);
+
 /* What a provider wants back once its webhook was accepted. */
 typedef struct ch_ack {
     int status;        /* HTTP status */
@@ -255,6 +268,11 @@ typedef struct ch_adapter {
     int (*handshake)(const ch_settings *s, const ch_request *req, char *out, size_t cap, char *err,
                      size_t errlen);
     void (*ack)(const ch_settings *s, const char *method, ch_ack *out);
+
+    /* The console's preview of a text (already unaccented when the policy says so);
+     * NULL when the channel has nothing to add. 0 or MC_ENOMEM; clear with
+     * ch_preview_clear. */
+    int (*preview)(const ch_settings *s, const char *text, size_t len, ch_preview *out);
 
     /* A refreshable access token (Zalo's): the request that trades the refresh token
      * for a new pair, and its answer. Both NULL for channels whose token is fixed. */

@@ -726,6 +726,24 @@ static int fb_handshake(const ch_settings *s, const ch_request *req, char *out, 
     return ch_facebook_challenge(s, req->query, req->query_len, out, cap, err, errlen);
 }
 
+/* Messenger texts longer than its limit go as several messages (fb_render). */
+static int fb_preview(const ch_settings *s, const char *t, size_t len, ch_preview *out) {
+    (void)s;
+    memset(out, 0, sizeof *out);
+    size_t pos = 0;
+    while (pos < len && (t[pos] == ' ' || t[pos] == '\t' || t[pos] == '\n' || t[pos] == '\r'))
+        pos++;
+    while (pos < len) {
+        size_t rest;
+        ch_text_cut(t + pos, len - pos, FB_MAX_TEXT_CHARS, &rest);
+        out->parts++;
+        if (rest == 0)
+            break;
+        pos += rest;
+    }
+    return 0;
+}
+
 static void fb_ack(const ch_settings *s, const char *method, ch_ack *out) {
     (void)s;
     (void)method;
@@ -746,4 +764,5 @@ const ch_adapter ch_facebook_adapter = {
     .methods = fb_methods,
     .handshake = fb_handshake,
     .ack = fb_ack,
+    .preview = fb_preview,
 };

@@ -938,6 +938,49 @@ static unsigned sms_methods(const ch_settings *s) {
     return CH_M_POST | (is_kannel(s) ? CH_M_GET : 0);
 }
 
+#define PREVIEW_PHONE "+84900000000" /* a well-formed recipient to render a preview for */
+
+/* The text as the provider would get it: when the channel can send, through render
+ * (which may shorten it to max_segments), read back from the request it builds;
+ * otherwise as given (as the outbox shows it); then counted. */
+static int sms_preview(const ch_settings *s, const char *text, size_t len, ch_preview *out) {
+    memset(out, 0, sizeof *out);
+    if (sms_can_send(s)) {
+        ch_outgoing o = {0};
+        o.recipient = PREVIEW_PHONE;
+        o.text = text;
+        o.text_len = len;
+        o.purpose = CH_PURPOSE_UPDATE;
+        o.tracking_id = "preview";
+        ch_http h[1];
+        size_t n = 0;
+        char err[sizeof out->warning] = "";
+        if (!sms_render(s, &o, h, 1, &n, err, sizeof err) && n == 1) {
+            int kannel = is_kannel(s);
+            const char *form = kannel ? strchr(h[0].url, '?') : h[0].body;
+            size_t flen = form ? (kannel ? strlen(form + 1) : h[0].body_len) : 0;
+            if (kannel && form)
+                form++;
+            char *sent = form ? malloc(flen + 1) : NULL;
+            size_t sent_len = 0;
+            if (sent &&
+                !ch_form_get(form, flen, kannel ? "text" : "Body", sent, flen + 1, &sent_len)) {
+                out->text = sent;
+                out->text_len = sent_len;
+            } else
+                free(sent);
+            ch_http_clear(&h[0]);
+        } else
+            snprintf(out->warning, sizeof out->warning, "%s", err);
+    }
+    ch_sms_info info;
+    ch_sms_count(out->text ? out->text : text, out->text ? out->text_len : len, &info);
+    out->encoding = info.encoding;
+    out->units = info.segments;
+    out->chars = info.chars;
+    return 0;
+}
+
 static void sms_ack(const ch_settings *s, const char *method, ch_ack *out) {
     (void)s;
     if (!strcmp(method, "POST"))
@@ -959,4 +1002,5 @@ const ch_adapter ch_sms_adapter = {
     .policy = &sms_policy,
     .methods = sms_methods,
     .ack = sms_ack,
+    .preview = sms_preview,
 };

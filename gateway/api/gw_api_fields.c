@@ -263,12 +263,7 @@ bool gw_api_user_id_ok(const char *s, size_t len) {
 }
 
 bool gw_api_channel_known(const char *c) {
-    if (!strcmp(c, "webchat"))
-        return true;
-    for (size_t i = 0; i < GW_N_CHANNELS; i++)
-        if (!strcmp(c, gw_channel_names[i]))
-            return true;
-    return false;
+    return gw_channel_known(c);
 }
 
 bool gw_api_id_ok(const char *s, size_t len, const char *chars) {

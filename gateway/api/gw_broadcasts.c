@@ -16,8 +16,7 @@
 #include "gateway/api/gw_api_int.h"
 
 #include "channels/ch.h"
-#include "channels/facebook.h"
-#include "channels/sms.h"
+#include "channels/webchat.h"
 #include "core/mc.h"
 #include "gateway/app/gw_channels.h"
 #include "gateway/app/gw_log.h"
@@ -31,10 +30,8 @@
 
 #define BC_ID_BYTES 16                  /* random bytes of a broadcast id (32 hex) */
 #define TAGS_MAX (GW_API_MAX_TAGS * 40) /* the tags of one broadcast, comma-separated */
-#define PREVIEW_PHONE "+84900000000"    /* a well-formed recipient to render the SMS for */
 #define STATUS_NAME_MAX 32              /* a status in a counter field st:<status>:<channel> */
 #define CHANNEL_MAX 16                  /* a channel name, with its NUL */
-#define WARN_MAX 256                    /* the SMS adapter's reason for refusing a text */
 
 /* One broadcast of POST /broadcasts (or of a preview), checked. */
 typedef struct broadcast {
@@ -199,14 +196,14 @@ static int parse_audience(const gw_api *a, const gw_api_token *t, const json_t *
                   a, t, bc->wards, sizeof bc->wards))
         return MC_EINVAL;
     json_t *chs = json_object_get(aud, "channels");
-    if (chs && csv_array(e, chs, "audience.channels", GW_N_CHANNELS + 1, channel_item, a, t,
+    if (chs && csv_array(e, chs, "audience.channels", gw_channel_count() + 1, channel_item, a, t,
                          bc->channels, sizeof bc->channels))
         return MC_EINVAL;
-    if (!chs) {
+    if (!chs) { /* every channel: the providers', then the web chat */
         char *c = bc->channels;
-        for (size_t i = 0; i < GW_N_CHANNELS; i++)
-            snprintf(c + strlen(c), sizeof bc->channels - strlen(c), "%s,", gw_channel_names[i]);
-        snprintf(c + strlen(c), sizeof bc->channels - strlen(c), "webchat");
+        for (size_t i = 0; i < gw_channel_count(); i++)
+            snprintf(c + strlen(c), sizeof bc->channels - strlen(c), "%s,", gw_channel_name(i));
+        snprintf(c + strlen(c), sizeof bc->channels - strlen(c), "%s", WEBCHAT_CHANNEL);
     }
     json_t *tg = json_object_get(aud, "tags");
     if (tg && csv_array(e, tg, "audience.tags", GW_API_MAX_TAGS, tag_item, a, t, bc->tags,
@@ -497,100 +494,48 @@ void gw_broadcasts_item(const gw_api *a, gw_req *rq, const gw_api_token *t) {
 /* ------------------------------------------------------------- preview */
 
 /*
- * An SMS text as the sender sends it (gw_sender.c job_render / job_outbox):
- * unaccented when [sms] unaccented; when the channel can send, through the SMS
- * adapter's render (which may shorten it to max_segments), read back from the
- * request it builds; otherwise as written to the outbox. *out is owned by the
- * caller; info counts it. warn gets a reason when the adapter refused the text.
- * 0 or MC_ENOMEM.
+ * One channel's figures of a preview, for n recipients: the text as the provider
+ * would get it (unaccented when the channel's policy and settings say so, as the
+ * sender does), the messages it goes as, its encoding and units (SMS segments), the
+ * cost when the channel has a price, and the adapter's warning. 0 or MC_ENOMEM.
  */
-static int sms_as_sent(const gw_app *app, const char *text, size_t len, char **out, size_t *out_len,
-                       ch_sms_info *info, char *warn, size_t wn) {
-    const gw_config *cfg = app->cfg;
+static int channel_preview(const gw_app *app, json_t *one, const char *ch, const char *text,
+                           size_t tlen, long long n) {
+    const ch_adapter *ad = ch_adapter_find(ch);
+    const ch_settings *st = gw_channel_conf(app->cfg, ch);
+    if (!ad || !st || !ad->preview)
+        return 0;
     char *plain = NULL;
     size_t plain_len = 0;
-    *warn = '\0';
-    if (!cfg->sms_unaccented || vn_unaccent(app->vn, text, len, &plain, &plain_len)) {
-        plain = strndup(text, len);
-        plain_len = len;
+    if (ad->policy && ad->policy->unaccent && st->unaccented &&
+        vn_unaccent(app->vn, text, tlen, &plain, &plain_len))
+        plain = NULL; /* as written, then */
+    ch_preview pv;
+    int rc = ad->preview(st, plain ? plain : text, plain ? plain_len : tlen, &pv);
+    if (rc) {
+        free(plain);
+        return rc;
     }
-    if (!plain)
-        return MC_ENOMEM;
-    const ch_adapter *ad = ch_adapter_find("sms");
-    if (ad && gw_channel_can_send(cfg, "sms")) {
-        ch_settings st;
-        gw_channel_settings(cfg, "sms", &st);
-        ch_outgoing o = {0};
-        o.recipient = PREVIEW_PHONE;
-        o.text = plain;
-        o.text_len = plain_len;
-        o.purpose = CH_PURPOSE_UPDATE;
-        o.tracking_id = "preview";
-        ch_http h[1];
-        size_t n = 0;
-        char err[WARN_MAX] = "";
-        if (!ad->render(&st, &o, h, 1, &n, err, sizeof err) && n == 1) {
-            bool kannel = !strcmp(cfg->sms_provider, "kannel");
-            const char *form = kannel ? strchr(h[0].url, '?') : h[0].body;
-            size_t flen = form ? (kannel ? strlen(form + 1) : h[0].body_len) : 0;
-            if (kannel && form)
-                form++;
-            char *sent = form ? malloc(flen + 1) : NULL;
-            size_t sent_len = 0;
-            if (sent &&
-                !ch_form_get(form, flen, kannel ? "text" : "Body", sent, flen + 1, &sent_len)) {
-                free(plain);
-                plain = sent;
-                plain_len = sent_len;
-            } else
-                free(sent);
-            ch_http_clear(&h[0]);
-        } else
-            snprintf(warn, wn, "%s", err);
+    if (pv.parts)
+        json_object_set_new(one, "parts", json_integer(pv.parts));
+    if (pv.encoding) {
+        if (pv.text)
+            json_object_set_new(one, "text", json_stringn(pv.text, pv.text_len));
+        else
+            json_object_set_new(one, "text",
+                                json_stringn(plain ? plain : text, plain ? plain_len : tlen));
+        json_object_set_new(one, "encoding", json_string(pv.encoding));
+        json_object_set_new(one, "segments", json_integer(pv.units));
+        json_object_set_new(one, "chars", json_integer((json_int_t)pv.chars));
+        json_object_set_new(one, "segments_total", json_integer(n * pv.units));
     }
-    ch_sms_count(plain, plain_len, info);
-    *out = plain;
-    *out_len = plain_len;
-    return 0;
-}
-
-/* Messenger texts longer than its limit go as several messages (facebook.c). */
-static int fb_parts(const char *t, size_t len) {
-    size_t pos = 0;
-    int parts = 0;
-    while (pos < len && isspace((unsigned char)t[pos]))
-        pos++;
-    while (pos < len) {
-        size_t rest;
-        ch_text_cut(t + pos, len - pos, FB_MAX_TEXT_CHARS, &rest);
-        parts++;
-        if (rest == 0)
-            break;
-        pos += rest;
-    }
-    return parts;
-}
-
-/* The SMS figures of a preview: the text as sent, its encoding and segments,
- * for n recipients, with the cost when [sms] price_per_segment_vnd is set. */
-static int sms_preview(const gw_app *app, json_t *one, const char *text, size_t tlen, long long n) {
-    char *sent = NULL, warn[WARN_MAX];
-    size_t sl = 0;
-    ch_sms_info info;
-    if (sms_as_sent(app, text, tlen, &sent, &sl, &info, warn, sizeof warn))
-        return MC_ENOMEM;
-    json_object_set_new(one, "text", json_stringn(sent, sl));
-    json_object_set_new(one, "encoding", json_string(info.encoding));
-    json_object_set_new(one, "segments", json_integer(info.segments));
-    json_object_set_new(one, "chars", json_integer((json_int_t)info.chars));
-    json_object_set_new(one, "segments_total", json_integer(n * info.segments));
-    if (app->cfg->sms_price_per_segment_vnd > 0)
-        json_object_set_new(
-            one, "cost_vnd",
-            json_integer(n * info.segments * (json_int_t)app->cfg->sms_price_per_segment_vnd));
-    if (*warn)
-        json_object_set_new(one, "warning", json_string(warn));
-    free(sent);
+    if (st->price_vnd > 0 && pv.units)
+        json_object_set_new(one, "cost_vnd",
+                            json_integer(n * pv.units * (json_int_t)st->price_vnd));
+    if (*pv.warning)
+        json_object_set_new(one, "warning", json_string(pv.warning));
+    ch_preview_clear(&pv);
+    free(plain);
     return 0;
 }
 
@@ -611,9 +556,7 @@ static void on_preview_count(gw_api_op *o, const redisReply *r) {
             if (r->element[i]->type == REDIS_REPLY_STRING && !strcmp(r->element[i]->str, ch))
                 n = r->element[i + 1]->type == REDIS_REPLY_INTEGER ? r->element[i + 1]->integer : 0;
         json_t *one = json_pack("{s:I, s:s}", "recipients", (json_int_t)n, "text", text);
-        if (!strcmp(ch, "facebook"))
-            json_object_set_new(one, "parts", json_integer(fb_parts(text, tlen)));
-        else if (!strcmp(ch, "sms") && sms_preview(app, one, text, tlen, n)) {
+        if (channel_preview(app, one, ch, text, tlen, n)) {
             json_decref(one);
             json_decref(chans);
             gw_api_oom(o->rq);

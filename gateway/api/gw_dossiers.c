@@ -14,6 +14,7 @@
 
 #include "channels/ch.h"
 #include "core/mc.h"
+#include "gateway/app/gw_channels.h"
 #include "gateway/app/gw_log.h"
 
 #include <ctype.h>
@@ -345,7 +346,7 @@ static json_t *notify_list(const redisReply *subs, const char *phone) {
         size_t ulen = m[i]->len - (size_t)(uid - s);
         char ch[CHANNEL_MAX], masked[MASKED_MAX];
         snprintf(ch, sizeof ch, "%.*s", (int)(colon - s), s);
-        if (!strcmp(ch, "sms")) {
+        if (gw_channel_phone_recipient(ch)) {
             gw_mask_pii(uid, ulen, masked, sizeof masked);
             if (phone && strlen(phone) == ulen && !memcmp(phone, uid, ulen))
                 phone_seen = true;
@@ -354,10 +355,11 @@ static json_t *notify_list(const redisReply *subs, const char *phone) {
         json_array_append_new(out, json_pack("{s:s, s:s}", "channel", ch, "to", masked));
     }
     free(m);
-    if (phone && *phone && !phone_seen) {
+    const char *by_phone = gw_channel_for_phone();
+    if (phone && *phone && !phone_seen && by_phone) {
         char masked[MASKED_MAX];
         gw_mask_pii(phone, strlen(phone), masked, sizeof masked);
-        json_array_append_new(out, json_pack("{s:s, s:s}", "channel", "sms", "to", masked));
+        json_array_append_new(out, json_pack("{s:s, s:s}", "channel", by_phone, "to", masked));
     }
     return out;
 }

@@ -68,8 +68,9 @@ static json_t *parse_to(gw_api_err *e, const json_t *to, const char **channel, b
     else if (uid && !gw_api_user_id_ok(uid, ulen))
         rc =
             gw_api_err_set(e, 400, "bad_field", "to.user_id", "to.user_id must be printable ASCII");
-    else if (ch && !strcmp(ch, "sms") && !gw_api_phone_ok(uid, ulen))
-        rc = gw_api_err_set(e, 400, "bad_field", "to.user_id", "an sms user_id is an E.164 phone");
+    else if (ch && gw_channel_phone_recipient(ch) && !gw_api_phone_ok(uid, ulen))
+        rc = gw_api_err_set(e, 400, "bad_field", "to.user_id", "an %s user_id is an E.164 phone",
+                            ch);
     if (rc)
         return NULL;
     json_t *out = json_object();
@@ -80,7 +81,7 @@ static json_t *parse_to(gw_api_err *e, const json_t *to, const char **channel, b
     }
     if (phone)
         json_object_set_new(out, "phone", json_string(phone));
-    *has_phone = phone != NULL || (ch && !strcmp(ch, "sms"));
+    *has_phone = phone != NULL || (ch && gw_channel_phone_recipient(ch));
     return out;
 }
 
@@ -89,15 +90,19 @@ static json_t *parse_to(gw_api_err *e, const json_t *to, const char **channel, b
 static int parse_channels(gw_api_err *e, const json_t *b, const char *rch, bool has_phone,
                           char *chans, size_t cap) {
     json_t *chs = json_object_get(b, "channels");
+    const char *by_phone = gw_channel_for_phone();
+    if (!by_phone)
+        by_phone = "";
     if (!chs || json_is_null(chs)) {
         if (*rch)
-            snprintf(chans, cap, "%s%s", rch, has_phone && strcmp(rch, "sms") ? ",sms" : "");
+            snprintf(chans, cap, "%s%s%s", rch, has_phone && strcmp(rch, by_phone) ? "," : "",
+                     has_phone && strcmp(rch, by_phone) ? by_phone : "");
         else
-            snprintf(chans, cap, "sms");
+            snprintf(chans, cap, "%s", by_phone);
         return 0;
     }
     if (!json_is_array(chs) || json_array_size(chs) == 0 ||
-        json_array_size(chs) > GW_N_CHANNELS + 1)
+        json_array_size(chs) > gw_channel_count() + 1)
         return gw_api_err_set(e, 400, "bad_field", "channels",
                               "channels must be a non-empty array");
     size_t i;
@@ -108,7 +113,7 @@ static int parse_channels(gw_api_err *e, const json_t *b, const char *rch, bool 
         const char *cs = json_string_value(c);
         if (!cs || !gw_api_channel_known(cs))
             return gw_api_err_set(e, 400, "bad_field", path, "unknown channel");
-        if (strcmp(cs, rch) && !(has_phone && !strcmp(cs, "sms")))
+        if (strcmp(cs, rch) && !(has_phone && gw_channel_phone_recipient(cs)))
             return gw_api_err_set(e, 400, "bad_field", path,
                                   "the recipient cannot be reached on %s", cs);
         if (strstr(chans, cs))

@@ -95,8 +95,8 @@ static void on_stats(gw_api_op *o, const redisReply *r) {
         char date[GW_API_DATE_LEN];
         gw_api_date(first_day + i, date);
         json_t *chans = json_object();
-        for (size_t c = 0; c < GW_N_CHANNELS; c++)
-            channel_obj(chans, gw_channel_names[c]);
+        for (size_t c = 0; c < gw_channel_count(); c++)
+            channel_obj(chans, gw_channel_name(c));
         const redisReply *h = r->element[i];
         if (h->type == REDIS_REPLY_ARRAY)
             for (size_t k = 0; k + 1 < h->elements; k += 2)

@@ -14,6 +14,7 @@
 #include "gateway/api/gw_api_int.h"
 
 #include "core/mc.h"
+#include "gateway/app/gw_channels.h"
 #include "gateway/app/gw_log.h"
 
 #include <ctype.h>
@@ -142,7 +143,8 @@ static int check_who(const char *ch, const char *uid, size_t ulen, const char *p
                               "give phone, or channel and user_id");
     if (!gw_api_channel_known(ch))
         return gw_api_err_set(e, 400, "bad_field", "channel", "unknown channel \"%s\"", ch);
-    if (!gw_api_user_id_ok(uid, ulen) || (!strcmp(ch, "sms") && !gw_api_phone_ok(uid, ulen)))
+    if (!gw_api_user_id_ok(uid, ulen) ||
+        (gw_channel_phone_recipient(ch) && !gw_api_phone_ok(uid, ulen)))
         return gw_api_err_set(e, 400, "bad_field", "user_id", "user_id is not valid for %s", ch);
     snprintf(who, n, "%s:%s", ch, uid);
     return 0;

@@ -4,6 +4,8 @@
  */
 #include "gateway/app/gw_channels.h"
 
+#include "channels/webchat.h"
+
 #include <string.h>
 
 const char *const gw_channel_names[GW_N_CHANNELS] = {"facebook", "zalo", "sms"};
@@ -22,6 +24,22 @@ int gw_channel_index(const char *name) {
         if (!strcmp(ch_adapter_at(i)->name, name))
             return (int)i;
     return -1;
+}
+
+int gw_channel_known(const char *name) {
+    return name && (gw_channel_index(name) >= 0 || !strcmp(name, WEBCHAT_CHANNEL));
+}
+
+int gw_channel_phone_recipient(const char *name) {
+    const ch_adapter *ad = ch_adapter_find(name);
+    return ad && ad->policy && ad->policy->phone_recipient;
+}
+
+const char *gw_channel_for_phone(void) {
+    for (size_t i = 0; i < ch_adapter_count(); i++)
+        if (gw_channel_phone_recipient(ch_adapter_at(i)->name))
+            return ch_adapter_at(i)->name;
+    return NULL;
 }
 
 const ch_settings *gw_channel_conf(const gw_config *c, const char *name) {

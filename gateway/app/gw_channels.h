@@ -17,6 +17,15 @@ const char *gw_channel_name(size_t i);
 /* The index of a channel name, or -1. */
 int gw_channel_index(const char *name);
 
+/* 1 for a provider channel or the web chat. */
+int gw_channel_known(const char *name);
+
+/* The channel that reaches a citizen known only by a phone number (SMS): the first of
+ * the table whose recipients are phone numbers; NULL when none. */
+const char *gw_channel_for_phone(void);
+/* 1 when the channel's recipients are phone numbers (E.164). */
+int gw_channel_phone_recipient(const char *name);
+
 /* 1 when [name] enabled = true. */
 int gw_channel_enabled(const gw_config *c, const char *name);
 
