@@ -147,8 +147,7 @@ static void sender_close(serve *s) {
 }
 
 static int sched_open(serve *s, char *err, size_t errlen) {
-    s->sched = gw_sched_new(&s->app, err, errlen);
-    return s->sched ? 0 : MC_EINVAL;
+    return gw_sched_open(&s->app, &s->sched, err, errlen);
 }
 
 static void sched_close(serve *s) {

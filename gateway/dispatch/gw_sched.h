@@ -37,14 +37,16 @@
 
 typedef struct gw_sched gw_sched;
 
-/* Starts the timer at once; it runs while Redis is up. NULL with a reason in
- * err (unknown [scheduler] timezone, bad quiet hours, out of memory). */
-gw_sched *gw_sched_new(gw_app *app, char *err, size_t errlen);
+/* Starts the timer at once; it runs while Redis is up. 0 and *out; else *out
+ * is NULL, the reason in err: MC_EINVAL (unknown [scheduler] timezone, bad
+ * [sms] quiet_hours), MC_ENOMEM. */
+int gw_sched_open(gw_app *app, gw_sched **out, char *err, size_t errlen);
 
 /* Runs a pass now instead of at the next tick (new or re-routed notifications). */
 void gw_sched_wake(gw_sched *s);
 
-/* Stops; a pass in flight finishes in Redis (the script is atomic). */
+/* Stops; a pass or fan-out batch in flight finishes in Redis (the scripts are
+ * atomic). NULL is fine. */
 void gw_sched_free(gw_sched *s);
 
 /* Minutes since local midnight of "HH:MM-HH:MM" into *start and *end; 0 or
