@@ -9,10 +9,13 @@
  *                         has no text of its own: readers take mc:bc:<broadcast>'s
  *   zset   mc:due         member <id>, score = due time in ms
  *   list   mc:notif:<id>:attempts  JSON {channel, at, result, error}
+ *   hash   mc:dlv:<channel>:<provider id>  status entry ref notif at (the sender;
+ *                         kept 7 days: receipts find the notification by it)
+ *   hash   mc:wire:<channel>  entry id → part (the sender's wire marks, gw_marks.c)
  *   hash   mc:conv:<channel>:<user id>  last_in_ms (chat windows)
  *   hash   mc:rate:<channel>  tokens ts (the shared per-channel token bucket)
  *
- * Broadcasts (recorded by the department API, fanned out here):
+ * Broadcasts (recorded by the department API, fanned out by gw_fanout.c):
  *   hash   mc:bc:<id>     dept status text wards channels tags priority send_at_ms
  *                         not_after_ms created_ms recipients count:<channel>; the
  *                         fan-out adds fanned fanned:<channel> cursor ward_idx
