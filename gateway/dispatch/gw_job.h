@@ -43,22 +43,22 @@
 typedef struct gw_job gw_job;
 
 struct gw_job {
-    gw_job *next, *prev; /* the sender's list */
-    gw_sender *s;        /* owner */
-    uint64_t seq;        /* order of arrival in this process */
-    int held;            /* waits for an earlier message to the same recipient */
-    char ch[16];         /* channel */
-    char id[48];         /* stream entry id */
-    char stream[64];     /* mc:out:<ch> */
-    char to[128];        /* recipient */
-    char ref[128];       /* provider id of the message answered, or "" */
-    char purpose[16];    /* reply | update */
-    char tag[48];        /* facebook tag or "" */
-    char notif[64];      /* notification id (gw_sched) or "" for a reply */
-    char bc[48];         /* its broadcast's id (gw_sched's `bc` field) or "" */
-    char pid[128];       /* provider id of the last part sent */
-    char *text;          /* owned */
-    size_t text_len;
+    gw_job *next, *prev;             /* the sender's list */
+    gw_sender *s;                    /* owner */
+    uint64_t seq;                    /* order of arrival in this process */
+    int held;                        /* waits for an earlier message to the same recipient */
+    char ch[16];                     /* channel */
+    char id[48];                     /* stream entry id */
+    char stream[64];                 /* mc:out:<ch> */
+    char to[128];                    /* recipient */
+    char ref[128];                   /* provider id of the message answered, or "" */
+    char purpose[16];                /* reply | update */
+    char tag[48];                    /* facebook tag or "" */
+    char notif[64];                  /* notification id (gw_sched) or "" for a reply */
+    char bc[48];                     /* its broadcast's id (gw_sched's `bc` field) or "" */
+    char pid[128];                   /* provider id of the last part sent */
+    char *text;                      /* owned */
+    size_t text_len;                 /* bytes in text */
     char *quick;                     /* owned JSON array or NULL */
     ch_http parts[GW_JOB_MAX_PARTS]; /* rendered requests */
     size_t n_parts, part;            /* how many, the next to send */
@@ -83,29 +83,29 @@ struct gw_job {
     int writing;             /* an outbox write holds it */
     uv_timer_t *timer;       /* retry timer, owned (closed asynchronously) */
     gw_sender_done_fn *done; /* tells the reader */
-    void *done_arg;
-    int64_t t0; /* taken at, ms */
+    void *done_arg;          /* its argument */
+    int64_t t0;              /* taken at, ms */
 };
 
 struct gw_sender {
-    gw_app *app;       /* borrowed */
-    gw_httpc *http;    /* owned */
-    gw_wire *wire;     /* the connection wire marks go on, owned */
-    gw_outbox *outbox; /* files of the channels without credentials, owned; NULL: none */
-    gw_token *token;   /* the Zalo token shared through Redis, owned */
-    int store_ups;     /* times the store came up */
-    gw_job *jobs;      /* all jobs, doubly linked */
-    uint64_t next_seq; /* arrival counter for jobs */
-    size_t n_jobs;
-    uv_timer_t tick; /* keeps our jobs claimed, records parked outcomes, checks the token */
-    int closing;
-    int draining;               /* gw_sender_drain: nothing new leaves */
-    uv_timer_t *drain_timer;    /* checks whether the drain is over, owned */
-    uint64_t drain_deadline;    /* loop time, ms */
+    gw_app *app;             /* borrowed */
+    gw_httpc *http;          /* owned */
+    gw_wire *wire;           /* the connection wire marks go on, owned */
+    gw_outbox *outbox;       /* files of the channels without credentials, owned; NULL: none */
+    gw_token *token;         /* the Zalo token shared through Redis, owned */
+    int store_ups;           /* times the store came up */
+    gw_job *jobs;            /* all jobs, doubly linked */
+    uint64_t next_seq;       /* arrival counter for jobs */
+    size_t n_jobs;           /* jobs in the list */
+    uv_timer_t tick;         /* keeps our jobs claimed, records parked outcomes, checks the token */
+    int closing;             /* gw_sender_free was called */
+    int draining;            /* gw_sender_drain: nothing new leaves */
+    uv_timer_t *drain_timer; /* checks whether the drain is over, owned */
+    uint64_t drain_deadline; /* loop time, ms */
     gw_sender_done_fn *drained; /* called once */
-    void *drained_arg;
-    int writes;      /* outbox writes in flight: the sender outlives them */
-    int tick_closed; /* the tick's close callback ran */
+    void *drained_arg;          /* its argument */
+    int writes;                 /* outbox writes in flight: the sender outlives them */
+    int tick_closed;            /* the tick's close callback ran */
 };
 
 /* ---- gw_sender.c: the list of jobs ---- */
