@@ -132,8 +132,7 @@ static void store_stop(serve *s) {
 /* ---- dispatcher: sender and scheduler ---- */
 
 static int sender_open(serve *s, char *err, size_t errlen) {
-    s->sender = gw_sender_new(&s->app, err, errlen);
-    return s->sender ? 0 : MC_EINVAL;
+    return gw_sender_open(&s->app, &s->sender, err, errlen);
 }
 
 static void sender_drained(void *arg) {
@@ -151,8 +150,7 @@ static void sender_close(serve *s) {
 }
 
 static int sched_open(serve *s, char *err, size_t errlen) {
-    s->sched = gw_sched_new(&s->app, err, errlen);
-    return s->sched ? 0 : MC_EINVAL;
+    return gw_sched_open(&s->app, &s->sched, err, errlen);
 }
 
 static void sched_close(serve *s) {

@@ -16,26 +16,13 @@
  * The clock is an argument (gw_now_ms, which tests can move), never Redis TIME.
  * The timer ticks every SCHED_TICK_MS; a full batch runs again at once.
  *
- * Broadcasts are fanned out by a second script, fan_lua, one batch of at most
- * FAN_BATCH recipients per call: it SSCANs the source sets of the oldest due
- * broadcast — its wards' sets mc:sub:ward:<ward>, or with audience tags the
- * ward x tag sets mc:sub:ward:<ward>:tag:<tag> (the same list, in the same order,
- * as the recipients count of gw_admin.c) — one after the other (ward_idx is the
- * index in that list) from the cursor kept in the broadcast's hash, writes
- * one notification per new recipient (SADD to mc:bc:<id>:seen says whether it
- * is new) and stores the cursor, all in one atomic step: a process killed at
- * any point leaves either the whole batch with its cursor or none of it, and
- * whichever process runs the next batch goes on from there. A Redis restart
- * voids SSCAN cursors (the hash seed changes), so the script keeps the server's
- * run_id with the cursor and rescans from the start when it changed; the seen
- * set keeps every recipient to one notification. Batches are chained through
- * the event loop (the next starts when the answer of the last arrives), so
- * neither the loop nor Redis is held for longer than one batch. A recipient's
- * notification has no text of its own (a copy per recipient made each hash
- * too big for Redis' compact encoding): the routing script reads the text of
- * mc:bc:<id> (broadcast=<id>) when it puts the message on the stream.
+ * Broadcasts are fanned out by gw_fanout.c, batch by batch, into
+ * notifications of their own that this pass routes like any other; the tick
+ * runs both, and a batch that added recipients runs a pass at once.
  */
 #include "gateway/dispatch/gw_sched.h"
+
+#include "gateway/dispatch/gw_fanout.h"
 
 #include "core/mc.h"
 #include "gateway/store/gw_lua.h"
@@ -59,8 +46,6 @@
 #define ZALO_NIGHT_END_MIN (6 * 60)
 #define MAX_TZ_ID 64 /* UChars of a time zone id */
 #define MINUTES_PER_DAY (24 * 60)
-#define FAN_BATCH 500    /* broadcast recipients written per script call */
-#define FAN_MAX_SCANS 64 /* SSCAN calls per batch (channels filtered out cost scans) */
 
 /* ARGV: now_ms batch tz_offset_ms quiet_start_min quiet_end_min fb_window_ms
  * zalo_window_ms night_start_min night_end_min, then pairs channel rate.
@@ -192,70 +177,16 @@ static const char sched_lua[] = GW_BC_NOTE_LUA GW_DAY_NOTE_LUA
     "end\n"
     "return n\n";
 
-/* ARGV: now_ms batch max_scans. Fans out one batch of the oldest due broadcast.
- * Returns {notifications written, broadcasts finished or dropped}. */
-static const char fan_lua[] =
-    "local now,batch,maxscan=tonumber(ARGV[1]),tonumber(ARGV[2]),tonumber(ARGV[3])\n"
-    "local ids=redis.call('ZRANGEBYSCORE','" GW_BC_DUE_KEY "','-inf',now,'LIMIT',0,1)\n"
-    "if #ids==0 then return {0,0} end\n"
-    "local id=ids[1] local k='" GW_BC_PREFIX "'..id local seen=k..':seen'\n"
-    "local h=redis.call('HMGET',k,'status','wards','channels','cursor','ward_idx','fanned',\n"
-    "  'text','priority','not_after_ms','dept','scan_run','finished','send_at_ms','tags')\n"
-    "if h[1]~='scheduled' and h[1]~='fanning' then\n"
-    "  redis.call('ZREM','" GW_BC_DUE_KEY "',id) redis.call('DEL',seen) return {0,1}\n"
-    "end\n"
-    "-- h[7], the text, is not copied: each recipient references it by broadcast=<id>\n"
-    "local run=string.match(redis.call('INFO','server'),'run_id:(%x+)') or ''\n"
-    "local src={} for w in string.gmatch(h[2] or '','[^,]+') do\n"
-    "  if (h[14] or '')=='' then src[#src+1]='mc:sub:ward:'..w end\n"
-    "  for t in string.gmatch(h[14] or '','[^,]+') do\n"
-    "    src[#src+1]='mc:sub:ward:'..w..':tag:'..t\n"
-    "  end\n"
-    "end\n"
-    "local want={} for c in string.gmatch(h[3] or '','[^,]+') do want[c]=true end\n"
-    "local wi,cur,fanned=tonumber(h[5]) or 0,h[4] or '0',tonumber(h[6]) or 0\n"
-    "if h[1]=='scheduled' then\n"
-    "  redis.call('HSET',k,'status','fanning','fan_started_ms',now) wi=0 cur='0'\n"
-    "elseif h[11]~=run then wi=0 cur='0' end\n"
-    "local added,scans=0,0\n"
-    "while added<batch and wi<#src and scans<maxscan do\n"
-    "  local r=redis.call('SSCAN',src[wi+1],cur,'COUNT',batch-added)\n"
-    "  scans=scans+1 cur=r[1]\n"
-    "  for _,m in ipairs(r[2]) do\n"
-    "    local c,u=string.match(m,'^([^:]+):(.+)$')\n"
-    "    if c and want[c] and redis.call('SADD',seen,m)==1 then\n"
-    "      fanned=fanned+1 added=added+1\n"
-    "      local nid=id..'-'..fanned\n"
-    "      redis.call('HSET','" GW_NOTIF_PREFIX "'..nid,'dept',h[10] or '','status','scheduled',\n"
-    "        'to',cjson.encode({channel=c,user_id=u}),'channels',c,'idx','0',\n"
-    "        'send_at_ms',h[13] or now,'not_after_ms',h[9] or '0','priority',h[8] or 'normal',\n"
-    "        'created_ms',now,'broadcast',id)\n"
-    "      redis.call('ZADD','" GW_DUE_KEY "',now,nid)\n"
-    "      redis.call('HINCRBY',k,'fanned:'..c,1)\n"
-    "    end\n"
-    "  end\n"
-    "  if cur=='0' then wi=wi+1 end\n"
-    "end\n"
-    "if wi>=#src then\n"
-    "  local st=(tonumber(h[12]) or 0)>=fanned and 'done' or 'sending'\n"
-    "  redis.call('HSET',k,'status',st,'fanned',fanned,'cursor','0','ward_idx',wi,\n"
-    "    'scan_run',run,'fan_done_ms',now)\n"
-    "  redis.call('ZREM','" GW_BC_DUE_KEY "',id) redis.call('DEL',seen)\n"
-    "  return {added,1}\n"
-    "end\n"
-    "redis.call('HSET',k,'fanned',fanned,'cursor',cur,'ward_idx',wi,'scan_run',run)\n"
-    "return {added,0}\n";
-
 struct gw_sched {
     gw_app *app;      /* borrowed */
     uv_timer_t timer; /* the tick; its close frees the struct */
     UCalendar *cal;   /* [scheduler] timezone, owned */
     int quiet_start;  /* [sms] quiet_hours in local minutes; -1 = none */
     int quiet_end;
-    int running; /* a pass is in flight */
-    int again;   /* run once more when it answers */
-    int closing; /* freed: answers are dropped */
-    int fanning; /* a fan-out batch is in flight */
+    int running;    /* a pass is in flight */
+    int again;      /* run once more when it answers */
+    int closing;    /* freed: answers are dropped */
+    gw_fanout *fan; /* the broadcast fan-out, owned */
 };
 
 int gw_sched_parse_hours(const char *s, int *start, int *end) {
@@ -268,26 +199,32 @@ int gw_sched_parse_hours(const char *s, int *start, int *end) {
     return 0;
 }
 
-static UCalendar *open_zone(const char *tz, char *err, size_t errlen) {
+/* The calendar of time zone tz into *out: 0 or MC_EINVAL (reason in err: an
+ * unknown zone is a configuration error). */
+static int open_zone(const char *tz, UCalendar **out, char *err, size_t errlen) {
     UChar id[MAX_TZ_ID], canon[MAX_TZ_ID];
     UErrorCode st = U_ZERO_ERROR;
     UBool system = 0;
+    *out = NULL;
     if (strlen(tz) >= MAX_TZ_ID) {
         snprintf(err, errlen, "[scheduler] timezone too long");
-        return NULL;
+        return MC_EINVAL;
     }
     u_uastrcpy(id, tz);
     ucal_getCanonicalTimeZoneID(id, -1, canon, MAX_TZ_ID, &system, &st);
     if (U_FAILURE(st) || !system) {
         snprintf(err, errlen, "[scheduler] timezone '%s' is not a known time zone", tz);
-        return NULL;
+        return MC_EINVAL;
     }
-    UCalendar *c = ucal_open(id, -1, "en_US", UCAL_GREGORIAN, &st);
+    *out = ucal_open(id, -1, "en_US", UCAL_GREGORIAN, &st);
     if (U_FAILURE(st)) {
         snprintf(err, errlen, "[scheduler] timezone '%s': %s", tz, u_errorName(st));
-        return NULL;
+        if (*out)
+            ucal_close(*out);
+        *out = NULL;
+        return MC_EINVAL;
     }
-    return c;
+    return 0;
 }
 
 static int64_t zone_offset(UCalendar *c, int64_t utc_ms) {
@@ -299,9 +236,10 @@ static int64_t zone_offset(UCalendar *c, int64_t utc_ms) {
 }
 
 int gw_sched_tz_offset(const char *tz, int64_t utc_ms, int64_t *off, char *err, size_t errlen) {
-    UCalendar *c = open_zone(tz, err, errlen);
-    if (!c)
-        return MC_EINVAL;
+    UCalendar *c;
+    int rc = open_zone(tz, &c, err, errlen);
+    if (rc)
+        return rc;
     *off = zone_offset(c, utc_ms);
     ucal_close(c);
     return 0;
@@ -372,76 +310,48 @@ static void run_pass(gw_sched *s) {
     gw_argv_free(&a);
 }
 
-static void run_fan(gw_sched *s);
-
-static void on_fan(gw_store *st, redisReply *r, void *priv) {
-    (void)st;
-    gw_sched *s = priv;
-    s->fanning = 0;
-    if (s->closing || !r)
-        return;
-    if (r->type != REDIS_REPLY_ARRAY || r->elements < 2 ||
-        r->element[0]->type != REDIS_REPLY_INTEGER || r->element[1]->type != REDIS_REPLY_INTEGER) {
-        gw_log(GW_ERROR, "sched.fan_failed", "{s:s}", "error",
-               r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
-        return;
-    }
-    long long added = r->element[0]->integer, finished = r->element[1]->integer;
-    if (added)
-        run_pass(s); /* route the new notifications now */
-    if (finished)
-        gw_log(GW_INFO, "sched.broadcast_fanned", "{s:I}", "last_batch", (json_int_t)added);
-    if (added || finished)
-        run_fan(s); /* more of this broadcast, or the next one */
-}
-
-static void run_fan(gw_sched *s) {
-    if (s->closing || s->fanning || !gw_store_up(s->app->store))
-        return;
-    gw_argv a = {0};
-    gw_argv_adds(&a, "EVAL");
-    gw_argv_add(&a, fan_lua, sizeof fan_lua - 1);
-    gw_argv_adds(&a, "0");
-    gw_argv_addf(&a, "%" PRId64, gw_now_ms());
-    gw_argv_addf(&a, "%d", FAN_BATCH);
-    gw_argv_addf(&a, "%d", FAN_MAX_SCANS);
-    if (!gw_argv_send(s->app->store, &a, on_fan, s))
-        s->fanning = 1;
-    gw_argv_free(&a);
-}
-
 static void on_tick(uv_timer_t *t) {
-    run_pass(t->data);
-    run_fan(t->data);
+    gw_sched *s = t->data;
+    run_pass(s);
+    gw_fanout_run(s->fan);
 }
 
-gw_sched *gw_sched_new(gw_app *app, char *err, size_t errlen) {
-    gw_sched *s = calloc(1, sizeof *s);
-    if (!s) {
+/* A fan-out batch wrote notifications due now. */
+static void on_fanned(void *priv) {
+    run_pass(priv);
+}
+
+int gw_sched_open(gw_app *app, gw_sched **out, char *err, size_t errlen) {
+    int rc = MC_EINVAL;
+    const char *q = app->cfg->sms_quiet_hours;
+    gw_sched *s = *out = calloc(1, sizeof *s);
+    if (!s || !(s->fan = gw_fanout_new(app, on_fanned, s))) {
         snprintf(err, errlen, "out of memory");
-        return NULL;
+        rc = MC_ENOMEM;
+        goto fail;
     }
     s->app = app;
     s->quiet_start = s->quiet_end = -1;
-    const char *q = app->cfg->sms_quiet_hours;
     if (*q && gw_sched_parse_hours(q, &s->quiet_start, &s->quiet_end)) {
         snprintf(err, errlen, "[sms] quiet_hours '%s' is not HH:MM-HH:MM", q);
         goto fail;
     }
     if (s->quiet_start == s->quiet_end)
         s->quiet_start = s->quiet_end = -1; /* an empty period: no quiet hours */
-    s->cal = open_zone(app->cfg->scheduler_timezone, err, errlen);
-    if (!s->cal)
+    if ((rc = open_zone(app->cfg->scheduler_timezone, &s->cal, err, errlen)) != 0)
         goto fail;
     uv_timer_init(app->loop, &s->timer);
     s->timer.data = s;
     uv_timer_start(&s->timer, on_tick, SCHED_TICK_MS, SCHED_TICK_MS);
     gw_log(GW_INFO, "sched.started", "{s:s, s:s}", "timezone", app->cfg->scheduler_timezone,
            "quiet_hours", *q ? q : "none");
-    return s;
+    return 0;
 fail:
+    if (s)
+        gw_fanout_free(s->fan);
     free(s);
-    return NULL;
+    *out = NULL;
+    return rc;
 }
 
 void gw_sched_wake(gw_sched *s) {
@@ -461,6 +371,8 @@ void gw_sched_free(gw_sched *s) {
     /* a pass in flight answers (or gets NULL) before the store goes: the store
      * is freed first by main, so no callback can arrive after the close */
     s->closing = 1;
+    gw_fanout_free(s->fan); /* a batch in flight finishes in Redis, its answer dropped */
+    s->fan = NULL;
     uv_timer_stop(&s->timer);
     uv_close((uv_handle_t *)&s->timer, on_closed);
 }

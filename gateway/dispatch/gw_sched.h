@@ -9,10 +9,13 @@
  *                         has no text of its own: readers take mc:bc:<broadcast>'s
  *   zset   mc:due         member <id>, score = due time in ms
  *   list   mc:notif:<id>:attempts  JSON {channel, at, result, error}
+ *   hash   mc:dlv:<channel>:<provider id>  status entry ref notif at (the sender;
+ *                         kept 7 days: receipts find the notification by it)
+ *   hash   mc:wire:<channel>  entry id → part (the sender's wire marks, gw_marks.c)
  *   hash   mc:conv:<channel>:<user id>  last_in_ms (chat windows)
  *   hash   mc:rate:<channel>  tokens ts (the shared per-channel token bucket)
  *
- * Broadcasts (recorded by the department API, fanned out here):
+ * Broadcasts (recorded by the department API, fanned out by gw_fanout.c):
  *   hash   mc:bc:<id>     dept status text wards channels tags priority send_at_ms
  *                         not_after_ms created_ms recipients count:<channel>; the
  *                         fan-out adds fanned fanned:<channel> cursor ward_idx
@@ -37,14 +40,16 @@
 
 typedef struct gw_sched gw_sched;
 
-/* Starts the timer at once; it runs while Redis is up. NULL with a reason in
- * err (unknown [scheduler] timezone, bad quiet hours, out of memory). */
-gw_sched *gw_sched_new(gw_app *app, char *err, size_t errlen);
+/* Starts the timer at once; it runs while Redis is up. 0 and *out; else *out
+ * is NULL, the reason in err: MC_EINVAL (unknown [scheduler] timezone, bad
+ * [sms] quiet_hours), MC_ENOMEM. */
+int gw_sched_open(gw_app *app, gw_sched **out, char *err, size_t errlen);
 
 /* Runs a pass now instead of at the next tick (new or re-routed notifications). */
 void gw_sched_wake(gw_sched *s);
 
-/* Stops; a pass in flight finishes in Redis (the script is atomic). */
+/* Stops; a pass or fan-out batch in flight finishes in Redis (the scripts are
+ * atomic). NULL is fine. */
 void gw_sched_free(gw_sched *s);
 
 /* Minutes since local midnight of "HH:MM-HH:MM" into *start and *end; 0 or

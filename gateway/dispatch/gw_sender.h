@@ -2,8 +2,11 @@
  * gw_sender.h — outbound messages leave here: the channel adapter renders
  * them, gw_httpc sends them on the loop, the adapter classifies the answer:
  * sent (provider id recorded), retry later (backoff, Retry-After), or
- * permanent (dead-letter stream with the reason). Channels without
- * credentials write to the outbox folder instead when [outbox] dir is set.
+ * permanent (dead-letter stream with the reason, or the notification's next
+ * channel). Channels without credentials write to the outbox folder instead
+ * when [outbox] dir is set. A request that may have reached the provider is
+ * never sent again, also after a crash (wire marks). README.md draws the
+ * state machine of one message.
  */
 #ifndef GW_SENDER_H
 #define GW_SENDER_H
@@ -16,8 +19,14 @@
 
 typedef struct gw_sender gw_sender;
 
-gw_sender *gw_sender_new(gw_app *app, char *err, size_t errlen);
-void gw_sender_free(gw_sender *s); /* jobs in flight stay pending in Redis */
+/* Opens a sender on app (borrowed; its store may be down). 0 and *out; else
+ * *out is NULL, the reason in err: MC_EINVAL (the outbox folder cannot be
+ * created), MC_ENOMEM. */
+int gw_sender_open(gw_app *app, gw_sender **out, char *err, size_t errlen);
+
+/* Jobs in flight stay pending in Redis. After the store is gone (its pending
+ * callbacks answered), as gw_serve's module table orders it. NULL is fine. */
+void gw_sender_free(gw_sender *s);
 
 typedef void gw_sender_done_fn(void *arg);
 
@@ -47,7 +56,9 @@ int gw_sender_has(const gw_sender *s, const char *channel, const char *id);
 void gw_sender_add_receipt(gw_store *st, const char *channel, const char *provider_id,
                            const char *status, int64_t at_ms);
 
-/* The main Redis connection came (back) up: seeds the Zalo tokens once. */
+/* The main Redis connection came (back) up: the wire marks' connection is
+ * opened again, the provider token seeded and reloaded, parked outcomes
+ * recorded. */
 void gw_sender_store_up(gw_sender *s);
 
 /* Entries being sent or waiting for a retry. */
