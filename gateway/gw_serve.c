@@ -123,8 +123,10 @@ static int store_open(serve *s, char *err, size_t errlen) {
 
 /* Disconnecting answers every pending command with NULL while all modules are alive. */
 static void store_stop(serve *s) {
-    s->app.store = NULL;
+    /* the NULL answers may still queue commands: the store refuses them (MC_EUNAVAIL) while
+     * it closes, so app.store stays valid until its memory goes with the loop */
     gw_store_free(s->store);
+    s->app.store = NULL;
     s->store = NULL;
     stop_next(s);
 }

@@ -342,12 +342,12 @@ void gw_store_on_state(gw_store *s, gw_store_state_cb *cb, void *priv) {
 }
 
 int gw_store_up(const gw_store *s) {
-    return s->up;
+    return s && s->up;
 }
 
 int gw_store_cmd(gw_store *s, gw_store_cb *cb, void *priv, int argc, const char **argv,
                  const size_t *argvlen) {
-    if (!s->ac || !s->connected || !s->up)
+    if (!s || !s->ac || !s->connected || !s->up)
         return MC_EUNAVAIL;
     pending *p = malloc(sizeof *p);
     if (!p)
@@ -361,7 +361,7 @@ int gw_store_cmd(gw_store *s, gw_store_cb *cb, void *priv, int argc, const char 
 }
 
 int gw_store_cmdf(gw_store *s, gw_store_cb *cb, void *priv, const char *fmt, ...) {
-    if (!s->ac || !s->connected || !s->up)
+    if (!s || !s->ac || !s->connected || !s->up)
         return MC_EUNAVAIL;
     pending *p = malloc(sizeof *p);
     if (!p)

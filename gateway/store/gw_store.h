@@ -23,14 +23,15 @@ typedef void gw_store_state_cb(gw_store *s, int up, void *priv);
 gw_store *gw_store_new(uv_loop_t *loop, const gw_redis_addr *addr);
 void gw_store_on_state(gw_store *s, gw_store_state_cb *cb, void *priv);
 
-/* 1 when connected and the last health PING was answered in time. */
+/* 1 when connected and the last health PING was answered in time (0 for NULL). */
 int gw_store_up(const gw_store *s);
 
 /*
  * Sends one command (argv form, binary-safe). cb (may be NULL: fire and
  * forget) is called exactly once: with the reply, or with NULL if the
  * connection is lost first. Returns 0, or
- * MC_EUNAVAIL when not up (gw_store_up; cb is then not called).
+ * MC_EUNAVAIL when not up (gw_store_up; also while closing, and for NULL; cb is then
+ * not called).
  */
 int gw_store_cmd(gw_store *s, gw_store_cb *cb, void *priv, int argc, const char **argv,
                  const size_t *argvlen);
