@@ -513,7 +513,7 @@ static int parse_kannel(const ch_request *req, ch_message *m, char *err, size_t 
     if (rc < 0)
         return rc;
     if (dlr) {
-        /* The dlr-url we render: type=dlr&id=<tracking id>&status=%d&ts=%T. */
+        /* The dlr-url we render: type=dlr&id=<tracking id>&status=%d&ts=%T&to=<digits>. */
         m->kind = CH_EV_STATUS;
         rc = need(q, ql, "status", buf, &bl, err, errlen);
         if (rc < 0)
@@ -710,6 +710,13 @@ static int render_kannel(const ch_settings *s, const ch_outgoing *msg, const cha
         ch_buf_puts(&dlr, "type=dlr&id=");
         ch_buf_urlenc(&dlr, msg->tracking_id, strlen(msg->tracking_id));
         ch_buf_puts(&dlr, "&status=%d&ts=%T");
+        /* the citizen, so that the report lands in their partition where the delivery
+         * record is; digits only: a '%' would be one of Kannel's escapes */
+        const char *rc_digits = msg->recipient + (msg->recipient[0] == '+');
+        if (*rc_digits && strspn(rc_digits, "0123456789") == strlen(rc_digits)) {
+            ch_buf_puts(&dlr, "&to=");
+            ch_buf_puts(&dlr, rc_digits);
+        }
         if (!empty(s->shared_secret)) {
             ch_buf_puts(&dlr, "&secret=");
             ch_buf_urlenc(&dlr, s->shared_secret, strlen(s->shared_secret));

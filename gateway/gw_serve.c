@@ -26,6 +26,7 @@
 #include "gateway/app/gw_shared.h"
 #include "gateway/conv/gw_worker.h"
 #include "gateway/dispatch/gw_sched.h"
+#include "gateway/dispatch/gw_receipts.h"
 #include "gateway/dispatch/gw_sender.h"
 #include "gateway/gw_boot.h"
 #include "gateway/gw_pages.h"
@@ -67,6 +68,9 @@ struct serve {
     gw_sender *sender;           /* outbound to the providers */
     gw_sched *sched;             /* due notifications and broadcasts */
     gw_reader *reader;           /* the work streams */
+    struct out_stream *out;      /* the outbound streams the sender reads */
+    size_t n_out;                /* entries */
+    gw_receipts *receipts;       /* what a provider's receipt does to a notification */
     gw_worker *worker;           /* conversation turns */
     gw_api *api;                 /* the department API and the console's endpoints */
     gw_retention *retention;     /* the retention sweeper */
@@ -191,20 +195,35 @@ static void out_done(void *arg) {
         gw_reader_kick(s->reader);
 }
 
-/* The sender takes the entries of mc:out:<channel>. */
+/* The outbound streams: one per partition and channel. */
+typedef struct out_stream {
+    char name[GW_KEYS_MAX]; /* its key */
+    unsigned part;          /* its partition */
+    const char *channel;    /* its channel (the adapter's name) */
+} out_stream;
+
+static const out_stream *out_find(const serve *s, const char *name) {
+    for (size_t i = 0; i < s->n_out; i++)
+        if (!strcmp(s->out[i].name, name))
+            return &s->out[i];
+    return NULL;
+}
+
+/* The sender takes the entries of the outbound streams. */
 static void out_take(void *priv, const char *stream, const redisReply *e, int redelivered) {
     serve *s = priv;
-    const char *ch = stream + strlen(GW_OUT_PREFIX);
-    if (e->element[1]->type != REDIS_REPLY_ARRAY) {
+    const out_stream *o = out_find(s, stream);
+    if (!o || e->element[1]->type != REDIS_REPLY_ARRAY) {
         gw_reader_ack(s->store, stream, e->element[0]->str);
         return;
     }
-    gw_sender_take(s->sender, ch, e->element[0]->str, e->element[1], redelivered, out_done, s);
+    gw_sender_take(s->sender, o->name, o->part, o->channel, e->element[0]->str, e->element[1],
+                   redelivered, out_done, s);
 }
 
 static int out_has(void *priv, const char *stream, const char *id) {
     serve *s = priv;
-    return gw_sender_has(s->sender, stream + strlen(GW_OUT_PREFIX), id);
+    return gw_sender_has(s->sender, stream, id);
 }
 
 static int out_full(void *priv) {
@@ -213,19 +232,52 @@ static int out_full(void *priv) {
 }
 
 static int outbound_open(serve *s, char *err, size_t errlen) {
-    size_t n = gw_channel_count();
-    char names[CH_MAX_ADAPTERS][GW_READER_STREAM_MAX];
-    const char *streams[CH_MAX_ADAPTERS];
-    for (size_t i = 0; i < n && i < CH_MAX_ADAPTERS; i++) {
-        snprintf(names[i], sizeof names[i], GW_OUT_PREFIX "%s", gw_channel_name(i));
-        streams[i] = names[i];
+    unsigned parts = gw_keyspace_partitions(s->app.keys);
+    size_t n = (size_t)parts * gw_channel_count();
+    const char **names = calloc(n ? n : 1, sizeof *names);
+    s->out = calloc(n ? n : 1, sizeof *s->out);
+    if (!names || !s->out) {
+        free(names);
+        snprintf(err, errlen, "out of memory");
+        return MC_ENOMEM;
     }
-    gw_feed f = {streams, n, out_take, out_has, out_full, NULL, s};
-    if (gw_reader_add(s->reader, &f)) {
+    for (unsigned p = 0; p < parts; p++)
+        for (size_t c = 0; c < gw_channel_count(); c++) {
+            out_stream *o = &s->out[s->n_out];
+            o->part = p;
+            o->channel = gw_channel_name(c);
+            gw_key(s->app.keys, o->name, sizeof o->name, GW_K_OUT, p, o->channel);
+            names[s->n_out++] = o->name;
+        }
+    gw_feed f = {names, n, out_take, out_has, out_full, NULL, s};
+    int rc = gw_reader_add(s->reader, &f);
+    free(names);
+    if (rc) {
         snprintf(err, errlen, "too many streams for one reader");
         return MC_ETOOBIG;
     }
     return 0;
+}
+
+static void outbound_release(serve *s) {
+    free(s->out);
+    s->out = NULL;
+    s->n_out = 0;
+}
+
+static int receipts_open(serve *s, char *err, size_t errlen) {
+    return gw_receipts_open(&s->app, &s->receipts, err, errlen);
+}
+
+static void receipts_release(serve *s) {
+    gw_receipts_free(s->receipts);
+    s->receipts = NULL;
+}
+
+static int apply_receipt(void *priv, const char *notif, const char *channel, const char *status,
+                         int64_t at_ms, gw_store_cb *cb, void *arg) {
+    serve *s = priv;
+    return gw_receipts_apply(s->receipts, notif, channel, status, at_ms, cb, arg);
 }
 
 static int worker_open(serve *s, char *err, size_t errlen) {
@@ -233,7 +285,7 @@ static int worker_open(serve *s, char *err, size_t errlen) {
      * and stored; other processes hold the conversations. */
     if (!s->app.cfg->worker_converse)
         return 0;
-    gw_worker_opts wo = {gw_sender_add_receipt}; /* receipts update notifications in any role */
+    gw_worker_opts wo = {apply_receipt, s}; /* receipts update notifications in any role */
     s->worker = gw_worker_new(&s->app, s->reader, &wo);
     if (!s->worker) {
         snprintf(err, errlen, "out of memory");
@@ -357,8 +409,9 @@ static const module modules[] = {
     {"store", G | D, store_open, store_stop, NULL, NULL},
     {"sender", D, sender_open, sender_stop, sender_close, NULL},
     {"scheduler", D, sched_open, NULL, sched_close, NULL},
+    {"receipts", G | D, receipts_open, NULL, NULL, receipts_release},
     {"reader", G | D, reader_open, reader_stop, reader_close, NULL},
-    {"outbound", D, outbound_open, NULL, NULL, NULL},
+    {"outbound", D, outbound_open, NULL, NULL, outbound_release},
     {"worker", G, worker_open, worker_stop, worker_close, NULL},
     {"api", G, api_open, NULL, NULL, api_close},
     {"retention", G, retention_open, NULL, retention_close, NULL},

@@ -10,6 +10,7 @@
  * Tokens are stored as SHA-256 hashes and compared in constant time.
  */
 #include "gateway/api/gw_api_int.h"
+#include "gateway/store/gw_script.h"
 
 #include "core/mc.h"
 #include "gateway/app/gw_log.h"
@@ -88,7 +89,17 @@ typedef struct binding {
     const route *r;    /* its row of routes[] */
 } binding;
 
+/* The room's Lua scripts, made (keyspace prelude + body) and loaded into the store the
+ * first time each is used, found again by the address of its body. */
+#define API_SCRIPTS_MAX 48
+typedef struct api_scripts {
+    const char *body[API_SCRIPTS_MAX]; /* static texts */
+    gw_script s[API_SCRIPTS_MAX];      /* their scripts */
+    size_t n;                          /* used entries */
+} api_scripts;
+
 struct gw_api {
+    api_scripts *scripts;   /* owned */
     gw_api_token *tokens;   /* owned, n_tokens entries */
     size_t n_tokens;        /* used entries */
     gw_statuses *statuses;  /* statuses.txt, owned */
@@ -277,7 +288,8 @@ int gw_api_new(const gw_shared *data, const char *tokens_file, const char *share
     int rc = MC_ENOMEM;
     gw_api *a = calloc(1, sizeof *a);
     *out = NULL;
-    if (!a || !(a->tokens = calloc(GW_API_MAX_TOKENS, sizeof *a->tokens))) {
+    if (!a || !(a->tokens = calloc(GW_API_MAX_TOKENS, sizeof *a->tokens)) ||
+        !(a->scripts = calloc(1, sizeof *a->scripts))) {
         snprintf(err, errlen, "out of memory");
         goto fail;
     }
@@ -298,8 +310,45 @@ void gw_api_free(gw_api *a) {
     if (!a)
         return;
     gw_statuses_free(a->statuses);
+    for (size_t i = 0; a->scripts && i < a->scripts->n; i++)
+        gw_script_clear(&a->scripts->s[i]);
+    free(a->scripts);
     free(a->tokens);
     free(a);
+}
+
+const gw_keyspace *gw_api_keys(const gw_api *a) {
+    return a->app ? a->app->keys : NULL;
+}
+
+/* The script of body, made and registered with the store on first use; NULL without a
+ * store (unit tests) or memory. */
+static const gw_script *api_script(const gw_api *a, const char *body, const char *name) {
+    api_scripts *t = a->scripts;
+    if (!a->app || !a->app->store || !t)
+        return NULL;
+    for (size_t i = 0; i < t->n; i++)
+        if (t->body[i] == body)
+            return &t->s[i];
+    if (t->n == API_SCRIPTS_MAX || gw_script_init(&t->s[t->n], name, a->app->keys, body))
+        return NULL;
+    if (gw_store_load(a->app->store, &t->s[t->n])) {
+        gw_script_clear(&t->s[t->n]);
+        return NULL;
+    }
+    t->body[t->n] = body;
+    return &t->s[t->n++];
+}
+
+gw_argv gw_api_eval(const gw_api *a, const char *body, const char *name, int nkeys) {
+    gw_argv av = {0};
+    const gw_script *sc = api_script(a, body, name);
+    if (sc)
+        gw_argv_evalsha(&av, sc);
+    else
+        av.oom = 1; /* nothing to send it to, or no memory: the op answers 503 */
+    gw_argv_addf(&av, "%d", nkeys);
+    return av;
 }
 
 /* ---------------------------------------------------------------- tokens */

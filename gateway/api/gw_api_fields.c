@@ -10,6 +10,7 @@
  * functions but gw_api_body, so the unit tests drive them directly.
  */
 #include "gateway/api/gw_api_int.h"
+#include "gateway/app/gw_time.h"
 
 #include "channels/ch.h"
 #include "core/mc.h"
@@ -26,7 +27,6 @@
 #include <string.h>
 #include <time.h>
 
-#define VN_OFFSET_MS (7 * 3600 * 1000LL) /* Asia/Ho_Chi_Minh, UTC+7, no DST */
 #define DAY_MS 86400000LL
 #define TIME_FIELD_MAX 64   /* an RFC 3339 time in a body, bytes */
 #define PRIORITY_MAX 16     /* the priority field, bytes */
@@ -395,35 +395,29 @@ int gw_api_parse_time(const char *s, size_t len, int64_t *ms) {
     return 0;
 }
 
-void gw_api_format_time(int64_t ms, char *out, size_t n) {
-    time_t t = (time_t)((ms + VN_OFFSET_MS) / 1000);
+/* The configured zone ([scheduler] timezone), or NULL without a process (unit tests). */
+static gw_tz *api_tz(const gw_api *a) {
+    const gw_app *app = a ? gw_api_app(a) : NULL;
+    return app ? app->tz : NULL;
+}
+
+void gw_api_format_time(const gw_api *a, int64_t ms, char *out, size_t n) {
+    gw_tz *tz = api_tz(a);
+    if (tz) {
+        gw_tz_format(tz, ms, out, n);
+        return;
+    }
+    time_t t = (time_t)fdiv(ms, 1000);
     struct tm tm;
     gmtime_r(&t, &tm);
     char buf[GW_API_TIME_MAX];
-    strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S+07:00", &tm);
+    strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
     snprintf(out, n, "%s", buf);
 }
 
-int64_t gw_api_day(int64_t utc_ms) {
-    return fdiv(utc_ms + VN_OFFSET_MS, DAY_MS);
-}
-
-/* Howard Hinnant's civil_from_days, with floor division throughout (as the Lua). */
-void gw_api_date(int64_t day, char out[GW_API_DATE_LEN]) {
-    int64_t z = day + 719468;
-    int64_t era = fdiv(z, 146097);
-    int64_t doe = z - era * 146097;
-    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    int64_t mp = (5 * doy + 2) / 153;
-    int64_t d = doy - (153 * mp + 2) / 5 + 1;
-    int64_t m = mp < 10 ? mp + 3 : mp - 9;
-    int64_t y = yoe + era * 400 + (m <= 2);
-    if (y < 0 || y > 9999) {
-        snprintf(out, GW_API_DATE_LEN, "0000-00-00");
-        return;
-    }
-    snprintf(out, GW_API_DATE_LEN, "%04d-%02d-%02d", (int)y, (int)m, (int)d);
+int64_t gw_api_day(const gw_api *a, int64_t utc_ms) {
+    gw_tz *tz = api_tz(a);
+    return tz ? gw_tz_day(tz, utc_ms) : fdiv(utc_ms, DAY_MS);
 }
 
 /* ------------------------------------------------------------ ids, masks */

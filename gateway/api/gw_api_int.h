@@ -12,25 +12,24 @@
  * leaves all or nothing and a Redis that is down gives 503 with nothing written.
  * Errors are {"error","message","field"}.
  *
- * Redis shapes written by api/ (read by the chat worker and the scheduler):
- *   mc:dossier:<code>          hash dept procedure status status_text phone expected_at
- *                              updated agency
- *   mc:dossier:<code>:history  list of JSON events {status,status_text,note,at,dept}
- *   mc:dossiers:<dept>         zset of the department's dossier codes by last change (ms)
- *   mc:notif:<id>              hash dept status text to channels idx send_at_ms
- *                              not_after_ms priority created_ms (+ dossier for events,
- *                              batch for the rows of a batch)
- *   mc:due                     zset of notification ids by send_at_ms
- *   mc:batch:<id>              hash dept count ids (JSON array), kept as long as its
- *                              idempotency key
- *   mc:bc:<id>, mc:bc:due      a broadcast's hash and the zset of due broadcasts
- *   mc:idem:<dept>:<key>       "<sha256 of the canonical body>|<id>" (bc:<key> for
- *                              broadcasts, batch:<key> for batches)
- *   mc:sub:dossier:<code>, mc:sub:ward:<ward id>   sets of "<channel>:<user id>"
- *   mc:sub:ward:<ward id>:tag:<tag>   the same members, for a ward subscription's tags
- *   mc:subs:<channel>:<id>     set of "dossier:<code>" / "ward:<id>" / "ward:<id>:tag:<tag>"
- *                              (each names its set mc:sub:<member>)
- *   mc:tpl:<dept>              hash: template id → JSON {id,name,text,placeholders,updated_at}
+ * Redis shapes written by api/ (families of store/gw_keys.h; read by the chat worker
+ * and the scheduler):
+ *   dossier      hash dept procedure status status_text phone expected_at updated agency
+ *   history      list of JSON events {status,status_text,note,at,dept}
+ *   dossiers     zset of the department's dossier codes by last change (ms), in the
+ *                department's partition ("dept:<dept>")
+ *   notif        hash dept status text to channels idx send_at_ms not_after_ms priority
+ *                created_ms (+ dossier for events, batch for the rows of a batch)
+ *   due          zset of notification ids by send_at_ms, in their partition
+ *   batch        hash dept count ids (JSON array), kept as long as its idempotency key
+ *   bc, bc_due   a broadcast's hash and the zset of due broadcasts, in its partition
+ *   idem         "<sha256 of the canonical body>|<id>" (bc:<key> for broadcasts,
+ *                batch:<key> for batches), in the partition of what it made
+ *   sub_dossier, sub_ward, sub_ward_tag   sets of "<channel>:<user id>"
+ *   subs         set of "dossier:<code>" / "ward:<id>" / "ward:<id>:tag:<tag>"
+ *   tpl          hash: template id → JSON {id,name,text,placeholders,updated_at}, in the
+ *                department's partition
+ * Ids made here name their partition: "<partition>-<hex>" (store/gw_keys.h).
  */
 #ifndef GW_API_INT_H
 #define GW_API_INT_H
@@ -39,6 +38,7 @@
 #include "gateway/app/gw_app.h"
 #include "gateway/app/gw_shared.h"
 #include "gateway/net/gw_http.h"
+#include "gateway/store/gw_keys.h"
 #include "gateway/store/gw_store.h"
 
 #include <jansson.h>
@@ -265,13 +265,12 @@ int gw_api_query_count(gw_req *rq, const char *name, long def, long max, long *o
 
 /* RFC 3339 date-time with Z or ±HH:MM into ms since the epoch; 0 or MC_EINVAL. */
 int gw_api_parse_time(const char *s, size_t len, int64_t *ms);
-/* ms since the epoch as ISO 8601 in Asia/Ho_Chi_Minh ("...T15:04:05+07:00"). */
-void gw_api_format_time(int64_t ms, char *out, size_t n);
-/* The day number (days since 1970-01-01) of utc_ms in Asia/Ho_Chi_Minh. */
-int64_t gw_api_day(int64_t utc_ms);
-/* "yyyy-mm-dd" of a day number (proleptic Gregorian). The Lua ymd() of
- * GW_DAY_NOTE_LUA (gateway/store/gw_lua.h) is the same computation. */
-void gw_api_date(int64_t day, char out[GW_API_DATE_LEN]);
+/* ms since the epoch as RFC 3339 in the configured zone ("...T15:04:05+07:00": app/
+ * gw_time.h); in UTC ("...Z") without a process (unit tests). */
+void gw_api_format_time(const gw_api *a, int64_t ms, char *out, size_t n);
+/* The local day number (days since 1970-01-01) of utc_ms, as gw_api_format_time. Its
+ * date: gw_date_of_day (app/gw_time.h), the computation of the Lua ymd(). */
+int64_t gw_api_day(const gw_api *a, int64_t utc_ms);
 
 /* ------------------------------------------------------------ ids, masks */
 
@@ -328,6 +327,15 @@ struct gw_api_op {
     gw_api_want want;       /* the shape it wants */
     bool in_reply;          /* its reply function is running */
     bool sent_on;           /* sent again while in_reply */
+    /* gw_api_op_steps's */
+    struct {
+        size_t n, i;                        /* steps, the one in flight */
+        gw_api_want want;                   /* the shape of their replies */
+        void (*build)(gw_api_op *o, size_t i, gw_argv *av);
+        void (*each)(gw_api_op *o, size_t i, const redisReply *r);
+        gw_api_next_fn *done;
+        bool failed; /* each answered the request: stop */
+    } steps;
     /* the text step's (gw_templates_text) */
     gw_api_message *msg;  /* the message whose text is made, in res */
     gw_api_next_fn *next; /* what follows once it has its text */
@@ -361,17 +369,49 @@ void gw_api_op_free(gw_api_op *o);
  * Either way the caller forgets o and av. 0 or MC_EUNAVAIL. */
 int gw_api_op_send(gw_api_op *o, gw_argv *av, gw_api_want want, gw_api_reply_fn *fn);
 
-/* An argument vector that begins EVAL <lua> <nkeys>: the keys and arguments
- * follow, then gw_api_op_send. GW_API_EVAL takes the length of a char array. */
-gw_argv gw_api_eval(const char *lua, size_t len, int nkeys);
-#define GW_API_EVAL(lua, nkeys) gw_api_eval(lua, sizeof(lua) - 1, nkeys)
+/*
+ * n commands, one after the other, for one request (a read or a write over every
+ * partition, or over the items an index named): build(o, i, av) makes command i in an
+ * empty vector; each(o, i, r) gets its reply (of shape want; otherwise the request is
+ * answered 500 and the steps end), and may answer the request itself and set
+ * o->steps.failed to end them; after the last, done(o) answers. The op is the steps'
+ * until then. n = 0 calls done at once: only from a reply function (which frees the op).
+ */
+typedef void gw_api_step_build_fn(gw_api_op *o, size_t i, gw_argv *av);
+typedef void gw_api_step_reply_fn(gw_api_op *o, size_t i, const redisReply *r);
+void gw_api_op_steps(gw_api_op *o, size_t n, gw_api_want want, gw_api_step_build_fn *build,
+                     gw_api_step_reply_fn *each, gw_api_next_fn *done);
+
+/* An argument vector that begins EVALSHA of the script made of the keyspace's prelude
+ * and lua (a static text: the room keeps one script per text, loaded into the store on
+ * first use) and <nkeys>: the keys and arguments follow, then gw_api_op_send. Without a
+ * store (unit tests) the vector is marked unusable and the send answers 503. */
+gw_argv gw_api_eval(const gw_api *a, const char *lua, const char *name, int nkeys);
+#define GW_API_EVAL(a, lua, nkeys) gw_api_eval(a, lua, #lua, nkeys)
+
+/* The keyspace (NULL in unit tests: no key can be built). */
+const gw_keyspace *gw_api_keys(const gw_api *a);
 
 /* ------------------------------------------------------------ idempotency */
 
 /* o->hash = SHA-256 of the body's canonical JSON (sorted keys, compact). 0 or MC_ENOMEM. */
 int gw_api_op_hash_body(gw_api_op *o);
-/* The key mc:idem:<dept>:<kind><key> of an idempotency key (kind "", "bc:", "batch:"). */
-void gw_api_idem_key(char *out, size_t n, const char *dept, const char *kind, const char *key);
+/* ------------------------------------------------------------------ keys */
+/* The partition of an identity (a dossier code, "<channel>:<user>", ...). */
+unsigned gw_api_part_of(const gw_api *a, const char *s);
+/* The partition of a department's own keys (its index, templates): "dept:<dept>". */
+unsigned gw_api_dept_part(const gw_api *a, const char *dept);
+/* Appends the key of family f (one part: part) in the partition of identity of. */
+void gw_api_add_key(gw_argv *av, const gw_api *a, gw_key_family f, const char *of,
+                    const char *part);
+/* Appends the department's key of family f (its part: the department). */
+void gw_api_add_dept_key(gw_argv *av, const gw_api *a, gw_key_family f, const char *dept);
+/* The partition of an idempotency key of a department (kind "", "bc:", "batch:"):
+ * what it creates lives there with it. */
+unsigned gw_api_idem_part(const gw_api *a, const char *dept, const char *kind, const char *key);
+/* Appends the idempotency key's key (idem) in partition part. */
+void gw_api_add_idem_key(gw_argv *av, const gw_api *a, unsigned part, const char *dept,
+                         const char *kind, const char *key);
 /*
  * Reads a writing script's {written, "<hash>|<id>", ...} (a GW_API_STATUS reply):
  * 0 with the id kept and *fresh (true: written now; false: the key was known,

@@ -243,12 +243,61 @@ int gw_api_op_send(gw_api_op *o, gw_argv *av, gw_api_want want, gw_api_reply_fn 
     return rc;
 }
 
-gw_argv gw_api_eval(const char *lua, size_t len, int nkeys) {
+/* ------------------------------------------------------------------ keys */
+
+unsigned gw_api_part_of(const gw_api *a, const char *s) {
+    return gw_keyspace_part_of(gw_api_keys(a), s, strlen(s));
+}
+
+unsigned gw_api_dept_part(const gw_api *a, const char *dept) {
+    char who[GW_API_DEPT_MAX + 8];
+    int n = snprintf(who, sizeof who, "dept:%s", dept);
+    return gw_keyspace_part_of(gw_api_keys(a), who, n > 0 ? (size_t)n : 0);
+}
+
+void gw_api_add_key(gw_argv *av, const gw_api *a, gw_key_family f, const char *of,
+                    const char *part) {
+    gw_argv_addkey(av, gw_api_keys(a), f, gw_api_part_of(a, of), part);
+}
+
+void gw_api_add_dept_key(gw_argv *av, const gw_api *a, gw_key_family f, const char *dept) {
+    gw_argv_addkey(av, gw_api_keys(a), f, gw_api_dept_part(a, dept), dept);
+}
+
+/* ----------------------------------------------------------------- steps */
+
+static void step_send(gw_api_op *o);
+
+static void on_step(gw_api_op *o, const redisReply *r) {
+    o->steps.each(o, o->steps.i, r);
+    if (o->steps.failed)
+        return; /* each answered */
+    if (++o->steps.i < o->steps.n)
+        step_send(o);
+    else
+        o->steps.done(o);
+}
+
+static void step_send(gw_api_op *o) {
     gw_argv av = {0};
-    gw_argv_adds(&av, "EVAL");
-    gw_argv_add(&av, lua, len);
-    gw_argv_addf(&av, "%d", nkeys);
-    return av;
+    o->steps.build(o, o->steps.i, &av);
+    gw_api_op_send(o, &av, o->steps.want, on_step);
+}
+
+void gw_api_op_steps(gw_api_op *o, size_t n, gw_api_want want, gw_api_step_build_fn *build,
+                     gw_api_step_reply_fn *each, gw_api_next_fn *done) {
+    o->steps.n = n;
+    o->steps.i = 0;
+    o->steps.want = want;
+    o->steps.build = build;
+    o->steps.each = each;
+    o->steps.done = done;
+    o->steps.failed = false;
+    if (n == 0) {
+        done(o); /* from a reply function: the op goes when it returns */
+        return;
+    }
+    step_send(o);
 }
 
 /* ----------------------------------------------------------- idempotency */
@@ -262,8 +311,17 @@ int gw_api_op_hash_body(gw_api_op *o) {
     return 0;
 }
 
-void gw_api_idem_key(char *out, size_t n, const char *dept, const char *kind, const char *key) {
-    snprintf(out, n, "mc:idem:%s:%s%s", dept, kind, key);
+unsigned gw_api_idem_part(const gw_api *a, const char *dept, const char *kind, const char *key) {
+    char who[GW_API_DEPT_MAX + GW_API_IDEM_KEY_MAX + 16];
+    int n = snprintf(who, sizeof who, "idem:%s:%s%s", dept, kind, key);
+    return gw_keyspace_part_of(gw_api_keys(a), who, n > 0 ? (size_t)n : 0);
+}
+
+void gw_api_add_idem_key(gw_argv *av, const gw_api *a, unsigned part, const char *dept,
+                         const char *kind, const char *key) {
+    char k[GW_API_IDEM_KEY_MAX + 16];
+    snprintf(k, sizeof k, "%s%s", kind, key);
+    gw_argv_addkey(av, gw_api_keys(a), GW_K_IDEM, part, dept, k);
 }
 
 int gw_api_idem_reply(gw_api_op *o, const redisReply *r, char id[GW_API_NOTIF_ID_MAX + 1],

@@ -3,12 +3,14 @@
  * /broadcasts/{id}, and POST /broadcasts/preview (a POST /broadcasts body,
  * judged the same, written nowhere).
  *
- * Big idea: a broadcast is recorded, not fanned out, here: one script counts
- * the distinct subscribers of the wards (or of their ward x tag sets) on the
- * channels addressed, stores the record with those counts and queues it on
- * mc:bc:due; the scheduler (gateway/dispatch/gw_sched.c) fans it out later and
- * notes each outcome in the record, which GET turns into counts by status and
- * channel. The preview counts with the same Lua function and shows each
+ * Big idea: a broadcast is recorded, not fanned out, here: a read-only script
+ * per partition counts the distinct subscribers of the wards (or of their ward x
+ * tag sets) on the channels addressed (a citizen lives in one partition: the
+ * counts add up), then one script stores the record with those counts in the
+ * broadcast's partition and queues it on that partition's bc_due; the fan-out
+ * (gateway/dispatch/gw_fanout.c) spreads it over every partition later, and each
+ * partition's bc_part notes its outcomes, which GET adds up into counts by status
+ * and channel. The preview counts with the same script and shows each
  * channel's text as the sender would send it: for SMS, unaccented when [sms]
  * unaccented, through the SMS adapter's render (which may shorten it), with
  * its segments and cost; for Messenger, the parts a long text goes in.
@@ -48,63 +50,66 @@ static void bc_clear(void *p) {
 
 /* ------------------------------------------------------------- scripts */
 
-/* bc_count(first, nw, chans): the distinct members of the nw subscriber sets named
- * by ARGV[first..] whose channel is in chans (comma-separated): total and per
- * channel. POST /broadcasts records these numbers and the preview shows them. */
-#define BC_COUNT_LUA                                                                               \
-    "local function bc_count(first,nw,chans)\n"                                                    \
-    "  local want={} for c in string.gmatch(chans,'[^,]+') do want[c]=0 end\n"                     \
-    "  local seen,n={},0\n"                                                                        \
-    "  for i=first,first+nw-1 do\n"                                                                \
-    "    for _,m in ipairs(redis.call('SMEMBERS',ARGV[i])) do\n"                                   \
-    "      local c=string.match(m,'^([^:]+):')\n"                                                  \
-    "      if c and want[c] and not seen[m] then seen[m]=true n=n+1 want[c]=want[c]+1 end\n"       \
-    "    end\n"                                                                                    \
-    "  end\n"                                                                                      \
-    "  return n,want\n"                                                                            \
-    "end\n"
-
-/* KEYS[1] mc:bc:<id>, KEYS[2] mc:bc:due, KEYS[3] idempotency key (optional); ARGV:
- * "hash|id", ttl, send_at_ms, id, n sets, the source sets (add_source_sets: the wards'
- * subscriber sets, or their ward x tag sets), channels csv, then field/value pairs.
- * Counts the distinct members of those sets on those channels,
- * stores the record with recipients and count:<channel>, queues the id on mc:bc:due.
- * Returns {1, "hash|id", n}, or {0, stored "hash|id", its n} for a known key. */
-static const char bc_lua[] =
-    BC_COUNT_LUA "if #KEYS==3 then\n"
-                 "  if not redis.call('SET',KEYS[3],ARGV[1],'NX','EX',ARGV[2]) then\n"
-                 "    local v=redis.call('GET',KEYS[3]) local id=string.match(v,'|(.+)$') or ''\n"
-                 "    return {0,v,tonumber(redis.call('HGET','mc:bc:'..id,'recipients') or '0')}\n"
-                 "  end\n"
-                 "end\n"
-                 "local nw=tonumber(ARGV[5])\n"
-                 "local n,want=bc_count(6,nw,ARGV[6+nw])\n"
-                 "local a={'HSET',KEYS[1]} for i=7+nw,#ARGV do a[#a+1]=ARGV[i] end\n"
-                 "a[#a+1]='recipients' a[#a+1]=tostring(n)\n"
-                 "for c,k in pairs(want) do a[#a+1]='count:'..c a[#a+1]=tostring(k) end\n"
-                 "redis.call(unpack(a))\n"
-                 "redis.call('ZADD',KEYS[2],ARGV[3],ARGV[4])\n"
-                 "return {1,ARGV[1],n}\n";
-
-/* Read-only: ARGV n sets, the source sets, channels csv → {n, ch, count, ...}. */
+/* Read-only, on one partition: KEYS[1] any key of it (its bc_due); ARGV wards csv,
+ * tags csv, channels csv. The distinct members of the partition's source sets — each
+ * ward's subscribers (sub_ward), or with tags each ward x tag set (sub_ward_tag), the
+ * fan-out's list — whose channel is addressed: {n, ch, count, ...} with every channel
+ * addressed. A citizen lives in one partition, so the partitions' counts add up. */
 static const char bc_count_lua[] =
-    BC_COUNT_LUA "local nw=tonumber(ARGV[1])\n"
-                 "local n,want=bc_count(2,nw,ARGV[2+nw])\n"
-                 "local out={n}\n"
-                 "for c,k in pairs(want) do out[#out+1]=c out[#out+1]=k end\n"
-                 "return out\n";
+    "local want={} for c in string.gmatch(ARGV[3],'[^,]+') do want[c]=0 end\n"
+    "local seen,n={},0\n"
+    "for w in string.gmatch(ARGV[1],'[^,]+') do\n"
+    "  local src={}\n"
+    "  if ARGV[2]=='' then src[1]=K.sub_ward(w) end\n"
+    "  for t in string.gmatch(ARGV[2],'[^,]+') do src[#src+1]=K.sub_ward_tag(w,t) end\n"
+    "  for _,k in ipairs(src) do\n"
+    "    for _,m in ipairs(redis.call('SMEMBERS',k)) do\n"
+    "      local c=string.match(m,'^([^:]+):')\n"
+    "      if c and want[c] and not seen[m] then seen[m]=true n=n+1 want[c]=want[c]+1 end\n"
+    "    end\n"
+    "  end\n"
+    "end\n"
+    "local out={n}\n"
+    "for c,k in pairs(want) do out[#out+1]=c out[#out+1]=k end\n"
+    "return out\n";
 
-/* KEYS[1] mc:bc:<id>, KEYS[2] mc:bc:due; ARGV dept, id. -2 none, -1 other dept, 0
- * finished or cancelled already, 1 cancelled: the fan-out stops (gw_sched) and its
- * notifications not yet on their way are cancelled when they come due. */
+/* KEYS[1] the broadcast (its partition), KEYS[2] idempotency key (optional); ARGV
+ * "hash|id", ttl, send_at_ms, id, recipients, then field/value pairs. Stores the record
+ * and queues the id on the partition's bc_due. {1, "hash|id", n}, or {0, stored
+ * "hash|id", its n} for a known key. */
+static const char bc_lua[] =
+    "if #KEYS==2 then\n"
+    "  if not redis.call('SET',KEYS[2],ARGV[1],'NX','EX',ARGV[2]) then\n"
+    "    local v=redis.call('GET',KEYS[2]) local id=string.match(v,'|(.+)$') or ''\n"
+    "    return {0,v,tonumber(redis.call('HGET',K.bc(id),'recipients') or '0')}\n"
+    "  end\n"
+    "end\n"
+    "local a={'HSET',KEYS[1]} for i=6,#ARGV do a[#a+1]=ARGV[i] end\n"
+    "redis.call(unpack(a))\n"
+    "redis.call('ZADD',K.bc_due(),ARGV[3],ARGV[4])\n"
+    "return {1,ARGV[1],tonumber(ARGV[5])}\n";
+
+/* KEYS[1] the broadcast; ARGV dept, id. -2 none, -1 other dept, 0 finished or cancelled
+ * already, 1 cancelled: the fan-out stops (its text goes: nothing will copy it any
+ * more), and the partitions follow (bc_cancel_part). */
 static const char bc_cancel_lua[] =
     "if redis.call('EXISTS',KEYS[1])==0 then return -2 end\n"
     "if redis.call('HGET',KEYS[1],'dept')~=ARGV[1] then return -1 end\n"
     "local st=redis.call('HGET',KEYS[1],'status')\n"
     "if st~='scheduled' and st~='fanning' and st~='sending' then return 0 end\n"
     "redis.call('HSET',KEYS[1],'status','cancelled')\n"
-    "redis.call('ZREM',KEYS[2],ARGV[2])\n"
-    "redis.call('DEL',KEYS[1]..':seen')\n"
+    "redis.call('HDEL',KEYS[1],'text')\n"
+    "redis.call('ZREM',K.bc_due(),ARGV[2])\n"
+    "return 1\n";
+
+/* KEYS[1] the broadcast's bc_part in one partition; ARGV id. Not fanned there yet, or
+ * fanning, or sending: cancelled (a part not fanned yet is created cancelled, so the
+ * fan-out skips it; its notifications not on their way are cancelled when they come
+ * due). A partition done stays done. */
+static const char bc_cancel_part_lua[] =
+    "if redis.call('HGET',KEYS[1],'status')=='done' then return 0 end\n"
+    "redis.call('HSET',KEYS[1],'status','cancelled')\n"
+    "redis.call('DEL',K.bc_seen(ARGV[1]))\n"
     "return 1\n";
 
 /* ---------------------------------------------------------- validation */
@@ -227,33 +232,6 @@ static int bc_parse(const gw_api *a, const gw_api_token *t, const json_t *b, bro
     return 0;
 }
 
-/* Appends the number of source sets, then the sets: each ward's subscribers
- * mc:sub:ward:<ward>, or, when tags are given, every ward x tag set
- * mc:sub:ward:<ward>:tag:<tag> (the subscribers of the ward with that tag). The
- * fan-out (gw_sched.c) walks the same sets in the same order; a subscriber in
- * several of them is counted and sent to once. */
-static void add_source_sets(gw_argv *av, const char *wards, const char *tags) {
-    size_t nw = 1, nt = 1;
-    for (const char *p = wards; *p; p++)
-        nw += *p == ',';
-    for (const char *p = tags; *p; p++)
-        nt += *p == ',';
-    gw_argv_addf(av, "%zu", *tags ? nw * nt : nw);
-    for (const char *p = wards; *p;) {
-        const char *e = strchr(p, ',');
-        size_t l = e ? (size_t)(e - p) : strlen(p);
-        if (!*tags)
-            gw_argv_addf(av, "mc:sub:ward:%.*s", (int)l, p);
-        for (const char *q = tags; *q;) {
-            const char *te = strchr(q, ',');
-            size_t tl = te ? (size_t)(te - q) : strlen(q);
-            gw_argv_addf(av, "mc:sub:ward:%.*s:tag:%.*s", (int)l, p, (int)tl, q);
-            q += tl + (te != NULL);
-        }
-        p += l + (e != NULL);
-    }
-}
-
 static int bc_check(gw_api_op *o, gw_api_err *e) {
     return bc_parse(o->api, o->t, o->body, o->res, e);
 }
@@ -264,6 +242,46 @@ static void bc_start(const gw_api *a, gw_req *rq, const gw_api_token *t, gw_api_
     gw_api_op *o = gw_api_op_checked(a, rq, t, sizeof(broadcast), bc_clear, bc_check);
     if (o)
         gw_templates_text(o, &((broadcast *)o->res)->msg, next);
+}
+
+/* ------------------------------------------------------------- counting */
+
+/* The recipients of a broadcast (or preview): every partition counted in turn into
+ * o->keep {"n": total, "by": {channel: count}}, then next. */
+static void count_build(gw_api_op *o, size_t i, gw_argv *av) {
+    const broadcast *b = o->res;
+    *av = GW_API_EVAL(o->api, bc_count_lua, 1);
+    gw_argv_addkey(av, gw_api_keys(o->api), GW_K_BC_DUE, (unsigned)i);
+    gw_argv_adds(av, b->wards);
+    gw_argv_adds(av, b->tags);
+    gw_argv_adds(av, b->channels);
+}
+
+static void count_each(gw_api_op *o, size_t i, const redisReply *r) {
+    (void)i;
+    json_t *by = json_object_get(o->keep, "by");
+    json_int_t n = json_integer_value(json_object_get(o->keep, "n"));
+    if (r->elements && r->element[0]->type == REDIS_REPLY_INTEGER)
+        n += r->element[0]->integer;
+    json_object_set_new(o->keep, "n", json_integer(n));
+    for (size_t k = 1; k + 1 < r->elements; k += 2) {
+        const redisReply *c = r->element[k], *v = r->element[k + 1];
+        if (c->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_INTEGER)
+            continue;
+        json_int_t had = json_integer_value(json_object_get(by, c->str));
+        json_object_set_new(by, c->str, json_integer(had + v->integer));
+    }
+}
+
+static void count_then(gw_api_op *o, gw_api_next_fn *next) {
+    json_decref(o->keep);
+    if (!(o->keep = json_pack("{s:I, s:{}}", "n", (json_int_t)0, "by"))) {
+        gw_api_oom(o->rq);
+        gw_api_op_free(o);
+        return;
+    }
+    gw_api_op_steps(o, gw_keyspace_partitions(gw_api_keys(o->api)), GW_API_STATUS, count_build,
+                    count_each, next);
 }
 
 /* --------------------------------------------------------------- POST */
@@ -286,29 +304,27 @@ static void on_bc(gw_api_op *o, const redisReply *r) {
         json_pack("{s:s, s:I}", "id", id, "recipients", (json_int_t)r->element[2]->integer));
 }
 
-/* The text is known (given or rendered): one script records the broadcast. */
-static void bc_write(gw_api_op *o) {
+/* Counted: one script records the broadcast in its partition. */
+static void bc_record(gw_api_op *o) {
     broadcast *b = o->res;
     const gw_api_message *m = &b->msg;
-    if (gw_api_op_hash_body(o)) {
-        gw_api_oom(o->rq);
-        gw_api_op_free(o);
-        return;
-    }
-    gw_api_random_hex(o->id, BC_ID_BYTES);
+    char hex[2 * BC_ID_BYTES + 1];
+    gw_api_random_hex(hex, BC_ID_BYTES);
+    unsigned part = m->idem_key ? gw_api_idem_part(o->api, o->dept, "bc:", m->idem_key)
+                                : gw_api_part_of(o->api, hex);
+    snprintf(o->id, sizeof o->id, "%u-%s", part, hex);
     /* for the log line; long lists are cut */
     snprintf(o->note, sizeof o->note, "%.*s", (int)sizeof o->note - 1, b->wards);
-    gw_argv av = GW_API_EVAL(bc_lua, m->idem_key ? 3 : 2);
-    gw_argv_addf(&av, "mc:bc:%s", o->id);
-    gw_argv_adds(&av, "mc:bc:due");
+    json_int_t n = json_integer_value(json_object_get(o->keep, "n"));
+    gw_argv av = GW_API_EVAL(o->api, bc_lua, m->idem_key ? 2 : 1);
+    gw_argv_addkey(&av, gw_api_keys(o->api), GW_K_BC, part, o->id);
     if (m->idem_key)
-        gw_argv_addf(&av, "mc:idem:%s:bc:%s", o->dept, m->idem_key);
+        gw_api_add_idem_key(&av, o->api, part, o->dept, "bc:", m->idem_key);
     gw_argv_addf(&av, "%s|%s", o->hash, o->id);
     gw_argv_adds(&av, GW_API_IDEM_TTL_S);
     gw_argv_addf(&av, "%" PRId64, m->send_at_ms);
     gw_argv_adds(&av, o->id);
-    add_source_sets(&av, b->wards, b->tags);
-    gw_argv_adds(&av, b->channels);
+    gw_argv_addf(&av, "%" JSON_INTEGER_FORMAT, n);
     const char *kv[] = {"dept",      o->dept, "status",   "scheduled", "text",
                         m->out_text, "wards", b->wards,   "channels",  b->channels,
                         "tags",      b->tags, "priority", m->priority};
@@ -320,7 +336,25 @@ static void bc_write(gw_api_op *o) {
     gw_argv_addf(&av, "%" PRId64, m->not_after_ms);
     gw_argv_adds(&av, "created_ms");
     gw_argv_addf(&av, "%" PRId64, m->created_ms);
+    gw_argv_adds(&av, "recipients");
+    gw_argv_addf(&av, "%" JSON_INTEGER_FORMAT, n);
+    const char *ch;
+    json_t *v;
+    json_object_foreach(json_object_get(o->keep, "by"), ch, v) {
+        gw_argv_addf(&av, "count:%s", ch);
+        gw_argv_addf(&av, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+    }
     gw_api_op_send(o, &av, GW_API_STATUS, on_bc);
+}
+
+/* The text is known (given or rendered): count, then record. */
+static void bc_write(gw_api_op *o) {
+    if (gw_api_op_hash_body(o)) {
+        gw_api_oom(o->rq);
+        gw_api_op_free(o);
+        return;
+    }
+    count_then(o, bc_record);
 }
 
 void gw_broadcasts_post(const gw_api *a, gw_req *rq, const gw_api_token *t) {
@@ -399,60 +433,137 @@ static bool hidden_field(const char *k) {
     return false;
 }
 
-static void on_bc_get(gw_api_op *o, const redisReply *r) {
-    if (r->elements == 0) {
-        gw_api_fail(o->rq, 404, "not_found", NULL, "no broadcast %s", o->id);
-        return;
-    }
-    const char *dept = "", *status = "";
-    bool fan_done = false;
-    json_t *d = json_object(), *by_ch = json_object(), *fanned = json_object();
-    json_t *counts = json_object();
-    json_object_set_new(d, "id", json_string(o->id));
+/* One hash into the answer being built (o->keep: d, by_ch, fanned, counts, and the
+ * partitions' states): the broadcast's own (part false: its fields, count:<ch>) or one
+ * partition's progress (its counters fanned, fanned:<ch>, st:<status>:<ch>, finished,
+ * and its status). */
+static void bump(json_t *o, const char *k, json_int_t n) {
+    json_object_set_new(o, k, json_integer(json_integer_value(json_object_get(o, k)) + n));
+}
+
+static void absorb(json_t *keep, const redisReply *r, bool part) {
+    bool with_recipients = false, text_removed = false;
+    json_t *d = json_object_get(keep, "d"), *by_ch = json_object_get(keep, "by_ch");
+    json_t *fanned = json_object_get(keep, "fanned"), *counts = json_object_get(keep, "counts");
     for (size_t i = 0; i + 1 < r->elements; i += 2) {
         redisReply *kr = r->element[i], *vr = r->element[i + 1];
         if (kr->type != REDIS_REPLY_STRING || vr->type != REDIS_REPLY_STRING)
             continue;
         long long n = strtoll(vr->str, NULL, 10);
         const char *colon = !strncmp(kr->str, "st:", 3) ? strchr(kr->str + 3, ':') : NULL;
+        if (part) {
+            if (!strcmp(kr->str, "status") &&
+                (!strcmp(vr->str, "done") || !strcmp(vr->str, "cancelled")))
+                bump(keep, "parts_done", 1);
+            else if (!strcmp(kr->str, "text_removed"))
+                text_removed = n == 1;
+            else if (!strcmp(kr->str, "fanned")) {
+                with_recipients = n > 0;
+                bump(d, "fanned", n);
+            } else if (!strcmp(kr->str, "fanned") || !strcmp(kr->str, "finished"))
+                json_object_set_new(
+                    d, kr->str,
+                    json_integer(json_integer_value(json_object_get(d, kr->str)) + n));
+            else if (!strncmp(kr->str, "fanned:", 7))
+                json_object_set_new(
+                    fanned, kr->str + 7,
+                    json_integer(json_integer_value(json_object_get(fanned, kr->str + 7)) + n));
+            else if (colon) {
+                char st[STATUS_NAME_MAX];
+                snprintf(st, sizeof st, "%.*s", (int)(colon - kr->str - 3), kr->str + 3);
+                json_t *per = json_object_get(counts, st);
+                if (!per)
+                    json_object_set_new(counts, st, per = json_object());
+                json_int_t had = json_integer_value(json_object_get(per, colon + 1));
+                if (n + had > 0)
+                    json_object_set_new(per, colon + 1, json_integer(had + n));
+            }
+            continue;
+        }
         if (!strcmp(kr->str, "dept"))
-            dept = vr->str;
+            json_object_set_new(keep, "dept", json_string(vr->str));
         else if (!strcmp(kr->str, "status"))
-            status = vr->str;
+            json_object_set_new(keep, "status", json_string(vr->str));
         else if (!strcmp(kr->str, "fan_done_ms"))
-            fan_done = true;
+            json_object_set_new(keep, "fan_done", json_true());
         if (!strncmp(kr->str, "count:", 6))
             json_object_set_new(by_ch, kr->str + 6, json_integer(n));
-        else if (!strncmp(kr->str, "fanned:", 7))
-            json_object_set_new(fanned, kr->str + 7, json_integer(n));
-        else if (colon) {
-            char st[STATUS_NAME_MAX];
-            snprintf(st, sizeof st, "%.*s", (int)(colon - kr->str - 3), kr->str + 3);
-            json_t *per = json_object_get(counts, st);
-            if (!per)
-                json_object_set_new(counts, st, per = json_object());
-            if (n > 0)
-                json_object_set_new(per, colon + 1, json_integer(n));
-        } else if (numeric_field(kr->str))
+        else if (numeric_field(kr->str))
             json_object_set_new(d, kr->str, json_integer(n));
-        else if (!strcmp(kr->str, "text_removed")) /* retention (gw_retention.c) */
-            json_object_set_new(d, kr->str, json_boolean(n == 1));
         else if (!hidden_field(kr->str))
             json_object_set_new(d, kr->str, json_stringn(vr->str, vr->len));
     }
-    if (strcmp(dept, o->dept)) {
-        json_decref(d);
-        json_decref(by_ch);
-        json_decref(fanned);
-        json_decref(counts);
+    if (part && with_recipients) { /* the text is gone once every such copy is */
+        bump(keep, "parts_with", 1);
+        bump(keep, "parts_removed", text_removed);
+    }
+}
+
+static void part_build(gw_api_op *o, size_t i, gw_argv *av) {
+    gw_argv_adds(av, "HGETALL");
+    gw_argv_addkey(av, gw_api_keys(o->api), GW_K_BC_PART, (unsigned)i, o->id);
+}
+
+static void part_each(gw_api_op *o, size_t i, const redisReply *r) {
+    (void)i;
+    absorb(o->keep, r, true);
+}
+
+/* Every partition read: the counts, and done once every partition is. */
+static void get_done(gw_api_op *o) {
+    json_t *k = o->keep, *d = json_object_get(k, "d");
+    const char *status = json_string_value(json_object_get(k, "status"));
+    if (!status)
+        status = "";
+    if (!strcmp(status, "sending") && json_integer_value(json_object_get(k, "parts_done")) >=
+                                          (json_int_t)gw_keyspace_partitions(gw_api_keys(o->api)))
+        status = "done";
+    json_object_set_new(d, "status", json_string(status));
+    json_int_t with = json_integer_value(json_object_get(k, "parts_with"));
+    if (with && json_integer_value(json_object_get(k, "parts_removed")) >= with)
+        json_object_set_new(d, "text_removed", json_true()); /* retention (gw_retention.c) */
+    json_object_set_new(d, "counts",
+                        bc_counts(json_object_get(k, "by_ch"), json_object_get(k, "fanned"),
+                                  json_incref(json_object_get(k, "counts")), status,
+                                  json_is_true(json_object_get(k, "fan_done"))));
+    gw_api_answer(o->rq, 200, json_incref(d));
+}
+
+static void on_bc_get(gw_api_op *o, const redisReply *r) {
+    if (r->elements == 0) {
+        gw_api_fail(o->rq, 404, "not_found", NULL, "no broadcast %s", o->id);
+        return;
+    }
+    o->keep = json_pack("{s:{s:s}, s:{}, s:{}, s:{}, s:I}", "d", "id", o->id, "by_ch", "fanned",
+                        "counts", "parts_done", (json_int_t)0);
+    if (!o->keep) {
+        gw_api_oom(o->rq);
+        return;
+    }
+    absorb(o->keep, r, false);
+    const char *dept = json_string_value(json_object_get(o->keep, "dept"));
+    if (!dept || strcmp(dept, o->dept)) {
         gw_api_fail(o->rq, 403, "forbidden", NULL, "broadcast %s belongs to another department",
                     o->id);
         return;
     }
-    json_object_set_new(d, "counts", bc_counts(by_ch, fanned, counts, status, fan_done));
-    json_decref(by_ch);
-    json_decref(fanned);
-    gw_api_answer(o->rq, 200, d);
+    gw_api_op_steps(o, gw_keyspace_partitions(gw_api_keys(o->api)), GW_API_ARRAY, part_build,
+                    part_each, get_done);
+}
+
+static void cancel_build(gw_api_op *o, size_t i, gw_argv *av) {
+    *av = GW_API_EVAL(o->api, bc_cancel_part_lua, 1);
+    gw_argv_addkey(av, gw_api_keys(o->api), GW_K_BC_PART, (unsigned)i, o->id);
+    gw_argv_adds(av, o->id);
+}
+
+static void cancel_each(gw_api_op *o, size_t i, const redisReply *r) {
+    (void)o, (void)i, (void)r;
+}
+
+static void cancel_done(gw_api_op *o) {
+    gw_log(GW_INFO, "admin.broadcast_cancelled", "{s:s, s:s}", "dept", o->dept, "id", o->id);
+    gw_api_answer(o->rq, 200, json_pack("{s:s, s:s}", "id", o->id, "status", "cancelled"));
 }
 
 static void on_bc_cancel(gw_api_op *o, const redisReply *r) {
@@ -463,30 +574,34 @@ static void on_bc_cancel(gw_api_op *o, const redisReply *r) {
                     o->id);
     else if (r->integer == 0)
         gw_api_fail(o->rq, 409, "conflict", NULL, "broadcast %s is no longer scheduled", o->id);
-    else {
-        gw_log(GW_INFO, "admin.broadcast_cancelled", "{s:s, s:s}", "dept", o->dept, "id", o->id);
-        gw_api_answer(o->rq, 200, json_pack("{s:s, s:s}", "id", o->id, "status", "cancelled"));
-    }
+    else /* the partitions follow; a crash meanwhile: the sender still sees it cancelled */
+        gw_api_op_steps(o, gw_keyspace_partitions(gw_api_keys(o->api)), GW_API_INT, cancel_build,
+                        cancel_each, cancel_done);
 }
 
 void gw_broadcasts_item(const gw_api *a, gw_req *rq, const gw_api_token *t) {
     bool del = !strcmp(gw_req_method(rq), "DELETE");
     gw_api_op *o =
-        gw_api_op_for_id(a, rq, t, GW_API_PREFIX "broadcasts/", GW_API_ID_HEX, "broadcast");
+        gw_api_op_for_id(a, rq, t, GW_API_PREFIX "broadcasts/", GW_API_ID_NOTIF, "broadcast");
     if (!o)
         return;
-    const char *id = o->id;
+    long part = gw_keyspace_part_of_id(gw_api_keys(a), o->id);
+    if (part < 0 && gw_api_keys(a)) {
+        gw_api_fail(rq, 404, "not_found", NULL, "no broadcast %s", o->id);
+        gw_api_op_free(o);
+        return;
+    }
+    gw_argv av;
     if (del) {
-        gw_argv av = GW_API_EVAL(bc_cancel_lua, 2);
-        gw_argv_addf(&av, "mc:bc:%s", id);
-        gw_argv_adds(&av, "mc:bc:due");
+        av = GW_API_EVAL(a, bc_cancel_lua, 1);
+        gw_argv_addkey(&av, gw_api_keys(a), GW_K_BC, (unsigned)part, o->id);
         gw_argv_adds(&av, o->dept);
-        gw_argv_adds(&av, id);
+        gw_argv_adds(&av, o->id);
         gw_api_op_send(o, &av, GW_API_INT, on_bc_cancel);
     } else {
-        gw_argv av = {0};
+        av = (gw_argv){0};
         gw_argv_adds(&av, "HGETALL");
-        gw_argv_addf(&av, "mc:bc:%s", id);
+        gw_argv_addkey(&av, gw_api_keys(a), GW_K_BC, (unsigned)part, o->id);
         gw_api_op_send(o, &av, GW_API_ARRAY, on_bc_get);
     }
 }
@@ -539,7 +654,7 @@ static int channel_preview(const gw_app *app, json_t *one, const char *ch, const
     return 0;
 }
 
-static void on_preview_count(gw_api_op *o, const redisReply *r) {
+static void on_preview_count(gw_api_op *o) {
     const gw_app *app = gw_api_app(o->api);
     const broadcast *b = o->res;
     const char *text = b->msg.out_text;
@@ -551,10 +666,7 @@ static void on_preview_count(gw_api_op *o, const redisReply *r) {
         char ch[CHANNEL_MAX];
         snprintf(ch, sizeof ch, "%.*s", (int)l, p);
         p += l + (comma != NULL);
-        long long n = 0;
-        for (size_t i = 1; i + 1 < r->elements; i += 2)
-            if (r->element[i]->type == REDIS_REPLY_STRING && !strcmp(r->element[i]->str, ch))
-                n = r->element[i + 1]->type == REDIS_REPLY_INTEGER ? r->element[i + 1]->integer : 0;
+        long long n = json_integer_value(json_object_get(json_object_get(o->keep, "by"), ch));
         json_t *one = json_pack("{s:I, s:s}", "recipients", (json_int_t)n, "text", text);
         if (channel_preview(app, one, ch, text, tlen, n)) {
             json_decref(one);
@@ -565,18 +677,14 @@ static void on_preview_count(gw_api_op *o, const redisReply *r) {
         json_object_set_new(chans, ch, one);
     }
     gw_api_answer(o->rq, 200,
-                  json_pack("{s:I, s:s, s:o}", "recipients", (json_int_t)r->element[0]->integer,
-                            "text", text, "channels", chans));
+                  json_pack("{s:I, s:s, s:o}", "recipients",
+                            json_integer_value(json_object_get(o->keep, "n")), "text", text,
+                            "channels", chans));
 }
 
-/* The text is known: count the recipients exactly as POST /broadcasts does
- * (a read-only script: distinct members of the sets on the channels addressed). */
+/* The text is known: count the recipients exactly as POST /broadcasts does. */
 static void preview_count(gw_api_op *o) {
-    const broadcast *b = o->res;
-    gw_argv av = GW_API_EVAL(bc_count_lua, 0);
-    add_source_sets(&av, b->wards, b->tags);
-    gw_argv_adds(&av, b->channels);
-    gw_api_op_send(o, &av, GW_API_STATUS, on_preview_count);
+    count_then(o, on_preview_count);
 }
 
 void gw_broadcasts_preview(const gw_api *a, gw_req *rq, const gw_api_token *t) {

@@ -205,45 +205,44 @@ static void render(const char *tpl, const char *code, const char *status, const 
 
 /* --------------------------------------------------------------- scripts */
 
-/* KEYS[1] dossier, KEYS[2] the department's index mc:dossiers:<dept>; ARGV[1] dept,
- * ARGV[2] now_ms, ARGV[3] code, then field/value pairs. -1 other dept; else 1 when
+/* KEYS[1] dossier; ARGV[1] dept, then field/value pairs. -1 other dept; else 1 when
  * it existed, 0 when created. */
 static const char put_lua[] = "local d=redis.call('HGET',KEYS[1],'dept')\n"
                               "if d and d~=ARGV[1] then return -1 end\n"
                               "local existed=redis.call('EXISTS',KEYS[1])\n"
                               "redis.call('DEL',KEYS[1])\n"
-                              "local a={'HSET',KEYS[1]} for i=4,#ARGV do a[#a+1]=ARGV[i] end\n"
+                              "local a={'HSET',KEYS[1]} for i=2,#ARGV do a[#a+1]=ARGV[i] end\n"
                               "redis.call(unpack(a))\n"
-                              "redis.call('ZADD',KEYS[2],ARGV[2],ARGV[3])\n"
                               "return existed\n";
 
-/* KEYS[1] dossier, KEYS[2] history, KEYS[3] subscribers, KEYS[4] mc:due, KEYS[5] the
- * department's index; ARGV: dept, status, status_text, updated, event json, now_ms, id
- * base, text, code. Returns {-2} no dossier, {-1} other dept, else {1, ids...}.
- * GET /dossiers/{code} lists the same recipients (notify_list): keep them in step. */
+/* KEYS[1] dossier, KEYS[2] history, KEYS[3] subscribers (the partition of the code);
+ * ARGV: dept, status, status_text, updated, event json, now_ms, id base, text, code,
+ * the channel of phone numbers ("" = none). Returns {-2} no dossier, {-1} other dept,
+ * else {1, ids...}: one notification per subscriber and the dossier's phone, on the
+ * partition's due set. GET /dossiers/{code} lists the same recipients (notify_list):
+ * keep them in step. */
 static const char event_lua[] =
     "if redis.call('EXISTS',KEYS[1])==0 then return {-2} end\n"
     "if redis.call('HGET',KEYS[1],'dept')~=ARGV[1] then return {-1} end\n"
     "redis.call('HSET',KEYS[1],'status',ARGV[2],'status_text',ARGV[3],'updated',ARGV[4])\n"
     "redis.call('RPUSH',KEYS[2],ARGV[5])\n"
-    "redis.call('ZADD',KEYS[5],ARGV[6],ARGV[9])\n"
     "local rc,seen={},{}\n"
     "for _,m in ipairs(redis.call('SMEMBERS',KEYS[3])) do\n"
     "  local c,u=string.match(m,'^([^:]+):(.+)$')\n"
     "  if c and not seen[m] then seen[m]=true rc[#rc+1]={c,u} end\n"
     "end\n"
-    "local ph=redis.call('HGET',KEYS[1],'phone')\n"
-    "if ph and ph~='' and not seen['sms:'..ph] then rc[#rc+1]={'sms',ph} end\n"
+    "local ph=redis.call('HGET',KEYS[1],'phone') local pc=ARGV[10]\n"
+    "if pc~='' and ph and ph~='' and not seen[pc..':'..ph] then rc[#rc+1]={pc,ph} end\n"
     "local out={1}\n"
     "for i,r in ipairs(rc) do\n"
     "  local id=ARGV[7]..'-'..i\n"
     "  local to\n"
-    "  if r[1]=='sms' then to=cjson.encode({phone=r[2]})\n"
+    "  if r[1]==pc then to=cjson.encode({phone=r[2]})\n"
     "  else to=cjson.encode({channel=r[1],user_id=r[2]}) end\n"
-    "  redis.call('HSET','mc:notif:'..id,'dept',ARGV[1],'status','scheduled','text',ARGV[8],\n"
+    "  redis.call('HSET',K.notif(id),'dept',ARGV[1],'status','scheduled','text',ARGV[8],\n"
     "    'to',to,'channels',r[1],'idx','0','send_at_ms',ARGV[6],'not_after_ms','0',\n"
     "    'priority','normal','created_ms',ARGV[6],'dossier',ARGV[9])\n"
-    "  redis.call('ZADD',KEYS[4],ARGV[6],id)\n"
+    "  redis.call('ZADD',K.due(),ARGV[6],id)\n"
     "  out[#out+1]=id\n"
     "end\n"
     "return out\n";
@@ -255,23 +254,16 @@ static const char get_dossier_lua[] =
     "if #h==0 then return {-2} end\n"
     "return {1,h,redis.call('LRANGE',KEYS[2],0,-1),redis.call('SMEMBERS',KEYS[3])}\n";
 
-/* KEYS[1] mc:dossiers:<dept>; ARGV dept, q (upper case, "" = all), limit, scan cap.
- * The department's dossiers whose code contains q, newest first: {{code, procedure,
- * status, status_text, updated}, ...}. */
+/* KEYS[1] the department's index; ARGV q (upper case, "" = all), limit, scan cap. The
+ * codes containing q, most recently changed first. */
 static const char list_lua[] =
-    "local out,pos,lim,cap={},0,tonumber(ARGV[3]),tonumber(ARGV[4])\n"
+    "local out,pos,lim,cap={},0,tonumber(ARGV[2]),tonumber(ARGV[3])\n"
     "while #out<lim and pos<cap do\n"
     "  local codes=redis.call('ZREVRANGE',KEYS[1],pos,pos+199)\n"
     "  if #codes==0 then break end\n"
     "  for _,c in ipairs(codes) do\n"
     "    if #out>=lim then break end\n"
-    "    if ARGV[2]=='' or string.find(c,ARGV[2],1,true) then\n"
-    "      local h=redis.call('HMGET','mc:dossier:'..c,'dept','procedure','status',\n"
-    "        'status_text','updated')\n"
-    "      if h[1]==ARGV[1] then\n"
-    "        out[#out+1]={c,h[2] or '',h[3] or '',h[4] or '',h[5] or ''}\n"
-    "      end\n"
-    "    end\n"
+    "    if ARGV[1]=='' or string.find(c,ARGV[1],1,true) then out[#out+1]=c end\n"
     "  end\n"
     "  pos=pos+200\n"
     "end\n"
@@ -393,21 +385,51 @@ static void on_get_dossier(gw_api_op *o, const redisReply *r) {
     gw_api_answer(o->rq, 200, d);
 }
 
-static void on_list(gw_api_op *o, const redisReply *r) {
-    static const char *const names[] = {"code", "procedure", "status", "status_text", "updated"};
-    json_t *list = json_array();
-    for (size_t i = 0; i < r->elements; i++) {
-        redisReply *e = r->element[i];
-        if (e->type != REDIS_REPLY_ARRAY || e->elements != MC_ARRAY_LEN(names))
-            continue;
-        json_t *d = json_object();
-        for (size_t k = 0; k < e->elements; k++)
-            if (e->element[k]->type == REDIS_REPLY_STRING)
-                json_object_set_new(d, names[k],
-                                    json_stringn(e->element[k]->str, e->element[k]->len));
-        json_array_append_new(list, d);
+/* GET /dossiers: the index (the department's partition) names the codes, then each
+ * dossier is read in its own partition; codes of another department or gone are
+ * skipped (the index is written before the dossier, see index_then). */
+static const char *const list_fields[] = {"procedure", "status", "status_text", "updated"};
+
+static void list_build(gw_api_op *o, size_t i, gw_argv *av) {
+    const char *code = json_string_value(json_array_get(json_object_get(o->keep, "codes"), i));
+    gw_argv_adds(av, "HMGET");
+    gw_api_add_key(av, o->api, GW_K_DOSSIER, code, code);
+    gw_argv_adds(av, "dept");
+    for (size_t k = 0; k < MC_ARRAY_LEN(list_fields); k++)
+        gw_argv_adds(av, list_fields[k]);
+}
+
+static void list_each(gw_api_op *o, size_t i, const redisReply *r) {
+    json_t *list = json_object_get(o->keep, "dossiers");
+    if (r->elements != 1 + MC_ARRAY_LEN(list_fields) || (long)json_array_size(list) >= o->n ||
+        r->element[0]->type != REDIS_REPLY_STRING || strcmp(r->element[0]->str, o->dept))
+        return;
+    json_t *d = json_pack("{s:O}", "code",
+                          json_array_get(json_object_get(o->keep, "codes"), i));
+    for (size_t k = 0; d && k < MC_ARRAY_LEN(list_fields); k++) {
+        const redisReply *v = r->element[1 + k];
+        json_object_set_new(d, list_fields[k], v->type == REDIS_REPLY_STRING
+                                                   ? json_stringn(v->str, v->len)
+                                                   : json_string(""));
     }
-    gw_api_answer(o->rq, 200, json_pack("{s:o}", "dossiers", list));
+    json_array_append_new(list, d);
+}
+
+static void list_done(gw_api_op *o) {
+    gw_api_answer(o->rq, 200, json_pack("{s:O}", "dossiers", json_object_get(o->keep, "dossiers")));
+}
+
+static void on_list(gw_api_op *o, const redisReply *r) {
+    json_t *codes = json_array();
+    for (size_t i = 0; i < r->elements; i++)
+        if (r->element[i]->type == REDIS_REPLY_STRING)
+            json_array_append_new(codes, json_stringn(r->element[i]->str, r->element[i]->len));
+    o->keep = json_pack("{s:o, s:[]}", "codes", codes, "dossiers");
+    if (!o->keep) {
+        gw_api_oom(o->rq);
+        return;
+    }
+    gw_api_op_steps(o, json_array_size(codes), GW_API_ARRAY, list_build, list_each, list_done);
 }
 
 /* ---------------------------------------------------------------- handlers */
@@ -431,11 +453,11 @@ void gw_dossiers_list(const gw_api *a, gw_req *rq, const gw_api_token *t) {
     gw_api_op *o = gw_api_op_new(a, rq, t);
     if (!o)
         return;
-    gw_argv av = GW_API_EVAL(list_lua, 1);
-    gw_argv_addf(&av, "mc:dossiers:%s", o->dept);
-    gw_argv_adds(&av, o->dept);
+    o->n = limit;
+    gw_argv av = GW_API_EVAL(a, list_lua, 1);
+    gw_api_add_dept_key(&av, a, GW_K_DOSSIERS, o->dept);
     gw_argv_adds(&av, q);
-    gw_argv_addf(&av, "%ld", limit);
+    gw_argv_addf(&av, "%ld", limit + limit / 2 + 1); /* room for codes skipped */
     gw_argv_adds(&av, LIST_SCAN_MAX);
     gw_api_op_send(o, &av, GW_API_ARRAY, on_list);
 }
@@ -467,11 +489,34 @@ static int dossier_path(gw_req *rq, char *code, bool *events) {
 }
 
 /* The keys of a dossier that the event and GET scripts take first: its hash,
- * its history and its subscribers. */
-static void dossier_keys(gw_argv *av, const char *code) {
-    gw_argv_addf(av, "mc:dossier:%s", code);
-    gw_argv_addf(av, "mc:dossier:%s:history", code);
-    gw_argv_addf(av, "mc:sub:dossier:%s", code);
+ * its history and its subscribers (the partition of its code). */
+static void dossier_keys(gw_argv *av, const gw_api *a, const char *code) {
+    gw_api_add_key(av, a, GW_K_DOSSIER, code, code);
+    gw_api_add_key(av, a, GW_K_HISTORY, code, code);
+    gw_api_add_key(av, a, GW_K_SUB_DOSSIER, code, code);
+}
+
+/*
+ * The department's index first (its own partition): the code with the time of the
+ * change (xx: only a code already listed, as an event's), then next(o) writes the
+ * dossier. In that order a crash in between leaves an index entry ahead of the dossier
+ * (listed with its old state, or skipped), never a dossier missing from the index.
+ */
+static void on_indexed(gw_api_op *o, const redisReply *r) {
+    (void)r;
+    o->next(o);
+}
+
+static void index_then(gw_api_op *o, bool xx, gw_api_next_fn *next) {
+    gw_argv av = {0};
+    gw_argv_adds(&av, "ZADD");
+    gw_api_add_dept_key(&av, o->api, GW_K_DOSSIERS, o->dept);
+    if (xx)
+        gw_argv_adds(&av, "XX");
+    gw_argv_addf(&av, "%" PRId64, o->now);
+    gw_argv_adds(&av, o->code);
+    o->next = next;
+    gw_api_op_send(o, &av, GW_API_INT, on_indexed);
 }
 
 /* The fields of a PUT body. */
@@ -504,17 +549,14 @@ static int check_put(gw_api_op *o, gw_api_err *e) {
     return 0;
 }
 
-static void dossier_put(gw_api_op *o, const char *code) {
+static void put_write(gw_api_op *o) {
     const put_fields *f = o->res;
-    snprintf(o->note, sizeof o->note, "%s", f->status);
+    const char *code = o->code;
     char updated[GW_API_TIME_MAX];
-    gw_api_format_time(o->now, updated, sizeof updated);
-    gw_argv av = GW_API_EVAL(put_lua, 2);
-    gw_argv_addf(&av, "mc:dossier:%s", code);
-    gw_argv_addf(&av, "mc:dossiers:%s", o->dept);
+    gw_api_format_time(o->api, o->now, updated, sizeof updated);
+    gw_argv av = GW_API_EVAL(o->api, put_lua, 1);
+    gw_api_add_key(&av, o->api, GW_K_DOSSIER, code, code);
     gw_argv_adds(&av, o->dept);
-    gw_argv_addf(&av, "%" PRId64, o->now);
-    gw_argv_adds(&av, code);
     const char *kv[] = {"dept",        o->dept,
                         "procedure",   f->proc,
                         "status",      f->status,
@@ -526,6 +568,12 @@ static void dossier_put(gw_api_op *o, const char *code) {
     for (size_t i = 0; i < MC_ARRAY_LEN(kv); i++)
         gw_argv_adds(&av, kv[i]);
     gw_api_op_send(o, &av, GW_API_INT, on_put);
+}
+
+static void dossier_put(gw_api_op *o, const char *code) {
+    (void)code; /* in o->code */
+    snprintf(o->note, sizeof o->note, "%s", ((const put_fields *)o->res)->status);
+    index_then(o, false, put_write);
 }
 
 /* The fields of an event body. */
@@ -545,15 +593,20 @@ static int check_event(gw_api_op *o, gw_api_err *e) {
     return 0;
 }
 
-static void dossier_event(gw_api_op *o, const char *code) {
+static void event_write(gw_api_op *o) {
     const gw_statuses *st = gw_api_statuses(o->api);
     const event_fields *f = o->res;
+    const char *code = o->code;
     const char *note = f->note ? f->note : "";
-    char at[GW_API_TIME_MAX], text[GW_API_TEXT_MAX + 1], base[2 * EVENT_BASE_BYTES + 1], nowbuf[24];
-    gw_api_format_time(o->now, at, sizeof at);
+    const char *by_phone = gw_channel_for_phone();
+    char at[GW_API_TIME_MAX], text[GW_API_TEXT_MAX + 1], hex[2 * EVENT_BASE_BYTES + 1],
+        base[2 * EVENT_BASE_BYTES + 16], nowbuf[24];
+    gw_api_format_time(o->api, o->now, at, sizeof at);
     render(f->note && *st->tpl_event_note ? st->tpl_event_note : st->tpl_event, code, f->st_text,
            note, text, sizeof text);
-    gw_api_random_hex(base, EVENT_BASE_BYTES);
+    gw_api_random_hex(hex, EVENT_BASE_BYTES);
+    /* the notifications live with the dossier: ids <partition>-<hex>-<n> */
+    snprintf(base, sizeof base, "%u-%s", gw_api_part_of(o->api, code), hex);
     snprintf(nowbuf, sizeof nowbuf, "%" PRId64, o->now);
     json_t *ev = json_pack("{s:s, s:s, s:s, s:s, s:s}", "status", f->status, "status_text",
                            f->st_text, "note", note, "at", at, "dept", o->dept);
@@ -561,24 +614,27 @@ static void dossier_event(gw_api_op *o, const char *code) {
     json_decref(ev);
     if (!evs) {
         gw_api_oom(o->rq);
-        gw_api_op_free(o);
         return;
     }
-    snprintf(o->note, sizeof o->note, "%s", f->status);
-    gw_argv av = GW_API_EVAL(event_lua, 5);
-    dossier_keys(&av, code);
-    gw_argv_adds(&av, "mc:due");
-    gw_argv_addf(&av, "mc:dossiers:%s", o->dept);
-    const char *args[] = {o->dept, f->status, f->st_text, at, evs, nowbuf, base, text, code};
+    gw_argv av = GW_API_EVAL(o->api, event_lua, 3);
+    dossier_keys(&av, o->api, code);
+    const char *args[] = {o->dept, f->status, f->st_text, at,   evs,
+                          nowbuf,  base,      text,       code, by_phone ? by_phone : ""};
     for (size_t i = 0; i < MC_ARRAY_LEN(args); i++)
         gw_argv_adds(&av, args[i]);
     gw_api_op_send(o, &av, GW_API_STATUS, on_event);
     free(evs);
 }
 
+static void dossier_event(gw_api_op *o, const char *code) {
+    (void)code; /* in o->code */
+    snprintf(o->note, sizeof o->note, "%s", ((const event_fields *)o->res)->status);
+    index_then(o, true, event_write);
+}
+
 static void dossier_get(gw_api_op *o, const char *code) {
-    gw_argv av = GW_API_EVAL(get_dossier_lua, 3);
-    dossier_keys(&av, code);
+    gw_argv av = GW_API_EVAL(o->api, get_dossier_lua, 3);
+    dossier_keys(&av, o->api, code);
     gw_api_op_send(o, &av, GW_API_STATUS, on_get_dossier);
 }
 

@@ -23,14 +23,10 @@
 #include <string.h>
 
 #define NOTIF_ID_BYTES 16          /* random bytes of a notification id (32 hex) */
-#define BATCH_ID_BYTES 16          /* random bytes of a batch id (32 hex) */
 #define BATCH_MAX_ROWS 500         /* rows of one batch */
 #define BATCH_ROW_MAX 1000000000LL /* largest row number a batch may echo */
 #define PROBE_PHONE "+84900000000" /* the recipient a batch's shared fields are checked with */
 #define PHONE_FIELD_MAX 16         /* a phone or a channel field, bytes */
-#define IDEM_PATH_MAX                                                                              \
-    (GW_API_DEPT_MAX + GW_API_IDEM_KEY_MAX + 32) /* mc:idem:<dept>:<kind><key>                     \
-                                                  */
 #define RECORD_MAX (GW_API_NOTIF_ID_MAX + 80)    /* "<hash>|<id>" */
 
 /* ---------------------------------------------------------- validation */
@@ -164,25 +160,25 @@ fail:
 /* ------------------------------------------------------------- writing */
 
 /* The one script that writes notifications (POST /notifications: one; a batch:
- * many). KEYS[1] mc:due, KEYS[2] idempotency key (optional); ARGV[1] "hash|id",
- * ARGV[2] ttl, ARGV[3] batch id or "", ARGV[4] n, ARGV[5] k, then n times: id,
- * send_at_ms, k field/value strings. A batch also keeps mc:batch:<id> (dept, count,
- * ids) as long as its key. Returns {1, "hash|id"} when stored, {0, stored "hash|id",
- * the stored batch's ids or nil} for a known key. */
+ * many), all in one partition. KEYS[1] the partition's due set, KEYS[2] idempotency
+ * key (optional); ARGV[1] "hash|id", ARGV[2] ttl, ARGV[3] batch id or "", ARGV[4] n,
+ * ARGV[5] k, then n times: id, send_at_ms, k field/value strings. A batch also keeps
+ * its batch hash (dept, count, ids) as long as its key. Returns {1, "hash|id"} when
+ * stored, {0, stored "hash|id", the stored batch's ids or nil} for a known key. */
 static const char notify_lua[] =
     "if #KEYS==2 then\n"
     "  if not redis.call('SET',KEYS[2],ARGV[1],'NX','EX',ARGV[2]) then\n"
     "    local v=redis.call('GET',KEYS[2])\n"
     "    local ids=false\n"
     "    if ARGV[3]~='' then\n"
-    "      ids=redis.call('HGET','mc:batch:'..(string.match(v,'|(.+)$') or ''),'ids')\n"
+    "      ids=redis.call('HGET',K.batch(string.match(v,'|(.+)$') or ''),'ids')\n"
     "    end\n"
     "    return {0,v,ids}\n"
     "  end\n"
     "end\n"
     "local n,k,p,ids=tonumber(ARGV[4]),tonumber(ARGV[5]),6,{}\n"
     "for i=1,n do\n"
-    "  local a={'HSET','mc:notif:'..ARGV[p]}\n"
+    "  local a={'HSET',K.notif(ARGV[p])}\n"
     "  for j=p+2,p+1+k do a[#a+1]=ARGV[j] end\n"
     "  redis.call(unpack(a))\n"
     "  redis.call('ZADD',KEYS[1],ARGV[p+1],ARGV[p])\n"
@@ -190,36 +186,48 @@ static const char notify_lua[] =
     "  p=p+2+k\n"
     "end\n"
     "if ARGV[3]~='' then\n"
-    "  local bk='mc:batch:'..ARGV[3]\n"
+    "  local bk=K.batch(ARGV[3])\n"
     "  redis.call('HSET',bk,'dept',ARGV[p],'count',n,'ids',cjson.encode(ids))\n"
     "  redis.call('EXPIRE',bk,ARGV[2])\n"
     "end\n"
     "return {1,ARGV[1]}\n";
 
-/* KEYS[1] hash, KEYS[2] attempts. {-2} none, else {1, dept, status, attempts}. */
+/* KEYS[1] notif, KEYS[2] attempts. {-2} none, else {1, dept, status, attempts}. */
 static const char get_notif_lua[] =
     "local h=redis.call('HMGET',KEYS[1],'dept','status','text_removed')\n"
     "if not h[1] then return {-2} end\n"
     "return {1,h[1],h[2] or '',redis.call('LRANGE',KEYS[2],0,-1),h[3] or ''}\n";
 
 /*
- * Sends notify_lua writing rows[0..n) (their id and text made) with their place
- * on mc:due, atomically: with key (an idempotency key of kind, or NULL) the
- * write happens only when the key is new, and "<o->hash>|<id>" is what it keeps.
- * With batch_id, every notification carries batch=<batch_id> and
- * mc:batch:<batch_id> keeps the ids. As gw_api_op_send.
+ * A new id "<partition>-<hex>" into out: the partition of the department's
+ * idempotency key of kind when there is one (the key and what it made live
+ * together), else the partition the random part falls in. Returns the partition.
  */
-static void write_notifs(gw_api_op *o, const gw_notif *rows, size_t n, const char *kind,
-                         const char *key, const char *id, const char *batch_id,
+static unsigned new_id(gw_api_op *o, const char *kind, const char *key, char *out, size_t n) {
+    char hex[2 * NOTIF_ID_BYTES + 1];
+    gw_api_random_hex(hex, NOTIF_ID_BYTES);
+    unsigned part = key ? gw_api_idem_part(o->api, o->dept, kind, key)
+                        : gw_keyspace_part_of(gw_api_keys(o->api), hex, strlen(hex));
+    snprintf(out, n, "%u-%s", part, hex);
+    return part;
+}
+
+/*
+ * Sends notify_lua writing rows[0..n) (their id and text made) with their place
+ * on the due set of partition part, atomically: with key (an idempotency key of
+ * kind, or NULL) the write happens only when the key is new, and "<o->hash>|<id>" is
+ * what it keeps. With batch_id, every notification carries batch=<batch_id> and the
+ * batch hash keeps the ids. As gw_api_op_send.
+ */
+static void write_notifs(gw_api_op *o, unsigned part, const gw_notif *rows, size_t n,
+                         const char *kind, const char *key, const char *id, const char *batch_id,
                          gw_api_reply_fn *fn) {
-    char idem[IDEM_PATH_MAX], record[RECORD_MAX];
-    if (key)
-        gw_api_idem_key(idem, sizeof idem, o->dept, kind, key);
+    char record[RECORD_MAX];
     snprintf(record, sizeof record, "%s|%s", o->hash, id);
-    gw_argv av = GW_API_EVAL(notify_lua, key ? 2 : 1);
-    gw_argv_adds(&av, "mc:due");
+    gw_argv av = GW_API_EVAL(o->api, notify_lua, key ? 2 : 1);
+    gw_argv_addkey(&av, gw_api_keys(o->api), GW_K_DUE, part);
     if (key)
-        gw_argv_adds(&av, idem);
+        gw_api_add_idem_key(&av, o->api, part, o->dept, kind, key);
     gw_argv_adds(&av, record);
     gw_argv_adds(&av, GW_API_IDEM_TTL_S);
     gw_argv_adds(&av, batch_id ? batch_id : "");
@@ -283,9 +291,9 @@ static void notify_write(gw_api_op *o) {
         gw_api_op_free(o);
         return;
     }
-    gw_api_random_hex(n->id, NOTIF_ID_BYTES);
+    unsigned part = new_id(o, "", n->msg.idem_key, n->id, sizeof n->id);
     snprintf(o->note, sizeof o->note, "%s", n->to_json);
-    write_notifs(o, n, 1, "", n->msg.idem_key, n->id, NULL, on_notify);
+    write_notifs(o, part, n, 1, "", n->msg.idem_key, n->id, NULL, on_notify);
 }
 
 static int notif_check(gw_api_op *o, gw_api_err *e) {
@@ -323,9 +331,15 @@ void gw_notifications_get(const gw_api *a, gw_req *rq, const gw_api_token *t) {
         gw_api_op_for_id(a, rq, t, GW_API_PREFIX "notifications/", GW_API_ID_NOTIF, "notification");
     if (!o)
         return;
-    gw_argv av = GW_API_EVAL(get_notif_lua, 2);
-    gw_argv_addf(&av, "mc:notif:%s", o->id);
-    gw_argv_addf(&av, "mc:notif:%s:attempts", o->id);
+    long part = gw_keyspace_part_of_id(gw_api_keys(a), o->id);
+    if (part < 0 && gw_api_keys(a)) {
+        gw_api_fail(o->rq, 404, "not_found", NULL, "no notification %s", o->id);
+        gw_api_op_free(o);
+        return;
+    }
+    gw_argv av = GW_API_EVAL(a, get_notif_lua, 2);
+    gw_argv_addkey(&av, gw_api_keys(a), GW_K_NOTIF, (unsigned)part, o->id);
+    gw_argv_addkey(&av, gw_api_keys(a), GW_K_ATTEMPTS, (unsigned)part, o->id);
     gw_api_op_send(o, &av, GW_API_STATUS, on_get_notif);
 }
 
@@ -510,12 +524,12 @@ static void batch_finish(gw_api_op *o) {
         gw_api_op_free(o);
         return;
     }
-    gw_api_random_hex(o->id, BATCH_ID_BYTES);
-    for (size_t i = 0; i < bt->n; i++)
-        snprintf(bt->notifs[i].id, sizeof bt->notifs[i].id, "%.*s-%zu", 2 * BATCH_ID_BYTES, o->id,
-                 i + 1);
     const char *key = json_string_value(json_object_get(o->body, "idempotency_key"));
-    write_notifs(o, bt->notifs, bt->n, "batch:", key, o->id, o->id, on_batch_write);
+    unsigned part = new_id(o, "batch:", key, o->id, sizeof o->id);
+    for (size_t i = 0; i < bt->n; i++)
+        snprintf(bt->notifs[i].id, sizeof bt->notifs[i].id, "%.*s-%u",
+                 GW_API_NOTIF_ID_MAX - 8, o->id, (unsigned)(i + 1) % 10000000u); /* < 500 */
+    write_notifs(o, part, bt->notifs, bt->n, "batch:", key, o->id, o->id, on_batch_write);
 }
 
 /* The batch's template came: the template and the shared values are the

@@ -4,16 +4,19 @@
  * and their retry (POST /dead/{id}/retry).
  *
  * Big idea: nothing here keeps its own books. The counters, the per-department
- * dead list and the index of finished notifications (mc:final) are written by
+ * dead list and the index of finished notifications (final) are written, in each
+ * partition for the notifications of that partition, by
  * the very scripts that settle a notification (GW_DAY_NOTE_LUA of
  * gateway/store/gw_lua.h, called from the scheduler and the sender), in the
  * same atomic step as the status change, so they cannot drift from the
- * statuses. This file only reads them (one script reading one hash per day;
- * one script reading the dead list and the notifications it names) and writes
- * through one script per logical change: a retry checks ownership, state,
- * not_after and retention and puts the notification back on mc:due in one step.
+ * statuses. This file only reads them, partition by partition (one script reading
+ * one hash per day; one script reading the dead list and the notifications it
+ * names), adding them up, and writes through one script per logical change: a
+ * retry checks ownership, state, not_after and retention and puts the notification
+ * back on its partition's due set in one step.
  */
 #include "gateway/api/gw_api_int.h"
+#include "gateway/app/gw_time.h"
 
 #include "core/mc.h"
 #include "gateway/app/gw_channels.h"
@@ -57,7 +60,7 @@ static json_t *channel_obj(json_t *chans, const char *ch) {
     return c;
 }
 
-/* Adds "<channel>:<outcome>" = count to chans; fields of another shape are skipped. */
+/* Adds "<channel>:<outcome>" = count to chans (one partition's share); fields of another shape are skipped. */
 static void add_counter(json_t *chans, const redisReply *f, const redisReply *v) {
     if (f->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING)
         return;
@@ -78,32 +81,40 @@ static void add_counter(json_t *chans, const redisReply *f, const redisReply *v)
         char ch[CH_NAME_MAX + 1];
         memcpy(ch, f->str, cl);
         ch[cl] = '\0';
-        json_object_set_new(channel_obj(chans, ch), outcomes[i],
-                            json_integer(strtoll(v->str, NULL, 10)));
+        json_t *c = channel_obj(chans, ch);
+        json_int_t had = json_integer_value(json_object_get(c, outcomes[i]));
+        json_object_set_new(c, outcomes[i], json_integer(had + strtoll(v->str, NULL, 10)));
         return;
     }
 }
 
-static void on_stats(gw_api_op *o, const redisReply *r) {
-    if (r->elements != (size_t)o->n) {
-        gw_api_fail(o->rq, 500, "internal", NULL, "unexpected store answer");
-        return;
-    }
-    int64_t first_day = gw_api_day(o->now) - o->n + 1;
-    json_t *days = json_array();
-    for (long i = 0; i < o->n; i++) {
+/* GET /stats: every partition holds its share of the department's counters; each is
+ * read in turn (one script per partition, one hash per day) and added up. */
+static void stats_build(gw_api_op *o, size_t part, gw_argv *av) {
+    long days = o->n;
+    int64_t first_day = gw_api_day(o->api, o->now) - days + 1;
+    *av = GW_API_EVAL(o->api, stats_lua, (int)days);
+    for (long i = 0; i < days; i++) {
         char date[GW_API_DATE_LEN];
-        gw_api_date(first_day + i, date);
-        json_t *chans = json_object();
-        for (size_t c = 0; c < gw_channel_count(); c++)
-            channel_obj(chans, gw_channel_name(c));
+        gw_date_of_day(first_day + i, date);
+        gw_argv_addkey(av, gw_api_keys(o->api), GW_K_STATS, (unsigned)part, o->dept, date);
+    }
+}
+
+static void stats_each(gw_api_op *o, size_t part, const redisReply *r) {
+    (void)part;
+    json_t *days = json_object_get(o->keep, "days");
+    for (size_t i = 0; i < r->elements && i < json_array_size(days); i++) {
+        json_t *chans = json_object_get(json_array_get(days, i), "channels");
         const redisReply *h = r->element[i];
         if (h->type == REDIS_REPLY_ARRAY)
             for (size_t k = 0; k + 1 < h->elements; k += 2)
                 add_counter(chans, h->element[k], h->element[k + 1]);
-        json_array_append_new(days, json_pack("{s:s, s:o}", "date", date, "channels", chans));
     }
-    gw_api_answer(o->rq, 200, json_pack("{s:o}", "days", days));
+}
+
+static void stats_done(gw_api_op *o) {
+    gw_api_answer(o->rq, 200, json_incref(o->keep));
 }
 
 /* The op of a listing whose length the query names (name=1..max, def when
@@ -124,42 +135,50 @@ void gw_reports_stats(const gw_api *a, gw_req *rq, const gw_api_token *t) {
     gw_api_op *o = listing(a, rq, t, "days", DEF_DAYS, MAX_DAYS);
     if (!o)
         return;
-    long days = o->n;
-    int64_t first_day = gw_api_day(o->now) - days + 1;
-    gw_argv av = GW_API_EVAL(stats_lua, (int)days);
-    for (long i = 0; i < days; i++) {
+    int64_t first_day = gw_api_day(o->api, o->now) - o->n + 1;
+    json_t *days = json_array();
+    for (long i = 0; days && i < o->n; i++) {
         char date[GW_API_DATE_LEN];
-        gw_api_date(first_day + i, date);
-        gw_argv_addf(&av, GW_STATS_PREFIX "%s:%s", o->dept, date);
+        gw_date_of_day(first_day + i, date);
+        json_t *chans = json_object();
+        for (size_t c = 0; c < gw_channel_count(); c++)
+            channel_obj(chans, gw_channel_name(c));
+        json_array_append_new(days, json_pack("{s:s, s:o}", "date", date, "channels", chans));
     }
-    gw_api_op_send(o, &av, GW_API_ARRAY, on_stats);
+    if (!(o->keep = json_pack("{s:o}", "days", days))) {
+        gw_api_oom(rq);
+        gw_api_op_free(o);
+        return;
+    }
+    gw_api_op_steps(o, gw_keyspace_partitions(gw_api_keys(a)), GW_API_ARRAY, stats_build,
+                    stats_each, stats_done);
 }
 
 /* --------------------------------------------------------- dead letters */
 
-/* KEYS[1] mc:dead:<dept>; ARGV: limit. Newest first, only notifications still
- * dead: {id, channel, recipient on that channel (raw), reason, dead_ms,
- * attempts, broadcast, not_after_ms, has_text}. A broadcast recipient has no text
- * of its own: it has its broadcast's while that has one. */
+/* KEYS[1] the department's dead list of one partition; ARGV: limit, the channel of
+ * phone numbers. Newest first, only notifications still dead: {id, channel, recipient
+ * on that channel (raw), reason, dead_ms, attempts, broadcast, not_after_ms, has_text}.
+ * A broadcast recipient has no text of its own: it has its broadcast's while that
+ * partition's copy has one. */
 static const char dead_list_lua[] =
     "local function recipient(to,ch)\n"
     "  if to.channel==ch and type(to.user_id)=='string' then return to.user_id end\n"
-    "  if ch=='sms' and type(to.phone)=='string' then return to.phone end\n"
+    "  if ch==ARGV[2] and type(to.phone)=='string' then return to.phone end\n"
     "  if type(to[ch])=='string' then return to[ch] end\n"
     "  return ''\n"
     "end\n"
     "local out={}\n"
     "for _,id in ipairs(redis.call('ZREVRANGE',KEYS[1],0,tonumber(ARGV[1])-1)) do\n"
-    "  local h=redis.call('HMGET','" GW_NOTIF_PREFIX "'..id,'status','to','dead_ch','channel',\n"
-    "    "
-    "'dead_reason','dead_ms','dead_attempts','broadcast','not_after_ms','text','text_removed')\n"
+    "  local h=redis.call('HMGET',K.notif(id),'status','to','dead_ch','channel',\n"
+    "    'dead_reason','dead_ms','dead_attempts','broadcast','not_after_ms','text','text_removed')\n"
     "  if h[1]=='dead' then\n"
     "    local ch=h[3] or h[4] or ''\n"
     "    local ok,to=pcall(cjson.decode,h[2] or '')\n"
     "    local rc=(ok and type(to)=='table') and recipient(to,ch) or ''\n"
     "    local tx=h[10]\n"
     "    if not tx and h[8] and h[8]~='' then\n"
-    "      tx=redis.call('HEXISTS','" GW_BC_PREFIX "'..h[8],'text')==1\n"
+    "      tx=redis.call('HEXISTS',K.bc_part(h[8]),'text')==1\n"
     "    end\n"
     "    out[#out+1]={id,ch,rc,h[5] or '',h[6] or '0',h[7] or '0',h[8] or '',h[9] or '0',\n"
     "      (tx and h[11]~='1') and '1' or '0'}\n"
@@ -167,8 +186,19 @@ static const char dead_list_lua[] =
     "end\n"
     "return out\n";
 
-static void on_dead_list(gw_api_op *o, const redisReply *r) {
-    json_t *list = json_array();
+/* GET /dead: each partition's newest dead letters of the department, in turn, then
+ * the newest of them all. */
+static void dead_build(gw_api_op *o, size_t part, gw_argv *av) {
+    const char *by_phone = gw_channel_for_phone();
+    *av = GW_API_EVAL(o->api, dead_list_lua, 1);
+    gw_argv_addkey(av, gw_api_keys(o->api), GW_K_DEAD_DEPT, (unsigned)part, o->dept);
+    gw_argv_addf(av, "%ld", o->n);
+    gw_argv_adds(av, by_phone ? by_phone : "");
+}
+
+static void dead_each(gw_api_op *o, size_t part, const redisReply *r) {
+    (void)part;
+    json_t *list = json_object_get(o->keep, "dead");
     for (size_t i = 0; i < r->elements; i++) {
         const redisReply *e = r->element[i];
         if (e->type != REDIS_REPLY_ARRAY || e->elements != 9)
@@ -177,17 +207,39 @@ static void on_dead_list(gw_api_op *o, const redisReply *r) {
         gw_api_mask(str_of(e->element[2]), to, sizeof to);
         int64_t dead_ms = strtoll(str_of(e->element[4]), NULL, 10);
         int64_t not_after = strtoll(str_of(e->element[7]), NULL, 10);
-        gw_api_format_time(dead_ms, at, sizeof at);
+        gw_api_format_time(o->api, dead_ms, at, sizeof at);
         int retryable = !strcmp(str_of(e->element[8]), "1") && (!not_after || o->now <= not_after);
         json_t *d = json_pack(
-            "{s:s, s:s, s:s, s:s, s:s, s:I, s:b}", "id", str_of(e->element[0]), "channel",
+            "{s:s, s:s, s:s, s:s, s:s, s:I, s:b, s:I}", "id", str_of(e->element[0]), "channel",
             str_of(e->element[1]), "to", to, "reason", str_of(e->element[3]), "at", at, "attempts",
-            (json_int_t)strtoll(str_of(e->element[5]), NULL, 10), "retryable", retryable);
+            (json_int_t)strtoll(str_of(e->element[5]), NULL, 10), "retryable", retryable, "ms",
+            (json_int_t)dead_ms);
         if (d && *str_of(e->element[6]))
             json_object_set_new(d, "broadcast", json_string(str_of(e->element[6])));
         if (d)
             json_array_append_new(list, d);
     }
+}
+
+static int newest_first(const void *x, const void *y) {
+    json_int_t a = json_integer_value(json_object_get(*(json_t *const *)x, "ms"));
+    json_int_t b = json_integer_value(json_object_get(*(json_t *const *)y, "ms"));
+    return (a < b) - (a > b);
+}
+
+static void dead_done(gw_api_op *o) {
+    json_t *all = json_object_get(o->keep, "dead"), *list = json_array();
+    size_t n = json_array_size(all);
+    json_t **v = n ? calloc(n, sizeof *v) : NULL;
+    for (size_t i = 0; v && i < n; i++)
+        v[i] = json_array_get(all, i);
+    if (v)
+        qsort(v, n, sizeof *v, newest_first);
+    for (size_t i = 0; v && i < n && (long)i < o->n; i++) {
+        json_object_del(v[i], "ms");
+        json_array_append(list, v[i]);
+    }
+    free(v);
     gw_api_answer(o->rq, 200, json_pack("{s:o}", "dead", list));
 }
 
@@ -195,14 +247,17 @@ void gw_reports_dead(const gw_api *a, gw_req *rq, const gw_api_token *t) {
     gw_api_op *o = listing(a, rq, t, "limit", DEF_DEAD, MAX_DEAD);
     if (!o)
         return;
-    gw_argv av = GW_API_EVAL(dead_list_lua, 1);
-    gw_argv_addf(&av, GW_DEAD_DEPT_PREFIX "%s", o->dept);
-    gw_argv_addf(&av, "%ld", o->n);
-    gw_api_op_send(o, &av, GW_API_ARRAY, on_dead_list);
+    if (!(o->keep = json_pack("{s:[]}", "dead"))) {
+        gw_api_oom(rq);
+        gw_api_op_free(o);
+        return;
+    }
+    gw_api_op_steps(o, gw_keyspace_partitions(gw_api_keys(a)), GW_API_ARRAY, dead_build,
+                    dead_each, dead_done);
 }
 
-/* KEYS[1] the notification, KEYS[2] mc:due, KEYS[3] mc:dead:<dept>; ARGV: dept,
- * id, now. {-2} none, {-1} other department, {0, why} not retryable, {1} queued
+/* KEYS[1] the notification, KEYS[2] its partition's due set, KEYS[3] the
+ * department's dead list there; ARGV: dept, id, now. {-2} none, {-1} other department, {0, why} not retryable, {1} queued
  * again from the first channel of its list. A broadcast recipient goes back to
  * "not finished" in its broadcast's counters (bc_note counted it dead and
  * finished), so the broadcast is sending again until it settles. */
@@ -216,14 +271,14 @@ static const char retry_lua[] =
     "end\n"
     "local tx=h[3]\n"
     "if not tx and h[7] and h[7]~='' then\n"
-    "  tx=redis.call('HEXISTS','" GW_BC_PREFIX "'..h[7],'text')==1\n"
+    "  tx=redis.call('HEXISTS',K.bc_part(h[7]),'text')==1\n"
     "end\n"
     "if not tx or h[4]=='1' then return {0,'its text was removed by retention'} end\n"
     "local now=tonumber(ARGV[3]) local na=tonumber(h[5]) or 0\n"
     "if na>0 and now>na then return {0,'its not_after has passed'} end\n"
     "local bc=h[7] local bk=nil\n"
-    "if bc and bc~='' and redis.call('EXISTS','" GW_BC_PREFIX "'..bc)==1 then\n"
-    "  bk='" GW_BC_PREFIX "'..bc\n"
+    "if bc and bc~='' and redis.call('EXISTS',K.bc_part(bc))==1 then\n"
+    "  bk=K.bc_part(bc)\n"
     "  if redis.call('HGET',bk,'status')=='cancelled' then\n"
     "    return {0,'its broadcast was cancelled'}\n"
     "  end\n"
@@ -233,8 +288,8 @@ static const char retry_lua[] =
     "redis.call('HDEL',k,'dead_reason','dead_ms','dead_ch','dead_attempts')\n"
     "redis.call('ZADD',KEYS[2],now,ARGV[2])\n"
     "redis.call('ZREM',KEYS[3],ARGV[2])\n"
-    "redis.call('ZREM','" GW_FINAL_KEY "',ARGV[2])\n"
-    "redis.call('RPUSH',k..':attempts',cjson.encode({channel=first,at=now,result='requeued',\n"
+    "redis.call('ZREM',K.final(),ARGV[2])\n"
+    "redis.call('RPUSH',K.attempts(ARGV[2]),cjson.encode({channel=first,at=now,result='requeued',\n"
     "  error='retried by the department'}))\n"
     "if bk then\n"
     "  redis.call('HINCRBY',bk,'st:dead:'..(h[8] or first),-1)\n"
@@ -274,10 +329,17 @@ void gw_reports_retry(const gw_api *a, gw_req *rq, const gw_api_token *t) {
         return;
     memcpy(o->id, p, len - sl);
     o->id[len - sl] = '\0';
-    gw_argv av = GW_API_EVAL(retry_lua, 3);
-    gw_argv_addf(&av, GW_NOTIF_PREFIX "%s", o->id);
-    gw_argv_adds(&av, GW_DUE_KEY);
-    gw_argv_addf(&av, GW_DEAD_DEPT_PREFIX "%s", o->dept);
+    long part = gw_keyspace_part_of_id(gw_api_keys(a), o->id);
+    if (part < 0 && gw_api_keys(a)) {
+        gw_api_fail(rq, 404, "not_found", NULL, "no notification %s", o->id);
+        gw_api_op_free(o);
+        return;
+    }
+    const gw_keyspace *ks = gw_api_keys(a);
+    gw_argv av = GW_API_EVAL(a, retry_lua, 3);
+    gw_argv_addkey(&av, ks, GW_K_NOTIF, (unsigned)part, o->id);
+    gw_argv_addkey(&av, ks, GW_K_DUE, (unsigned)part);
+    gw_argv_addkey(&av, ks, GW_K_DEAD_DEPT, (unsigned)part, o->dept);
     gw_argv_adds(&av, o->dept);
     gw_argv_adds(&av, o->id);
     gw_argv_addf(&av, "%" PRId64, o->now);

@@ -2,16 +2,17 @@
  * gw_retention.c — the retention sweeper (gw_retention.h): a background job,
  * not a route.
  *
- * Big idea: a sweeper on the loop's timer, in bounded batches, each ONE script:
- * it takes the notifications of mc:final older than retention_days and removes
- * their text and recipient (keeping status, channel, attempts and the
- * counters), redacts the dead-letter entries older than that (a stream entry
- * cannot be edited: it is replaced by a copy without text and to), and, until
- * it has once walked the whole keyspace, indexes notifications that finished
- * before mc:final existed. Batches chain through the event loop while there is
- * more to do, up to SWEEP_MAX_CHAIN per tick, so neither the loop nor Redis is
- * ever held for long; any number of processes may sweep at once (every step is
- * idempotent). Time is gw_now_ms, which tests move.
+ * Big idea: a sweeper on the loop's timer, in bounded batches, each ONE script on
+ * one partition: it takes the partition's notifications of its final set older than
+ * retention_days and removes their text and recipient (keeping status, channel,
+ * attempts and the counters), and redacts the partition's dead-letter entries older
+ * than that (a stream entry cannot be edited: it is replaced by a copy without text
+ * and to). A broadcast's text lives in each partition's bc_part after the fan-out (the
+ * broadcast's own hash lets go of it then): a partition's copy goes with the last of
+ * that partition's recipients. Batches chain through the event loop, partition after
+ * partition, while there is more to do, up to SWEEP_MAX_CHAIN per tick, so neither
+ * the loop nor Redis is ever held for long; any number of processes may sweep at once
+ * (every step is idempotent). Time is gw_now_ms, which tests move.
  */
 #include "gateway/api/gw_retention.h"
 
@@ -19,6 +20,7 @@
 #include "gateway/app/gw_clock.h"
 #include "gateway/app/gw_log.h"
 #include "gateway/store/gw_keys.h"
+#include "gateway/store/gw_script.h"
 #include "gateway/store/gw_store.h"
 
 #include <inttypes.h>
@@ -29,47 +31,42 @@
 
 #define DAY_MS 86400000LL
 #define SWEEP_BATCH 200     /* notifications and dead letters per sweep script */
-#define SWEEP_SCAN 500      /* keys looked at per script while indexing old ones */
-#define SWEEP_MAX_CHAIN 20  /* sweep scripts one tick may chain */
+#define SWEEP_MAX_CHAIN 40  /* sweep scripts one tick may chain */
 #define SWEEP_FIRST_MS 1000 /* the first sweep after start (or the period if shorter) */
-#define ID_FROM_LUA "10"    /* Lua string.sub start of <id> in mc:notif:<id> */
-#define SWEEP_ANSWERS 4     /* {stripped, redacted, indexed, more} */
-
-_Static_assert(sizeof GW_NOTIF_PREFIX == 10, "ID_FROM_LUA follows the length of GW_NOTIF_PREFIX");
+#define SWEEP_ANSWERS 3     /* {stripped, redacted, more} */
 
 struct gw_retention {
     gw_app *app;          /* borrowed */
     uv_timer_t timer;     /* the sweep tick */
+    gw_script sweep;      /* the script */
     int64_t retention_ms; /* [scheduler] retention_days in ms */
+    unsigned part;        /* the partition being swept */
     bool sweeping;        /* a sweep script is in flight */
     int chain;            /* scripts chained in this tick */
     bool closing;         /* gw_retention_free was called */
     bool timer_closed;    /* the timer's close callback ran */
 };
 
-/* ARGV: now cutoff batch scan. One bounded step of each of the three jobs
- * (notifications, dead letters, indexing of old notifications). Returns
- * {stripped, redacted, indexed, more}. */
+/* KEYS[1] the partition's final set; ARGV: now cutoff batch. One bounded step of
+ * both jobs of the partition. Returns {stripped, redacted, more}. */
 static const char sweep_lua[] =
-    "local now,cut,batch,scan=tonumber(ARGV[1]),tonumber(ARGV[2]),tonumber(ARGV[3]),"
-    "tonumber(ARGV[4])\n"
+    "local now,cut,batch=tonumber(ARGV[1]),tonumber(ARGV[2]),tonumber(ARGV[3])\n"
     "local final={sent=true,delivered=true,failed=true,dead=true,expired=true,cancelled=true}\n"
-    "local out={0,0,0,0}\n"
+    "local out={0,0,0}\n"
     /* 1. finished notifications older than the retention lose text and recipient;
-     * broadcast recipients have no text of their own: their broadcast counts them
-     * (stripped, once each) and loses its text with the last of them, when it is
-     * done or cancelled, so after every recipient finished before the cutoff */
-    "local ids=redis.call('ZRANGEBYSCORE','" GW_FINAL_KEY "','-inf',cut,'LIMIT',0,batch)\n"
+     * broadcast recipients have no text of their own: their partition's copy of the
+     * broadcast counts them (stripped, once each) and loses the text with the last of
+     * them, when the partition is done or cancelled */
+    "local ids=redis.call('ZRANGEBYSCORE',KEYS[1],'-inf',cut,'LIMIT',0,batch)\n"
     "for _,id in ipairs(ids) do\n"
-    "  redis.call('ZREM','" GW_FINAL_KEY "',id)\n"
-    "  local k='" GW_NOTIF_PREFIX "'..id\n"
-    "  local h=redis.call('HMGET',k,'status','dept','channel','provider_id','broadcast',\n"
-    "    'text_removed')\n"
+    "  redis.call('ZREM',KEYS[1],id)\n"
+    "  local k=K.notif(id)\n"
+    "  local h=redis.call('HMGET',k,'status','dept','broadcast','text_removed')\n"
     "  if h[1] and final[h[1]] then\n"
     "    redis.call('HDEL',k,'text','to')\n"
     "    redis.call('HSET',k,'text_removed','1','text_removed_ms',now)\n"
-    "    local bk=(h[5] and h[5]~='') and '" GW_BC_PREFIX "'..h[5] or nil\n"
-    "    if bk and h[6]~='1' and redis.call('EXISTS',bk)==1 then\n"
+    "    local bk=(h[3] and h[3]~='') and K.bc_part(h[3]) or nil\n"
+    "    if bk and h[4]~='1' and redis.call('EXISTS',bk)==1 then\n"
     "      local sn=redis.call('HINCRBY',bk,'stripped',1)\n"
     "      local b=redis.call('HMGET',bk,'status','fanned')\n"
     "      if (b[1]=='done' or b[1]=='cancelled') and sn>=(tonumber(b[2]) or 0) then\n"
@@ -77,17 +74,16 @@ static const char sweep_lua[] =
     "        redis.call('HSET',bk,'text_removed','1','text_removed_ms',now)\n"
     "      end\n"
     "    end\n"
-    "    if h[3] and h[4] then redis.call('HDEL','mc:dlv:'..h[3]..':'..h[4],'to','text') end\n"
-    "    if h[2] and h[2]~='' then redis.call('ZREM','" GW_DEAD_DEPT_PREFIX "'..h[2],id) end\n"
+    "    if h[2] and h[2]~='' then redis.call('ZREM',K.dead_dept(h[2]),id) end\n"
     "    out[1]=out[1]+1\n"
     "  end\n"
     "end\n"
-    "if #ids>=batch then out[4]=1 end\n"
+    "if #ids>=batch then out[3]=1 end\n"
     /* 2. dead letters older than the retention: a copy without text and to */
-    "local st=redis.call('HMGET','" GW_RETENTION_KEY "','dead_cursor','scan_cursor','scan_run',"
-    "'scan_done')\n"
-    "local cur=st[1] or '0-0'\n"
-    "local es=redis.call('XRANGE','" GW_DEAD_STREAM "','('..cur,'+','COUNT',batch)\n"
+    "local rk=K.retention()\n"
+    "local cur=redis.call('HGET',rk,'dead_cursor') or '0-0'\n"
+    "local dk=K.dead()\n"
+    "local es=redis.call('XRANGE',dk,'('..cur,'+','COUNT',batch)\n"
     "local stopped=false\n"
     "for _,e in ipairs(es) do\n"
     "  local f=e[2] local at=nil local personal=false\n"
@@ -99,55 +95,34 @@ static const char sweep_lua[] =
     "  if at>=cut then stopped=true break end\n"
     "  cur=e[1]\n"
     "  if personal then\n"
-    "    local a={'XADD','" GW_DEAD_STREAM "','*'}\n"
+    "    local a={'XADD',dk,'*'}\n"
     "    for i=1,#f,2 do\n"
     "      if f[i]~='text' and f[i]~='to' then a[#a+1]=f[i] a[#a+1]=f[i+1] end\n"
     "    end\n"
     "    a[#a+1]='redacted_ms' a[#a+1]=tostring(now) a[#a+1]='orig' a[#a+1]=e[1]\n"
-    "    redis.call('XDEL','" GW_DEAD_STREAM "',e[1])\n"
+    "    redis.call('XDEL',dk,e[1])\n"
     "    redis.call(unpack(a))\n"
     "    out[2]=out[2]+1\n"
     "  end\n"
     "end\n"
-    "redis.call('HSET','" GW_RETENTION_KEY "','dead_cursor',cur)\n"
-    "if not stopped and #es>=batch then out[4]=1 end\n"
-    /* 3. once: index notifications that finished before mc:final existed. A Redis
-     * restart voids SCAN cursors: the run_id kept with the cursor says so. */
-    "if st[4]~='1' then\n"
-    "  local run=string.match(redis.call('INFO','server'),'run_id:(%x+)') or ''\n"
-    "  local sc=st[2] or '0'\n"
-    "  if st[3]~=run then sc='0' end\n"
-    "  local r=redis.call('SCAN',sc,'MATCH','" GW_NOTIF_PREFIX "*','COUNT',scan)\n"
-    "  for _,key in ipairs(r[2]) do\n"
-    "    local id=string.sub(key," ID_FROM_LUA ")\n"
-    "    if not string.find(id,':',1,true) and redis.call('TYPE',key).ok=='hash' then\n"
-    "      local h=redis.call('HMGET',key,'status','text_removed','sent_ms','dead_ms',\n"
-    "        'created_ms','send_at_ms','not_after_ms')\n"
-    "      if h[1] and final[h[1]] and h[2]~='1' and not redis.call('ZSCORE','" GW_FINAL_KEY
-    "',id) then\n"
-    "        local t=0\n"
-    "        for i=3,(h[1]=='expired' and 7 or 6) do\n"
-    "          local v=tonumber(h[i]) if v and v>t then t=v end\n"
-    "        end\n"
-    "        redis.call('ZADD','" GW_FINAL_KEY "',t,id)\n"
-    "        out[3]=out[3]+1\n"
-    "      end\n"
-    "    end\n"
-    "  end\n"
-    "  if r[1]=='0' then redis.call('HSET','" GW_RETENTION_KEY
-    "','scan_done','1','scan_cursor','0')\n"
-    "  else\n"
-    "    redis.call('HSET','" GW_RETENTION_KEY "','scan_cursor',r[1],'scan_run',run) out[4]=1\n"
-    "  end\n"
-    "end\n"
+    "redis.call('HSET',rk,'dead_cursor',cur)\n"
+    "if not stopped and #es>=batch then out[3]=1 end\n"
     "return out\n";
 
 static void retention_release(gw_retention *r) {
-    if (r->closing && r->timer_closed && !r->sweeping)
+    if (r->closing && r->timer_closed && !r->sweeping) {
+        gw_script_clear(&r->sweep);
         free(r);
+    }
 }
 
 static void sweep_run(gw_retention *r);
+
+/* The partition is swept for this tick: the next one, until every one was. */
+static void next_part(gw_retention *r) {
+    if (++r->part < gw_keyspace_partitions(r->app->keys) && ++r->chain < SWEEP_MAX_CHAIN)
+        sweep_run(r);
+}
 
 static void on_swept(gw_store *st, redisReply *rep, void *priv) {
     (void)st;
@@ -167,11 +142,13 @@ static void on_swept(gw_store *st, redisReply *rep, void *priv) {
     long long v[SWEEP_ANSWERS];
     for (size_t i = 0; i < SWEEP_ANSWERS; i++)
         v[i] = rep->element[i]->type == REDIS_REPLY_INTEGER ? rep->element[i]->integer : 0;
-    if (v[0] || v[1] || v[2])
-        gw_log(GW_INFO, "retention.swept", "{s:I, s:I, s:I}", "notifications", (json_int_t)v[0],
-               "dead_letters", (json_int_t)v[1], "indexed", (json_int_t)v[2]);
-    if (v[3] && ++r->chain < SWEEP_MAX_CHAIN)
-        sweep_run(r); /* more right now: the next batch, through the loop */
+    if (v[0] || v[1])
+        gw_log(GW_INFO, "retention.swept", "{s:i, s:I, s:I}", "partition", (int)r->part,
+               "notifications", (json_int_t)v[0], "dead_letters", (json_int_t)v[1]);
+    if (v[2] && ++r->chain < SWEEP_MAX_CHAIN)
+        sweep_run(r); /* more right now in this partition: the next batch, through the loop */
+    else if (!v[2])
+        next_part(r);
 }
 
 static void sweep_run(gw_retention *r) {
@@ -180,13 +157,12 @@ static void sweep_run(gw_retention *r) {
         return;
     int64_t now = gw_now_ms();
     gw_argv a = {0};
-    gw_argv_adds(&a, "EVAL");
-    gw_argv_add(&a, sweep_lua, sizeof sweep_lua - 1);
-    gw_argv_adds(&a, "0");
+    gw_argv_evalsha(&a, &r->sweep);
+    gw_argv_adds(&a, "1");
+    gw_argv_addkey(&a, r->app->keys, GW_K_FINAL, r->part);
     gw_argv_addf(&a, "%" PRId64, now);
     gw_argv_addf(&a, "%" PRId64, now - r->retention_ms);
     gw_argv_addf(&a, "%d", SWEEP_BATCH);
-    gw_argv_addf(&a, "%d", SWEEP_SCAN);
     if (!gw_argv_send(st, &a, on_swept, r))
         r->sweeping = true;
     gw_argv_free(&a);
@@ -195,6 +171,7 @@ static void sweep_run(gw_retention *r) {
 static void on_tick(uv_timer_t *t) {
     gw_retention *r = t->data;
     r->chain = 0;
+    r->part = 0;
     sweep_run(r);
 }
 
@@ -211,6 +188,13 @@ int gw_retention_open(gw_app *app, const gw_api *api, gw_retention **out, char *
         return MC_ENOMEM;
     }
     r->app = app;
+    if (gw_script_init(&r->sweep, "retention_sweep", app->keys, sweep_lua) ||
+        gw_store_load(app->store, &r->sweep)) {
+        gw_script_clear(&r->sweep);
+        free(r);
+        snprintf(err, errlen, "out of memory");
+        return MC_ENOMEM;
+    }
     r->retention_ms = app->cfg->scheduler_retention_days * DAY_MS;
     uint64_t period = (uint64_t)app->cfg->scheduler_retention_sweep_ms;
     uv_timer_init(app->loop, &r->timer);

@@ -4,7 +4,7 @@
  * [scheduler] retention_days ago (keeping their status, channel, attempts and
  * the counters), redacts the dead letters of that age, and indexes once the
  * notifications that finished before the index of finished ones existed. The
- * index (mc:final) and the dead list are written by the scripts that settle
+ * index (final) and the dead list are written by the scripts that settle
  * notifications (gateway/store/gw_lua.h GW_DAY_NOTE_LUA).
  */
 #ifndef GW_RETENTION_H

@@ -3,13 +3,14 @@
  * a citizen (a channel's user, or a phone by SMS) to a dossier's status
  * changes or to a ward's broadcasts (with tags), or removes that.
  *
- * Big idea: a subscription is two memberships written by one script — the
- * subscriber set the sender reads (mc:sub:dossier:<code>, mc:sub:ward:<id>
- * and its tag sets) and the citizen's reverse index mc:subs:<channel>:<id>, which
- * is what the chat's "HUY" walks to remove them all. A dossier subscription
- * is for the department's own dossiers, checked in the same script; a ward
- * one for the wards of the token's areas. DELETE carries no body: its fields
- * come from the query string.
+ * Big idea: a subscription is two memberships — the subscriber set the fan-out
+ * or the dossier's events read (sub_ward and its tag sets sub_ward_tag, in the
+ * citizen's partition; sub_dossier, in the dossier's) and the citizen's reverse
+ * index subs, which is what the chat's "HUY" walks to remove them all. A ward
+ * subscription is one script in the citizen's partition; a dossier one is the
+ * dossier's side (checked: the department's own dossiers only), then the reverse
+ * index. A ward one is for the wards of the token's areas. DELETE carries no body:
+ * its fields come from the query string.
  */
 #include "gateway/api/gw_api_int.h"
 
@@ -27,37 +28,42 @@
 #define QUERY_VALUE_MAX 256               /* a query parameter of DELETE, bytes */
 #define WHO_MAX (GW_API_USER_ID_MAX + 24) /* "<channel>:<user id>" */
 
-/* KEYS[1] subscriber set, KEYS[2] reverse index, KEYS[3] dossier (optional);
- * ARGV: member, reverse member, dept, "add"|"del", then (ward only) the tags.
- * A ward subscription's tags are memberships of mc:sub:ward:<id>:tag:<tag>
- * (broadcasts with audience.tags fan out from those sets), each listed in the
- * reverse index as "ward:<id>:tag:<tag>" so that the chat's HUY, which drops
- * mc:sub:<every member of the index>, removes them too. A POST states the
- * subscription's tags (none when absent): the ward's other tag memberships go;
- * a DELETE removes them all. -2 no dossier, -1 other dept, else the number of
- * members added to or removed from KEYS[1]. */
-static const char sub_lua[] =
-    "if #KEYS==3 then\n"
-    "  if redis.call('EXISTS',KEYS[3])==0 then return -2 end\n"
-    "  if redis.call('HGET',KEYS[3],'dept')~=ARGV[3] then return -1 end\n"
-    "end\n"
+/* A ward subscription, all in the citizen's partition. KEYS[1] the ward's subscriber
+ * set (sub_ward), KEYS[2] the citizen's reverse index (subs); ARGV: member
+ * "<channel>:<user>", reverse member "ward:<id>", the ward id, "add"|"del", then the
+ * tags. A ward subscription's tags are memberships of sub_ward_tag (broadcasts with
+ * audience.tags fan out from those sets), each listed in the reverse index as
+ * "ward:<id>:tag:<tag>" so that the chat's HUY, which walks the index, removes them
+ * too. A POST states the subscription's tags (none when absent): the ward's other tag
+ * memberships go; a DELETE removes them all. The number of members added to or
+ * removed from KEYS[1]. */
+static const char ward_lua[] =
     "local add=ARGV[4]=='add'\n"
     "local n=redis.call(add and 'SADD' or 'SREM',KEYS[1],ARGV[1])\n"
     "redis.call(add and 'SADD' or 'SREM',KEYS[2],ARGV[2])\n"
-    "if #KEYS==2 then\n"
-    "  local pre=ARGV[2]..':tag:'\n"
-    "  local keep={} if add then for i=5,#ARGV do keep[pre..ARGV[i]]=true end end\n"
-    "  for _,r in ipairs(redis.call('SMEMBERS',KEYS[2])) do\n"
-    "    if string.sub(r,1,#pre)==pre and not keep[r] then\n"
-    "      redis.call('SREM','mc:sub:'..r,ARGV[1]) redis.call('SREM',KEYS[2],r)\n"
-    "    end\n"
+    "local pre=ARGV[2]..':tag:'\n"
+    "local keep={} if add then for i=5,#ARGV do keep[pre..ARGV[i]]=true end end\n"
+    "for _,r in ipairs(redis.call('SMEMBERS',KEYS[2])) do\n"
+    "  if string.sub(r,1,#pre)==pre and not keep[r] then\n"
+    "    redis.call('SREM',K.sub_ward_tag(ARGV[3],string.sub(r,#pre+1)),ARGV[1])\n"
+    "    redis.call('SREM',KEYS[2],r)\n"
     "  end\n"
-    "  if add then for i=5,#ARGV do\n"
-    "    redis.call('SADD',KEYS[1]..':tag:'..ARGV[i],ARGV[1])\n"
-    "    redis.call('SADD',KEYS[2],pre..ARGV[i])\n"
-    "  end end\n"
     "end\n"
+    "if add then for i=5,#ARGV do\n"
+    "  redis.call('SADD',K.sub_ward_tag(ARGV[3],ARGV[i]),ARGV[1])\n"
+    "  redis.call('SADD',KEYS[2],pre..ARGV[i])\n"
+    "end end\n"
     "return n\n";
+
+/* A dossier subscription, the dossier's side (the partition of its code): KEYS[1] its
+ * subscribers, KEYS[2] the dossier; ARGV member, dept, "add"|"del". -2 no dossier, -1
+ * other dept, else the members added or removed. The citizen's reverse index follows
+ * (on_dossier_side): a crash in between leaves a subscriber the index does not list,
+ * which the department's repeated request (or its DELETE) puts right. */
+static const char dossier_lua[] =
+    "if redis.call('EXISTS',KEYS[2])==0 then return -2 end\n"
+    "if redis.call('HGET',KEYS[2],'dept')~=ARGV[2] then return -1 end\n"
+    "return redis.call(ARGV[3]=='add' and 'SADD' or 'SREM',KEYS[1],ARGV[1])\n";
 
 /* A subscription, checked. */
 typedef struct sub {
@@ -71,8 +77,31 @@ static bool is_add(const gw_req *rq) {
     return !strcmp(gw_req_method(rq), "POST");
 }
 
-static void on_sub(gw_api_op *o, const redisReply *r) {
+/* The answer, from the number of members added or removed (o->n). */
+static void answer(gw_api_op *o) {
     bool add = is_add(o->rq);
+    gw_log(GW_INFO, add ? "admin.subscribed" : "admin.unsubscribed", "{s:s, s:s, s:I}", "dept",
+           o->dept, "subscription", o->note, "changed", (json_int_t)o->n);
+    if (add)
+        gw_api_answer(o->rq, o->n ? 201 : 200,
+                      json_pack("{s:b, s:b}", "subscribed", 1, "created", o->n > 0));
+    else if (o->n)
+        gw_api_answer(o->rq, 200, json_pack("{s:b}", "removed", 1));
+    else
+        gw_api_fail(o->rq, 404, "not_found", NULL, "no such subscription");
+}
+
+static void on_ward(gw_api_op *o, const redisReply *r) {
+    o->n = (long)r->integer;
+    answer(o);
+}
+
+static void on_reverse(gw_api_op *o, const redisReply *r) {
+    (void)r;
+    answer(o);
+}
+
+static void on_sub(gw_api_op *o, const redisReply *r) {
     if (r->integer == -2) {
         gw_api_fail(o->rq, 404, "not_found", "dossier", "no dossier %s", o->code);
         return;
@@ -82,15 +111,19 @@ static void on_sub(gw_api_op *o, const redisReply *r) {
                     o->code);
         return;
     }
-    gw_log(GW_INFO, add ? "admin.subscribed" : "admin.unsubscribed", "{s:s, s:s, s:I}", "dept",
-           o->dept, "subscription", o->note, "changed", (json_int_t)r->integer);
-    if (add)
-        gw_api_answer(o->rq, r->integer ? 201 : 200,
-                      json_pack("{s:b, s:b}", "subscribed", 1, "created", r->integer > 0));
-    else if (r->integer)
-        gw_api_answer(o->rq, 200, json_pack("{s:b}", "removed", 1));
-    else
-        gw_api_fail(o->rq, 404, "not_found", NULL, "no such subscription");
+    /* the dossier's side is done: the citizen's reverse index */
+    const sub *sb = o->res;
+    const char *colon = strchr(sb->who, ':');
+    char ch[FIELD_MAX + 1], member[GW_API_CODE_MAX + 16];
+    snprintf(ch, sizeof ch, "%.*s", (int)(colon - sb->who), sb->who);
+    snprintf(member, sizeof member, "dossier:%s", sb->code);
+    o->n = (long)r->integer;
+    gw_argv av = {0};
+    gw_argv_adds(&av, is_add(o->rq) ? "SADD" : "SREM");
+    gw_argv_addkey(&av, gw_api_keys(o->api), GW_K_SUBS, gw_api_part_of(o->api, sb->who), ch,
+                   colon + 1);
+    gw_argv_adds(&av, member);
+    gw_api_op_send(o, &av, GW_API_INT, on_reverse);
 }
 
 /* DELETE carries no body here: its fields come from the query string. */
@@ -129,13 +162,16 @@ static int check_tags(const json_t *tags, gw_api_err *e) {
 static int check_who(const char *ch, const char *uid, size_t ulen, const char *phone, size_t plen,
                      char *who, size_t n, gw_api_err *e) {
     if (phone) {
+        const char *by_phone = gw_channel_for_phone();
         if (ch || uid)
             return gw_api_err_set(e, 400, "bad_field", "phone",
                                   "give phone, or channel and user_id");
         if (!gw_api_phone_ok(phone, plen))
             return gw_api_err_set(e, 400, "bad_field", "phone",
                                   "phone must be a Vietnamese mobile in E.164 (+84 and 9 digits)");
-        snprintf(who, n, "sms:%s", phone);
+        if (!by_phone)
+            return gw_api_err_set(e, 400, "bad_field", "phone", "no channel reaches a phone");
+        snprintf(who, n, "%s:%s", by_phone, phone);
         return 0;
     }
     if (!ch || !uid)
@@ -209,27 +245,40 @@ void gw_subscriptions(const gw_api *a, gw_req *rq, const gw_api_token *t) {
     snprintf(o->code, sizeof o->code, "%s", s.code);
     snprintf(o->note, sizeof o->note, "%s %s:%s", s.who, dossier ? "dossier" : "ward",
              dossier ? s.code : s.ward->id);
-    gw_argv av = GW_API_EVAL(sub_lua, dossier ? 3 : 2);
-    if (dossier)
-        gw_argv_addf(&av, "mc:sub:dossier:%s", s.code);
-    else
-        gw_argv_addf(&av, "mc:sub:ward:%s", s.ward->id);
-    gw_argv_addf(&av, "mc:subs:%s", s.who);
-    if (dossier)
-        gw_argv_addf(&av, "mc:dossier:%s", s.code);
+    if (!(o->res = malloc(sizeof s))) {
+        gw_api_oom(rq);
+        gw_api_op_free(o);
+        return;
+    }
+    memcpy(o->res, &s, sizeof s);
+    const char *colon = strchr(s.who, ':');
+    char ch[FIELD_MAX + 1];
+    snprintf(ch, sizeof ch, "%.*s", (int)(colon - s.who), s.who);
+    unsigned cp = gw_api_part_of(a, s.who);
+    const gw_keyspace *ks = gw_api_keys(a);
+    if (dossier) {
+        gw_argv av = GW_API_EVAL(a, dossier_lua, 2);
+        gw_api_add_key(&av, a, GW_K_SUB_DOSSIER, s.code, s.code);
+        gw_api_add_key(&av, a, GW_K_DOSSIER, s.code, s.code);
+        gw_argv_adds(&av, s.who);
+        gw_argv_adds(&av, o->dept);
+        gw_argv_adds(&av, add ? "add" : "del");
+        gw_api_op_send(o, &av, GW_API_INT, on_sub);
+        return;
+    }
+    gw_argv av = GW_API_EVAL(a, ward_lua, 2);
+    gw_argv_addkey(&av, ks, GW_K_SUB_WARD, cp, s.ward->id);
+    gw_argv_addkey(&av, ks, GW_K_SUBS, cp, ch, colon + 1);
     gw_argv_adds(&av, s.who);
-    if (dossier)
-        gw_argv_addf(&av, "dossier:%s", s.code);
-    else
-        gw_argv_addf(&av, "ward:%s", s.ward->id);
-    gw_argv_adds(&av, o->dept);
+    gw_argv_addf(&av, "ward:%s", s.ward->id);
+    gw_argv_adds(&av, s.ward->id);
     gw_argv_adds(&av, add ? "add" : "del");
-    if (add && !dossier && s.tags) {
+    if (add && s.tags) {
         size_t i;
         json_t *tg;
         json_array_foreach(s.tags, i, tg) {
             gw_argv_add(&av, json_string_value(tg), json_string_length(tg));
         }
     }
-    gw_api_op_send(o, &av, GW_API_INT, on_sub);
+    gw_api_op_send(o, &av, GW_API_INT, on_ward);
 }

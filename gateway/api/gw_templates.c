@@ -4,7 +4,7 @@
  * that send (the text step of notifications, broadcasts and the preview, and
  * the rows of a batch).
  *
- * Big idea: templates live in one hash per department (mc:tpl:<dept>, id →
+ * Big idea: templates live in one hash per department (tpl, in the department's partition, id →
  * JSON record); a template is applied once, when a notification or broadcast
  * is accepted, and the rendered text is what is stored and sent, so changing
  * a template never changes what is already on its way. The language itself is
@@ -25,7 +25,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define TPL_PREFIX "mc:tpl:" /* + department: the templates hash */
 #define TITLE_CHARS 100      /* code points of a template's name */
 #define MAX_TEMPLATES 200    /* templates of one department */
 #define WHY_MAX 300          /* a scan error quoted in an answer */
@@ -35,7 +34,7 @@
 int gw_templates_fetch(gw_api_op *o, const char *id, gw_api_reply_fn *fn) {
     gw_argv av = {0};
     gw_argv_adds(&av, "HGET");
-    gw_argv_addf(&av, TPL_PREFIX "%s", o->dept);
+    gw_api_add_dept_key(&av, o->api, GW_K_TPL, o->dept);
     gw_argv_adds(&av, id);
     int rc = gw_api_op_send(o, &av, GW_API_ANY, fn);
     return rc;
@@ -156,7 +155,7 @@ void gw_templates_text(gw_api_op *o, gw_api_message *m, gw_api_next_fn *next) {
 
 /* ------------------------------------------------------------ endpoints */
 
-/* KEYS[1] mc:tpl:<dept>; ARGV id, record, max. -1 when a new one would pass the
+/* KEYS[1] the department's templates; ARGV id, record, max. -1 when a new one would pass the
  * limit, else 1 when it replaced one, 0 when it is new. */
 static const char tpl_put_lua[] =
     "local had=redis.call('HEXISTS',KEYS[1],ARGV[1])\n"
@@ -214,7 +213,7 @@ static int placeholders(const json_t *ph, const gw_tpl_vars *vars, json_t *list,
 
 /* A PUT /templates/{id} body → the record to store (new reference), or NULL
  * with e set. */
-static json_t *template_record(const char *id, const json_t *b, gw_api_err *e) {
+static json_t *template_record(const gw_api *a, const char *id, const json_t *b, gw_api_err *e) {
     static const char *const allowed[] = {"id", "name", "text", "placeholders", NULL};
     if (gw_api_only_fields(e, b, allowed, "", GW_API_CUT_CONSOLE))
         return NULL;
@@ -263,7 +262,7 @@ static json_t *template_record(const char *id, const json_t *b, gw_api_err *e) {
         return NULL;
     }
     char at[GW_API_TIME_MAX];
-    gw_api_format_time(gw_now_ms(), at, sizeof at);
+    gw_api_format_time(a, gw_now_ms(), at, sizeof at);
     return json_pack("{s:s, s:O, s:O, s:o, s:s}", "id", id, "name", name, "text", text,
                      "placeholders", list, "updated_at", at);
 }
@@ -339,7 +338,7 @@ void gw_templates_list(const gw_api *a, gw_req *rq, const gw_api_token *t) {
         return;
     gw_argv av = {0};
     gw_argv_adds(&av, "HVALS");
-    gw_argv_addf(&av, TPL_PREFIX "%s", o->dept);
+    gw_api_add_dept_key(&av, o->api, GW_K_TPL, o->dept);
     gw_api_op_send(o, &av, GW_API_ARRAY, on_tpl_list);
 }
 
@@ -349,7 +348,7 @@ static void template_put(const gw_api *a, gw_req *rq, const gw_api_token *t, con
     if (!b)
         return;
     gw_api_err e = {0};
-    json_t *rec = template_record(id, b, &e);
+    json_t *rec = template_record(a, id, b, &e);
     json_decref(b);
     if (!rec) {
         gw_api_fail_err(rq, &e);
@@ -368,8 +367,8 @@ static void template_put(const gw_api *a, gw_req *rq, const gw_api_token *t, con
         gw_api_op_free(o);
         return;
     }
-    gw_argv av = GW_API_EVAL(tpl_put_lua, 1);
-    gw_argv_addf(&av, TPL_PREFIX "%s", o->dept);
+    gw_argv av = GW_API_EVAL(o->api, tpl_put_lua, 1);
+    gw_api_add_dept_key(&av, o->api, GW_K_TPL, o->dept);
     gw_argv_adds(&av, id);
     gw_argv_adds(&av, js);
     gw_argv_addf(&av, "%d", MAX_TEMPLATES);
@@ -399,7 +398,7 @@ void gw_templates_item(const gw_api *a, gw_req *rq, const gw_api_token *t) {
     snprintf(o->id, sizeof o->id, "%s", id);
     gw_argv av = {0};
     gw_argv_adds(&av, del ? "HDEL" : "HGET");
-    gw_argv_addf(&av, TPL_PREFIX "%s", o->dept);
+    gw_api_add_dept_key(&av, o->api, GW_K_TPL, o->dept);
     gw_argv_adds(&av, id);
     gw_api_op_send(o, &av, del ? GW_API_INT : GW_API_ANY, del ? on_tpl_del : on_tpl_get);
 }

@@ -8,8 +8,6 @@
 
 #include <string.h>
 
-const char *const gw_channel_names[GW_N_CHANNELS] = {"facebook", "zalo", "sms"};
-
 size_t gw_channel_count(void) {
     return ch_adapter_count();
 }

@@ -36,10 +36,6 @@ int gw_channel_can_send(const gw_config *c, const char *name);
 /* The channel's settings (borrowed from the configuration), or NULL. */
 const ch_settings *gw_channel_conf(const gw_config *c, const char *name);
 
-/* Legacy, until dispatch/ and api/ use gw_channel_name: the same names as a table. */
-#define GW_N_CHANNELS 3
-extern const char *const gw_channel_names[GW_N_CHANNELS];
-
 /* Fills s from the configuration (borrowed strings, "" when unset). */
 void gw_channel_settings(const gw_config *c, const char *name, ch_settings *s);
 

@@ -57,51 +57,12 @@ static const key_def keys[] = {
     {"redis", "url", KT_REDIS, "redis://127.0.0.1:6379/0", F(redis_url), 0, 0, NULL},
     {"redis", "partitions", KT_INT, "16", F(redis_partitions), 1, 1024, NULL},
     {"log", "level", KT_ENUM, "info", F(log_level), 0, 0, "debug|info|warn|error"},
-    {"zalo", "enabled", KT_BOOL, "false", F(zalo_enabled), 0, 0, NULL},
-    {"zalo", "app_id", KT_STR, "", F(zalo_app_id), 0, 0, NULL},
-    {"zalo", "oa_secret_key", KT_STR, "", F(zalo_oa_secret_key), 0, 0, NULL},
-    {"zalo", "access_token", KT_STR, "", F(zalo_access_token), 0, 0, NULL},
-    {"zalo", "refresh_token", KT_STR, "", F(zalo_refresh_token), 0, 0, NULL},
-    {"zalo", "api_base", KT_URL, "https://openapi.zalo.me", F(zalo_api_base), 0, 0, NULL},
-    {"zalo", "zns_api_base", KT_URL, "https://business.openapi.zalo.me", F(zalo_zns_api_base), 0, 0,
-     NULL},
-    {"zalo", "oauth_base", KT_URL, "https://oauth.zaloapp.com", F(zalo_oauth_base), 0, 0, NULL},
-    {"zalo", "app_secret", KT_STR, "", F(zalo_app_secret), 0, 0, NULL},
-    {"facebook", "enabled", KT_BOOL, "false", F(facebook_enabled), 0, 0, NULL},
-    {"facebook", "verify_token", KT_STR, "", F(facebook_verify_token), 0, 0, NULL},
-    {"facebook", "app_secret", KT_STR, "", F(facebook_app_secret), 0, 0, NULL},
-    {"facebook", "page_access_token", KT_STR, "", F(facebook_page_access_token), 0, 0, NULL},
-    {"facebook", "api_base", KT_URL, "https://graph.facebook.com", F(facebook_api_base), 0, 0,
-     NULL},
-    {"facebook", "api_version", KT_STR, "v21.0", F(facebook_api_version), 0, 0, NULL},
-    {"sms", "enabled", KT_BOOL, "false", F(sms_enabled), 0, 0, NULL},
-    {"sms", "provider", KT_ENUM, "twilio", F(sms_provider), 0, 0, "twilio|kannel"},
-    {"sms", "account_sid", KT_STR, "", F(sms_account_sid), 0, 0, NULL},
-    {"sms", "auth_token", KT_STR, "", F(sms_auth_token), 0, 0, NULL},
-    {"sms", "username", KT_STR, "", F(sms_username), 0, 0, NULL},
-    {"sms", "password", KT_STR, "", F(sms_password), 0, 0, NULL},
-    {"sms", "shared_secret", KT_STR, "", F(sms_shared_secret), 0, 0, NULL},
-    {"sms", "api_base", KT_URL, "", F(sms_api_base), 0, 0, NULL},
-    {"sms", "sender", KT_STR, "", F(sms_sender), 0, 0, NULL},
-    {"sms", "unaccented", KT_BOOL, "true", F(sms_unaccented), 0, 0, NULL},
-    {"sms", "quiet_hours", KT_HOURS, "21:00-07:00", F(sms_quiet_hours), 0, 0, NULL},
-    {"sms", "max_segments", KT_INT, "4", F(sms_max_segments), 1, 10, NULL},
-    {"sms", "status_callback", KT_URL, "", F(sms_status_callback), 0, 0, NULL},
-    {"sms", "allowed_addrs", KT_STR, "", F(sms_allowed_addrs), 0, 0, NULL},
-    {"sms", "more_text", KT_STR, "", F(sms_more_text), 0, 0, NULL},
-    {"sms", "price_per_segment_vnd", KT_INT, "0", F(sms_price_per_segment_vnd), 0, 100000, NULL},
-    {"webchat", "enabled", KT_BOOL, "true", F(webchat_enabled), 0, 0, NULL},
-    {"webchat", "allowed_origins", KT_STR, "", F(webchat_allowed_origins), 0, 0, NULL},
     {"scheduler", "timezone", KT_STR, "Asia/Ho_Chi_Minh", F(scheduler_timezone), 0, 0, NULL},
     {"scheduler", "max_attempts", KT_INT, "8", F(scheduler_max_attempts), 1, 100, NULL},
     {"scheduler", "backoff_base_ms", KT_INT, "1000", F(scheduler_backoff_base_ms), 1, 3600000,
      NULL},
     {"scheduler", "backoff_max_ms", KT_INT, "600000", F(scheduler_backoff_max_ms), 1, 86400000,
      NULL},
-    {"scheduler", "rate_zalo", KT_RATE, "20", F(scheduler_rate_zalo), 0, 0, NULL},
-    {"scheduler", "rate_facebook", KT_RATE, "40", F(scheduler_rate_facebook), 0, 0, NULL},
-    {"scheduler", "rate_sms", KT_RATE, "10", F(scheduler_rate_sms), 0, 0, NULL},
-    {"scheduler", "rate_webchat", KT_RATE, "200", F(scheduler_rate_webchat), 0, 0, NULL},
     {"scheduler", "retention_days", KT_INT, "7", F(scheduler_retention_days), 1, 3650, NULL},
     {"scheduler", "retention_sweep_ms", KT_INT, "60000", F(scheduler_retention_sweep_ms), 50,
      86400000, NULL},
@@ -509,13 +470,8 @@ int gw_config_set(gw_config *c, const char *section, const char *key, const char
     int crc = 0;
     int chan = channel_set(c, section, key, value, where, errs, &crc);
     const key_def *d = find_key(section, key);
-    if (chan) {
-        /* the channel's own table decided (and reported); keep the legacy field in step */
-        char ignored[512];
-        if (!crc && d)
-            store_value(c, d, value, ignored, sizeof ignored);
-        return crc;
-    }
+    if (chan)
+        return crc; /* the channel's own table decided (and reported) */
     if (!d) {
         if (!known_section(c, section))
             gw_errlist_add(errs, "%s: unknown section [%s]", where, section);

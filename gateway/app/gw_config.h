@@ -63,36 +63,9 @@ typedef struct gw_config {
     long redis_partitions; /* inbound/outbound partitions (store/gw_keys.h); fixed per deployment */
     /* [log] */
     char *log_level; /* debug|info|warn|error */
-    /* [zalo] */
-    int zalo_enabled;
-    char *zalo_app_id, *zalo_oa_secret_key, *zalo_access_token, *zalo_refresh_token;
-    char *zalo_api_base, *zalo_zns_api_base;
-    char *zalo_oauth_base; /* OAuth host for token refresh */
-    char *zalo_app_secret; /* the app's secret key (token refresh), not the OA key */
-    /* [facebook] */
-    int facebook_enabled;
-    char *facebook_verify_token, *facebook_app_secret, *facebook_page_access_token;
-    char *facebook_api_base, *facebook_api_version;
-    /* [sms] */
-    int sms_enabled;
-    char *sms_provider; /* twilio|kannel */
-    char *sms_account_sid, *sms_auth_token, *sms_username, *sms_password;
-    char *sms_shared_secret, *sms_api_base, *sms_sender;
-    int sms_unaccented;
-    char *sms_quiet_hours; /* HH:MM-HH:MM */
-    long sms_max_segments;
-    char *sms_status_callback; /* delivery-report URL given to the provider, or "" */
-    char *sms_allowed_addrs;   /* kannel: peer addresses allowed, comma-separated, "" = any */
-    char *sms_more_text;       /* appended when a text is cut at max_segments */
-    /* what one SMS segment costs in đồng (the console's preview); 0 = unknown */
-    long sms_price_per_segment_vnd;
-    /* [webchat] */
-    int webchat_enabled;
-    char *webchat_allowed_origins; /* comma-separated; "*" any; empty = same origin */
     /* [scheduler] */
     char *scheduler_timezone;
     long scheduler_max_attempts, scheduler_backoff_base_ms, scheduler_backoff_max_ms;
-    double scheduler_rate_zalo, scheduler_rate_facebook, scheduler_rate_sms, scheduler_rate_webchat;
     long scheduler_retention_days;     /* texts and recipients of finished notifications kept */
     long scheduler_retention_sweep_ms; /* how often the retention sweeper looks */
     /* [admin] */

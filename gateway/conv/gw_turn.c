@@ -1,16 +1,20 @@
 /*
  * gw_turn.c — one conversation turn (gw_turn.h), whatever the transport.
  *
- * Redis shapes it reads and writes:
- *   hash   mc:conv:<channel>:<user>   last_in_ms ctx followed, kept conv_ttl_s
- *   hash   mc:dossier:<code>          read for a status question
- *   string mc:report:seq              numbers report tickets
- *   stream mc:reports                 one entry per report: ticket ch from category text
- *   stream mc:handoff                 one entry per hand-off: ch from entry
- *   sets   mc:sub:dossier:<code>, mc:sub:ward:<ward>   "<channel>:<user>" members
- *   set    mc:subs:<channel>:<user>   what the citizen follows ("dossier:<code>",
- *                                     "ward:<id>", "ward:<id>:tag:<tag>")
- *   stream mc:out:<channel>           the reply (to text purpose ref at [quick])
+ * Keys (store/gw_keys.h), all in the citizen's partition (of "<channel>:<user>") but
+ * a dossier's, which live in the partition of its code:
+ *   conv:<channel>:<user>   hash: last_in_ms ctx followed, kept conv_ttl_s
+ *   dossier:<code>          read for a status question
+ *   report_seq              numbers report tickets (its own tag, used alone)
+ *   reports                 stream: one entry per report: ticket ch from category text
+ *   handoff                 stream: one entry per hand-off: ch from entry
+ *   sub_ward:<ward>         set of "<channel>:<user>": the ward's subscribers
+ *   sub_dossier:<code>      the same for a dossier, in the dossier's partition: written
+ *                           (and removed) before the commit, idempotently, so that a
+ *                           crash in between is repaired when the turn runs again
+ *   subs:<channel>:<user>   what the citizen follows ("dossier:<code>", "ward:<id>",
+ *                           "ward:<id>:tag:<tag>")
+ *   out:<channel>           stream: the reply (to text purpose ref at [quick])
  */
 #include "gateway/conv/gw_turn.h"
 
@@ -45,6 +49,9 @@ struct gw_turn {
     char ticket[GW_TURN_TICKET_MAX]; /* a report's ticket, when one is filed */
     char **unsub;                    /* subscriptions to drop, owned */
     size_t n_unsub;                  /* entries */
+    unsigned part;                   /* the citizen's partition ("<channel>:<user>") */
+    int steps;                       /* steps in other partitions not answered yet */
+    int step_failed;                 /* one of them failed: nothing is committed */
 };
 
 static void finish(gw_turn *t, int ok) {
@@ -90,7 +97,7 @@ static void on_committed(gw_store *s, redisReply *r, void *priv) {
 /* The reply entry for the sender: fields to, text, purpose, ref, at, [quick]. */
 static void add_reply_xadd(gw_argv *a, const gw_turn *t) {
     gw_argv_adds(a, "XADD");
-    gw_argv_addf(a, GW_OUT_PREFIX "%s", t->channel);
+    gw_argv_addkey(a, t->app->keys, GW_K_OUT, t->part, t->channel);
     gw_argv_adds(a, "*");
     gw_argv_adds(a, "to");
     gw_argv_adds(a, t->user);
@@ -117,33 +124,65 @@ static void add_reply_xadd(gw_argv *a, const gw_turn *t) {
     }
 }
 
-/* The lasting effects of the reply's action, inside the turn's transaction. */
+/* "<channel>:<user>" of the citizen, the member of subscription sets. */
+static void who_of(const gw_turn *t, char *who, size_t n) {
+    snprintf(who, n, "%s:%s", t->channel, t->user);
+}
+
+/* The subscription set a member of subs names ("dossier:<code>", "ward:<id>",
+ * "ward:<id>:tag:<tag>") into key; its partition into *part (a dossier's may be
+ * another than the citizen's). 0, or MC_EINVAL for a member of no known shape. */
+static int sub_set(const gw_turn *t, const char *member, char *key, size_t n, unsigned *part) {
+    const gw_keyspace *ks = t->app->keys;
+    if (!strncmp(member, "dossier:", 8)) {
+        const char *code = member + 8;
+        *part = gw_keyspace_part_of(ks, code, strlen(code));
+        return gw_key(ks, key, n, GW_K_SUB_DOSSIER, *part, code) < 0 ? MC_EINVAL : 0;
+    }
+    if (strncmp(member, "ward:", 5))
+        return MC_EINVAL;
+    char ward[FIELD_MAX];
+    const char *w = member + 5, *tag = strstr(w, ":tag:");
+    snprintf(ward, sizeof ward, "%.*s", (int)(tag ? (size_t)(tag - w) : strlen(w)), w);
+    *part = t->part;
+    if (tag)
+        return gw_key(ks, key, n, GW_K_SUB_WARD_TAG, *part, ward, tag + 5) < 0 ? MC_EINVAL : 0;
+    return gw_key(ks, key, n, GW_K_SUB_WARD, *part, ward) < 0 ? MC_EINVAL : 0;
+}
+
+/* The lasting effects of the reply's action in the citizen's partition, inside the
+ * turn's transaction (what lands in a dossier's partition went before: steps). */
 static void add_effects(gw_store *st, const gw_turn *t) {
+    const gw_keyspace *ks = t->app->keys;
     const nlu_result *r = &t->reply.resolved;
-    char who[2 * FIELD_MAX + 2];
-    snprintf(who, sizeof who, "%s:%s", t->channel, t->user);
+    char who[2 * FIELD_MAX + 2], subs[GW_KEYS_MAX], key[GW_KEYS_MAX];
+    who_of(t, who, sizeof who);
+    gw_key(ks, subs, sizeof subs, GW_K_SUBS, t->part, t->channel, t->user);
     switch (t->reply.action) {
     case NLU_ACT_SUBSCRIBE:
         if (!t->ops->can_notify)
             break;
         if (*r->dossier_code) {
-            gw_store_cmdf(st, NULL, NULL, "SADD mc:sub:dossier:%s %s", r->dossier_code, who);
-            gw_store_cmdf(st, NULL, NULL, "SADD mc:subs:%s dossier:%s", who, r->dossier_code);
+            gw_store_cmdf(st, NULL, NULL, "SADD %s dossier:%s", subs, r->dossier_code);
         } else if (r->ward_id) {
-            gw_store_cmdf(st, NULL, NULL, "SADD mc:sub:ward:%s %s", r->ward_id, who);
-            gw_store_cmdf(st, NULL, NULL, "SADD mc:subs:%s ward:%s", who, r->ward_id);
+            gw_key(ks, key, sizeof key, GW_K_SUB_WARD, t->part, r->ward_id);
+            gw_store_cmdf(st, NULL, NULL, "SADD %s %s", key, who);
+            gw_store_cmdf(st, NULL, NULL, "SADD %s ward:%s", subs, r->ward_id);
         }
         break;
     case NLU_ACT_UNSUBSCRIBE:
-        for (size_t i = 0; i < t->n_unsub; i++)
-            gw_store_cmdf(st, NULL, NULL, "SREM mc:sub:%s %s", t->unsub[i], who);
-        gw_store_cmdf(st, NULL, NULL, "DEL mc:subs:%s", who);
+        for (size_t i = 0; i < t->n_unsub; i++) {
+            unsigned part;
+            if (!sub_set(t, t->unsub[i], key, sizeof key, &part) && part == t->part)
+                gw_store_cmdf(st, NULL, NULL, "SREM %s %s", key, who);
+        }
+        gw_store_cmdf(st, NULL, NULL, "DEL %s", subs);
         break;
     case NLU_ACT_REPORT:
         if (*t->ticket) {
             gw_argv a = {0};
             gw_argv_adds(&a, "XADD");
-            gw_argv_adds(&a, "mc:reports");
+            gw_argv_addkey(&a, ks, GW_K_REPORTS, t->part);
             gw_argv_adds(&a, "*");
             gw_argv_adds(&a, "ticket");
             gw_argv_adds(&a, t->ticket);
@@ -160,8 +199,9 @@ static void add_effects(gw_store *st, const gw_turn *t) {
         }
         break;
     case NLU_ACT_HANDOFF:
-        gw_store_cmdf(st, NULL, NULL, "XADD mc:handoff * ch %s from %s entry %s", t->channel,
-                      t->user, t->entry);
+        gw_key(ks, key, sizeof key, GW_K_HANDOFF, t->part);
+        gw_store_cmdf(st, NULL, NULL, "XADD %s * ch %s from %s entry %s", key, t->channel, t->user,
+                      t->entry);
         break;
     default: break;
     }
@@ -170,8 +210,8 @@ static void add_effects(gw_store *st, const gw_turn *t) {
 /* Commits the turn: state, effects, reply, the transport's part — one transaction. */
 static void commit(gw_turn *t) {
     gw_store *st = t->app->store;
-    char conv[2 * FIELD_MAX + 16];
-    snprintf(conv, sizeof conv, "mc:conv:%s:%s", t->channel, t->user);
+    char conv[GW_KEYS_MAX];
+    gw_key(t->app->keys, conv, sizeof conv, GW_K_CONV, t->part, t->channel, t->user);
     int rc = st ? gw_store_cmdf(st, NULL, NULL, "MULTI") : MC_EUNAVAIL;
     if (!rc) {
         gw_argv a = {0};
@@ -204,6 +244,55 @@ static void commit(gw_turn *t) {
     }
     if (rc)
         finish(t, 0);
+}
+
+/* ---- steps in another partition, before the commit ---- */
+
+/* One step answered (or, for the hold of steps_then_commit, all sent). */
+static void step_done(gw_turn *t, int ok) {
+    if (!ok)
+        t->step_failed = 1;
+    if (--t->steps > 0)
+        return;
+    if (t->step_failed)
+        finish(t, 0); /* nothing committed: the turn runs again, the steps too */
+    else
+        commit(t);
+}
+
+static void on_step(gw_store *st, redisReply *r, void *priv) {
+    (void)st;
+    step_done(priv, r && r->type != REDIS_REPLY_ERROR);
+}
+
+/* The effects that land in a dossier's partition (subscribing to a dossier, dropping
+ * it), sent first and answered before the commit; then the commit. */
+static void steps_then_commit(gw_turn *t) {
+    const gw_keyspace *ks = t->app->keys;
+    const nlu_result *r = &t->reply.resolved;
+    char who[2 * FIELD_MAX + 2], key[GW_KEYS_MAX];
+    who_of(t, who, sizeof who);
+    t->steps = 1; /* held until every step is sent */
+    if (t->reply.action == NLU_ACT_SUBSCRIBE && t->ops->can_notify && *r->dossier_code) {
+        gw_key(ks, key, sizeof key, GW_K_SUB_DOSSIER,
+               gw_keyspace_part_of(ks, r->dossier_code, strlen(r->dossier_code)),
+               r->dossier_code);
+        if (!gw_store_cmdf(t->app->store, on_step, t, "SADD %s %s", key, who))
+            t->steps++;
+        else
+            t->step_failed = 1;
+    }
+    if (t->reply.action == NLU_ACT_UNSUBSCRIBE)
+        for (size_t i = 0; i < t->n_unsub; i++) {
+            unsigned part;
+            if (sub_set(t, t->unsub[i], key, sizeof key, &part) || part == t->part)
+                continue;
+            if (!gw_store_cmdf(t->app->store, on_step, t, "SREM %s %s", key, who))
+                t->steps++;
+            else
+                t->step_failed = 1;
+        }
+    step_done(t, 1); /* the hold */
 }
 
 /* ---- the reply's action ---- */
@@ -285,23 +374,32 @@ static void on_subs(gw_store *s, redisReply *r, void *priv) {
         if (r->element[i]->type == REDIS_REPLY_STRING)
             t->unsub[t->n_unsub++] = strndup(r->element[i]->str, r->element[i]->len);
     rerender(t, "unsubscribed", NULL, NULL, 0);
-    commit(t);
+    steps_then_commit(t);
 }
 
 /* The gateway's part of the reply: look up, number, list; then commit. */
 static void act(gw_turn *t) {
     gw_store *st = t->app->store;
+    const gw_keyspace *ks = t->app->keys;
     const nlu_result *r = &t->reply.resolved;
+    char key[GW_KEYS_MAX];
     int rc;
     switch (t->reply.action) {
     case NLU_ACT_DOSSIER_STATUS:
         if (!*r->dossier_code)
             break;
-        rc = gw_store_cmdf(st, on_dossier, t, "HGETALL mc:dossier:%s", r->dossier_code);
+        gw_key(ks, key, sizeof key, GW_K_DOSSIER,
+               gw_keyspace_part_of(ks, r->dossier_code, strlen(r->dossier_code)),
+               r->dossier_code);
+        rc = gw_store_cmdf(st, on_dossier, t, "HGETALL %s", key);
         goto sent;
-    case NLU_ACT_REPORT: rc = gw_store_cmdf(st, on_ticket, t, "INCR mc:report:seq"); goto sent;
+    case NLU_ACT_REPORT:
+        gw_key(ks, key, sizeof key, GW_K_REPORT_SEQ, GW_KEY_OWN);
+        rc = gw_store_cmdf(st, on_ticket, t, "INCR %s", key);
+        goto sent;
     case NLU_ACT_UNSUBSCRIBE:
-        rc = gw_store_cmdf(st, on_subs, t, "SMEMBERS mc:subs:%s:%s", t->channel, t->user);
+        gw_key(ks, key, sizeof key, GW_K_SUBS, t->part, t->channel, t->user);
+        rc = gw_store_cmdf(st, on_subs, t, "SMEMBERS %s", key);
         goto sent;
     case NLU_ACT_SUBSCRIBE:
         if (!t->ops->can_notify) {
@@ -317,7 +415,7 @@ static void act(gw_turn *t) {
     case NLU_ACT_HANDOFF: rerender(t, "handoff", NULL, NULL, 0); break;
     default: break;
     }
-    commit(t);
+    steps_then_commit(t);
     return;
 sent:
     if (rc)
@@ -381,6 +479,9 @@ int gw_turn_start(gw_app *app, const gw_turn_in *in, const gw_turn_ops *ops, voi
     t->in.entry = t->entry;
     t->in.text = t->text;
     t->in.payload = t->payload;
+    char who[2 * FIELD_MAX + 2];
+    who_of(t, who, sizeof who);
+    t->part = gw_keyspace_part_of(app->keys, who, strlen(who));
     *out = t;
     int has_text = (t->text && t->in.text_len) || (t->payload && *t->payload);
     if (!strcmp(t->kind, "follow") || !strcmp(t->kind, "unfollow") ||
@@ -388,8 +489,9 @@ int gw_turn_start(gw_app *app, const gw_turn_in *in, const gw_turn_ops *ops, voi
         commit(t); /* recorded, nothing to say */
         return 0;
     }
-    if (!app->store ||
-        gw_store_cmdf(app->store, on_context, t, "HGET mc:conv:%s:%s ctx", t->channel, t->user))
+    char conv[GW_KEYS_MAX];
+    gw_key(app->keys, conv, sizeof conv, GW_K_CONV, t->part, t->channel, t->user);
+    if (!app->store || gw_store_cmdf(app->store, on_context, t, "HGET %s ctx", conv))
         finish(t, 0);
     return 0;
 }

@@ -40,6 +40,8 @@ typedef struct in_msg {
     int started;                       /* its turn is running */
     char id[48];                       /* stream entry id */
     char stream[GW_READER_STREAM_MAX]; /* the inbound stream (partition) it came from */
+    unsigned part;                     /* that partition */
+    char notif[64];                    /* a receipt: the notification its record names */
     char ch[16];                       /* channel */
     char kind[16];                     /* text, quick_reply, postback, unsupported, follow, ... */
     char pid[128];                     /* provider message id */
@@ -61,6 +63,7 @@ struct gw_worker {
     uv_timer_t timer;    /* runs failed turns again */
     int closing;         /* free in progress */
     int paused;          /* gw_worker_pause: takes nothing new */
+    char (*streams)[GW_KEYS_MAX]; /* every partition's inbound stream, by partition */
 };
 
 static void schedule(gw_worker *w);
@@ -155,7 +158,15 @@ static void run_turn(gw_worker *w, in_msg *m) {
     /* done may already have run: t is not kept here but by turn_done_cb */
 }
 
-/* A provider receipt: record it against our message, then ack. */
+/* ---- a provider receipt: its notification, then its record and the ack ---- */
+
+static const char *receipt_status(const in_msg *m) {
+    return !strcmp(m->kind, "read")       ? "read"
+           : !strcmp(m->kind, "delivery") ? "delivered"
+           : *m->status                   ? m->status
+                                          : "unknown";
+}
+
 static void on_receipt_done(gw_store *s, redisReply *r, void *priv) {
     (void)s;
     in_msg *m = priv;
@@ -166,20 +177,16 @@ static void on_receipt_done(gw_store *s, redisReply *r, void *priv) {
     entry_done(m);
 }
 
-static void run_receipt(gw_worker *w, in_msg *m) {
+/* The delivery record, then the acknowledgement, in one MULTI of the entry's partition. */
+static void receipt_commit(gw_worker *w, in_msg *m) {
     gw_store *st = w->app->store;
-    const char *status = !strcmp(m->kind, "read")       ? "read"
-                         : !strcmp(m->kind, "delivery") ? "delivered"
-                                                        : m->status;
     int rc = st ? gw_store_cmdf(st, NULL, NULL, "MULTI") : MC_EUNAVAIL;
     if (!rc && *m->pid) {
-        char key[256];
-        snprintf(key, sizeof key, "mc:dlv:%s:%s", m->ch, m->pid);
-        gw_store_cmdf(st, NULL, NULL, "HSET %s status %s at %" PRId64, key,
-                      *status ? status : "unknown", m->at);
+        char key[GW_KEYS_MAX];
+        gw_key(w->app->keys, key, sizeof key, GW_K_DLV, m->part, m->ch, m->pid);
+        gw_store_cmdf(st, NULL, NULL, "HSET %s status %s at %" PRId64, key, receipt_status(m),
+                      m->at);
         gw_store_cmdf(st, NULL, NULL, "EXPIRE %s %d", key, DLV_TTL_S);
-        if (w->o.receipt)
-            w->o.receipt(st, m->ch, m->pid, *status ? status : "unknown", m->at);
     }
     if (!rc) {
         gw_reader_ack(st, m->stream, m->id);
@@ -187,6 +194,50 @@ static void run_receipt(gw_worker *w, in_msg *m) {
     }
     if (rc)
         entry_retry(m); /* the timer tries again */
+}
+
+static void on_receipt_applied(gw_store *s, redisReply *r, void *priv) {
+    (void)s;
+    in_msg *m = priv;
+    if (!r || r->type == REDIS_REPLY_ERROR) {
+        entry_retry(m);
+        return;
+    }
+    receipt_commit(m->w, m);
+}
+
+/* [notif] of the delivery record: a notification's message moves it on first. */
+static void on_dlv(gw_store *s, redisReply *r, void *priv) {
+    (void)s;
+    in_msg *m = priv;
+    gw_worker *w = m->w;
+    if (!r || r->type == REDIS_REPLY_ERROR) {
+        entry_retry(m);
+        return;
+    }
+    if (r->type == REDIS_REPLY_STRING && strcmp(r->str, "-") && w->o.receipt &&
+        r->len < sizeof m->notif) {
+        snprintf(m->notif, sizeof m->notif, "%s", r->str);
+        int rc = w->o.receipt(w->o.receipt_priv, m->notif, m->ch, receipt_status(m), m->at,
+                              on_receipt_applied, m);
+        if (rc == MC_EUNAVAIL)
+            entry_retry(m);
+        else if (rc) /* an id that names no notification of ours: only the record */
+            receipt_commit(w, m);
+        return;
+    }
+    receipt_commit(w, m);
+}
+
+static void run_receipt(gw_worker *w, in_msg *m) {
+    char key[GW_KEYS_MAX];
+    if (!*m->pid) {
+        receipt_commit(w, m);
+        return;
+    }
+    gw_key(w->app->keys, key, sizeof key, GW_K_DLV, m->part, m->ch, m->pid);
+    if (!w->app->store || gw_store_cmdf(w->app->store, on_dlv, m, "HGET %s notif", key))
+        entry_retry(m);
 }
 
 /* 1 when an earlier entry of the same conversation is still in the queue: a
@@ -248,6 +299,9 @@ static void feed_take(void *priv, const char *stream, const redisReply *e, int r
     m->w = w;
     copy_field(m->id, sizeof m->id, e->element[0]);
     snprintf(m->stream, sizeof m->stream, "%s", stream);
+    for (unsigned p = 0; p < gw_keyspace_partitions(w->app->keys); p++)
+        if (!strcmp(w->streams[p], stream))
+            m->part = p;
     if (f->type == REDIS_REPLY_ARRAY) {
         for (size_t i = 0; i + 1 < f->elements; i += 2) {
             const redisReply *k = f->element[i], *v = f->element[i + 1];
@@ -303,19 +357,19 @@ gw_worker *gw_worker_new(gw_app *app, gw_reader *reader, const gw_worker_opts *o
     w->o = *o;
     /* every partition's inbound stream */
     unsigned n = gw_keyspace_partitions(app->keys);
-    char(*names)[GW_READER_STREAM_MAX] = calloc(n, sizeof *names);
+    w->streams = calloc(n, sizeof *w->streams);
     const char **streams = calloc(n, sizeof *streams);
-    int rc = names && streams ? 0 : MC_ENOMEM;
+    int rc = w->streams && streams ? 0 : MC_ENOMEM;
     for (unsigned p = 0; !rc && p < n; p++) {
-        gw_key(app->keys, names[p], sizeof names[p], GW_K_IN, p);
-        streams[p] = names[p];
+        gw_key(app->keys, w->streams[p], sizeof w->streams[p], GW_K_IN, p);
+        streams[p] = w->streams[p];
     }
     gw_feed f = {streams, n, feed_take, feed_has, feed_full, feed_taken, w};
     if (!rc)
         rc = gw_reader_add(reader, &f); /* copies the names */
     free(streams);
-    free(names);
     if (rc) {
+        free(w->streams);
         free(w);
         return NULL;
     }
@@ -331,7 +385,9 @@ void gw_worker_pause(gw_worker *w) {
 }
 
 static void on_timer_closed(uv_handle_t *h) {
-    free(h->data);
+    gw_worker *w = h->data;
+    free(w->streams);
+    free(w);
 }
 
 void gw_worker_free(gw_worker *w) {

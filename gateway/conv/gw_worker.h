@@ -18,11 +18,16 @@
 
 typedef struct gw_worker gw_worker;
 
+/* What a provider receipt does to the notification `notif` its delivery record names
+ * (the dispatcher's business, wired by gw_serve): cb(arg) once Redis has done it. 0, or
+ * MC_EUNAVAIL (Redis away: the receipt is read again later), or another error for an
+ * id that names no notification (cb not called). */
+typedef int gw_worker_receipt_fn(void *priv, const char *notif, const char *channel,
+                                 const char *status, int64_t at_ms, gw_store_cb *cb, void *arg);
+
 typedef struct gw_worker_opts {
-    /* Queues on st, inside the receipt's MULTI, what a provider receipt changes (the
-     * notification's status: the dispatcher's business, wired by gw_serve). May be NULL. */
-    void (*receipt)(gw_store *st, const char *channel, const char *provider_id, const char *status,
-                    int64_t at_ms);
+    gw_worker_receipt_fn *receipt; /* may be NULL: receipts update the record only */
+    void *receipt_priv;            /* its priv */
 } gw_worker_opts;
 
 /* Registers the inbound stream with reader (borrowed: it must outlive the worker) and

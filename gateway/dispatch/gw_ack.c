@@ -5,8 +5,8 @@
  * MULTI holds what the outcome changes — for a notification (an entry with a
  * `notif` field, put there by gw_sched) a script of gw_ack_lua.c: sent, failed
  * on this channel (the next channel of its fallback list, idx+1, back on
- * mc:due now for gw_sched to route, or dead), cancelled with its broadcast;
- * for a reply that could not be sent, an entry of mc:dead with the reason —
+ * its partition's due set now for gw_sched to route, or dead), cancelled with its broadcast;
+ * for a reply that could not be sent, an entry of the dead stream with the reason —
  * then XACK and XDEL of the entry and the deletion of its wire mark. Until
  * the EXEC is answered the entry stays pending in Redis, so a crash hands it
  * to another pass, and its wire mark keeps that pass from sending it again.
@@ -18,15 +18,14 @@
  * after an XPENDING that tells whether the EXEC ran before the link dropped —
  * instead of letting the entry be read again and the message sent twice.
  *
- * Receipts (delivered, read, failed) find their notification through the
- * delivery record mc:dlv:<channel>:<provider id> written when a part was sent
- * (gw_job.c), and move it on (gw_sender_add_receipt, called by the worker).
+ * Everything in the MULTI lives in the partition of the job's stream: the entry, its
+ * wire mark, and the notification (put on that partition's stream by gw_sched).
  */
 #include "core/mc.h"
 #include "gateway/app/gw_clock.h"
 #include "gateway/app/gw_log.h"
 #include "gateway/app/gw_metrics.h"
-#include "gateway/dispatch/gw_ack_lua.h"
+#include "gateway/app/gw_time.h"
 #include "gateway/dispatch/gw_job.h"
 #include "gateway/store/gw_keys.h"
 
@@ -37,7 +36,6 @@
 #include <string.h>
 
 #define ACK_MAX_ERRORS 20 /* EXECs refused by Redis before a job gives up */
-#define DLV_KEY_MAX 320   /* bytes of a delivery record's key */
 
 static void job_park(gw_job *j) {
     if (!j->parked)
@@ -103,66 +101,60 @@ static void on_acked(gw_store *st, redisReply *r, void *priv) {
     gw_job_finish(j);
 }
 
-/* EVAL <script> 0, the start of every script call here. */
-static void eval_begin(gw_argv *a, const char *script) {
-    gw_argv_adds(a, "EVAL");
-    gw_argv_add(a, script, strlen(script));
-    gw_argv_adds(a, "0");
-}
-
-void gw_sender_add_receipt(gw_store *st, const char *channel, const char *provider_id,
-                           const char *status, int64_t at_ms) {
-    char key[DLV_KEY_MAX];
-    snprintf(key, sizeof key, "mc:dlv:%s:%s", channel, provider_id);
-    gw_argv a = {0};
-    eval_begin(&a, gw_lua_receipt);
-    gw_argv_adds(&a, key);
-    gw_argv_adds(&a, channel);
-    gw_argv_adds(&a, status);
-    gw_argv_addf(&a, "%" PRId64, at_ms);
-    gw_argv_send(st, &a, NULL, NULL);
-    gw_argv_free(&a);
+/* EVALSHA <script> 1 <the notification's hash>, the start of every script call here. */
+static void eval_begin(gw_argv *a, const gw_job *j, const gw_script *script) {
+    gw_argv_evalsha(a, script);
+    gw_argv_adds(a, "1");
+    gw_argv_addkey(a, j->s->app->keys, GW_K_NOTIF, gw_job_notif_part(j), j->notif);
 }
 
 void gw_job_note(const gw_job *j, const char *result, const char *error) {
     json_t *o = json_pack("{s:s, s:I, s:s, s:s}", "channel", j->ch, "at", (json_int_t)gw_now_ms(),
                           "result", result, "error", error);
     char *line = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    char k[GW_KEYS_MAX];
     json_decref(o);
-    if (line)
-        gw_store_cmdf(j->s->app->store, NULL, NULL, "RPUSH " GW_NOTIF_PREFIX "%s:attempts %s",
-                      j->notif, line);
+    if (line && gw_key(j->s->app->keys, k, sizeof k, GW_K_ATTEMPTS, gw_job_notif_part(j),
+                       j->notif) > 0)
+        gw_store_cmdf(j->s->app->store, NULL, NULL, "RPUSH %s %s", k, line);
     free(line);
 }
 
 /* The notification's side of gw_job_ack, inside its MULTI. */
 static void notif_outcome(const gw_job *j, const char *dead_reason) {
+    gw_sender *s = j->s;
+    int64_t now = gw_now_ms();
+    int64_t tz = gw_tz_offset_ms(s->app->tz, now);
     gw_argv a = {0};
     if (j->cancelled) {
-        eval_begin(&a, gw_lua_notif_cancel);
+        eval_begin(&a, j, &s->sc_cancel);
         gw_argv_adds(&a, j->notif);
         gw_argv_adds(&a, j->ch);
-        gw_argv_addf(&a, "%" PRId64, gw_now_ms());
+        gw_argv_addf(&a, "%" PRId64, now);
+        gw_argv_addf(&a, "%" PRId64, tz);
     } else if (!dead_reason) {
-        eval_begin(&a, gw_lua_notif_sent);
+        eval_begin(&a, j, &s->sc_sent);
         gw_argv_adds(&a, j->notif);
         gw_argv_adds(&a, j->ch);
         gw_argv_adds(&a, *j->pid ? j->pid : j->id);
-        gw_argv_addf(&a, "%" PRId64, gw_now_ms());
+        gw_argv_addf(&a, "%" PRId64, now);
+        gw_argv_addf(&a, "%" PRId64, tz);
         if (j->unconfirmed)
             gw_argv_adds(&a, GW_UNCONFIRMED_NOTE);
     } else {
-        eval_begin(&a, gw_lua_notif_fail);
+        eval_begin(&a, j, &s->sc_fail);
         gw_argv_adds(&a, j->notif);
         gw_argv_adds(&a, j->ch);
         gw_argv_adds(&a, dead_reason);
-        gw_argv_addf(&a, "%" PRId64, gw_now_ms());
+        gw_argv_addf(&a, "%" PRId64, now);
         gw_argv_adds(&a, j->id);
         gw_argv_adds(&a, j->to);
         gw_argv_add(&a, j->text ? j->text : "", j->text ? j->text_len : 0);
         gw_argv_addf(&a, "%d", j->attempts);
+        gw_argv_addf(&a, "%" PRId64, tz);
+        gw_argv_adds(&a, j->skipped ? "skipped" : "failed");
     }
-    gw_argv_send(j->s->app->store, &a, NULL, NULL);
+    gw_argv_send(s->app->store, &a, NULL, NULL);
     gw_argv_free(&a);
 }
 
@@ -170,7 +162,7 @@ static void notif_outcome(const gw_job *j, const char *dead_reason) {
 static void reply_dead(const gw_job *j, const char *reason) {
     gw_argv a = {0};
     gw_argv_adds(&a, "XADD");
-    gw_argv_adds(&a, GW_DEAD_STREAM);
+    gw_argv_addkey(&a, j->s->app->keys, GW_K_DEAD, j->partition);
     gw_argv_adds(&a, "*");
     gw_argv_adds(&a, "ch");
     gw_argv_adds(&a, j->ch);

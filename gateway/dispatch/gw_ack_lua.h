@@ -1,20 +1,21 @@
 /*
  * gw_ack_lua.h — the texts of the scripts that settle a notification
- * (gw_ack_lua.c), for gw_ack.c. NUL-terminated; sent as they are with EVAL.
+ * (gw_ack_lua.c). Bodies for gw_script_init: the keyspace prelude goes first. KEYS[1]
+ * is always the notification's hash.
  */
 #ifndef GW_ACK_LUA_H
 #define GW_ACK_LUA_H
 
-/* ARGV: id channel provider_id now [note] → 0 unknown notification, 1 recorded. */
+/* ARGV: id channel provider_id now tz [note] → 0 unknown notification, 1 recorded. */
 extern const char gw_lua_notif_sent[];
 
-/* ARGV: id channel reason now entry to text attempts → 1 re-routed, 2 dead. */
+/* ARGV: id channel reason now entry to text attempts tz result → 1 re-routed, 2 dead. */
 extern const char gw_lua_notif_fail[];
 
-/* ARGV: id channel now → 0 not sending any more, 1 cancelled. */
+/* ARGV: id channel now tz → 0 not sending any more, 1 cancelled. */
 extern const char gw_lua_notif_cancel[];
 
-/* ARGV: dlv key, channel, receipt status, at → 0 nothing to do, 1 moved on. */
+/* ARGV: id channel receipt_status at tz → 0 nothing to do, 1 moved on. */
 extern const char gw_lua_receipt[];
 
 #endif

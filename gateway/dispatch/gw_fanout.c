@@ -1,25 +1,34 @@
 /*
  * gw_fanout.c — the broadcast fan-out.
  *
- * Big idea: one script call, fan_lua, writes one batch of at most FAN_BATCH
- * recipients of the oldest due broadcast. It SSCANs the source sets — the
- * broadcast's wards' sets mc:sub:ward:<ward>, or with audience tags the
- * ward x tag sets mc:sub:ward:<ward>:tag:<tag> (the same list, in the same
- * order, as the recipients count of the department API) — one after the other
- * (ward_idx is the index in that list) from the cursor kept in the
- * broadcast's hash, writes one notification per new recipient (SADD to
- * mc:bc:<id>:seen says whether it is new) and stores the cursor, all in one
- * atomic step: a process killed at any point leaves either the whole batch
- * with its cursor or none of it, and whichever process runs the next batch
- * goes on from there. A Redis restart voids SSCAN cursors (the hash seed
- * changes), so the script keeps the server's run_id with the cursor and
- * rescans from the start when it changed; the seen set keeps every recipient
- * to one notification. Batches are chained through the event loop (the next
- * starts when the answer of the last arrives), so neither the loop nor Redis
- * is held for longer than one batch. A recipient's notification has no text
- * of its own (a copy per recipient made each hash too big for Redis' compact
- * encoding): the scheduler's routing script reads the text of mc:bc:<id>
- * (broadcast=<id>) when it puts the message on the stream.
+ * Big idea: a broadcast's subscribers are spread over every partition (each
+ * citizen's subscriptions live in theirs), so a broadcast is fanned out partition
+ * by partition, each with scripts that touch that partition alone:
+ *
+ *   start   on the broadcast's own partition (bc): scheduled → fanning, and the
+ *           fields every partition needs (wards, channels, tags, text, ...);
+ *   fan     on partition q (bc_part): one batch of at most FAN_BATCH recipients.
+ *           It SSCANs the source sets of q — the wards' sub_ward sets, or with
+ *           audience tags the sub_ward_tag sets (the same list, in the same order,
+ *           as the department API's count) — one after the other (ward_idx) from
+ *           the cursor kept in bc_part, writes one notification <q>-<bc>-<n> per
+ *           new recipient (SADD to bc_seen says whether it is new) on q's due set,
+ *           and stores the cursor, all in one atomic step; the first batch copies
+ *           the text into bc_part, where q's due pass reads it. When q's sets are
+ *           done, bc_part becomes sending (or done, when every recipient already
+ *           finished);
+ *   finish  on the broadcast's partition: fanning → sending, and off bc_due.
+ *
+ * A process killed at any point leaves either a whole batch with its cursor or none
+ * of it; the broadcast stays on bc_due until every partition is fanned, so
+ * whichever process sees it due next goes on where it stopped (a partition already
+ * fanned answers at once). A Redis restart voids SSCAN cursors (the hash seed
+ * changes), so bc_part keeps the server's run_id with the cursor and rescans from
+ * the start when it changed; bc_seen keeps every recipient to one notification. A
+ * cancel (the department API) marks bc and every bc_part cancelled; a partition
+ * cancelled stops fanning. Batches are chained through the event loop (the next
+ * starts when the answer of the last arrives), so neither the loop nor Redis is
+ * held for longer than one batch. One broadcast at a time per process.
  */
 #include "gateway/dispatch/gw_fanout.h"
 
@@ -27,41 +36,55 @@
 #include "gateway/app/gw_clock.h"
 #include "gateway/app/gw_log.h"
 #include "gateway/store/gw_keys.h"
+#include "gateway/store/gw_script.h"
 #include "gateway/store/gw_store.h"
 
 #include <inttypes.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #define FAN_BATCH 500    /* broadcast recipients written per script call */
 #define FAN_MAX_SCANS 64 /* SSCAN calls per batch (channels filtered out cost scans) */
+#define FAN_ID_MAX 64    /* a broadcast id, with its NUL */
+#define FAN_FIELDS 8     /* the fields start hands to every partition */
 
-/* ARGV: now_ms batch max_scans. Fans out one batch of the oldest due broadcast.
- * Returns {notifications written, broadcasts finished or dropped}. */
-static const char fan_lua[] =
-    "local now,batch,maxscan=tonumber(ARGV[1]),tonumber(ARGV[2]),tonumber(ARGV[3])\n"
-    "local ids=redis.call('ZRANGEBYSCORE','" GW_BC_DUE_KEY "','-inf',now,'LIMIT',0,1)\n"
-    "if #ids==0 then return {0,0} end\n"
-    "local id=ids[1] local k='" GW_BC_PREFIX "'..id local seen=k..':seen'\n"
-    "local h=redis.call('HMGET',k,'status','wards','channels','cursor','ward_idx','fanned',\n"
-    "  'text','priority','not_after_ms','dept','scan_run','finished','send_at_ms','tags')\n"
+/* KEYS[1] K.bc(id); ARGV id now_ms. {1, wards, channels, tags, text, priority,
+ * not_after_ms, dept, send_at_ms} for a broadcast to fan out (scheduled becomes
+ * fanning); {0} for one that is not (off the due set). */
+static const char start_lua[] =
+    "local k=KEYS[1]\n"
+    "local h=redis.call('HMGET',k,'status','wards','channels','tags','text','priority',\n"
+    "  'not_after_ms','dept','send_at_ms')\n"
     "if h[1]~='scheduled' and h[1]~='fanning' then\n"
-    "  redis.call('ZREM','" GW_BC_DUE_KEY "',id) redis.call('DEL',seen) return {0,1}\n"
+    "  redis.call('ZREM',K.bc_due(),ARGV[1]) return {0}\n"
     "end\n"
-    "-- h[7], the text, is not copied: each recipient references it by broadcast=<id>\n"
+    "if h[1]=='scheduled' then redis.call('HSET',k,'status','fanning','fan_started_ms',ARGV[2]) end\n"
+    "return {1,h[2] or '',h[3] or '',h[4] or '',h[5] or '',h[6] or 'normal',h[7] or '0',\n"
+    "  h[8] or '',h[9] or ARGV[2]}\n";
+
+/* KEYS[1] K.bc_part(id) of partition q; ARGV id now batch max_scans q, then the
+ * fields of start. Returns {notifications written, 1 when q is fanned (or cancelled)}. */
+static const char fan_lua[] =
+    "local id,now,batch,maxscan,q=ARGV[1],tonumber(ARGV[2]),tonumber(ARGV[3]),\n"
+    "  tonumber(ARGV[4]),ARGV[5]\n"
+    "local wards,chans,tags,text,prio,na,dept,send_at=ARGV[6],ARGV[7],ARGV[8],ARGV[9],\n"
+    "  ARGV[10],ARGV[11],ARGV[12],ARGV[13]\n"
+    "local k=KEYS[1] local seen=K.bc_seen(id)\n"
+    "local h=redis.call('HMGET',k,'status','cursor','ward_idx','fanned','scan_run','finished')\n"
+    "if h[1] and h[1]~='fanning' then return {0,1} end\n"
     "local run=string.match(redis.call('INFO','server'),'run_id:(%x+)') or ''\n"
-    "local src={} for w in string.gmatch(h[2] or '','[^,]+') do\n"
-    "  if (h[14] or '')=='' then src[#src+1]='mc:sub:ward:'..w end\n"
-    "  for t in string.gmatch(h[14] or '','[^,]+') do\n"
-    "    src[#src+1]='mc:sub:ward:'..w..':tag:'..t\n"
-    "  end\n"
+    "local wi,cur,fanned=tonumber(h[3]) or 0,h[2] or '0',tonumber(h[4]) or 0\n"
+    "if not h[1] then\n"
+    "  redis.call('HSET',k,'status','fanning','text',text,'dept',dept,'fan_started_ms',now)\n"
+    "  wi=0 cur='0'\n"
+    "elseif h[5]~=run then wi=0 cur='0' end\n"
+    "local src={} for w in string.gmatch(wards,'[^,]+') do\n"
+    "  if tags=='' then src[#src+1]=K.sub_ward(w) end\n"
+    "  for t in string.gmatch(tags,'[^,]+') do src[#src+1]=K.sub_ward_tag(w,t) end\n"
     "end\n"
-    "local want={} for c in string.gmatch(h[3] or '','[^,]+') do want[c]=true end\n"
-    "local wi,cur,fanned=tonumber(h[5]) or 0,h[4] or '0',tonumber(h[6]) or 0\n"
-    "if h[1]=='scheduled' then\n"
-    "  redis.call('HSET',k,'status','fanning','fan_started_ms',now) wi=0 cur='0'\n"
-    "elseif h[11]~=run then wi=0 cur='0' end\n"
+    "local want={} for c in string.gmatch(chans,'[^,]+') do want[c]=true end\n"
     "local added,scans=0,0\n"
     "while added<batch and wi<#src and scans<maxscan do\n"
     "  local r=redis.call('SSCAN',src[wi+1],cur,'COUNT',batch-added)\n"
@@ -70,83 +93,235 @@ static const char fan_lua[] =
     "    local c,u=string.match(m,'^([^:]+):(.+)$')\n"
     "    if c and want[c] and redis.call('SADD',seen,m)==1 then\n"
     "      fanned=fanned+1 added=added+1\n"
-    "      local nid=id..'-'..fanned\n"
-    "      redis.call('HSET','" GW_NOTIF_PREFIX "'..nid,'dept',h[10] or '','status','scheduled',\n"
+    "      local nid=q..'-'..id..'-'..fanned\n"
+    "      redis.call('HSET',K.notif(nid),'dept',dept,'status','scheduled',\n"
     "        'to',cjson.encode({channel=c,user_id=u}),'channels',c,'idx','0',\n"
-    "        'send_at_ms',h[13] or now,'not_after_ms',h[9] or '0','priority',h[8] or 'normal',\n"
-    "        'created_ms',now,'broadcast',id)\n"
-    "      redis.call('ZADD','" GW_DUE_KEY "',now,nid)\n"
+    "        'send_at_ms',send_at,'not_after_ms',na,'priority',prio,'created_ms',now,\n"
+    "        'broadcast',id)\n"
+    "      redis.call('ZADD',K.due(),now,nid)\n"
     "      redis.call('HINCRBY',k,'fanned:'..c,1)\n"
     "    end\n"
     "  end\n"
     "  if cur=='0' then wi=wi+1 end\n"
     "end\n"
     "if wi>=#src then\n"
-    "  local st=(tonumber(h[12]) or 0)>=fanned and 'done' or 'sending'\n"
+    "  local st=(tonumber(h[6]) or 0)>=fanned and 'done' or 'sending'\n"
     "  redis.call('HSET',k,'status',st,'fanned',fanned,'cursor','0','ward_idx',wi,\n"
     "    'scan_run',run,'fan_done_ms',now)\n"
-    "  redis.call('ZREM','" GW_BC_DUE_KEY "',id) redis.call('DEL',seen)\n"
+    "  redis.call('DEL',seen)\n"
     "  return {added,1}\n"
     "end\n"
     "redis.call('HSET',k,'fanned',fanned,'cursor',cur,'ward_idx',wi,'scan_run',run)\n"
     "return {added,0}\n";
 
+/* KEYS[1] K.bc(id); ARGV id now_ms. Every partition is fanned: fanning → sending; the
+ * text is in every partition's bc_part now (retention takes each copy with the last of
+ * its partition's recipients), the broadcast's own hash lets go of it. */
+static const char finish_lua[] =
+    "if redis.call('HGET',KEYS[1],'status')=='fanning' then\n"
+    "  redis.call('HSET',KEYS[1],'status','sending','fan_done_ms',ARGV[2])\n"
+    "  redis.call('HDEL',KEYS[1],'text')\n"
+    "end\n"
+    "redis.call('ZREM',K.bc_due(),ARGV[1])\n"
+    "return 1\n";
+
 struct gw_fanout {
     gw_app *app;               /* borrowed */
     gw_fanout_added_fn *added; /* new notifications are due */
     void *added_priv;
-    int fanning; /* a batch is in flight */
-    int closing; /* freed while a batch was in flight: its answer frees */
+    gw_script start, fan, finish;
+    char id[FAN_ID_MAX];      /* the broadcast being fanned out; "" = none */
+    unsigned home;            /* its partition */
+    char *field[FAN_FIELDS];  /* what start returned, owned */
+    size_t field_len[FAN_FIELDS];
+    unsigned part;            /* the partition being fanned */
+    size_t added_total;       /* notifications written for this broadcast by us */
+    int busy;                 /* a script is in flight */
+    int closing;              /* freed while busy: the answer frees */
 };
+
+static void fields_clear(gw_fanout *f) {
+    for (size_t i = 0; i < FAN_FIELDS; i++) {
+        free(f->field[i]);
+        f->field[i] = NULL;
+        f->field_len[i] = 0;
+    }
+}
+
+static void release(gw_fanout *f) {
+    fields_clear(f);
+    gw_script_clear(&f->start);
+    gw_script_clear(&f->fan);
+    gw_script_clear(&f->finish);
+    free(f);
+}
 
 gw_fanout *gw_fanout_new(gw_app *app, gw_fanout_added_fn *added, void *priv) {
     gw_fanout *f = calloc(1, sizeof *f);
-    if (f)
-        *f = (gw_fanout){.app = app, .added = added, .added_priv = priv};
+    if (!f)
+        return NULL;
+    f->app = app;
+    f->added = added;
+    f->added_priv = priv;
+    if (gw_script_init(&f->start, "fan_start", app->keys, start_lua) ||
+        gw_script_init(&f->fan, "fan_batch", app->keys, fan_lua) ||
+        gw_script_init(&f->finish, "fan_finish", app->keys, finish_lua) ||
+        gw_store_load(app->store, &f->start) || gw_store_load(app->store, &f->fan) ||
+        gw_store_load(app->store, &f->finish)) {
+        release(f);
+        return NULL;
+    }
     return f;
 }
 
 void gw_fanout_free(gw_fanout *f) {
-    if (f && !(f->closing = f->fanning)) /* else the batch's answer frees it */
-        free(f);
+    if (f && !(f->closing = f->busy)) /* else the answer in flight frees it */
+        release(f);
+}
+
+/* The broadcast is over for this process (fanned, not to fan, or an error). */
+static void done(gw_fanout *f) {
+    f->id[0] = '\0';
+    fields_clear(f);
+}
+
+/* An answer arrived: 0 to go on, 1 when it was dropped (closing, no reply). */
+static int answered(gw_fanout *f, redisReply *r, const char *what) {
+    f->busy = 0;
+    if (f->closing) {
+        release(f);
+        return 1;
+    }
+    if (!r) { /* the connection dropped: seen due again later */
+        done(f);
+        return 1;
+    }
+    if (r->type != REDIS_REPLY_ARRAY || r->elements < 1 ||
+        r->element[0]->type != REDIS_REPLY_INTEGER) {
+        gw_log(GW_ERROR, "sched.fan_failed", "{s:s, s:s, s:s}", "step", what, "broadcast", f->id,
+               "error", r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
+        done(f);
+        return 1;
+    }
+    return 0;
+}
+
+static void fan_batch(gw_fanout *f);
+
+static void on_finish(gw_store *st, redisReply *r, void *priv) {
+    (void)st;
+    gw_fanout *f = priv;
+    f->busy = 0;
+    if (f->closing) {
+        release(f);
+        return;
+    }
+    if (r && r->type == REDIS_REPLY_INTEGER)
+        gw_log(GW_INFO, "sched.broadcast_fanned", "{s:s, s:I}", "broadcast", f->id, "written",
+               (json_int_t)f->added_total);
+    done(f);
+}
+
+static void finish(gw_fanout *f) {
+    gw_argv a = {0};
+    gw_argv_evalsha(&a, &f->finish);
+    gw_argv_adds(&a, "1");
+    gw_argv_addkey(&a, f->app->keys, GW_K_BC, f->home, f->id);
+    gw_argv_adds(&a, f->id);
+    gw_argv_addf(&a, "%" PRId64, gw_now_ms());
+    if (gw_argv_send(f->app->store, &a, on_finish, f))
+        done(f);
+    else
+        f->busy = 1;
+    gw_argv_free(&a);
 }
 
 static void on_fan(gw_store *st, redisReply *r, void *priv) {
     (void)st;
     gw_fanout *f = priv;
-    f->fanning = 0;
-    if (f->closing) {
-        free(f);
+    if (answered(f, r, "fan"))
         return;
-    }
-    if (!r)
-        return;
-    if (r->type != REDIS_REPLY_ARRAY || r->elements < 2 ||
-        r->element[0]->type != REDIS_REPLY_INTEGER || r->element[1]->type != REDIS_REPLY_INTEGER) {
-        gw_log(GW_ERROR, "sched.fan_failed", "{s:s}", "error",
-               r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
-        return;
-    }
-    long long added = r->element[0]->integer, finished = r->element[1]->integer;
+    long long added = r->element[0]->integer;
+    int part_done = r->elements > 1 && r->element[1]->type == REDIS_REPLY_INTEGER &&
+                    r->element[1]->integer == 1;
+    f->added_total += (size_t)added;
     if (added)
         f->added(f->added_priv); /* route the new notifications now */
-    if (finished)
-        gw_log(GW_INFO, "sched.broadcast_fanned", "{s:I}", "last_batch", (json_int_t)added);
-    if (added || finished)
-        gw_fanout_run(f); /* more of this broadcast, or the next one */
+    if (part_done && ++f->part >= gw_keyspace_partitions(f->app->keys))
+        finish(f);
+    else
+        fan_batch(f);
 }
 
-void gw_fanout_run(gw_fanout *f) {
-    if (f->closing || f->fanning || !gw_store_up(f->app->store))
+/* One batch of the current partition. */
+static void fan_batch(gw_fanout *f) {
+    if (!gw_store_up(f->app->store)) {
+        done(f);
         return;
+    }
     gw_argv a = {0};
-    gw_argv_adds(&a, "EVAL");
-    gw_argv_add(&a, fan_lua, sizeof fan_lua - 1);
-    gw_argv_adds(&a, "0");
+    gw_argv_evalsha(&a, &f->fan);
+    gw_argv_adds(&a, "1");
+    gw_argv_addkey(&a, f->app->keys, GW_K_BC_PART, f->part, f->id);
+    gw_argv_adds(&a, f->id);
     gw_argv_addf(&a, "%" PRId64, gw_now_ms());
     gw_argv_addf(&a, "%d", FAN_BATCH);
     gw_argv_addf(&a, "%d", FAN_MAX_SCANS);
-    if (!gw_argv_send(f->app->store, &a, on_fan, f))
-        f->fanning = 1;
+    gw_argv_addf(&a, "%u", f->part);
+    for (size_t i = 0; i < FAN_FIELDS; i++)
+        gw_argv_add(&a, f->field[i] ? f->field[i] : "", f->field_len[i]);
+    if (gw_argv_send(f->app->store, &a, on_fan, f))
+        done(f);
+    else
+        f->busy = 1;
+    gw_argv_free(&a);
+}
+
+static void on_start(gw_store *st, redisReply *r, void *priv) {
+    (void)st;
+    gw_fanout *f = priv;
+    if (answered(f, r, "start"))
+        return;
+    if (r->element[0]->integer != 1 || r->elements < 1 + FAN_FIELDS) {
+        done(f); /* cancelled, or fanned already */
+        return;
+    }
+    for (size_t i = 0; i < FAN_FIELDS; i++) {
+        redisReply *v = r->element[1 + i];
+        if (v->type != REDIS_REPLY_STRING || !(f->field[i] = malloc(v->len + 1))) {
+            gw_log(GW_ERROR, "sched.fan_failed", "{s:s, s:s, s:s}", "step", "start", "broadcast",
+                   f->id, "error", v->type != REDIS_REPLY_STRING ? "unexpected reply" : "oom");
+            done(f);
+            return;
+        }
+        memcpy(f->field[i], v->str, v->len + 1);
+        f->field_len[i] = v->len;
+    }
+    f->part = 0;
+    f->added_total = 0;
+    fan_batch(f);
+}
+
+void gw_fanout_due(gw_fanout *f, const char *id) {
+    if (!f || f->closing || f->busy || f->id[0] || !gw_store_up(f->app->store))
+        return;
+    long home = gw_keyspace_part_of_id(f->app->keys, id);
+    if (home < 0 || strlen(id) >= sizeof f->id) {
+        gw_log(GW_ERROR, "sched.fan_failed", "{s:s, s:s}", "step", "due", "error",
+               "a due broadcast id names no partition");
+        return;
+    }
+    snprintf(f->id, sizeof f->id, "%s", id);
+    f->home = (unsigned)home;
+    gw_argv a = {0};
+    gw_argv_evalsha(&a, &f->start);
+    gw_argv_adds(&a, "1");
+    gw_argv_addkey(&a, f->app->keys, GW_K_BC, f->home, f->id);
+    gw_argv_adds(&a, f->id);
+    gw_argv_addf(&a, "%" PRId64, gw_now_ms());
+    if (gw_argv_send(f->app->store, &a, on_start, f))
+        done(f);
+    else
+        f->busy = 1;
     gw_argv_free(&a);
 }

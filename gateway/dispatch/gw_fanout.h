@@ -1,7 +1,7 @@
 /*
- * gw_fanout.h — the broadcast fan-out: a due broadcast (mc:bc:due) becomes one
- * notification per subscriber of its wards (and tags), in batches, for the
- * scheduler to route. The Redis shapes are in gw_sched.h.
+ * gw_fanout.h — the broadcast fan-out: a due broadcast becomes one notification
+ * per subscriber of its wards (and tags), partition by partition, in batches, for
+ * the scheduler to route. The Redis shapes are in gw_sched.h.
  */
 #ifndef GW_FANOUT_H
 #define GW_FANOUT_H
@@ -19,12 +19,13 @@ typedef void gw_fanout_added_fn(void *priv);
  * notifications. NULL on OOM. */
 gw_fanout *gw_fanout_new(gw_app *app, gw_fanout_added_fn *added, void *priv);
 
-/* Fans out one batch of the oldest due broadcast, and batch after batch while
- * they make progress; nothing when a batch is in flight or Redis is down. */
-void gw_fanout_run(gw_fanout *f);
+/* Broadcast id (seen due by a pass of the scheduler) is fanned out, batch after
+ * batch and partition after partition, unless this fan-out is busy with one (the
+ * next pass names it again) or Redis is down. */
+void gw_fanout_due(gw_fanout *f, const char *id);
 
-/* A batch in flight finishes in Redis (the script is atomic); its answer is
- * dropped. NULL is fine. */
+/* A script in flight finishes in Redis (each is atomic); its answer is dropped.
+ * NULL is fine. */
 void gw_fanout_free(gw_fanout *f);
 
 #endif

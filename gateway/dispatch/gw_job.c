@@ -4,12 +4,12 @@
  * Big idea: a job is one stream entry. It is rendered by the channel adapter
  * into one or more HTTP requests (Facebook splits long texts), sent in order
  * through gw_httpc, each behind its wire mark (gw_marks.c), and judged by the
- * adapter's classify: sent → the provider id is recorded (mc:dlv:<channel>:
- * <provider id>, which receipts update) and the next part goes, or the entry is
- * acknowledged (gw_ack.c); retry → the same part again after Retry-After or an
- * exponential backoff with jitter, up to [scheduler] max_attempts; permanent
- * → acknowledged with the reason (dead-letter, or the notification's next
- * channel); a token error → once, after the token is refreshed (gw_token.c).
+ * adapter's classify: sent → the provider id is recorded (its dlv record, which
+ * receipts update) and the next part goes, or the entry is acknowledged (gw_ack.c);
+ * retry → the same part again after Retry-After or an exponential backoff with
+ * jitter, up to [scheduler] max_attempts; permanent → acknowledged with the reason
+ * (dead-letter, or the notification's next channel); a token error → once, after
+ * the token is refreshed (gw_token.c).
  * An attempt the wire mark could not cover is deferred, not counted. Until
  * acknowledged the entry stays pending in Redis, so a crash hands it to
  * another pass (our own pending list after a restart, or XAUTOCLAIM by
@@ -32,6 +32,7 @@
 #include <string.h>
 
 #define DLV_TTL_S 604800   /* delivery records kept 7 days */
+#define WHO_MAX 320        /* bytes of "<channel>:<recipient>" */
 #define DEFER_MIN_MS 50    /* first wait after the mark could not be written */
 #define DEFER_MAX_MS 1000  /* longest such wait */
 #define RENDER_ERR_MAX 256 /* bytes of a render error */
@@ -75,7 +76,6 @@ gw_job *gw_job_new(gw_sender *s, const char *channel, const char *id, const redi
     j->mark = -1;
     snprintf(j->ch, sizeof j->ch, "%s", channel);
     snprintf(j->id, sizeof j->id, "%s", id);
-    snprintf(j->stream, sizeof j->stream, GW_OUT_PREFIX "%s", channel);
     snprintf(j->purpose, sizeof j->purpose, "reply");
     j->t0 = gw_now_ms();
     for (size_t i = 0; i + 1 < fields->elements; i += 2) {
@@ -112,6 +112,34 @@ gw_job *gw_job_looked_up(void *priv, const redisReply *r) {
     return j;
 }
 
+/* The partition of "<channel>:<recipient>", where the citizen's conversation and the
+ * delivery records of what was sent to them live. */
+static unsigned who_part(const gw_job *j) {
+    char who[WHO_MAX];
+    int n = snprintf(who, sizeof who, "%s:%s", j->ch, j->to);
+    return gw_keyspace_part_of(j->s->app->keys, who, n > 0 ? (size_t)n : 0);
+}
+
+/* The citizen's last message on a chat channel, asked for right before the first part
+ * of a notification: outside the channel's window the provider would refuse it, so the
+ * notification is acknowledged as skipped there and goes on to its next channel. */
+static void on_window(gw_store *st, redisReply *r, void *priv) {
+    (void)st;
+    gw_job *j = gw_job_looked_up(priv, r);
+    if (!j)
+        return;
+    const ch_adapter *ad = ch_adapter_find(j->ch);
+    int64_t last = r->type == REDIS_REPLY_STRING ? strtoll(r->str, NULL, 10) : 0;
+    if (ad && ad->policy && ad->policy->window_ms > 0 &&
+        (!last || gw_now_ms() - last > ad->policy->window_ms)) {
+        gw_log(GW_INFO, "send.outside_window", "{s:s, s:s}", "channel", j->ch, "entry", j->id);
+        j->skipped = 1;
+        gw_job_ack(j, "outside_window");
+        return;
+    }
+    gw_job_start(j);
+}
+
 /* The status of the job's broadcast, asked for right before its first part. */
 static void on_bc_status(gw_store *st, redisReply *r, void *priv) {
     (void)st;
@@ -133,10 +161,24 @@ static void on_bc_status(gw_store *st, redisReply *r, void *priv) {
  * that may have left (a wire mark) is past cancelling. */
 void gw_job_start(gw_job *j) {
     gw_sender *s = j->s;
-    if (!j->bc_checked && *j->bc && j->part == 0 && j->mark < 0) {
+    const gw_keyspace *ks = s->app->keys;
+    long bp = *j->bc ? gw_keyspace_part_of_id(ks, j->bc) : -1;
+    if (!j->bc_checked && bp >= 0 && j->part == 0 && j->mark < 0) {
         j->bc_checked = 1;
-        if (!gw_store_cmdf(s->app->store, on_bc_status, j, "HGET " GW_BC_PREFIX "%s status",
-                           j->bc)) {
+        char k[GW_KEYS_MAX];
+        gw_key(ks, k, sizeof k, GW_K_BC, (unsigned)bp, j->bc);
+        if (!gw_store_cmdf(s->app->store, on_bc_status, j, "HGET %s status", k)) {
+            j->looking = 1;
+            return;
+        }
+    }
+    const ch_adapter *ad = ch_adapter_find(j->ch);
+    if (!j->window_checked && *j->notif && ad && ad->policy && ad->policy->window_ms > 0 &&
+        j->part == 0 && j->mark < 0) {
+        j->window_checked = 1;
+        char k[GW_KEYS_MAX];
+        gw_key(ks, k, sizeof k, GW_K_CONV, who_part(j), j->ch, j->to);
+        if (!gw_store_cmdf(s->app->store, on_window, j, "HGET %s last_in_ms", k)) {
             j->looking = 1;
             return;
         }
@@ -156,11 +198,13 @@ void gw_job_start(gw_job *j) {
 
 void gw_job_text(const gw_job *j, const char **text, size_t *len, char **plain) {
     const gw_app *app = j->s->app;
+    const ch_adapter *ad = ch_adapter_find(j->ch);
+    const ch_settings *st = gw_channel_conf(app->cfg, j->ch);
     size_t plain_len = 0;
     *text = j->text;
     *len = j->text_len;
     *plain = NULL;
-    if (!strcmp(j->ch, "sms") && app->cfg->sms_unaccented && app->vn &&
+    if (ad && ad->policy && ad->policy->unaccent && st && st->unaccented && app->vn &&
         !vn_unaccent(app->vn, j->text, j->text_len, plain, &plain_len)) {
         *text = *plain;
         *len = plain_len;
@@ -198,9 +242,9 @@ static int job_render(gw_job *j, char *err, size_t errlen) {
     }
     ch_settings st;
     gw_channel_settings(s->app->cfg, j->ch, &st);
-    const char *token = gw_token_access(s->token);
-    if (!strcmp(j->ch, "zalo") && *token)
-        st.access_token = token;
+    const gw_token *tk = gw_sender_token(s, j->ch);
+    if (tk && *gw_token_access(tk))
+        st.access_token = gw_token_access(tk);
     ch_quick q[CH_MAX_QUICK];
     json_t *qroot = NULL;
     char *plain;
@@ -214,9 +258,10 @@ static int job_render(gw_job *j, char *err, size_t errlen) {
     o.tracking_id = j->id;
     o.reply_to = *j->ref ? j->ref : NULL;
     int rc = ad->render(&st, &o, j->parts, GW_JOB_MAX_PARTS, &j->n_parts, err, errlen);
-    if (!rc && !strcmp(j->ch, "sms") && j->n_parts)
-        gw_log(GW_INFO, "sms.segments", "{s:s, s:s, s:i}", "entry", j->id, "encoding",
-               j->parts[0].encoding ? j->parts[0].encoding : "?", "segments", j->parts[0].segments);
+    if (!rc && j->n_parts && j->parts[0].segments)
+        gw_log(GW_INFO, "send.segments", "{s:s, s:s, s:s, s:i}", "channel", j->ch, "entry", j->id,
+               "encoding", j->parts[0].encoding ? j->parts[0].encoding : "?", "segments",
+               j->parts[0].segments);
     free(plain);
     json_decref(qroot);
     return rc;
@@ -306,10 +351,15 @@ static void part_sent(gw_job *j, const ch_result *res, double elapsed_ms) {
     gw_sender *s = j->s;
     j->unsure = 0;
     snprintf(j->pid, sizeof j->pid, "%s", *res->provider_id ? res->provider_id : j->id);
+    /* in the citizen's partition, where the receipts for it arrive; written before the
+     * acknowledgement, which it does not need to be atomic with (a pass that sends
+     * again after a crash writes it again) */
+    char dk[GW_KEYS_MAX];
+    gw_key(s->app->keys, dk, sizeof dk, GW_K_DLV, who_part(j), j->ch, j->pid);
     gw_store_cmdf(s->app->store, NULL, NULL,
-                  "HSET mc:dlv:%s:%s status sent entry %s ref %s notif %s at %" PRId64, j->ch,
-                  j->pid, j->id, *j->ref ? j->ref : "-", *j->notif ? j->notif : "-", gw_now_ms());
-    gw_store_cmdf(s->app->store, NULL, NULL, "EXPIRE mc:dlv:%s:%s %d", j->ch, j->pid, DLV_TTL_S);
+                  "HSET %s status sent entry %s ref %s notif %s at %" PRId64, dk, j->id,
+                  *j->ref ? j->ref : "-", *j->notif ? j->notif : "-", gw_now_ms());
+    gw_store_cmdf(s->app->store, NULL, NULL, "EXPIRE %s %d", dk, DLV_TTL_S);
     gw_metrics_msg_out(s->app->metrics, j->ch);
     gw_log(GW_INFO, "send.sent", "{s:s, s:s, s:i, s:f}", "channel", j->ch, "entry", j->id, "part",
            (int)j->part, "ms", elapsed_ms);
@@ -354,11 +404,12 @@ static void on_answer(void *arg, const gw_httpc_resp *r) {
         job_retry(j, res.retry_after_ms, *res.reason ? res.reason : "retry");
         return;
     }
-    if (res.token_error && !strcmp(j->ch, "zalo") && !j->token_retried) {
+    gw_token *tk = gw_sender_token(s, j->ch);
+    if (res.token_error && tk && !j->token_retried) {
         j->token_retried = 1;
         j->waiting_token = 1;
         gw_log(GW_WARN, "send.token_error", "{s:s, s:s}", "channel", j->ch, "detail", res.detail);
-        gw_token_refresh(s->token);
+        gw_token_refresh(tk);
         return;
     }
     gw_log(GW_WARN, "send.permanent", "{s:s, s:s, s:s, s:s}", "channel", j->ch, "entry", j->id,

@@ -2,7 +2,7 @@
  * gw_job.h — the sender's insides, shared by the files of dispatch/ and by
  * nothing else (other rooms see gw_sender.h only).
  *
- * A job is one entry of an outbound stream mc:out:<channel>, from the moment
+ * A job is one entry of an outbound stream (out, one per partition and channel), from the moment
  * the reader hands it over (gw_sender_take) until it is acknowledged, dead, or
  * given back unsent (it then stays pending in Redis for another pass). The
  * files that move it along, each owning one job of the work:
@@ -28,6 +28,8 @@
 #include "gateway/dispatch/gw_sender.h"
 #include "gateway/dispatch/gw_token.h"
 #include "gateway/net/gw_httpc.h"
+#include "gateway/store/gw_keys.h"
+#include "gateway/store/gw_script.h"
 #include "gateway/store/gw_store.h"
 #include "gateway/store/gw_wire.h"
 
@@ -37,7 +39,6 @@
 
 #define GW_JOB_MAX_PARTS 8        /* requests one message may need */
 #define GW_JOB_MAX_TEXT 16384     /* bytes of an outbound text */
-#define GW_WIRE_PREFIX "mc:wire:" /* hash per channel: entry id → last part maybe on the wire */
 #define GW_UNCONFIRMED_NOTE "unconfirmed: the dispatcher stopped during the request"
 
 typedef struct gw_job gw_job;
@@ -49,7 +50,8 @@ struct gw_job {
     int held;                        /* waits for an earlier message to the same recipient */
     char ch[16];                     /* channel */
     char id[48];                     /* stream entry id */
-    char stream[64];                 /* mc:out:<ch> */
+    char stream[GW_KEYS_MAX];        /* the outbound stream of ch in `partition` */
+    unsigned partition;              /* the stream's partition (and its notification's) */
     char to[128];                    /* recipient */
     char ref[128];                   /* provider id of the message answered, or "" */
     char purpose[16];                /* reply | update */
@@ -70,6 +72,8 @@ struct gw_job {
     int unconfirmed;         /* acknowledged as sent from the mark alone */
     int in_http;             /* a request of it is with gw_httpc (queued or on the wire) */
     int bc_checked;          /* its broadcast's status was looked up before the first part */
+    int window_checked;      /* the citizen's chat window was looked up before the first part */
+    int skipped;             /* outside the window: acknowledged as skipped, not failed */
     int cancelled;           /* its broadcast was cancelled before it left: acked as such */
     int acking;              /* its EXEC is in flight */
     int dead;                /* gw_job_ack records a failure */
@@ -92,7 +96,9 @@ struct gw_sender {
     gw_httpc *http;          /* owned */
     gw_wire *wire;           /* the connection wire marks go on, owned */
     gw_outbox *outbox;       /* files of the channels without credentials, owned; NULL: none */
-    gw_token *token;         /* the Zalo token shared through Redis, owned */
+    gw_token *tokens[CH_MAX_ADAPTERS]; /* refreshable tokens shared through Redis, by
+                                          channel index; NULL for fixed tokens; owned */
+    gw_script sc_sent, sc_fail, sc_cancel; /* the scripts that settle a notification */
     int store_ups;           /* times the store came up */
     gw_job *jobs;            /* all jobs, doubly linked */
     uint64_t next_seq;       /* arrival counter for jobs */
@@ -110,8 +116,11 @@ struct gw_sender {
 
 /* ---- gw_sender.c: the list of jobs ---- */
 
-/* Index of a channel in gw_channel_names, or -1. */
-int gw_sender_channel(const char *name);
+/* The partition of a notification id (its stream's when the id names none). */
+unsigned gw_job_notif_part(const gw_job *j);
+
+/* The refreshable token of a channel, or NULL (its token is fixed). */
+gw_token *gw_sender_token(const gw_sender *s, const char *channel);
 
 /* Unlinks and frees j (its retry timer closes asynchronously). */
 void gw_job_free(gw_job *j);

@@ -3,7 +3,7 @@
  * again what may already have reached the provider.
  *
  * Right before a part's request leaves (gw_httpc's before-send hook, on curl's
- * pre-request point) we write HSET mc:wire:<channel> <entry> <part> to Redis's
+ * pre-request point) we write HSET <wire marks of the stream> <entry> <part> to Redis's
  * socket at once, on a connection of its own (gw_wire): from then on a kill -9
  * of this process cannot keep the mark from Redis. Not on the store's
  * connection: a client that dies while Redis still owes it replies is closed
@@ -49,7 +49,9 @@
 #include <jansson.h>
 #include <stdlib.h>
 
-/* KEYS: mc:out:<ch> mc:wire:<ch>; ARGV: entry part. Sets the mark only while
+/* KEYS: the outbound stream, its wire marks hash (the same partition); ARGV: entry
+ * part. Sent with EVAL on a connection whose replies are off (a NOSCRIPT would go
+ * unseen), without the keyspace prelude (its keys are given). Sets the mark only while
  * the entry is pending: the acknowledgement (its HDEL) travels on the store's
  * connection, and Redis may read that one first. A mark arriving after the
  * acknowledgement names a message already done and is not written. */
@@ -57,10 +59,17 @@ static const char wire_mark_lua[] =
     "if #redis.call('XPENDING',KEYS[1],'" GW_GROUP "',ARGV[1],ARGV[1],1)>0 then "
     "redis.call('HSET',KEYS[2],ARGV[1],ARGV[2]) end";
 
+/* The wire marks hash of the job's stream. */
+static const char *wire_key(const gw_job *j, char *buf, size_t n) {
+    gw_key(j->s->app->keys, buf, n, GW_K_WIRE, j->partition, j->ch);
+    return buf;
+}
+
 /* Writes mark `part` of the job's entry on the marks' connection (gw_wire_cmdf's codes). */
 static int wire_mark(gw_job *j, int part) {
-    return gw_wire_cmdf(j->s->wire, "EVAL %s 2 %s " GW_WIRE_PREFIX "%s %s %d", wire_mark_lua,
-                        j->stream, j->ch, j->id, part);
+    char wk[GW_KEYS_MAX];
+    return gw_wire_cmdf(j->s->wire, "EVAL %s 2 %s %s %s %d", wire_mark_lua, j->stream,
+                        wire_key(j, wk, sizeof wk), j->id, part);
 }
 
 /* 1 when a gw_wire_cmdf code means the command is on its way to Redis (all of
@@ -92,14 +101,16 @@ void gw_mark_take_back(gw_job *j) {
     if (j->unsure || j->mark != (int)j->part)
         return; /* an earlier attempt of this part may have reached the provider */
     /* on the marks' connection: behind the mark it takes back */
-    int rc = j->part == 0 ? gw_wire_cmdf(j->s->wire, "HDEL " GW_WIRE_PREFIX "%s %s", j->ch, j->id)
+    char wk[GW_KEYS_MAX];
+    int rc = j->part == 0 ? gw_wire_cmdf(j->s->wire, "HDEL %s %s", wire_key(j, wk, sizeof wk), j->id)
                           : wire_mark(j, (int)j->part - 1);
     if (queued(rc)) /* else the next take-back, or the acknowledgement, does it */
         j->mark = (int)j->part - 1;
 }
 
 void gw_mark_clear(gw_store *st, const gw_job *j) {
-    gw_store_cmdf(st, NULL, NULL, "HDEL " GW_WIRE_PREFIX "%s %s", j->ch, j->id);
+    char wk[GW_KEYS_MAX];
+    gw_store_cmdf(st, NULL, NULL, "HDEL %s %s", wire_key(j, wk, sizeof wk), j->id);
 }
 
 /* The wire mark of a re-delivered entry: the parts up to it count as sent. */
@@ -122,8 +133,9 @@ static void on_mark(gw_store *st, redisReply *r, void *priv) {
 }
 
 int gw_mark_lookup(gw_job *j) {
-    int rc =
-        gw_store_cmdf(j->s->app->store, on_mark, j, "HGET " GW_WIRE_PREFIX "%s %s", j->ch, j->id);
+    char wk[GW_KEYS_MAX];
+    int rc = gw_store_cmdf(j->s->app->store, on_mark, j, "HGET %s %s", wire_key(j, wk, sizeof wk),
+                           j->id);
     if (!rc)
         j->looking = 1;
     return rc;

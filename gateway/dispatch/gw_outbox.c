@@ -35,7 +35,7 @@
 struct gw_outbox {
     uv_loop_t *loop;           /* borrowed */
     char dir[OUTBOX_MAX_PATH]; /* the folder */
-    int fd[GW_N_CHANNELS];     /* appended JSON lines, -1 until opened */
+    int fd[CH_MAX_ADAPTERS];     /* appended JSON lines, -1 until opened */
     int writes;                /* writes in flight: the outbox outlives them */
     int closing;               /* gw_outbox_free was called */
 };
@@ -45,7 +45,7 @@ typedef struct outbox_write {
     uv_buf_t buf;
     char *line;   /* owned */
     gw_outbox *o; /* owner */
-    int channel;  /* index in gw_channel_names */
+    int channel;  /* index in the adapter table (gw_channel_name) */
     gw_outbox_done_fn *done;
     void *arg;
 } outbox_write;
@@ -86,14 +86,14 @@ int gw_outbox_open(uv_loop_t *loop, const char *dir, gw_outbox **out, char *err,
     }
     o->loop = loop;
     snprintf(o->dir, sizeof o->dir, "%s", dir);
-    for (int i = 0; i < GW_N_CHANNELS; i++)
+    for (int i = 0; i < CH_MAX_ADAPTERS; i++)
         o->fd[i] = -1;
     *out = o;
     return 0;
 }
 
 static void outbox_release(gw_outbox *o) {
-    for (int i = 0; i < GW_N_CHANNELS; i++)
+    for (int i = 0; i < CH_MAX_ADAPTERS; i++)
         if (o->fd[i] >= 0)
             close(o->fd[i]);
     free(o);
@@ -110,7 +110,7 @@ static void on_written(uv_fs_t *req) {
     ssize_t result = req->result;
     if (result < 0 && !o->closing)
         gw_log(GW_ERROR, "outbox.write_failed", "{s:s, s:s}", "channel",
-               gw_channel_names[w->channel], "error", uv_strerror((int)result));
+               gw_channel_name((size_t)w->channel), "error", uv_strerror((int)result));
     gw_outbox_done_fn *done = w->done;
     void *arg = w->arg;
     uv_fs_req_cleanup(req);
@@ -127,7 +127,7 @@ static void on_written(uv_fs_t *req) {
 static int outbox_fd(gw_outbox *o, int ci, int *fd) {
     if (o->fd[ci] < 0) {
         char path[OUTBOX_MAX_PATH + 32];
-        snprintf(path, sizeof path, "%s/%s.jsonl", o->dir, gw_channel_names[ci]);
+        snprintf(path, sizeof path, "%s/%s.jsonl", o->dir, gw_channel_name((size_t)ci));
         o->fd[ci] = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, OUTBOX_FILE_MODE);
     }
     *fd = o->fd[ci];
@@ -138,7 +138,7 @@ int gw_outbox_append(gw_outbox *o, int channel, char *line, size_t len, gw_outbo
                      void *arg) {
     int fd = -1;
     outbox_write *w = NULL;
-    int rc = channel < 0 || channel >= GW_N_CHANNELS ? MC_EUNAVAIL : outbox_fd(o, channel, &fd);
+    int rc = channel < 0 || channel >= CH_MAX_ADAPTERS || !gw_channel_name((size_t)channel) ? MC_EUNAVAIL : outbox_fd(o, channel, &fd);
     if (rc)
         goto fail;
     if (!(w = calloc(1, sizeof *w))) {
@@ -209,7 +209,7 @@ void gw_job_outbox(gw_job *j) {
     size_t len = 0;
     char *line = s->outbox ? job_line(j, &len) : NULL;
     int rc =
-        line ? gw_outbox_append(s->outbox, gw_sender_channel(j->ch), line, len, on_job_written, j)
+        line ? gw_outbox_append(s->outbox, gw_channel_index(j->ch), line, len, on_job_written, j)
              : MC_ENOMEM;
     if (!rc) {
         j->writing = 1;

@@ -25,7 +25,7 @@ int gw_outbox_open(uv_loop_t *loop, const char *dir, gw_outbox **out, char *err,
 
 /*
  * Appends line[0..len) to the file of channel number `channel` (an index in
- * gw_channel_names), opening it on first use. Takes `line` (malloc'd, freed
+ * gw_channel_index), opening it on first use. Takes `line` (malloc'd, freed
  * here on every path). 0: done(arg, rc) is called once the write ended, never
  * from inside this call. Else done is not called: MC_EUNAVAIL (the file cannot
  * be opened: tried again next time), MC_ENOMEM, MC_EIO (libuv did not start

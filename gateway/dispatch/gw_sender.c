@@ -1,5 +1,5 @@
 /*
- * gw_sender.c — the sender: outbound entries of mc:out:<channel> to the
+ * gw_sender.c — the sender: outbound entries of the out streams to the
  * providers, many at once, one recipient's messages in order.
  *
  * Big idea: the sender holds the list of jobs (one per stream entry taken,
@@ -23,6 +23,7 @@
 #include "core/mc.h"
 #include "gateway/app/gw_log.h"
 #include "gateway/dispatch/gw_job.h"
+#include "gateway/dispatch/gw_ack_lua.h"
 #include "gateway/store/gw_keys.h"
 
 #include <jansson.h>
@@ -34,11 +35,9 @@
 #define TICK_MIN_MS 50     /* shortest tick */
 #define TICK_FIRST_MS 1000 /* the first tick comes at the latest after this */
 
-int gw_sender_channel(const char *name) {
-    for (int i = 0; i < GW_N_CHANNELS; i++)
-        if (!strcmp(gw_channel_names[i], name))
-            return i;
-    return -1;
+unsigned gw_job_notif_part(const gw_job *j) {
+    long p = gw_keyspace_part_of_id(j->s->app->keys, j->notif);
+    return p < 0 ? j->partition : (unsigned)p;
 }
 
 /* ---- the list of jobs ---- */
@@ -105,14 +104,17 @@ void gw_job_go(gw_job *j) {
     gw_job_start(j);
 }
 
-int gw_sender_take(gw_sender *s, const char *channel, const char *id, const redisReply *fields,
-                   int redelivered, gw_sender_done_fn *done, void *arg) {
-    if (s->closing || gw_sender_channel(channel) < 0)
+int gw_sender_take(gw_sender *s, const char *stream, unsigned part, const char *channel,
+                   const char *id, const redisReply *fields, int redelivered,
+                   gw_sender_done_fn *done, void *arg) {
+    if (s->closing || gw_channel_index(channel) < 0 || strlen(stream) >= GW_KEYS_MAX)
         return MC_EINVAL;
     int valid = 0;
     gw_job *j = gw_job_new(s, channel, id, fields, &valid);
     if (!j)
         return MC_ENOMEM;
+    snprintf(j->stream, sizeof j->stream, "%s", stream);
+    j->partition = part;
     j->done = done;
     j->done_arg = arg;
     if (!valid) {
@@ -134,9 +136,9 @@ int gw_sender_take(gw_sender *s, const char *channel, const char *id, const redi
     return 0;
 }
 
-int gw_sender_has(const gw_sender *s, const char *channel, const char *id) {
+int gw_sender_has(const gw_sender *s, const char *stream, const char *id) {
     for (const gw_job *j = s->jobs; j; j = j->next)
-        if (!strcmp(j->id, id) && !strcmp(j->ch, channel))
+        if (!strcmp(j->id, id) && !strcmp(j->stream, stream))
             return 1;
     return 0;
 }
@@ -152,24 +154,32 @@ size_t gw_sender_busy(const gw_sender *s) {
 static void touch_jobs(gw_sender *s) {
     if (!*s->app->consumer)
         return;
-    for (int c = 0; c < GW_N_CHANNELS; c++) {
+    /* one XCLAIM per stream: the first job of each stream gathers that stream's ids */
+    for (const gw_job *first = s->jobs; first; first = first->next) {
+        const gw_job *x = s->jobs;
+        while (x != first && strcmp(x->stream, first->stream))
+            x = x->next;
+        if (x != first)
+            continue; /* that stream was claimed already */
         gw_argv a = {0};
         gw_argv_adds(&a, "XCLAIM");
-        gw_argv_addf(&a, GW_OUT_PREFIX "%s", gw_channel_names[c]);
+        gw_argv_adds(&a, first->stream);
         gw_argv_adds(&a, GW_GROUP);
         gw_argv_adds(&a, s->app->consumer);
         gw_argv_adds(&a, "0");
-        size_t ids = 0;
-        for (const gw_job *j = s->jobs; j; j = j->next)
-            if (!strcmp(j->ch, gw_channel_names[c])) {
+        for (const gw_job *j = first; j; j = j->next)
+            if (!strcmp(j->stream, first->stream))
                 gw_argv_adds(&a, j->id);
-                ids++;
-            }
         gw_argv_adds(&a, "JUSTID");
-        if (ids)
-            gw_argv_send(s->app->store, &a, NULL, NULL);
+        gw_argv_send(s->app->store, &a, NULL, NULL);
         gw_argv_free(&a);
     }
+}
+
+/* The refreshable token of a channel, or NULL. */
+gw_token *gw_sender_token(const gw_sender *s, const char *channel) {
+    int i = gw_channel_index(channel);
+    return i < 0 ? NULL : s->tokens[i];
 }
 
 static void on_tick(uv_timer_t *t) {
@@ -178,10 +188,18 @@ static void on_tick(uv_timer_t *t) {
         return;
     touch_jobs(s);
     gw_sender_resume_parked(s);
-    gw_token_tick(s->token);
+    for (size_t i = 0; i < CH_MAX_ADAPTERS; i++)
+        if (s->tokens[i])
+            gw_token_tick(s->tokens[i]);
 }
 
 /* ---- open, store up, free ---- */
+
+static void scripts_clear(gw_sender *s) {
+    gw_script_clear(&s->sc_sent);
+    gw_script_clear(&s->sc_fail);
+    gw_script_clear(&s->sc_cancel);
+}
 
 int gw_sender_open(gw_app *app, gw_sender **out, char *err, size_t errlen) {
     int rc = MC_ENOMEM;
@@ -192,7 +210,18 @@ int gw_sender_open(gw_app *app, gw_sender **out, char *err, size_t errlen) {
     s->app = app;
     if (!(s->http = gw_httpc_new(app->loop, &ho, err, errlen)))
         goto fail;
-    if (!(s->token = gw_token_new(app, s->http, gw_job_token_fresh, s)))
+    for (size_t i = 0; i < gw_channel_count() && i < CH_MAX_ADAPTERS; i++) {
+        const ch_adapter *ad = ch_adapter_at(i);
+        if (ad->token_render && ad->token_parse &&
+            !(s->tokens[i] = gw_token_new(app, ad, s->http, gw_job_token_fresh, s)))
+            goto oom;
+    }
+    /* the settling scripts run inside the acknowledgement's MULTI: loaded once per connect */
+    if (gw_script_init(&s->sc_sent, "notif_sent", app->keys, gw_lua_notif_sent) ||
+        gw_script_init(&s->sc_fail, "notif_fail", app->keys, gw_lua_notif_fail) ||
+        gw_script_init(&s->sc_cancel, "notif_cancel", app->keys, gw_lua_notif_cancel) ||
+        gw_store_load(app->store, &s->sc_sent) || gw_store_load(app->store, &s->sc_fail) ||
+        gw_store_load(app->store, &s->sc_cancel))
         goto oom;
     if (*app->cfg->outbox_dir &&
         (rc = gw_outbox_open(app->loop, app->cfg->outbox_dir, &s->outbox, err, errlen)) != 0)
@@ -211,7 +240,9 @@ oom:
     snprintf(err, errlen, "out of memory");
 fail:
     if (s) {
-        gw_token_free(s->token);
+        for (size_t i = 0; i < CH_MAX_ADAPTERS; i++)
+            gw_token_free(s->tokens[i]);
+        scripts_clear(s);
         gw_httpc_free(s->http);
         gw_wire_free(s->wire);
     }
@@ -223,13 +254,16 @@ fail:
 void gw_sender_store_up(gw_sender *s) {
     if (s->store_ups++) /* the store came back: the marks' link follows it */
         gw_wire_reset(s->wire);
-    gw_token_store_up(s->token);
+    for (size_t i = 0; i < CH_MAX_ADAPTERS; i++)
+        if (s->tokens[i])
+            gw_token_store_up(s->tokens[i]);
     gw_sender_resume_parked(s);
 }
 
 void gw_sender_release(gw_sender *s) {
     if (!s->closing || !s->tick_closed || s->writes)
         return;
+    scripts_clear(s);
     free(s);
 }
 
@@ -296,8 +330,10 @@ void gw_sender_free(gw_sender *s) {
         uv_close((uv_handle_t *)s->drain_timer, on_timer_closed);
         s->drain_timer = NULL;
     }
-    gw_token_free(s->token); /* goes once its refresh in flight is cancelled below */
-    s->token = NULL;
+    for (size_t i = 0; i < CH_MAX_ADAPTERS; i++) {
+        gw_token_free(s->tokens[i]); /* goes once its refresh in flight is cancelled below */
+        s->tokens[i] = NULL;
+    }
     gw_outbox_free(s->outbox); /* goes once its writes have called back */
     s->outbox = NULL;
     /* cancelled requests call back now, while their jobs still exist */

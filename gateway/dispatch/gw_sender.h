@@ -37,24 +37,18 @@ typedef void gw_sender_done_fn(void *arg);
  * done(arg) once that is over, or after timeout_ms. */
 void gw_sender_drain(gw_sender *s, uint64_t timeout_ms, gw_sender_done_fn *done, void *arg);
 
-/* Takes the outbound entry `id` of mc:out:<channel> (fields as Redis gave
- * them). `redelivered`: the entry was read before (our pending list after a
- * restart, or claimed from another consumer), so its wire mark is looked up
- * first and what may already have reached the provider is not sent again.
- * done(arg) runs once the entry is finished (acknowledged or dead).
+/* Takes the outbound entry `id` of stream (the outbound stream of `channel` in
+ * partition `part`; fields as Redis gave them). `redelivered`: the entry was read
+ * before (our pending list after a restart, or claimed from another consumer), so its
+ * wire mark is looked up first and what may already have reached the provider is not
+ * sent again. done(arg) runs once the entry is finished (acknowledged or dead).
  * 0, or a negative MC_E* (done is then not called). */
-int gw_sender_take(gw_sender *s, const char *channel, const char *id, const redisReply *fields,
-                   int redelivered, gw_sender_done_fn *done, void *arg);
+int gw_sender_take(gw_sender *s, const char *stream, unsigned part, const char *channel,
+                   const char *id, const redisReply *fields, int redelivered,
+                   gw_sender_done_fn *done, void *arg);
 
-/* 1 when the entry is already being sent by this process. */
-int gw_sender_has(const gw_sender *s, const char *channel, const char *id);
-
-/* Queues (on st, e.g. inside the caller's MULTI) the update of the notification
- * whose message mc:dlv:<channel>:<provider_id> got a receipt with `status`
- * (delivered/read → delivered, failed/undelivered → failed). Nothing happens
- * for a reply or an unknown message. */
-void gw_sender_add_receipt(gw_store *st, const char *channel, const char *provider_id,
-                           const char *status, int64_t at_ms);
+/* 1 when the entry of stream is already being sent by this process. */
+int gw_sender_has(const gw_sender *s, const char *stream, const char *id);
 
 /* The main Redis connection came (back) up: the wire marks' connection is
  * opened again, the provider token seeded and reloaded, parked outcomes

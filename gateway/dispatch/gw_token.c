@@ -1,13 +1,13 @@
 /*
- * gw_token.c — the Zalo access token's lifecycle.
+ * gw_token.c — a refreshable provider access token's lifecycle (Zalo's today).
  *
- * Big idea: Redis holds the truth (mc:zalo:token: access, refresh,
+ * Big idea: Redis holds the truth (the channel's token hash: access, refresh,
  * expires_ms), so that every process sends with the same token; the
  * configured tokens only seed it, once (HSETNX). A refresh token works once:
  * two processes refreshing at the same moment would burn it and leave the OA
  * without a token until someone authorises it again. So a refresh runs under
- * a Redis lock (mc:zalo:lock, SET NX PX with a random owner id, released by a
- * compare-and-delete script) and reads the refresh token again under the
+ * a Redis lock (the channel's token lock, SET NX PX with a random owner id,
+ * released by a compare-and-delete script) and reads the refresh token again under the
  * lock: if another process refreshed meanwhile, it only reloads. The new pair
  * replaces the old one in one HSET. Every process reloads the token on its
  * tick, and jobs that met a token error wait for the next reload
@@ -15,11 +15,11 @@
  */
 #include "gateway/dispatch/gw_token.h"
 
-#include "channels/zalo.h"
 #include "core/mc.h"
 #include "gateway/app/gw_channels.h"
 #include "gateway/app/gw_clock.h"
 #include "gateway/app/gw_log.h"
+#include "gateway/store/gw_keys.h"
 #include "gateway/store/gw_store.h"
 
 #include <inttypes.h>
@@ -29,8 +29,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define TOKEN_KEY "mc:zalo:token" /* hash: access refresh expires_ms */
-#define TOKEN_LOCK "mc:zalo:lock" /* one refresher at a time */
 #define TOKEN_LOCK_MS 30000       /* lock lifetime */
 #define TOKEN_MARGIN_MS 3600000   /* refresh this long before expiry */
 #define TOKEN_MAX 1024            /* bytes of a token, NUL included */
@@ -38,6 +36,10 @@
 
 struct gw_token {
     gw_app *app;              /* borrowed */
+    const ch_adapter *ad;     /* the channel's adapter (static) */
+    char key[GW_KEYS_MAX];    /* its token hash: access refresh expires_ms */
+    char lock[GW_KEYS_MAX];   /* one refresher at a time */
+    char pool[GW_KEYS_TAG_MAX + 16]; /* gw_httpc's pool of the refresh requests */
     gw_httpc *http;           /* borrowed */
     gw_token_fresh_fn *fresh; /* after every reload */
     void *fresh_priv;
@@ -59,11 +61,19 @@ typedef struct refresh_ctx {
 static const char unlock_lua[] =
     "if redis.call('GET',KEYS[1])==ARGV[1] then return redis.call('DEL',KEYS[1]) end return 0";
 
-gw_token *gw_token_new(gw_app *app, gw_httpc *http, gw_token_fresh_fn *fresh, void *priv) {
+gw_token *gw_token_new(gw_app *app, const ch_adapter *ad, gw_httpc *http, gw_token_fresh_fn *fresh,
+                       void *priv) {
     gw_token *t = calloc(1, sizeof *t);
-    if (t) {
-        *t = (gw_token){.app = app, .http = http, .fresh = fresh, .fresh_priv = priv};
-        snprintf(t->access, sizeof t->access, "%s", app->cfg->zalo_access_token);
+    if (!t)
+        return NULL;
+    *t = (gw_token){.app = app, .ad = ad, .http = http, .fresh = fresh, .fresh_priv = priv};
+    const ch_settings *st = gw_channel_conf(app->cfg, ad->name);
+    snprintf(t->access, sizeof t->access, "%s", st ? st->access_token : "");
+    snprintf(t->pool, sizeof t->pool, "%s-oauth", ad->name);
+    if (gw_key(app->keys, t->key, sizeof t->key, GW_K_TOKEN, GW_KEY_OWN, ad->name) < 0 ||
+        gw_key(app->keys, t->lock, sizeof t->lock, GW_K_TOKEN_LOCK, GW_KEY_OWN, ad->name) < 0) {
+        free(t);
+        return NULL;
     }
     return t;
 }
@@ -99,13 +109,13 @@ static void on_loaded(gw_store *st, redisReply *r, void *priv) {
 }
 
 static void reload(gw_token *t) {
-    if (gw_store_cmdf(t->app->store, on_loaded, t, "HMGET " TOKEN_KEY " access expires_ms"))
+    if (gw_store_cmdf(t->app->store, on_loaded, t, "HMGET %s access expires_ms", t->key))
         t->refreshing = 0;
 }
 
 /* Releases the lock (only if still ours) and reloads what Redis holds now. */
 static void refresh_end(refresh_ctx *rc) {
-    gw_store_cmdf(rc->t->app->store, NULL, NULL, "EVAL %s 1 " TOKEN_LOCK " %s", unlock_lua,
+    gw_store_cmdf(rc->t->app->store, NULL, NULL, "EVAL %s 1 %s %s", unlock_lua, rc->t->lock,
                   rc->lock_id);
     reload(rc->t);
     refresh_free(rc);
@@ -120,10 +130,11 @@ static void on_refreshed(void *arg, const gw_httpc_resp *r) {
         refresh_free(rc);
         return;
     }
-    if (r->status != 200 ||
-        ch_zalo_refresh_parse(r->body, r->body_len, access, sizeof access, refresh, sizeof refresh,
-                              &expires_in, err, sizeof err)) {
-        gw_log(GW_ERROR, "zalo.token_refresh_failed", "{s:i, s:s}", "status", r->status, "error",
+    if (r->status != 200 || t->ad->token_parse(r->body, r->body_len, access, sizeof access,
+                                               refresh, sizeof refresh, &expires_in, err,
+                                               sizeof err)) {
+        gw_log(GW_ERROR, "token.refresh_failed", "{s:s, s:i, s:s}", "channel", t->ad->name,
+               "status", r->status, "error",
                r->status == 200 ? err : (r->error ? r->error : "provider refused"));
         refresh_end(rc);
         return;
@@ -132,7 +143,7 @@ static void on_refreshed(void *arg, const gw_httpc_resp *r) {
     /* the new pair replaces the old one atomically */
     gw_argv a = {0};
     gw_argv_adds(&a, "HSET");
-    gw_argv_adds(&a, TOKEN_KEY);
+    gw_argv_adds(&a, t->key);
     gw_argv_adds(&a, "access");
     gw_argv_adds(&a, access);
     gw_argv_adds(&a, "refresh");
@@ -141,7 +152,8 @@ static void on_refreshed(void *arg, const gw_httpc_resp *r) {
     gw_argv_addf(&a, "%" PRId64, exp);
     gw_argv_send(t->app->store, &a, NULL, NULL);
     gw_argv_free(&a);
-    gw_log(GW_INFO, "zalo.token_refreshed", "{s:I}", "expires_in_s", (json_int_t)expires_in);
+    gw_log(GW_INFO, "token.refreshed", "{s:s, s:I}", "channel", t->ad->name, "expires_in_s",
+           (json_int_t)expires_in);
     refresh_end(rc);
 }
 
@@ -152,8 +164,8 @@ static void on_token_for_refresh(gw_store *st, redisReply *r, void *priv) {
     gw_token *t = rc->t;
     if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
         r->element[0]->type != REDIS_REPLY_STRING) {
-        gw_log(GW_ERROR, "zalo.no_refresh_token", "{s:s}", "hint",
-               "set [zalo] refresh_token or authorise the OA again");
+        gw_log(GW_ERROR, "token.no_refresh_token", "{s:s, s:s}", "channel", t->ad->name, "hint",
+               "set the channel's refresh_token or authorise the account again");
         refresh_end(rc);
         return;
     }
@@ -166,15 +178,16 @@ static void on_token_for_refresh(gw_store *st, redisReply *r, void *priv) {
     }
     snprintf(rc->refresh, sizeof rc->refresh, "%s", r->element[0]->str);
     ch_settings zs;
-    gw_channel_settings(t->app->cfg, "zalo", &zs);
+    gw_channel_settings(t->app->cfg, t->ad->name, &zs);
     ch_http req = {0};
     char err[160] = "";
-    int hrc = ch_zalo_refresh_render(&zs, rc->refresh, &req, err, sizeof err);
-    if (!hrc && (hrc = gw_httpc_send(t->http, &req, "zalo-oauth", on_refreshed, rc)) != 0)
+    int hrc = t->ad->token_render(&zs, rc->refresh, &req, err, sizeof err);
+    if (!hrc && (hrc = gw_httpc_send(t->http, &req, t->pool, on_refreshed, rc)) != 0)
         snprintf(err, sizeof err, "%s", mc_strerror(hrc));
     ch_http_clear(&req);
     if (hrc) {
-        gw_log(GW_ERROR, "zalo.token_refresh_failed", "{s:s}", "error", err);
+        gw_log(GW_ERROR, "token.refresh_failed", "{s:s, s:s}", "channel", t->ad->name, "error",
+               err);
         refresh_end(rc);
     }
 }
@@ -188,8 +201,8 @@ static void on_lock(gw_store *st, redisReply *r, void *priv) {
         refresh_free(rc);
         return;
     }
-    if (gw_store_cmdf(rc->t->app->store, on_token_for_refresh, rc,
-                      "HMGET " TOKEN_KEY " refresh expires_ms"))
+    if (gw_store_cmdf(rc->t->app->store, on_token_for_refresh, rc, "HMGET %s refresh expires_ms",
+                      rc->t->key))
         refresh_end(rc);
 }
 
@@ -206,7 +219,7 @@ void gw_token_refresh(gw_token *t) {
     rc->t = t;
     t->refreshes++;
     t->refreshing = 1;
-    if (gw_store_cmdf(t->app->store, on_lock, rc, "SET " TOKEN_LOCK " %s NX PX %d", rc->lock_id,
+    if (gw_store_cmdf(t->app->store, on_lock, rc, "SET %s %s NX PX %d", t->lock, rc->lock_id,
                       TOKEN_LOCK_MS)) {
         t->refreshing = 0;
         refresh_free(rc);
@@ -222,13 +235,13 @@ static void on_seeded(gw_store *st, redisReply *r, void *priv) {
 }
 
 void gw_token_store_up(gw_token *t) {
-    const gw_config *c = t->app->cfg;
+    const ch_settings *c = gw_channel_conf(t->app->cfg, t->ad->name);
     gw_store *st = t->app->store;
-    if (!c->zalo_enabled || (!*c->zalo_access_token && !*c->zalo_refresh_token))
+    if (!c || !c->enabled || (!*c->access_token && !*c->refresh_token))
         return;
-    gw_store_cmdf(st, NULL, NULL, "HSETNX " TOKEN_KEY " access %s", c->zalo_access_token);
-    gw_store_cmdf(st, NULL, NULL, "HSETNX " TOKEN_KEY " expires_ms 0");
-    gw_store_cmdf(st, on_seeded, t, "HSETNX " TOKEN_KEY " refresh %s", c->zalo_refresh_token);
+    gw_store_cmdf(st, NULL, NULL, "HSETNX %s access %s", t->key, c->access_token);
+    gw_store_cmdf(st, NULL, NULL, "HSETNX %s expires_ms 0", t->key);
+    gw_store_cmdf(st, on_seeded, t, "HSETNX %s refresh %s", t->key, c->refresh_token);
 }
 
 void gw_token_tick(gw_token *t) {

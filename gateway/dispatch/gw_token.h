@@ -1,12 +1,13 @@
 /*
  * gw_token.h — the lifecycle of a provider access token that expires and is
- * refreshed with a single-use refresh token (today Zalo's): kept in Redis so
- * that every process sends with the same one, refreshed by one process at a
- * time under a Redis lock.
+ * refreshed with a single-use refresh token (a channel whose adapter has
+ * token_render, today Zalo's): kept in Redis so that every process sends with
+ * the same one, refreshed by one process at a time under a Redis lock.
  */
 #ifndef GW_TOKEN_H
 #define GW_TOKEN_H
 
+#include "channels/ch.h"
 #include "gateway/app/gw_app.h"
 #include "gateway/net/gw_httpc.h"
 
@@ -21,9 +22,11 @@ typedef struct gw_token gw_token;
  * waited for a new token may be rendered again. */
 typedef void gw_token_fresh_fn(void *priv);
 
-/* A token starting from the configured access token; refresh requests go
- * through http (borrowed; it must outlive the token's requests). NULL on OOM. */
-gw_token *gw_token_new(gw_app *app, gw_httpc *http, gw_token_fresh_fn *fresh, void *priv);
+/* The token of ad's channel (an adapter with token_render and token_parse), starting
+ * from the configured access token; refresh requests go through http (borrowed; it
+ * must outlive the token's requests). NULL on OOM. */
+gw_token *gw_token_new(gw_app *app, const ch_adapter *ad, gw_httpc *http, gw_token_fresh_fn *fresh,
+                       void *priv);
 
 /* Frees the token once its refresh in flight, if any, has called back (a
  * refresh answered after this is dropped). NULL is fine. */

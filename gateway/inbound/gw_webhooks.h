@@ -3,7 +3,7 @@
  *
  * POST /webhook/zalo, GET|POST /webhook/facebook, POST|GET /webhook/sms. A
  * webhook is answered 200 only once its messages are in the Redis stream
- * GW_INBOUND_STREAM (accepted == persisted); a provider's retry of the same
+ * the citizen's partition's inbound stream (accepted == persisted); a provider's retry of the same
  * message id is recognised and not stored twice.
  */
 #ifndef GW_INBOUND_H

@@ -84,7 +84,7 @@ struct xfer {
 
 /* A provider's admission state. */
 struct pool {
-    char name[GW_HTTPC_MAX_POOL_NAME]; /* "facebook", "zalo", ... */
+    char name[GW_HTTPC_MAX_POOL_NAME]; /* the provider: a channel's name */
     size_t inflight;                   /* requests handed to curl */
     size_t queued;                     /* requests waiting */
     xfer *qhead, *qtail;               /* FIFO of waiting requests */

@@ -83,7 +83,7 @@ void gw_httpc_free(gw_httpc *c);
 
 /*
  * Queues one request. Copies req (method, url, headers, body); req may be
- * cleared right after. `pool` names a provider ("facebook"; NULL = "default")
+ * cleared right after. `pool` names a provider (a channel; NULL = "default")
  * for the per-pool bound: requests beyond it wait in FIFO order. May be called
  * from inside a callback. On 0, cb(arg, resp) will be called exactly once,
  * never from inside this call; on error it is never called:

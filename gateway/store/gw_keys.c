@@ -49,11 +49,11 @@ static const gw_key_spec table[GW_K__COUNT] = {
     {GW_K_FINAL, "final", 0, 0, "zset", "each partition", "scheduler, sender, receipts",
      "members leave when retention strips them"},
     {GW_K_STATS, "stats", 2, 0, "hash", "each partition", "scheduler, sender, receipts", "40 days"},
-    {GW_K_RATE, "rate", 1, 0, "hash", "each partition (its share of the channel's rate)",
-     "scheduler", "60 s after the last use"},
+    {GW_K_RATE, "rate", 1, 1, "hash", "its own (the channel's token bucket, shared)",
+     "scheduler (tokens taken before a due pass)", "60 s after the last use"},
     {GW_K_BATCH, "batch", 1, 0, "hash", NOTIF_PART " (the batch's)", "API (batch)",
      "as its idempotency key"},
-    {GW_K_IDEM, "idem", 2, 0, "string", "the partition of what it created", "API", "24 h"},
+    {GW_K_IDEM, "idem", 2, 0, "string", "the partition of what it created", "API", "7 days"},
     {GW_K_BC, "bc", 1, 0, "hash", "the partition its broadcast id names", "API, scheduler",
      "text removed by retention"},
     {GW_K_BC_DUE, "bc_due", 0, 0, "zset", "each partition", "API, scheduler",
@@ -79,7 +79,8 @@ static const gw_key_spec table[GW_K__COUNT] = {
     {GW_K_REPORT_SEQ, "report_seq", 0, 1, "string", "its own", "turn", "none"},
     {GW_K_TOKEN, "token", 1, 1, "hash", "its own", "sender (token refresh)", "none"},
     {GW_K_TOKEN_LOCK, "token_lock", 1, 1, "string", "its own", "sender (token refresh)", "30 s"},
-    {GW_K_RETENTION, "retention", 0, 1, "hash", "its own", "retention sweeper", "none"},
+    {GW_K_RETENTION, "retention", 0, 0, "hash", "each partition (its dead list's cursor)",
+     "retention sweeper", "none"},
 };
 
 const gw_key_spec *gw_keys_table(size_t *n) {
@@ -158,18 +159,20 @@ void gw_keyspace_free(gw_keyspace *ks) {
 }
 
 unsigned gw_keyspace_partitions(const gw_keyspace *ks) {
-    return ks->n;
+    return ks ? ks->n : 1;
 }
 
 unsigned gw_keyspace_part_of(const gw_keyspace *ks, const char *s, size_t len) {
-    return gw_keys_crc16(s, len) % ks->n;
+    return ks ? gw_keys_crc16(s, len) % ks->n : 0;
 }
 
 const char *gw_keyspace_tag(const gw_keyspace *ks, unsigned part) {
-    return part < ks->n ? ks->tags[part] : "";
+    return ks && part < ks->n ? ks->tags[part] : "";
 }
 
 long gw_keyspace_part_of_id(const gw_keyspace *ks, const char *id) {
+    if (!ks || !id)
+        return -1;
     long p = 0;
     size_t i = 0;
     for (; id[i] >= '0' && id[i] <= '9' && i < 5; i++)

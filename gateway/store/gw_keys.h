@@ -58,7 +58,7 @@ typedef enum gw_key_family {
     GW_K_DEAD_DEPT,    /* zset: a department's dead notifications (dept) */
     GW_K_FINAL,        /* zset: notifications in a final state, by when */
     GW_K_STATS,        /* hash: a department's outcomes of a day (dept, yyyy-mm-dd) */
-    GW_K_RATE,         /* hash: a channel's token bucket (channel) */
+    GW_K_RATE,         /* hash: a channel's token bucket (channel; own tag) */
     GW_K_BATCH,        /* hash: one batch of notifications (id) */
     GW_K_IDEM,         /* string: an idempotency key (dept, key) */
     GW_K_BC,           /* hash: one broadcast (id) */
@@ -77,7 +77,7 @@ typedef enum gw_key_family {
     GW_K_REPORT_SEQ,   /* string: report ticket numbers (own tag) */
     GW_K_TOKEN,        /* hash: a provider's access token (channel; own tag) */
     GW_K_TOKEN_LOCK,   /* string: one token refresher at a time (channel; own tag) */
-    GW_K_RETENTION,    /* hash: the retention sweeper's cursors (own tag) */
+    GW_K_RETENTION,    /* hash: the retention sweeper's cursor in this partition */
     GW_K__COUNT
 } gw_key_family;
 
@@ -115,6 +115,8 @@ typedef struct gw_keyspace gw_keyspace;
 gw_keyspace *gw_keyspace_new(unsigned partitions);
 void gw_keyspace_free(gw_keyspace *ks);
 
+/* The functions below take a NULL keyspace (a unit test without a store) as one of a
+ * single partition whose keys cannot be built: gw_key answers MC_EINVAL. */
 unsigned gw_keyspace_partitions(const gw_keyspace *ks);
 /* The partition of an identity ("<channel>:<user>", "dept:<dept>", a dossier code...):
  * CRC16 modulo the partition count. */
@@ -145,30 +147,13 @@ long gw_keyspace_part_of_id(const gw_keyspace *ks, const char *id);
  */
 const char *gw_keys_lua_prelude(const gw_keyspace *ks);
 
-/* ---- legacy names, until every key is built from the table ---- */
-#define GW_DEDUP_TTL_S "604800"         /* provider ids remembered for 7 days */
-#define GW_STATS_TTL_S "3456000"        /* counters are kept 40 days (text: used in Lua) */
-#define GW_INBOUND_STREAM "mc:in"       /* every accepted provider event */
-#define GW_OUT_PREFIX "mc:out:"         /* outbound stream of a channel: mc:out:<channel> */
-#define GW_DEAD_STREAM "mc:dead"        /* what could not be sent, with the reason */
-#define GW_RETENTION_KEY "mc:retention" /* the retention sweeper's cursors (hash) */
-#define GW_DUE_KEY "mc:due"             /* sorted set of due notification ids */
-#define GW_NOTIF_PREFIX "mc:notif:"     /* hash of one notification */
-#define GW_BC_DUE_KEY "mc:bc:due"       /* sorted set of due broadcast ids */
-#define GW_BC_PREFIX "mc:bc:"           /* hash of one broadcast */
+/* Expiries the scripts take as arguments, in seconds (text). */
+#define GW_DEDUP_TTL_S "604800" /* provider message ids remembered for 7 days */
 
-/* Daily outcome counters, dead-letter listing and retention (read by gw_report):
- *   hash   mc:stats:<dept>:<yyyy-mm-dd>  <channel>:<outcome> → count, the day in
- *   zset   mc:dead:<dept> member notification id, score = when it died (ms)
- *   zset   mc:final       member notification id, score = ms of its last final
- *                         outcome; the retention sweeper strips what is older
- *   the notification hash gains dead_reason dead_ms dead_ch dead_attempts when it
- *   dies, and text_removed text_removed_ms when retention took text and to away.
- * Outcomes: sent (accepted by the provider; delivered and failed ones were sent
- * too), delivered, failed (receipts), dead, expired; cancelled is final but not
- * counted. */
-#define GW_STATS_PREFIX "mc:stats:"    /* + <dept>:<yyyy-mm-dd> */
-#define GW_DEAD_DEPT_PREFIX "mc:dead:" /* + <dept> */
-#define GW_FINAL_KEY "mc:final"        /* notifications in a final state */
+/* Outcomes kept per notification (store/gw_lua.h): the notification hash gains
+ * dead_reason dead_ms dead_ch dead_attempts when it dies, and text_removed
+ * text_removed_ms when retention took text and to away. Outcomes: sent (accepted by the
+ * provider; delivered and failed ones were sent too), delivered, failed (receipts),
+ * dead, expired; cancelled is final but not counted. */
 
 #endif

@@ -1,20 +1,21 @@
 /*
- * gw_lua.h — Lua functions shared by the scripts that settle a notification.
+ * gw_lua.h — Lua functions shared by the scripts that settle a notification. They run
+ * after the keyspace prelude (store/gw_script.h: `K.<family>` builds the keys of the
+ * partition of KEYS[1]) and touch only that partition: the notification, its
+ * broadcast's progress in this partition, and this partition's daily counters, dead
+ * list and final set.
  */
 #ifndef GW_LUA_H
 #define GW_LUA_H
 
-#include "gateway/store/gw_keys.h"
-
-/* A Lua function for scripts that settle a notification: bc_note(bc, ch, from,
- * to, fin) moves one recipient of broadcast bc (nil or "" = none) on channel ch
- * from outcome `from` (nil = none) to outcome `to` (st:<to>:<ch> += 1), and when
- * fin counts it as finished; the last one to finish a fully fanned broadcast
- * (status sending) makes it done. */
+/* bc_note(bc, ch, from, to, fin) moves one recipient of broadcast bc (nil or "" = none)
+ * on channel ch from outcome `from` (nil = none) to outcome `to` (st:<to>:<ch> += 1) in
+ * the broadcast's hash of this partition (bc_part), and when fin counts it as finished;
+ * the last one to finish a fully fanned partition (status sending) makes it done. */
 #define GW_BC_NOTE_LUA                                                                             \
     "local function bc_note(bc,ch,from,to,fin)\n"                                                  \
     "  if not bc or bc=='' then return end\n"                                                      \
-    "  local bk='" GW_BC_PREFIX "'..bc\n"                                                          \
+    "  local bk=K.bc_part(bc)\n"                                                                   \
     "  if redis.call('EXISTS',bk)==0 then return end\n"                                            \
     "  if from then redis.call('HINCRBY',bk,'st:'..from..':'..ch,-1) end\n"                        \
     "  redis.call('HINCRBY',bk,'st:'..to..':'..ch,1)\n"                                            \
@@ -27,16 +28,17 @@
     "  end\n"                                                                                      \
     "end\n"
 
-/* Lua functions for the scripts that settle a notification (after GW_BC_NOTE_LUA):
- * ymd(ms) is the local date "yyyy-mm-dd" at ms (the civil-from-days algorithm of
- * gw_report_ymd, in Lua: the scripts have no os.date); day_note(id, dept, ch,
- * outcome, now) records that notification id reached a final outcome at now:
- * mc:final, and unless cancelled the department's counter of the day;
+/* ymd(ms) is the local date "yyyy-mm-dd" at ms, TZ being the zone's offset in ms that
+ * the script sets from its arguments (gw_tz_offset_ms at that instant; the civil-from-
+ * days computation of gw_date_of_day: the scripts have no os.date); day_note(id, dept,
+ * ch, outcome, now) records that notification id reached a final outcome at now: the
+ * partition's final set, and unless cancelled the department's counter of the day;
  * dead_note(id, dept, ch, reason, attempts, now) also records the death in the
- * notification hash and in mc:dead:<dept>. */
+ * notification hash and in the department's dead list. */
 #define GW_DAY_NOTE_LUA                                                                            \
+    "local TZ=0\n"                                                                                 \
     "local function ymd(ms)\n"                                                                     \
-    "  local z=math.floor((ms+25200000)/86400000)+719468\n"                                        \
+    "  local z=math.floor((ms+TZ)/86400000)+719468\n"                                              \
     "  local era=math.floor(z/146097) local doe=z-era*146097\n"                                    \
     "  local yoe=math.floor((doe-math.floor(doe/1460)+math.floor(doe/36524)-"                      \
     "math.floor(doe/146096))/365)\n"                                                               \
@@ -49,17 +51,19 @@
     "end\n"                                                                                        \
     "local function day_note(id,dept,ch,outcome,now)\n"                                            \
     "  now=tonumber(now) or 0\n"                                                                   \
-    "  redis.call('ZADD','" GW_FINAL_KEY "',now,id)\n"                                             \
+    "  redis.call('ZADD',K.final(),now,id)\n"                                                      \
     "  if not dept or dept=='' or outcome=='cancelled' then return end\n"                          \
-    "  local sk='" GW_STATS_PREFIX "'..dept..':'..ymd(now)\n"                                      \
+    "  local sk=K.stats(dept,ymd(now))\n"                                                          \
     "  redis.call('HINCRBY',sk,((ch and ch~='') and ch or '-')..':'..outcome,1)\n"                 \
-    "  redis.call('EXPIRE',sk," GW_STATS_TTL_S ")\n"                                               \
+    "  redis.call('EXPIRE',sk," GW_LUA_STATS_TTL_S ")\n"                                           \
     "end\n"                                                                                        \
     "local function dead_note(id,dept,ch,reason,attempts,now)\n"                                   \
-    "  redis.call('HSET','" GW_NOTIF_PREFIX "'..id,'dead_reason',reason or '','dead_ms',now,"      \
+    "  redis.call('HSET',K.notif(id),'dead_reason',reason or '','dead_ms',now,"                    \
     "'dead_ch',ch or '','dead_attempts',attempts or 0)\n"                                          \
-    "  if dept and dept~='' then redis.call('ZADD','" GW_DEAD_DEPT_PREFIX "'..dept,now,id) end\n"  \
+    "  if dept and dept~='' then redis.call('ZADD',K.dead_dept(dept),now,id) end\n"                \
     "  day_note(id,dept,ch,'dead',now)\n"                                                          \
     "end\n"
+
+#define GW_LUA_STATS_TTL_S "3456000" /* daily counters kept 40 days */
 
 #endif

@@ -38,7 +38,7 @@ struct gw_store {
     gw_store_state_cb *state_cb; /* up/down observer */
     void *state_priv;            /* its argument */
     int handles_open;            /* timers not yet closed, for free */
-    const gw_script **scripts;   /* loaded on every connect, borrowed */
+    gw_script **scripts;         /* loaded on every connect: copies, owned */
     size_t n_scripts, cap_scripts;
 };
 
@@ -380,39 +380,56 @@ int gw_store_cmdf(gw_store *s, gw_store_cb *cb, void *priv, const char *fmt, ...
 
 static void on_loaded(redisAsyncContext *ac, void *r, void *privdata) {
     (void)ac;
-    const gw_script *sc = privdata;
+    const char *name = privdata; /* static */
     redisReply *reply = r;
     if (reply && reply->type == REDIS_REPLY_ERROR)
-        gw_log(GW_ERROR, "redis.script_load_failed", "{s:s, s:s}", "script", sc->name, "error",
+        gw_log(GW_ERROR, "redis.script_load_failed", "{s:s, s:s}", "script", name, "error",
                reply->str);
 }
 
 static void load_scripts(gw_store *s) {
     for (size_t i = 0; s->ac && i < s->n_scripts; i++)
-        redisAsyncCommand(s->ac, on_loaded, (void *)s->scripts[i], "SCRIPT LOAD %b",
+        redisAsyncCommand(s->ac, on_loaded, (void *)s->scripts[i]->name, "SCRIPT LOAD %b",
                           s->scripts[i]->text, s->scripts[i]->len);
 }
 
 int gw_store_load(gw_store *s, const gw_script *script) {
     if (s->n_scripts == s->cap_scripts) {
         size_t cap = s->cap_scripts ? 2 * s->cap_scripts : 16;
-        const gw_script **v = realloc(s->scripts, cap * sizeof *v);
+        gw_script **v = realloc(s->scripts, cap * sizeof *v);
         if (!v)
             return MC_ENOMEM;
         s->scripts = v;
         s->cap_scripts = cap;
     }
-    s->scripts[s->n_scripts++] = script;
+    /* a copy: the store reloads it on every reconnect, whoever registered it may be gone */
+    gw_script *c = malloc(sizeof *c);
+    if (!c || !(c->text = malloc(script->len + 1))) {
+        free(c);
+        return MC_ENOMEM;
+    }
+    memcpy(c->text, script->text, script->len + 1);
+    c->len = script->len;
+    c->name = script->name;
+    memcpy(c->sha, script->sha, sizeof c->sha);
+    s->scripts[s->n_scripts++] = c;
     if (s->ac && s->connected)
-        redisAsyncCommand(s->ac, on_loaded, (void *)script, "SCRIPT LOAD %b", script->text,
-                          script->len);
+        redisAsyncCommand(s->ac, on_loaded, (void *)c->name, "SCRIPT LOAD %b", c->text, c->len);
     return 0;
+}
+
+static void free_scripts(gw_store *s) {
+    for (size_t i = 0; i < s->n_scripts; i++) {
+        free(s->scripts[i]->text);
+        free(s->scripts[i]);
+    }
+    free(s->scripts);
 }
 
 static void on_timer_closed(uv_handle_t *h) {
     gw_store *s = h->data;
     if (--s->handles_open == 0) {
-        free(s->scripts);
+        free_scripts(s);
         free(s);
     }
 }

@@ -60,9 +60,9 @@ void gw_argv_addf(gw_argv *a, const char *fmt, ...) __attribute__((format(printf
 int gw_argv_send(gw_store *s, gw_argv *a, gw_store_cb *cb, void *priv);
 void gw_argv_free(gw_argv *a);
 
-/* Registers a script (borrowed: it must outlive the store) to be loaded (SCRIPT LOAD)
- * now if connected and on every reconnect, before the store says it is up.
- * 0, or MC_ENOMEM. */
+/* Registers a script to be loaded (SCRIPT LOAD) now if connected and on every
+ * reconnect, before the store says it is up. The store keeps a copy (its name must be
+ * static): the caller may clear its own at any time. 0, or MC_ENOMEM. */
 int gw_store_load(gw_store *s, const struct gw_script *script);
 
 /* Disconnects and releases everything; pending callbacks get NULL. */

@@ -386,11 +386,14 @@ static void parse_kannel(void **state) {
         {"type=dlr&id=n1&status=2", "undelivered"}, {"type=dlr&id=n1&status=4", "queued"},
         {"type=dlr&id=n1&status=8", "sent"},        {"type=dlr&id=n1&status=16", "failed"},
         {"type=dlr&id=n1&status=9", "delivered"}, /* 1 wins over 8 */
+        {"type=dlr&id=n1&status=1&to=84912345678", "delivered"},
     };
     for (size_t i = 0; i < MC_ARRAY_LEN(dlrs); i++) {
         r = req("GET", "/webhook/sms", dlrs[i][0], "", 0, &h);
         assert_int_equal(parse(&r, m, &n, err), 0);
         assert_string_equal(m[0].status, dlrs[i][1]);
+        /* the citizen the report is about, when the dlr-url names them */
+        assert_string_equal(m[0].sender, strstr(dlrs[i][0], "&to=") ? "+84912345678" : "");
         ch_message_clear(&m[0]);
     }
     const char *bad[][2] = {
@@ -490,7 +493,7 @@ static void render_kannel(void **state) {
         {"coding", "2"},
         {"dlr-mask", "31"},
         {"dlr-url", "http://10.0.0.5:8080/webhook/sms?type=dlr&id=notif%2042&status=%d&ts=%T"
-                    "&secret=k4nnel-s3cret"},
+                    "&to=84912345678&secret=k4nnel-s3cret"},
     };
     for (size_t i = 0; i < MC_ARRAY_LEN(want); i++) {
         char *v = t_form(q, ql, want[i][0]);

@@ -40,8 +40,8 @@ static void defaults(void **state) {
     assert_string_equal(c->listen_host, "127.0.0.1");
     assert_int_equal(c->listen_port, 8080);
     assert_int_equal(c->max_body_bytes, 65536);
-    assert_true(c->sms_unaccented);
-    assert_string_equal(c->sms_quiet_hours, "21:00-07:00");
+    assert_true(gw_config_channel(c, "sms")->unaccented);
+    assert_string_equal(gw_config_channel(c, "sms")->quiet_hours, "21:00-07:00");
     assert_string_equal(c->scheduler_timezone, "Asia/Ho_Chi_Minh");
     assert_int_equal(c->redis.kind, GW_REDIS_TCP);
     assert_int_equal(c->redis.port, 6379);
@@ -133,8 +133,8 @@ static void long_secret_line(void **state) {
     gw_config *c = gw_config_new();
     gw_errlist e = {0};
     assert_int_equal(gw_config_load_file(c, p, &e), 0);
-    assert_string_equal(c->zalo_access_token, token);
-    assert_string_equal(c->zalo_app_id, "42");
+    assert_string_equal(gw_config_channel(c, "zalo")->access_token, token);
+    assert_string_equal(gw_config_channel(c, "zalo")->app_id, "42");
     gw_config_free(c);
     unlink(p);
     free(p);
@@ -148,7 +148,7 @@ static void env_overrides(void **state) {
                    "MOTCUA_FACEBOOK_APP_SECRET=s3cret", "MOTCUA_REDIS_URL=unix:/tmp/r.sock", NULL};
     assert_int_equal(gw_config_apply_env(c, env, &e), 0);
     assert_int_equal(c->listen_port, 9999);
-    assert_string_equal(c->facebook_app_secret, "s3cret");
+    assert_string_equal(gw_config_channel(c, "facebook")->app_secret, "s3cret");
     assert_int_equal(c->redis.kind, GW_REDIS_UNIX);
     char *bad[] = {"MOTCUA_SERVER_MAX_BODY_BYTES=lots", NULL};
     assert_int_equal(gw_config_apply_env(c, bad, &e), MC_EINVAL);

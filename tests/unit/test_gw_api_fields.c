@@ -13,6 +13,7 @@
 
 #include "core/mc.h"
 #include "gateway/api/gw_api_int.h"
+#include "gateway/app/gw_time.h"
 
 #include <jansson.h>
 #include <stdint.h>
@@ -23,6 +24,14 @@
 
 #define HOUR_MS (3600LL * 1000)
 #define DAY_MS (24 * HOUR_MS)
+
+/* The zone the API writes times in: [scheduler] timezone's default. */
+static gw_tz *hcmc(void) {
+    char err[128];
+    gw_tz *tz = gw_tz_new("Asia/Ho_Chi_Minh", err, sizeof err);
+    assert_non_null(tz);
+    return tz;
+}
 
 static void test_validators(void **state) {
     (void)state;
@@ -75,10 +84,14 @@ static void test_times(void **state) {
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         assert_int_equal(gw_api_parse_time(bad[i], strlen(bad[i]), &ms), MC_EINVAL);
     char out[GW_API_TIME_MAX];
-    gw_api_format_time(1795395600000LL, out, sizeof out);
+    gw_tz *tz = hcmc();
+    gw_api_format_time(NULL, 1795395600000LL, out, sizeof out); /* no process: UTC */
+    assert_string_equal(out, "2026-11-23T01:00:00Z");
+    gw_tz_format(tz, 1795395600000LL, out, sizeof out); /* what the API writes */
     assert_string_equal(out, "2026-11-23T08:00:00+07:00");
-    gw_api_format_time(1795455600000LL, out, sizeof out); /* 17:40Z → next day in HCMC */
+    gw_tz_format(tz, 1795455600000LL, out, sizeof out); /* 17:40Z → next day in HCMC */
     assert_string_equal(out, "2026-11-24T00:40:00+07:00");
+    gw_tz_free(tz);
 }
 
 /* ms of local (UTC+7) midnight of y-m-d, through timegm. */
@@ -90,12 +103,15 @@ static int64_t local_midnight(int y, int m, int d) {
     return (int64_t)timegm(&tm) * 1000 - 7 * HOUR_MS;
 }
 
+static gw_tz *the_tz;
+
 static void date_of(int64_t ms, char *out) {
-    gw_api_date(gw_api_day(ms), out);
+    gw_date_of_day(gw_tz_day(the_tz, ms), out);
 }
 
 static void dates_known(void **state) {
     (void)state;
+    the_tz = hcmc();
     char d[GW_API_DATE_LEN];
     int64_t m = local_midnight(2026, 11, 17);
     date_of(m, d);
@@ -117,14 +133,17 @@ static void dates_known(void **state) {
     assert_string_equal(d, "1970-01-01");
     date_of(-7 * HOUR_MS - 1, d);
     assert_string_equal(d, "1969-12-31");
-    assert_int_equal(gw_api_day(local_midnight(1970, 1, 2)), 1);
-    assert_int_equal(gw_api_day(local_midnight(1970, 1, 2) - 1), 0);
-    assert_int_equal(gw_api_day(-7 * HOUR_MS - 1), -1);
+    assert_int_equal(gw_tz_day(the_tz, local_midnight(1970, 1, 2)), 1);
+    assert_int_equal(gw_tz_day(the_tz, local_midnight(1970, 1, 2) - 1), 0);
+    assert_int_equal(gw_tz_day(the_tz, -7 * HOUR_MS - 1), -1);
+    assert_int_equal(gw_api_day(NULL, 86400000LL), 1); /* no process: UTC days */
+    gw_tz_free(the_tz);
 }
 
 /* Every 7 hours 13 minutes from 1950 to 2150 against gmtime of the shifted time. */
 static void dates_match_gmtime(void **state) {
     (void)state;
+    the_tz = hcmc();
     int64_t step = 7 * HOUR_MS + 13 * 60000 + 17;
     int n = 0;
     for (int64_t ms = local_midnight(1950, 1, 1); ms < local_midnight(2150, 1, 1); ms += step) {
@@ -139,6 +158,7 @@ static void dates_match_gmtime(void **state) {
         n++;
     }
     assert_true(n > 200000);
+    gw_tz_free(the_tz);
 }
 
 /* gw_api_query_long over a NUL-terminated query. */

@@ -1,8 +1,8 @@
 /*
- * test_gw_sched.c — the scheduler's local-time helpers: quiet-hours parsing and
- * time-zone offsets (the Lua script that uses them runs in the integration
- * tests, tests/integration/notify.test.mjs, against a real Redis), and the
- * test clock's offset parsing.
+ * test_gw_sched.c — the scheduler's quiet-hours parsing (the Lua script that uses
+ * them runs in the integration tests, tests/integration/notify.test.mjs, against a
+ * real Redis; the zone's offsets are app/gw_time's, tests/unit/test_gw_time.c), and
+ * the test clock's offset parsing.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -16,7 +16,6 @@
 #include <stdint.h>
 #include <string.h>
 
-#define HOUR_MS (3600LL * 1000)
 
 static void quiet_hours_parse(void **state) {
     (void)state;
@@ -39,34 +38,6 @@ static void quiet_hours_reject(void **state) {
     assert_int_equal(gw_sched_parse_hours(NULL, &s, &e), MC_EINVAL);
 }
 
-static void zone_offsets(void **state) {
-    (void)state;
-    char err[128];
-    int64_t off = 0;
-    /* 2026-11-23T00:00:00Z */
-    const int64_t t = 1795392000000LL;
-    assert_int_equal(gw_sched_tz_offset("Asia/Ho_Chi_Minh", t, &off, err, sizeof err), 0);
-    assert_int_equal(off, 7 * HOUR_MS);
-    assert_int_equal(gw_sched_tz_offset("UTC", t, &off, err, sizeof err), 0);
-    assert_int_equal(off, 0);
-    /* a zone with daylight saving time: the offset follows the date */
-    int64_t winter = 0, summer = 0;
-    assert_int_equal(gw_sched_tz_offset("Europe/Paris", t, &winter, err, sizeof err), 0);
-    assert_int_equal(
-        gw_sched_tz_offset("Europe/Paris", t - 140LL * 24 * HOUR_MS, &summer, err, sizeof err), 0);
-    assert_int_equal(winter, 1 * HOUR_MS);
-    assert_int_equal(summer, 2 * HOUR_MS);
-}
-
-static void zone_unknown(void **state) {
-    (void)state;
-    char err[128] = "";
-    int64_t off = 42;
-    assert_int_equal(gw_sched_tz_offset("Asia/Sai_Gon_Typo", 0, &off, err, sizeof err), MC_EINVAL);
-    assert_non_null(strstr(err, "Asia/Sai_Gon_Typo"));
-    assert_int_equal(off, 42);
-}
-
 static void clock_offset(void **state) {
     (void)state;
     int64_t before = gw_now_ms();
@@ -85,7 +56,6 @@ static void clock_offset(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(quiet_hours_parse), cmocka_unit_test(quiet_hours_reject),
-        cmocka_unit_test(zone_offsets),      cmocka_unit_test(zone_unknown),
         cmocka_unit_test(clock_offset),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
