@@ -82,7 +82,9 @@ static const fb_err_rule fb_err_rules[] = {
     {1200, -1, CH_RETRY, 0, 0, "temporary"},
 };
 
-static int fail(char *err, size_t errlen, int rc, const char *fmt, ...) {
+/* printf-checked: the callers' formats are verified, and clang accepts the vsnprintf. */
+__attribute__((format(printf, 4, 5))) static int fail(char *err, size_t errlen, int rc,
+                                                      const char *fmt, ...) {
     if (err != NULL && errlen > 0) {
         va_list ap;
         va_start(ap, fmt);

@@ -103,7 +103,9 @@ static const struct {
     {21660, CH_PERMANENT, 0, "bad_sender"},     {20429, CH_RETRY, 0, "rate_limited"},
 };
 
-static int fail(char *err, size_t errlen, int rc, const char *fmt, ...) {
+/* printf-checked: the callers' formats are verified, and clang accepts the vsnprintf. */
+__attribute__((format(printf, 4, 5))) static int fail(char *err, size_t errlen, int rc,
+                                                      const char *fmt, ...) {
     if (err != NULL && errlen > 0) {
         va_list ap;
         va_start(ap, fmt);

@@ -110,7 +110,9 @@ static const zalo_err_rule zalo_err_rules[] = {
     {-321, CH_PERMANENT, 1, 0, ZW_NONE, "billing"},
 };
 
-static int fail(char *err, size_t errlen, int rc, const char *fmt, ...) {
+/* printf-checked: the callers' formats are verified, and clang accepts the vsnprintf. */
+__attribute__((format(printf, 4, 5))) static int fail(char *err, size_t errlen, int rc,
+                                                      const char *fmt, ...) {
     if (err != NULL && errlen > 0) {
         va_list ap;
         va_start(ap, fmt);
