@@ -313,7 +313,8 @@ static int parse_postback(json_t *pb, const char *at, const fb_head *h, ch_messa
             return rc;
     } else {
         /* Older postbacks have no mid: sender and timestamp identify the press. */
-        snprintf(m->provider_id, sizeof m->provider_id, "pb:%.80s:%lld", h->sender,
+        snprintf(m->provider_id, sizeof m->provider_id, "pb:%.*s:%lld",
+                 (int)ch_utf8_floor(h->sender, strlen(h->sender), CH_ID_PART), h->sender,
                  (long long)h->ts);
     }
     snprintf(path, sizeof path, "%s.postback.payload", at);
