@@ -125,6 +125,14 @@ static void challenge(void **state) {
     assert_int_equal(
         ch_facebook_challenge(&settings, mode, strlen(mode), out, sizeof out, err, sizeof err),
         MC_EINVAL);
+    /* A mode that only starts with "subscribe" before a NUL is not "subscribe" (found by
+     * tests/fuzz/fuzz_facebook.c: the decoded value was compared as a C string). */
+    const char *nul = "hub.mode=subscribe%00x&hub.verify_token=motcua+verify%2Btoken%261"
+                      "&hub.challenge=1";
+    assert_int_equal(
+        ch_facebook_challenge(&settings, nul, strlen(nul), out, sizeof out, err, sizeof err),
+        MC_EINVAL);
+    assert_non_null(strstr(err, "hub.mode"));
     /* A challenge that would reflect markup is refused. */
     const char *xss = "hub.mode=subscribe&hub.verify_token=motcua+verify%2Btoken%261"
                       "&hub.challenge=%3Cscript%3E";
