@@ -148,7 +148,7 @@ fuzz:
 			-artifact_prefix=build/fuzz/artifacts/$$t/ \
 			build/fuzz/corpus/$$t tests/fuzz/corpus/$$t >build/fuzz/fuzz_$$t.log 2>&1; \
 		rc=$$?; \
-		grep -E '^#[0-9]+ +(INITED|DONE)|^Done ' build/fuzz/fuzz_$$t.log; \
+		grep -E '^#[0-9]+[[:space:]]+(INITED|DONE)|^Done ' build/fuzz/fuzz_$$t.log; \
 		if [ $$rc -ne 0 ]; then tail -n 40 build/fuzz/fuzz_$$t.log; exit 1; fi; \
 	done
 

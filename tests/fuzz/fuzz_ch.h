@@ -44,6 +44,7 @@
 #define FZ_CLASSIFY 0x08u                     /* the rest is a provider answer for classify */
 #define FZ_OWN_1 0x10u                        /* bit 4: the target's own */
 #define FZ_OWN_2 0x20u                        /* bit 5: the target's own */
+#define FZ_OWN_3 0x40u                        /* bit 6: the target's own */
 #define FZ_MAX_STATUS 999                     /* largest HTTP status an answer line is read as */
 #define FZ_MAX_SIG (CH_MAX_HEADER_VALUE + 16) /* bytes of a header value taken from input */
 

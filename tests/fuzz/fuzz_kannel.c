@@ -8,11 +8,12 @@
  *                  secret parameter: bits 0-1 = 0 or 1 put "secret=<right>&" in front,
  *                  2 the same with one character changed, 3 leave the query as it is;
  *                  bit 4 = the peer is not in allowed_addrs; bit 5 = allowed_addrs empty
- *                  (every peer allowed)
+ *                  (every peer allowed); bit 6 = method HEAD (the gateway routes it like
+ *                  GET, the adapter must refuse it)
  *   classify mode: "STATUS[ RETRY-AFTER]\n" body
  *
  * Checks beyond fuzz_ch.h's: the right secret from an allowed peer is accepted; a changed
- * secret, or a peer not allowed, is refused; a parsed GET is one event.
+ * secret, a peer not allowed or a HEAD is refused; a parsed GET is one event.
  */
 #include "channels/sms.h"
 #include "fuzz_ch.h"
@@ -45,6 +46,7 @@ static void webhook(fz_input *in) {
     unsigned mode = in->flags & FZ_SIG_MASK;
     const ch_settings *s = (in->flags & FZ_OWN_2) ? &any_peer : &with_list;
     int peer_ok = (in->flags & FZ_OWN_2) || !(in->flags & FZ_OWN_1);
+    int is_head = (in->flags & FZ_OWN_3) != 0;
     static const char head[] = "secret=" FZ_SECRET "&";
     size_t hl = mode == FZ_SIG_INPUT ? 0 : sizeof head - 1;
     char *query = malloc(hl + in->n > 0 ? hl + in->n : 1); /* exact: ASan sees past its end */
@@ -55,7 +57,7 @@ static void webhook(fz_input *in) {
     if (mode == FZ_SIG_WRONG)
         fz_spoil(query, strlen("secret=") + in->n % strlen(FZ_SECRET));
     fz_header h = {"X-Unused", NULL};
-    ch_request req = {.method = "GET",
+    ch_request req = {.method = is_head ? "HEAD" : "GET",
                       .path = "/webhook/sms",
                       .query = query,
                       .query_len = hl + in->n,
@@ -70,7 +72,8 @@ static void webhook(fz_input *in) {
     fz_check_verify(rc, err);
     CHECK(mode != FZ_SIG_WRONG || rc != 0);
     CHECK(peer_ok || rc != 0);
-    if (mode < FZ_SIG_WRONG && peer_ok)
+    CHECK(!is_head || rc != 0);
+    if (mode < FZ_SIG_WRONG && peer_ok && !is_head)
         CHECK(rc == 0);
 
     if (rc == 0 || (in->flags & FZ_PARSE_ALWAYS)) {
@@ -79,6 +82,7 @@ static void webhook(fz_input *in) {
         err[0] = '\0';
         int prc = ch_sms_adapter.parse(s, &req, out, &n, err, sizeof err);
         CHECK(prc != 0 || n == 1); /* one GET, one event */
+        CHECK(!is_head || prc != 0);
         fz_check_parse(prc, out, n, err, "sms");
     }
     free(query);

@@ -4,7 +4,8 @@
  * Messages API answer.
  *
  * Input (fuzz_ch.h has the common layout): byte 0 flags, then
- *   webhook mode:  [signature line when bits 0-1 = 3] [query line when bit 4] body (form)
+ *   webhook mode:  [signature line when bits 0-1 = 3] [query line when bit 4] body (form);
+ *                  bit 5 = method PUT (neither Twilio's POST nor Kannel's GET: refused)
  *   classify mode: "STATUS[ RETRY-AFTER]\n" body
  * The right X-Twilio-Signature is computed here as Twilio does: base64 HMAC-SHA1 (auth
  * token) of the URL it called (public URL + path + "?" + query when there is one) followed
@@ -14,7 +15,7 @@
  *
  * Checks beyond fuzz_ch.h's: a changed signature is refused; a right one is accepted
  * exactly when the body is signable (every escape well formed, at most SMS_MAX_PARAMS
- * parameters), and refused otherwise.
+ * parameters), and refused otherwise; a PUT is refused by verify and parse.
  */
 #include "channels/sms.h"
 #include "fuzz_ch.h"
@@ -162,7 +163,8 @@ static void webhook(fz_input *in) {
             fz_spoil(sig, len % (FZ_SHA1_B64 - 1)); /* the last one is padding */
     }
     fz_header h = {"X-Twilio-Signature", sig};
-    ch_request req = {.method = "POST",
+    int put = (in->flags & FZ_OWN_2) != 0;
+    ch_request req = {.method = put ? "PUT" : "POST",
                       .path = "/webhook/sms",
                       .query = query,
                       .query_len = qlen,
@@ -176,7 +178,9 @@ static void webhook(fz_input *in) {
     int rc = ch_sms_adapter.verify(&settings, &req, err, sizeof err);
     fz_check_verify(rc, err);
     CHECK(mode != FZ_SIG_WRONG || rc != 0);
-    if (mode < FZ_SIG_WRONG)
+    if (put)
+        CHECK(rc != 0);
+    else if (mode < FZ_SIG_WRONG)
         CHECK(signable ? rc == 0 : rc != 0);
 
     if (rc == 0 || (in->flags & FZ_PARSE_ALWAYS)) {
@@ -185,6 +189,7 @@ static void webhook(fz_input *in) {
         err[0] = '\0';
         int prc = ch_sms_adapter.parse(&settings, &req, out, &n, err, sizeof err);
         CHECK(prc != 0 || n <= 1); /* one form, one event */
+        CHECK(!put || prc != 0);
         fz_check_parse(prc, out, n, err, "sms");
     }
     free(body);

@@ -24,6 +24,7 @@ const PARSE_ALWAYS = 0x04;
 const CLASSIFY = 0x08;
 const OWN1 = 0x10;
 const OWN2 = 0x20;
+const OWN3 = 0x40;
 
 const data = (name) => readFileSync(join(DATA, name));
 const seeds = {};
@@ -163,6 +164,7 @@ seed('twilio', 'params-65', SIG_RIGHT, Array.from({ length: 65 }, (_, i) => `p${
 seed('twilio', 'params-64', SIG_RIGHT, ['MessageSid=SM7', 'From=1', 'To=2', 'Body=x', ...Array.from({ length: 60 }, (_, i) => `p${i}=${i}`)].join('&'));
 seed('twilio', 'sid-too-long', SIG_RIGHT, `MessageSid=${'S'.repeat(300)}&From=1&To=2&Body=x`);
 seed('twilio', 'empty-body', SIG_RIGHT);
+seed('twilio', 'method-put', SIG_RIGHT | PARSE_ALWAYS | OWN2, data('ch_twilio_inbound.txt'));
 // Messages API answers.
 seed('twilio', 'answer-created', CLASSIFY, '201\n', json({ account_sid: 'ACfake', body: 'x', sid: 'SM0123456789abcdef0123456789abcdef', status: 'queued' }));
 seed('twilio', 'answer-no-sid', CLASSIFY, '201\n', json({ status: 'queued' }));
@@ -195,6 +197,7 @@ seed('kannel', 'dlr-unfilled-escapes', SIG_RIGHT, 'type=dlr&id=notif-42&status=%
 seed('kannel', 'dlr-local-to', SIG_RIGHT, 'type=dlr&id=n&status=2&ts=1&to=0912.345.678');
 seed('kannel', 'long-name-skipped', SIG_RIGHT, `${'n'.repeat(70)}=1&from=1&to=2&text=x&id=3`);
 seed('kannel', 'empty-query', SIG_RIGHT);
+seed('kannel', 'method-head', SIG_RIGHT | PARSE_ALWAYS | OWN3, noSecret(data('ch_kannel_inbound.txt')));
 // sendsms answers.
 seed('kannel', 'answer-accepted', CLASSIFY, '202\n', '0: Accepted for delivery');
 seed('kannel', 'answer-queued', CLASSIFY, '202\n', '3: Queued for later delivery');
