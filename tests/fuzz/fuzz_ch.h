@@ -37,16 +37,18 @@
 /* The gateway's clock in every target: 1.5 s after the captured events of tests/unit/data. */
 #define FZ_NOW_MS 1763880001500LL
 
-#define FZ_SIG_MASK 0x03u                     /* bits 0-1: how the signature is made */
-#define FZ_SIG_WRONG 0x02u                    /* ... computed, then one character changed */
-#define FZ_SIG_INPUT 0x03u                    /* ... taken from the input's first line */
-#define FZ_PARSE_ALWAYS 0x04u                 /* parse even when verify refused */
-#define FZ_CLASSIFY 0x08u                     /* the rest is a provider answer for classify */
-#define FZ_OWN_1 0x10u                        /* bit 4: the target's own */
-#define FZ_OWN_2 0x20u                        /* bit 5: the target's own */
-#define FZ_OWN_3 0x40u                        /* bit 6: the target's own */
-#define FZ_MAX_STATUS 999                     /* largest HTTP status an answer line is read as */
-#define FZ_MAX_SIG (CH_MAX_HEADER_VALUE + 16) /* bytes of a header value taken from input */
+#define FZ_SIG_MASK 0x03u     /* bits 0-1: how the signature is made */
+#define FZ_SIG_WRONG 0x02u    /* ... computed, then one character changed */
+#define FZ_SIG_INPUT 0x03u    /* ... taken from the input's first line */
+#define FZ_PARSE_ALWAYS 0x04u /* parse even when verify refused */
+#define FZ_CLASSIFY 0x08u     /* the rest is a provider answer for classify */
+#define FZ_OWN_1 0x10u        /* bit 4: the target's own */
+#define FZ_OWN_2 0x20u        /* bit 5: the target's own */
+#define FZ_OWN_3 0x40u        /* bit 6: the target's own */
+#define FZ_MAX_STATUS 999     /* largest HTTP status an answer line is read as */
+/* Bytes of a header value taken from the input: a little past what adapters read, so the
+ * too-long header is tried too. */
+#define FZ_MAX_SIG (CH_MAX_HEADER_VALUE + 16)
 
 /* A broken promise: say which and abort (libFuzzer saves the input). */
 #define CHECK(cond)                                                                                \
