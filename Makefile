@@ -7,7 +7,8 @@
 #   make unit       build and run the cmocka unit tests only (add SANITIZE=1 for the ASan build)
 #   make eval       intent and entity accuracy of the whole pipeline on intents/data/dev.tsv
 #   make bench      scripts/bench.sh: every scripts/bench/*.sh section, one table each
-#   make fuzz       libFuzzer (clang) on tests/fuzz/fuzz_nlu.c for FUZZ_SECONDS (default 60)
+#   make fuzz       libFuzzer (clang) on every tests/fuzz/fuzz_*.c for FUZZ_SECONDS each (60);
+#                   FUZZ_TARGETS="zalo webchat" picks some
 #   make fmt        clang-format every C file
 #   make clean
 
@@ -64,9 +65,22 @@ BIN := $(O)/motcua
 TRAIN_TSV := intents/data/train.tsv
 MODEL     := $(O)/nlu.model
 EVAL      := $(O)/eval
-# Runs the fuzz target over every seed-corpus file (gcc builds; scripts/test.sh runs it).
-FUZZ_RUN  := $(O)/tests/fuzz_nlu_corpus
+
+# Fuzz targets, one entry per tests/fuzz/fuzz_<name>.c: "name:libraries" (library names
+# joined by '+', in link order; each is $(O)/lib<name>.a). Adding a target is adding an
+# entry. Each becomes build/fuzz/fuzz_<name> (clang libFuzzer, `make fuzz`, working corpus
+# build/fuzz/corpus/<name>/) and $(O)/tests/fuzz_<name>_corpus (tests/fuzz/driver.c,
+# which `make test` runs over the seed corpus tests/fuzz/corpus/<name>/).
+FUZZ_TABLE   := nlu:nlu+vn zalo:ch facebook:ch twilio:ch kannel:ch webchat:ch
+FUZZ_ALL     := $(foreach e,$(FUZZ_TABLE),$(firstword $(subst :, ,$(e))))
+fuzz_libs     = $(patsubst %,$(O)/lib%.a,$(subst +, ,$(lastword $(subst :, ,$(filter $(1):%,$(FUZZ_TABLE))))))
+FUZZ_RUN     := $(patsubst %,$(O)/tests/fuzz_%_corpus,$(FUZZ_ALL))
+FUZZ_TARGETS ?= $(FUZZ_ALL)
 FUZZ_SECONDS ?= 60
+# Longest input in bytes: past nlu's 8192-byte cap and the web chat's 4 KiB frame.
+FUZZ_MAX_LEN ?= 9000
+# Seconds one input may take before libFuzzer reports it as a hang.
+FUZZ_TIMEOUT ?= 10
 
 .PHONY: all deps run test unit unit-bins fmt clean eval bench fuzz
 all: $(BIN) $(if $(wildcard $(TRAIN_TSV)),$(MODEL))
@@ -101,12 +115,15 @@ $(MODEL): $(BIN) $(TRAIN_TSV) $(wildcard vi-nlp/data/*)
 $(EVAL): $(O)/obj/tests/eval/eval.o $(LIBS_ALL)
 	$(CC) $(LDFLAGS) -o $@ $< $(LIBS_ALL) $(PKG_LIBS) -lm
 
-$(FUZZ_RUN): $(O)/obj/tests/fuzz/fuzz_nlu.o $(O)/obj/tests/fuzz/driver.o $(NLU_LIB) $(VN_LIB)
-	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lm
+define fuzz_rules
+$(O)/tests/fuzz_$(1)_corpus: $(O)/obj/tests/fuzz/fuzz_$(1).o $(O)/obj/tests/fuzz/driver.o $(call fuzz_libs,$(1))
+	@mkdir -p $$(dir $$@)
+	$$(CC) $$(LDFLAGS) -o $$@ $$^ $$(PKG_LIBS) -lm
 
-$(O)/fuzz_nlu: $(O)/obj/tests/fuzz/fuzz_nlu.o $(NLU_LIB) $(VN_LIB)
-	$(CC) $(LDFLAGS) -fsanitize=fuzzer -o $@ $^ $(PKG_LIBS) -lm
+$(O)/fuzz_$(1): $(O)/obj/tests/fuzz/fuzz_$(1).o $(call fuzz_libs,$(1))
+	$$(CC) $$(LDFLAGS) -fsanitize=fuzzer -o $$@ $$^ $$(PKG_LIBS) -lm
+endef
+$(foreach t,$(FUZZ_ALL),$(eval $(call fuzz_rules,$(t))))
 
 eval: $(EVAL) $(MODEL)
 	$(EVAL) --data intents/data/dev.tsv --model $(MODEL)
@@ -114,14 +131,26 @@ eval: $(EVAL) $(MODEL)
 bench: all $(EVAL)
 	@bash scripts/bench.sh
 
-# libFuzzer keeps what it finds in build/fuzz/corpus (seeded from tests/fuzz/corpus) and
-# crashing inputs in build/fuzz/artifacts/; it uses the normal build's model.
+# libFuzzer, one target after the other: each keeps what it finds in
+# build/fuzz/corpus/<name>/ (seeded from tests/fuzz/corpus/<name>/), crashing inputs in
+# build/fuzz/artifacts/<name>/ and its output in build/fuzz/fuzz_<name>.log. nlu uses the
+# normal build's model. clang is not installed by `make deps`: this is a developer's tool.
 fuzz:
-	@$(MAKE) --no-print-directory all
-	@$(MAKE) --no-print-directory SANITIZE=fuzz build/fuzz/fuzz_nlu
-	@mkdir -p build/fuzz/corpus build/fuzz/artifacts
-	MOTCUA_NLU_MODEL=build/nlu.model build/fuzz/fuzz_nlu -max_total_time=$(FUZZ_SECONDS) \
-		-max_len=9000 -artifact_prefix=build/fuzz/artifacts/ build/fuzz/corpus tests/fuzz/corpus
+	@command -v clang >/dev/null || { echo "make fuzz needs clang (Debian package clang)" >&2; exit 1; }
+	@$(if $(filter-out $(FUZZ_ALL),$(FUZZ_TARGETS)),echo "unknown fuzz target(s): $(filter-out $(FUZZ_ALL),$(FUZZ_TARGETS)) (known: $(FUZZ_ALL))" >&2; exit 1)
+	@$(if $(filter nlu,$(FUZZ_TARGETS)),$(MAKE) --no-print-directory all)
+	@$(MAKE) --no-print-directory SANITIZE=fuzz $(patsubst %,build/fuzz/fuzz_%,$(FUZZ_TARGETS))
+	@for t in $(FUZZ_TARGETS); do \
+		mkdir -p build/fuzz/corpus/$$t build/fuzz/artifacts/$$t; \
+		echo "fuzz_$$t: $(FUZZ_SECONDS) s, output in build/fuzz/fuzz_$$t.log"; \
+		MOTCUA_NLU_MODEL=build/nlu.model build/fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) \
+			-max_len=$(FUZZ_MAX_LEN) -timeout=$(FUZZ_TIMEOUT) \
+			-artifact_prefix=build/fuzz/artifacts/$$t/ \
+			build/fuzz/corpus/$$t tests/fuzz/corpus/$$t >build/fuzz/fuzz_$$t.log 2>&1; \
+		rc=$$?; \
+		grep -E '^#[0-9]+[[:space:]]+(INITED|DONE)|^Done ' build/fuzz/fuzz_$$t.log; \
+		if [ $$rc -ne 0 ]; then tail -n 40 build/fuzz/fuzz_$$t.log; exit 1; fi; \
+	done
 
 unit-bins: $(UNIT_BIN) $(FUZZ_RUN)
 

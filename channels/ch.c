@@ -417,6 +417,15 @@ size_t ch_utf8_prefix(const char *s, size_t len, size_t max_cp) {
     return len;
 }
 
+size_t ch_utf8_floor(const char *s, size_t len, size_t max_bytes) {
+    if (len <= max_bytes)
+        return len;
+    size_t n = max_bytes;
+    while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80) /* s[n] continues a sequence */
+        n--;
+    return n;
+}
+
 static int is_space(char c) {
     return c == ' ' || c == '\t' || c == '\n' || c == '\r';
 }

@@ -23,6 +23,7 @@
 #define CH_MAX_HEADERS 8          /* extra headers one outbound request may carry */
 #define CH_MAX_BODY (1024 * 1024) /* bytes in a webhook body an adapter will look at */
 #define CH_MAX_HEADER_VALUE 1024  /* bytes of an inbound header value an adapter reads */
+#define CH_ID_PART 80             /* bytes of a provider id kept inside an id we make up */
 
 /* What an inbound event is. */
 typedef enum ch_event {
@@ -41,7 +42,8 @@ typedef enum ch_event {
 /*
  * One normalized inbound message. Strings are NUL-terminated and owned by the
  * message (free with ch_message_clear). `text` is UTF-8 as the provider sent it;
- * the gateway validates and NFC-normalizes it.
+ * the gateway validates and NFC-normalizes it. The ids are valid UTF-8: they go into
+ * JSON logs and provider requests.
  */
 typedef struct ch_message {
     const char *channel;         /* static: "facebook", "zalo", "sms" */
@@ -341,6 +343,9 @@ int ch_utf8_valid(const char *s, size_t len);
 size_t ch_utf8_count(const char *s, size_t len);
 /* Bytes taken by the first max_cp code points of valid UTF-8. */
 size_t ch_utf8_prefix(const char *s, size_t len, size_t max_cp);
+/* Bytes of the longest prefix of valid UTF-8 s that fits in max_bytes and ends on a code
+ * point boundary. */
+size_t ch_utf8_floor(const char *s, size_t len, size_t max_bytes);
 /*
  * Where to cut s so that the first part holds at most max_cp code points: after the
  * last sentence end (. ! ? … or a line break) in the window when it lies in its second

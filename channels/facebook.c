@@ -82,7 +82,9 @@ static const fb_err_rule fb_err_rules[] = {
     {1200, -1, CH_RETRY, 0, 0, "temporary"},
 };
 
-static int fail(char *err, size_t errlen, int rc, const char *fmt, ...) {
+/* printf-checked: the callers' formats are verified, and clang accepts the vsnprintf. */
+__attribute__((format(printf, 4, 5))) static int fail(char *err, size_t errlen, int rc,
+                                                      const char *fmt, ...) {
     if (err != NULL && errlen > 0) {
         va_list ap;
         va_start(ap, fmt);
@@ -136,12 +138,14 @@ static int fb_verify(const ch_settings *s, const ch_request *req, char *err, siz
 
 int ch_facebook_challenge(const ch_settings *s, const char *query, size_t query_len,
                           char *challenge, size_t clen, char *err, size_t errlen) {
+    static const char subscribe[] = "subscribe";
     char mode[32], token[256];
-    size_t tl = 0, cl = 0;
+    size_t ml = 0, tl = 0, cl = 0;
     if (empty(s->verify_token))
         return fail(err, errlen, MC_EINVAL, "facebook verify_token is not configured");
-    int rc = ch_form_get(query, query_len, "hub.mode", mode, sizeof mode, NULL);
-    if (rc < 0 || strcmp(mode, "subscribe") != 0)
+    /* Decoded values may hold %00: compare lengths and bytes, never as C strings. */
+    int rc = ch_form_get(query, query_len, "hub.mode", mode, sizeof mode, &ml);
+    if (rc < 0 || ml != sizeof subscribe - 1 || memcmp(mode, subscribe, ml) != 0)
         return fail(err, errlen, MC_EINVAL, "hub.mode must be \"subscribe\"");
     rc = ch_form_get(query, query_len, "hub.verify_token", token, sizeof token, &tl);
     if (rc < 0)
@@ -311,7 +315,8 @@ static int parse_postback(json_t *pb, const char *at, const fb_head *h, ch_messa
             return rc;
     } else {
         /* Older postbacks have no mid: sender and timestamp identify the press. */
-        snprintf(m->provider_id, sizeof m->provider_id, "pb:%.80s:%lld", h->sender,
+        snprintf(m->provider_id, sizeof m->provider_id, "pb:%.*s:%lld",
+                 (int)ch_utf8_floor(h->sender, strlen(h->sender), CH_ID_PART), h->sender,
                  (long long)h->ts);
     }
     snprintf(path, sizeof path, "%s.postback.payload", at);

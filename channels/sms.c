@@ -51,9 +51,10 @@
 #include <string.h>
 
 #define SMS_CHANNEL "sms"
-#define SMS_SHA1_B64 28        /* base64 of a 20-byte HMAC-SHA1 */
-#define SMS_MAX_SMALL 256      /* bytes of a decoded id/number/status parameter */
-#define SMS_ELLIPSIS_GSM "..." /* … is not in GSM 03.38 */
+#define SMS_SHA1_B64 28                   /* base64 of a 20-byte HMAC-SHA1 */
+#define SMS_MAX_SMALL 256                 /* bytes of a decoded id/number/status parameter */
+#define SMS_MAX_UNIX_S (INT64_MAX / 1000) /* largest DLR %T whose ms fit in ch_message.ts_ms */
+#define SMS_ELLIPSIS_GSM "..."            /* … is not in GSM 03.38 */
 #define SMS_ELLIPSIS_UCS2 "\xE2\x80\xA6"
 
 /* GSM 03.38 basic-table characters outside printable ASCII (ASCII is handled in code). */
@@ -103,7 +104,9 @@ static const struct {
     {21660, CH_PERMANENT, 0, "bad_sender"},     {20429, CH_RETRY, 0, "rate_limited"},
 };
 
-static int fail(char *err, size_t errlen, int rc, const char *fmt, ...) {
+/* printf-checked: the callers' formats are verified, and clang accepts the vsnprintf. */
+__attribute__((format(printf, 4, 5))) static int fail(char *err, size_t errlen, int rc,
+                                                      const char *fmt, ...) {
     if (err != NULL && errlen > 0) {
         va_list ap;
         va_start(ap, fmt);
@@ -531,7 +534,8 @@ static int parse_kannel(const ch_request *req, ch_message *m, char *err, size_t 
         if (rc < 0)
             return rc;
         long long ts = rc > 0 ? strtoll(buf, &endp, 10) : 0;
-        if (rc > 0 && (*endp != '\0' || ts <= 0))
+        /* Seconds whose ms do not fit in ts_ms are no time (strtoll clamps overflow). */
+        if (rc > 0 && (*endp != '\0' || ts <= 0 || ts > SMS_MAX_UNIX_S))
             return fail(err, errlen, MC_EINVAL, "parameter ts is not a unix time");
         if (rc > 0)
             m->ts_ms = (int64_t)ts * 1000;

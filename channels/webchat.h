@@ -43,9 +43,10 @@ typedef struct webchat_quick {
 
 /*
  * Parses one client frame (buf must be valid UTF-8: the caller checks). On
- * failure returns MC_EINVAL or MC_ETOOBIG and sets *code to the protocol error
- * code ("bad_json", "bad_frame", "unknown_type", "too_long", "empty") and
- * writes a human explanation into msg. On success the caller frees with
+ * failure returns MC_EINVAL or MC_ETOOBIG (MC_ENOMEM with "internal") and sets
+ * *code to the protocol error code ("too_large", "bad_json", "bad_frame",
+ * "unknown_type", "too_long", "empty", "internal") and writes a human explanation
+ * into msg; out then owns nothing. On success the caller frees with
  * webchat_frame_clear.
  */
 int webchat_parse(const char *buf, size_t len, webchat_frame *out, const char **code, char *msg,

@@ -110,7 +110,9 @@ static const zalo_err_rule zalo_err_rules[] = {
     {-321, CH_PERMANENT, 1, 0, ZW_NONE, "billing"},
 };
 
-static int fail(char *err, size_t errlen, int rc, const char *fmt, ...) {
+/* printf-checked: the callers' formats are verified, and clang accepts the vsnprintf. */
+__attribute__((format(printf, 4, 5))) static int fail(char *err, size_t errlen, int rc,
+                                                      const char *fmt, ...) {
     if (err != NULL && errlen > 0) {
         va_list ap;
         va_start(ap, fmt);
@@ -323,8 +325,10 @@ static int parse_event(json_t *root, int64_t now_ms, ch_message *out, size_t *n,
                              errlen);
         /* A follow has no message id: follower and time identify it for dedup. */
         if (rc == 0)
-            snprintf(m->provider_id, sizeof m->provider_id, "%s:%.80s:%lld",
-                     rule->kind == CH_EV_FOLLOW ? "follow" : "unfollow", m->sender, (long long)ts);
+            snprintf(m->provider_id, sizeof m->provider_id, "%s:%.*s:%lld",
+                     rule->kind == CH_EV_FOLLOW ? "follow" : "unfollow",
+                     (int)ch_utf8_floor(m->sender, strlen(m->sender), CH_ID_PART), m->sender,
+                     (long long)ts);
         return rc;
     }
     rc = get_id(json_object_get(root, "sender"), "id", "sender.id", m->sender, err, errlen);

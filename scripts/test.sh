@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # test.sh — what `make test` runs after scripts/deps.sh:
 #   1. the normal build (-Wall -Wextra -Werror) and the ASan+UBSan build;
-#   2. cmocka unit tests, in both builds, and the fuzz target over its seed corpus (ASan);
+#   2. cmocka unit tests, in both builds, and every fuzz target over its seed corpus (ASan);
 #   3. integration and browser tests (node:test) against the ASan binary, each
 #      starting its own Redis and motcua on free loopback ports.
 # It prints every runner's own summary and ends with one line: N passed, N failed.
@@ -77,18 +77,28 @@ if [ "$build_ok" = 1 ]; then
     run_units build normal
     run_units build/asan asan
 
-    # The libFuzzer target over every seed input (tests/fuzz/corpus), in the ASan build:
-    # one test in the tally.
-    section "fuzz corpus (tests/fuzz/fuzz_nlu.c over tests/fuzz/corpus, ASan+UBSan)"
+    # Every libFuzzer target (tests/fuzz/fuzz_<name>.c) over its seed corpus
+    # (tests/fuzz/corpus/<name>/), in the ASan build: one test each in the tally.
+    section "fuzz corpora (tests/fuzz/fuzz_*.c over tests/fuzz/corpus/*/, ASan+UBSan)"
     model=build/asan/nlu.model
     [ -f "$model" ] || model=
-    if MOTCUA_NLU_MODEL="$model" build/asan/tests/fuzz_nlu_corpus tests/fuzz/corpus \
-        >var/test/fuzz-corpus.log 2>&1; then
-        passed=$((passed + 1))
-    else
-        failed=$((failed + 1))
-    fi
-    tail -n 30 var/test/fuzz-corpus.log
+    for src in tests/fuzz/fuzz_*.c; do
+        name=$(basename "$src" .c)
+        name=${name#fuzz_}
+        run=build/asan/tests/fuzz_${name}_corpus
+        log=var/test/fuzz-corpus-$name.log
+        if [ ! -x "$run" ]; then
+            echo "fuzz $name: $run was not built (is $name in the Makefile's FUZZ_TABLE?)"
+            failed=$((failed + 1))
+        elif MOTCUA_NLU_MODEL="$model" "$run" "tests/fuzz/corpus/$name" >"$log" 2>&1; then
+            echo "fuzz $name: $(tail -n 1 "$log")"
+            passed=$((passed + 1))
+        else
+            echo "fuzz $name: FAILED"
+            tail -n 30 "$log"
+            failed=$((failed + 1))
+        fi
+    done
 
     section "integration and browser tests (node:test, ASan binary)"
     tap=var/test/node.tap

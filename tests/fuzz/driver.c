@@ -2,10 +2,11 @@
  * tests/fuzz/driver.c — runs a libFuzzer target without libFuzzer: every file named on the
  * command line, and every regular file inside every folder named, in name order, once.
  *
- * The gcc ASan/UBSan build links it with tests/fuzz/fuzz_nlu.c so that `make test` replays
- * the seed corpus (tests/fuzz/corpus) on each run; `make fuzz` uses clang's libFuzzer
- * instead. A crash or a sanitizer report fails the run; otherwise it prints one summary
- * line and exits 0.
+ * The gcc builds link it with each tests/fuzz/fuzz_<name>.c (build/asan/tests/
+ * fuzz_<name>_corpus) so that `make test` replays that target's seed corpus
+ * (tests/fuzz/corpus/<name>/) on each run; `make fuzz` uses clang's libFuzzer instead.
+ * A crash or a sanitizer report fails the run; otherwise it prints one summary line and
+ * exits 0.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -18,7 +19,8 @@
 
 #define DRIVER_MAX_INPUT (1u << 20) /* largest corpus file replayed, bytes */
 
-int LLVMFuzzerInitialize(int *argc, char ***argv);
+/* Optional in a target, as with libFuzzer: when defined, called once before the first input. */
+__attribute__((weak)) int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static size_t n_inputs, n_bytes;
@@ -78,7 +80,8 @@ int main(int argc, char **argv) {
         fprintf(stderr, "usage: %s FILE|DIR...\n", argv[0]);
         return 2;
     }
-    LLVMFuzzerInitialize(&argc, &argv);
+    if (LLVMFuzzerInitialize != NULL)
+        LLVMFuzzerInitialize(&argc, &argv);
     int rc = 0;
     for (int i = 1; i < argc; i++) {
         struct stat st;

@@ -15,7 +15,8 @@
  *
  * The engine is built once from MOTCUA_SERVER_SHARE_DIR (default ".", the repository) with
  * the model MOTCUA_NLU_MODEL when set. Built by `make fuzz` with clang -fsanitize=fuzzer,
- * and by the gcc builds with tests/fuzz/driver.c, which runs every seed-corpus file.
+ * and by the gcc builds with tests/fuzz/driver.c, which runs every file of
+ * tests/fuzz/corpus/nlu/.
  */
 #include <math.h>
 #include <stdint.h>

@@ -83,6 +83,12 @@ static void utf8(void **state) {
     assert_true(ch_utf8_valid("\xF0\x9F\x98\x80", 4)); /* emoji */
     assert_int_equal(ch_utf8_count("Hồ sơ", strlen("Hồ sơ")), 5);
     assert_int_equal(ch_utf8_prefix("Hồ sơ", strlen("Hồ sơ"), 2), strlen("Hồ"));
+    /* "Hồ" is H + 3 bytes: a 2- or 3-byte budget cannot take half of ồ. */
+    assert_int_equal(ch_utf8_floor("Hồ sơ", strlen("Hồ sơ"), 4), strlen("Hồ"));
+    assert_int_equal(ch_utf8_floor("Hồ sơ", strlen("Hồ sơ"), 3), 1);
+    assert_int_equal(ch_utf8_floor("Hồ sơ", strlen("Hồ sơ"), 2), 1);
+    assert_int_equal(ch_utf8_floor("Hồ", strlen("Hồ"), 80), strlen("Hồ"));
+    assert_int_equal(ch_utf8_floor("ồ", strlen("ồ"), 0), 0);
 }
 
 static void text_cut(void **state) {

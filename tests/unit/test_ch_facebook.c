@@ -125,6 +125,14 @@ static void challenge(void **state) {
     assert_int_equal(
         ch_facebook_challenge(&settings, mode, strlen(mode), out, sizeof out, err, sizeof err),
         MC_EINVAL);
+    /* A mode that only starts with "subscribe" before a NUL is not "subscribe" (found by
+     * tests/fuzz/fuzz_facebook.c: the decoded value was compared as a C string). */
+    const char *nul = "hub.mode=subscribe%00x&hub.verify_token=motcua+verify%2Btoken%261"
+                      "&hub.challenge=1";
+    assert_int_equal(
+        ch_facebook_challenge(&settings, nul, strlen(nul), out, sizeof out, err, sizeof err),
+        MC_EINVAL);
+    assert_non_null(strstr(err, "hub.mode"));
     /* A challenge that would reflect markup is refused. */
     const char *xss = "hub.mode=subscribe&hub.verify_token=motcua+verify%2Btoken%261"
                       "&hub.challenge=%3Cscript%3E";
@@ -216,6 +224,35 @@ static int parse_str(const char *body, char *err, size_t errlen, size_t *n) {
     for (size_t i = 0; i < *n; i++)
         ch_message_clear(&m[i]);
     return rc;
+}
+
+/* A postback without mid gets an id made up from the sender, of which at most 80 bytes
+ * are kept, cut on a code point boundary (found by tests/fuzz/fuzz_zalo.c in the same
+ * code in zalo.c: a byte cut left a broken UTF-8 sequence in provider_id). */
+static void postback_long_sender(void **state) {
+    (void)state;
+    char psid[128] = "a", want[160] = "pb:a", body[512];
+    for (int i = 0; i < 40; i++)
+        strcat(psid, "ư"); /* 81 bytes: the 80th byte is inside the last ư */
+    for (int i = 0; i < 39; i++)
+        strcat(want, "ư");
+    strcat(want, ":1763880000123");
+    snprintf(body, sizeof body,
+             "{\"object\":\"page\",\"entry\":[{\"messaging\":[{\"sender\":{\"id\":\"%s\"},"
+             "\"recipient\":{\"id\":\"2\"},\"timestamp\":1763880000123,\"postback\":"
+             "{\"title\":\"Tra cứu\",\"payload\":\"TRA\"}}]}]}",
+             psid);
+    ch_message m[CH_MAX_MESSAGES];
+    char err[160];
+    size_t n = 0;
+    t_headers h = {{0}, {0}, 0};
+    ch_request r = post(body, strlen(body), &h);
+    assert_int_equal(ch_facebook_adapter.parse(&settings, &r, m, &n, err, sizeof err), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(m[0].kind, CH_EV_POSTBACK);
+    assert_true(t_utf8_ok(m[0].provider_id, strlen(m[0].provider_id)));
+    assert_string_equal(m[0].provider_id, want);
+    ch_message_clear(&m[0]);
 }
 
 static void parse_malformed(void **state) {
@@ -578,12 +615,13 @@ static void classify_safe_reason(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(verify_signature), cmocka_unit_test(challenge),
-        cmocka_unit_test(parse_batch),      cmocka_unit_test(parse_receipts),
-        cmocka_unit_test(parse_malformed),  cmocka_unit_test(parse_too_many),
-        cmocka_unit_test(render_reply),     cmocka_unit_test(render_update_and_tag),
-        cmocka_unit_test(render_refusals),  cmocka_unit_test(render_split),
-        cmocka_unit_test(classify_table),   cmocka_unit_test(classify_safe_reason),
+        cmocka_unit_test(verify_signature),      cmocka_unit_test(challenge),
+        cmocka_unit_test(parse_batch),           cmocka_unit_test(parse_receipts),
+        cmocka_unit_test(postback_long_sender),  cmocka_unit_test(parse_malformed),
+        cmocka_unit_test(parse_too_many),        cmocka_unit_test(render_reply),
+        cmocka_unit_test(render_update_and_tag), cmocka_unit_test(render_refusals),
+        cmocka_unit_test(render_split),          cmocka_unit_test(classify_table),
+        cmocka_unit_test(classify_safe_reason),
     };
     return cmocka_run_group_tests_name("ch_facebook", tests, NULL, NULL);
 }

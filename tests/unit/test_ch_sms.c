@@ -399,6 +399,9 @@ static void parse_kannel(void **state) {
     const char *bad[][2] = {
         {"type=dlr&id=n1&status=x", "not a Kannel DLR value"},
         {"type=dlr&id=n1&status=32", "no known DLR bit"},
+        /* found by tests/fuzz/fuzz_kannel.c: seconds whose ms overflow int64_t */
+        {"type=dlr&id=n1&status=3&ts=17638814912345678", "not a unix time"},
+        {"type=dlr&id=n1&status=1&ts=99999999999999999999", "not a unix time"},
         {"type=dlr&status=1", "parameter id missing"},
         {"from=0912345678&to=8079&id=1", "parameter text missing"},
         {"to=8079&text=hi&id=1", "parameter from missing"},

@@ -197,6 +197,34 @@ static void parse_events(void **state) {
     assert_int_equal(n, 0);
 }
 
+/* A follow has no message id: the one made up from the follower keeps at most 80 bytes
+ * of the id, cut on a code point boundary (found by tests/fuzz/fuzz_zalo.c: a byte cut
+ * left a broken UTF-8 sequence in provider_id, which JSON logs then refuse). */
+static void follow_long_follower(void **state) {
+    (void)state;
+    char id[128] = "a", want[160] = "follow:a", body[512];
+    for (int i = 0; i < 40; i++)
+        strcat(id, "ư"); /* 81 bytes: the 80th byte is inside the last ư */
+    for (int i = 0; i < 39; i++)
+        strcat(want, "ư");
+    strcat(want, ":1763880000000");
+    snprintf(body, sizeof body,
+             "{\"app_id\":\"" APP_ID "\",\"event_name\":\"follow\",\"timestamp\":"
+             "\"1763880000000\",\"follower\":{\"id\":\"%s\"}}",
+             id);
+    ch_message m[CH_MAX_MESSAGES];
+    char err[160];
+    size_t n = 0;
+    t_headers h = {{0}, {0}, 0};
+    ch_request r = post(body, strlen(body), &h, TS_TEXT);
+    assert_int_equal(ch_zalo_adapter.parse(&settings, &r, m, &n, err, sizeof err), 0);
+    assert_int_equal(n, 1);
+    assert_string_equal(m[0].sender, id);
+    assert_true(t_utf8_ok(m[0].provider_id, strlen(m[0].provider_id)));
+    assert_string_equal(m[0].provider_id, want);
+    ch_message_clear(&m[0]);
+}
+
 static void parse_malformed(void **state) {
     (void)state;
     ch_message m[CH_MAX_MESSAGES];
@@ -483,9 +511,13 @@ static void refresh(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(verify_mac),      cmocka_unit_test(parse_events),
-        cmocka_unit_test(parse_malformed), cmocka_unit_test(render_cs),
-        cmocka_unit_test(render_split),    cmocka_unit_test(classify_table),
+        cmocka_unit_test(verify_mac),
+        cmocka_unit_test(parse_events),
+        cmocka_unit_test(follow_long_follower),
+        cmocka_unit_test(parse_malformed),
+        cmocka_unit_test(render_cs),
+        cmocka_unit_test(render_split),
+        cmocka_unit_test(classify_table),
         cmocka_unit_test(refresh),
     };
     return cmocka_run_group_tests_name("ch_zalo", tests, NULL, NULL);

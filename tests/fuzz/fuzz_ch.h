@@ -1,0 +1,304 @@
+/*
+ * tests/fuzz/fuzz_ch.h — what the channel fuzz targets (fuzz_zalo.c, fuzz_facebook.c,
+ * fuzz_twilio.c, fuzz_kannel.c) share: how an input becomes a ch_request, and the checks
+ * of ch.h's promises on what verify, parse and classify give back.
+ *
+ * Big idea: the input decides everything about the request in a fixed, documented way,
+ * so a saved input replays the same request forever:
+ *
+ *   byte 0     flags
+ *     bits 0-1   signature: 0 or 1 computed right by the target (parse is reached),
+ *                2 computed right then one character changed (verify must refuse),
+ *                3 taken from the input: the first line (no header when it is empty)
+ *     bit 2      call parse even when verify refused (the gateway never does, but parse
+ *                promises to cope with any body on its own)
+ *     bit 3      classify mode: the rest is "STATUS[ RETRY-AFTER]\n" then the provider's
+ *                answer body (no body at all when there is no '\n')
+ *     bits 4-7   the target's own (see each target's header comment)
+ *   then       the lines and body the target reads, in order; the last field runs to the end
+ *
+ * Every field is copied into its own exact-size allocation, so ASan sees a read past any
+ * field's end, not only past the input's. A broken promise aborts with the line of the
+ * check, and libFuzzer saves the input like any crash. Header-only (static inline) so
+ * that each target links alone with libch.a.
+ */
+#ifndef FUZZ_CH_H
+#define FUZZ_CH_H
+
+#include "channels/ch.h"
+#include "core/mc.h"
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+/* The gateway's clock in every target: 1.5 s after the captured events of tests/unit/data. */
+#define FZ_NOW_MS 1763880001500LL
+
+#define FZ_SIG_MASK 0x03u     /* bits 0-1: how the signature is made */
+#define FZ_SIG_WRONG 0x02u    /* ... computed, then one character changed */
+#define FZ_SIG_INPUT 0x03u    /* ... taken from the input's first line */
+#define FZ_PARSE_ALWAYS 0x04u /* parse even when verify refused */
+#define FZ_CLASSIFY 0x08u     /* the rest is a provider answer for classify */
+#define FZ_OWN_1 0x10u        /* bit 4: the target's own */
+#define FZ_OWN_2 0x20u        /* bit 5: the target's own */
+#define FZ_OWN_3 0x40u        /* bit 6: the target's own */
+#define FZ_MAX_STATUS 999     /* largest HTTP status an answer line is read as */
+/* Bytes of a header value taken from the input: a little past what adapters read, so the
+ * too-long header is tried too. */
+#define FZ_MAX_SIG (CH_MAX_HEADER_VALUE + 16)
+
+/* A broken promise: say which and abort (libFuzzer saves the input). */
+#define CHECK(cond)                                                                                \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);               \
+            abort();                                                                               \
+        }                                                                                          \
+    } while (0)
+
+/* The input, consumed front to back. */
+typedef struct fz_input {
+    unsigned flags; /* byte 0 */
+    const char *p;  /* what is left */
+    size_t n;       /* its bytes */
+} fz_input;
+
+/* 0 for an empty input (nothing to do), else 1 with the flags read. */
+static inline int fz_start(fz_input *in, const uint8_t *data, size_t size) {
+    if (size == 0)
+        return 0;
+    in->flags = data[0];
+    in->p = (const char *)data + 1;
+    in->n = size - 1;
+    return 1;
+}
+
+/* A field in its own allocation of exactly len bytes plus a NUL that the code under
+ * test must not rely on for length-carrying fields (free with free()). */
+static inline char *fz_dup(const char *s, size_t len) {
+    char *c = malloc(len + 1);
+    CHECK(c != NULL);
+    if (len)
+        memcpy(c, s, len);
+    c[len] = '\0';
+    return c;
+}
+
+/* An exact-size copy without a terminating NUL (bodies: reads past len are caught). */
+static inline char *fz_exact(const char *s, size_t len) {
+    char *c = malloc(len ? len : 1);
+    CHECK(c != NULL);
+    if (len)
+        memcpy(c, s, len);
+    return c;
+}
+
+/* The next line (without its '\n'); the whole rest when there is no '\n'. Returns 1 when
+ * the line ended with '\n'. */
+static inline int fz_line(fz_input *in, const char **s, size_t *len) {
+    const char *nl = memchr(in->p, '\n', in->n);
+    *s = in->p;
+    if (nl == NULL) {
+        *len = in->n;
+        in->p += in->n;
+        in->n = 0;
+        return 0;
+    }
+    *len = (size_t)(nl - in->p);
+    in->n -= *len + 1;
+    in->p = nl + 1;
+    return 1;
+}
+
+/* One inbound header, as the gateway's lookup would give it (case-insensitive). */
+typedef struct fz_header {
+    const char *name;  /* e.g. "X-Hub-Signature-256" */
+    const char *value; /* NUL-terminated, or NULL when the request has none */
+} fz_header;
+
+static inline const char *fz_header_fn(void *ctx, const char *name) {
+    const fz_header *h = ctx;
+    return h->value != NULL && strcasecmp(h->name, name) == 0 ? h->value : NULL;
+}
+
+/* The header value of signature mode 3: the first line, as a C string (a header cannot
+ * hold a NUL, so the value stops at the first one); NULL when the line is empty.
+ * Caller frees. */
+static inline char *fz_sig_from_input(fz_input *in) {
+    const char *s;
+    size_t len;
+    fz_line(in, &s, &len);
+    const char *nul = memchr(s, '\0', len);
+    if (nul != NULL)
+        len = (size_t)(nul - s);
+    if (len > FZ_MAX_SIG)
+        len = FZ_MAX_SIG;
+    return len ? fz_dup(s, len) : NULL;
+}
+
+/* Changes the character at pos to another digit, so the value keeps its shape (hex or
+ * base64) and only its content is wrong. */
+static inline void fz_spoil(char *sig, size_t pos) {
+    sig[pos] = sig[pos] == '0' ? '1' : '0';
+}
+
+/* Strict UTF-8 (no overlongs, surrogates or code points past U+10FFFF), written apart
+ * from ch_utf8_valid so that the check does not trust the code under test. */
+static inline int fz_utf8_ok(const char *s, size_t len) {
+    const unsigned char *u = (const unsigned char *)s;
+    for (size_t i = 0; i < len;) {
+        unsigned c = u[i], cp, n;
+        if (c < 0x80) {
+            i++;
+            continue;
+        }
+        if ((c & 0xE0) == 0xC0)
+            n = 2, cp = c & 0x1F;
+        else if ((c & 0xF0) == 0xE0)
+            n = 3, cp = c & 0x0F;
+        else if ((c & 0xF8) == 0xF0)
+            n = 4, cp = c & 0x07;
+        else
+            return 0;
+        if (len - i < n)
+            return 0;
+        for (unsigned k = 1; k < n; k++) {
+            if ((u[i + k] & 0xC0) != 0x80)
+                return 0;
+            cp = (cp << 6) | (u[i + k] & 0x3F);
+        }
+        static const unsigned least[] = {0, 0, 0x80, 0x800, 0x10000};
+        if (cp < least[n] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+            return 0;
+        i += n;
+    }
+    return 1;
+}
+
+/* A fixed-size field holds a NUL-terminated, valid UTF-8 string. */
+static inline void fz_check_field(const char *f, size_t cap) {
+    const char *nul = memchr(f, '\0', cap);
+    CHECK(nul != NULL);
+    CHECK(fz_utf8_ok(f, (size_t)(nul - f)));
+}
+
+/* An owned string of the message: NUL-terminated, no NUL inside, valid UTF-8. */
+static inline void fz_check_owned(const char *s, size_t len) {
+    CHECK(strlen(s) == len);
+    CHECK(fz_utf8_ok(s, len));
+}
+
+static inline int fz_status_word(const char *s) {
+    static const char *const words[] = {"queued", "sent", "delivered", "undelivered", "failed"};
+    for (size_t i = 0; i < MC_ARRAY_LEN(words); i++)
+        if (strcmp(s, words[i]) == 0)
+            return 1;
+    return 0;
+}
+
+/* ch.h's promises on one parsed message. */
+static inline void fz_check_message(const ch_message *m, const char *channel) {
+    CHECK(m->channel != NULL && strcmp(m->channel, channel) == 0);
+    CHECK(m->kind >= CH_EV_TEXT && m->kind <= CH_EV_STATUS);
+    fz_check_field(m->provider_id, sizeof m->provider_id);
+    fz_check_field(m->sender, sizeof m->sender);
+    fz_check_field(m->recipient, sizeof m->recipient);
+    fz_check_field(m->status, sizeof m->status);
+    CHECK(m->ts_ms >= 0 && m->watermark_ms >= 0);
+    if (m->text != NULL)
+        fz_check_owned(m->text, m->text_len);
+    else
+        CHECK(m->text_len == 0);
+    if (m->payload != NULL)
+        fz_check_owned(m->payload, strlen(m->payload));
+    /* What each kind carries. */
+    CHECK(m->kind == CH_EV_STATUS ? fz_status_word(m->status) : m->status[0] == '\0');
+    CHECK(m->kind != CH_EV_TEXT || m->text != NULL);
+    CHECK((m->kind != CH_EV_QUICK_REPLY && m->kind != CH_EV_POSTBACK) || m->payload != NULL);
+    /* Dedup needs an id for everything a citizen does; receipts may carry a watermark. */
+    if (m->kind != CH_EV_DELIVERY && m->kind != CH_EV_READ && m->kind != CH_EV_UNSUPPORTED)
+        CHECK(m->provider_id[0] != '\0');
+    CHECK(m->kind == CH_EV_STATUS || m->sender[0] != '\0');
+}
+
+/* Checks a parse call's outcome, then clears every message (and checks the clearing). */
+static inline void fz_check_parse(int rc, ch_message *out, size_t n, const char *err,
+                                  const char *channel) {
+    if (rc != 0) {
+        CHECK(rc == MC_EINVAL || rc == MC_ETOOBIG || rc == MC_ENOMEM || rc == MC_EUTF8);
+        CHECK(n == 0); /* a refused request leaves nothing to clear */
+        CHECK(err[0] != '\0');
+        return;
+    }
+    CHECK(n <= CH_MAX_MESSAGES);
+    for (size_t i = 0; i < n; i++)
+        fz_check_message(&out[i], channel);
+    for (size_t i = 0; i < n; i++) {
+        ch_message_clear(&out[i]);
+        CHECK(out[i].text == NULL && out[i].payload == NULL && out[i].text_len == 0);
+    }
+}
+
+/* A verify call's outcome that holds for every adapter. */
+static inline void fz_check_verify(int rc, const char *err) {
+    CHECK(rc == 0 || rc == MC_EINVAL || rc == MC_ETOOBIG || rc == MC_ENOMEM);
+    CHECK(rc == 0 || err[0] != '\0');
+}
+
+/* A provider answer in classify mode: "STATUS[ RETRY-AFTER]\n" then the body. */
+typedef struct fz_answer {
+    int status;        /* 0..FZ_MAX_STATUS: the leading digits of the line */
+    char *retry_after; /* the line after the first space (NUL-terminated), or NULL */
+    char *body;        /* exact-size copy, or NULL when the input has no '\n' */
+    size_t body_len;   /* its bytes */
+} fz_answer;
+
+static inline void fz_answer_read(fz_input *in, fz_answer *a) {
+    memset(a, 0, sizeof *a);
+    const char *s;
+    size_t len, i = 0;
+    int has_body = fz_line(in, &s, &len);
+    for (; i < len && s[i] >= '0' && s[i] <= '9'; i++)
+        if (a->status <= FZ_MAX_STATUS / 10)
+            a->status = a->status * 10 + (s[i] - '0');
+    if (a->status > FZ_MAX_STATUS)
+        a->status = FZ_MAX_STATUS;
+    if (i < len && s[i] == ' ') {
+        const char *v = s + i + 1;
+        size_t vl = len - i - 1;
+        const char *nul = memchr(v, '\0', vl);
+        a->retry_after = fz_dup(v, nul ? (size_t)(nul - v) : vl);
+    }
+    if (has_body) {
+        a->body = fz_exact(in->p, in->n);
+        a->body_len = in->n;
+    }
+}
+
+static inline void fz_answer_free(fz_answer *a) {
+    free(a->retry_after);
+    free(a->body);
+}
+
+/* ch.h's promises on a classified answer. */
+static inline void fz_check_result(const ch_result *r) {
+    CHECK(r->verdict == CH_SENT || r->verdict == CH_RETRY || r->verdict == CH_PERMANENT);
+    fz_check_field(r->provider_id, sizeof r->provider_id);
+    fz_check_field(r->reason, sizeof r->reason);
+    fz_check_field(r->detail, sizeof r->detail);
+    /* reason and detail go to logs: no control bytes. */
+    for (const char *p = r->reason; *p; p++)
+        CHECK((unsigned char)*p >= 0x20 && *p != 0x7F);
+    for (const char *p = r->detail; *p; p++)
+        CHECK((unsigned char)*p >= 0x20 && *p != 0x7F);
+    CHECK(r->retry_after_ms >= 0 && r->retry_after_ms <= CH_MAX_RETRY_AFTER_MS);
+    CHECK(r->retry_after_ms == 0 || r->verdict == CH_RETRY);
+    CHECK(r->fallback == 0 || (r->fallback == 1 && r->verdict == CH_PERMANENT));
+    CHECK(r->token_error == 0 || (r->token_error == 1 && r->verdict == CH_PERMANENT));
+    CHECK(r->verdict == CH_SENT || r->reason[0] != '\0');
+}
+
+#endif

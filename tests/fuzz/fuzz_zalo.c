@@ -1,0 +1,168 @@
+/*
+ * tests/fuzz/fuzz_zalo.c — libFuzzer target over the Zalo OA adapter's handling of
+ * untrusted bytes: verify + parse of a webhook POST, classify of a send answer, and the
+ * OAuth refresh answer (ch_zalo_refresh_parse).
+ *
+ * Input (fuzz_ch.h has the common layout): byte 0 flags, then
+ *   webhook mode:  [signature line when bits 0-1 = 3] body (JSON event)
+ *   classify mode: "STATUS[ RETRY-AFTER]\n" body; bit 4 = token buffers of 16 bytes for
+ *                  the refresh answer (its too-small path)
+ * The right X-ZEvent-Signature is "mac=" + hex SHA-256(app_id + body + timestamp + OA key)
+ * with app_id and timestamp read from the body here with jansson (as text; an integer
+ * as its decimal digits); the clock is FZ_NOW_MS.
+ *
+ * Checks beyond fuzz_ch.h's: a changed signature is refused; an accepted request has the
+ * configured app_id and a timestamp within ZALO_MAX_SKEW_MS; a rightly signed body with
+ * the configured app_id and a fresh timestamp is accepted; a refresh answer read as
+ * success has two non-empty tokens that fit and a positive lifetime.
+ */
+#include "channels/zalo.h"
+#include "fuzz_ch.h"
+
+#include <jansson.h>
+#include <openssl/evp.h>
+
+#define FZ_APP_ID "360846524940903967"
+#define FZ_OA_KEY "Xk9pL2mQ7rT4vW1yZ3aB"
+#define FZ_MAX_NUM 32       /* bytes of an app_id or timestamp as text, as zalo.c reads them */
+#define FZ_MAX_MS_DIGITS 18 /* significant digits that always fit in int64_t */
+#define FZ_TOKEN_CAP 512    /* token buffers for the refresh answer */
+#define FZ_TOKEN_SMALL 16   /* ... when bit 4 asks for the too-small path */
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static const ch_settings settings = {
+    .api_base = "http://127.0.0.1:9",
+    .app_id = FZ_APP_ID,
+    .app_secret = FZ_OA_KEY,
+    .access_token = "zl-access-token",
+    .oauth_base = "http://127.0.0.1:9",
+    .oauth_secret = "zl-app-secret",
+};
+
+/* A body member as the text Zalo signs: a string without NUL, or an integer's digits;
+ * 0 when it is neither. */
+static int member_text(json_t *root, const char *key, char *out, size_t cap) {
+    json_t *v = json_object_get(root, key);
+    if (json_is_integer(v))
+        return snprintf(out, cap, "%lld", (long long)json_integer_value(v)) < (int)cap;
+    if (!json_is_string(v) || json_string_length(v) == 0 || json_string_length(v) >= cap ||
+        strlen(json_string_value(v)) != json_string_length(v))
+        return 0;
+    memcpy(out, json_string_value(v), json_string_length(v) + 1);
+    return 1;
+}
+
+/* 1 when the timestamp text is digits whose value is within ZALO_MAX_SKEW_MS of the
+ * clock (leading zeros are allowed, as zalo.c allows them). */
+static int fresh_ms(const char *t) {
+    size_t n = strlen(t);
+    if (n == 0 || strspn(t, "0123456789") != n)
+        return 0;
+    while (*t == '0' && t[1] != '\0')
+        t++;
+    if (strlen(t) > FZ_MAX_MS_DIGITS)
+        return 0; /* at least 10^18 ms: never fresh */
+    long long skew = FZ_NOW_MS - strtoll(t, NULL, 10);
+    return skew <= ZALO_MAX_SKEW_MS && skew >= -ZALO_MAX_SKEW_MS;
+}
+
+static void sign(const char *app_id, const char *body, size_t len, const char *ts, char *out) {
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int ml = 0;
+    EVP_MD_CTX *c = EVP_MD_CTX_new();
+    CHECK(c != NULL && EVP_DigestInit_ex(c, EVP_sha256(), NULL) == 1 &&
+          EVP_DigestUpdate(c, app_id, strlen(app_id)) == 1 && EVP_DigestUpdate(c, body, len) == 1 &&
+          EVP_DigestUpdate(c, ts, strlen(ts)) == 1 &&
+          EVP_DigestUpdate(c, FZ_OA_KEY, strlen(FZ_OA_KEY)) == 1 &&
+          EVP_DigestFinal_ex(c, md, &ml) == 1);
+    EVP_MD_CTX_free(c);
+    strcpy(out, ZALO_SIGNATURE_PREFIX);
+    for (unsigned i = 0; i < ml; i++)
+        snprintf(out + strlen(ZALO_SIGNATURE_PREFIX) + 2 * i, 3, "%02x", md[i]);
+}
+
+static void webhook(fz_input *in) {
+    unsigned mode = in->flags & FZ_SIG_MASK;
+    char *sig = mode == FZ_SIG_INPUT ? fz_sig_from_input(in) : NULL;
+    char *body = fz_exact(in->p, in->n);
+    size_t len = in->n;
+
+    /* What the body says, read apart from the adapter. */
+    char app_id[FZ_MAX_NUM] = "", ts[FZ_MAX_NUM] = "";
+    json_t *root = json_loadb(body, len, 0, NULL);
+    int is_obj = json_is_object(root);
+    int has_app = is_obj && member_text(root, "app_id", app_id, sizeof app_id);
+    int has_ts = is_obj && member_text(root, "timestamp", ts, sizeof ts);
+    json_decref(root);
+    if (mode != FZ_SIG_INPUT) {
+        sig = malloc(sizeof(ZALO_SIGNATURE_PREFIX) + 2 * EVP_MAX_MD_SIZE);
+        CHECK(sig != NULL);
+        sign(app_id, body, len, ts, sig);
+        if (mode == FZ_SIG_WRONG)
+            fz_spoil(sig, strlen(ZALO_SIGNATURE_PREFIX) + len % 64);
+    }
+    fz_header h = {"X-ZEvent-Signature", sig};
+    ch_request req = {.method = "POST",
+                      .path = "/webhook/zalo",
+                      .query = "",
+                      .body = body,
+                      .body_len = len,
+                      .header = fz_header_fn,
+                      .header_ctx = &h,
+                      .remote_addr = "127.0.0.1",
+                      .now_ms = FZ_NOW_MS};
+    char err[256] = "";
+    int rc = ch_zalo_adapter.verify(&settings, &req, err, sizeof err);
+    fz_check_verify(rc, err);
+    if (mode == FZ_SIG_WRONG)
+        CHECK(rc != 0);
+    if (rc == 0) /* accepted: the configured app, a fresh event */
+        CHECK(has_app && strcmp(app_id, FZ_APP_ID) == 0 && has_ts && fresh_ms(ts));
+    if (mode < FZ_SIG_WRONG && has_app && strcmp(app_id, FZ_APP_ID) == 0 && has_ts && fresh_ms(ts))
+        CHECK(rc == 0);
+
+    if (rc == 0 || (in->flags & FZ_PARSE_ALWAYS)) {
+        ch_message out[CH_MAX_MESSAGES];
+        size_t n = 0;
+        err[0] = '\0';
+        int prc = ch_zalo_adapter.parse(&settings, &req, out, &n, err, sizeof err);
+        fz_check_parse(prc, out, n, err, "zalo");
+    }
+    free(body);
+    free(sig);
+}
+
+static void answer(fz_input *in) {
+    fz_answer a;
+    fz_answer_read(in, &a);
+    ch_result r;
+    ch_zalo_adapter.classify(a.status, a.body, a.body_len, a.retry_after, &r);
+    fz_check_result(&r);
+    CHECK(r.verdict != CH_SENT || r.provider_id[0] != '\0');
+
+    size_t cap = (in->flags & FZ_OWN_1) ? FZ_TOKEN_SMALL : FZ_TOKEN_CAP;
+    char access[FZ_TOKEN_CAP], refresh[FZ_TOKEN_CAP], err[256] = "";
+    int64_t secs = -1;
+    int rc = ch_zalo_refresh_parse(a.body, a.body_len, access, cap, refresh, cap, &secs, err,
+                                   sizeof err);
+    CHECK(rc == 0 || rc == MC_EINVAL || rc == MC_ETOOBIG);
+    if (rc == 0) {
+        CHECK(memchr(access, '\0', cap) != NULL && memchr(refresh, '\0', cap) != NULL);
+        CHECK(access[0] != '\0' && refresh[0] != '\0' && secs > 0);
+    } else {
+        CHECK(err[0] != '\0');
+    }
+    fz_answer_free(&a);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+    fz_input in;
+    if (!fz_start(&in, data, size))
+        return 0;
+    if (in.flags & FZ_CLASSIFY)
+        answer(&in);
+    else
+        webhook(&in);
+    return 0;
+}
