@@ -71,7 +71,7 @@ EVAL      := $(O)/eval
 # entry. Each becomes build/fuzz/fuzz_<name> (clang libFuzzer, `make fuzz`, working corpus
 # build/fuzz/corpus/<name>/) and $(O)/tests/fuzz_<name>_corpus (tests/fuzz/driver.c,
 # which `make test` runs over the seed corpus tests/fuzz/corpus/<name>/).
-FUZZ_TABLE   := nlu:nlu+vn zalo:ch facebook:ch twilio:ch kannel:ch webchat:ch
+FUZZ_TABLE   := nlu:nlu+vn zalo:ch facebook:ch twilio:ch kannel:ch webchat:ch api:gw+ch+nlu+vn
 FUZZ_ALL     := $(foreach e,$(FUZZ_TABLE),$(firstword $(subst :, ,$(e))))
 fuzz_libs     = $(patsubst %,$(O)/lib%.a,$(subst +, ,$(lastword $(subst :, ,$(filter $(1):%,$(FUZZ_TABLE))))))
 FUZZ_RUN     := $(patsubst %,$(O)/tests/fuzz_%_corpus,$(FUZZ_ALL))

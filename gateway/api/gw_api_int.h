@@ -358,6 +358,32 @@ typedef int gw_api_check_fn(gw_api_op *o, gw_api_err *e);
 gw_api_op *gw_api_op_checked(const gw_api *a, gw_req *rq, const gw_api_token *t, size_t size,
                              void (*clear)(void *res), gw_api_check_fn *check);
 
+/*
+ * What a resource's body check needs: the state it fills (res_size zeroed bytes,
+ * emptied by res_clear, which may be NULL) and the check. Each endpoint with a body has
+ * one (gw_notification_body, ...); the handlers judge bodies with it, and so can a test
+ * or the fuzz target through gw_api_check_body, without a request or a store.
+ */
+typedef struct gw_api_body_check {
+    const char *name;             /* for people: "notification", "broadcast", ... */
+    size_t res_size;              /* bytes of the resource's state */
+    void (*res_clear)(void *res); /* frees what the state holds; may be NULL */
+    gw_api_check_fn *check;       /* the check */
+} gw_api_body_check;
+
+extern const gw_api_body_check gw_notification_body;  /* POST /notifications */
+extern const gw_api_body_check gw_batch_body;         /* POST /notifications/batch */
+extern const gw_api_body_check gw_broadcast_body;     /* POST /broadcasts (and preview) */
+extern const gw_api_body_check gw_subscription_body;  /* POST /subscriptions */
+extern const gw_api_body_check gw_dossier_body;       /* PUT /dossiers/{code} */
+extern const gw_api_body_check gw_dossier_event_body; /* POST /dossiers/{code}/events */
+extern const gw_api_body_check gw_template_body;      /* PUT /templates/{id} */
+
+/* Judges body as c's endpoint does for the token t (its department, scopes and
+ * areas), and frees what the check made: 0, or MC_EINVAL with e (4xx; 500 on OOM). */
+int gw_api_check_body(const gw_api *a, const gw_api_token *t, const gw_api_body_check *c,
+                      const json_t *body, gw_api_err *e);
+
 /* The op of a route whose path is prefix then an id of chars (gw_api_id_ok), the
  * id in o->id; NULL once answered (404 "no such <what>", 500). */
 gw_api_op *gw_api_op_for_id(const gw_api *a, gw_req *rq, const gw_api_token *t, const char *prefix,

@@ -171,6 +171,20 @@ gw_api_op *gw_api_op_for_id(const gw_api *a, gw_req *rq, const gw_api_token *t, 
     return o;
 }
 
+int gw_api_check_body(const gw_api *a, const gw_api_token *t, const gw_api_body_check *c,
+                      const json_t *body, gw_api_err *e) {
+    gw_api_op o = {.api = a, .t = t, .body = (json_t *)body, .now = gw_now_ms()};
+    snprintf(o.dept, sizeof o.dept, "%s", gw_api_token_dept(t));
+    snprintf(o.id, sizeof o.id, "%s", "checked");
+    if (!(o.res = calloc(1, c->res_size ? c->res_size : 1)))
+        return gw_api_err_set(e, 500, "internal", NULL, "out of memory");
+    int rc = c->check(&o, e);
+    if (c->res_clear)
+        c->res_clear(o.res);
+    free(o.res);
+    return rc ? MC_EINVAL : 0;
+}
+
 static void op_release(gw_api_op *o) {
     if (o->res && o->res_clear)
         o->res_clear(o->res);

@@ -236,6 +236,8 @@ static int bc_check(gw_api_op *o, gw_api_err *e) {
     return bc_parse(o->api, o->t, o->body, o->res, e);
 }
 
+const gw_api_body_check gw_broadcast_body = {"broadcast", sizeof(broadcast), bc_clear, bc_check};
+
 /* The start of POST /broadcasts and the preview: the body checked into a
  * broadcast the op owns, then the text step, then next. */
 static void bc_start(const gw_api *a, gw_req *rq, const gw_api_token *t, gw_api_next_fn *next) {

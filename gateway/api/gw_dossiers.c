@@ -576,6 +576,8 @@ static void dossier_put(gw_api_op *o, const char *code) {
     index_then(o, false, put_write);
 }
 
+const gw_api_body_check gw_dossier_body = {"dossier", sizeof(put_fields), NULL, check_put};
+
 /* The fields of an event body. */
 typedef struct event_fields {
     const char *status, *st_text, *note; /* borrowed; note may be NULL */
@@ -592,6 +594,9 @@ static int check_event(gw_api_op *o, gw_api_err *e) {
         return gw_api_err_set(e, 400, "bad_field", "status", "unknown status \"%s\"", f->status);
     return 0;
 }
+
+const gw_api_body_check gw_dossier_event_body = {"dossier event", sizeof(event_fields), NULL,
+                                                 check_event};
 
 static void event_write(gw_api_op *o) {
     const gw_statuses *st = gw_api_statuses(o->api);

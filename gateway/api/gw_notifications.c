@@ -300,6 +300,9 @@ static int notif_check(gw_api_op *o, gw_api_err *e) {
     return gw_notif_parse(o->body, o->res, e);
 }
 
+const gw_api_body_check gw_notification_body = {"notification", sizeof(gw_notif), notif_clear,
+                                                notif_check};
+
 void gw_notifications_post(const gw_api *a, gw_req *rq, const gw_api_token *t) {
     gw_api_op *o = gw_api_op_checked(a, rq, t, sizeof(gw_notif), notif_clear, notif_check);
     if (o)
@@ -624,6 +627,8 @@ static int batch_check(gw_api_op *o, gw_api_err *e) {
     memset(e, 0, sizeof *e);
     return 0;
 }
+
+const gw_api_body_check gw_batch_body = {"batch", sizeof(batch), batch_clear, batch_check};
 
 void gw_notifications_batch(const gw_api *a, gw_req *rq, const gw_api_token *t) {
     gw_api_op *o = gw_api_op_checked(a, rq, t, sizeof(batch), batch_clear, batch_check);

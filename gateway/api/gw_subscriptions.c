@@ -224,6 +224,12 @@ static int check_sub(const gw_api *a, const gw_api_token *t, const json_t *b, su
     return 0;
 }
 
+static int sub_check(gw_api_op *o, gw_api_err *e) {
+    return check_sub(o->api, o->t, o->body, o->res, e);
+}
+
+const gw_api_body_check gw_subscription_body = {"subscription", sizeof(sub), NULL, sub_check};
+
 void gw_subscriptions(const gw_api *a, gw_req *rq, const gw_api_token *t) {
     bool add = is_add(rq);
     gw_api_op *o = add ? gw_api_op_with_body(a, rq, t) : gw_api_op_new(a, rq, t);

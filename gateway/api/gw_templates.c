@@ -267,6 +267,15 @@ static json_t *template_record(const gw_api *a, const char *id, const json_t *b,
                      "placeholders", list, "updated_at", at);
 }
 
+/* The check of a PUT body alone (the id is the op's). */
+static int tpl_check(gw_api_op *o, gw_api_err *e) {
+    json_t *rec = template_record(o->api, o->id, o->body, e);
+    json_decref(rec);
+    return rec ? 0 : MC_EINVAL;
+}
+
+const gw_api_body_check gw_template_body = {"template", 0, NULL, tpl_check};
+
 static void on_tpl_put(gw_api_op *o, const redisReply *r) {
     if (r->integer < 0) {
         gw_api_fail(o->rq, 409, "too_many", "id",

@@ -1,4 +1,4 @@
-// tests/fuzz/seeds.mjs — writes the hand-made seeds of the channel fuzz targets into
+// tests/fuzz/seeds.mjs — writes the hand-made seeds of the channel and API fuzz targets into
 // tests/fuzz/corpus/<target>/ (files named after what they hold; `found-*` files and the
 // nlu corpus are left alone). Run it from the repository root after changing a seed:
 //
@@ -239,6 +239,50 @@ W('bad-json', '{"type":"message",');
 W('empty', '');
 W('frame-4097', json({ type: 'message', id: 'big', text: 'a'.repeat(4097 - 39) }));
 W('frame-4096', json({ type: 'message', id: 'big', text: ' '.repeat(4096 - 39) }));
+
+/* ------------------------------------------------------------------- api */
+
+// Byte 0 of an api seed: the endpoint (tests/fuzz/fuzz_api.c's table) and bit 3, the token
+// of two wards (26743 and 26740) instead of every ward.
+const EP = { notification: 0, batch: 1, broadcast: 2, subscription: 3, dossier: 4, event: 5, template: 6 };
+const TWO = 0x08;
+const A = (name, ep, v, flags = 0) => seed('api', name, EP[ep] | flags, typeof v === 'string' ? v : json(v));
+const at = '2026-11-23T08:00:00+07:00';
+A('notif-phone', 'notification', { to: { phone: '+84901234567' }, text: 'Hồ sơ của bạn đã có kết quả' });
+A('notif-chat-fallback', 'notification', { to: { channel: 'zalo', user_id: 'zl-777', phone: '+84987654321' }, text: 'x', channels: ['zalo', 'sms'], priority: 'urgent', send_at: at, not_after: '2036-11-24T08:00:00Z', idempotency_key: 'k-1' });
+A('notif-template', 'notification', { to: { phone: '+84901234567' }, template: { id: 'nhac_lich', data: { ten: 'An', gio: '8:00' } } });
+A('notif-send-at-far', 'notification', { to: { phone: '+84901234567' }, text: 'x', send_at: '2036-01-01T00:00:00+07:00' });
+A('notif-bad-phone', 'notification', { to: { phone: '0901234567' }, text: 'x' });
+A('notif-both-text-template', 'notification', { to: { phone: '+84901234567' }, text: 'x', template: { id: 't' } });
+A('notif-unknown-field', 'notification', { to: { phone: '+84901234567' }, text: 'x', colour: 'đỏ' });
+A('notif-not-after-before', 'notification', { to: { phone: '+84901234567' }, text: 'x', send_at: at, not_after: '2026-11-22T08:00:00Z' });
+A('notif-channels-empty', 'notification', { to: { channel: 'facebook', user_id: '1' }, text: 'x', channels: [] });
+A('batch-text', 'batch', { text: 'Lịch tiếp dân', rows: [{ row: 1, phone: '+84901234567' }, { row: 2, channel: 'zalo', user_id: 'zl-1' }] });
+A('batch-template-dry', 'batch', { dry_run: true, template: { id: 'nhac_lich', data: { gio: '8:00' } }, rows: [{ phone: '+84901234567', data: { ten: 'Bình' } }] });
+A('batch-bad-rows', 'batch', { text: 'x', rows: [{ phone: 'abc' }, { channel: 'zalo' }, 7] });
+A('batch-no-rows', 'batch', { text: 'x', rows: [] });
+A('bc-wards', 'broadcast', { audience: { wards: ['26743'] }, text: 'Cắt điện cuối tuần' });
+A('bc-wards-two-token', 'broadcast', { audience: { wards: ['26743', 'sai-gon-26740'], channels: ['sms', 'zalo'], tags: ['flood-alert'] }, text: 'x', send_at: at }, TWO);
+A('bc-outside-areas', 'broadcast', { audience: { wards: ['27316'] }, text: 'x' }, TWO);
+A('bc-ward-twice', 'broadcast', { audience: { wards: ['26743', '26743'] }, text: 'x' });
+A('bc-unknown-channel', 'broadcast', { audience: { wards: ['26743'], channels: ['telegram'] }, text: 'x' });
+A('bc-audience-array', 'broadcast', { audience: ['26743'], text: 'x' });
+A('sub-ward-tags', 'subscription', { phone: '+84987654321', ward: '26743', tags: ['flood-alert', 'dien'] }, TWO);
+A('sub-dossier-chat', 'subscription', { channel: 'zalo', user_id: 'zl-777', dossier: '000.00.25.h29-231122-0001' });
+A('sub-both', 'subscription', { phone: '+84987654321', ward: '26743', dossier: '000.00.25.H29-231122-0001' });
+A('sub-bad-tag', 'subscription', { phone: '+84987654321', ward: '26743', tags: ['có dấu'] });
+A('dossier-put', 'dossier', { procedure: 'khai_sinh', status: 'received', phone: '+84901234567', expected_at: '2026-12-01' });
+A('dossier-bad-date', 'dossier', { procedure: 'khai_sinh', status: 'received', expected_at: '2026-02-30' });
+A('dossier-unknown-procedure', 'dossier', { procedure: 'bay_len_troi', status: 'received' });
+A('event-note', 'event', { status: 'ready_for_pickup', note: 'mang theo CCCD' });
+A('event-unknown-status', 'event', { status: 'teleported' });
+A('template', 'template', { name: 'Thông báo cúp điện', text: 'Phường ((phuong)) cúp điện ngày ((ngay)).', placeholders: ['phuong', 'ngay'] });
+A('template-derived', 'template', { name: 'Nhắc lịch hẹn', text: 'Chào ((ten)), mời đến lúc ((gio)).' });
+A('template-unused-placeholder', 'template', { name: 'x', text: 'Chào ((ten))', placeholders: ['ten', 'gio'] });
+A('template-unclosed', 'template', { name: 'x', text: 'Chào ((ten' });
+A('template-blank-name', 'template', { name: '   ', text: 'x' });
+A('not-object', 'notification', '["x"]');
+A('duplicate-key', 'notification', '{"text":"a","text":"b"}');
 
 /* ------------------------------------------------------------------ write */
 
