@@ -26,8 +26,9 @@
 
 /* ---------------------------------------------------------------- errors */
 
-static void err_vset(gw_api_err *e, int status, const char *code, const char *field,
-                     const char *fmt, va_list ap) {
+__attribute__((format(printf, 5, 0))) static void
+err_vset(gw_api_err *e, int status, const char *code, const char *field, const char *fmt,
+         va_list ap) {
     e->status = status;
     snprintf(e->code, sizeof e->code, "%s", code);
     snprintf(e->field, sizeof e->field, "%s", field ? field : "");
