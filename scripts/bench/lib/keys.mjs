@@ -40,13 +40,21 @@ function cli(sock, ...args) {
 
 /**
  * Ward subscribers, as the subscriptions API stores them ("<channel>:<user>" members of
- * the ward's set), and the chat windows of the zalo/facebook ones opened at lastInMs (the
- * conversation hash's last_in_ms), so that the scheduler may message them.
+ * the ward's set), with their chat windows opened at lastInMs (openChatWindows).
  */
 export async function loadAudience(sock, ward, members, lastInMs) {
     const cmds = [];
     for (let i = 0; i < members.length; i += SADD_CHUNK) cmds.push(['SADD', `mc:sub:ward:${ward}`, ...members.slice(i, i + SADD_CHUNK)]);
     await pipe(sock, cmds);
+    await openChatWindows(sock, members, lastInMs);
+}
+
+/**
+ * Chat windows of the zalo/facebook members ("<channel>:<user>") as if each had written
+ * at lastInMs (the conversation hash's last_in_ms), so that the scheduler may message
+ * them; sms members have none.
+ */
+export async function openChatWindows(sock, members, lastInMs) {
     const windows = members.filter((m) => !m.startsWith('sms:')).map((m) => {
         const i = m.indexOf(':');
         return ['HSET', `mc:conv:${m.slice(0, i)}:${m.slice(i + 1)}`, 'last_in_ms', String(lastInMs)];
