@@ -25,6 +25,7 @@
 #      shapes the dispatcher sends (Facebook JSON, Zalo JSON, Twilio form with the same
 #      text), round robin, with as many connections as the dispatcher keeps in flight
 #      (gw_httpc: 8 per provider × 3), for BC_BENCH_WRK_SECONDS (10).
+#   4. Redis's own time for the fan-out's writes (redis-benchmark, below).
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 cd "$BENCH_ROOT"
@@ -33,6 +34,7 @@ export LC_ALL=C.UTF-8
 export MOTCUA_BIN=${MOTCUA_BIN:-$BENCH_ROOT/build/motcua} # the normal build (make bench builds it)
 [ -x "$MOTCUA_BIN" ] || bench_die "$MOTCUA_BIN missing (make)"
 bench_need_apt wrk nginx-light
+command -v redis-benchmark >/dev/null || bench_die "redis-benchmark is missing (Debian's redis-tools)"
 bench_need_node
 command -v redis-server >/dev/null || bench_die "redis-server is missing (make deps)"
 
@@ -46,3 +48,24 @@ bench_redis "$W/redis"
 bench_standin "$W/standin"
 export REDIS_SOCK STANDIN_URL STANDIN_DIR
 node scripts/bench/broadcast.mjs
+
+# Redis's own time for the fan-out's writes, on the same Redis (keys of its own): one
+# EVALSHA per batch of FAN_BATCH recipients, each SADD to the seen set, HSET of the
+# notification's eleven fields, ZADD to the due set, HINCRBY of the per-channel count,
+# as gw_sched's fan-out script does (without its SSCAN of the ward set), one connection.
+FAN_BATCH=500
+rcli FLUSHALL >/dev/null
+FAN_LUA="local n=tonumber(ARGV[1]) for i=1,n do local m='zalo:u'..ARGV[2]..'-'..i
+if redis.call('SADD',KEYS[2],m)==1 then local nid=ARGV[2]..'-'..i
+redis.call('HSET','bench:notif:'..nid,'dept','bench','status','scheduled','to',cjson.encode({channel='zalo',user_id=m}),'channels','zalo','idx','0','send_at_ms','1763900000000','not_after_ms','0','priority','normal','created_ms','1763900000000','broadcast','b')
+redis.call('ZADD',KEYS[3],1763900000000,nid) redis.call('HINCRBY',KEYS[1],'fanned:zalo',1) end end return n"
+sha=$(rcli SCRIPT LOAD "$FAN_LUA")
+calls=$(( (BC_BENCH_N + FAN_BATCH - 1) / FAN_BATCH ))
+rps=$(redis-benchmark -s "$REDIS_SOCK" -c 1 -n "$calls" -r 1000000000 --csv \
+    EVALSHA "$sha" 3 bench:bc bench:seen bench:due "$FAN_BATCH" __rand_int__ 2>/dev/null |
+    tail -n 1 | awk -F'","' '{ gsub(/"/, "", $2); printf "%.0f", $2 }')
+fan_rate=$(awk -v r="$rps" -v b="$FAN_BATCH" 'BEGIN { printf "%.0f", r * b }')
+rcli FLUSHALL >/dev/null
+printf '%-58s %s\n' "Redis alone, the fan-out's writes (batches of $FAN_BATCH)" \
+    "$(awk -v r="$fan_rate" -v n="$BC_BENCH_N" 'BEGIN { printf "%.0f recipients/s: %.2f s for %d", r, n / r, n }')"
+bench_figure bc.redis_fanout_rate "$fan_rate"
