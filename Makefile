@@ -6,7 +6,8 @@
 #   make test       install what is missing, build both ways, run unit + integration + browser
 #   make unit       build and run the cmocka unit tests only (add SANITIZE=1 for the ASan build)
 #   make eval       intent and entity accuracy of the whole pipeline on intents/data/dev.tsv
-#   make bench      scripts/bench.sh: every scripts/bench/*.sh section, one table each
+#   make bench      install what is missing, build, scripts/bench.sh: measured figures, the
+#                   cost per unit (callgrind) and the goals of issue 16
 #   make fuzz       libFuzzer (clang) on tests/fuzz/fuzz_nlu.c for FUZZ_SECONDS (default 60)
 #   make fmt        clang-format every C file
 #   make clean
@@ -111,7 +112,8 @@ $(O)/fuzz_nlu: $(O)/obj/tests/fuzz/fuzz_nlu.o $(NLU_LIB) $(VN_LIB)
 eval: $(EVAL) $(MODEL)
 	$(EVAL) --data intents/data/dev.tsv --model $(MODEL)
 
-bench: all $(EVAL)
+bench: deps
+	@$(MAKE) --no-print-directory all $(EVAL)
 	@bash scripts/bench.sh
 
 # libFuzzer keeps what it finds in build/fuzz/corpus (seeded from tests/fuzz/corpus) and
