@@ -26,7 +26,7 @@ const N = {
     classify: num(process.env.COST_N_CLASSIFY, 2000),
     webhook: num(process.env.COST_N_WEBHOOK, 1000),
     turn: num(process.env.COST_N_TURN, 400),
-    notification: num(process.env.COST_N_NOTIFICATION, 1500),
+    notification: num(process.env.COST_N_NOTIFICATION, 400),
     recipient: num(process.env.COST_N_RECIPIENT, 1500),
 };
 const MIN_WINDOW_MS = 8000; // ready → SIGTERM, at least
@@ -37,6 +37,7 @@ const UNIT_TIMEOUT_MS = 300000; // one run's work under callgrind
 const STOP_TIMEOUT_MS = 60000;
 const POLL_MS = 100;
 const IN_FLIGHT = 8; // webhooks or API calls at once
+const NOTIFY_RATE = 25; // notifications/s posted: well under what motcua sends under callgrind
 const PSIDS = 100; // citizens the webhooks come from (turns build up conversations)
 const SECRET = 'bench-app-secret';
 const TOKEN = 'bench-cost-token';
@@ -130,10 +131,10 @@ async function pool(jobs) {
 /**
  * One `motcua serve` under callgrind: prepare(n) (before the snapshot), start, wait for
  * /healthz, drive(n, url), keep it up until `windowMs` after ready (null: decide from
- * this run's busy time), SIGTERM, wait for the exit. Returns the run's instructions,
- * Redis commands, busy time and window.
+ * this run's busy time; a paced drive's busy time is its pace), SIGTERM, wait for the
+ * exit. Returns the run's instructions, Redis commands, busy time and window.
  */
-async function serveRun(label, n, windowMs, { converse, prepare, drive }) {
+async function serveRun(label, n, windowMs, { converse, prepare, drive, paced }) {
     await standinRotate();
     redis('FLUSHALL');
     if (prepare) await prepare(n);
@@ -159,7 +160,7 @@ async function serveRun(label, n, windowMs, { converse, prepare, drive }) {
         const ready = Date.now();
         await drive(n, url);
         const busy = Date.now() - ready;
-        const win = windowMs ?? Math.max(MIN_WINDOW_MS, Math.round(busy * (1 + WINDOW_SLACK)) + WINDOW_PAD_MS);
+        const win = windowMs ?? Math.max(MIN_WINDOW_MS, Math.round(busy * (paced ? 1 : 1 + WINDOW_SLACK)) + WINDOW_PAD_MS);
         const left = ready + win - Date.now();
         if (left > 0) await sleep(left);
         proc.kill('SIGTERM');
@@ -206,18 +207,21 @@ async function postWebhooks(url, label, n) {
     if (bad) throw new Error(`${bad} of ${n} webhooks not answered 200`);
 }
 
-/** A normal-build gateway with the department API, for the work to be created. */
+/** The department API of the motcua at `url`, with the bench's token. */
+const apiOf = (url) => async (method, p, body) => {
+    const r = await httpRequest(`${url}${p}`, {
+        method, timeoutMs: 60000, body: JSON.stringify(body),
+        headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+    });
+    if (r.status >= 300) throw new Error(`${method} ${p}: ${r.status} ${r.body}`);
+    return JSON.parse(r.body);
+};
+
+/** A normal-build gateway with the department API, for work created before a run. */
 async function withGateway(fn) {
     const gw = await startMotcua({ redisUrl: `unix:${SOCK}`, env: ENV, args: ['--role', 'gateway'] });
     try {
-        return await fn(async (method, p, body) => {
-            const r = await httpRequest(`${gw.url}${p}`, {
-                method, timeoutMs: 60000, body: JSON.stringify(body),
-                headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
-            });
-            if (r.status >= 300) throw new Error(`${method} ${p}: ${r.status} ${r.body}`);
-            return JSON.parse(r.body);
-        });
+        return await fn(apiOf(gw.url));
     } finally {
         await gw.stop();
     }
@@ -243,19 +247,21 @@ const UNITS = [
         check: (n) => `${(standinCount(['facebook']) / n).toFixed(2)} replies per turn`,
     },
     {
-        key: 'notification', what: 'sent notification (API → provider)', converse: false,
-        prepare: async (n) => {
-            const rs = recipients(n);
-            await openChatWindows(SOCK, rs, Date.now() + noon - HOUR);
-            await withGateway(async (api) => {
-                await pool(rs.map((m, i) => async () => {
-                    const [c, u] = [m.slice(0, m.indexOf(':')), m.slice(m.indexOf(':') + 1)];
-                    await api('POST', '/api/v1/notifications', { to: { channel: c, user_id: u }, text: `${TEXTS[i % TEXTS.length]} (${i})`, channels: [c] });
-                }));
-            });
+        key: 'notification', what: 'notification (API POST → sent)', converse: false, paced: true,
+        prepare: (n) => openChatWindows(SOCK, recipients(n), Date.now() + noon - HOUR),
+        // paced, so that the sender's backlog stays small and does not depend on timing
+        drive: async (n, url) => {
+            const api = apiOf(url);
+            const t0 = Date.now();
+            await pool(recipients(n).map((m, i) => async () => {
+                const wait = t0 + (1000 * i) / NOTIFY_RATE - Date.now();
+                if (wait > 0) await sleep(wait);
+                const c = m.slice(0, m.indexOf(':'));
+                await api('POST', '/api/v1/notifications', { to: { channel: c, user_id: m.slice(c.length + 1) }, text: `${TEXTS[i % TEXTS.length]} (${i})`, channels: [c] });
+            }));
+            await until('notification: every request at the stand-in', () => standinCount() >= n, UNIT_TIMEOUT_MS);
         },
-        drive: (n) => until('notification: every request at the stand-in', () => standinCount() >= n, UNIT_TIMEOUT_MS),
-        check: (n) => `${standinCount()} of ${n} at the stand-in`,
+        check: (n) => `${standinCount()} of ${n} at the stand-in, ${NOTIFY_RATE}/s`,
     },
     {
         key: 'recipient', what: 'broadcast recipient (fan-out + send)', converse: false,
@@ -267,17 +273,19 @@ const UNITS = [
             });
         },
         drive: (n) => until('recipient: every request at the stand-in', () => standinCount() >= n, UNIT_TIMEOUT_MS),
-        check: (n) => `${standinCount()} of ${n} at the stand-in`,
+        check: (n) => `${standinCount()} of ${n} at the stand-in; a burst: moves with the sender's backlog`,
     },
 ];
 
 /* ---------------------------------------------------------------- main */
 
+const ONLY = process.env.COST_UNITS ? process.env.COST_UNITS.split(/[\s,]+/) : null; // e.g. "webhook turn"
+const wanted = (k) => !ONLY || ONLY.includes(k);
 const rows = [];
 const fmt = (x) => Math.round(x).toLocaleString('en-US');
 
 // per classified message: `motcua classify` over N and 2N lines of the dev texts
-{
+if (wanted('classify')) {
     const texts = fs.readFileSync(path.join(ROOT, 'intents/data/dev.tsv'), 'utf8').split('\n')
         .filter((l) => l.trim() && !l.startsWith('#')).map((l) => l.split('\t')[1]);
     const lines = (n) => Array.from({ length: n }, (_, i) => texts[i % texts.length]).join('\n') + '\n';
@@ -295,7 +303,7 @@ const fmt = (x) => Math.round(x).toLocaleString('en-US');
     rows.push({ key: 'classify', what: 'classified message (motcua classify)', n, ir: (i2 - i1) / n, redis: null, note: `dev texts; I(N) ${fmt(i1)}` });
 }
 
-for (const u of UNITS) {
+for (const u of UNITS.filter((x) => wanted(x.key))) {
     const n = N[u.key];
     const r2 = await serveRun(u.key, 2 * n, null, u);
     const note2 = u.check ? u.check(2 * n) : '';
@@ -311,7 +319,18 @@ for (const u of UNITS) {
     });
 }
 
-console.log(`\ncost per unit of work (valgrind --tool=callgrind, normal build; (I(2N) - I(N)) / N; Redis: INFO commandstats, calls inside scripts and MULTI included)`);
+const git = (...a) => {
+    try {
+        return execFileSync('git', a, { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    } catch {
+        return '';
+    }
+};
+const commit = git('rev-parse', '--short', 'HEAD') || 'unknown commit';
+const dirty = git('status', '--porcelain', '--untracked-files=no') ? ', with uncommitted changes' : '';
+const version = execFileSync(BIN, ['--version'], { encoding: 'utf8' }).trim();
+console.log(`\ncost per unit of work: ${path.relative(ROOT, BIN)} (${version}, commit ${commit}${dirty}) under valgrind --tool=callgrind`);
+console.log(`(instructions: (I(2N) - I(N)) / N; Redis: INFO commandstats, calls inside Lua scripts and MULTI included)`);
 console.log(`${'unit'.padEnd(42)} ${'N'.padStart(6)} ${'instructions/unit'.padStart(18)} ${'Redis cmds/unit'.padStart(16)}  per-unit Redis commands, notes`);
 for (const r of rows) {
     console.log(`${r.what.padEnd(42)} ${String(r.n).padStart(6)} ${fmt(r.ir).padStart(18)} ${(r.redis === null ? '-' : r.redis.toFixed(2)).padStart(16)}  ${r.note}`);

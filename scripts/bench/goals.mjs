@@ -33,7 +33,7 @@ row('full pipeline in one process (accept + understand + reply) vs nginx',
 row('end to end webhook → reply at the fake Send API, 1,000 msg/s for 10 s',
     has('e2e.p99_ms', 'e2e.max_ms') ? `p99 ${g('e2e.p99_ms')} ms, max ${g('e2e.max_ms')} ms${g('e2e.lost') ? `, ${g('e2e.lost')} lost` : ''}` : undefined,
     'p99 <= 10 ms', has('e2e.p99_ms') && g('e2e.p99_ms') <= 10 && !g('e2e.lost'),
-    has('wh.full_rps') ? `full pipeline under wrk: ${int(g('wh.full_rps'))} msg/s accepted` : '');
+    has('wh.full_replies_rate') ? `replies the full pipeline sent under wrk: ${int(g('wh.full_replies_rate'))}/s` : '');
 row(`broadcast ${has('bc.recipients') ? int(g('bc.recipients')) : '100,000'} recipients: enqueue (fan-out)`,
     has('bc.enqueue_ms') ? `${(g('bc.enqueue_ms') / 1000).toFixed(2)} s` : undefined,
     '<= 1.0 s', has('bc.enqueue_ms') && g('bc.enqueue_ms') <= 1000,
@@ -60,5 +60,5 @@ console.log(w.map((n) => '-'.repeat(n)).join('-+-'));
 for (const r of rows) console.log(line(r));
 if (has('cost.webhook.ir')) {
     const c = (k) => (has(`cost.${k}.ir`) ? `${int(g(`cost.${k}.ir`))} instr${has(`cost.${k}.redis`) ? `, ${g(`cost.${k}.redis`).toFixed(2)} Redis cmds` : ''}` : 'not measured');
-    console.log(`per unit (the figures to compare across commits): webhook ${c('webhook')}; turn ${c('turn')}; sent notification ${c('notification')}; broadcast recipient ${c('recipient')}; classified message ${c('classify')}`);
+    console.log(`per unit (the figures to compare across commits): webhook ${c('webhook')}; turn ${c('turn')}; notification (API → sent) ${c('notification')}; broadcast recipient ${c('recipient')}; classified message ${c('classify')}`);
 }

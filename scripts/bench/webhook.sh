@@ -157,6 +157,7 @@ bench_figure wh.full_rps "$mc_rps"
 bench_figure wh.nginx_rps "$ng_rps"
 bench_figure wh.redis_ingest_rps "$rd_rps"
 bench_figure wh.redis_ingest_rps_pipelined "$rd_rps_p"
+bench_figure wh.full_replies_rate "$(awk -v n="$mc_replies" -v d="$DURATION" 'BEGIN { printf "%.0f", n / d }')"
 [ "$in_err" = 0 ] || bench_die "the ingest run had $in_err errors"
 # wrk stops with up to CONNS requests sent but their answers uncounted
 [ "$in_stored" -ge "$in_req" ] && [ "$in_stored" -le $((in_req + CONNS)) ] ||

@@ -53,18 +53,23 @@ bench_init() {
     trap bench_cleanup EXIT
 }
 
+# Stops what is still running of what this shell started (a pid is signalled only while
+# it is one of this shell's running jobs, so never a process that reused its number).
 bench_cleanup() {
-    local p
-    for p in "${BENCH_PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+    local p live
+    live=$(jobs -p)
+    for p in "${BENCH_PIDS[@]}"; do
+        grep -qx "$p" <<<"$live" && kill "$p" 2>/dev/null
+    done
     for p in "${BENCH_PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
 }
 
-# bench_track PID — stopped at exit.
+# bench_track PID — a background job of this shell, stopped at exit.
 bench_track() { BENCH_PIDS+=("$1"); }
 
 # bench_stop PID — SIGTERM and wait (the orderly stop of motcua serve).
 bench_stop() {
-    kill -TERM "$1" 2>/dev/null || true
+    grep -qx "$1" <<<"$(jobs -p)" && kill -TERM "$1" 2>/dev/null
     wait "$1" 2>/dev/null || true
 }
 
