@@ -8,19 +8,19 @@
 #
 # Every request carries a different message id (pre-signed bodies, cycled by the wrk
 # script), so motcua stores every one; bodies are those of a real text message.
-# motcua is measured twice, each from an empty Redis: "ingest" ([worker] converse =
+# motcua is measured twice, each with a fresh Redis: "ingest" ([worker] converse =
 # false: accept + store only, the conversations run in other processes) and "full"
 # (the same process also runs the conversation worker and the sender on what arrives,
 # as `make run` does; its replies go to the nginx provider stand-in of lib/common.sh,
 # which answers far faster than motcua sends). Stored messages are counted from Redis's
 # INFO commandstats (XADD calls), not from key names.
 #
-# Redis's ceiling: redis-benchmark on the same private Redis, EVALSHA of a script of
-# the ingest's shape (SET NX EX of a dedup key + XADD of the same ten fields), random
-# keys, 50 connections, without and with a pipeline of 16 (motcua pipelines every
-# command of a loop iteration on one connection).
+# Redis's ceiling: redis-benchmark on a private Redis started the same way (AOF on),
+# EVALSHA of a script of the ingest's shape (SET NX EX of a dedup key + XADD of the
+# same ten fields), random keys, 50 connections, without and with a pipeline of 16
+# (motcua pipelines every command of a loop iteration on one connection).
 #
-# End to end: a fresh motcua (full) on an empty Redis, replies to tests/fakes (the Node
+# End to end: a fresh motcua (full) on a fresh Redis, replies to tests/fakes (the Node
 # fake records each request's arrival time); signed webhooks at a fixed rate, each
 # reply matched to its webhook by the recipient id (webhook-e2e.mjs).
 set -euo pipefail
@@ -48,7 +48,7 @@ command -v redis-benchmark >/dev/null || bench_die "redis-benchmark is missing (
 
 bench_init webhook
 mkdir -p "$W/outbox"
-bench_redis "$W/redis"
+bench_redis "$W/redis-ingest"
 bench_standin "$W/standin"
 bench_nginx_static "$W/nginx"
 
@@ -118,7 +118,7 @@ read -r _ in_req _ in_rps in_p50 in_p99 in_err <<<"$(run_wrk ingest "$MC_URL")"
 in_stored=$(xadds "$W/cmd.ingest")
 in_rss=$(awk '/VmHWM/ {print $2}' "/proc/$MC_PID/status")
 bench_stop "$MC_PID"
-rcli FLUSHALL >/dev/null # same bodies next: no dedup hits from the ingest run
+bench_redis_fresh "$W/redis-full" # same bodies next: no dedup hits from the ingest run
 
 bench_standin_rotate
 start_motcua full true "$STANDIN_URL"
@@ -128,8 +128,8 @@ rss_kb=$(awk '/VmHWM/ {print $2}' "/proc/$MC_PID/status")
 bench_stop "$MC_PID"
 read -r _ ng_req _ ng_rps ng_p50 ng_p99 ng_err <<<"$(run_wrk nginx "$STATIC_URL")"
 
-# Redis's ceiling for the ingest's command shape, on the same Redis (keys of its own)
-rcli FLUSHALL >/dev/null
+# Redis's ceiling for the ingest's command shape, on a Redis started the same way
+bench_redis_fresh "$W/redis-bench"
 INGEST_LUA="if redis.call('SET',KEYS[1],'1','NX','EX',ARGV[1]) then return redis.call('XADD',KEYS[2],'*','ch','facebook','kind','text','pid',ARGV[2],'from',ARGV[3],'to','1000','ts',ARGV[4],'status','','at',ARGV[4],'text',ARGV[5]) end return 0"
 sha=$(rcli SCRIPT LOAD "$INGEST_LUA")
 redis_rps() { # pipeline
@@ -140,7 +140,6 @@ redis_rps() { # pipeline
 }
 rd_rps=$(redis_rps 1)
 rd_rps_p=$(redis_rps "$REDIS_PIPELINE")
-rcli FLUSHALL >/dev/null
 
 printf '\n%-40s %12s %12s %12s\n' "signed FB webhooks, ${CONNS} conns, ${DURATION} s" "motcua ingest" "motcua full" nginx
 printf '%-40s %12s %12s %12s\n' "requests/s (200 answers)" "$in_rps" "$mc_rps" "$ng_rps"
@@ -163,7 +162,8 @@ bench_figure wh.full_replies_rate "$(awk -v n="$mc_replies" -v d="$DURATION" 'BE
 [ "$in_stored" -ge "$in_req" ] && [ "$in_stored" -le $((in_req + CONNS)) ] ||
     bench_die "ingest: $in_req answers 200 but $in_stored messages stored"
 
-# end to end at a fixed rate, from a fresh process and an empty Redis (no backlog)
+# end to end at a fixed rate, from a fresh process and a fresh Redis (no backlog)
+bench_redis_fresh "$W/redis-e2e"
 start_motcua e2e true "$FAKE"
 echo
 node scripts/bench/webhook-e2e.mjs "$MC_URL" "$FAKE" "$SECRET" "$E2E_RATE" "$E2E_SECONDS" | tee "$W/e2e.txt"

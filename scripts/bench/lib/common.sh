@@ -108,6 +108,13 @@ bench_redis() {
 
 rcli() { redis-cli -s "$REDIS_SOCK" "$@"; }
 
+# bench_redis_fresh DIR — stops the private Redis and starts an empty one in DIR (same
+# options): a run does not inherit the data, AOF file or rewrite of the one before.
+bench_redis_fresh() {
+    bench_stop "$REDIS_PID"
+    bench_redis "$1"
+}
+
 # bench_cmdstats FILE — "command calls" lines from INFO commandstats (commands run
 # inside Lua scripts and MULTI included, as Redis counts them).
 bench_cmdstats() {
