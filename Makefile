@@ -6,7 +6,8 @@
 #   make test       install what is missing, build both ways, run unit + integration + browser
 #   make unit       build and run the cmocka unit tests only (add SANITIZE=1 for the ASan build)
 #   make eval       intent and entity accuracy of the whole pipeline on intents/data/dev.tsv
-#   make bench      scripts/bench.sh: every scripts/bench/*.sh section, one table each
+#   make bench      install what is missing, build, scripts/bench.sh: measured figures, the
+#                   cost per unit (callgrind) and the goals of issue 16
 #   make fuzz       libFuzzer (clang) on every tests/fuzz/fuzz_*.c for FUZZ_SECONDS each (60);
 #                   FUZZ_TARGETS="zalo webchat" picks some
 #   make fmt        clang-format every C file
@@ -128,7 +129,8 @@ $(foreach t,$(FUZZ_ALL),$(eval $(call fuzz_rules,$(t))))
 eval: $(EVAL) $(MODEL)
 	$(EVAL) --data intents/data/dev.tsv --model $(MODEL)
 
-bench: all $(EVAL)
+bench: deps
+	@$(MAKE) --no-print-directory all $(EVAL)
 	@bash scripts/bench.sh
 
 # libFuzzer, one target after the other: each keeps what it finds in

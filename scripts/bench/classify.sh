@@ -14,7 +14,8 @@
 # -bucket 200000 -minCount 1 -thread 1 -seed 1 (subword n-grams 3..5 like motcua's
 # character n-grams); `fasttext predict` for accuracy and throughput.
 set -euo pipefail
-cd "$(dirname "${BASH_SOURCE[0]}")/../.."
+. "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
+cd "$BENCH_ROOT"
 export LC_ALL=C.UTF-8
 
 BIN=build/motcua
@@ -33,14 +34,7 @@ die() {
     exit 1
 }
 
-if ! command -v fasttext >/dev/null 2>&1; then
-    if [ "$(id -u)" -ne 0 ]; then
-        die "fastText is missing; as root: apt-get install --no-install-recommends fasttext"
-    fi
-    echo "installing Debian's fasttext package" >&2
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends fasttext >/dev/null
-fi
+bench_need_apt fasttext
 for f in "$BIN" "$EVAL" "$TRAIN" "$DEV"; do
     [ -e "$f" ] || die "$f is missing (run make bench, which builds it)"
 done
@@ -155,3 +149,5 @@ row "model file" "$(size_mb "$W/nlu.model") MB" "$(size_mb "$W/ft.bin") MB"
 row "peak RSS, throughput run" "$(maxrss_mb "$W/time.motcua") MB" "$(maxrss_mb "$W/time.ft") MB"
 row "training time (incl. motcua's CV)" "${t_train_mc} s" "${t_train_ft} s"
 echo "(motcua accuracy is the whole pipeline: model + rules; see make eval for the model alone)"
+bench_figure cl.rate "$(awk -v n="$n_big" -v t="$t_mc" 'BEGIN { printf "%.0f", n / t }')"
+bench_figure cl.ft_rate "$(awk -v n="$n_big" -v t="$t_ft" 'BEGIN { printf "%.0f", n / t }')"
