@@ -7,12 +7,12 @@
 // each had written an hour ago), emptying the channels' rate buckets, and the memory
 // breakdown of one scheduled notification.
 //
-// The names follow gateway/store/gw_keys.h as it is today (mc:sub:ward:<ward>,
-// mc:conv:<channel>:<user>, mc:rate:<channel>, mc:notif:<id>, mc:due). When the
-// partitioned keyspace lands ("mc:{<tag>}:<family>:...", gw_keys.c), this file is the
-// one to update: each function below says what it stands for.
+// The names come from tests/lib/keys.mjs, the tests' mirror of the keyspace table of
+// gateway/store/gw_keys.c ("mc:{<tag>}:<family>:..."): a ward's subscribers are spread
+// over the partitions of their "<channel>:<user>", as the subscriptions API stores them.
 
 import { execFile } from 'node:child_process';
+import { PARTITIONS, key, ownKey, partOf } from '../../../tests/lib/keys.mjs';
 
 const RESP_TIMEOUT_MS = 300000; // one bulk load through redis-cli --pipe
 const PIPE_MAX_BUFFER = 1 << 26;
@@ -43,8 +43,15 @@ function cli(sock, ...args) {
  * the ward's set), with their chat windows opened at lastInMs (openChatWindows).
  */
 export async function loadAudience(sock, ward, members, lastInMs) {
+    const byPart = new Map();
+    for (const m of members) {
+        const p = partOf(m);
+        if (!byPart.has(p)) byPart.set(p, []);
+        byPart.get(p).push(m);
+    }
     const cmds = [];
-    for (let i = 0; i < members.length; i += SADD_CHUNK) cmds.push(['SADD', `mc:sub:ward:${ward}`, ...members.slice(i, i + SADD_CHUNK)]);
+    for (const [p, list] of byPart)
+        for (let i = 0; i < list.length; i += SADD_CHUNK) cmds.push(['SADD', key('sub_ward', p, ward), ...list.slice(i, i + SADD_CHUNK)]);
     await pipe(sock, cmds);
     await openChatWindows(sock, members, lastInMs);
 }
@@ -57,26 +64,37 @@ export async function loadAudience(sock, ward, members, lastInMs) {
 export async function openChatWindows(sock, members, lastInMs) {
     const windows = members.filter((m) => !m.startsWith('sms:')).map((m) => {
         const i = m.indexOf(':');
-        return ['HSET', `mc:conv:${m.slice(0, i)}:${m.slice(i + 1)}`, 'last_in_ms', String(lastInMs)];
+        return ['HSET', key('conv', partOf(m), m.slice(0, i), m.slice(i + 1)), 'last_in_ms', String(lastInMs)];
     });
     if (windows.length) await pipe(sock, windows);
 }
 
 /** Empties each channel's token bucket (gw_sched's rate limiter) at nowMs. */
 export async function emptyRateBuckets(sock, channels, nowMs) {
-    await pipe(sock, channels.map((c) => ['HSET', `mc:rate:${c}`, 'tokens', '0', 'ts', String(nowMs)]));
+    await pipe(sock, channels.map((c) => ['HSET', ownKey('rate', c), 'tokens', '0', 'ts', String(nowMs)]));
 }
 
 /**
- * Memory of one scheduled notification of broadcast `bcId` (its first recipient's hash:
- * bytes and encoding) and of the due set ({bytes, members}).
+ * Memory of one scheduled notification of broadcast `bcId` (the first recipient of the
+ * first partition that has one: bytes and encoding of its hash) and of the due sets of
+ * every partition ({bytes, members}, summed).
  */
 export async function notificationMemory(sock, bcId) {
-    const key = `mc:notif:${bcId}-1`;
+    let one = null;
+    let dueBytes = 0, dueMembers = 0;
+    for (let p = 0; p < PARTITIONS; p++) {
+        const k = key('notif', p, `${p}-${bcId}-1`);
+        if (!one && (await cli(sock, 'EXISTS', k)) === '1') one = k;
+        const members = Number(await cli(sock, 'ZCARD', key('due', p)));
+        if (members) {
+            dueMembers += members;
+            dueBytes += Number(await cli(sock, 'MEMORY', 'USAGE', key('due', p), 'SAMPLES', '0'));
+        }
+    }
     return {
-        hashBytes: Number(await cli(sock, 'MEMORY', 'USAGE', key, 'SAMPLES', '0')),
-        hashEncoding: await cli(sock, 'OBJECT', 'ENCODING', key),
-        dueBytes: Number(await cli(sock, 'MEMORY', 'USAGE', 'mc:due', 'SAMPLES', '0')),
-        dueMembers: Number(await cli(sock, 'ZCARD', 'mc:due')),
+        hashBytes: one ? Number(await cli(sock, 'MEMORY', 'USAGE', one, 'SAMPLES', '0')) : 0,
+        hashEncoding: one ? await cli(sock, 'OBJECT', 'ENCODING', one) : 'none',
+        dueBytes,
+        dueMembers,
     };
 }
