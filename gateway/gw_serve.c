@@ -135,6 +135,17 @@ static void store_stop(serve *s) {
     stop_next(s);
 }
 
+/* A module that is one object: opened with gw_<x>_open(&app, &field, err, errlen) and
+ * freed with gw_<x>_free(field), in the close phase or after the loop (release). */
+#define ONE_OBJECT_MODULE(name, field, open_fn, free_fn)                                           \
+    static int name##_open(serve *s, char *err, size_t errlen) {                                   \
+        return open_fn(&s->app, &s->field, err, errlen);                                           \
+    }                                                                                              \
+    static void name##_free(serve *s) {                                                            \
+        free_fn(s->field);                                                                         \
+        s->field = NULL;                                                                           \
+    }
+
 /* ---- dispatcher: sender and scheduler ---- */
 
 static int sender_open(serve *s, char *err, size_t errlen) {
@@ -155,14 +166,8 @@ static void sender_close(serve *s) {
     s->sender = NULL;
 }
 
-static int sched_open(serve *s, char *err, size_t errlen) {
-    return gw_sched_open(&s->app, &s->sched, err, errlen);
-}
+ONE_OBJECT_MODULE(sched, sched, gw_sched_open, gw_sched_free)
 
-static void sched_close(serve *s) {
-    gw_sched_free(s->sched);
-    s->sched = NULL;
-}
 
 /* ---- the work streams: the reader, the outbound feed, the conversation worker ---- */
 
@@ -265,14 +270,8 @@ static void outbound_release(serve *s) {
     s->n_out = 0;
 }
 
-static int receipts_open(serve *s, char *err, size_t errlen) {
-    return gw_receipts_open(&s->app, &s->receipts, err, errlen);
-}
 
-static void receipts_release(serve *s) {
-    gw_receipts_free(s->receipts);
-    s->receipts = NULL;
-}
+ONE_OBJECT_MODULE(receipts, receipts, gw_receipts_open, gw_receipts_free)
 
 static int apply_receipt(void *priv, const char *notif, const char *channel, const char *status,
                          int64_t at_ms, gw_store_cb *cb, void *arg) {
@@ -306,14 +305,10 @@ static void worker_close(serve *s) {
 
 /* ---- gateway: the API, webhooks, web chat, pages, HTTP ---- */
 
-static int api_open(serve *s, char *err, size_t errlen) {
-    return gw_api_open(&s->app, &s->api, err, errlen);
-}
-
-static void api_close(serve *s) {
-    gw_api_free(s->api);
-    s->api = NULL;
-}
+ONE_OBJECT_MODULE(api, api, gw_api_open, gw_api_free)
+ONE_OBJECT_MODULE(webhooks, webhooks, gw_webhooks_open, gw_webhooks_free)
+ONE_OBJECT_MODULE(webchat, webchat, gw_webchat_open, gw_webchat_free)
+ONE_OBJECT_MODULE(pages, pages, gw_pages_open, gw_pages_free)
 
 static int retention_open(serve *s, char *err, size_t errlen) {
     return gw_retention_open(&s->app, s->api, &s->retention, err, errlen);
@@ -322,33 +317,6 @@ static int retention_open(serve *s, char *err, size_t errlen) {
 static void retention_close(serve *s) {
     gw_retention_free(s->retention);
     s->retention = NULL;
-}
-
-static int webhooks_open(serve *s, char *err, size_t errlen) {
-    return gw_webhooks_open(&s->app, &s->webhooks, err, errlen);
-}
-
-static void webhooks_close(serve *s) {
-    gw_webhooks_free(s->webhooks);
-    s->webhooks = NULL;
-}
-
-static int webchat_open(serve *s, char *err, size_t errlen) {
-    return gw_webchat_open(&s->app, &s->webchat, err, errlen);
-}
-
-static void webchat_release(serve *s) {
-    gw_webchat_free(s->webchat);
-    s->webchat = NULL;
-}
-
-static int pages_open(serve *s, char *err, size_t errlen) {
-    return gw_pages_open(&s->app, &s->pages, err, errlen);
-}
-
-static void pages_close(serve *s) {
-    gw_pages_free(s->pages);
-    s->pages = NULL;
 }
 
 static int http_open(serve *s, char *err, size_t errlen) {
@@ -408,16 +376,16 @@ static void signals_close(serve *s) {
 static const module modules[] = {
     {"store", G | D, store_open, store_stop, NULL, NULL},
     {"sender", D, sender_open, sender_stop, sender_close, NULL},
-    {"scheduler", D, sched_open, NULL, sched_close, NULL},
-    {"receipts", G | D, receipts_open, NULL, NULL, receipts_release},
+    {"scheduler", D, sched_open, NULL, sched_free, NULL},
+    {"receipts", G | D, receipts_open, NULL, NULL, receipts_free},
     {"reader", G | D, reader_open, reader_stop, reader_close, NULL},
     {"outbound", D, outbound_open, NULL, NULL, outbound_release},
     {"worker", G, worker_open, worker_stop, worker_close, NULL},
-    {"api", G, api_open, NULL, NULL, api_close},
+    {"api", G, api_open, NULL, NULL, api_free},
     {"retention", G, retention_open, NULL, retention_close, NULL},
-    {"webhooks", G, webhooks_open, NULL, NULL, webhooks_close},
-    {"webchat", G, webchat_open, NULL, NULL, webchat_release},
-    {"pages", G, pages_open, NULL, NULL, pages_close},
+    {"webhooks", G, webhooks_open, NULL, NULL, webhooks_free},
+    {"webchat", G, webchat_open, NULL, NULL, webchat_free},
+    {"pages", G, pages_open, NULL, NULL, pages_free},
     {"http", G, http_open, http_stop, NULL, http_release},
     {"signals", G | D, signals_open, NULL, signals_close, NULL},
 };

@@ -56,16 +56,21 @@ static gw_config *load_config(const opts *o) {
 }
 
 /* The understanding engine of share folder; NULL with the reason printed. */
+/* The share folder into share (PATH_MAX bytes): 0, or MC_ENOTFOUND once said, for the
+ * command cmd ("" for the top). */
+static int find_share(const gw_config *c, char *share, const char *cmd) {
+    if (!gw_boot_share_dir(c, share, PATH_MAX))
+        return 0;
+    fprintf(stderr,
+            "%s%s%s: cannot find intents/data (set [server] share_dir or "
+            "MOTCUA_SERVER_SHARE_DIR)\n",
+            prog, *cmd ? " " : "", cmd);
+    return MC_ENOTFOUND;
+}
+
 static nlu_engine *open_nlu(const gw_config *c) {
     char share[PATH_MAX];
-    if (gw_boot_share_dir(c, share, sizeof share)) {
-        fprintf(stderr,
-                "%s: cannot find intents/data (set [server] share_dir or "
-                "MOTCUA_SERVER_SHARE_DIR)\n",
-                prog);
-        return NULL;
-    }
-    return gw_boot_nlu(c, share, prog);
+    return find_share(c, share, "") ? NULL : gw_boot_nlu(c, share, prog);
 }
 
 /* ---- serve ---- */
@@ -97,12 +102,7 @@ static int cmd_serve(const opts *o) {
     signal(SIGPIPE, SIG_IGN);
     char share[PATH_MAX];
     int rc = EXIT_USAGE;
-    if (gw_boot_share_dir(cfg, share, sizeof share))
-        fprintf(stderr,
-                "%s serve: cannot find intents/data (set [server] share_dir or "
-                "MOTCUA_SERVER_SHARE_DIR)\n",
-                prog);
-    else
+    if (!find_share(cfg, share, "serve"))
         rc = gw_serve(cfg, share, mask, role);
     gw_config_free(cfg);
     return rc;
@@ -258,13 +258,8 @@ static int cmd_train(const opts *o) {
     char share[PATH_MAX], vdir[PATH_MAX + 16], data[PATH_MAX + 32], err[512];
     int rc = EXIT_RUNTIME;
     vn_normalizer *vn = NULL;
-    if (gw_boot_share_dir(cfg, share, sizeof share)) {
-        fprintf(stderr,
-                "%s train: cannot find intents/data (set [server] share_dir or "
-                "MOTCUA_SERVER_SHARE_DIR)\n",
-                prog);
+    if (find_share(cfg, share, "train"))
         goto out;
-    }
     snprintf(vdir, sizeof vdir, "%s/vi-nlp/data", share);
     snprintf(data, sizeof data, "%s/%s", share, TRAIN_DEFAULT_DATA);
     if (!(vn = vn_normalizer_new(err, sizeof err)) ||

@@ -330,12 +330,9 @@ static const gw_script *api_script(const gw_api *a, const char *body, const char
     for (size_t i = 0; i < t->n; i++)
         if (t->body[i] == body)
             return &t->s[i];
-    if (t->n == API_SCRIPTS_MAX || gw_script_init(&t->s[t->n], name, a->app->keys, body))
+    if (t->n == API_SCRIPTS_MAX ||
+        gw_script_load(&t->s[t->n], a->app->store, name, a->app->keys, body))
         return NULL;
-    if (gw_store_load(a->app->store, &t->s[t->n])) {
-        gw_script_clear(&t->s[t->n]);
-        return NULL;
-    }
     t->body[t->n] = body;
     return &t->s[t->n++];
 }

@@ -408,6 +408,11 @@ typedef void gw_api_step_reply_fn(gw_api_op *o, size_t i, const redisReply *r);
 void gw_api_op_steps(gw_api_op *o, size_t n, gw_api_want want, gw_api_step_build_fn *build,
                      gw_api_step_reply_fn *each, gw_api_next_fn *done);
 
+/* The steps over every partition (step i is partition i), with keep (stolen; NULL: the
+ * op's own) as what each adds to: answers 500 when keep is NULL (memory ran out). */
+void gw_api_op_parts(gw_api_op *o, json_t *keep, gw_api_want want, gw_api_step_build_fn *build,
+                     gw_api_step_reply_fn *each, gw_api_next_fn *done);
+
 /* An argument vector that begins EVALSHA of the script made of the keyspace's prelude
  * and lua (a static text: the room keeps one script per text, loaded into the store on
  * first use) and <nkeys>: the keys and arguments follow, then gw_api_op_send. Without a

@@ -315,6 +315,20 @@ void gw_api_op_steps(gw_api_op *o, size_t n, gw_api_want want, gw_api_step_build
     step_send(o);
 }
 
+void gw_api_op_parts(gw_api_op *o, json_t *keep, gw_api_want want, gw_api_step_build_fn *build,
+                     gw_api_step_reply_fn *each, gw_api_next_fn *done) {
+    if (keep) {
+        json_decref(o->keep);
+        o->keep = keep;
+    }
+    if (!o->keep) {
+        gw_api_oom(o->rq);
+        gw_api_op_free(o);
+        return;
+    }
+    gw_api_op_steps(o, gw_keyspace_partitions(gw_api_keys(o->api)), want, build, each, done);
+}
+
 /* ----------------------------------------------------------- idempotency */
 
 int gw_api_op_hash_body(gw_api_op *o) {

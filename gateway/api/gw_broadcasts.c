@@ -276,14 +276,8 @@ static void count_each(gw_api_op *o, size_t i, const redisReply *r) {
 }
 
 static void count_then(gw_api_op *o, gw_api_next_fn *next) {
-    json_decref(o->keep);
-    if (!(o->keep = json_pack("{s:I, s:{}}", "n", (json_int_t)0, "by"))) {
-        gw_api_oom(o->rq);
-        gw_api_op_free(o);
-        return;
-    }
-    gw_api_op_steps(o, gw_keyspace_partitions(gw_api_keys(o->api)), GW_API_STATUS, count_build,
-                    count_each, next);
+    gw_api_op_parts(o, json_pack("{s:I, s:{}}", "n", (json_int_t)0, "by"), GW_API_STATUS,
+                    count_build, count_each, next);
 }
 
 /* --------------------------------------------------------------- POST */
@@ -536,21 +530,18 @@ static void on_bc_get(gw_api_op *o, const redisReply *r) {
         gw_api_fail(o->rq, 404, "not_found", NULL, "no broadcast %s", o->id);
         return;
     }
-    o->keep = json_pack("{s:{s:s}, s:{}, s:{}, s:{}, s:I}", "d", "id", o->id, "by_ch", "fanned",
-                        "counts", "parts_done", (json_int_t)0);
-    if (!o->keep) {
-        gw_api_oom(o->rq);
-        return;
-    }
-    absorb(o->keep, r, false);
-    const char *dept = json_string_value(json_object_get(o->keep, "dept"));
-    if (!dept || strcmp(dept, o->dept)) {
+    json_t *keep = json_pack("{s:{s:s}, s:{}, s:{}, s:{}, s:I}", "d", "id", o->id, "by_ch",
+                             "fanned", "counts", "parts_done", (json_int_t)0);
+    if (keep)
+        absorb(keep, r, false);
+    const char *dept = json_string_value(json_object_get(keep, "dept"));
+    if (keep && (!dept || strcmp(dept, o->dept))) {
+        json_decref(keep);
         gw_api_fail(o->rq, 403, "forbidden", NULL, "broadcast %s belongs to another department",
                     o->id);
         return;
     }
-    gw_api_op_steps(o, gw_keyspace_partitions(gw_api_keys(o->api)), GW_API_ARRAY, part_build,
-                    part_each, get_done);
+    gw_api_op_parts(o, keep, GW_API_ARRAY, part_build, part_each, get_done);
 }
 
 static void cancel_build(gw_api_op *o, size_t i, gw_argv *av) {
@@ -577,8 +568,7 @@ static void on_bc_cancel(gw_api_op *o, const redisReply *r) {
     else if (r->integer == 0)
         gw_api_fail(o->rq, 409, "conflict", NULL, "broadcast %s is no longer scheduled", o->id);
     else /* the partitions follow; a crash meanwhile: the sender still sees it cancelled */
-        gw_api_op_steps(o, gw_keyspace_partitions(gw_api_keys(o->api)), GW_API_INT, cancel_build,
-                        cancel_each, cancel_done);
+        gw_api_op_parts(o, json_object(), GW_API_INT, cancel_build, cancel_each, cancel_done);
 }
 
 void gw_broadcasts_item(const gw_api *a, gw_req *rq, const gw_api_token *t) {

@@ -145,13 +145,8 @@ void gw_reports_stats(const gw_api *a, gw_req *rq, const gw_api_token *t) {
             channel_obj(chans, gw_channel_name(c));
         json_array_append_new(days, json_pack("{s:s, s:o}", "date", date, "channels", chans));
     }
-    if (!(o->keep = json_pack("{s:o}", "days", days))) {
-        gw_api_oom(rq);
-        gw_api_op_free(o);
-        return;
-    }
-    gw_api_op_steps(o, gw_keyspace_partitions(gw_api_keys(a)), GW_API_ARRAY, stats_build,
-                    stats_each, stats_done);
+    gw_api_op_parts(o, json_pack("{s:o}", "days", days), GW_API_ARRAY, stats_build, stats_each,
+                    stats_done);
 }
 
 /* --------------------------------------------------------- dead letters */
@@ -247,18 +242,13 @@ void gw_reports_dead(const gw_api *a, gw_req *rq, const gw_api_token *t) {
     gw_api_op *o = listing(a, rq, t, "limit", DEF_DEAD, MAX_DEAD);
     if (!o)
         return;
-    if (!(o->keep = json_pack("{s:[]}", "dead"))) {
-        gw_api_oom(rq);
-        gw_api_op_free(o);
-        return;
-    }
-    gw_api_op_steps(o, gw_keyspace_partitions(gw_api_keys(a)), GW_API_ARRAY, dead_build,
-                    dead_each, dead_done);
+    gw_api_op_parts(o, json_pack("{s:[]}", "dead"), GW_API_ARRAY, dead_build, dead_each,
+                    dead_done);
 }
 
 /* KEYS[1] the notification, KEYS[2] its partition's due set, KEYS[3] the
- * department's dead list there; ARGV: dept, id, now. {-2} none, {-1} other department, {0, why} not retryable, {1} queued
- * again from the first channel of its list. A broadcast recipient goes back to
+ * department's dead list there; ARGV: dept, id, now. {-2} none, {-1} other department,
+ * {0, why} not retryable, {1} queued again from the first channel of its list. A broadcast recipient goes back to
  * "not finished" in its broadcast's counters (bc_note counted it dead and
  * finished), so the broadcast is sending again until it settles. */
 static const char retry_lua[] =

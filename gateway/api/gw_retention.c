@@ -188,9 +188,7 @@ int gw_retention_open(gw_app *app, const gw_api *api, gw_retention **out, char *
         return MC_ENOMEM;
     }
     r->app = app;
-    if (gw_script_init(&r->sweep, "retention_sweep", app->keys, sweep_lua) ||
-        gw_store_load(app->store, &r->sweep)) {
-        gw_script_clear(&r->sweep);
+    if (gw_script_load(&r->sweep, app->store, "retention_sweep", app->keys, sweep_lua)) {
         free(r);
         snprintf(err, errlen, "out of memory");
         return MC_ENOMEM;

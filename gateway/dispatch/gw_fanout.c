@@ -163,11 +163,9 @@ gw_fanout *gw_fanout_new(gw_app *app, gw_fanout_added_fn *added, void *priv) {
     f->app = app;
     f->added = added;
     f->added_priv = priv;
-    if (gw_script_init(&f->start, "fan_start", app->keys, start_lua) ||
-        gw_script_init(&f->fan, "fan_batch", app->keys, fan_lua) ||
-        gw_script_init(&f->finish, "fan_finish", app->keys, finish_lua) ||
-        gw_store_load(app->store, &f->start) || gw_store_load(app->store, &f->fan) ||
-        gw_store_load(app->store, &f->finish)) {
+    if (gw_script_load(&f->start, app->store, "fan_start", app->keys, start_lua) ||
+        gw_script_load(&f->fan, app->store, "fan_batch", app->keys, fan_lua) ||
+        gw_script_load(&f->finish, app->store, "fan_finish", app->keys, finish_lua)) {
         release(f);
         return NULL;
     }
@@ -206,6 +204,28 @@ static int answered(gw_fanout *f, redisReply *r, const char *what) {
     return 0;
 }
 
+/* The start of a script's command on the broadcast's key of family fam in partition part:
+ * EVALSHA, the key, the broadcast's id and the clock (every script's first arguments). */
+static gw_argv script_argv(const gw_fanout *f, const gw_script *sc, gw_key_family fam,
+                           unsigned part) {
+    gw_argv a = {0};
+    gw_argv_evalsha(&a, sc);
+    gw_argv_adds(&a, "1");
+    gw_argv_addkey(&a, f->app->keys, fam, part, f->id);
+    gw_argv_adds(&a, f->id);
+    gw_argv_addf(&a, "%" PRId64, gw_now_ms());
+    return a;
+}
+
+/* Sends a (freed here); cb gets the answer. Redis refusing it ends the broadcast for now. */
+static void fan_send(gw_fanout *f, gw_argv *a, gw_store_cb *cb) {
+    if (gw_argv_send(f->app->store, a, cb, f))
+        done(f);
+    else
+        f->busy = 1;
+    gw_argv_free(a);
+}
+
 static void fan_batch(gw_fanout *f);
 
 static void on_finish(gw_store *st, redisReply *r, void *priv) {
@@ -223,17 +243,8 @@ static void on_finish(gw_store *st, redisReply *r, void *priv) {
 }
 
 static void finish(gw_fanout *f) {
-    gw_argv a = {0};
-    gw_argv_evalsha(&a, &f->finish);
-    gw_argv_adds(&a, "1");
-    gw_argv_addkey(&a, f->app->keys, GW_K_BC, f->home, f->id);
-    gw_argv_adds(&a, f->id);
-    gw_argv_addf(&a, "%" PRId64, gw_now_ms());
-    if (gw_argv_send(f->app->store, &a, on_finish, f))
-        done(f);
-    else
-        f->busy = 1;
-    gw_argv_free(&a);
+    gw_argv a = script_argv(f, &f->finish, GW_K_BC, f->home);
+    fan_send(f, &a, on_finish);
 }
 
 static void on_fan(gw_store *st, redisReply *r, void *priv) {
@@ -259,22 +270,13 @@ static void fan_batch(gw_fanout *f) {
         done(f);
         return;
     }
-    gw_argv a = {0};
-    gw_argv_evalsha(&a, &f->fan);
-    gw_argv_adds(&a, "1");
-    gw_argv_addkey(&a, f->app->keys, GW_K_BC_PART, f->part, f->id);
-    gw_argv_adds(&a, f->id);
-    gw_argv_addf(&a, "%" PRId64, gw_now_ms());
+    gw_argv a = script_argv(f, &f->fan, GW_K_BC_PART, f->part);
     gw_argv_addf(&a, "%d", FAN_BATCH);
     gw_argv_addf(&a, "%d", FAN_MAX_SCANS);
     gw_argv_addf(&a, "%u", f->part);
     for (size_t i = 0; i < FAN_FIELDS; i++)
         gw_argv_add(&a, f->field[i] ? f->field[i] : "", f->field_len[i]);
-    if (gw_argv_send(f->app->store, &a, on_fan, f))
-        done(f);
-    else
-        f->busy = 1;
-    gw_argv_free(&a);
+    fan_send(f, &a, on_fan);
 }
 
 static void on_start(gw_store *st, redisReply *r, void *priv) {
@@ -313,15 +315,6 @@ void gw_fanout_due(gw_fanout *f, const char *id) {
     }
     snprintf(f->id, sizeof f->id, "%s", id);
     f->home = (unsigned)home;
-    gw_argv a = {0};
-    gw_argv_evalsha(&a, &f->start);
-    gw_argv_adds(&a, "1");
-    gw_argv_addkey(&a, f->app->keys, GW_K_BC, f->home, f->id);
-    gw_argv_adds(&a, f->id);
-    gw_argv_addf(&a, "%" PRId64, gw_now_ms());
-    if (gw_argv_send(f->app->store, &a, on_start, f))
-        done(f);
-    else
-        f->busy = 1;
-    gw_argv_free(&a);
+    gw_argv a = script_argv(f, &f->start, GW_K_BC, f->home);
+    fan_send(f, &a, on_start);
 }

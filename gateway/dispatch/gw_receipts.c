@@ -20,8 +20,7 @@ struct gw_receipts {
 
 int gw_receipts_open(gw_app *app, gw_receipts **out, char *err, size_t errlen) {
     gw_receipts *r = *out = calloc(1, sizeof *r);
-    if (!r || gw_script_init(&r->script, "receipt", app->keys, gw_lua_receipt) ||
-        gw_store_load(app->store, &r->script)) {
+    if (!r || gw_script_load(&r->script, app->store, "receipt", app->keys, gw_lua_receipt)) {
         snprintf(err, errlen, "out of memory");
         gw_receipts_free(r);
         *out = NULL;

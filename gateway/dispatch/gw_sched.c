@@ -424,11 +424,9 @@ int gw_sched_open(gw_app *app, gw_sched **out, char *err, size_t errlen) {
         if ((rc = chan_init(s, &s->ch[s->n_ch++], &app->cfg->channels[i], err, errlen)) != 0)
             goto fail;
     rc = MC_ENOMEM;
-    if (gw_script_init(&s->pass, "sched_pass", app->keys, pass_lua) ||
-        gw_script_init(&s->take, "rate_take", app->keys, take_lua) ||
-        gw_script_init(&s->give, "rate_give", app->keys, give_lua) ||
-        gw_store_load(app->store, &s->pass) || gw_store_load(app->store, &s->take) ||
-        gw_store_load(app->store, &s->give))
+    if (gw_script_load(&s->pass, app->store, "sched_pass", app->keys, pass_lua) ||
+        gw_script_load(&s->take, app->store, "rate_take", app->keys, take_lua) ||
+        gw_script_load(&s->give, app->store, "rate_give", app->keys, give_lua))
         goto oom;
     uv_timer_init(app->loop, &s->timer);
     s->timer.data = s;

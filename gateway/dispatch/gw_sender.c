@@ -217,11 +217,9 @@ int gw_sender_open(gw_app *app, gw_sender **out, char *err, size_t errlen) {
             goto oom;
     }
     /* the settling scripts run inside the acknowledgement's MULTI: loaded once per connect */
-    if (gw_script_init(&s->sc_sent, "notif_sent", app->keys, gw_lua_notif_sent) ||
-        gw_script_init(&s->sc_fail, "notif_fail", app->keys, gw_lua_notif_fail) ||
-        gw_script_init(&s->sc_cancel, "notif_cancel", app->keys, gw_lua_notif_cancel) ||
-        gw_store_load(app->store, &s->sc_sent) || gw_store_load(app->store, &s->sc_fail) ||
-        gw_store_load(app->store, &s->sc_cancel))
+    if (gw_script_load(&s->sc_sent, app->store, "notif_sent", app->keys, gw_lua_notif_sent) ||
+        gw_script_load(&s->sc_fail, app->store, "notif_fail", app->keys, gw_lua_notif_fail) ||
+        gw_script_load(&s->sc_cancel, app->store, "notif_cancel", app->keys, gw_lua_notif_cancel))
         goto oom;
     if (*app->cfg->outbox_dir &&
         (rc = gw_outbox_open(app->loop, app->cfg->outbox_dir, &s->outbox, err, errlen)) != 0)

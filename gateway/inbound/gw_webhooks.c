@@ -320,8 +320,7 @@ int gw_webhooks_open(gw_app *app, gw_webhooks **out, char *err, size_t errlen) {
         return MC_ENOMEM;
     }
     wh->app = app;
-    if (gw_script_init(&wh->persist, "persist", app->keys, persist_lua) ||
-        gw_store_load(app->store, &wh->persist)) {
+    if (gw_script_load(&wh->persist, app->store, "persist", app->keys, persist_lua)) {
         snprintf(err, errlen, "out of memory");
         gw_webhooks_free(wh);
         return MC_ENOMEM;

@@ -27,6 +27,17 @@ int gw_script_init(gw_script *s, const char *name, const gw_keyspace *ks, const 
     return 0;
 }
 
+int gw_script_load(gw_script *s, gw_store *st, const char *name, const gw_keyspace *ks,
+                   const char *body) {
+    if (gw_script_init(s, name, ks, body))
+        return MC_ENOMEM;
+    if (gw_store_load(st, s)) {
+        gw_script_clear(s);
+        return MC_ENOMEM;
+    }
+    return 0;
+}
+
 void gw_script_clear(gw_script *s) {
     free(s->text);
     memset(s, 0, sizeof *s);

@@ -29,6 +29,10 @@ typedef struct gw_script {
 /* Builds the script: ks's prelude, then body (static Lua text). 0, or MC_ENOMEM. */
 int gw_script_init(gw_script *s, const char *name, const gw_keyspace *ks, const char *body);
 void gw_script_clear(gw_script *s);
+/* gw_script_init, then registered with the store st (gw_store_load). 0, or MC_ENOMEM (s
+ * then empty). */
+int gw_script_load(gw_script *s, gw_store *st, const char *name, const gw_keyspace *ks,
+                   const char *body);
 
 /* Starts "EVALSHA <sha>" in a; the caller adds numkeys, the keys, then the arguments. */
 void gw_argv_evalsha(gw_argv *a, const gw_script *s);
