@@ -1,5 +1,5 @@
 /*
- * main.c — the motcua command line: serve, classify, ask, check-config, train.
+ * main.c — the motcua command line: serve, classify, ask, check-config, train, keys.
  *
  * The command table below is the list of commands; each takes its own flags.
  * Exit status: 0 success, 1 runtime failure, 2 usage or configuration error
@@ -13,6 +13,7 @@
 #include "gateway/app/gw_log.h"
 #include "gateway/gw_boot.h"
 #include "gateway/gw_serve.h"
+#include "gateway/store/gw_keys.h"
 #include "intents/nlu.h"
 #include "intents/nlu_model.h"
 #include "vi-nlp/vn_norm.h"
@@ -280,6 +281,64 @@ out:
     return rc;
 }
 
+/* ---- keys ---- */
+
+/* With no word: the keyspace table (store/gw_keys.c), one family per line. With a family
+ * and its partition (a number, or an identity such as "zalo:u1" or "dept:tuphap") and its
+ * parts: that key, for an operator's redis-cli. */
+static int cmd_keys(const opts *o, int argc, char **argv) {
+    gw_config *cfg = load_config(o);
+    if (!cfg)
+        return EXIT_USAGE;
+    int rc = EXIT_USAGE;
+    gw_keyspace *ks = gw_keyspace_new((unsigned)cfg->redis_partitions);
+    size_t n;
+    const gw_key_spec *t = gw_keys_table(&n);
+    if (!ks) {
+        rc = EXIT_RUNTIME;
+        goto out;
+    }
+    if (argc == 0) {
+        printf("family\tparts\ttype\tpartition\twritten by\texpiry\n");
+        for (size_t i = 0; i < n; i++)
+            printf("%s\t%d\t%s\t%s\t%s\t%s\n", t[i].family, t[i].arity, t[i].type, t[i].tag,
+                   t[i].writers, t[i].expiry);
+        rc = 0;
+        goto out;
+    }
+    const gw_key_spec *k = NULL;
+    for (size_t i = 0; i < n && !k; i++)
+        if (!strcmp(t[i].family, argv[0]))
+            k = &t[i];
+    int given = argc - 1 - (k && !k->own_tag); /* parts after the partition */
+    if (!k || given != k->arity || k->arity > 3) {
+        fprintf(stderr, "%s keys: %s\n", prog,
+                !k ? "unknown family (motcua keys lists them)"
+                   : "give the partition (unless the family has its own tag), then its parts");
+        goto out;
+    }
+    unsigned part = GW_KEY_OWN;
+    if (!k->own_tag) {
+        char *end;
+        unsigned long p = strtoul(argv[1], &end, 10);
+        part = *argv[1] && !*end ? (unsigned)p
+                                 : gw_keyspace_part_of(ks, argv[1], strlen(argv[1]));
+    }
+    char **parts = argv + argc - given;
+    char key[GW_KEYS_MAX];
+    if (gw_key(ks, key, sizeof key, k->id, part, given > 0 ? parts[0] : "",
+               given > 1 ? parts[1] : "", given > 2 ? parts[2] : "") < 0) {
+        fprintf(stderr, "%s keys: no such partition, or the key is too long\n", prog);
+        goto out;
+    }
+    printf("%s\n", key);
+    rc = 0;
+out:
+    gw_keyspace_free(ks);
+    gw_config_free(cfg);
+    return rc;
+}
+
 /* ---- the command table ---- */
 
 typedef struct command {
@@ -297,6 +356,8 @@ static const command commands[] = {
     {"check-config", "[--config FILE]", "validate a configuration; one line per problem"},
     {"train", "[--config FILE] [--data FILE] [--out FILE]",
      "train the intent model (default intents/data/train.tsv -> build/nlu.model)"},
+    {"keys", "[--config FILE] [FAMILY [PARTITION|IDENTITY] [PART...]]",
+     "list the Redis keyspace, or print one key (for redis-cli)"},
 };
 
 static void usage(FILE *f) {
@@ -366,7 +427,7 @@ int main(int argc, char **argv) {
             return EXIT_USAGE;
         }
     }
-    int is_ask = !strcmp(cmd->name, "ask");
+    int is_ask = !strcmp(cmd->name, "ask"), is_keys = !strcmp(cmd->name, "keys");
     if ((o.listen || o.redis || o.role) && strcmp(cmd->name, "serve")) {
         fprintf(stderr, "%s %s: --listen, --redis and --role belong to serve\n", prog, cmd->name);
         return EXIT_USAGE;
@@ -379,7 +440,7 @@ int main(int argc, char **argv) {
         fprintf(stderr, "%s %s: --data and --out belong to train\n", prog, cmd->name);
         return EXIT_USAGE;
     }
-    if (!is_ask && optind < sub_argc) {
+    if (!is_ask && !is_keys && optind < sub_argc) {
         fprintf(stderr, "%s %s: unexpected argument '%s'\n", prog, cmd->name, sub_argv[optind]);
         return EXIT_USAGE;
     }
@@ -391,5 +452,7 @@ int main(int argc, char **argv) {
         return cmd_ask(&o, sub_argc - optind, sub_argv + optind);
     if (!strcmp(cmd->name, "train"))
         return cmd_train(&o);
+    if (is_keys)
+        return cmd_keys(&o, sub_argc - optind, sub_argv + optind);
     return cmd_check_config(&o);
 }

@@ -11,6 +11,7 @@ import { describe, it, before, after, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
+import * as keys from '../lib/keys.mjs';
 import {
     ROOT,
     TEST_INI,
@@ -483,5 +484,29 @@ describe('motcua command line', { timeout: 60000 }, () => {
         assertNoSanitizer(r.stderr);
         assert.equal(r.code, 0, r.stderr);
         assert.ok(containsCI(r.stdout, 'kết hôn'), `reply mentions "kết hôn":\n${r.stdout}`);
+    });
+
+    it('keys lists the keyspace and prints the keys the tests\' mirror builds', async () => {
+        const t = await runMotcua(['keys']);
+        assertNoSanitizer(t.stderr);
+        assert.equal(t.code, 0, t.stderr);
+        const rows = t.stdout.trim().split('\n').map((l) => l.split('\t'));
+        assert.deepEqual(rows[0], ['family', 'parts', 'type', 'partition', 'written by', 'expiry']);
+        const fams = rows.slice(1).map((r) => r[0]);
+        for (const f of ['inbound', 'notif', 'due', 'bc_part', 'token']) assert.ok(fams.includes(f), f);
+        for (const r of rows.slice(1)) assert.equal(r.length, 6, r.join('|'));
+        const one = async (...args) => {
+            const r = await runMotcua(['keys', ...args]);
+            assert.equal(r.code, 0, r.stderr);
+            return r.stdout.trim();
+        };
+        assert.equal(await one('notif', '3', '3-abc'), keys.key('notif', 3, '3-abc'));
+        assert.equal(await one('conv', 'zalo:u1', 'zalo', 'u1'), keys.key('conv', keys.partOf('zalo:u1'), 'zalo', 'u1'));
+        assert.equal(await one('token', 'zalo'), keys.ownKey('token', 'zalo'));
+        for (const bad of [['nope'], ['due'], ['notif', '3'], ['token', '1', 'zalo']]) {
+            const r = await runMotcua(['keys', ...bad]);
+            assert.equal(r.code, 2, `${bad.join(' ')}: ${r.stdout}`);
+            assert.match(r.stderr, /motcua keys: /);
+        }
     });
 });
