@@ -122,11 +122,10 @@ static void test_lua_prelude_in_redis(void **state) {
     char due[GW_KEYS_MAX], want[GW_KEYS_MAX];
     gw_key(ks, due, sizeof due, GW_K_DUE, 9);
     gw_key(ks, want, sizeof want, GW_K_STATS, 9, "so-tu-phap", "2026-12-03");
-    redisContext *c = redisConnectUnix(r.sock);
+    redisContext *c = redis_link(&r, NULL, 0);
     assert_non_null(c);
     char script[16384];
-    snprintf(script, sizeof script, "%sreturn K.stats(ARGV[1],ARGV[2])",
-             gw_keys_lua_prelude(ks));
+    snprintf(script, sizeof script, "%sreturn K.stats(ARGV[1],ARGV[2])", gw_keys_lua_prelude(ks));
     redisReply *rep =
         redisCommand(c, "EVAL %s 1 %s %s %s", script, due, "so-tu-phap", "2026-12-03");
     assert_non_null(rep);
@@ -137,14 +136,13 @@ static void test_lua_prelude_in_redis(void **state) {
     freeReplyObject(rep);
     redisFree(c);
     gw_keyspace_free(ks);
-    redis_stop(&r);
-    rmdir(r.dir);
+    redis_clear(&r);
 }
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_crc16_and_slots),     cmocka_unit_test(test_partition_tags_spread),
-        cmocka_unit_test(test_keys_from_the_table), cmocka_unit_test(test_partitioned_ids),
+        cmocka_unit_test(test_crc16_and_slots),      cmocka_unit_test(test_partition_tags_spread),
+        cmocka_unit_test(test_keys_from_the_table),  cmocka_unit_test(test_partitioned_ids),
         cmocka_unit_test(test_lua_prelude_in_redis),
     };
     return cmocka_run_group_tests_name("gw_keys", tests, NULL, NULL);

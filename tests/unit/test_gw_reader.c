@@ -91,8 +91,7 @@ static int teardown(void **state) {
     gw_store_free(f->store);
     uv_run(&f->loop, UV_RUN_DEFAULT);
     uv_loop_close(&f->loop);
-    redis_stop(&f->redis);
-    rmdir(f->redis.dir);
+    redis_clear(&f->redis);
     free(f);
     return 0;
 }
@@ -120,18 +119,6 @@ static void start(fx *f, int i, const char *consumer, long claim_ms) {
     assert_int_equal(gw_reader_add(f->r[i], &fd), 0);
 }
 
-/* A synchronous command's integer answer (-1 on failure). */
-static long long redis_int(fx *f, const char *cmd) {
-    redisContext *c = redisConnectUnix(f->redis.sock);
-    long long v = -1;
-    redisReply *rep = c && !c->err ? redisCommand(c, cmd) : NULL;
-    if (rep && rep->type == REDIS_REPLY_INTEGER)
-        v = rep->integer;
-    freeReplyObject(rep);
-    redisFree(c);
-    return v;
-}
-
 static void xadd(fx *f, int n) {
     for (int i = 0; i < n; i++) {
         char *id = redis_get(&f->redis, NULL, 0, "XADD " STREAM " * k v");
@@ -142,9 +129,9 @@ static void xadd(fx *f, int n) {
 
 /* Entries of STREAM pending for the group. */
 static long long pending(fx *f) {
-    redisContext *c = redisConnectUnix(f->redis.sock);
+    redisContext *c = redis_link(&f->redis, NULL, 0);
     long long v = -1;
-    redisReply *rep = c && !c->err ? redisCommand(c, "XPENDING " STREAM " " GW_GROUP) : NULL;
+    redisReply *rep = c ? redisCommand(c, "XPENDING " STREAM " " GW_GROUP) : NULL;
     if (rep && rep->type == REDIS_REPLY_ARRAY && rep->elements >= 1 &&
         rep->element[0]->type == REDIS_REPLY_INTEGER)
         v = rep->element[0]->integer;
@@ -169,7 +156,7 @@ static void test_new_entries_once_and_pending_until_acked(void **state) {
         gw_reader_ack(f->store, STREAM, f->f[0].ids[i]);
     spin(f, 100);
     assert_int_equal(pending(f), 0);
-    assert_int_equal(redis_int(f, "XLEN " STREAM), 0);
+    assert_int_equal(redis_int(&f->redis, NULL, 0, "XLEN " STREAM), 0);
 }
 
 static void test_restart_takes_own_pending_first(void **state) {
@@ -197,7 +184,7 @@ static void test_held_entries_not_taken_again_after_reconnect(void **state) {
     assert_true(spin_taken(f, 0, 2));
     f->f[0].holding = 1;
     /* the reading connection drops: the reader reconnects and re-reads its pending list */
-    assert_true(redis_int(f, "CLIENT KILL TYPE normal") >= 1);
+    assert_true(redis_int(&f->redis, NULL, 0, "CLIENT KILL TYPE normal") >= 1);
     spin(f, 1500);
     assert_int_equal(f->f[0].n, 2);
 }
@@ -236,7 +223,7 @@ static void test_pause_takes_nothing_new(void **state) {
     xadd(f, 1);
     spin(f, 700);
     assert_int_equal(f->f[0].n, 0);
-    assert_int_equal(redis_int(f, "XLEN " STREAM), 1);
+    assert_int_equal(redis_int(&f->redis, NULL, 0, "XLEN " STREAM), 1);
 }
 
 int main(void) {

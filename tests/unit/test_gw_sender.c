@@ -1,16 +1,20 @@
 /*
  * test_gw_sender.c — the sender's job state machine (gateway/dispatch/README.md),
- * driven for real: each test starts its own redis-server (unix socket in a
- * temporary folder, append-only file fsynced at every write, so that a kill -9
- * and a restart keep the data; killed by pid), and a provider stand-in runs in
- * this process on the sender's own libuv loop: an HTTP/1.1 server on
- * 127.0.0.1 that answers each request from the test's script (status,
+ * driven for real: each test starts its own redis-server (tests/unit/test_redis.h:
+ * unix socket in a temporary folder, append-only file fsynced at every write, so
+ * that a kill -9 and a restart keep the data; killed by pid), and a provider
+ * stand-in runs in this process on the sender's own libuv loop: an HTTP/1.1
+ * server on 127.0.0.1 that answers each request from the test's script (status,
  * headers, body; or "hold" until the test lets it go) and records what it got.
  *
- * A message is put on mc:out:<channel> and read through the consumer group as
- * the worker would, then handed to gw_sender_take; the tests look at what the
- * provider saw and at what Redis holds afterwards (the notification hash, its
- * attempts, the dead-letter stream, the pending list, the wire marks).
+ * Every key comes from the keyspace (gateway/store/gw_keys.h), of NPART
+ * partitions. A message is put on the outbound stream of its partition (a
+ * notification's: the partition its id names; a reply's: the citizen's) and read
+ * through the consumer group as the worker would, then handed to gw_sender_take;
+ * the tests look at what the provider saw and at what Redis holds afterwards (the
+ * notification hash, its attempts, the dead-letter streams, the pending list, the
+ * wire marks, the delivery records). The notifications' ids name another partition
+ * than their citizen's, so a key looked for in the wrong partition is not found.
  *
  * TEST_LOG=debug shows the sender's log lines.
  */
@@ -19,39 +23,47 @@
 #include <stddef.h>
 #include <cmocka.h>
 
+#include "channels/ch.h"
 #include "core/mc.h"
 #include "gateway/app/gw_app.h"
+#include "gateway/app/gw_clock.h"
 #include "gateway/app/gw_config.h"
 #include "gateway/app/gw_log.h"
 #include "gateway/app/gw_metrics.h"
+#include "gateway/app/gw_time.h"
 #include "gateway/dispatch/gw_sender.h"
+#include "gateway/store/gw_keys.h"
 #include "gateway/store/gw_store.h"
 #include "vi-nlp/vn_norm.h"
 
+#define WAIT_MS 8000 /* longest wait for a condition (before test_redis.h) */
+#include "test_redis.h"
+
 #include <arpa/inet.h>
 #include <ctype.h>
-#include <fcntl.h>
-#include <hiredis/hiredis.h>
-#include <signal.h>
-#include <spawn.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
 #include <uv.h>
 
-#define WAIT_MS 8000    /* longest wait for a condition */
 #define PROV_MAX_REQ 16 /* requests the provider stand-in records */
 #define PROV_BUF 65536  /* request bytes one of its connections buffers */
 #define PROV_BODY 8192  /* bytes of a request body it keeps */
 #define MAX_SCRIPT 8    /* answers a test scripts */
 #define LOOP_LAG_MS 20  /* a libuv timer counts from the loop's cached time: may end this early */
+#define NPART 16        /* partitions of the test's keyspace ([redis] partitions' default) */
+#define HOUR_MS 3600000LL
+#define ZONE "Asia/Ho_Chi_Minh"
 #define CONSUMER "test-sender"
-#define GROUP "motcua"
 #define UNCONFIRMED "unconfirmed: the dispatcher stopped during the request"
 
-extern char **environ;
+/* Notifications of partition 5: none of the test's citizens lives there. */
+#define N1 "5-n1"
+#define NA "5-na"
+#define NB "5-nb"
+#define BC "7-b1" /* a broadcast of partition 7; its recipients' ids name theirs */
 
 /* ------------------------------------------------------------ provider */
 
@@ -284,110 +296,18 @@ static void provider_stop(provider *p) {
     uv_close((uv_handle_t *)&p->listener, NULL);
 }
 
-/* ---------------------------------------------------------------- redis */
-
-typedef struct redis {
-    char dir[64];
-    char sock[128];
-    pid_t pid;
-    redisContext *c; /* the test's own synchronous link */
-} redis;
-
-/* Starts (or restarts, on the same data) redis-server; 0 once it answers PING. */
-static int redis_start(redis *r) {
-    char *argv[] = {"redis-server",
-                    "--port",
-                    "0",
-                    "--unixsocket",
-                    r->sock,
-                    "--dir",
-                    r->dir,
-                    "--appendonly",
-                    "yes",
-                    "--appendfsync",
-                    "always",
-                    "--save",
-                    "",
-                    "--loglevel",
-                    "warning",
-                    NULL};
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
-    int rc = posix_spawnp(&r->pid, "redis-server", &fa, NULL, argv, environ);
-    posix_spawn_file_actions_destroy(&fa);
-    if (rc)
-        return -1;
-    for (int i = 0; i < WAIT_MS / 10; i++) {
-        redisContext *c = redisConnectUnix(r->sock);
-        redisReply *pong = c && !c->err ? redisCommand(c, "PING") : NULL;
-        int up = pong && pong->type == REDIS_REPLY_STATUS;
-        freeReplyObject(pong);
-        if (up) {
-            r->c = c;
-            return 0;
-        }
-        redisFree(c);
-        usleep(10000);
-    }
-    return -1;
-}
-
-static void redis_kill(redis *r) {
-    redisFree(r->c);
-    r->c = NULL;
-    if (r->pid > 0) {
-        kill(r->pid, SIGKILL);
-        waitpid(r->pid, NULL, 0);
-    }
-    r->pid = 0;
-}
-
-static redisReply *vrq(redis *r, const char *fmt, va_list ap) {
-    redisReply *rep = redisvCommand(r->c, fmt, ap);
-    assert_non_null(rep);
-    return rep;
-}
-
-/* One command on the test's link; the reply (freed by the caller), never NULL. */
-static redisReply *rq(redis *r, const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    redisReply *rep = vrq(r, fmt, ap);
-    va_end(ap);
-    return rep;
-}
-
-/* Asserts that a command answers the string want ("" for nil). */
-static void expect_str(redis *r, const char *want, const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    redisReply *rep = vrq(r, fmt, ap);
-    va_end(ap);
-    assert_string_equal(rep->type == REDIS_REPLY_STRING ? rep->str : "", want);
-    freeReplyObject(rep);
-}
-
-/* An integer reply, -1 for any other kind. */
-static long long ri(redis *r, const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    redisReply *rep = vrq(r, fmt, ap);
-    va_end(ap);
-    long long v = rep->type == REDIS_REPLY_INTEGER ? rep->integer : -1;
-    freeReplyObject(rep);
-    return v;
-}
-
 /* -------------------------------------------------------------- fixture */
 
 typedef struct fx {
     uv_loop_t loop;
-    redis redis;
+    redis_proc redis;
+    redisContext *c; /* the test's own synchronous link */
     provider prov;
     gw_config *cfg;
     gw_metrics *metrics;
     vn_normalizer *vn;
+    gw_keyspace *keys;
+    gw_tz *tz;
     gw_app app;
     gw_store *store;
     gw_sender *s;
@@ -396,6 +316,79 @@ typedef struct fx {
     char outbox[96];
     const void *row; /* the table row of a table-driven test */
 } fx;
+
+/* ---------------------------------------------------------------- redis */
+
+static redisReply *vrq(redisContext *c, const char *fmt, va_list ap) {
+    redisReply *rep = redisvCommand(c, fmt, ap);
+    assert_non_null(rep);
+    return rep;
+}
+
+/* One command on the test's link; the reply (freed by the caller), never NULL. */
+static redisReply *rq(fx *f, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    redisReply *rep = vrq(f->c, fmt, ap);
+    va_end(ap);
+    return rep;
+}
+
+/* Asserts that a command answers the string want ("" for nil). */
+static void expect_str(fx *f, const char *want, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    redisReply *rep = vrq(f->c, fmt, ap);
+    va_end(ap);
+    assert_string_equal(rep->type == REDIS_REPLY_STRING ? rep->str : "", want);
+    freeReplyObject(rep);
+}
+
+/* An integer reply, -1 for any other kind. */
+static long long ri(fx *f, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    redisReply *rep = vrq(f->c, fmt, ap);
+    va_end(ap);
+    long long v = rep->type == REDIS_REPLY_INTEGER ? rep->integer : -1;
+    freeReplyObject(rep);
+    return v;
+}
+
+/* Starts (or restarts, on the same data) the test's redis-server and its link. */
+static int redis_up(fx *f) {
+    if (redis_start(&f->redis, NULL))
+        return -1;
+    f->c = redis_link(&f->redis, NULL, 0);
+    return f->c ? 0 : -1;
+}
+
+/* Kills it (-9: the append-only file keeps what it acknowledged). */
+static void redis_down(fx *f) {
+    redisFree(f->c);
+    f->c = NULL;
+    redis_stop(&f->redis);
+}
+
+/* A key of the test's keyspace into buf, an array: the family, its partition, its
+ * parts. */
+#define KEY(f, buf, ...) assert_true(gw_key((f)->keys, (buf), sizeof(buf), __VA_ARGS__) > 0)
+
+/* The partition of the citizen "<ch>:<to>". */
+static unsigned who_part(const fx *f, const char *ch, const char *to) {
+    char who[160];
+    int n = snprintf(who, sizeof who, "%s:%s", ch, to);
+    return gw_keyspace_part_of(f->keys, who, (size_t)n);
+}
+
+/* The partition a notification's id names. */
+static unsigned id_part(const fx *f, const char *notif) {
+    long p = gw_keyspace_part_of_id(f->keys, notif);
+    assert_true(p >= 0);
+    return (unsigned)p;
+}
+
+/* ---------------------------------------------------------- setup, teardown */
 
 static void set(fx *f, const char *section, const char *key, const char *value) {
     gw_errlist errs = {0};
@@ -407,16 +400,21 @@ static void set(fx *f, const char *section, const char *key, const char *value) 
 }
 
 static int setup(void **state) {
+    char err[128];
     fx *f = calloc(1, sizeof *f);
+    if (!f)
+        return -1;
     f->row = *state;
+    *state = f;
     gw_log_set_level(getenv("TEST_LOG") ? getenv("TEST_LOG") : "error");
     uv_loop_init(&f->loop);
-    snprintf(f->redis.dir, sizeof f->redis.dir, "/tmp/test_gw_sender_XXXXXX");
-    if (!mkdtemp(f->redis.dir))
+    f->redis.aof = 1;
+    if (redis_dir(&f->redis, "test_gw_sender"))
         return -1;
-    snprintf(f->redis.sock, sizeof f->redis.sock, "%s/r.sock", f->redis.dir);
     snprintf(f->outbox, sizeof f->outbox, "%s/outbox", f->redis.dir);
-    if (redis_start(&f->redis) || provider_start(&f->prov, &f->loop))
+    if (redis_up(f) || provider_start(&f->prov, &f->loop))
+        return -1;
+    if (!(f->keys = gw_keyspace_new(NPART)) || !(f->tz = gw_tz_new(ZONE, err, sizeof err)))
         return -1;
     char url[160], base[64];
     snprintf(url, sizeof url, "unix:%s", f->redis.sock);
@@ -431,7 +429,6 @@ static int setup(void **state) {
     set(f, "scheduler", "backoff_base_ms", "40");
     set(f, "scheduler", "backoff_max_ms", "80");
     set(f, "scheduler", "max_attempts", "3");
-    *state = f;
     return 0;
 }
 
@@ -466,8 +463,13 @@ static void open_sender(fx *f) {
     f->metrics = gw_metrics_new();
     f->vn = vn_normalizer_new(err, sizeof err);
     assert_non_null(f->vn);
-    f->app = (gw_app){
-        .loop = &f->loop, .cfg = f->cfg, .metrics = f->metrics, .vn = f->vn, .consumer = CONSUMER};
+    f->app = (gw_app){.loop = &f->loop,
+                      .cfg = f->cfg,
+                      .metrics = f->metrics,
+                      .vn = f->vn,
+                      .tz = f->tz,
+                      .keys = f->keys,
+                      .consumer = CONSUMER};
     f->store = gw_store_new(&f->loop, &f->cfg->redis);
     assert_non_null(f->store);
     f->app.store = f->store;
@@ -478,8 +480,6 @@ static void open_sender(fx *f) {
     assert_int_equal(rc, 0);
     SPIN_UNTIL(f, gw_store_up(f->store));
     spin(f, 30); /* the wire marks' link: its handshake */
-    for (const char *const *ch = (const char *const[]){"facebook", "zalo", "sms", NULL}; *ch; ch++)
-        freeReplyObject(rq(&f->redis, "XGROUP CREATE mc:out:%s " GROUP " $ MKSTREAM", *ch));
 }
 
 static int teardown(void **state) {
@@ -492,19 +492,27 @@ static int teardown(void **state) {
     provider_stop(&f->prov);
     uv_run(&f->loop, UV_RUN_DEFAULT);
     uv_loop_close(&f->loop);
-    redis_kill(&f->redis);
-    char cmd[160];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", f->redis.dir);
-    if (system(cmd))
-        fprintf(stderr, "could not remove %s\n", f->redis.dir);
+    redisFree(f->c);
+    redis_clear(&f->redis);
     vn_normalizer_free(f->vn);
     gw_metrics_free(f->metrics);
     gw_config_free(f->cfg);
+    gw_keyspace_free(f->keys);
+    gw_tz_free(f->tz);
     free(f);
     return 0;
 }
 
 /* ---------------------------------------------------------- the messages */
+
+/* When the citizen last wrote, against the channel's window (a chat channel's policy):
+ * the sender looks at it before the first request of a notification. */
+typedef enum conv_age {
+    CONV_NOW,     /* a moment ago */
+    CONV_INSIDE,  /* an hour before the window closes */
+    CONV_OUTSIDE, /* an hour after it closed */
+    CONV_NONE,    /* no conversation hash at all */
+} conv_age;
 
 typedef struct msg {
     const char *ch;       /* channel; NULL = facebook */
@@ -515,47 +523,96 @@ typedef struct msg {
     const char *text;     /* NULL = a short text */
     int redelivered;      /* handed over as read before */
     const char *mark;     /* a wire mark left by an earlier life, or NULL */
+    conv_age conv;        /* the citizen's last message */
 } msg;
+
+/* An entry as the test put it on its stream. */
+typedef struct entry {
+    char ch[16];              /* its channel */
+    char id[48];              /* its entry id */
+    unsigned part;            /* its stream's partition */
+    unsigned who;             /* its citizen's partition */
+    char stream[GW_KEYS_MAX]; /* the outbound stream of ch in part */
+    char wire[GW_KEYS_MAX];   /* that stream's wire marks */
+} entry;
 
 static void on_done(void *arg) {
     ((fx *)arg)->done++;
 }
 
-/* Puts m on mc:out:<ch> as gw_sched (or the worker, for a reply) would, reads
- * it through the group as our consumer, and hands it to the sender. The entry
- * id goes into id. */
-static void take(fx *f, const msg *m, char *id, size_t idlen) {
+/* The citizen's conversation, as the turn leaves it: in their partition. */
+static void put_conv(fx *f, const char *ch, const char *to, conv_age age) {
+    const ch_adapter *ad = ch_adapter_find(ch);
+    int64_t window = ad && ad->policy ? ad->policy->window_ms : 0, last = gw_now_ms();
+    char k[GW_KEYS_MAX];
+    if (age == CONV_NONE)
+        return;
+    if (age == CONV_INSIDE)
+        last -= window - HOUR_MS;
+    else if (age == CONV_OUTSIDE)
+        last -= window + HOUR_MS;
+    KEY(f, k, GW_K_CONV, who_part(f, ch, to), ch, to);
+    freeReplyObject(rq(f, "HSET %s last_in_ms %" PRId64, k, last));
+}
+
+/* Puts m on its outbound stream as gw_sched (or the worker, for a reply) would,
+ * reads it through the group as our consumer, and hands it to the sender. */
+static void take(fx *f, const msg *m, entry *e) {
     const char *ch = m->ch ? m->ch : "facebook";
     const char *to = m->to ? m->to : "psid-1";
     const char *text = m->text ? m->text : "Hồ sơ của bạn đã được tiếp nhận.";
     redisReply *r;
+    memset(e, 0, sizeof *e);
+    snprintf(e->ch, sizeof e->ch, "%s", ch);
+    e->who = who_part(f, ch, to);
+    e->part = m->notif ? id_part(f, m->notif) : e->who;
+    if (m->notif && !m->bc) /* the test's ids: found only in the right partition */
+        assert_int_not_equal(e->part, e->who);
+    KEY(f, e->stream, GW_K_OUT, e->part, ch);
+    KEY(f, e->wire, GW_K_WIRE, e->part, ch);
+    put_conv(f, ch, to, m->conv);
+    freeReplyObject(
+        rq(f, "XGROUP CREATE %s " GW_GROUP " $ MKSTREAM", e->stream)); /* or BUSYGROUP */
     if (m->notif) {
-        freeReplyObject(rq(&f->redis, "HSET mc:notif:%s status sending dept d1 channels %s idx 0",
-                           m->notif, m->channels ? m->channels : ch));
+        char nk[GW_KEYS_MAX];
+        KEY(f, nk, GW_K_NOTIF, e->part, m->notif);
+        freeReplyObject(rq(f, "HSET %s status sending dept d1 channels %s idx 0", nk,
+                           m->channels ? m->channels : ch));
         if (m->bc)
-            r = rq(&f->redis, "XADD mc:out:%s * to %s text %s purpose update notif %s bc %s", ch,
-                   to, text, m->notif, m->bc);
+            r = rq(f, "XADD %s * to %s text %s purpose update notif %s bc %s", e->stream, to, text,
+                   m->notif, m->bc);
         else
-            r = rq(&f->redis, "XADD mc:out:%s * to %s text %s purpose update notif %s", ch, to,
-                   text, m->notif);
+            r = rq(f, "XADD %s * to %s text %s purpose update notif %s", e->stream, to, text,
+                   m->notif);
     } else
-        r = rq(&f->redis, "XADD mc:out:%s * to %s text %s purpose reply", ch, to, text);
+        r = rq(f, "XADD %s * to %s text %s purpose reply", e->stream, to, text);
     freeReplyObject(r);
-    r = rq(&f->redis, "XREADGROUP GROUP " GROUP " " CONSUMER " COUNT 1 STREAMS mc:out:%s >", ch);
+    r = rq(f, "XREADGROUP GROUP " GW_GROUP " " CONSUMER " COUNT 1 STREAMS %s >", e->stream);
     assert_int_equal(r->type, REDIS_REPLY_ARRAY);
-    const redisReply *entry = r->element[0]->element[1]->element[0];
-    snprintf(id, idlen, "%s", entry->element[0]->str);
+    const redisReply *got = r->element[0]->element[1]->element[0];
+    snprintf(e->id, sizeof e->id, "%s", got->element[0]->str);
     if (m->mark)
-        freeReplyObject(rq(&f->redis, "HSET mc:wire:%s %s %s", ch, id, m->mark));
-    assert_int_equal(gw_sender_take(f->s, ch, id, entry->element[1], m->redelivered, on_done, f),
+        freeReplyObject(rq(f, "HSET %s %s %s", e->wire, e->id, m->mark));
+    assert_int_equal(gw_sender_take(f->s, e->stream, e->part, ch, e->id, got->element[1],
+                                    m->redelivered, on_done, f),
                      0);
+    assert_int_equal(gw_sender_has(f->s, e->stream, e->id), 1);
     freeReplyObject(r);
+}
+
+/* Asserts a field of a notification's hash ("" for none). */
+static void expect_notif(fx *f, const char *notif, const char *field, const char *want) {
+    char k[GW_KEYS_MAX];
+    KEY(f, k, GW_K_NOTIF, id_part(f, notif), notif);
+    expect_str(f, want, "HGET %s %s", k, field);
 }
 
 /* Asserts the `result` fields of a notification's attempts, in order
  * ("retry,sent"), and that the first one's note contains note ("" = no note). */
 static void expect_attempts(fx *f, const char *notif, const char *want, const char *note) {
-    redisReply *r = rq(&f->redis, "LRANGE mc:notif:%s:attempts 0 -1", notif);
+    char k[GW_KEYS_MAX];
+    KEY(f, k, GW_K_ATTEMPTS, id_part(f, notif), notif);
+    redisReply *r = rq(f, "LRANGE %s 0 -1", k);
     char got[256] = "";
     for (size_t i = 0; i < r->elements; i++) {
         const char *p = strstr(r->element[i]->str, "\"result\":\"");
@@ -572,21 +629,41 @@ static void expect_attempts(fx *f, const char *notif, const char *want, const ch
     assert_string_equal(got, want);
 }
 
-/* Entries of mc:out:<ch> still pending in the group. */
-static long long pending(fx *f, const char *ch) {
-    redisReply *r = rq(&f->redis, "XPENDING mc:out:%s " GROUP, ch);
+/* Entries of e's stream still pending in the group. */
+static long long pending(fx *f, const entry *e) {
+    redisReply *r = rq(f, "XPENDING %s " GW_GROUP, e->stream);
     long long n = r->type == REDIS_REPLY_ARRAY ? r->element[0]->integer : -1;
     freeReplyObject(r);
     return n;
 }
 
-/* The entry `id` of channel ch is finished in Redis: acknowledged, deleted,
- * its wire mark gone, and the sender holds nothing any more. */
-static void expect_settled(fx *f, const char *ch, const char *id) {
-    assert_int_equal(pending(f, ch), 0);
-    assert_int_equal(ri(&f->redis, "XLEN mc:out:%s", ch), 0); /* XDEL'd with its XACK */
-    assert_int_equal(ri(&f->redis, "HEXISTS mc:wire:%s %s", ch, id), 0);
+/* The entry is finished in Redis: acknowledged, deleted, its wire mark gone, and
+ * the sender holds nothing any more. */
+static void expect_settled(fx *f, const entry *e) {
+    assert_int_equal(pending(f, e), 0);
+    assert_int_equal(ri(f, "XLEN %s", e->stream), 0); /* XDEL'd with its XACK */
+    assert_int_equal(ri(f, "HEXISTS %s %s", e->wire, e->id), 0);
     assert_int_equal(gw_sender_busy(f->s), 0);
+    assert_int_equal(gw_sender_has(f->s, e->stream, e->id), 0);
+}
+
+/* Asserts the `notif` field of the delivery record of provider id pid, sent to
+ * e's citizen: in their partition, where the receipts for it arrive. */
+static void expect_dlv(fx *f, const entry *e, const char *pid, const char *notif) {
+    char k[GW_KEYS_MAX];
+    KEY(f, k, GW_K_DLV, e->who, e->ch, pid);
+    expect_str(f, notif, "HGET %s notif", k);
+}
+
+/* Dead letters in every partition. */
+static long long dead_letters(fx *f) {
+    long long n = 0;
+    for (unsigned p = 0; p < NPART; p++) {
+        char k[GW_KEYS_MAX];
+        KEY(f, k, GW_K_DEAD, p);
+        n += ri(f, "XLEN %s", k);
+    }
+    return n;
 }
 
 /* The value of motcua_notifications_total{channel="facebook",result=...}, 0 when absent. */
@@ -606,116 +683,154 @@ static int notif_metric(fx *f, const char *result) {
 /* One message and the provider's answers, start to finish. */
 typedef struct outcome_row {
     const char *name;
-    int notification;         /* 1: a notification; 0: a reply */
+    int notification;         /* 1: a notification (N1); 0: a reply */
     const char *channels;     /* its fallback list */
-    const char *max_attempts; /* [scheduler] max_attempts */
+    const char *max_attempts; /* [scheduler] max_attempts; NULL: 3 */
     answer script[MAX_SCRIPT];
     size_t requests;      /* requests the provider gets */
     const char *status;   /* the notification's status afterwards ("" for a reply) */
     const char *attempts; /* its attempts' results */
-    const char *dead;     /* reason in mc:dead, or NULL when nothing is there */
+    const char *dead;     /* reason of the dead letter, or NULL when there is none */
     const char *metric;   /* the notification's last outcome metric */
+    conv_age conv;        /* the citizen's last message */
+    const char *error;    /* in the first attempt entry, or NULL */
 } outcome_row;
 
 #define FB_REFUSED "{\"error\":{\"code\":10,\"message\":\"outside of allowed window\"}}"
+#define OUTSIDE "\"error\":\"outside_window\""
 
 static const outcome_row outcomes[] = {
-    {"sent: acknowledged, the notification sent",
-     1,
-     "facebook",
-     "3",
-     {{0}},
-     1,
-     "sent",
-     "sent",
-     NULL,
-     "sent"},
-    {"5xx: retried with backoff, then sent",
-     1,
-     "facebook",
-     "3",
-     {{.status = 500}, {.status = 503}},
-     3,
-     "sent",
-     "retry,retry,sent",
-     NULL,
-     "sent"},
-    {"permanent: the next channel of the notification",
-     1,
-     "facebook,sms",
-     "3",
-     {{.status = 400, .body = FB_REFUSED}},
-     1,
-     "scheduled",
-     "failed",
-     NULL,
-     "failed"},
-    {"permanent on the last channel: dead with the reason",
-     1,
-     "facebook",
-     "3",
-     {{.status = 400, .body = FB_REFUSED}},
-     1,
-     "dead",
-     "failed",
-     "outside_window",
-     "dead"},
-    {"out of attempts: dead",
-     1,
-     "facebook",
-     "2",
-     {{.status = 500}, {.status = 500}},
-     2,
-     "dead",
-     "retry,failed",
-     "unavailable",
-     "dead"},
-    {"a reply refused: the dead-letter stream",
-     0,
-     NULL,
-     "3",
-     {{.status = 400, .body = FB_REFUSED}},
-     1,
-     "",
-     "",
-     "outside_window",
-     NULL},
-    {"a reply sent", 0, NULL, "3", {{0}}, 1, "", "", NULL, NULL},
+    {.name = "sent: acknowledged, the notification sent",
+     .notification = 1,
+     .channels = "facebook",
+     .requests = 1,
+     .status = "sent",
+     .attempts = "sent",
+     .metric = "sent"},
+    {.name = "5xx: retried with backoff, then sent",
+     .notification = 1,
+     .channels = "facebook",
+     .script = {{.status = 500}, {.status = 503}},
+     .requests = 3,
+     .status = "sent",
+     .attempts = "retry,retry,sent",
+     .metric = "sent"},
+    {.name = "permanent: the next channel of the notification",
+     .notification = 1,
+     .channels = "facebook,sms",
+     .script = {{.status = 400, .body = FB_REFUSED}},
+     .requests = 1,
+     .status = "scheduled",
+     .attempts = "failed",
+     .metric = "failed"},
+    {.name = "permanent on the last channel: dead with the reason",
+     .notification = 1,
+     .channels = "facebook",
+     .script = {{.status = 400, .body = FB_REFUSED}},
+     .requests = 1,
+     .status = "dead",
+     .attempts = "failed",
+     .dead = "outside_window",
+     .metric = "dead"},
+    {.name = "out of attempts: dead",
+     .notification = 1,
+     .channels = "facebook",
+     .max_attempts = "2",
+     .script = {{.status = 500}, {.status = 500}},
+     .requests = 2,
+     .status = "dead",
+     .attempts = "retry,failed",
+     .dead = "unavailable",
+     .metric = "dead"},
+    {.name = "a reply refused: the dead-letter stream",
+     .script = {{.status = 400, .body = FB_REFUSED}},
+     .requests = 1,
+     .status = "",
+     .attempts = "",
+     .dead = "outside_window"},
+    {.name = "a reply sent", .requests = 1, .status = "", .attempts = ""},
+    /* the chat window, checked by the sender before the first request */
+    {.name = "inside the window (it closes in an hour): sent",
+     .notification = 1,
+     .channels = "facebook,sms",
+     .conv = CONV_INSIDE,
+     .requests = 1,
+     .status = "sent",
+     .attempts = "sent",
+     .metric = "sent"},
+    {.name = "outside the window: skipped without a request, the next channel",
+     .notification = 1,
+     .channels = "facebook,sms",
+     .conv = CONV_OUTSIDE,
+     .status = "scheduled",
+     .attempts = "skipped",
+     .error = OUTSIDE,
+     .metric = "failed"},
+    {.name = "no conversation: skipped, dead on its last channel",
+     .notification = 1,
+     .channels = "facebook",
+     .conv = CONV_NONE,
+     .status = "dead",
+     .attempts = "skipped",
+     .error = OUTSIDE,
+     .dead = "outside_window",
+     .metric = "dead"},
 };
 
 static void test_outcome(void **state) {
     fx *f = *state;
     const outcome_row *row = f->row;
-    char id[64];
+    entry e;
     print_message("%s\n", row->name);
-    set(f, "scheduler", "max_attempts", row->max_attempts);
+    if (row->max_attempts)
+        set(f, "scheduler", "max_attempts", row->max_attempts);
     memcpy(f->prov.script, row->script, sizeof row->script);
     open_sender(f);
-    take(f, &(msg){.notif = row->notification ? "n1" : NULL, .channels = row->channels}, id,
-         sizeof id);
+    take(f,
+         &(msg){
+             .notif = row->notification ? N1 : NULL, .channels = row->channels, .conv = row->conv},
+         &e);
     SPIN_UNTIL(f, f->done == 1);
     assert_int_equal(f->prov.n, row->requests);
-    expect_settled(f, "facebook", id);
-    expect_str(&f->redis, row->status, "HGET mc:notif:n1 status");
-    expect_attempts(f, "n1", row->attempts, "");
-    redisReply *dead = rq(&f->redis, "XRANGE mc:dead - +");
-    assert_int_equal(dead->elements, row->dead ? 1 : 0);
+    expect_settled(f, &e);
+    expect_notif(f, N1, "status", row->status);
+    expect_attempts(f, N1, row->attempts, "");
+    if (row->error) {
+        char k[GW_KEYS_MAX];
+        KEY(f, k, GW_K_ATTEMPTS, e.part, N1);
+        redisReply *first = rq(f, "LINDEX %s 0", k);
+        assert_int_equal(first->type, REDIS_REPLY_STRING);
+        assert_non_null(strstr(first->str, row->error));
+        freeReplyObject(first);
+    }
+    /* a dead letter goes to the partition of its entry (a notification's: its own) */
+    assert_int_equal(dead_letters(f), row->dead ? 1 : 0);
     if (row->dead) {
+        char k[GW_KEYS_MAX];
+        KEY(f, k, GW_K_DEAD, e.part);
+        redisReply *dead = rq(f, "XRANGE %s - +", k);
+        assert_int_equal(dead->elements, 1);
         const redisReply *fl = dead->element[0]->element[1];
         int found = 0;
         for (size_t i = 0; i + 1 < fl->elements; i += 2)
             if (!strcmp(fl->element[i]->str, "reason"))
                 found = !strcmp(fl->element[i + 1]->str, row->dead);
         assert_true(found);
+        freeReplyObject(dead);
     }
-    freeReplyObject(dead);
     if (row->metric)
         assert_int_equal(notif_metric(f, row->metric), 1);
-    if (!strcmp(row->status, "sent")) /* the record receipts find the notification by */
-        expect_str(&f->redis, "n1", "HGET mc:dlv:facebook:m.%d notif", (int)row->requests - 1);
-    if (!strcmp(row->status, "scheduled")) { /* back on mc:due, for its next channel */
-        expect_str(&f->redis, "1", "HGET mc:notif:n1 idx");
-        assert_int_equal(ri(&f->redis, "ZCARD mc:due"), 1);
+    if (!strcmp(row->status, "sent")) { /* the record receipts find the notification by */
+        char pid[16];
+        snprintf(pid, sizeof pid, "m.%d", (int)row->requests - 1);
+        expect_dlv(f, &e, pid, N1);
+    }
+    if (!strcmp(row->status, "scheduled")) { /* back on its due set, for its next channel */
+        char k[GW_KEYS_MAX];
+        KEY(f, k, GW_K_DUE, e.part);
+        expect_notif(f, N1, "idx", "1");
+        assert_int_equal(ri(f, "ZCARD %s", k), 1);
+        assert_int_equal(ri(f, "ZRANK %s %s", k, N1), 0);
     }
 }
 
@@ -743,26 +858,26 @@ static const wait_row waits[] = {
 static void test_wait_between_attempts(void **state) {
     fx *f = *state;
     const wait_row *row = f->row;
-    char id[64];
+    entry e;
     set(f, "scheduler", "backoff_base_ms", row->backoff_ms);
     set(f, "scheduler", "backoff_max_ms", row->backoff_ms);
     f->prov.script[0] = row->first;
     open_sender(f);
-    take(f, &(msg){.notif = "n1"}, id, sizeof id);
+    take(f, &(msg){.notif = N1}, &e);
     SPIN_UNTIL(f, f->done == 1);
     assert_int_equal(f->prov.n, 2);
     double gap = f->prov.req[1].at_ms - f->prov.req[0].at_ms;
     print_message("%s: %.0f ms\n", row->name, gap);
     assert_true(gap >= row->min_ms);
     assert_true(gap < row->max_ms);
-    expect_attempts(f, "n1", "retry,sent", "");
+    expect_attempts(f, N1, "retry,sent", "");
     assert_int_equal(notif_metric(f, row->metric), 1);
 }
 
 /* A re-delivered entry: its wire mark says which parts may have left already. */
 typedef struct mark_row {
     const char *name;
-    const char *mark;      /* left in mc:wire by the earlier life, NULL = none */
+    const char *mark;      /* left in the wire marks by the earlier life, NULL = none */
     int two_parts;         /* a text Facebook splits in two */
     size_t requests;       /* requests now */
     const char *last_body; /* in the last request's body */
@@ -788,24 +903,25 @@ static const char *two_parts(char *buf, size_t cap) {
 static void test_redelivered(void **state) {
     fx *f = *state;
     const mark_row *row = f->row;
-    char id[64], text[2100];
+    char text[2100];
+    entry e;
     print_message("%s\n", row->name);
     open_sender(f);
     take(f,
-         &(msg){.notif = "n1",
+         &(msg){.notif = N1,
                 .redelivered = 1,
                 .mark = row->mark,
                 .text = row->two_parts ? two_parts(text, sizeof text) : NULL},
-         id, sizeof id);
+         &e);
     SPIN_UNTIL(f, f->done == 1);
     assert_int_equal(f->prov.n, row->requests);
     if (row->last_body) {
         assert_non_null(strstr(f->prov.req[f->prov.n - 1].body, row->last_body));
         assert_null(strstr(f->prov.req[f->prov.n - 1].body, "aaaa"));
     }
-    expect_str(&f->redis, "sent", "HGET mc:notif:n1 status");
-    expect_attempts(f, "n1", "sent", row->note);
-    expect_settled(f, "facebook", id);
+    expect_notif(f, N1, "status", "sent");
+    expect_attempts(f, N1, "sent", row->note);
+    expect_settled(f, &e);
 }
 
 /* While a request is with the provider, Redis goes away: the provider's answer
@@ -813,24 +929,24 @@ static void test_redelivered(void **state) {
  * again); Redis comes back with its data, and the outcome is recorded once. */
 static void test_redis_away_at_ack(void **state) {
     fx *f = *state;
-    char id[64];
+    entry e;
     f->prov.script[0] = (answer){.status = 200, .hold = 1};
     open_sender(f);
-    take(f, &(msg){.notif = "n1"}, id, sizeof id);
+    take(f, &(msg){.notif = N1}, &e);
     SPIN_UNTIL(f, f->prov.held != NULL);
-    expect_str(&f->redis, "0", "HGET mc:wire:facebook %s", id); /* written before it left */
-    redis_kill(&f->redis);
+    expect_str(f, "0", "HGET %s %s", e.wire, e.id); /* written before it left */
+    redis_down(f);
     SPIN_UNTIL(f, !gw_store_up(f->store));
     provider_release(&f->prov);
     spin(f, 300);
     assert_int_equal(f->done, 0); /* parked, still ours */
     assert_int_equal(gw_sender_busy(f->s), 1);
-    assert_int_equal(redis_start(&f->redis), 0);
+    assert_int_equal(redis_up(f), 0);
     SPIN_UNTIL(f, f->done == 1);
     assert_int_equal(f->prov.n, 1);
-    expect_str(&f->redis, "sent", "HGET mc:notif:n1 status");
-    expect_attempts(f, "n1", "sent", "");
-    expect_settled(f, "facebook", id);
+    expect_notif(f, N1, "status", "sent");
+    expect_attempts(f, N1, "sent", "");
+    expect_settled(f, &e);
 }
 
 static void on_drained(void *arg) {
@@ -841,16 +957,16 @@ static void on_drained(void *arg) {
  * nothing new: not the next part of that message, not a retry of another. */
 static void test_drain_stops_new_sends(void **state) {
     fx *f = *state;
-    char a[64], b[64], text[2100];
+    char text[2100];
+    entry a, b;
     set(f, "scheduler", "backoff_base_ms", "1200"); /* b's retry: after the drain began */
     set(f, "scheduler", "backoff_max_ms", "1200");
     f->prov.script[0] = (answer){.status = 500};            /* b's first attempt */
     f->prov.script[1] = (answer){.status = 200, .hold = 1}; /* a's first part, held */
     open_sender(f);
-    take(f, &(msg){.notif = "nb", .to = "psid-b"}, b, sizeof b);
+    take(f, &(msg){.notif = NB, .to = "psid-b"}, &b);
     SPIN_UNTIL(f, f->prov.n == 1); /* b failed: a retry is on its timer */
-    take(f, &(msg){.notif = "na", .to = "psid-a", .text = two_parts(text, sizeof text)}, a,
-         sizeof a);
+    take(f, &(msg){.notif = NA, .to = "psid-a", .text = two_parts(text, sizeof text)}, &a);
     SPIN_UNTIL(f, f->prov.held != NULL);
     gw_sender_drain(f->s, 3000, on_drained, f);
     spin(f, 100);
@@ -861,20 +977,21 @@ static void test_drain_stops_new_sends(void **state) {
     assert_int_equal(f->prov.n, 2);
     assert_int_equal(f->done, 0);
     /* a: its first part recorded, the mark names it; both entries stay pending */
-    expect_str(&f->redis, "0", "HGET mc:wire:facebook %s", a);
-    expect_str(&f->redis, "na", "HGET mc:dlv:facebook:m.1 notif");
-    assert_int_equal(ri(&f->redis, "HEXISTS mc:wire:facebook %s", b), 0);
-    assert_int_equal(pending(f, "facebook"), 2);
+    expect_str(f, "0", "HGET %s %s", a.wire, a.id);
+    expect_dlv(f, &a, "m.1", NA);
+    assert_int_equal(ri(f, "HEXISTS %s %s", b.wire, b.id), 0);
+    assert_string_equal(a.stream, b.stream); /* both notifications of one partition */
+    assert_int_equal(pending(f, &a), 2);
 }
 
 /* One recipient's messages leave in order: the second waits for the first. */
 static void test_same_recipient_in_order(void **state) {
     fx *f = *state;
-    char a[64], b[64];
+    entry a, b;
     f->prov.script[0] = (answer){.status = 200, .hold = 1};
     open_sender(f);
-    take(f, &(msg){.text = "first"}, a, sizeof a);
-    take(f, &(msg){.text = "second"}, b, sizeof b);
+    take(f, &(msg){.text = "first"}, &a);
+    take(f, &(msg){.text = "second"}, &b);
     SPIN_UNTIL(f, f->prov.held != NULL);
     spin(f, 100);
     assert_int_equal(f->prov.n, 1);
@@ -885,28 +1002,35 @@ static void test_same_recipient_in_order(void **state) {
     assert_non_null(strstr(f->prov.req[1].body, "second"));
 }
 
-/* A recipient of a broadcast cancelled meanwhile is not sent. */
+/* A recipient of a broadcast cancelled meanwhile is not sent: the broadcast's
+ * hash is in the partition its id names, the recipient's in the citizen's. */
 static void test_cancelled_broadcast(void **state) {
     fx *f = *state;
-    char id[64];
+    char bk[GW_KEYS_MAX], notif[64];
+    entry e;
     open_sender(f);
-    freeReplyObject(rq(&f->redis, "HSET mc:bc:b1 status cancelled"));
-    take(f, &(msg){.notif = "b1-1", .bc = "b1"}, id, sizeof id);
+    KEY(f, bk, GW_K_BC, id_part(f, BC), BC);
+    freeReplyObject(rq(f, "HSET %s status cancelled", bk));
+    unsigned q = who_part(f, "facebook", "psid-1");
+    assert_int_not_equal(q, id_part(f, BC));
+    snprintf(notif, sizeof notif, "%u-%s-1", q, BC);
+    take(f, &(msg){.notif = notif, .bc = BC}, &e);
     SPIN_UNTIL(f, f->done == 1);
     assert_int_equal(f->prov.n, 0);
-    expect_str(&f->redis, "cancelled", "HGET mc:notif:b1-1 status");
-    expect_attempts(f, "b1-1", "cancelled", "");
-    expect_settled(f, "facebook", id);
+    expect_notif(f, notif, "status", "cancelled");
+    expect_attempts(f, notif, "cancelled", "");
+    expect_settled(f, &e);
 }
 
 /* A channel without credentials writes to the outbox instead. */
 static void test_outbox(void **state) {
     fx *f = *state;
-    char id[64], path[160], line[1024] = "";
+    char path[160], line[1024] = "";
+    entry e;
     set(f, "facebook", "page_access_token", "");
     set(f, "outbox", "dir", f->outbox);
     open_sender(f);
-    take(f, &(msg){.text = "to the outbox"}, id, sizeof id);
+    take(f, &(msg){.text = "to the outbox"}, &e);
     SPIN_UNTIL(f, f->done == 1);
     assert_int_equal(f->prov.n, 0);
     snprintf(path, sizeof path, "%s/facebook.jsonl", f->outbox);
@@ -915,15 +1039,19 @@ static void test_outbox(void **state) {
     assert_non_null(fgets(line, sizeof line, fp));
     fclose(fp);
     assert_non_null(strstr(line, "\"text\":\"to the outbox\""));
-    assert_non_null(strstr(line, id));
-    expect_settled(f, "facebook", id);
+    assert_non_null(strstr(line, e.id));
+    expect_settled(f, &e);
 }
 
 /* Zalo refuses an expired token: one refresh under the lock, the message is
- * sent again with the new token, and Redis holds the new pair. */
+ * sent again with the new token, and Redis holds the new pair (keys of their own
+ * tag, shared by every partition). */
 static void test_token_refreshed_once(void **state) {
     fx *f = *state;
-    char id[64];
+    char tk[GW_KEYS_MAX], lock[GW_KEYS_MAX];
+    entry e;
+    KEY(f, tk, GW_K_TOKEN, GW_KEY_OWN, "zalo");
+    KEY(f, lock, GW_K_TOKEN_LOCK, GW_KEY_OWN, "zalo");
     set(f, "zalo", "enabled", "true");
     set(f, "zalo", "app_id", "4291763606161179100");
     set(f, "zalo", "app_secret", "zalo-app-secret");
@@ -933,18 +1061,18 @@ static void test_token_refreshed_once(void **state) {
     f->prov.script[0] =
         (answer){.status = 200, .body = "{\"error\":-216,\"message\":\"Access token is invalid\"}"};
     open_sender(f);
-    expect_str(&f->redis, "zrt-old", "HGET mc:zalo:token refresh"); /* the configured pair */
-    take(f, &(msg){.ch = "zalo", .to = "zuid-1"}, id, sizeof id);
+    expect_str(f, "zrt-old", "HGET %s refresh", tk); /* the configured pair */
+    take(f, &(msg){.ch = "zalo", .to = "zuid-1"}, &e);
     SPIN_UNTIL(f, f->done == 1);
     assert_int_equal(f->prov.n, 3);
     assert_string_equal(f->prov.req[0].token, "zat-old");
     assert_non_null(strstr(f->prov.req[1].line, "/v4/oa/access_token"));
     assert_non_null(strstr(f->prov.req[1].body, "refresh_token=zrt-old"));
     assert_string_equal(f->prov.req[2].token, "zat-new");
-    expect_str(&f->redis, "zat-new", "HGET mc:zalo:token access");
-    expect_str(&f->redis, "zrt-new", "HGET mc:zalo:token refresh");
-    assert_int_equal(ri(&f->redis, "EXISTS mc:zalo:lock"), 0); /* released */
-    expect_settled(f, "zalo", id);
+    expect_str(f, "zat-new", "HGET %s access", tk);
+    expect_str(f, "zrt-new", "HGET %s refresh", tk);
+    assert_int_equal(ri(f, "EXISTS %s", lock), 0); /* released */
+    expect_settled(f, &e);
 }
 
 #define ROW_TEST(fn, rows, i)                                                                      \
@@ -960,6 +1088,9 @@ int main(void) {
         ROW_TEST(test_outcome, outcomes, 4),
         ROW_TEST(test_outcome, outcomes, 5),
         ROW_TEST(test_outcome, outcomes, 6),
+        ROW_TEST(test_outcome, outcomes, 7),
+        ROW_TEST(test_outcome, outcomes, 8),
+        ROW_TEST(test_outcome, outcomes, 9),
         ROW_TEST(test_wait_between_attempts, waits, 0),
         ROW_TEST(test_wait_between_attempts, waits, 1),
         ROW_TEST(test_redelivered, marks, 0),

@@ -42,10 +42,9 @@ static int setup(void **state) {
 static int teardown(void **state) {
     fx *f = *state;
     gw_wire_free(f->w);
-    redis_stop(&f->redis);
+    redis_clear(&f->redis);
     uv_run(&f->loop, UV_RUN_DEFAULT); /* the closed handles' callbacks */
     uv_loop_close(&f->loop);
-    rmdir(f->redis.dir);
     free(f);
     return 0;
 }
