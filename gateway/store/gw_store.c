@@ -40,6 +40,7 @@ struct gw_store {
     int handles_open;            /* timers not yet closed, for free */
     gw_script **scripts;         /* loaded on every connect: copies, owned */
     size_t n_scripts, cap_scripts;
+    int scripts_refused; /* a SCRIPT LOAD met LOADING: load again before up */
 };
 
 /* One in-flight command: routes hiredis's callback to ours. */
@@ -78,6 +79,7 @@ static void on_connect(const redisAsyncContext *ac, int status) {
         return;
     }
     s->connected = 1;
+    s->scripts_refused = 0;
     load_scripts(s); /* before the PING: up means the scripts are there */
     /* Up only once Redis answers PING: a Redis still loading its AOF accepts
      * connections but refuses every command with LOADING, and commands sent then
@@ -301,7 +303,16 @@ static void on_pong(redisAsyncContext *ac, void *r, void *privdata) {
     if (!reply)
         return; /* link dropped: on_disconnect handles it */
     s->ping_sent = 0;
-    set_up(s, reply->type != REDIS_REPLY_ERROR || strncmp(reply->str, "LOADING", 7));
+    int up = reply->type != REDIS_REPLY_ERROR || strncmp(reply->str, "LOADING", 7);
+    /* The scripts sent on connect met a Redis still loading its data and were refused:
+     * load them again now, ahead of anything the up observers send on this connection,
+     * or the first EVALSHAs fail with NOSCRIPT (inside an acknowledgement's MULTI the
+     * EXEC still acknowledges the entry, and the notification's outcome is lost). */
+    if (up && s->scripts_refused) {
+        s->scripts_refused = 0;
+        load_scripts(s);
+    }
+    set_up(s, up);
 }
 
 static void on_health(uv_timer_t *t) {
@@ -379,12 +390,16 @@ int gw_store_cmdf(gw_store *s, gw_store_cb *cb, void *priv, const char *fmt, ...
 }
 
 static void on_loaded(redisAsyncContext *ac, void *r, void *privdata) {
-    (void)ac;
     const char *name = privdata; /* static */
     redisReply *reply = r;
-    if (reply && reply->type == REDIS_REPLY_ERROR)
-        gw_log(GW_ERROR, "redis.script_load_failed", "{s:s, s:s}", "script", name, "error",
-               reply->str);
+    if (!reply || reply->type != REDIS_REPLY_ERROR)
+        return;
+    if (!strncmp(reply->str, "LOADING", 7)) {
+        gw_store *s = ac->data;
+        s->scripts_refused = 1; /* on_pong loads them once Redis has its data */
+        return;
+    }
+    gw_log(GW_ERROR, "redis.script_load_failed", "{s:s, s:s}", "script", name, "error", reply->str);
 }
 
 static void load_scripts(gw_store *s) {

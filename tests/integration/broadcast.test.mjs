@@ -1,15 +1,17 @@
 // Integration tests of the broadcast fan-out (issue 5): a broadcast is written
-// into Redis in the shape POST /api/v1/broadcasts stores (hash mc:bc:<id>,
-// sorted set mc:bc:due), its wards' subscriber sets mc:sub:ward:<ward> hold
-// "<channel>:<id>" members, and real dispatchers (`motcua serve --role
-// dispatcher`) fan it out (gateway/gw_sched.c) and send (gateway/gw_sender.c) to
-// the fake providers of tests/fakes/providers.mjs. Every test counts, per
-// recipient, the requests the fakes received.
+// into Redis in the shape POST /api/v1/broadcasts stores (hash bc:<id> and bc_due
+// in the partition its id names), its wards' subscriber sets sub_ward:<ward> hold
+// "<channel>:<id>" members, each in the member's own partition, and real
+// dispatchers (`motcua serve --role dispatcher`) fan it out partition by partition
+// (gateway/dispatch/gw_fanout.c: bc_part:<id> and notifications <q>-<id>-<n> in
+// every partition q) and send (gateway/dispatch/gw_sender.c) to the fake providers
+// of tests/fakes/providers.mjs. Every test counts, per recipient, the requests the
+// fakes received. Keys: tests/lib/keys.mjs (the partitioned keyspace).
 //
 // A dispatcher killed while its requests are on the wire must not make the
 // survivor send them again: each request leaves only after its wire mark
-// (mc:wire:<channel>, gateway/gw_sender.c) is in Redis, and an entry claimed
-// with a mark counts as sent. The last describe block tests the marks one by
+// (wire:<channel> of the stream's partition, gateway/dispatch/gw_marks.c) is in
+// Redis, and an entry claimed with a mark counts as sent. The last describe block tests the marks one by
 // one (claimed with and without a mark, a restart while the provider holds the
 // request, a mark taken back after a 500) and the per-channel notification
 // metrics.
@@ -22,7 +24,9 @@ import path from 'node:path';
 import { makeTempDir, removeTempDir, startRedis, startMotcua, redisCli, redisPipe, httpRequest, metricValue, waitFor, sleep, startDispatcher, assertCleanExit } from '../lib/harness.mjs';
 import { startFakes } from '../fakes/providers.mjs';
 import { FB, ZALO, TW, HOUR, HCM_OFFSET, offsetTo, providerEnv } from '../lib/providers-env.mjs';
-import { CHANNELS, broadcastCmds, received, totalSent as total } from '../lib/broadcasts.mjs';
+import { CHANNELS, broadcastCmds, broadcastId, wardCmds, cancelBroadcast, broadcastState, broadcastNotifs, auditNotifs, received, totalSent as total } from '../lib/broadcasts.mjs';
+import { PARTITIONS, key, everyPart, idKey, citizenKey, partOf, partOfId, partitionedId } from '../lib/keys.mjs';
+import { sumEveryPart, findEntries } from '../lib/parts.mjs';
 
 const N = 10000; // subscribers per broadcast
 // A dead dispatcher's pending entries are claimed after this; it must exceed the time
@@ -60,59 +64,47 @@ function audience(tag, n, nowMs) {
         const ch = CHANNELS[i % 3];
         const id = ch === 'sms' ? `+849${tag.charCodeAt(0) % 10}${String(i).padStart(7, '0')}` : `${tag}u${i}`;
         members.push(`${ch}:${id}`);
-        if (ch !== 'sms') conv.push(['HSET', `mc:conv:${ch}:${id}`, 'last_in_ms', String(nowMs - HOUR)]);
+        if (ch !== 'sms') conv.push(['HSET', citizenKey('conv', ch, id), 'last_in_ms', String(nowMs - HOUR)]);
     }
     const cmds = [...conv];
-    const CHUNK = 1000;
     const inW1 = members.filter((_, i) => i < 0.6 * n);
     const inW2 = members.filter((_, i) => i >= 0.4 * n);
-    for (let i = 0; i < inW1.length; i += CHUNK) cmds.push(['SADD', `mc:sub:ward:${w1}`, ...inW1.slice(i, i + CHUNK)]);
-    for (let i = 0; i < inW2.length; i += CHUNK) cmds.push(['SADD', `mc:sub:ward:${w2}`, ...inW2.slice(i, i + CHUNK)]);
+    cmds.push(...wardCmds(w1, inW1), ...wardCmds(w2, inW2));
     const decoys = Array.from({ length: 50 }, (_, i) => `webchat:${tag}w${i}`);
-    cmds.push(['SADD', `mc:sub:ward:${w1}`, ...decoys]);
+    cmds.push(...wardCmds(w1, decoys));
     return { wards: [w1, w2], members, cmds };
 }
 
-const bcField = (redis, id, f) => redisCli(redis.sock, 'HGET', `mc:bc:${id}`, f);
+/** The broadcast's status as GET /api/v1/broadcasts/{id} derives it from every partition. */
+const bcStatus = async (redis, id) => (await broadcastState(redis.sock, id)).status;
+/** Recipients fanned out so far, over every partition. */
+const bcFanned = async (redis, id) => (await broadcastState(redis.sock, id)).n('fanned');
 /** How many log lines of dispatcher `d` carry event `ev`. */
 const events = (d, ev) => d.lines.filter((l) => l.includes(`"${ev}"`)).length;
 
 /**
  * Recipients ("<channel>:<id>") of the entries `consumer` held unacknowledged in
- * mc:out:<channel> (read from Redis right after that consumer was killed).
+ * out:<channel> of every partition (read from Redis right after that consumer was
+ * killed); with `wiredOnly`, only those that carry a wire mark (wire:<channel> of the
+ * same partition): their requests may have reached the provider. KEYS: every
+ * partition's stream, then every partition's marks.
  */
-async function heldBy(redis, consumer) {
+async function pendingTo(redis, consumer, wiredOnly) {
     const out = new Set();
     for (const c of CHANNELS) {
         const raw = await redisCli(redis.sock, 'EVAL',
-            "if redis.call('EXISTS',KEYS[1])==0 then return {} end local a={KEYS[1],'motcua','-','+',1000000} " +
-            "if ARGV[1]~='' then a[#a+1]=ARGV[1] end " +
-            "local r={} for _,p in ipairs(redis.call('XPENDING',unpack(a))) do " +
-            "local e=redis.call('XRANGE',KEYS[1],p[1],p[1]) if e[1] then local f=e[1][2] " +
-            "for i=1,#f,2 do if f[i]=='to' then r[#r+1]=f[i+1] end end end end return r",
-            '1', `mc:out:${c}`, consumer);
+            "local P=#KEYS/2 local r={} for q=1,P do local s,w=KEYS[q],KEYS[P+q] " +
+            "if redis.call('EXISTS',s)==1 then " +
+            "for _,p in ipairs(redis.call('XPENDING',s,'motcua','-','+',1000000,ARGV[1])) do " +
+            "if ARGV[2]=='0' or redis.call('HEXISTS',w,p[1])==1 then local e=redis.call('XRANGE',s,p[1],p[1]) " +
+            "if e[1] then local f=e[1][2] for i=1,#f,2 do if f[i]=='to' then r[#r+1]=f[i+1] end end end end end end end return r",
+            String(2 * PARTITIONS), ...everyPart('out', c), ...everyPart('wire', c), consumer, wiredOnly ? '1' : '0');
         for (const to of raw ? raw.split('\n') : []) out.add(`${c}:${to}`);
     }
     return out;
 }
-
-/**
- * Recipients ("<channel>:<id>") of the entries `consumer` held unacknowledged
- * that carry a wire mark: their requests may have reached the provider.
- */
-async function wiredBy(redis, consumer) {
-    const out = new Set();
-    for (const c of CHANNELS) {
-        const raw = await redisCli(redis.sock, 'EVAL',
-            "if redis.call('EXISTS',KEYS[1])==0 then return {} end " +
-            "local r={} for _,p in ipairs(redis.call('XPENDING',KEYS[1],'motcua','-','+',1000000,ARGV[1])) do " +
-            "if redis.call('HEXISTS',KEYS[2],p[1])==1 then local e=redis.call('XRANGE',KEYS[1],p[1],p[1]) " +
-            "if e[1] then local f=e[1][2] for i=1,#f,2 do if f[i]=='to' then r[#r+1]=f[i+1] end end end end end return r",
-            '2', `mc:out:${c}`, `mc:wire:${c}`, consumer);
-        for (const to of raw ? raw.split('\n') : []) out.add(`${c}:${to}`);
-    }
-    return out;
-}
+const heldBy = (redis, consumer) => pendingTo(redis, consumer, false);
+const wiredBy = (redis, consumer) => pendingTo(redis, consumer, true);
 
 /**
  * Checks one message per member (`inFlight`: recipients whose message a killed
@@ -124,20 +116,28 @@ async function checkExactlyOnce(redis, fakes, id, members, text, inFlight = new 
     await sleep(1500); // anything sent twice would show now
     const fb = fakes.requests('facebook').find((r) => r.body?.message?.text);
     assert.equal(fb.body.message.text, text, 'the broadcast text');
-    assert.equal(await bcField(redis, id, 'status'), 'done');
-    assert.equal(await bcField(redis, id, 'fanned'), String(members.length));
+    const bs = await broadcastState(redis.sock, id);
+    assert.equal(bs.status, 'done', 'done: every partition is');
+    assert.equal(bs.bc.status, 'sending', "the broadcast's own record says sending; done is derived from its partitions");
+    assert.equal(bs.bc.text, undefined, "after the fan-out the text lives in the partitions' copies only");
+    assert.deepEqual(bs.parts.map((p) => p.status), Array(PARTITIONS).fill('done'), 'every partition done');
+    assert.ok(bs.parts.every((p) => p.text === text), 'every partition holds a copy of the text');
+    assert.equal(bs.n('fanned'), members.length);
+    assert.equal(bs.n('finished'), members.length, 'every notification finished once');
+    // each recipient counted once, in the partition it lives in
+    const perPart = Array(PARTITIONS).fill(0);
+    for (const m of members) perPart[partOf(m)]++;
+    assert.deepEqual(bs.parts.map((p) => Number(p.fanned || 0)), perPart, 'fanned per partition: its own members');
     for (const c of CHANNELS) {
         const want = members.filter((m) => m.startsWith(`${c}:`)).length;
-        assert.equal(await bcField(redis, id, `fanned:${c}`), String(want), `fanned:${c}`);
+        assert.equal(bs.n(`fanned:${c}`), want, `fanned:${c}`);
     }
-    const sent = await Promise.all(CHANNELS.map((c) => bcField(redis, id, `st:sent:${c}`)));
-    assert.equal(sent.reduce((a, v) => a + Number(v), 0), members.length, 'per-channel sent counts add up');
-    assert.equal(await redisCli(redis.sock, 'EXISTS', `mc:bc:${id}:seen`), '0', 'the seen set is gone');
-    const notSent = await redisCli(redis.sock, 'EVAL',
-        "local n=0 for i=1,tonumber(ARGV[2]) do if redis.call('HGET','mc:notif:'..ARGV[1]..'-'..i,'status')~='sent' then n=n+1 end end " +
-        "if redis.call('EXISTS','mc:notif:'..ARGV[1]..'-'..(tonumber(ARGV[2])+1))==1 then n=n+1000000 end return n",
-        '0', id, String(members.length));
-    assert.equal(notSent, '0', 'notifications <id>-1..<id>-N all sent, and no more of them');
+    const sent = CHANNELS.map((c) => bs.n(`st:sent:${c}`));
+    assert.equal(sent.reduce((a, v) => a + v, 0), members.length, 'per-channel sent counts add up');
+    assert.equal(bs.seen, 0, 'the seen sets are gone');
+    const audit = auditNotifs(await broadcastNotifs(redis.sock, id), members);
+    assert.deepEqual(audit.problems, [], 'one notification <q>-<id>-<n> per member, in its partition q, and no more of them');
+    assert.deepEqual(audit.byStatus, { sent: members.length }, 'every notification sent');
     const per = received(fakes);
     const missing = members.filter((m) => !per.has(m) && !cut.has(m));
     const cutOff = members.filter((m) => !per.has(m) && cut.has(m)).length;
@@ -146,11 +146,11 @@ async function checkExactlyOnce(redis, fakes, id, members, text, inFlight = new 
     if (inFlight.size) console.log(`# ${doubledAll.length} recipients got a second copy; ${inFlight.size} entries were unacknowledged at the crash`);
     const stray = [...per.keys()].filter((k) => !members.includes(k));
     const dead = await redisCli(redis.sock, 'EVAL',
-        "local n=0 for _,e in ipairs(redis.call('XRANGE','mc:dead','-','+')) do local f=e[2] " +
-        "for i=1,#f,2 do if f[i]=='notif' and string.sub(f[i+1],1,#ARGV[1]+1)==ARGV[1]..'-' then n=n+1 end end end return n",
-        '0', id);
-    assert.equal(dead, '0', 'nothing of this broadcast in mc:dead');
-    for (const c of CHANNELS) assert.equal(await redisCli(redis.sock, 'HLEN', `mc:wire:${c}`), '0', `no wire mark left on ${c}`);
+        "local n=0 for _,k in ipairs(KEYS) do for _,e in ipairs(redis.call('XRANGE',k,'-','+')) do local f=e[2] " +
+        "for i=1,#f,2 do if f[i]=='notif' and string.find(f[i+1],'-'..ARGV[1]..'-',1,true) then n=n+1 end end end end return n",
+        String(PARTITIONS), ...everyPart('dead'), id);
+    assert.equal(dead, '0', 'nothing of this broadcast in any partition\'s dead list');
+    for (const c of CHANNELS) assert.equal(await sumEveryPart(redis.sock, 'HLEN', 'wire', c), 0, `no wire mark left on ${c}`);
     assert.deepEqual(missing.slice(0, 10), [], `${missing.length} recipients got nothing`);
     assert.deepEqual(doubled.slice(0, 10), [], `${doubled.length} recipients got more than one`);
     assert.deepEqual(stray.slice(0, 10), [], 'nobody outside the audience (webchat decoys) was sent to');
@@ -206,7 +206,7 @@ describe('broadcast fan-out', { timeout: 600000 }, () => {
         return new Set(lost);
     }
 
-    const untilDone = (id) => waitFor(async () => (await bcField(redis, id, 'status')) === 'done', 240000, 50);
+    const untilDone = (id) => waitFor(async () => (await bcStatus(redis, id)) === 'done', 240000, 50);
 
     /**
      * The audience `tag`, providers answering after SLOW_MS (each dispatcher keeps
@@ -225,13 +225,13 @@ describe('broadcast fan-out', { timeout: 600000 }, () => {
         const a = await prepare('a');
         const d = await startDispatcher({ redisUrl: redis.url, env: env(fakes.url, offset), consumer: 'bc-one' });
         try {
-            const id = 'bc0001';
+            const id = broadcastId('bc0001');
             const text = 'Thông báo cúp điện phường A';
             const t0 = Date.now();
             await launch(id, a, text);
             const seen = new Set();
             await waitFor(async () => {
-                const st = await bcField(redis, id, 'status');
+                const st = await bcStatus(redis, id);
                 seen.add(st);
                 return st === 'done';
             }, 240000, 20);
@@ -248,7 +248,7 @@ describe('broadcast fan-out', { timeout: 600000 }, () => {
         const d1 = await startDispatcher({ redisUrl: redis.url, env: e, consumer: 'bc-two-1' });
         const d2 = await startDispatcher({ redisUrl: redis.url, env: e, consumer: 'bc-two-2' });
         try {
-            const id = 'bc0002';
+            const id = broadcastId('bc0002');
             const text = 'Ngập nước tuyến đường phường B';
             await launch(id, a, text);
             await untilDone(id);
@@ -263,7 +263,7 @@ describe('broadcast fan-out', { timeout: 600000 }, () => {
     it('two dispatchers, one killed with kill -9 halfway while its requests are on the wire → the other finishes: exactly one message each', async () => {
         const { a, d1, d2 } = await slowPair('c', 'bc-kill');
         try {
-            const id = 'bc0003';
+            const id = broadcastId('bc0003');
             const text = 'Lịch tiêm chủng phường C';
             await launch(id, a, text);
             assert.ok(await waitFor(() => total(fakes) >= N / 2, 240000, 5), 'half sent');
@@ -298,7 +298,7 @@ describe('broadcast fan-out', { timeout: 600000 }, () => {
         // Marks must not travel on a connection that is owed replies.
         const { a, d1, d2 } = await slowPair('f', 'bc-busy');
         try {
-            const id = 'bc0006';
+            const id = broadcastId('bc0006');
             const text = 'Lịch cắt nước phường F';
             await launch(id, a, text);
             assert.ok(await waitFor(() => total(fakes) >= N / 3, 240000, 5), 'a third sent');
@@ -326,30 +326,44 @@ describe('broadcast fan-out', { timeout: 600000 }, () => {
         const e = { ...env(fakes.url, offset), MOTCUA_SCHEDULER_RATE_SMS: '20', MOTCUA_SCHEDULER_RATE_FACEBOOK: '20', MOTCUA_SCHEDULER_RATE_ZALO: '20' };
         const d = await startDispatcher({ redisUrl: redis.url, env: e, consumer: 'bc-cancel' });
         try {
-            const id = 'bc0005';
+            const id = broadcastId('bc0005');
             await launch(id, a, 'Thông báo bị huỷ');
             assert.ok(await waitFor(() => total(fakes) >= 30, 60000, 10), 'sending began');
-            // what DELETE /api/v1/broadcasts/{id} does (gateway/gw_admin.c bc_cancel_lua)
-            await redisCli(redis.sock, 'EVAL',
-                "redis.call('HSET',KEYS[1],'status','cancelled') redis.call('ZREM','mc:bc:due',ARGV[1]) redis.call('DEL',KEYS[1]..':seen')",
-                '1', `mc:bc:${id}`, id);
-            const fanned = Number(await bcField(redis, id, 'fanned'));
+            // what DELETE /api/v1/broadcasts/{id} does (gateway/api/gw_broadcasts.c)
+            await cancelBroadcast(redis.sock, id);
+            const fanned = (await broadcastState(redis.sock, id)).n('fanned');
             const settled = async () => {
+                const bs = await broadcastState(redis.sock, id);
                 let n = 0;
-                for (const st of ['sent', 'cancelled', 'dead', 'expired']) for (const c of CHANNELS) n += Number((await bcField(redis, id, `st:${st}:${c}`)) || 0);
+                for (const st of ['sent', 'cancelled', 'dead', 'expired']) for (const c of CHANNELS) n += bs.n(`st:${st}:${c}`);
                 return n;
             };
             assert.ok(await waitFor(async () => (await settled()) === fanned, 30000, 100), 'every fanned notification settled');
             await sleep(1000);
             const sent = total(fakes);
+            const bs = await broadcastState(redis.sock, id);
             let cancelled = 0;
-            for (const c of CHANNELS) cancelled += Number((await bcField(redis, id, `st:cancelled:${c}`)) || 0);
+            for (const c of CHANNELS) cancelled += bs.n(`st:cancelled:${c}`);
             console.log(`# cancelled after ${fanned} fanned: ${sent} sent, ${cancelled} cancelled`);
             assert.ok(sent < N / 2, `sending stopped (${sent} sent)`);
             assert.ok(cancelled > 0 && cancelled + sent === fanned, 'what was not sent is cancelled');
-            assert.equal(await bcField(redis, id, 'status'), 'cancelled');
-            assert.equal(await redisCli(redis.sock, 'ZSCORE', 'mc:due', `${id}-${fanned}`), '', 'nothing left due');
-            assert.equal(await redisCli(redis.sock, 'HGET', `mc:notif:${id}-${fanned}`, 'status'), 'cancelled');
+            assert.equal(bs.status, 'cancelled');
+            assert.equal(bs.bc.text, undefined, 'the text went with the cancel');
+            // a partition whose recipients had all finished stays done; none goes on
+            assert.ok(bs.parts.every((p) => p.status === 'cancelled' || p.status === 'done'), `every partition cancelled: ${bs.parts.map((p) => p.status)}`);
+            assert.ok(bs.parts.some((p) => p.status === 'cancelled'));
+            assert.equal(bs.n('fanned'), fanned, 'the fan-out stopped');
+            // every notification of it that did not leave is cancelled, none left due
+            const notifs = await broadcastNotifs(redis.sock, id);
+            assert.equal(notifs.length, fanned);
+            const byStatus = {};
+            for (const x of notifs) byStatus[x.status] = (byStatus[x.status] || 0) + 1;
+            assert.deepEqual(byStatus, { sent, cancelled }, 'each notification sent or cancelled');
+            const due = await redisCli(redis.sock, 'EVAL',
+                "local n=0 for _,k in ipairs(KEYS) do for _,m in ipairs(redis.call('ZRANGE',k,0,-1)) do " +
+                "if string.find(m,'-'..ARGV[1]..'-',1,true) then n=n+1 end end end return n",
+                String(PARTITIONS), ...everyPart('due'), id);
+            assert.equal(due, '0', 'nothing left due');
         } finally {
             assertCleanExit(await d.stop(), d.lines, 'dispatcher');
         }
@@ -360,14 +374,14 @@ describe('broadcast fan-out', { timeout: 600000 }, () => {
         const e = env(fakes.url, offset);
         let d = await startDispatcher({ redisUrl: redis.url, env: e, consumer: 'bc-crash' });
         try {
-            const id = 'bc0004';
+            const id = broadcastId('bc0004');
             const text = 'Thông báo phường D';
             await launch(id, a, text);
             // kill it as soon as the fan-out has begun (a few batches written, cursor stored)
-            assert.ok(await waitFor(async () => Number(await bcField(redis, id, 'fanned')) > 0, 60000, 1), 'fan-out began');
+            assert.ok(await waitFor(async () => (await bcFanned(redis, id)) > 0, 60000, 1), 'fan-out began');
             await d.kill9();
-            const st = await bcField(redis, id, 'status');
-            const fanned = Number(await bcField(redis, id, 'fanned'));
+            const { status: st, n } = await broadcastState(redis.sock, id);
+            const fanned = n('fanned');
             console.log(`# killed with status ${st}, ${fanned} of ${N} fanned, ${total(fakes)} sent`);
             d = await startDispatcher({ redisUrl: redis.url, env: e, consumer: 'bc-crash' });
             await untilDone(id);
@@ -430,56 +444,66 @@ describe('wire marks: what may have reached the provider is not sent again', { t
 
     const fbTo = (psid) => fakes.requests('facebook').filter((r) => r.body?.recipient?.id === psid);
     const smsTo = (to) => fakes.requests('twilio').filter((r) => r.valid && r.body?.To === to);
-    const status = (id) => redisCli(redis.sock, 'HGET', `mc:notif:${id}`, 'status');
+    /** A notification id "<partition>-<name>" (the partition of the name, as the API picks it). */
+    const nid = (name) => partitionedId(name);
+    const status = (id) => redisCli(redis.sock, 'HGET', idKey('notif', id), 'status');
     async function attempts(id) {
-        const raw = await redisCli(redis.sock, 'LRANGE', `mc:notif:${id}:attempts`, '0', '-1');
+        const raw = await redisCli(redis.sock, 'LRANGE', idKey('attempts', id), '0', '-1');
         return raw ? raw.split('\n').map((l) => JSON.parse(l)) : [];
     }
-    const openWindow = (psid) => redisCli(redis.sock, 'HSET', `mc:conv:facebook:${psid}`, 'last_in_ms', String(T() - HOUR));
-    /** A notification in the shape the department API writes, due now. */
+    const openWindow = (psid) => redisCli(redis.sock, 'HSET', citizenKey('conv', 'facebook', psid), 'last_in_ms', String(T() - HOUR));
+    /** A notification in the shape the department API writes, due now (in the partition its id names). */
     const putNotif = (id, to, channels, text = 'Hồ sơ của bạn đã có kết quả') =>
         redisPipe(redis.sock, [
-            ['HSET', `mc:notif:${id}`, 'dept', 'test-dept', 'status', 'scheduled', 'text', text, 'to', JSON.stringify(to),
+            ['HSET', idKey('notif', id), 'dept', 'test-dept', 'status', 'scheduled', 'text', text, 'to', JSON.stringify(to),
                 'channels', channels, 'idx', '0', 'send_at_ms', String(T()), 'not_after_ms', '0', 'priority', 'normal',
                 'created_ms', String(T())],
-            ['ZADD', 'mc:due', String(T()), id],
+            ['ZADD', key('due', partOfId(id)), String(T()), id],
         ]);
-    /** The mc:out:facebook entry of notification `id` (while it is there). */
+    /** The out:facebook entry of notification `id` (while it is there): on its partition's stream, where the scheduler put it. */
     async function entryOf(id) {
-        const raw = await redisCli(redis.sock, 'EVAL',
-            "for _,e in ipairs(redis.call('XRANGE','mc:out:facebook','-','+')) do local f=e[2] " +
-            "for i=1,#f,2 do if f[i]=='notif' and f[i+1]==ARGV[1] then return e[1] end end end return ''", '0', id);
-        return raw;
+        const found = await findEntries(redis.sock, everyPart('out', 'facebook'), 'notif', id);
+        assert.ok(found.length <= 1, `one entry at most: ${found}`);
+        if (found.length) assert.equal(found[0].split(' ')[0], key('out', partOfId(id), 'facebook'), "on the stream of the notification's partition");
+        return found.length ? found[0].split(' ')[1] : '';
     }
-    const wireLeft = async () => Number(await redisCli(redis.sock, 'HLEN', 'mc:wire:facebook')) + Number(await redisCli(redis.sock, 'HLEN', 'mc:wire:sms'));
+    const wireKey = (id, ch = 'facebook') => key('wire', partOfId(id), ch);
+    const outLeft = (ch) => sumEveryPart(redis.sock, 'XLEN', 'out', ch);
+    const wireLeft = async () => (await sumEveryPart(redis.sock, 'HLEN', 'wire', 'facebook')) + (await sumEveryPart(redis.sock, 'HLEN', 'wire', 'sms'));
     const metrics = async (mc) => (await httpRequest(`${mc.url}/metrics`)).body;
 
     it('entries claimed from a dead dispatcher: with a mark → acknowledged as sent without sending; without → sent; a long reply goes on after its marked part', async () => {
         const ps = { a: 'wm-a', b: 'wm-b', n1: 'wm-n1', n2: 'wm-n2', l: 'wm-l' };
         for (const p of Object.values(ps)) await openWindow(p);
         const long = 'Một. '.repeat(300) + 'Hai. '.repeat(200); // 2500 characters: two Facebook messages
-        const fbNotif = (id, psid) => ['HSET', `mc:notif:${id}`, 'dept', 'test-dept', 'status', 'sending', 'text', 'Thông báo',
+        const n1 = nid('wm-n1'), n2 = nid('wm-n2');
+        const fbNotif = (id, psid) => ['HSET', idKey('notif', id), 'dept', 'test-dept', 'status', 'sending', 'text', 'Thông báo',
             'to', JSON.stringify({ channel: 'facebook', user_id: psid }), 'channels', 'facebook', 'idx', '0', 'channel', 'facebook'];
+        // each entry on the stream of its partition: a reply in the citizen's, a
+        // notification in the one its id names (where the turn and the scheduler put them)
+        const part = { a: partOf(`facebook:${ps.a}`), b: partOf(`facebook:${ps.b}`), l: partOf(`facebook:${ps.l}`), n1: partOfId(n1), n2: partOfId(n2) };
+        const streams = [...new Set(Object.values(part))].map((q) => key('out', q, 'facebook'));
         await redisPipe(redis.sock, [
-            ['XGROUP', 'CREATE', 'mc:out:facebook', 'motcua', '$', 'MKSTREAM'],
-            fbNotif('wm-n1', ps.n1),
-            fbNotif('wm-n2', ps.n2),
+            ...streams.map((k) => ['XGROUP', 'CREATE', k, 'motcua', '$', 'MKSTREAM']),
+            fbNotif(n1, ps.n1),
+            fbNotif(n2, ps.n2),
         ]);
-        const add = (...f) => redisCli(redis.sock, 'XADD', 'mc:out:facebook', '*', ...f);
+        const add = (who, ...f) => redisCli(redis.sock, 'XADD', key('out', part[who], 'facebook'), '*', ...f);
         const ids = {
-            a: await add('to', ps.a, 'text', 'Trả lời A', 'purpose', 'reply', 'ref', 'm_a'),
-            b: await add('to', ps.b, 'text', 'Trả lời B', 'purpose', 'reply', 'ref', 'm_b'),
-            n1: await add('to', ps.n1, 'text', 'Thông báo', 'purpose', 'update', 'notif', 'wm-n1'),
-            n2: await add('to', ps.n2, 'text', 'Thông báo', 'purpose', 'update', 'notif', 'wm-n2'),
-            l: await add('to', ps.l, 'text', long, 'purpose', 'reply', 'ref', 'm_l'),
+            a: await add('a', 'to', ps.a, 'text', 'Trả lời A', 'purpose', 'reply', 'ref', 'm_a'),
+            b: await add('b', 'to', ps.b, 'text', 'Trả lời B', 'purpose', 'reply', 'ref', 'm_b'),
+            n1: await add('n1', 'to', ps.n1, 'text', 'Thông báo', 'purpose', 'update', 'notif', n1),
+            n2: await add('n2', 'to', ps.n2, 'text', 'Thông báo', 'purpose', 'update', 'notif', n2),
+            l: await add('l', 'to', ps.l, 'text', long, 'purpose', 'reply', 'ref', 'm_l'),
         };
         // a dispatcher read them all, marked three as on the wire (the long reply's
-        // first part only) and died
-        await redisCli(redis.sock, 'XREADGROUP', 'GROUP', 'motcua', 'wm-dead', 'COUNT', '10', 'STREAMS', 'mc:out:facebook', '>');
-        await redisCli(redis.sock, 'HSET', 'mc:wire:facebook', ids.a, '0', ids.n1, '0', ids.l, '0');
+        // first part only: the marks of its stream's partition) and died
+        const read = await redisCli(redis.sock, 'XREADGROUP', 'GROUP', 'motcua', 'wm-dead', 'COUNT', '10', 'STREAMS', ...streams, ...streams.map(() => '>'));
+        for (const id of Object.values(ids)) assert.ok(read.includes(id), `the dead one read ${id}`);
+        for (const who of ['a', 'n1', 'l']) await redisCli(redis.sock, 'HSET', key('wire', part[who], 'facebook'), ids[who], '0');
         const mc = await serve('wm-live');
         try {
-            const settled = async () => (await redisCli(redis.sock, 'XLEN', 'mc:out:facebook')) === '0';
+            const settled = async () => (await outLeft('facebook')) === 0;
             assert.ok(await waitFor(settled, 30000, 50), 'every claimed entry acknowledged');
             await sleep(500);
             assert.equal(fbTo(ps.a).length, 0, 'marked reply: not sent again');
@@ -492,12 +516,12 @@ describe('wire marks: what may have reached the provider is not sent again', { t
             assert.ok(!lr[0].body.message.text.includes('Một'), 'the marked first part is not sent again');
             assert.ok(long.endsWith(lr[0].body.message.text), 'the second part, whole');
             assert.equal(await wireLeft(), 0, 'the acknowledgements took the marks away');
-            assert.equal(await status('wm-n1'), 'sent');
-            assert.equal(await status('wm-n2'), 'sent');
-            const a1 = await attempts('wm-n1');
+            assert.equal(await status(n1), 'sent');
+            assert.equal(await status(n2), 'sent');
+            const a1 = await attempts(n1);
             assert.deepEqual(a1.map((x) => [x.channel, x.result]), [['facebook', 'sent']]);
             assert.match(a1[0].note, /^unconfirmed: the dispatcher stopped during the request/);
-            const a2 = await attempts('wm-n2');
+            const a2 = await attempts(n2);
             assert.deepEqual(a2.map((x) => [x.channel, x.result, x.note]), [['facebook', 'sent', undefined]]);
             assert.equal(mc.stderrLines.filter((l) => l.includes('"send.unconfirmed"')).length, 2);
             assert.equal(mc.stderrLines.filter((l) => l.includes('"send.resume"')).length, 3);
@@ -513,22 +537,22 @@ describe('wire marks: what may have reached the provider is not sent again', { t
         fakes.fail('facebook', { delayMs: 4000 }); // the provider takes its time to answer
         let mc = await serve('wm-crash');
         try {
-            await putNotif('wm-n3', { channel: 'facebook', user_id: psid }, 'facebook');
+            await putNotif(nid('wm-n3'), { channel: 'facebook', user_id: psid }, 'facebook');
             await fakes.waitFor('facebook', 1, 10000);
             // the mark was in Redis before the request reached the provider
-            const entry = await entryOf('wm-n3');
+            const entry = await entryOf(nid('wm-n3'));
             assert.ok(entry, 'the entry is still unacknowledged');
-            assert.equal(await redisCli(redis.sock, 'HGET', 'mc:wire:facebook', entry), '0', 'marked before the provider had it');
+            assert.equal(await redisCli(redis.sock, 'HGET', wireKey(nid('wm-n3')), entry), '0', 'marked before the provider had it');
             await mc.kill();
             mc = await serve('wm-crash'); // its own pending list, read again
-            assert.ok(await waitFor(async () => (await status('wm-n3')) === 'sent', 10000, 50), 'sent');
+            assert.ok(await waitFor(async () => (await status(nid('wm-n3'))) === 'sent', 10000, 50), 'sent');
             await sleep(1000);
             assert.equal(fbTo(psid).length, 1, 'the provider got it once');
-            const at = await attempts('wm-n3');
+            const at = await attempts(nid('wm-n3'));
             assert.deepEqual(at.map((x) => x.result), ['sent']);
             assert.match(at[0].note, /^unconfirmed/);
             assert.equal(await wireLeft(), 0);
-            assert.equal(await redisCli(redis.sock, 'XLEN', 'mc:out:facebook'), '0');
+            assert.equal(await outLeft('facebook'), 0);
         } finally {
             if (mc.alive()) assertCleanExit(await mc.stop(), mc.stderrLines, 'motcua');
         }
@@ -540,16 +564,16 @@ describe('wire marks: what may have reached the provider is not sent again', { t
         fakes.fail('facebook', { delayMs: 1500 }); // an answer that takes its time
         let mc = await serve('wm-term');
         try {
-            await putNotif('wm-t1', { channel: 'facebook', user_id: psid }, 'facebook');
+            await putNotif(nid('wm-t1'), { channel: 'facebook', user_id: psid }, 'facebook');
             await fakes.waitFor('facebook', 1, 10000);
-            const entry = await entryOf('wm-t1');
+            const entry = await entryOf(nid('wm-t1'));
             assert.ok(entry, 'on the wire, not acknowledged yet');
             assertCleanExit(await mc.stop(), mc.stderrLines, 'motcua'); // SIGTERM
             // the answer came in before the exit: a confirmed send, not an unconfirmed one
-            assert.equal(await status('wm-t1'), 'sent');
-            assert.deepEqual((await attempts('wm-t1')).map((x) => [x.result, x.note]), [['sent', undefined]]);
+            assert.equal(await status(nid('wm-t1')), 'sent');
+            assert.deepEqual((await attempts(nid('wm-t1'))).map((x) => [x.result, x.note]), [['sent', undefined]]);
             assert.equal(await wireLeft(), 0, 'no mark left behind');
-            assert.equal(await redisCli(redis.sock, 'XLEN', 'mc:out:facebook'), '0');
+            assert.equal(await outLeft('facebook'), 0);
             mc = await serve('wm-term');
             await sleep(1500);
             assert.equal(fbTo(psid).length, 1, 'the provider got it once');
@@ -560,37 +584,55 @@ describe('wire marks: what may have reached the provider is not sent again', { t
     });
 
     it('a cancelled broadcast: its recipients still waiting on the outbound stream are cancelled, not sent', async () => {
-        const bc = 'bcq1';
-        const n = 1000; // more than a dispatcher takes from the stream at once (512 + a read of 64)
+        const bc = broadcastId('bcq1');
+        // A dispatcher holds at most 512 entries, then one more read: an XREADGROUP brings
+        // up to 64 entries of EACH stream it names, one per partition (gw_reader.c).
+        const READ = 64 * PARTITIONS;
+        const HELD = 512 + READ;
+        const n = HELD + READ + 1000; // more than a dispatcher can have taken when the cancel comes
+        const text = 'Thông báo sẽ bị huỷ';
         fakes.fail('twilio', { delayMs: 50, times: Infinity }); // slow enough to be caught mid-way
-        const cmds = [['HSET', `mc:bc:${bc}`, 'dept', 'test-dept', 'status', 'sending', 'channels', 'sms', 'fanned', String(n),
-            'fan_done_ms', String(T()), 'text', 'Thông báo sẽ bị huỷ']];
+        // as the fan-out leaves it: the record sending without its text, each partition's
+        // copy (bc_part, with the text) sending, recipient i as <q>-<bc>-<k> in its partition q
+        const per = Array(PARTITIONS).fill(0);
+        const cmds = [['HSET', idKey('bc', bc), 'dept', 'test-dept', 'status', 'sending', 'channels', 'sms', 'fan_done_ms', String(T())]];
         for (let i = 1; i <= n; i++) {
-            const id = `${bc}-${i}`;
-            cmds.push(['HSET', `mc:notif:${id}`, 'dept', 'test-dept', 'status', 'scheduled', 'text', 'Thông báo sẽ bị huỷ',
-                'to', JSON.stringify({ channel: 'sms', user_id: `+8490${String(1000000 + i)}` }), 'channels', 'sms', 'idx', '0',
+            const phone = `+8490${String(1000000 + i)}`;
+            const q = partOf(`sms:${phone}`);
+            const id = `${q}-${bc}-${++per[q]}`;
+            cmds.push(['HSET', idKey('notif', id), 'dept', 'test-dept', 'status', 'scheduled',
+                'to', JSON.stringify({ channel: 'sms', user_id: phone }), 'channels', 'sms', 'idx', '0',
                 'send_at_ms', String(T()), 'not_after_ms', '0', 'priority', 'urgent', 'created_ms', String(T()), 'broadcast', bc]);
-            cmds.push(['ZADD', 'mc:due', String(T()), id]);
+            cmds.push(['ZADD', key('due', q), String(T()), id]);
         }
+        per.forEach((k, q) => cmds.push(['HSET', key('bc_part', q, bc), 'status', k ? 'sending' : 'done', 'text', text, 'dept', 'test-dept',
+            'fanned', String(k), 'fanned:sms', String(k), 'fan_done_ms', String(T())]));
         await redisPipe(redis.sock, cmds);
         const mc = await serve('wm-cancel');
         try {
             await fakes.waitFor('twilio', 20, 20000);
-            // what DELETE /api/v1/broadcasts/{id} does (gateway/gw_admin.c bc_cancel_lua)
-            await redisCli(redis.sock, 'HSET', `mc:bc:${bc}`, 'status', 'cancelled');
+            // every recipient routed: what is cancelled now is cancelled by the sender
+            assert.ok(await waitFor(async () => (await sumEveryPart(redis.sock, 'ZCARD', 'due')) === 0, 20000, 20), 'every recipient is on the outbound streams');
+            // what DELETE /api/v1/broadcasts/{id} does (gateway/api/gw_broadcasts.c)
+            await cancelBroadcast(redis.sock, bc);
             const before = fakes.count('twilio');
-            const count = (st) => redisCli(redis.sock, 'EVAL',
-                "local n=0 for i=1,tonumber(ARGV[2]) do if redis.call('HGET','mc:notif:'..ARGV[1]..'-'..i,'status')==ARGV[3] then n=n+1 end end return n",
-                '0', bc, String(n), st).then(Number);
-            assert.ok(await waitFor(async () => (await count('sent')) + (await count('cancelled')) === n, 60000, 200), 'every recipient settled');
-            const sent = await count('sent'), cancelled = await count('cancelled');
+            const count = async () => {
+                const c = { sent: 0, cancelled: 0 };
+                for (const x of await broadcastNotifs(redis.sock, bc)) c[x.status] = (c[x.status] || 0) + 1;
+                return c;
+            };
+            assert.ok(await waitFor(async () => { const c = await count(); return c.sent + c.cancelled === n; }, 60000, 200), 'every recipient settled');
+            const { sent, cancelled } = await count();
             console.log(`# cancel with ${n} on the stream: ${sent} sent, ${cancelled} cancelled`);
-            // sent: what the dispatcher held when the cancel came (at most 512 + one read of
-            // 64, refilled by what had already left, plus one more read in flight)
-            assert.ok(cancelled > 0 && sent <= 512 + 64 + before + 64, `what waited on the stream is cancelled (${sent} sent, ${before} before the cancel)`);
+            // sent: what the dispatcher held when the cancel came (at most 512 + one read,
+            // refilled by what had already left, plus one more read in flight)
+            assert.ok(cancelled > 0 && sent <= HELD + before + READ, `what waited on the stream is cancelled (${sent} sent, ${before} before the cancel)`);
             assert.equal(fakes.requests('twilio').filter((r) => r.valid).length, sent, 'the provider got exactly the sent ones');
-            assert.equal(Number(await redisCli(redis.sock, 'HGET', `mc:bc:${bc}`, 'st:cancelled:sms')), cancelled, 'broadcast counts');
-            assert.equal(await redisCli(redis.sock, 'XLEN', 'mc:out:sms'), '0', 'nothing left on the stream');
+            const bs = await broadcastState(redis.sock, bc);
+            assert.equal(bs.n('st:cancelled:sms'), cancelled, 'broadcast counts (every partition)');
+            assert.equal(bs.n('st:sent:sms'), sent);
+            assert.equal(bs.status, 'cancelled');
+            assert.equal(await outLeft('sms'), 0, 'nothing left on the streams');
             assert.equal(metricValue(await metrics(mc), 'motcua_notifications_total', { channel: 'sms', result: 'cancelled' }), cancelled);
         } finally {
             fakes.reset();
@@ -605,27 +647,27 @@ describe('wire marks: what may have reached the provider is not sent again', { t
         // a long backoff: time to kill it while it waits to retry
         let mc = await serve('wm-retry', { MOTCUA_SCHEDULER_BACKOFF_BASE_MS: '20000', MOTCUA_SCHEDULER_BACKOFF_MAX_MS: '20000' });
         try {
-            await putNotif('wm-n4', { channel: 'facebook', user_id: psid }, 'facebook');
+            await putNotif(nid('wm-n4'), { channel: 'facebook', user_id: psid }, 'facebook');
             // the retry is recorded after the mark was taken back (same connection, in order)
-            assert.ok(await waitFor(async () => (await attempts('wm-n4')).some((x) => x.result === 'retry'), 10000, 20), 'a retry recorded');
-            const entry = await entryOf('wm-n4');
+            assert.ok(await waitFor(async () => (await attempts(nid('wm-n4'))).some((x) => x.result === 'retry'), 10000, 20), 'a retry recorded');
+            const entry = await entryOf(nid('wm-n4'));
             assert.ok(entry, 'the entry waits for its retry');
-            assert.equal(await redisCli(redis.sock, 'HEXISTS', 'mc:wire:facebook', entry), '0', 'no mark after a definite no');
+            assert.equal(await redisCli(redis.sock, 'HEXISTS', wireKey(nid('wm-n4')), entry), '0', 'no mark after a definite no');
             assert.equal(metricValue(await metrics(mc), 'motcua_notifications_total', { channel: 'facebook', result: 'retried' }), 1);
             await mc.kill();
             mc = await serve('wm-retry');
-            assert.ok(await waitFor(async () => (await status('wm-n4')) === 'sent', 10000, 50), 'sent after the restart');
+            assert.ok(await waitFor(async () => (await status(nid('wm-n4'))) === 'sent', 10000, 50), 'sent after the restart');
             assert.equal(fbTo(psid).length, 2, 'the 500, then the one that was accepted');
-            assert.deepEqual((await attempts('wm-n4')).map((x) => [x.result, x.note]), [['retry', undefined], ['sent', undefined]]);
+            assert.deepEqual((await attempts(nid('wm-n4'))).map((x) => [x.result, x.note]), [['retry', undefined], ['sent', undefined]]);
 
             // a permanent refusal with a channel left → failed on facebook, sent on SMS;
             // with none left → dead
             const phone = '+84912000555';
             fakes.fail('facebook', { code: 10, times: 2 });
-            await putNotif('wm-n5', { channel: 'facebook', user_id: psid, phone }, 'facebook,sms');
+            await putNotif(nid('wm-n5'), { channel: 'facebook', user_id: psid, phone }, 'facebook,sms');
             await openWindow('wm-dead1');
-            await putNotif('wm-n6', { channel: 'facebook', user_id: 'wm-dead1' }, 'facebook');
-            assert.ok(await waitFor(async () => (await status('wm-n5')) === 'sent' && (await status('wm-n6')) === 'dead', 10000, 50));
+            await putNotif(nid('wm-n6'), { channel: 'facebook', user_id: 'wm-dead1' }, 'facebook');
+            assert.ok(await waitFor(async () => (await status(nid('wm-n5'))) === 'sent' && (await status(nid('wm-n6'))) === 'dead', 10000, 50));
             assert.equal(smsTo(phone).length, 1);
             const m = await metrics(mc);
             const v = (channel, result) => metricValue(m, 'motcua_notifications_total', { channel, result });

@@ -21,7 +21,7 @@ import {
     wsConnect,
 } from '../lib/harness.mjs';
 import { startFakes } from '../fakes/providers.mjs';
-import { everyPart } from '../lib/keys.mjs';
+import { everyPart, key, ownKey, citizenKey, partOf } from '../lib/keys.mjs';
 import { fbSignature, zaloSignature, twilioSignature } from '../lib/sign.mjs';
 import { FB, ZALO, TW, PUBLIC_URL, providerEnv } from '../lib/providers-env.mjs';
 
@@ -244,11 +244,14 @@ describe('provider channels end to end', { timeout: 180000 }, () => {
     it('facebook: outside the 24-hour window → dead letter with the reason, nothing stalls', async () => {
         fakes.fail('facebook', { code: 10, times: 1 });
         const psid = uid('psid');
-        const deadBefore = await xlen(redis, 'mc:dead');
+        // a reply's dead letter goes to the dead list of its stream's partition: the citizen's
+        const dead = key('dead', partOf(`facebook:${psid}`));
+        const deadBefore = await xlen(redis, dead);
         assert.equal((await postFb(mc, fbBody([{ psid, text: 'xin chào' }]))).status, 200);
-        await waitFor(async () => (await xlen(redis, 'mc:dead')) > deadBefore, 10000);
-        const last = await redisCli(redis.sock, 'XREVRANGE', 'mc:dead', '+', '-', 'COUNT', '1');
+        await waitFor(async () => (await xlen(redis, dead)) > deadBefore, 10000);
+        const last = await redisCli(redis.sock, 'XREVRANGE', dead, '+', '-', 'COUNT', '1');
         assert.match(last, /outside_window/);
+        assert.ok(last.includes(psid), 'the dead letter names the citizen');
         // the next message still goes through
         const psid2 = uid('psid');
         assert.equal((await postFb(mc, fbBody([{ psid: psid2, text: 'cảm ơn' }]))).status, 200);
@@ -296,9 +299,9 @@ describe('provider channels end to end', { timeout: 180000 }, () => {
         const second = mine()[1].body.message.text;
         assert.match(second, /Lệ phí/);
         assert.match(second, /hộ chiếu/i, `the fee of the passport: ${second}`);
-        const ctx = await redisCli(redis.sock, 'HGET', `mc:conv:zalo:${user}`, 'ctx');
+        const ctx = await redisCli(redis.sock, 'HGET', citizenKey('conv', 'zalo', user), 'ctx');
         assert.match(ctx, /ho_chieu/);
-        const ttl = Number(await redisCli(redis.sock, 'TTL', `mc:conv:zalo:${user}`));
+        const ttl = Number(await redisCli(redis.sock, 'TTL', citizenKey('conv', 'zalo', user)));
         assert.ok(ttl > 0, 'conversation state expires');
     });
 
@@ -321,7 +324,7 @@ describe('provider channels end to end', { timeout: 180000 }, () => {
         assert.equal(fakes.requests('zalo-oauth').length, 1, 'exactly one refresh');
         const sends = fakes.requests('zalo').filter((q) => q.path === '/v3.0/oa/message/cs');
         assert.notEqual(sends[sends.length - 1].headers.access_token, ZALO.access, 'the resend used the new token');
-        const stored = await redisCli(redis.sock, 'HGET', 'mc:zalo:token', 'access');
+        const stored = await redisCli(redis.sock, 'HGET', ownKey('token', 'zalo'), 'access');
         assert.equal(stored, sends[sends.length - 1].headers.access_token, 'the new token is in Redis');
     });
 
@@ -331,11 +334,12 @@ describe('provider channels end to end', { timeout: 180000 }, () => {
         let r = await postTwilio(mc, { MessageSid: uid('SM'), From: from, To: TW.from, Body: `dang ky nhan thong bao ho so ${code}` });
         assert.equal(r.status, 200);
         await fakes.waitFor('twilio', 1, 10000);
-        assert.equal(await redisCli(redis.sock, 'SISMEMBER', `mc:sub:dossier:${code}`, `sms:${from}`), '1');
+        const subs = key('sub_dossier', partOf(code), code); // in the dossier's partition
+        assert.equal(await redisCli(redis.sock, 'SISMEMBER', subs, `sms:${from}`), '1');
         r = await postTwilio(mc, { MessageSid: uid('SM'), From: from, To: TW.from, Body: 'HUY' });
         assert.equal(r.status, 200);
         await fakes.waitFor('twilio', 2, 10000);
-        assert.equal(await redisCli(redis.sock, 'SISMEMBER', `mc:sub:dossier:${code}`, `sms:${from}`), '0');
+        assert.equal(await redisCli(redis.sock, 'SISMEMBER', subs, `sms:${from}`), '0');
     });
 
     it('sms (twilio): a signed inbound SMS is answered unaccented through the Messages API', async () => {
@@ -487,14 +491,16 @@ describe('web chat conversation (context, typing, dossier lookup)', { timeout: 6
         }
     });
 
-    it('a report gets a ticket and lands on mc:reports; a subscription points to Zalo, Messenger or SMS', async () => {
+    it('a report gets a ticket and lands on the reports stream; a subscription points to Zalo, Messenger or SMS', async () => {
         const c = await session();
         try {
             c.send({ type: 'message', id: 'r1', text: 'đường trước nhà tôi ngập nặng mấy ngày nay' });
             const m = await c.next((f) => f.type === 'message' && f.reply_to === 'r1', 10000);
             const ticket = (m.text.match(/PA-\d{6}/) || [])[0];
             assert.ok(ticket, `a ticket in the reply: ${m.text}`);
-            const last = await redisCli(redis.sock, 'XREVRANGE', 'mc:reports', '+', '-', 'COUNT', '1');
+            // the reports stream of the citizen's partition: the last entry of one of them
+            const lasts = await Promise.all(everyPart('reports').map((k) => redisCli(redis.sock, 'XREVRANGE', k, '+', '-', 'COUNT', '1')));
+            const last = lasts.find((l) => l.includes(ticket)) || lasts.join('\n');
             assert.match(last, new RegExp(ticket));
             assert.match(last, /ngap_nuoc/);
             c.send({ type: 'message', id: 's1', text: 'đăng ký nhận thông báo hồ sơ 000.00.25.H29-231122-0001' });
@@ -507,7 +513,8 @@ describe('web chat conversation (context, typing, dossier lookup)', { timeout: 6
     });
 
     it('"tra hồ sơ <code>" answers with the status the department set, and not-found otherwise', async () => {
-        await redisCli(redis.sock, 'HSET', 'mc:dossier:000.00.25.H29-231122-0001', 'status', 'processing', 'status_text', 'đang được giải quyết', 'updated', '2026-11-23 09:00', 'agency', 'UBND phường Bến Thành');
+        const code = '000.00.25.H29-231122-0001';
+        await redisCli(redis.sock, 'HSET', key('dossier', partOf(code), code), 'status', 'processing', 'status_text', 'đang được giải quyết', 'updated', '2026-11-23 09:00', 'agency', 'UBND phường Bến Thành');
         const c = await session();
         try {
             c.send({ type: 'message', id: 'd1', text: 'tra ho so 000.00.25.h29 231122 0001' });

@@ -1,8 +1,9 @@
 // Integration tests of the notification scheduler and dispatcher (issue 5, second
 // half): notifications are written straight into Redis in the shape the
-// department API produces (hash mc:notif:<id>, sorted set mc:due), the real
-// binary routes them (gateway/gw_sched.c) and sends them (gateway/gw_sender.c)
-// to the fake providers of tests/fakes/providers.mjs.
+// department API produces (hash notif:<id> and the due set of the partition the id
+// "<p>-..." names, tests/lib/keys.mjs), the real binary routes them
+// (gateway/dispatch/gw_sched.c) and sends them (gateway/dispatch/gw_sender.c) to the
+// fake providers of tests/fakes/providers.mjs.
 //
 // The gateway's clock is moved with [server] test_clock and
 // MOTCUA_TEST_CLOCK_OFFSET_MS so that quiet hours do not depend on when the
@@ -31,6 +32,8 @@ import {
 import { startFakes } from '../fakes/providers.mjs';
 import { FB, ZALO, TW, HOUR, HCM_OFFSET, offsetTo, providerEnv } from '../lib/providers-env.mjs';
 import { fbSignature } from '../lib/sign.mjs';
+import { PARTITIONS, key, idKey, citizenKey, partOfId, partitionedId } from '../lib/keys.mjs';
+import { sumEveryPart } from '../lib/parts.mjs';
 
 const BACKOFF_BASE_MS = 200;
 
@@ -49,24 +52,30 @@ function env(fakesUrl, offsetMs, extra = {}) {
 
 let seq = 0;
 const uid = (p) => `${p}${Date.now().toString(36)}${(seq++).toString(36)}`;
+/** A notification id as the API makes them: "<partition>-<rest>". */
+const nid = () => partitionedId(uid('n'));
 let phoneSeq = 0;
 const phone = () => `+8491${String(process.pid % 1000).padStart(3, '0')}${String(phoneSeq++).padStart(4, '0')}`;
 
 
-/** The commands that create notification `id` due at `dueMs` (the API's shape). */
+/** The commands that create notification `id` due at `dueMs` (the API's shape), in the partition its id names. */
 function notifCmds(id, { to, text, channels, dueMs, notAfterMs = 0, priority = 'normal', extra = [] }) {
     return [
-        ['HSET', `mc:notif:${id}`, 'dept', 'test-dept', 'status', 'scheduled', 'text', text, 'to', JSON.stringify(to),
+        ['HSET', idKey('notif', id), 'dept', 'test-dept', 'status', 'scheduled', 'text', text, 'to', JSON.stringify(to),
             'channels', channels, 'idx', '0', 'send_at_ms', String(dueMs), 'not_after_ms', String(notAfterMs),
             'priority', priority, 'created_ms', String(dueMs), ...extra],
-        ['ZADD', 'mc:due', String(dueMs), id],
+        ['ZADD', key('due', partOfId(id)), String(dueMs), id],
     ];
 }
 
 const putNotif = (redis, id, n) => redisPipe(redis.sock, notifCmds(id, n));
-const status = (redis, id) => redisCli(redis.sock, 'HGET', `mc:notif:${id}`, 'status');
+const status = (redis, id) => redisCli(redis.sock, 'HGET', idKey('notif', id), 'status');
+/** The score of notification `id` in its partition's due set ('' when not due). */
+const dueAt = (redis, id) => redisCli(redis.sock, 'ZSCORE', key('due', partOfId(id)), id);
+/** A chat window: the citizen's last message at `ms` (conv, in the citizen's partition). */
+const lastIn = (redis, ch, user, ms) => redisCli(redis.sock, 'HSET', citizenKey('conv', ch, user), 'last_in_ms', String(ms));
 async function attempts(redis, id) {
-    const raw = await redisCli(redis.sock, 'LRANGE', `mc:notif:${id}:attempts`, '0', '-1');
+    const raw = await redisCli(redis.sock, 'LRANGE', idKey('attempts', id), '0', '-1');
     return raw ? raw.split('\n').map((l) => JSON.parse(l)) : [];
 }
 const smsTo = (fakes, to) => fakes.requests('twilio').filter((r) => r.valid && r.body.To === to);
@@ -106,7 +115,7 @@ describe('notifications: scheduler and sender (role all, clock at 12:00 local)',
     });
 
     it('a due SMS reaches the provider once and is marked sent', async () => {
-        const id = uid('n');
+        const id = nid();
         const to = phone();
         await putNotif(redis, id, { to: { phone: to }, text: 'Hồ sơ của bạn đã có kết quả', channels: 'sms', dueMs: T() - 10 });
         await fakes.waitFor('twilio', 1, 10000);
@@ -118,11 +127,11 @@ describe('notifications: scheduler and sender (role all, clock at 12:00 local)',
         assert.equal(await status(redis, id), 'sent');
         const at = await attempts(redis, id);
         assert.deepEqual(at.map((a) => [a.channel, a.result]), [['sms', 'sent']]);
-        assert.equal(await redisCli(redis.sock, 'ZSCORE', 'mc:due', id), '', 'left mc:due');
+        assert.equal(await dueAt(redis, id), '', 'left the due set');
     });
 
     it('a notification due later waits for its time', async () => {
-        const id = uid('n');
+        const id = nid();
         const to = phone();
         await putNotif(redis, id, { to: { phone: to }, text: 'Nhắc lịch hẹn', channels: 'sms', dueMs: T() + 1500 });
         await sleep(700);
@@ -134,8 +143,8 @@ describe('notifications: scheduler and sender (role all, clock at 12:00 local)',
 
     it('provider 500 twice → sent on the third attempt with growing delays, then delivered by the receipt', async () => {
         const psid = uid('psid');
-        const id = uid('n');
-        await redisCli(redis.sock, 'HSET', `mc:conv:facebook:${psid}`, 'last_in_ms', String(T() - HOUR));
+        const id = nid();
+        await lastIn(redis, 'facebook', psid, T() - HOUR);
         fakes.fail('facebook', { status: 500, times: 2 });
         await putNotif(redis, id, { to: { channel: 'facebook', user_id: psid }, text: 'Hồ sơ đã được duyệt', channels: 'facebook,sms', dueMs: T() });
         await waitFor(async () => (await status(redis, id)) === 'sent', 10000);
@@ -167,22 +176,22 @@ describe('notifications: scheduler and sender (role all, clock at 12:00 local)',
     it('facebook outside the 24-hour window → falls back to SMS without calling Facebook', async () => {
         const psid = uid('psid');
         const to = phone();
-        const id = uid('n');
-        await redisCli(redis.sock, 'HSET', `mc:conv:facebook:${psid}`, 'last_in_ms', String(T() - 25 * HOUR));
+        const id = nid();
+        await lastIn(redis, 'facebook', psid, T() - 25 * HOUR);
         await putNotif(redis, id, { to: { channel: 'facebook', user_id: psid, phone: to }, text: 'Mời nhận kết quả', channels: 'facebook,sms', dueMs: T() });
         await waitFor(async () => (await status(redis, id)) === 'sent', 10000);
         assert.equal(smsTo(fakes, to).length, 1, 'sent by SMS');
         assert.equal(fbTo(fakes, psid).length, 0, 'Facebook was not called');
         const at = await attempts(redis, id);
         assert.deepEqual(at.map((a) => [a.channel, a.result, a.error ?? null]), [['facebook', 'skipped', 'outside_window'], ['sms', 'sent', null]]);
-        assert.equal(await redisCli(redis.sock, 'HGET', `mc:notif:${id}`, 'channel'), 'sms');
+        assert.equal(await redisCli(redis.sock, 'HGET', idKey('notif', id), 'channel'), 'sms');
     });
 
     it('facebook refuses (code 10) → the next channel; nothing left → dead with the reason', async () => {
         const psid = uid('psid');
         const to = phone();
-        const id = uid('n');
-        await redisCli(redis.sock, 'HSET', `mc:conv:facebook:${psid}`, 'last_in_ms', String(T() - HOUR));
+        const id = nid();
+        await lastIn(redis, 'facebook', psid, T() - HOUR);
         fakes.fail('facebook', { code: 10, times: 1 });
         await putNotif(redis, id, { to: { channel: 'facebook', user_id: psid, phone: to }, text: 'Thông báo', channels: 'facebook,sms', dueMs: T() });
         await waitFor(async () => (await status(redis, id)) === 'sent', 10000);
@@ -190,19 +199,19 @@ describe('notifications: scheduler and sender (role all, clock at 12:00 local)',
         assert.equal(smsTo(fakes, to).length, 1, 'fell back to SMS');
         assert.deepEqual((await attempts(redis, id)).map((a) => [a.channel, a.result]), [['facebook', 'failed'], ['sms', 'sent']]);
 
-        const id2 = uid('n');
+        const id2 = nid();
         const psid2 = uid('psid');
-        await redisCli(redis.sock, 'HSET', `mc:conv:facebook:${psid2}`, 'last_in_ms', String(T() - HOUR));
+        await lastIn(redis, 'facebook', psid2, T() - HOUR);
         fakes.fail('facebook', { code: 10, times: 1 });
         await putNotif(redis, id2, { to: { channel: 'facebook', user_id: psid2 }, text: 'Thông báo', channels: 'facebook', dueMs: T() });
         await waitFor(async () => (await status(redis, id2)) === 'dead', 10000);
-        const dead = await redisCli(redis.sock, 'XRANGE', 'mc:dead', '-', '+');
-        assert.ok(dead.includes(id2), 'the dead-letter stream names the notification');
+        const dead = await redisCli(redis.sock, 'XRANGE', key('dead', partOfId(id2)), '-', '+');
+        assert.ok(dead.includes(id2), "the dead-letter stream of the notification's partition names it");
         assert.equal(fbTo(fakes, psid2).length, 1, 'a permanent error is not retried');
     });
 
     it('not_after passed → expired, not sent', async () => {
-        const id = uid('n');
+        const id = nid();
         const to = phone();
         await putNotif(redis, id, { to: { phone: to }, text: 'Hết hạn', channels: 'sms', dueMs: T() - 2000, notAfterMs: T() - 1000 });
         await waitFor(async () => (await status(redis, id)) === 'expired', 5000);
@@ -216,8 +225,8 @@ describe('notifications: scheduler and sender (role all, clock at 12:00 local)',
         const users = Array.from({ length: 8 }, () => uid('zu'));
         const cmds = [];
         for (const u of users) {
-            cmds.push(['HSET', `mc:conv:zalo:${u}`, 'last_in_ms', String(T() - HOUR)]);
-            cmds.push(...notifCmds(uid('n'), { to: { channel: 'zalo', user_id: u }, text: 'Lịch tiếp dân', channels: 'zalo', dueMs: T() }));
+            cmds.push(['HSET', citizenKey('conv', 'zalo', u), 'last_in_ms', String(T() - HOUR)]);
+            cmds.push(...notifCmds(nid(), { to: { channel: 'zalo', user_id: u }, text: 'Lịch tiếp dân', channels: 'zalo', dueMs: T() }));
         }
         await redisPipe(redis.sock, cmds);
         const mine = () => fakes.requests('zalo').filter((r) => r.valid && users.includes(r.body.recipient.user_id));
@@ -250,8 +259,8 @@ describe('notifications: SMS quiet hours (controlled clock)', { timeout: 60000 }
         const t23 = Date.now() + off23;
         const seven = t23 + 8 * HOUR; // 07:00 local the next morning
         const night = await startDispatcher({ redisUrl: redis.url, env: env(fakes.url, off23), consumer: 'it-night' });
-        const id = uid('n');
-        const urgent = uid('n');
+        const id = nid();
+        const urgent = nid();
         const to = phone();
         const toUrgent = phone();
         try {
@@ -259,20 +268,20 @@ describe('notifications: SMS quiet hours (controlled clock)', { timeout: 60000 }
             await putNotif(redis, urgent, { to: { phone: toUrgent }, text: 'Khẩn: ngập', channels: 'sms', dueMs: t23 - 1000, priority: 'urgent' });
             // Zalo at 23:00: a message to one citizen goes, a broadcast waits for 06:00
             const zu = uid('zu');
-            const zalo = uid('n');
-            const bcast = uid('n');
-            await redisCli(redis.sock, 'HSET', `mc:conv:zalo:${zu}`, 'last_in_ms', String(t23 - HOUR));
+            const zalo = nid();
+            const bcast = nid();
+            await lastIn(redis, 'zalo', zu, t23 - HOUR);
             await putNotif(redis, zalo, { to: { channel: 'zalo', user_id: zu }, text: 'Hồ sơ', channels: 'zalo', dueMs: t23 - 1000 });
             await putNotif(redis, bcast, { to: { channel: 'zalo', user_id: zu }, text: 'Thông báo chung', channels: 'zalo', dueMs: t23 - 1000, extra: ['broadcast', 'b1'] });
             await waitFor(async () => (await status(redis, urgent)) === 'sent', 10000);
             assert.equal(smsTo(fakes, toUrgent).length, 1, 'urgent ignores quiet hours');
             await waitFor(async () => (await status(redis, zalo)) === 'sent', 10000);
             const six = t23 + 7 * HOUR;
-            assert.ok(await waitFor(async () => Number(await redisCli(redis.sock, 'ZSCORE', 'mc:due', bcast)) === six, 5000),
+            assert.ok(await waitFor(async () => Number(await dueAt(redis, bcast)) === six, 5000),
                 'a Zalo broadcast at night is held until 06:00');
             assert.equal(fakes.requests('zalo').filter((r) => r.valid && r.body.recipient.user_id === zu).length, 1);
-            const score = await waitFor(async () => Number(await redisCli(redis.sock, 'ZSCORE', 'mc:due', id)) === seven, 5000);
-            assert.ok(score, `re-scored to 07:00 (${await redisCli(redis.sock, 'ZSCORE', 'mc:due', id)} vs ${seven})`);
+            const score = await waitFor(async () => Number(await dueAt(redis, id)) === seven, 5000);
+            assert.ok(score, `re-scored to 07:00 (${await dueAt(redis, id)} vs ${seven})`);
             await sleep(500);
             assert.equal(await status(redis, id), 'scheduled');
             assert.equal(smsTo(fakes, to).length, 0, 'held during quiet hours');
@@ -315,11 +324,16 @@ describe('notifications: two dispatchers share the work', { timeout: 180000 }, (
             const now = Date.now() + offset;
             const cmds = [];
             const phones = [];
+            const ids = [];
             for (let i = 0; i < N; i++) {
                 const to = `+8492${String(i).padStart(7, '0')}`;
                 phones.push(to);
-                cmds.push(...notifCmds(`bulk${i}`, { to: { phone: to }, text: `Thông báo số ${i}`, channels: 'sms', dueMs: now - 100 }));
+                ids.push(partitionedId(`bulk${i}`));
+                cmds.push(...notifCmds(ids[i], { to: { phone: to }, text: `Thông báo số ${i}`, channels: 'sms', dueMs: now - 100 }));
             }
+            const used = new Set(ids.map(partOfId));
+            console.log(`# ${N} notifications in ${used.size} of ${PARTITIONS} partitions`);
+            assert.ok(PARTITIONS === 1 || used.size > 1, 'the notifications are spread over the partitions');
             await redisPipe(redis.sock, cmds);
             await fakes.waitFor('twilio', N, 120000);
             await sleep(1500); // anything sent twice would show now
@@ -330,10 +344,10 @@ describe('notifications: two dispatchers share the work', { timeout: 180000 }, (
             assert.equal(per.size, N, 'every recipient got one');
             assert.ok([...per.values()].every((n) => n === 1), 'nobody got two');
             const counts = await redisCli(redis.sock, 'EVAL',
-                "local n=0 for i=0,tonumber(ARGV[1])-1 do if redis.call('HGET','mc:notif:bulk'..i,'status')=='sent' then n=n+1 end end return n",
-                '0', String(N));
+                "local n=0 for _,k in ipairs(KEYS) do if redis.call('HGET',k,'status')=='sent' then n=n+1 end end return n",
+                String(N), ...ids.map((id) => idKey('notif', id)));
             assert.equal(Number(counts), N, 'every notification is marked sent');
-            assert.equal(await redisCli(redis.sock, 'ZCARD', 'mc:due'), '0');
+            assert.equal(await sumEveryPart(redis.sock, 'ZCARD', 'due'), 0, 'no partition has anything due');
             const sentBy = (d) => d.lines.filter((l) => l.includes('"send.sent"')).length;
             // both processes took part (reported, not asserted: the split is up to Redis)
             console.log(`# dispatcher a sent ${sentBy(a)}, dispatcher b sent ${sentBy(b)}`);
@@ -356,7 +370,7 @@ describe('serve --role', { timeout: 60000 }, () => {
         try {
             const offset = offsetTo(12);
             gw = await startMotcua({ redisUrl: redis.url, args: ['--role', 'gateway'], env: env(fakes.url, offset, { MOTCUA_WORKER_CONSUMER: 'it-gw' }) });
-            const id = uid('n');
+            const id = nid();
             const to = phone();
             await putNotif(redis, id, { to: { phone: to }, text: 'Vai trò', channels: 'sms', dueMs: Date.now() + offset - 10 });
             await sleep(1000);

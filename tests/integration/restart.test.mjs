@@ -2,10 +2,12 @@
 // doubled.
 //
 // A broadcast is written into Redis in the shape POST /api/v1/broadcasts stores
-// (hash mc:bc:<id>, sorted set mc:bc:due) for subscribers of two overlapping wards
-// on zalo, facebook and sms, and one real dispatcher (`motcua serve --role
-// dispatcher`) fans it out (gateway/gw_sched.c) and sends it (gateway/gw_sender.c)
-// to the fake providers of tests/fakes/providers.mjs. Redis goes away while that
+// (hash bc:<id> and bc_due in the partition its id names; the wards' subscriber sets
+// in each member's partition: tests/lib/keys.mjs) for subscribers of two overlapping
+// wards on zalo, facebook and sms, and one real dispatcher (`motcua serve --role
+// dispatcher`) fans it out over every partition (gateway/dispatch/gw_fanout.c) and
+// sends it (gateway/dispatch/gw_sender.c) to the fake providers of
+// tests/fakes/providers.mjs. Redis goes away while that
 // runs and comes back on the same unix socket and data directory, reloading its
 // AOF slowly enough that the dispatcher meets a Redis answering LOADING:
 //
@@ -29,8 +31,9 @@
 //
 // Every recipient must get exactly one message (the dispatcher keeps the outcome
 // of what it sent while Redis was away and records it once Redis answers again,
-// instead of sending it again), the broadcast must reach `done` with its counts
-// adding up, and nothing may go to the dead-letter stream.
+// instead of sending it again), the broadcast must reach `done` (every partition's
+// bc_part done, as GET /api/v1/broadcasts/{id} derives it) with its counts adding up,
+// and nothing may go to any partition's dead-letter stream.
 //
 // Contracts: shared/spec/admin-api.md (Broadcasts), gateway/gw_sched.h (shapes).
 // Debugging: RESTART_TEST_LOG=/some/path writes each dispatcher's log to /some/path-<tag>.
@@ -42,7 +45,9 @@ import path from 'node:path';
 import { makeTempDir, removeTempDir, startRedis, redisCli, redisPipe, waitFor, sleep, startDispatcher } from '../lib/harness.mjs';
 import { startFakes } from '../fakes/providers.mjs';
 import { FB, ZALO, TW, HOUR, offsetTo, providerEnv } from '../lib/providers-env.mjs';
-import { CHANNELS, broadcastCmds, received, totalSent as total } from '../lib/broadcasts.mjs';
+import { CHANNELS, broadcastCmds, broadcastId, wardCmds, broadcastState, broadcastNotifs, auditNotifs, received, totalSent as total } from '../lib/broadcasts.mjs';
+import { PARTITIONS, everyPart, idKey, citizenKey, partOf } from '../lib/keys.mjs';
+import { sumEveryPart, pendingOver } from '../lib/parts.mjs';
 
 const N = 4500; // recipients of the broadcast
 const REDIS_ARGS = ['--appendfsync', 'always'];
@@ -67,14 +72,12 @@ function audience(tag, n, nowMs) {
         // numbers of their own per test: a message of another test can never pass for one of ours
         const id = ch === 'sms' ? `+8497${tag.charCodeAt(0) % 10}${String(i).padStart(6, '0')}` : `${tag}r${i}`;
         members.push(`${ch}:${id}`);
-        if (ch !== 'sms') cmds.push(['HSET', `mc:conv:${ch}:${id}`, 'last_in_ms', String(nowMs - HOUR)]);
+        if (ch !== 'sms') cmds.push(['HSET', citizenKey('conv', ch, id), 'last_in_ms', String(nowMs - HOUR)]);
     }
-    const CHUNK = 1000;
     const inW1 = members.filter((_, i) => i < 0.6 * n);
     const inW2 = members.filter((_, i) => i >= 0.4 * n);
-    for (let i = 0; i < inW1.length; i += CHUNK) cmds.push(['SADD', `mc:sub:ward:${w1}`, ...inW1.slice(i, i + CHUNK)]);
-    for (let i = 0; i < inW2.length; i += CHUNK) cmds.push(['SADD', `mc:sub:ward:${w2}`, ...inW2.slice(i, i + CHUNK)]);
-    cmds.push(['SADD', `mc:sub:ward:${w1}`, ...Array.from({ length: 50 }, (_, i) => `webchat:${tag}w${i}`)]);
+    cmds.push(...wardCmds(w1, inW1), ...wardCmds(w2, inW2));
+    cmds.push(...wardCmds(w1, Array.from({ length: 50 }, (_, i) => `webchat:${tag}w${i}`)));
     return { wards: [w1, w2], members, cmds };
 }
 
@@ -85,7 +88,11 @@ describe('Redis restarted mid-broadcast (AOF, appendfsync always)', { timeout: 1
     let runs = 0; // each test has a Redis of its own (data directory redis-<n>)
     const T = () => Date.now() + offset;
     const rdir = () => path.join(dir, `redis-${runs}`);
-    const bc = (id, f) => redisCli(redis.sock, 'HGET', `mc:bc:${id}`, f);
+    /** The broadcast's status (derived from every partition, as GET /broadcasts/{id} does) or a counter added up over the partitions. */
+    const bc = async (id, f) => {
+        const s = await broadcastState(redis.sock, id);
+        return f === 'status' ? s.status : String(s.n(f));
+    };
 
     before(async () => {
         dir = makeTempDir('motcua-rs-');
@@ -159,12 +166,13 @@ describe('Redis restarted mid-broadcast (AOF, appendfsync always)', { timeout: 1
             log.push(`done after ${Date.now() - t0} ms`);
             console.log(`# ${log.join('; ')}`);
             if (!done) {
-                const st = await redisCli(redis.sock, 'EVAL',
-                    "local c={} for i=1,tonumber(ARGV[2]) do local s=redis.call('HGET','mc:notif:'..ARGV[1]..'-'..i,'status') or 'nil' " +
-                    "c[s]=(c[s] or 0)+1 end local r={} for k,v in pairs(c) do r[#r+1]=k..'='..v end return r", '0', id, String(n));
-                const pend = await Promise.all(CHANNELS.map((c) => redisCli(redis.sock, 'XPENDING', `mc:out:${c}`, 'motcua')));
-                assert.fail(`not done: ${await redisCli(redis.sock, 'HGETALL', `mc:bc:${id}`)}\nnotifications: ${st}\n` +
-                    `pending: ${pend.join(' | ')}\ndue: ${await redisCli(redis.sock, 'ZCARD', 'mc:due')}\n${d.lines.slice(-30).join('\n')}`);
+                const s = await broadcastState(redis.sock, id);
+                const st = auditNotifs(await broadcastNotifs(redis.sock, id), a.members).byStatus;
+                const pend = await Promise.all(CHANNELS.map(async (c) =>
+                    `${c} ${await pendingOver(redis.sock, everyPart('out', c))} (${await sumEveryPart(redis.sock, 'XLEN', 'out', c)} on the streams)`));
+                assert.fail(`not done: ${JSON.stringify(s.bc)}\nparts: ${s.parts.map((p, q) => `${q} ${p.status} ${p.finished}/${p.fanned}`).join(', ')}\n` +
+                    `notifications: ${JSON.stringify(st)}\npending: ${pend.join(' | ')}\n` +
+                    `due: ${await sumEveryPart(redis.sock, 'ZCARD', 'due')}\n${d.lines.slice(-30).join('\n')}`);
             }
 
             await sleep(1000); // a second copy would show now
@@ -181,11 +189,9 @@ describe('Redis restarted mid-broadcast (AOF, appendfsync always)', { timeout: 1
                 // sent twice; one: the second request left without being recorded), when the
                 // fakes got them, and what the dispatcher logged about the disruption. This goes
                 // into the assertion's actual value: CI prints that, not this file's console.
-                const detail = await redisCli(redis.sock, 'EVAL',
-                    "local want={} for i=3,#ARGV do want[ARGV[i]]=true end local r={} " +
-                    "for i=1,tonumber(ARGV[2]) do local k='mc:notif:'..ARGV[1]..'-'..i local to=cjson.decode(redis.call('HGET',k,'to') or '{}') " +
-                    "if want[(to.channel or '')..':'..(to.user_id or to.phone or '')] then r[#r+1]=k..' '..table.concat(redis.call('LRANGE',k..':attempts',0,-1),' ') end end return r",
-                    '0', id, String(n), ...doubled.slice(0, 3));
+                const of = auditNotifs(await broadcastNotifs(redis.sock, id), a.members).of;
+                const detail = (await Promise.all(doubled.slice(0, 3).filter((m) => of.has(m)).map(async (m) =>
+                    `${of.get(m)} ${(await redisCli(redis.sock, 'LRANGE', idKey('attempts', of.get(m)), '0', '-1')).split('\n').join(' ')}`))).join('\n');
                 const at = (m) => [...fakes.requests('zalo'), ...fakes.requests('facebook'), ...fakes.requests('twilio')]
                     .filter((r) => [r.body?.recipient?.user_id, r.body?.recipient?.id, r.body?.To].includes(m.slice(m.indexOf(':') + 1)))
                     .map((r) => r.time - t0);
@@ -201,29 +207,34 @@ describe('Redis restarted mid-broadcast (AOF, appendfsync always)', { timeout: 1
             const fb = fakes.requests('facebook').find((r) => r.body?.message?.text);
             assert.equal(fb.body.message.text, text, 'the broadcast text');
 
-            // the broadcast's record adds up
-            assert.equal(await bc(id, 'fanned'), String(n));
-            assert.equal(await bc(id, 'finished'), String(n), 'every notification finished once');
+            // the broadcast's record adds up, partition by partition
+            const s = await broadcastState(redis.sock, id);
+            assert.deepEqual(s.parts.map((p) => p.status), Array(PARTITIONS).fill('done'), 'every partition done');
+            assert.equal(s.bc.status, 'sending', "the record's own status; done is derived");
+            assert.equal(s.n('fanned'), n);
+            assert.equal(s.n('finished'), n, 'every notification finished once');
+            const perPart = Array(PARTITIONS).fill(0);
+            for (const m of a.members) perPart[partOf(m)]++;
+            assert.deepEqual(s.parts.map((p) => Number(p.fanned || 0)), perPart, 'fanned per partition: its own members, once each');
+            assert.deepEqual(s.parts.map((p) => Number(p.finished || 0)), perPart, 'finished per partition');
             for (const c of CHANNELS) {
-                const want = String(a.members.filter((m) => m.startsWith(`${c}:`)).length);
-                assert.equal(await bc(id, `fanned:${c}`), want, `fanned:${c}`);
-                assert.equal(await bc(id, `st:sent:${c}`), want, `st:sent:${c}`);
-                for (const st of ['dead', 'expired', 'cancelled']) assert.ok(['', '0'].includes(await bc(id, `st:${st}:${c}`)), `no st:${st}:${c}`);
+                const want = a.members.filter((m) => m.startsWith(`${c}:`)).length;
+                assert.equal(s.n(`fanned:${c}`), want, `fanned:${c}`);
+                assert.equal(s.n(`st:sent:${c}`), want, `st:sent:${c}`);
+                for (const st of ['dead', 'expired', 'cancelled']) assert.equal(s.n(`st:${st}:${c}`), 0, `no st:${st}:${c}`);
             }
-            assert.equal(await redisCli(redis.sock, 'EXISTS', `mc:bc:${id}:seen`), '0', 'the seen set is gone');
-            const notSent = await redisCli(redis.sock, 'EVAL',
-                "local n=0 for i=1,tonumber(ARGV[2]) do if redis.call('HGET','mc:notif:'..ARGV[1]..'-'..i,'status')~='sent' then n=n+1 end end " +
-                "if redis.call('EXISTS','mc:notif:'..ARGV[1]..'-'..(tonumber(ARGV[2])+1))==1 then n=n+1000000 end return n",
-                '0', id, String(n));
-            assert.equal(notSent, '0', `notifications ${id}-1..${id}-${n} all sent, and no more of them`);
-            // nothing dead, nothing left behind
-            assert.equal(await redisCli(redis.sock, 'XLEN', 'mc:dead'), '0', 'no dead letters');
-            assert.equal(await redisCli(redis.sock, 'ZCARD', 'mc:due'), '0', 'nothing left due');
+            assert.equal(s.seen, 0, 'the seen sets are gone');
+            const audit = auditNotifs(await broadcastNotifs(redis.sock, id), a.members);
+            assert.deepEqual(audit.problems, [], 'one notification <q>-<id>-<k> per member, in its partition q, and no more of them');
+            assert.deepEqual(audit.byStatus, { sent: n }, 'every notification sent');
+            // nothing dead, nothing left behind, in any partition
+            assert.equal(await sumEveryPart(redis.sock, 'XLEN', 'dead'), 0, 'no dead letters');
+            assert.equal(await sumEveryPart(redis.sock, 'ZCARD', 'due'), 0, 'nothing left due');
             for (const c of CHANNELS) {
-                const p = await redisCli(redis.sock, 'XPENDING', `mc:out:${c}`, 'motcua');
-                assert.equal(p.split('\n')[0], '0', `nothing unacknowledged on mc:out:${c}`);
+                assert.equal(await pendingOver(redis.sock, everyPart('out', c)), 0, `nothing unacknowledged on out:${c}`);
                 // acknowledged entries are deleted: anything left was never read
-                assert.equal(await redisCli(redis.sock, 'XLEN', `mc:out:${c}`), '0', `nothing left unread on mc:out:${c}`);
+                assert.equal(await sumEveryPart(redis.sock, 'XLEN', 'out', c), 0, `nothing left unread on out:${c}`);
+                assert.equal(await sumEveryPart(redis.sock, 'HLEN', 'wire', c), 0, `no wire mark left on ${c}`);
             }
         } finally {
             exit = await d.stop();
@@ -235,7 +246,7 @@ describe('Redis restarted mid-broadcast (AOF, appendfsync always)', { timeout: 1
     }
 
     it(`${N} recipients; Redis stopped (SIGTERM) during the fan-out, killed (SIGKILL) during the sending → exactly one message each, counts add up, no dead letters`, async () => {
-        await broadcastThrough('r', 'bcr001', N, async (id) => {
+        await broadcastThrough('r', broadcastId('bcr001'), N, async (id) => {
             const log = [];
             // 1. a clean restart as soon as the fan-out has written its first batches
             assert.ok(await waitFor(async () => Number(await bc(id, 'fanned')) > 0, 30000, 1), 'fan-out began');
@@ -253,7 +264,7 @@ describe('Redis restarted mid-broadcast (AOF, appendfsync always)', { timeout: 1
     // up, so the adapter waits for writability, and then Redis dies: the end of
     // the connection arrives together with writability.
     it(`${N / 2} recipients; Redis frozen (SIGSTOP) during the sending until the dispatcher's writes back up, then killed and restarted → the dispatcher carries on: exactly one message each`, async () => {
-        await broadcastThrough('s', 'bcr002', N / 2, async (id) => {
+        await broadcastThrough('s', broadcastId('bcr002'), N / 2, async (id) => {
             assert.ok(await waitFor(() => total(fakes) >= N / 8, 60000, 2), 'sending began');
             process.kill(redis.pid, 'SIGSTOP');
             const stoppedAt = Date.now() - tStart;

@@ -60,3 +60,20 @@ export function ownKey(family, ...parts) {
 export function everyPart(family, ...parts) {
     return Array.from({ length: PARTITIONS }, (_, p) => key(family, p, ...parts));
 }
+
+/** The key of a citizen's family ("conv", "subs", "dlv"...): `<family>:<ch>:<user>[:parts]` in the citizen's partition. */
+export function citizenKey(family, ch, user, ...parts) {
+    return key(family, partOf(`${ch}:${user}`), ch, user, ...parts);
+}
+
+/** The key of a family named by a partitioned id ("notif", "attempts", "bc", "batch"...) in the partition the id names. */
+export function idKey(family, id, ...parts) {
+    const p = partOfId(id);
+    if (p < 0 || p >= PARTITIONS) throw new Error(`idKey: ${id} names no partition`);
+    return key(family, p, id, ...parts);
+}
+
+/** A partitioned id "<p>-<rest>": p is the partition of `rest` unless given. */
+export function partitionedId(rest, p = partOf(rest)) {
+    return `${p}-${rest}`;
+}
