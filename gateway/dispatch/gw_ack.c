@@ -1,15 +1,15 @@
 /*
  * gw_ack.c — a job's outcome into Redis.
  *
- * Big idea: the outcome and the acknowledgement are one transaction. One
- * MULTI holds what the outcome changes — for a notification (an entry with a
- * `notif` field, put there by gw_sched) a script of gw_ack_lua.c: sent, failed
- * on this channel (the next channel of its fallback list, idx+1, back on
- * its partition's due set now for gw_sched to route, or dead), cancelled with its broadcast;
- * for a reply that could not be sent, an entry of the dead stream with the reason —
- * then XACK and XDEL of the entry and the deletion of its wire mark. Until
- * the EXEC is answered the entry stays pending in Redis, so a crash hands it
- * to another pass, and its wire mark keeps that pass from sending it again.
+ * Big idea: the outcome and the acknowledgement are one atomic step. For a
+ * notification (an entry with a `notif` field, put there by gw_sched) it is one script
+ * of gw_ack_lua.c — sent, failed on this channel (the next channel of its fallback
+ * list, idx+1, back on its partition's due set now for gw_sched to route, or dead),
+ * cancelled with its broadcast — which also acknowledges and deletes the entry and its
+ * wire mark (inside the script, so that a script Redis lost acknowledges nothing); for
+ * a reply, one MULTI: the dead letter when it could not be sent, XACK, XDEL, the wire
+ * mark. Until the step is answered the entry stays pending in Redis, so a crash hands
+ * it to another pass, and its wire mark keeps that pass from sending it again.
  *
  * Parking: Redis went away before the outcome was recorded, or before we heard
  * that it was. This process knows what the provider said, so the job stays
@@ -18,7 +18,7 @@
  * after an XPENDING that tells whether the EXEC ran before the link dropped —
  * instead of letting the entry be read again and the message sent twice.
  *
- * Everything in the MULTI lives in the partition of the job's stream: the entry, its
+ * Everything in the step lives in the partition of the job's stream: the entry, its
  * wire mark, and the notification (put on that partition's stream by gw_sched).
  */
 #include "core/mc.h"
@@ -73,22 +73,22 @@ void gw_sender_resume_parked(gw_sender *s) {
             j->checking = 1;
 }
 
-/* The notification's outcome for the metrics, from the EXEC's replies. */
+/* The notification's outcome for the metrics, from its script's answer. */
 static const char *notif_result(const gw_job *j, const redisReply *r) {
     if (j->cancelled)
         return "cancelled";
     if (!j->dead)
         return "sent";
-    /* the first reply is gw_lua_notif_fail's: 1 re-routed to the next channel, 2 dead */
-    const redisReply *e = r->elements ? r->element[0] : NULL;
-    return e && e->type == REDIS_REPLY_INTEGER && e->integer == 1 ? "failed" : "dead";
+    /* gw_lua_notif_fail's answer: 1 re-routed to the next channel, 2 dead */
+    return r->type == REDIS_REPLY_INTEGER && r->integer == 1 ? "failed" : "dead";
 }
 
 static void on_acked(gw_store *st, redisReply *r, void *priv) {
     (void)st;
     gw_job *j = priv;
     j->acking = 0;
-    if (!r || r->type != REDIS_REPLY_ARRAY) {
+    /* a notification's script answers an integer; a reply's MULTI an array */
+    if (!r || r->type != (*j->notif ? REDIS_REPLY_INTEGER : REDIS_REPLY_ARRAY)) {
         gw_log(GW_WARN, "send.ack_failed", "{s:s, s:s, s:s}", "channel", j->ch, "entry", j->id,
                "error", r && r->str ? r->str : "connection lost");
         /* lost link, or Redis refused (LOADING...): try again, a refusal not forever */
@@ -101,11 +101,14 @@ static void on_acked(gw_store *st, redisReply *r, void *priv) {
     gw_job_finish(j);
 }
 
-/* EVALSHA <script> 1 <the notification's hash>, the start of every script call here. */
+/* EVALSHA <script> 3 <the notification's hash> <the stream> <its wire marks>, the start
+ * of every settling script's call. */
 static void eval_begin(gw_argv *a, const gw_job *j, const gw_script *script) {
     gw_argv_evalsha(a, script);
-    gw_argv_adds(a, "1");
+    gw_argv_adds(a, "3");
     gw_argv_addkey(a, j->s->app->keys, GW_K_NOTIF, gw_job_notif_part(j), j->notif);
+    gw_argv_adds(a, j->stream);
+    gw_argv_addkey(a, j->s->app->keys, GW_K_WIRE, j->partition, j->ch);
 }
 
 void gw_job_note(const gw_job *j, const char *result, const char *error) {
@@ -120,8 +123,9 @@ void gw_job_note(const gw_job *j, const char *result, const char *error) {
     free(line);
 }
 
-/* The notification's side of gw_job_ack, inside its MULTI. */
-static void notif_outcome(const gw_job *j, const char *dead_reason) {
+/* The notification's side of gw_job_ack: its settling script, which acknowledges the
+ * entry too. 0, or MC_EUNAVAIL / MC_ENOMEM. */
+static int notif_outcome(gw_job *j, const char *dead_reason) {
     gw_sender *s = j->s;
     int64_t now = gw_now_ms();
     int64_t tz = gw_tz_offset_ms(s->app->tz, now);
@@ -139,8 +143,7 @@ static void notif_outcome(const gw_job *j, const char *dead_reason) {
         gw_argv_adds(&a, *j->pid ? j->pid : j->id);
         gw_argv_addf(&a, "%" PRId64, now);
         gw_argv_addf(&a, "%" PRId64, tz);
-        if (j->unconfirmed)
-            gw_argv_adds(&a, GW_UNCONFIRMED_NOTE);
+        gw_argv_adds(&a, j->unconfirmed ? GW_UNCONFIRMED_NOTE : "");
     } else {
         eval_begin(&a, j, &s->sc_fail);
         gw_argv_adds(&a, j->notif);
@@ -154,8 +157,10 @@ static void notif_outcome(const gw_job *j, const char *dead_reason) {
         gw_argv_addf(&a, "%" PRId64, tz);
         gw_argv_adds(&a, j->skipped ? "skipped" : "failed");
     }
-    gw_argv_send(s->app->store, &a, NULL, NULL);
+    gw_argv_adds(&a, j->id); /* the entry, last: the scripts acknowledge it */
+    int rc = gw_argv_send(s->app->store, &a, on_acked, j);
     gw_argv_free(&a);
+    return rc;
 }
 
 /* A reply that could not be sent: the dead-letter stream, inside the MULTI. */
@@ -187,13 +192,18 @@ void gw_job_ack(gw_job *j, const char *dead_reason) {
     j->dead = dead_reason != NULL;
     if (dead_reason != j->ack_reason)
         snprintf(j->ack_reason, sizeof j->ack_reason, "%s", dead_reason ? dead_reason : "");
+    if (*j->notif) {
+        if (notif_outcome(j, dead_reason))
+            job_park(j); /* Redis is away: recorded when it is back */
+        else
+            j->acking = 1;
+        return;
+    }
     if (gw_store_cmdf(st, NULL, NULL, "MULTI")) {
         job_park(j); /* Redis is away: recorded when it is back */
         return;
     }
-    if (*j->notif)
-        notif_outcome(j, dead_reason);
-    else if (dead_reason)
+    if (dead_reason)
         reply_dead(j, dead_reason);
     gw_store_cmdf(st, NULL, NULL, "XACK %s " GW_GROUP " %s", j->stream, j->id);
     gw_store_cmdf(st, NULL, NULL, "XDEL %s %s", j->stream, j->id);

@@ -1,6 +1,6 @@
 /*
- * gw_ack_lua.c — the Lua scripts that settle a notification when its job ends,
- * run inside the acknowledgement's MULTI (gw_ack.c): sent, failed or skipped on
+ * gw_ack_lua.c — the Lua scripts that settle a notification when its job ends and
+ * acknowledge its stream entry in the same step (gw_ack.c): sent, failed or skipped on
  * this channel (the next channel of its fallback list, or dead), cancelled with
  * its broadcast; and the one a provider receipt runs (gw_receipts.c). Each keeps
  * the notification hash, its attempts list, its broadcast's counters in this
@@ -11,43 +11,63 @@
  */
 #include "gateway/dispatch/gw_ack_lua.h"
 
+#include "gateway/store/gw_keys.h"
 #include "gateway/store/gw_lua.h"
 
 /* KEYS[1] K.notif(id); ARGV: id channel provider_id now tz_offset_ms [note]. A
  * notification being sent becomes sent; the note (an unconfirmed send) goes into its
  * attempts entry. */
-const char gw_lua_notif_sent[] = GW_BC_NOTE_LUA GW_DAY_NOTE_LUA
+/* The end of every settling script: the stream entry the notification left by is
+ * acknowledged and deleted, and its wire mark too, in the same atomic step as the
+ * outcome (KEYS[2] the stream, KEYS[3] its wire marks, the entry id last of ARGV). A
+ * command that fails inside a MULTI does not stop the others: had the acknowledgement
+ * been a MULTI around the script, a script Redis had lost (NOSCRIPT) would have
+ * acknowledged the entry and lost the outcome. */
+#define ACK_ENTRY_LUA                                                                              \
+    "local function ack_entry(r)\n"                                                                \
+    "  local e=ARGV[#ARGV]\n"                                                                      \
+    "  redis.call('XACK',KEYS[2],'" GW_GROUP "',e)\n"                                              \
+    "  redis.call('XDEL',KEYS[2],e)\n"                                                             \
+    "  redis.call('HDEL',KEYS[3],e)\n"                                                             \
+    "  return r\n"                                                                                 \
+    "end\n"
+
+/* KEYS notif, stream, wire; ARGV: id channel provider_id now tz_offset_ms note entry. A
+ * notification being sent becomes sent; the note (an unconfirmed send, or "") goes into
+ * its attempts entry. */
+const char gw_lua_notif_sent[] = GW_BC_NOTE_LUA GW_DAY_NOTE_LUA ACK_ENTRY_LUA
     "TZ=tonumber(ARGV[5]) or 0\n"
     "local k=KEYS[1]\n"
     "local st,bc,dept=unpack(redis.call('HMGET',k,'status','broadcast','dept'))\n"
-    "if not st then return 0 end\n"
+    "if not st then return ack_entry(0) end\n"
     "if st=='sending' then\n"
     "  redis.call('HSET',k,'status','sent','provider_id',ARGV[3],'sent_ms',ARGV[4])\n"
     "  bc_note(bc,ARGV[2],nil,'sent',true)\n"
     "  day_note(ARGV[1],dept,ARGV[2],'sent',ARGV[4])\n"
     "end\n"
+    "local note=ARGV[6]~='' and ARGV[6] or nil\n"
     "redis.call('RPUSH',K.attempts(ARGV[1]),cjson.encode({channel=ARGV[2],at=tonumber(ARGV[4]),\n"
-    "  result='sent',provider_id=ARGV[3],note=ARGV[6]}))\n"
-    "return 1\n";
+    "  result='sent',provider_id=ARGV[3],note=note}))\n"
+    "return ack_entry(1)\n";
 
-/* KEYS[1] K.notif(id); ARGV: id channel reason now entry to text attempts tz_offset_ms
- * result. The channel failed for good (result "failed"), or was skipped before a request
- * (result "skipped": outside the citizen's window): the next one of the fallback list,
- * or dead. 1 re-routed, 2 dead. */
-const char gw_lua_notif_fail[] = GW_BC_NOTE_LUA GW_DAY_NOTE_LUA
+/* KEYS notif, stream, wire; ARGV: id channel reason now entry to text attempts
+ * tz_offset_ms result entry. The channel failed for good (result "failed"), or was
+ * skipped before a request (result "skipped": outside the citizen's window): the next
+ * one of the fallback list, or dead. 1 re-routed, 2 dead. */
+const char gw_lua_notif_fail[] = GW_BC_NOTE_LUA GW_DAY_NOTE_LUA ACK_ENTRY_LUA
     "TZ=tonumber(ARGV[9]) or 0\n"
     "local id,ch,reason,now=ARGV[1],ARGV[2],ARGV[3],tonumber(ARGV[4])\n"
     "local k=KEYS[1]\n"
     "local h=redis.call('HMGET',k,'status','channels','idx','broadcast','dept')\n"
     "if h[1]=='sending' then\n"
     "  redis.call('RPUSH',K.attempts(id),cjson.encode({channel=ch,at=now,\n"
-    "    result=ARGV[10] or 'failed',error=reason}))\n"
+    "    result=ARGV[10],error=reason}))\n"
     "  local n=0 for c in string.gmatch(h[2] or '','[^,%s]+') do n=n+1 end\n"
     "  local idx=tonumber(h[3]) or 0\n"
     "  if idx+1<n then\n"
     "    redis.call('HSET',k,'status','scheduled','idx',idx+1)\n"
     "    redis.call('ZADD',K.due(),now,id)\n"
-    "    return 1\n"
+    "    return ack_entry(1)\n"
     "  end\n"
     "  redis.call('HSET',k,'status','dead')\n"
     "  bc_note(h[4],ch,nil,'dead',true)\n"
@@ -55,23 +75,22 @@ const char gw_lua_notif_fail[] = GW_BC_NOTE_LUA GW_DAY_NOTE_LUA
     "end\n"
     "redis.call('XADD',K.dead(),'*','ch',ch,'entry',ARGV[5],'to',ARGV[6],\n"
     "  'text',ARGV[7],'reason',reason,'attempts',ARGV[8],'at',ARGV[4],'notif',id)\n"
-    "return 2\n";
+    "return ack_entry(2)\n";
 
-/* KEYS[1] K.notif(id); ARGV: id channel now tz_offset_ms. The broadcast of a
- * notification still waiting on the outbound stream was cancelled: it becomes
- * cancelled, like the recipients the scheduler had not routed yet (gw_sched.c), and is
- * not sent. */
-const char gw_lua_notif_cancel[] = GW_BC_NOTE_LUA GW_DAY_NOTE_LUA
+/* KEYS notif, stream, wire; ARGV: id channel now tz_offset_ms entry. The broadcast of a
+ * notification still waiting on the outbound stream was cancelled: it becomes cancelled,
+ * like the recipients the scheduler had not routed yet (gw_sched.c), and is not sent. */
+const char gw_lua_notif_cancel[] = GW_BC_NOTE_LUA GW_DAY_NOTE_LUA ACK_ENTRY_LUA
     "TZ=tonumber(ARGV[4]) or 0\n"
     "local k=KEYS[1]\n"
     "local st,bc,dept=unpack(redis.call('HMGET',k,'status','broadcast','dept'))\n"
-    "if st~='sending' then return 0 end\n"
+    "if st~='sending' then return ack_entry(0) end\n"
     "redis.call('HSET',k,'status','cancelled')\n"
     "redis.call('RPUSH',K.attempts(ARGV[1]),cjson.encode({channel=ARGV[2],at=tonumber(ARGV[3]),\n"
     "  result='cancelled',error='broadcast cancelled'}))\n"
     "bc_note(bc,ARGV[2],nil,'cancelled',true)\n"
     "day_note(ARGV[1],dept,ARGV[2],'cancelled',ARGV[3])\n"
-    "return 1\n";
+    "return ack_entry(1)\n";
 
 /* KEYS[1] K.notif(id); ARGV: id channel receipt_status at tz_offset_ms. The
  * notification of a delivery record follows its receipts: delivered/read → delivered,
