@@ -949,6 +949,26 @@ static void test_redis_away_at_ack(void **state) {
     expect_settled(f, &e);
 }
 
+/* Redis lost the settling scripts (SCRIPT FLUSH) while the request was with the
+ * provider: the acknowledgement is refused (NOSCRIPT), nothing of it runs — the entry
+ * stays pending, not acknowledged without its outcome — the store loads the scripts
+ * again, and the outcome is recorded once. */
+static void test_scripts_lost_at_ack(void **state) {
+    fx *f = *state;
+    entry e;
+    f->prov.script[0] = (answer){.status = 200, .hold = 1};
+    open_sender(f);
+    take(f, &(msg){.notif = N1}, &e);
+    SPIN_UNTIL(f, f->prov.held != NULL);
+    freeReplyObject(rq(f, "SCRIPT FLUSH"));
+    provider_release(&f->prov);
+    SPIN_UNTIL(f, f->done == 1);
+    assert_int_equal(f->prov.n, 1);
+    expect_notif(f, N1, "status", "sent");
+    expect_attempts(f, N1, "sent", "");
+    expect_settled(f, &e);
+}
+
 static void on_drained(void *arg) {
     ((fx *)arg)->drained++;
 }
@@ -1099,6 +1119,7 @@ int main(void) {
         ROW_TEST(test_redelivered, marks, 3),
         ROW_TEST(test_redelivered, marks, 4),
         TEST(test_redis_away_at_ack),
+        TEST(test_scripts_lost_at_ack),
         TEST(test_drain_stops_new_sends),
         TEST(test_same_recipient_in_order),
         TEST(test_cancelled_broadcast),
