@@ -94,6 +94,13 @@ function makeApi(getUrl) {
     };
 }
 
+/** Waits until motcua's store is connected: startMotcua returns once /healthz answers at
+ * all, and a busy machine may still be connecting (503, "nothing was written"). */
+async function storeUp(mc) {
+    const up = await waitFor(async () => (await httpRequest(`${mc.url}/healthz`)).status === 200, 10000, 50);
+    assert.ok(up, 'the store is connected');
+}
+
 function assertCleanLog(mc, phones) {
     const log = mc ? mc.stderrLines.join('\n') : '';
     assert.ok(!/AddressSanitizer|LeakSanitizer|runtime error:/.test(log), `sanitizer report:\n${log}`);
@@ -146,6 +153,7 @@ describe('console API (/api/v1: me, wards, templates, preview, batch, dossiers)'
                 MOTCUA_SMS_PRICE_PER_SEGMENT_VND: String(PRICE),
             },
         });
+        await storeUp(mc);
     });
 
     beforeEach(() => {
@@ -841,6 +849,7 @@ describe('console API: rendered templates reach the outbox (role all, clock at 1
                 MOTCUA_WORKER_CONSUMER: 'it-console',
             },
         });
+        await storeUp(mc);
         const t = await api('PUT', 'templates/cup-dien', { token: tok.phuong, body: TPL });
         assert.equal(t.status, 201, t.body);
     });

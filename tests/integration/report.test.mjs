@@ -133,6 +133,8 @@ describe('console reports: /stats, /dead, retry, retention', { timeout: 180000 }
     async function start(off) {
         offset = off;
         mc = await startMotcua({ redisUrl: redis.url, env: env(fakes.url, offset, tokensFile) });
+        // startMotcua returns once /healthz answers at all; the store may still be connecting
+        await until('the store connected', async () => (await httpRequest(`${mc.url}/healthz`)).status === 200);
     }
     async function stop() {
         if (!mc) return;
