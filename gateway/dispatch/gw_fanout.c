@@ -16,7 +16,9 @@
  *           and stores the cursor, all in one atomic step; the first batch copies
  *           the text into bc_part, where q's due pass reads it. When q's sets are
  *           done, bc_part becomes sending (or done, when every recipient already
- *           finished);
+ *           finished); a partition without recipients drops its copy of the text
+ *           then (retention takes a copy with the last of its partition's
+ *           recipients: with none, nothing else ever would);
  *   finish  on the broadcast's partition: fanning → sending, and off bc_due.
  *
  * A process killed at any point leaves either a whole batch with its cursor or none
@@ -60,7 +62,8 @@ static const char start_lua[] =
     "if h[1]~='scheduled' and h[1]~='fanning' then\n"
     "  redis.call('ZREM',K.bc_due(),ARGV[1]) return {0}\n"
     "end\n"
-    "if h[1]=='scheduled' then redis.call('HSET',k,'status','fanning','fan_started_ms',ARGV[2]) end\n"
+    "if h[1]=='scheduled' then redis.call('HSET',k,'status','fanning','fan_started_ms',ARGV[2]) "
+    "end\n"
     "return {1,h[2] or '',h[3] or '',h[4] or '',h[5] or '',h[6] or 'normal',h[7] or '0',\n"
     "  h[8] or '',h[9] or ARGV[2]}\n";
 
@@ -108,6 +111,7 @@ static const char fan_lua[] =
     "  local st=(tonumber(h[6]) or 0)>=fanned and 'done' or 'sending'\n"
     "  redis.call('HSET',k,'status',st,'fanned',fanned,'cursor','0','ward_idx',wi,\n"
     "    'scan_run',run,'fan_done_ms',now)\n"
+    "  if fanned==0 then redis.call('HDEL',k,'text') end\n"
     "  redis.call('DEL',seen)\n"
     "  return {added,1}\n"
     "end\n"
@@ -130,14 +134,14 @@ struct gw_fanout {
     gw_fanout_added_fn *added; /* new notifications are due */
     void *added_priv;
     gw_script start, fan, finish;
-    char id[FAN_ID_MAX];      /* the broadcast being fanned out; "" = none */
-    unsigned home;            /* its partition */
-    char *field[FAN_FIELDS];  /* what start returned, owned */
+    char id[FAN_ID_MAX];     /* the broadcast being fanned out; "" = none */
+    unsigned home;           /* its partition */
+    char *field[FAN_FIELDS]; /* what start returned, owned */
     size_t field_len[FAN_FIELDS];
-    unsigned part;            /* the partition being fanned */
-    size_t added_total;       /* notifications written for this broadcast by us */
-    int busy;                 /* a script is in flight */
-    int closing;              /* freed while busy: the answer frees */
+    unsigned part;      /* the partition being fanned */
+    size_t added_total; /* notifications written for this broadcast by us */
+    int busy;           /* a script is in flight */
+    int closing;        /* freed while busy: the answer frees */
 };
 
 static void fields_clear(gw_fanout *f) {

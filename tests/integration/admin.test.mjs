@@ -3,8 +3,9 @@
 //
 //   node --test tests/integration/admin.test.mjs      (from the repo root)
 //
-// motcua runs with --role gateway (no scheduler), so what the API puts on mc:due stays
-// there for the test to see; the web chat worker still answers citizens.
+// motcua runs with --role gateway (no scheduler), so what the API puts on the due sets
+// stays there for the test to see; the web chat worker still answers citizens. Redis keys
+// are the partitioned keyspace's (tests/lib/keys.mjs, gateway/store/gw_keys.c).
 
 import { describe, it, before, after, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
@@ -23,11 +24,18 @@ import {
     httpRequest,
     sleep,
 } from '../lib/harness.mjs';
+import { key, partOf, partOfId, idKey, citizenKey, wardSubCmds, sumParts, everyPart } from '../lib/keys.mjs';
 
 const CODE = '000.00.25.H29-231122-0001';
 const OTHER_CODE = '000.00.25.H29-231122-0002';
 const BEN_THANH = '26743'; // vi-nlp/data/wards.csv
 const SAI_GON = '26740';
+
+/** A dossier's keys live in the partition of its code. */
+const dossierKey = (code) => key('dossier', partOf(code), code);
+/** The subscription sets of a citizen "<channel>:<user>": in the citizen's partition. */
+const subWard = (member, ward) => key('sub_ward', partOf(member), ward);
+const subWardTag = (member, ward, tag) => key('sub_ward_tag', partOf(member), ward, tag);
 
 const sha256 = (s) => crypto.createHash('sha256').update(s).digest('hex');
 const newToken = () => crypto.randomBytes(18).toString('base64url');
@@ -61,6 +69,8 @@ describe('department API /api/v1', { timeout: 120000 }, () => {
         return { status: r.status, json, body: r.body };
     }
     const R = (...a) => redisCli(redis.sock, ...a);
+    /** Notifications queued, over every partition's due set. */
+    const dueCount = () => sumParts(R, 'ZCARD', 'due');
 
     before(async () => {
         dir = makeTempDir('motcua-admin-');
@@ -112,7 +122,7 @@ describe('department API /api/v1', { timeout: 120000 }, () => {
         assert.equal(b.status, 401, b.body);
         const c = await api('GET', `dossiers/${CODE}`, { token: tok.tuphap.slice(0, -1) });
         assert.equal(c.status, 401, c.body);
-        assert.equal(await R('EXISTS', `mc:dossier:${CODE}`), '0');
+        assert.equal(await R('EXISTS', dossierKey(CODE)), '0');
     });
 
     it('a token without the scope → 403', async () => {
@@ -124,7 +134,7 @@ describe('department API /api/v1', { timeout: 120000 }, () => {
         assert.equal(r.json.error, 'forbidden');
         const n = await api('POST', 'notifications', { token: tok.reader, body: { to: { phone: '+84901234567' }, text: 'x' } });
         assert.equal(n.status, 403, n.body);
-        assert.equal(await R('EXISTS', `mc:dossier:${CODE}`), '0');
+        assert.equal(await R('EXISTS', dossierKey(CODE)), '0');
     });
 
     it('PUT creates (201), PUT again replaces (200), GET answers the dossier', async () => {
@@ -145,7 +155,7 @@ describe('department API /api/v1', { timeout: 120000 }, () => {
         assert.match(g.json.updated, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+07:00$/);
         assert.deepEqual(g.json.history, []);
         // what the chat worker reads
-        assert.equal(await R('HGET', `mc:dossier:${CODE}`, 'status_text'), statusWording('processing'));
+        assert.equal(await R('HGET', dossierKey(CODE), 'status_text'), statusWording('processing'));
         // the code is case-insensitive in the path, stored canonical
         const l = await api('GET', `dossiers/${CODE.toLowerCase()}`, { token: tok.tuphap });
         assert.equal(l.status, 200, l.body);
@@ -159,8 +169,8 @@ describe('department API /api/v1', { timeout: 120000 }, () => {
         assert.equal(ev.status, 403, ev.body);
         const get = await api('GET', `dossiers/${CODE}`, { token: tok.phuong });
         assert.equal(get.status, 403, get.body);
-        assert.equal(await R('HGET', `mc:dossier:${CODE}`, 'procedure'), 'khai_sinh');
-        assert.equal(await R('HGET', `mc:dossier:${CODE}`, 'status'), 'processing');
+        assert.equal(await R('HGET', dossierKey(CODE), 'procedure'), 'khai_sinh');
+        assert.equal(await R('HGET', dossierKey(CODE), 'status'), 'processing');
         const none = await api('GET', `dossiers/${OTHER_CODE}`, { token: tok.phuong });
         assert.equal(none.status, 404, none.body);
     });
@@ -189,15 +199,15 @@ describe('department API /api/v1', { timeout: 120000 }, () => {
         const code = await api('PUT', 'dossiers/000-00-25-H29', { token: tok.tuphap, body: ok });
         assert.equal(code.status, 400, code.body);
         assert.equal(code.json.field, 'code');
-        assert.equal(await R('EXISTS', `mc:dossier:${OTHER_CODE}`), '0');
+        assert.equal(await R('EXISTS', dossierKey(OTHER_CODE)), '0');
     });
 
-    it('an event: history, one notification per subscriber and the phone, on mc:due; a chat citizen sees the new status', async () => {
+    it('an event: history, one notification per subscriber and the phone, on the due set of its partition; a chat citizen sees the new status', async () => {
         // a citizen follows the dossier from the web chat: the department subscribes a zalo user
         const sub = await api('POST', 'subscriptions', { token: tok.tuphap, body: { channel: 'zalo', user_id: 'zl-777', dossier: CODE } });
         assert.equal(sub.status, 201, sub.body);
-        assert.equal(await R('SISMEMBER', `mc:sub:dossier:${CODE}`, 'zalo:zl-777'), '1');
-        assert.equal(await R('SISMEMBER', 'mc:subs:zalo:zl-777', `dossier:${CODE}`), '1');
+        assert.equal(await R('SISMEMBER', key('sub_dossier', partOf(CODE), CODE), 'zalo:zl-777'), '1');
+        assert.equal(await R('SISMEMBER', citizenKey('subs', 'zalo', 'zl-777'), `dossier:${CODE}`), '1');
 
         const r = await api('POST', `dossiers/${CODE}/events`, {
             token: tok.tuphap,
@@ -209,18 +219,21 @@ describe('department API /api/v1', { timeout: 120000 }, () => {
         const wording = statusWording('ready_for_pickup');
         const byChannel = {};
         for (const id of ids) {
-            assert.notEqual(await R('ZSCORE', 'mc:due', id), '', `mc:due holds ${id}`);
-            const h = await R('HGET', `mc:notif:${id}`, 'channels');
+            // an event's notifications live with the dossier: "<P(code)>-<24 hex>-<n>"
+            assert.match(id, /^\d+-[0-9a-f]{24}-\d+$/);
+            assert.equal(partOfId(id), partOf(CODE), `${id} is in the dossier's partition`);
+            assert.notEqual(await R('ZSCORE', key('due', partOfId(id)), id), '', `the due set holds ${id}`);
+            const h = await R('HGET', idKey('notif', id), 'channels');
             byChannel[h] = id;
-            assert.equal(await R('HGET', `mc:notif:${id}`, 'status'), 'scheduled');
-            assert.equal(await R('HGET', `mc:notif:${id}`, 'dept'), 'so-tu-phap');
-            assert.equal(await R('HGET', `mc:notif:${id}`, 'idx'), '0');
-            const text = await R('HGET', `mc:notif:${id}`, 'text');
+            assert.equal(await R('HGET', idKey('notif', id), 'status'), 'scheduled');
+            assert.equal(await R('HGET', idKey('notif', id), 'dept'), 'so-tu-phap');
+            assert.equal(await R('HGET', idKey('notif', id), 'idx'), '0');
+            const text = await R('HGET', idKey('notif', id), 'text');
             assert.ok(text.includes(CODE) && text.includes(wording) && text.includes('mang theo CCCD'), text);
         }
         assert.deepEqual(Object.keys(byChannel).sort(), ['sms', 'zalo']);
-        assert.deepEqual(JSON.parse(await R('HGET', `mc:notif:${byChannel.sms}`, 'to')), { phone: '+84901234567' });
-        assert.deepEqual(JSON.parse(await R('HGET', `mc:notif:${byChannel.zalo}`, 'to')), { channel: 'zalo', user_id: 'zl-777' });
+        assert.deepEqual(JSON.parse(await R('HGET', idKey('notif', byChannel.sms), 'to')), { phone: '+84901234567' });
+        assert.deepEqual(JSON.parse(await R('HGET', idKey('notif', byChannel.zalo), 'to')), { channel: 'zalo', user_id: 'zl-777' });
 
         const g = await api('GET', `dossiers/${CODE}`, { token: tok.tuphap });
         assert.equal(g.json.status, 'ready_for_pickup');
@@ -269,10 +282,14 @@ describe('department API /api/v1', { timeout: 120000 }, () => {
         assert.equal(a.status, 202, a.body);
         assert.equal(a.json.status, 'scheduled');
         const id = a.json.id;
+        // "<p>-<32 hex>", p the partition of the department's idempotency key
+        assert.match(id, /^\d+-[0-9a-f]{32}$/);
+        assert.equal(partOfId(id), partOf('idem:so-tu-phap:order-42'));
+        assert.equal(await R('EXISTS', key('idem', partOfId(id), 'so-tu-phap', 'order-42')), '1');
         const sendAt = Date.parse(body.send_at);
-        assert.equal(await R('ZSCORE', 'mc:due', id), String(sendAt));
+        assert.equal(await R('ZSCORE', key('due', partOfId(id)), id), String(sendAt));
         const h = JSON.parse(
-            await R('EVAL', "return cjson.encode(redis.call('HGETALL',KEYS[1]))", '1', `mc:notif:${id}`),
+            await R('EVAL', "return cjson.encode(redis.call('HGETALL',KEYS[1]))", '1', idKey('notif', id)),
         );
         const f = {};
         for (let i = 0; i < h.length; i += 2) f[h[i]] = h[i + 1];
@@ -292,7 +309,7 @@ describe('department API /api/v1', { timeout: 120000 }, () => {
         const b = await api('POST', 'notifications', { token: tok.tuphap, body: reordered });
         assert.equal(b.status, 202, b.body);
         assert.equal(b.json.id, id);
-        assert.equal(await R('ZCARD', 'mc:due'), '3'); // 2 from the event + this one, no duplicate
+        assert.equal(await dueCount(), 3); // 2 from the event + this one, no duplicate
 
         const c = await api('POST', 'notifications', { token: tok.tuphap, body: { ...body, text: 'Khác' } });
         assert.equal(c.status, 409, c.body);
@@ -320,7 +337,7 @@ describe('department API /api/v1', { timeout: 120000 }, () => {
             [{ ...ok, idempotency_key: 7 }, 'idempotency_key'],
             [{ ...ok, extra: 1 }, 'extra'],
         ];
-        const before = await R('ZCARD', 'mc:due');
+        const before = await dueCount();
         for (const [body, field] of cases) {
             const r = await api('POST', 'notifications', { token: tok.tuphap, body });
             assert.equal(r.status, 400, `${JSON.stringify(body).slice(0, 200)}: ${r.body}`);
@@ -328,34 +345,38 @@ describe('department API /api/v1', { timeout: 120000 }, () => {
         }
         const bad = await api('POST', 'notifications', { token: tok.tuphap, raw: 'not json' });
         assert.equal(bad.status, 400, bad.body);
-        assert.equal(await R('ZCARD', 'mc:due'), before);
+        assert.equal(await dueCount(), before);
+        // an id naming no partition, and one naming a partition that does not hold it
         const missing = await api('GET', 'notifications/0123456789abcdef', { token: tok.tuphap });
         assert.equal(missing.status, 404, missing.body);
+        const absent = await api('GET', 'notifications/0-0123456789abcdef', { token: tok.tuphap });
+        assert.equal(absent.status, 404, absent.body);
     });
 
     it('subscriptions: ward inside the areas (201, then DELETE), outside → 403', async () => {
+        const SMS = 'sms:+84987654321'; // the subscriber: its sets are in its partition
         const a = await api('POST', 'subscriptions', { token: tok.phuong, body: { phone: '+84987654321', ward: BEN_THANH, tags: ['flood-alert'] } });
         assert.equal(a.status, 201, a.body);
-        assert.equal(await R('SISMEMBER', `mc:sub:ward:${BEN_THANH}`, 'sms:+84987654321'), '1');
-        assert.equal(await R('SISMEMBER', 'mc:subs:sms:+84987654321', `ward:${BEN_THANH}`), '1');
+        assert.equal(await R('SISMEMBER', subWard(SMS, BEN_THANH), SMS), '1');
+        assert.equal(await R('SISMEMBER', citizenKey('subs', 'sms', '+84987654321'), `ward:${BEN_THANH}`), '1');
         // its tags: a membership of the ward x tag set, listed in the reverse index
-        assert.equal(await R('SISMEMBER', `mc:sub:ward:${BEN_THANH}:tag:flood-alert`, 'sms:+84987654321'), '1');
-        assert.equal(await R('SISMEMBER', 'mc:subs:sms:+84987654321', `ward:${BEN_THANH}:tag:flood-alert`), '1');
+        assert.equal(await R('SISMEMBER', subWardTag(SMS, BEN_THANH, 'flood-alert'), SMS), '1');
+        assert.equal(await R('SISMEMBER', citizenKey('subs', 'sms', '+84987654321'), `ward:${BEN_THANH}:tag:flood-alert`), '1');
         // a POST states the subscription's tags: another list replaces them, none drops them
         const retag = await api('POST', 'subscriptions', { token: tok.phuong, body: { phone: '+84987654321', ward: BEN_THANH, tags: ['heat', 'flood-alert'] } });
         assert.equal(retag.status, 200, retag.body);
-        assert.equal(await R('SISMEMBER', `mc:sub:ward:${BEN_THANH}:tag:heat`, 'sms:+84987654321'), '1');
-        assert.equal(await R('SISMEMBER', `mc:sub:ward:${BEN_THANH}:tag:flood-alert`, 'sms:+84987654321'), '1');
+        assert.equal(await R('SISMEMBER', subWardTag(SMS, BEN_THANH, 'heat'), SMS), '1');
+        assert.equal(await R('SISMEMBER', subWardTag(SMS, BEN_THANH, 'flood-alert'), SMS), '1');
         const again = await api('POST', 'subscriptions', { token: tok.phuong, body: { phone: '+84987654321', ward: BEN_THANH } });
         assert.equal(again.status, 200, again.body);
-        assert.equal(await R('EXISTS', `mc:sub:ward:${BEN_THANH}:tag:heat`, `mc:sub:ward:${BEN_THANH}:tag:flood-alert`), '0');
-        assert.deepEqual((await R('SMEMBERS', 'mc:subs:sms:+84987654321')).split('\n'), [`ward:${BEN_THANH}`]);
+        assert.equal(await R('EXISTS', subWardTag(SMS, BEN_THANH, 'heat'), subWardTag(SMS, BEN_THANH, 'flood-alert')), '0');
+        assert.deepEqual((await R('SMEMBERS', citizenKey('subs', 'sms', '+84987654321'))).split('\n'), [`ward:${BEN_THANH}`]);
         const tagged = await api('POST', 'subscriptions', { token: tok.phuong, body: { phone: '+84987654321', ward: BEN_THANH, tags: ['flood-alert', 'heat'] } });
         assert.equal(tagged.status, 200, tagged.body);
-        assert.equal(await R('SCARD', 'mc:subs:sms:+84987654321'), '3');
+        assert.equal(await R('SCARD', citizenKey('subs', 'sms', '+84987654321')), '3');
         const out = await api('POST', 'subscriptions', { token: tok.phuong, body: { phone: '+84987654321', ward: SAI_GON } });
         assert.equal(out.status, 403, out.body);
-        assert.equal(await R('EXISTS', `mc:sub:ward:${SAI_GON}`), '0');
+        assert.equal(await sumParts(R, 'EXISTS', 'sub_ward', [SAI_GON]), 0, 'in no partition');
         const notMine = await api('POST', 'subscriptions', { token: tok.phuong, body: { channel: 'zalo', user_id: 'z', dossier: CODE } });
         assert.equal(notMine.status, 403, notMine.body);
         const badWard = await api('POST', 'subscriptions', { token: tok.phuong, body: { channel: 'zalo', user_id: 'z', ward: 'atlantis' } });
@@ -364,21 +385,25 @@ describe('department API /api/v1', { timeout: 120000 }, () => {
 
         const del = await api('DELETE', `subscriptions?phone=%2B84987654321&ward=${BEN_THANH}`, { token: tok.phuong });
         assert.equal(del.status, 200, del.body);
-        assert.equal(await R('SISMEMBER', `mc:sub:ward:${BEN_THANH}`, 'sms:+84987654321'), '0');
-        assert.equal(await R('SISMEMBER', 'mc:subs:sms:+84987654321', `ward:${BEN_THANH}`), '0');
+        assert.equal(await R('SISMEMBER', subWard(SMS, BEN_THANH), SMS), '0');
+        assert.equal(await R('SISMEMBER', citizenKey('subs', 'sms', '+84987654321'), `ward:${BEN_THANH}`), '0');
         // DELETE takes the ward's tag memberships with it
-        assert.equal(await R('EXISTS', `mc:sub:ward:${BEN_THANH}:tag:heat`, `mc:sub:ward:${BEN_THANH}:tag:flood-alert`), '0');
-        assert.equal(await R('EXISTS', 'mc:subs:sms:+84987654321'), '0');
+        assert.equal(await R('EXISTS', subWardTag(SMS, BEN_THANH, 'heat'), subWardTag(SMS, BEN_THANH, 'flood-alert')), '0');
+        assert.equal(await R('EXISTS', citizenKey('subs', 'sms', '+84987654321')), '0');
         const del2 = await api('DELETE', `subscriptions?phone=%2B84987654321&ward=${BEN_THANH}`, { token: tok.phuong });
         assert.equal(del2.status, 404, del2.body);
     });
 
     it('broadcasts: recipients counted from the ward sets, recorded, queued; areas and scope enforced; cancel', async () => {
-        await R('SADD', `mc:sub:ward:${BEN_THANH}`, 'zalo:bt-1', 'facebook:bt-2', 'sms:+84911111111', 'webchat:bt-4');
-        await R('SADD', `mc:sub:ward:${SAI_GON}`, 'zalo:sg-1', 'zalo:bt-1');
-        // tagged flood-alert in Bến Thành (what POST /subscriptions with tags writes); not webchat:bt-4
-        await R('SADD', `mc:sub:ward:${BEN_THANH}:tag:flood-alert`, 'zalo:bt-1', 'facebook:bt-2', 'sms:+84911111111');
-        await R('SADD', `mc:sub:ward:${SAI_GON}:tag:flood-alert`, 'zalo:sg-1');
+        // each subscriber in its own partition's sets, as POST /subscriptions writes them
+        const subs = [
+            ...wardSubCmds(BEN_THANH, ['zalo:bt-1', 'facebook:bt-2', 'sms:+84911111111', 'webchat:bt-4']),
+            ...wardSubCmds(SAI_GON, ['zalo:sg-1', 'zalo:bt-1']),
+            // tagged flood-alert in Bến Thành (what POST /subscriptions with tags writes); not webchat:bt-4
+            ...wardSubCmds(BEN_THANH, ['zalo:bt-1', 'facebook:bt-2', 'sms:+84911111111'], 'flood-alert'),
+            ...wardSubCmds(SAI_GON, ['zalo:sg-1'], 'flood-alert'),
+        ];
+        for (const c of subs) await R(...c);
         const body = {
             audience: { wards: [BEN_THANH], channels: ['zalo', 'sms'], tags: ['flood-alert'] },
             text: 'Cảnh báo triều cường tối nay.',
@@ -390,10 +415,13 @@ describe('department API /api/v1', { timeout: 120000 }, () => {
         assert.equal(a.status, 202, a.body);
         assert.equal(a.json.recipients, 2, a.body); // zalo:bt-1 and sms:+849111..., not facebook/webchat
         const id = a.json.id;
-        assert.equal(await R('ZSCORE', 'mc:bc:due', id), String(Date.parse(body.send_at)));
-        assert.equal(await R('HGET', `mc:bc:${id}`, 'wards'), BEN_THANH);
-        assert.equal(await R('HGET', `mc:bc:${id}`, 'channels'), 'zalo,sms');
-        assert.equal(await R('HGET', `mc:bc:${id}`, 'text'), body.text);
+        // "<p>-<32 hex>", p the partition of the department's idempotency key
+        assert.match(id, /^\d+-[0-9a-f]{32}$/);
+        assert.equal(partOfId(id), partOf('idem:ubnd-ben-thanh:bc:flood-1'));
+        assert.equal(await R('ZSCORE', key('bc_due', partOfId(id)), id), String(Date.parse(body.send_at)));
+        assert.equal(await R('HGET', idKey('bc', id), 'wards'), BEN_THANH);
+        assert.equal(await R('HGET', idKey('bc', id), 'channels'), 'zalo,sms');
+        assert.equal(await R('HGET', idKey('bc', id), 'text'), body.text);
         const again = await api('POST', 'broadcasts', { token: tok.phuong, body });
         assert.equal(again.status, 202, again.body);
         assert.deepEqual(again.json, a.json);
@@ -424,7 +452,13 @@ describe('department API /api/v1', { timeout: 120000 }, () => {
         const del = await api('DELETE', `broadcasts/${id}`, { token: tok.phuong });
         assert.equal(del.status, 200, del.body);
         assert.equal(del.json.status, 'cancelled');
-        assert.equal(await R('ZSCORE', 'mc:bc:due', id), '');
+        assert.equal(await R('ZSCORE', key('bc_due', partOfId(id)), id), '');
+        assert.equal(await R('HGET', idKey('bc', id), 'status'), 'cancelled');
+        assert.equal(await R('HEXISTS', idKey('bc', id), 'text'), '0', 'the text goes with the cancel');
+        // every partition's part is cancelled, so a fan-out that comes later skips it
+        for (const k of everyPart('bc_part', id)) assert.equal(await R('HGET', k, 'status'), 'cancelled', k);
+        const gone = await api('GET', `broadcasts/${id}`, { token: tok.phuong });
+        assert.equal(gone.json.status, 'cancelled', gone.body);
         const del2 = await api('DELETE', `broadcasts/${id}`, { token: tok.phuong });
         assert.equal(del2.status, 409, del2.body);
     });
@@ -439,7 +473,7 @@ describe('department API /api/v1', { timeout: 120000 }, () => {
         } finally {
             redis = await startRedis(path.join(dir, 'redis'));
         }
-        assert.equal(await R('EXISTS', `mc:dossier:${OTHER_CODE}`), '0');
+        assert.equal(await R('EXISTS', dossierKey(OTHER_CODE)), '0');
     });
 });
 

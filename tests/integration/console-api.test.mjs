@@ -11,7 +11,8 @@
 // an address nothing listens on: the preview renders SMS through the adapter exactly
 // as the sender would, and nothing is ever sent. The second suite runs the whole
 // chain (role all, channels without credentials → the outbox) to see rendered
-// template texts leave.
+// template texts leave. Redis keys are the partitioned keyspace's (tests/lib/keys.mjs,
+// gateway/store/gw_keys.c).
 
 import { describe, it, before, after, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
@@ -33,10 +34,17 @@ import {
 } from '../lib/harness.mjs';
 import { offsetTo, ZALO } from '../lib/providers-env.mjs';
 import { zaloSignature } from '../lib/sign.mjs';
+import { key, partOf, partOfId, idKey, citizenKey, wardSubCmds, sumParts, everyPart } from '../lib/keys.mjs';
 
 const BEN_THANH = '26743'; // vi-nlp/data/wards.csv
 const SAI_GON = '26740';
 const PRICE = 350; // MOTCUA_SMS_PRICE_PER_SEGMENT_VND of the instance
+
+/** A department's templates: in the partition of "dept:<dept>". */
+const tplKey = (dept) => key('tpl', partOf(`dept:${dept}`), dept);
+/** A member's ward (or ward x tag) set: in the member's partition. */
+const subWard = (member, ward) => key('sub_ward', partOf(member), ward);
+const subWardTag = (member, ward, tag) => key('sub_ward_tag', partOf(member), ward, tag);
 
 const sha256 = (s) => crypto.createHash('sha256').update(s).digest('hex');
 const newToken = () => crypto.randomBytes(18).toString('base64url');
@@ -86,6 +94,13 @@ function makeApi(getUrl) {
     };
 }
 
+/** Waits until motcua's store is connected: startMotcua returns once /healthz answers at
+ * all, and a busy machine may still be connecting (503, "nothing was written"). */
+async function storeUp(mc) {
+    const up = await waitFor(async () => (await httpRequest(`${mc.url}/healthz`)).status === 200, 10000, 50);
+    assert.ok(up, 'the store is connected');
+}
+
 function assertCleanLog(mc, phones) {
     const log = mc ? mc.stderrLines.join('\n') : '';
     assert.ok(!/AddressSanitizer|LeakSanitizer|runtime error:/.test(log), `sanitizer report:\n${log}`);
@@ -106,13 +121,17 @@ describe('console API (/api/v1: me, wards, templates, preview, batch, dossiers)'
     const tok = { phuong: newToken(), tuphap: newToken(), reader: newToken(), caster: newToken() };
     const api = makeApi(() => mc.url);
     const R = (...a) => redisCli(redis.sock, ...a);
-    // Every key name but the retention sweeper's cursor (gw_report.c writes it on its own
-    // clock): what "writes nothing" compares.
+    // Every key name but the retention sweeper's cursors (gw_retention.c writes one per
+    // partition on its own clock): what "writes nothing" compares.
+    const cursors = new Set(everyPart('retention'));
     const keyNames = async () =>
         (await R('KEYS', '*'))
             .split('\n')
-            .filter((k) => k && k !== 'mc:retention')
+            .filter((k) => k && !cursors.has(k))
             .sort();
+    /** Notifications and broadcasts queued, over every partition. */
+    const dueCount = () => sumParts(R, 'ZCARD', 'due');
+    const bcDueCount = () => sumParts(R, 'ZCARD', 'bc_due');
 
     before(async () => {
         dir = makeTempDir('motcua-console-');
@@ -134,6 +153,7 @@ describe('console API (/api/v1: me, wards, templates, preview, batch, dossiers)'
                 MOTCUA_SMS_PRICE_PER_SEGMENT_VND: String(PRICE),
             },
         });
+        await storeUp(mc);
     });
 
     beforeEach(() => {
@@ -206,7 +226,7 @@ describe('console API (/api/v1: me, wards, templates, preview, batch, dossiers)'
         assert.equal(a.json.text, TPL.text);
         assert.deepEqual(a.json.placeholders, ['phuong', 'ngay']);
         assert.match(a.json.updated_at, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+07:00$/);
-        assert.deepEqual(JSON.parse(await R('HGET', 'mc:tpl:ubnd-ben-thanh', 'cup-dien')), a.json);
+        assert.deepEqual(JSON.parse(await R('HGET', tplKey('ubnd-ben-thanh'), 'cup-dien')), a.json);
 
         const g = await api('GET', 'templates/cup-dien', { token: tok.phuong });
         assert.equal(g.status, 200, g.body);
@@ -241,7 +261,7 @@ describe('console API (/api/v1: me, wards, templates, preview, batch, dossiers)'
         const del = await api('DELETE', 'templates/bao', { token: tok.phuong });
         assert.equal(del.status, 204, del.body);
         assert.equal(del.body, '');
-        assert.equal(await R('HEXISTS', 'mc:tpl:ubnd-ben-thanh', 'bao'), '0');
+        assert.equal(await R('HEXISTS', tplKey('ubnd-ben-thanh'), 'bao'), '0');
         const gone = await api('GET', 'templates/bao', { token: tok.phuong });
         assert.equal(gone.status, 404, gone.body);
         const again = await api('DELETE', 'templates/bao', { token: tok.phuong });
@@ -262,7 +282,7 @@ describe('console API (/api/v1: me, wards, templates, preview, batch, dossiers)'
         assert.equal(r3.status, 403, r3.body);
         const r4 = await api('PUT', 'templates/bc', { token: tok.caster, body: { name: 'x', text: 'x' } });
         assert.equal(r4.status, 201, r4.body); // broadcast scope may write templates
-        assert.equal(await R('HEXISTS', 'mc:tpl:ubnd-sai-gon', 'bc'), '1');
+        assert.equal(await R('HEXISTS', tplKey('ubnd-sai-gon'), 'bc'), '1');
         const r5 = await api('GET', 'templates/cup-dien', { token: tok.reader });
         assert.equal(r5.status, 404, r5.body); // chi-doc has none
         const r6 = await api('GET', 'templates');
@@ -292,7 +312,7 @@ describe('console API (/api/v1: me, wards, templates, preview, batch, dossiers)'
             [{ ...ok, id: 'khac' }, 'id'],
             [{ ...ok, colour: 'red' }, 'colour'],
         ];
-        const before = await R('HLEN', 'mc:tpl:ubnd-ben-thanh');
+        const before = await R('HLEN', tplKey('ubnd-ben-thanh'));
         for (const [body, field, msg] of cases) {
             const r = await api('PUT', 'templates/mau', { token: tok.phuong, body });
             assert.equal(r.status, 400, `${JSON.stringify(body).slice(0, 120)}: ${r.body}`);
@@ -308,8 +328,8 @@ describe('console API (/api/v1: me, wards, templates, preview, batch, dossiers)'
         assert.equal(badId.json.field, 'id');
         const longId = await api('PUT', `templates/${'a'.repeat(49)}`, { token: tok.phuong, body: ok });
         assert.equal(longId.status, 400, longId.body);
-        assert.equal(await R('HLEN', 'mc:tpl:ubnd-ben-thanh'), before);
-        assert.equal(await R('HEXISTS', 'mc:tpl:ubnd-ben-thanh', 'mau'), '0');
+        assert.equal(await R('HLEN', tplKey('ubnd-ben-thanh')), before);
+        assert.equal(await R('HEXISTS', tplKey('ubnd-ben-thanh'), 'mau'), '0');
         // a name of exactly 100 characters and 32-letter Vietnamese placeholders are fine
         const edge = await api('PUT', 'templates/mau', {
             token: tok.phuong,
@@ -324,9 +344,9 @@ describe('console API (/api/v1: me, wards, templates, preview, batch, dossiers)'
         const body = { to: { phone: '+84901234567' }, template: { id: 'cup-dien', data: TPL_DATA }, idempotency_key: 'tpl-1' };
         const a = await api('POST', 'notifications', { token: tok.phuong, body });
         assert.equal(a.status, 202, a.body);
-        assert.equal(await R('HGET', `mc:notif:${a.json.id}`, 'text'), RENDERED);
-        assert.equal(await R('HGET', `mc:notif:${a.json.id}`, 'channels'), 'sms');
-        assert.notEqual(await R('ZSCORE', 'mc:due', a.json.id), '');
+        assert.equal(await R('HGET', idKey('notif', a.json.id), 'text'), RENDERED);
+        assert.equal(await R('HGET', idKey('notif', a.json.id), 'channels'), 'sms');
+        assert.notEqual(await R('ZSCORE', key('due', partOfId(a.json.id)), a.json.id), '');
         const again = await api('POST', 'notifications', { token: tok.phuong, body });
         assert.equal(again.status, 202, again.body);
         assert.equal(again.json.id, a.json.id);
@@ -342,7 +362,7 @@ describe('console API (/api/v1: me, wards, templates, preview, batch, dossiers)'
             body: { to: { phone: '+84901234567' }, template: { id: 'cup-dien', data: { phuong: 'Bến Thành', ngay: 25 } } },
         });
         assert.equal(n.status, 202, n.body);
-        assert.equal(await R('HGET', `mc:notif:${n.json.id}`, 'text'), 'Phường Bến Thành cúp điện ngày 25.');
+        assert.equal(await R('HGET', idKey('notif', n.json.id), 'text'), 'Phường Bến Thành cúp điện ngày 25.');
 
         const to = { phone: '+84901234567' };
         const cases = [
@@ -361,7 +381,7 @@ describe('console API (/api/v1: me, wards, templates, preview, batch, dossiers)'
             [{ to, text: 'x', template: { id: 'cup-dien', data: TPL_DATA } }, 'template'],
             [{ to }, 'text'],
         ];
-        const before = await R('ZCARD', 'mc:due');
+        const before = await dueCount();
         for (const [b, field] of cases) {
             const r = await api('POST', 'notifications', { token: tok.phuong, body: b });
             assert.equal(r.status, 400, `${JSON.stringify(b).slice(0, 160)}: ${r.body}`);
@@ -373,7 +393,7 @@ describe('console API (/api/v1: me, wards, templates, preview, batch, dossiers)'
             body: { to, template: { id: 'cup-dien', data: { ...TPL_DATA, ngay: 'x'.repeat(200) } } },
         });
         assert.equal(edge.status, 202, edge.body);
-        assert.equal(await R('ZCARD', 'mc:due'), String(Number(before) + 1));
+        assert.equal(await dueCount(), before + 1);
         // another department cannot use this department's template
         const other = await api('POST', 'notifications', { token: tok.tuphap, body: { to, template: { id: 'cup-dien', data: TPL_DATA } } });
         assert.equal(other.status, 400, other.body);
@@ -386,7 +406,7 @@ describe('console API (/api/v1: me, wards, templates, preview, batch, dossiers)'
             body: { audience: { wards: [BEN_THANH], channels: ['zalo'] }, template: { id: 'cup-dien', data: TPL_DATA }, send_at: '2030-06-01T17:00:00+07:00' },
         });
         assert.equal(a.status, 202, a.body);
-        assert.equal(await R('HGET', `mc:bc:${a.json.id}`, 'text'), RENDERED);
+        assert.equal(await R('HGET', idKey('bc', a.json.id), 'text'), RENDERED);
         const bad = await api('POST', 'broadcasts', {
             token: tok.phuong,
             body: { audience: { wards: [BEN_THANH] }, template: { id: 'cup-dien', data: { phuong: 'x' } } },
@@ -419,9 +439,9 @@ describe('console API (/api/v1: me, wards, templates, preview, batch, dossiers)'
             const r = await api('POST', 'subscriptions', { token: tok.phuong, body: { ...s, ward: BEN_THANH } });
             assert.equal(r.status, 201, r.body);
         }
-        await R('SADD', `mc:sub:ward:${SAI_GON}`, 'zalo:sg-1', 'sms:+84909000009'); // another ward
+        for (const c of wardSubCmds(SAI_GON, ['zalo:sg-1', 'sms:+84909000009'])) await R(...c); // another ward
         const keysBefore = await keyNames();
-        const dueBefore = await R('ZCARD', 'mc:bc:due');
+        const dueBefore = await bcDueCount();
 
         const body = { audience: { wards: [BEN_THANH], channels: ['zalo', 'facebook', 'sms'] }, template: { id: 'cup-dien', data: TPL_DATA } };
         const a = await api('POST', 'broadcasts/preview', { token: tok.phuong, body });
@@ -489,7 +509,7 @@ describe('console API (/api/v1: me, wards, templates, preview, batch, dossiers)'
         assert.equal(cut.chars, cut.text.length);
 
         assert.deepEqual(await keyNames(), keysBefore, 'the preview writes nothing');
-        assert.equal(await R('ZCARD', 'mc:bc:due'), dueBefore);
+        assert.equal(await bcDueCount(), dueBefore);
     });
 
     it('POST /broadcasts/preview: the same 400/403/401 as POST /broadcasts', async () => {
@@ -525,7 +545,7 @@ describe('console API (/api/v1: me, wards, templates, preview, batch, dossiers)'
             r[31].data = {}; // row 33: no value for ((ten))
             return r;
         };
-        const snapshot = async () => [await keyNames(), await R('ZCARD', 'mc:due')];
+        const snapshot = async () => [await keyNames(), await dueCount()];
 
         before(async () => {
             const r = await api('PUT', 'templates/nhan-ket-qua', { token: tok.phuong, body: { name: 'Nhận kết quả', text: TEXT } });
@@ -565,21 +585,27 @@ describe('console API (/api/v1: me, wards, templates, preview, batch, dossiers)'
             assert.match(r.json.message, /3 of 50/);
             assert.deepEqual(r.json.errors.map((e) => e.row), [7, 20, 33]);
             assert.deepEqual(await snapshot(), before, 'nothing written, not even the idempotency key');
-            assert.equal(await R('EXISTS', 'mc:idem:ubnd-ben-thanh:batch:lo-1'), '0');
+            assert.equal(await sumParts(R, 'EXISTS', 'idem', ['ubnd-ben-thanh', 'batch:lo-1']), 0, 'in no partition');
         });
 
         it('not a dry run, all good: 50 notifications written at once with their rendered texts; same body → same answer; other body → 409', async () => {
-            const due = Number(await R('ZCARD', 'mc:due'));
+            const due = await dueCount();
             const body = { template: { id: 'nhan-ket-qua', data: { phuong: 'Bến Thành' } }, priority: 'urgent', send_at: '2030-01-02T08:00:00+07:00', idempotency_key: 'lo-1', rows: rows(50) };
             const r = await api('POST', 'notifications/batch', { token: tok.phuong, body });
             assert.equal(r.status, 202, r.body);
-            assert.match(r.json.batch, /^[0-9a-f]{32}$/);
+            // "<p>-<32 hex>", p the partition of the department's idempotency key; its rows
+            // "<batch>-<n>" live with it
+            assert.match(r.json.batch, /^\d+-[0-9a-f]{32}$/);
+            const p = partOfId(r.json.batch);
+            assert.equal(p, partOf('idem:ubnd-ben-thanh:batch:lo-1'));
+            assert.equal(await R('EXISTS', key('idem', p, 'ubnd-ben-thanh', 'batch:lo-1')), '1');
             assert.equal(r.json.count, 50);
             assert.equal(r.json.ids.length, 50);
             assert.equal(new Set(r.json.ids).size, 50);
-            assert.equal(Number(await R('ZCARD', 'mc:due')), due + 50);
+            assert.equal(await dueCount(), due + 50);
             for (const [i, id] of r.json.ids.entries()) {
-                const h = JSON.parse(await R('EVAL', "return cjson.encode(redis.call('HGETALL',KEYS[1]))", '1', `mc:notif:${id}`));
+                assert.ok(id.startsWith(`${r.json.batch}-`), id);
+                const h = JSON.parse(await R('EVAL', "return cjson.encode(redis.call('HGETALL',KEYS[1]))", '1', idKey('notif', id)));
                 const f = {};
                 for (let k = 0; k < h.length; k += 2) f[h[k]] = h[k + 1];
                 assert.equal(f.text, `Chào Dân ${i}, phường Bến Thành mời bạn đến nhận kết quả.`);
@@ -590,9 +616,9 @@ describe('console API (/api/v1: me, wards, templates, preview, batch, dossiers)'
                 assert.equal(f.priority, 'urgent');
                 assert.equal(f.batch, r.json.batch);
                 assert.equal(f.send_at_ms, String(Date.parse(body.send_at)));
-                assert.equal(await R('ZSCORE', 'mc:due', id), String(Date.parse(body.send_at)));
+                assert.equal(await R('ZSCORE', key('due', p), id), String(Date.parse(body.send_at)));
             }
-            assert.equal(await R('HGET', `mc:batch:${r.json.batch}`, 'count'), '50');
+            assert.equal(await R('HGET', idKey('batch', r.json.batch), 'count'), '50');
             const n = await api('GET', `notifications/${r.json.ids[0]}`, { token: tok.phuong });
             assert.equal(n.status, 200, n.body);
 
@@ -602,7 +628,7 @@ describe('console API (/api/v1: me, wards, templates, preview, batch, dossiers)'
             const other = await api('POST', 'notifications/batch', { token: tok.phuong, body: { ...body, rows: rows(49) } });
             assert.equal(other.status, 409, other.body);
             assert.equal(other.json.field, 'idempotency_key');
-            assert.equal(Number(await R('ZCARD', 'mc:due')), due + 50);
+            assert.equal(await dueCount(), due + 50);
         });
 
         it('text batches, row numbers by position, user ids, and every batch-level mistake → 400 naming it', async () => {
@@ -749,7 +775,7 @@ describe('console API (/api/v1: me, wards, templates, preview, batch, dossiers)'
         assert.equal(ev.status, 202, ev.body);
         assert.equal(ev.json.notifications.length, g.json.notify.length);
         const chans = [];
-        for (const id of ev.json.notifications) chans.push(await R('HGET', `mc:notif:${id}`, 'channels'));
+        for (const id of ev.json.notifications) chans.push(await R('HGET', idKey('notif', id), 'channels'));
         assert.deepEqual(chans.sort(), g.json.notify.map((n) => n.channel).sort());
     });
 
@@ -780,7 +806,7 @@ describe('console API (/api/v1: me, wards, templates, preview, batch, dossiers)'
         } finally {
             redis = await startRedis(path.join(dir, 'redis'));
         }
-        assert.equal(await R('HEXISTS', 'mc:tpl:ubnd-ben-thanh', 'down'), '0');
+        assert.equal(await R('HEXISTS', tplKey('ubnd-ben-thanh'), 'down'), '0');
     });
 });
 
@@ -823,6 +849,7 @@ describe('console API: rendered templates reach the outbox (role all, clock at 1
                 MOTCUA_WORKER_CONSUMER: 'it-console',
             },
         });
+        await storeUp(mc);
         const t = await api('PUT', 'templates/cup-dien', { token: tok.phuong, body: TPL });
         assert.equal(t.status, 201, t.body);
     });
@@ -850,7 +877,7 @@ describe('console API: rendered templates reach the outbox (role all, clock at 1
 
     it('a broadcast with a template reaches its ward\'s subscribers with the rendered text', async () => {
         const now = Date.now() + offset;
-        await R('HSET', 'mc:conv:zalo:zl-bc-1', 'last_in_ms', String(now - 3600 * 1000)); // inside Zalo's window
+        await R('HSET', citizenKey('conv', 'zalo', 'zl-bc-1'), 'last_in_ms', String(now - 3600 * 1000)); // inside Zalo's window
         const s = await api('POST', 'subscriptions', { token: tok.phuong, body: { channel: 'zalo', user_id: 'zl-bc-1', ward: BEN_THANH } });
         assert.equal(s.status, 201, s.body);
         const r = await api('POST', 'broadcasts', {
@@ -862,12 +889,17 @@ describe('console API: rendered templates reach the outbox (role all, clock at 1
         const line = await waitFor(() => outboxLines('zalo').find((l) => l.to === 'zl-bc-1'), 20000);
         assert.ok(line, 'the Zalo message reached the outbox');
         assert.equal(line.text, RENDERED);
-        // the recipient references the broadcast's text instead of holding a copy
-        const nid = `${r.json.id}-1`;
-        assert.equal(await R('HGET', `mc:notif:${nid}`, 'broadcast'), r.json.id);
-        assert.equal(await R('HEXISTS', `mc:notif:${nid}`, 'text'), '0', 'no text of its own');
-        assert.equal(await R('HGET', `mc:bc:${r.json.id}`, 'text'), RENDERED);
-        assert.equal(await R('OBJECT', 'ENCODING', `mc:notif:${nid}`), 'listpack', 'a small hash');
+        // the recipient "<q>-<bc>-<n>" lives in its citizen's partition q and references
+        // the broadcast's text, which q's part of the broadcast holds, instead of a copy
+        const q = partOf('zalo:zl-bc-1');
+        const nid = `${q}-${r.json.id}-1`;
+        assert.equal(await R('HGET', idKey('notif', nid), 'broadcast'), r.json.id);
+        assert.equal(await R('HEXISTS', idKey('notif', nid), 'text'), '0', 'no text of its own');
+        assert.equal(await R('HGET', key('bc_part', q, r.json.id), 'text'), RENDERED);
+        assert.equal(await R('OBJECT', 'ENCODING', idKey('notif', nid)), 'listpack', 'a small hash');
+        // fanned out: the broadcast's own hash lets go of the text (the parts have it)
+        assert.ok(await waitFor(async () => (await R('HGET', idKey('bc', r.json.id), 'status')) === 'sending', 10000), 'fan-out finished');
+        assert.equal(await R('HEXISTS', idKey('bc', r.json.id), 'text'), '0');
         const n = await api('GET', `notifications/${nid}`, { token: tok.phuong });
         assert.equal(n.status, 200, n.body);
         assert.ok(['sending', 'sent'].includes(n.json.status), n.body);
@@ -884,8 +916,8 @@ describe('console API: rendered templates reach the outbox (role all, clock at 1
             assert.equal(r.status, 201, r.body);
         }
         // a tagged subscriber of another ward is not in the audience
-        await R('SADD', `mc:sub:ward:${SAI_GON}`, 'sms:+84912345109');
-        await R('SADD', `mc:sub:ward:${SAI_GON}:tag:flood-alert`, 'sms:+84912345109');
+        for (const c of [...wardSubCmds(SAI_GON, ['sms:+84912345109']), ...wardSubCmds(SAI_GON, ['sms:+84912345109'], 'flood-alert')])
+            await R(...c);
         const audience = { wards: [BEN_THANH], channels: ['sms'], tags: ['flood-alert', 'heat'] };
 
         const pv = await api('POST', 'broadcasts/preview', { token: tok.phuong, body: { audience, text: 'Canh bao ngap.' } });
@@ -908,7 +940,7 @@ describe('console API: rendered templates reach the outbox (role all, clock at 1
         const tagged = await api('POST', 'broadcasts', { token: tok.phuong, body: { audience, text: 'Canh bao ngap: tin mot.' } });
         assert.equal(tagged.status, 202, tagged.body);
         assert.equal(tagged.json.recipients, 2, tagged.body);
-        assert.equal(await R('HGET', `mc:bc:${tagged.json.id}`, 'count:sms'), '2');
+        assert.equal(await R('HGET', idKey('bc', tagged.json.id), 'count:sms'), '2');
         assert.deepEqual(await sent({ id: tagged.json.id, text: 'Canh bao ngap: tin mot.' }), [A, B]);
 
         const all = await api('POST', 'broadcasts', {
@@ -923,7 +955,7 @@ describe('console API: rendered templates reach the outbox (role all, clock at 1
         const zl = 'zl-tag-1';
         const s = await api('POST', 'subscriptions', { token: tok.phuong, body: { channel: 'zalo', user_id: zl, ward: BEN_THANH, tags: ['flood-alert'] } });
         assert.equal(s.status, 201, s.body);
-        assert.equal(await R('SISMEMBER', `mc:sub:ward:${BEN_THANH}:tag:flood-alert`, `zalo:${zl}`), '1');
+        assert.equal(await R('SISMEMBER', subWardTag(`zalo:${zl}`, BEN_THANH, 'flood-alert'), `zalo:${zl}`), '1');
         const ts = String(Date.now() + offset);
         const raw = JSON.stringify({
             app_id: ZALO.appId,
@@ -940,10 +972,10 @@ describe('console API: rendered templates reach the outbox (role all, clock at 1
             body: raw,
         });
         assert.equal(h.status, 200, h.body);
-        assert.ok(await waitFor(async () => (await R('EXISTS', `mc:subs:zalo:${zl}`)) === '0', 15000), 'HUY processed');
-        assert.equal(await R('SISMEMBER', `mc:sub:ward:${BEN_THANH}:tag:flood-alert`, `zalo:${zl}`), '0');
-        assert.equal(await R('SISMEMBER', `mc:sub:ward:${BEN_THANH}`, `zalo:${zl}`), '0');
-        assert.equal(await R('SISMEMBER', `mc:sub:ward:${BEN_THANH}:tag:flood-alert`, `sms:${B}`), '1', 'the others stay');
+        assert.ok(await waitFor(async () => (await R('EXISTS', citizenKey('subs', 'zalo', zl))) === '0', 15000), 'HUY processed');
+        assert.equal(await R('SISMEMBER', subWardTag(`zalo:${zl}`, BEN_THANH, 'flood-alert'), `zalo:${zl}`), '0');
+        assert.equal(await R('SISMEMBER', subWard(`zalo:${zl}`, BEN_THANH), `zalo:${zl}`), '0');
+        assert.equal(await R('SISMEMBER', subWardTag(`sms:${B}`, BEN_THANH, 'flood-alert'), `sms:${B}`), '1', 'the others stay');
     });
 
     it('a batch\'s rows leave with their own rendered texts', async () => {

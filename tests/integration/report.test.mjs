@@ -8,7 +8,10 @@
 // days ahead for retention by restarting motcua with a new offset.
 //
 // Contracts: /work/wip/briefs/console-api.md ("Owned by helper D2"), gateway/gw_sched.h
-// (Redis shapes), shared/spec/admin-api.md (errors).
+// (Redis shapes), shared/spec/admin-api.md (errors). Redis keys are the partitioned
+// keyspace's (tests/lib/keys.mjs, gateway/store/gw_keys.c): a notification's hash,
+// attempts, due entry, dead letter, retention index and counters live in the partition
+// its id names; a broadcast's text, once fanned out, in each partition's bc_part.
 
 import { describe, it, before, after, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
@@ -19,6 +22,7 @@ import { makeTempDir, removeTempDir, startRedis, startMotcua, httpRequest, redis
 import { startFakes } from '../fakes/providers.mjs';
 import { FB, ZALO, TW, HOUR, PUBLIC_URL, offsetTo, providerEnv } from '../lib/providers-env.mjs';
 import { fbSignature, twilioSignature } from '../lib/sign.mjs';
+import { PARTITIONS, key, partOf, partOfId, idKey, citizenKey, wardSubCmds, sumParts, everyPart } from '../lib/keys.mjs';
 
 const DAY = 24 * HOUR;
 const A = 'phong-a';
@@ -65,7 +69,13 @@ describe('console reports: /stats, /dead, retry, retention', { timeout: 180000 }
     let today = ''; // the local date of the first run
 
     const R = (...a) => redisCli(redis.sock, ...a);
-    const status = (id) => R('HGET', `mc:notif:${id}`, 'status');
+    const status = (id) => R('HGET', idKey('notif', id), 'status');
+    /** Every partition's dead-letter stream, one after the other. */
+    const deadStreams = async () => {
+        const all = [];
+        for (const k of everyPart('dead')) all.push(await R('XRANGE', k, '-', '+'));
+        return all.join('\n');
+    };
 
     async function api(method, p, { token, body } = {}) {
         const headers = { 'content-type': 'application/json' };
@@ -97,7 +107,7 @@ describe('console reports: /stats, /dead, retry, retention', { timeout: 180000 }
     }
 
     async function smsReceipt(id, messageStatus) {
-        const sid = await R('HGET', `mc:notif:${id}`, 'provider_id');
+        const sid = await R('HGET', idKey('notif', id), 'provider_id');
         assert.match(sid, /^SM/, 'the provider id is recorded');
         await postTwilio({ MessageSid: sid, MessageStatus: messageStatus, AccountSid: TW.sid, To: phones[id], From: TW.from });
     }
@@ -123,6 +133,8 @@ describe('console reports: /stats, /dead, retry, retention', { timeout: 180000 }
     async function start(off) {
         offset = off;
         mc = await startMotcua({ redisUrl: redis.url, env: env(fakes.url, offset, tokensFile) });
+        // startMotcua returns once /healthz answers at all; the store may still be connecting
+        await until('the store connected', async () => (await httpRequest(`${mc.url}/healthz`)).status === 200);
     }
     async function stop() {
         if (!mc) return;
@@ -150,18 +162,7 @@ describe('console reports: /stats, /dead, retry, retention', { timeout: 180000 }
             zalo: { appId: ZALO.appId, secretKey: ZALO.appSecret, accessToken: ZALO.access, refreshToken: ZALO.refresh },
             twilio: { sid: TW.sid, token: TW.token },
         });
-        const off = offsetTo(12);
-        // a notification that finished before the counters and the retention index
-        // existed (no mc:final entry): the sweeper indexes it on its first walk
-        ids.legacy = 'legacy0001';
-        phones.legacy = phone();
-        const t0 = Date.now() + off;
-        await redisPipe(redis.sock, [
-            ['HSET', `mc:notif:${ids.legacy}`, 'dept', A, 'status', 'delivered', 'text', 'Cũ', 'to', JSON.stringify({ phone: phones.legacy }),
-                'channels', 'sms', 'idx', '0', 'send_at_ms', String(t0 - HOUR), 'not_after_ms', '0', 'priority', 'normal',
-                'created_ms', String(t0 - HOUR), 'sent_ms', String(t0 - HOUR + 1000), 'channel', 'sms'],
-        ]);
-        await start(off);
+        await start(offsetTo(12));
         today = localDate(T());
     });
 
@@ -190,13 +191,13 @@ describe('console reports: /stats, /dead, retry, retention', { timeout: 180000 }
         phones.b1 = phone();
         ids.b1 = await notify(tok.b, { to: { phone: phones.b1 }, text: 'Thông báo của phòng B' });
         const psid = `psid${Date.now()}`;
-        await R('HSET', `mc:conv:facebook:${psid}`, 'last_in_ms', String(T() - HOUR));
+        await R('HSET', citizenKey('conv', 'facebook', psid), 'last_in_ms', String(T() - HOUR));
         ids.f1 = await notify(tok.a, { to: { channel: 'facebook', user_id: psid }, text: 'Mời nhận kết quả' });
         for (const n of ['s1', 's2', 's3', 'b1', 'f1']) await until(`${n} sent`, async () => (await status(ids[n])) === 'sent');
 
         await smsReceipt(ids.s2, 'delivered');
         await smsReceipt(ids.s3, 'undelivered');
-        await fbDelivered(psid, await R('HGET', `mc:notif:${ids.f1}`, 'provider_id'));
+        await fbDelivered(psid, await R('HGET', idKey('notif', ids.f1), 'provider_id'));
         await until('s2 delivered', async () => (await status(ids.s2)) === 'delivered');
         await until('s3 failed', async () => (await status(ids.s3)) === 'failed');
         await until('f1 delivered', async () => (await status(ids.f1)) === 'delivered');
@@ -208,13 +209,15 @@ describe('console reports: /stats, /dead, retry, retention', { timeout: 180000 }
         phones[ids.d1] = phones.d1;
         await until('d1 dead', async () => (await status(ids.d1)) === 'dead');
 
-        // not_after passed before it came due → expired (written as the API does)
-        ids.e1 = `exp${Date.now()}`;
+        // not_after passed before it came due → expired (written as the API does: in the
+        // partition its id names, with its due entry)
+        const e1 = `exp${Date.now()}`;
+        ids.e1 = `${partOf(e1)}-${e1}`;
         await redisPipe(redis.sock, [
-            ['HSET', `mc:notif:${ids.e1}`, 'dept', A, 'status', 'scheduled', 'text', 'Hết hạn', 'to', JSON.stringify({ phone: phone() }),
+            ['HSET', idKey('notif', ids.e1), 'dept', A, 'status', 'scheduled', 'text', 'Hết hạn', 'to', JSON.stringify({ phone: phone() }),
                 'channels', 'sms', 'idx', '0', 'send_at_ms', String(T() - 2000), 'not_after_ms', String(T() - 1000),
                 'priority', 'normal', 'created_ms', String(T() - 2000)],
-            ['ZADD', 'mc:due', String(T() - 2000), ids.e1],
+            ['ZADD', key('due', partOfId(ids.e1)), String(T() - 2000), ids.e1],
         ]);
         await until('e1 expired', async () => (await status(ids.e1)) === 'expired');
 
@@ -244,8 +247,17 @@ describe('console reports: /stats, /dead, retry, retention', { timeout: 180000 }
         }
         assert.equal((await api('GET', 'stats')).status, 401);
         assert.equal((await api('GET', 'stats', { token: newToken() })).status, 401);
-        const ttl = Number(await R('TTL', `mc:stats:${A}:${today}`));
-        assert.ok(ttl > 39 * 86400 && ttl <= 40 * 86400, `the day's counters expire in 40 days (${ttl} s)`);
+        // the counters of a notification are kept in its own partition, each expiring in 40 days
+        const holding = new Set(['s1', 's2', 's3', 'f1', 'd1', 'e1'].map((n) => partOfId(ids[n])));
+        const statKeys = everyPart('stats', A, today);
+        for (const [p, k] of statKeys.entries()) {
+            const ttl = Number(await R('TTL', k));
+            if (!holding.has(p)) {
+                assert.equal(ttl, -2, `no counters of ${A} in partition ${p}`);
+                continue;
+            }
+            assert.ok(ttl > 39 * 86400 && ttl <= 40 * 86400, `the day's counters in partition ${p} expire in 40 days (${ttl} s)`);
+        }
     });
 
     it('/dead lists the department\'s dead notifications, newest first, masked', async () => {
@@ -261,9 +273,9 @@ describe('console reports: /stats, /dead, retry, retention', { timeout: 180000 }
         assert.equal(e.channel, 'sms');
         assert.equal(e.to, masked(phones.d1));
         assert.equal(e.reason, 'invalid_number');
-        assert.equal(e.reason, await R('HGET', `mc:notif:${ids.d1}`, 'dead_reason'));
-        const stream = await R('XRANGE', 'mc:dead', '-', '+');
-        assert.ok(stream.includes(ids.d1) && stream.includes('invalid_number'), 'the dead-letter stream has it with the reason');
+        assert.equal(e.reason, await R('HGET', idKey('notif', ids.d1), 'dead_reason'));
+        const stream = await R('XRANGE', key('dead', partOfId(ids.d1)), '-', '+');
+        assert.ok(stream.includes(ids.d1) && stream.includes('invalid_number'), 'the dead-letter stream of its partition has it with the reason');
         assert.match(e.at, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+07:00$/);
         assert.equal(e.at.slice(0, 10), today);
         assert.equal(e.attempts, 1);
@@ -292,6 +304,9 @@ describe('console reports: /stats, /dead, retry, retention', { timeout: 180000 }
         const none = await api('POST', 'dead/nosuchnotification/retry', { token: tok.a });
         assert.equal(none.status, 404, none.body);
         assert.equal(none.json.error, 'not_found');
+        const absent = await api('POST', 'dead/0-nosuchnotification/retry', { token: tok.a }); // a partition, no such id there
+        assert.equal(absent.status, 404, absent.body);
+        assert.equal(absent.json.error, 'not_found');
         assert.equal((await api('POST', `dead/${id}/again`, { token: tok.a })).status, 404);
         assert.equal((await api('POST', 'dead/a%2Fb/retry', { token: tok.a })).status, 404);
         assert.equal((await api('GET', `dead/${id}/retry`, { token: tok.a })).status, 405);
@@ -306,7 +321,7 @@ describe('console reports: /stats, /dead, retry, retention', { timeout: 180000 }
         assert.deepEqual(ok.json, { id, status: 'scheduled' });
         await until('d1 sent after the retry', async () => (await status(id)) === 'sent');
         assert.equal(smsCount(phones.d1), before + 1, 'the provider got it again');
-        const attempts = (await R('LRANGE', `mc:notif:${id}:attempts`, '0', '-1')).split('\n').map((l) => JSON.parse(l));
+        const attempts = (await R('LRANGE', idKey('attempts', id), '0', '-1')).split('\n').map((l) => JSON.parse(l));
         assert.deepEqual(attempts.map((a) => a.result), ['failed', 'requeued', 'sent']);
         assert.deepEqual((await api('GET', 'dead', { token: tok.a })).json.dead.map((x) => x.id), [ids.d2], 'no longer dead');
         const again = await api('POST', `dead/${id}/retry`, { token: tok.a });
@@ -337,47 +352,50 @@ describe('console reports: /stats, /dead, retry, retention', { timeout: 180000 }
         // scheduled 30 days ahead: not final, never stripped
         phones.future = phone();
         ids.future = await notify(tok.a, { to: { phone: phones.future }, text: 'Lịch hẹn tháng sau', send_at: new Date(T() + 30 * DAY).toISOString() });
-        const old = ['s1', 's2', 's3', 'b1', 'f1', 'd1', 'd2', 'd3', 'e1', 'legacy'].map((n) => ids[n]);
+        const old = ['s1', 's2', 's3', 'b1', 'f1', 'd1', 'd2', 'd3', 'e1'].map((n) => ids[n]);
         const statuses = {};
         for (const id of old) statuses[id] = await status(id);
         assert.deepEqual(
             old.map((id) => statuses[id]),
-            ['sent', 'delivered', 'failed', 'sent', 'delivered', 'sent', 'dead', 'dead', 'expired', 'delivered'],
+            ['sent', 'delivered', 'failed', 'sent', 'delivered', 'sent', 'dead', 'dead', 'expired'],
         );
-        await until('the legacy notification indexed', async () => (await R('ZSCORE', 'mc:final', ids.legacy)) !== '');
-        assert.equal(await R('HGET', `mc:notif:${ids.s1}`, 'text'), 'Hồ sơ s1 đã có kết quả', 'kept within the retention');
-        assert.equal(await R('HEXISTS', `mc:notif:${ids.legacy}`, 'text'), '1');
-        const deadBefore = await R('XLEN', 'mc:dead');
+        // each finished one is in the retention index of its partition
+        for (const id of old) assert.notEqual(await R('ZSCORE', key('final', partOfId(id)), id), '', `${id} indexed for retention`);
+        assert.equal(await R('HGET', idKey('notif', ids.s1), 'text'), 'Hồ sơ s1 đã có kết quả', 'kept within the retention');
+        const deadBefore = await sumParts(R, 'XLEN', 'dead');
         const dayBefore = (await api('GET', 'stats?days=1', { token: tok.a })).json.days[0];
 
         await stop();
         await start(offset + 8 * DAY);
         await until('the sweeper stripped them', async () => {
-            for (const id of old) if ((await R('HEXISTS', `mc:notif:${id}`, 'text')) !== '0') return false;
+            for (const id of old) if ((await R('HEXISTS', idKey('notif', id), 'text')) !== '0') return false;
             return true;
         }, 15000);
         for (const id of old) {
-            const h = await R('HGETALL', `mc:notif:${id}`);
+            const h = await R('HGETALL', idKey('notif', id));
             const f = Object.fromEntries(h.split('\n').reduce((a, v, i, arr) => (i % 2 ? a : [...a, [v, arr[i + 1]]]), []));
             assert.ok(!('text' in f) && !('to' in f), `${id}: no text, no recipient`);
             assert.equal(f.text_removed, '1');
             assert.equal(f.status, statuses[id], `${id}: status kept`);
             assert.equal(f.dept, id === ids.b1 ? B : A, 'department kept');
-            assert.equal(await R('ZSCORE', 'mc:final', id), '', `${id} left the retention index`);
+            assert.equal(await R('ZSCORE', key('final', partOfId(id)), id), '', `${id} left the retention index`);
         }
-        assert.ok(!(await R('HGETALL', `mc:notif:${ids.s1}`)).includes(phones.s1));
+        assert.ok(!(await R('HGETALL', idKey('notif', ids.s1))).includes(phones.s1));
         // the one still scheduled keeps everything
         assert.equal(await status(ids.future), 'scheduled');
-        assert.equal(await R('HGET', `mc:notif:${ids.future}`, 'text'), 'Lịch hẹn tháng sau');
-        assert.equal(JSON.parse(await R('HGET', `mc:notif:${ids.future}`, 'to')).phone, phones.future);
-        assert.equal(await R('HEXISTS', `mc:notif:${ids.future}`, 'text_removed'), '0');
+        assert.equal(await R('HGET', idKey('notif', ids.future), 'text'), 'Lịch hẹn tháng sau');
+        assert.equal(JSON.parse(await R('HGET', idKey('notif', ids.future), 'to')).phone, phones.future);
+        assert.equal(await R('HEXISTS', idKey('notif', ids.future), 'text_removed'), '0');
 
         // dead letters: the same entries, without text and recipient
-        await until('dead letters redacted', async () => !(await R('XRANGE', 'mc:dead', '-', '+')).includes(phones.d2));
-        assert.equal(await R('XLEN', 'mc:dead'), deadBefore, 'every dead letter is still there');
-        const raw = await R('XRANGE', 'mc:dead', '-', '+');
-        for (const p of [phones.d1, phones.d2, phones.d3]) assert.ok(!raw.includes(p), 'no phone left in mc:dead');
-        assert.ok(!raw.includes('Không gửi được'), 'no text left in mc:dead');
+        await until('dead letters redacted', async () => {
+            const all = await deadStreams();
+            return [phones.d1, phones.d2, phones.d3].every((p) => !all.includes(p));
+        });
+        assert.equal(await sumParts(R, 'XLEN', 'dead'), deadBefore, 'every dead letter is still there');
+        const raw = await deadStreams();
+        for (const p of [phones.d1, phones.d2, phones.d3]) assert.ok(!raw.includes(p), 'no phone left in the dead-letter streams');
+        assert.ok(!raw.includes('Không gửi được'), 'no text left in the dead-letter streams');
         for (const n of ['d1', 'd2', 'd3']) assert.ok(raw.includes(ids[n]), `${n}: its dead letter remains`);
         assert.ok(raw.includes('invalid_number') && raw.includes('redacted_ms'));
 
@@ -402,33 +420,52 @@ describe('console reports: /stats, /dead, retry, retention', { timeout: 180000 }
         assert.match(r.json.message, /retention/);
     });
 
-    it('broadcast recipients use their broadcast\'s text: sent with it, a dead one retryable; retention takes it with the last recipient', async () => {
-        // written as the department API does; the scheduler fans it out to two SMS subscribers
-        const bc = crypto.randomBytes(16).toString('hex'); // the API's ids are hex
+    it('broadcast recipients use their broadcast\'s text: sent with it, a dead one retryable; retention takes each partition\'s copy with its last recipient', async () => {
+        // written as the department API does; the scheduler fans it out to three SMS
+        // subscribers: two of them in one partition, the third in another (when there are)
+        const hex = crypto.randomBytes(16).toString('hex');
+        const bc = `${partOf(hex)}-${hex}`; // the API's ids: "<partition>-<32 hex>"
         const TEXT = 'Thong bao chung cua phuong ve lich cat dien cuoi tuan, moi ba con theo doi.'; // as the SMS leaves (unaccented)
-        const p = [phone(), phone()];
-        phones.bc0 = p[0];
-        phones.bc1 = p[1];
-        fakes.fail('twilio', { status: 400, code: 21211 }); // the first of the two dies
+        const p = [phone()];
+        const partOfPhone = (x) => partOf(`sms:${x}`);
+        while (p.length < 2) {
+            const x = phone();
+            if (partOfPhone(x) === partOfPhone(p[0])) p.push(x);
+        }
+        while (p.length < 3) {
+            const x = phone();
+            if (partOfPhone(x) !== partOfPhone(p[0]) || PARTITIONS === 1) p.push(x);
+        }
+        p.forEach((x, i) => (phones[`bc${i}`] = x));
+        // recipients "<q>-<bc>-<n>": q the citizen's partition, n counting in q
+        const inPart = new Map();
+        for (const x of p) inPart.set(partOfPhone(x), (inPart.get(partOfPhone(x)) || 0) + 1);
+        const rid = [...inPart].flatMap(([q, n]) => Array.from({ length: n }, (_, i) => `${q}-${bc}-${i + 1}`));
+        fakes.fail('twilio', { status: 400, code: 21211 }); // the first of the three dies
         const due = T() - 10;
         await redisPipe(redis.sock, [
-            ['SADD', 'mc:sub:ward:w-rep', ...p.map((x) => `sms:${x}`)],
-            ['HSET', `mc:bc:${bc}`, 'dept', A, 'status', 'scheduled', 'text', TEXT, 'wards', 'w-rep', 'channels', 'sms', 'tags', '',
-                'priority', 'normal', 'send_at_ms', String(due), 'not_after_ms', '0', 'created_ms', String(due), 'recipients', '2', 'count:sms', '2'],
-            ['ZADD', 'mc:bc:due', String(due), bc],
+            ...wardSubCmds('w-rep', p.map((x) => `sms:${x}`)),
+            ['HSET', idKey('bc', bc), 'dept', A, 'status', 'scheduled', 'text', TEXT, 'wards', 'w-rep', 'channels', 'sms', 'tags', '',
+                'priority', 'normal', 'send_at_ms', String(due), 'not_after_ms', '0', 'created_ms', String(due), 'recipients', '3', 'count:sms', '3'],
+            ['ZADD', key('bc_due', partOfId(bc)), String(due), bc],
         ]);
-        const rid = [`${bc}-1`, `${bc}-2`];
-        await until('both recipients final', async () => {
-            const st = [await status(rid[0]), await status(rid[1])].sort();
-            return st[0] === 'dead' && st[1] === 'sent';
+        await until('every recipient final', async () => {
+            const st = [];
+            for (const id of rid) st.push(await status(id));
+            st.sort();
+            return st.join() === 'dead,sent,sent';
         });
-        const dead = (await status(rid[0])) === 'dead' ? rid[0] : rid[1];
+        let dead = '';
+        for (const id of rid) if ((await status(id)) === 'dead') dead = id;
         for (const id of rid) {
-            assert.equal(await R('HGET', `mc:notif:${id}`, 'broadcast'), bc);
-            assert.equal(await R('HEXISTS', `mc:notif:${id}`, 'text'), '0', `${id}: no text of its own`);
+            assert.equal(await R('HGET', idKey('notif', id), 'broadcast'), bc);
+            assert.equal(await R('HEXISTS', idKey('notif', id), 'text'), '0', `${id}: no text of its own`);
+            const to = JSON.parse(await R('HGET', idKey('notif', id), 'to'));
+            assert.equal(partOfPhone(to.user_id), partOfId(id), `${id} is in its citizen's partition`);
         }
         const sent = fakes.requests('twilio').filter((x) => x.valid && p.includes(x.body.To));
-        assert.equal(sent.length, 2, 'one request per recipient');
+        assert.equal(sent.length, 3, 'one request per recipient');
+        assert.deepEqual(sent.map((x) => x.body.To).sort(), [...p].sort());
         for (const x of sent) assert.equal(x.body.Body, TEXT, 'the broadcast\'s text');
 
         const d = (await api('GET', 'dead', { token: tok.a })).json.dead.find((x) => x.id === dead);
@@ -439,19 +476,38 @@ describe('console reports: /stats, /dead, retry, retention', { timeout: 180000 }
         assert.equal(r.status, 202, r.body);
         await until('the retried recipient sent', async () => (await status(dead)) === 'sent');
         const again = fakes.requests('twilio').filter((x) => x.valid && p.includes(x.body.To));
-        assert.equal(again.length, 3);
-        assert.equal(again[2].body.Body, TEXT, 'sent again with the broadcast\'s text');
-        await until('the broadcast done', async () => (await R('HGET', `mc:bc:${bc}`, 'status')) === 'done');
-        assert.equal(await R('HGET', `mc:bc:${bc}`, 'text'), TEXT, 'kept within the retention');
+        assert.equal(again.length, 4);
+        assert.equal(again[3].body.Body, TEXT, 'sent again with the broadcast\'s text');
+        const bcGet = () => api('GET', `broadcasts/${bc}`, { token: tok.a });
+        await until('the broadcast done', async () => (await bcGet()).json.status === 'done');
+        // fanned out: the broadcast's own hash lets go of the text, each partition with
+        // recipients keeps a copy (within the retention) and is done
+        assert.equal(await R('HGET', idKey('bc', bc), 'status'), 'sending', 'done is derived from the partitions');
+        assert.equal(await R('HEXISTS', idKey('bc', bc), 'text'), '0');
+        for (const [q, n] of inPart) {
+            const part = key('bc_part', q, bc);
+            assert.equal(await R('HGET', part, 'text'), TEXT, `kept within the retention in partition ${q}`);
+            assert.equal(await R('HGET', part, 'status'), 'done');
+            assert.equal(await R('HGET', part, 'fanned'), String(n));
+        }
 
         await stop();
         await start(offset + 8 * DAY);
-        await until('the broadcast\'s text removed', async () => (await R('HEXISTS', `mc:bc:${bc}`, 'text')) === '0', 15000);
-        for (const id of rid) assert.equal(await R('HGET', `mc:notif:${id}`, 'text_removed'), '1');
-        assert.equal(await R('HGET', `mc:bc:${bc}`, 'text_removed'), '1');
-        assert.equal(await R('HGET', `mc:bc:${bc}`, 'stripped'), '2', 'each recipient counted once');
-        assert.equal(await R('HGET', `mc:bc:${bc}`, 'status'), 'done');
-        const g = await api('GET', `broadcasts/${bc}`, { token: tok.a });
+        await until('every copy of the broadcast\'s text removed', async () => {
+            for (const q of inPart.keys()) if ((await R('HEXISTS', key('bc_part', q, bc), 'text')) !== '0') return false;
+            return true;
+        }, 15000);
+        for (const id of rid) assert.equal(await R('HGET', idKey('notif', id), 'text_removed'), '1');
+        for (const [q, n] of inPart) {
+            const part = key('bc_part', q, bc);
+            assert.equal(await R('HGET', part, 'text_removed'), '1');
+            assert.equal(await R('HGET', part, 'stripped'), String(n), `partition ${q}: each recipient counted once`);
+            assert.equal(await R('HGET', part, 'status'), 'done');
+        }
+        // no partition keeps a copy, with recipients or without
+        for (const k of everyPart('bc_part', bc)) assert.equal(await R('HEXISTS', k, 'text'), '0', `${k} holds no text`);
+        assert.equal(await R('HEXISTS', idKey('bc', bc), 'text'), '0');
+        const g = await bcGet();
         assert.equal(g.status, 200, g.body);
         assert.equal(g.json.text_removed, true);
         assert.equal(g.json.status, 'done');
