@@ -105,10 +105,14 @@ static const char bc_cancel_lua[] =
 /* KEYS[1] the broadcast's bc_part in one partition; ARGV id. Not fanned there yet, or
  * fanning, or sending: cancelled (a part not fanned yet is created cancelled, so the
  * fan-out skips it; its notifications not on their way are cancelled when they come
- * due). A partition done stays done. */
+ * due); a partition that wrote no recipient lets go of its text copy (retention takes
+ * the others' with their last recipient). A partition done stays done. */
 static const char bc_cancel_part_lua[] =
     "if redis.call('HGET',KEYS[1],'status')=='done' then return 0 end\n"
     "redis.call('HSET',KEYS[1],'status','cancelled')\n"
+    "if (tonumber(redis.call('HGET',KEYS[1],'fanned')) or 0)==0 then\n"
+    "  redis.call('HDEL',KEYS[1],'text')\n"
+    "end\n"
     "redis.call('DEL',K.bc_seen(ARGV[1]))\n"
     "return 1\n";
 

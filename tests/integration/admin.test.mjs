@@ -449,8 +449,12 @@ describe('department API /api/v1', { timeout: 120000 }, () => {
         const other = await api('GET', `broadcasts/${id}`, { token: tok.tuphap });
         assert.equal(other.status, 403, other.body);
 
+        // a partition caught fanning with no recipient yet: its text copy must not outlive the cancel
+        const fanning = everyPart('bc_part', id)[3];
+        await R('HSET', fanning, 'status', 'fanning', 'text', 'bản sao', 'fanned', '0');
         const del = await api('DELETE', `broadcasts/${id}`, { token: tok.phuong });
         assert.equal(del.status, 200, del.body);
+        assert.equal(await R('HEXISTS', fanning, 'text'), '0', 'a partition without recipients lets go of its text');
         assert.equal(del.json.status, 'cancelled');
         assert.equal(await R('ZSCORE', key('bc_due', partOfId(id)), id), '');
         assert.equal(await R('HGET', idKey('bc', id), 'status'), 'cancelled');
