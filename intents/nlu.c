@@ -569,6 +569,26 @@ static int build_rule_table(nlu_engine *e, char *err, size_t errlen) {
     return 0;
 }
 
+/* The weight of a "phrase = weight" line: a number in (0, 100]. */
+static int line_weight(const nlu_data *d, const nlu_line *l, double *w, char *err, size_t errlen) {
+    if (parse_num(l->value, 0, 100, w) == 0)
+        return 0;
+    nlu_data_err(d, err, errlen, "'%s' is not a number in (0, 100]", l->value);
+    return -1;
+}
+
+/* The unaccented key of a line's phrase, which must have letters (`what` names the phrase
+ * in the message). The caller frees *plain; it is NULL on failure. */
+static int phrase_key(nlu_engine *e, const nlu_data *d, const nlu_line *l, const char *what,
+                      char **plain, size_t *len, char *err, size_t errlen) {
+    if (plain_key(e, l->key, plain, len) == 0 && *len > 0)
+        return 0;
+    free(*plain);
+    *plain = NULL;
+    nlu_data_err(d, err, errlen, "%s '%s' has no letters", what, l->key);
+    return -1;
+}
+
 /* One "[settings]" line. */
 static int set_setting(nlu_engine *e, const nlu_data *d, const nlu_line *l, char *err,
                        size_t errlen) {
@@ -655,21 +675,15 @@ static int add_override(nlu_engine *e, const nlu_data *d, const nlu_line *l, cha
 static int add_rule(nlu_engine *e, const nlu_data *d, const nlu_line *l, int intent, char *err,
                     size_t errlen) {
     double w;
-    if (parse_num(l->value, 0, 100, &w) != 0) {
-        nlu_data_err(d, err, errlen, "'%s' is not a number in (0, 100]", l->value);
+    if (line_weight(d, l, &w, err, errlen) != 0)
         return -1;
-    }
     if (e->n_rules == NLU_MAX_RULES) {
         nlu_data_err(d, err, errlen, "more than %d rules", NLU_MAX_RULES);
         return -1;
     }
     nlu_rule *r = &e->rules[e->n_rules];
-    if (plain_key(e, l->key, &r->plain, &r->len) != 0 || r->len == 0) {
-        free(r->plain);
-        r->plain = NULL;
-        nlu_data_err(d, err, errlen, "phrase '%s' has no letters", l->key);
+    if (phrase_key(e, d, l, "phrase", &r->plain, &r->len, err, errlen) != 0)
         return -1;
-    }
     int k = count_tokens(r->plain, r->len);
     for (size_t i = 0; i < e->n_rules; i++)
         if (e->rules[i].intent == intent && e->rules[i].len == r->len &&
@@ -704,15 +718,9 @@ static int add_cue(nlu_engine *e, const nlu_data *d, const nlu_line *l, int kind
     double w;
     char msg[256] = "", *plain = NULL;
     size_t plen = 0;
-    if (parse_num(l->value, 0, 100, &w) != 0) {
-        nlu_data_err(d, err, errlen, "'%s' is not a number in (0, 100]", l->value);
+    if (line_weight(d, l, &w, err, errlen) != 0 ||
+        phrase_key(e, d, l, "cue", &plain, &plen, err, errlen) != 0)
         return -1;
-    }
-    if (plain_key(e, l->key, &plain, &plen) != 0 || plen == 0) {
-        free(plain);
-        nlu_data_err(d, err, errlen, "cue '%s' has no letters", l->key);
-        return -1;
-    }
     for (size_t i = 0; i < e->n_cues; i++)
         if (strcmp(e->cue_plain[i], plain) == 0) {
             free(plain);
