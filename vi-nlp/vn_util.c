@@ -238,6 +238,45 @@ int vn_file_line(vn_file *f, const char **line, size_t *len) {
     return 1;
 }
 
+void vn_file_sections(vn_file *f, const char *const *names, int n) {
+    f->sections = names;
+    f->nsections = n < VN_FILE_MAX_SECTIONS ? n : VN_FILE_MAX_SECTIONS;
+    f->sec = -1;
+}
+
+int vn_file_next(vn_file *f, const char **line, size_t *len, char *err, size_t errlen) {
+    const char *s;
+    size_t n;
+    while (vn_file_line(f, &s, &n)) {
+        n = vn_uncomment(s, n);
+        s = vn_trim(s, &n);
+        if (n == 0)
+            continue;
+        if (!f->sections) {
+            *line = s;
+            *len = n;
+            return 1;
+        }
+        if (s[0] == '[') {
+            int k = 0;
+            while (k < f->nsections && !(n == strlen(f->sections[k]) + 2 && s[n - 1] == ']' &&
+                                         memcmp(s + 1, f->sections[k], n - 2) == 0))
+                k++;
+            if (k == f->nsections)
+                return vn_file_err(f, err, errlen, "unknown section %.*s", (int)n, s);
+            f->sec = k;
+            f->seen |= 1u << k;
+            continue;
+        }
+        if (f->sec < 0)
+            return vn_file_err(f, err, errlen, "line outside a section");
+        *line = s;
+        *len = n;
+        return 1;
+    }
+    return 0;
+}
+
 void vn_file_close(vn_file *f) {
     free(f->buf);
     f->buf = NULL;
@@ -273,6 +312,20 @@ size_t vn_uncomment(const char *s, size_t len) {
         if (s[i] == '#' && (i == 0 || s[i - 1] == ' ' || s[i - 1] == '\t'))
             return i;
     return len;
+}
+
+int vn_next_word(const char *s, size_t len, size_t *i, const char **w, size_t *wl) {
+    while (*i < len && (s[*i] == ' ' || s[*i] == '\t'))
+        (*i)++;
+    if (*i == len)
+        return 0;
+    size_t j = *i;
+    while (j < len && s[j] != ' ' && s[j] != '\t')
+        j++;
+    *w = s + *i;
+    *wl = j - *i;
+    *i = j;
+    return 1;
 }
 
 /* ---- UTF-8 ------------------------------------------------------------------------------ */
