@@ -77,6 +77,12 @@ size_t vn_uncomment(const char *s, size_t len);
 /* Next word of s[0..len) from *i (words are separated by spaces and tabs): returns 1 with
  * the word in *w, *wl and *i past it, or 0 when only blanks are left. */
 int vn_next_word(const char *s, size_t len, size_t *i, const char **w, size_t *wl);
+/* Reallocates the array *p to n elements of elem bytes. Returns 0, or MC_ENOMEM (*p
+ * untouched). */
+int vn_resize(void **p, size_t n, size_t elem);
+/* Makes room for need elements of elem bytes in the array *p of capacity *cap (elements),
+ * doubling it from first. Returns 0, or MC_ENOMEM (*p and *cap untouched). */
+int vn_grow(void **p, size_t *cap, size_t need, size_t elem, size_t first);
 
 /* ---- hooks between the normalizer and its tables ---------------------------------------- */
 

@@ -84,18 +84,11 @@ struct vn_teencode {
     size_t nkeys; /* keys defined (for the count) */
 };
 
+/* First capacity of the rule, condition, value and word arrays and of the arena. */
+#define TC_FIRST_CAP 64
+
 static int grow(void **p, size_t *cap, size_t need, size_t elem) {
-    if (need <= *cap)
-        return 0;
-    size_t c = *cap ? *cap * 2 : 64;
-    while (c < need)
-        c *= 2;
-    void *q = realloc(*p, c * elem);
-    if (!q)
-        return MC_ENOMEM;
-    *p = q;
-    *cap = c;
-    return 0;
+    return vn_grow(p, cap, need, elem, TC_FIRST_CAP);
 }
 
 static int arena_add(vn_teencode *tc, const char *s, size_t len, uint32_t *off) {

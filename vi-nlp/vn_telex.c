@@ -119,17 +119,13 @@ static int split_syllable(const vn_normalizer *n, const char *f, size_t len, int
     return 0;
 }
 
+/* First capacity of the arena (bytes) and of the syllable array. */
+#define TX_FIRST_ARENA 4096
+#define TX_FIRST_SYL 1024
+
 static int arena_add(vn_telex *tx, const char *s, size_t len, uint32_t *off) {
-    if (tx->alen + len > tx->acap) {
-        size_t cap = tx->acap ? tx->acap * 2 : 4096;
-        while (cap < tx->alen + len)
-            cap *= 2;
-        char *a = realloc(tx->arena, cap);
-        if (!a)
-            return MC_ENOMEM;
-        tx->arena = a;
-        tx->acap = cap;
-    }
+    if (vn_grow((void **)&tx->arena, &tx->acap, tx->alen + len, 1, TX_FIRST_ARENA) != 0)
+        return MC_ENOMEM;
     memcpy(tx->arena + tx->alen, s, len);
     *off = (uint32_t)tx->alen;
     tx->alen += len;
@@ -186,14 +182,8 @@ static int add_syllable(vn_telex *tx, const vn_normalizer *n, const vn_file *f, 
         return vn_file_err(f, err, errlen, "'%.*s' is not one syllable", (int)wl, w);
     if (vn_smap_get(tx->folded, t->folded, t->folded_len) >= 0)
         return vn_file_err(f, err, errlen, "'%.*s' is listed twice", (int)wl, w);
-    if (tx->nsyl == tx->capsyl) {
-        size_t cap = tx->capsyl ? tx->capsyl * 2 : 1024;
-        tx_syl *s = realloc(tx->syl, cap * sizeof(*s));
-        if (!s)
-            return MC_ENOMEM;
-        tx->syl = s;
-        tx->capsyl = cap;
-    }
+    if (vn_grow((void **)&tx->syl, &tx->capsyl, tx->nsyl + 1, sizeof(tx_syl), TX_FIRST_SYL) != 0)
+        return MC_ENOMEM;
     tx_syl *s = &tx->syl[tx->nsyl];
     char key[TX_KEY_BYTES];
     size_t kl = lex_key(cps, ncp, tone, key);

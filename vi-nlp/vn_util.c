@@ -21,6 +21,8 @@
 
 /* Initial number of slots (a power of two); the table doubles past 1/2 full. */
 #define SMAP_MIN_SLOTS 64
+/* First capacity of the key arena, in bytes. */
+#define SMAP_FIRST_ARENA 1024
 
 typedef struct smap_slot {
     uint64_t hash; /* full hash, 0 = empty slot (hashes are forced non-zero) */
@@ -103,18 +105,10 @@ int vn_smap_put(vn_smap *m, const char *key, size_t len, int32_t val, int32_t *o
         }
         j = (j + 1) & mask;
     }
-    if (m->alen + len > m->acap) {
-        size_t cap = m->acap ? m->acap * 2 : 1024;
-        while (cap < m->alen + len)
-            cap *= 2;
-        if (cap > UINT32_MAX)
-            return MC_ETOOBIG;
-        char *a = realloc(m->arena, cap);
-        if (!a)
-            return MC_ENOMEM;
-        m->arena = a;
-        m->acap = cap;
-    }
+    if (m->alen + len > UINT32_MAX) /* keys are found by 32-bit offsets */
+        return MC_ETOOBIG;
+    if (vn_grow((void **)&m->arena, &m->acap, m->alen + len, 1, SMAP_FIRST_ARENA) != 0)
+        return MC_ENOMEM;
     if (len)
         memcpy(m->arena + m->alen, key, len);
     m->slots[j] = (smap_slot){h, (uint32_t)m->alen, (uint32_t)len, val};
@@ -326,6 +320,26 @@ int vn_next_word(const char *s, size_t len, size_t *i, const char **w, size_t *w
     *wl = j - *i;
     *i = j;
     return 1;
+}
+
+int vn_resize(void **p, size_t n, size_t elem) {
+    void *q = realloc(*p, n * elem);
+    if (!q)
+        return MC_ENOMEM;
+    *p = q;
+    return 0;
+}
+
+int vn_grow(void **p, size_t *cap, size_t need, size_t elem, size_t first) {
+    if (need <= *cap)
+        return 0;
+    size_t c = *cap ? *cap * 2 : first;
+    while (c < need)
+        c *= 2;
+    if (vn_resize(p, c, elem) != 0)
+        return MC_ENOMEM;
+    *cap = c;
+    return 0;
 }
 
 /* ---- UTF-8 ------------------------------------------------------------------------------ */
