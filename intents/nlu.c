@@ -30,6 +30,7 @@
 #include <string.h>
 
 #include "core/mc.h"
+#include "core/mc_mem.h"
 #include "intents/nlu_data.h"
 #include "intents/nlu_internal.h"
 
@@ -1012,27 +1013,20 @@ void nlu_engine_free(nlu_engine *e) {
     nlu_replies_free(e);
     for (size_t i = 0; i < e->n_rules; i++)
         free(e->rules[i].plain);
-    free(e->rules);
-    free(e->rule_tab);
     for (size_t i = 0; i < e->n_over; i++)
         free(e->over[i].plain);
     for (int i = 0; i < NLU_N_ISSUES; i++)
         free(e->issue_name[i]);
-    nlu_model_free(e->model);
-    vn_dict_free(e->issues);
-    vn_dict_free(e->filler);
-    vn_dict_free(e->wards);
-    vn_dict_free(e->cues);
-    vn_dict_free(e->notpub);
     for (size_t i = 0; i < e->n_cues; i++)
         free(e->cue_plain[i]);
-    free(e->cue_plain);
-    free(e->cue_w);
-    vn_dict_free(e->procs);
+    nlu_model_free(e->model);
+    vn_dict *const dicts[] = {e->issues, e->filler, e->wards, e->cues, e->notpub, e->procs};
+    for (size_t i = 0; i < MC_ARRAY_LEN(dicts); i++)
+        vn_dict_free(dicts[i]);
     nlu_catalog_free(e->cat);
     vn_extractor_free(e->x);
     vn_normalizer_free(e->vn);
-    free(e);
+    MC_FREE_ALL(e->rules, e->rule_tab, e->cue_plain, e->cue_w, e);
 }
 
 const struct nlu_catalog *nlu_engine_catalog(const nlu_engine *e) {

@@ -27,6 +27,7 @@
 #include <string.h>
 
 #include "core/mc.h"
+#include "core/mc_mem.h"
 #include "vi-nlp/vn_internal.h"
 
 typedef struct dict_tok {
@@ -134,14 +135,7 @@ void vn_dict_free(vn_dict *d) {
     vn_smap_free(d->by_f);
     vn_smap_free(d->by_p);
     vn_smap_free(d->by_any);
-    free(d->tail_r);
-    free(d->refs);
-    free(d->tail_f);
-    free(d->tail_p);
-    free(d->e);
-    free(d->toks);
-    free(d->arena);
-    free(d);
+    MC_FREE_ALL(d->tail_r, d->refs, d->tail_f, d->tail_p, d->e, d->toks, d->arena, d);
 }
 
 size_t vn_dict_size(const vn_dict *d) {

@@ -44,6 +44,7 @@
 #include <pcre2.h>
 
 #include "core/mc.h"
+#include "core/mc_mem.h"
 #include "vi-nlp/vn_dict.h"
 #include "vi-nlp/vn_internal.h"
 
@@ -130,8 +131,7 @@ void vn_extractor_free(vn_extractor *x) {
     vn_dict_free(x->cues);
     vn_dict_free(x->person);
     vn_dict_free(x->wards);
-    free(x->w);
-    free(x);
+    MC_FREE_ALL(x->w, x);
 }
 
 size_t vn_ward_count(const vn_extractor *x) {

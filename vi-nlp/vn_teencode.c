@@ -29,6 +29,7 @@
 #include <string.h>
 
 #include "core/mc.h"
+#include "core/mc_mem.h"
 
 /* Limits of one rule. */
 #define TC_MAX_KEYS 16      /* keys on one line */
@@ -105,13 +106,7 @@ void vn_teencode_free(vn_teencode *tc) {
         return;
     for (int i = 0; i < 3; i++)
         vn_smap_free(tc->keys[i]);
-    free(tc->rules);
-    free(tc->conds);
-    free(tc->vals);
-    free(tc->woff);
-    free(tc->words);
-    free(tc->arena);
-    free(tc);
+    MC_FREE_ALL(tc->rules, tc->conds, tc->vals, tc->woff, tc->words, tc->arena, tc);
 }
 
 size_t vn_teencode_count(const vn_teencode *tc) {

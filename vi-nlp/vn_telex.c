@@ -28,6 +28,7 @@
 #include <string.h>
 
 #include "core/mc.h"
+#include "core/mc_mem.h"
 
 /* Longest token considered for repair (Telex for "nghiêng" with a tone is 9 keys). */
 #define TX_MAX_LEN 12
@@ -73,9 +74,7 @@ void vn_telex_free(vn_telex *tx) {
     vn_smap_free(tx->plain);
     vn_smap_free(tx->folded);
     vn_smap_free(tx->lex_f);
-    free(tx->syl);
-    free(tx->arena);
-    free(tx);
+    MC_FREE_ALL(tx->syl, tx->arena, tx);
 }
 
 static int is_vowel_base(int32_t c) {

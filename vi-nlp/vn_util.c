@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "core/mc.h"
+#include "core/mc_mem.h"
 #include "vi-nlp/vn_utf8.h"
 
 /* Initial number of slots (a power of two); the table doubles past 1/2 full. */
@@ -67,9 +68,7 @@ vn_smap *vn_smap_new(void) {
 void vn_smap_free(vn_smap *m) {
     if (!m)
         return;
-    free(m->slots);
-    free(m->arena);
-    free(m);
+    MC_FREE_ALL(m->slots, m->arena, m);
 }
 
 static int smap_grow(vn_smap *m) {
