@@ -318,6 +318,7 @@ struct gw_api_op {
     char note[GW_API_LOG_NOTE_MAX];   /* what the log line needs */
     int64_t now;                      /* the gateway's clock when the op was made */
     long n;                           /* a count the answer needs (GET /stats: days) */
+    unsigned part;                    /* the partition o->id names (gw_api_op_for_id) */
     json_t *body;                     /* owned: the request body, or NULL */
     json_t *keep;                     /* owned: what the answer returns, or NULL */
     void *res;                        /* owned: the resource's own state, or NULL */
@@ -384,8 +385,9 @@ extern const gw_api_body_check gw_template_body;      /* PUT /templates/{id} */
 int gw_api_check_body(const gw_api *a, const gw_api_token *t, const gw_api_body_check *c,
                       const json_t *body, gw_api_err *e);
 
-/* The op of a route whose path is prefix then an id of chars (gw_api_id_ok), the
- * id in o->id; NULL once answered (404 "no such <what>", 500). */
+/* The op of a route whose path is prefix then a partitioned id ("<partition>-...") of
+ * chars (gw_api_id_ok), the id in o->id and its partition in o->part; NULL once answered
+ * (404 "no <what> <id>", 500). */
 gw_api_op *gw_api_op_for_id(const gw_api *a, gw_req *rq, const gw_api_token *t, const char *prefix,
                             const char *chars, const char *what);
 void gw_api_op_free(gw_api_op *o);

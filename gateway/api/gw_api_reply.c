@@ -162,13 +162,17 @@ gw_api_op *gw_api_op_checked(const gw_api *a, gw_req *rq, const gw_api_token *t,
 gw_api_op *gw_api_op_for_id(const gw_api *a, gw_req *rq, const gw_api_token *t, const char *prefix,
                             const char *chars, const char *what) {
     const char *id = gw_api_path_rest(rq, prefix);
-    if (!gw_api_id_ok(id, strlen(id), chars)) {
-        gw_api_fail(rq, 404, "not_found", NULL, "no such %s", what);
+    long part = gw_keyspace_part_of_id(gw_api_keys(a), id);
+    /* an id that names no partition was never made here (unit tests have no keyspace) */
+    if (!gw_api_id_ok(id, strlen(id), chars) || (part < 0 && gw_api_keys(a))) {
+        gw_api_fail(rq, 404, "not_found", NULL, "no %s %s", what, id);
         return NULL;
     }
     gw_api_op *o = gw_api_op_new(a, rq, t);
-    if (o)
+    if (o) {
         snprintf(o->id, sizeof o->id, "%s", id);
+        o->part = part < 0 ? 0 : (unsigned)part;
+    }
     return o;
 }
 

@@ -581,23 +581,17 @@ void gw_broadcasts_item(const gw_api *a, gw_req *rq, const gw_api_token *t) {
         gw_api_op_for_id(a, rq, t, GW_API_PREFIX "broadcasts/", GW_API_ID_NOTIF, "broadcast");
     if (!o)
         return;
-    long part = gw_keyspace_part_of_id(gw_api_keys(a), o->id);
-    if (part < 0 && gw_api_keys(a)) {
-        gw_api_fail(rq, 404, "not_found", NULL, "no broadcast %s", o->id);
-        gw_api_op_free(o);
-        return;
-    }
     gw_argv av;
     if (del) {
         av = GW_API_EVAL(a, bc_cancel_lua, 1);
-        gw_argv_addkey(&av, gw_api_keys(a), GW_K_BC, (unsigned)part, o->id);
+        gw_argv_addkey(&av, gw_api_keys(a), GW_K_BC, o->part, o->id);
         gw_argv_adds(&av, o->dept);
         gw_argv_adds(&av, o->id);
         gw_api_op_send(o, &av, GW_API_INT, on_bc_cancel);
     } else {
         av = (gw_argv){0};
         gw_argv_adds(&av, "HGETALL");
-        gw_argv_addkey(&av, gw_api_keys(a), GW_K_BC, (unsigned)part, o->id);
+        gw_argv_addkey(&av, gw_api_keys(a), GW_K_BC, o->part, o->id);
         gw_api_op_send(o, &av, GW_API_ARRAY, on_bc_get);
     }
 }

@@ -334,15 +334,9 @@ void gw_notifications_get(const gw_api *a, gw_req *rq, const gw_api_token *t) {
         gw_api_op_for_id(a, rq, t, GW_API_PREFIX "notifications/", GW_API_ID_NOTIF, "notification");
     if (!o)
         return;
-    long part = gw_keyspace_part_of_id(gw_api_keys(a), o->id);
-    if (part < 0 && gw_api_keys(a)) {
-        gw_api_fail(o->rq, 404, "not_found", NULL, "no notification %s", o->id);
-        gw_api_op_free(o);
-        return;
-    }
     gw_argv av = GW_API_EVAL(a, get_notif_lua, 2);
-    gw_argv_addkey(&av, gw_api_keys(a), GW_K_NOTIF, (unsigned)part, o->id);
-    gw_argv_addkey(&av, gw_api_keys(a), GW_K_ATTEMPTS, (unsigned)part, o->id);
+    gw_argv_addkey(&av, gw_api_keys(a), GW_K_NOTIF, o->part, o->id);
+    gw_argv_addkey(&av, gw_api_keys(a), GW_K_ATTEMPTS, o->part, o->id);
     gw_api_op_send(o, &av, GW_API_STATUS, on_get_notif);
 }
 
