@@ -160,11 +160,6 @@ static int get_ms(json_t *v, const char *path, int64_t dflt, int64_t *out, char 
     return 0;
 }
 
-/* The next free message slot, or NULL (with the error) when the request carries too many. */
-static ch_message *slot(ch_message *out, size_t *n, char *err, size_t errlen) {
-    return ch_message_next(out, n, FB_CHANNEL, err, errlen);
-}
-
 /* Common head of every item: sender, recipient, timestamp, copied into m. */
 typedef struct fb_head {
     char sender[CH_MAX_ID];    /* sender.id */
@@ -172,21 +167,30 @@ typedef struct fb_head {
     int64_t ts;                /* timestamp, or the gateway clock */
 } fb_head;
 
-static void apply_head(ch_message *m, const fb_head *h) {
-    memcpy(m->sender, h->sender, sizeof m->sender);
-    memcpy(m->recipient, h->recipient, sizeof m->recipient);
-    m->ts_ms = h->ts;
+/* The next free message slot with the item's head, or NULL (with the error) when the
+ * request carries too many. */
+static ch_message *head_slot(ch_message *out, size_t *n, const fb_head *h, char *err,
+                             size_t errlen) {
+    ch_message *m = ch_message_next(out, n, FB_CHANNEL, err, errlen);
+    if (m != NULL) {
+        memcpy(m->sender, h->sender, sizeof m->sender);
+        memcpy(m->recipient, h->recipient, sizeof m->recipient);
+        m->ts_ms = h->ts;
+    }
+    return m;
 }
 
-static int parse_message(json_t *msg, const char *at, const fb_head *h, ch_message *out, size_t *n,
-                         char *err, size_t errlen) {
+/*
+ * The readers of an item's event: v is the object named `field` (checked to be one), `at`
+ * the item's path for errors, h its head. Each fills one or more messages.
+ */
+static int parse_message(json_t *msg, const char *at, const char *field, const fb_head *h,
+                         ch_message *out, size_t *n, char *err, size_t errlen) {
+    (void)field;
     char path[160];
-    if (!json_is_object(msg))
-        return ch_fail(err, errlen, MC_EINVAL, "%s.message must be an object", at);
-    ch_message *m = slot(out, n, err, errlen);
+    ch_message *m = head_slot(out, n, h, err, errlen);
     if (m == NULL)
         return MC_ETOOBIG;
-    apply_head(m, h);
     snprintf(path, sizeof path, "%s.message.mid", at);
     int rc = get_id(json_object_get(msg, "mid"), path, m->provider_id, err, errlen);
     if (rc < 0)
@@ -220,15 +224,13 @@ static int parse_message(json_t *msg, const char *at, const fb_head *h, ch_messa
     return 0;
 }
 
-static int parse_postback(json_t *pb, const char *at, const fb_head *h, ch_message *out, size_t *n,
-                          char *err, size_t errlen) {
+static int parse_postback(json_t *pb, const char *at, const char *field, const fb_head *h,
+                          ch_message *out, size_t *n, char *err, size_t errlen) {
+    (void)field;
     char path[160];
-    if (!json_is_object(pb))
-        return ch_fail(err, errlen, MC_EINVAL, "%s.postback must be an object", at);
-    ch_message *m = slot(out, n, err, errlen);
+    ch_message *m = head_slot(out, n, h, err, errlen);
     if (m == NULL)
         return MC_ETOOBIG;
-    apply_head(m, h);
     m->kind = CH_EV_POSTBACK;
     json_t *mid = json_object_get(pb, "mid");
     if (mid != NULL) {
@@ -255,8 +257,6 @@ static int parse_postback(json_t *pb, const char *at, const fb_head *h, ch_messa
 static int parse_receipt(json_t *r, const char *at, const char *field, const fb_head *h,
                          ch_message *out, size_t *n, char *err, size_t errlen) {
     char path[160];
-    if (!json_is_object(r))
-        return ch_fail(err, errlen, MC_EINVAL, "%s.%s must be an object", at, field);
     ch_event kind = strcmp(field, "delivery") == 0 ? CH_EV_DELIVERY : CH_EV_READ;
     snprintf(path, sizeof path, "%s.%s.watermark", at, field);
     json_t *wm = json_object_get(r, "watermark");
@@ -270,65 +270,69 @@ static int parse_receipt(json_t *r, const char *at, const char *field, const fb_
     if (mids != NULL && !json_is_array(mids))
         return ch_fail(err, errlen, MC_EINVAL, "%s.%s.mids must be an array", at, field);
     size_t count = mids ? json_array_size(mids) : 0;
-    if (count == 0) {
-        ch_message *m = slot(out, n, err, errlen);
+    /* One message per mid; without mids, one for everything before the watermark. */
+    for (size_t k = 0; k < (count ? count : 1); k++) {
+        ch_message *m = head_slot(out, n, h, err, errlen);
         if (m == NULL)
             return MC_ETOOBIG;
-        apply_head(m, h);
         m->kind = kind;
         m->watermark_ms = watermark;
-        return 0;
-    }
-    for (size_t k = 0; k < count; k++) {
-        ch_message *m = slot(out, n, err, errlen);
-        if (m == NULL)
-            return MC_ETOOBIG;
-        apply_head(m, h);
-        m->kind = kind;
-        m->watermark_ms = watermark;
-        snprintf(path, sizeof path, "%s.%s.mids[%zu]", at, field, k);
-        rc = get_id(json_array_get(mids, k), path, m->provider_id, err, errlen);
-        if (rc < 0)
-            return rc;
+        if (count > 0) {
+            snprintf(path, sizeof path, "%s.%s.mids[%zu]", at, field, k);
+            rc = get_id(json_array_get(mids, k), path, m->provider_id, err, errlen);
+            if (rc < 0)
+                return rc;
+        }
     }
     return 0;
+}
+
+/* An item's events, the first one present wins; any other member is skipped. */
+static const struct {
+    const char *field; /* member of the messaging item */
+    int (*parse)(json_t *v, const char *at, const char *field, const fb_head *h, ch_message *out,
+                 size_t *n, char *err, size_t errlen); /* reads it */
+} fb_events[] = {
+    {"message", parse_message},
+    {"postback", parse_postback},
+    {"delivery", parse_receipt},
+    {"read", parse_receipt},
+};
+
+/* <at>.<who>.id into dst[CH_MAX_ID]. */
+static int get_party(json_t *it, const char *at, const char *who, char *dst, char *err,
+                     size_t errlen) {
+    char path[160];
+    json_t *o = json_object_get(it, who);
+    snprintf(path, sizeof path, "%s.%s.id", at, who);
+    return get_id(json_is_object(o) ? json_object_get(o, "id") : NULL, path, dst, err, errlen);
 }
 
 static int parse_item(json_t *it, const char *at, int64_t now_ms, ch_message *out, size_t *n,
                       char *err, size_t errlen) {
     if (!json_is_object(it))
         return ch_fail(err, errlen, MC_EINVAL, "%s must be an object", at);
-    json_t *msg = json_object_get(it, "message");
-    json_t *pb = json_object_get(it, "postback");
-    json_t *dl = json_object_get(it, "delivery");
-    json_t *rd = json_object_get(it, "read");
-    if (!msg && !pb && !dl && !rd)
+    size_t e = 0;
+    while (e < MC_ARRAY_LEN(fb_events) && json_object_get(it, fb_events[e].field) == NULL)
+        e++;
+    if (e == MC_ARRAY_LEN(fb_events))
         return 0; /* optins, referrals, reactions...: not ours, skipped */
     fb_head h;
+    int rc = get_party(it, at, "sender", h.sender, err, errlen);
+    if (rc == 0)
+        rc = get_party(it, at, "recipient", h.recipient, err, errlen);
+    if (rc < 0)
+        return rc;
     char path[160];
-    json_t *sender = json_object_get(it, "sender");
-    snprintf(path, sizeof path, "%s.sender.id", at);
-    int rc = get_id(json_is_object(sender) ? json_object_get(sender, "id") : NULL, path, h.sender,
-                    err, errlen);
-    if (rc < 0)
-        return rc;
-    json_t *recipient = json_object_get(it, "recipient");
-    snprintf(path, sizeof path, "%s.recipient.id", at);
-    rc = get_id(json_is_object(recipient) ? json_object_get(recipient, "id") : NULL, path,
-                h.recipient, err, errlen);
-    if (rc < 0)
-        return rc;
     snprintf(path, sizeof path, "%s.timestamp", at);
     rc = get_ms(json_object_get(it, "timestamp"), path, now_ms, &h.ts, err, errlen);
     if (rc < 0)
         return rc;
-    if (msg)
-        return parse_message(msg, at, &h, out, n, err, errlen);
-    if (pb)
-        return parse_postback(pb, at, &h, out, n, err, errlen);
-    if (dl)
-        return parse_receipt(dl, at, "delivery", &h, out, n, err, errlen);
-    return parse_receipt(rd, at, "read", &h, out, n, err, errlen);
+    const char *field = fb_events[e].field;
+    json_t *v = json_object_get(it, field);
+    if (!json_is_object(v))
+        return ch_fail(err, errlen, MC_EINVAL, "%s.%s must be an object", at, field);
+    return fb_events[e].parse(v, at, field, &h, out, n, err, errlen);
 }
 
 static int fb_parse(const ch_settings *s, const ch_request *req, ch_message *out, size_t *n,
