@@ -430,6 +430,26 @@ static int text_param(const char *form, size_t len, const char *name, ch_message
     return 0;
 }
 
+/* An inbound text in either style, its parameters named from, to and text: the sender's
+ * number normalized, the recipient as given, the text decoded. */
+static int parse_text(const char *form, size_t len, const char *from, const char *to,
+                      const char *text, ch_message *m, char *err, size_t errlen) {
+    char buf[SMS_MAX_SMALL];
+    size_t bl;
+    int rc = need(form, len, from, buf, &bl, err, errlen);
+    if (rc == 0)
+        rc = phone(m->sender, buf, bl, from, err, errlen);
+    if (rc == 0)
+        rc = need(form, len, to, buf, &bl, err, errlen);
+    if (rc == 0)
+        rc = copy_id(m->recipient, buf, bl, to, err, errlen);
+    if (rc == 0)
+        rc = text_param(form, len, text, m, err, errlen);
+    if (rc == 0)
+        m->kind = CH_EV_TEXT;
+    return rc;
+}
+
 static int parse_twilio(const ch_request *req, ch_message *m, int *skip, char *err, size_t errlen) {
     const char *f = req->body;
     size_t fl = req->body_len;
@@ -463,19 +483,9 @@ static int parse_twilio(const ch_request *req, ch_message *m, int *skip, char *e
             rc = copy_id(m->recipient, buf, bl, "From", err, errlen);
         return rc < 0 ? rc : 0;
     }
-    rc = need(f, fl, "From", buf, &bl, err, errlen);
-    if (rc == 0)
-        rc = phone(m->sender, buf, bl, "From", err, errlen);
-    if (rc == 0)
-        rc = need(f, fl, "To", buf, &bl, err, errlen);
-    if (rc == 0)
-        rc = copy_id(m->recipient, buf, bl, "To", err, errlen);
+    rc = parse_text(f, fl, "From", "To", "Body", m, err, errlen);
     if (rc < 0)
         return rc;
-    rc = text_param(f, fl, "Body", m, err, errlen);
-    if (rc < 0)
-        return rc;
-    m->kind = CH_EV_TEXT;
     int media = small(f, fl, "NumMedia", buf, &bl, err, errlen);
     if (media < 0)
         return media;
@@ -527,19 +537,7 @@ static int parse_kannel(const ch_request *req, ch_message *m, char *err, size_t 
             rc = phone(m->sender, buf, bl, "to", err, errlen);
         return rc < 0 ? rc : 0;
     }
-    rc = need(q, ql, "from", buf, &bl, err, errlen);
-    if (rc == 0)
-        rc = phone(m->sender, buf, bl, "from", err, errlen);
-    if (rc == 0)
-        rc = need(q, ql, "to", buf, &bl, err, errlen);
-    if (rc == 0)
-        rc = copy_id(m->recipient, buf, bl, "to", err, errlen);
-    if (rc == 0)
-        rc = text_param(q, ql, "text", m, err, errlen);
-    if (rc < 0)
-        return rc;
-    m->kind = CH_EV_TEXT;
-    return 0;
+    return parse_text(q, ql, "from", "to", "text", m, err, errlen);
 }
 
 static int sms_parse(const ch_settings *s, const ch_request *req, ch_message *out, size_t *n,
