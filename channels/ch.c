@@ -774,18 +774,6 @@ int ch_classify_transport(int status, const char *retry_after, ch_result *out) {
     return 1;
 }
 
-void ch_result_sent(ch_result *out, const char *id, size_t len, int status, const char *field) {
-    if (id != NULL && len > 0 && len < CH_MAX_ID) {
-        out->verdict = CH_SENT;
-        memcpy(out->provider_id, id, len);
-        out->provider_id[len] = '\0';
-        return;
-    }
-    out->verdict = CH_PERMANENT;
-    snprintf(out->reason, sizeof out->reason, "bad_response");
-    snprintf(out->detail, sizeof out->detail, "HTTP %d without %s", status, field);
-}
-
 int ch_json_body(const ch_request *req, json_t **root, char *err, size_t errlen) {
     if (req->body_len > CH_MAX_BODY)
         return ch_fail(err, errlen, MC_ETOOBIG, "body larger than %d bytes", CH_MAX_BODY);
@@ -795,6 +783,39 @@ int ch_json_body(const ch_request *req, json_t **root, char *err, size_t errlen)
         return ch_fail(err, errlen, MC_EINVAL, "body is not JSON (line %d: %s)", jerr.line,
                        jerr.text);
     return 0;
+}
+
+json_t *ch_json_choices(const ch_outgoing *msg, const char *noun, size_t max_title,
+                        size_t max_payload, ch_choice_fn *make, char *err, size_t errlen) {
+    json_t *arr = json_array();
+    if (arr == NULL)
+        return NULL;
+    for (size_t i = 0; i < msg->n_quick; i++) {
+        const ch_quick *q = &msg->quick[i];
+        if (ch_empty(q->title) || ch_empty(q->payload)) {
+            ch_fail(err, errlen, MC_EINVAL, "%s %zu needs a title and a payload", noun, i);
+            goto fail;
+        }
+        size_t tl = strlen(q->title), pl = strlen(q->payload);
+        if (!ch_utf8_valid(q->title, tl) || !ch_utf8_valid(q->payload, pl)) {
+            ch_fail(err, errlen, MC_EINVAL, "%s %zu is not valid UTF-8", noun, i);
+            goto fail;
+        }
+        if (pl > max_payload) {
+            ch_fail(err, errlen, MC_EINVAL, "%s %zu payload longer than %zu bytes", noun, i,
+                    max_payload);
+            goto fail;
+        }
+        json_t *o = make(q->title, ch_utf8_prefix(q->title, tl, max_title), q->payload, pl);
+        if (o == NULL || json_array_append_new(arr, o) < 0) {
+            ch_fail(err, errlen, MC_ENOMEM, "out of memory");
+            goto fail;
+        }
+    }
+    return arr;
+fail:
+    json_decref(arr);
+    return NULL;
 }
 
 int ch_http_post_json(ch_http *h, json_t *root, ch_buf *url) {
@@ -811,6 +832,26 @@ json_t *ch_json_answer(const char *body, size_t len) {
     if (body == NULL || len == 0 || len > CH_MAX_BODY)
         return NULL;
     return json_loadb(body, len, 0, NULL);
+}
+
+int ch_classify_json(int status, const char *body, size_t len, const char *id_field, ch_result *out,
+                     json_t **root) {
+    *root = ch_json_answer(body, len);
+    if (status < 200 || status >= 300)
+        return 0;
+    json_t *id = json_object_get(*root, id_field);
+    size_t il = json_string_length(id);
+    if (json_is_string(id) && il > 0 && il < CH_MAX_ID) {
+        out->verdict = CH_SENT;
+        memcpy(out->provider_id, json_string_value(id), il + 1);
+    } else {
+        out->verdict = CH_PERMANENT;
+        snprintf(out->reason, sizeof out->reason, "bad_response");
+        snprintf(out->detail, sizeof out->detail, "HTTP %d without %s", status, id_field);
+    }
+    json_decref(*root);
+    *root = NULL;
+    return 1;
 }
 
 int ch_json_text(json_t *v, const char *path, char *dst, size_t cap, char *err, size_t errlen) {

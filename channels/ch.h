@@ -422,20 +422,36 @@ int ch_render_parts(const char *t, size_t len, size_t max_cp, ch_part_fn *part, 
 int ch_classify_transport(int status, const char *retry_after, ch_result *out);
 /* out->detail, unless the answer gave one already: "HTTP <status>" or "no answer ...". */
 void ch_result_status_detail(ch_result *out, int status);
-/* CH_SENT with the provider's id id[0..len) when it is 1..CH_MAX_ID-1 bytes; otherwise
- * CH_PERMANENT "bad_response" ("HTTP <status> without <field>"): an accepted message is
- * never sent again. */
-void ch_result_sent(ch_result *out, const char *id, size_t len, int status, const char *field);
 
 /* JSON (jansson's json_t) of the adapters whose provider speaks it. */
 struct json_t;
 /* The body of a webhook request as JSON: 0, MC_ETOOBIG or MC_EINVAL with err. Caller decrefs. */
 int ch_json_body(const ch_request *req, struct json_t **root, char *err, size_t errlen);
+/* One choice as the provider's JSON object, from its title (already cut) and its payload;
+ * NULL when out of memory. */
+typedef struct json_t *ch_choice_fn(const char *title, size_t tlen, const char *payload,
+                                    size_t plen);
+/*
+ * The choices of msg as a JSON array of make's objects, each title cut after max_title code
+ * points. NULL with MC_EINVAL in err ("<noun> <i> ...") when a choice lacks its title or
+ * payload, is not UTF-8 or has a payload longer than max_payload bytes, or with "out of
+ * memory". Caller decrefs.
+ */
+struct json_t *ch_json_choices(const ch_outgoing *msg, const char *noun, size_t max_title,
+                               size_t max_payload, ch_choice_fn *make, char *err, size_t errlen);
 /* Makes h a POST of root as compact JSON, Content-Type application/json, to the URL in url
  * (taken, even on failure): 0 or MC_ENOMEM; the caller clears h on failure. */
 int ch_http_post_json(ch_http *h, struct json_t *root, ch_buf *url);
 /* A provider's answer as JSON, or NULL when absent, larger than CH_MAX_BODY or not JSON. */
 struct json_t *ch_json_answer(const char *body, size_t len);
+/*
+ * The start of classifying a JSON provider's answer: for a 2xx status, CH_SENT with the id
+ * in the string member id_field of 1..CH_MAX_ID-1 bytes, else CH_PERMANENT "bad_response"
+ * (an accepted message is never sent again), and 1; for any other status 0 with the
+ * answer in *root (ch_json_answer) for the provider's error codes. Caller decrefs *root.
+ */
+int ch_classify_json(int status, const char *body, size_t len, const char *id_field, ch_result *out,
+                     struct json_t **root);
 /* A JSON string (no NUL inside) or integer as text into dst[cap]: 0, or MC_EINVAL with err
  * naming `path` when v is missing, null, empty, too long or another type. */
 int ch_json_text(struct json_t *v, const char *path, char *dst, size_t cap, char *err,

@@ -391,42 +391,10 @@ static int check_tag(const char *tag) {
     return MC_EINVAL;
 }
 
-/* Builds {"content_type":"text","title":...,"payload":...} for every choice. */
-static json_t *quick_replies(const ch_outgoing *msg, char *err, size_t errlen) {
-    json_t *arr = json_array();
-    if (arr == NULL)
-        return NULL;
-    for (size_t i = 0; i < msg->n_quick; i++) {
-        const ch_quick *q = &msg->quick[i];
-        if (ch_empty(q->title) || ch_empty(q->payload)) {
-            ch_fail(err, errlen, MC_EINVAL, "quick reply %zu needs a title and a payload", i);
-            goto fail;
-        }
-        size_t tl = strlen(q->title), pl = strlen(q->payload);
-        if (!ch_utf8_valid(q->title, tl) || !ch_utf8_valid(q->payload, pl)) {
-            ch_fail(err, errlen, MC_EINVAL, "quick reply %zu is not valid UTF-8", i);
-            goto fail;
-        }
-        if (pl > FB_MAX_QUICK_PAYLOAD) {
-            ch_fail(err, errlen, MC_EINVAL, "quick reply %zu payload longer than %d bytes", i,
-                    FB_MAX_QUICK_PAYLOAD);
-            goto fail;
-        }
-        json_t *o = json_object();
-        if (o == NULL || json_array_append_new(arr, o) < 0 ||
-            json_object_set_new(o, "content_type", json_string("text")) < 0 ||
-            json_object_set_new(
-                o, "title",
-                json_stringn(q->title, ch_utf8_prefix(q->title, tl, FB_MAX_QUICK_TITLE))) < 0 ||
-            json_object_set_new(o, "payload", json_stringn(q->payload, pl)) < 0) {
-            ch_fail(err, errlen, MC_ENOMEM, "out of memory");
-            goto fail;
-        }
-    }
-    return arr;
-fail:
-    json_decref(arr);
-    return NULL;
+/* A quick reply: {"content_type":"text","title":...,"payload":...}. */
+static json_t *quick_reply(const char *title, size_t tlen, const char *payload, size_t plen) {
+    return json_pack("{s:s, s:s%, s:s%}", "content_type", "text", "title", title, tlen, "payload",
+                     payload, plen);
 }
 
 /* What each part of a message is rendered with (ch_render_parts' context). */
@@ -464,7 +432,8 @@ static int render_part(void *ctx, const char *text, size_t len, int last, ch_htt
         json_object_set_new(message, "text", json_stringn(text, len)) < 0)
         goto fail;
     if (last && msg->n_quick > 0) {
-        json_t *qr = quick_replies(msg, err, errlen);
+        json_t *qr = ch_json_choices(msg, "quick reply", FB_MAX_QUICK_TITLE, FB_MAX_QUICK_PAYLOAD,
+                                     quick_reply, err, errlen);
         if (qr == NULL) {
             rc = MC_EINVAL;
             goto fail_msg;
@@ -521,13 +490,9 @@ static int fb_render(const ch_settings *s, const ch_outgoing *msg, ch_http *out,
 static void fb_classify(int status, const char *body, size_t body_len, const char *retry_after,
                         ch_result *out) {
     memset(out, 0, sizeof(*out));
-    json_t *root = ch_json_answer(body, body_len);
-    if (status >= 200 && status < 300) {
-        json_t *id = json_object_get(root, "message_id");
-        ch_result_sent(out, json_string_value(id), json_string_length(id), status, "message_id");
-        json_decref(root);
+    json_t *root;
+    if (ch_classify_json(status, body, body_len, "message_id", out, &root))
         return;
-    }
     json_t *e = json_object_get(root, "error");
     int code = -1, sub = -1;
     if (json_is_object(e)) {

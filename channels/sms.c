@@ -787,13 +787,9 @@ static int sms_render(const ch_settings *s, const ch_outgoing *msg, ch_http *out
 /* ---- classify ---- */
 
 static void classify_twilio(int status, const char *body, size_t body_len, ch_result *out) {
-    json_t *root = ch_json_answer(body, body_len);
-    if (status >= 200 && status < 300) {
-        json_t *sid = json_object_get(root, "sid");
-        ch_result_sent(out, json_string_value(sid), json_string_length(sid), status, "sid");
-        json_decref(root);
+    json_t *root;
+    if (ch_classify_json(status, body, body_len, "sid", out, &root))
         return;
-    }
     json_t *c = json_object_get(root, "code");
     int code = json_is_integer(c) ? (int)json_integer_value(c) : 0;
     char safe[120];

@@ -313,33 +313,11 @@ static int zalo_parse(const ch_settings *s, const ch_request *req, ch_message *o
 
 /* ---- render ---- */
 
-static json_t *buttons(const ch_outgoing *msg, char *err, size_t errlen) {
-    json_t *arr = json_array();
-    if (arr == NULL)
-        return NULL;
-    for (size_t i = 0; i < msg->n_quick; i++) {
-        const ch_quick *q = &msg->quick[i];
-        size_t tl = strlen(q->title), pl = strlen(q->payload);
-        if (pl > ZALO_MAX_BUTTON_PAYLOAD) {
-            ch_fail(err, errlen, MC_EINVAL, "button %zu payload longer than %d bytes", i,
-                    ZALO_MAX_BUTTON_PAYLOAD);
-            goto fail;
-        }
-        json_t *b = json_object();
-        if (b == NULL || json_array_append_new(arr, b) < 0 ||
-            json_object_set_new(
-                b, "title",
-                json_stringn(q->title, ch_utf8_prefix(q->title, tl, ZALO_MAX_BUTTON_TITLE))) < 0 ||
-            json_object_set_new(b, "type", json_string("oa.query.hide")) < 0 ||
-            json_object_set_new(b, "payload", json_stringn(q->payload, pl)) < 0) {
-            ch_fail(err, errlen, MC_ENOMEM, "out of memory");
-            goto fail;
-        }
-    }
-    return arr;
-fail:
-    json_decref(arr);
-    return NULL;
+/* A button that sends its payload back as the citizen's text (zalo_render checked every
+ * title and payload already): {"title":...,"type":"oa.query.hide","payload":...}. */
+static json_t *button(const char *title, size_t tlen, const char *payload, size_t plen) {
+    return json_pack("{s:s%, s:s, s:s%}", "title", title, tlen, "type", "oa.query.hide", "payload",
+                     payload, plen);
 }
 
 /* What each part of a message is rendered with (ch_render_parts' context). */
@@ -375,7 +353,8 @@ static int render_part(void *ctx, const char *text, size_t len, int last, ch_htt
         json_object_set_new(message, "quote_message_id", json_string(msg->reply_to)) < 0)
         goto fail;
     if (with_buttons) {
-        json_t *arr = buttons(msg, err, errlen);
+        json_t *arr = ch_json_choices(msg, "button", ZALO_MAX_BUTTON_TITLE, ZALO_MAX_BUTTON_PAYLOAD,
+                                      button, err, errlen);
         if (arr == NULL) {
             json_decref(root);
             ch_http_clear(h);
