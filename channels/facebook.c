@@ -409,27 +409,15 @@ static int render_part(void *ctx, const char *text, size_t len, int last, ch_htt
     const ch_settings *s = ((const fb_send *)ctx)->s;
     const ch_outgoing *msg = ((const fb_send *)ctx)->msg;
     memset(h, 0, sizeof(*h));
-    int rc = MC_ENOMEM;
-    json_t *root = json_object();
-    json_t *recipient = json_object();
-    json_t *message = json_object();
-    if (root == NULL || recipient == NULL || message == NULL) {
-        json_decref(recipient);
-        json_decref(message);
-        goto fail;
-    }
-    if (json_object_set_new(root, "recipient", recipient) < 0 ||
-        json_object_set_new(recipient, "id", json_string(msg->recipient)) < 0)
-        goto fail;
-    const char *type = !ch_empty(msg->tag)                 ? "MESSAGE_TAG"
+    const char *tag = ch_empty(msg->tag) ? NULL : msg->tag; /* NULL: no "tag" member */
+    const char *type = tag != NULL                         ? "MESSAGE_TAG"
                        : msg->purpose == CH_PURPOSE_UPDATE ? "UPDATE"
                                                            : "RESPONSE";
-    if (json_object_set_new(root, "messaging_type", json_string(type)) < 0)
-        goto fail;
-    if (!ch_empty(msg->tag) && json_object_set_new(root, "tag", json_string(msg->tag)) < 0)
-        goto fail;
-    if (json_object_set_new(root, "message", message) < 0 ||
-        json_object_set_new(message, "text", json_stringn(text, len)) < 0)
+    int rc = MC_ENOMEM;
+    json_t *root = json_pack("{s:{s:s}, s:s, s:s*, s:{s:s%}}", "recipient", "id", msg->recipient,
+                             "messaging_type", type, "tag", tag, "message", "text", text, len);
+    json_t *message = json_object_get(root, "message");
+    if (message == NULL)
         goto fail;
     if (last && msg->n_quick > 0) {
         json_t *qr = ch_json_choices(msg, "quick reply", FB_MAX_QUICK_TITLE, FB_MAX_QUICK_PAYLOAD,

@@ -335,22 +335,13 @@ static int render_part(void *ctx, const char *text, size_t len, int last, ch_htt
     const ch_outgoing *msg = c->msg;
     int with_buttons = last && c->buttons;
     memset(h, 0, sizeof(*h));
+    /* The quote makes the answer a (free) reply to the citizen's message. */
+    const char *quote = ch_empty(msg->reply_to) ? NULL : msg->reply_to;
     int rc = MC_ENOMEM;
-    json_t *root = json_object();
-    json_t *recipient = json_object();
-    json_t *message = json_object();
-    if (root == NULL || recipient == NULL || message == NULL) {
-        json_decref(recipient);
-        json_decref(message);
-        goto fail;
-    }
-    if (json_object_set_new(root, "recipient", recipient) < 0 ||
-        json_object_set_new(recipient, "user_id", json_string(msg->recipient)) < 0 ||
-        json_object_set_new(root, "message", message) < 0 ||
-        json_object_set_new(message, "text", json_stringn(text, len)) < 0)
-        goto fail;
-    if (!ch_empty(msg->reply_to) &&
-        json_object_set_new(message, "quote_message_id", json_string(msg->reply_to)) < 0)
+    json_t *root = json_pack("{s:{s:s}, s:{s:s%, s:s*}}", "recipient", "user_id", msg->recipient,
+                             "message", "text", text, len, "quote_message_id", quote);
+    json_t *message = json_object_get(root, "message");
+    if (message == NULL)
         goto fail;
     if (with_buttons) {
         json_t *arr = ch_json_choices(msg, "button", ZALO_MAX_BUTTON_TITLE, ZALO_MAX_BUTTON_PAYLOAD,
@@ -360,17 +351,10 @@ static int render_part(void *ctx, const char *text, size_t len, int last, ch_htt
             ch_http_clear(h);
             return MC_EINVAL;
         }
-        /* Each new node is owned by its parent before the next is made, so one
-         * decref of root frees everything on any failure. */
-        json_t *att = json_object();
-        json_t *payload = NULL;
-        if (json_object_set_new(message, "attachment", att) < 0 ||
-            json_object_set_new(att, "type", json_string("template")) < 0 ||
-            json_object_set_new(att, "payload", payload = json_object()) < 0) {
-            json_decref(arr);
-            goto fail;
-        }
-        if (json_object_set_new(payload, "buttons", arr) < 0)
+        /* "o" hands arr over to the new object, also when packing fails. */
+        if (json_object_set_new(
+                message, "attachment",
+                json_pack("{s:s, s:{s:o}}", "type", "template", "payload", "buttons", arr)) < 0)
             goto fail;
     }
     ch_buf url = {0};
