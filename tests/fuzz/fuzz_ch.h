@@ -1,7 +1,8 @@
 /*
  * tests/fuzz/fuzz_ch.h — what the channel fuzz targets (fuzz_zalo.c, fuzz_facebook.c,
- * fuzz_twilio.c, fuzz_kannel.c) share: how an input becomes a ch_request, and the checks
- * of ch.h's promises on what verify, parse and classify give back.
+ * fuzz_twilio.c, fuzz_kannel.c) share: how an input becomes a ch_request, the run of
+ * verify + parse or of classify (fz_webhook, fz_main), and the checks of ch.h's promises
+ * on what they give back.
  *
  * Big idea: the input decides everything about the request in a fixed, documented way,
  * so a saved input replays the same request forever:
@@ -27,6 +28,7 @@
 
 #include "channels/ch.h"
 #include "core/mc.h"
+#include "fuzz_check.h"
 
 #include <stdint.h>
 #include <stdio.h>
@@ -49,15 +51,6 @@
 /* Bytes of a header value taken from the input: a little past what adapters read, so the
  * too-long header is tried too. */
 #define FZ_MAX_SIG (CH_MAX_HEADER_VALUE + 16)
-
-/* A broken promise: say which and abort (libFuzzer saves the input). */
-#define CHECK(cond)                                                                                \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);               \
-            abort();                                                                               \
-        }                                                                                          \
-    } while (0)
 
 /* The input, consumed front to back. */
 typedef struct fz_input {
@@ -299,6 +292,105 @@ static inline void fz_check_result(const ch_result *r) {
     CHECK(r->fallback == 0 || (r->fallback == 1 && r->verdict == CH_PERMANENT));
     CHECK(r->token_error == 0 || (r->token_error == 1 && r->verdict == CH_PERMANENT));
     CHECK(r->verdict == CH_SENT || r->reason[0] != '\0');
+}
+
+/* A webhook request as the gateway hands it over: one header (h), a peer on 127.0.0.1 and
+ * the fixed clock. The fields stay the caller's. */
+static inline ch_request fz_request(const char *method, const char *path, const char *query,
+                                    size_t query_len, const char *body, size_t body_len,
+                                    fz_header *h) {
+    ch_request req = {.method = method,
+                      .path = path,
+                      .query = query,
+                      .query_len = query_len,
+                      .body = body,
+                      .body_len = body_len,
+                      .header = fz_header_fn,
+                      .header_ctx = h,
+                      .remote_addr = "127.0.0.1",
+                      .now_ms = FZ_NOW_MS};
+    return req;
+}
+
+/*
+ * A webhook through adapter a: verify, then parse when verify accepted or the input asks
+ * for it (FZ_PARSE_ALWAYS), both checked against ch.h's promises. Returns verify's code;
+ * *prc is parse's (1 when parse did not run) and *n the messages it gave.
+ */
+static inline int fz_webhook(const fz_input *in, const ch_adapter *a, const ch_settings *s,
+                             const ch_request *req, int *prc, size_t *n) {
+    char err[256] = "";
+    int rc = a->verify(s, req, err, sizeof err);
+    fz_check_verify(rc, err);
+    *prc = 1;
+    *n = 0;
+    if (rc == 0 || (in->flags & FZ_PARSE_ALWAYS)) {
+        ch_message out[CH_MAX_MESSAGES];
+        err[0] = '\0';
+        *prc = a->parse(s, req, out, n, err, sizeof err);
+        fz_check_parse(*prc, out, *n, err, a->name);
+    }
+    return rc;
+}
+
+/* What a target checks beyond fz_check_result on a classified answer (may be NULL). */
+typedef void fz_answer_fn(const fz_input *in, const fz_answer *ans, const ch_result *r);
+
+/*
+ * The body of every channel target's LLVMFuzzerTestOneInput: an empty input does nothing;
+ * in classify mode the rest is an answer classified by a and checked (then by more, when
+ * given); otherwise request(in) handles the input.
+ */
+static inline int fz_main(const uint8_t *data, size_t size, const ch_adapter *a,
+                          void (*request)(fz_input *in), fz_answer_fn *more) {
+    fz_input in;
+    if (!fz_start(&in, data, size))
+        return 0;
+    if (!(in.flags & FZ_CLASSIFY)) {
+        request(&in);
+        return 0;
+    }
+    fz_answer ans;
+    fz_answer_read(&in, &ans);
+    ch_result r;
+    a->classify(ans.status, ans.body, ans.body_len, ans.retry_after, &r);
+    fz_check_result(&r);
+    if (more != NULL)
+        more(&in, &ans, &r);
+    fz_answer_free(&ans);
+    return 0;
+}
+
+/* A sent answer carries the provider's message id (Messenger, Zalo: fz_main's `more`). */
+static inline void fz_check_sent_id(const fz_input *in, const fz_answer *ans, const ch_result *r) {
+    (void)in;
+    (void)ans;
+    CHECK(r->verdict != CH_SENT || r->provider_id[0] != '\0');
+}
+
+/* A hex digit's value, or -1; the targets' own decoder (it does not trust ch_url_decode). */
+static inline int fz_hexval(char c) {
+    return c >= '0' && c <= '9'   ? c - '0'
+           : c >= 'a' && c <= 'f' ? c - 'a' + 10
+           : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                  : -1;
+}
+
+/* Decodes %XX and '+' of s[0..len) into out (room for len bytes, not NUL-terminated):
+ * the decoded length, or -1 for a bad escape. */
+static inline long fz_decode(const char *s, size_t len, char *out) {
+    size_t o = 0;
+    for (size_t k = 0; k < len; k++) {
+        if (s[k] == '%') {
+            if (len - k < 3 || fz_hexval(s[k + 1]) < 0 || fz_hexval(s[k + 2]) < 0)
+                return -1;
+            out[o++] = (char)(fz_hexval(s[k + 1]) * 16 + fz_hexval(s[k + 2]));
+            k += 2;
+        } else {
+            out[o++] = s[k] == '+' ? ' ' : s[k];
+        }
+    }
+    return (long)o;
 }
 
 #endif

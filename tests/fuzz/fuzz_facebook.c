@@ -60,18 +60,10 @@ static void webhook(fz_input *in) {
             fz_spoil(sig, strlen(FB_SIGNATURE_PREFIX) + len % 64);
     }
     fz_header h = {"X-Hub-Signature-256", sig};
-    ch_request req = {.method = "POST",
-                      .path = "/webhook/facebook",
-                      .query = "",
-                      .body = body,
-                      .body_len = len,
-                      .header = fz_header_fn,
-                      .header_ctx = &h,
-                      .remote_addr = "127.0.0.1",
-                      .now_ms = FZ_NOW_MS};
-    char err[256] = "";
-    int rc = ch_facebook_adapter.verify(&settings, &req, err, sizeof err);
-    fz_check_verify(rc, err);
+    ch_request req = fz_request("POST", "/webhook/facebook", "", 0, body, len, &h);
+    int prc;
+    size_t n;
+    int rc = fz_webhook(in, &ch_facebook_adapter, &settings, &req, &prc, &n);
     CHECK(mode != FZ_SIG_WRONG || rc != 0);
     CHECK(mode >= FZ_SIG_WRONG || rc == 0);
     if (rc == 0) /* accepted: the header is the body's HMAC (hex in either case) */
@@ -79,65 +71,32 @@ static void webhook(fz_input *in) {
               strcasecmp(sig + strlen(FB_SIGNATURE_PREFIX), right + strlen(FB_SIGNATURE_PREFIX)) ==
                   0 &&
               strncmp(sig, FB_SIGNATURE_PREFIX, strlen(FB_SIGNATURE_PREFIX)) == 0);
-
-    if (rc == 0 || (in->flags & FZ_PARSE_ALWAYS)) {
-        ch_message out[CH_MAX_MESSAGES];
-        size_t n = 0;
-        err[0] = '\0';
-        int prc = ch_facebook_adapter.parse(&settings, &req, out, &n, err, sizeof err);
-        fz_check_parse(prc, out, n, err, "facebook");
-    }
     free(body);
     free(sig);
 }
 
-static int hexval(char c) {
-    return c >= '0' && c <= '9'   ? c - '0'
-           : c >= 'a' && c <= 'f' ? c - 'a' + 10
-           : c >= 'A' && c <= 'F' ? c - 'A' + 10
-                                  : -1;
-}
-
-/* Decodes %XX and '+' into out (cap bytes, NUL-terminated); 0 when it does not fit or an
- * escape is bad. */
-static int decode(const char *s, size_t len, char *out, size_t cap, size_t *olen) {
-    size_t o = 0;
-    for (size_t k = 0; k < len; k++) {
-        char c = s[k];
-        if (c == '%') {
-            if (len - k < 3 || hexval(s[k + 1]) < 0 || hexval(s[k + 2]) < 0)
-                return 0;
-            c = (char)(hexval(s[k + 1]) * 16 + hexval(s[k + 2]));
-            k += 2;
-        } else if (c == '+') {
-            c = ' ';
-        }
-        if (o + 1 >= cap)
-            return 0;
-        out[o++] = c;
-    }
-    out[o] = '\0';
-    *olen = o;
-    return 1;
-}
-
-/* 1 when some name=value pair of the raw query decodes (with this file's own decoder) to
+/* 1 when some name=value pair of the raw query decodes (with fuzz_ch.h's own decoder) to
  * name = value. */
 static int query_has(const char *q, size_t len, const char *name, const char *value) {
     const char *p = q, *end = q + len;
-    while (p < end) {
+    char *buf = malloc(len ? len : 1); /* a decoded piece is never longer than the query */
+    CHECK(buf != NULL);
+    int found = 0;
+    while (p < end && !found) {
         const char *amp = memchr(p, '&', (size_t)(end - p));
         const char *stop = amp ? amp : end;
         const char *eq = memchr(p, '=', (size_t)(stop - p));
-        char n[256], v[256];
-        size_t nl, vl;
-        if (eq != NULL && decode(p, (size_t)(eq - p), n, sizeof n, &nl) &&
-            decode(eq + 1, (size_t)(stop - eq - 1), v, sizeof v, &vl) && nl == strlen(name) &&
-            memcmp(n, name, nl) == 0 && vl == strlen(value) && memcmp(v, value, vl) == 0)
-            return 1;
+        if (eq != NULL) {
+            long nl = fz_decode(p, (size_t)(eq - p), buf);
+            if (nl == (long)strlen(name) && memcmp(buf, name, (size_t)nl) == 0) {
+                long vl = fz_decode(eq + 1, (size_t)(stop - eq - 1), buf);
+                found = vl == (long)strlen(value) && memcmp(buf, value, (size_t)vl) == 0;
+            }
+        }
         p = stop + 1;
     }
-    return 0;
+    free(buf);
+    return found;
 }
 
 static void handshake(fz_input *in) {
@@ -159,25 +118,13 @@ static void handshake(fz_input *in) {
     free(q);
 }
 
-static void answer(fz_input *in) {
-    fz_answer a;
-    fz_answer_read(in, &a);
-    ch_result r;
-    ch_facebook_adapter.classify(a.status, a.body, a.body_len, a.retry_after, &r);
-    fz_check_result(&r);
-    CHECK(r.verdict != CH_SENT || r.provider_id[0] != '\0');
-    fz_answer_free(&a);
+static void request(fz_input *in) {
+    if (in->flags & FZ_OWN_1)
+        handshake(in);
+    else
+        webhook(in);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-    fz_input in;
-    if (!fz_start(&in, data, size))
-        return 0;
-    if (in.flags & FZ_CLASSIFY)
-        answer(&in);
-    else if (in.flags & FZ_OWN_1)
-        handshake(&in);
-    else
-        webhook(&in);
-    return 0;
+    return fz_main(data, size, &ch_facebook_adapter, request, fz_check_sent_id);
 }

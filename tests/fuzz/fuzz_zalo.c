@@ -103,48 +103,27 @@ static void webhook(fz_input *in) {
             fz_spoil(sig, strlen(ZALO_SIGNATURE_PREFIX) + len % 64);
     }
     fz_header h = {"X-ZEvent-Signature", sig};
-    ch_request req = {.method = "POST",
-                      .path = "/webhook/zalo",
-                      .query = "",
-                      .body = body,
-                      .body_len = len,
-                      .header = fz_header_fn,
-                      .header_ctx = &h,
-                      .remote_addr = "127.0.0.1",
-                      .now_ms = FZ_NOW_MS};
-    char err[256] = "";
-    int rc = ch_zalo_adapter.verify(&settings, &req, err, sizeof err);
-    fz_check_verify(rc, err);
+    ch_request req = fz_request("POST", "/webhook/zalo", "", 0, body, len, &h);
+    int prc;
+    size_t n;
+    int rc = fz_webhook(in, &ch_zalo_adapter, &settings, &req, &prc, &n);
     if (mode == FZ_SIG_WRONG)
         CHECK(rc != 0);
     if (rc == 0) /* accepted: the configured app, a fresh event */
         CHECK(has_app && strcmp(app_id, FZ_APP_ID) == 0 && has_ts && fresh_ms(ts));
     if (mode < FZ_SIG_WRONG && has_app && strcmp(app_id, FZ_APP_ID) == 0 && has_ts && fresh_ms(ts))
         CHECK(rc == 0);
-
-    if (rc == 0 || (in->flags & FZ_PARSE_ALWAYS)) {
-        ch_message out[CH_MAX_MESSAGES];
-        size_t n = 0;
-        err[0] = '\0';
-        int prc = ch_zalo_adapter.parse(&settings, &req, out, &n, err, sizeof err);
-        fz_check_parse(prc, out, n, err, "zalo");
-    }
     free(body);
     free(sig);
 }
 
-static void answer(fz_input *in) {
-    fz_answer a;
-    fz_answer_read(in, &a);
-    ch_result r;
-    ch_zalo_adapter.classify(a.status, a.body, a.body_len, a.retry_after, &r);
-    fz_check_result(&r);
-    CHECK(r.verdict != CH_SENT || r.provider_id[0] != '\0');
-
+/* The answer classified, then read as an OAuth refresh answer too. */
+static void answer(const fz_input *in, const fz_answer *a, const ch_result *r) {
+    fz_check_sent_id(in, a, r);
     size_t cap = (in->flags & FZ_OWN_1) ? FZ_TOKEN_SMALL : FZ_TOKEN_CAP;
     char access[FZ_TOKEN_CAP], refresh[FZ_TOKEN_CAP], err[256] = "";
     int64_t secs = -1;
-    int rc = ch_zalo_refresh_parse(a.body, a.body_len, access, cap, refresh, cap, &secs, err,
+    int rc = ch_zalo_refresh_parse(a->body, a->body_len, access, cap, refresh, cap, &secs, err,
                                    sizeof err);
     CHECK(rc == 0 || rc == MC_EINVAL || rc == MC_ETOOBIG);
     if (rc == 0) {
@@ -153,16 +132,8 @@ static void answer(fz_input *in) {
     } else {
         CHECK(err[0] != '\0');
     }
-    fz_answer_free(&a);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-    fz_input in;
-    if (!fz_start(&in, data, size))
-        return 0;
-    if (in.flags & FZ_CLASSIFY)
-        answer(&in);
-    else
-        webhook(&in);
-    return 0;
+    return fz_main(data, size, &ch_zalo_adapter, webhook, answer);
 }
