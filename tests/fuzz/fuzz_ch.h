@@ -2,7 +2,8 @@
  * tests/fuzz/fuzz_ch.h — what the channel fuzz targets (fuzz_zalo.c, fuzz_facebook.c,
  * fuzz_twilio.c, fuzz_kannel.c) share: how an input becomes a ch_request, the run of
  * verify + parse or of classify (fz_webhook, fz_main), and the checks of ch.h's promises
- * on what they give back.
+ * on what they give back. The request, its header table, the form decoder and the UTF-8
+ * check are the unit tests' (tests/unit/test_ch_util.h), so both judge alike.
  *
  * Big idea: the input decides everything about the request in a fixed, documented way,
  * so a saved input replays the same request forever:
@@ -29,6 +30,7 @@
 #include "channels/ch.h"
 #include "core/mc.h"
 #include "fuzz_check.h"
+#include "tests/unit/test_ch_util.h"
 
 #include <stdint.h>
 #include <stdio.h>
@@ -106,17 +108,6 @@ static inline int fz_line(fz_input *in, const char **s, size_t *len) {
     return 1;
 }
 
-/* One inbound header, as the gateway's lookup would give it (case-insensitive). */
-typedef struct fz_header {
-    const char *name;  /* e.g. "X-Hub-Signature-256" */
-    const char *value; /* NUL-terminated, or NULL when the request has none */
-} fz_header;
-
-static inline const char *fz_header_fn(void *ctx, const char *name) {
-    const fz_header *h = ctx;
-    return h->value != NULL && strcasecmp(h->name, name) == 0 ? h->value : NULL;
-}
-
 /* The header value of signature mode 3: the first line, as a C string (a header cannot
  * hold a NUL, so the value stops at the first one); NULL when the line is empty.
  * Caller frees. */
@@ -138,50 +129,17 @@ static inline void fz_spoil(char *sig, size_t pos) {
     sig[pos] = sig[pos] == '0' ? '1' : '0';
 }
 
-/* Strict UTF-8 (no overlongs, surrogates or code points past U+10FFFF), written apart
- * from ch_utf8_valid so that the check does not trust the code under test. */
-static inline int fz_utf8_ok(const char *s, size_t len) {
-    const unsigned char *u = (const unsigned char *)s;
-    for (size_t i = 0; i < len;) {
-        unsigned c = u[i], cp, n;
-        if (c < 0x80) {
-            i++;
-            continue;
-        }
-        if ((c & 0xE0) == 0xC0)
-            n = 2, cp = c & 0x1F;
-        else if ((c & 0xF0) == 0xE0)
-            n = 3, cp = c & 0x0F;
-        else if ((c & 0xF8) == 0xF0)
-            n = 4, cp = c & 0x07;
-        else
-            return 0;
-        if (len - i < n)
-            return 0;
-        for (unsigned k = 1; k < n; k++) {
-            if ((u[i + k] & 0xC0) != 0x80)
-                return 0;
-            cp = (cp << 6) | (u[i + k] & 0x3F);
-        }
-        static const unsigned least[] = {0, 0, 0x80, 0x800, 0x10000};
-        if (cp < least[n] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-            return 0;
-        i += n;
-    }
-    return 1;
-}
-
 /* A fixed-size field holds a NUL-terminated, valid UTF-8 string. */
 static inline void fz_check_field(const char *f, size_t cap) {
     const char *nul = memchr(f, '\0', cap);
     CHECK(nul != NULL);
-    CHECK(fz_utf8_ok(f, (size_t)(nul - f)));
+    CHECK(t_utf8_ok(f, (size_t)(nul - f)));
 }
 
 /* An owned string of the message: NUL-terminated, no NUL inside, valid UTF-8. */
 static inline void fz_check_owned(const char *s, size_t len) {
     CHECK(strlen(s) == len);
-    CHECK(fz_utf8_ok(s, len));
+    CHECK(t_utf8_ok(s, len));
 }
 
 static inline int fz_status_word(const char *s) {
@@ -294,24 +252,6 @@ static inline void fz_check_result(const ch_result *r) {
     CHECK(r->verdict == CH_SENT || r->reason[0] != '\0');
 }
 
-/* A webhook request as the gateway hands it over: one header (h), a peer on 127.0.0.1 and
- * the fixed clock. The fields stay the caller's. */
-static inline ch_request fz_request(const char *method, const char *path, const char *query,
-                                    size_t query_len, const char *body, size_t body_len,
-                                    fz_header *h) {
-    ch_request req = {.method = method,
-                      .path = path,
-                      .query = query,
-                      .query_len = query_len,
-                      .body = body,
-                      .body_len = body_len,
-                      .header = fz_header_fn,
-                      .header_ctx = h,
-                      .remote_addr = "127.0.0.1",
-                      .now_ms = FZ_NOW_MS};
-    return req;
-}
-
 /*
  * A webhook through adapter a: verify, then parse when verify accepted or the input asks
  * for it (FZ_PARSE_ALWAYS), both checked against ch.h's promises. Returns verify's code;
@@ -366,31 +306,6 @@ static inline void fz_check_sent_id(const fz_input *in, const fz_answer *ans, co
     (void)in;
     (void)ans;
     CHECK(r->verdict != CH_SENT || r->provider_id[0] != '\0');
-}
-
-/* A hex digit's value, or -1; the targets' own decoder (it does not trust ch_url_decode). */
-static inline int fz_hexval(char c) {
-    return c >= '0' && c <= '9'   ? c - '0'
-           : c >= 'a' && c <= 'f' ? c - 'a' + 10
-           : c >= 'A' && c <= 'F' ? c - 'A' + 10
-                                  : -1;
-}
-
-/* Decodes %XX and '+' of s[0..len) into out (room for len bytes, not NUL-terminated):
- * the decoded length, or -1 for a bad escape. */
-static inline long fz_decode(const char *s, size_t len, char *out) {
-    size_t o = 0;
-    for (size_t k = 0; k < len; k++) {
-        if (s[k] == '%') {
-            if (len - k < 3 || fz_hexval(s[k + 1]) < 0 || fz_hexval(s[k + 2]) < 0)
-                return -1;
-            out[o++] = (char)(fz_hexval(s[k + 1]) * 16 + fz_hexval(s[k + 2]));
-            k += 2;
-        } else {
-            out[o++] = s[k] == '+' ? ' ' : s[k];
-        }
-    }
-    return (long)o;
 }
 
 #endif

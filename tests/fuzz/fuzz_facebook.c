@@ -59,8 +59,8 @@ static void webhook(fz_input *in) {
         if (mode == FZ_SIG_WRONG)
             fz_spoil(sig, strlen(FB_SIGNATURE_PREFIX) + len % 64);
     }
-    fz_header h = {"X-Hub-Signature-256", sig};
-    ch_request req = fz_request("POST", "/webhook/facebook", "", 0, body, len, &h);
+    t_headers h = {{"X-Hub-Signature-256"}, {sig}, 1};
+    ch_request req = t_request("POST", "/webhook/facebook", "", 0, body, len, &h, FZ_NOW_MS);
     int prc;
     size_t n;
     int rc = fz_webhook(in, &ch_facebook_adapter, &settings, &req, &prc, &n);
@@ -87,9 +87,9 @@ static int query_has(const char *q, size_t len, const char *name, const char *va
         const char *stop = amp ? amp : end;
         const char *eq = memchr(p, '=', (size_t)(stop - p));
         if (eq != NULL) {
-            long nl = fz_decode(p, (size_t)(eq - p), buf);
+            long nl = t_decode_strict(p, (size_t)(eq - p), buf);
             if (nl == (long)strlen(name) && memcmp(buf, name, (size_t)nl) == 0) {
-                long vl = fz_decode(eq + 1, (size_t)(stop - eq - 1), buf);
+                long vl = t_decode_strict(eq + 1, (size_t)(stop - eq - 1), buf);
                 found = vl == (long)strlen(value) && memcmp(buf, value, (size_t)vl) == 0;
             }
         }

@@ -49,9 +49,9 @@ static void webhook(fz_input *in) {
         memcpy(query + hl, in->p, in->n);
     if (mode == FZ_SIG_WRONG)
         fz_spoil(query, strlen("secret=") + in->n % strlen(FZ_SECRET));
-    fz_header h = {"X-Unused", NULL};
-    ch_request req =
-        fz_request(is_head ? "HEAD" : "GET", "/webhook/sms", query, hl + in->n, NULL, 0, &h);
+    t_headers h = {{0}, {0}, 0}; /* no header: the secret is a parameter */
+    ch_request req = t_request(is_head ? "HEAD" : "GET", "/webhook/sms", query, hl + in->n, NULL, 0,
+                               &h, FZ_NOW_MS);
     req.remote_addr = (in->flags & FZ_OWN_1) ? FZ_PEER_BAD : FZ_PEER_OK;
     int prc;
     size_t n;

@@ -59,7 +59,7 @@ static int cmp_param(const void *x, const void *y) {
  * bad escape. */
 static int take(const char *s, size_t len, char *arena, size_t *used, const char **out,
                 size_t *olen) {
-    long l = fz_decode(s, len, arena + *used);
+    long l = t_decode_strict(s, len, arena + *used);
     if (l < 0)
         return -1;
     *out = arena + *used;
@@ -143,9 +143,10 @@ static void webhook(fz_input *in) {
         if (mode == FZ_SIG_WRONG && signable)
             fz_spoil(sig, len % (FZ_SHA1_B64 - 1)); /* the last one is padding */
     }
-    fz_header h = {"X-Twilio-Signature", sig};
+    t_headers h = {{"X-Twilio-Signature"}, {sig}, 1};
     int put = (in->flags & FZ_OWN_2) != 0;
-    ch_request req = fz_request(put ? "PUT" : "POST", "/webhook/sms", query, qlen, body, len, &h);
+    ch_request req =
+        t_request(put ? "PUT" : "POST", "/webhook/sms", query, qlen, body, len, &h, FZ_NOW_MS);
     int prc;
     size_t n;
     int rc = fz_webhook(in, &ch_sms_adapter, &settings, &req, &prc, &n);

@@ -102,8 +102,8 @@ static void webhook(fz_input *in) {
         if (mode == FZ_SIG_WRONG)
             fz_spoil(sig, strlen(ZALO_SIGNATURE_PREFIX) + len % 64);
     }
-    fz_header h = {"X-ZEvent-Signature", sig};
-    ch_request req = fz_request("POST", "/webhook/zalo", "", 0, body, len, &h);
+    t_headers h = {{"X-ZEvent-Signature"}, {sig}, 1};
+    ch_request req = t_request("POST", "/webhook/zalo", "", 0, body, len, &h, FZ_NOW_MS);
     int prc;
     size_t n;
     int rc = fz_webhook(in, &ch_zalo_adapter, &settings, &req, &prc, &n);

@@ -42,16 +42,7 @@ static void sign(const char *secret, const char *body, size_t len, char *out) {
 }
 
 static ch_request post(const char *body, size_t len, t_headers *h) {
-    ch_request r = {.method = "POST",
-                    .path = "/webhook/facebook",
-                    .query = "",
-                    .body = body,
-                    .body_len = len,
-                    .header = t_header_fn,
-                    .header_ctx = h,
-                    .remote_addr = "127.0.0.1",
-                    .now_ms = 1763880100000LL};
-    return r;
+    return t_request("POST", "/webhook/facebook", "", 0, body, len, h, 1763880100000LL);
 }
 
 static void verify_signature(void **state) {
@@ -316,14 +307,6 @@ static void parse_too_many(void **state) {
     free(body);
 }
 
-/* Parses a rendered request's body. */
-static json_t *body_json(const ch_http *h) {
-    json_error_t e;
-    json_t *j = json_loadb(h->body, h->body_len, 0, &e);
-    assert_non_null(j);
-    return j;
-}
-
 static void render_reply(void **state) {
     (void)state;
     ch_quick q[] = {{"Khai sinh cho con mới sinh ra", "PROC_KHAI_SINH"},
@@ -347,7 +330,7 @@ static void render_reply(void **state) {
     assert_string_equal(out[0].headers[0], "Content-Type: application/json");
     assert_int_equal(out[0].segments, 0);
     assert_null(out[0].encoding);
-    json_t *j = body_json(&out[0]);
+    json_t *j = t_body_json(&out[0]);
     assert_string_equal(json_string_value(json_object_get(json_object_get(j, "recipient"), "id")),
                         "6789012345678901");
     assert_string_equal(json_string_value(json_object_get(j, "messaging_type")), "RESPONSE");
@@ -380,7 +363,7 @@ static void render_update_and_tag(void **state) {
     size_t n = 0;
     char err[160];
     assert_int_equal(ch_facebook_adapter.render(&settings, &o, out, 2, &n, err, sizeof err), 0);
-    json_t *j = body_json(&out[0]);
+    json_t *j = t_body_json(&out[0]);
     assert_string_equal(json_string_value(json_object_get(j, "messaging_type")), "UPDATE");
     assert_null(json_object_get(json_object_get(j, "message"), "quick_replies"));
     json_decref(j);
@@ -388,7 +371,7 @@ static void render_update_and_tag(void **state) {
 
     o.tag = "ACCOUNT_UPDATE";
     assert_int_equal(ch_facebook_adapter.render(&settings, &o, out, 2, &n, err, sizeof err), 0);
-    j = body_json(&out[0]);
+    j = t_body_json(&out[0]);
     assert_string_equal(json_string_value(json_object_get(j, "messaging_type")), "MESSAGE_TAG");
     assert_string_equal(json_string_value(json_object_get(j, "tag")), "ACCOUNT_UPDATE");
     json_decref(j);
@@ -416,7 +399,7 @@ static void render_refusals(void **state) {
     size_t n = 0;
     char err[160];
     assert_int_equal(ch_facebook_adapter.render(&settings, &o, out, 2, &n, err, sizeof err), 0);
-    json_t *j = body_json(&out[0]);
+    json_t *j = t_body_json(&out[0]);
     assert_int_equal(
         json_array_size(json_object_get(json_object_get(j, "message"), "quick_replies")),
         CH_MAX_QUICK);
@@ -461,7 +444,7 @@ static void render_split(void **state) {
     assert_int_equal(n, 3);
     size_t total = 0;
     for (size_t i = 0; i < n; i++) {
-        json_t *j = body_json(&out[i]);
+        json_t *j = t_body_json(&out[i]);
         json_t *msg = json_object_get(j, "message");
         const char *part = json_string_value(json_object_get(msg, "text"));
         size_t pl = json_string_length(json_object_get(msg, "text"));
@@ -499,7 +482,7 @@ static void render_split(void **state) {
     assert_int_equal(ch_facebook_adapter.render(&settings, &o, out, 8, &n, err, sizeof err), 0);
     assert_int_equal(n, 3);
     for (size_t i = 0; i < n; i++) {
-        json_t *j = body_json(&out[i]);
+        json_t *j = t_body_json(&out[i]);
         json_t *t = json_object_get(json_object_get(j, "message"), "text");
         assert_int_equal(t_cps(json_string_value(t), json_string_length(t)),
                          i < 2 ? FB_MAX_TEXT_CHARS : 500);

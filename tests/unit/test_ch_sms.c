@@ -138,17 +138,7 @@ static void phones(void **state) {
 
 static ch_request req(const char *method, const char *path, const char *query, const char *body,
                       size_t len, t_headers *h) {
-    ch_request r = {.method = method,
-                    .path = path,
-                    .query = query,
-                    .query_len = strlen(query),
-                    .body = body,
-                    .body_len = len,
-                    .header = t_header_fn,
-                    .header_ctx = h,
-                    .remote_addr = "127.0.0.1",
-                    .now_ms = 1763880200000LL};
-    return r;
+    return t_request(method, path, query, strlen(query), body, len, h, 1763880200000LL);
 }
 
 /* Twilio's published example (twilio.com/docs/usage/security, reproduced in many
@@ -383,8 +373,10 @@ static void parse_kannel(void **state) {
     free(q);
 
     const char *dlrs[][2] = {
-        {"type=dlr&id=n1&status=2", "undelivered"}, {"type=dlr&id=n1&status=4", "queued"},
-        {"type=dlr&id=n1&status=8", "sent"},        {"type=dlr&id=n1&status=16", "failed"},
+        {"type=dlr&id=n1&status=2", "undelivered"},
+        {"type=dlr&id=n1&status=4", "queued"},
+        {"type=dlr&id=n1&status=8", "sent"},
+        {"type=dlr&id=n1&status=16", "failed"},
         {"type=dlr&id=n1&status=9", "delivered"}, /* 1 wins over 8 */
         {"type=dlr&id=n1&status=1&to=84912345678", "delivered"},
     };

@@ -50,16 +50,7 @@ static void sign(const char *app_id, const char *body, size_t len, const char *t
 }
 
 static ch_request post(const char *body, size_t len, t_headers *h, int64_t now) {
-    ch_request r = {.method = "POST",
-                    .path = "/webhook/zalo",
-                    .query = "",
-                    .body = body,
-                    .body_len = len,
-                    .header = t_header_fn,
-                    .header_ctx = h,
-                    .remote_addr = "127.0.0.1",
-                    .now_ms = now};
-    return r;
+    return t_request("POST", "/webhook/zalo", "", 0, body, len, h, now);
 }
 
 #define TS_TEXT 1763880000000LL /* timestamp in ch_zalo_text.json */
@@ -258,12 +249,6 @@ static void parse_malformed(void **state) {
     }
 }
 
-static json_t *body_json(const ch_http *h) {
-    json_t *j = json_loadb(h->body, h->body_len, 0, NULL);
-    assert_non_null(j);
-    return j;
-}
-
 static void render_cs(void **state) {
     (void)state;
     const char *text = "Hồ sơ HS-2025-000123 đang được xử lý.";
@@ -284,7 +269,7 @@ static void render_cs(void **state) {
     assert_int_equal(out[0].n_headers, 2);
     assert_string_equal(out[0].headers[0], "Content-Type: application/json");
     assert_string_equal(out[0].headers[1], "access_token: zl-access-token-123");
-    json_t *j = body_json(&out[0]);
+    json_t *j = t_body_json(&out[0]);
     assert_string_equal(
         json_string_value(json_object_get(json_object_get(j, "recipient"), "user_id")),
         "246845883529197922");
@@ -313,7 +298,7 @@ static void render_cs(void **state) {
     o.n_quick = 7;
     o.reply_to = NULL;
     assert_int_equal(ch_zalo_adapter.render(&settings, &o, out, 4, &n, err, sizeof err), 0);
-    j = body_json(&out[0]);
+    j = t_body_json(&out[0]);
     msg = json_object_get(j, "message");
     assert_null(json_object_get(msg, "attachment"));
     assert_null(json_object_get(msg, "quote_message_id"));
@@ -347,7 +332,7 @@ static void render_split(void **state) {
     assert_int_equal(ch_zalo_adapter.render(&settings, &o, out, 8, &n, err, sizeof err), 0);
     assert_int_equal(n, 3);
     for (size_t i = 0; i < n; i++) {
-        json_t *j = body_json(&out[i]);
+        json_t *j = t_body_json(&out[i]);
         json_t *msg = json_object_get(j, "message");
         json_t *t = json_object_get(msg, "text");
         assert_true(t_cps(json_string_value(t), json_string_length(t)) <= ZALO_MAX_TEXT_CHARS);
