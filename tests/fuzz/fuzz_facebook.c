@@ -21,30 +21,18 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
-#define FZ_SECRET "fb-app-secret-0123456789"
-#define FZ_VERIFY_TOKEN "motcua verify+token&1"
 #define FZ_SMALL_CHALLENGE 8 /* bytes of the challenge buffer on the too-small path */
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-static const ch_settings settings = {
-    .api_base = "http://127.0.0.1:9",
-    .api_version = "v21.0",
-    .app_secret = FZ_SECRET,
-    .verify_token = FZ_VERIFY_TOKEN,
-    .access_token = "fb-page-token",
-};
 
 /* "sha256=" + lower-case hex HMAC-SHA256 of the body, into out. */
 static void sign(const char *body, size_t len, char *out) {
     unsigned char mac[EVP_MAX_MD_SIZE];
     unsigned int ml = 0;
     static const unsigned char nothing[1];
-    CHECK(HMAC(EVP_sha256(), FZ_SECRET, (int)strlen(FZ_SECRET),
+    CHECK(HMAC(EVP_sha256(), T_FB_SECRET, (int)strlen(T_FB_SECRET),
                len ? (const unsigned char *)body : nothing, len, mac, &ml) != NULL);
-    strcpy(out, FB_SIGNATURE_PREFIX);
-    for (unsigned i = 0; i < ml; i++)
-        snprintf(out + strlen(FB_SIGNATURE_PREFIX) + 2 * i, 3, "%02x", mac[i]);
+    t_hex_sig(out, FB_SIGNATURE_PREFIX, mac, ml);
 }
 
 static void webhook(fz_input *in) {
@@ -63,7 +51,7 @@ static void webhook(fz_input *in) {
     ch_request req = t_request("POST", "/webhook/facebook", "", 0, body, len, &h, FZ_NOW_MS);
     int prc;
     size_t n;
-    int rc = fz_webhook(in, &ch_facebook_adapter, &settings, &req, &prc, &n);
+    int rc = fz_webhook(in, &ch_facebook_adapter, &t_facebook, &req, &prc, &n);
     CHECK(mode != FZ_SIG_WRONG || rc != 0);
     CHECK(mode >= FZ_SIG_WRONG || rc == 0);
     if (rc == 0) /* accepted: the header is the body's HMAC (hex in either case) */
@@ -103,14 +91,14 @@ static void handshake(fz_input *in) {
     char *q = fz_exact(in->p, in->n);
     size_t cap = (in->flags & FZ_OWN_2) ? FZ_SMALL_CHALLENGE : FB_MAX_CHALLENGE + 1;
     char challenge[FB_MAX_CHALLENGE + 1], err[256] = "";
-    int rc = ch_facebook_challenge(&settings, q, in->n, challenge, cap, err, sizeof err);
+    int rc = ch_facebook_challenge(&t_facebook, q, in->n, challenge, cap, err, sizeof err);
     CHECK(rc == 0 || rc == MC_EINVAL || rc == MC_ETOOBIG);
     if (rc == 0) {
         size_t cl = strnlen(challenge, cap);
         CHECK(cl >= 1 && cl <= FB_MAX_CHALLENGE && cl < cap);
         CHECK(strspn(challenge,
                      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-") == cl);
-        CHECK(query_has(q, in->n, "hub.verify_token", FZ_VERIFY_TOKEN));
+        CHECK(query_has(q, in->n, "hub.verify_token", T_FB_VERIFY_TOKEN));
         CHECK(query_has(q, in->n, "hub.mode", "subscribe"));
     } else {
         CHECK(err[0] != '\0');

@@ -23,20 +23,10 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
-#define FZ_AUTH_TOKEN "9f8e7d6c5b4a39281706f5e4d3c2b1a0"
 #define FZ_URL "https://motcua.example.gov.vn/webhook/sms" /* what Twilio calls */
 #define FZ_SHA1_B64 28                                     /* base64 of 20 bytes */
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-static const ch_settings settings = {
-    .public_url = "https://motcua.example.gov.vn/",
-    .api_base = "http://127.0.0.1:9",
-    .provider = "twilio",
-    .account_sid = "AC11111111111111111111111111111111",
-    .auth_token = FZ_AUTH_TOKEN,
-    .sender = "+84287300000",
-};
 
 /* One decoded parameter: a slice of the arena. */
 typedef struct param {
@@ -115,7 +105,7 @@ static int sign(const char *query, size_t qlen, const char *body, size_t blen, c
     }
     unsigned char mac[EVP_MAX_MD_SIZE];
     unsigned int maclen = 0;
-    CHECK(HMAC(EVP_sha1(), FZ_AUTH_TOKEN, (int)strlen(FZ_AUTH_TOKEN), msg, ml, mac, &maclen) !=
+    CHECK(HMAC(EVP_sha1(), T_TWILIO_TOKEN, (int)strlen(T_TWILIO_TOKEN), msg, ml, mac, &maclen) !=
               NULL &&
           maclen == 20);
     free(msg);
@@ -149,7 +139,7 @@ static void webhook(fz_input *in) {
         t_request(put ? "PUT" : "POST", "/webhook/sms", query, qlen, body, len, &h, FZ_NOW_MS);
     int prc;
     size_t n;
-    int rc = fz_webhook(in, &ch_sms_adapter, &settings, &req, &prc, &n);
+    int rc = fz_webhook(in, &ch_sms_adapter, &t_twilio, &req, &prc, &n);
     CHECK(mode != FZ_SIG_WRONG || rc != 0);
     if (put)
         CHECK(rc != 0 && prc != 0); /* refused by verify, and by parse when it runs */

@@ -22,23 +22,12 @@
 #include <jansson.h>
 #include <openssl/evp.h>
 
-#define FZ_APP_ID "360846524940903967"
-#define FZ_OA_KEY "Xk9pL2mQ7rT4vW1yZ3aB"
 #define FZ_MAX_NUM 32       /* bytes of an app_id or timestamp as text, as zalo.c reads them */
 #define FZ_MAX_MS_DIGITS 18 /* significant digits that always fit in int64_t */
 #define FZ_TOKEN_CAP 512    /* token buffers for the refresh answer */
 #define FZ_TOKEN_SMALL 16   /* ... when bit 4 asks for the too-small path */
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-static const ch_settings settings = {
-    .api_base = "http://127.0.0.1:9",
-    .app_id = FZ_APP_ID,
-    .app_secret = FZ_OA_KEY,
-    .access_token = "zl-access-token",
-    .oauth_base = "http://127.0.0.1:9",
-    .oauth_secret = "zl-app-secret",
-};
 
 /* A body member as the text Zalo signs: a string without NUL, or an integer's digits;
  * 0 when it is neither. */
@@ -74,12 +63,10 @@ static void sign(const char *app_id, const char *body, size_t len, const char *t
     CHECK(c != NULL && EVP_DigestInit_ex(c, EVP_sha256(), NULL) == 1 &&
           EVP_DigestUpdate(c, app_id, strlen(app_id)) == 1 && EVP_DigestUpdate(c, body, len) == 1 &&
           EVP_DigestUpdate(c, ts, strlen(ts)) == 1 &&
-          EVP_DigestUpdate(c, FZ_OA_KEY, strlen(FZ_OA_KEY)) == 1 &&
+          EVP_DigestUpdate(c, T_ZALO_OA_KEY, strlen(T_ZALO_OA_KEY)) == 1 &&
           EVP_DigestFinal_ex(c, md, &ml) == 1);
     EVP_MD_CTX_free(c);
-    strcpy(out, ZALO_SIGNATURE_PREFIX);
-    for (unsigned i = 0; i < ml; i++)
-        snprintf(out + strlen(ZALO_SIGNATURE_PREFIX) + 2 * i, 3, "%02x", md[i]);
+    t_hex_sig(out, ZALO_SIGNATURE_PREFIX, md, ml);
 }
 
 static void webhook(fz_input *in) {
@@ -106,12 +93,13 @@ static void webhook(fz_input *in) {
     ch_request req = t_request("POST", "/webhook/zalo", "", 0, body, len, &h, FZ_NOW_MS);
     int prc;
     size_t n;
-    int rc = fz_webhook(in, &ch_zalo_adapter, &settings, &req, &prc, &n);
+    int rc = fz_webhook(in, &ch_zalo_adapter, &t_zalo, &req, &prc, &n);
     if (mode == FZ_SIG_WRONG)
         CHECK(rc != 0);
     if (rc == 0) /* accepted: the configured app, a fresh event */
-        CHECK(has_app && strcmp(app_id, FZ_APP_ID) == 0 && has_ts && fresh_ms(ts));
-    if (mode < FZ_SIG_WRONG && has_app && strcmp(app_id, FZ_APP_ID) == 0 && has_ts && fresh_ms(ts))
+        CHECK(has_app && strcmp(app_id, T_ZALO_APP_ID) == 0 && has_ts && fresh_ms(ts));
+    if (mode < FZ_SIG_WRONG && has_app && strcmp(app_id, T_ZALO_APP_ID) == 0 && has_ts &&
+        fresh_ms(ts))
         CHECK(rc == 0);
     free(body);
     free(sig);

@@ -19,30 +19,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define AUTH_TOKEN "9f8e7d6c5b4a39281706f5e4d3c2b1a0"
-#define SID "AC11111111111111111111111111111111"
-
-static const ch_settings twilio = {
-    .public_url = "https://motcua.example.gov.vn/",
-    .api_base = "https://api.twilio.com",
-    .provider = "twilio",
-    .account_sid = SID,
-    .auth_token = AUTH_TOKEN,
-    .sender = "+84287300000",
-    .status_callback = "https://motcua.example.gov.vn/webhook/sms",
-};
-
-static const ch_settings kannel = {
-    .api_base = "http://127.0.0.1:13013",
-    .provider = "kannel",
-    .username = "motcua",
-    .password = "p@ss word",
-    .shared_secret = "k4nnel-s3cret",
-    .sender = "UBND-HCM",
-    .status_callback = "http://10.0.0.5:8080/webhook/sms",
-    .allowed_addrs = "10.0.0.7, 127.0.0.1",
-};
-
 /* Repeats a UTF-8 unit n times into a malloc'd string. */
 static char *rep(const char *unit, size_t n, size_t *len) {
     size_t ul = strlen(unit);
@@ -204,26 +180,26 @@ static void verify_twilio(void **state) {
     size_t len;
     char *body = t_read("tests/unit/data/ch_twilio_inbound.txt", &len);
     char sig[64], err[160];
-    twilio_sign(AUTH_TOKEN, "https://motcua.example.gov.vn/webhook/sms", body, sig);
+    twilio_sign(T_TWILIO_TOKEN, "https://motcua.example.gov.vn/webhook/sms", body, sig);
     t_headers h = {{"X-Twilio-Signature"}, {sig}, 1};
     ch_request r = req("POST", "/webhook/sms", "", body, len, &h);
-    assert_int_equal(ch_sms_adapter.verify(&twilio, &r, err, sizeof err), 0);
+    assert_int_equal(ch_sms_adapter.verify(&t_twilio, &r, err, sizeof err), 0);
     body[len - 3] ^= 0x01; /* one flipped byte */
-    assert_int_equal(ch_sms_adapter.verify(&twilio, &r, err, sizeof err), MC_EINVAL);
+    assert_int_equal(ch_sms_adapter.verify(&t_twilio, &r, err, sizeof err), MC_EINVAL);
     assert_non_null(strstr(err, "does not match"));
     body[len - 3] ^= 0x01;
-    ch_settings wrong = twilio;
+    ch_settings wrong = t_twilio;
     wrong.auth_token = "0000000000000000000000000000000";
     assert_int_equal(ch_sms_adapter.verify(&wrong, &r, err, sizeof err), MC_EINVAL);
     h.n = 0;
-    assert_int_equal(ch_sms_adapter.verify(&twilio, &r, err, sizeof err), MC_EINVAL);
+    assert_int_equal(ch_sms_adapter.verify(&t_twilio, &r, err, sizeof err), MC_EINVAL);
     assert_non_null(strstr(err, "missing"));
     h.n = 1;
     /* A malformed form cannot be verified. */
     const char *bad = "Body=%ZZ&From=x";
     r.body = bad;
     r.body_len = strlen(bad);
-    assert_int_equal(ch_sms_adapter.verify(&twilio, &r, err, sizeof err), MC_EINVAL);
+    assert_int_equal(ch_sms_adapter.verify(&t_twilio, &r, err, sizeof err), MC_EINVAL);
     free(body);
 }
 
@@ -234,34 +210,34 @@ static void verify_kannel(void **state) {
     t_headers h = {{0}, {0}, 0};
     ch_request r = req("GET", "/webhook/sms", q, "", 0, &h);
     char err[160];
-    assert_int_equal(ch_sms_adapter.verify(&kannel, &r, err, sizeof err), 0);
+    assert_int_equal(ch_sms_adapter.verify(&t_kannel, &r, err, sizeof err), 0);
     r.remote_addr = "10.0.0.7";
-    assert_int_equal(ch_sms_adapter.verify(&kannel, &r, err, sizeof err), 0);
+    assert_int_equal(ch_sms_adapter.verify(&t_kannel, &r, err, sizeof err), 0);
     r.remote_addr = "10.0.0.70"; /* not a prefix match */
-    assert_int_equal(ch_sms_adapter.verify(&kannel, &r, err, sizeof err), MC_EINVAL);
+    assert_int_equal(ch_sms_adapter.verify(&t_kannel, &r, err, sizeof err), MC_EINVAL);
     assert_non_null(strstr(err, "allowed"));
     r.remote_addr = "127.0.0.1";
-    ch_settings wrong = kannel;
+    ch_settings wrong = t_kannel;
     wrong.shared_secret = "k4nnel-s3creT";
     assert_int_equal(ch_sms_adapter.verify(&wrong, &r, err, sizeof err), MC_EINVAL);
     const char *nosecret = "from=0912345678&to=8079&text=hi&id=1";
     r.query = nosecret;
     r.query_len = strlen(nosecret);
-    assert_int_equal(ch_sms_adapter.verify(&kannel, &r, err, sizeof err), MC_EINVAL);
+    assert_int_equal(ch_sms_adapter.verify(&t_kannel, &r, err, sizeof err), MC_EINVAL);
     assert_non_null(strstr(err, "secret"));
-    ch_settings unset = kannel;
+    ch_settings unset = t_kannel;
     unset.shared_secret = "";
     r.query = q;
     r.query_len = len;
     assert_int_equal(ch_sms_adapter.verify(&unset, &r, err, sizeof err), MC_EINVAL);
     r.method = "PUT";
-    assert_int_equal(ch_sms_adapter.verify(&kannel, &r, err, sizeof err), MC_EINVAL);
+    assert_int_equal(ch_sms_adapter.verify(&t_kannel, &r, err, sizeof err), MC_EINVAL);
     free(q);
 }
 
 static int parse(const ch_request *r, ch_message *m, size_t *n, char *err) {
     *n = 99;
-    return ch_sms_adapter.parse(&twilio, r, m, n, err, 160);
+    return ch_sms_adapter.parse(&t_twilio, r, m, n, err, 160);
 }
 
 static void parse_twilio(void **state) {
@@ -418,11 +394,11 @@ static void render_twilio(void **state) {
     ch_http out[2];
     size_t n = 0;
     char err[160];
-    assert_int_equal(ch_sms_adapter.render(&twilio, &o, out, 2, &n, err, sizeof err), 0);
+    assert_int_equal(ch_sms_adapter.render(&t_twilio, &o, out, 2, &n, err, sizeof err), 0);
     assert_int_equal(n, 1);
     assert_string_equal(out[0].method, "POST");
-    assert_string_equal(out[0].url,
-                        "https://api.twilio.com/2010-04-01/Accounts/" SID "/Messages.json");
+    assert_string_equal(out[0].url, "https://api.twilio.com/2010-04-01/Accounts/" T_TWILIO_SID
+                                    "/Messages.json");
     assert_int_equal(out[0].segments, 1);
     assert_string_equal(out[0].encoding, "GSM-7");
     /* Basic auth decodes back to sid:token. */
@@ -433,8 +409,9 @@ static void render_twilio(void **state) {
     assert_non_null(auth);
     unsigned char dec[128];
     int dl = EVP_DecodeBlock(dec, (const unsigned char *)auth, (int)strlen(auth));
-    assert_true(dl >= (int)strlen(SID ":" AUTH_TOKEN));
-    assert_memory_equal(dec, SID ":" AUTH_TOKEN, strlen(SID ":" AUTH_TOKEN));
+    assert_true(dl >= (int)strlen(T_TWILIO_SID ":" T_TWILIO_TOKEN));
+    assert_memory_equal(dec, T_TWILIO_SID ":" T_TWILIO_TOKEN,
+                        strlen(T_TWILIO_SID ":" T_TWILIO_TOKEN));
     char *v = t_form(out[0].body, out[0].body_len, "To");
     assert_string_equal(v, "+84912345678");
     free(v);
@@ -454,7 +431,7 @@ static void render_twilio(void **state) {
                      "kết quả trong giờ hành chính.";
     o.text = vi;
     o.text_len = strlen(vi);
-    assert_int_equal(ch_sms_adapter.render(&twilio, &o, out, 2, &n, err, sizeof err), 0);
+    assert_int_equal(ch_sms_adapter.render(&t_twilio, &o, out, 2, &n, err, sizeof err), 0);
     assert_string_equal(out[0].encoding, "UCS-2");
     assert_int_equal(out[0].segments, 2);
     v = t_form(out[0].body, out[0].body_len, "Body");
@@ -471,7 +448,7 @@ static void render_kannel(void **state) {
     ch_http out[1];
     size_t n = 0;
     char err[160];
-    assert_int_equal(ch_sms_adapter.render(&kannel, &o, out, 1, &n, err, sizeof err), 0);
+    assert_int_equal(ch_sms_adapter.render(&t_kannel, &o, out, 1, &n, err, sizeof err), 0);
     assert_string_equal(out[0].method, "GET");
     assert_null(out[0].body);
     const char *prefix = "http://127.0.0.1:13013/cgi-bin/sendsms?";
@@ -506,7 +483,7 @@ static void render_kannel(void **state) {
     const char *ascii = "Ho so da co ket qua.";
     o.text = ascii;
     o.text_len = strlen(ascii);
-    assert_int_equal(ch_sms_adapter.render(&kannel, &o, out, 1, &n, err, sizeof err), 0);
+    assert_int_equal(ch_sms_adapter.render(&t_kannel, &o, out, 1, &n, err, sizeof err), 0);
     char *v = t_form(out[0].url, strlen(out[0].url), "coding");
     assert_string_equal(v, "0");
     free(v);
@@ -517,7 +494,7 @@ static void render_cut(void **state) {
     (void)state;
     size_t len;
     char *vi = t_long_text("tests/unit/data/ch_vi_sentences.txt", 600, &len);
-    ch_settings s = twilio;
+    ch_settings s = t_twilio;
     s.max_segments = 3;
     s.more_text = " Xem tiếp: https://motcua.example.gov.vn/hs/123";
     ch_outgoing o = {.recipient = "+84912345678", .text = vi, .text_len = len};
@@ -567,7 +544,7 @@ static void render_cut(void **state) {
     assert_non_null(strstr(err, "13"));
     free(ascii);
 
-    ch_settings none = twilio;
+    ch_settings none = t_twilio;
     none.provider = "esms";
     assert_int_equal(ch_sms_adapter.render(&none, &o, out, 1, &n, err, sizeof err), MC_EINVAL);
 }

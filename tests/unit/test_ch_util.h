@@ -20,6 +20,54 @@
 
 #define T_MAX_HEADERS 8
 
+/* ---- the channels' settings every channel test uses (fuzz targets included) ---- */
+
+#define T_FB_SECRET "fb-app-secret-0123456789"    /* Messenger app secret */
+#define T_FB_VERIFY_TOKEN "motcua verify+token&1" /* Messenger webhook verify token */
+#define T_ZALO_APP_ID "360846524940903967"        /* Zalo app id */
+#define T_ZALO_OA_KEY "Xk9pL2mQ7rT4vW1yZ3aB"      /* Zalo OA secret key (webhook MAC) */
+#define T_TWILIO_SID "AC11111111111111111111111111111111"
+#define T_TWILIO_TOKEN "9f8e7d6c5b4a39281706f5e4d3c2b1a0" /* Twilio auth token */
+#define T_KANNEL_SECRET "k4nnel-s3cret"                   /* Kannel shared secret */
+
+static const ch_settings t_facebook = {
+    .api_base = "https://graph.facebook.com/",
+    .api_version = "v21.0",
+    .app_secret = T_FB_SECRET,
+    .verify_token = T_FB_VERIFY_TOKEN,
+    .access_token = "EAAB+tok/en&x=1",
+};
+
+static const ch_settings t_zalo = {
+    .api_base = "https://openapi.zalo.me",
+    .app_id = T_ZALO_APP_ID,
+    .app_secret = T_ZALO_OA_KEY,
+    .access_token = "zl-access-token-123",
+    .oauth_base = "https://oauth.zaloapp.com/",
+    .oauth_secret = "app-secret-key-456",
+};
+
+static const ch_settings t_twilio = {
+    .public_url = "https://motcua.example.gov.vn/",
+    .api_base = "https://api.twilio.com",
+    .provider = "twilio",
+    .account_sid = T_TWILIO_SID,
+    .auth_token = T_TWILIO_TOKEN,
+    .sender = "+84287300000",
+    .status_callback = "https://motcua.example.gov.vn/webhook/sms",
+};
+
+static const ch_settings t_kannel = {
+    .api_base = "http://127.0.0.1:13013",
+    .provider = "kannel",
+    .username = "motcua",
+    .password = "p@ss word",
+    .shared_secret = T_KANNEL_SECRET,
+    .sender = "UBND-HCM",
+    .status_callback = "http://10.0.0.5:8080/webhook/sms",
+    .allowed_addrs = "10.0.0.7, 127.0.0.1",
+};
+
 /* A fake request header table: name/value pairs, looked up case-insensitively. */
 typedef struct t_headers {
     const char *name[T_MAX_HEADERS];
@@ -70,6 +118,16 @@ static inline char *t_read(const char *path, size_t *len) {
     buf[n] = '\0';
     *len = (size_t)n;
     return buf;
+}
+
+/* prefix + lower-case hex of md[0..n) into out (strlen(prefix) + 2n + 1 bytes): the
+ * signature header values of Messenger ("sha256=") and Zalo ("mac="). */
+static inline void t_hex_sig(char *out, const char *prefix, const unsigned char *md, size_t n) {
+    size_t pl = strlen(prefix);
+    memcpy(out, prefix, pl);
+    for (size_t i = 0; i < n; i++)
+        snprintf(out + pl + 2 * i, 3, "%02x", md[i]);
+    out[pl + 2 * n] = '\0';
 }
 
 /* A hex digit's value, or -1. */
