@@ -129,6 +129,22 @@ static inline void fz_spoil(char *sig, size_t pos) {
     sig[pos] = sig[pos] == '0' ? '1' : '0';
 }
 
+/*
+ * The signature header a webhook gets: in signature mode 3 sig (read by fz_sig_from_input
+ * before the body), otherwise a copy of right (the signature computed by the target),
+ * in mode 2 with the character at spoil_at changed when right has one there. Caller
+ * frees.
+ */
+static inline char *fz_signature(const fz_input *in, char *sig, const char *right,
+                                 size_t spoil_at) {
+    if ((in->flags & FZ_SIG_MASK) == FZ_SIG_INPUT)
+        return sig;
+    sig = fz_dup(right, strlen(right));
+    if ((in->flags & FZ_SIG_MASK) == FZ_SIG_WRONG && spoil_at < strlen(right))
+        fz_spoil(sig, spoil_at);
+    return sig;
+}
+
 /* A fixed-size field holds a NUL-terminated, valid UTF-8 string. */
 static inline void fz_check_field(const char *f, size_t cap) {
     const char *nul = memchr(f, '\0', cap);

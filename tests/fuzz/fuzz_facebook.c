@@ -42,11 +42,7 @@ static void webhook(fz_input *in) {
     size_t len = in->n;
     char right[sizeof(FB_SIGNATURE_PREFIX) + 2 * EVP_MAX_MD_SIZE];
     sign(body, len, right);
-    if (mode != FZ_SIG_INPUT) {
-        sig = fz_dup(right, strlen(right));
-        if (mode == FZ_SIG_WRONG)
-            fz_spoil(sig, strlen(FB_SIGNATURE_PREFIX) + len % 64);
-    }
+    sig = fz_signature(in, sig, right, strlen(FB_SIGNATURE_PREFIX) + len % 64);
     t_headers h = {{"X-Hub-Signature-256"}, {sig}, 1};
     ch_request req = t_request("POST", "/webhook/facebook", "", 0, body, len, &h, FZ_NOW_MS);
     int prc;

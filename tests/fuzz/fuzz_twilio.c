@@ -127,12 +127,8 @@ static void webhook(fz_input *in) {
     char *body = fz_exact(in->p, in->n);
     size_t len = in->n;
     char right[FZ_SHA1_B64 + 1] = "";
-    int signable = sign(query, qlen, body, len, right);
-    if (mode != FZ_SIG_INPUT) {
-        sig = fz_dup(right, strlen(right));
-        if (mode == FZ_SIG_WRONG && signable)
-            fz_spoil(sig, len % (FZ_SHA1_B64 - 1)); /* the last one is padding */
-    }
+    int signable = sign(query, qlen, body, len, right);          /* right stays "" when not */
+    sig = fz_signature(in, sig, right, len % (FZ_SHA1_B64 - 1)); /* the last one is padding */
     t_headers h = {{"X-Twilio-Signature"}, {sig}, 1};
     int put = (in->flags & FZ_OWN_2) != 0;
     ch_request req =

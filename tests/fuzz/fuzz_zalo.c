@@ -82,13 +82,9 @@ static void webhook(fz_input *in) {
     int has_app = is_obj && member_text(root, "app_id", app_id, sizeof app_id);
     int has_ts = is_obj && member_text(root, "timestamp", ts, sizeof ts);
     json_decref(root);
-    if (mode != FZ_SIG_INPUT) {
-        sig = malloc(sizeof(ZALO_SIGNATURE_PREFIX) + 2 * EVP_MAX_MD_SIZE);
-        CHECK(sig != NULL);
-        sign(app_id, body, len, ts, sig);
-        if (mode == FZ_SIG_WRONG)
-            fz_spoil(sig, strlen(ZALO_SIGNATURE_PREFIX) + len % 64);
-    }
+    char right[sizeof(ZALO_SIGNATURE_PREFIX) + 2 * EVP_MAX_MD_SIZE];
+    sign(app_id, body, len, ts, right);
+    sig = fz_signature(in, sig, right, strlen(ZALO_SIGNATURE_PREFIX) + len % 64);
     t_headers h = {{"X-ZEvent-Signature"}, {sig}, 1};
     ch_request req = t_request("POST", "/webhook/zalo", "", 0, body, len, &h, FZ_NOW_MS);
     int prc;
