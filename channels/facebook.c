@@ -160,55 +160,58 @@ static int get_ms(json_t *v, const char *path, int64_t dflt, int64_t *out, char 
     return 0;
 }
 
-/* Common head of every item: sender, recipient, timestamp, copied into m. */
-typedef struct fb_head {
+/* One messaging item being read: where it is, its head, and where its messages go. */
+typedef struct fb_item {
+    const char *at;            /* its path for errors: "entry[i].messaging[j]" */
+    const char *field;         /* its event's member: "message", "postback", ... */
     char sender[CH_MAX_ID];    /* sender.id */
     char recipient[CH_MAX_ID]; /* recipient.id */
     int64_t ts;                /* timestamp, or the gateway clock */
-} fb_head;
+    ch_message *out;           /* the request's messages ... */
+    size_t *n;                 /* ... and how many are filled */
+    char *err;                 /* the caller's error buffer */
+    size_t errlen;             /* its bytes */
+} fb_item;
 
-/* The next free message slot with the item's head, or NULL (with the error) when the
- * request carries too many. */
-static ch_message *head_slot(ch_message *out, size_t *n, const fb_head *h, char *err,
-                             size_t errlen) {
-    ch_message *m = ch_message_next(out, n, FB_CHANNEL, err, errlen);
+/* The next free message slot with the item's sender, recipient and time, or NULL (with
+ * the error) when the request carries too many. */
+static ch_message *head_slot(fb_item *it) {
+    ch_message *m = ch_message_next(it->out, it->n, FB_CHANNEL, it->err, it->errlen);
     if (m != NULL) {
-        memcpy(m->sender, h->sender, sizeof m->sender);
-        memcpy(m->recipient, h->recipient, sizeof m->recipient);
-        m->ts_ms = h->ts;
+        memcpy(m->sender, it->sender, sizeof m->sender);
+        memcpy(m->recipient, it->recipient, sizeof m->recipient);
+        m->ts_ms = it->ts;
     }
     return m;
 }
 
-/*
- * The readers of an item's event: v is the object named `field` (checked to be one), `at`
- * the item's path for errors, h its head. Each fills one or more messages.
- */
-static int parse_message(json_t *msg, const char *at, const char *field, const fb_head *h,
-                         ch_message *out, size_t *n, char *err, size_t errlen) {
-    (void)field;
-    char path[160];
-    ch_message *m = head_slot(out, n, h, err, errlen);
+/* The readers of an item's event: v is the object named it->field (checked to be one);
+ * each fills one or more messages. */
+static int parse_message(json_t *msg, fb_item *it) {
+    ch_message *m = head_slot(it);
     if (m == NULL)
         return MC_ETOOBIG;
-    snprintf(path, sizeof path, "%s.message.mid", at);
-    int rc = get_id(json_object_get(msg, "mid"), path, m->provider_id, err, errlen);
+    char path[160];
+    snprintf(path, sizeof path, "%s.message.mid", it->at);
+    int rc = get_id(json_object_get(msg, "mid"), path, m->provider_id, it->err, it->errlen);
     if (rc < 0)
         return rc;
     if (json_is_true(json_object_get(msg, "is_echo"))) {
         m->kind = CH_EV_ECHO;
         return 0;
     }
-    snprintf(path, sizeof path, "%s.message.text", at);
-    rc = ch_json_dup(json_object_get(msg, "text"), path, &m->text, &m->text_len, err, errlen);
+    snprintf(path, sizeof path, "%s.message.text", it->at);
+    rc = ch_json_dup(json_object_get(msg, "text"), path, &m->text, &m->text_len, it->err,
+                     it->errlen);
     if (rc < 0)
         return rc;
     json_t *qr = json_object_get(msg, "quick_reply");
     if (qr != NULL) {
-        snprintf(path, sizeof path, "%s.message.quick_reply.payload", at);
+        snprintf(path, sizeof path, "%s.message.quick_reply.payload", it->at);
         if (!json_is_object(qr) || json_object_get(qr, "payload") == NULL)
-            return ch_fail(err, errlen, MC_EINVAL, "%s missing", path);
-        rc = ch_json_dup(json_object_get(qr, "payload"), path, &m->payload, NULL, err, errlen);
+            return ch_fail(it->err, it->errlen, MC_EINVAL, "%s missing", path);
+        rc = ch_json_dup(json_object_get(qr, "payload"), path, &m->payload, NULL, it->err,
+                         it->errlen);
         if (rc < 0)
             return rc;
         m->kind = CH_EV_QUICK_REPLY;
@@ -224,62 +227,62 @@ static int parse_message(json_t *msg, const char *at, const char *field, const f
     return 0;
 }
 
-static int parse_postback(json_t *pb, const char *at, const char *field, const fb_head *h,
-                          ch_message *out, size_t *n, char *err, size_t errlen) {
-    (void)field;
-    char path[160];
-    ch_message *m = head_slot(out, n, h, err, errlen);
+static int parse_postback(json_t *pb, fb_item *it) {
+    ch_message *m = head_slot(it);
     if (m == NULL)
         return MC_ETOOBIG;
     m->kind = CH_EV_POSTBACK;
+    char path[160];
     json_t *mid = json_object_get(pb, "mid");
     if (mid != NULL) {
-        snprintf(path, sizeof path, "%s.postback.mid", at);
-        int rc = get_id(mid, path, m->provider_id, err, errlen);
+        snprintf(path, sizeof path, "%s.postback.mid", it->at);
+        int rc = get_id(mid, path, m->provider_id, it->err, it->errlen);
         if (rc < 0)
             return rc;
     } else {
         /* Older postbacks have no mid: sender and timestamp identify the press. */
         snprintf(m->provider_id, sizeof m->provider_id, "pb:%.*s:%lld",
-                 (int)ch_utf8_floor(h->sender, strlen(h->sender), CH_ID_PART), h->sender,
-                 (long long)h->ts);
+                 (int)ch_utf8_floor(it->sender, strlen(it->sender), CH_ID_PART), it->sender,
+                 (long long)it->ts);
     }
-    snprintf(path, sizeof path, "%s.postback.payload", at);
+    snprintf(path, sizeof path, "%s.postback.payload", it->at);
     if (json_object_get(pb, "payload") == NULL)
-        return ch_fail(err, errlen, MC_EINVAL, "%s missing", path);
-    int rc = ch_json_dup(json_object_get(pb, "payload"), path, &m->payload, NULL, err, errlen);
+        return ch_fail(it->err, it->errlen, MC_EINVAL, "%s missing", path);
+    int rc =
+        ch_json_dup(json_object_get(pb, "payload"), path, &m->payload, NULL, it->err, it->errlen);
     if (rc < 0)
         return rc;
-    snprintf(path, sizeof path, "%s.postback.title", at);
-    return ch_json_dup(json_object_get(pb, "title"), path, &m->text, &m->text_len, err, errlen);
+    snprintf(path, sizeof path, "%s.postback.title", it->at);
+    return ch_json_dup(json_object_get(pb, "title"), path, &m->text, &m->text_len, it->err,
+                       it->errlen);
 }
 
-static int parse_receipt(json_t *r, const char *at, const char *field, const fb_head *h,
-                         ch_message *out, size_t *n, char *err, size_t errlen) {
+static int parse_receipt(json_t *r, fb_item *it) {
     char path[160];
-    ch_event kind = strcmp(field, "delivery") == 0 ? CH_EV_DELIVERY : CH_EV_READ;
-    snprintf(path, sizeof path, "%s.%s.watermark", at, field);
+    ch_event kind = strcmp(it->field, "delivery") == 0 ? CH_EV_DELIVERY : CH_EV_READ;
+    snprintf(path, sizeof path, "%s.%s.watermark", it->at, it->field);
     json_t *wm = json_object_get(r, "watermark");
     if (wm == NULL)
-        return ch_fail(err, errlen, MC_EINVAL, "%s missing", path);
+        return ch_fail(it->err, it->errlen, MC_EINVAL, "%s missing", path);
     int64_t watermark = 0;
-    int rc = get_ms(wm, path, 0, &watermark, err, errlen);
+    int rc = get_ms(wm, path, 0, &watermark, it->err, it->errlen);
     if (rc < 0)
         return rc;
     json_t *mids = json_object_get(r, "mids");
     if (mids != NULL && !json_is_array(mids))
-        return ch_fail(err, errlen, MC_EINVAL, "%s.%s.mids must be an array", at, field);
+        return ch_fail(it->err, it->errlen, MC_EINVAL, "%s.%s.mids must be an array", it->at,
+                       it->field);
     size_t count = mids ? json_array_size(mids) : 0;
     /* One message per mid; without mids, one for everything before the watermark. */
     for (size_t k = 0; k < (count ? count : 1); k++) {
-        ch_message *m = head_slot(out, n, h, err, errlen);
+        ch_message *m = head_slot(it);
         if (m == NULL)
             return MC_ETOOBIG;
         m->kind = kind;
         m->watermark_ms = watermark;
         if (count > 0) {
-            snprintf(path, sizeof path, "%s.%s.mids[%zu]", at, field, k);
-            rc = get_id(json_array_get(mids, k), path, m->provider_id, err, errlen);
+            snprintf(path, sizeof path, "%s.%s.mids[%zu]", it->at, it->field, k);
+            rc = get_id(json_array_get(mids, k), path, m->provider_id, it->err, it->errlen);
             if (rc < 0)
                 return rc;
         }
@@ -289,9 +292,8 @@ static int parse_receipt(json_t *r, const char *at, const char *field, const fb_
 
 /* An item's events, the first one present wins; any other member is skipped. */
 static const struct {
-    const char *field; /* member of the messaging item */
-    int (*parse)(json_t *v, const char *at, const char *field, const fb_head *h, ch_message *out,
-                 size_t *n, char *err, size_t errlen); /* reads it */
+    const char *field;                    /* member of the messaging item */
+    int (*parse)(json_t *v, fb_item *it); /* reads it */
 } fb_events[] = {
     {"message", parse_message},
     {"postback", parse_postback},
@@ -300,39 +302,39 @@ static const struct {
 };
 
 /* <at>.<who>.id into dst[CH_MAX_ID]. */
-static int get_party(json_t *it, const char *at, const char *who, char *dst, char *err,
-                     size_t errlen) {
+static int get_party(json_t *item, const fb_item *it, const char *who, char *dst) {
     char path[160];
-    json_t *o = json_object_get(it, who);
-    snprintf(path, sizeof path, "%s.%s.id", at, who);
-    return get_id(json_is_object(o) ? json_object_get(o, "id") : NULL, path, dst, err, errlen);
+    json_t *o = json_object_get(item, who);
+    snprintf(path, sizeof path, "%s.%s.id", it->at, who);
+    return get_id(json_is_object(o) ? json_object_get(o, "id") : NULL, path, dst, it->err,
+                  it->errlen);
 }
 
-static int parse_item(json_t *it, const char *at, int64_t now_ms, ch_message *out, size_t *n,
+static int parse_item(json_t *item, const char *at, int64_t now_ms, ch_message *out, size_t *n,
                       char *err, size_t errlen) {
-    if (!json_is_object(it))
+    if (!json_is_object(item))
         return ch_fail(err, errlen, MC_EINVAL, "%s must be an object", at);
     size_t e = 0;
-    while (e < MC_ARRAY_LEN(fb_events) && json_object_get(it, fb_events[e].field) == NULL)
+    while (e < MC_ARRAY_LEN(fb_events) && json_object_get(item, fb_events[e].field) == NULL)
         e++;
     if (e == MC_ARRAY_LEN(fb_events))
         return 0; /* optins, referrals, reactions...: not ours, skipped */
-    fb_head h;
-    int rc = get_party(it, at, "sender", h.sender, err, errlen);
+    fb_item it = {
+        .at = at, .field = fb_events[e].field, .out = out, .n = n, .err = err, .errlen = errlen};
+    int rc = get_party(item, &it, "sender", it.sender);
     if (rc == 0)
-        rc = get_party(it, at, "recipient", h.recipient, err, errlen);
+        rc = get_party(item, &it, "recipient", it.recipient);
     if (rc < 0)
         return rc;
     char path[160];
     snprintf(path, sizeof path, "%s.timestamp", at);
-    rc = get_ms(json_object_get(it, "timestamp"), path, now_ms, &h.ts, err, errlen);
+    rc = get_ms(json_object_get(item, "timestamp"), path, now_ms, &it.ts, err, errlen);
     if (rc < 0)
         return rc;
-    const char *field = fb_events[e].field;
-    json_t *v = json_object_get(it, field);
+    json_t *v = json_object_get(item, it.field);
     if (!json_is_object(v))
-        return ch_fail(err, errlen, MC_EINVAL, "%s.%s must be an object", at, field);
-    return fb_events[e].parse(v, at, field, &h, out, n, err, errlen);
+        return ch_fail(err, errlen, MC_EINVAL, "%s.%s must be an object", at, it.field);
+    return fb_events[e].parse(v, &it);
 }
 
 static int fb_parse(const ch_settings *s, const ch_request *req, ch_message *out, size_t *n,
