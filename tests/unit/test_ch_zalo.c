@@ -107,71 +107,59 @@ static size_t parse_file(const char *path, ch_message *m, int *rc, char *err) {
     return n;
 }
 
+/* Every event fixture and the messages it gives, in order. Receipts describe OUR
+ * message: the OA is the sender in Zalo's payload; normalized, sender = citizen. */
 static void parse_events(void **state) {
     (void)state;
+    static const struct {
+        const char *file;                           /* tests/unit/data/ch_zalo_<file>.json */
+        size_t n;                                   /* messages it gives */
+        ch_event kind;                              /* each one's ... */
+        const char *id, *sender, *recipient, *text; /* text NULL: none */
+        int64_t ts_ms;
+    } rows[] = {
+        {"text", 1, CH_EV_TEXT, "96d3cdf3af150460909", "246845883529197922", "388613280878808645",
+         "Hồ sơ HS-2025-000123 của tôi tới đâu rồi?", TS_TEXT},
+        {"image", 1, CH_EV_UNSUPPORTED, "a7e2ff01b2c3d4e5f60", "246845883529197922",
+         "388613280878808645", NULL, 1763880001000LL},
+        {"follow", 1, CH_EV_FOLLOW, "follow:246845883529197922:1763880002000", "246845883529197922",
+         "388613280878808645", NULL, 1763880002000LL},
+        {"unfollow", 1, CH_EV_UNFOLLOW, "unfollow:246845883529197922:1763880003000",
+         "246845883529197922", "388613280878808645", NULL, 1763880003000LL},
+        {"seen", 2, CH_EV_READ, "bc1f0a2e7d6c5b4a391", "246845883529197922", "388613280878808645",
+         NULL, 1763880004000LL},
+        {"seen", 2, CH_EV_READ, "bc1f0a2e7d6c5b4a392", "246845883529197922", "388613280878808645",
+         NULL, 1763880004000LL},
+        {"received", 1, CH_EV_DELIVERY, "bc1f0a2e7d6c5b4a393", "246845883529197922",
+         "388613280878808645", NULL, 1763880005000LL},
+        /* Our own oa_send_text echo and other names: skipped, not errors. */
+        {"other", 0, CH_EV_TEXT, NULL, NULL, NULL, NULL, 0},
+    };
     ch_message m[CH_MAX_MESSAGES];
-    char err[160];
-    int rc;
-    size_t n = parse_file("tests/unit/data/ch_zalo_text.json", m, &rc, err);
-    assert_int_equal(rc, 0);
-    assert_int_equal(n, 1);
-    assert_int_equal(m[0].kind, CH_EV_TEXT);
-    assert_string_equal(m[0].channel, "zalo");
-    assert_string_equal(m[0].provider_id, "96d3cdf3af150460909");
-    assert_string_equal(m[0].sender, "246845883529197922");
-    assert_string_equal(m[0].recipient, "388613280878808645");
-    assert_int_equal(m[0].ts_ms, TS_TEXT);
-    assert_string_equal(m[0].text, "Hồ sơ HS-2025-000123 của tôi tới đâu rồi?");
-    ch_message_clear(&m[0]);
-
-    n = parse_file("tests/unit/data/ch_zalo_image.json", m, &rc, err);
-    assert_int_equal(rc, 0);
-    assert_int_equal(n, 1);
-    assert_int_equal(m[0].kind, CH_EV_UNSUPPORTED);
-    assert_string_equal(m[0].provider_id, "a7e2ff01b2c3d4e5f60");
-    assert_null(m[0].text);
-    ch_message_clear(&m[0]);
-
-    n = parse_file("tests/unit/data/ch_zalo_follow.json", m, &rc, err);
-    assert_int_equal(rc, 0);
-    assert_int_equal(m[0].kind, CH_EV_FOLLOW);
-    assert_string_equal(m[0].sender, "246845883529197922");
-    assert_string_equal(m[0].recipient, "388613280878808645");
-    assert_string_equal(m[0].provider_id, "follow:246845883529197922:1763880002000");
-    ch_message_clear(&m[0]);
-
-    n = parse_file("tests/unit/data/ch_zalo_unfollow.json", m, &rc, err);
-    assert_int_equal(rc, 0);
-    assert_int_equal(m[0].kind, CH_EV_UNFOLLOW);
-    ch_message_clear(&m[0]);
-
-    /* Receipts: the OA is the sender in Zalo's payload; normalized, sender = citizen. */
-    n = parse_file("tests/unit/data/ch_zalo_seen.json", m, &rc, err);
-    assert_int_equal(rc, 0);
-    assert_int_equal(n, 2);
-    for (size_t i = 0; i < 2; i++) {
-        assert_int_equal(m[i].kind, CH_EV_READ);
-        assert_string_equal(m[i].sender, "246845883529197922");
-        assert_string_equal(m[i].recipient, "388613280878808645");
-        ch_message_clear(&m[i]);
+    char err[160], path[96];
+    for (size_t i = 0, k = 0; i < MC_ARRAY_LEN(rows); i++, k++) {
+        if (i == 0 || strcmp(rows[i].file, rows[i - 1].file) != 0) { /* a new file */
+            int rc;
+            snprintf(path, sizeof path, "tests/unit/data/ch_zalo_%s.json", rows[i].file);
+            size_t n = parse_file(path, m, &rc, err);
+            if (rc != 0 || n != rows[i].n)
+                fail_msg("%s: code %d (%s), %zu messages", path, rc, err, n);
+            k = 0;
+        }
+        if (rows[i].n == 0)
+            continue;
+        assert_string_equal(m[k].channel, "zalo");
+        assert_int_equal(m[k].kind, rows[i].kind);
+        assert_string_equal(m[k].provider_id, rows[i].id);
+        assert_string_equal(m[k].sender, rows[i].sender);
+        assert_string_equal(m[k].recipient, rows[i].recipient);
+        if (rows[i].text == NULL)
+            assert_null(m[k].text);
+        else
+            assert_string_equal(m[k].text, rows[i].text);
+        assert_int_equal(m[k].ts_ms, rows[i].ts_ms);
+        ch_message_clear(&m[k]);
     }
-    n = parse_file("tests/unit/data/ch_zalo_seen.json", m, &rc, err);
-    assert_string_equal(m[0].provider_id, "bc1f0a2e7d6c5b4a391");
-    assert_string_equal(m[1].provider_id, "bc1f0a2e7d6c5b4a392");
-    ch_message_clear(&m[0]);
-    ch_message_clear(&m[1]);
-
-    n = parse_file("tests/unit/data/ch_zalo_received.json", m, &rc, err);
-    assert_int_equal(rc, 0);
-    assert_int_equal(n, 1);
-    assert_int_equal(m[0].kind, CH_EV_DELIVERY);
-    assert_string_equal(m[0].provider_id, "bc1f0a2e7d6c5b4a393");
-    ch_message_clear(&m[0]);
-
-    /* Our own oa_send_text echo and other names: skipped, not errors. */
-    n = parse_file("tests/unit/data/ch_zalo_other.json", m, &rc, err);
-    assert_int_equal(rc, 0);
-    assert_int_equal(n, 0);
 }
 
 /* A follow has no message id: the one made up from the follower keeps at most 80 bytes
