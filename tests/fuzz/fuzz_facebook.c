@@ -36,27 +36,19 @@ static void sign(const char *body, size_t len, char *out) {
 }
 
 static void webhook(fz_input *in) {
-    unsigned mode = in->flags & FZ_SIG_MASK;
-    char *sig = mode == FZ_SIG_INPUT ? fz_sig_from_input(in) : NULL;
-    char *body = fz_exact(in->p, in->n);
-    size_t len = in->n;
+    fz_post p;
+    fz_post_read(in, &p);
     char right[sizeof(FB_SIGNATURE_PREFIX) + 2 * EVP_MAX_MD_SIZE];
-    sign(body, len, right);
-    sig = fz_signature(in, sig, right, strlen(FB_SIGNATURE_PREFIX) + len % 64);
-    t_headers h = {{"X-Hub-Signature-256"}, {sig}, 1};
-    ch_request req = t_request("POST", "/webhook/facebook", "", 0, body, len, &h, FZ_NOW_MS);
-    int prc;
-    size_t n;
-    int rc = fz_webhook(in, &ch_facebook_adapter, &t_facebook, &req, &prc, &n);
-    CHECK(mode != FZ_SIG_WRONG || rc != 0);
-    CHECK(mode >= FZ_SIG_WRONG || rc == 0);
+    sign(p.body, p.len, right);
+    size_t pl = strlen(FB_SIGNATURE_PREFIX);
+    int rc = fz_post_send(in, &p, &ch_facebook_adapter, &t_facebook, "X-Hub-Signature-256", right,
+                          pl + p.len % 64);
+    CHECK(p.mode != FZ_SIG_WRONG || rc != 0);
+    CHECK(p.mode >= FZ_SIG_WRONG || rc == 0);
     if (rc == 0) /* accepted: the header is the body's HMAC (hex in either case) */
-        CHECK(sig != NULL &&
-              strcasecmp(sig + strlen(FB_SIGNATURE_PREFIX), right + strlen(FB_SIGNATURE_PREFIX)) ==
-                  0 &&
-              strncmp(sig, FB_SIGNATURE_PREFIX, strlen(FB_SIGNATURE_PREFIX)) == 0);
-    free(body);
-    free(sig);
+        CHECK(p.sig != NULL && strcasecmp(p.sig + pl, right + pl) == 0 &&
+              strncmp(p.sig, FB_SIGNATURE_PREFIX, pl) == 0);
+    fz_post_free(&p);
 }
 
 /* 1 when some name=value pair of the raw query decodes (with fuzz_ch.h's own decoder) to

@@ -70,35 +70,27 @@ static void sign(const char *app_id, const char *body, size_t len, const char *t
 }
 
 static void webhook(fz_input *in) {
-    unsigned mode = in->flags & FZ_SIG_MASK;
-    char *sig = mode == FZ_SIG_INPUT ? fz_sig_from_input(in) : NULL;
-    char *body = fz_exact(in->p, in->n);
-    size_t len = in->n;
-
+    fz_post p;
+    fz_post_read(in, &p);
     /* What the body says, read apart from the adapter. */
     char app_id[FZ_MAX_NUM] = "", ts[FZ_MAX_NUM] = "";
-    json_t *root = json_loadb(body, len, 0, NULL);
+    json_t *root = json_loadb(p.body, p.len, 0, NULL);
     int is_obj = json_is_object(root);
     int has_app = is_obj && member_text(root, "app_id", app_id, sizeof app_id);
     int has_ts = is_obj && member_text(root, "timestamp", ts, sizeof ts);
     json_decref(root);
     char right[sizeof(ZALO_SIGNATURE_PREFIX) + 2 * EVP_MAX_MD_SIZE];
-    sign(app_id, body, len, ts, right);
-    sig = fz_signature(in, sig, right, strlen(ZALO_SIGNATURE_PREFIX) + len % 64);
-    t_headers h = {{"X-ZEvent-Signature"}, {sig}, 1};
-    ch_request req = t_request("POST", "/webhook/zalo", "", 0, body, len, &h, FZ_NOW_MS);
-    int prc;
-    size_t n;
-    int rc = fz_webhook(in, &ch_zalo_adapter, &t_zalo, &req, &prc, &n);
-    if (mode == FZ_SIG_WRONG)
+    sign(app_id, p.body, p.len, ts, right);
+    int rc = fz_post_send(in, &p, &ch_zalo_adapter, &t_zalo, "X-ZEvent-Signature", right,
+                          strlen(ZALO_SIGNATURE_PREFIX) + p.len % 64);
+    if (p.mode == FZ_SIG_WRONG)
         CHECK(rc != 0);
     if (rc == 0) /* accepted: the configured app, a fresh event */
         CHECK(has_app && strcmp(app_id, T_ZALO_APP_ID) == 0 && has_ts && fresh_ms(ts));
-    if (mode < FZ_SIG_WRONG && has_app && strcmp(app_id, T_ZALO_APP_ID) == 0 && has_ts &&
+    if (p.mode < FZ_SIG_WRONG && has_app && strcmp(app_id, T_ZALO_APP_ID) == 0 && has_ts &&
         fresh_ms(ts))
         CHECK(rc == 0);
-    free(body);
-    free(sig);
+    fz_post_free(&p);
 }
 
 /* The answer classified, then read as an OAuth refresh answer too. */
