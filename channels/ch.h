@@ -434,8 +434,9 @@ typedef struct json_t *ch_choice_fn(const char *title, size_t tlen, const char *
 /*
  * The choices of msg as a JSON array of make's objects, each title cut after max_title code
  * points. NULL with MC_EINVAL in err ("<noun> <i> ...") when a choice lacks its title or
- * payload, is not UTF-8 or has a payload longer than max_payload bytes, or with "out of
- * memory". Caller decrefs.
+ * payload, is not UTF-8 or has a payload longer than max_payload bytes; NULL with "out of
+ * memory" when an object cannot be made (err untouched when the array itself cannot).
+ * Caller decrefs.
  */
 struct json_t *ch_json_choices(const ch_outgoing *msg, const char *noun, size_t max_title,
                                size_t max_payload, ch_choice_fn *make, char *err, size_t errlen);
