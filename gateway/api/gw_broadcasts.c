@@ -462,8 +462,7 @@ static void absorb(json_t *keep, const redisReply *r, bool part) {
                 bump(d, "fanned", n);
             } else if (!strcmp(kr->str, "fanned") || !strcmp(kr->str, "finished"))
                 json_object_set_new(
-                    d, kr->str,
-                    json_integer(json_integer_value(json_object_get(d, kr->str)) + n));
+                    d, kr->str, json_integer(json_integer_value(json_object_get(d, kr->str)) + n));
             else if (!strncmp(kr->str, "fanned:", 7))
                 json_object_set_new(
                     fanned, kr->str + 7,

@@ -404,13 +404,12 @@ static void list_each(gw_api_op *o, size_t i, const redisReply *r) {
     if (r->elements != 1 + MC_ARRAY_LEN(list_fields) || (long)json_array_size(list) >= o->n ||
         r->element[0]->type != REDIS_REPLY_STRING || strcmp(r->element[0]->str, o->dept))
         return;
-    json_t *d = json_pack("{s:O}", "code",
-                          json_array_get(json_object_get(o->keep, "codes"), i));
+    json_t *d = json_pack("{s:O}", "code", json_array_get(json_object_get(o->keep, "codes"), i));
     for (size_t k = 0; d && k < MC_ARRAY_LEN(list_fields); k++) {
         const redisReply *v = r->element[1 + k];
-        json_object_set_new(d, list_fields[k], v->type == REDIS_REPLY_STRING
-                                                   ? json_stringn(v->str, v->len)
-                                                   : json_string(""));
+        json_object_set_new(d, list_fields[k],
+                            v->type == REDIS_REPLY_STRING ? json_stringn(v->str, v->len)
+                                                          : json_string(""));
     }
     json_array_append_new(list, d);
 }

@@ -27,7 +27,7 @@
 #define BATCH_ROW_MAX 1000000000LL /* largest row number a batch may echo */
 #define PROBE_PHONE "+84900000000" /* the recipient a batch's shared fields are checked with */
 #define PHONE_FIELD_MAX 16         /* a phone or a channel field, bytes */
-#define RECORD_MAX (GW_API_NOTIF_ID_MAX + 80)    /* "<hash>|<id>" */
+#define RECORD_MAX (GW_API_NOTIF_ID_MAX + 80) /* "<hash>|<id>" */
 
 /* ---------------------------------------------------------- validation */
 
@@ -530,8 +530,8 @@ static void batch_finish(gw_api_op *o) {
     const char *key = json_string_value(json_object_get(o->body, "idempotency_key"));
     unsigned part = new_id(o, "batch:", key, o->id, sizeof o->id);
     for (size_t i = 0; i < bt->n; i++)
-        snprintf(bt->notifs[i].id, sizeof bt->notifs[i].id, "%.*s-%u",
-                 GW_API_NOTIF_ID_MAX - 8, o->id, (unsigned)(i + 1) % 10000000u); /* < 500 */
+        snprintf(bt->notifs[i].id, sizeof bt->notifs[i].id, "%.*s-%u", GW_API_NOTIF_ID_MAX - 8,
+                 o->id, (unsigned)(i + 1) % 10000000u); /* < 500 */
     write_notifs(o, part, bt->notifs, bt->n, "batch:", key, o->id, o->id, on_batch_write);
 }
 

@@ -329,3 +329,63 @@ int gw_off_key_dept(const char *token, size_t len, char *dept, size_t n) {
     dept[dl] = '\0';
     return 0;
 }
+
+/* ------------------------------------------------------- the store's scripts */
+
+const char gw_off_audit_lua[] =
+    "local ms=tonumber(ARGV[1])\n"
+    "local last=redis.call('XREVRANGE',KEYS[1],'+','-','COUNT',1)\n"
+    "if #last>0 then\n"
+    "  local l=tonumber(string.match(last[1][1],'^(%d+)')) or 0\n"
+    "  if l>ms then ms=l end\n"
+    "end\n"
+    "local a={'XADD',KEYS[1],'MINID','~',ARGV[2],string.format('%d-*',ms)}\n"
+    "for i=3,#ARGV do a[#a+1]=ARGV[i] end\n"
+    "return redis.call(unpack(a))\n";
+
+const char gw_off_login_lua[] = "local d=redis.call('GET',KEYS[1])\n"
+                                "if d and d~=ARGV[1] then return 0 end\n"
+                                "redis.call('SET',KEYS[1],ARGV[1])\n"
+                                "return 1\n";
+
+const char gw_off_add_lua[] =
+    "if redis.call('EXISTS',KEYS[1])==1 then return 0 end\n"
+    "redis.call('HSET',KEYS[1],'user',ARGV[1],'role',ARGV[2],'areas',ARGV[3],'pw',ARGV[4],\n"
+    "  'totp',ARGV[5],'totp_step','0','state','enabled','gen','1','must_change','1',\n"
+    "  'created_ms',ARGV[6],'created_by',ARGV[7],'updated_ms',ARGV[6])\n"
+    "redis.call('ZADD',KEYS[2],ARGV[6],ARGV[1])\n"
+    "return 1\n";
+
+const char gw_off_set_lua[] = "local o=redis.call('HMGET',KEYS[1],'role','areas')\n"
+                              "if not o[1] then return {-2} end\n"
+                              "if ARGV[1]~='' then redis.call('HSET',KEYS[1],'role',ARGV[1]) end\n"
+                              "if ARGV[2]~='' then redis.call('HSET',KEYS[1],'areas',ARGV[2]) end\n"
+                              "redis.call('HSET',KEYS[1],'updated_ms',ARGV[3])\n"
+                              "return {1,o[1],o[2] or ''}\n";
+
+const char gw_off_state_lua[] =
+    "local st=redis.call('HGET',KEYS[1],'state')\n"
+    "if not st then return {-2} end\n"
+    "if st==ARGV[1] then return {0} end\n"
+    "redis.call('HSET',KEYS[1],'state',ARGV[1],'updated_ms',ARGV[2])\n"
+    "if ARGV[1]=='disabled' then redis.call('HINCRBY',KEYS[1],'gen',1) end\n"
+    "return {1}\n";
+
+const char gw_off_reset_lua[] =
+    "if redis.call('EXISTS',KEYS[1])==0 then return {-2} end\n"
+    "redis.call('HSET',KEYS[1],'pw',ARGV[1],'totp',ARGV[2],'totp_step','0','must_change','1',\n"
+    "  'updated_ms',ARGV[3])\n"
+    "redis.call('HINCRBY',KEYS[1],'gen',1)\n"
+    "return {1}\n";
+
+const char gw_off_list_lua[] =
+    "local out={}\n"
+    "for _,u in ipairs(redis.call('ZRANGE',KEYS[1],0,-1)) do\n"
+    "  local r=redis.call('HMGET',K.officer(ARGV[1],u),'role','areas','state','created_ms',\n"
+    "    'created_by','last_sign_in_ms','must_change')\n"
+    "  if r[1] then\n"
+    "    out[#out+1]=u\n"
+    "    for i=1,7 do out[#out+1]=r[i] or '' end\n"
+    "  end\n"
+    "end\n"
+    "return out\n";

@@ -108,4 +108,39 @@ int gw_off_key_new(const char *dept, char out[GW_OFF_KEY_MAX]);
  * token is not of that form. */
 int gw_off_key_dept(const char *token, size_t len, char *dept, size_t n);
 
+/* ------------------------------------------------------- the store's scripts */
+
+/*
+ * The Lua bodies both the API and `motcua officer` run (after the keyspace's prelude;
+ * store/gw_script.h). Each touches one partition: the login index is in the partition of
+ * "login:<user>", everything else of an officer in its department's ("dept:<dept>").
+ *
+ * gw_off_login_lua     KEYS[1] login; ARGV dept. Claims the user name for dept: 1, or 0
+ *                      when another department has it.
+ * gw_off_add_lua       KEYS[1] officer, KEYS[2] officers; ARGV user, role, areas, password
+ *                      hash, TOTP secret, now, by. 1 created; 0 it exists.
+ * gw_off_set_lua       KEYS[1] officer; ARGV role ("" = same), areas ("" = same), now.
+ *                      {-2} none; {1, role before, areas before}.
+ * gw_off_state_lua     KEYS[1] officer; ARGV "enabled"|"disabled", now. {-2} none; {0}
+ *                      already so; {1}: disabling also ends every session (gen + 1).
+ * gw_off_reset_lua     KEYS[1] officer; ARGV password hash, TOTP secret, now. {-2} none;
+ *                      {1}: a new one-time password and TOTP secret, every session ended.
+ * gw_off_list_lua      KEYS[1] officers; ARGV dept. {user, role, areas, state, created_ms,
+ *                      created_by, last_sign_in_ms, must_change} for each, oldest first.
+ */
+/*
+ * gw_off_audit_lua     KEYS[1] a department's audit trail; ARGV now (ms), the oldest ms
+ *                      kept, then field/value pairs. The entry's id is max(now, the last
+ *                      entry's ms) with Redis's sequence: ids never go back, even when the
+ *                      clocks of several processes disagree; older entries are trimmed.
+ */
+extern const char gw_off_audit_lua[];
+extern const char gw_off_login_lua[];
+extern const char gw_off_add_lua[];
+extern const char gw_off_set_lua[];
+extern const char gw_off_state_lua[];
+extern const char gw_off_reset_lua[];
+extern const char gw_off_list_lua[];
+#define GW_OFF_LIST_FIELDS 8 /* values per officer in gw_off_list_lua's answer */
+
 #endif

@@ -25,9 +25,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define TITLE_CHARS 100      /* code points of a template's name */
-#define MAX_TEMPLATES 200    /* templates of one department */
-#define WHY_MAX 300          /* a scan error quoted in an answer */
+#define TITLE_CHARS 100   /* code points of a template's name */
+#define MAX_TEMPLATES 200 /* templates of one department */
+#define WHY_MAX 300       /* a scan error quoted in an answer */
 
 /* ----------------------------------------------------------- using one */
 
