@@ -303,6 +303,7 @@ static void on_retry(gw_api_op *o, const redisReply *r) {
         break;
     default:
         gw_log(GW_INFO, "report.dead_retried", "{s:s, s:s}", "dept", o->dept, "id", o->id);
+        gw_audit_op(o, "notification.retry", o->id, NULL);
         gw_api_answer(o->rq, 202, json_pack("{s:s, s:s}", "id", o->id, "status", "scheduled"));
     }
 }
