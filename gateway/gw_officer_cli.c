@@ -18,6 +18,7 @@
 
 #include <getopt.h>
 #include <hiredis/hiredis.h>
+#include <jansson.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <openssl/crypto.h>
@@ -225,10 +226,15 @@ static int do_add(cli *c) {
                 c->prog, c->user, c->dept);
         return EXIT_RUNTIME;
     }
-    char changes[AREAS_MAX + 64];
-    snprintf(changes, sizeof changes, "{\"role\":\"%s\",\"areas\":\"%s\"}", gw_off_role_name(role),
-             areas);
+    /* as the API writes it: {"areas":[...],"role":"..."} */
+    json_t *arr = json_array();
+    for (char *save = NULL, *w = strtok_r(areas, ",", &save); w; w = strtok_r(NULL, ",", &save))
+        json_array_append_new(arr, json_string(w));
+    json_t *ch = json_pack("{s:o, s:s}", "areas", arr, "role", gw_off_role_name(role));
+    char *changes = ch ? json_dumps(ch, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+    json_decref(ch);
     audit(c, "officer.add", changes);
+    free(changes);
     rc = print_secrets(c, otp, totp);
     OPENSSL_cleanse(otp, sizeof otp);
     OPENSSL_cleanse(totp, sizeof totp);
