@@ -29,6 +29,17 @@
  *   subs         set of "dossier:<code>" / "ward:<id>" / "ward:<id>:tag:<tag>"
  *   tpl          hash: template id → JSON {id,name,text,placeholders,updated_at}, in the
  *                department's partition
+ *   officer      hash user role areas state pw (Argon2id) totp (base32) totp_step gen
+ *                must_change created_ms created_by updated_ms last_sign_in_ms; officers the
+ *                department's zset of users; both in the department's partition
+ *   login        the department of a user name; signin_fail its failures of the window
+ *                (both in the partition of "login:<user>")
+ *   session      hash dept user csrf gen created_ms last_ms, under the SHA-256 of its
+ *                cookie, in that hash's partition; expires idle or absolute
+ *   apikey       hash hash scopes areas created_by created_ms last_used_ms; apikeys the
+ *                department's index sha256(token) → name (the department's partition)
+ *   audit        stream of {ts,actor,action,target,ip,changes}, ids from the gateway's
+ *                clock, trimmed to [admin] audit_days (the department's partition)
  * Ids made here name their partition: "<partition>-<hex>" (store/gw_keys.h).
  */
 #ifndef GW_API_INT_H
