@@ -37,6 +37,7 @@
 #include <unicode/utrans.h>
 
 #include "core/mc.h"
+#include "core/mc_mem.h"
 #include "vi-nlp/vn_internal.h"
 #include "vi-nlp/vn_utf8.h"
 
@@ -945,9 +946,7 @@ int vn_normalize(vn_normalizer *n, const char *in, size_t len, vn_text *out) {
     out->ntok = k;
     return 0;
 fail:
-    free(block);
-    free(folded);
-    free(work);
+    MC_FREE_ALL(block, folded, work);
     cps_release(&cs);
     return rc;
 }
