@@ -18,6 +18,7 @@
 #include "core/mc.h"
 #include "intents/nlu_model.h"
 #include "vi-nlp/vn_norm.h"
+#include "test_vn_share.h"
 
 #define FIXTURE "tests/unit/data/nlu_model_train.tsv"
 #define HELDOUT "tests/unit/data/nlu_model_heldout.tsv"
@@ -32,11 +33,9 @@ static char MODEL[128];
 static int setup(void **state) {
     (void)state;
     char err[256] = "";
-    VN = vn_normalizer_new(err, sizeof err);
-    if (!VN) {
-        print_error("%s\n", err);
+    VN = vn_share_normalizer(NULL);
+    if (!VN)
         return -1;
-    }
     snprintf(DIR_, sizeof DIR_, "/tmp/test_nlu_model.XXXXXX");
     if (!mkdtemp(DIR_))
         return -1;

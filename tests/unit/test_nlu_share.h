@@ -23,6 +23,7 @@
 
 #include "intents/nlu.h"
 #include "intents/nlu_model.h"
+#include "test_vn_share.h"
 #include "vi-nlp/vn_norm.h"
 
 #define SHARE_MAX 512
@@ -181,12 +182,12 @@ static inline int share_setup_model(void **state) {
     if (share_make(share_dir) != 0)
         return -1;
     snprintf(share_model, sizeof share_model, "%s/nlu.model", share_dir);
-    vn_normalizer *vn = vn_normalizer_new(err, sizeof(err));
-    int rc = vn ? vn_normalizer_load(vn, "vi-nlp/data", err, sizeof(err)) : -1;
+    vn_normalizer *vn = vn_share_normalizer(VN_SHARE_SRC);
+    if (!vn)
+        return -1;
     nlu_train_opts to = {0};
     to.folds = SHARE_TRAIN_FOLDS;
-    if (rc == 0)
-        rc = nlu_model_train(vn, "intents/data/train.tsv", &to, share_model, err, sizeof(err));
+    int rc = nlu_model_train(vn, "intents/data/train.tsv", &to, share_model, err, sizeof(err));
     vn_normalizer_free(vn);
     if (rc) {
         print_error("%s\n", err);
