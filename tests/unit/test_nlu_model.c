@@ -18,6 +18,7 @@
 #include "core/mc.h"
 #include "intents/nlu_model.h"
 #include "vi-nlp/vn_norm.h"
+#include "test_file.h"
 #include "test_vn_share.h"
 
 #define FIXTURE "tests/unit/data/nlu_model_train.tsv"
@@ -59,12 +60,8 @@ static int teardown(void **state) {
 }
 
 static unsigned char *slurp(const char *path, size_t *n) {
-    FILE *f = fopen(path, "rb");
-    assert_non_null(f);
-    unsigned char *b = malloc(MAX_FILE);
+    unsigned char *b = (unsigned char *)t_read_file("test_nlu_model", path, MAX_FILE, n);
     assert_non_null(b);
-    *n = fread(b, 1, MAX_FILE, f);
-    fclose(f);
     return b;
 }
 

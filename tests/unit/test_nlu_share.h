@@ -23,39 +23,20 @@
 
 #include "intents/nlu.h"
 #include "intents/nlu_model.h"
+#include "test_file.h"
 #include "test_vn_share.h"
 #include "vi-nlp/vn_norm.h"
 
 #define SHARE_MAX 512
+#define SHARE_FILE_MAX (16u << 20) /* largest data or check file share_slurp reads, bytes */
 
 static const char *const share_files[] = {"procedures.txt", "rules.txt", "replies.txt",
                                           "issue_categories.txt"};
 
-/* Reads a whole file; the caller frees. NULL on error. */
+/* Reads a whole file (at most SHARE_FILE_MAX bytes); the caller frees. NULL on error (the
+ * reason printed). */
 static inline char *share_slurp(const char *path) {
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    size_t cap = 4096, len = 0;
-    char *buf = malloc(cap);
-    size_t k;
-    while (buf && (k = fread(buf + len, 1, cap - len - 1, f)) > 0) {
-        len += k;
-        if (cap - len < 2) {
-            char *nb = realloc(buf, cap * 2);
-            if (!nb) {
-                free(buf);
-                buf = NULL;
-                break;
-            }
-            buf = nb;
-            cap *= 2;
-        }
-    }
-    fclose(f);
-    if (buf)
-        buf[len] = '\0';
-    return buf;
+    return t_read_file("share", path, SHARE_FILE_MAX, NULL);
 }
 
 static inline int share_write(const char *dir, const char *name, const char *content) {
