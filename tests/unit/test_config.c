@@ -9,20 +9,20 @@
 
 #include "core/mc.h"
 #include "gateway/app/gw_config.h"
+#include "test_file.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-static char *write_tmp(const char *text) {
-    char *path = strdup("/tmp/motcua-cfg-XXXXXX");
-    int fd = mkstemp(path);
-    assert_true(fd >= 0);
-    FILE *f = fdopen(fd, "w");
-    fputs(text, f);
-    fclose(f);
-    return path;
+/* gw_config_load_file on a temporary file holding text (removed afterwards). */
+static int load_text(gw_config *c, const char *text, gw_errlist *e) {
+    char path[T_TMP_PATH_MAX];
+    assert_int_equal(t_write_tmp(path, "motcua-cfg", text), 0);
+    int rc = gw_config_load_file(c, path, e);
+    unlink(path);
+    return rc;
 }
 
 static int has_line(const gw_errlist *e, const char *needle) {
@@ -63,22 +63,22 @@ static void demo_file_loads(void **state) {
 
 static void malformed_file_reports_every_line(void **state) {
     (void)state;
-    char *p = write_tmp("[server\n"               /* 1: bad header */
-                        "listen 127.0.0.1\n"      /* 2: no '=' */
-                        "[nosuch]\n"              /* 3: unknown section */
-                        "x = 1\n"                 /* 4: inside unknown section: silent */
-                        "[server]\n"              /* 5 */
-                        "max_body_bytes = -5\n"   /* 6: out of range */
-                        "listen = nohost\n"       /* 7: not HOST:PORT */
-                        "bogus = 1\n"             /* 8: unknown key */
-                        "# a comment\n"           /* 9 */
-                        "[sms]\n"                 /* 10 */
-                        "quiet_hours = 9pm-7am\n" /* 11: bad hours */
-                        "unaccented = maybe\n"    /* 12: bad bool */
-                        "provider = nokia\n");    /* 13: bad enum */
+    const char *text = "[server\n"               /* 1: bad header */
+                       "listen 127.0.0.1\n"      /* 2: no '=' */
+                       "[nosuch]\n"              /* 3: unknown section */
+                       "x = 1\n"                 /* 4: inside unknown section: silent */
+                       "[server]\n"              /* 5 */
+                       "max_body_bytes = -5\n"   /* 6: out of range */
+                       "listen = nohost\n"       /* 7: not HOST:PORT */
+                       "bogus = 1\n"             /* 8: unknown key */
+                       "# a comment\n"           /* 9 */
+                       "[sms]\n"                 /* 10 */
+                       "quiet_hours = 9pm-7am\n" /* 11: bad hours */
+                       "unaccented = maybe\n"    /* 12: bad bool */
+                       "provider = nokia\n";     /* 13: bad enum */
     gw_config *c = gw_config_new();
     gw_errlist e = {0};
-    assert_int_equal(gw_config_load_file(c, p, &e), MC_EPARSE);
+    assert_int_equal(load_text(c, text, &e), MC_EPARSE);
     char needle[32];
     int lines[] = {1, 2, 3, 6, 7, 8, 11, 12, 13};
     for (size_t i = 0; i < sizeof lines / sizeof lines[0]; i++) {
@@ -93,21 +93,16 @@ static void malformed_file_reports_every_line(void **state) {
     assert_string_equal(c->listen, "127.0.0.1:8080");
     gw_errlist_clear(&e);
     gw_config_free(c);
-    unlink(p);
-    free(p);
 }
 
 static void key_outside_section(void **state) {
     (void)state;
-    char *p = write_tmp("listen = 127.0.0.1:1\n");
     gw_config *c = gw_config_new();
     gw_errlist e = {0};
-    assert_int_not_equal(gw_config_load_file(c, p, &e), 0);
+    assert_int_not_equal(load_text(c, "listen = 127.0.0.1:1\n", &e), 0);
     assert_true(has_line(&e, ":1: key outside"));
     gw_errlist_clear(&e);
     gw_config_free(c);
-    unlink(p);
-    free(p);
 }
 
 static void missing_file(void **state) {
@@ -129,15 +124,12 @@ static void long_secret_line(void **state) {
     token[600] = '\0';
     char text[800];
     snprintf(text, sizeof text, "[zalo]\naccess_token = %s\napp_id = 42\n", token);
-    char *p = write_tmp(text);
     gw_config *c = gw_config_new();
     gw_errlist e = {0};
-    assert_int_equal(gw_config_load_file(c, p, &e), 0);
+    assert_int_equal(load_text(c, text, &e), 0);
     assert_string_equal(gw_config_channel(c, "zalo")->access_token, token);
     assert_string_equal(gw_config_channel(c, "zalo")->app_id, "42");
     gw_config_free(c);
-    unlink(p);
-    free(p);
 }
 
 static void env_overrides(void **state) {

@@ -11,6 +11,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
+/* Size of the path t_write_tmp gives. */
+#define T_TMP_PATH_MAX 64
 
 /* The bytes of path, NUL-terminated (*len, when len is not NULL, excludes the NUL),
  * malloc'd: the caller frees. NULL when the file cannot be opened or read, holds more
@@ -37,6 +41,22 @@ static inline char *t_read_file(const char *who, const char *path, size_t max, s
     if (len)
         *len = n;
     return b;
+}
+
+/* Writes text to a fresh file /tmp/<name>_XXXXXX, its path into path[T_TMP_PATH_MAX];
+ * 0, or -1 (the reason printed to stderr). The caller removes the file. */
+static inline int t_write_tmp(char *path, const char *name, const char *text) {
+    snprintf(path, T_TMP_PATH_MAX, "/tmp/%s_XXXXXX", name);
+    int fd = mkstemp(path);
+    FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
+    if (!f) {
+        fprintf(stderr, "%s: %s\n", path, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    int ok = fputs(text, f) >= 0;
+    return fclose(f) == 0 && ok ? 0 : -1;
 }
 
 #endif
