@@ -118,12 +118,18 @@ static void challenge(void **state) {
     }
 }
 
+/* Parses an unsigned webhook POST of body[0..len) into m[0..*n): parse's code. */
+static int parse_body(const char *body, size_t len, ch_message *m, size_t *n, char *err,
+                      size_t errlen) {
+    t_headers h = {{0}, {0}, 0};
+    ch_request r = post(body, len, &h);
+    return ch_facebook_adapter.parse(&t_facebook, &r, m, n, err, errlen);
+}
+
 static size_t parse_file(const char *path, ch_message *out, int *rc, char *err, size_t errlen) {
     size_t len, n = 99;
     char *body = t_read(path, &len);
-    t_headers h = {{0}, {0}, 0};
-    ch_request r = post(body, len, &h);
-    *rc = ch_facebook_adapter.parse(&t_facebook, &r, out, &n, err, errlen);
+    *rc = parse_body(body, len, out, &n, err, errlen);
     free(body);
     return n;
 }
@@ -191,9 +197,7 @@ static void parse_receipts(void **state) {
 
 static int parse_str(const char *body, char *err, size_t errlen, size_t *n) {
     ch_message m[CH_MAX_MESSAGES];
-    t_headers h = {{0}, {0}, 0};
-    ch_request r = post(body, strlen(body), &h);
-    int rc = ch_facebook_adapter.parse(&t_facebook, &r, m, n, err, errlen);
+    int rc = parse_body(body, strlen(body), m, n, err, errlen);
     for (size_t i = 0; i < *n; i++)
         ch_message_clear(&m[i]);
     return rc;
@@ -218,9 +222,7 @@ static void postback_long_sender(void **state) {
     ch_message m[CH_MAX_MESSAGES];
     char err[160];
     size_t n = 0;
-    t_headers h = {{0}, {0}, 0};
-    ch_request r = post(body, strlen(body), &h);
-    assert_int_equal(ch_facebook_adapter.parse(&t_facebook, &r, m, &n, err, sizeof err), 0);
+    assert_int_equal(parse_body(body, strlen(body), m, &n, err, sizeof err), 0);
     assert_int_equal(n, 1);
     assert_int_equal(m[0].kind, CH_EV_POSTBACK);
     assert_true(t_utf8_ok(m[0].provider_id, strlen(m[0].provider_id)));
