@@ -47,6 +47,7 @@
 #include "intents/nlu_model.h"
 
 #include "core/mc.h"
+#include "core/mc_mem.h"
 
 #include <errno.h>
 #include <float.h>
@@ -549,16 +550,13 @@ nlu_model *nlu_model_load(const char *path, char *err, size_t errlen) {
 fail:
     if (f)
         fclose(f);
-    free(m);
-    free(buf);
+    MC_FREE_ALL(m, buf);
     return NULL;
 }
 
 void nlu_model_free(nlu_model *m) {
-    if (!m)
-        return;
-    free(m->buf);
-    free(m);
+    if (m)
+        MC_FREE_ALL(m->buf, m);
 }
 
 /* Writes the file atomically (temporary file in the same folder, then rename). */

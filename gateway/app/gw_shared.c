@@ -8,6 +8,7 @@
 #include "gateway/app/gw_shared.h"
 
 #include "core/mc.h"
+#include "core/mc_mem.h"
 #include "intents/nlu_catalog.h"
 #include "vi-nlp/vn_entity.h"
 
@@ -67,8 +68,7 @@ void gw_shared_free(gw_shared *s) {
         return;
     if (s->coll)
         ucol_close(s->coll);
-    free(s->wards);
-    free(s);
+    MC_FREE_ALL(s->wards, s);
 }
 
 size_t gw_shared_ward_count(const gw_shared *s) {

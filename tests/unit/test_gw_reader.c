@@ -127,6 +127,15 @@ static void xadd(fx *f, int n) {
     }
 }
 
+/* Starts reader 0 as consumer, lets it connect (the group exists then), adds n entries and
+ * waits until it has taken them all. */
+static void start_and_take(fx *f, const char *consumer, int n) {
+    start(f, 0, consumer, 0);
+    spin(f, 200);
+    xadd(f, n);
+    assert_true(spin_taken(f, 0, (size_t)n));
+}
+
 /* Entries of STREAM pending for the group. */
 static long long pending(fx *f) {
     redisContext *c = redis_link(&f->redis, NULL, 0);
@@ -142,10 +151,7 @@ static long long pending(fx *f) {
 
 static void test_new_entries_once_and_pending_until_acked(void **state) {
     fx *f = *state;
-    start(f, 0, "c1", 0);
-    spin(f, 200); /* the group exists once the reader has connected */
-    xadd(f, 3);
-    assert_true(spin_taken(f, 0, 3));
+    start_and_take(f, "c1", 3);
     for (int i = 0; i < 3; i++)
         assert_false(f->f[0].redelivered[i]);
     assert_true(f->f[0].takens >= 1);
@@ -161,10 +167,7 @@ static void test_new_entries_once_and_pending_until_acked(void **state) {
 
 static void test_restart_takes_own_pending_first(void **state) {
     fx *f = *state;
-    start(f, 0, "c1", 0);
-    spin(f, 200);
-    xadd(f, 2);
-    assert_true(spin_taken(f, 0, 2));
+    start_and_take(f, "c1", 2);
     free_reader(f, 0); /* "killed": nothing acknowledged */
     spin(f, 50);
     memset(&f->f[0], 0, sizeof f->f[0]);
@@ -178,10 +181,7 @@ static void test_restart_takes_own_pending_first(void **state) {
 
 static void test_held_entries_not_taken_again_after_reconnect(void **state) {
     fx *f = *state;
-    start(f, 0, "c1", 0);
-    spin(f, 200);
-    xadd(f, 2);
-    assert_true(spin_taken(f, 0, 2));
+    start_and_take(f, "c1", 2);
     f->f[0].holding = 1;
     /* the reading connection drops: the reader reconnects and re-reads its pending list */
     assert_true(redis_int(&f->redis, NULL, 0, "CLIENT KILL TYPE normal") >= 1);
@@ -191,10 +191,7 @@ static void test_held_entries_not_taken_again_after_reconnect(void **state) {
 
 static void test_claims_what_a_dead_consumer_left_idle(void **state) {
     fx *f = *state;
-    start(f, 0, "dead", 0);
-    spin(f, 200);
-    xadd(f, 2);
-    assert_true(spin_taken(f, 0, 2));
+    start_and_take(f, "dead", 2);
     free_reader(f, 0); /* it died holding them */
     start(f, 1, "alive", 300);
     assert_true(spin_taken(f, 1, 2));

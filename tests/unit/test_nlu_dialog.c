@@ -22,36 +22,8 @@
 #include "intents/nlu_model.h"
 #include "test_nlu_share.h"
 
-static nlu_engine *E;
-
 #define T0 ((int64_t)1700000000000) /* any wall-clock time in ms */
 #define MIN ((int64_t)60 * 1000)
-
-static char MODEL[SHARE_MAX + 32], DIR_[SHARE_MAX];
-
-static int setup(void **state) {
-    E = share_engine(".", NULL);
-    return E ? 0 : -1;
-}
-
-/* Trains a model on the real corpus into a temporary folder (two folds: the test needs
- * the model, not its cross-validation figures). */
-static int setup_model(void **state) {
-    E = share_train(DIR_, MODEL, 2);
-    return E ? 0 : -1;
-}
-
-static int teardown(void **state) {
-    nlu_engine_free(E);
-    E = NULL;
-    return 0;
-}
-
-static int teardown_model(void **state) {
-    share_untrain(E, DIR_, MODEL);
-    E = NULL;
-    return 0;
-}
 
 /* One turn: the reply answers `intent` about `proc` (NULL: none), asks for `pending`. */
 typedef struct turn {
@@ -358,8 +330,8 @@ int main(void) {
         cmocka_unit_test(test_expiry),
         cmocka_unit_test(test_respond_is_stateless),
     };
-    int failed = cmocka_run_group_tests_name("nlu_dialog", tests, setup, teardown);
-    failed +=
-        cmocka_run_group_tests_name("nlu_dialog_model", with_model, setup_model, teardown_model);
+    int failed = cmocka_run_group_tests_name("nlu_dialog", tests, share_setup, share_teardown);
+    failed += cmocka_run_group_tests_name("nlu_dialog_model", with_model, share_setup_model,
+                                          share_teardown);
     return failed;
 }

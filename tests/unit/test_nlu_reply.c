@@ -22,23 +22,19 @@
 #include "test_nlu_share.h"
 #include "vi-nlp/vn_utf8.h"
 
-static nlu_engine *E;
 static nlu_catalog *CAT;
 
+/* E (test_nlu_share.h) and the catalog on the real data. */
 static int setup(void **state) {
     char err[512] = "";
-    nlu_engine_opts o = {".", NULL};
-    E = nlu_engine_new(&o, err, sizeof(err));
-    if (!E)
-        print_error("%s\n", err);
+    int rc = share_setup(state);
     CAT = nlu_catalog_load("intents/data/procedures.txt", err, sizeof(err));
-    return E && CAT ? 0 : -1;
+    return rc == 0 && CAT ? 0 : -1;
 }
 
 static int teardown(void **state) {
-    nlu_engine_free(E);
     nlu_catalog_free(CAT);
-    return 0;
+    return share_teardown(state);
 }
 
 static void check_reply(const nlu_reply *r) {
