@@ -15,6 +15,7 @@
 #include "channels/facebook.h"
 #include "channels/sms.h"
 #include "channels/zalo.h"
+#include "channels/zns.h"
 #include "core/mc.h"
 
 #include <ctype.h>
@@ -31,6 +32,7 @@ static const ch_adapter *const ch_adapters[] = {
     &ch_facebook_adapter,
     &ch_zalo_adapter,
     &ch_sms_adapter,
+    &ch_zns_adapter,
     NULL,
 };
 

@@ -15,7 +15,9 @@
 
 /* One channel's section: the keys its channel declares, and their values. */
 typedef struct gw_channel_cfg {
-    const char *name;                 /* the channel's name (its section) */
+    const char *name;                 /* the channel's name */
+    const char *section;              /* the [section] its keys are read from: its name, or
+                                         the section of the channel it lives in (ZNS's) */
     const ch_adapter *ad;             /* its adapter; NULL for the web chat */
     const ch_key *keys;               /* the keys of its section */
     size_t n_keys;                    /* entries */
