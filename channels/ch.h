@@ -252,10 +252,10 @@ typedef struct ch_tpl_param {
 } ch_tpl_param;
 
 typedef struct ch_tpl_info {
-    int usable;                              /* 1: the provider sends it (status ENABLE) */
-    char status[32];                         /* the provider's status word, log-safe */
-    size_t n_params;                         /* entries of params */
-    ch_tpl_param params[CH_TPL_MAX_PARAMS];  /* its parameters, in the provider's order */
+    int usable;                             /* 1: the provider sends it (status ENABLE) */
+    char status[32];                        /* the provider's status word, log-safe */
+    size_t n_params;                        /* entries of params */
+    ch_tpl_param params[CH_TPL_MAX_PARAMS]; /* its parameters, in the provider's order */
 } ch_tpl_info;
 
 /*

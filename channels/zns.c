@@ -139,7 +139,8 @@ static int zns_render(const ch_settings *s, const ch_outgoing *msg, ch_http *out
     json_decref(root);
     if (rc < 0) {
         ch_http_clear(out);
-        return ch_fail(err, errlen, rc, rc == MC_ENOMEM ? "out of memory" : "access token has CR/LF");
+        return ch_fail(err, errlen, rc,
+                       rc == MC_ENOMEM ? "out of memory" : "access token has CR/LF");
     }
     *n = 1;
     return 0;
@@ -228,13 +229,14 @@ static int zns_tpl_info_render(const ch_settings *s, const char *template_id, ch
     int rc = out->url ? ch_http_header(out, "access_token", s->access_token) : MC_ENOMEM;
     if (rc < 0) {
         ch_http_clear(out);
-        return ch_fail(err, errlen, rc, rc == MC_ENOMEM ? "out of memory" : "access token has CR/LF");
+        return ch_fail(err, errlen, rc,
+                       rc == MC_ENOMEM ? "out of memory" : "access token has CR/LF");
     }
     return 0;
 }
 
-static int zns_tpl_info_parse(int status, const char *body, size_t len, ch_tpl_info *out,
-                              char *err, size_t errlen) {
+static int zns_tpl_info_parse(int status, const char *body, size_t len, ch_tpl_info *out, char *err,
+                              size_t errlen) {
     memset(out, 0, sizeof *out);
     if (status == 0 || status >= 500 || status == 429)
         return ch_fail(err, errlen, MC_EUNAVAIL, "ZNS did not answer (HTTP %d)", status);
@@ -242,8 +244,8 @@ static int zns_tpl_info_parse(int status, const char *body, size_t len, ch_tpl_i
     json_t *e = json_object_get(root, "error");
     int rc = 0;
     if (status < 200 || status >= 300 || !json_is_integer(e)) {
-        rc = ch_fail(err, errlen, MC_EUNAVAIL, "ZNS answered HTTP %d without an error code",
-                     status);
+        rc =
+            ch_fail(err, errlen, MC_EUNAVAIL, "ZNS answered HTTP %d without an error code", status);
         goto done;
     }
     if (json_integer_value(e) != 0) {
@@ -276,7 +278,8 @@ static int zns_tpl_info_parse(int status, const char *body, size_t len, ch_tpl_i
                                errlen)) < 0)
             goto done;
         json_t *ml = json_object_get(p, "maxLength");
-        tp->max_len = json_is_integer(ml) && json_integer_value(ml) > 0 ? json_integer_value(ml) : 0;
+        tp->max_len =
+            json_is_integer(ml) && json_integer_value(ml) > 0 ? json_integer_value(ml) : 0;
         json_t *req = json_object_get(p, "require");
         tp->required = req == NULL || json_is_true(req);
         out->n_params++;

@@ -10,10 +10,10 @@
 
 #include "channels/ch.h"
 
-#define ZNS_TRACKING_MAX 48           /* bytes of a tracking_id (our notification id) */
-#define ZNS_MAX_DATA 8192             /* bytes of a prepared template message (ch_outgoing.data) */
-#define ZNS_UTC_OFFSET_MIN (7 * 60)   /* Asia/Ho_Chi_Minh: the daily quota resets at midnight */
-#define ZNS_NIGHT_END_HOUR 6          /* -133: nothing is sent 22:00-06:00 */
+#define ZNS_TRACKING_MAX 48         /* bytes of a tracking_id (our notification id) */
+#define ZNS_MAX_DATA 8192           /* bytes of a prepared template message (ch_outgoing.data) */
+#define ZNS_UTC_OFFSET_MIN (7 * 60) /* Asia/Ho_Chi_Minh: the daily quota resets at midnight */
+#define ZNS_NIGHT_END_HOUR 6        /* -133: nothing is sent 22:00-06:00 */
 
 extern const ch_adapter ch_zns_adapter;
 

@@ -214,8 +214,7 @@ static int parse_audience(const gw_api *a, const gw_api_token *t, const json_t *
         char *c = bc->channels;
         for (size_t i = 0; i < gw_channel_count(); i++)
             if (!ch_adapter_at(i)->tpl_info_render)
-                snprintf(c + strlen(c), sizeof bc->channels - strlen(c), "%s,",
-                         gw_channel_name(i));
+                snprintf(c + strlen(c), sizeof bc->channels - strlen(c), "%s,", gw_channel_name(i));
         snprintf(c + strlen(c), sizeof bc->channels - strlen(c), "%s", WEBCHAT_CHANNEL);
     }
     json_t *tg = json_object_get(aud, "tags");

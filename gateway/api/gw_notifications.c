@@ -141,15 +141,14 @@ static int tpl_channels(const gw_api *a, gw_notif *n, gw_api_err *e) {
     const char *by_phone = gw_channel_for_phone();
     for (const char *p = n->channels; *p;) {
         size_t l = strcspn(p, ",");
-        if (templated(p, l) && !(n->msg.tpl_ch && strlen(n->msg.tpl_ch) == l &&
-                                 !memcmp(n->msg.tpl_ch, p, l)))
+        if (templated(p, l) &&
+            !(n->msg.tpl_ch && strlen(n->msg.tpl_ch) == l && !memcmp(n->msg.tpl_ch, p, l)))
             return gw_api_err_set(e, 400, "bad_field", "channels",
-                                  "%.*s sends only a department template linked to it", (int)l,
-                                  p);
+                                  "%.*s sends only a department template linked to it", (int)l, p);
         p += l + (p[l] == ',');
     }
-    if (!n->msg.tpl_ch || n->chans_given || !n->has_phone || !by_phone ||
-        !app || !gw_channel_enabled(app->cfg, n->msg.tpl_ch))
+    if (!n->msg.tpl_ch || n->chans_given || !n->has_phone || !by_phone || !app ||
+        !gw_channel_enabled(app->cfg, n->msg.tpl_ch))
         return 0;
     char out[GW_API_CHANNELS_MAX] = "";
     bool put = false;
@@ -160,8 +159,7 @@ static int tpl_channels(const gw_api *a, gw_notif *n, gw_api_err *e) {
                      n->msg.tpl_ch);
             put = true;
         }
-        snprintf(out + strlen(out), sizeof out - strlen(out), "%s%.*s", *out ? "," : "", (int)l,
-                 p);
+        snprintf(out + strlen(out), sizeof out - strlen(out), "%s%.*s", *out ? "," : "", (int)l, p);
         p += l + (p[l] == ',');
     }
     snprintf(n->channels, sizeof n->channels, "%s", out);
@@ -190,7 +188,8 @@ int gw_notif_parse(const json_t *b, gw_notif *n, gw_api_err *e) {
         gw_api_message_times(e, b, &n->msg))
         goto fail;
     n->has_phone = has_phone;
-    n->chans_given = json_object_get(b, "channels") && !json_is_null(json_object_get(b, "channels"));
+    n->chans_given =
+        json_object_get(b, "channels") && !json_is_null(json_object_get(b, "channels"));
     if (n->msg.not_after_ms && n->msg.not_after_ms <= n->msg.send_at_ms) {
         gw_api_err_set(e, 400, "bad_field", "not_after", "not_after must be later than send_at");
         goto fail;

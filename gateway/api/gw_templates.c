@@ -35,9 +35,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define TITLE_CHARS 100   /* code points of a template's name */
-#define MAX_TEMPLATES 200 /* templates of one department */
-#define WHY_MAX 300       /* a scan error quoted in an answer */
+#define TITLE_CHARS 100      /* code points of a template's name */
+#define MAX_TEMPLATES 200    /* templates of one department */
+#define WHY_MAX 300          /* a scan error quoted in an answer */
 #define LINK_POOL "tpl-info" /* gw_httpc pool of the template checks */
 
 /* ----------------------------------------------------------- using one */
@@ -326,8 +326,8 @@ static json_t *link_of(const json_t *b, const ch_adapter *ad, const gw_tpl_vars 
     json_t *tid = json_object_get(l, "template_id"), *params = json_object_get(l, "params");
     size_t tl = json_is_string(tid) ? json_string_length(tid) : 0;
     snprintf(path, sizeof path, "%stemplate_id", pre);
-    if (tl == 0 || tl >= CH_TPL_ID_MAX ||
-        !gw_api_user_id_ok(json_string_value(tid), tl) || strchr(json_string_value(tid), ' ')) {
+    if (tl == 0 || tl >= CH_TPL_ID_MAX || !gw_api_user_id_ok(json_string_value(tid), tl) ||
+        strchr(json_string_value(tid), ' ')) {
         gw_api_err_set(e, 400, tid ? "bad_field" : "missing_field", path,
                        "template_id is the provider's template id, 1..%d printable characters",
                        CH_TPL_ID_MAX - 1);
@@ -368,8 +368,8 @@ static json_t *link_of(const json_t *b, const ch_adapter *ad, const gw_tpl_vars 
         }
         for (size_t i = 0; i < used.n; i++)
             if (!gw_tpl_vars_has(vars, used.name[i], strlen(used.name[i]))) {
-                gw_api_err_set(e, 400, "bad_field", path,
-                               "((%s)) is not a placeholder of the text", used.name[i]);
+                gw_api_err_set(e, 400, "bad_field", path, "((%s)) is not a placeholder of the text",
+                               used.name[i]);
                 return NULL;
             }
     }
@@ -465,8 +465,8 @@ static json_t *tpl_audit(const json_t *rec) {
     json_t *ch = json_pack("{s:O?, s:O?}", "name", json_object_get(rec, "name"), "placeholders",
                            json_object_get(rec, "placeholders"));
     if (ch && ad)
-        json_object_set_new(ch, ad->name,
-                            json_pack("{s:O}", "template_id", json_object_get(link, "template_id")));
+        json_object_set_new(
+            ch, ad->name, json_pack("{s:O}", "template_id", json_object_get(link, "template_id")));
     return ch;
 }
 
@@ -479,8 +479,7 @@ static void on_tpl_put(gw_api_op *o, const redisReply *r) {
     gw_log(GW_INFO, "console.template_put", "{s:s, s:s, s:b}", "dept", o->dept, "id", o->id,
            "created", r->integer == 0);
     /* the template's name and fields, not its text */
-    gw_audit_op(o, r->integer ? "template.update" : "template.create", o->id,
-                tpl_audit(o->keep));
+    gw_audit_op(o, r->integer ? "template.update" : "template.create", o->id, tpl_audit(o->keep));
     gw_api_answer(o->rq, r->integer ? 200 : 201, json_incref(o->keep));
 }
 
@@ -601,8 +600,8 @@ static void on_tpl_info(void *arg, const gw_httpc_resp *hr) {
         if (!json_object_get(params, info.params[i].name)) {
             json_decref(max);
             gw_api_fail(o->rq, 400, "bad_field", path,
-                        "%s template %s has the parameter %s, which params does not give",
-                        ad->name, tid, info.params[i].name);
+                        "%s template %s has the parameter %s, which params does not give", ad->name,
+                        tid, info.params[i].name);
             goto fail;
         }
         json_object_set_new(max, info.params[i].name, json_integer(info.params[i].max_len));
@@ -648,9 +647,9 @@ static void on_tpl_token(gw_api_op *o, const redisReply *r) {
                     "%s is not configured, so the link cannot be checked", ad->name);
         return;
     }
-    int rc = gw_api_httpc(o->api) ? gw_httpc_send(gw_api_httpc(o->api), &h, LINK_POOL,
-                                                  on_tpl_info, o)
-                                  : MC_EUNAVAIL;
+    int rc = gw_api_httpc(o->api)
+                 ? gw_httpc_send(gw_api_httpc(o->api), &h, LINK_POOL, on_tpl_info, o)
+                 : MC_EUNAVAIL;
     ch_http_clear(&h);
     if (rc) {
         gw_api_fail(o->rq, 503, "unavailable", path, "the template check could not start");

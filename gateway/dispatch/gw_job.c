@@ -206,7 +206,7 @@ static void remember(gw_job *j, const ch_result *res) {
     char k[GW_KEYS_MAX];
     if (res->unreachable && st && st->unreachable_days > 0) {
         gw_key(j->s->app->keys, k, sizeof k, GW_K_UNREACH, who_part(j), j->ch, j->to);
-        gw_store_cmdf(j->s->app->store, NULL, NULL, "SET %s %s EX %ld", k, res->reason, 
+        gw_store_cmdf(j->s->app->store, NULL, NULL, "SET %s %s EX %ld", k, res->reason,
                       st->unreachable_days * 86400L);
     }
     if (res->hold_ms > 0) {
@@ -497,8 +497,8 @@ static void on_answer(void *arg, const gw_httpc_resp *r) {
         /* the notification itself cannot go (its provider template was disabled): dead,
          * not the next channel; the department sees it in its dead list with the reason */
         j->final = 1;
-        gw_log(GW_WARN, "send.notification_dead", "{s:s, s:s, s:s, s:s}", "channel", j->ch,
-               "notif", j->notif, "reason", res.reason, "detail", res.detail);
+        gw_log(GW_WARN, "send.notification_dead", "{s:s, s:s, s:s, s:s}", "channel", j->ch, "notif",
+               j->notif, "reason", res.reason, "detail", res.detail);
     }
     gw_job_ack(j, *res.reason ? res.reason : "permanent");
 }

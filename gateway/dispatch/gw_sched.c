@@ -87,7 +87,8 @@ static const char pass_lua[] = GW_BC_NOTE_LUA GW_DAY_NOTE_LUA
     "  return nil\n"
     "end\n"
     "local function attempt(id,ch,result,err)\n"
-    "  redis.call('RPUSH',K.attempts(id),cjson.encode({channel=ch,at=now,result=result,error=err}))\n"
+    "  "
+    "redis.call('RPUSH',K.attempts(id),cjson.encode({channel=ch,at=now,result=result,error=err}))\n"
     "end\n"
     "local bcs={}\n"
     "local function bc_of(bc)\n"
@@ -290,8 +291,8 @@ static void on_pass(gw_store *st, redisReply *r, void *priv) {
     if (v[0] || v[1] || v[2] || v[3])
         gw_log(GW_INFO, "sched.pass", "{s:i, s:I, s:I, s:I, s:I, s:I}", "partition",
                (int)((s->first + s->done) % s->parts), "queued", (json_int_t)v[0], "expired",
-               (json_int_t)v[1], "held", (json_int_t)v[2], "dead", (json_int_t)v[3],
-               "rate_limited", (json_int_t)v[4]);
+               (json_int_t)v[1], "held", (json_int_t)v[2], "dead", (json_int_t)v[3], "rate_limited",
+               (json_int_t)v[4]);
     /* a full batch that made progress: there may be more due right now */
     if (v[5] >= SCHED_BATCH && v[4] < v[5])
         s->progress = 1;
