@@ -190,9 +190,13 @@ static void zns_classify(int status, const char *body, size_t body_len, const ch
     }
     snprintf(out->reason, sizeof out->reason, "%s", rule->reason);
     switch (rule->what) {
-    case ZD_RETRY: out->verdict = CH_RETRY; break;
+    case ZD_RETRY:
+        out->verdict = CH_RETRY;
+        out->fallback = 0;
+        break;
     case ZD_MORNING:
         out->verdict = CH_RETRY;
+        out->fallback = 0;
         out->retry_after_ms =
             ch_ms_until_local_hour(ch_now_ms(), ZNS_UTC_OFFSET_MIN, ZNS_NIGHT_END_HOUR);
         break;
