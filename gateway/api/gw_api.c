@@ -147,6 +147,13 @@ gw_app *gw_api_app(const gw_api *a) {
     return a->app;
 }
 
+void gw_api_close(gw_api *a) {
+    if (!a)
+        return;
+    gw_httpc_free(a->http); /* a check in flight is answered 503 */
+    a->http = NULL;
+}
+
 gw_httpc *gw_api_httpc(const gw_api *a) {
     return a->http;
 }
@@ -350,7 +357,7 @@ fail:
 void gw_api_free(gw_api *a) {
     if (!a)
         return;
-    gw_httpc_free(a->http); /* a check in flight is answered 503 */
+    gw_httpc_free(a->http); /* gw_api_close did, unless the API never ran on a loop */
     gw_statuses_free(a->statuses);
     for (size_t i = 0; a->scripts && i < a->scripts->n; i++)
         gw_script_clear(&a->scripts->s[i]);
