@@ -50,6 +50,7 @@
 #include "gateway/app/gw_app.h"
 #include "gateway/app/gw_shared.h"
 #include "gateway/net/gw_http.h"
+#include "gateway/net/gw_httpc.h"
 #include "gateway/store/gw_keys.h"
 #include "gateway/store/gw_store.h"
 
@@ -309,6 +310,9 @@ typedef struct gw_api_message {
     int64_t not_after_ms; /* deadline, 0 = none */
     int64_t created_ms;   /* the gateway's clock when it was checked */
     char *out_text;       /* owned: what is stored and sent (the text step's) */
+    const char *tpl_ch;   /* static: the channel of a provider template the department's
+                             template is linked to (ZNS), or NULL */
+    char *tpl_msg;        /* owned: that provider's template message, JSON (data:<tpl_ch>) */
 } gw_api_message;
 
 /* text or template (exactly one; the template's existence is checked later,
@@ -588,6 +592,8 @@ typedef struct gw_notif {
     char *to_json;                      /* owned: its compact JSON */
     char channels[GW_API_CHANNELS_MAX]; /* fallback order, comma-separated */
     char id[GW_API_NOTIF_ID_MAX + 1];   /* its id, once made */
+    bool chans_given;                   /* the body gave channels (else the default order) */
+    bool has_phone;                     /* a phone reaches the recipient */
 } gw_notif;
 
 /*
@@ -627,6 +633,16 @@ int gw_templates_fetch(gw_api_op *o, const char *id, gw_api_reply_fn *fn);
  */
 int gw_templates_use(const redisReply *r, const json_t *data, const char *prefix, bool need_all,
                      char **out, gw_api_err *e);
+/*
+ * The provider template message of a fetched template (r) linked to one (ZNS): each of
+ * the link's parameters rendered with data, checked against the length the provider
+ * allows (400 <prefix><placeholder>), into m->tpl_ch and m->tpl_msg. Nothing when the
+ * template has no link. 0 or MC_EINVAL with e.
+ */
+int gw_templates_provider(const redisReply *r, const json_t *data, const char *prefix,
+                          gw_api_message *m, gw_api_err *e);
+/* The HTTP client the API asks providers with (template checks), or NULL. */
+gw_httpc *gw_api_httpc(const gw_api *a);
 
 /* ------------------------------------------------------------- handlers */
 

@@ -130,6 +130,14 @@ static void channels_public_url(gw_config *c) {
         c->channels[i].s.public_url = c->public_url;
 }
 
+/* 1 when some channel reads its keys from [section]. */
+static int channel_section(const gw_config *c, const char *section) {
+    for (size_t i = 0; i < c->n_channels; i++)
+        if (!strcasecmp(c->channels[i].section, section))
+            return 1;
+    return 0;
+}
+
 static const ch_key *find_channel_key(const gw_channel_cfg *ch, const char *key, size_t *idx) {
     for (size_t i = 0; i < ch->n_keys; i++)
         if (!strcasecmp(ch->keys[i].key, key)) {
@@ -168,6 +176,7 @@ static int channels_init(gw_config *c) {
         const ch_adapter *ad = ch_adapter_at(i);
         ch->ad = ad;
         ch->name = ad ? ad->name : WEBCHAT_CHANNEL;
+        ch->section = ad && ad->section ? ad->section : ch->name;
         ch->keys = ad ? ad->keys : webchat_keys;
         ch->n_keys = ad ? ad->n_keys : webchat_n_keys;
         ch->s.rate = ad ? ad->policy->default_rate : WEBCHAT_DEFAULT_RATE;
@@ -180,6 +189,7 @@ static int channels_init(gw_config *c) {
         ch->s.shared_secret = ch->s.sender = ch->s.status_callback = ch->s.oauth_base = "";
         ch->s.oauth_secret = ch->s.allowed_addrs = ch->s.more_text = ch->s.refresh_token = "";
         ch->s.zns_api_base = ch->s.quiet_hours = ch->s.allowed_origins = "";
+        ch->s.unreachable_days = 0;
         for (size_t k = 0; k < ch->n_keys; k++) {
             char err[256];
             if (channel_store(ch, k, ch->keys[k].def, err, sizeof err))
@@ -218,16 +228,26 @@ static int channel_set(gw_config *c, const char *section, const char *key, const
             ch->s.rate = x;
         return 1;
     }
-    if (!(ch = find_channel(c, section)))
+    if (!channel_section(c, section))
         return 0;
-    size_t i;
-    if (!find_channel_key(ch, key, &i)) {
-        gw_errlist_add(errs, "%s: unknown key '%s' in [%s]", where, key, ch->name);
-        *rc = MC_EINVAL;
-        return 1;
+    /* a section may feed several channels (ZNS's keys live in [zalo]): each channel that
+     * declares the key gets it; the key is unknown when none does */
+    int known = 0;
+    for (size_t k = 0; k < c->n_channels; k++) {
+        size_t i;
+        ch = &c->channels[k];
+        if (strcasecmp(ch->section, section) || !find_channel_key(ch, key, &i))
+            continue;
+        known++;
+        if ((*rc = channel_store(ch, i, value, err, sizeof err))) {
+            gw_errlist_add(errs, "%s: [%s] %s: %s", where, ch->section, ch->keys[i].key, err);
+            return 1;
+        }
     }
-    if ((*rc = channel_store(ch, i, value, err, sizeof err)))
-        gw_errlist_add(errs, "%s: [%s] %s: %s", where, ch->name, ch->keys[i].key, err);
+    if (!known) {
+        gw_errlist_add(errs, "%s: unknown key '%s' in [%s]", where, key, section);
+        *rc = MC_EINVAL;
+    }
     return 1;
 }
 
@@ -242,7 +262,7 @@ static int known_section(gw_config *c, const char *section) {
     for (size_t i = 0; i < MC_ARRAY_LEN(keys); i++)
         if (!strcasecmp(keys[i].section, section))
             return 1;
-    return find_channel(c, section) != NULL;
+    return channel_section(c, section);
 }
 
 static int parse_bool(const char *v, int *out) {
@@ -689,13 +709,23 @@ int gw_config_apply_env(gw_config *c, char *const *envp, gw_errlist *errs) {
         const gw_channel_cfg *ch = &c->channels[i];
         char rate[64];
         snprintf(rate, sizeof rate, "rate_%s", ch->name);
-        for (size_t k = 0; k < ch->n_keys; k++)
-            env_key(c, envp, ch->name, ch->keys[k].key, errs);
+        for (size_t k = 0; k < ch->n_keys; k++) {
+            /* a key of a shared section is applied once, by the first channel declaring it */
+            size_t idx, first = i;
+            for (size_t e = 0; e < i; e++)
+                if (!strcasecmp(c->channels[e].section, ch->section) &&
+                    find_channel_key(&c->channels[e], ch->keys[k].key, &idx)) {
+                    first = e;
+                    break;
+                }
+            if (first == i)
+                env_key(c, envp, ch->section, ch->keys[k].key, errs);
+        }
         env_key(c, envp, "scheduler", rate, errs);
     }
     for (size_t i = 0; i < MC_ARRAY_LEN(keys); i++) {
         /* channel sections and rates were applied above, from the channels' tables */
-        if (find_channel(c, keys[i].section) ||
+        if (channel_section(c, keys[i].section) ||
             (!strcasecmp(keys[i].section, "scheduler") && !strncmp(keys[i].key, "rate_", 5)))
             continue;
         env_key(c, envp, keys[i].section, keys[i].key, errs);

@@ -15,7 +15,9 @@
 
 /* One channel's section: the keys its channel declares, and their values. */
 typedef struct gw_channel_cfg {
-    const char *name;                 /* the channel's name (its section) */
+    const char *name;                 /* the channel's name */
+    const char *section;              /* the [section] its keys are read from: its name, or
+                                         the section of the channel it lives in (ZNS's) */
     const ch_adapter *ad;             /* its adapter; NULL for the web chat */
     const ch_key *keys;               /* the keys of its section */
     size_t n_keys;                    /* entries */
@@ -72,11 +74,11 @@ typedef struct gw_config {
     char *admin_tokens_file;
     long admin_audit_days; /* the audit trail keeps this many days */
     /* [console] officers' sessions (api/gw_console.c) */
-    long console_idle_minutes;  /* a session ends after this long without a request */
-    long console_max_hours;     /* ... and this long after sign-in, whatever happens */
-    int console_token_sign_in;  /* the console also offers sign-in with a department token */
-    long console_max_failures;  /* failed sign-ins of one user before the lock */
-    long console_lock_minutes;  /* the window those failures are counted in, and the lock */
+    long console_idle_minutes; /* a session ends after this long without a request */
+    long console_max_hours;    /* ... and this long after sign-in, whatever happens */
+    int console_token_sign_in; /* the console also offers sign-in with a department token */
+    long console_max_failures; /* failed sign-ins of one user before the lock */
+    long console_lock_minutes; /* the window those failures are counted in, and the lock */
     /* [worker] */
     char *worker_consumer;     /* consumer name in the stream groups; "" = host:port */
     long worker_claim_idle_ms; /* take over work another process left idle this long */

@@ -156,6 +156,7 @@ static int notif_outcome(gw_job *j, const char *dead_reason) {
         gw_argv_addf(&a, "%d", j->attempts);
         gw_argv_addf(&a, "%" PRId64, tz);
         gw_argv_adds(&a, j->skipped ? "skipped" : "failed");
+        gw_argv_adds(&a, j->final ? "1" : "0");
     }
     gw_argv_adds(&a, j->id); /* the entry, last: the scripts acknowledge it */
     int rc = gw_argv_send(s->app->store, &a, on_acked, j);

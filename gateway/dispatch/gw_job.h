@@ -37,8 +37,8 @@
 #include <stdint.h>
 #include <uv.h>
 
-#define GW_JOB_MAX_PARTS 8        /* requests one message may need */
-#define GW_JOB_MAX_TEXT 16384     /* bytes of an outbound text */
+#define GW_JOB_MAX_PARTS 8    /* requests one message may need */
+#define GW_JOB_MAX_TEXT 16384 /* bytes of an outbound text */
 #define GW_UNCONFIRMED_NOTE "unconfirmed: the dispatcher stopped during the request"
 
 typedef struct gw_job gw_job;
@@ -62,6 +62,8 @@ struct gw_job {
     char *text;                      /* owned */
     size_t text_len;                 /* bytes in text */
     char *quick;                     /* owned JSON array or NULL */
+    char *data;                      /* owned: the provider template message (ZNS) or NULL */
+    size_t data_len;                 /* bytes in data */
     ch_http parts[GW_JOB_MAX_PARTS]; /* rendered requests */
     size_t n_parts, part;            /* how many, the next to send */
     int mark;                        /* part our wire mark names in Redis, -1 none */
@@ -73,7 +75,11 @@ struct gw_job {
     int in_http;             /* a request of it is with gw_httpc (queued or on the wire) */
     int bc_checked;          /* its broadcast's status was looked up before the first part */
     int window_checked;      /* the citizen's chat window was looked up before the first part */
-    int skipped;             /* outside the window: acknowledged as skipped, not failed */
+    int remembered_checked;  /* the channel's memory (citizen unreachable, channel out of
+                                quota) was looked up before the first part */
+    int skipped;             /* outside the window, or remembered unreachable or out of quota:
+                                acknowledged as skipped, not failed */
+    int final;               /* its failure ends the notification (no next channel) */
     int cancelled;           /* its broadcast was cancelled before it left: acked as such */
     int acking;              /* its EXEC is in flight */
     int dead;                /* gw_job_ack records a failure */
@@ -92,17 +98,17 @@ struct gw_job {
 };
 
 struct gw_sender {
-    gw_app *app;             /* borrowed */
-    gw_httpc *http;          /* owned */
-    gw_wire *wire;           /* the connection wire marks go on, owned */
-    gw_outbox *outbox;       /* files of the channels without credentials, owned; NULL: none */
-    gw_token *tokens[CH_MAX_ADAPTERS]; /* refreshable tokens shared through Redis, by
-                                          channel index; NULL for fixed tokens; owned */
+    gw_app *app;       /* borrowed */
+    gw_httpc *http;    /* owned */
+    gw_wire *wire;     /* the connection wire marks go on, owned */
+    gw_outbox *outbox; /* files of the channels without credentials, owned; NULL: none */
+    gw_token *tokens[CH_MAX_ADAPTERS];     /* refreshable tokens shared through Redis, by
+                                              channel index; NULL for fixed tokens; owned */
     gw_script sc_sent, sc_fail, sc_cancel; /* the scripts that settle a notification */
-    int store_ups;           /* times the store came up */
-    gw_job *jobs;            /* all jobs, doubly linked */
-    uint64_t next_seq;       /* arrival counter for jobs */
-    size_t n_jobs;           /* jobs in the list */
+    int store_ups;                         /* times the store came up */
+    gw_job *jobs;                          /* all jobs, doubly linked */
+    uint64_t next_seq;                     /* arrival counter for jobs */
+    size_t n_jobs;                         /* jobs in the list */
     uv_timer_t tick;         /* keeps our jobs claimed, records parked outcomes, checks the token */
     int closing;             /* gw_sender_free was called */
     int draining;            /* gw_sender_drain: nothing new leaves */

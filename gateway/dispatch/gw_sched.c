@@ -6,8 +6,9 @@
  * the scheduler at once without a lock and without sending anything twice: a
  * notification leaves the partition's due set in the same atomic step that puts it
  * on the partition's outbound stream of its channel (fields to text purpose notif,
- * and bc for a broadcast recipient, so the sender can see a later cancel) and
- * marks it "sending".
+ * bc for a broadcast recipient, so the sender can see a later cancel, and data, the
+ * notification's data:<channel> field: a provider template message prepared for that
+ * channel when it was accepted, ZNS's) and marks it "sending".
  *
  * The script checks, in order: the broadcast cancelled (→ cancelled), not_after
  * (→ expired), a missing recipient (→ the next channel of the fallback list,
@@ -86,7 +87,8 @@ static const char pass_lua[] = GW_BC_NOTE_LUA GW_DAY_NOTE_LUA
     "  return nil\n"
     "end\n"
     "local function attempt(id,ch,result,err)\n"
-    "  redis.call('RPUSH',K.attempts(id),cjson.encode({channel=ch,at=now,result=result,error=err}))\n"
+    "  "
+    "redis.call('RPUSH',K.attempts(id),cjson.encode({channel=ch,at=now,result=result,error=err}))\n"
     "end\n"
     "local bcs={}\n"
     "local function bc_of(bc)\n"
@@ -152,13 +154,11 @@ static const char pass_lua[] = GW_BC_NOTE_LUA GW_DAY_NOTE_LUA
     "          redis.call('HSET',k,'idx',idx) n[5]=n[5]+1\n"
     "        else\n"
     "          if c and c.left>=0 then c.left=c.left-1 c.used=c.used+1 end\n"
-    "          if bc then\n"
-    "            redis.call('XADD',K.out(ch),'*','to',rcpt,'text',h[2],'purpose','update',\n"
-    "              'notif',id,'bc',h[8])\n"
-    "          else\n"
-    "            redis.call('XADD',K.out(ch),'*','to',rcpt,'text',h[2],'purpose','update',\n"
-    "              'notif',id)\n"
-    "          end\n"
+    "          local a={'XADD',K.out(ch),'*','to',rcpt,'text',h[2],'purpose','update','notif',id}\n"
+    "          if bc then a[#a+1]='bc' a[#a+1]=h[8] end\n"
+    "          local d=redis.call('HGET',k,'data:'..ch)\n"
+    "          if d then a[#a+1]='data' a[#a+1]=d end\n"
+    "          redis.call(unpack(a))\n"
     "          redis.call('HSET',k,'status','sending','idx',idx,'channel',ch)\n"
     "          redis.call('ZREM',due,id) n[1]=n[1]+1\n"
     "        end\n"
@@ -291,8 +291,8 @@ static void on_pass(gw_store *st, redisReply *r, void *priv) {
     if (v[0] || v[1] || v[2] || v[3])
         gw_log(GW_INFO, "sched.pass", "{s:i, s:I, s:I, s:I, s:I, s:I}", "partition",
                (int)((s->first + s->done) % s->parts), "queued", (json_int_t)v[0], "expired",
-               (json_int_t)v[1], "held", (json_int_t)v[2], "dead", (json_int_t)v[3],
-               "rate_limited", (json_int_t)v[4]);
+               (json_int_t)v[1], "held", (json_int_t)v[2], "dead", (json_int_t)v[3], "rate_limited",
+               (json_int_t)v[4]);
     /* a full batch that made progress: there may be more due right now */
     if (v[5] >= SCHED_BATCH && v[4] < v[5])
         s->progress = 1;

@@ -63,6 +63,7 @@ void gw_job_free(gw_job *j) {
         ch_http_clear(&j->parts[i]);
     free(j->text);
     free(j->quick);
+    free(j->data);
     free(j);
 }
 
@@ -178,7 +179,8 @@ static void touch_jobs(gw_sender *s) {
 
 /* The refreshable token of a channel, or NULL. */
 gw_token *gw_sender_token(const gw_sender *s, const char *channel) {
-    int i = gw_channel_index(channel);
+    const ch_adapter *ad = ch_adapter_find(channel);
+    int i = gw_channel_index(ad && ad->token_of ? ad->token_of : channel);
     return i < 0 ? NULL : s->tokens[i];
 }
 

@@ -247,8 +247,11 @@ static void on_webhook(gw_req *rq, void *priv) {
             goto done;
         if (msgs[i].kind == CH_EV_ECHO) /* our own message coming back */
             continue;
+        /* an event may belong to another channel of the same account (a ZNS delivery
+         * arrives on Zalo's webhook): it is that channel's, in its citizen's partition */
+        const char *ev_ch = msgs[i].channel ? msgs[i].channel : channel;
         char who[2 * CH_MAX_ID + 2];
-        int wl = snprintf(who, sizeof who, "%s:%s", channel, msgs[i].sender);
+        int wl = snprintf(who, sizeof who, "%s:%s", ev_ch, msgs[i].sender);
         unsigned part = gw_keyspace_part_of(app->keys, who, (size_t)wl);
         part_batch *pb = NULL;
         for (size_t k = 0; k < n_batches && !pb; k++)
@@ -264,7 +267,7 @@ static void on_webhook(gw_req *rq, void *priv) {
             pb->count_at = pb->argv.n;
             gw_argv_adds(&pb->argv, "0"); /* replaced below */
         }
-        add_event(&pb->argv, channel, &msgs[i], cr.now_ms);
+        add_event(&pb->argv, ev_ch, &msgs[i], cr.now_ms);
         pb->events++;
         events++;
     }
@@ -332,8 +335,8 @@ int gw_webhooks_open(gw_app *app, gw_webhooks **out, char *err, size_t errlen) {
         const ch_adapter *ad = ch_adapter_at(i);
         const ch_settings *st = gw_channel_conf(app->cfg, name);
         char path[96];
-        if (!st || !st->enabled)
-            continue;
+        if (!st || !st->enabled || !ad->verify || !ad->parse)
+            continue; /* no webhook of its own (ZNS: its events come with Zalo's) */
         unsigned m = ad->methods ? ad->methods(st) : CH_M_POST;
         unsigned methods = (m & CH_M_GET ? GW_M_GET : 0) | (m & CH_M_POST ? GW_M_POST : 0);
         snprintf(path, sizeof path, WEBHOOK_PREFIX "%s", name);

@@ -98,6 +98,15 @@ static const gw_key_spec table[GW_K__COUNT] = {
     {GW_K_APIKEYS, "apikeys", 1, 0, "hash", DEPT_PART, "API (keys)", "until revoked"},
     {GW_K_AUDIT, "audit", 1, 0, "stream", DEPT_PART, "API, console, `motcua officer`",
      "entries older than [admin] audit_days trimmed on each append"},
+    /* ZNS says a phone is not on Zalo: the sender skips that channel for this citizen (one
+     * GET in the citizen's partition, like the chat window) until the key expires */
+    {GW_K_UNREACH, "unreach", 2, 0, "string", ANY_PART,
+     "sender (the provider said the citizen cannot be reached)",
+     "[<channel>] unreachable_days (ZNS: [zalo] zns_unreachable_days)"},
+    /* ZNS's daily quota is per OA, not per citizen or notification: one key of its own,
+     * read by the sender before a request, so no partition's script needs it */
+    {GW_K_HOLD, "hold", 1, 1, "string", "its own (one per channel, shared by every process)",
+     "sender (the provider said its daily quota is spent)", "until the quota resets (PX)"},
 };
 
 const gw_key_spec *gw_keys_table(size_t *n) {

@@ -86,6 +86,8 @@ typedef enum gw_key_family {
     GW_K_APIKEY,       /* hash: one API key of a department (dept, name) */
     GW_K_APIKEYS,      /* hash: a department's API keys, sha256 of the token → name (dept) */
     GW_K_AUDIT,        /* stream: a department's audit trail (dept) */
+    GW_K_UNREACH,      /* string: a citizen a channel cannot reach, for a while (channel, user) */
+    GW_K_HOLD, /* string: a channel out of its daily quota until it resets (channel; own tag) */
     GW_K__COUNT
 } gw_key_family;
 
