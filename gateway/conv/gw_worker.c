@@ -271,11 +271,12 @@ static void schedule(gw_worker *w) {
 
 /* ---- the feed of the inbound stream ---- */
 
+/* An entry is its stream and its id: each partition's stream makes its own ids, so two
+ * partitions' entries of the same millisecond have the same id. */
 static int feed_has(void *priv, const char *stream, const char *id) {
-    (void)stream;
     const gw_worker *w = priv;
     for (const in_msg *m = w->head; m; m = m->next)
-        if (!strcmp(m->id, id))
+        if (!strcmp(m->id, id) && !strcmp(m->stream, stream))
             return 1;
     return 0;
 }

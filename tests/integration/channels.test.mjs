@@ -183,6 +183,25 @@ describe('provider channels end to end', { timeout: 180000 }, () => {
         assert.equal(fakes.requests('facebook').filter((q) => q.body.recipient.id === psid).length, 1);
     });
 
+    it('facebook: two partitions\' entries with the same stream id are both answered', async () => {
+        // Each partition's inbound stream makes its own ids: two citizens' messages of the
+        // same millisecond in two partitions carry the same id. The worker must tell them
+        // apart by stream too, or it skips one as "already held" until a claim, 60 s later.
+        const a = uid('psidA');
+        let b;
+        do b = uid('psidB');
+        while (partOf(`facebook:${b}`) === partOf(`facebook:${a}`));
+        const id = `${Date.now() + 60000}-7`; // ahead of anything the streams hold
+        for (const psid of [a, b]) {
+            const now = String(Date.now());
+            await redisCli(redis.sock, 'XADD', key('inbound', partOf(`facebook:${psid}`)), id,
+                'ch', 'facebook', 'kind', 'text', 'pid', uid('mid.same'), 'from', psid, 'to', FB.pageId,
+                'ts', now, 'status', '', 'at', now, 'text', 'lam khai sinh can giay to gi');
+        }
+        const both = await waitFor(() => [a, b].every((p) => fakes.requests('facebook').some((q) => q.body.recipient.id === p)), 10000);
+        assert.ok(both, 'both citizens answered');
+    });
+
     it('facebook: a batch of 3 messages gets 3 replies in order', async () => {
         const psid = uid('psid');
         const raw = fbBody([
