@@ -30,6 +30,7 @@
 #include <string.h>
 
 #include "core/mc.h"
+#include "core/mc_mem.h"
 #include "intents/nlu_data.h"
 #include "intents/nlu_internal.h"
 
@@ -569,6 +570,26 @@ static int build_rule_table(nlu_engine *e, char *err, size_t errlen) {
     return 0;
 }
 
+/* The weight of a "phrase = weight" line: a number in (0, 100]. */
+static int line_weight(const nlu_data *d, const nlu_line *l, double *w, char *err, size_t errlen) {
+    if (parse_num(l->value, 0, 100, w) == 0)
+        return 0;
+    nlu_data_err(d, err, errlen, "'%s' is not a number in (0, 100]", l->value);
+    return -1;
+}
+
+/* The unaccented key of a line's phrase, which must have letters (`what` names the phrase
+ * in the message). The caller frees *plain; it is NULL on failure. */
+static int phrase_key(nlu_engine *e, const nlu_data *d, const nlu_line *l, const char *what,
+                      char **plain, size_t *len, char *err, size_t errlen) {
+    if (plain_key(e, l->key, plain, len) == 0 && *len > 0)
+        return 0;
+    free(*plain);
+    *plain = NULL;
+    nlu_data_err(d, err, errlen, "%s '%s' has no letters", what, l->key);
+    return -1;
+}
+
 /* One "[settings]" line. */
 static int set_setting(nlu_engine *e, const nlu_data *d, const nlu_line *l, char *err,
                        size_t errlen) {
@@ -655,21 +676,15 @@ static int add_override(nlu_engine *e, const nlu_data *d, const nlu_line *l, cha
 static int add_rule(nlu_engine *e, const nlu_data *d, const nlu_line *l, int intent, char *err,
                     size_t errlen) {
     double w;
-    if (parse_num(l->value, 0, 100, &w) != 0) {
-        nlu_data_err(d, err, errlen, "'%s' is not a number in (0, 100]", l->value);
+    if (line_weight(d, l, &w, err, errlen) != 0)
         return -1;
-    }
     if (e->n_rules == NLU_MAX_RULES) {
         nlu_data_err(d, err, errlen, "more than %d rules", NLU_MAX_RULES);
         return -1;
     }
     nlu_rule *r = &e->rules[e->n_rules];
-    if (plain_key(e, l->key, &r->plain, &r->len) != 0 || r->len == 0) {
-        free(r->plain);
-        r->plain = NULL;
-        nlu_data_err(d, err, errlen, "phrase '%s' has no letters", l->key);
+    if (phrase_key(e, d, l, "phrase", &r->plain, &r->len, err, errlen) != 0)
         return -1;
-    }
     int k = count_tokens(r->plain, r->len);
     for (size_t i = 0; i < e->n_rules; i++)
         if (e->rules[i].intent == intent && e->rules[i].len == r->len &&
@@ -704,15 +719,9 @@ static int add_cue(nlu_engine *e, const nlu_data *d, const nlu_line *l, int kind
     double w;
     char msg[256] = "", *plain = NULL;
     size_t plen = 0;
-    if (parse_num(l->value, 0, 100, &w) != 0) {
-        nlu_data_err(d, err, errlen, "'%s' is not a number in (0, 100]", l->value);
+    if (line_weight(d, l, &w, err, errlen) != 0 ||
+        phrase_key(e, d, l, "cue", &plain, &plen, err, errlen) != 0)
         return -1;
-    }
-    if (plain_key(e, l->key, &plain, &plen) != 0 || plen == 0) {
-        free(plain);
-        nlu_data_err(d, err, errlen, "cue '%s' has no letters", l->key);
-        return -1;
-    }
     for (size_t i = 0; i < e->n_cues; i++)
         if (strcmp(e->cue_plain[i], plain) == 0) {
             free(plain);
@@ -807,164 +816,140 @@ static int add_words(nlu_engine *e, vn_dict *dict, const nlu_data *d, const nlu_
     return 0;
 }
 
-static int load_rules(nlu_engine *e, const char *path, char *err, size_t errlen) {
-    enum {
-        CUE0 = -20,
-        DESK = -7,
-        NOTPUB = -6,
-        NONE = -5,
-        SETTINGS = -4,
-        OVERRIDE = -3,
-        FILLER = -2
-    };
-    static const char *const cue_sections[NLU_N_CUE_KINDS] = {
-        "focus", "context", "context.after", "context.clause", "question", "clause"};
-    nlu_data d;
-    int cur = NONE;
-    int rc = nlu_data_open(&d, path, err, errlen);
-    if (rc)
-        return rc;
-    rc = MC_EPARSE;
-    for (;;) {
-        nlu_line l = nlu_data_next(&d, err, errlen);
-        if (l.kind == NLU_LINE_END)
-            break;
-        if (l.kind == NLU_LINE_BAD)
-            goto fail;
-        if (l.kind == NLU_LINE_SECTION) {
-            cur = strcmp(l.key, "settings") == 0     ? SETTINGS
-                  : strcmp(l.key, "override") == 0   ? OVERRIDE
-                  : strcmp(l.key, "filler") == 0     ? FILLER
-                  : strcmp(l.key, "not_public") == 0 ? NOTPUB
-                  : strcmp(l.key, "ward_desk") == 0  ? DESK
-                                                     : nlu_intent_index(l.key);
-            for (int k = 0; k < NLU_N_CUE_KINDS; k++)
-                if (strcmp(l.key, cue_sections[k]) == 0)
-                    cur = CUE0 + k;
-            if (cur == -1) {
-                nlu_data_err(&d, err, errlen,
-                             "unknown section '%s' (an intent id, settings, override, "
-                             "filler, not_public, ward_desk, focus, context, "
-                             "context.after, context.clause, question or clause)",
-                             l.key);
-                goto fail;
-            }
-            if (cur == NLU_I_OOS) {
-                nlu_data_err(&d, err, errlen,
-                             "out_of_scope has no phrases: it is what is "
-                             "left when nothing else is likely");
-                goto fail;
-            }
-            continue;
-        }
-        int bad = cur == NONE ? (nlu_data_err(&d, err, errlen, "'%s' outside a section", l.key), -1)
-                  : cur == SETTINGS ? set_setting(e, &d, &l, err, errlen)
-                  : cur == OVERRIDE ? add_override(e, &d, &l, err, errlen)
-                  : cur == FILLER   ? add_words(e, e->filler, &d, &l, err, errlen)
-                  : cur == NOTPUB   ? add_words(e, e->notpub, &d, &l, err, errlen)
-                  : cur == DESK     ? add_desk(e, &d, &l, err, errlen)
-                  : cur < DESK      ? add_cue(e, &d, &l, cur - CUE0, err, errlen)
-                                    : add_rule(e, &d, &l, cur, err, errlen);
-        if (bad)
-            goto fail;
-    }
+/* The sections of rules.txt besides the intents', numbered after them: five of their own,
+ * then one per cue kind (in the order of NLU_N_CUE_KINDS). */
+enum { SEC_SETTINGS = NLU_N_INTENTS, SEC_OVERRIDE, SEC_FILLER, SEC_NOTPUB, SEC_DESK, SEC_CUE0 };
+static const char *const rule_sections[] = {
+    "settings", "override",      "filler",         "not_public", "ward_desk", "focus",
+    "context",  "context.after", "context.clause", "question",   "clause"};
+_Static_assert(MC_ARRAY_LEN(rule_sections) == SEC_CUE0 - SEC_SETTINGS + NLU_N_CUE_KINDS,
+               "one name per section of rules.txt");
+
+static int rules_section(void *priv, const nlu_data *d, const char *name, char *err,
+                         size_t errlen) {
+    (void)priv;
+    for (size_t k = 0; k < MC_ARRAY_LEN(rule_sections); k++)
+        if (strcmp(name, rule_sections[k]) == 0)
+            return SEC_SETTINGS + (int)k;
+    int intent = nlu_intent_index(name);
+    if (intent < 0)
+        nlu_data_err(d, err, errlen,
+                     "unknown section '%s' (an intent id, settings, override, "
+                     "filler, not_public, ward_desk, focus, context, "
+                     "context.after, context.clause, question or clause)",
+                     name);
+    else if (intent == NLU_I_OOS)
+        nlu_data_err(d, err, errlen,
+                     "out_of_scope has no phrases: it is what is "
+                     "left when nothing else is likely");
+    return intent < 0 || intent == NLU_I_OOS ? MC_EPARSE : intent;
+}
+
+static int rules_kv(void *priv, const nlu_data *d, int sec, const nlu_line *l, char *err,
+                    size_t errlen) {
+    nlu_engine *e = priv;
+    int bad = sec == SEC_SETTINGS   ? set_setting(e, d, l, err, errlen)
+              : sec == SEC_OVERRIDE ? add_override(e, d, l, err, errlen)
+              : sec == SEC_FILLER   ? add_words(e, e->filler, d, l, err, errlen)
+              : sec == SEC_NOTPUB   ? add_words(e, e->notpub, d, l, err, errlen)
+              : sec == SEC_DESK     ? add_desk(e, d, l, err, errlen)
+              : sec >= SEC_CUE0     ? add_cue(e, d, l, sec - SEC_CUE0, err, errlen)
+                                    : add_rule(e, d, l, sec, err, errlen);
+    return bad ? MC_EPARSE : 0;
+}
+
+static int rules_end(void *priv, const nlu_data *d, char *err, size_t errlen) {
+    const nlu_engine *e = priv;
     if (e->n_rules == 0 || e->min_score <= 0 || e->scale <= 0 || e->mention <= 0 ||
         e->code_mention <= 0 || e->issue_mention <= 0 || e->oos_max <= 0 ||
         e->min_conf_rules <= 0 || e->min_conf_model <= 0 || e->override_conf <= 0 ||
         e->qmark_w <= 0 || e->multi_min <= 0) {
-        if (d.lineno == 0)
-            d.lineno = 1;
-        nlu_data_err(&d, err, errlen,
+        nlu_data_err(d, err, errlen,
                      "needs phrases and every [settings] key: min_score, scale, "
                      "procedure_mention, code_mention, issue_mention, out_of_scope_max, "
                      "min_confidence, model_min_confidence, override_confidence, "
                      "question_mark, multi_request");
-        goto fail;
+        return MC_EPARSE;
     }
-    nlu_data_close(&d);
-    return build_rule_table(e, err, errlen);
-fail:
-    nlu_data_close(&d);
-    return rc;
+    return 0;
+}
+
+static int load_rules(nlu_engine *e, const char *path, char *err, size_t errlen) {
+    static const nlu_data_hooks hooks = {rules_section, rules_kv, rules_end, "outside a section"};
+    int rc = nlu_data_parse(path, &hooks, e, err, errlen);
+    return rc ? rc : build_rule_table(e, err, errlen);
 }
 
 /* ---- loading: issue_categories.txt, procedure aliases --------------------------------- */
 
-static int load_issues(nlu_engine *e, const char *path, char *err, size_t errlen) {
-    nlu_data d;
-    int cur = -1;
-    int has_kw[NLU_N_ISSUES] = {0};
-    int rc = nlu_data_open(&d, path, err, errlen);
-    if (rc)
-        return rc;
-    rc = MC_EPARSE;
-    for (;;) {
-        nlu_line l = nlu_data_next(&d, err, errlen);
-        if (l.kind == NLU_LINE_END)
-            break;
-        if (l.kind == NLU_LINE_BAD)
-            goto fail;
-        if (l.kind == NLU_LINE_SECTION) {
-            cur = -1;
-            for (int i = 0; i < NLU_N_ISSUES; i++)
-                if (strcmp(l.key, nlu_issue_ids[i]) == 0)
-                    cur = i;
-            if (cur < 0) {
-                nlu_data_err(&d, err, errlen, "unknown issue category '%s'", l.key);
-                goto fail;
-            }
-            continue;
-        }
-        if (cur < 0) {
-            nlu_data_err(&d, err, errlen, "'%s' outside a [category] section", l.key);
-            goto fail;
-        }
-        if (*l.value == '\0') {
-            nlu_data_err(&d, err, errlen, "empty value for '%s'", l.key);
-            goto fail;
-        }
-        if (strcmp(l.key, "name") == 0) {
-            if (e->issue_name[cur]) {
-                nlu_data_err(&d, err, errlen, "duplicate name of [%s]", nlu_issue_ids[cur]);
-                goto fail;
-            }
-            if (!(e->issue_name[cur] = strdup(l.value))) {
-                rc = MC_ENOMEM;
-                nlu_data_err(&d, err, errlen, "out of memory");
-                goto fail;
-            }
-        } else if (strcmp(l.key, "keyword") == 0) {
-            char msg[256] = "";
-            if (cur == NLU_ISSUE_KHAC) {
-                nlu_data_err(&d, err, errlen, "[khac] takes no keywords: it is the default");
-                goto fail;
-            }
-            int arc =
-                vn_dict_add(e->issues, e->vn, l.value, strlen(l.value), cur, msg, sizeof(msg));
-            if (arc != 0) {
-                rc = arc;
-                nlu_data_err(&d, err, errlen, "keyword '%s': %s", l.value, msg);
-                goto fail;
-            }
-            has_kw[cur] = 1;
-        } else {
-            nlu_data_err(&d, err, errlen, "unknown key '%s' (name or keyword)", l.key);
-            goto fail;
-        }
-    }
+/* What load_issues keeps between lines. */
+typedef struct issues_load {
+    nlu_engine *e;
+    int has_kw[NLU_N_ISSUES]; /* the category got a keyword */
+} issues_load;
+
+static int issues_section(void *priv, const nlu_data *d, const char *name, char *err,
+                          size_t errlen) {
+    (void)priv;
     for (int i = 0; i < NLU_N_ISSUES; i++)
-        if (!e->issue_name[i] || (!has_kw[i] && i != NLU_ISSUE_KHAC)) {
-            if (d.lineno == 0)
-                d.lineno = 1;
-            nlu_data_err(&d, err, errlen, "[%s] needs a name%s", nlu_issue_ids[i],
-                         i == NLU_ISSUE_KHAC ? "" : " and keywords");
-            goto fail;
+        if (strcmp(name, nlu_issue_ids[i]) == 0)
+            return i;
+    nlu_data_err(d, err, errlen, "unknown issue category '%s'", name);
+    return MC_EPARSE;
+}
+
+static int issues_kv(void *priv, const nlu_data *d, int cur, const nlu_line *l, char *err,
+                     size_t errlen) {
+    issues_load *s = priv;
+    nlu_engine *e = s->e;
+    if (*l->value == '\0') {
+        nlu_data_err(d, err, errlen, "empty value for '%s'", l->key);
+        return MC_EPARSE;
+    }
+    if (strcmp(l->key, "name") == 0) {
+        if (e->issue_name[cur]) {
+            nlu_data_err(d, err, errlen, "duplicate name of [%s]", nlu_issue_ids[cur]);
+            return MC_EPARSE;
         }
-    nlu_data_close(&d);
+        if (!(e->issue_name[cur] = strdup(l->value))) {
+            nlu_data_err(d, err, errlen, "out of memory");
+            return MC_ENOMEM;
+        }
+    } else if (strcmp(l->key, "keyword") == 0) {
+        char msg[256] = "";
+        if (cur == NLU_ISSUE_KHAC) {
+            nlu_data_err(d, err, errlen, "[khac] takes no keywords: it is the default");
+            return MC_EPARSE;
+        }
+        int arc = vn_dict_add(e->issues, e->vn, l->value, strlen(l->value), cur, msg, sizeof(msg));
+        if (arc != 0) {
+            nlu_data_err(d, err, errlen, "keyword '%s': %s", l->value, msg);
+            return arc;
+        }
+        s->has_kw[cur] = 1;
+    } else {
+        nlu_data_err(d, err, errlen, "unknown key '%s' (name or keyword)", l->key);
+        return MC_EPARSE;
+    }
     return 0;
-fail:
-    nlu_data_close(&d);
-    return rc;
+}
+
+static int issues_end(void *priv, const nlu_data *d, char *err, size_t errlen) {
+    const issues_load *s = priv;
+    for (int i = 0; i < NLU_N_ISSUES; i++)
+        if (!s->e->issue_name[i] || (!s->has_kw[i] && i != NLU_ISSUE_KHAC)) {
+            nlu_data_err(d, err, errlen, "[%s] needs a name%s", nlu_issue_ids[i],
+                         i == NLU_ISSUE_KHAC ? "" : " and keywords");
+            return MC_EPARSE;
+        }
+    return 0;
+}
+
+static int load_issues(nlu_engine *e, const char *path, char *err, size_t errlen) {
+    static const nlu_data_hooks hooks = {issues_section, issues_kv, issues_end,
+                                         "outside a [category] section"};
+    issues_load s = {e, {0}};
+    return nlu_data_parse(path, &hooks, &s, err, errlen);
 }
 
 static int load_aliases(nlu_engine *e, const char *path, char *err, size_t errlen) {
@@ -1028,27 +1013,20 @@ void nlu_engine_free(nlu_engine *e) {
     nlu_replies_free(e);
     for (size_t i = 0; i < e->n_rules; i++)
         free(e->rules[i].plain);
-    free(e->rules);
-    free(e->rule_tab);
     for (size_t i = 0; i < e->n_over; i++)
         free(e->over[i].plain);
     for (int i = 0; i < NLU_N_ISSUES; i++)
         free(e->issue_name[i]);
-    nlu_model_free(e->model);
-    vn_dict_free(e->issues);
-    vn_dict_free(e->filler);
-    vn_dict_free(e->wards);
-    vn_dict_free(e->cues);
-    vn_dict_free(e->notpub);
     for (size_t i = 0; i < e->n_cues; i++)
         free(e->cue_plain[i]);
-    free(e->cue_plain);
-    free(e->cue_w);
-    vn_dict_free(e->procs);
+    nlu_model_free(e->model);
+    vn_dict *const dicts[] = {e->issues, e->filler, e->wards, e->cues, e->notpub, e->procs};
+    for (size_t i = 0; i < MC_ARRAY_LEN(dicts); i++)
+        vn_dict_free(dicts[i]);
     nlu_catalog_free(e->cat);
     vn_extractor_free(e->x);
     vn_normalizer_free(e->vn);
-    free(e);
+    MC_FREE_ALL(e->rules, e->rule_tab, e->cue_plain, e->cue_w, e);
 }
 
 const struct nlu_catalog *nlu_engine_catalog(const nlu_engine *e) {

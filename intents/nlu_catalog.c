@@ -662,79 +662,81 @@ nlu_catalog *nlu_catalog_load(const char *path, char *err, size_t errlen) {
     return nlu_catalog_load_shared(path, NULL, err, errlen);
 }
 
+/* What nlu_catalog_load_shared keeps between lines. */
+typedef struct cat_load {
+    nlu_catalog *c;
+    vn_normalizer *vn; /* normalizes the aliases */
+    int header_line;   /* line of the last procedure's [id] */
+} cat_load;
+
+/* "[id]": checks the block before, opens the procedure's block. */
+static int cat_section(void *priv, const nlu_data *d, const char *id, char *err, size_t errlen) {
+    cat_load *s = priv;
+    nlu_catalog *c = s->c;
+    if (c->n && check_block(&c->procs[c->n - 1], s->header_line, d, err, errlen) != 0)
+        return MC_EPARSE;
+    if (!valid_id(id)) {
+        nlu_data_err(d, err, errlen, "bad procedure id '%s' (use a-z, 0-9, _)", id);
+        return MC_EPARSE;
+    }
+    if (nlu_catalog_get(c, id)) {
+        nlu_data_err(d, err, errlen, "duplicate procedure id '%s'", id);
+        return MC_EPARSE;
+    }
+    if (c->n == NLU_CAT_MAX_PROCEDURES) {
+        nlu_data_err(d, err, errlen, "more than %d procedures", NLU_CAT_MAX_PROCEDURES);
+        return MC_EPARSE;
+    }
+    if (!(c->procs[c->n].id = strdup(id))) {
+        nlu_data_err(d, err, errlen, "out of memory");
+        return MC_ENOMEM;
+    }
+    s->header_line = d->lineno;
+    return (int)c->n++;
+}
+
+static int cat_kv(void *priv, const nlu_data *d, int sec, const nlu_line *l, char *err,
+                  size_t errlen) {
+    cat_load *s = priv;
+    if (*l->value == '\0') {
+        nlu_data_err(d, err, errlen, "empty value for '%s'", l->key);
+        return MC_EPARSE;
+    }
+    return add_kv(&s->c->procs[sec], s->vn, l, d, err, errlen) != 0 ? MC_EPARSE : 0;
+}
+
+static int cat_end(void *priv, const nlu_data *d, char *err, size_t errlen) {
+    const cat_load *s = priv;
+    const nlu_catalog *c = s->c;
+    if (c->n && check_block(&c->procs[c->n - 1], s->header_line, d, err, errlen) != 0)
+        return MC_EPARSE;
+    if (c->n == 0) {
+        nlu_data_err(d, err, errlen, "no procedures defined");
+        return MC_EPARSE;
+    }
+    return 0;
+}
+
 nlu_catalog *nlu_catalog_load_shared(const char *path, vn_normalizer *shared, char *err,
                                      size_t errlen) {
-    nlu_data d;
-    nlu_catalog *c = NULL;
-    vn_normalizer *own = NULL, *vn = shared;
-    nlu_procedure *cur = NULL;
-    int header_line = 0;
-
-    if (nlu_data_open(&d, path, err, errlen) != 0)
-        return NULL;
-    c = calloc(1, sizeof(*c));
-    if (!vn)
-        vn = own = vn_normalizer_new(err, errlen);
-    if (!c || !vn || !(c->path = strdup(path))) {
-        if (vn)
-            nlu_data_err(&d, err, errlen, "out of memory");
+    static const nlu_data_hooks hooks = {cat_section, cat_kv, cat_end,
+                                         "outside a [procedure] block"};
+    vn_normalizer *own = NULL;
+    cat_load s = {calloc(1, sizeof(nlu_catalog)), shared, 0};
+    if (!s.vn)
+        s.vn = own = vn_normalizer_new(err, errlen);
+    if (!s.c || !s.vn || !(s.c->path = strdup(path))) {
+        const nlu_data at = {.path = path};
+        if (s.vn)
+            nlu_data_err(&at, err, errlen, "out of memory");
         goto fail;
     }
-    for (;;) {
-        nlu_line l = nlu_data_next(&d, err, errlen);
-        if (l.kind == NLU_LINE_END)
-            break;
-        if (l.kind == NLU_LINE_BAD)
-            goto fail;
-        if (l.kind == NLU_LINE_SECTION) {
-            if (cur && check_block(cur, header_line, &d, err, errlen) != 0)
-                goto fail;
-            if (!valid_id(l.key)) {
-                nlu_data_err(&d, err, errlen, "bad procedure id '%s' (use a-z, 0-9, _)", l.key);
-                goto fail;
-            }
-            if (nlu_catalog_get(c, l.key)) {
-                nlu_data_err(&d, err, errlen, "duplicate procedure id '%s'", l.key);
-                goto fail;
-            }
-            if (c->n == NLU_CAT_MAX_PROCEDURES) {
-                nlu_data_err(&d, err, errlen, "more than %d procedures", NLU_CAT_MAX_PROCEDURES);
-                goto fail;
-            }
-            cur = &c->procs[c->n];
-            if (!(cur->id = strdup(l.key))) {
-                nlu_data_err(&d, err, errlen, "out of memory");
-                goto fail;
-            }
-            c->n++;
-            header_line = d.lineno;
-            continue;
-        }
-        if (!cur) {
-            nlu_data_err(&d, err, errlen, "'%s' outside a [procedure] block", l.key);
-            goto fail;
-        }
-        if (*l.value == '\0') {
-            nlu_data_err(&d, err, errlen, "empty value for '%s'", l.key);
-            goto fail;
-        }
-        if (add_kv(cur, vn, &l, &d, err, errlen) != 0)
-            goto fail;
-    }
-    if (cur && check_block(cur, header_line, &d, err, errlen) != 0)
+    if (nlu_data_parse(path, &hooks, &s, err, errlen) != 0)
         goto fail;
-    if (c->n == 0) {
-        if (d.lineno == 0)
-            d.lineno = 1;
-        nlu_data_err(&d, err, errlen, "no procedures defined");
-        goto fail;
-    }
     vn_normalizer_free(own);
-    nlu_data_close(&d);
-    return c;
+    return s.c;
 fail:
-    nlu_catalog_free(c);
+    nlu_catalog_free(s.c);
     vn_normalizer_free(own);
-    nlu_data_close(&d);
     return NULL;
 }

@@ -1,8 +1,9 @@
 /*
  * intents/nlu_data.c — line reader shared by the catalog, rules and replies loaders.
  *
- * Files are read whole, once, at start-up; the reader splits them into lines in place
- * and classifies each line. It knows nothing about what sections or keys mean.
+ * Files are read whole, once, at start-up; the reader splits them into lines in place,
+ * classifies each line and hands it to the loader's hooks (nlu_data_parse). It knows
+ * nothing about what sections or keys mean.
  */
 #include "intents/nlu_data.h"
 
@@ -27,7 +28,9 @@ void nlu_data_err(const nlu_data *d, char *err, size_t errlen, const char *fmt, 
     va_end(ap);
 }
 
-int nlu_data_open(nlu_data *d, const char *path, char *err, size_t errlen) {
+/* Reads path into d (checks size and UTF-8). Returns 0 or MC_EIO/MC_ETOOBIG/MC_EUTF8/
+ * MC_ENOMEM with a message "path:line: ..." in err. Free with data_close. */
+static int data_open(nlu_data *d, const char *path, char *err, size_t errlen) {
     memset(d, 0, sizeof(*d));
     d->path = path;
     int rc = MC_EIO;
@@ -73,7 +76,7 @@ fail:
     return rc;
 }
 
-void nlu_data_close(nlu_data *d) {
+static void data_close(nlu_data *d) {
     free(d->buf);
     d->buf = NULL;
 }
@@ -91,7 +94,8 @@ static char *trim(char *s, char *e) {
     return s;
 }
 
-nlu_line nlu_data_next(nlu_data *d, char *err, size_t errlen) {
+/* Next meaningful line (comments and blank lines skipped). Lines are edited in place. */
+static nlu_line data_next(nlu_data *d, char *err, size_t errlen) {
     nlu_line l = {NLU_LINE_END, NULL, NULL};
     while (d->pos < d->len) {
         char *s = d->buf + d->pos;
@@ -136,4 +140,36 @@ nlu_line nlu_data_next(nlu_data *d, char *err, size_t errlen) {
         return l;
     }
     return l;
+}
+
+int nlu_data_parse(const char *path, const nlu_data_hooks *h, void *priv, char *err,
+                   size_t errlen) {
+    nlu_data d;
+    int sec = -1;
+    int rc = data_open(&d, path, err, errlen);
+    if (rc)
+        return rc;
+    while (rc == 0) {
+        nlu_line l = data_next(&d, err, errlen);
+        if (l.kind == NLU_LINE_END)
+            break;
+        if (l.kind == NLU_LINE_BAD) {
+            rc = MC_EPARSE;
+        } else if (l.kind == NLU_LINE_SECTION) {
+            sec = h->section(priv, &d, l.key, err, errlen);
+            rc = sec < 0 ? sec : 0;
+        } else if (sec < 0) {
+            nlu_data_err(&d, err, errlen, "'%s' %s", l.key, h->outside);
+            rc = MC_EPARSE;
+        } else {
+            rc = h->kv(priv, &d, sec, &l, err, errlen);
+        }
+    }
+    if (rc == 0 && h->end) {
+        if (d.lineno == 0)
+            d.lineno = 1; /* an empty file */
+        rc = h->end(priv, &d, err, errlen);
+    }
+    data_close(&d);
+    return rc;
 }

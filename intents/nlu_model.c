@@ -171,21 +171,27 @@ static int has_high_byte(const char *s, size_t n) {
     return 0;
 }
 
+/* Next syllable of the space-separated s[0..n) from *i: returns 1 with the syllable in
+ * s[*st..*i), or 0 at the end. */
+static int next_syllable(const char *s, size_t n, size_t *i, size_t *st) {
+    while (*i < n && s[*i] == ' ')
+        (*i)++;
+    if (*i >= n)
+        return 0;
+    *st = *i;
+    while (*i < n && s[*i] != ' ')
+        (*i)++;
+    return 1;
+}
+
 /* Syllable unigrams and bigrams of one key. only_marked: skip the unigram of an ASCII
  * syllable and a bigram of two ASCII syllables (the folded key). */
 static void token_features(const feat_ctx *fc, const char *s, size_t n, int k_uni, int k_bi,
                            int only_marked) {
     uint64_t prev = TOK_BOS;
     int prev_marked = 0;
-    size_t i = 0;
-    while (i < n) {
-        while (i < n && s[i] == ' ')
-            i++;
-        if (i >= n)
-            break;
-        size_t st = i;
-        while (i < n && s[i] != ' ')
-            i++;
+    size_t i = 0, st;
+    while (next_syllable(s, n, &i, &st)) {
         uint64_t h = hash_bytes(k_uni, s + st, i - st);
         int marked = only_marked ? has_high_byte(s + st, i - st) : 1;
         if (marked)
@@ -202,15 +208,8 @@ static void token_features(const feat_ctx *fc, const char *s, size_t n, int k_un
 /* Character n-grams of each syllable of s written " syllable " (a space marks the word
  * boundary on both sides, as in fastText's subwords): "<kh", "kha", "hai", "ai>"... */
 static void char_features(const feat_ctx *fc, const char *s, size_t n) {
-    size_t i = 0;
-    while (i < n) {
-        while (i < n && s[i] == ' ')
-            i++;
-        if (i >= n)
-            break;
-        size_t st = i;
-        while (i < n && s[i] != ' ')
-            i++;
+    size_t i = 0, st;
+    while (next_syllable(s, n, &i, &st)) {
         /* The padded token is s[st-1 .. i] with both ends read as ' '. */
         size_t m = i - st + 2;
         for (size_t a = 0; a + NLU_CHAR_MIN <= m; a++) {

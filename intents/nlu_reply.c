@@ -536,68 +536,49 @@ static int add_quick(nlu_tpl *t, unsigned allowed, const char *v, const nlu_data
     return 0;
 }
 
-int nlu_replies_load(nlu_engine *e, const char *path, char *err, size_t errlen) {
-    nlu_data d;
-    int cur = -1;
-    int rc = nlu_data_open(&d, path, err, errlen);
-    if (rc)
-        return rc;
-    rc = MC_EPARSE;
-    for (;;) {
-        nlu_line l = nlu_data_next(&d, err, errlen);
-        if (l.kind == NLU_LINE_END)
-            break;
-        if (l.kind == NLU_LINE_BAD)
-            goto fail;
-        if (l.kind == NLU_LINE_SECTION) {
-            cur = -1;
-            for (int i = 0; i < NLU_T_COUNT; i++)
-                if (strcmp(l.key, specs[i].name) == 0)
-                    cur = i;
-            if (cur < 0) {
-                nlu_data_err(&d, err, errlen, "unknown reply '%s'", l.key);
-                goto fail;
-            }
-            if (e->tpl[cur].text) {
-                nlu_data_err(&d, err, errlen, "duplicate reply '%s'", l.key);
-                goto fail;
-            }
-            continue;
-        }
-        if (cur < 0) {
-            nlu_data_err(&d, err, errlen, "'%s' outside a [reply] section", l.key);
-            goto fail;
-        }
-        nlu_tpl *t = &e->tpl[cur];
-        int lrc;
-        if (strcmp(l.key, "text") == 0) {
-            lrc = check_placeholders(l.value, specs[cur].allowed, &d, err, errlen) != 0
-                      ? MC_EPARSE
-                      : add_text(t, l.value, &d, err, errlen);
-        } else if (strcmp(l.key, "quick") == 0) {
-            lrc = add_quick(t, specs[cur].allowed, l.value, &d, err, errlen);
-        } else {
-            nlu_data_err(&d, err, errlen, "unknown key '%s' (text or quick)", l.key);
-            lrc = MC_EPARSE;
-        }
-        if (lrc) {
-            rc = lrc;
-            goto fail;
-        }
+static int replies_section(void *priv, const nlu_data *d, const char *name, char *err,
+                           size_t errlen) {
+    const nlu_engine *e = priv;
+    int i = 0;
+    while (i < NLU_T_COUNT && strcmp(name, specs[i].name) != 0)
+        i++;
+    if (i == NLU_T_COUNT || e->tpl[i].text) {
+        nlu_data_err(d, err, errlen, "%s reply '%s'", i == NLU_T_COUNT ? "unknown" : "duplicate",
+                     name);
+        return MC_EPARSE;
     }
+    return i;
+}
+
+static int replies_kv(void *priv, const nlu_data *d, int cur, const nlu_line *l, char *err,
+                      size_t errlen) {
+    nlu_engine *e = priv;
+    nlu_tpl *t = &e->tpl[cur];
+    if (strcmp(l->key, "text") == 0)
+        return check_placeholders(l->value, specs[cur].allowed, d, err, errlen) != 0
+                   ? MC_EPARSE
+                   : add_text(t, l->value, d, err, errlen);
+    if (strcmp(l->key, "quick") == 0)
+        return add_quick(t, specs[cur].allowed, l->value, d, err, errlen);
+    nlu_data_err(d, err, errlen, "unknown key '%s' (text or quick)", l->key);
+    return MC_EPARSE;
+}
+
+static int replies_end(void *priv, const nlu_data *d, char *err, size_t errlen) {
+    const nlu_engine *e = priv;
     for (int i = 0; i < NLU_T_COUNT; i++)
         if (!e->tpl[i].text) {
-            if (d.lineno == 0)
-                d.lineno = 1;
-            nlu_data_err(&d, err, errlen, "missing reply [%s] (with at least one 'text')",
+            nlu_data_err(d, err, errlen, "missing reply [%s] (with at least one 'text')",
                          specs[i].name);
-            goto fail;
+            return MC_EPARSE;
         }
-    nlu_data_close(&d);
     return 0;
-fail:
-    nlu_data_close(&d);
-    return rc;
+}
+
+int nlu_replies_load(nlu_engine *e, const char *path, char *err, size_t errlen) {
+    static const nlu_data_hooks hooks = {replies_section, replies_kv, replies_end,
+                                         "outside a [reply] section"};
+    return nlu_data_parse(path, &hooks, e, err, errlen);
 }
 
 /* Checks one rendered quick reply: short title, payload understood (and, rendered for a

@@ -27,6 +27,7 @@
 #include <string.h>
 
 #include "core/mc.h"
+#include "core/mc_mem.h"
 #include "vi-nlp/vn_internal.h"
 
 typedef struct dict_tok {
@@ -134,59 +135,33 @@ void vn_dict_free(vn_dict *d) {
     vn_smap_free(d->by_f);
     vn_smap_free(d->by_p);
     vn_smap_free(d->by_any);
-    free(d->tail_r);
-    free(d->refs);
-    free(d->tail_f);
-    free(d->tail_p);
-    free(d->e);
-    free(d->toks);
-    free(d->arena);
-    free(d);
+    MC_FREE_ALL(d->tail_r, d->refs, d->tail_f, d->tail_p, d->e, d->toks, d->arena, d);
 }
 
 size_t vn_dict_size(const vn_dict *d) {
     return d ? d->n : 0;
 }
 
+/* First capacities of the entry, token and arena arrays. */
+#define DICT_FIRST_ENTRIES 64
+#define DICT_FIRST_TOKS 256
+#define DICT_FIRST_ARENA 4096
+
 static int reserve(vn_dict *d, size_t ntok, size_t bytes) {
-    if (d->n == d->cap) {
-        size_t cap = d->cap ? d->cap * 2 : 64;
-        dict_entry *e = realloc(d->e, cap * sizeof(*e));
-        if (!e)
+    if (d->n == d->cap) { /* e, tail_f and tail_p share one capacity */
+        size_t cap = d->cap ? d->cap * 2 : DICT_FIRST_ENTRIES;
+        if (vn_resize((void **)&d->e, cap, sizeof(dict_entry)) != 0 ||
+            vn_resize((void **)&d->tail_f, cap, sizeof(int32_t)) != 0 ||
+            vn_resize((void **)&d->tail_p, cap, sizeof(int32_t)) != 0)
             return MC_ENOMEM;
-        d->e = e;
-        int32_t *tf = realloc(d->tail_f, cap * sizeof(int32_t));
-        if (!tf)
-            return MC_ENOMEM;
-        d->tail_f = tf;
-        int32_t *tp = realloc(d->tail_p, cap * sizeof(int32_t));
-        if (!tp)
-            return MC_ENOMEM;
-        d->tail_p = tp;
         d->cap = cap;
     }
-    if (d->ntoks + ntok > d->captoks) {
-        size_t cap = d->captoks ? d->captoks * 2 : 256;
-        while (cap < d->ntoks + ntok)
-            cap *= 2;
-        dict_tok *t = realloc(d->toks, cap * sizeof(*t));
-        if (!t)
-            return MC_ENOMEM;
-        d->toks = t;
-        d->captoks = cap;
-    }
-    if (d->alen + bytes > d->acap) {
-        size_t cap = d->acap ? d->acap * 2 : 4096;
-        while (cap < d->alen + bytes)
-            cap *= 2;
-        if (cap > UINT32_MAX)
-            return MC_ETOOBIG;
-        char *a = realloc(d->arena, cap);
-        if (!a)
-            return MC_ENOMEM;
-        d->arena = a;
-        d->acap = cap;
-    }
+    if (d->alen + bytes > UINT32_MAX) /* tokens are found by 32-bit offsets */
+        return MC_ETOOBIG;
+    if (vn_grow((void **)&d->toks, &d->captoks, d->ntoks + ntok, sizeof(dict_tok),
+                DICT_FIRST_TOKS) != 0 ||
+        vn_grow((void **)&d->arena, &d->acap, d->alen + bytes, 1, DICT_FIRST_ARENA) != 0)
+        return MC_ENOMEM;
     return 0;
 }
 
@@ -382,16 +357,11 @@ int vn_dict_typo_index(vn_dict *d) {
             freq[id] += !seen;
         }
     }
-    if (d->nrefs + d->n * FUZZ_ANCHORS > d->caprefs) {
+    if (d->nrefs + d->n * FUZZ_ANCHORS > d->caprefs) { /* refs and tail_r share it */
         size_t cap = d->n * FUZZ_ANCHORS + 1;
-        dict_ref *r = realloc(d->refs, cap * sizeof(*r));
-        if (!r)
+        if (vn_resize((void **)&d->refs, cap, sizeof(dict_ref)) != 0 ||
+            vn_resize((void **)&d->tail_r, cap, sizeof(int32_t)) != 0)
             goto out;
-        d->refs = r;
-        int32_t *tr = realloc(d->tail_r, cap * sizeof(int32_t));
-        if (!tr)
-            goto out;
-        d->tail_r = tr;
         d->caprefs = cap;
     }
     for (size_t i = 0; i < d->n; i++) {

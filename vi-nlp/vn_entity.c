@@ -44,6 +44,7 @@
 #include <pcre2.h>
 
 #include "core/mc.h"
+#include "core/mc_mem.h"
 #include "vi-nlp/vn_dict.h"
 #include "vi-nlp/vn_internal.h"
 
@@ -130,8 +131,7 @@ void vn_extractor_free(vn_extractor *x) {
     vn_dict_free(x->cues);
     vn_dict_free(x->person);
     vn_dict_free(x->wards);
-    free(x->w);
-    free(x);
+    MC_FREE_ALL(x->w, x);
 }
 
 size_t vn_ward_count(const vn_extractor *x) {
@@ -184,33 +184,11 @@ static int load_entities(vn_extractor *x, const char *dir, char *err, size_t err
     int rc = vn_file_open(&f, dir, "entities.txt", err, errlen);
     if (rc != 0)
         return rc;
-    int sec = -1, seen[N_SEC] = {0};
     const char *line;
     size_t len;
-    while (vn_file_line(&f, &line, &len)) {
-        len = vn_uncomment(line, len);
-        line = vn_trim(line, &len);
-        if (len == 0)
-            continue;
-        if (line[0] == '[') {
-            sec = -1;
-            for (int s = 0; s < N_SEC; s++) {
-                size_t l = strlen(section_names[s]);
-                if (len == l + 2 && line[len - 1] == ']' &&
-                    memcmp(line + 1, section_names[s], l) == 0)
-                    sec = s;
-            }
-            if (sec < 0) {
-                rc = vn_file_err(&f, err, errlen, "unknown section %.*s", (int)len, line);
-                goto fail;
-            }
-            seen[sec] = 1;
-            continue;
-        }
-        if (sec < 0) {
-            rc = vn_file_err(&f, err, errlen, "line outside a section");
-            goto fail;
-        }
+    vn_file_sections(&f, section_names, N_SEC);
+    while ((rc = vn_file_next(&f, &line, &len, err, errlen)) > 0) {
+        int sec = f.sec;
         if (sec == SEC_MOBILE || sec == SEC_PROVINCE) {
             for (size_t i = 0; i < len;) {
                 while (i < len && (line[i] == ' ' || line[i] == '\t'))
@@ -252,8 +230,10 @@ static int load_entities(vn_extractor *x, const char *dir, char *err, size_t err
             goto fail;
         }
     }
+    if (rc < 0)
+        goto fail;
     for (int s = 0; s < N_SEC; s++)
-        if (!seen[s] && !section_optional[s]) {
+        if (!(f.seen & (1u << s)) && !section_optional[s]) {
             f.lineno = 0;
             rc = vn_file_err(&f, err, errlen, "missing section [%s]", section_names[s]);
             goto fail;

@@ -36,12 +36,19 @@ uint64_t vn_hash(const char *s, size_t len);
 
 /* ---- data files ----------------------------------------------------------------------- */
 
+/* Most "[name]" sections one data file may declare (vn_file_sections). */
+#define VN_FILE_MAX_SECTIONS 32
+
 typedef struct vn_file {
-    char path[VN_PATH_MAX]; /* for messages */
-    char *buf;              /* whole file, owned */
-    size_t len;             /* bytes in buf */
-    size_t pos;             /* start of the next line */
-    int lineno;             /* number of the line last returned (1-based) */
+    char path[VN_PATH_MAX];      /* for messages */
+    char *buf;                   /* whole file, owned */
+    size_t len;                  /* bytes in buf */
+    size_t pos;                  /* start of the next line */
+    int lineno;                  /* number of the line last returned (1-based) */
+    const char *const *sections; /* names of its "[name]" headers, NULL: it has none */
+    int nsections;               /* how many names */
+    int sec;                     /* section of the line last returned, -1 before the first */
+    uint32_t seen;               /* bit s set once the header of section s was read */
 } vn_file;
 
 /* Reads dir/name (dir may be NULL: name is the path) whole, checks it is UTF-8 without
@@ -49,6 +56,15 @@ typedef struct vn_file {
 int vn_file_open(vn_file *f, const char *dir, const char *name, char *err, size_t errlen);
 /* Next line without its "\n" / "\r\n"; returns 1, or 0 at the end of the file. */
 int vn_file_line(vn_file *f, const char **line, size_t *len);
+/* Declares the "[name]" headers the file is made of (n at most VN_FILE_MAX_SECTIONS, names
+ * borrowed): vn_file_next takes them in. */
+void vn_file_sections(vn_file *f, const char *const *names, int n);
+/* Next line that holds something: its comment cut (vn_uncomment), spaces and tabs
+ * trimmed, blank lines skipped. With sections declared, a header line sets f->sec and
+ * f->seen and is not returned, and every line returned lies in a section. Returns 1, 0
+ * at the end of the file, or MC_EPARSE (err written) for an unknown section or a line
+ * before the first header. */
+int vn_file_next(vn_file *f, const char **line, size_t *len, char *err, size_t errlen);
 void vn_file_close(vn_file *f);
 /* Writes "path:LINE: <message>" into err and returns MC_EPARSE. */
 int vn_file_err(const vn_file *f, char *err, size_t errlen, const char *fmt, ...)
@@ -58,6 +74,15 @@ int vn_file_err(const vn_file *f, char *err, size_t errlen, const char *fmt, ...
 const char *vn_trim(const char *s, size_t *len);
 /* Cuts a line at a '#' comment (a '#' at the start or after a space/tab). */
 size_t vn_uncomment(const char *s, size_t len);
+/* Next word of s[0..len) from *i (words are separated by spaces and tabs): returns 1 with
+ * the word in *w, *wl and *i past it, or 0 when only blanks are left. */
+int vn_next_word(const char *s, size_t len, size_t *i, const char **w, size_t *wl);
+/* Reallocates the array *p to n elements of elem bytes. Returns 0, or MC_ENOMEM (*p
+ * untouched). */
+int vn_resize(void **p, size_t n, size_t elem);
+/* Makes room for need elements of elem bytes in the array *p of capacity *cap (elements),
+ * doubling it from first. Returns 0, or MC_ENOMEM (*p and *cap untouched). */
+int vn_grow(void **p, size_t *cap, size_t need, size_t elem, size_t first);
 
 /* ---- hooks between the normalizer and its tables ---------------------------------------- */
 

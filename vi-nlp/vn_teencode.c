@@ -29,6 +29,7 @@
 #include <string.h>
 
 #include "core/mc.h"
+#include "core/mc_mem.h"
 
 /* Limits of one rule. */
 #define TC_MAX_KEYS 16      /* keys on one line */
@@ -84,18 +85,11 @@ struct vn_teencode {
     size_t nkeys; /* keys defined (for the count) */
 };
 
+/* First capacity of the rule, condition, value and word arrays and of the arena. */
+#define TC_FIRST_CAP 64
+
 static int grow(void **p, size_t *cap, size_t need, size_t elem) {
-    if (need <= *cap)
-        return 0;
-    size_t c = *cap ? *cap * 2 : 64;
-    while (c < need)
-        c *= 2;
-    void *q = realloc(*p, c * elem);
-    if (!q)
-        return MC_ENOMEM;
-    *p = q;
-    *cap = c;
-    return 0;
+    return vn_grow(p, cap, need, elem, TC_FIRST_CAP);
 }
 
 static int arena_add(vn_teencode *tc, const char *s, size_t len, uint32_t *off) {
@@ -112,13 +106,7 @@ void vn_teencode_free(vn_teencode *tc) {
         return;
     for (int i = 0; i < 3; i++)
         vn_smap_free(tc->keys[i]);
-    free(tc->rules);
-    free(tc->conds);
-    free(tc->vals);
-    free(tc->woff);
-    free(tc->words);
-    free(tc->arena);
-    free(tc);
+    MC_FREE_ALL(tc->rules, tc->conds, tc->vals, tc->woff, tc->words, tc->arena, tc);
 }
 
 size_t vn_teencode_count(const vn_teencode *tc) {
@@ -206,17 +194,9 @@ static int parse_conds(vn_teencode *tc, vn_normalizer *n, const vn_file *f, cons
                        size_t len, tc_rule *r, char *err, size_t errlen) {
     size_t i = 0;
     r->cond_first = (uint32_t)tc->nconds;
-    while (i < len) {
-        while (i < len && (s[i] == ' ' || s[i] == '\t'))
-            i++;
-        if (i == len)
-            break;
-        size_t j = i;
-        while (j < len && s[j] != ' ' && s[j] != '\t')
-            j++;
-        const char *c = s + i;
-        size_t cl = j - i;
-        i = j;
+    const char *c;
+    size_t cl;
+    while (vn_next_word(s, len, &i, &c, &cl)) {
         int side;
         if (cl > 5 && memcmp(c, "prev=", 5) == 0)
             side = SIDE_PREV;
@@ -276,33 +256,26 @@ static int parse_expansion(vn_teencode *tc, vn_normalizer *n, const vn_file *f, 
         r->keep = 1;
         return 0;
     }
-    size_t i = 0;
-    while (i < len) {
-        while (i < len && (s[i] == ' ' || s[i] == '\t'))
-            i++;
-        if (i == len)
-            break;
-        size_t j = i;
-        while (j < len && s[j] != ' ' && s[j] != '\t')
-            j++;
+    size_t i = 0, wl;
+    const char *word;
+    while (vn_next_word(s, len, &i, &word, &wl)) {
         if (r->nwords == TC_MAX_WORDS)
             return vn_file_err(f, err, errlen, "expansion longer than %d words", TC_MAX_WORDS);
         if (grow((void **)&tc->woff, &tc->capwords, tc->nwords + 1, sizeof(tc_wordoff)))
             return MC_ENOMEM;
         tc_wordoff *w = &tc->woff[tc->nwords];
-        if (j - i == 3 && memcmp(s + i, "{n}", 3) == 0) {
+        if (wl == 3 && memcmp(word, "{n}", 3) == 0) {
             if (!has_num)
                 return vn_file_err(f, err, errlen, "{n} in the expansion of a key without {n}");
             memset(w, 0, sizeof(*w));
             w->flags = VN_WORD_NUM;
         } else {
-            int rc = one_token(tc, n, f, "expansion word", s + i, j - i, w, err, errlen);
+            int rc = one_token(tc, n, f, "expansion word", word, wl, w, err, errlen);
             if (rc != 0)
                 return rc;
         }
         tc->nwords++;
         r->nwords++;
-        i = j;
     }
     if (r->nwords == 0)
         return vn_file_err(f, err, errlen, "empty expansion (write - to keep the token)");
@@ -326,11 +299,7 @@ int vn_teencode_load(vn_teencode **out, vn_normalizer *n, const char *dir, char 
             goto fail;
     const char *line;
     size_t len;
-    while (vn_file_line(&f, &line, &len)) {
-        len = vn_uncomment(line, len);
-        line = vn_trim(line, &len);
-        if (len == 0)
-            continue;
+    while (vn_file_next(&f, &line, &len, err, errlen) > 0) { /* no sections: never fails */
         if (len > VN_LINE_MAX) {
             rc = vn_file_err(&f, err, errlen, "line longer than %d bytes", VN_LINE_MAX);
             goto fail;

@@ -28,6 +28,7 @@
 #include <string.h>
 
 #include "core/mc.h"
+#include "core/mc_mem.h"
 
 /* Longest token considered for repair (Telex for "nghiêng" with a tone is 9 keys). */
 #define TX_MAX_LEN 12
@@ -73,9 +74,7 @@ void vn_telex_free(vn_telex *tx) {
     vn_smap_free(tx->plain);
     vn_smap_free(tx->folded);
     vn_smap_free(tx->lex_f);
-    free(tx->syl);
-    free(tx->arena);
-    free(tx);
+    MC_FREE_ALL(tx->syl, tx->arena, tx);
 }
 
 static int is_vowel_base(int32_t c) {
@@ -119,156 +118,95 @@ static int split_syllable(const vn_normalizer *n, const char *f, size_t len, int
     return 0;
 }
 
+/* First capacity of the arena (bytes) and of the syllable array. */
+#define TX_FIRST_ARENA 4096
+#define TX_FIRST_SYL 1024
+
 static int arena_add(vn_telex *tx, const char *s, size_t len, uint32_t *off) {
-    if (tx->alen + len > tx->acap) {
-        size_t cap = tx->acap ? tx->acap * 2 : 4096;
-        while (cap < tx->alen + len)
-            cap *= 2;
-        char *a = realloc(tx->arena, cap);
-        if (!a)
-            return MC_ENOMEM;
-        tx->arena = a;
-        tx->acap = cap;
-    }
+    if (vn_grow((void **)&tx->arena, &tx->acap, tx->alen + len, 1, TX_FIRST_ARENA) != 0)
+        return MC_ENOMEM;
     memcpy(tx->arena + tx->alen, s, len);
     *off = (uint32_t)tx->alen;
     tx->alen += len;
     return 0;
 }
 
-/* Iterates over whitespace-separated words of s[0..len). */
-static int next_word(const char *s, size_t len, size_t *i, const char **w, size_t *wl) {
-    while (*i < len && (s[*i] == ' ' || s[*i] == '\t'))
-        (*i)++;
-    if (*i == len)
-        return 0;
-    size_t j = *i;
-    while (j < len && s[j] != ' ' && s[j] != '\t')
-        j++;
-    *w = s + *i;
-    *wl = j - *i;
-    *i = j;
-    return 1;
-}
+/* What load_words does with one word of its file, normalized to one token of letters t
+ * (w[0..wl) as written, for messages). Returns 0 or a negative MC_E* code (err written). */
+typedef int (*word_fn)(vn_telex *tx, const vn_normalizer *n, const vn_file *f, const vn_text *t,
+                       const char *w, size_t wl, char *err, size_t errlen);
 
-static int load_syllables(vn_telex *tx, vn_normalizer *n, const char *dir, char *err,
-                          size_t errlen) {
+/* Hands every word of dir/name to add: words are separated by spaces, tabs and lines, a
+ * '#' starts a comment. A word that does not normalize to one token of letters fails with
+ * "'word' <not_one>"; a file without words fails with `empty` when it is not NULL. Returns
+ * 0, the code of vn_file_open or of add, or MC_EPARSE. */
+static int load_words(vn_telex *tx, vn_normalizer *n, const char *dir, const char *name,
+                      word_fn add, const char *not_one, const char *empty, char *err,
+                      size_t errlen) {
     vn_file f;
-    int rc = vn_file_open(&f, dir, "syllables.txt", err, errlen);
+    int rc = vn_file_open(&f, dir, name, err, errlen);
     if (rc != 0)
         return rc;
-    const char *line;
-    size_t len;
-    while (vn_file_line(&f, &line, &len)) {
-        len = vn_uncomment(line, len);
-        size_t i = 0;
-        const char *w;
-        size_t wl;
-        while (next_word(line, len, &i, &w, &wl)) {
+    const char *line, *w;
+    size_t len, wl, nwords = 0;
+    while (rc == 0 && vn_file_next(&f, &line, &len, err, errlen) > 0) {
+        for (size_t i = 0; rc == 0 && vn_next_word(line, len, &i, &w, &wl); nwords++) {
             vn_text t;
             if ((rc = vn_normalize(n, w, wl, &t)) != 0) {
                 rc = vn_file_err(&f, err, errlen, "'%.*s': %s", (int)wl, w, mc_strerror(rc));
-                goto fail;
+                break;
             }
-            int32_t cps[TX_MAX_LEN];
-            size_t ncp = 0;
-            int tone = 0;
-            if (t.ntok != 1 || !(t.tok[0].flags & VN_TOK_LETTERS) ||
-                split_syllable(n, t.folded, t.folded_len, cps, &ncp, &tone) != 0) {
-                vn_text_free(&t);
-                rc = vn_file_err(&f, err, errlen, "'%.*s' is not one syllable", (int)wl, w);
-                goto fail;
-            }
-            int32_t dup = vn_smap_get(tx->folded, t.folded, t.folded_len);
-            if (dup >= 0) {
-                vn_text_free(&t);
-                rc = vn_file_err(&f, err, errlen, "'%.*s' is listed twice", (int)wl, w);
-                goto fail;
-            }
-            if (tx->nsyl == tx->capsyl) {
-                size_t cap = tx->capsyl ? tx->capsyl * 2 : 1024;
-                tx_syl *s = realloc(tx->syl, cap * sizeof(*s));
-                if (!s) {
-                    vn_text_free(&t);
-                    rc = MC_ENOMEM;
-                    goto fail;
-                }
-                tx->syl = s;
-                tx->capsyl = cap;
-            }
-            tx_syl *s = &tx->syl[tx->nsyl];
-            char key[TX_KEY_BYTES];
-            size_t kl = lex_key(cps, ncp, tone, key);
-            int32_t idx = (int32_t)tx->nsyl;
-            if ((rc = arena_add(tx, t.folded, t.folded_len, &s->f_off)) != 0 ||
-                (rc = arena_add(tx, t.plain, t.plain_len, &s->p_off)) != 0 ||
-                (rc = vn_smap_put(tx->folded, t.folded, t.folded_len, idx, NULL)) < 0 ||
-                (rc = vn_smap_put(tx->by_key, key, kl, idx, NULL)) < 0 ||
-                (rc = vn_smap_put(tx->plain, t.plain, t.plain_len, 1, NULL)) < 0) {
-                vn_text_free(&t);
-                goto fail;
-            }
-            s->f_len = (uint32_t)t.folded_len;
-            s->p_len = (uint32_t)t.plain_len;
-            tx->nsyl++;
+            if (t.ntok != 1 || !(t.tok[0].flags & VN_TOK_LETTERS))
+                rc = vn_file_err(&f, err, errlen, "'%.*s' %s", (int)wl, w, not_one);
+            else
+                rc = add(tx, n, &f, &t, w, wl, err, errlen);
             vn_text_free(&t);
         }
     }
-    if (tx->nsyl == 0) {
+    if (rc == 0 && nwords == 0 && empty) {
         f.lineno = 0;
-        rc = vn_file_err(&f, err, errlen, "no syllables");
-        goto fail;
+        rc = vn_file_err(&f, err, errlen, "%s", empty);
     }
     vn_file_close(&f);
-    return 0;
-fail:
-    vn_file_close(&f);
-    return rc < 0 ? rc : MC_ENOMEM;
+    return rc;
 }
 
-/* lexicon.txt: everyday syllables that are words (vn_token_known), not repair targets. */
-static int load_lexicon(vn_telex *tx, vn_normalizer *n, const char *dir, char *err, size_t errlen) {
-    vn_file f;
-    int rc = vn_file_open(&f, dir, "lexicon.txt", err, errlen);
-    if (rc != 0)
+/* One word of syllables.txt: a syllable of the lexicon of repairs. */
+static int add_syllable(vn_telex *tx, const vn_normalizer *n, const vn_file *f, const vn_text *t,
+                        const char *w, size_t wl, char *err, size_t errlen) {
+    int32_t cps[TX_MAX_LEN];
+    size_t ncp = 0;
+    int tone = 0, rc;
+    if (split_syllable(n, t->folded, t->folded_len, cps, &ncp, &tone) != 0)
+        return vn_file_err(f, err, errlen, "'%.*s' is not one syllable", (int)wl, w);
+    if (vn_smap_get(tx->folded, t->folded, t->folded_len) >= 0)
+        return vn_file_err(f, err, errlen, "'%.*s' is listed twice", (int)wl, w);
+    if (vn_grow((void **)&tx->syl, &tx->capsyl, tx->nsyl + 1, sizeof(tx_syl), TX_FIRST_SYL) != 0)
+        return MC_ENOMEM;
+    tx_syl *s = &tx->syl[tx->nsyl];
+    char key[TX_KEY_BYTES];
+    size_t kl = lex_key(cps, ncp, tone, key);
+    int32_t idx = (int32_t)tx->nsyl;
+    if ((rc = arena_add(tx, t->folded, t->folded_len, &s->f_off)) != 0 ||
+        (rc = arena_add(tx, t->plain, t->plain_len, &s->p_off)) != 0 ||
+        (rc = vn_smap_put(tx->folded, t->folded, t->folded_len, idx, NULL)) < 0 ||
+        (rc = vn_smap_put(tx->by_key, key, kl, idx, NULL)) < 0 ||
+        (rc = vn_smap_put(tx->plain, t->plain, t->plain_len, 1, NULL)) < 0)
         return rc;
-    const char *line;
-    size_t len;
-    while (vn_file_line(&f, &line, &len)) {
-        len = vn_uncomment(line, len);
-        size_t i = 0;
-        const char *w;
-        size_t wl;
-        while (next_word(line, len, &i, &w, &wl)) {
-            vn_text t;
-            if ((rc = vn_normalize(n, w, wl, &t)) != 0) {
-                rc = vn_file_err(&f, err, errlen, "'%.*s': %s", (int)wl, w, mc_strerror(rc));
-                goto fail;
-            }
-            if (t.ntok != 1 || !(t.tok[0].flags & VN_TOK_LETTERS)) {
-                vn_text_free(&t);
-                rc = vn_file_err(&f, err, errlen, "'%.*s' is not one word of letters", (int)wl, w);
-                goto fail;
-            }
-            int put = vn_smap_put(tx->lex_f, t.folded, t.folded_len, 1, NULL);
-            if (put == 1) {
-                vn_text_free(&t);
-                rc = vn_file_err(&f, err, errlen, "'%.*s' is listed twice", (int)wl, w);
-                goto fail;
-            }
-            if (put < 0) {
-                vn_text_free(&t);
-                rc = put;
-                goto fail;
-            }
-            vn_text_free(&t);
-        }
-    }
-    vn_file_close(&f);
+    s->f_len = (uint32_t)t->folded_len;
+    s->p_len = (uint32_t)t->plain_len;
+    tx->nsyl++;
     return 0;
-fail:
-    vn_file_close(&f);
-    return rc < 0 ? rc : MC_EPARSE;
+}
+
+/* One word of lexicon.txt: an everyday syllable that is a word (vn_token_known), not a
+ * repair target. */
+static int add_lexicon_word(vn_telex *tx, const vn_normalizer *n, const vn_file *f,
+                            const vn_text *t, const char *w, size_t wl, char *err, size_t errlen) {
+    int put = vn_smap_put(tx->lex_f, t->folded, t->folded_len, 1, NULL);
+    if (put == 1)
+        return vn_file_err(f, err, errlen, "'%.*s' is listed twice", (int)wl, w);
+    return put < 0 ? put : 0;
 }
 
 int vn_telex_known(const vn_telex *tx, const vn_text *t, size_t i) {
@@ -356,36 +294,17 @@ static int load_telex(vn_telex *tx, vn_normalizer *n, const char *dir, char *err
     int rc = vn_file_open(&f, dir, "telex.txt", err, errlen);
     if (rc != 0)
         return rc;
-    enum { S_NONE, S_TELEX, S_VNI, S_KEEP } sec = S_NONE;
+    static const char *const sections[] = {"telex", "vni", "keep"};
+    enum { S_TELEX, S_VNI, S_KEEP };
     const char *line;
     size_t len;
-    while (vn_file_line(&f, &line, &len)) {
-        len = vn_uncomment(line, len);
-        line = vn_trim(line, &len);
-        if (len == 0)
-            continue;
-        if (line[0] == '[') {
-            if (len == 7 && memcmp(line, "[telex]", 7) == 0)
-                sec = S_TELEX;
-            else if (len == 5 && memcmp(line, "[vni]", 5) == 0)
-                sec = S_VNI;
-            else if (len == 6 && memcmp(line, "[keep]", 6) == 0)
-                sec = S_KEEP;
-            else {
-                rc = vn_file_err(&f, err, errlen, "unknown section %.*s", (int)len, line);
-                goto fail;
-            }
-            continue;
-        }
-        if (sec == S_NONE) {
-            rc = vn_file_err(&f, err, errlen, "line outside a section");
-            goto fail;
-        }
-        if (sec == S_KEEP) {
+    vn_file_sections(&f, sections, (int)MC_ARRAY_LEN(sections));
+    while ((rc = vn_file_next(&f, &line, &len, err, errlen)) > 0) {
+        if (f.sec == S_KEEP) {
             size_t i = 0;
             const char *w;
             size_t wl;
-            while (next_word(line, len, &i, &w, &wl)) {
+            while (vn_next_word(line, len, &i, &w, &wl)) {
                 for (size_t k = 0; k < wl; k++)
                     if (!(w[k] >= 'a' && w[k] <= 'z')) {
                         rc = vn_file_err(&f, err, errlen,
@@ -398,10 +317,12 @@ static int load_telex(vn_telex *tx, vn_normalizer *n, const char *dir, char *err
             }
             continue;
         }
-        if ((rc = parse_key_line(tx, n, &f, sec == S_TELEX ? SCHEME_TELEX : SCHEME_VNI, line, len,
+        if ((rc = parse_key_line(tx, n, &f, f.sec == S_TELEX ? SCHEME_TELEX : SCHEME_VNI, line, len,
                                  err, errlen)) != 0)
             goto fail;
     }
+    if (rc < 0)
+        goto fail;
     for (int s = 0; s < N_SCHEMES; s++) {
         int tones = 0;
         for (int c = 0; c < 128; c++)
@@ -431,11 +352,13 @@ int vn_telex_load(vn_telex **out, vn_normalizer *n, const char *dir, char *err, 
             snprintf(err, errlen, "vn_telex: out of memory");
         goto fail;
     }
-    if ((rc = load_syllables(tx, n, dir, err, errlen)) != 0)
+    if ((rc = load_words(tx, n, dir, "syllables.txt", add_syllable, "is not one syllable",
+                         "no syllables", err, errlen)) != 0)
         goto fail;
     if ((rc = load_telex(tx, n, dir, err, errlen)) != 0)
         goto fail;
-    if ((rc = load_lexicon(tx, n, dir, err, errlen)) != 0)
+    if ((rc = load_words(tx, n, dir, "lexicon.txt", add_lexicon_word, "is not one word of letters",
+                         NULL, err, errlen)) != 0)
         goto fail;
     *out = tx;
     return 0;

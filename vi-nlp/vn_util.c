@@ -17,10 +17,13 @@
 #include <string.h>
 
 #include "core/mc.h"
+#include "core/mc_mem.h"
 #include "vi-nlp/vn_utf8.h"
 
 /* Initial number of slots (a power of two); the table doubles past 1/2 full. */
 #define SMAP_MIN_SLOTS 64
+/* First capacity of the key arena, in bytes. */
+#define SMAP_FIRST_ARENA 1024
 
 typedef struct smap_slot {
     uint64_t hash; /* full hash, 0 = empty slot (hashes are forced non-zero) */
@@ -65,9 +68,7 @@ vn_smap *vn_smap_new(void) {
 void vn_smap_free(vn_smap *m) {
     if (!m)
         return;
-    free(m->slots);
-    free(m->arena);
-    free(m);
+    MC_FREE_ALL(m->slots, m->arena, m);
 }
 
 static int smap_grow(vn_smap *m) {
@@ -103,18 +104,10 @@ int vn_smap_put(vn_smap *m, const char *key, size_t len, int32_t val, int32_t *o
         }
         j = (j + 1) & mask;
     }
-    if (m->alen + len > m->acap) {
-        size_t cap = m->acap ? m->acap * 2 : 1024;
-        while (cap < m->alen + len)
-            cap *= 2;
-        if (cap > UINT32_MAX)
-            return MC_ETOOBIG;
-        char *a = realloc(m->arena, cap);
-        if (!a)
-            return MC_ENOMEM;
-        m->arena = a;
-        m->acap = cap;
-    }
+    if (m->alen + len > UINT32_MAX) /* keys are found by 32-bit offsets */
+        return MC_ETOOBIG;
+    if (vn_grow((void **)&m->arena, &m->acap, m->alen + len, 1, SMAP_FIRST_ARENA) != 0)
+        return MC_ENOMEM;
     if (len)
         memcpy(m->arena + m->alen, key, len);
     m->slots[j] = (smap_slot){h, (uint32_t)m->alen, (uint32_t)len, val};
@@ -238,6 +231,45 @@ int vn_file_line(vn_file *f, const char **line, size_t *len) {
     return 1;
 }
 
+void vn_file_sections(vn_file *f, const char *const *names, int n) {
+    f->sections = names;
+    f->nsections = n < VN_FILE_MAX_SECTIONS ? n : VN_FILE_MAX_SECTIONS;
+    f->sec = -1;
+}
+
+int vn_file_next(vn_file *f, const char **line, size_t *len, char *err, size_t errlen) {
+    const char *s;
+    size_t n;
+    while (vn_file_line(f, &s, &n)) {
+        n = vn_uncomment(s, n);
+        s = vn_trim(s, &n);
+        if (n == 0)
+            continue;
+        if (!f->sections) {
+            *line = s;
+            *len = n;
+            return 1;
+        }
+        if (s[0] == '[') {
+            int k = 0;
+            while (k < f->nsections && !(n == strlen(f->sections[k]) + 2 && s[n - 1] == ']' &&
+                                         memcmp(s + 1, f->sections[k], n - 2) == 0))
+                k++;
+            if (k == f->nsections)
+                return vn_file_err(f, err, errlen, "unknown section %.*s", (int)n, s);
+            f->sec = k;
+            f->seen |= 1u << k;
+            continue;
+        }
+        if (f->sec < 0)
+            return vn_file_err(f, err, errlen, "line outside a section");
+        *line = s;
+        *len = n;
+        return 1;
+    }
+    return 0;
+}
+
 void vn_file_close(vn_file *f) {
     free(f->buf);
     f->buf = NULL;
@@ -273,6 +305,40 @@ size_t vn_uncomment(const char *s, size_t len) {
         if (s[i] == '#' && (i == 0 || s[i - 1] == ' ' || s[i - 1] == '\t'))
             return i;
     return len;
+}
+
+int vn_next_word(const char *s, size_t len, size_t *i, const char **w, size_t *wl) {
+    while (*i < len && (s[*i] == ' ' || s[*i] == '\t'))
+        (*i)++;
+    if (*i == len)
+        return 0;
+    size_t j = *i;
+    while (j < len && s[j] != ' ' && s[j] != '\t')
+        j++;
+    *w = s + *i;
+    *wl = j - *i;
+    *i = j;
+    return 1;
+}
+
+int vn_resize(void **p, size_t n, size_t elem) {
+    void *q = realloc(*p, n * elem);
+    if (!q)
+        return MC_ENOMEM;
+    *p = q;
+    return 0;
+}
+
+int vn_grow(void **p, size_t *cap, size_t need, size_t elem, size_t first) {
+    if (need <= *cap)
+        return 0;
+    size_t c = *cap ? *cap * 2 : first;
+    while (c < need)
+        c *= 2;
+    if (vn_resize(p, c, elem) != 0)
+        return MC_ENOMEM;
+    *cap = c;
+    return 0;
 }
 
 /* ---- UTF-8 ------------------------------------------------------------------------------ */

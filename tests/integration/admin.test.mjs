@@ -12,19 +12,9 @@ import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import {
-    TEST_INI,
-    makeTempDir,
-    removeTempDir,
-    startRedis,
-    startMotcua,
-    runMotcua,
-    redisCli,
-    wsConnect,
-    httpRequest,
-    sleep,
-} from '../lib/harness.mjs';
-import { key, partOf, partOfId, idKey, citizenKey, wardSubCmds, sumParts, everyPart } from '../lib/keys.mjs';
+import { TEST_INI, makeTempDir, removeTempDir, startRedis, startMotcua, runMotcua, redisCli, wsConnect, httpRequest, sleep, stopAll } from '../lib/harness.mjs';
+import { key, partOf, partOfId, idKey, citizenKey, wardSubCmds, everyPart } from '../lib/keys.mjs';
+import { sumEveryPart } from '../lib/parts.mjs';
 
 const CODE = '000.00.25.H29-231122-0001';
 const OTHER_CODE = '000.00.25.H29-231122-0002';
@@ -70,7 +60,7 @@ describe('department API /api/v1', { timeout: 120000 }, () => {
     }
     const R = (...a) => redisCli(redis.sock, ...a);
     /** Notifications queued, over every partition's due set. */
-    const dueCount = () => sumParts(R, 'ZCARD', 'due');
+    const dueCount = () => sumEveryPart(redis.sock, 'ZCARD', 'due');
 
     before(async () => {
         dir = makeTempDir('motcua-admin-');
@@ -98,15 +88,7 @@ describe('department API /api/v1', { timeout: 120000 }, () => {
     });
 
     after(async () => {
-        try {
-            if (mc && mc.alive()) await mc.stop();
-        } finally {
-            try {
-                if (redis) await redis.stop();
-            } finally {
-                removeTempDir(dir);
-            }
-        }
+        await stopAll({ procs: [mc], redis, dir });
         const log = mc ? mc.stderrLines.join('\n') : '';
         assert.ok(!/AddressSanitizer|LeakSanitizer|runtime error:/.test(log), `sanitizer report:\n${log}`);
         // personal data is masked in the logs
@@ -376,7 +358,7 @@ describe('department API /api/v1', { timeout: 120000 }, () => {
         assert.equal(await R('SCARD', citizenKey('subs', 'sms', '+84987654321')), '3');
         const out = await api('POST', 'subscriptions', { token: tok.phuong, body: { phone: '+84987654321', ward: SAI_GON } });
         assert.equal(out.status, 403, out.body);
-        assert.equal(await sumParts(R, 'EXISTS', 'sub_ward', [SAI_GON]), 0, 'in no partition');
+        assert.equal(await sumEveryPart(redis.sock, 'EXISTS', 'sub_ward', SAI_GON), 0, 'in no partition');
         const notMine = await api('POST', 'subscriptions', { token: tok.phuong, body: { channel: 'zalo', user_id: 'z', dossier: CODE } });
         assert.equal(notMine.status, 403, notMine.body);
         const badWard = await api('POST', 'subscriptions', { token: tok.phuong, body: { channel: 'zalo', user_id: 'z', ward: 'atlantis' } });

@@ -21,11 +21,11 @@
 import { describe, it, before, after, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import { makeTempDir, removeTempDir, startRedis, startMotcua, redisCli, redisPipe, httpRequest, metricValue, waitFor, sleep, startDispatcher, assertCleanExit } from '../lib/harness.mjs';
+import { makeTempDir, removeTempDir, startRedis, startMotcua, redisCli, redisPipe, httpRequest, metricValue, waitFor, sleep, startDispatcher, assertCleanExit, stopAll } from '../lib/harness.mjs';
 import { startFakes } from '../fakes/providers.mjs';
 import { FB, ZALO, TW, HOUR, HCM_OFFSET, offsetTo, providerEnv } from '../lib/providers-env.mjs';
-import { CHANNELS, broadcastCmds, broadcastId, wardCmds, cancelBroadcast, broadcastState, broadcastNotifs, auditNotifs, received, totalSent as total } from '../lib/broadcasts.mjs';
-import { PARTITIONS, key, everyPart, idKey, citizenKey, partOf, partOfId, partitionedId } from '../lib/keys.mjs';
+import { CHANNELS, broadcastCmds, broadcastId, cancelBroadcast, broadcastState, broadcastNotifs, auditNotifs, received, totalSent as total } from '../lib/broadcasts.mjs';
+import { PARTITIONS, key, everyPart, idKey, citizenKey, partOf, partOfId, partitionedId, wardSubCmds } from '../lib/keys.mjs';
 import { sumEveryPart, findEntries } from '../lib/parts.mjs';
 
 const N = 10000; // subscribers per broadcast
@@ -69,9 +69,9 @@ function audience(tag, n, nowMs) {
     const cmds = [...conv];
     const inW1 = members.filter((_, i) => i < 0.6 * n);
     const inW2 = members.filter((_, i) => i >= 0.4 * n);
-    cmds.push(...wardCmds(w1, inW1), ...wardCmds(w2, inW2));
+    cmds.push(...wardSubCmds(w1, inW1), ...wardSubCmds(w2, inW2));
     const decoys = Array.from({ length: 50 }, (_, i) => `webchat:${tag}w${i}`);
-    cmds.push(...wardCmds(w1, decoys));
+    cmds.push(...wardSubCmds(w1, decoys));
     return { wards: [w1, w2], members, cmds };
 }
 
@@ -176,9 +176,7 @@ describe('broadcast fan-out', { timeout: 600000 }, () => {
     beforeEach(() => fakes.reset());
 
     after(async () => {
-        await fakes.stop();
-        await redis.stop();
-        removeTempDir(dir);
+        await stopAll({ fakes, redis, dir });
     });
 
     async function prepare(tag) {

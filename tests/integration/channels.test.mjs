@@ -9,17 +9,7 @@ import { describe, it, before, after, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import {
-    makeTempDir,
-    removeTempDir,
-    startRedis,
-    startMotcua,
-    httpRequest,
-    redisCli,
-    waitFor,
-    sleep,
-    wsConnect,
-} from '../lib/harness.mjs';
+import { makeTempDir, removeTempDir, startRedis, startMotcua, httpRequest, redisCli, waitFor, sleep, wsConnect, stopAll } from '../lib/harness.mjs';
 import { startFakes } from '../fakes/providers.mjs';
 import { everyPart, key, ownKey, citizenKey, partOf } from '../lib/keys.mjs';
 import { fbSignature, zaloSignature, twilioSignature } from '../lib/sign.mjs';
@@ -443,13 +433,7 @@ describe('sms via kannel', { timeout: 60000 }, () => {
         });
     });
     after(async () => {
-        try {
-            if (mc && mc.alive()) await mc.stop();
-        } finally {
-            await fakes.stop();
-            await redis.stop();
-            removeTempDir(dir);
-        }
+        await stopAll({ procs: [mc], fakes, redis, dir });
     });
 
     it('kannel get-url with the shared secret is answered through sendsms; a wrong secret is 401', async () => {
@@ -472,12 +456,7 @@ describe('web chat conversation (context, typing, dossier lookup)', { timeout: 6
         mc = await startMotcua({ redisUrl: redis.url });
     });
     after(async () => {
-        try {
-            if (mc && mc.alive()) await mc.stop();
-        } finally {
-            await redis.stop();
-            removeTempDir(dir);
-        }
+        await stopAll({ procs: [mc], redis, dir });
     });
 
     async function session() {
@@ -558,13 +537,7 @@ describe('a retrying process keeps its work: no other process claims it', { time
         fakes = await startFakes({ fbToken: FB.pageToken });
     });
     after(async () => {
-        try {
-            for (const p of [a, b]) if (p && p.alive()) await p.stop();
-        } finally {
-            await fakes.stop();
-            await redis.stop();
-            removeTempDir(dir);
-        }
+        await stopAll({ procs: [a, b], fakes, redis, dir });
     });
 
     it('429 with Retry-After 3 s in process A while process B claims idle work after 0.5 s → one send', async () => {
@@ -595,12 +568,7 @@ describe('outbox (a channel without sending credentials)', { timeout: 60000 }, (
         });
     });
     after(async () => {
-        try {
-            if (mc && mc.alive()) await mc.stop();
-        } finally {
-            await redis.stop();
-            removeTempDir(dir);
-        }
+        await stopAll({ procs: [mc], redis, dir });
     });
 
     it('the reply is written to <outbox>/sms.jsonl as the provider would get it (unaccented)', async () => {

@@ -19,22 +19,11 @@ import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import {
-    TEST_INI,
-    ROOT,
-    makeTempDir,
-    removeTempDir,
-    startRedis,
-    startMotcua,
-    runMotcua,
-    redisCli,
-    httpRequest,
-    waitFor,
-    sleep,
-} from '../lib/harness.mjs';
+import { TEST_INI, ROOT, makeTempDir, removeTempDir, startRedis, startMotcua, runMotcua, redisCli, httpRequest, waitFor, sleep, stopAll, assertCleanLog } from '../lib/harness.mjs';
 import { offsetTo, ZALO } from '../lib/providers-env.mjs';
 import { zaloSignature } from '../lib/sign.mjs';
-import { key, partOf, partOfId, idKey, citizenKey, wardSubCmds, sumParts, everyPart } from '../lib/keys.mjs';
+import { key, partOf, partOfId, idKey, citizenKey, wardSubCmds, everyPart } from '../lib/keys.mjs';
+import { sumEveryPart } from '../lib/parts.mjs';
 
 const BEN_THANH = '26743'; // vi-nlp/data/wards.csv
 const SAI_GON = '26740';
@@ -101,11 +90,6 @@ async function storeUp(mc) {
     assert.ok(up, 'the store is connected');
 }
 
-function assertCleanLog(mc, phones) {
-    const log = mc ? mc.stderrLines.join('\n') : '';
-    assert.ok(!/AddressSanitizer|LeakSanitizer|runtime error:/.test(log), `sanitizer report:\n${log}`);
-    for (const p of phones) assert.ok(!log.includes(p), `${p} is masked in the logs`);
-}
 
 const TPL = {
     name: 'Thông báo cúp điện',
@@ -130,8 +114,8 @@ describe('console API (/api/v1: me, wards, templates, preview, batch, dossiers)'
             .filter((k) => k && !cursors.has(k))
             .sort();
     /** Notifications and broadcasts queued, over every partition. */
-    const dueCount = () => sumParts(R, 'ZCARD', 'due');
-    const bcDueCount = () => sumParts(R, 'ZCARD', 'bc_due');
+    const dueCount = () => sumEveryPart(redis.sock, 'ZCARD', 'due');
+    const bcDueCount = () => sumEveryPart(redis.sock, 'ZCARD', 'bc_due');
 
     before(async () => {
         dir = makeTempDir('motcua-console-');
@@ -161,15 +145,7 @@ describe('console API (/api/v1: me, wards, templates, preview, batch, dossiers)'
     });
 
     after(async () => {
-        try {
-            if (mc && mc.alive()) await mc.stop();
-        } finally {
-            try {
-                if (redis) await redis.stop();
-            } finally {
-                removeTempDir(dir);
-            }
-        }
+        await stopAll({ procs: [mc], redis, dir });
         assertCleanLog(mc, ['+84901234567', '+84987654321', '+84912340007']);
     });
 
@@ -585,7 +561,7 @@ describe('console API (/api/v1: me, wards, templates, preview, batch, dossiers)'
             assert.match(r.json.message, /3 of 50/);
             assert.deepEqual(r.json.errors.map((e) => e.row), [7, 20, 33]);
             assert.deepEqual(await snapshot(), before, 'nothing written, not even the idempotency key');
-            assert.equal(await sumParts(R, 'EXISTS', 'idem', ['ubnd-ben-thanh', 'batch:lo-1']), 0, 'in no partition');
+            assert.equal(await sumEveryPart(redis.sock, 'EXISTS', 'idem', 'ubnd-ben-thanh', 'batch:lo-1'), 0, 'in no partition');
         });
 
         it('not a dry run, all good: 50 notifications written at once with their rendered texts; same body → same answer; other body → 409', async () => {
@@ -855,15 +831,7 @@ describe('console API: rendered templates reach the outbox (role all, clock at 1
     });
 
     after(async () => {
-        try {
-            if (mc && mc.alive()) await mc.stop();
-        } finally {
-            try {
-                if (redis) await redis.stop();
-            } finally {
-                removeTempDir(dir);
-            }
-        }
+        await stopAll({ procs: [mc], redis, dir });
         assertCleanLog(mc, ['+84912345001', '+84912345002', '+84912345003', '+84912345101', '+84912345104']);
     });
 

@@ -15,20 +15,7 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import {
-    TEST_INI,
-    makeTempDir,
-    removeTempDir,
-    startRedis,
-    startMotcua,
-    httpRequest,
-    redisCli,
-    waitFor,
-    sleep,
-    redisPipe,
-    startDispatcher,
-    assertCleanExit,
-} from '../lib/harness.mjs';
+import { TEST_INI, makeTempDir, removeTempDir, startRedis, startMotcua, httpRequest, redisCli, waitFor, sleep, redisPipe, startDispatcher, assertCleanExit, stopAll } from '../lib/harness.mjs';
 import { startFakes } from '../fakes/providers.mjs';
 import { FB, ZALO, TW, HOUR, HCM_OFFSET, offsetTo, providerEnv } from '../lib/providers-env.mjs';
 import { fbSignature } from '../lib/sign.mjs';
@@ -249,9 +236,7 @@ describe('notifications: SMS quiet hours (controlled clock)', { timeout: 60000 }
     });
 
     after(async () => {
-        await fakes.stop();
-        await redis.stop();
-        removeTempDir(dir);
+        await stopAll({ fakes, redis, dir });
     });
 
     it('an SMS due at 23:00 is held until 07:00; an urgent one goes at once', async () => {
@@ -310,9 +295,7 @@ describe('notifications: two dispatchers share the work', { timeout: 180000 }, (
     });
 
     after(async () => {
-        await fakes.stop();
-        await redis.stop();
-        removeTempDir(dir);
+        await stopAll({ fakes, redis, dir });
     });
 
     it(`${N} notifications → each delivered exactly once`, async () => {

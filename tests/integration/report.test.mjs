@@ -22,7 +22,8 @@ import { makeTempDir, removeTempDir, startRedis, startMotcua, httpRequest, redis
 import { startFakes } from '../fakes/providers.mjs';
 import { FB, ZALO, TW, HOUR, PUBLIC_URL, offsetTo, providerEnv } from '../lib/providers-env.mjs';
 import { fbSignature, twilioSignature } from '../lib/sign.mjs';
-import { PARTITIONS, key, partOf, partOfId, idKey, citizenKey, wardSubCmds, sumParts, everyPart } from '../lib/keys.mjs';
+import { PARTITIONS, key, partOf, partOfId, idKey, citizenKey, wardSubCmds, everyPart } from '../lib/keys.mjs';
+import { sumEveryPart } from '../lib/parts.mjs';
 
 const DAY = 24 * HOUR;
 const A = 'phong-a';
@@ -362,7 +363,7 @@ describe('console reports: /stats, /dead, retry, retention', { timeout: 180000 }
         // each finished one is in the retention index of its partition
         for (const id of old) assert.notEqual(await R('ZSCORE', key('final', partOfId(id)), id), '', `${id} indexed for retention`);
         assert.equal(await R('HGET', idKey('notif', ids.s1), 'text'), 'Hồ sơ s1 đã có kết quả', 'kept within the retention');
-        const deadBefore = await sumParts(R, 'XLEN', 'dead');
+        const deadBefore = await sumEveryPart(redis.sock, 'XLEN', 'dead');
         const dayBefore = (await api('GET', 'stats?days=1', { token: tok.a })).json.days[0];
 
         await stop();
@@ -392,7 +393,7 @@ describe('console reports: /stats, /dead, retry, retention', { timeout: 180000 }
             const all = await deadStreams();
             return [phones.d1, phones.d2, phones.d3].every((p) => !all.includes(p));
         });
-        assert.equal(await sumParts(R, 'XLEN', 'dead'), deadBefore, 'every dead letter is still there');
+        assert.equal(await sumEveryPart(redis.sock, 'XLEN', 'dead'), deadBefore, 'every dead letter is still there');
         const raw = await deadStreams();
         for (const p of [phones.d1, phones.d2, phones.d3]) assert.ok(!raw.includes(p), 'no phone left in the dead-letter streams');
         assert.ok(!raw.includes('Không gửi được'), 'no text left in the dead-letter streams');

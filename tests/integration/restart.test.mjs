@@ -45,8 +45,8 @@ import path from 'node:path';
 import { makeTempDir, removeTempDir, startRedis, redisCli, redisPipe, waitFor, sleep, startDispatcher } from '../lib/harness.mjs';
 import { startFakes } from '../fakes/providers.mjs';
 import { FB, ZALO, TW, HOUR, offsetTo, providerEnv } from '../lib/providers-env.mjs';
-import { CHANNELS, broadcastCmds, broadcastId, wardCmds, broadcastState, broadcastNotifs, auditNotifs, received, totalSent as total } from '../lib/broadcasts.mjs';
-import { PARTITIONS, everyPart, idKey, citizenKey, partOf } from '../lib/keys.mjs';
+import { CHANNELS, broadcastCmds, broadcastId, broadcastState, broadcastNotifs, auditNotifs, received, totalSent as total } from '../lib/broadcasts.mjs';
+import { PARTITIONS, everyPart, idKey, citizenKey, partOf, wardSubCmds } from '../lib/keys.mjs';
 import { sumEveryPart, pendingOver } from '../lib/parts.mjs';
 
 const N = 4500; // recipients of the broadcast
@@ -76,8 +76,8 @@ function audience(tag, n, nowMs) {
     }
     const inW1 = members.filter((_, i) => i < 0.6 * n);
     const inW2 = members.filter((_, i) => i >= 0.4 * n);
-    cmds.push(...wardCmds(w1, inW1), ...wardCmds(w2, inW2));
-    cmds.push(...wardCmds(w1, Array.from({ length: 50 }, (_, i) => `webchat:${tag}w${i}`)));
+    cmds.push(...wardSubCmds(w1, inW1), ...wardSubCmds(w2, inW2));
+    cmds.push(...wardSubCmds(w1, Array.from({ length: 50 }, (_, i) => `webchat:${tag}w${i}`)));
     return { wards: [w1, w2], members, cmds };
 }
 

@@ -13,22 +13,6 @@ export const CHANNELS = ['zalo', 'facebook', 'sms'];
 /** A broadcast id as the API makes them, "<partition>-<rest>" (rest: a readable name here). */
 export const broadcastId = (name) => partitionedId(name);
 
-/**
- * SADDs that put `members` ("<channel>:<user>") in ward `ward`: each member into the
- * ward's subscriber set of its own partition (sub_ward), `chunk` members a command.
- */
-export function wardCmds(ward, members, chunk = 1000) {
-    const per = new Map();
-    for (const m of members) {
-        const p = partOf(m);
-        if (!per.has(p)) per.set(p, []);
-        per.get(p).push(m);
-    }
-    const cmds = [];
-    for (const [p, ms] of per) for (let i = 0; i < ms.length; i += chunk) cmds.push(['SADD', key('sub_ward', p, ward), ...ms.slice(i, i + chunk)]);
-    return cmds;
-}
-
 /** The record POST /api/v1/broadcasts writes (hash bc:<id> and bc_due in the id's partition), due at dueMs. */
 export function broadcastCmds(id, { wards, text, dueMs, n }) {
     return [

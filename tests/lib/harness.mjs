@@ -585,3 +585,32 @@ export function assertCleanExit(r, lines, what) {
     assert.deepEqual(bad, [], `${what}: clean sanitizer output`);
     assert.equal(r.code, 0, `${what}: clean exit on SIGTERM: ${lines.slice(-20).join('\n')}`);
 }
+
+/**
+ * Stops what a suite started, in order — the motcua processes still alive, the fake
+ * providers, Redis — then removes its folder. Every step runs even when one before it
+ * threw; the first error is thrown at the end.
+ */
+export async function stopAll({ procs = [], fakes, redis, dir }) {
+    let first = null;
+    const step = async (fn) => {
+        try {
+            await fn();
+        } catch (e) {
+            first ??= e;
+        }
+    };
+    for (const p of procs) if (p && p.alive()) await step(() => p.stop());
+    if (fakes) await step(() => fakes.stop());
+    if (redis) await step(() => redis.stop());
+    if (dir) await step(() => removeTempDir(dir));
+    if (first) throw first;
+}
+
+/** What every suite checks of a motcua's log at the end: no sanitizer report, and each of
+ * `phones` masked wherever it appears. */
+export function assertCleanLog(mc, phones = []) {
+    const log = mc ? mc.stderrLines.join('\n') : '';
+    if (/AddressSanitizer|LeakSanitizer|runtime error:/.test(log)) throw new Error(`sanitizer report:\n${log}`);
+    for (const p of phones) if (log.includes(p)) throw new Error(`${p} is not masked in the logs`);
+}

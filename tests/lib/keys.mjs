@@ -81,25 +81,19 @@ export function partitionedId(rest, p = partOf(rest)) {
 /**
  * The SADD commands that subscribe members ("<channel>:<user>") to a ward as the API
  * does: each member in its own partition's sub_ward set, or with `tag` its sub_ward_tag
- * set. One command per partition reached.
+ * set; `chunk` members a command at most.
  */
-export function wardSubCmds(ward, members, tag) {
+export function wardSubCmds(ward, members, tag, chunk = 1000) {
     const by = new Map();
     for (const m of members) {
         const p = partOf(m);
         if (!by.has(p)) by.set(p, []);
         by.get(p).push(m);
     }
-    return [...by].map(([p, ms]) => ['SADD', tag === undefined ? key('sub_ward', p, ward) : key('sub_ward_tag', p, ward, tag), ...ms]);
-}
-
-/**
- * The sum over every partition of an integer answer (ZCARD, SCARD, XLEN, HLEN, EXISTS...)
- * of `cmd` on the family's key: run(cmd, key, ...args) sends one command and resolves its
- * answer (e.g. redisCli bound to a socket); `args` follow the key.
- */
-export async function sumParts(run, cmd, family, parts = [], ...args) {
-    let n = 0;
-    for (const k of everyPart(family, ...parts)) n += Number(await run(cmd, k, ...args));
-    return n;
+    const cmds = [];
+    for (const [p, ms] of by) {
+        const k = tag === undefined ? key('sub_ward', p, ward) : key('sub_ward_tag', p, ward, tag);
+        for (let i = 0; i < ms.length; i += chunk) cmds.push(['SADD', k, ...ms.slice(i, i + chunk)]);
+    }
+    return cmds;
 }

@@ -28,10 +28,7 @@ static nlu_engine *open_engine(const char *share, const char *model, char *err, 
 }
 
 static int setup(void **state) {
-    char err[512] = "";
-    E = open_engine(".", NULL, err, sizeof(err));
-    if (!E)
-        print_error("%s\n", err);
+    E = share_engine(".", NULL);
     return E ? 0 : -1;
 }
 
@@ -396,9 +393,7 @@ static void test_with_model(void **state) {
     if (rc)
         print_error("%s\n", err);
     assert_int_equal(rc, 0);
-    nlu_engine *e = open_engine(".", model, err, sizeof(err));
-    if (!e)
-        print_error("%s\n", err);
+    nlu_engine *e = share_engine(".", model);
     assert_non_null(e);
     /* The precise rules and the entities do not depend on the model. */
     nlu_result r = classify_with(e, "HUY TB");

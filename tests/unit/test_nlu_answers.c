@@ -20,6 +20,7 @@
 #include "intents/nlu.h"
 #include "intents/nlu_catalog.h"
 #include "intents/nlu_dialog.h"
+#include "test_nlu_share.h"
 
 /* Unix milliseconds, in Ho Chi Minh City time (UTC+7). */
 #define HOUR_MS (3600LL * 1000)
@@ -29,21 +30,14 @@
 #define JAN_05_2027 (FIRST_MINUTE_2027 + 4 * 24 * HOUR_MS + 10 * HOUR_MS)
 
 static nlu_engine *E;
-static nlu_catalog *CAT;
 
 static int setup(void **state) {
-    char err[512] = "";
-    nlu_engine_opts o = {".", NULL};
-    E = nlu_engine_new(&o, err, sizeof(err));
-    if (!E)
-        print_error("%s\n", err);
-    CAT = nlu_catalog_load("intents/data/procedures.txt", err, sizeof(err));
-    return E && CAT ? 0 : -1;
+    E = share_engine(".", NULL);
+    return E ? 0 : -1;
 }
 
 static int teardown(void **state) {
     nlu_engine_free(E);
-    nlu_catalog_free(CAT);
     return 0;
 }
 
@@ -234,7 +228,7 @@ static void test_reduction_ends_with_the_clock(void **state) {
     lacks(a, "cùng mức; áp dụng đến hết ngày 31/12/2026");
     int32_t ended;
     nlu_case k = {nlu_day_of_ms(FIRST_MINUTE_2027), -1, 0};
-    nlu_fact_pick(nlu_catalog_get(CAT, "ho_chieu"), NLU_FACT_FEE, &k, &ended);
+    nlu_fact_pick(nlu_catalog_get(nlu_engine_catalog(E), "ho_chieu"), NLU_FACT_FEE, &k, &ended);
     if (ended != NLU_DAY_NONE) {
         has(a, "(Lưu ý: mức áp dụng đến hết ngày 31/12/2026 đã hết hạn");
         has(a, "Cấp mới 200.000 đồng"); /* the value before the reduction, flagged */

@@ -9,6 +9,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
 
@@ -29,12 +30,18 @@ static int32_t today(void) {
     return nlu_day_of_ms((int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
 }
 
-static void test_real_catalog(void **state) {
-    char err[256] = "";
-    nlu_catalog *c = nlu_catalog_load("intents/data/procedures.txt", err, sizeof(err));
+/* The catalog at path, which must load (why it does not is printed). */
+static nlu_catalog *load(const char *path) {
+    char err[512] = "";
+    nlu_catalog *c = nlu_catalog_load(path, err, sizeof(err));
     if (!c)
         print_error("%s\n", err);
     assert_non_null(c);
+    return c;
+}
+
+static void test_real_catalog(void **state) {
+    nlu_catalog *c = load("intents/data/procedures.txt");
     assert_true(nlu_catalog_count(c) >= 3);
     const char *ids[] = {"khai_sinh", "ket_hon", "tam_tru"};
     for (size_t i = 0; i < 3; i++) {
@@ -81,8 +88,7 @@ static void test_real_catalog(void **state) {
  * that fails on 01/01/2027 unless somebody has re-checked the 2026 fee reductions. */
 static void test_real_catalog_is_current(void **state) {
     char err[512] = "";
-    nlu_catalog *c = nlu_catalog_load("intents/data/procedures.txt", err, sizeof(err));
-    assert_non_null(c);
+    nlu_catalog *c = load("intents/data/procedures.txt");
     int rc = nlu_catalog_check(c, today(), err, sizeof(err));
     if (rc)
         print_error("%s\n", err);
@@ -91,11 +97,7 @@ static void test_real_catalog_is_current(void **state) {
 }
 
 static void test_plain_aliases(void **state) {
-    char err[256] = "";
-    nlu_catalog *c = nlu_catalog_load("tests/unit/data/cat_valid_min.txt", err, sizeof(err));
-    if (!c)
-        print_error("%s\n", err);
-    assert_non_null(c);
+    nlu_catalog *c = load("tests/unit/data/cat_valid_min.txt");
     const nlu_procedure *p = nlu_catalog_get(c, "tam_tru");
     assert_int_equal(p->n_aliases, 2);
     assert_string_equal(p->aliases[0], "TẠM TRÚ"); /* as written */
@@ -112,59 +114,62 @@ static void test_plain_aliases(void **state) {
     nlu_catalog_free(c);
 }
 
-/* Loading path fails and err contains each of the wanted fragments. */
-static void expect_fail(const char *path, const char *want1, const char *want2) {
-    char err[256] = "";
-    nlu_catalog *c = nlu_catalog_load(path, err, sizeof(err));
-    if (c)
-        nlu_catalog_free(c);
-    assert_null(c);
-    if (!strstr(err, want1) || (want2 && !strstr(err, want2)))
-        print_error("got '%s', want '%s' and '%s'\n", err, want1, want2 ? want2 : "");
-    assert_non_null(strstr(err, want1));
-    if (want2)
-        assert_non_null(strstr(err, want2));
+/* A file of tests/unit/data that must fail to load, naming line `line` and saying why. */
+typedef struct broken {
+    const char *file;
+    int line;
+    const char *why;
+} broken;
+
+static void expect_fail(const broken *cases, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        char path[256], where[128], err[256] = "";
+        snprintf(path, sizeof(path), "tests/unit/data/%s", cases[i].file);
+        snprintf(where, sizeof(where), "%s:%d:", cases[i].file, cases[i].line);
+        nlu_catalog *c = nlu_catalog_load(path, err, sizeof(err));
+        if (c)
+            nlu_catalog_free(c);
+        assert_null(c);
+        if (!strstr(err, where) || !strstr(err, cases[i].why))
+            print_error("got '%s', want '%s' and '%s'\n", err, where, cases[i].why);
+        assert_non_null(strstr(err, where));
+        assert_non_null(strstr(err, cases[i].why));
+    }
 }
 
 static void test_broken_files(void **state) {
-    expect_fail("tests/unit/data/cat_unknown_key.txt",
-                "cat_unknown_key.txt:5:", "unknown key 'fee2'");
-    expect_fail("tests/unit/data/cat_outside_block.txt", "cat_outside_block.txt:3:", "outside");
-    expect_fail("tests/unit/data/cat_duplicate_id.txt",
-                "cat_duplicate_id.txt:13:", "duplicate procedure id 'khai_sinh'");
-    expect_fail("tests/unit/data/cat_missing_field.txt",
-                "cat_missing_field.txt:3:", "missing 'source'");
-    expect_fail("tests/unit/data/cat_empty.txt", "cat_empty.txt:1:", "no procedures");
-    expect_fail("tests/unit/data/does_not_exist.txt", "does_not_exist.txt:0:", "cannot open");
+    static const broken cases[] = {
+        {"cat_unknown_key.txt", 5, "unknown key 'fee2'"},
+        {"cat_outside_block.txt", 3, "outside"},
+        {"cat_duplicate_id.txt", 13, "duplicate procedure id 'khai_sinh'"},
+        {"cat_missing_field.txt", 3, "missing 'source'"},
+        {"cat_empty.txt", 1, "no procedures"},
+        {"does_not_exist.txt", 0, "cannot open"},
+    };
+    expect_fail(cases, MC_ARRAY_LEN(cases));
 }
 
 /* What the catalog must not lack: where and when a block was checked, what each fact rests
  * on, the law behind an amount; and conditions that mean something. */
 static void test_sources_and_conditions(void **state) {
-    expect_fail("tests/unit/data/cat_missing_checked_on.txt",
-                "cat_missing_checked_on.txt:3:", "missing 'checked_on'");
-    expect_fail("tests/unit/data/cat_missing_source_url.txt",
-                "cat_missing_source_url.txt:3:", "missing 'source_url'");
-    expect_fail("tests/unit/data/cat_no_basis.txt", "cat_no_basis.txt:5:", "'text | basis'");
-    expect_fail("tests/unit/data/cat_amount_no_law.txt",
-                "cat_amount_no_law.txt:5:", "an amount needs the legal text");
-    expect_fail("tests/unit/data/cat_bad_condition.txt",
-                "cat_bad_condition.txt:5:", "unknown condition 'child'");
-    expect_fail("tests/unit/data/cat_bad_date.txt", "cat_bad_date.txt:5:", "bad date");
-    expect_fail("tests/unit/data/cat_same_case.txt",
-                "cat_same_case.txt:6:", "a second 'agency' for the same case (line 5)");
-    expect_fail("tests/unit/data/cat_bad_checked_on.txt",
-                "cat_bad_checked_on.txt:5:", "checked_on must be a date");
+    static const broken cases[] = {
+        {"cat_missing_checked_on.txt", 3, "missing 'checked_on'"},
+        {"cat_missing_source_url.txt", 3, "missing 'source_url'"},
+        {"cat_no_basis.txt", 5, "'text | basis'"},
+        {"cat_amount_no_law.txt", 5, "an amount needs the legal text"},
+        {"cat_bad_condition.txt", 5, "unknown condition 'child'"},
+        {"cat_bad_date.txt", 5, "bad date"},
+        {"cat_same_case.txt", 6, "a second 'agency' for the same case (line 5)"},
+        {"cat_bad_checked_on.txt", 5, "checked_on must be a date"},
+    };
+    expect_fail(cases, MC_ARRAY_LEN(cases));
 }
 
 /* A dated reduction that ended with nothing checked after it fails the check from the day
  * after its end; a replacement checked for the following day makes it pass again. */
 static void test_expired_reduction(void **state) {
     char err[512] = "";
-    nlu_catalog *c = nlu_catalog_load("tests/unit/data/cat_expired.txt", err, sizeof(err));
-    if (!c)
-        print_error("%s\n", err);
-    assert_non_null(c);
+    nlu_catalog *c = load("tests/unit/data/cat_expired.txt");
     assert_int_equal(nlu_catalog_check(c, day("2026-12-31"), err, sizeof(err)), 0);
     assert_int_equal(nlu_catalog_check(c, day("2027-01-01"), err, sizeof(err)), MC_EPARSE);
     assert_non_null(strstr(err, "cat_expired.txt:13:"));
@@ -175,8 +180,7 @@ static void test_expired_reduction(void **state) {
     assert_non_null(strstr(err, "checked_on 2026-07-15 is after today"));
     nlu_catalog_free(c);
 
-    c = nlu_catalog_load("tests/unit/data/cat_expired_replaced.txt", err, sizeof(err));
-    assert_non_null(c);
+    c = load("tests/unit/data/cat_expired_replaced.txt");
     assert_int_equal(nlu_catalog_check(c, day("2027-01-01"), err, sizeof(err)), 0);
     assert_int_equal(nlu_catalog_check(c, day("2030-06-01"), err, sizeof(err)), 0);
     nlu_catalog_free(c);
@@ -185,11 +189,7 @@ static void test_expired_reduction(void **state) {
 /* The value of a fact for a case: the most specific variant that holds, else the general
  * one; a variant for an unknown age does not hold; an ended period is reported. */
 static void test_pick(void **state) {
-    char err[256] = "";
-    nlu_catalog *c = nlu_catalog_load("tests/unit/data/cat_variants.txt", err, sizeof(err));
-    if (!c)
-        print_error("%s\n", err);
-    assert_non_null(c);
+    nlu_catalog *c = load("tests/unit/data/cat_variants.txt");
     const nlu_procedure *p = nlu_catalog_get(c, "cccd");
     int32_t ended;
     nlu_case k = {day("2026-12-03"), -1, 0};

@@ -29,38 +29,16 @@ static nlu_engine *E;
 
 static char MODEL[SHARE_MAX + 32], DIR_[SHARE_MAX];
 
-static int open_engine(const char *model) {
-    char err[512] = "";
-    nlu_engine_opts o = {".", model};
-    E = nlu_engine_new(&o, err, sizeof(err));
-    if (!E)
-        print_error("%s\n", err);
-    return E ? 0 : -1;
-}
-
 static int setup(void **state) {
-    return open_engine(NULL);
+    E = share_engine(".", NULL);
+    return E ? 0 : -1;
 }
 
 /* Trains a model on the real corpus into a temporary folder (two folds: the test needs
  * the model, not its cross-validation figures). */
 static int setup_model(void **state) {
-    char err[512] = "";
-    if (share_make(DIR_) != 0)
-        return -1;
-    snprintf(MODEL, sizeof(MODEL), "%s/nlu.model", DIR_);
-    vn_normalizer *vn = vn_normalizer_new(err, sizeof(err));
-    int rc = vn ? vn_normalizer_load(vn, "vi-nlp/data", err, sizeof(err)) : -1;
-    nlu_train_opts to = {0};
-    to.folds = 2;
-    if (rc == 0)
-        rc = nlu_model_train(vn, "intents/data/train.tsv", &to, MODEL, err, sizeof(err));
-    vn_normalizer_free(vn);
-    if (rc) {
-        print_error("%s\n", err);
-        return -1;
-    }
-    return open_engine(MODEL);
+    E = share_train(DIR_, MODEL, 2);
+    return E ? 0 : -1;
 }
 
 static int teardown(void **state) {
@@ -70,9 +48,8 @@ static int teardown(void **state) {
 }
 
 static int teardown_model(void **state) {
-    teardown(state);
-    remove(MODEL);
-    share_rm(DIR_);
+    share_untrain(E, DIR_, MODEL);
+    E = NULL;
     return 0;
 }
 

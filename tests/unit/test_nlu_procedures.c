@@ -64,11 +64,7 @@ static nlu_engine *E;
 
 static int setup(void **state) {
     (void)state;
-    char err[512] = "";
-    nlu_engine_opts o = {".", NULL};
-    E = nlu_engine_new(&o, err, sizeof(err));
-    if (!E)
-        print_error("%s\n", err);
+    E = share_engine(".", NULL);
     return E ? 0 : -1;
 }
 
@@ -87,35 +83,14 @@ static double run_check(const char *file, size_t min_lines, int need_all, int ne
     size_t total = 0, hit = 0, neg = 0;
     size_t seen[N_PROC_IDS] = {0};
     int lineno = 0;
+    const char *gold, *text;
     *neg_fp = 0;
-    for (char *p = buf; *p;) {
-        char *nl = strchr(p, '\n');
-        char *next = nl ? nl + 1 : p + strlen(p);
-        if (nl)
-            *nl = '\0';
-        lineno++;
-        if (*p == '\0' || *p == '#') {
-            p = next;
-            continue;
-        }
-        char *tab = strchr(p, '\t');
-        if (!tab)
-            print_error("%s:%d: no tab\n", file, lineno);
-        assert_non_null(tab);
-        *tab = '\0';
-        const char *gold = p, *text = tab + 1;
+    for (char *p = buf; share_check_line(&p, file, &lineno, &gold, &text);) {
         size_t text_len = strlen(text);
         assert_true(strlen(gold) < NLU_PROC_CHECK_ID_MAX && text_len > 0);
         int is_neg = strcmp(gold, "-") == 0;
-        if (!is_neg) {
-            size_t k = 0;
-            while (k < N_PROC_IDS && strcmp(proc_ids[k], gold) != 0)
-                k++;
-            if (k == N_PROC_IDS)
-                print_error("%s:%d: unknown procedure '%s'\n", file, lineno, gold);
-            assert_true(k < N_PROC_IDS);
-            seen[k]++;
-        }
+        if (!is_neg)
+            seen[share_id_index(proc_ids, N_PROC_IDS, gold, "procedure", file, lineno)]++;
         nlu_result r;
         int rc = nlu_classify(E, text, text_len, &r);
         if (rc)
@@ -130,7 +105,6 @@ static double run_check(const char *file, size_t min_lines, int need_all, int ne
         if (!ok)
             print_message("miss %s:%d: '%s' -> %s, want %s\n", file, lineno, text,
                           r.procedure ? r.procedure : "-", gold);
-        p = next;
     }
     free(buf);
     double rate = total ? (double)hit / (double)total : 0.0;

@@ -322,46 +322,49 @@ static void test_ward_desk_matches_catalog(void **state) {
 
 static void test_broken_data_fails_startup(void **state) {
     /* The untouched copy loads: the failures below are the edits. */
-    char dir[SHARE_MAX], err[512] = "";
+    char dir[SHARE_MAX];
     assert_int_equal(share_make(dir), 0);
-    nlu_engine_opts o = {dir, NULL};
-    nlu_engine *e = nlu_engine_new(&o, err, sizeof(err));
-    if (!e)
-        print_error("%s\n", err);
+    nlu_engine *e = share_engine(dir, NULL);
     assert_non_null(e);
     nlu_engine_free(e);
     share_rm(dir);
 
-    expect_broken("replies.txt", "[fee]", "text = Lệ phí {fe}", 0, "unknown placeholder");
-    expect_broken("replies.txt", "[greeting]", "text = Mã {code}", 0, "{code} cannot be used");
-    expect_broken("replies.txt", "[thanks]", "quick = Hỏi thêm | trời hôm nay đẹp nhỉ", 0,
-                  "not understood");
-    expect_broken("replies.txt", "[fallback]",
-                  "quick = Một tiêu đề rất rất dài quá mức | Làm khai sinh cần giấy tờ gì?", 0,
-                  "title");
-    expect_broken("replies.txt", "[fee]", "[no_such_reply]", 0, "unknown reply");
-    expect_broken("replies.txt", "[fee]", "quick = no bar here", 0, "title | payload");
-    expect_broken("replies.txt", "[fee]", "texte = oops", 0, "unknown key");
-    expect_broken("replies.txt", "[handoff]", "[handoff_x]", 1, "unknown reply");
-    expect_broken("rules.txt", "[settings]", "min_confidence = 2", 0, "min_confidence");
-    expect_broken("rules.txt", "[settings]", "bogus = 1", 0, "unknown setting");
-    expect_broken("rules.txt", "[override]", "tra {dossier_code} cuu = dossier.status", 0,
-                  "end a pattern");
-    expect_broken("rules.txt", "[override]", "xyz = no.such.intent", 0, "unknown intent");
-    expect_broken("rules.txt", "[greeting]", "chào = abc", 0, "not a number");
-    expect_broken("rules.txt", "[filler]", "word = còn", 0, "unknown key");
-    expect_broken("rules.txt", "[greeting]", "[weather.today]", 0, "unknown section");
-    expect_broken("rules.txt", "[ward_desk]", "ward = khai_sinh, no_such_procedure", 0,
-                  "'no_such_procedure' is not a procedure");
-    expect_broken("rules.txt", "[ward_desk]", "city = ho_chieu", 0, "unknown desk");
-    expect_broken("rules.txt", "[not_public]", "word = mèo", 0, "unknown key");
-    expect_broken("rules.txt", "xin = 2", "xin = 1", 0, "listed twice in this section");
-    expect_broken("rules.txt", "[question]", "đâu nữa = 0", 0, "not a number");
-    expect_broken("rules.txt", "[clause]", "... = 1", 0, "has no letters");
-    expect_broken("issue_categories.txt", "[rac_thai]", "keyword = ", 0, "empty value");
-    expect_broken("issue_categories.txt", "[khac]", "keyword = linh tinh", 0, "no keywords");
-    expect_broken("issue_categories.txt", "[rac_thai]", "[rac_thai_2]", 0,
-                  "unknown issue category");
+    static const struct broken {
+        const char *file;  /* in intents/data/ */
+        const char *after; /* the line the edit goes after (or replaces) */
+        const char *add;   /* the broken line */
+        int replace;       /* 1: add replaces after */
+        const char *why;   /* in the message */
+    } cases[] = {
+        {"replies.txt", "[fee]", "text = Lệ phí {fe}", 0, "unknown placeholder"},
+        {"replies.txt", "[greeting]", "text = Mã {code}", 0, "{code} cannot be used"},
+        {"replies.txt", "[thanks]", "quick = Hỏi thêm | trời hôm nay đẹp nhỉ", 0, "not understood"},
+        {"replies.txt", "[fallback]",
+         "quick = Một tiêu đề rất rất dài quá mức | Làm khai sinh cần giấy tờ gì?", 0, "title"},
+        {"replies.txt", "[fee]", "[no_such_reply]", 0, "unknown reply"},
+        {"replies.txt", "[fee]", "quick = no bar here", 0, "title | payload"},
+        {"replies.txt", "[fee]", "texte = oops", 0, "unknown key"},
+        {"replies.txt", "[handoff]", "[handoff_x]", 1, "unknown reply"},
+        {"rules.txt", "[settings]", "min_confidence = 2", 0, "min_confidence"},
+        {"rules.txt", "[settings]", "bogus = 1", 0, "unknown setting"},
+        {"rules.txt", "[override]", "tra {dossier_code} cuu = dossier.status", 0, "end a pattern"},
+        {"rules.txt", "[override]", "xyz = no.such.intent", 0, "unknown intent"},
+        {"rules.txt", "[greeting]", "chào = abc", 0, "not a number"},
+        {"rules.txt", "[filler]", "word = còn", 0, "unknown key"},
+        {"rules.txt", "[greeting]", "[weather.today]", 0, "unknown section"},
+        {"rules.txt", "[ward_desk]", "ward = khai_sinh, no_such_procedure", 0,
+         "'no_such_procedure' is not a procedure"},
+        {"rules.txt", "[ward_desk]", "city = ho_chieu", 0, "unknown desk"},
+        {"rules.txt", "[not_public]", "word = mèo", 0, "unknown key"},
+        {"rules.txt", "xin = 2", "xin = 1", 0, "listed twice in this section"},
+        {"rules.txt", "[question]", "đâu nữa = 0", 0, "not a number"},
+        {"rules.txt", "[clause]", "... = 1", 0, "has no letters"},
+        {"issue_categories.txt", "[rac_thai]", "keyword = ", 0, "empty value"},
+        {"issue_categories.txt", "[khac]", "keyword = linh tinh", 0, "no keywords"},
+        {"issue_categories.txt", "[rac_thai]", "[rac_thai_2]", 0, "unknown issue category"},
+    };
+    for (size_t i = 0; i < MC_ARRAY_LEN(cases); i++)
+        expect_broken(cases[i].file, cases[i].after, cases[i].add, cases[i].replace, cases[i].why);
 }
 
 int main(void) {

@@ -39,68 +39,34 @@ static char MODEL[SHARE_MAX + 32], DIR_[SHARE_MAX];
 /* Trains a model on the real corpus into a temporary folder, then opens the engine on it. */
 static int setup(void **state) {
     (void)state;
-    char err[512] = "";
-    if (share_make(DIR_) != 0)
-        return -1;
-    snprintf(MODEL, sizeof(MODEL), "%s/nlu.model", DIR_);
-    vn_normalizer *vn = vn_normalizer_new(err, sizeof(err));
-    int rc = vn ? vn_normalizer_load(vn, "vi-nlp/data", err, sizeof(err)) : -1;
-    nlu_train_opts to = {0};
-    to.folds = SCOPE_TRAIN_FOLDS;
-    if (rc == 0)
-        rc = nlu_model_train(vn, "intents/data/train.tsv", &to, MODEL, err, sizeof(err));
-    vn_normalizer_free(vn);
-    if (rc) {
-        print_error("%s\n", err);
-        return -1;
-    }
-    nlu_engine_opts o = {".", MODEL};
-    E = nlu_engine_new(&o, err, sizeof(err));
-    if (!E)
-        print_error("%s\n", err);
+    E = share_train(DIR_, MODEL, SCOPE_TRAIN_FOLDS);
     return E ? 0 : -1;
 }
 
 static int teardown(void **state) {
     (void)state;
-    nlu_engine_free(E);
+    share_untrain(E, DIR_, MODEL);
     E = NULL;
-    remove(MODEL);
-    share_rm(DIR_);
     return 0;
 }
 
 /* Runs a check file; returns the rate of lines whose intent (and second request) match. */
 static double run_check(const char *file, size_t min_lines) {
-    char *buf = share_slurp(file);
+    char *buf = share_slurp(file), *p = buf;
     assert_non_null(buf);
     size_t total = 0, hit = 0;
     int lineno = 0;
-    for (char *p = buf; *p;) {
-        char *nl = strchr(p, '\n');
-        char *next = nl ? nl + 1 : p + strlen(p);
-        if (nl)
-            *nl = '\0';
-        lineno++;
-        if (*p == '\0' || *p == '#') {
-            p = next;
-            continue;
-        }
-        char *tab = strchr(p, '\t');
-        if (!tab)
-            print_error("%s:%d: no tab\n", file, lineno);
-        assert_non_null(tab);
-        *tab = '\0';
+    const char *want, *text;
+    while (share_check_line(&p, file, &lineno, &want, &text)) {
         char gold[SCOPE_GOLD_MAX];
-        assert_true(strlen(p) < sizeof(gold));
-        strcpy(gold, p);
+        assert_true(strlen(want) < sizeof(gold));
+        strcpy(gold, want);
         char *plus = strchr(gold, '+');
         const char *also = NULL;
         if (plus) {
             *plus = '\0';
             also = plus + 1;
         }
-        const char *text = tab + 1;
         nlu_result r;
         int rc = nlu_classify(E, text, strlen(text), &r);
         if (rc)
@@ -115,8 +81,7 @@ static double run_check(const char *file, size_t min_lines) {
         if (!ok)
             print_message("miss %s:%d: '%s' -> %s%s%s (%.2f) %s, want %s\n", file, lineno, text,
                           r.intent ? r.intent : "-", r.also ? "+" : "", r.also ? r.also : "",
-                          r.confidence, r.procedure ? r.procedure : "-", p);
-        p = next;
+                          r.confidence, r.procedure ? r.procedure : "-", want);
     }
     free(buf);
     double rate = total ? (double)hit / (double)total : 0.0;

@@ -1,17 +1,29 @@
 /*
- * tests/unit/test_nlu_share.h — a throw-away share folder for the intents tests: copies of
- * the real intents/data files (one of which a test then breaks on purpose) and a link to
- * the real vi-nlp/data. Tests run from the repository root.
+ * tests/unit/test_nlu_share.h — what the intents tests share: a throw-away share folder
+ * (copies of the real intents/data files, one of which a test then breaks on purpose, and
+ * a link to the real vi-nlp/data), the engine opened on the real data with or without a
+ * model trained on the real corpus, and the reader of the check files (`gold<TAB>text`).
+ * Tests run from the repository root.
  */
 #ifndef TEST_NLU_SHARE_H
 #define TEST_NLU_SHARE_H
 
 #include <limits.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include <cmocka.h>
+
+#include "intents/nlu.h"
+#include "intents/nlu_model.h"
+#include "vi-nlp/vn_norm.h"
 
 #define SHARE_MAX 512
 
@@ -131,6 +143,83 @@ static inline char *share_edit(const char *content, const char *after, const cha
         p = next;
     }
     return NULL;
+}
+
+/* The engine on the data files under share, with model (NULL: the phrase rules alone);
+ * prints why it cannot open. */
+static inline nlu_engine *share_engine(const char *share, const char *model) {
+    char err[512] = "";
+    nlu_engine_opts o = {share, model};
+    nlu_engine *e = nlu_engine_new(&o, err, sizeof(err));
+    if (!e)
+        print_error("%s\n", err);
+    return e;
+}
+
+/* Makes a share folder in dir[SHARE_MAX], trains a model with `folds` folds on the real
+ * intents/data/train.tsv into model[SHARE_MAX + 32] (in that folder), and opens the engine
+ * on the real data with it; NULL on failure (printed). share_untrain undoes it all. */
+static inline nlu_engine *share_train(char *dir, char *model, int folds) {
+    char err[512] = "";
+    if (share_make(dir) != 0)
+        return NULL;
+    snprintf(model, SHARE_MAX + 32, "%s/nlu.model", dir);
+    vn_normalizer *vn = vn_normalizer_new(err, sizeof(err));
+    int rc = vn ? vn_normalizer_load(vn, "vi-nlp/data", err, sizeof(err)) : -1;
+    nlu_train_opts to = {0};
+    to.folds = folds;
+    if (rc == 0)
+        rc = nlu_model_train(vn, "intents/data/train.tsv", &to, model, err, sizeof(err));
+    vn_normalizer_free(vn);
+    if (rc) {
+        print_error("%s\n", err);
+        return NULL;
+    }
+    return share_engine(".", model);
+}
+
+static inline void share_untrain(nlu_engine *e, const char *dir, const char *model) {
+    nlu_engine_free(e);
+    remove(model);
+    share_rm(dir);
+}
+
+/* The next line `gold<TAB>text` of a check file read whole into *p (edited in place: both
+ * get their NUL; '#' comments and blank lines are skipped; *lineno counts the lines, for
+ * messages). Returns 1, or 0 at the end; a line without a tab fails the test. */
+static inline int share_check_line(char **p, const char *file, int *lineno, const char **gold,
+                                   const char **text) {
+    while (**p) {
+        char *line = *p, *nl = strchr(line, '\n');
+        *p = nl ? nl + 1 : line + strlen(line);
+        if (nl)
+            *nl = '\0';
+        (*lineno)++;
+        if (*line == '\0' || *line == '#')
+            continue;
+        char *tab = strchr(line, '\t');
+        if (!tab)
+            print_error("%s:%d: no tab\n", file, *lineno);
+        assert_non_null(tab);
+        *tab = '\0';
+        *gold = line;
+        *text = tab + 1;
+        return 1;
+    }
+    return 0;
+}
+
+/* The index of gold in ids[0..n); an id not listed fails the test (`what` names the kind
+ * of id in the message). */
+static inline size_t share_id_index(const char *const *ids, size_t n, const char *gold,
+                                    const char *what, const char *file, int lineno) {
+    size_t k = 0;
+    while (k < n && strcmp(ids[k], gold) != 0)
+        k++;
+    if (k == n)
+        print_error("%s:%d: unknown %s '%s'\n", file, lineno, what, gold);
+    assert_true(k < n);
+    return k;
 }
 
 #endif

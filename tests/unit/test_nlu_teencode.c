@@ -56,34 +56,14 @@ static char MODEL[SHARE_MAX + 32], DIR_[SHARE_MAX];
 /* Trains a model on the real corpus into a temporary folder, then opens the engine on it. */
 static int setup(void **state) {
     (void)state;
-    char err[512] = "";
-    if (share_make(DIR_) != 0)
-        return -1;
-    snprintf(MODEL, sizeof(MODEL), "%s/nlu.model", DIR_);
-    vn_normalizer *vn = vn_normalizer_new(err, sizeof(err));
-    int rc = vn ? vn_normalizer_load(vn, "vi-nlp/data", err, sizeof(err)) : -1;
-    nlu_train_opts to = {0};
-    to.folds = NLU_TEEN_TRAIN_FOLDS;
-    if (rc == 0)
-        rc = nlu_model_train(vn, "intents/data/train.tsv", &to, MODEL, err, sizeof(err));
-    vn_normalizer_free(vn);
-    if (rc) {
-        print_error("%s\n", err);
-        return -1;
-    }
-    nlu_engine_opts o = {".", MODEL};
-    E = nlu_engine_new(&o, err, sizeof(err));
-    if (!E)
-        print_error("%s\n", err);
+    E = share_train(DIR_, MODEL, NLU_TEEN_TRAIN_FOLDS);
     return E ? 0 : -1;
 }
 
 static int teardown(void **state) {
     (void)state;
-    nlu_engine_free(E);
+    share_untrain(E, DIR_, MODEL);
     E = NULL;
-    remove(MODEL);
-    share_rm(DIR_);
     return 0;
 }
 
@@ -94,30 +74,12 @@ static void test_teencode_check_set(void **state) {
     size_t total = 0, hit = 0;
     size_t seen[N_INTENT_IDS] = {0}, miss[N_INTENT_IDS] = {0};
     int lineno = 0;
-    for (char *p = buf; *p;) {
-        char *nl = strchr(p, '\n');
-        char *next = nl ? nl + 1 : p + strlen(p);
-        if (nl)
-            *nl = '\0';
-        lineno++;
-        if (*p == '\0' || *p == '#') {
-            p = next;
-            continue;
-        }
-        char *tab = strchr(p, '\t');
-        if (!tab)
-            print_error("%s:%d: no tab\n", NLU_TEEN_CHECK_FILE, lineno);
-        assert_non_null(tab);
-        *tab = '\0';
-        const char *gold = p, *text = tab + 1;
+    const char *gold, *text;
+    for (char *p = buf; share_check_line(&p, NLU_TEEN_CHECK_FILE, &lineno, &gold, &text);) {
         size_t text_len = strlen(text);
         assert_true(text_len > 0);
-        size_t k = 0;
-        while (k < N_INTENT_IDS && strcmp(intent_ids[k], gold) != 0)
-            k++;
-        if (k == N_INTENT_IDS)
-            print_error("%s:%d: unknown intent '%s'\n", NLU_TEEN_CHECK_FILE, lineno, gold);
-        assert_true(k < N_INTENT_IDS);
+        size_t k =
+            share_id_index(intent_ids, N_INTENT_IDS, gold, "intent", NLU_TEEN_CHECK_FILE, lineno);
         seen[k]++;
         nlu_result r;
         int rc = nlu_classify(E, text, text_len, &r);
@@ -131,7 +93,6 @@ static void test_teencode_check_set(void **state) {
         if (!ok)
             print_message("miss %s:%d: '%s' -> %s (%.2f), want %s\n", NLU_TEEN_CHECK_FILE, lineno,
                           text, r.intent ? r.intent : "-", r.confidence, gold);
-        p = next;
     }
     free(buf);
     for (size_t k = 0; k < N_INTENT_IDS; k++) {

@@ -19,6 +19,7 @@
 #include "core/mc.h"
 #include "vi-nlp/vn_entity.h"
 #include "vi-nlp/vn_norm.h"
+#include "test_vn_share.h"
 
 #define DATA_DIR "vi-nlp/data"
 
@@ -330,49 +331,15 @@ static void test_wards(void **state) {
 static const char *const files[] = {"teencode.txt", "telex.txt",    "syllables.txt",
                                     "lexicon.txt",  "entities.txt", "wards.csv"};
 
-static void make_dir(char *dir, const char *file, const char *content) {
-    strcpy(dir, "/tmp/vn_ent_XXXXXX");
-    assert_non_null(mkdtemp(dir));
-    for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
-        char src[256], dst[256];
-        snprintf(src, sizeof(src), "%s/%s", DATA_DIR, files[i]);
-        snprintf(dst, sizeof(dst), "%s/%s", dir, files[i]);
-        if (strcmp(file, files[i]) == 0 && !content)
-            continue;
-        FILE *in = fopen(src, "rb"), *out = fopen(dst, "wb");
-        assert_non_null(in);
-        assert_non_null(out);
-        if (strcmp(file, files[i]) == 0) {
-            fputs(content, out);
-        } else {
-            char buf[4096];
-            size_t n;
-            while ((n = fread(buf, 1, sizeof(buf), in)) > 0)
-                fwrite(buf, 1, n, out);
-        }
-        fclose(in);
-        fclose(out);
-    }
-}
-
-static void rm_dir(const char *dir) {
-    for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
-        char p[256];
-        snprintf(p, sizeof(p), "%s/%s", dir, files[i]);
-        unlink(p);
-    }
-    rmdir(dir);
-}
-
 static void new_fails(const char *file, const char *content, const char *expect) {
-    char dir[64], err[512] = "";
-    make_dir(dir, file, content);
+    char dir[VN_SHARE_DIR_MAX], err[512] = "";
+    vn_share_make(dir, files, MC_ARRAY_LEN(files), file, content);
     vn_extractor *x = vn_extractor_new(dir, err, sizeof(err));
     if (x || !strstr(err, expect))
         print_error("error was: %s\n", err);
     assert_null(x);
     assert_non_null(strstr(err, expect));
-    rm_dir(dir);
+    vn_share_rm(dir, files, MC_ARRAY_LEN(files));
 }
 
 static const char *const good_sections =
@@ -403,8 +370,8 @@ static void test_load_errors(void **state) {
     new_fails("entities.txt", buf, "entities.txt:16:");
     new_fails("teencode.txt", "ko | \n", "teencode.txt:1:");
     /* The minimal valid file loads. */
-    char dir[64], err[256];
-    make_dir(dir, "entities.txt", good_sections);
+    char dir[VN_SHARE_DIR_MAX], err[256];
+    vn_share_make(dir, files, MC_ARRAY_LEN(files), "entities.txt", good_sections);
     vn_extractor *x = vn_extractor_new(dir, err, sizeof(err));
     assert_non_null(x);
     vn_entities e;
@@ -418,7 +385,7 @@ static void test_load_errors(void **state) {
     assert_int_equal(vn_extract(x, "cháu 3t", strlen("cháu 3t"), NULL, &e), 0);
     assert_int_equal(e.age, -1);
     vn_extractor_free(x);
-    rm_dir(dir);
+    vn_share_rm(dir, files, MC_ARRAY_LEN(files));
 }
 
 static void test_bad_input(void **state) {

@@ -18,6 +18,7 @@
 #include "core/mc.h"
 #include "vi-nlp/vn_internal.h"
 #include "vi-nlp/vn_norm.h"
+#include "test_vn_share.h"
 
 #define DATA_DIR "vi-nlp/data"
 
@@ -218,47 +219,10 @@ static void test_elongation_and_caps(void **state) {
 
 static const char *const files[] = {"teencode.txt", "telex.txt", "syllables.txt", "lexicon.txt"};
 
-/* A temporary data dir with the real files, one of them replaced by content (NULL =
- * removed). */
-static void make_dir(char *dir, const char *file, const char *content) {
-    strcpy(dir, "/tmp/vn_test_XXXXXX");
-    assert_non_null(mkdtemp(dir));
-    for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
-        char src[256], dst[256];
-        snprintf(src, sizeof(src), "%s/%s", DATA_DIR, files[i]);
-        snprintf(dst, sizeof(dst), "%s/%s", dir, files[i]);
-        FILE *in = fopen(src, "rb"), *out = fopen(dst, "wb");
-        assert_non_null(in);
-        assert_non_null(out);
-        if (file && strcmp(file, files[i]) == 0) {
-            if (content)
-                fputs(content, out);
-        } else {
-            char buf[4096];
-            size_t n;
-            while ((n = fread(buf, 1, sizeof(buf), in)) > 0)
-                fwrite(buf, 1, n, out);
-        }
-        fclose(in);
-        fclose(out);
-        if (file && !content && strcmp(file, files[i]) == 0)
-            unlink(dst);
-    }
-}
-
-static void rm_dir(const char *dir) {
-    for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
-        char p[256];
-        snprintf(p, sizeof(p), "%s/%s", dir, files[i]);
-        unlink(p);
-    }
-    rmdir(dir);
-}
-
 /* Loads a dir where file has content; expects rc and an error containing want. */
 static void load_fails(const char *file, const char *content, int rc, const char *want) {
-    char dir[64], err[512] = "";
-    make_dir(dir, file, content);
+    char dir[VN_SHARE_DIR_MAX], err[512] = "";
+    vn_share_make(dir, files, MC_ARRAY_LEN(files), file, content);
     vn_normalizer *n = vn_normalizer_new(err, sizeof(err));
     assert_non_null(n);
     assert_int_equal(vn_normalizer_load(n, dir, err, sizeof(err)), rc);
@@ -271,7 +235,7 @@ static void load_fails(const char *file, const char *content, int rc, const char
     assert_string_equal(t.folded, "ko");
     vn_text_free(&t);
     vn_normalizer_free(n);
-    rm_dir(dir);
+    vn_share_rm(dir, files, MC_ARRAY_LEN(files));
 }
 
 static void test_load_errors(void **state) {

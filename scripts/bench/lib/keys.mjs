@@ -12,7 +12,7 @@
 // over the partitions of their "<channel>:<user>", as the subscriptions API stores them.
 
 import { execFile } from 'node:child_process';
-import { PARTITIONS, key, ownKey, partOf } from '../../../tests/lib/keys.mjs';
+import { PARTITIONS, key, ownKey, partOf, wardSubCmds } from '../../../tests/lib/keys.mjs';
 
 const RESP_TIMEOUT_MS = 300000; // one bulk load through redis-cli --pipe
 const PIPE_MAX_BUFFER = 1 << 26;
@@ -43,15 +43,7 @@ function cli(sock, ...args) {
  * the ward's set), with their chat windows opened at lastInMs (openChatWindows).
  */
 export async function loadAudience(sock, ward, members, lastInMs) {
-    const byPart = new Map();
-    for (const m of members) {
-        const p = partOf(m);
-        if (!byPart.has(p)) byPart.set(p, []);
-        byPart.get(p).push(m);
-    }
-    const cmds = [];
-    for (const [p, list] of byPart)
-        for (let i = 0; i < list.length; i += SADD_CHUNK) cmds.push(['SADD', key('sub_ward', p, ward), ...list.slice(i, i + SADD_CHUNK)]);
+    const cmds = wardSubCmds(ward, members, undefined, SADD_CHUNK);
     await pipe(sock, cmds);
     await openChatWindows(sock, members, lastInMs);
 }
