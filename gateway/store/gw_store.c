@@ -48,7 +48,6 @@
 #define CLUSTER_REFRESH_MS 5000 /* slot map read again while everything is up */
 #define RETRY_BASE_MS 10        /* first wait before a command is sent again */
 #define RETRY_MAX_MS 1000       /* the wait doubles up to this */
-#define NOREPLICAS_MSG_MAX 160  /* bytes of the GW_STORE_NOREPLICAS error text */
 
 typedef struct node node;
 typedef struct req req;
@@ -133,6 +132,8 @@ struct gw_store {
     req *later_head;       /* delayed sends, by due time */
     req *txn;              /* MULTI being held until its EXEC */
     gw_store_stats stats;  /* counters */
+    int in_short;          /* the callback running is of a write too few replicas have */
+    long long short_acked; /* how many had it */
 };
 
 static void set_up(gw_store *s, int up) {
@@ -210,21 +211,10 @@ fail:
     return NULL;
 }
 
-/* An error reply made here (a copy of text), or NULL. */
-static redisReply *reply_error(const char *text) {
-    redisReply *c = calloc(1, sizeof *c);
-    if (!c || !(c->str = strdup(text))) {
-        free(c);
-        return NULL;
-    }
-    c->type = REDIS_REPLY_ERROR;
-    c->len = strlen(text);
-    return c;
-}
-
-int gw_store_replicas_short(const redisReply *r) {
-    return r && r->type == REDIS_REPLY_ERROR && r->str &&
-           !strncmp(r->str, GW_STORE_NOREPLICAS " ", strlen(GW_STORE_NOREPLICAS) + 1);
+int gw_store_waited_short(const gw_store *s, long long *acked) {
+    if (acked)
+        *acked = s ? s->short_acked : 0;
+    return s && s->in_short;
 }
 
 /* ---- the event adapter ---- */
@@ -870,18 +860,17 @@ static void on_waited(redisAsyncContext *ac, void *r, void *privdata) {
         finish(q, NULL);
         return;
     }
-    long long acked = reply->type == REDIS_REPLY_INTEGER ? reply->integer : -1;
+    long long acked = reply->type == REDIS_REPLY_INTEGER ? reply->integer : 0;
     if (acked >= q->wait_n) {
         finish(q, q->held);
         return;
     }
-    char text[NOREPLICAS_MSG_MAX];
-    snprintf(text, sizeof text,
-             GW_STORE_NOREPLICAS " %lld of %d replicas acknowledged the write within %ld ms",
-             acked < 0 ? 0 : acked, q->wait_n, q->wait_ms);
-    redisReply *e = reply_error(text);
-    finish(q, e);
-    reply_free(e);
+    /* the write's own reply, flagged while its callback runs (gw_store_waited_short) */
+    gw_store *s = q->s;
+    s->in_short = 1;
+    s->short_acked = acked;
+    finish(q, q->held);
+    s->in_short = 0;
 }
 
 static void on_reply(redisAsyncContext *ac, void *r, void *privdata) {

@@ -79,22 +79,19 @@ void gw_argv_addf(gw_argv *a, const char *fmt, ...) __attribute__((format(printf
 int gw_argv_send(gw_store *s, gw_argv *a, gw_store_cb *cb, void *priv);
 void gw_argv_free(gw_argv *a);
 
-/* The error a write waited for with gw_argv_send_wait gets when fewer replicas than asked
- * acknowledged it in time: "NOREPLICAS <acked> of <asked> replicas acknowledged the write
- * within <ms> ms". The write itself stays done. */
-#define GW_STORE_NOREPLICAS "NOREPLICAS"
-/* 1 when r is that error. */
-int gw_store_replicas_short(const redisReply *r);
-
 /*
  * gw_argv_send for a write that must reach replicas: once its reply came (not an
  * error), WAIT replicas timeout_ms runs on the connection that executed it (the node of
- * its slot, after any redirect), and cb gets the write's reply only when WAIT counted
- * at least `replicas` acknowledgements, else the GW_STORE_NOREPLICAS error. replicas 0:
+ * its slot, after any redirect), and only then cb gets the write's reply. replicas 0:
  * gw_argv_send.
  */
 int gw_argv_send_wait(gw_store *s, gw_argv *a, int replicas, long timeout_ms, gw_store_cb *cb,
                       void *priv);
+
+/* Inside the callback of gw_argv_send_wait: 1 when fewer replicas than asked acknowledged
+ * the write in time (*acked, if not NULL: how many did). The write itself is done. 0
+ * anywhere else. */
+int gw_store_waited_short(const gw_store *s, long long *acked);
 
 /*
  * gw_argv_send on a connection of its own for lane (> 0), for a command that blocks
