@@ -32,7 +32,7 @@ typedef enum key_type {
     KT_INT,      /* integer in [min, max] */
     KT_RATE,     /* non-negative decimal, messages per second */
     KT_HOSTPORT, /* HOST:PORT */
-    KT_REDIS,    /* redis:// or unix: */
+    KT_REDIS,    /* redis://, unix: or redis-cluster:// */
     KT_ENUM,     /* one of a '|' separated list in `choices` */
     KT_HOURS,    /* HH:MM-HH:MM */
 } key_type;
@@ -56,6 +56,8 @@ static const key_def keys[] = {
     {"server", "test_clock", KT_BOOL, "false", F(server_test_clock), 0, 0, NULL},
     {"redis", "url", KT_REDIS, "redis://127.0.0.1:6379/0", F(redis_url), 0, 0, NULL},
     {"redis", "partitions", KT_INT, "16", F(redis_partitions), 1, 1024, NULL},
+    {"redis", "wait_replicas", KT_INT, "0", F(redis_wait_replicas), 0, 64, NULL},
+    {"redis", "wait_timeout_ms", KT_INT, "1000", F(redis_wait_timeout_ms), 1, 60000, NULL},
     {"log", "level", KT_ENUM, "info", F(log_level), 0, 0, "debug|info|warn|error"},
     {"scheduler", "timezone", KT_STR, "Asia/Ho_Chi_Minh", F(scheduler_timezone), 0, 0, NULL},
     {"scheduler", "max_attempts", KT_INT, "8", F(scheduler_max_attempts), 1, 100, NULL},
@@ -352,6 +354,73 @@ int gw_hostport_parse(const char *s, char *host, size_t hostlen, int *port, char
     return 0;
 }
 
+/* ":password@" at the start of p (the user name before ':' is ignored): copied into out,
+ * *p moved past it. 0, or MC_EINVAL. */
+static int url_password(const char **p, gw_redis_addr *out, char *err, size_t errlen) {
+    const char *at = strchr(*p, '@');
+    if (!at)
+        return 0;
+    const char *colon = memchr(*p, ':', (size_t)(at - *p));
+    const char *pw = colon ? colon + 1 : *p;
+    size_t pl = (size_t)(at - pw);
+    if (pl >= sizeof out->password) {
+        snprintf(err, errlen, "password too long in redis url");
+        return MC_EINVAL;
+    }
+    memcpy(out->password, pw, pl);
+    *p = at + 1;
+    return 0;
+}
+
+/* redis-cluster://[:password@]host:port[,host:port...][/0] */
+static int cluster_url(const char *url, gw_redis_addr *out, char *err, size_t errlen) {
+    const char *p = url + strlen("redis-cluster://");
+    if (url_password(&p, out, err, errlen))
+        return MC_EINVAL;
+    out->kind = GW_REDIS_CLUSTER;
+    const char *slash = strchr(p, '/');
+    if (slash && slash[1] && strcmp(slash + 1, "0")) {
+        snprintf(err, errlen, "a Redis Cluster has database 0 only, got '%s'", slash + 1);
+        return MC_EINVAL;
+    }
+    const char *end = slash ? slash : p + strlen(p);
+    while (p < end) {
+        const char *comma = memchr(p, ',', (size_t)(end - p));
+        size_t l = comma ? (size_t)(comma - p) : (size_t)(end - p);
+        char hp[GW_REDIS_HOST_MAX + 8];
+        if (out->n_seeds == GW_REDIS_MAX_SEEDS) {
+            snprintf(err, errlen, "more than %d seed nodes in '%s'", GW_REDIS_MAX_SEEDS, url);
+            return MC_EINVAL;
+        }
+        if (l == 0 || l >= sizeof hp) {
+            snprintf(err, errlen, "empty or too long seed node in '%s'", url);
+            return MC_EINVAL;
+        }
+        memcpy(hp, p, l);
+        hp[l] = '\0';
+        gw_redis_seed *sd = &out->seeds[out->n_seeds];
+        if (gw_hostport_parse(hp, sd->host, sizeof sd->host, &sd->port, err, errlen))
+            return MC_EINVAL;
+        if (sd->port == 0) {
+            snprintf(err, errlen, "redis port must not be 0 in '%s'", hp);
+            return MC_EINVAL;
+        }
+        out->n_seeds++;
+        p += l + (comma ? 1 : 0);
+        if (comma && p == end) {
+            snprintf(err, errlen, "empty seed node in '%s'", url);
+            return MC_EINVAL;
+        }
+    }
+    if (out->n_seeds == 0) {
+        snprintf(err, errlen, "no seed node in '%s'", url);
+        return MC_EINVAL;
+    }
+    snprintf(out->host, sizeof out->host, "%s", out->seeds[0].host);
+    out->port = out->seeds[0].port;
+    return 0;
+}
+
 int gw_redis_addr_parse(const char *url, gw_redis_addr *out, char *err, size_t errlen) {
     memset(out, 0, sizeof *out);
     if (!strncmp(url, "unix:", 5)) {
@@ -366,23 +435,18 @@ int gw_redis_addr_parse(const char *url, gw_redis_addr *out, char *err, size_t e
         strcpy(out->host, path);
         return 0;
     }
+    if (!strncmp(url, "redis-cluster://", 16))
+        return cluster_url(url, out, err, errlen);
     if (strncmp(url, "redis://", 8)) {
-        snprintf(err, errlen, "expected redis://host[:port][/db] or unix:/path, got '%s'", url);
+        snprintf(err, errlen,
+                 "expected redis://host[:port][/db], unix:/path or "
+                 "redis-cluster://host:port[,host:port...], got '%s'",
+                 url);
         return MC_EINVAL;
     }
     const char *p = url + 8;
-    const char *at = strchr(p, '@');
-    if (at) {
-        const char *colon = memchr(p, ':', (size_t)(at - p));
-        const char *pw = colon ? colon + 1 : p;
-        size_t pl = (size_t)(at - pw);
-        if (pl >= sizeof out->password) {
-            snprintf(err, errlen, "password too long in redis url");
-            return MC_EINVAL;
-        }
-        memcpy(out->password, pw, pl);
-        p = at + 1;
-    }
+    if (url_password(&p, out, err, errlen))
+        return MC_EINVAL;
     const char *slash = strchr(p, '/');
     size_t hp_len = slash ? (size_t)(slash - p) : strlen(p);
     char hp[300];

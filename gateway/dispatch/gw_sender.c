@@ -207,7 +207,7 @@ int gw_sender_open(gw_app *app, gw_sender **out, char *err, size_t errlen) {
     int rc = MC_ENOMEM;
     gw_httpc_opts ho = {0};
     gw_sender *s = *out = calloc(1, sizeof *s);
-    if (!s || !(s->wire = gw_wire_new(app->loop, &app->cfg->redis)))
+    if (!s || !(s->wire = gw_wire_new(app->loop, &app->cfg->redis, app->store)))
         goto oom;
     s->app = app;
     if (!(s->http = gw_httpc_new(app->loop, &ho, err, errlen)))

@@ -71,6 +71,7 @@ typedef struct hook {
     size_t waiting;        /* scripts not answered yet */
     long long added;       /* events the scripts added */
     int failed;            /* a script failed: 503 */
+    int short_replicas;    /* written, but fewer replicas than [redis] wait_replicas have it */
 } hook;
 
 #define WEBHOOK_PREFIX "/webhook/" /* + the channel's name */
@@ -89,18 +90,29 @@ static void answer_ok(gw_req *rq, const ch_adapter *ad, const ch_settings *st) {
 
 /* One script's answer; the last one answers the provider. */
 static void on_persisted(gw_store *s, redisReply *r, void *priv) {
-    (void)s;
     hook *h = priv;
+    long long acked = 0;
     if (!r || r->type == REDIS_REPLY_ERROR) {
         gw_log(GW_ERROR, "webhook.persist_failed", "{s:s, s:s}", "channel", h->ad->name, "error",
                r && r->str ? r->str : "connection lost");
         h->failed = 1;
-    } else if (r->type == REDIS_REPLY_INTEGER)
-        h->added += r->integer;
+    } else {
+        if (r->type == REDIS_REPLY_INTEGER)
+            h->added += r->integer;
+        if (gw_store_waited_short(s, &acked)) {
+            gw_log(GW_WARN, "webhook.replicas_short", "{s:s, s:I}", "channel", h->ad->name, "acked",
+                   (json_int_t)acked);
+            h->short_replicas = 1;
+        }
+    }
     if (--h->waiting > 0)
         return;
     if (h->failed)
         gw_req_error(h->rq, 503, "unavailable", "the message store is unavailable; retry");
+    else if (h->short_replicas)
+        /* the events are stored (a retry is deduplicated): only their copies are missing */
+        gw_req_error(h->rq, 503, "replicas",
+                     "stored, but fewer replicas than required acknowledged it; retry");
     else {
         gw_log(GW_INFO, "webhook.accepted", "{s:s, s:I, s:I}", "channel", h->ad->name, "events",
                (json_int_t)h->events, "new", (json_int_t)h->added);
@@ -296,7 +308,9 @@ static void on_webhook(gw_req *rq, void *priv) {
             pb->argv.v[pb->count_at] = nbuf;
             pb->argv.l[pb->count_at] = strlen(nbuf);
         }
-        if (gw_argv_send(app->store, &pb->argv, on_persisted, h)) {
+        /* with [redis] wait_replicas, answered once that many replicas have the events */
+        if (gw_argv_send_wait(app->store, &pb->argv, (int)app->cfg->redis_wait_replicas,
+                              app->cfg->redis_wait_timeout_ms, on_persisted, h)) {
             /* not sent: count it failed, as if answered (the others still answer) */
             h->failed = 1;
             if (--h->waiting == 0) {

@@ -193,6 +193,63 @@ static void redis_urls(void **state) {
     assert_int_equal(gw_redis_addr_parse("unix:", &a, err, sizeof err), MC_EINVAL);
 }
 
+static void redis_cluster_urls(void **state) {
+    (void)state;
+    gw_redis_addr a;
+    char err[160];
+    assert_int_equal(gw_redis_addr_parse("redis-cluster://:pw@10.0.0.1:7000,[::1]:7001,h3:7002", &a,
+                                         err, sizeof err),
+                     0);
+    assert_int_equal(a.kind, GW_REDIS_CLUSTER);
+    assert_int_equal(a.n_seeds, 3);
+    assert_string_equal(a.seeds[0].host, "10.0.0.1");
+    assert_int_equal(a.seeds[0].port, 7000);
+    assert_string_equal(a.seeds[1].host, "::1");
+    assert_int_equal(a.seeds[1].port, 7001);
+    assert_string_equal(a.seeds[2].host, "h3");
+    assert_int_equal(a.seeds[2].port, 7002);
+    assert_string_equal(a.password, "pw");
+    assert_string_equal(a.host, "10.0.0.1"); /* the first seed names it in logs */
+    assert_int_equal(a.port, 7000);
+    assert_int_equal(a.db, 0);
+    assert_int_equal(gw_redis_addr_parse("redis-cluster://h:1/0", &a, err, sizeof err), 0);
+    assert_int_equal(a.n_seeds, 1);
+    /* a port is required, database 0 only, no empty node, at most GW_REDIS_MAX_SEEDS */
+    assert_int_equal(gw_redis_addr_parse("redis-cluster://h", &a, err, sizeof err), MC_EINVAL);
+    assert_int_equal(gw_redis_addr_parse("redis-cluster://h:1/2", &a, err, sizeof err), MC_EINVAL);
+    assert_non_null(strstr(err, "database 0"));
+    assert_int_equal(gw_redis_addr_parse("redis-cluster://h:1,,h:2", &a, err, sizeof err),
+                     MC_EINVAL);
+    assert_int_equal(gw_redis_addr_parse("redis-cluster://h:1,", &a, err, sizeof err), MC_EINVAL);
+    assert_int_equal(gw_redis_addr_parse("redis-cluster://", &a, err, sizeof err), MC_EINVAL);
+    assert_int_equal(gw_redis_addr_parse("redis-cluster://h:0", &a, err, sizeof err), MC_EINVAL);
+    char many[512] = "redis-cluster://";
+    for (int i = 0; i <= GW_REDIS_MAX_SEEDS; i++)
+        snprintf(many + strlen(many), sizeof many - strlen(many), "%sh:%d", i ? "," : "", 7000 + i);
+    assert_int_equal(gw_redis_addr_parse(many, &a, err, sizeof err), MC_EINVAL);
+    *strrchr(many, ',') = '\0'; /* one fewer: accepted */
+    assert_int_equal(gw_redis_addr_parse(many, &a, err, sizeof err), 0);
+    assert_int_equal(a.n_seeds, GW_REDIS_MAX_SEEDS);
+}
+
+static void redis_wait_keys(void **state) {
+    (void)state;
+    gw_config *c = gw_config_new();
+    gw_errlist e = {0};
+    assert_non_null(c);
+    assert_int_equal(c->redis_wait_replicas, 0);
+    assert_int_equal(c->redis_wait_timeout_ms, 1000);
+    assert_int_equal(gw_config_set(c, "redis", "wait_replicas", "2", "test", &e), 0);
+    assert_int_equal(c->redis_wait_replicas, 2);
+    assert_int_equal(gw_config_set(c, "redis", "wait_replicas", "-1", "test", &e), MC_EINVAL);
+    assert_int_equal(gw_config_set(c, "redis", "wait_timeout_ms", "0", "test", &e), MC_EINVAL);
+    assert_int_equal(gw_config_set(c, "redis", "url", "redis-cluster://127.0.0.1:7000", "test", &e),
+                     0);
+    assert_int_equal(c->redis.kind, GW_REDIS_CLUSTER);
+    gw_errlist_clear(&e);
+    gw_config_free(c);
+}
+
 static void host_ports(void **state) {
     (void)state;
     char host[64], err[128];
@@ -219,6 +276,8 @@ int main(void) {
         cmocka_unit_test_setup_teardown(env_overrides, fresh, drop),
         cmocka_unit_test_setup_teardown(cross_key_validation, fresh, drop),
         cmocka_unit_test(redis_urls),
+        cmocka_unit_test(redis_cluster_urls),
+        cmocka_unit_test(redis_wait_keys),
         cmocka_unit_test(host_ports),
     };
     return cmocka_run_group_tests_name("config", tests, NULL, NULL);
