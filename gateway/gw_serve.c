@@ -52,6 +52,7 @@
 
 #define SHUTDOWN_DRAIN_MS 3000 /* how long a stop waits for the requests with a provider */
 #define CONSUMER_MAX 300       /* bytes of the consumer name */
+#define SERVE_PATH_MAX 4096    /* a data file's path */
 
 typedef struct serve serve;
 
@@ -168,7 +169,6 @@ static void sender_close(serve *s) {
 
 ONE_OBJECT_MODULE(sched, sched, gw_sched_open, gw_sched_free)
 
-
 /* ---- the work streams: the reader, the outbound feed, the conversation worker ---- */
 
 #define MAX_OUT_BUSY 512 /* outbound entries in the sender before the reader waits */
@@ -269,7 +269,6 @@ static void outbound_release(serve *s) {
     s->out = NULL;
     s->n_out = 0;
 }
-
 
 ONE_OBJECT_MODULE(receipts, receipts, gw_receipts_open, gw_receipts_free)
 
@@ -469,6 +468,16 @@ int gw_serve(const gw_config *cfg, const char *share, unsigned roles, const char
         goto out;
     }
     s->app.data = s->shared;
+    {
+        char path[SERVE_PATH_MAX];
+        snprintf(path, sizeof path, "%s/gateway/app/data/report_statuses.txt", share);
+        if (gw_shared_load_report_statuses(s->shared, path, err, sizeof err) ||
+            gw_shared_load_departments(s->shared, cfg->admin_departments_file, err, sizeof err)) {
+            fprintf(stderr, "motcua serve: %s\n", err);
+            rc = 2;
+            goto out;
+        }
+    }
     if (!(s->keys = gw_keyspace_new((unsigned)cfg->redis_partitions)))
         goto out;
     s->app.keys = s->keys;

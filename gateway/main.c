@@ -159,6 +159,8 @@ static int cmd_classify(const opts *o) {
             json_object_set_new(ents, "procedure", json_string(r.procedure));
         if (r.dossier_code[0])
             json_object_set_new(ents, "dossier_code", json_string(r.dossier_code));
+        if (r.report_ticket[0])
+            json_object_set_new(ents, "report_ticket", json_string(r.report_ticket));
         if (r.phone[0])
             json_object_set_new(ents, "phone", json_string(r.phone));
         if (r.citizen_id[0])
@@ -321,8 +323,7 @@ static int cmd_keys(const opts *o, int argc, char **argv) {
     if (!k->own_tag) {
         char *end;
         unsigned long p = strtoul(argv[1], &end, 10);
-        part = *argv[1] && !*end ? (unsigned)p
-                                 : gw_keyspace_part_of(ks, argv[1], strlen(argv[1]));
+        part = *argv[1] && !*end ? (unsigned)p : gw_keyspace_part_of(ks, argv[1], strlen(argv[1]));
     }
     char **parts = argv + argc - given;
     char key[GW_KEYS_MAX];

@@ -58,7 +58,7 @@ static const route routes[] = {
     /* the department API */
     {P "dossiers", P "dossiers", GW_M_GET, R, 0, gw_dossiers_list},
     {P "dossiers/", P "dossiers/{code}", GW_M_GET | GW_M_PUT | GW_M_POST, R, W, gw_dossiers_item},
-    {P "notifications", P "notifications", GW_M_POST, 0, N, gw_notifications_post},
+    {P "notifications", P "notifications", GW_M_GET | GW_M_POST, R, N, gw_notifications_root},
     {P "notifications/", P "notifications/{id}", GW_M_GET, R, 0, gw_notifications_get},
     {P "broadcasts", P "broadcasts", GW_M_POST, 0, B, gw_broadcasts_post},
     {P "broadcasts/", P "broadcasts/{id}", GW_M_GET | GW_M_DELETE, R, B, gw_broadcasts_item},
@@ -75,6 +75,9 @@ static const route routes[] = {
     {P "stats", P "stats", GW_M_GET, R, 0, gw_reports_stats},
     {P "dead", P "dead", GW_M_GET, R, 0, gw_reports_dead},
     {P "dead/", P "dead/{id}/retry", GW_M_POST, 0, N, gw_reports_retry},
+    /* citizens' reports (officers.md) */
+    {P "reports", P "reports", GW_M_GET, R, 0, gw_tickets_list},
+    {P "reports/", P "reports/{id}", GW_M_GET | GW_M_POST, R, N, gw_tickets_item},
 };
 #undef R
 #undef W

@@ -196,6 +196,8 @@ static void op_release(gw_api_op *o) {
     free(o->res);
     json_decref(o->keep);
     json_decref(o->body);
+    json_decref(o->log);
+    json_decref(o->log_parts);
     gw_req_unref(o->rq);
     free(o);
 }

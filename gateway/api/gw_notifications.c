@@ -309,6 +309,13 @@ void gw_notifications_post(const gw_api *a, gw_req *rq, const gw_api_token *t) {
         gw_templates_text(o, &((gw_notif *)o->res)->msg, notify_write);
 }
 
+void gw_notifications_root(const gw_api *a, gw_req *rq, const gw_api_token *t) {
+    if (!strcmp(gw_req_method(rq), "POST"))
+        gw_notifications_post(a, rq, t);
+    else
+        gw_msglog_get(a, rq, t);
+}
+
 static void on_get_notif(gw_api_op *o, const redisReply *r) {
     if (r->element[0]->integer == -2 || r->elements < 4) {
         gw_api_fail(o->rq, 404, "not_found", NULL, "no notification %s", o->id);

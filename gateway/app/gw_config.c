@@ -67,6 +67,7 @@ static const key_def keys[] = {
     {"scheduler", "retention_sweep_ms", KT_INT, "60000", F(scheduler_retention_sweep_ms), 50,
      86400000, NULL},
     {"admin", "tokens_file", KT_STR, "", F(admin_tokens_file), 0, 0, NULL},
+    {"admin", "departments_file", KT_STR, "", F(admin_departments_file), 0, 0, NULL},
     {"outbox", "dir", KT_STR, "", F(outbox_dir), 0, 0, NULL},
     {"worker", "consumer", KT_STR, "", F(worker_consumer), 0, 0, NULL},
     {"worker", "converse", KT_BOOL, "true", F(worker_converse), 0, 0, NULL},

@@ -70,6 +70,7 @@ typedef struct gw_config {
     long scheduler_retention_sweep_ms; /* how often the retention sweeper looks */
     /* [admin] */
     char *admin_tokens_file;
+    char *admin_departments_file; /* departments: names, wards, report categories ("" none) */
     /* [worker] */
     char *worker_consumer;     /* consumer name in the stream groups; "" = host:port */
     long worker_claim_idle_ms; /* take over work another process left idle this long */
