@@ -29,22 +29,34 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define LIST_DEF 50              /* tickets one GET /reports answers without limit */
-#define LIST_MAX 200             /* ... at most */
-#define LIST_SCAN "1000"         /* index entries one listing reads */
-#define TICKET_MAX 24            /* "PA-251203-0001", with room and the NUL */
-#define NOTE_MAX 500             /* an officer's note, bytes */
-#define QUERY_MAX 64             /* a query value, bytes */
-#define NOTIF_HEX_BYTES 12       /* random bytes of the notification's id */
-#define TO_MAX 160               /* a masked recipient */
-#define DEPTS_CSV_MAX 1024       /* the departments of a ticket */
+#define LIST_DEF 50        /* tickets one GET /reports answers without limit */
+#define LIST_MAX 200       /* ... at most */
+#define LIST_SCAN "1000"   /* index entries one listing reads */
+#define TICKET_MAX 24      /* "PA-251203-0001", with room and the NUL */
+#define NOTE_MAX 500       /* an officer's note, bytes */
+#define QUERY_MAX 64       /* a query value, bytes */
+#define NOTIF_HEX_BYTES 12 /* random bytes of the notification's id */
+#define TO_MAX 160         /* a masked recipient */
+#define DEPTS_CSV_MAX 1024 /* the departments of a ticket */
 
 /* The fields a listing reads of each ticket. */
-static const char *const list_fields[] = {"id",     "category",   "ward",       "status",
-                                          "depts",  "created_ms", "updated_ms", "place",
-                                          "ch",     "note",       "text_removed"};
-enum { L_ID, L_CAT, L_WARD, L_STATUS, L_DEPTS, L_CREATED, L_UPDATED, L_PLACE, L_CH, L_NOTE,
-       L_REMOVED, L_COUNT };
+static const char *const list_fields[] = {"id",    "category",   "ward",        "status",
+                                          "depts", "created_ms", "updated_ms",  "place",
+                                          "ch",    "note",       "text_removed"};
+enum {
+    L_ID,
+    L_CAT,
+    L_WARD,
+    L_STATUS,
+    L_DEPTS,
+    L_CREATED,
+    L_UPDATED,
+    L_PLACE,
+    L_CH,
+    L_NOTE,
+    L_REMOVED,
+    L_COUNT
+};
 
 /* ---------------------------------------------------------------- helpers */
 
@@ -112,8 +124,8 @@ static json_t *ticket_json(const gw_api *a, const char *id, const char *cat, con
     char c[GW_API_TIME_MAX], u[GW_API_TIME_MAX];
     gw_api_format_time(a, created, c, sizeof c);
     gw_api_format_time(a, updated ? updated : created, u, sizeof u);
-    return json_pack("{s:s, s:s, s:s, s:s?, s:s, s:s, s:s, s:s, s:o}", "id", id, "category", cat,
-                     "category_name", cn ? cn : cat, "ward", *ward ? ward : NULL, "ward_name",
+    return json_pack("{s:s, s:s, s:s, s:s*, s:s, s:s, s:s, s:s, s:s, s:o}", "id", id, "category",
+                     cat, "category_name", cn ? cn : cat, "ward", *ward ? ward : NULL, "ward_name",
                      w ? w->name : "", "status", status, "status_text", st ? st : status,
                      "created_at", c, "updated_at", u, "departments", depts_json(a, depts));
 }
@@ -140,8 +152,7 @@ static void list_build(gw_api_op *o, size_t i, gw_argv *av) {
     size_t k;
     *av = GW_API_EVAL(o->api, read_lua, (int)json_array_size(ids));
     json_array_foreach(ids, k, id) {
-        gw_argv_addkey(av, gw_api_keys(o->api), GW_K_REPORT, (unsigned)part,
-                       json_string_value(id));
+        gw_argv_addkey(av, gw_api_keys(o->api), GW_K_REPORT, (unsigned)part, json_string_value(id));
     }
     for (size_t f = 0; f < L_COUNT; f++)
         gw_argv_adds(av, list_fields[f]);
@@ -230,9 +241,8 @@ static void on_index(gw_api_op *o, const redisReply *r) {
 }
 
 /* A query parameter that must be one of a set (ok), into out; 0, or answers 400. */
-static int query_one(gw_req *rq, const char *name, char *out, size_t n, bool ok_fn(const gw_api *,
-                                                                                   const char *),
-                     const gw_api *a, const char *what) {
+static int query_one(gw_req *rq, const char *name, char *out, size_t n,
+                     bool ok_fn(const gw_api *, const char *), const gw_api *a, const char *what) {
     size_t ql;
     const char *qs = gw_req_query(rq, &ql);
     int rc = gw_api_query(qs, ql, name, out, n);
@@ -369,13 +379,13 @@ static void on_get(gw_api_op *o, const redisReply *r) {
 
 /* What an event keeps between its steps (o->res). */
 typedef struct event {
-    const char *status;            /* borrowed from the body */
-    const char *note;              /* borrowed, "" none */
-    bool repeat;                   /* "repeat": true */
-    json_t *to;                    /* owned: the citizen as the notification stores it */
-    char channels[GW_API_CHANNELS_MAX]; /* its fallback order */
+    const char *status;                  /* borrowed from the body */
+    const char *note;                    /* borrowed, "" none */
+    bool repeat;                         /* "repeat": true */
+    json_t *to;                          /* owned: the citizen as the notification stores it */
+    char channels[GW_API_CHANNELS_MAX];  /* its fallback order */
     char notif[GW_API_NOTIF_ID_MAX + 1]; /* its id, "" when the citizen cannot be told */
-    char *text;                    /* owned: what the citizen is told */
+    char *text;                          /* owned: what the citizen is told */
 } event;
 
 static void event_clear(void *p) {
@@ -585,7 +595,7 @@ void gw_tickets_item(const gw_api *a, gw_req *rq, const gw_api_token *t) {
     av = (gw_argv){0};
     gw_argv_adds(&av, "HMGET");
     gw_argv_addkey(&av, gw_api_keys(a), GW_K_REPORT, part, id);
-    static const char *const fields[] = {"depts", "ward", "ch",       "user",
+    static const char *const fields[] = {"depts", "ward",   "ch",   "user",
                                          "phone", "status", "note", "status_ms"};
     for (size_t i = 0; i < MC_ARRAY_LEN(fields); i++)
         gw_argv_adds(&av, fields[i]);

@@ -764,9 +764,10 @@ static void on_report_state(gw_store *s, redisReply *r, void *priv) {
             file_report(t);
             return;
         }
-        json_t *d = json_pack("{s:s, s:s, s:s, s:s, s:i, s:I}", "cat", t->rp_cat, "text",
-                              jstr(draft, "text"), "place", t->rp_place ? t->rp_place : "", "phone",
-                              t->rp_phone, "asks", t->rp_asks + 1, "ms", (json_int_t)gw_now_ms());
+        json_t *d =
+            json_pack("{s:s, s:s, s:s, s:s, s:i, s:I}", "cat", t->rp_cat, "text",
+                      t->rp_words ? t->rp_words : "", "place", t->rp_place ? t->rp_place : "",
+                      "phone", t->rp_phone, "asks", t->rp_asks + 1, "ms", (json_int_t)gw_now_ms());
         t->conv_draft = d ? json_dumps(d, JSON_COMPACT) : NULL;
         json_decref(d);
         json_decref(draft);
