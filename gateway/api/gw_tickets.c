@@ -426,7 +426,7 @@ const gw_api_body_check gw_report_event_body = {"report event", sizeof(event), e
  * note now repeat window final(0|1) notif_id text to channels. {-2} none, {-1} not
  * routed to dept, {-3, at} the same status and note less than window ago, else {1}: the
  * status, its history line, the closed set, and the notification (when notif_id is
- * given) on the due set, all at once. */
+ * given) on the due set, all at once; {1, the status before}. */
 static const char event_lua[] =
     "local h=redis.call('HMGET',KEYS[1],'depts','status','note','status_ms')\n"
     "if not h[1] then return {-2} end\n"
@@ -450,7 +450,7 @@ static const char event_lua[] =
     "    'priority','normal','created_ms',ARGV[4],'report',redis.call('HGET',KEYS[1],'id'))\n"
     "  redis.call('ZADD',KEYS[4],ARGV[4],ARGV[8])\n"
     "end\n"
-    "return {1}\n";
+    "return {1,h[2] or ''}\n";
 
 static void on_event(gw_api_op *o, const redisReply *r) {
     event *ev = o->res;
@@ -474,7 +474,13 @@ static void on_event(gw_api_op *o, const redisReply *r) {
         return;
     }
     }
-    /* audit: report.event (dept, ticket, status before and after) */
+    const char *was = r->elements > 1 && r->element[1]->type == REDIS_REPLY_STRING
+                          ? r->element[1]->str
+                          : NULL;
+    /* the note goes into the citizen's message: the audit says there was one, not what */
+    gw_audit_op(o, "report.event", o->id,
+                json_pack("{s:o, s:b, s:b}", "status", gw_audit_change(was, ev->status), "note",
+                          *ev->note != '\0', "notified", *ev->notif != '\0'));
     gw_log(GW_INFO, "admin.report_event", "{s:s, s:s, s:s, s:b}", "dept", o->dept, "ticket", o->id,
            "status", ev->status, "notified", *ev->notif != '\0');
     json_t *ans = json_pack("{s:s, s:s}", "id", o->id, "status", ev->status);

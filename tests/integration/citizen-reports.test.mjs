@@ -244,6 +244,16 @@ describe("citizens' reports: the conversation, the API, the citizen told", { tim
         assert.equal(full.json.status, 'in_progress');
         assert.equal(full.json.note, 'Đã cử tổ vệ sinh đến hẻm 12');
         assert.equal(full.json.history.filter((h) => h.kind === 'status').length, 3, 'received, in_progress, in_progress (repeat)');
+        // the audit trail: who moved it, from what to what; the note's words stay out of it
+        const au = await api('GET', `audit?action=report&target=${t}`, { token: tok.phuong });
+        assert.equal(au.status, 200, au.body);
+        const evs = au.json.entries.filter((e) => e.action === 'report.event' && e.target === t);
+        assert.equal(evs.length, 2, 'the two changes made, not the refused repeat');
+        assert.deepEqual(evs.at(-1).changes.status, { from: 'received', to: 'in_progress' });
+        assert.equal(evs.at(-1).changes.note, true);
+        assert.equal(evs.at(-1).changes.notified, true);
+        assert.match(evs.at(-1).actor, /^key:/);
+        assert.ok(!JSON.stringify(au.json).includes('tổ vệ sinh'), 'no message text in the audit');
     });
 
     it('"phản ánh PA-… tới đâu rồi": the status and, to the citizen who filed it, the last note', async () => {
