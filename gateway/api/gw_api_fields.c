@@ -263,8 +263,8 @@ int gw_api_phone_normalize(const char *s, size_t len, char *out, size_t n) {
     }
     d[k] = '\0';
     char e164[GW_API_PHONE_MAX + 8] = "+84";
-    if (!plus && k == 10 && d[0] == '0') /* 0912345678 */
-        memcpy(e164 + 3, d + 1, 10);     /* 9 digits and the NUL */
+    if (!plus && k == 10 && d[0] == '0')     /* 0912345678 */
+        memcpy(e164 + 3, d + 1, 10);         /* 9 digits and the NUL */
     else if (k == 11 && !memcmp(d, "84", 2)) /* 84912345678, +84912345678 */
         memcpy(e164 + 3, d + 2, 10);
     else

@@ -64,13 +64,12 @@ unsigned gw_msglog_part(const gw_api *a, const char *who) {
 
 /* KEYS the logs to add to (one partition); ARGV cutoff ttl, then per key: ms id. Each
  * gets its entry; what is older than the cutoff goes; the key lives ttl more seconds. */
-static const char msglog_add_lua[] =
-    "for i,k in ipairs(KEYS) do\n"
-    "  redis.call('ZADD',k,ARGV[1+2*i],ARGV[2+2*i])\n"
-    "  redis.call('ZREMRANGEBYSCORE',k,'-inf','('..ARGV[1])\n"
-    "  redis.call('EXPIRE',k,ARGV[2])\n"
-    "end\n"
-    "return #KEYS\n";
+static const char msglog_add_lua[] = "for i,k in ipairs(KEYS) do\n"
+                                     "  redis.call('ZADD',k,ARGV[1+2*i],ARGV[2+2*i])\n"
+                                     "  redis.call('ZREMRANGEBYSCORE',k,'-inf','('..ARGV[1])\n"
+                                     "  redis.call('EXPIRE',k,ARGV[2])\n"
+                                     "end\n"
+                                     "return #KEYS\n";
 
 void gw_msglog_note(gw_api_op *o, const json_t *to, const char *id, int64_t ms) {
     char who[2][GW_MSGLOG_WHO_MAX];
@@ -108,8 +107,7 @@ static void log_build(gw_api_op *o, size_t i, gw_argv *av) {
     gw_argv_addf(av, "%ld", days * 86400 + 86400); /* a day more: the trims are by write */
     json_array_foreach(o->log, k, e) {
         if (json_integer_value(json_object_get(e, "part")) == part) {
-            gw_argv_addf(av, "%" JSON_INTEGER_FORMAT,
-                         json_integer_value(json_object_get(e, "ms")));
+            gw_argv_addf(av, "%" JSON_INTEGER_FORMAT, json_integer_value(json_object_get(e, "ms")));
             gw_argv_adds(av, json_string_value(json_object_get(e, "id")));
         }
     }
@@ -375,8 +373,7 @@ static json_t *one_notif(const gw_api_op *o, const redisReply *e) {
     for (long k = 0; !nth_channel(chs, k, c, sizeof c); k++)
         json_array_append_new(list, json_string(c));
     json_t *n = json_pack("{s:s, s:s, s:s, s:o, s:o}", "id", e->element[0]->str, "status", st,
-                          "created_at", t, "channels", list, "to",
-                          shown_to(hstr(h, H_TO), q->who));
+                          "created_at", t, "channels", list, "to", shown_to(hstr(h, H_TO), q->who));
     if (!n) {
         json_decref(att);
         return NULL;
@@ -398,7 +395,9 @@ static json_t *one_notif(const gw_api_op *o, const redisReply *e) {
     static const struct {
         int f;
         const char *name;
-    } origins[] = {{H_BROADCAST, "broadcast"}, {H_BATCH, "batch"}, {H_DOSSIER, "dossier"},
+    } origins[] = {{H_BROADCAST, "broadcast"},
+                   {H_BATCH, "batch"},
+                   {H_DOSSIER, "dossier"},
                    {H_REPORT, "report"}};
     for (size_t k = 0; k < MC_ARRAY_LEN(origins); k++)
         if (hstr(h, origins[k].f) && *hstr(h, origins[k].f))
@@ -421,8 +420,7 @@ static void read_build(gw_api_op *o, size_t i, gw_argv *av) {
     size_t k;
     *av = GW_API_EVAL(o->api, msglog_read_lua, (int)json_array_size(ids));
     json_array_foreach(ids, k, id) {
-        gw_argv_addkey(av, gw_api_keys(o->api), GW_K_NOTIF, (unsigned)part,
-                       json_string_value(id));
+        gw_argv_addkey(av, gw_api_keys(o->api), GW_K_NOTIF, (unsigned)part, json_string_value(id));
     }
     json_array_foreach(ids, k, id) {
         gw_argv_adds(av, json_string_value(id));
@@ -463,8 +461,7 @@ static void read_done(gw_api_op *o) {
         json_array_append(list, v[i]);
     }
     free(v);
-    gw_api_answer(o->rq, 200,
-                  json_pack("{s:s, s:o}", "recipient", q->who, "notifications", list));
+    gw_api_answer(o->rq, 200, json_pack("{s:s, s:o}", "recipient", q->who, "notifications", list));
 }
 
 /* The index answered: the ids, grouped by the partition each names. */
@@ -472,9 +469,9 @@ static void on_index(gw_api_op *o, const redisReply *r) {
     json_t *groups = json_array();
     for (size_t i = 0; i < r->elements; i++) {
         const redisReply *e = r->element[i];
-        long part = e->type == REDIS_REPLY_STRING ? gw_keyspace_part_of_id(gw_api_keys(o->api),
-                                                                           e->str)
-                                                  : -1;
+        long part = e->type == REDIS_REPLY_STRING
+                        ? gw_keyspace_part_of_id(gw_api_keys(o->api), e->str)
+                        : -1;
         if (part < 0)
             continue;
         json_t *g = NULL, *x;
@@ -497,8 +494,8 @@ static void on_index(gw_api_op *o, const redisReply *r) {
     gw_api_op_steps(o, json_array_size(groups), GW_API_ARRAY, read_build, read_each, read_done);
 }
 
-static const char *const statuses[] = {"scheduled", "sending", "sent",    "delivered", "failed",
-                                       "dead",      "expired", "cancelled"};
+static const char *const statuses[] = {"scheduled", "sending", "sent",    "delivered",
+                                       "failed",    "dead",    "expired", "cancelled"};
 
 void gw_msglog_get(const gw_api *a, gw_req *rq, const gw_api_token *t) {
     size_t ql;

@@ -474,9 +474,8 @@ static void on_event(gw_api_op *o, const redisReply *r) {
         return;
     }
     }
-    const char *was = r->elements > 1 && r->element[1]->type == REDIS_REPLY_STRING
-                          ? r->element[1]->str
-                          : NULL;
+    const char *was =
+        r->elements > 1 && r->element[1]->type == REDIS_REPLY_STRING ? r->element[1]->str : NULL;
     /* the note goes into the citizen's message: the audit says there was one, not what */
     gw_audit_op(o, "report.event", o->id,
                 json_pack("{s:o, s:b, s:b}", "status", gw_audit_change(was, ev->status), "note",

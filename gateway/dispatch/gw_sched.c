@@ -86,7 +86,8 @@ static const char pass_lua[] = GW_BC_NOTE_LUA GW_DAY_NOTE_LUA
     "  return nil\n"
     "end\n"
     "local function attempt(id,ch,result,err)\n"
-    "  redis.call('RPUSH',K.attempts(id),cjson.encode({channel=ch,at=now,result=result,error=err}))\n"
+    "  "
+    "redis.call('RPUSH',K.attempts(id),cjson.encode({channel=ch,at=now,result=result,error=err}))\n"
     "end\n"
     "local bcs={}\n"
     "local function bc_of(bc)\n"
@@ -136,20 +137,22 @@ static const char pass_lua[] = GW_BC_NOTE_LUA GW_DAY_NOTE_LUA
     "        idx=idx+1\n"
     "      end\n"
     "      if not rcpt then\n"
-    "        local why=h[2] and 'no channel left' or 'no text'\n"
+    "        local why=h[2] and dead_why(id,'no channel left') or 'no text'\n"
     "        redis.call('HSET',k,'status','dead','idx',idx)\n"
     "        redis.call('XADD',K.dead(),'*','notif',id,'reason',why,'at',now)\n"
     "        bc_note(h[8],bch,nil,'dead',true)\n"
     "        dead_note(id,h[9],bch,why,0,now)\n"
     "        redis.call('ZREM',due,id) n[4]=n[4]+1\n"
     "      else\n"
-    "        local ch=chs[idx+1] local c=C[ch] local hold=nil local m=minute(now)\n"
-    "        if c and h[7]~='urgent' and inside(m,c.qs,c.qe) then hold=next_at(c.qe)\n"
-    "        elseif c and bc and inside(m,c.ns,c.ne) then hold=next_at(c.ne) end\n"
+    "        local ch=chs[idx+1] local c=C[ch] local hold,wait=nil,nil local m=minute(now)\n"
+    "        if c and h[7]~='urgent' and inside(m,c.qs,c.qe) then hold=next_at(c.qe) "
+    "wait='quiet_hours'\n"
+    "        elseif c and bc and inside(m,c.ns,c.ne) then hold=next_at(c.ne) wait='night' end\n"
     "        if hold then\n"
-    "          redis.call('HSET',k,'idx',idx) redis.call('ZADD',due,hold,id) n[3]=n[3]+1\n"
+    "          redis.call('HSET',k,'idx',idx,'wait',wait,'wait_until',hold)\n"
+    "          redis.call('ZADD',due,hold,id) n[3]=n[3]+1\n"
     "        elseif c and c.left>=0 and c.left<1 then\n"
-    "          redis.call('HSET',k,'idx',idx) n[5]=n[5]+1\n"
+    "          redis.call('HSET',k,'idx',idx,'wait','rate_limit','wait_until',now) n[5]=n[5]+1\n"
     "        else\n"
     "          if c and c.left>=0 then c.left=c.left-1 c.used=c.used+1 end\n"
     "          if bc then\n"
@@ -160,6 +163,7 @@ static const char pass_lua[] = GW_BC_NOTE_LUA GW_DAY_NOTE_LUA
     "              'notif',id)\n"
     "          end\n"
     "          redis.call('HSET',k,'status','sending','idx',idx,'channel',ch)\n"
+    "          redis.call('HDEL',k,'wait','wait_until')\n"
     "          redis.call('ZREM',due,id) n[1]=n[1]+1\n"
     "        end\n"
     "      end\n"
@@ -291,8 +295,8 @@ static void on_pass(gw_store *st, redisReply *r, void *priv) {
     if (v[0] || v[1] || v[2] || v[3])
         gw_log(GW_INFO, "sched.pass", "{s:i, s:I, s:I, s:I, s:I, s:I}", "partition",
                (int)((s->first + s->done) % s->parts), "queued", (json_int_t)v[0], "expired",
-               (json_int_t)v[1], "held", (json_int_t)v[2], "dead", (json_int_t)v[3],
-               "rate_limited", (json_int_t)v[4]);
+               (json_int_t)v[1], "held", (json_int_t)v[2], "dead", (json_int_t)v[3], "rate_limited",
+               (json_int_t)v[4]);
     /* a full batch that made progress: there may be more due right now */
     if (v[5] >= SCHED_BATCH && v[4] < v[5])
         s->progress = 1;
