@@ -36,7 +36,8 @@
  * dead_note(id, dept, ch, reason, attempts, now) also records the death in the
  * notification hash and in the department's dead list. dead_why(id, fallback) is the
  * reason a dead notification shows: each channel it tried with the last failure there
- * ("zalo: outside_window; sms: provider said 21211"), or fallback when none failed. */
+ * ("zalo: outside_window; sms: invalid_number"; one channel: its error alone, the channel
+ * being the dead letter's own field), or fallback when none failed. */
 #define GW_DAY_NOTE_LUA                                                                            \
     "local TZ=0\n"                                                                                 \
     "local function ymd(ms)\n"                                                                     \
@@ -69,7 +70,7 @@
     "      seen[v.channel]=tostring(v.error or v.result)\n"                                        \
     "    end\n"                                                                                    \
     "  end\n"                                                                                      \
-    "  if #out==0 then return fallback end\n"                                                      \
+    "  if #out==0 then return fallback elseif #out==1 then return seen[out[1]] end\n"              \
     "  for i,c in ipairs(out) do out[i]=c..': '..seen[c] end\n"                                    \
     "  return table.concat(out,'; ')\n"                                                            \
     "end\n"                                                                                        \

@@ -32,7 +32,7 @@ const ROUTES = [
     ['GET', '/api/v1/dossiers', () => 'dossiers?q=000', null, 'viewer', ['read'], 200],
     ['GET', '/api/v1/dossiers/{code}', () => `dossiers/${CODE}`, null, 'viewer', ['read'], 200],
     ['PUT', '/api/v1/dossiers/{code}', () => `dossiers/${CODE}`, () => ({ procedure: 'khai_sinh', status: 'received' }), 'officer', ['dossiers:write'], 200],
-    ['POST', '/api/v1/dossiers/{code}', () => `dossiers/${CODE}/events`, () => ({ status: 'processing' }), 'officer', ['dossiers:write'], 202],
+    ['POST', '/api/v1/dossiers/{code}', () => `dossiers/${CODE}/events`, () => ({ status: 'processing', repeat: true }), 'officer', ['dossiers:write'], 202],
     ['POST', '/api/v1/notifications', () => 'notifications', () => ({ to: { channel: 'zalo', user_id: 'u-roles' }, text: 'Thử quyền' }), 'officer', ['notify'], 202],
     ['GET', '/api/v1/notifications/{id}', (c) => `notifications/${c.notif}`, null, 'viewer', ['read'], 200],
     ['POST', '/api/v1/broadcasts', () => 'broadcasts', () => ({ audience: { wards: [BEN_THANH], channels: ['zalo'] }, text: 'Thử quyền' }), 'admin', ['broadcast'], 202],
