@@ -57,8 +57,10 @@ unsigned gw_msglog_part(const gw_api *a, const char *who) {
     if (who[0] != '+')
         return gw_api_part_of(a, who);
     const char *by_phone = gw_channel_for_phone();
+    if (!by_phone) /* no channel takes phones: the log is the phone's own */
+        return gw_api_part_of(a, who);
     char c[GW_MSGLOG_WHO_MAX + 16];
-    int w = snprintf(c, sizeof c, "%s:%s", by_phone ? by_phone : "sms", who);
+    int w = snprintf(c, sizeof c, "%s:%s", by_phone, who);
     return gw_api_part_of(a, w > 0 && (size_t)w < sizeof c ? c : who);
 }
 
