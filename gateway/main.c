@@ -161,6 +161,8 @@ static int cmd_classify(const opts *o) {
             json_object_set_new(ents, "procedure", json_string(r.procedure));
         if (r.dossier_code[0])
             json_object_set_new(ents, "dossier_code", json_string(r.dossier_code));
+        if (r.report_ticket[0])
+            json_object_set_new(ents, "report_ticket", json_string(r.report_ticket));
         if (r.phone[0])
             json_object_set_new(ents, "phone", json_string(r.phone));
         if (r.citizen_id[0])
