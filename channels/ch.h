@@ -156,6 +156,8 @@ typedef struct ch_policy {
                             checks both before the first request of a notification */
 } ch_policy;
 
+#define CH_PREVIEW_CULPRITS_MAX 97 /* 24 characters of 4 bytes at most, and a NUL */
+
 /* What one text comes to on a channel, for a department's preview (no request is sent). */
 typedef struct ch_preview {
     char *text;           /* the text as the provider would get it, owned; NULL: as given */
@@ -165,6 +167,9 @@ typedef struct ch_preview {
     int units;            /* what the channel charges by, per recipient (SMS segments); 0 none */
     size_t chars;         /* code points of the text as sent (with units) */
     char warning[160];    /* why the text cannot go as it is, or "" */
+    char culprits[CH_PREVIEW_CULPRITS_MAX]; /* SMS: the distinct characters that force UCS-2,
+                                               in order of first use, UTF-8; "" for GSM-7 */
+    int culprits_more;                      /* 1: more culprits than culprits holds */
 } ch_preview;
 
 void ch_preview_clear(ch_preview *p);

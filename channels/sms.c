@@ -175,6 +175,39 @@ int ch_sms_count(const char *text, size_t len, ch_sms_info *out) {
     return 0;
 }
 
+int ch_sms_culprits(const char *text, size_t len, char *out, size_t cap) {
+    if (cap)
+        out[0] = '\0';
+    if (!ch_utf8_valid(text, len))
+        return MC_EUTF8;
+    const unsigned char *u = (const unsigned char *)text;
+    size_t used = 0;
+    int n = 0;
+    for (size_t i = 0; i < len;) {
+        unsigned cp;
+        size_t w = (size_t)next_cp(u + i, &cp);
+        const char *c = text + i;
+        i += w;
+        if (gsm_cost(cp) > 0)
+            continue;
+        /* seen before: in out (whole characters only, so a byte match is a character
+         * match), or, once out is full, earlier in the text */
+        int seen = 0, full = n > 0 && used + 4 >= cap;
+        for (size_t k = 0; k + w <= used && !seen; k++)
+            seen = !memcmp(out + k, c, w);
+        for (size_t k = 0; full && k + w <= (size_t)(c - text) && !seen; k++)
+            seen = !memcmp(text + k, c, w);
+        if (seen)
+            continue;
+        n++;
+        if (used + w < cap) {
+            memcpy(out + used, c, w);
+            out[used += w] = '\0';
+        }
+    }
+    return n;
+}
+
 /* ---- phone numbers ---- */
 
 int ch_sms_normalize_phone(const char *in, size_t len, char *out, size_t cap) {
@@ -939,6 +972,11 @@ static int sms_preview(const ch_settings *s, const char *text, size_t len, ch_pr
     out->encoding = info.encoding;
     out->units = info.segments;
     out->chars = info.chars;
+    size_t cap = sizeof out->culprits;
+    int culprits = ch_sms_culprits(out->text ? out->text : text, out->text ? out->text_len : len,
+                                   out->culprits, cap);
+    out->culprits_more =
+        culprits > 0 && (size_t)culprits > ch_utf8_count(out->culprits, strlen(out->culprits));
     return 0;
 }
 

@@ -36,6 +36,14 @@ extern const ch_adapter ch_sms_adapter;
 int ch_sms_count(const char *text, size_t len, ch_sms_info *out);
 
 /*
+ * The distinct characters of a UTF-8 text that are in neither GSM 03.38 table (those
+ * that make it UCS-2), in order of first use, into out (UTF-8, NUL-terminated; a
+ * character that does not fit whole is left out). Returns how many there are in all
+ * (possibly more than out holds), or MC_EUTF8 for invalid UTF-8.
+ */
+int ch_sms_culprits(const char *text, size_t len, char *out, size_t cap);
+
+/*
  * Writes a phone number as E.164 when it is Vietnamese in a local form
  * ("0912 345 678", "84912345678", "0084912345678" → "+84912345678"); other numbers
  * (foreign E.164, short codes, brand names) are copied unchanged. Spaces, dots and

@@ -86,6 +86,22 @@ static void counting(void **state) {
     assert_int_equal(ch_sms_count("\xC3", 1, &i), MC_EUTF8);
 }
 
+/* The characters that force UCS-2, each once in order of first use; GSM-7 accents
+ * (é, à) and extension characters (€) are not culprits; a full buffer still counts. */
+static void culprits(void **state) {
+    (void)state;
+    char out[CH_PREVIEW_CULPRITS_MAX];
+    const char *t = "Mất nước ở phường Bến Thành, é à € `x` đ ư ấ.";
+    assert_int_equal(ch_sms_culprits(t, strlen(t), out, sizeof out), 8);
+    assert_string_equal(out, "ấướởờế`đ");
+    char small[5]; /* ấ fits, ư and the others do not, ` does: all 8 still counted */
+    assert_int_equal(ch_sms_culprits(t, strlen(t), small, sizeof small), 8);
+    assert_string_equal(small, "ấ`");
+    assert_int_equal(ch_sms_culprits("a é à €", strlen("a é à €"), out, sizeof out), 0);
+    assert_string_equal(out, "");
+    assert_int_equal(ch_sms_culprits("\xC3", 1, out, sizeof out), MC_EUTF8);
+}
+
 static void phones(void **state) {
     (void)state;
     const char *cases[][2] = {
@@ -625,19 +641,13 @@ static void classify_table(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(counting),
-        cmocka_unit_test(phones),
-        cmocka_unit_test(verify_twilio_vector),
-        cmocka_unit_test(verify_twilio),
-        cmocka_unit_test(verify_kannel),
-        cmocka_unit_test(parse_fixtures),
-        cmocka_unit_test(parse_twilio_cases),
-        cmocka_unit_test(parse_statuses),
-        cmocka_unit_test(parse_refusals),
-        cmocka_unit_test(render_twilio),
-        cmocka_unit_test(render_kannel),
-        cmocka_unit_test(render_cut),
-        cmocka_unit_test(classify_table),
+        cmocka_unit_test(counting),       cmocka_unit_test(culprits),
+        cmocka_unit_test(phones),         cmocka_unit_test(verify_twilio_vector),
+        cmocka_unit_test(verify_twilio),  cmocka_unit_test(verify_kannel),
+        cmocka_unit_test(parse_fixtures), cmocka_unit_test(parse_twilio_cases),
+        cmocka_unit_test(parse_statuses), cmocka_unit_test(parse_refusals),
+        cmocka_unit_test(render_twilio),  cmocka_unit_test(render_kannel),
+        cmocka_unit_test(render_cut),     cmocka_unit_test(classify_table),
     };
     return cmocka_run_group_tests_name("ch_sms", tests, NULL, NULL);
 }
