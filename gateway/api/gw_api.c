@@ -89,6 +89,7 @@ static const route routes[] = {
     {P "templates/", P "templates/{id}", GW_M_GET | GW_M_PUT | GW_M_DELETE, R, N | B, V, A,
      gw_templates_item},
     {P "broadcasts/preview", P "broadcasts/preview", GW_M_POST, 0, B, V, A, gw_broadcasts_preview},
+    {P "broadcasts/test", P "broadcasts/test", GW_M_POST, 0, B, V, A, gw_broadcasts_test},
     {P "notifications/batch", P "notifications/batch", GW_M_POST, 0, N, V, O,
      gw_notifications_batch},
     /* the console's reports */

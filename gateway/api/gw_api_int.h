@@ -627,6 +627,7 @@ typedef struct gw_notif {
     char id[GW_API_NOTIF_ID_MAX + 1];   /* its id, once made */
     bool chans_given;                   /* the body gave channels (else the default order) */
     bool has_phone;                     /* a phone reaches the recipient */
+    bool test_send;                     /* a broadcast's test (POST /broadcasts/test) */
 } gw_notif;
 
 /*
@@ -688,6 +689,7 @@ gw_api_handler gw_notifications_batch; /* POST /notifications/batch */
 gw_api_handler gw_broadcasts_post;     /* POST /broadcasts */
 gw_api_handler gw_broadcasts_item;     /* GET|DELETE /broadcasts/{id} */
 gw_api_handler gw_broadcasts_preview;  /* POST /broadcasts/preview */
+gw_api_handler gw_broadcasts_test;     /* POST /broadcasts/test (gw_notifications.c) */
 gw_api_handler gw_subscriptions;       /* POST|DELETE /subscriptions */
 gw_api_handler gw_templates_list;      /* GET /templates */
 gw_api_handler gw_templates_item;      /* GET|PUT|DELETE /templates/{id} */

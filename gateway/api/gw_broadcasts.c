@@ -22,6 +22,7 @@
 #include "core/mc.h"
 #include "gateway/app/gw_channels.h"
 #include "gateway/app/gw_log.h"
+#include "gateway/app/gw_time.h"
 #include "vi-nlp/vn_norm.h"
 
 #include <ctype.h>
@@ -34,6 +35,8 @@
 #define TAGS_MAX (GW_API_MAX_TAGS * 40) /* the tags of one broadcast, comma-separated */
 #define STATUS_NAME_MAX 32              /* a status in a counter field st:<status>:<channel> */
 #define CHANNEL_MAX 16                  /* a channel name, with its NUL */
+#define MS_PER_MINUTE 60000LL
+#define MINUTES_PER_DAY 1440
 
 /* One broadcast of POST /broadcasts (or of a preview), checked. */
 typedef struct broadcast {
@@ -655,8 +658,164 @@ static int channel_preview(const gw_app *app, json_t *one, const char *ch, const
                             json_integer(n * pv.units * (json_int_t)st->price_vnd));
     if (*pv.warning)
         json_object_set_new(one, "warning", json_string(pv.warning));
+    if (*pv.culprits) { /* what makes the text UCS-2, for the console to highlight */
+        json_object_set_new(one, "ucs2_culprits", json_string(pv.culprits));
+        if (pv.culprits_more)
+            json_object_set_new(one, "ucs2_culprits_more", json_true());
+    }
     ch_preview_clear(&pv);
     free(plain);
+    return 0;
+}
+
+/*
+ * When a text handed over at send_ms leaves on a channel: the scheduler (gw_sched.c's due
+ * pass) holds it out of [<channel>] quiet_hours unless urgent, then out of the policy's
+ * broadcast night (Zalo's 22:00-06:00), each until the first minute of the rule's end.
+ * Returns the hold into *why ("quiet_hours", "night" or NULL) and *from / *to (local
+ * minutes), and the time it leaves (send_ms when nothing holds it).
+ */
+static int64_t leaves_at(const gw_app *app, const char *ch, bool urgent, int64_t send_ms,
+                         const char **why, int *from, int *to) {
+    const ch_adapter *ad = ch_adapter_find(ch);
+    const ch_settings *st = gw_channel_conf(app->cfg, ch);
+    const ch_policy *pol = ad ? ad->policy : NULL;
+    int qs = -1, qe = -1, h1, m1, h2, m2, used = 0;
+    const char *q = st ? st->quiet_hours : NULL;
+    if (pol && pol->quiet_hours && !urgent && q &&
+        sscanf(q, "%2d:%2d-%2d:%2d%n", &h1, &m1, &h2, &m2, &used) == 4 && !q[used])
+        qs = h1 * 60 + m1, qe = h2 * 60 + m2; /* checked when the config was read */
+    int rules[2][2] = {{qs, qe}, {pol ? pol->night_start_min : -1, pol ? pol->night_end_min : -1}};
+    static const char *const names[2] = {"quiet_hours", "night"};
+    int64_t t = send_ms;
+    *why = NULL;
+    for (int r = 0; r < 2; r++) {
+        int s = rules[r][0], e = rules[r][1];
+        int64_t off = gw_tz_offset_ms(app->tz, t);
+        int m = (int)((((t + off) / MS_PER_MINUTE) % MINUTES_PER_DAY + MINUTES_PER_DAY) %
+                      MINUTES_PER_DAY);
+        bool inside = s >= 0 && e >= 0 && s != e && (s < e ? m >= s && m < e : m >= s || m < e);
+        if (!inside)
+            continue;
+        int d = ((e - m) % MINUTES_PER_DAY + MINUTES_PER_DAY) % MINUTES_PER_DAY;
+        t = t - ((t + off) % MS_PER_MINUTE) + (int64_t)(d ? d : MINUTES_PER_DAY) * MS_PER_MINUTE;
+        *why = names[r], *from = s, *to = e;
+    }
+    return t;
+}
+
+/* Read-only, on one partition: KEYS[1] any key of it (its bc_due); ARGV wards csv, tags
+ * csv, then channel / cutoff_ms pairs (the chat channels with a window). The distinct
+ * members of the broadcast's source sets (as bc_count_lua) on those channels whose last
+ * message (conv last_in_ms) is older than their channel's cutoff or unknown:
+ * {0, ch, count, ...}. */
+static const char bc_window_lua[] =
+    "local cut={} local out={0}\n"
+    "for i=3,#ARGV-1,2 do cut[ARGV[i]]=tonumber(ARGV[i+1]) end\n"
+    "local seen,n={},{}\n"
+    "for w in string.gmatch(ARGV[1],'[^,]+') do\n"
+    "  local src={}\n"
+    "  if ARGV[2]=='' then src[1]=K.sub_ward(w) end\n"
+    "  for t in string.gmatch(ARGV[2],'[^,]+') do src[#src+1]=K.sub_ward_tag(w,t) end\n"
+    "  for _,k in ipairs(src) do\n"
+    "    for _,m in ipairs(redis.call('SMEMBERS',k)) do\n"
+    "      local c,u=string.match(m,'^([^:]+):(.+)$')\n"
+    "      if c and cut[c] and not seen[m] then\n"
+    "        seen[m]=true\n"
+    "        local last=tonumber(redis.call('HGET',K.conv(c,u),'last_in_ms'))\n"
+    "        if not last or last<cut[c] then n[c]=(n[c] or 0)+1 end\n"
+    "      end\n"
+    "    end\n"
+    "  end\n"
+    "end\n"
+    "for c,k in pairs(n) do out[#out+1]=c out[#out+1]=k end\n"
+    "return out\n";
+
+/* The chat channels of the broadcast with a window, and the cutoff of each: a citizen
+ * whose last message is older than the time the text leaves minus the window is
+ * outside it then. Into o->keep "cut": {channel: cutoff_ms}. */
+static void window_cutoffs(gw_api_op *o) {
+    const gw_app *app = gw_api_app(o->api);
+    const broadcast *b = o->res;
+    json_t *cut = json_object();
+    bool urgent = b->msg.priority && !strcmp(b->msg.priority, "urgent");
+    for (const char *p = b->channels; *p;) {
+        const char *comma = strchr(p, ',');
+        size_t l = comma ? (size_t)(comma - p) : strlen(p);
+        char ch[CHANNEL_MAX];
+        snprintf(ch, sizeof ch, "%.*s", (int)l, p);
+        p += l + (comma != NULL);
+        const ch_adapter *ad = ch_adapter_find(ch);
+        if (!ad || !ad->policy || ad->policy->window_ms <= 0)
+            continue;
+        const char *why;
+        int from, to;
+        int64_t at = leaves_at(app, ch, urgent, b->msg.send_at_ms, &why, &from, &to);
+        json_object_set_new(cut, ch, json_integer(at - ad->policy->window_ms));
+    }
+    json_object_set_new(o->keep, "cut", cut);
+}
+
+static void window_build(gw_api_op *o, size_t i, gw_argv *av) {
+    const broadcast *b = o->res;
+    *av = GW_API_EVAL(o->api, bc_window_lua, 1);
+    gw_argv_addkey(av, gw_api_keys(o->api), GW_K_BC_DUE, (unsigned)i);
+    gw_argv_adds(av, b->wards);
+    gw_argv_adds(av, b->tags);
+    const char *ch;
+    json_t *v;
+    json_object_foreach(json_object_get(o->keep, "cut"), ch, v) {
+        gw_argv_adds(av, ch);
+        gw_argv_addf(av, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+    }
+}
+
+static void window_each(gw_api_op *o, size_t i, const redisReply *r) {
+    (void)i;
+    json_t *out = json_object_get(o->keep, "outside");
+    if (!out)
+        json_object_set_new(o->keep, "outside", out = json_object());
+    for (size_t k = 1; k + 1 < r->elements; k += 2) {
+        const redisReply *c = r->element[k], *v = r->element[k + 1];
+        if (c->type == REDIS_REPLY_STRING && v->type == REDIS_REPLY_INTEGER)
+            bump(out, c->str, v->integer);
+    }
+}
+
+/*
+ * The preview's warnings for one channel ch, into its object one (the console shows
+ * them before Send): "waits" when the text would not leave at once — the rule (quiet
+ * hours or the broadcast night), its hours and when it leaves ("leaves_at", local RFC
+ * 3339); "outside_window" for the recipients of a chat channel whose window will be
+ * closed by then, with where they are reached instead ("reached_instead": channel →
+ * count; a broadcast recipient goes by their own subscription's channel alone, so none:
+ * they become dead letters, outside_window). 0 or MC_ENOMEM.
+ */
+static int preview_warnings(gw_api_op *o, const char *ch, json_t *one) {
+    const gw_app *app = gw_api_app(o->api);
+    const broadcast *b = o->res;
+    bool urgent = b->msg.priority && !strcmp(b->msg.priority, "urgent");
+    const char *why;
+    int from, to;
+    int64_t at = leaves_at(app, ch, urgent, b->msg.send_at_ms, &why, &from, &to);
+    if (why) {
+        char when[GW_TIME_RFC3339_MAX], f[GW_TIME_HM_MAX + 8], t[GW_TIME_HM_MAX + 8];
+        gw_tz_format(app->tz, at, when, sizeof when);
+        snprintf(f, sizeof f, "%02u:%02u", (unsigned)from / 60 % 24, (unsigned)from % 60);
+        snprintf(t, sizeof t, "%02u:%02u", (unsigned)to / 60 % 24, (unsigned)to % 60);
+        if (json_object_set_new(one, "waits",
+                                json_pack("{s:s, s:s, s:s, s:s, s:I}", "reason", why, "from", f,
+                                          "until", t, "leaves_at", when, "leaves_at_ms",
+                                          (json_int_t)at)))
+            return MC_ENOMEM;
+    }
+    json_t *cut = json_object_get(json_object_get(o->keep, "cut"), ch);
+    if (cut) {
+        json_int_t n = json_integer_value(json_object_get(json_object_get(o->keep, "outside"), ch));
+        if (json_object_set_new(one, "outside_window", json_integer(n)) ||
+            json_object_set_new(one, "reached_instead", json_object()))
+            return MC_ENOMEM;
+    }
     return 0;
 }
 
@@ -674,7 +833,7 @@ static void on_preview_count(gw_api_op *o) {
         p += l + (comma != NULL);
         long long n = json_integer_value(json_object_get(json_object_get(o->keep, "by"), ch));
         json_t *one = json_pack("{s:I, s:s}", "recipients", (json_int_t)n, "text", text);
-        if (channel_preview(app, one, ch, text, tlen, n)) {
+        if (channel_preview(app, one, ch, text, tlen, n) || preview_warnings(o, ch, one)) {
             json_decref(one);
             json_decref(chans);
             gw_api_oom(o->rq);
@@ -682,15 +841,26 @@ static void on_preview_count(gw_api_op *o) {
         }
         json_object_set_new(chans, ch, one);
     }
+    char at[GW_TIME_RFC3339_MAX];
+    gw_tz_format(app->tz, b->msg.send_at_ms, at, sizeof at);
     gw_api_answer(o->rq, 200,
-                  json_pack("{s:I, s:s, s:o}", "recipients",
+                  json_pack("{s:I, s:s, s:s, s:o}", "recipients",
                             json_integer_value(json_object_get(o->keep, "n")), "text", text,
-                            "channels", chans));
+                            "send_at", at, "channels", chans));
+}
+
+/* Counted: the recipients outside a chat channel's window, then the answer. */
+static void preview_windows(gw_api_op *o) {
+    window_cutoffs(o);
+    if (json_object_size(json_object_get(o->keep, "cut")) == 0)
+        on_preview_count(o);
+    else
+        gw_api_op_parts(o, NULL, GW_API_STATUS, window_build, window_each, on_preview_count);
 }
 
 /* The text is known: count the recipients exactly as POST /broadcasts does. */
 static void preview_count(gw_api_op *o) {
-    count_then(o, on_preview_count);
+    count_then(o, preview_windows);
 }
 
 void gw_broadcasts_preview(const gw_api *a, gw_req *rq, const gw_api_token *t) {

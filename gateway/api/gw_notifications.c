@@ -28,6 +28,8 @@
 #define PROBE_PHONE "+84900000000" /* the recipient a batch's shared fields are checked with */
 #define PHONE_FIELD_MAX 16         /* a phone or a channel field, bytes */
 #define RECORD_MAX (GW_API_NOTIF_ID_MAX + 80) /* "<hash>|<id>" */
+#define TEST_SENDS_MAX 10                     /* a department's broadcast test sends per window */
+#define TEST_WINDOW_MIN 10                    /* ... of this many minutes */
 
 /* ---------------------------------------------------------- validation */
 
@@ -358,9 +360,14 @@ static void on_notify(gw_api_op *o, const redisReply *r) {
         return;
     gw_log(GW_INFO, fresh ? "admin.notification" : "admin.notification_repeat", "{s:s, s:s, s:s}",
            "dept", o->dept, "id", id, "to", o->note);
+    const gw_notif *n = o->res;
     if (fresh)
-        gw_audit_op(o, "notification.create", id, notif_changes(o->res));
-    gw_api_answer(o->rq, 202, json_pack("{s:s, s:s}", "id", id, "status", "scheduled"));
+        gw_audit_op(o, n->test_send ? "broadcast.test" : "notification.create", id,
+                    notif_changes(n));
+    gw_api_answer(o->rq, 202,
+                  n->test_send
+                      ? json_pack("{s:s, s:s, s:b}", "id", id, "status", "scheduled", "test", 1)
+                      : json_pack("{s:s, s:s}", "id", id, "status", "scheduled"));
 }
 
 /* Indexed in the recipient's message log: one script writes it. */
@@ -403,6 +410,73 @@ void gw_notifications_post(const gw_api *a, gw_req *rq, const gw_api_token *t) {
     gw_api_op *o = gw_api_op_checked(a, rq, t, sizeof(gw_notif), notif_clear, notif_check);
     if (o)
         gw_templates_text(o, &((gw_notif *)o->res)->msg, notify_write);
+}
+
+/* ------------------------------------------------- a broadcast's test send */
+
+/* KEYS[1] the department's test_sends; ARGV limit window_ms. {1, n} counted, or {0, ms
+ * until the window ends} when the window's limit is reached (nothing counted). */
+static const char test_rate_lua[] =
+    "local n=tonumber(redis.call('GET',KEYS[1]) or '0')\n"
+    "if n>=tonumber(ARGV[1]) then\n"
+    "  local ttl=redis.call('PTTL',KEYS[1]) if ttl<0 then ttl=tonumber(ARGV[2]) end\n"
+    "  return {0,ttl}\n"
+    "end\n"
+    "n=redis.call('INCR',KEYS[1])\n"
+    "if n==1 then redis.call('PEXPIRE',KEYS[1],ARGV[2]) end\n"
+    "return {1,n}\n";
+
+static void on_test_rate(gw_api_op *o, const redisReply *r) {
+    if (r->elements < 2 || r->element[1]->type != REDIS_REPLY_INTEGER) {
+        gw_api_fail(o->rq, 500, "internal", NULL, "unexpected store answer");
+        return;
+    }
+    if (r->element[0]->integer == 0) {
+        long long ms = r->element[1]->integer;
+        char extra[64];
+        snprintf(extra, sizeof extra, "Retry-After: %lld\r\n", ms > 0 ? (ms + 999) / 1000 : 1);
+        gw_api_err e;
+        gw_api_err_set(&e, 429, "too_many_requests", NULL,
+                       "at most %d test sends per %d minutes for a department; try again later",
+                       TEST_SENDS_MAX, TEST_WINDOW_MIN);
+        char *body = gw_api_err_json(&e);
+        if (!body) {
+            gw_api_oom(o->rq);
+            return;
+        }
+        gw_req_respond(o->rq, 429, "application/json", body, strlen(body), extra);
+        free(body);
+        return;
+    }
+    notify_write(o);
+}
+
+/* The text is known: counted against the department's test sends, then written as one
+ * notification (its message log entry, its audit entry broadcast.test). */
+static void test_count(gw_api_op *o) {
+    gw_argv av = GW_API_EVAL(o->api, test_rate_lua, 1);
+    gw_api_add_dept_key(&av, o->api, GW_K_TEST_SENDS, o->dept);
+    gw_argv_addf(&av, "%d", TEST_SENDS_MAX);
+    gw_argv_addf(&av, "%lld", (long long)TEST_WINDOW_MIN * 60000LL);
+    gw_api_op_send(o, &av, GW_API_STATUS, on_test_rate);
+}
+
+/* A test send's body: the recipient, the text or template the broadcast would send, and
+ * its priority; nothing of the broadcast's audience or times (it goes now). */
+static int test_check(gw_api_op *o, gw_api_err *e) {
+    static const char *const allowed[] = {"to", "text", "template", "priority", NULL};
+    if (gw_api_only_fields(e, o->body, allowed, "", GW_API_CUT))
+        return MC_EINVAL;
+    gw_notif *n = o->res;
+    int rc = gw_notif_parse(o->body, n, e);
+    n->test_send = true;
+    return rc;
+}
+
+void gw_broadcasts_test(const gw_api *a, gw_req *rq, const gw_api_token *t) {
+    gw_api_op *o = gw_api_op_checked(a, rq, t, sizeof(gw_notif), notif_clear, test_check);
+    if (o)
+        gw_templates_text(o, &((gw_notif *)o->res)->msg, test_count);
 }
 
 void gw_notifications_root(const gw_api *a, gw_req *rq, const gw_api_token *t) {

@@ -124,6 +124,9 @@ static const gw_key_spec table[GW_K__COUNT] = {
      * read by the sender before a request, so no partition's script needs it */
     {GW_K_HOLD, "hold", 1, 1, "string", "its own (one per channel, shared by every process)",
      "sender (the provider said its daily quota is spent)", "until the quota resets (PX)"},
+    {GW_K_TEST_SENDS, "test_sends", 1, 0, "string", DEPT_PART,
+     "API (POST /broadcasts/test: counted before the notification's write)",
+     "the window's length after its first test send"},
 };
 
 const gw_key_spec *gw_keys_table(size_t *n) {

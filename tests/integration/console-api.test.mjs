@@ -422,6 +422,13 @@ describe('console API (/api/v1: me, wards, templates, preview, batch, dossiers)'
         const body = { audience: { wards: [BEN_THANH], channels: ['zalo', 'facebook', 'sms'] }, template: { id: 'cup-dien', data: TPL_DATA } };
         const a = await api('POST', 'broadcasts/preview', { token: tok.phuong, body });
         assert.equal(a.status, 200, a.body);
+        // the warnings (bc-preview.test.mjs tests them): this clock is the real one, so
+        // quiet hours may or may not hold; no chat user here ever wrote (all outside)
+        assert.ok(a.json.send_at, a.body);
+        assert.equal(a.json.channels.zalo.outside_window, 3);
+        assert.equal(a.json.channels.facebook.outside_window, 2);
+        delete a.json.send_at;
+        for (const c of Object.values(a.json.channels)) for (const f of ['waits', 'outside_window', 'reached_instead']) delete c[f];
         assert.deepEqual(a.json, {
             recipients: 9,
             text: RENDERED,
@@ -445,13 +452,14 @@ describe('console API (/api/v1: me, wards, templates, preview, batch, dossiers)'
         assert.equal(all.status, 200, all.body);
         assert.equal(all.json.recipients, 10);
         assert.deepEqual(Object.keys(all.json.channels).sort(), ['facebook', 'sms', 'webchat', 'zalo']);
-        assert.deepEqual(all.json.channels.webchat, { recipients: 1, text: 'Mất nước.' });
+        assert.deepEqual(all.json.channels.webchat, { recipients: 1, text: 'Mất nước.' }, 'no window, no quiet hours');
         assert.equal(all.json.channels.sms.text, 'Mat nuoc.');
 
         const sms = async (text) => {
             const r = await api('POST', 'broadcasts/preview', { token: tok.phuong, body: { audience: { wards: [BEN_THANH], channels: ['sms'] }, text } });
             assert.equal(r.status, 200, r.body);
             assert.deepEqual(Object.keys(r.json.channels), ['sms']);
+            delete r.json.channels.sms.waits; // the real clock's quiet hours, or not
             return r.json.channels.sms;
         };
         // 200 GSM-7 characters: two parts of 153
@@ -468,7 +476,7 @@ describe('console API (/api/v1: me, wards, templates, preview, batch, dossiers)'
         assert.equal(euro.segments, 2);
         // an emoji makes it UCS-2: 70 units per single part, 67 per part beyond, a surrogate pair is 2
         const ucs = await sms('📢 Mất điện');
-        assert.deepEqual(ucs, { recipients: 4, text: '📢 Mat dien', encoding: 'UCS-2', segments: 1, chars: 10, segments_total: 4, cost_vnd: 4 * PRICE });
+        assert.deepEqual(ucs, { recipients: 4, text: '📢 Mat dien', encoding: 'UCS-2', segments: 1, chars: 10, segments_total: 4, cost_vnd: 4 * PRICE, ucs2_culprits: '📢' });
         const ucs2 = await sms(`📢 ${'a'.repeat(68)}`); // 71 units
         assert.equal(ucs2.encoding, 'UCS-2');
         assert.equal(ucs2.chars, 70);

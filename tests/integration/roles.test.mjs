@@ -47,6 +47,7 @@ const ROUTES = [
     ['PUT', '/api/v1/templates/{id}', () => 'templates/mau-co-dinh', () => ({ name: 'Mẫu cố định', text: 'Chào ((ten))' }), 'admin', ['notify', 'broadcast'], 200],
     ['DELETE', '/api/v1/templates/{id}', (c) => `templates/${c.fresh}`, null, 'admin', ['notify', 'broadcast'], 204, 'template'],
     ['POST', '/api/v1/broadcasts/preview', () => 'broadcasts/preview', () => ({ audience: { wards: [BEN_THANH] }, text: 'Thử' }), 'admin', ['broadcast'], 200],
+    ['POST', '/api/v1/broadcasts/test', () => 'broadcasts/test', () => ({ to: { phone: '+84912340008' }, text: 'Thử' }), 'admin', ['broadcast'], 202],
     ['POST', '/api/v1/notifications/batch', () => 'notifications/batch', () => ({ dry_run: true, text: 'Thử', rows: [{ phone: '+84912340007' }] }), 'officer', ['notify'], 200],
     ['GET', '/api/v1/stats', () => 'stats?days=1', null, 'viewer', ['read'], 200],
     ['GET', '/api/v1/dead', () => 'dead', null, 'viewer', ['read'], 200],
