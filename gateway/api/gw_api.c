@@ -138,6 +138,7 @@ struct gw_api {
     size_t n_tokens;        /* used entries */
     int64_t *token_used;    /* owned: when each token's last use was noted in the store */
     gw_statuses *statuses;  /* statuses.txt, owned */
+    gw_rowerrs *rowerrs;    /* row_errors.txt, owned */
     gw_app *app;            /* the process, borrowed (NULL in tests) */
     const gw_shared *data;  /* wards and procedures, borrowed */
     gw_httpc *http;         /* owned: asks providers about their templates (ZNS), or NULL */
@@ -168,6 +169,10 @@ const gw_shared *gw_api_data(const gw_api *a) {
 
 const gw_statuses *gw_api_statuses(const gw_api *a) {
     return a->statuses;
+}
+
+const gw_rowerrs *gw_api_rowerrs(const gw_api *a) {
+    return a->rowerrs;
 }
 
 /* -------------------------------------------------------------- data files */
@@ -349,6 +354,9 @@ int gw_api_new(const gw_shared *data, const char *tokens_file, const char *share
     snprintf(path, sizeof path, "%s/gateway/api/data/statuses.txt", share_dir);
     if ((rc = gw_statuses_load(path, &a->statuses, err, errlen)))
         goto fail;
+    snprintf(path, sizeof path, "%s/gateway/api/data/row_errors.txt", share_dir);
+    if ((rc = gw_rowerrs_load(path, &a->rowerrs, err, errlen)))
+        goto fail;
     if ((rc = gw_api_read_lines(tokens_file, token_line, a, err, errlen)))
         goto fail;
     *out = a;
@@ -363,6 +371,7 @@ void gw_api_free(gw_api *a) {
         return;
     gw_httpc_free(a->http); /* gw_api_close did, unless the API never ran on a loop */
     gw_statuses_free(a->statuses);
+    gw_rowerrs_free(a->rowerrs);
     for (size_t i = 0; a->scripts && i < a->scripts->n; i++)
         gw_script_clear(&a->scripts->s[i]);
     free(a->scripts);

@@ -116,6 +116,8 @@ int gw_api_new(const gw_shared *data, const char *tokens_file, const char *share
 gw_app *gw_api_app(const gw_api *a);                 /* the process; NULL in unit tests */
 const gw_shared *gw_api_data(const gw_api *a);       /* wards, procedures, collation */
 const gw_statuses *gw_api_statuses(const gw_api *a); /* statuses.txt */
+typedef struct gw_rowerrs gw_rowerrs;                /* row_errors.txt (gw_notifications.c) */
+const gw_rowerrs *gw_api_rowerrs(const gw_api *a);
 
 /*
  * Reads a text file line by line: fn gets each line that is neither blank nor
@@ -638,6 +640,11 @@ typedef struct gw_notif {
  */
 int gw_notif_parse(const json_t *b, gw_notif *n, gw_api_err *e);
 void gw_notif_clear(gw_notif *n);
+
+/* Loads row_errors.txt (the words of a bulk row's errors, Vietnamese and English); 0 with
+ * *out, or MC_E* with "path:LINE: reason" (gw_notifications.c). */
+int gw_rowerrs_load(const char *path, gw_rowerrs **out, char *err, size_t errlen);
+void gw_rowerrs_free(gw_rowerrs *w);
 
 /* The wording of a status id of statuses.txt, or NULL (gw_dossiers.c). */
 const char *gw_statuses_text(const gw_statuses *s, const char *status);

@@ -521,15 +521,16 @@ void gw_notifications_get(const gw_api *a, gw_req *rq, const gw_api_token *t) {
 
 /* A batch: one notification per row, all written or none. */
 typedef struct batch {
-    size_t n;           /* rows */
-    gw_notif *notifs;   /* owned, n entries (cleared for bad rows) */
-    json_t **bodies;    /* owned: the POST /notifications body made of each row */
-    long long *row_no;  /* the row numbers echoed */
-    json_t **err;       /* owned: the row's error {row, field, message}, NULL when fine */
-    size_t n_bad;       /* rows with an error */
-    bool dry_run;       /* check only */
-    const char *tpl_id; /* borrowed: the shared template's id, or NULL */
-    json_t *tpl_data;   /* borrowed: the shared template.data, or NULL */
+    size_t n;                /* rows */
+    gw_notif *notifs;        /* owned, n entries (cleared for bad rows) */
+    json_t **bodies;         /* owned: the POST /notifications body made of each row */
+    long long *row_no;       /* the row numbers echoed */
+    json_t **err;            /* owned: the row's error {row, field, message}, NULL when fine */
+    size_t n_bad;            /* rows with an error */
+    bool dry_run;            /* check only */
+    const gw_rowerrs *words; /* borrowed: the words of row errors */
+    const char *tpl_id;      /* borrowed: the shared template's id, or NULL */
+    json_t *tpl_data;        /* borrowed: the shared template.data, or NULL */
 } batch;
 
 static void batch_clear(void *p) {
@@ -548,6 +549,112 @@ static void batch_clear(void *p) {
     free(b->err);
 }
 
+/* ------------------------------------------------ row errors' words */
+
+#define ROWERR_TEXT_MAX 400 /* one wording, bytes */
+
+/* The kinds of row error row_errors.txt words (every one required), "other" last. */
+static const char *const rowerr_codes[] = {"recipient_missing",
+                                           "phone_invalid",
+                                           "placeholder_empty",
+                                           "placeholder_missing",
+                                           "placeholder_unknown",
+                                           "channel_missing",
+                                           "channel_bad",
+                                           "user_id_bad",
+                                           "data_bad",
+                                           "row_bad",
+                                           "other"};
+#define ROWERR_N MC_ARRAY_LEN(rowerr_codes)
+
+struct gw_rowerrs {
+    char vi[ROWERR_N][ROWERR_TEXT_MAX + 1]; /* Vietnamese, per code */
+    char en[ROWERR_N][ROWERR_TEXT_MAX + 1]; /* English, per code */
+};
+
+/* One line of row_errors.txt: "<code> = <vi> | <en>". */
+static int rowerr_line(void *ctx, char *s, size_t len, char *why, size_t wn) {
+    gw_rowerrs *w = ctx;
+    char *eq = strchr(s, '='), *bar = eq ? strchr(eq, '|') : NULL;
+    if (!ch_utf8_valid(s, len) || !eq || !bar) {
+        snprintf(why, wn, "want \"<code> = <Vietnamese> | <English>\" in UTF-8");
+        return MC_EPARSE;
+    }
+    char *code = s, *vi = eq + 1, *en = bar + 1;
+    size_t cl = (size_t)(eq - s), vl = (size_t)(bar - vi), el = strlen(en);
+    gw_api_trim(&code, &cl);
+    gw_api_trim(&vi, &vl);
+    gw_api_trim(&en, &el);
+    size_t k = 0;
+    while (k < ROWERR_N && (strlen(rowerr_codes[k]) != cl || memcmp(rowerr_codes[k], code, cl)))
+        k++;
+    if (k == ROWERR_N) {
+        snprintf(why, wn, "unknown code \"%.*s\"", (int)(cl < 64 ? cl : 64), code);
+        return MC_EPARSE;
+    }
+    if (*w->vi[k]) {
+        snprintf(why, wn, "%s is listed twice", rowerr_codes[k]);
+        return MC_EPARSE;
+    }
+    if (!vl || !el || vl > ROWERR_TEXT_MAX || el > ROWERR_TEXT_MAX) {
+        snprintf(why, wn, "each text must be 1..%d bytes", ROWERR_TEXT_MAX);
+        return MC_EPARSE;
+    }
+    snprintf(w->vi[k], sizeof w->vi[k], "%.*s", (int)vl, vi);
+    snprintf(w->en[k], sizeof w->en[k], "%.*s", (int)el, en);
+    return 0;
+}
+
+int gw_rowerrs_load(const char *path, gw_rowerrs **out, char *err, size_t errlen) {
+    int rc;
+    gw_rowerrs *w = *out = calloc(1, sizeof *w);
+    if (!w) {
+        snprintf(err, errlen, "out of memory");
+        return MC_ENOMEM;
+    }
+    if ((rc = gw_api_read_lines(path, rowerr_line, w, err, errlen)))
+        goto fail;
+    for (size_t k = 0; k < ROWERR_N; k++)
+        if (!*w->vi[k]) {
+            snprintf(err, errlen, "%s: the code %s is missing", path, rowerr_codes[k]);
+            rc = MC_EPARSE;
+            goto fail;
+        }
+    return 0;
+fail:
+    free(w);
+    *out = NULL;
+    return rc;
+}
+
+void gw_rowerrs_free(gw_rowerrs *w) {
+    free(w);
+}
+
+/* tpl with {field}, {name} and {detail} replaced, into out. */
+static void rowerr_render(const char *tpl, const char *field, const char *name, const char *detail,
+                          char *out, size_t n) {
+    static const char *const keys[] = {"{field}", "{name}", "{detail}"};
+    const char *vals[] = {field, name, detail};
+    size_t o = 0;
+    for (const char *p = tpl; *p && o + 1 < n;) {
+        size_t k = 0;
+        while (k < MC_ARRAY_LEN(keys) && strncmp(p, keys[k], strlen(keys[k])))
+            k++;
+        if (k == MC_ARRAY_LEN(keys)) {
+            out[o++] = *p++;
+            continue;
+        }
+        size_t vl = strlen(vals[k]);
+        if (vl > n - 1 - o)
+            vl = ch_utf8_floor(vals[k], vl, n - 1 - o);
+        memcpy(out + o, vals[k], vl);
+        o += vl;
+        p += strlen(keys[k]);
+    }
+    out[o] = '\0';
+}
+
 /* A notification's field names as the row names them. */
 static void row_field(const char *f, char *out, size_t n) {
     if (!strcmp(f, "to") || !strcmp(f, "to.phone"))
@@ -562,26 +669,60 @@ static void row_field(const char *f, char *out, size_t n) {
         snprintf(out, n, "%s", f);
 }
 
-/* Records the first error of row i, in the row's words ("phone", not "to.phone"). */
+/* The kind of row i's error e (an index of rowerr_codes): by the field at fault, and for a
+ * placeholder by what the row holds for it (a blank value, none, or one the template does
+ * not have). */
+static size_t row_kind(const batch *b, size_t i, const gw_api_err *e, const char *name) {
+    const char *f = e->field;
+    bool missing = !strcmp(e->code, "missing_field");
+    if (!strcmp(f, "to"))
+        return 0;
+    if (!strcmp(f, "to.phone"))
+        return 1;
+    if (*name) {
+        json_t *data = json_object_get(json_object_get(b->bodies[i], "template"), "data");
+        json_t *v = json_object_get(data, name);
+        if (!missing)
+            return 4;
+        return json_is_string(v) ? 2 : 3;
+    }
+    if (!strcmp(f, "channel") && missing)
+        return 5;
+    if (!strcmp(f, "to.channel") || !strncmp(f, "channels", 8))
+        return 6;
+    if (!strcmp(f, "to.user_id"))
+        return 7;
+    if (!strcmp(f, "data"))
+        return 8;
+    if (!strcmp(f, "row"))
+        return 9;
+    return ROWERR_N - 1;
+}
+
+/* Records the first error of row i, in the row's words ("phone", not "to.phone"), its kind
+ * (code) and what row_errors.txt says of it in Vietnamese and English. */
 static void row_error(batch *b, size_t i, const gw_api_err *e) {
-    char field[sizeof e->field], msg[sizeof e->message + 32];
+    char field[sizeof e->field], detail[sizeof e->message + 32];
+    char vi[ROWERR_TEXT_MAX + sizeof e->message], en[ROWERR_TEXT_MAX + sizeof e->message];
     row_field(e->field, field, sizeof field);
     size_t fl = strlen(e->field);
-    if (!strcmp(e->field, "to"))
-        snprintf(msg, sizeof msg, "a phone (or a channel and user_id) is required");
-    else if (!strcmp(e->field, "to.phone"))
-        snprintf(msg, sizeof msg,
-                 "phone must be a Vietnamese mobile number: 0912345678 or +84912345678");
-    else if (fl && !strncmp(e->message, e->field, fl))
-        snprintf(msg, sizeof msg, "%s%s", field, e->message + fl);
+    if (fl && !strncmp(e->message, e->field, fl))
+        snprintf(detail, sizeof detail, "%s%s", field, e->message + fl);
     else
-        snprintf(msg, sizeof msg, "%s", e->message);
+        snprintf(detail, sizeof detail, "%s", e->message);
+    /* a placeholder's column: data.<name> (the template step) or template.data.<name> */
+    const char *name = !strncmp(e->field, "template.data.", 14) ? e->field + 14
+                       : !strncmp(e->field, "data.", 5)         ? e->field + 5
+                                                                : "";
     gw_notif_clear(&b->notifs[i]);
     if (b->err[i])
         return;
+    size_t k = b->bodies ? row_kind(b, i, e, name) : ROWERR_N - 1;
+    rowerr_render(b->words->vi[k], field, name, detail, vi, sizeof vi);
+    rowerr_render(b->words->en[k], field, name, detail, en, sizeof en);
     b->n_bad++;
-    b->err[i] = json_pack("{s:I, s:s, s:s}", "row", (json_int_t)b->row_no[i], "field", field,
-                          "message", msg);
+    b->err[i] = json_pack("{s:I, s:s, s:s, s:s, s:s}", "row", (json_int_t)b->row_no[i], "field",
+                          field, "code", rowerr_codes[k], "message", en, "message_vi", vi);
 }
 
 static void copy_field(json_t *dst, const json_t *src, const char *name) {
@@ -809,6 +950,7 @@ static int batch_init(batch *bt, const json_t *b, gw_api_err *e) {
 /* The batch body, then each row (a row's first error is kept, not answered). */
 static int batch_check(gw_api_op *o, gw_api_err *e) {
     batch *bt = o->res;
+    bt->words = gw_api_rowerrs(o->api);
     if (batch_init(bt, o->body, e))
         return MC_EINVAL;
     json_t *rows = json_object_get(o->body, "rows");

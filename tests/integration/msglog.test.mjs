@@ -169,6 +169,28 @@ describe('the message log and the dead letters (issue 13)', { timeout: 180000 },
         assert.match(dry.json.errors[0].message, /ngay.*empty/);
         assert.match(dry.json.errors[2].message, /0912345678/);
         assert.doesNotMatch(JSON.stringify(dry.json.errors), /E\.164/);
+        // each in Vietnamese and English, by its kind (gateway/api/data/row_errors.txt)
+        assert.deepEqual(
+            dry.json.errors.map((e) => [e.code, e.message_vi, e.message]),
+            [
+                ['placeholder_empty', 'Ô data.ngay đang trống: mẫu tin cần giá trị cho ((ngay))', 'data.ngay is empty: the template needs a value for ((ngay))'],
+                ['placeholder_empty', 'Ô data.ngay đang trống: mẫu tin cần giá trị cho ((ngay))', 'data.ngay is empty: the template needs a value for ((ngay))'],
+                ['phone_invalid', 'Số điện thoại phải là số di động Việt Nam, dạng 0912345678 hoặc +84912345678', 'phone must be a Vietnamese mobile number: 0912345678 or +84912345678'],
+            ],
+        );
+        const more = await api('POST', 'notifications/batch', {
+            body: { dry_run: true, template: { id: 'han-nop' }, rows: [{ row: 7, phone: phone() }, { row: 8, user_id: 'u1', data: { ngay: '1/1' } }, { row: 9, phone: phone(), data: { ngay: '1/1', gio: '8h' } }, { row: 10 }] },
+        });
+        assert.equal(more.status, 200, more.body);
+        assert.deepEqual(
+            more.json.errors.map((e) => [e.row, e.field, e.code, e.message_vi]),
+            [
+                [7, 'data.ngay', 'placeholder_missing', 'Thiếu cột data.ngay: mẫu tin cần giá trị cho ((ngay))'],
+                [8, 'channel', 'channel_missing', 'Dòng có user_id thì phải ghi kênh'],
+                [9, 'data.gio', 'placeholder_unknown', 'Mẫu tin không có chỗ trống ((gio)) cho cột data.gio'],
+                [10, 'phone', 'recipient_missing', 'Thiếu số điện thoại (hoặc kênh và user_id) của người nhận'],
+            ],
+        );
         assert.equal(dry.json.preview.text, 'Vui lòng nộp hồ sơ trước ngày 05/12/2026.');
         const sent = await api('POST', 'notifications/batch', { body: { template: { id: 'han-nop' }, rows } });
         assert.equal(sent.status, 400, 'nothing is written while a row is wrong');

@@ -155,6 +155,14 @@ static int load_tokens(const char *path, char *err, size_t errlen) {
     return rc;
 }
 
+static int load_rowerrs(const char *path, char *err, size_t errlen) {
+    gw_rowerrs *w = NULL;
+    int rc = gw_rowerrs_load(path, &w, err, errlen);
+    assert_true(rc ? w == NULL : w != NULL);
+    gw_rowerrs_free(w);
+    return rc;
+}
+
 static int load_statuses(const char *path, char *err, size_t errlen) {
     gw_statuses *st = NULL;
     int rc = gw_statuses_load(path, &st, err, errlen);
@@ -283,6 +291,22 @@ static int parse_notif(const char *body, gw_notif *n, gw_api_err *e) {
 }
 
 /* The one validation that POST /notifications and each batch row go through. */
+/* row_errors.txt: every code once, both languages; the repository's own file loads. */
+static void test_rowerr_errors(void **state) {
+    (void)state;
+    static const bad_file bad[] = {
+        {"phone_invalid = a\n", 1, "want \"<code> = <Vietnamese> | <English>\""},
+        {"phone_nope = a | b\n", 1, "unknown code \"phone_nope\""},
+        {"phone_invalid = a | b\nphone_invalid = a | b\n", 2, "listed twice"},
+        {"phone_invalid =  | b\n", 1, "1.."},
+        {"phone_invalid = \xff | b\n", 1, "UTF-8"},
+        {"phone_invalid = a | b\n", 0, "the code recipient_missing is missing"},
+    };
+    expect_errors(load_rowerrs, bad, MC_ARRAY_LEN(bad), "");
+    char err[256] = "";
+    assert_int_equal(load_rowerrs("gateway/api/data/row_errors.txt", err, sizeof err), 0);
+}
+
 static void test_notif_parse(void **state) {
     (void)state;
     gw_notif n;
@@ -347,9 +371,8 @@ static void test_notif_parse(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_tokens_and_auth),
-        cmocka_unit_test(test_token_errors),
-        cmocka_unit_test(test_status_errors),
+        cmocka_unit_test(test_tokens_and_auth), cmocka_unit_test(test_token_errors),
+        cmocka_unit_test(test_status_errors),   cmocka_unit_test(test_rowerr_errors),
         cmocka_unit_test(test_notif_parse),
     };
     return cmocka_run_group_tests_name("gw_api", tests, setup, teardown);
