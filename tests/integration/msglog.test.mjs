@@ -219,6 +219,24 @@ describe('the message log and the dead letters (issue 13)', { timeout: 180000 },
         assert.equal(n.status, 'dead');
         assert.equal(n.dead_reason, d.reason);
         assert.deepEqual(n.attempts.map((a) => [a.channel, a.result]), [['zalo', 'skipped'], ['sms', 'failed']]);
+
+        // retried, it dies again (the window re-evaluated, SMS failing): still one dead count
+        const deadToday = async () => {
+            const s = await api('GET', 'stats?days=1');
+            assert.equal(s.status, 200, s.body);
+            return Object.values(s.json.days[0].channels).reduce((t, c) => t + c.dead, 0);
+        };
+        const before = await deadToday();
+        assert.ok(before >= 1, String(before));
+        fakes.fail('twilio', { status: 400, code: 21211 });
+        const re = await api('POST', `dead/${id}/retry`, { body: {} });
+        assert.equal(re.status, 202, re.body);
+        assert.ok(await waitFor(async () => (await status(id)) === 'dead', 10000), 'dead again');
+        assert.equal(await deadToday(), before, 'dying again counts it once');
+        const again = await api('GET', 'dead?limit=50');
+        assert.equal(again.json.dead.filter((x) => x.id === id).length, 1, 'one dead letter in the list');
+        const [n2] = await logOf(`zalo:${user}`);
+        assert.deepEqual(n2.attempts.map((a) => [a.channel, a.result]), [['zalo', 'skipped'], ['sms', 'failed'], ['zalo', 'requeued'], ['zalo', 'skipped'], ['sms', 'failed']]);
     });
 
     it('the same dossier status twice within a minute: 409, one history row, one SMS; "repeat": true posts it', async () => {
