@@ -35,6 +35,7 @@
 #include "gateway/dispatch/gw_fanout.h"
 
 #include "core/mc.h"
+#include "gateway/app/gw_channels.h"
 #include "gateway/app/gw_clock.h"
 #include "gateway/app/gw_log.h"
 #include "gateway/store/gw_keys.h"
@@ -47,10 +48,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define FAN_BATCH 500    /* broadcast recipients written per script call */
-#define FAN_MAX_SCANS 64 /* SSCAN calls per batch (channels filtered out cost scans) */
-#define FAN_ID_MAX 64    /* a broadcast id, with its NUL */
-#define FAN_FIELDS 8     /* the fields start hands to every partition */
+#define FAN_BATCH 500      /* broadcast recipients written per script call */
+#define FAN_MAX_SCANS 64   /* SSCAN calls per batch (channels filtered out cost scans) */
+#define FAN_ID_MAX 64      /* a broadcast id, with its NUL */
+#define FAN_FIELDS 8       /* the fields start hands to every partition */
+#define FAN_PHONES_MAX 128 /* the channels whose users are phones, comma-separated */
 
 /* KEYS[1] K.bc(id); ARGV id now_ms. {1, wards, channels, tags, text, priority,
  * not_after_ms, dept, send_at_ms} for a broadcast to fan out (scheduled becomes
@@ -68,12 +70,19 @@ static const char start_lua[] =
     "  h[8] or '',h[9] or ARGV[2]}\n";
 
 /* KEYS[1] K.bc_part(id) of partition q; ARGV id now batch max_scans q, then the
- * fields of start. Returns {notifications written, 1 when q is fanned (or cancelled)}. */
+ * fields of start, then the channels whose users are phones (csv), the message log's
+ * retention (ms) and its keys' lifetime (s). Returns {notifications written, 1 when q is
+ * fanned (or cancelled)}. Each recipient's notification is also entered in their message
+ * log (msglog:<dept>:<who>, who being the phone or "<channel>:<user>": the API's
+ * gw_msglog_whos), which lives in q as the recipient does: the log's index costs a ZADD, a
+ * trim and an EXPIRE per recipient in the same script, no other partition. */
 static const char fan_lua[] =
     "local id,now,batch,maxscan,q=ARGV[1],tonumber(ARGV[2]),tonumber(ARGV[3]),\n"
     "  tonumber(ARGV[4]),ARGV[5]\n"
     "local wards,chans,tags,text,prio,na,dept,send_at=ARGV[6],ARGV[7],ARGV[8],ARGV[9],\n"
     "  ARGV[10],ARGV[11],ARGV[12],ARGV[13]\n"
+    "local phones={} for c in string.gmatch(ARGV[14],'[^,]+') do phones[c]=true end\n"
+    "local keep,ttl=now-tonumber(ARGV[15]),ARGV[16]\n"
     "local k=KEYS[1] local seen=K.bc_seen(id)\n"
     "local h=redis.call('HMGET',k,'status','cursor','ward_idx','fanned','scan_run','finished')\n"
     "if h[1] and h[1]~='fanning' then return {0,1} end\n"
@@ -102,6 +111,9 @@ static const char fan_lua[] =
     "        'send_at_ms',send_at,'not_after_ms',na,'priority',prio,'created_ms',now,\n"
     "        'broadcast',id)\n"
     "      redis.call('ZADD',K.due(),now,nid)\n"
+    "      local lk=K.msglog(dept,phones[c] and u or m)\n"
+    "      redis.call('ZADD',lk,now,nid) redis.call('ZREMRANGEBYSCORE',lk,'-inf','('..keep)\n"
+    "      redis.call('EXPIRE',lk,ttl)\n"
     "      redis.call('HINCRBY',k,'fanned:'..c,1)\n"
     "    end\n"
     "  end\n"
@@ -280,6 +292,17 @@ static void fan_batch(gw_fanout *f) {
     gw_argv_addf(&a, "%u", f->part);
     for (size_t i = 0; i < FAN_FIELDS; i++)
         gw_argv_add(&a, f->field[i] ? f->field[i] : "", f->field_len[i]);
+    /* the message log's: its channels of phones, retention and keys' lifetime as the API's
+     * (gw_msglog.c) */
+    char phones[FAN_PHONES_MAX] = "";
+    for (size_t i = 0; i < gw_channel_count(); i++)
+        if (gw_channel_phone_recipient(gw_channel_name(i)))
+            snprintf(phones + strlen(phones), sizeof phones - strlen(phones), "%s,",
+                     gw_channel_name(i));
+    long days = f->app->cfg->scheduler_retention_days;
+    gw_argv_adds(&a, phones);
+    gw_argv_addf(&a, "%lld", (long long)days * 86400000LL);
+    gw_argv_addf(&a, "%ld", days * 86400 + 86400);
     fan_send(f, &a, on_fan);
 }
 

@@ -179,4 +179,17 @@ describe('broadcast preview warnings and the test send (issue 13)', { timeout: 1
         const log2 = await api('GET', `notifications?recipient=${encodeURIComponent(p)}`);
         assert.equal(log2.json.notifications.length, 9, 'the refused test wrote nothing');
     });
+
+    it("a broadcast's recipients are in their message logs (a phone, a chat user), with the broadcast's text", async () => {
+        const b = await api('POST', 'broadcasts', { body: { audience: { wards: [BEN_THANH], channels: ['sms', 'zalo'] }, text: 'Thông báo mất nước.', priority: 'urgent' } });
+        assert.equal(b.status, 202, b.body);
+        const logOf = async (who) => (await api('GET', `notifications?recipient=${encodeURIComponent(who)}`)).json.notifications || [];
+        const mine = (list) => list.filter((n) => n.broadcast === b.json.id);
+        assert.ok(await waitFor(async () => mine(await logOf('+84909100002')).length === 1, 15000), 'the phone finds it');
+        const [n] = mine(await logOf('0909100002'));
+        assert.ok(n.id.endsWith(`-${b.json.id}-${n.id.split('-').pop()}`), n.id);
+        assert.equal(n.text, 'Thông báo mất nước.');
+        assert.equal(mine(await logOf('zalo:z-recent')).length, 1, 'the chat user finds it');
+        assert.equal(mine(await logOf('facebook:f-recent')).length, 0, 'not addressed');
+    });
 });
