@@ -222,9 +222,8 @@ static const char put_lua[] = "local d=redis.call('HGET',KEYS[1],'dept')\n"
  * it even when it repeats the last), the note, the repeat window (ms). Returns {-2} no
  * dossier, {-1} other dept, {-3, when} the same status and note posted less than the window
  * ago (a double click: nothing written, nothing sent), else {1, the status before, ids...}:
- * one notification per subscriber
- * and the dossier's phone, on the partition's due set. GET /dossiers/{code} lists the same
- * recipients (notify_list): keep them in step. */
+ * one notification per recipient (ARGV 15 on: channel / user pairs, event_rcpt_lua's, whose
+ * message log entries are written before), on the partition's due set. */
 static const char event_lua[] =
     "if redis.call('EXISTS',KEYS[1])==0 then return {-2} end\n"
     "if redis.call('HGET',KEYS[1],'dept')~=ARGV[1] then return {-1} end\n"
@@ -237,13 +236,8 @@ static const char event_lua[] =
     "redis.call('HSET',KEYS[1],'status',ARGV[2],'status_text',ARGV[3],'updated',ARGV[4],\n"
     "  'updated_by',ARGV[11],'last_note',ARGV[13],'status_ms',ARGV[6])\n"
     "redis.call('RPUSH',KEYS[2],ARGV[5])\n"
-    "local rc,seen={},{}\n"
-    "for _,m in ipairs(redis.call('SMEMBERS',KEYS[3])) do\n"
-    "  local c,u=string.match(m,'^([^:]+):(.+)$')\n"
-    "  if c and not seen[m] then seen[m]=true rc[#rc+1]={c,u} end\n"
-    "end\n"
-    "local ph=redis.call('HGET',KEYS[1],'phone') local pc=ARGV[10]\n"
-    "if pc~='' and ph and ph~='' and not seen[pc..':'..ph] then rc[#rc+1]={pc,ph} end\n"
+    "local rc={} for i=15,#ARGV-1,2 do rc[#rc+1]={ARGV[i],ARGV[i+1]} end\n"
+    "local pc=ARGV[10]\n"
     "local out={1,was}\n"
     "for i,r in ipairs(rc) do\n"
     "  local id=ARGV[7]..'-'..i\n"
@@ -256,6 +250,28 @@ static const char event_lua[] =
     "  redis.call('ZADD',K.due(),ARGV[6],id)\n"
     "  out[#out+1]=id\n"
     "end\n"
+    "return out\n";
+
+/* Read-only, KEYS as event_lua's; ARGV dept, the channel of phone numbers ("" = none), status,
+ * note, now_ms, repeat (1/0), the repeat window (ms). Who a status event notifies: {1, channel,
+ * user, ...} — each subscriber once, then the dossier's phone unless it subscribed — or
+ * event_lua's refusals ({-2}, {-1}, {-3, when}) before anything is written. GET
+ * /dossiers/{code} lists the same recipients (notify_list): keep them in step. */
+static const char event_rcpt_lua[] =
+    "if redis.call('EXISTS',KEYS[1])==0 then return {-2} end\n"
+    "if redis.call('HGET',KEYS[1],'dept')~=ARGV[1] then return {-1} end\n"
+    "local h=redis.call('HMGET',KEYS[1],'status','last_note','status_ms','phone')\n"
+    "if ARGV[6]~='1' and (h[1] or '')==ARGV[3] and (h[2] or '')==ARGV[4] and\n"
+    "  tonumber(ARGV[5])-(tonumber(h[3]) or 0)<tonumber(ARGV[7]) then\n"
+    "  return {-3,tonumber(h[3])}\n"
+    "end\n"
+    "local out,seen={1},{}\n"
+    "for _,m in ipairs(redis.call('SMEMBERS',KEYS[3])) do\n"
+    "  local c,u=string.match(m,'^([^:]+):(.+)$')\n"
+    "  if c and not seen[m] then seen[m]=true out[#out+1]=c out[#out+1]=u end\n"
+    "end\n"
+    "local ph,pc=h[4],ARGV[2]\n"
+    "if pc~='' and ph and ph~='' and not seen[pc..':'..ph] then out[#out+1]=pc out[#out+1]=ph end\n"
     "return out\n";
 
 /* KEYS[1] dossier, KEYS[2] history, KEYS[3] subscribers. {-2} none, else {1, hash
@@ -653,15 +669,13 @@ static void event_write(gw_api_op *o) {
     const char *code = o->code;
     const char *note = f->note ? f->note : "";
     const char *by_phone = gw_channel_for_phone();
-    char at[GW_API_TIME_MAX], text[GW_API_TEXT_MAX + 1], hex[2 * EVENT_BASE_BYTES + 1],
-        base[2 * EVENT_BASE_BYTES + 16], nowbuf[24], by[GW_API_ACTOR_MAX];
+    char at[GW_API_TIME_MAX], text[GW_API_TEXT_MAX + 1], base[2 * EVENT_BASE_BYTES + 16],
+        nowbuf[24], by[GW_API_ACTOR_MAX];
     gw_api_token_actor(o->t, by, sizeof by);
     gw_api_format_time(o->api, o->now, at, sizeof at);
     render(f->note && *st->tpl_event_note ? st->tpl_event_note : st->tpl_event, code, f->st_text,
            note, text, sizeof text);
-    gw_api_random_hex(hex, EVENT_BASE_BYTES);
-    /* the notifications live with the dossier: ids <partition>-<hex>-<n> */
-    snprintf(base, sizeof base, "%u-%s", gw_api_part_of(o->api, code), hex);
+    snprintf(base, sizeof base, "%s", json_string_value(json_object_get(o->keep, "base")));
     snprintf(nowbuf, sizeof nowbuf, "%" PRId64, o->now);
     /* by: the officer or key that made the change, shown with the history */
     json_t *ev = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "status", f->status, "status_text",
@@ -684,14 +698,70 @@ static void event_write(gw_api_op *o) {
     for (size_t i = 0; i < MC_ARRAY_LEN(args); i++)
         gw_argv_adds(&av, args[i]);
     gw_argv_addf(&av, "%d", GW_REPEAT_WINDOW_MS);
+    size_t i;
+    json_t *v;
+    json_array_foreach(json_object_get(o->keep, "rc"), i, v) {
+        gw_argv_adds(&av, json_string_value(v));
+    }
     gw_api_op_send(o, &av, GW_API_STATUS, on_event);
     free(evs);
+}
+
+/* Who the event notifies is known: their ids (<partition of the code>-<hex>-<n>, the
+ * notifications live with the dossier), each entered in its recipient's message log, then
+ * the event. A refusal (no dossier, another department's, a repeat) answers as the write's. */
+static void on_event_rcpt(gw_api_op *o, const redisReply *r) {
+    if (r->element[0]->integer < 0) {
+        on_event(o, r);
+        return;
+    }
+    const char *by_phone = gw_channel_for_phone();
+    char hex[2 * EVENT_BASE_BYTES + 1], base[2 * EVENT_BASE_BYTES + 16];
+    char id[2 * EVENT_BASE_BYTES + 40];
+    gw_api_random_hex(hex, EVENT_BASE_BYTES);
+    snprintf(base, sizeof base, "%u-%s", gw_api_part_of(o->api, o->code), hex);
+    json_t *rc = json_array();
+    json_decref(o->keep);
+    o->keep = json_pack("{s:s, s:o}", "base", base, "rc", rc);
+    if (!o->keep) {
+        gw_api_oom(o->rq);
+        return;
+    }
+    for (size_t k = 1, n = 1; k + 1 < r->elements; k += 2) {
+        const redisReply *c = r->element[k], *u = r->element[k + 1];
+        if (c->type != REDIS_REPLY_STRING || u->type != REDIS_REPLY_STRING)
+            continue;
+        json_array_append_new(rc, json_string(c->str));
+        json_array_append_new(rc, json_string(u->str));
+        snprintf(id, sizeof id, "%s-%zu", base, n++);
+        json_t *to = by_phone && !strcmp(c->str, by_phone)
+                         ? json_pack("{s:s}", "phone", u->str)
+                         : json_pack("{s:s, s:s}", "channel", c->str, "user_id", u->str);
+        gw_msglog_note(o, to, id, o->now);
+        json_decref(to);
+    }
+    gw_msglog_then(o, event_write);
+}
+
+static void event_recipients(gw_api_op *o) {
+    const event_fields *f = o->res;
+    const char *by_phone = gw_channel_for_phone();
+    gw_argv av = GW_API_EVAL(o->api, event_rcpt_lua, 3);
+    dossier_keys(&av, o->api, o->code);
+    gw_argv_adds(&av, o->dept);
+    gw_argv_adds(&av, by_phone ? by_phone : "");
+    gw_argv_adds(&av, f->status);
+    gw_argv_adds(&av, f->note ? f->note : "");
+    gw_argv_addf(&av, "%" PRId64, o->now);
+    gw_argv_adds(&av, f->repeat ? "1" : "0");
+    gw_argv_addf(&av, "%d", GW_REPEAT_WINDOW_MS);
+    gw_api_op_send(o, &av, GW_API_STATUS, on_event_rcpt);
 }
 
 static void dossier_event(gw_api_op *o, const char *code) {
     (void)code; /* in o->code */
     snprintf(o->note, sizeof o->note, "%s", ((const event_fields *)o->res)->status);
-    index_then(o, true, event_write);
+    index_then(o, true, event_recipients);
 }
 
 static void dossier_get(gw_api_op *o, const char *code) {

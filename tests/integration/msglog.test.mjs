@@ -19,7 +19,7 @@ import path from 'node:path';
 import { makeTempDir, startRedis, startMotcua, httpRequest, redisCli, waitFor, stopAll } from '../lib/harness.mjs';
 import { startFakes } from '../fakes/providers.mjs';
 import { FB, ZALO, TW, HOUR, offsetTo, providerEnv } from '../lib/providers-env.mjs';
-import { key, idKey, citizenKey, partOfId } from '../lib/keys.mjs';
+import { key, idKey, citizenKey, partOfId, partOf } from '../lib/keys.mjs';
 
 const sha256 = (s) => crypto.createHash('sha256').update(s).digest('hex');
 const newToken = () => crypto.randomBytes(18).toString('base64url');
@@ -260,6 +260,20 @@ describe('the message log and the dead letters (issue 13)', { timeout: 180000 },
         const meant = await api('POST', `dossiers/${code}/events`, { body: { ...ev, note: 'Mời đến nhận trước 17:00', repeat: true } });
         assert.equal(meant.status, 202, meant.body);
         assert.ok(await waitFor(() => smsTo(p).length === 3, 10000), 'a meant repeat is sent');
+        // the dossier's notifications are in the phone's message log (the 409 wrote none)
+        const log = await logOf(p);
+        assert.deepEqual(log.map((n) => n.id), [meant.json.notifications[0], other.json.notifications[0], one.json.notifications[0]]);
+        assert.equal(log[0].dossier, code);
+        // and a chat subscriber's
+        const zu = uid('zd');
+        await R('SADD', key('sub_dossier', partOf(code), code), `zalo:${zu}`);
+        const sub = await api('POST', `dossiers/${code}/events`, { body: { status: 'returned' } });
+        assert.equal(sub.status, 202, sub.body);
+        assert.equal(sub.json.notifications.length, 2);
+        const zlog = await logOf(`zalo:${zu}`);
+        assert.equal(zlog.length, 1);
+        assert.ok(sub.json.notifications.includes(zlog[0].id), zlog[0].id);
+        assert.equal((await logOf(p))[0].id, sub.json.notifications.find((x) => x !== zlog[0].id));
         assert.equal((await api('POST', `dossiers/${code}/events`, { body: { ...ev, repeat: 'yes' } })).status, 400);
     });
 
