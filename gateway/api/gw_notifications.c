@@ -467,6 +467,13 @@ static int test_check(gw_api_op *o, gw_api_err *e) {
     static const char *const allowed[] = {"to", "text", "template", "priority", NULL};
     if (gw_api_only_fields(e, o->body, allowed, "", GW_API_CUT))
         return MC_EINVAL;
+    /* an officer types their own number as they know it: 0912 345 678 is +84912345678 */
+    json_t *to = json_object_get(o->body, "to");
+    json_t *ph = json_object_get(to, "phone");
+    char norm[GW_API_PHONE_MAX];
+    if (json_is_string(ph) &&
+        !gw_api_phone_normalize(json_string_value(ph), json_string_length(ph), norm, sizeof norm))
+        json_object_set_new(to, "phone", json_string(norm));
     gw_notif *n = o->res;
     int rc = gw_notif_parse(o->body, n, e);
     n->test_send = true;

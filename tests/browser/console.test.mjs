@@ -426,7 +426,23 @@ describe('officers console in Chromium', { timeout: 120000 }, () => {
         await page.click('#bc-preview');
         await page.waitForSelector('#bc-preview-out[data-state="fresh"]');
         await page.waitForSelector('#bc-send:not([disabled])');
+        // the zalo user wrote a minute ago: inside the window, no warning; 12:00: nothing waits
+        assert.equal(await page.$('[data-testid="preview-zalo-window"]'), null);
+        assert.equal(await page.$('[data-testid="preview-sms-waits"]'), null);
+        // a test to one phone first: the text as written, now
+        await page.fill('#bc-test-to', '0911000099');
+        await page.click('#bc-test-send');
+        await page.waitForFunction(() => /Đã gửi thử/.test(document.querySelector('#bc-test-msg').textContent));
+        await waitFor(() => smsTo('+84911000099').length === 1, 10000);
+        assert.equal(smsTo('+84911000099')[0].body.Body, smsText, 'the test is the previewed SMS');
+        // Send asks first, with the count (and the cost, when SMS has a price)
         await page.click('#bc-send');
+        await page.waitForSelector('#bc-confirm-box:not([hidden])');
+        const ask = await page.textContent('#bc-confirm-text');
+        assert.match(ask, new RegExp(`^Gửi cho ${WARD_PHONES.length + 1} người nhận\\?`), ask); // no SMS price here: no cost
+        assert.equal(await page.$('#bc-progress[data-id]:not([hidden])'), null, 'nothing sent before the confirmation');
+        await shot(page, 'broadcast-confirm', { fullPage: true });
+        await page.click('#bc-confirm');
         await page.waitForSelector('#bc-progress[data-id]:not([hidden])');
         await page.waitForSelector('#bc-progress[data-done="true"]', { timeout: 30000 });
         assert.equal(await page.textContent('#bc-progress-pct'), '100%');
@@ -450,11 +466,16 @@ describe('officers console in Chromium', { timeout: 120000 }, () => {
         const smsBefore = sms();
         const firstId = await page.getAttribute('#bc-progress', 'data-id');
         // two hours after the gateway's now, as the officer types it: Asia/Ho_Chi_Minh wall time
-        const at = new Date(Date.now() + offset + 2 * HOUR + HCM_OFFSET).toISOString().slice(0, 16);
+        // 22:30 today (the gateway's clock is at 12:00): SMS quiet hours, so it would wait until 07:00
+        const at = `${new Date(Date.now() + offset + HCM_OFFSET).toISOString().slice(0, 10)}T22:30`;
         await page.fill('#bc-send-at', at);
         await page.click('#bc-preview');
         await page.waitForSelector('#bc-send:not([disabled])');
+        const waits = await page.textContent('[data-testid="preview-sms-waits"]');
+        assert.match(waits, /07:00/, waits);
         await page.click('#bc-send');
+        assert.match(await page.textContent('#bc-confirm-text'), /chờ tới: .*SMS 07:00/);
+        await page.click('#bc-confirm');
         await page.waitForFunction(
             (id) => {
                 const p = document.querySelector('#bc-progress');
@@ -494,10 +515,14 @@ describe('officers console in Chromium', { timeout: 120000 }, () => {
         assert.ok(r.open.error, 'an unclosed quote is reported');
     });
 
-    it('sign out clears the token', async () => {
+    it('sign out clears the token and whatever the officer typed or loaded', async () => {
+        await page.$eval('#dossier-q', (e) => { e.value = '251120'; });
+        await page.$eval('#bc-text', (e) => { e.value = 'Bản nháp'; });
         await page.click('#signout');
         await page.waitForSelector('#signin:not([hidden])');
         assert.equal(await page.isHidden('#app'), true);
+        for (const sel of ['#dossier-q', '#bc-text', '#bc-test-to', '#bulk-file']) assert.equal(await page.inputValue(sel), '', `${sel} emptied`);
+        assert.equal(await page.$$eval('#bulk-errors tr[data-row]', (l) => l.length), 0, 'no CSV row left');
         assert.equal(await page.evaluate(() => sessionStorage.getItem('motcua.console.token')), null);
         await page.reload({ waitUntil: 'load' });
         assert.equal(await page.isHidden('#app'), true, 'still signed out after a reload');

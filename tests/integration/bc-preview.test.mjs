@@ -168,10 +168,13 @@ describe('broadcast preview warnings and the test send (issue 13)', { timeout: 1
         }
         assert.equal((await api('POST', 'broadcasts/test', { token: tok.b, body: { to: { phone: p }, text: 'x' } })).status, 403, 'a token without broadcast');
 
-        // a chat user; then the window's limit (1 + 9 = 10), then 429 with Retry-After, nothing written
+        // a chat user, a local number; then the window's limit (1 + 9 = 10), then 429 with Retry-After, nothing written
         const chat = await api('POST', 'broadcasts/test', { body: { to: { channel: 'zalo', user_id: 'z-recent' }, text: 'Thử' } });
         assert.equal(chat.status, 202, chat.body);
-        for (let i = 0; i < 8; i++) assert.equal((await api('POST', 'broadcasts/test', { body: { to: { phone: p }, text: `Thử ${i}` } })).status, 202);
+        const local = await api('POST', 'broadcasts/test', { body: { to: { phone: '0909100077' }, text: 'Thử số 09…' } });
+        assert.equal(local.status, 202, 'a local number as the officer types it');
+        assert.equal(chat.status, 202, chat.body);
+        for (let i = 0; i < 7; i++) assert.equal((await api('POST', 'broadcasts/test', { body: { to: { phone: p }, text: `Thử ${i}` } })).status, 202);
         const over = await api('POST', 'broadcasts/test', { body: { to: { phone: p }, text: 'Một lần nữa' } });
         assert.equal(over.status, 429, over.body);
         const retry = Number(over.headers['retry-after']);
