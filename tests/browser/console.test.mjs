@@ -23,7 +23,8 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
-import { ROOT, makeTempDir, removeTempDir, startRedis, startMotcua, httpRequest, waitFor, sleep } from '../lib/harness.mjs';
+import { ROOT, makeTempDir, removeTempDir, startRedis, startMotcua, httpRequest, waitFor, sleep, redisCli } from '../lib/harness.mjs';
+import { key, partOf } from '../lib/keys.mjs';
 import { startFakes } from '../fakes/providers.mjs';
 import { FB, ZALO, TW, HOUR, HCM_OFFSET, offsetTo, providerEnv } from '../lib/providers-env.mjs';
 import { zaloSignature } from '../lib/sign.mjs';
@@ -496,6 +497,37 @@ describe('officers console in Chromium', { timeout: 120000 }, () => {
         await page.fill('#bc-send-at', '');
     });
 
+    it('message log: a phone\'s notifications with their attempts; reports inbox: filter, open, a status change with a note', async () => {
+        await page.click('#tab-msglog');
+        await page.fill('#log-q', `0${WARD_PHONES[0].slice(3)}`); // as the citizen says it
+        await page.click('#log-search');
+        await page.waitForSelector('#log-list tr[data-id]');
+        const rows = await page.$$eval('#log-list tr[data-id]', (l) => l.map((r) => ({ status: r.dataset.status, text: r.textContent })));
+        assert.ok(rows.some((r) => r.text.includes(unaccent(BC_TEXT).slice(0, 20)) || r.text.includes(BC_TEXT.slice(0, 20))), JSON.stringify(rows));
+        assert.ok(rows.some((r) => /SMS · .* · (sent|delivered)/.test(r.text)), 'an attempt with channel, time and result');
+        await shot(page, 'message-log', { fullPage: true });
+
+        const id = `PA-261203-${String(process.pid % 10000).padStart(4, '0')}`;
+        const now = String(Date.now() + offset);
+        await redisCli(redis.sock, 'HSET', key('report', partOf(id), id), 'id', id, 'category', 'rac_thai', 'ward', WARD, 'status', 'received',
+            'depts', DEPT, 'created_ms', now, 'updated_ms', now, 'ch', 'sms', 'user', WARD_PHONES[1], 'text', 'Rác ở hẻm 12', 'place', 'hẻm 12');
+        await redisCli(redis.sock, 'ZADD', key('dept_reports', partOf(`dept:${DEPT}`), DEPT), now, id);
+        await page.click('#tab-reports');
+        await page.selectOption('#rep-status', 'received');
+        await page.click('#rep-filter');
+        await page.waitForSelector(`#rep-list tr[data-id="${id}"][data-status="received"]`);
+        await page.click(`#rep-list tr[data-id="${id}"] .rep-open`);
+        await page.waitForSelector(`#rep-detail[data-id="${id}"]:not([hidden])`);
+        assert.match(await page.textContent('#rep-detail-text'), /hẻm 12/);
+        await page.selectOption('#rep-new-status', 'resolved');
+        await page.fill('#rep-note', 'Đã thu gom');
+        await page.click('#rep-post');
+        await page.waitForFunction(() => /Đã cập nhật/.test(document.querySelector('#rep-msg').textContent));
+        const got = await api('GET', `reports/${id}`);
+        assert.equal(got.json.status, 'resolved', got.body);
+        await shot(page, 'reports', { fullPage: true });
+    });
+
     it('the page reads CSV as spreadsheets write it: BOM, CRLF or CR, quotes, line breaks in quotes', async () => {
         const r = await page.evaluate(() => {
             const p = (t, sep = ',') => window.motcuaConsole.parseCsv(t, sep);
@@ -521,7 +553,8 @@ describe('officers console in Chromium', { timeout: 120000 }, () => {
         await page.click('#signout');
         await page.waitForSelector('#signin:not([hidden])');
         assert.equal(await page.isHidden('#app'), true);
-        for (const sel of ['#dossier-q', '#bc-text', '#bc-test-to', '#bulk-file']) assert.equal(await page.inputValue(sel), '', `${sel} emptied`);
+        for (const sel of ['#dossier-q', '#bc-text', '#bc-test-to', '#bulk-file', '#log-q']) assert.equal(await page.inputValue(sel), '', `${sel} emptied`);
+        assert.equal(await page.$$eval('#log-list tbody tr, #rep-list tbody tr', (l) => l.length), 0, 'no message log or report rows left');
         assert.equal(await page.$$eval('#bulk-errors tr[data-row]', (l) => l.length), 0, 'no CSV row left');
         assert.equal(await page.evaluate(() => sessionStorage.getItem('motcua.console.token')), null);
         await page.reload({ waitUntil: 'load' });
