@@ -302,7 +302,7 @@ static void test_rowerr_errors(void **state) {
         {"phone_invalid = \xff | b\n", 1, "UTF-8"},
         {"phone_invalid = a | b\n", 0, "the code recipient_missing is missing"},
     };
-    expect_errors(load_rowerrs, bad, MC_ARRAY_LEN(bad), "");
+    expect_errors(load_rowerrs, bad, MC_ARRAY_LEN(bad), "-") /* no @ or ~ in these */;
     char err[256] = "";
     assert_int_equal(load_rowerrs("gateway/api/data/row_errors.txt", err, sizeof err), 0);
 }
