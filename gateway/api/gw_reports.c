@@ -22,7 +22,6 @@
 #include "gateway/app/gw_channels.h"
 #include "gateway/app/gw_log.h"
 #include "gateway/store/gw_keys.h"
-#include "gateway/store/gw_lua.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -249,18 +248,15 @@ void gw_reports_dead(const gw_api *a, gw_req *rq, const gw_api_token *t) {
 }
 
 /* KEYS[1] the notification, KEYS[2] its partition's due set, KEYS[3] the
- * department's dead list there; ARGV: dept, id, now, the zone's offset (ms). {-2} none, {-1}
- * other department, {0, why} not retryable, {1} queued again from the first channel of its
- * list. A broadcast recipient goes back to "not finished" in its broadcast's counters (bc_note
- * counted it dead and finished), so the broadcast is sending again until it settles. The
- * dead count of the day it died is taken back: a message is counted by how it ends, once
- * (dying again counts it dead again, on that day). */
-static const char retry_lua[] = GW_DAY_NOTE_LUA
-    "TZ=tonumber(ARGV[4]) or 0\n"
+ * department's dead list there; ARGV: dept, id, now. {-2} none, {-1} other department,
+ * {0, why} not retryable, {1} queued again from the first channel of its list. A broadcast
+ * recipient goes back to "not finished" in its broadcast's counters (bc_note counted it dead and
+ * finished), so the broadcast is sending again until it settles. */
+static const char retry_lua[] =
     "local k=KEYS[1]\n"
     "if redis.call('EXISTS',k)==0 then return {-2} end\n"
     "local h=redis.call('HMGET',k,'dept','status','text','text_removed','not_after_ms',\n"
-    "  'channels','broadcast','dead_ch','dead_ms')\n"
+    "  'channels','broadcast','dead_ch')\n"
     "if h[1]~=ARGV[1] then return {-1} end\n"
     "if h[2]~='dead' then return {0,'the notification is '..(h[2] or 'unknown')..', not dead'} "
     "end\n"
@@ -279,11 +275,6 @@ static const char retry_lua[] = GW_DAY_NOTE_LUA
     "  end\n"
     "end\n"
     "local first=string.match(h[6] or '','[^,%s]+') or ''\n"
-    "local dm=tonumber(h[9])\n"
-    "if dm then\n"
-    "  local sk=K.stats(h[1],ymd(dm)) local f=((h[8] and h[8]~='') and h[8] or '-')..':dead'\n"
-    "  if (tonumber(redis.call('HGET',sk,f)) or 0)>0 then redis.call('HINCRBY',sk,f,-1) end\n"
-    "end\n"
     "redis.call('HSET',k,'status','scheduled','idx','0')\n"
     "redis.call('HDEL',k,'dead_reason','dead_ms','dead_ch','dead_attempts')\n"
     "redis.call('ZADD',KEYS[2],now,ARGV[2])\n"
@@ -344,7 +335,5 @@ void gw_reports_retry(const gw_api *a, gw_req *rq, const gw_api_token *t) {
     gw_argv_adds(&av, o->dept);
     gw_argv_adds(&av, o->id);
     gw_argv_addf(&av, "%" PRId64, o->now);
-    const gw_app *app = gw_api_app(a);
-    gw_argv_addf(&av, "%" PRId64, app ? gw_tz_offset_ms(app->tz, o->now) : (int64_t)0);
     gw_api_op_send(o, &av, GW_API_STATUS, on_retry);
 }

@@ -34,7 +34,9 @@
  * ch, outcome, now) records that notification id reached a final outcome at now: the
  * partition's final set, and unless cancelled the department's counter of the day;
  * dead_note(id, dept, ch, reason, attempts, now) also records the death in the
- * notification hash and in the department's dead list. dead_why(id, fallback) is the
+ * notification hash and in the department's dead list, and counts it dead once: a letter retried
+ * (POST /dead/{id}/retry keeps dead_counted) that dies again is not counted a second time.
+ * dead_why(id, fallback) is the
  * reason a dead notification shows: each channel it tried with the last failure there
  * ("zalo: outside_window; sms: invalid_number"; one channel: its error alone, the channel
  * being the dead letter's own field), or fallback when none failed. */
@@ -75,10 +77,12 @@
     "  return table.concat(out,'; ')\n"                                                            \
     "end\n"                                                                                        \
     "local function dead_note(id,dept,ch,reason,attempts,now)\n"                                   \
+    "  local again=redis.call('HGET',K.notif(id),'dead_counted')=='1'\n"                           \
     "  redis.call('HSET',K.notif(id),'dead_reason',reason or '','dead_ms',now,"                    \
-    "'dead_ch',ch or '','dead_attempts',attempts or 0)\n"                                          \
+    "'dead_ch',ch or '','dead_attempts',attempts or 0,'dead_counted','1')\n"                       \
     "  if dept and dept~='' then redis.call('ZADD',K.dead_dept(dept),now,id) end\n"                \
-    "  day_note(id,dept,ch,'dead',now)\n"                                                          \
+    "  if again then redis.call('ZADD',K.final(),tonumber(now) or 0,id)\n"                         \
+    "  else day_note(id,dept,ch,'dead',now) end\n"                                                 \
     "end\n"
 
 #define GW_LUA_STATS_TTL_S "3456000" /* daily counters kept 40 days */
