@@ -107,6 +107,15 @@ static const gw_key_spec table[GW_K__COUNT] = {
      * read by the sender before a request, so no partition's script needs it */
     {GW_K_HOLD, "hold", 1, 1, "string", "its own (one per channel, shared by every process)",
      "sender (the provider said its daily quota is spent)", "until the quota resets (PX)"},
+    /* one reader per partition's inbound stream keeps a citizen's messages in order
+     * across gateways (store/gw_lease.h) */
+    {GW_K_LEASE, "lease", 0, 0, "string", "each partition (its inbound stream's reader)",
+     "reader's lease keeper (SET NX PX, renewed; value: the consumer name)",
+     "[worker] claim_idle_ms after the last renewal"},
+    {GW_K_GATEWAYS, "gateways", 0, 1, "zset",
+     "its own (every gateway that reads inbound streams, shared)",
+     "reader's lease keeper (heartbeat: member the consumer name, score its expiry in ms)",
+     "members leave [worker] claim_idle_ms after their last heartbeat"},
 };
 
 const gw_key_spec *gw_keys_table(size_t *n) {

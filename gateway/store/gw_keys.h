@@ -87,7 +87,9 @@ typedef enum gw_key_family {
     GW_K_APIKEYS,      /* hash: a department's API keys, sha256 of the token → name (dept) */
     GW_K_AUDIT,        /* stream: a department's audit trail (dept) */
     GW_K_UNREACH,      /* string: a citizen a channel cannot reach, for a while (channel, user) */
-    GW_K_HOLD, /* string: a channel out of its daily quota until it resets (channel; own tag) */
+    GW_K_HOLD,     /* string: a channel out of its daily quota until it resets (channel; own tag) */
+    GW_K_LEASE,    /* string: the gateway reading this partition's inbound stream */
+    GW_K_GATEWAYS, /* zset: the gateways reading inbound streams, by heartbeat expiry (own tag) */
     GW_K__COUNT
 } gw_key_family;
 
