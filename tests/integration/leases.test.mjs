@@ -4,15 +4,19 @@
 // messages are answered in the order they came whichever gateway took the webhook.
 //
 // - the 16 partitions settle at 8 + 8 (each gateway's fair share);
-// - one Zalo citizen sends 50 messages as fast as the webhooks answer, alternating
-//   between the two gateways → 50 replies, each quoting its message, in order, once;
+// - one Zalo citizen sends 50 messages as fast as possible (8 webhooks in flight at
+//   once, alternating between the two gateways) → 50 replies, each quoting its
+//   message, in the order Redis accepted the messages (read from MONITOR), once each;
 // - the same with the gateway holding the citizen's partition killed with kill -9 after
 //   the 20th message → the other takes the partition over (within claim_idle_ms) and
 //   the 50 replies still come in order, none lost, none twice; it then holds all 16.
+// Without the leases the second point fails (both gateways run turns of the citizen at
+// once and their replies cross).
 
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
+import { spawn } from 'node:child_process';
 import { makeTempDir, startRedis, startMotcua, startDispatcher, httpRequest, redisCli, stopAll, waitFor, sleep } from '../lib/harness.mjs';
 import { startFakes } from '../fakes/providers.mjs';
 import { key, ownKey, partOf, PARTITIONS } from '../lib/keys.mjs';
@@ -46,6 +50,38 @@ function postZalo(mc, user, text, msgId) {
         headers: { 'content-type': 'application/json', 'x-zevent-signature': zaloSignature(ZALO.appId, raw, ts, ZALO.oaKey) },
         body: raw,
     });
+}
+
+/** redis-cli MONITOR on sock: lines() is what Redis ran, in order; stop() ends it. */
+function monitor(sock) {
+    const proc = spawn('redis-cli', ['-s', sock, 'monitor'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    let buf = '';
+    proc.stdout.on('data', (c) => (buf += c));
+    return {
+        lines: () => buf.split('\n'),
+        stop: () => new Promise((r) => (proc.exitCode !== null ? r() : (proc.once('exit', r), process.kill(proc.pid, 'SIGTERM')))),
+    };
+}
+
+/** The ids in the order Redis accepted them (the first command naming each). */
+function acceptedOrder(lines, ids) {
+    const seen = new Map();
+    lines.forEach((l, n) => {
+        for (const id of ids) if (!seen.has(id) && l.includes(`"${id}"`)) seen.set(id, n);
+    });
+    return [...seen.keys()].sort((x, y) => seen.get(x) - seen.get(y));
+}
+
+/** Posts the messages with at most `width` webhooks in flight; each answer must be 200. */
+async function postAll(jobs, width = 8) {
+    let next = 0;
+    const worker = async () => {
+        while (next < jobs.length) {
+            const r = await jobs[next++]();
+            assert.equal(r.status, 200, r.body);
+        }
+    };
+    await Promise.all(Array.from({ length: width }, worker));
 }
 
 describe('one citizen in order across two gateways (partition leases)', { timeout: 180000 }, () => {
@@ -95,16 +131,16 @@ describe('one citizen in order across two gateways (partition leases)', { timeou
     it('50 messages of one citizen through both gateways → 50 replies in order, once each', async () => {
         fakes.reset();
         const user = uid('zo');
-        const ids = [];
-        for (let i = 0; i < N; i++) {
-            const id = uid('zm');
-            ids.push(id);
-            const r = await postZalo(i % 2 ? b : a, user, `xin chao lan ${i + 1}`, id);
-            assert.equal(r.status, 200, r.body);
-        }
+        const ids = Array.from({ length: N }, () => uid('zm'));
+        const mon = monitor(redis.sock);
+        await sleep(200);
+        await postAll(ids.map((id, i) => () => postZalo(i % 2 ? b : a, user, `xin chao lan ${i + 1}`, id)));
         assert.ok(await waitFor(() => quotes(user).length >= N, 30000, 50), `replies: ${quotes(user).length}`);
         await sleep(500);
-        assert.deepEqual(quotes(user), ids, 'every reply quotes its message, in the order they came');
+        await mon.stop();
+        const order = acceptedOrder(mon.lines(), ids);
+        assert.equal(order.length, N, 'MONITOR saw every message');
+        assert.deepEqual(quotes(user), order, 'every reply quotes its message, in the order they came');
     });
 
     it('the holder of the citizen\'s partition killed with kill -9 after 20 messages → still in order, none lost, none twice', async () => {
@@ -114,23 +150,21 @@ describe('one citizen in order across two gateways (partition leases)', { timeou
         const holder = await redisCli(redis.sock, 'GET', key('lease', p));
         assert.ok(holder === 'it-ls-a' || holder === 'it-ls-b', `partition ${p} held: ${holder}`);
         const [victim, survivor, survivorName] = holder === 'it-ls-a' ? [a, b, 'it-ls-b'] : [b, a, 'it-ls-a'];
-        const ids = [];
-        let killedAt = 0;
-        for (let i = 0; i < N; i++) {
-            if (i === 20) {
-                await victim.kill();
-                killedAt = Date.now();
-            }
-            const id = uid('zm');
-            ids.push(id);
-            const to = i < 20 ? (i % 2 ? b : a) : survivor;
-            const r = await postZalo(to, user, `xin chao lan ${i + 1}`, id);
-            assert.equal(r.status, 200, r.body);
-        }
+        const ids = Array.from({ length: N }, () => uid('zm'));
+        const mon = monitor(redis.sock);
+        await sleep(200);
+        const post = (to) => (id, i) => () => postZalo(to(i), user, `xin chao lan ${i + 1}`, id);
+        await postAll(ids.slice(0, 20).map(post((i) => (i % 2 ? b : a))));
+        await victim.kill(); // replies of the first 20 are still being made
+        const killedAt = Date.now();
+        await postAll(ids.slice(20).map((id, i) => post(() => survivor)(id, i + 20)));
         assert.ok(await waitFor(() => quotes(user).length >= N, 30000, 50), `replies: ${quotes(user).length} of ${N}`);
         const took = Date.now() - killedAt;
         await sleep(1500); // a reply sent twice would show now
-        assert.deepEqual(quotes(user), ids, 'in order, none lost, none twice');
+        await mon.stop();
+        const order = acceptedOrder(mon.lines(), ids);
+        assert.equal(order.length, N, 'MONITOR saw every message');
+        assert.deepEqual(quotes(user), order, 'in order, none lost, none twice');
         // the survivor took the partition over and, alone now, every partition
         assert.ok(
             await waitFor(async () => count(await holders(), survivorName) === PARTITIONS, 3 * CLAIM_IDLE_MS, 100),
