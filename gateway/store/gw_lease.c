@@ -23,7 +23,8 @@
 #define ROUNDS 4      /* rounds per ttl: renewals, beats, tries */
 
 /* KEYS[1] the lease; ARGV: owner, ttl ms, op ("take": take when free, renew when ours;
- * "drop": delete when ours). 1 when the lease is (or was) ours, 0 when another's. */
+ * "drop": delete when ours). 1 when the lease is (or was) ours; when another's, take
+ * answers -1 - (its time to live in ms) (not worth trying again before), drop 0. */
 static const char LEASE_LUA[] = "local v = redis.call('GET', KEYS[1])\n"
                                 "if ARGV[3] == 'drop' then\n"
                                 "  if v == ARGV[1] then redis.call('DEL', KEYS[1]) return 1 end\n"
@@ -32,7 +33,7 @@ static const char LEASE_LUA[] = "local v = redis.call('GET', KEYS[1])\n"
                                 "if v == ARGV[1] then\n"
                                 "  redis.call('PEXPIRE', KEYS[1], ARGV[2]) return 1\n"
                                 "end\n"
-                                "if v then return 0 end\n"
+                                "if v then return -1 - redis.call('PTTL', KEYS[1]) end\n"
                                 "redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])\n"
                                 "return 1\n";
 
@@ -47,18 +48,17 @@ static const char BEAT_LUA[] =
     "return redis.call('ZCARD', KEYS[1])\n";
 
 typedef struct lpart {
-    unsigned char st; /* GW_LEASE_* */
-    int renewing;     /* a renewal is in flight */
-    uint64_t ok_sent; /* loop time the last answered renewal (or take) was sent, ms */
-    uint64_t sent;    /* loop time the one in flight was sent, ms */
-    uint64_t since;   /* loop time it became ours (logs) */
+    unsigned char st;  /* GW_LEASE_* */
+    int renewing;      /* a renewal is in flight */
+    uint64_t ok_sent;  /* loop time the last answered renewal (or take) was sent, ms */
+    uint64_t retry_at; /* another's: loop time its lease may have expired, ms */
 } lpart;
 
 struct gw_lease {
     gw_lease_opts o;       /* options (owner copied) */
     char owner[OWNER_MAX]; /* our consumer name */
     unsigned n;            /* partitions */
-    lpart *p;             /* their states, owned */
+    lpart *p;              /* their states, owned */
     unsigned char *st;     /* scratch: states for the plan */
     unsigned *take, *give; /* scratch: the plan */
     unsigned cursor;       /* where the next tries start */
@@ -115,6 +115,7 @@ typedef struct op {
 } op;
 
 static void maybe_release_memory(gw_lease *l);
+static void plan_round(gw_lease *l);
 
 static int lease_cmd(gw_lease *l, unsigned i, const char *verb, gw_store_cb *cb, op *o) {
     gw_argv a = {0};
@@ -135,7 +136,6 @@ static void set_state(gw_lease *l, unsigned i, unsigned char st) {
     unsigned char was = l->p[i].st;
     l->p[i].st = st;
     if (was != GW_LEASE_HELD && st == GW_LEASE_HELD) {
-        l->p[i].since = uv_now(l->o.loop);
         gw_log(GW_INFO, "lease.taken", "{s:i, s:s}", "partition", (int)i, "owner", l->owner);
         l->o.changed(l->o.priv, i, 1);
     } else if (was == GW_LEASE_HELD && st != GW_LEASE_HELD) {
@@ -165,7 +165,7 @@ static void on_lease(gw_store *st, redisReply *rep, void *priv) {
         return;
     }
     int ours = rep && rep->type == REDIS_REPLY_INTEGER && rep->integer == 1;
-    int theirs = rep && rep->type == REDIS_REPLY_INTEGER && rep->integer == 0;
+    int theirs = rep && rep->type == REDIS_REPLY_INTEGER && rep->integer < 0;
     if (p->st == GW_LEASE_TRYING) {
         if (ours) {
             p->ok_sent = o->sent;
@@ -174,6 +174,10 @@ static void on_lease(gw_store *st, redisReply *rep, void *priv) {
             set_state(l, o->part, l->stopping ? GW_LEASE_RELEASING : GW_LEASE_HELD);
         } else {
             p->st = GW_LEASE_FREE;
+            if (theirs) /* -1 - pttl: skipped by the plans until it may have expired */
+                p->retry_at = o->sent + (uint64_t)(-1 - rep->integer);
+            if (theirs && !l->stopping && l->live)
+                plan_round(l); /* the next candidate now, not a round later */
         }
     } else if (p->renewing && (p->st == GW_LEASE_HELD || p->st == GW_LEASE_RELEASING)) {
         p->renewing = 0;
@@ -212,9 +216,16 @@ static void on_beat(gw_store *st, redisReply *rep, void *priv) {
         gw_log(GW_INFO, "lease.gateways", "{s:i, s:i}", "live", (int)live, "share",
                (int)gw_lease_share(l->n, live));
     l->live = live;
+    plan_round(l);
+}
+
+/* Gives back what is over the share, tries free partitions when under it. */
+static void plan_round(gw_lease *l) {
     size_t nt, ng;
+    uint64_t now = uv_now(l->o.loop);
     for (unsigned i = 0; i < l->n; i++)
-        l->st[i] = l->p[i].st;
+        l->st[i] =
+            l->p[i].st == GW_LEASE_FREE && l->p[i].retry_at > now ? GW_LEASE_OTHERS : l->p[i].st;
     gw_lease_plan(l->st, l->n, l->live, &l->cursor, l->take, l->give, l->n, &nt, &ng);
     for (size_t k = 0; k < ng; k++)
         set_state(l, l->give[k], GW_LEASE_RELEASING); /* given back once not busy */

@@ -14,7 +14,8 @@
  *
  * Live gateways beat in one sorted set (GW_K_GATEWAYS, a tag of its own; score: the
  * beat's expiry by the Redis clock). Each aims for its fair share ceil(partitions /
- * live): below it, it tries free partitions; above it, it gives partitions back — after
+ * live): below it, it tries free partitions (not those it saw another holding, until
+ * that lease could have expired); above it, it gives partitions back — after
  * the feed finished the work of that partition it had started (busy), so the next holder
  * never takes over an entry still running here.
  */
@@ -35,6 +36,7 @@ enum {
     GW_LEASE_TRYING,    /* a take is in flight */
     GW_LEASE_HELD,      /* ours: read it */
     GW_LEASE_RELEASING, /* ours, being given back: not read, renewed until not busy */
+    GW_LEASE_OTHERS,    /* another's, whose lease cannot have expired yet: not tried */
 };
 
 typedef struct gw_lease gw_lease;
