@@ -184,9 +184,13 @@ static int reader_open(serve *s, char *err, size_t errlen) {
     return 0;
 }
 
+static void reader_paused(void *arg) {
+    stop_next(arg);
+}
+
+/* Its partitions go back to the other gateways before the store closes. */
 static void reader_stop(serve *s) {
-    gw_reader_pause(s->reader);
-    stop_next(s);
+    gw_reader_pause(s->reader, reader_paused, s);
 }
 
 static void reader_close(serve *s) {

@@ -19,8 +19,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define OWNER_MAX 300 /* bytes of a consumer name */
-#define ROUNDS 4      /* rounds per ttl: renewals, beats, tries */
+#define OWNER_MAX 300    /* bytes of a consumer name */
+#define ROUNDS 4         /* rounds per ttl: renewals, beats, tries */
+#define STOP_TICK_MS 20  /* rounds while giving everything back (an orderly stop) */
+#define STOP_MAX_MS 5000 /* the orderly stop waits for busy partitions this long at most */
 
 /* KEYS[1] the lease; ARGV: owner, ttl ms, op ("take": take when free, renew when ours;
  * "drop": delete when ours). 1 when the lease is (or was) ours; when another's, take
@@ -69,6 +71,11 @@ struct gw_lease {
     uv_timer_t timer;      /* the rounds */
     int beating;           /* a beat is in flight */
     int stopping;          /* gw_lease_release_all */
+    uint64_t stop_at;      /* loop time it was called, ms */
+    void (*done)(void *);  /* then: called once everything went back (or STOP_MAX_MS) */
+    void *done_arg;        /* its argument */
+    unsigned drops;        /* drops (and the leave) sent with an answer awaited */
+    long stop_max;         /* how long the orderly stop waits at most, ms */
     int closing;           /* gw_lease_free: memory goes when nothing is in flight */
     int timer_open;        /* the timer handle is not closed yet */
     unsigned inflight;     /* commands whose callbacks point here */
@@ -190,12 +197,28 @@ static void on_lease(gw_store *st, redisReply *rep, void *priv) {
     free(o);
 }
 
+/* The orderly stop is over when nothing is ours or on its way back (or it took too long).
+ * Checked by the timer only: done may free the store, never inside its reply callback. */
+static void check_stopped(gw_lease *l) {
+    if (!l->stopping || !l->done || l->closing)
+        return;
+    int left = l->drops > 0;
+    for (unsigned i = 0; i < l->n && !left; i++)
+        left = l->p[i].st != GW_LEASE_FREE;
+    if (left && uv_now(l->o.loop) - l->stop_at < (uint64_t)l->stop_max)
+        return;
+    void (*done)(void *) = l->done;
+    l->done = NULL;
+    done(l->done_arg);
+}
+
 static void on_dropped(gw_store *st, redisReply *rep, void *priv) {
     (void)st;
     (void)rep;
     op *o = priv;
     gw_lease *l = o->l;
     l->inflight--;
+    l->drops--;
     free(o);
     maybe_release_memory(l);
 }
@@ -249,10 +272,16 @@ static void send_beat(gw_lease *l, const char *verb) {
     gw_argv_adds(&a, l->owner);
     gw_argv_adds(&a, l->ttl);
     gw_argv_adds(&a, verb);
-    int with_cb = !strcmp(verb, "beat");
-    if (!gw_argv_send(l->o.store, &a, with_cb ? on_beat : NULL, with_cb ? l : NULL) && with_cb) {
+    int beat = !strcmp(verb, "beat");
+    op *o = beat ? NULL : new_op(l, 0);
+    if (beat && !gw_argv_send(l->o.store, &a, on_beat, l)) {
         l->inflight++;
         l->beating = 1;
+    } else if (!beat && o && !gw_argv_send(l->o.store, &a, on_dropped, o)) {
+        l->inflight++;
+        l->drops++;
+    } else {
+        free(o);
     }
     gw_argv_free(&a);
 }
@@ -262,6 +291,8 @@ static void drop(gw_lease *l, unsigned i, int wait_answer) {
     op *o = wait_answer ? new_op(l, i) : NULL;
     if (lease_cmd(l, i, "drop", o ? on_dropped : NULL, o))
         free(o);
+    else if (o)
+        l->drops++;
     gw_log(GW_INFO, "lease.given_back", "{s:i, s:s}", "partition", (int)i, "owner", l->owner);
     l->p[i].st = GW_LEASE_FREE;
     l->p[i].renewing = 0;
@@ -282,8 +313,8 @@ static void round_(gw_lease *l) {
             drop(l, i, 1);
             continue;
         }
-        if (p->renewing)
-            continue;
+        if (p->renewing || (l->stopping && now - p->ok_sent < (uint64_t)l->o.ttl_ms / ROUNDS))
+            continue; /* (stopping: faster rounds, renewals as usual) */
         op *o = new_op(l, i);
         if (!o)
             continue;
@@ -295,6 +326,7 @@ static void round_(gw_lease *l) {
     }
     if (!l->stopping && !l->beating)
         send_beat(l, "beat");
+    check_stopped(l);
 }
 
 static void on_timer(uv_timer_t *t) {
@@ -311,6 +343,7 @@ gw_lease *gw_lease_new(const gw_lease_opts *o) {
     snprintf(l->owner, sizeof l->owner, "%s", o->owner);
     l->o.owner = l->owner;
     snprintf(l->ttl, sizeof l->ttl, "%ld", o->ttl_ms);
+    l->stop_max = o->ttl_ms / 2 < STOP_MAX_MS ? o->ttl_ms / 2 : STOP_MAX_MS;
     l->n = gw_keyspace_partitions(o->keys);
     l->p = calloc(l->n, sizeof *l->p);
     l->st = calloc(l->n, 1);
@@ -355,14 +388,21 @@ unsigned gw_lease_live(const gw_lease *l) {
     return l ? l->live : 0;
 }
 
-void gw_lease_release_all(gw_lease *l) {
-    if (!l || l->stopping)
+void gw_lease_release_all(gw_lease *l, void (*done)(void *arg), void *arg) {
+    if (!l || l->stopping) {
+        if (done)
+            done(arg);
         return;
+    }
     l->stopping = 1;
+    l->stop_at = uv_now(l->o.loop);
+    l->done = done;
+    l->done_arg = arg;
     for (unsigned i = 0; i < l->n; i++)
         if (l->p[i].st == GW_LEASE_HELD)
             set_state(l, i, GW_LEASE_RELEASING);
     send_beat(l, "leave");
+    uv_timer_start(&l->timer, on_timer, STOP_TICK_MS, STOP_TICK_MS);
     round_(l); /* what is not busy goes back now */
 }
 

@@ -68,8 +68,10 @@ unsigned gw_lease_count(const gw_lease *l);
 unsigned gw_lease_live(const gw_lease *l);
 
 /* The orderly stop: takes nothing more, gives every partition back (each once not busy),
- * leaves the heartbeat set. */
-void gw_lease_release_all(gw_lease *l);
+ * leaves the heartbeat set; done (may be NULL) is called once Redis confirmed all that,
+ * or after min(ttl/2, 5 s) at most (what is still held then expires by itself); at once
+ * for NULL or a second call. */
+void gw_lease_release_all(gw_lease *l, void (*done)(void *arg), void *arg);
 
 /* Stops; what is still held is given back (sent, not waited for). */
 void gw_lease_free(gw_lease *l);

@@ -509,11 +509,14 @@ int gw_reader_add(gw_reader *r, const gw_feed *f) {
     return f->parts ? start_leases(r) : 0;
 }
 
-void gw_reader_pause(gw_reader *r) {
-    if (!r)
+void gw_reader_pause(gw_reader *r, void (*done)(void *arg), void *arg) {
+    if (!r) {
+        if (done)
+            done(arg);
         return;
+    }
     r->paused = 1;
-    gw_lease_release_all(r->lease);
+    gw_lease_release_all(r->lease, done, arg);
 }
 
 static void on_timer_closed(uv_handle_t *h) {

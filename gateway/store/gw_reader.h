@@ -83,8 +83,9 @@ int gw_reader_add(gw_reader *r, const gw_feed *f);
 void gw_reader_kick(gw_reader *r);
 
 /* Takes nothing new (no read, no claim): the first step of an orderly stop. Leased
- * partitions are given back as soon as their entries running here are done. */
-void gw_reader_pause(gw_reader *r);
+ * partitions are given back as soon as their entries running here are done; done (may
+ * be NULL) is called when they are (gw_lease_release_all), at once without leases. */
+void gw_reader_pause(gw_reader *r, void (*done)(void *arg), void *arg);
 
 /* The lease keeper of the leased feed (NULL when none): for tests and logs. */
 struct gw_lease *gw_reader_lease(const gw_reader *r);

@@ -9,7 +9,10 @@
 //   message, in the order Redis accepted the messages (read from MONITOR), once each;
 // - the same with the gateway holding the citizen's partition killed with kill -9 after
 //   the 20th message → the other takes the partition over (within claim_idle_ms) and
-//   the 50 replies still come in order, none lost, none twice; it then holds all 16.
+//   the 50 replies still come in order, none lost, none twice; it then holds all 16;
+// - a third gateway joins (8 + 8 again), then stops with SIGTERM: its leases are gone
+//   the moment it exited (given back, not left to expire), it left the live set, and it
+//   exited cleanly (no sanitizer report).
 // Without the leases the second point fails (both gateways run turns of the citizen at
 // once and their replies cross).
 
@@ -17,7 +20,7 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { spawn } from 'node:child_process';
-import { makeTempDir, startRedis, startMotcua, startDispatcher, httpRequest, redisCli, stopAll, waitFor, sleep } from '../lib/harness.mjs';
+import { makeTempDir, startRedis, startMotcua, startDispatcher, httpRequest, redisCli, stopAll, waitFor, sleep, assertCleanExit } from '../lib/harness.mjs';
 import { startFakes } from '../fakes/providers.mjs';
 import { key, ownKey, partOf, PARTITIONS } from '../lib/keys.mjs';
 import { zaloSignature } from '../lib/sign.mjs';
@@ -86,6 +89,7 @@ async function postAll(jobs, width = 8) {
 
 describe('one citizen in order across two gateways (partition leases)', { timeout: 180000 }, () => {
     let dir, redis, fakes, a, b, d;
+    let aliveName; // the gateway left after the kill
     const env = (consumer) =>
         providerEnv(fakes.url, { MOTCUA_WORKER_CONSUMER: consumer, MOTCUA_WORKER_CLAIM_IDLE_MS: String(CLAIM_IDLE_MS) });
     const gateway = (consumer) => startMotcua({ redisUrl: redis.url, args: ['--role', 'gateway'], env: env(consumer) });
@@ -173,5 +177,21 @@ describe('one citizen in order across two gateways (partition leases)', { timeou
         assert.ok(took < 30000);
         const lines = survivor.stderrLines.filter((l) => l.includes('"lease.taken"'));
         assert.ok(lines.length >= PARTITIONS / 2 + 1, 'the survivor logged its takeovers');
+        aliveName = survivorName;
+    });
+
+    it('a gateway joins, then stops in order: its partitions are given back at once', async () => {
+        const c = await gateway('it-ls-c');
+        try {
+            assert.ok(
+                await waitFor(async () => count(await holders(), 'it-ls-c') === PARTITIONS / 2, 15000, 100),
+                `holders: ${JSON.stringify(await holders())}`,
+            );
+            assertCleanExit(await c.stop(), c.stderrLines, 'gateway c');
+            assert.equal(count(await holders(), 'it-ls-c'), 0, 'no lease of the stopped gateway left');
+            assert.equal(await redisCli(redis.sock, 'ZRANGE', ownKey('gateways'), '0', '-1'), aliveName, 'it left the live set');
+        } finally {
+            if (c.alive()) await c.kill();
+        }
     });
 });

@@ -8,7 +8,8 @@
  * heartbeat written here, never renewed) is replaced only after its keys expired, then
  * the survivor holds all 16; a lease overwritten by another holder is lost at its next
  * renewal; a partition over the share is given back only once the feed is not busy with
- * it; the orderly stop gives everything back and leaves the heartbeat set.
+ * it; the orderly stop gives everything back (a busy partition once its work is done)
+ * and leaves the heartbeat set, then says so.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -245,7 +246,7 @@ static void test_two_share(void **state) {
         assert_string_equal(h, f->k[0].held[p] ? "gw-a" : "gw-b");
     }
     /* b stops in order: everything back to a, at once (no lease to wait out) */
-    gw_lease_release_all(f->k[1].l);
+    gw_lease_release_all(f->k[1].l, NULL, NULL);
     spin(f, 20);
     assert_int_equal(count_held(&f->k[1]), 0);
     uint64_t t0 = uv_now(&f->loop);
@@ -325,13 +326,27 @@ static void test_busy_waits(void **state) {
     assert_false(f->both);
 }
 
+static void on_done(void *arg) {
+    (*(int *)arg)++;
+}
+
 static void test_release_all(void **state) {
     fx *f = *state;
     start(f, 0, "gw-a");
     assert_true(spin_count(f, 0, PARTS));
-    gw_lease_release_all(f->k[0].l);
-    spin(f, 50);
-    assert_int_equal(count_held(&f->k[0]), 0);
+    f->k[0].busy[5] = 1; /* a turn of partition 5 still runs */
+    int done = 0;
+    gw_lease_release_all(f->k[0].l, on_done, &done);
+    spin(f, 100);
+    assert_int_equal(count_held(&f->k[0]), 0); /* none is read any more */
+    assert_int_equal(done, 0);                 /* but 5 waits for its turn */
+    char h5[64];
+    holder(f, 5, h5, sizeof h5);
+    assert_string_equal(h5, "gw-a");
+    f->k[0].busy[5] = 0;
+    for (int i = 0; i < WAIT_MS && !done; i++)
+        spin(f, 1);
+    assert_int_equal(done, 1); /* called once Redis confirmed it all */
     char h[64];
     for (unsigned p = 0; p < PARTS; p++) {
         holder(f, p, h, sizeof h);

@@ -230,7 +230,7 @@ static void test_pause_takes_nothing_new(void **state) {
     fx *f = *state;
     start(f, 0, "c1", 0);
     spin(f, 200);
-    gw_reader_pause(f->r[0]);
+    gw_reader_pause(f->r[0], NULL, NULL);
     xadd(f, 1);
     spin(f, 700);
     assert_int_equal(f->f[0].n, 0);
