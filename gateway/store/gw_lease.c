@@ -23,6 +23,7 @@
 #define ROUNDS 4         /* rounds per ttl: renewals, beats, tries */
 #define STOP_TICK_MS 20  /* rounds while giving everything back (an orderly stop) */
 #define STOP_MAX_MS 5000 /* the orderly stop waits for busy partitions this long at most */
+#define QUICK_MS 200     /* the next round this soon while the last beat or a take failed */
 
 /* KEYS[1] the lease; ARGV: owner, ttl ms, op ("take": take when free, renew when ours;
  * "drop": delete when ours). 1 when the lease is (or was) ours; when another's, take
@@ -70,6 +71,7 @@ struct gw_lease {
     gw_script beat;        /* BEAT_LUA */
     uv_timer_t timer;      /* the rounds */
     int beating;           /* a beat is in flight */
+    int hurry;             /* the last beat or a take failed (Redis): next round soon */
     int stopping;          /* gw_lease_release_all */
     uint64_t stop_at;      /* loop time it was called, ms */
     void (*done)(void *);  /* then: called once everything went back (or STOP_MAX_MS) */
@@ -122,6 +124,8 @@ typedef struct op {
 } op;
 
 static void maybe_release_memory(gw_lease *l);
+static void soon(gw_lease *l);
+static void on_timer(uv_timer_t *t);
 static void plan_round(gw_lease *l);
 
 static int lease_cmd(gw_lease *l, unsigned i, const char *verb, gw_store_cb *cb, op *o) {
@@ -181,6 +185,8 @@ static void on_lease(gw_store *st, redisReply *rep, void *priv) {
             set_state(l, o->part, l->stopping ? GW_LEASE_RELEASING : GW_LEASE_HELD);
         } else {
             p->st = GW_LEASE_FREE;
+            if (!theirs) /* an error, not a refusal: try again soon */
+                soon(l);
             if (theirs) /* -1 - pttl: skipped by the plans until it may have expired */
                 p->retry_at = o->sent + (uint64_t)(-1 - rep->integer);
             if (theirs && !l->stopping && l->live)
@@ -232,7 +238,11 @@ static void on_beat(gw_store *st, redisReply *rep, void *priv) {
         maybe_release_memory(l);
         return;
     }
-    if (!rep || rep->type != REDIS_REPLY_INTEGER || l->stopping)
+    if (!rep || rep->type != REDIS_REPLY_INTEGER) {
+        soon(l);
+        return;
+    }
+    if (l->stopping)
         return;
     unsigned live = rep->integer > 0 ? (unsigned)rep->integer : 1;
     if (live != l->live)
@@ -329,8 +339,31 @@ static void round_(gw_lease *l) {
     check_stopped(l);
 }
 
+static uint64_t quick_ms(const gw_lease *l) {
+    uint64_t every = (uint64_t)l->o.ttl_ms / ROUNDS;
+    return every < QUICK_MS ? every : QUICK_MS;
+}
+
+/* Redis failed us: the next round soon (never later than planned). */
+static void soon(gw_lease *l) {
+    if (l->hurry || l->stopping || l->closing)
+        return;
+    l->hurry = 1;
+    uv_timer_start(&l->timer, on_timer, quick_ms(l), 0);
+}
+
+/* A round every ttl/4; sooner while Redis failed us (a gateway starting before Redis
+ * answers, or coming back after it was away, must not wait a quarter of a lease). */
 static void on_timer(uv_timer_t *t) {
-    round_(t->data);
+    gw_lease *l = t->data;
+    l->hurry = 0;
+    round_(l);
+    if (l->stopping)
+        return;
+    if (!l->beating) /* the beat could not be sent */
+        soon(l);
+    else
+        uv_timer_start(&l->timer, on_timer, (uint64_t)l->o.ttl_ms / ROUNDS, 0);
 }
 
 gw_lease *gw_lease_new(const gw_lease_opts *o) {
@@ -361,8 +394,7 @@ gw_lease *gw_lease_new(const gw_lease_opts *o) {
     uv_timer_init(o->loop, &l->timer);
     l->timer.data = l;
     l->timer_open = 1;
-    uint64_t every = (uint64_t)o->ttl_ms / ROUNDS;
-    uv_timer_start(&l->timer, on_timer, 0, every);
+    uv_timer_start(&l->timer, on_timer, 0, 0);
     return l;
 fail:
     free(l->p);
