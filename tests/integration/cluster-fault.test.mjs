@@ -1,9 +1,14 @@
-// Integration test: a Redis Cluster primary killed with kill -9 while messages flow
-// (issue 15's fault test, the inbound side). A real cluster of three primaries and three
+// Integration tests on a Redis Cluster with two gateways: one citizen in order across
+// them (partition leases on a cluster), then a primary killed with kill -9 while
+// messages flow (issue 15's fault test, the inbound side). A real cluster of three primaries and three
 // replicas (short cluster-node-timeout) on loopback ports, two gateways (`--role
 // gateway`, partition leases) and one dispatcher, `[redis] wait_replicas = 1`.
 //
-// 20 Zalo citizens send messages in rounds through both gateways (8 webhooks in flight);
+// First, one citizen sends 50 messages through both gateways, 8 webhooks in flight: the
+// 50 replies quote them in the order the primary of the citizen's partition accepted
+// them (its MONITOR), once each.
+//
+// Then 20 Zalo citizens send messages in rounds through both gateways (8 webhooks in flight);
 // after the second round the primary serving the first citizen's partition is killed
 // with kill -9, its replica is promoted by the cluster, and the rounds go on; once it
 // is, the killed node is started again and comes back as the new primary's replica
@@ -20,6 +25,7 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
+import { spawn } from 'node:child_process';
 import { makeTempDir, startRedisCluster, startMotcua, startDispatcher, httpRequest, stopAll, waitFor, sleep } from '../lib/harness.mjs';
 import { startFakes } from '../fakes/providers.mjs';
 import { key, partOf, PARTITIONS } from '../lib/keys.mjs';
@@ -53,7 +59,7 @@ function postZalo(mc, user, text, msgId) {
     }).catch((e) => ({ status: 0, body: String(e) }));
 }
 
-describe('a cluster primary killed while messages flow', { timeout: 240000 }, () => {
+describe('two gateways on a Redis Cluster: order, and a primary killed while messages flow', { timeout: 240000 }, () => {
     let dir, cluster, fakes, a, b, d;
     const env = (consumer) =>
         providerEnv(fakes.url, {
@@ -75,9 +81,52 @@ describe('a cluster primary killed while messages flow', { timeout: 240000 }, ()
         await stopAll({ procs: [a, b, d], fakes, redis: cluster, dir });
     });
 
-    it('the gateways carry on without a restart; every message answered 200 is answered', async () => {
+    const holders = async () => Promise.all(Array.from({ length: PARTITIONS }, (_, p) => cluster.cli('GET', key('lease', p))));
+    const quotesTo = (user) =>
+        fakes
+            .requests('zalo')
+            .filter((q) => q.body && q.body.recipient && q.body.recipient.user_id === user)
+            .map((q) => q.body.message.quote_message_id);
+
+    it('one citizen, 50 messages through both gateways → 50 replies in order, once each', async () => {
+        assert.ok(
+            await waitFor(async () => {
+                const hs = await holders();
+                return hs.filter((h) => h === 'it-cf-a').length === PARTITIONS / 2 && hs.filter((h) => h === 'it-cf-b').length === PARTITIONS / 2;
+            }, 20000, 200),
+            `holders: ${JSON.stringify(await holders())}`,
+        );
+        const user = uid('co');
+        const node = await cluster.primaryOf(key('inbound', partOf(`zalo:${user}`)));
+        const mon = spawn('redis-cli', ['-h', '127.0.0.1', '-p', String(node.port), 'monitor'], { stdio: ['ignore', 'pipe', 'ignore'] });
+        let seen = '';
+        mon.stdout.on('data', (c) => (seen += c));
+        try {
+            await sleep(200);
+            const ids = Array.from({ length: 50 }, () => uid('m'));
+            let next = 0;
+            await Promise.all(Array.from({ length: 8 }, async () => {
+                while (next < ids.length) {
+                    const i = next++;
+                    const r = await postZalo(i % 2 ? b : a, user, `xin chao lan ${i + 1}`, ids[i]);
+                    assert.equal(r.status, 200, r.body);
+                }
+            }));
+            assert.ok(await waitFor(() => quotesTo(user).length >= ids.length, 30000, 50), `replies: ${quotesTo(user).length}`);
+            await sleep(500);
+            const at = new Map();
+            seen.split('\n').forEach((l, n) => {
+                for (const id of ids) if (!at.has(id) && l.includes(`"${id}"`)) at.set(id, n);
+            });
+            assert.equal(at.size, ids.length, 'MONITOR saw every message');
+            assert.deepEqual(quotesTo(user), [...at.keys()].sort((x, y) => at.get(x) - at.get(y)));
+        } finally {
+            process.kill(mon.pid, 'SIGTERM');
+        }
+    });
+
+    it('a primary killed: the gateways carry on without a restart; every message answered 200 is answered', async () => {
         // the leases settle (each gateway its 8) before the flow starts
-        const holders = async () => Promise.all(Array.from({ length: PARTITIONS }, (_, p) => cluster.cli('GET', key('lease', p))));
         assert.ok(
             await waitFor(async () => {
                 const hs = await holders();
