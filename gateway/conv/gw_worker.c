@@ -41,6 +41,7 @@ typedef struct in_msg {
     struct in_msg *next;
     struct gw_worker *w;               /* owner */
     int started;                       /* its turn is running */
+    int dropped;                       /* its partition is no longer ours: not run again */
     char id[48];                       /* stream entry id */
     char stream[GW_READER_STREAM_MAX]; /* the inbound stream (partition) it came from */
     unsigned part;                     /* that partition */
@@ -105,13 +106,21 @@ static char *dup_field(const redisReply *v, size_t *len) {
 
 /* ---- an entry's life ---- */
 
-/* It failed half-way (Redis): nothing was committed; the timer starts it again. */
+static void entry_done(in_msg *m);
+
+/* It failed half-way (Redis): nothing was committed; the timer starts it again, unless
+ * its partition went to another process meanwhile (which takes it over). */
 static void entry_retry(in_msg *m) {
+    if (m->dropped) {
+        entry_done(m);
+        return;
+    }
     m->started = 0;
     m->w->active--;
 }
 
-/* It is done and acknowledged: out of the queue; the next entries may run. */
+/* It is done and acknowledged (or no longer ours): out of the queue; the next entries
+ * may run. */
 static void entry_done(in_msg *m) {
     gw_worker *w = m->w;
     in_msg **pp = &w->head, *prev = NULL;
@@ -294,12 +303,15 @@ static void feed_taken(void *priv) {
 }
 
 /* The partition of stream is no longer ours: what did not start stays pending for the
- * next holder (it takes it over, in order). */
+ * next holder (it takes it over, in order); what runs finishes, or is forgotten if it
+ * fails. */
 static void feed_drop(void *priv, const char *stream) {
     gw_worker *w = priv;
     in_msg **pp = &w->head, *prev = NULL;
     while (*pp) {
         in_msg *m = *pp;
+        if (!strcmp(m->stream, stream))
+            m->dropped = 1;
         if (m->started || strcmp(m->stream, stream)) {
             prev = m;
             pp = &m->next;
