@@ -641,6 +641,15 @@ int gw_templates_use(const redisReply *r, const json_t *data, const char *prefix
  */
 int gw_templates_provider(const redisReply *r, const json_t *data, const char *prefix,
                           gw_api_message *m, gw_api_err *e);
+/*
+ * A fetched template's text rendered with data, whose keys need not all be placeholders
+ * (a dossier event offers code, procedure, status, note and date to whichever the
+ * department's text uses), into *out (caller frees). 400 template for a blank or too long
+ * text or a placeholder without a value; 500 unreadable. 0 or MC_EINVAL with e.
+ */
+int gw_templates_render(const redisReply *r, const json_t *data, char **out, gw_api_err *e);
+/* The department template a dossier's status change uses (admin-api.md). */
+#define GW_API_STATUS_TPL "dossier_status"
 /* The HTTP client the API asks providers with (template checks), or NULL. */
 gw_httpc *gw_api_httpc(const gw_api *a);
 

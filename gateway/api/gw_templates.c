@@ -139,6 +139,23 @@ int gw_templates_use(const redisReply *r, const json_t *data, const char *prefix
     return rc;
 }
 
+int gw_templates_render(const redisReply *r, const json_t *data, char **out, gw_api_err *e) {
+    gw_tpl_vars vars;
+    *out = NULL;
+    json_t *rec = record_of(r, &vars, e);
+    if (!rec)
+        return MC_EINVAL;
+    for (size_t i = 0; i < vars.n; i++)
+        if (!json_is_string(json_object_get(data, vars.name[i]))) {
+            json_decref(rec);
+            return gw_api_err_set(e, 400, "bad_field", "template",
+                                  "the template's ((%s)) has no value here", vars.name[i]);
+        }
+    int rc = render(rec, data, out, e);
+    json_decref(rec);
+    return rc;
+}
+
 /* The adapter of the first channel whose messages are provider templates a record is
  * linked to, with the link (borrowed from rec); NULL when none. */
 static const ch_adapter *linked(const json_t *rec, json_t **link) {

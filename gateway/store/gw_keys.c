@@ -107,6 +107,11 @@ static const gw_key_spec table[GW_K__COUNT] = {
      * read by the sender before a request, so no partition's script needs it */
     {GW_K_HOLD, "hold", 1, 1, "string", "its own (one per channel, shared by every process)",
      "sender (the provider said its daily quota is spent)", "until the quota resets (PX)"},
+    /* next to sub_dossier (one script writes both, the event script reads both): a
+     * subscriber by phone whose department gave the channels (a comma list); absent =
+     * the default order (ZNS before SMS when the department's template is linked) */
+    {GW_K_SUB_CHANS, "sub_chans", 1, 0, "hash", "the partition of its code", "subscriptions API",
+     "a field leaves with a DELETE; a citizen's HUY leaves it unread (not in sub_dossier)"},
 };
 
 const gw_key_spec *gw_keys_table(size_t *n) {

@@ -18,7 +18,7 @@ import path from 'node:path';
 import { makeTempDir, startRedis, startMotcua, httpRequest, redisCli, waitFor, sleep, stopAll } from '../lib/harness.mjs';
 import { startFakes } from '../fakes/providers.mjs';
 import { FB, ZALO, TW, offsetTo, providerEnv } from '../lib/providers-env.mjs';
-import { idKey, citizenKey, ownKey } from '../lib/keys.mjs';
+import { idKey, citizenKey, ownKey, key, partOf } from '../lib/keys.mjs';
 
 const TPL = '231456'; // the approved ZNS template of the fake
 const PARAMS = [
@@ -212,6 +212,133 @@ describe('ZNS: templates linked, sending, delivery, errors (clock at 12:00 local
         ]);
         fakes.znsState({ quotaLeft: 500 });
         await R('DEL', ownKey('hold', 'zns'));
+    });
+
+    it("a dossier's status change reaches its phone by ZNS with the department's dossier_status template", async () => {
+        const code = `000.00.25.H29-231122-${String(process.pid % 10000).padStart(4, '0')}`;
+        const to = phone();
+        let r = await api('PUT', `dossiers/${code}`, { procedure: 'khai_sinh', status: 'received', phone: to });
+        assert.ok(r.status === 201 || r.status === 200, JSON.stringify(r.json));
+        r = await api('POST', 'subscriptions', { channel: 'zalo', user_id: 'zu-dossier-1', dossier: code });
+        assert.equal(r.status, 201, JSON.stringify(r.json));
+        const text = 'Hồ sơ ((code)) (((procedure))) ((status)), ngày ((date)). ((note))';
+        r = await api('PUT', 'templates/dossier_status', {
+            name: 'Trạng thái hồ sơ',
+            text,
+            zns: { template_id: TPL, params: { ma_ho_so: '((code))', trang_thai: '((status))' } },
+        });
+        assert.equal(r.status, 201, JSON.stringify(r.json));
+        r = await api('POST', `dossiers/${code}/events`, { status: 'approved', note: 'Mời nhận kết quả' });
+        assert.equal(r.status, 202, JSON.stringify(r.json));
+        const ids = r.json.notifications;
+        assert.equal(ids.length, 2, 'the Zalo subscriber and the dossier phone');
+        const byTo = {};
+        for (const id of ids) byTo[JSON.parse(await R('HGET', idKey('notif', id), 'to')).phone ? 'phone' : 'zalo'] = id;
+        assert.equal(await R('HGET', idKey('notif', byTo.phone), 'channels'), 'zns,sms', 'ZNS first for the phone');
+        assert.equal(await R('HGET', idKey('notif', byTo.zalo), 'channels'), 'zalo', 'a Zalo user keeps its chat channel');
+        assert.equal(await R('HGET', idKey('notif', byTo.zalo), 'data:zns'), '', 'no template message for a chat user');
+        const sent = await R('HGET', idKey('notif', byTo.phone), 'text');
+        assert.match(sent, new RegExp(`^Hồ sơ ${code.replace(/\./g, '\\.')} \\(Đăng ký khai sinh\\) đã được phê duyệt, ngày \\d\\d/\\d\\d/\\d{4}\\. Mời nhận kết quả$`));
+        await waitFor(async () => znsTo(to).length === 1, 10000);
+        assert.deepEqual(znsTo(to)[0].body, {
+            phone: zns84(to),
+            template_id: TPL,
+            template_data: { ma_ho_so: code, trang_thai: 'đã được phê duyệt' },
+            tracking_id: byTo.phone,
+        });
+        await waitFor(async () => (await status(byTo.phone)) === 'delivered', 10000);
+        assert.equal(smsTo(to).length, 0, 'no SMS');
+
+        // a status whose wording is longer than the ZNS parameter allows: the change is not
+        // refused, the phone gets the template's text by SMS
+        r = await api('POST', `dossiers/${code}/events`, { status: 'ready_for_pickup' });
+        assert.equal(r.status, 202, JSON.stringify(r.json));
+        let ph = null;
+        for (const id of r.json.notifications) if (JSON.parse(await R('HGET', idKey('notif', id), 'to')).phone) ph = id;
+        assert.equal(await R('HGET', idKey('notif', ph), 'channels'), 'sms');
+        assert.match(await R('HGET', idKey('notif', ph), 'text'), /^Hồ sơ .* đã có kết quả, mời anh\/chị đến nhận, ngày /);
+        await waitFor(async () => smsTo(to).length === 1, 10000);
+        const logged = [...mc.stdoutLines, ...mc.stderrLines].filter((l) => l.includes('admin.dossier_template'));
+        assert.ok(logged.some((l) => /trang_thai is 35 characters; the template allows 20/.test(l)), `logged: ${logged.join('\n')}`);
+
+        // without the template: statuses.txt's text, by SMS as before
+        r = await api('DELETE', 'templates/dossier_status');
+        assert.equal(r.status, 204);
+        r = await api('POST', `dossiers/${code}/events`, { status: 'processing' });
+        for (const id of r.json.notifications) if (JSON.parse(await R('HGET', idKey('notif', id), 'to')).phone) ph = id;
+        assert.equal(await R('HGET', idKey('notif', ph), 'channels'), 'sms');
+        assert.doesNotMatch(await R('HGET', idKey('notif', ph), 'text'), /ngày \d\d\//);
+    });
+
+    it('subscriptions by phone take channel zalo or sms, or a channels order; a dossier event follows it', async () => {
+        const code = `000.00.25.H29-231123-${String(process.pid % 10000).padStart(4, '0')}`;
+        let r = await api('PUT', `dossiers/${code}`, { procedure: 'khai_sinh', status: 'received' });
+        assert.equal(r.status, 201, JSON.stringify(r.json));
+        r = await api('PUT', 'templates/dossier_status', {
+            name: 'Trạng thái hồ sơ',
+            text: 'Hồ sơ ((code)): ((status))',
+            zns: { template_id: TPL, params: { ma_ho_so: '((code))', trang_thai: '((status))' } },
+        });
+        assert.equal(r.status, 201, JSON.stringify(r.json));
+        const who = { dflt: phone(), sms: phone(), zalo: phone(), order: phone() };
+        const bodies = {
+            dflt: { phone: who.dflt },
+            sms: { phone: who.sms, channel: 'sms' },
+            zalo: { phone: who.zalo, channel: 'zalo' },
+            order: { phone: who.order, channels: ['sms', 'zalo'] },
+        };
+        for (const [k, b] of Object.entries(bodies)) {
+            r = await api('POST', 'subscriptions', { ...b, dossier: code });
+            assert.equal(r.status, 201, `${k}: ${JSON.stringify(r.json)}`);
+        }
+        // the citizen is its phone's SMS identity whatever carries it: its own HUY finds it
+        const members = (await R('SMEMBERS', key('sub_dossier', partOf(code), code))).split('\n').sort();
+        assert.deepEqual(members, Object.values(who).map((p) => `sms:${p}`).sort());
+
+        const bad = [
+            [{ phone: phone(), channel: 'facebook', dossier: code }, 'channel', /cannot reach a phone/],
+            [{ phone: phone(), channels: ['zalo', 'nope'], dossier: code }, 'channels[1]', /cannot reach a phone/],
+            [{ phone: phone(), channel: 'sms', channels: ['sms'], dossier: code }, 'channels', /not both/],
+            [{ channel: 'zalo', user_id: 'u1', channels: ['zalo'], dossier: code }, 'channels', /with a phone/],
+            [{ phone: phone(), channel: 'zalo', ward: '26743' }, 'channel', /free text/],
+        ];
+        for (const [b, field, msg] of bad) {
+            r = await api('POST', 'subscriptions', b);
+            assert.equal(r.status, 400, JSON.stringify(b));
+            assert.equal(r.json.field, field, JSON.stringify(r.json));
+            assert.match(r.json.message, msg);
+        }
+        r = await api('POST', 'subscriptions', { phone: phone(), channel: 'sms', ward: '26743' });
+        assert.equal(r.status, 201, JSON.stringify(r.json));
+
+        r = await api('POST', `dossiers/${code}/events`, { status: 'approved' });
+        assert.equal(r.status, 202, JSON.stringify(r.json));
+        const chans = {};
+        for (const id of r.json.notifications) {
+            const to = JSON.parse(await R('HGET', idKey('notif', id), 'to')).phone;
+            const k = Object.keys(who).find((x) => who[x] === to);
+            chans[k] = [await R('HGET', idKey('notif', id), 'channels'), (await R('HGET', idKey('notif', id), 'data:zns')) !== ''];
+        }
+        assert.deepEqual(chans, {
+            dflt: ['zns,sms', true],
+            sms: ['sms', false],
+            zalo: ['zns', true],
+            order: ['sms,zns', true],
+        });
+
+        // DELETE forgets the order: subscribed again without one, the default applies
+        r = await httpRequest(`${mc.url}/api/v1/subscriptions?phone=${encodeURIComponent(who.sms)}&dossier=${code}`, {
+            method: 'DELETE',
+            headers: { authorization: `Bearer ${token}` },
+        });
+        assert.equal(r.status, 200, r.body);
+        r = await api('POST', 'subscriptions', { phone: who.sms, dossier: code });
+        assert.equal(r.status, 201);
+        r = await api('POST', `dossiers/${code}/events`, { status: 'processing' });
+        for (const id of r.json.notifications)
+            if (JSON.parse(await R('HGET', idKey('notif', id), 'to')).phone === who.sms)
+                assert.equal(await R('HGET', idKey('notif', id), 'channels'), 'zns,sms');
+        await api('DELETE', 'templates/dossier_status');
     });
 
     it('a disabled template makes the notification dead with the reason, no SMS', async () => {
