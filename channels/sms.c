@@ -859,6 +859,9 @@ static const ch_key sms_keys[] = {
     {"sender", CH_KT_STR, "", 0, 0, NULL, offsetof(ch_settings, sender)},
     {"unaccented", CH_KT_BOOL, "true", 0, 0, NULL, offsetof(ch_settings, unaccented)},
     {"quiet_hours", CH_KT_HOURS, "21:00-07:00", 0, 0, NULL, offsetof(ch_settings, quiet_hours)},
+    /* a notice about the citizen's own dossier is a transaction (customer care, not
+     * advertising: vn-rules.md §6a): any time unless configured */
+    {"transaction_quiet_hours", CH_KT_HOURS, "", 0, 0, NULL, offsetof(ch_settings, tx_quiet_hours)},
     {"max_segments", CH_KT_INT, "4", 1, SMS_HARD_MAX_SEGMENTS, NULL,
      offsetof(ch_settings, max_segments)},
     {"status_callback", CH_KT_URL, "", 0, 0, NULL, offsetof(ch_settings, status_callback)},

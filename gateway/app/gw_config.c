@@ -191,6 +191,7 @@ static int channels_init(gw_config *c) {
         ch->s.shared_secret = ch->s.sender = ch->s.status_callback = ch->s.oauth_base = "";
         ch->s.oauth_secret = ch->s.allowed_addrs = ch->s.more_text = ch->s.refresh_token = "";
         ch->s.zns_api_base = ch->s.quiet_hours = ch->s.allowed_origins = "";
+        ch->s.tx_quiet_hours = "";
         ch->s.unreachable_days = 0;
         for (size_t k = 0; k < ch->n_keys; k++) {
             char err[256];
