@@ -119,6 +119,8 @@ typedef struct ch_settings {
     const char *allowed_origins; /* web chat: origins allowed, comma-separated, "*" any */
     long unreachable_days;       /* a citizen the provider says it cannot reach is not tried
                                     again on this channel for this many days (ZNS) */
+    long max_per_day;            /* sms: notifications to one number per local day, urgent
+                                    ones not counted; 0 = no cap */
 } ch_settings;
 
 /* ---- configuration: each channel declares the keys of its [section] ---- */

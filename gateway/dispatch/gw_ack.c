@@ -117,8 +117,8 @@ void gw_job_note(const gw_job *j, const char *result, const char *error) {
     char *line = o ? json_dumps(o, JSON_COMPACT) : NULL;
     char k[GW_KEYS_MAX];
     json_decref(o);
-    if (line && gw_key(j->s->app->keys, k, sizeof k, GW_K_ATTEMPTS, gw_job_notif_part(j),
-                       j->notif) > 0)
+    if (line &&
+        gw_key(j->s->app->keys, k, sizeof k, GW_K_ATTEMPTS, gw_job_notif_part(j), j->notif) > 0)
         gw_store_cmdf(j->s->app->store, NULL, NULL, "RPUSH %s %s", k, line);
     free(line);
 }
@@ -155,8 +155,9 @@ static int notif_outcome(gw_job *j, const char *dead_reason) {
         gw_argv_add(&a, j->text ? j->text : "", j->text ? j->text_len : 0);
         gw_argv_addf(&a, "%d", j->attempts);
         gw_argv_addf(&a, "%" PRId64, tz);
-        gw_argv_adds(&a, j->skipped ? "skipped" : "failed");
+        gw_argv_adds(&a, j->later_ms > 0 ? "later" : j->skipped ? "skipped" : "failed");
         gw_argv_adds(&a, j->final ? "1" : "0");
+        gw_argv_addf(&a, "%" PRId64, j->later_ms);
     }
     gw_argv_adds(&a, j->id); /* the entry, last: the scripts acknowledge it */
     int rc = gw_argv_send(s->app->store, &a, on_acked, j);

@@ -80,6 +80,10 @@ struct gw_job {
     int skipped;             /* outside the window, or remembered unreachable or out of quota:
                                 acknowledged as skipped, not failed */
     int final;               /* its failure ends the notification (no next channel) */
+    char urgent[4];          /* "1": an urgent notification (gw_sched's `urgent` field) */
+    int day_checked;         /* its number's count of the day was taken before the first part */
+    int64_t later_ms;        /* >0: acknowledged back to the due set for then (the number's
+                                cap of the day reached), not failed */
     int cancelled;           /* its broadcast was cancelled before it left: acked as such */
     int acking;              /* its EXEC is in flight */
     int dead;                /* gw_job_ack records a failure */

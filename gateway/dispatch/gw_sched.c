@@ -161,6 +161,7 @@ static const char pass_lua[] = GW_BC_NOTE_LUA GW_DAY_NOTE_LUA
     "          if c and c.left>=0 then c.left=c.left-1 c.used=c.used+1 end\n"
     "          local a={'XADD',K.out(ch),'*','to',rcpt,'text',h[2],'purpose','update','notif',id}\n"
     "          if bc then a[#a+1]='bc' a[#a+1]=h[8] end\n"
+    "          if h[7]=='urgent' then a[#a+1]='urgent' a[#a+1]='1' end\n"
     "          local d=redis.call('HGET',k,'data:'..ch)\n"
     "          if d then a[#a+1]='data' a[#a+1]=d end\n"
     "          redis.call(unpack(a))\n"

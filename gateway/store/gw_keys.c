@@ -112,6 +112,11 @@ static const gw_key_spec table[GW_K__COUNT] = {
      * the default order (ZNS before SMS when the department's template is linked) */
     {GW_K_SUB_CHANS, "sub_chans", 1, 0, "hash", "the partition of its code", "subscriptions API",
      "a field leaves with a DELETE; a citizen's HUY leaves it unread (not in sub_dossier)"},
+    /* [sms] max_per_number_per_day: one counter per number and local day, in the citizen's
+     * partition (notifications to one number live in every partition: the sender counts,
+     * as it checks the chat window, right before the first request) */
+    {GW_K_PER_DAY, "per_day", 3, 0, "string", ANY_PART, "sender (before a notification's request)",
+     "2 days (EX when the day's first is counted)"},
 };
 
 const gw_key_spec *gw_keys_table(size_t *n) {

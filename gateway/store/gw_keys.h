@@ -89,6 +89,8 @@ typedef enum gw_key_family {
     GW_K_UNREACH,      /* string: a citizen a channel cannot reach, for a while (channel, user) */
     GW_K_HOLD, /* string: a channel out of its daily quota until it resets (channel; own tag) */
     GW_K_SUB_CHANS, /* hash: a dossier's subscribers by phone → their channel order (code) */
+    GW_K_PER_DAY,   /* string: notifications sent to one number on a local day (channel, user,
+                       yyyy-mm-dd) */
     GW_K__COUNT
 } gw_key_family;
 

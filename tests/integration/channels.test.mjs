@@ -442,6 +442,7 @@ describe('sms via kannel', { timeout: 60000 }, () => {
         assert.equal(r.status, 200, r.body);
         const [req] = await fakes.waitFor('kannel', 1, 10000);
         assert.equal(req.query.to, '+84912345678');
+        assert.equal(req.query.from, 'UBND', 'from the brandname of [sms] sender');
         assert.match(req.query.text, /tam tru/i);
         q.set('secret', 'nope');
         assert.equal((await httpRequest(`${mc.url}/webhook/sms?${q}`)).status, 401);

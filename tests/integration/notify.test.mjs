@@ -334,6 +334,61 @@ describe('notifications: quiet hours by kind of notice (controlled clock)', { ti
     });
 });
 
+describe('notifications: [sms] max_per_number_per_day (controlled clock)', { timeout: 60000 }, () => {
+    let dir, redis, fakes;
+
+    before(async () => {
+        dir = makeTempDir('motcua-nc-');
+        redis = await startRedis(path.join(dir, 'redis'));
+        fakes = await startFakes(fakeConfig());
+    });
+
+    after(async () => {
+        await stopAll({ fakes, redis, dir });
+    });
+
+    it('the third notification of the day to one number waits for the next day; an urgent one is not counted', async () => {
+        const off12 = offsetTo(12);
+        const t12 = Date.now() + off12;
+        const midnight = t12 + 12 * HOUR; // 00:00 local the next day
+        const to = phone();
+        const day = new Date(t12 + HCM_OFFSET).toISOString().slice(0, 10);
+        const ids = [nid(), nid(), nid()];
+        const urgent = nid();
+        let d = await startDispatcher({ redisUrl: redis.url, env: env(fakes.url, off12, { MOTCUA_SMS_MAX_PER_NUMBER_PER_DAY: '2' }), consumer: 'it-cap-1' });
+        let late;
+        try {
+            for (const [i, id] of ids.entries())
+                await putNotif(redis, id, { to: { phone: to }, text: `Hồ sơ ${i}`, channels: 'sms', dueMs: t12 - 1000, extra: ['dossier', `000.00.25.H29-231122-000${i}`] });
+            await putNotif(redis, urgent, { to: { phone: to }, text: 'Khẩn', channels: 'sms', dueMs: t12 - 1000, priority: 'urgent' });
+            await waitFor(async () => (await status(redis, urgent)) === 'sent', 10000);
+            await waitFor(async () => {
+                const st = await Promise.all(ids.map((id) => status(redis, id)));
+                return st.filter((x) => x === 'sent').length === 2 && (await Promise.all(ids.map((id) => dueAt(redis, id)))).some((x) => x !== '');
+            }, 10000);
+            late = (await Promise.all(ids.map(async (id) => [id, await dueAt(redis, id)]))).find(([, x]) => x !== '')[0];
+            assert.equal(Number(await dueAt(redis, late)), midnight, 'due again at local midnight');
+            assert.equal(await status(redis, late), 'scheduled');
+            assert.deepEqual((await attempts(redis, late)).map((a) => [a.channel, a.result, a.error]), [['sms', 'later', 'per_number_day']]);
+            assert.equal(smsTo(fakes, to).length, 3, 'two notices and the urgent one');
+            const k = citizenKey('per_day', 'sms', to, day);
+            assert.equal(await redisCli(redis.sock, 'GET', k), '3', 'counted in the citizen partition (the urgent one is not)');
+            const ttl = Number(await redisCli(redis.sock, 'TTL', k));
+            assert.ok(ttl > 0 && ttl <= 2 * 86400, `expires (${ttl} s)`);
+        } finally {
+            assertCleanExit(await d.stop(), d.lines, 'dispatcher at 12:00');
+        }
+        // the next day: a transaction notice may go at 00:00, and it does
+        d = await startDispatcher({ redisUrl: redis.url, env: env(fakes.url, midnight + 1000 - Date.now(), { MOTCUA_SMS_MAX_PER_NUMBER_PER_DAY: '2' }), consumer: 'it-cap-2' });
+        try {
+            await waitFor(async () => (await status(redis, late)) === 'sent', 10000);
+            assert.equal(smsTo(fakes, to).length, 4);
+        } finally {
+            assertCleanExit(await d.stop(), d.lines, 'dispatcher at 00:00');
+        }
+    });
+});
+
 describe('notifications: two dispatchers share the work', { timeout: 180000 }, () => {
     let dir, redis, fakes;
     const N = 1000;
