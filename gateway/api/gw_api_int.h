@@ -650,6 +650,17 @@ int gw_templates_provider(const redisReply *r, const json_t *data, const char *p
 int gw_templates_render(const redisReply *r, const json_t *data, char **out, gw_api_err *e);
 /* The department template a dossier's status change uses (admin-api.md). */
 #define GW_API_STATUS_TPL "dossier_status"
+/* ---- gw_cost.c: what sending costs, per channel ---- */
+
+/* The units one text costs on channel ch per recipient (SMS segments of the text as it
+ * would go, 1 for a ZNS message, 0 for a free channel or an unknown one). */
+long gw_cost_units(const gw_app *app, const char *ch, const char *text, size_t len);
+/* Adds recipients × units to cost[ch] ({"recipients","units","cost_vnd" when the channel
+ * has a price}). 0 or MC_ENOMEM. */
+int gw_cost_add(const gw_app *app, json_t *cost, const char *ch, long long recipients, long units);
+/* The sum of cost_vnd over the channels of a cost object. */
+json_int_t gw_cost_total(const json_t *cost);
+
 /* The HTTP client the API asks providers with (template checks), or NULL. */
 gw_httpc *gw_api_httpc(const gw_api *a);
 

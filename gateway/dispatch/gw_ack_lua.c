@@ -32,9 +32,11 @@
     "  return r\n"                                                                                 \
     "end\n"
 
-/* KEYS notif, stream, wire; ARGV: id channel provider_id now tz_offset_ms note entry. A
- * notification being sent becomes sent; the note (an unconfirmed send, or "") goes into
- * its attempts entry. */
+/* KEYS notif, stream, wire; ARGV: id channel provider_id now tz_offset_ms note units entry.
+ * A notification being sent becomes sent; the note (an unconfirmed send, or "") goes into
+ * its attempts entry; units (what the provider charges by: SMS segments, ZNS messages; 0
+ * for a free channel) are added to the day's "<channel>:units" counter, which GET /stats
+ * prices. */
 const char gw_lua_notif_sent[] = GW_BC_NOTE_LUA GW_DAY_NOTE_LUA ACK_ENTRY_LUA
     "TZ=tonumber(ARGV[5]) or 0\n"
     "local k=KEYS[1]\n"
@@ -44,6 +46,10 @@ const char gw_lua_notif_sent[] = GW_BC_NOTE_LUA GW_DAY_NOTE_LUA ACK_ENTRY_LUA
     "  redis.call('HSET',k,'status','sent','provider_id',ARGV[3],'sent_ms',ARGV[4])\n"
     "  bc_note(bc,ARGV[2],nil,'sent',true)\n"
     "  day_note(ARGV[1],dept,ARGV[2],'sent',ARGV[4])\n"
+    "  local u=tonumber(ARGV[7]) or 0\n"
+    "  if u>0 and dept and dept~='' then\n"
+    "    redis.call('HINCRBY',K.stats(dept,ymd(tonumber(ARGV[4]))),ARGV[2]..':units',u)\n"
+    "  end\n"
     "end\n"
     "local note=ARGV[6]~='' and ARGV[6] or nil\n"
     "redis.call('RPUSH',K.attempts(ARGV[1]),cjson.encode({channel=ARGV[2],at=tonumber(ARGV[4]),\n"

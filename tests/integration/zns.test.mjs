@@ -352,4 +352,35 @@ describe('ZNS: templates linked, sending, delivery, errors (clock at 12:00 local
         assert.ok([...mc.stdoutLines, ...mc.stderrLines].some((l) => l.includes('send.notification_dead') && l.includes('template_disabled')), 'a log event');
         fakes.znsState({ template: { id: TPL, status: 'ENABLE' } });
     });
+    it('what it costs: a bulk send by channel before it is sent (ZNS 200 đ, SMS 350 đ a segment), and GET /stats after', async () => {
+        const data = (c) => ({ code: c, status: 'Đã có kết quả' });
+        const r = await api('POST', 'notifications/batch', {
+            dry_run: true,
+            template: { id: 'ket_qua' },
+            rows: [
+                { phone: phone(), data: data('HS-1') },
+                { phone: phone(), data: data('HS-2') },
+                { phone: phone(), channel: 'sms', data: data('HS-3') },
+            ],
+        });
+        assert.equal(r.status, 200, JSON.stringify(r.json));
+        assert.equal(r.json.valid, 3);
+        assert.deepEqual(r.json.cost, {
+            zns: { recipients: 2, units: 2, cost_vnd: 400 },
+            sms: { recipients: 1, units: 1, cost_vnd: 350 },
+        });
+        assert.equal(r.json.cost_vnd, 750);
+
+        // what was sent by the tests above, priced: every ZNS message sent and SMS segment counted
+        const st = await api('GET', 'stats?days=1');
+        assert.equal(st.status, 200, JSON.stringify(st.json));
+        const day = st.json.days.at(-1);
+        const zns = day.cost.zns, sms = day.cost.sms;
+        assert.equal(zns.units, day.channels.zns.sent, 'one unit per ZNS message sent');
+        assert.ok(zns.units >= 5, JSON.stringify(day));
+        assert.equal(zns.cost_vnd, zns.units * 200);
+        assert.ok(sms.units >= day.channels.sms.sent && sms.units > 0, JSON.stringify(day));
+        assert.equal(sms.cost_vnd, sms.units * 350);
+        assert.deepEqual(st.json.cost_vnd, { zns: zns.cost_vnd, sms: sms.cost_vnd });
+    });
 });
