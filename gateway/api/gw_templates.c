@@ -657,6 +657,16 @@ static void on_tpl_token(gw_api_op *o, const redisReply *r) {
     ch_http h;
     char err[WHY_MAX], path[64];
     snprintf(path, sizeof path, "%s.template_id", ad->name);
+    if (gw_channel_enabled(app->cfg, ad->name) && !gw_channel_can_send(app->cfg, ad->name) &&
+        *app->cfg->outbox_dir && !(r->type == REDIS_REPLY_STRING && r->len > 0)) {
+        /* no provider to ask and none to send to: the outbox takes what would go (make
+         * run's demo). Kept as unchecked, so it shows; nothing of it reaches a provider. */
+        gw_log(GW_WARN, "console.template_link_unchecked", "{s:s, s:s, s:s}", "dept", o->dept, "id",
+               o->id, "channel", ad->name);
+        json_object_set_new(link, "unchecked", json_string("outbox"));
+        tpl_store(o);
+        return;
+    }
     if (!gw_channel_enabled(app->cfg, ad->name) ||
         ad->tpl_info_render(&st, json_string_value(json_object_get(link, "template_id")), &h, err,
                             sizeof err)) {

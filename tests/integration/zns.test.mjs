@@ -384,3 +384,65 @@ describe('ZNS: templates linked, sending, delivery, errors (clock at 12:00 local
         assert.deepEqual(st.json.cost_vnd, { zns: zns.cost_vnd, sms: sms.cost_vnd });
     });
 });
+
+describe('ZNS without credentials (make run): the link is kept unchecked, a send lands in the outbox', { timeout: 60000 }, () => {
+    let dir, redis, mc;
+    const token = crypto.randomBytes(18).toString('base64url');
+    const api = async (method, p, body) => {
+        const r = await httpRequest(`${mc.url}/api/v1/${p}`, {
+            method,
+            headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+            body: body === undefined ? undefined : JSON.stringify(body),
+        });
+        return { status: r.status, json: r.body ? JSON.parse(r.body) : null };
+    };
+    const outbox = (ch) => {
+        const f = path.join(mc.outbox, `${ch}.jsonl`);
+        return fs.existsSync(f) ? fs.readFileSync(f, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l)) : [];
+    };
+
+    before(async () => {
+        dir = makeTempDir('motcua-zns-ob-');
+        const tokens = path.join(dir, 'tokens.txt');
+        fs.writeFileSync(tokens, `so-tu-phap ${sha256(token)} dossiers:write,notify,read *\n`);
+        redis = await startRedis(path.join(dir, 'redis'));
+        mc = await startMotcua({
+            redisUrl: redis.url,
+            env: {
+                MOTCUA_ADMIN_TOKENS_FILE: tokens,
+                MOTCUA_ZALO_ENABLED: 'true',
+                MOTCUA_ZALO_APP_ID: ZALO.appId,
+                MOTCUA_ZALO_OA_SECRET_KEY: ZALO.oaKey,
+                MOTCUA_ZALO_ZNS_API_BASE: 'http://127.0.0.1:9', // never asked: no token
+                MOTCUA_SMS_ENABLED: 'true',
+                MOTCUA_SMS_AUTH_TOKEN: 'demo',
+                MOTCUA_SERVER_TEST_CLOCK: 'true',
+                MOTCUA_TEST_CLOCK_OFFSET_MS: String(offsetTo(12)),
+            },
+        });
+    });
+
+    after(async () => {
+        await stopAll({ procs: [mc], redis, dir });
+    });
+
+    it('a dossier event to a phone goes to the ZNS outbox with its template message', async () => {
+        let r = await api('PUT', 'templates/dossier_status', {
+            name: 'Trạng thái hồ sơ',
+            text: 'Hồ sơ ((code)): ((status))',
+            zns: { template_id: 'demo-231456', params: { ma_ho_so: '((code))', trang_thai: '((status))' } },
+        });
+        assert.equal(r.status, 201, JSON.stringify(r.json));
+        assert.equal(r.json.zns.unchecked, 'outbox');
+        const code = '000.00.25.H29-231122-0001', to = '+84901234567';
+        r = await api('PUT', `dossiers/${code}`, { procedure: 'khai_sinh', status: 'received', phone: to });
+        assert.equal(r.status, 201, JSON.stringify(r.json));
+        r = await api('POST', `dossiers/${code}/events`, { status: 'approved' });
+        assert.equal(r.status, 202, JSON.stringify(r.json));
+        await waitFor(async () => outbox('zns').length === 1, 10000);
+        const [line] = outbox('zns');
+        assert.equal(line.to, to);
+        assert.deepEqual(line.template, { template_id: 'demo-231456', template_data: { ma_ho_so: code, trang_thai: 'đã được phê duyệt' } });
+        assert.equal(outbox('sms').length, 0, 'ZNS first: the outbox took it');
+    });
+});
