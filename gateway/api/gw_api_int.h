@@ -436,6 +436,10 @@ struct gw_api_op {
     /* the text step's (gw_templates_text) */
     gw_api_message *msg;  /* the message whose text is made, in res */
     gw_api_next_fn *next; /* what follows once it has its text */
+    /* gw_templates_fetch_use's */
+    gw_api_reply_fn *use_fn; /* gets the template once its first use is checked */
+    char *use_rec;           /* owned: the record while its provider link is checked */
+    char use_id[64];         /* its template id (GW_TPL_ID_MAX bytes at most) */
 };
 
 /* A new op for rq and the caller's token t (NULL: nobody yet, the console's sign-in), or
@@ -623,6 +627,16 @@ void gw_templates_text(gw_api_op *o, gw_api_message *m, gw_api_next_fn *next);
 /* Asks the store for the department's template id: fn gets a string (the
  * stored record) or nil (GW_API_ANY). As gw_api_op_send. */
 int gw_templates_fetch(gw_api_op *o, const char *id, gw_api_reply_fn *fn);
+/*
+ * The same for a template about to be used to send: a record linked to a provider
+ * template (ZNS) that was not used since its link was saved is checked with the provider
+ * once more first (issue 14: "before the first use"). Usable, with the same parameters:
+ * marked used_at (once), fn gets it. Refused (disabled meanwhile, other parameters): fn
+ * gets it without its link (the notification goes by the other channels) and the log says
+ * why. No answer from the provider: fn gets it as it is (the send's own errors decide).
+ * Unchecked links (no credentials, the outbox: gw_templates.c) are not asked about.
+ */
+void gw_templates_fetch_use(gw_api_op *o, const char *id, gw_api_reply_fn *fn);
 /*
  * Applies a fetched template (r, a reply of gw_templates_fetch) to data: nil →
  * 400 template.id; with need_all, a placeholder without a value → 400

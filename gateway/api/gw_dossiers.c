@@ -712,7 +712,7 @@ static void on_event_proc(gw_api_op *o, const redisReply *r) {
         gw_api_oom(o->rq);
         return;
     }
-    gw_templates_fetch(o, GW_API_STATUS_TPL, on_event_tpl);
+    gw_templates_fetch_use(o, GW_API_STATUS_TPL, on_event_tpl);
 }
 
 /* An event's text and provider message may come from the department's template: the

@@ -759,7 +759,7 @@ void gw_notifications_batch(const gw_api *a, gw_req *rq, const gw_api_token *t) 
         return;
     const batch *bt = o->res;
     if (bt->tpl_id)
-        gw_templates_fetch(o, bt->tpl_id, on_batch_tpl);
+        gw_templates_fetch_use(o, bt->tpl_id, on_batch_tpl);
     else
         batch_finish(o);
 }

@@ -341,6 +341,35 @@ describe('ZNS: templates linked, sending, delivery, errors (clock at 12:00 local
         await api('DELETE', 'templates/dossier_status');
     });
 
+    it('a link is checked again before its first use: disabled meanwhile → SMS and a log line; usable → marked used, not asked again', async () => {
+        const body = { name: 'Lần đầu', text: 'Hồ sơ ((code)): ((status))', zns: { template_id: TPL, params: { ma_ho_so: '((code))', trang_thai: '((status))' } } };
+        let r = await api('PUT', 'templates/lan_dau', body);
+        assert.equal(r.status, 201, JSON.stringify(r.json));
+        const send = () => api('POST', 'notifications', { to: { phone: phone() }, template: { id: 'lan_dau', data: { code: 'HS-9', status: 'Đã xong' } } });
+        let asked = fakes.count('zns-info');
+        fakes.znsState({ template: { id: TPL, status: 'DISABLE' } });
+        r = await send();
+        assert.equal(r.status, 202, JSON.stringify(r.json));
+        assert.equal(fakes.count('zns-info'), asked + 1, 'asked before the first use');
+        assert.equal(await R('HGET', idKey('notif', r.json.id), 'channels'), 'sms', 'not by ZNS: its template is disabled');
+        await waitFor(async () => [...mc.stdoutLines, ...mc.stderrLines].some((l) => l.includes('admin.template_first_use') && l.includes('refused')), 5000);
+        assert.equal((await api('GET', 'templates/lan_dau')).json.zns.used_at, undefined);
+        fakes.znsState({ template: { id: TPL, status: 'ENABLE' } });
+        r = await send();
+        assert.equal(fakes.count('zns-info'), asked + 2, 'asked again: never used yet');
+        assert.equal(await R('HGET', idKey('notif', r.json.id), 'channels'), 'zns,sms');
+        assert.match((await api('GET', 'templates/lan_dau')).json.zns.used_at, /^\d{4}-\d\d-\d\dT/);
+        r = await send();
+        assert.equal(r.status, 202);
+        assert.equal(fakes.count('zns-info'), asked + 2, 'used: not asked again');
+        // saved again: the save checks it, and its first use after that is checked once more
+        r = await api('PUT', 'templates/lan_dau', body);
+        assert.equal(r.status, 200, JSON.stringify(r.json));
+        asked = fakes.count('zns-info');
+        r = await send();
+        assert.equal(fakes.count('zns-info'), asked + 1);
+    });
+
     it('a disabled template makes the notification dead with the reason, no SMS', async () => {
         fakes.znsState({ template: { id: TPL, status: 'DISABLE' } });
         const to = phone();
