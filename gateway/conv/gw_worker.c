@@ -54,15 +54,15 @@ typedef struct in_msg {
 } in_msg;
 
 struct gw_worker {
-    gw_app *app;         /* borrowed */
-    gw_reader *reader;   /* where the entries come from, borrowed */
-    gw_worker_opts o;    /* options */
-    in_msg *head, *tail; /* inbound queue */
-    size_t queued;       /* entries in it */
-    int active;          /* turns running (at most MAX_ACTIVE) */
-    uv_timer_t timer;    /* runs failed turns again */
-    int closing;         /* free in progress */
-    int paused;          /* gw_worker_pause: takes nothing new */
+    gw_app *app;                  /* borrowed */
+    gw_reader *reader;            /* where the entries come from, borrowed */
+    gw_worker_opts o;             /* options */
+    in_msg *head, *tail;          /* inbound queue */
+    size_t queued;                /* entries in it */
+    int active;                   /* turns running (at most MAX_ACTIVE) */
+    uv_timer_t timer;             /* runs failed turns again */
+    int closing;                  /* free in progress */
+    int paused;                   /* gw_worker_pause: takes nothing new */
     char (*streams)[GW_KEYS_MAX]; /* every partition's inbound stream, by partition */
 };
 
@@ -271,11 +271,12 @@ static void schedule(gw_worker *w) {
 
 /* ---- the feed of the inbound stream ---- */
 
+/* Entry ids are per stream: two partitions' streams give the same id to entries added
+ * in the same millisecond, so an entry is ours only when its stream matches too. */
 static int feed_has(void *priv, const char *stream, const char *id) {
-    (void)stream;
     const gw_worker *w = priv;
     for (const in_msg *m = w->head; m; m = m->next)
-        if (!strcmp(m->id, id))
+        if (!strcmp(m->id, id) && !strcmp(m->stream, stream))
             return 1;
     return 0;
 }

@@ -9,7 +9,7 @@ import { describe, it, before, after, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { makeTempDir, removeTempDir, startRedis, startMotcua, httpRequest, redisCli, waitFor, sleep, wsConnect, stopAll } from '../lib/harness.mjs';
+import { makeTempDir, removeTempDir, startRedis, startMotcua, httpRequest, redisCli, redisPipe, waitFor, sleep, wsConnect, stopAll } from '../lib/harness.mjs';
 import { startFakes } from '../fakes/providers.mjs';
 import { everyPart, key, ownKey, citizenKey, partOf } from '../lib/keys.mjs';
 import { fbSignature, zaloSignature, twilioSignature } from '../lib/sign.mjs';
@@ -187,6 +187,37 @@ describe('provider channels end to end', { timeout: 180000 }, () => {
         assert.match(mine[0], /khai sinh/i);
         assert.match(mine[1], /kết hôn/i);
         assert.match(mine[2], /tạm trú/i);
+    });
+
+    it('two partitions\' inbound entries with the same ids are all answered', async () => {
+        // Stream ids are per stream: webhooks of two partitions accepted in the same
+        // millisecond get the same id. Written here with explicit ids ahead of the clock,
+        // in one transaction, so that the worker holds one partition's entries while the
+        // other's arrive.
+        const base = uid('same');
+        const pa = partOf(`facebook:${base}-a0`);
+        const side = (tag, want) => {
+            const out = [];
+            for (let i = 0; out.length < 8; i++) {
+                const p = `${base}-${tag}${i}`;
+                if ((partOf(`facebook:${p}`) === pa) === want) out.push(p);
+            }
+            return out;
+        };
+        const [as, bs] = [side('a', true), side('b', false)];
+        const t = Date.now() + 5000;
+        const cmds = [['MULTI']];
+        for (const group of [as, bs])
+            group.forEach((psid, k) => cmds.push(['XADD', key('inbound', partOf(`facebook:${psid}`)), `${t}-${k}`, 'ch', 'facebook', 'kind', 'text',
+                'pid', uid('mid.same'), 'from', psid, 'to', FB.pageId, 'ts', String(Date.now()), 'status', '', 'at', String(Date.now()),
+                'text', 'lam khai sinh can giay to gi']));
+        cmds.push(['EXEC']);
+        await redisPipe(redis.sock, cmds);
+        const all = [...as, ...bs];
+        const answered = () => all.filter((p) => fakes.requests('facebook').some((q) => q.body.recipient.id === p));
+        await waitFor(() => answered().length === all.length, 10000).catch(() => {});
+        assert.deepEqual(answered(), all, 'every citizen answered');
+        for (const p of all) assert.equal(fakes.requests('facebook').filter((q) => q.body.recipient.id === p).length, 1, p);
     });
 
     it('facebook: echoes and delivery receipts are not answered', async () => {
