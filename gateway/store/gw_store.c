@@ -14,6 +14,7 @@
 
 #include "core/mc.h"
 #include "gateway/app/gw_log.h"
+#include "gateway/store/gw_resp.h"
 #include "gateway/store/gw_script.h"
 
 #include <limits.h>
@@ -364,11 +365,14 @@ int gw_store_cmd(gw_store *s, gw_store_cb *cb, void *priv, int argc, const char 
     if (!p)
         return MC_ENOMEM;
     *p = (pending){s, cb, priv};
-    if (redisAsyncCommandArgv(s->ac, on_reply, p, argc, argv, argvlen) != REDIS_OK) {
+    gw_resp r;
+    int rc = gw_resp_argv(&r, argc, argv, argvlen);
+    if (!rc && redisAsyncFormattedCommand(s->ac, on_reply, p, r.p, r.len) != REDIS_OK)
+        rc = MC_EUNAVAIL;
+    gw_resp_clear(&r);
+    if (rc)
         free(p);
-        return MC_EUNAVAIL;
-    }
-    return 0;
+    return rc;
 }
 
 int gw_store_cmdf(gw_store *s, gw_store_cb *cb, void *priv, const char *fmt, ...) {
@@ -378,13 +382,19 @@ int gw_store_cmdf(gw_store *s, gw_store_cb *cb, void *priv, const char *fmt, ...
     if (!p)
         return MC_ENOMEM;
     *p = (pending){s, cb, priv};
+    gw_resp r;
     va_list ap;
     va_start(ap, fmt);
-    int rc = redisvAsyncCommand(s->ac, on_reply, p, fmt, ap);
+    int rc = gw_resp_fmt(&r, fmt, ap), sent = 0;
+    if (rc == 0)
+        sent = redisAsyncFormattedCommand(s->ac, on_reply, p, r.p, r.len) == REDIS_OK;
+    else if (rc != MC_ENOMEM) /* a directive, or a length, of hiredis's alone */
+        sent = redisvAsyncCommand(s->ac, on_reply, p, fmt, ap) == REDIS_OK;
     va_end(ap);
-    if (rc != REDIS_OK) {
+    gw_resp_clear(&r);
+    if (!sent) {
         free(p);
-        return MC_EUNAVAIL;
+        return rc == MC_ENOMEM ? MC_ENOMEM : MC_EUNAVAIL;
     }
     return 0;
 }
