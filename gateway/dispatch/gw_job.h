@@ -37,14 +37,21 @@
 #include <stdint.h>
 #include <uv.h>
 
-#define GW_JOB_MAX_PARTS 8        /* requests one message may need */
-#define GW_JOB_MAX_TEXT 16384     /* bytes of an outbound text */
+#define GW_JOB_MAX_PARTS 8 /* requests one message may need */
+#define GW_SENDER_BUCKETS                                                                          \
+    1024                      /* buckets of each job index: a power of two, above the              \
+                                 jobs the reader hands over (gw_serve's MAX_OUT_BUSY) */
+#define GW_JOB_MAX_TEXT 16384 /* bytes of an outbound text */
 #define GW_UNCONFIRMED_NOTE "unconfirmed: the dispatcher stopped during the request"
 
 typedef struct gw_job gw_job;
 
 struct gw_job {
     gw_job *next, *prev;             /* the sender's list */
+    gw_job *rnext, *rprev;           /* its chain of the sender's recipient index */
+    gw_job *inext, *iprev;           /* its chain of the sender's entry index */
+    unsigned rslot, islot;           /* the chains' buckets */
+    int indexed;                     /* in both indexes (gw_sender_take) */
     gw_sender *s;                    /* owner */
     uint64_t seq;                    /* order of arrival in this process */
     int held;                        /* waits for an earlier message to the same recipient */
@@ -92,17 +99,19 @@ struct gw_job {
 };
 
 struct gw_sender {
-    gw_app *app;             /* borrowed */
-    gw_httpc *http;          /* owned */
-    gw_wire *wire;           /* the connection wire marks go on, owned */
-    gw_outbox *outbox;       /* files of the channels without credentials, owned; NULL: none */
-    gw_token *tokens[CH_MAX_ADAPTERS]; /* refreshable tokens shared through Redis, by
-                                          channel index; NULL for fixed tokens; owned */
+    gw_app *app;       /* borrowed */
+    gw_httpc *http;    /* owned */
+    gw_wire *wire;     /* the connection wire marks go on, owned */
+    gw_outbox *outbox; /* files of the channels without credentials, owned; NULL: none */
+    gw_token *tokens[CH_MAX_ADAPTERS];     /* refreshable tokens shared through Redis, by
+                                              channel index; NULL for fixed tokens; owned */
     gw_script sc_sent, sc_fail, sc_cancel; /* the scripts that settle a notification */
-    int store_ups;           /* times the store came up */
-    gw_job *jobs;            /* all jobs, doubly linked */
-    uint64_t next_seq;       /* arrival counter for jobs */
-    size_t n_jobs;           /* jobs in the list */
+    int store_ups;                         /* times the store came up */
+    gw_job *jobs;                          /* all jobs, doubly linked */
+    gw_job *by_rcpt[GW_SENDER_BUCKETS];    /* jobs by channel and recipient (order, holds) */
+    gw_job *by_entry[GW_SENDER_BUCKETS];   /* jobs by stream and entry id (gw_sender_has) */
+    uint64_t next_seq;                     /* arrival counter for jobs */
+    size_t n_jobs;                         /* jobs in the list */
     uv_timer_t tick;         /* keeps our jobs claimed, records parked outcomes, checks the token */
     int closing;             /* gw_sender_free was called */
     int draining;            /* gw_sender_drain: nothing new leaves */
