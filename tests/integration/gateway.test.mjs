@@ -453,17 +453,21 @@ describe('motcua command line', { timeout: 60000 }, () => {
     });
 
     it('classify: one JSON line per input line, invalid UTF-8 reported in place', async () => {
+        const ESCAPED = 'hỏi "lệ phí" \\ a\\b / c\td\u0001e\u001f\u007f';
         const input = Buffer.concat([
             Buffer.from('lam khai sinh can giay to gi\n'),
             Buffer.from([0xff, 0xfe, 0x0a]),
             Buffer.from(`${Q_KHAI_SINH}\n`),
+            Buffer.from(ESCAPED + '\n'),
         ]);
         const r = await runMotcua(['classify'], { input, env: { MOTCUA_REDIS_URL: 'unix:/nonexistent/redis.sock' } });
         assertNoSanitizer(r.stderr);
         assert.equal(r.code, 0, r.stderr);
         const lines = r.stdout.split('\n').filter((l) => l !== '');
-        assert.equal(lines.length, 3, `three output lines:\n${r.stdout}`);
-        const [a, b, c] = lines.map((l) => JSON.parse(l));
+        assert.equal(lines.length, 4, `four output lines:\n${r.stdout}`);
+        const [a, b, c, d] = lines.map((l) => JSON.parse(l));
+        assert.equal(d.text, ESCAPED, 'quotes, backslashes and control characters come back as sent');
+        assert.deepEqual(Object.keys(d), ['text', 'intent', 'confidence', 'entities']);
         for (const [o, text] of [
             [a, 'lam khai sinh can giay to gi'],
             [c, Q_KHAI_SINH],
