@@ -216,6 +216,16 @@ describe('motcua serve (web chat, health, metrics, logs)', { timeout: 120000 }, 
         const ack = await c.next((f) => f.type === 'ack' && f.id === 'max' || f.type === 'error');
         assert.equal(ack.type, 'ack', `a 2000-character text is accepted: ${JSON.stringify(ack)}`);
         assert.equal(ack.id, 'max');
+
+        // lws hands a frame over in pieces of 512 bytes: one past 4 KiB is refused whole,
+        // and a 3,000-byte one (pieces cut inside its 3-byte letters) is put back together.
+        c.send({ type: 'message', id: 'huge', text: 'ệ'.repeat(1400) });
+        const e4 = await c.next('error');
+        assert.equal(e4.error, 'too_large');
+        await sleep(1100); // past the 5-frames-per-second limit of the frames above
+        c.send({ type: 'message', id: 'pieces', text: 'ệ'.repeat(1000) });
+        const ack2 = await c.next((f) => (f.type === 'ack' && f.id === 'pieces') || f.type === 'error');
+        assert.equal(ack2.type, 'ack', `a 3,000-byte frame is accepted: ${JSON.stringify(ack2)}`);
         assert.ok(c.isOpen, 'connection still open after errors');
         await c.close();
     });
