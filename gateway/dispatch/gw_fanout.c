@@ -13,7 +13,8 @@
  *           as the department API's count) — one after the other (ward_idx) from
  *           the cursor kept in bc_part, writes one notification <q>-<bc>-<n> per
  *           new recipient (SADD to bc_seen says whether it is new) on q's due set,
- *           and stores the cursor, all in one atomic step; the first batch copies
+ *           counts them per channel (one HINCRBY per channel and batch), and
+ *           stores the cursor, all in one atomic step; the first batch copies
  *           the text into bc_part, where q's due pass reads it. When q's sets are
  *           done, bc_part becomes sending (or done, when every recipient already
  *           finished); a partition without recipients drops its copy of the text
@@ -88,7 +89,7 @@ static const char fan_lua[] =
     "  for t in string.gmatch(tags,'[^,]+') do src[#src+1]=K.sub_ward_tag(w,t) end\n"
     "end\n"
     "local want={} for c in string.gmatch(chans,'[^,]+') do want[c]=true end\n"
-    "local added,scans=0,0\n"
+    "local added,scans,byc=0,0,{}\n"
     "while added<batch and wi<#src and scans<maxscan do\n"
     "  local r=redis.call('SSCAN',src[wi+1],cur,'COUNT',batch-added)\n"
     "  scans=scans+1 cur=r[1]\n"
@@ -102,11 +103,12 @@ static const char fan_lua[] =
     "        'send_at_ms',send_at,'not_after_ms',na,'priority',prio,'created_ms',now,\n"
     "        'broadcast',id)\n"
     "      redis.call('ZADD',K.due(),now,nid)\n"
-    "      redis.call('HINCRBY',k,'fanned:'..c,1)\n"
+    "      byc[c]=(byc[c] or 0)+1\n"
     "    end\n"
     "  end\n"
     "  if cur=='0' then wi=wi+1 end\n"
     "end\n"
+    "for c,n in pairs(byc) do redis.call('HINCRBY',k,'fanned:'..c,n) end\n"
     "if wi>=#src then\n"
     "  local st=(tonumber(h[6]) or 0)>=fanned and 'done' or 'sending'\n"
     "  redis.call('HSET',k,'status',st,'fanned',fanned,'cursor','0','ward_idx',wi,\n"

@@ -86,7 +86,8 @@ static const char pass_lua[] = GW_BC_NOTE_LUA GW_DAY_NOTE_LUA
     "  return nil\n"
     "end\n"
     "local function attempt(id,ch,result,err)\n"
-    "  redis.call('RPUSH',K.attempts(id),cjson.encode({channel=ch,at=now,result=result,error=err}))\n"
+    "  local a={channel=ch,at=now,result=result,error=err}\n"
+    "  redis.call('RPUSH',K.attempts(id),cjson.encode(a))\n"
     "end\n"
     "local bcs={}\n"
     "local function bc_of(bc)\n"
@@ -110,7 +111,7 @@ static const char pass_lua[] = GW_BC_NOTE_LUA GW_DAY_NOTE_LUA
     "  if h[1]~='scheduled' then redis.call('ZREM',due,id)\n"
     "  else\n"
     "    local chs={} for c in string.gmatch(h[4] or '','[^,%s]+') do chs[#chs+1]=c end\n"
-    "    local idx=tonumber(h[5]) or 0\n"
+    "    local idx0=tonumber(h[5]) or 0 local idx=idx0\n"
     "    local na=tonumber(h[6]) or 0\n"
     "    local ok,to=pcall(cjson.decode,h[3] or '')\n"
     "    if not ok or type(to)~='table' then to={} end\n"
@@ -147,9 +148,11 @@ static const char pass_lua[] = GW_BC_NOTE_LUA GW_DAY_NOTE_LUA
     "        if c and h[7]~='urgent' and inside(m,c.qs,c.qe) then hold=next_at(c.qe)\n"
     "        elseif c and bc and inside(m,c.ns,c.ne) then hold=next_at(c.ne) end\n"
     "        if hold then\n"
-    "          redis.call('HSET',k,'idx',idx) redis.call('ZADD',due,hold,id) n[3]=n[3]+1\n"
+    "          if idx~=idx0 then redis.call('HSET',k,'idx',idx) end\n"
+    "          redis.call('ZADD',due,hold,id) n[3]=n[3]+1\n"
     "        elseif c and c.left>=0 and c.left<1 then\n"
-    "          redis.call('HSET',k,'idx',idx) n[5]=n[5]+1\n"
+    "          if idx~=idx0 then redis.call('HSET',k,'idx',idx) end\n"
+    "          n[5]=n[5]+1\n"
     "        else\n"
     "          if c and c.left>=0 then c.left=c.left-1 c.used=c.used+1 end\n"
     "          if bc then\n"
@@ -219,6 +222,10 @@ struct gw_sched {
     int running;                /* a round is in flight */
     int again;                  /* run once more when it ends */
     int progress;               /* a full batch made progress in this round */
+    long long queued;           /* notifications this round put on their streams */
+    long long limited;          /* ... and left due for want of tokens */
+    int starved;                /* the last round queued nothing, held back by the rate
+                                   limits: a fan-out batch does not start another one */
     int closing;                /* freed: answers are dropped */
     int64_t now;                /* the round's clock */
     gw_fanout *fan;             /* the broadcast fan-out, owned */
@@ -258,6 +265,7 @@ static void end_round(gw_sched *s) {
         c->left = c->rate > 0 ? 0 : -1;
     }
     s->running = 0;
+    s->starved = s->queued == 0 && s->limited > 0;
     s->first = (s->first + 1) % s->parts;
     if (s->again || s->progress) {
         s->again = 0;
@@ -291,8 +299,10 @@ static void on_pass(gw_store *st, redisReply *r, void *priv) {
     if (v[0] || v[1] || v[2] || v[3])
         gw_log(GW_INFO, "sched.pass", "{s:i, s:I, s:I, s:I, s:I, s:I}", "partition",
                (int)((s->first + s->done) % s->parts), "queued", (json_int_t)v[0], "expired",
-               (json_int_t)v[1], "held", (json_int_t)v[2], "dead", (json_int_t)v[3],
-               "rate_limited", (json_int_t)v[4]);
+               (json_int_t)v[1], "held", (json_int_t)v[2], "dead", (json_int_t)v[3], "rate_limited",
+               (json_int_t)v[4]);
+    s->queued += v[0];
+    s->limited += v[4];
     /* a full batch that made progress: there may be more due right now */
     if (v[5] >= SCHED_BATCH && v[4] < v[5])
         s->progress = 1;
@@ -357,6 +367,7 @@ static void run_round(gw_sched *s) {
     }
     s->running = 1;
     s->progress = 0;
+    s->queued = s->limited = 0;
     s->done = 0;
     s->now = gw_now_ms();
     for (size_t i = 0; i < s->n_ch; i++) {
@@ -383,9 +394,14 @@ static void on_tick(uv_timer_t *t) {
     run_round(s);
 }
 
-/* A fan-out batch wrote notifications due now. */
+/* A fan-out batch wrote notifications due now: routed at once, unless the last round
+ * found no tokens (then each batch would start a round that reads every partition's due
+ * notifications and routes none, competing with the fan-out for Redis; the tick
+ * routes them once tokens come). */
 static void on_fanned(void *priv) {
-    run_round(priv);
+    gw_sched *s = priv;
+    if (!s->starved)
+        run_round(s);
 }
 
 /* The channel's rules from its policy and its section. 0 or MC_EINVAL (err). */
