@@ -14,7 +14,8 @@
 #   make clean
 
 CC      ?= cc
-PKGS    := libwebsockets libuv libcurl hiredis libpcre2-8 icu-uc icu-i18n jansson libcrypto inih
+PKGS    := libwebsockets libuv libcurl hiredis libpcre2-8 icu-uc icu-i18n jansson libcrypto inih \
+           libargon2 liboath libqrencode
 CSTD    := -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE
 WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wformat=2 -Wno-unused-parameter
 VERSION := $(shell cat VERSION 2>/dev/null || echo 0.0.0)

@@ -6,6 +6,9 @@
  * The second half holds the small byte helpers every adapter needs (constant-time
  * compare, hex/base64, form decoding, UTF-8 counting and cutting, Retry-After):
  * pure functions over length-carrying input, so network bytes are never strlen'd.
+ * The last part is what the adapters' own functions have in common (errors, message
+ * slots, splitting a text into requests, the verdicts every provider shares, JSON
+ * fields), written once so that the adapters hold only what is theirs.
  */
 #include "channels/ch.h"
 
@@ -16,6 +19,8 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <jansson.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -652,4 +657,246 @@ const char *ch_req_header(const ch_request *req, const char *name, size_t *len) 
     if (*len > CH_MAX_HEADER_VALUE)
         return NULL;
     return v;
+}
+
+int ch_sig_header(const ch_request *req, const char *name, const char *prefix, size_t ndigits,
+                  char *out, char *err, size_t errlen) {
+    size_t hl = 0;
+    const char *h = ch_req_header(req, name, &hl);
+    if (h == NULL)
+        return ch_fail(err, errlen, MC_EINVAL, "header %s missing", name);
+    size_t pl = strlen(prefix);
+    if (hl != pl + ndigits || memcmp(h, prefix, pl) != 0)
+        return ch_fail(err, errlen, MC_EINVAL, "header %s malformed (want %s<%zu hex digits>)",
+                       name, prefix, ndigits);
+    for (size_t i = 0; i < ndigits; i++) {
+        char c = h[pl + i];
+        if (c >= 'A' && c <= 'F')
+            c = (char)(c - 'A' + 'a');
+        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
+            return ch_fail(err, errlen, MC_EINVAL, "header %s is not hex", name);
+        out[i] = c;
+    }
+    return 0;
+}
+
+/* ---- what the adapters share ---- */
+
+int ch_fail(char *err, size_t errlen, int rc, const char *fmt, ...) {
+    if (err != NULL && errlen > 0) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err, errlen, fmt, ap);
+        va_end(ap);
+    }
+    return rc;
+}
+
+size_t ch_space_prefix(const char *s, size_t len) {
+    size_t i = 0;
+    while (i < len && is_space(s[i]))
+        i++;
+    return i;
+}
+
+void ch_buf_base(ch_buf *b, const char *base) {
+    size_t bl = strlen(base);
+    while (bl > 0 && base[bl - 1] == '/')
+        bl--;
+    ch_buf_put(b, base, bl);
+}
+
+ch_message *ch_message_next(ch_message *out, size_t *n, const char *channel, char *err,
+                            size_t errlen) {
+    if (*n >= CH_MAX_MESSAGES) {
+        ch_fail(err, errlen, MC_ETOOBIG, "more than %d events in one request", CH_MAX_MESSAGES);
+        return NULL;
+    }
+    ch_message *m = &out[(*n)++];
+    memset(m, 0, sizeof(*m));
+    m->channel = channel;
+    return m;
+}
+
+void ch_messages_clear(ch_message *out, size_t *n) {
+    for (size_t k = 0; k < *n; k++)
+        ch_message_clear(&out[k]);
+    *n = 0;
+}
+
+void ch_https_clear(ch_http *out, size_t *n) {
+    for (size_t k = 0; k < *n; k++)
+        ch_http_clear(&out[k]);
+    *n = 0;
+}
+
+int ch_render_parts(const char *t, size_t len, size_t max_cp, ch_part_fn *part, void *ctx,
+                    ch_http *out, size_t max_out, size_t *n, char *err, size_t errlen) {
+    *n = 0;
+    size_t pos = ch_space_prefix(t, len);
+    if (pos == len)
+        return ch_fail(err, errlen, MC_EINVAL, "text is empty");
+    while (pos < len) {
+        size_t rest;
+        size_t bytes = ch_text_cut(t + pos, len - pos, max_cp, &rest);
+        int rc;
+        if (*n >= max_out)
+            rc = ch_fail(err, errlen, MC_ETOOBIG,
+                         "text needs more than %zu messages of %zu characters", max_out, max_cp);
+        else
+            rc = part(ctx, t + pos, bytes, pos + rest >= len, &out[*n], err, errlen);
+        if (rc < 0) {
+            ch_https_clear(out, n);
+            return rc;
+        }
+        (*n)++;
+        pos += rest;
+    }
+    return 0;
+}
+
+void ch_result_status_detail(ch_result *out, int status) {
+    if (out->detail[0] != '\0')
+        return;
+    if (status == 0)
+        snprintf(out->detail, sizeof out->detail, "no answer (transport failure or timeout)");
+    else
+        snprintf(out->detail, sizeof out->detail, "HTTP %d", status);
+}
+
+int ch_classify_transport(int status, const char *retry_after, ch_result *out) {
+    if (status != 0 && status < 500 && status != 429)
+        return 0;
+    out->verdict = CH_RETRY;
+    snprintf(out->reason, sizeof out->reason, status == 429 ? "rate_limited" : "unavailable");
+    ch_result_status_detail(out, status);
+    out->retry_after_ms = ch_retry_after_ms(retry_after, ch_now_ms());
+    return 1;
+}
+
+int ch_json_body(const ch_request *req, json_t **root, char *err, size_t errlen) {
+    if (req->body_len > CH_MAX_BODY)
+        return ch_fail(err, errlen, MC_ETOOBIG, "body larger than %d bytes", CH_MAX_BODY);
+    json_error_t jerr;
+    *root = json_loadb(req->body, req->body_len, 0, &jerr);
+    if (*root == NULL)
+        return ch_fail(err, errlen, MC_EINVAL, "body is not JSON (line %d: %s)", jerr.line,
+                       jerr.text);
+    return 0;
+}
+
+json_t *ch_json_choices(const ch_outgoing *msg, const char *noun, size_t max_title,
+                        size_t max_payload, ch_choice_fn *make, char *err, size_t errlen) {
+    json_t *arr = json_array();
+    if (arr == NULL)
+        return NULL;
+    for (size_t i = 0; i < msg->n_quick; i++) {
+        const ch_quick *q = &msg->quick[i];
+        if (ch_empty(q->title) || ch_empty(q->payload)) {
+            ch_fail(err, errlen, MC_EINVAL, "%s %zu needs a title and a payload", noun, i);
+            goto fail;
+        }
+        size_t tl = strlen(q->title), pl = strlen(q->payload);
+        if (!ch_utf8_valid(q->title, tl) || !ch_utf8_valid(q->payload, pl)) {
+            ch_fail(err, errlen, MC_EINVAL, "%s %zu is not valid UTF-8", noun, i);
+            goto fail;
+        }
+        if (pl > max_payload) {
+            ch_fail(err, errlen, MC_EINVAL, "%s %zu payload longer than %zu bytes", noun, i,
+                    max_payload);
+            goto fail;
+        }
+        json_t *o = make(q->title, ch_utf8_prefix(q->title, tl, max_title), q->payload, pl);
+        if (o == NULL || json_array_append_new(arr, o) < 0) {
+            ch_fail(err, errlen, MC_ENOMEM, "out of memory");
+            goto fail;
+        }
+    }
+    return arr;
+fail:
+    json_decref(arr);
+    return NULL;
+}
+
+int ch_http_post_json(ch_http *h, json_t *root, ch_buf *url) {
+    h->url = ch_buf_take(url, NULL);
+    h->body = json_dumps(root, JSON_COMPACT);
+    if (h->url == NULL || h->body == NULL)
+        return MC_ENOMEM;
+    h->body_len = strlen(h->body);
+    snprintf(h->method, sizeof h->method, "POST");
+    return ch_http_header(h, "Content-Type", "application/json");
+}
+
+json_t *ch_json_answer(const char *body, size_t len) {
+    if (body == NULL || len == 0 || len > CH_MAX_BODY)
+        return NULL;
+    return json_loadb(body, len, 0, NULL);
+}
+
+int ch_classify_json(int status, const char *body, size_t len, const char *id_field, ch_result *out,
+                     json_t **root) {
+    *root = ch_json_answer(body, len);
+    if (status < 200 || status >= 300)
+        return 0;
+    json_t *id = json_object_get(*root, id_field);
+    size_t il = json_string_length(id);
+    if (json_is_string(id) && il > 0 && il < CH_MAX_ID) {
+        out->verdict = CH_SENT;
+        memcpy(out->provider_id, json_string_value(id), il + 1);
+    } else {
+        out->verdict = CH_PERMANENT;
+        snprintf(out->reason, sizeof out->reason, "bad_response");
+        snprintf(out->detail, sizeof out->detail, "HTTP %d without %s", status, id_field);
+    }
+    json_decref(*root);
+    *root = NULL;
+    return 1;
+}
+
+int ch_json_text(json_t *v, const char *path, char *dst, size_t cap, char *err, size_t errlen) {
+    if (v == NULL || json_is_null(v))
+        return ch_fail(err, errlen, MC_EINVAL, "%s missing", path);
+    if (json_is_integer(v)) {
+        snprintf(dst, cap, "%lld", (long long)json_integer_value(v));
+        return 0;
+    }
+    if (!json_is_string(v))
+        return ch_fail(err, errlen, MC_EINVAL, "%s must be a string", path);
+    size_t n = json_string_length(v);
+    if (n == 0)
+        return ch_fail(err, errlen, MC_EINVAL, "%s is empty", path);
+    if (n >= cap)
+        return ch_fail(err, errlen, MC_EINVAL, "%s longer than %zu bytes", path, cap - 1);
+    if (memchr(json_string_value(v), '\0', n) != NULL)
+        return ch_fail(err, errlen, MC_EINVAL, "%s contains NUL", path);
+    memcpy(dst, json_string_value(v), n + 1);
+    return 0;
+}
+
+int ch_json_dup(json_t *v, const char *path, char **out, size_t *len, char *err, size_t errlen) {
+    *out = NULL;
+    if (len)
+        *len = 0;
+    if (v == NULL)
+        return 0;
+    if (!json_is_string(v))
+        return ch_fail(err, errlen, MC_EINVAL, "%s must be a string", path);
+    size_t n = json_string_length(v);
+    const char *p = json_string_value(v);
+    if (memchr(p, '\0', n) != NULL)
+        return ch_fail(err, errlen, MC_EINVAL, "%s contains NUL", path);
+    char *c = malloc(n + 1);
+    if (c == NULL)
+        return ch_fail(err, errlen, MC_ENOMEM, "out of memory");
+    memcpy(c, p, n + 1);
+    *out = c;
+    if (len)
+        *len = n;
+    return 0;
+}
+
+void ch_json_safe(json_t *v, char *dst, size_t cap) {
+    int s = json_is_string(v);
+    ch_safe_copy(dst, cap, s ? json_string_value(v) : "", s ? json_string_length(v) : 0);
 }

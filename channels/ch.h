@@ -373,5 +373,95 @@ int64_t ch_now_ms(void);
 int ch_http_header(ch_http *h, const char *name, const char *value);
 /* An inbound header's value and length (bounded by CH_MAX_HEADER_VALUE), or NULL. */
 const char *ch_req_header(const ch_request *req, const char *name, size_t *len);
+/*
+ * The hex digits of a signature header "<prefix><ndigits hex digits>" (Facebook's
+ * "sha256=...", Zalo's "mac=..."), lower-cased into out[ndigits] (not NUL-terminated):
+ * 0, or MC_EINVAL with err when the header is missing, of another shape, or not hex.
+ */
+int ch_sig_header(const ch_request *req, const char *name, const char *prefix, size_t ndigits,
+                  char *out, char *err, size_t errlen);
+
+/* ---- What the adapters' functions share (the gateway needs none of it) ---- */
+
+/* Writes the printf-style message into err (when there is one) and returns rc. */
+__attribute__((format(printf, 4, 5))) int ch_fail(char *err, size_t errlen, int rc, const char *fmt,
+                                                  ...);
+/* 1 when s is NULL or "" (an unset setting). */
+static inline int ch_empty(const char *s) {
+    return s == NULL || *s == '\0';
+}
+/* Bytes of leading white space (space, tab, CR, LF) in s[0..len). */
+size_t ch_space_prefix(const char *s, size_t len);
+/* Appends a configured base URL without its trailing slashes. */
+void ch_buf_base(ch_buf *b, const char *base);
+
+/* The next message of out[0..*n) (capacity CH_MAX_MESSAGES), zeroed, of `channel`; NULL
+ * with MC_ETOOBIG in err when the request carries more. */
+ch_message *ch_message_next(ch_message *out, size_t *n, const char *channel, char *err,
+                            size_t errlen);
+/* Clears out[0..*n) and sets *n to 0: what a parse that failed leaves. */
+void ch_messages_clear(ch_message *out, size_t *n);
+/* The same for the requests of a render that failed. */
+void ch_https_clear(ch_http *out, size_t *n);
+
+/* Renders one provider request of the text part t[0..len); last is 1 for the final part. */
+typedef int ch_part_fn(void *ctx, const char *t, size_t len, int last, ch_http *out, char *err,
+                       size_t errlen);
+/*
+ * Splits a text (valid UTF-8) into parts of at most max_cp code points (ch_text_cut) and
+ * renders each with part into out[0..*n) (capacity max_out): 0, MC_EINVAL when the text
+ * is only white space, MC_ETOOBIG when it needs more than max_out parts, or part's error;
+ * on failure nothing is left to clear.
+ */
+int ch_render_parts(const char *t, size_t len, size_t max_cp, ch_part_fn *part, void *ctx,
+                    ch_http *out, size_t max_out, size_t *n, char *err, size_t errlen);
+
+/* Classify's answer when the provider took nothing (status 0: no answer, 5xx, 429): CH_RETRY
+ * with the Retry-After delay (and ch_result_status_detail), returning 1; 0 for any other
+ * status (out untouched). */
+int ch_classify_transport(int status, const char *retry_after, ch_result *out);
+/* out->detail, unless the answer gave one already: "HTTP <status>" or "no answer ...". */
+void ch_result_status_detail(ch_result *out, int status);
+
+/* JSON (jansson's json_t) of the adapters whose provider speaks it. */
+struct json_t;
+/* The body of a webhook request as JSON: 0, MC_ETOOBIG or MC_EINVAL with err. Caller decrefs. */
+int ch_json_body(const ch_request *req, struct json_t **root, char *err, size_t errlen);
+/* One choice as the provider's JSON object, from its title (already cut) and its payload;
+ * NULL when out of memory. */
+typedef struct json_t *ch_choice_fn(const char *title, size_t tlen, const char *payload,
+                                    size_t plen);
+/*
+ * The choices of msg as a JSON array of make's objects, each title cut after max_title code
+ * points. NULL with MC_EINVAL in err ("<noun> <i> ...") when a choice lacks its title or
+ * payload, is not UTF-8 or has a payload longer than max_payload bytes; NULL with "out of
+ * memory" when an object cannot be made (err untouched when the array itself cannot).
+ * Caller decrefs.
+ */
+struct json_t *ch_json_choices(const ch_outgoing *msg, const char *noun, size_t max_title,
+                               size_t max_payload, ch_choice_fn *make, char *err, size_t errlen);
+/* Makes h a POST of root as compact JSON, Content-Type application/json, to the URL in url
+ * (taken, even on failure): 0 or MC_ENOMEM; the caller clears h on failure. */
+int ch_http_post_json(ch_http *h, struct json_t *root, ch_buf *url);
+/* A provider's answer as JSON, or NULL when absent, larger than CH_MAX_BODY or not JSON. */
+struct json_t *ch_json_answer(const char *body, size_t len);
+/*
+ * The start of classifying a JSON provider's answer: for a 2xx status, CH_SENT with the id
+ * in the string member id_field of 1..CH_MAX_ID-1 bytes, else CH_PERMANENT "bad_response"
+ * (an accepted message is never sent again), and 1; for any other status 0 with the
+ * answer in *root (ch_json_answer) for the provider's error codes. Caller decrefs *root.
+ */
+int ch_classify_json(int status, const char *body, size_t len, const char *id_field, ch_result *out,
+                     struct json_t **root);
+/* A JSON string (no NUL inside) or integer as text into dst[cap]: 0, or MC_EINVAL with err
+ * naming `path` when v is missing, null, empty, too long or another type. */
+int ch_json_text(struct json_t *v, const char *path, char *dst, size_t cap, char *err,
+                 size_t errlen);
+/* A malloc'd copy of a JSON string without NUL inside (and its length when len is not NULL);
+ * *out NULL when v is NULL. 0, MC_EINVAL naming `path` or MC_ENOMEM. */
+int ch_json_dup(struct json_t *v, const char *path, char **out, size_t *len, char *err,
+                size_t errlen);
+/* A provider's message (a JSON string, else "") made safe for logs with ch_safe_copy. */
+void ch_json_safe(struct json_t *v, char *dst, size_t cap);
 
 #endif

@@ -39,7 +39,6 @@
 #include <jansson.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -82,57 +81,29 @@ static const fb_err_rule fb_err_rules[] = {
     {1200, -1, CH_RETRY, 0, 0, "temporary"},
 };
 
-/* printf-checked: the callers' formats are verified, and clang accepts the vsnprintf. */
-__attribute__((format(printf, 4, 5))) static int fail(char *err, size_t errlen, int rc,
-                                                      const char *fmt, ...) {
-    if (err != NULL && errlen > 0) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return rc;
-}
-
-static int empty(const char *s) {
-    return s == NULL || *s == '\0';
-}
-
 /* ---- verify ---- */
 
 static int fb_verify(const ch_settings *s, const ch_request *req, char *err, size_t errlen) {
-    if (empty(s->app_secret))
-        return fail(err, errlen, MC_EINVAL, "facebook app_secret is not configured");
+    if (ch_empty(s->app_secret))
+        return ch_fail(err, errlen, MC_EINVAL, "facebook app_secret is not configured");
     if (req->body_len > CH_MAX_BODY)
-        return fail(err, errlen, MC_ETOOBIG, "body larger than %d bytes", CH_MAX_BODY);
-    size_t hl = 0;
-    const char *h = ch_req_header(req, "X-Hub-Signature-256", &hl);
-    if (h == NULL)
-        return fail(err, errlen, MC_EINVAL, "header X-Hub-Signature-256 missing");
-    size_t pl = sizeof(FB_SIGNATURE_PREFIX) - 1;
-    if (hl != pl + FB_SHA256_HEX || memcmp(h, FB_SIGNATURE_PREFIX, pl) != 0)
-        return fail(err, errlen, MC_EINVAL,
-                    "header X-Hub-Signature-256 malformed (want sha256=<64 hex digits>)");
+        return ch_fail(err, errlen, MC_ETOOBIG, "body larger than %d bytes", CH_MAX_BODY);
     char got[FB_SHA256_HEX];
-    for (size_t i = 0; i < FB_SHA256_HEX; i++) {
-        char c = h[pl + i];
-        if (c >= 'A' && c <= 'F')
-            c = (char)(c - 'A' + 'a');
-        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
-            return fail(err, errlen, MC_EINVAL, "header X-Hub-Signature-256 is not hex");
-        got[i] = c;
-    }
+    int rc = ch_sig_header(req, "X-Hub-Signature-256", FB_SIGNATURE_PREFIX, FB_SHA256_HEX, got, err,
+                           errlen);
+    if (rc < 0)
+        return rc;
     unsigned char mac[EVP_MAX_MD_SIZE];
     unsigned int maclen = 0;
     static const unsigned char nothing[1];
     const unsigned char *body = req->body_len ? (const unsigned char *)req->body : nothing;
     if (HMAC(EVP_sha256(), s->app_secret, (int)strlen(s->app_secret), body, req->body_len, mac,
              &maclen) == NULL)
-        return fail(err, errlen, MC_EINVAL, "HMAC-SHA256 failed");
+        return ch_fail(err, errlen, MC_EINVAL, "HMAC-SHA256 failed");
     char want[2 * EVP_MAX_MD_SIZE + 1];
     ch_hex(mac, maclen, want);
     if (!ch_ct_equal(want, FB_SHA256_HEX, got, FB_SHA256_HEX))
-        return fail(err, errlen, MC_EINVAL, "X-Hub-Signature-256 does not match the body");
+        return ch_fail(err, errlen, MC_EINVAL, "X-Hub-Signature-256 does not match the body");
     return 0;
 }
 
@@ -141,31 +112,31 @@ int ch_facebook_challenge(const ch_settings *s, const char *query, size_t query_
     static const char subscribe[] = "subscribe";
     char mode[32], token[256];
     size_t ml = 0, tl = 0, cl = 0;
-    if (empty(s->verify_token))
-        return fail(err, errlen, MC_EINVAL, "facebook verify_token is not configured");
+    if (ch_empty(s->verify_token))
+        return ch_fail(err, errlen, MC_EINVAL, "facebook verify_token is not configured");
     /* Decoded values may hold %00: compare lengths and bytes, never as C strings. */
     int rc = ch_form_get(query, query_len, "hub.mode", mode, sizeof mode, &ml);
     if (rc < 0 || ml != sizeof subscribe - 1 || memcmp(mode, subscribe, ml) != 0)
-        return fail(err, errlen, MC_EINVAL, "hub.mode must be \"subscribe\"");
+        return ch_fail(err, errlen, MC_EINVAL, "hub.mode must be \"subscribe\"");
     rc = ch_form_get(query, query_len, "hub.verify_token", token, sizeof token, &tl);
     if (rc < 0)
-        return fail(err, errlen, MC_EINVAL, "hub.verify_token missing or malformed");
+        return ch_fail(err, errlen, MC_EINVAL, "hub.verify_token missing or malformed");
     if (!ch_ct_equal(token, tl, s->verify_token, strlen(s->verify_token)))
-        return fail(err, errlen, MC_EINVAL, "hub.verify_token does not match");
+        return ch_fail(err, errlen, MC_EINVAL, "hub.verify_token does not match");
     char buf[FB_MAX_CHALLENGE + 1];
     rc = ch_form_get(query, query_len, "hub.challenge", buf, sizeof buf, &cl);
     if (rc < 0 || cl == 0)
-        return fail(err, errlen, MC_EINVAL, "hub.challenge missing, malformed or too long");
+        return ch_fail(err, errlen, MC_EINVAL, "hub.challenge missing, malformed or too long");
     for (size_t i = 0; i < cl; i++) {
         char c = buf[i];
         if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
               c == '-' || c == '_' || c == '.'))
-            return fail(err, errlen, MC_EINVAL,
-                        "hub.challenge has characters other than "
-                        "[A-Za-z0-9._-]");
+            return ch_fail(err, errlen, MC_EINVAL,
+                           "hub.challenge has characters other than "
+                           "[A-Za-z0-9._-]");
     }
     if (cl + 1 > clen)
-        return fail(err, errlen, MC_ETOOBIG, "challenge buffer too small");
+        return ch_fail(err, errlen, MC_ETOOBIG, "challenge buffer too small");
     memcpy(challenge, buf, cl + 1);
     return 0;
 }
@@ -174,48 +145,7 @@ int ch_facebook_challenge(const ch_settings *s, const char *query, size_t query_
 
 /* Copies an id (JSON string, or integer as older payloads had) into dst[CH_MAX_ID]. */
 static int get_id(json_t *v, const char *path, char *dst, char *err, size_t errlen) {
-    if (v == NULL || json_is_null(v))
-        return fail(err, errlen, MC_EINVAL, "%s missing", path);
-    if (json_is_integer(v)) {
-        snprintf(dst, CH_MAX_ID, "%lld", (long long)json_integer_value(v));
-        return 0;
-    }
-    if (!json_is_string(v))
-        return fail(err, errlen, MC_EINVAL, "%s must be a string", path);
-    size_t n = json_string_length(v);
-    const char *p = json_string_value(v);
-    if (n == 0)
-        return fail(err, errlen, MC_EINVAL, "%s is empty", path);
-    if (n >= CH_MAX_ID)
-        return fail(err, errlen, MC_EINVAL, "%s longer than %d bytes", path, CH_MAX_ID - 1);
-    if (memchr(p, '\0', n) != NULL)
-        return fail(err, errlen, MC_EINVAL, "%s contains NUL", path);
-    memcpy(dst, p, n + 1);
-    return 0;
-}
-
-/* A malloc'd copy of a JSON string, NUL-free; *out NULL and 0 when v is absent. */
-static int dup_text(json_t *v, const char *path, char **out, size_t *len, char *err,
-                    size_t errlen) {
-    *out = NULL;
-    if (len)
-        *len = 0;
-    if (v == NULL)
-        return 0;
-    if (!json_is_string(v))
-        return fail(err, errlen, MC_EINVAL, "%s must be a string", path);
-    size_t n = json_string_length(v);
-    const char *p = json_string_value(v);
-    if (memchr(p, '\0', n) != NULL)
-        return fail(err, errlen, MC_EINVAL, "%s contains NUL", path);
-    char *c = malloc(n + 1);
-    if (c == NULL)
-        return fail(err, errlen, MC_ENOMEM, "out of memory");
-    memcpy(c, p, n + 1);
-    *out = c;
-    if (len)
-        *len = n;
-    return 0;
+    return ch_json_text(v, path, dst, CH_MAX_ID, err, errlen);
 }
 
 static int get_ms(json_t *v, const char *path, int64_t dflt, int64_t *out, char *err,
@@ -225,63 +155,63 @@ static int get_ms(json_t *v, const char *path, int64_t dflt, int64_t *out, char 
         return 0;
     }
     if (!json_is_integer(v) || json_integer_value(v) < 0)
-        return fail(err, errlen, MC_EINVAL, "%s must be a non-negative integer (ms)", path);
+        return ch_fail(err, errlen, MC_EINVAL, "%s must be a non-negative integer (ms)", path);
     *out = (int64_t)json_integer_value(v);
     return 0;
 }
 
-/* The next free message slot, or NULL (with the error) when the request carries too many. */
-static ch_message *slot(ch_message *out, size_t *n, char *err, size_t errlen) {
-    if (*n >= CH_MAX_MESSAGES) {
-        fail(err, errlen, MC_ETOOBIG, "more than %d events in one request", CH_MAX_MESSAGES);
-        return NULL;
-    }
-    ch_message *m = &out[(*n)++];
-    memset(m, 0, sizeof(*m));
-    m->channel = FB_CHANNEL;
-    return m;
-}
-
-/* Common head of every item: sender, recipient, timestamp, copied into m. */
-typedef struct fb_head {
+/* One messaging item being read: where it is, its head, and where its messages go. */
+typedef struct fb_item {
+    const char *at;            /* its path for errors: "entry[i].messaging[j]" */
+    const char *field;         /* its event's member: "message", "postback", ... */
     char sender[CH_MAX_ID];    /* sender.id */
     char recipient[CH_MAX_ID]; /* recipient.id */
     int64_t ts;                /* timestamp, or the gateway clock */
-} fb_head;
+    ch_message *out;           /* the request's messages ... */
+    size_t *n;                 /* ... and how many are filled */
+    char *err;                 /* the caller's error buffer */
+    size_t errlen;             /* its bytes */
+} fb_item;
 
-static void apply_head(ch_message *m, const fb_head *h) {
-    memcpy(m->sender, h->sender, sizeof m->sender);
-    memcpy(m->recipient, h->recipient, sizeof m->recipient);
-    m->ts_ms = h->ts;
+/* The next free message slot with the item's sender, recipient and time, or NULL (with
+ * the error) when the request carries too many. */
+static ch_message *head_slot(fb_item *it) {
+    ch_message *m = ch_message_next(it->out, it->n, FB_CHANNEL, it->err, it->errlen);
+    if (m != NULL) {
+        memcpy(m->sender, it->sender, sizeof m->sender);
+        memcpy(m->recipient, it->recipient, sizeof m->recipient);
+        m->ts_ms = it->ts;
+    }
+    return m;
 }
 
-static int parse_message(json_t *msg, const char *at, const fb_head *h, ch_message *out, size_t *n,
-                         char *err, size_t errlen) {
-    char path[160];
-    if (!json_is_object(msg))
-        return fail(err, errlen, MC_EINVAL, "%s.message must be an object", at);
-    ch_message *m = slot(out, n, err, errlen);
+/* The readers of an item's event: v is the object named it->field (checked to be one);
+ * each fills one or more messages. */
+static int parse_message(json_t *msg, fb_item *it) {
+    ch_message *m = head_slot(it);
     if (m == NULL)
         return MC_ETOOBIG;
-    apply_head(m, h);
-    snprintf(path, sizeof path, "%s.message.mid", at);
-    int rc = get_id(json_object_get(msg, "mid"), path, m->provider_id, err, errlen);
+    char path[160];
+    snprintf(path, sizeof path, "%s.message.mid", it->at);
+    int rc = get_id(json_object_get(msg, "mid"), path, m->provider_id, it->err, it->errlen);
     if (rc < 0)
         return rc;
     if (json_is_true(json_object_get(msg, "is_echo"))) {
         m->kind = CH_EV_ECHO;
         return 0;
     }
-    snprintf(path, sizeof path, "%s.message.text", at);
-    rc = dup_text(json_object_get(msg, "text"), path, &m->text, &m->text_len, err, errlen);
+    snprintf(path, sizeof path, "%s.message.text", it->at);
+    rc = ch_json_dup(json_object_get(msg, "text"), path, &m->text, &m->text_len, it->err,
+                     it->errlen);
     if (rc < 0)
         return rc;
     json_t *qr = json_object_get(msg, "quick_reply");
     if (qr != NULL) {
-        snprintf(path, sizeof path, "%s.message.quick_reply.payload", at);
+        snprintf(path, sizeof path, "%s.message.quick_reply.payload", it->at);
         if (!json_is_object(qr) || json_object_get(qr, "payload") == NULL)
-            return fail(err, errlen, MC_EINVAL, "%s missing", path);
-        rc = dup_text(json_object_get(qr, "payload"), path, &m->payload, NULL, err, errlen);
+            return ch_fail(it->err, it->errlen, MC_EINVAL, "%s missing", path);
+        rc = ch_json_dup(json_object_get(qr, "payload"), path, &m->payload, NULL, it->err,
+                         it->errlen);
         if (rc < 0)
             return rc;
         m->kind = CH_EV_QUICK_REPLY;
@@ -297,149 +227,145 @@ static int parse_message(json_t *msg, const char *at, const fb_head *h, ch_messa
     return 0;
 }
 
-static int parse_postback(json_t *pb, const char *at, const fb_head *h, ch_message *out, size_t *n,
-                          char *err, size_t errlen) {
-    char path[160];
-    if (!json_is_object(pb))
-        return fail(err, errlen, MC_EINVAL, "%s.postback must be an object", at);
-    ch_message *m = slot(out, n, err, errlen);
+static int parse_postback(json_t *pb, fb_item *it) {
+    ch_message *m = head_slot(it);
     if (m == NULL)
         return MC_ETOOBIG;
-    apply_head(m, h);
     m->kind = CH_EV_POSTBACK;
+    char path[160];
     json_t *mid = json_object_get(pb, "mid");
     if (mid != NULL) {
-        snprintf(path, sizeof path, "%s.postback.mid", at);
-        int rc = get_id(mid, path, m->provider_id, err, errlen);
+        snprintf(path, sizeof path, "%s.postback.mid", it->at);
+        int rc = get_id(mid, path, m->provider_id, it->err, it->errlen);
         if (rc < 0)
             return rc;
     } else {
         /* Older postbacks have no mid: sender and timestamp identify the press. */
         snprintf(m->provider_id, sizeof m->provider_id, "pb:%.*s:%lld",
-                 (int)ch_utf8_floor(h->sender, strlen(h->sender), CH_ID_PART), h->sender,
-                 (long long)h->ts);
+                 (int)ch_utf8_floor(it->sender, strlen(it->sender), CH_ID_PART), it->sender,
+                 (long long)it->ts);
     }
-    snprintf(path, sizeof path, "%s.postback.payload", at);
+    snprintf(path, sizeof path, "%s.postback.payload", it->at);
     if (json_object_get(pb, "payload") == NULL)
-        return fail(err, errlen, MC_EINVAL, "%s missing", path);
-    int rc = dup_text(json_object_get(pb, "payload"), path, &m->payload, NULL, err, errlen);
+        return ch_fail(it->err, it->errlen, MC_EINVAL, "%s missing", path);
+    int rc =
+        ch_json_dup(json_object_get(pb, "payload"), path, &m->payload, NULL, it->err, it->errlen);
     if (rc < 0)
         return rc;
-    snprintf(path, sizeof path, "%s.postback.title", at);
-    return dup_text(json_object_get(pb, "title"), path, &m->text, &m->text_len, err, errlen);
+    snprintf(path, sizeof path, "%s.postback.title", it->at);
+    return ch_json_dup(json_object_get(pb, "title"), path, &m->text, &m->text_len, it->err,
+                       it->errlen);
 }
 
-static int parse_receipt(json_t *r, const char *at, const char *field, const fb_head *h,
-                         ch_message *out, size_t *n, char *err, size_t errlen) {
+static int parse_receipt(json_t *r, fb_item *it) {
     char path[160];
-    if (!json_is_object(r))
-        return fail(err, errlen, MC_EINVAL, "%s.%s must be an object", at, field);
-    ch_event kind = strcmp(field, "delivery") == 0 ? CH_EV_DELIVERY : CH_EV_READ;
-    snprintf(path, sizeof path, "%s.%s.watermark", at, field);
+    ch_event kind = strcmp(it->field, "delivery") == 0 ? CH_EV_DELIVERY : CH_EV_READ;
+    snprintf(path, sizeof path, "%s.%s.watermark", it->at, it->field);
     json_t *wm = json_object_get(r, "watermark");
     if (wm == NULL)
-        return fail(err, errlen, MC_EINVAL, "%s missing", path);
+        return ch_fail(it->err, it->errlen, MC_EINVAL, "%s missing", path);
     int64_t watermark = 0;
-    int rc = get_ms(wm, path, 0, &watermark, err, errlen);
+    int rc = get_ms(wm, path, 0, &watermark, it->err, it->errlen);
     if (rc < 0)
         return rc;
     json_t *mids = json_object_get(r, "mids");
     if (mids != NULL && !json_is_array(mids))
-        return fail(err, errlen, MC_EINVAL, "%s.%s.mids must be an array", at, field);
+        return ch_fail(it->err, it->errlen, MC_EINVAL, "%s.%s.mids must be an array", it->at,
+                       it->field);
     size_t count = mids ? json_array_size(mids) : 0;
-    if (count == 0) {
-        ch_message *m = slot(out, n, err, errlen);
+    /* One message per mid; without mids, one for everything before the watermark. */
+    for (size_t k = 0; k < (count ? count : 1); k++) {
+        ch_message *m = head_slot(it);
         if (m == NULL)
             return MC_ETOOBIG;
-        apply_head(m, h);
         m->kind = kind;
         m->watermark_ms = watermark;
-        return 0;
-    }
-    for (size_t k = 0; k < count; k++) {
-        ch_message *m = slot(out, n, err, errlen);
-        if (m == NULL)
-            return MC_ETOOBIG;
-        apply_head(m, h);
-        m->kind = kind;
-        m->watermark_ms = watermark;
-        snprintf(path, sizeof path, "%s.%s.mids[%zu]", at, field, k);
-        rc = get_id(json_array_get(mids, k), path, m->provider_id, err, errlen);
-        if (rc < 0)
-            return rc;
+        if (count > 0) {
+            snprintf(path, sizeof path, "%s.%s.mids[%zu]", it->at, it->field, k);
+            rc = get_id(json_array_get(mids, k), path, m->provider_id, it->err, it->errlen);
+            if (rc < 0)
+                return rc;
+        }
     }
     return 0;
 }
 
-static int parse_item(json_t *it, const char *at, int64_t now_ms, ch_message *out, size_t *n,
-                      char *err, size_t errlen) {
-    if (!json_is_object(it))
-        return fail(err, errlen, MC_EINVAL, "%s must be an object", at);
-    json_t *msg = json_object_get(it, "message");
-    json_t *pb = json_object_get(it, "postback");
-    json_t *dl = json_object_get(it, "delivery");
-    json_t *rd = json_object_get(it, "read");
-    if (!msg && !pb && !dl && !rd)
-        return 0; /* optins, referrals, reactions...: not ours, skipped */
-    fb_head h;
+/* An item's events, the first one present wins; any other member is skipped. */
+static const struct {
+    const char *field;                    /* member of the messaging item */
+    int (*parse)(json_t *v, fb_item *it); /* reads it */
+} fb_events[] = {
+    {"message", parse_message},
+    {"postback", parse_postback},
+    {"delivery", parse_receipt},
+    {"read", parse_receipt},
+};
+
+/* <at>.<who>.id into dst[CH_MAX_ID]. */
+static int get_party(json_t *item, const fb_item *it, const char *who, char *dst) {
     char path[160];
-    json_t *sender = json_object_get(it, "sender");
-    snprintf(path, sizeof path, "%s.sender.id", at);
-    int rc = get_id(json_is_object(sender) ? json_object_get(sender, "id") : NULL, path, h.sender,
-                    err, errlen);
+    json_t *o = json_object_get(item, who);
+    snprintf(path, sizeof path, "%s.%s.id", it->at, who);
+    return get_id(json_is_object(o) ? json_object_get(o, "id") : NULL, path, dst, it->err,
+                  it->errlen);
+}
+
+static int parse_item(json_t *item, const char *at, int64_t now_ms, ch_message *out, size_t *n,
+                      char *err, size_t errlen) {
+    if (!json_is_object(item))
+        return ch_fail(err, errlen, MC_EINVAL, "%s must be an object", at);
+    size_t e = 0;
+    while (e < MC_ARRAY_LEN(fb_events) && json_object_get(item, fb_events[e].field) == NULL)
+        e++;
+    if (e == MC_ARRAY_LEN(fb_events))
+        return 0; /* optins, referrals, reactions...: not ours, skipped */
+    fb_item it = {
+        .at = at, .field = fb_events[e].field, .out = out, .n = n, .err = err, .errlen = errlen};
+    int rc = get_party(item, &it, "sender", it.sender);
+    if (rc == 0)
+        rc = get_party(item, &it, "recipient", it.recipient);
     if (rc < 0)
         return rc;
-    json_t *recipient = json_object_get(it, "recipient");
-    snprintf(path, sizeof path, "%s.recipient.id", at);
-    rc = get_id(json_is_object(recipient) ? json_object_get(recipient, "id") : NULL, path,
-                h.recipient, err, errlen);
-    if (rc < 0)
-        return rc;
+    char path[160];
     snprintf(path, sizeof path, "%s.timestamp", at);
-    rc = get_ms(json_object_get(it, "timestamp"), path, now_ms, &h.ts, err, errlen);
+    rc = get_ms(json_object_get(item, "timestamp"), path, now_ms, &it.ts, err, errlen);
     if (rc < 0)
         return rc;
-    if (msg)
-        return parse_message(msg, at, &h, out, n, err, errlen);
-    if (pb)
-        return parse_postback(pb, at, &h, out, n, err, errlen);
-    if (dl)
-        return parse_receipt(dl, at, "delivery", &h, out, n, err, errlen);
-    return parse_receipt(rd, at, "read", &h, out, n, err, errlen);
+    json_t *v = json_object_get(item, it.field);
+    if (!json_is_object(v))
+        return ch_fail(err, errlen, MC_EINVAL, "%s.%s must be an object", at, it.field);
+    return fb_events[e].parse(v, &it);
 }
 
 static int fb_parse(const ch_settings *s, const ch_request *req, ch_message *out, size_t *n,
                     char *err, size_t errlen) {
     (void)s;
     *n = 0;
-    if (req->body_len > CH_MAX_BODY)
-        return fail(err, errlen, MC_ETOOBIG, "body larger than %d bytes", CH_MAX_BODY);
-    json_error_t jerr;
-    json_t *root = json_loadb(req->body, req->body_len, 0, &jerr);
-    if (root == NULL)
-        return fail(err, errlen, MC_EINVAL, "body is not JSON (line %d: %s)", jerr.line, jerr.text);
-    int rc;
+    json_t *root;
+    int rc = ch_json_body(req, &root, err, errlen);
+    if (rc < 0)
+        return rc;
     const char *object = json_string_value(json_object_get(root, "object"));
     if (!json_is_object(root) || object == NULL || strcmp(object, "page") != 0) {
-        rc = fail(err, errlen, MC_EINVAL, "object must be \"page\"");
+        rc = ch_fail(err, errlen, MC_EINVAL, "object must be \"page\"");
         goto fail;
     }
     json_t *entries = json_object_get(root, "entry");
     if (!json_is_array(entries)) {
-        rc = fail(err, errlen, MC_EINVAL, "entry must be an array");
+        rc = ch_fail(err, errlen, MC_EINVAL, "entry must be an array");
         goto fail;
     }
     for (size_t i = 0; i < json_array_size(entries); i++) {
         json_t *e = json_array_get(entries, i);
         if (!json_is_object(e)) {
-            rc = fail(err, errlen, MC_EINVAL, "entry[%zu] must be an object", i);
+            rc = ch_fail(err, errlen, MC_EINVAL, "entry[%zu] must be an object", i);
             goto fail;
         }
         json_t *items = json_object_get(e, "messaging");
         if (items == NULL)
             continue; /* standby[] (handover) and changes[] are not ours */
         if (!json_is_array(items)) {
-            rc = fail(err, errlen, MC_EINVAL, "entry[%zu].messaging must be an array", i);
+            rc = ch_fail(err, errlen, MC_EINVAL, "entry[%zu].messaging must be an array", i);
             goto fail;
         }
         for (size_t j = 0; j < json_array_size(items); j++) {
@@ -454,9 +380,7 @@ static int fb_parse(const ch_settings *s, const ch_request *req, ch_message *out
     return 0;
 fail:
     json_decref(root);
-    for (size_t k = 0; k < *n; k++)
-        ch_message_clear(&out[k]);
-    *n = 0;
+    ch_messages_clear(out, n);
     return rc;
 }
 
@@ -469,71 +393,37 @@ static int check_tag(const char *tag) {
     return MC_EINVAL;
 }
 
-/* Builds {"content_type":"text","title":...,"payload":...} for every choice. */
-static json_t *quick_replies(const ch_outgoing *msg, char *err, size_t errlen) {
-    json_t *arr = json_array();
-    if (arr == NULL)
-        return NULL;
-    for (size_t i = 0; i < msg->n_quick; i++) {
-        const ch_quick *q = &msg->quick[i];
-        if (empty(q->title) || empty(q->payload)) {
-            fail(err, errlen, MC_EINVAL, "quick reply %zu needs a title and a payload", i);
-            goto fail;
-        }
-        size_t tl = strlen(q->title), pl = strlen(q->payload);
-        if (!ch_utf8_valid(q->title, tl) || !ch_utf8_valid(q->payload, pl)) {
-            fail(err, errlen, MC_EINVAL, "quick reply %zu is not valid UTF-8", i);
-            goto fail;
-        }
-        if (pl > FB_MAX_QUICK_PAYLOAD) {
-            fail(err, errlen, MC_EINVAL, "quick reply %zu payload longer than %d bytes", i,
-                 FB_MAX_QUICK_PAYLOAD);
-            goto fail;
-        }
-        json_t *o = json_object();
-        if (o == NULL || json_array_append_new(arr, o) < 0 ||
-            json_object_set_new(o, "content_type", json_string("text")) < 0 ||
-            json_object_set_new(
-                o, "title",
-                json_stringn(q->title, ch_utf8_prefix(q->title, tl, FB_MAX_QUICK_TITLE))) < 0 ||
-            json_object_set_new(o, "payload", json_stringn(q->payload, pl)) < 0) {
-            fail(err, errlen, MC_ENOMEM, "out of memory");
-            goto fail;
-        }
-    }
-    return arr;
-fail:
-    json_decref(arr);
-    return NULL;
+/* A quick reply: {"content_type":"text","title":...,"payload":...}. */
+static json_t *quick_reply(const char *title, size_t tlen, const char *payload, size_t plen) {
+    return json_pack("{s:s, s:s%, s:s%}", "content_type", "text", "title", title, tlen, "payload",
+                     payload, plen);
 }
 
-static int render_part(const ch_settings *s, const ch_outgoing *msg, const char *text, size_t len,
-                       int last, ch_http *h, char *err, size_t errlen) {
+/* What each part of a message is rendered with (ch_render_parts' context). */
+typedef struct fb_send {
+    const ch_settings *s;   /* the channel's settings */
+    const ch_outgoing *msg; /* the message whose text is split */
+} fb_send;
+
+/* One Send API request for the part text[0..len); the quick replies go with the last. */
+static int render_part(void *ctx, const char *text, size_t len, int last, ch_http *h, char *err,
+                       size_t errlen) {
+    const ch_settings *s = ((const fb_send *)ctx)->s;
+    const ch_outgoing *msg = ((const fb_send *)ctx)->msg;
     memset(h, 0, sizeof(*h));
-    int rc = MC_ENOMEM;
-    json_t *root = json_object();
-    json_t *recipient = json_object();
-    json_t *message = json_object();
-    if (root == NULL || recipient == NULL || message == NULL) {
-        json_decref(recipient);
-        json_decref(message);
-        goto fail;
-    }
-    if (json_object_set_new(root, "recipient", recipient) < 0 ||
-        json_object_set_new(recipient, "id", json_string(msg->recipient)) < 0)
-        goto fail;
-    const char *type = !empty(msg->tag)                    ? "MESSAGE_TAG"
+    const char *tag = ch_empty(msg->tag) ? NULL : msg->tag; /* NULL: no "tag" member */
+    const char *type = tag != NULL                         ? "MESSAGE_TAG"
                        : msg->purpose == CH_PURPOSE_UPDATE ? "UPDATE"
                                                            : "RESPONSE";
-    if (json_object_set_new(root, "messaging_type", json_string(type)) < 0)
-        goto fail;
-    if (!empty(msg->tag) && json_object_set_new(root, "tag", json_string(msg->tag)) < 0)
-        goto fail;
-    if (json_object_set_new(root, "message", message) < 0 ||
-        json_object_set_new(message, "text", json_stringn(text, len)) < 0)
+    int rc = MC_ENOMEM;
+    json_t *root = json_pack("{s:{s:s}, s:s, s:s*, s:{s:s%}}", "recipient", "id", msg->recipient,
+                             "messaging_type", type, "tag", tag, "message", "text", text, len);
+    json_t *message = json_object_get(root, "message");
+    if (message == NULL)
         goto fail;
     if (last && msg->n_quick > 0) {
-        json_t *qr = quick_replies(msg, err, errlen);
+        json_t *qr = ch_json_choices(msg, "quick reply", FB_MAX_QUICK_TITLE, FB_MAX_QUICK_PAYLOAD,
+                                     quick_reply, err, errlen);
         if (qr == NULL) {
             rc = MC_EINVAL;
             goto fail_msg;
@@ -541,31 +431,19 @@ static int render_part(const ch_settings *s, const ch_outgoing *msg, const char 
         if (json_object_set_new(message, "quick_replies", qr) < 0)
             goto fail;
     }
-    h->body = json_dumps(root, JSON_COMPACT);
-    if (h->body == NULL)
-        goto fail;
-    h->body_len = strlen(h->body);
-    snprintf(h->method, sizeof h->method, "POST");
-
     ch_buf url = {0};
-    size_t bl = strlen(s->api_base);
-    while (bl > 0 && s->api_base[bl - 1] == '/')
-        bl--;
-    ch_buf_put(&url, s->api_base, bl);
+    ch_buf_base(&url, s->api_base);
     ch_buf_puts(&url, "/");
     ch_buf_urlenc(&url, s->api_version, strlen(s->api_version));
     ch_buf_puts(&url, "/me/messages?access_token=");
     ch_buf_urlenc(&url, s->access_token, strlen(s->access_token));
-    h->url = ch_buf_take(&url, NULL);
-    if (h->url == NULL)
-        goto fail;
-    rc = ch_http_header(h, "Content-Type", "application/json");
+    rc = ch_http_post_json(h, root, &url);
     if (rc < 0)
         goto fail;
     json_decref(root);
     return 0;
 fail:
-    fail(err, errlen, rc, "out of memory");
+    ch_fail(err, errlen, rc, "out of memory");
 fail_msg:
     json_decref(root);
     ch_http_clear(h);
@@ -575,51 +453,26 @@ fail_msg:
 static int fb_render(const ch_settings *s, const ch_outgoing *msg, ch_http *out, size_t max_out,
                      size_t *n, char *err, size_t errlen) {
     *n = 0;
-    if (empty(s->api_base) || empty(s->api_version) || empty(s->access_token))
-        return fail(err, errlen, MC_EINVAL,
-                    "facebook api_base, api_version and access_token must be configured");
-    if (empty(msg->recipient) || strlen(msg->recipient) >= CH_MAX_ID ||
+    if (ch_empty(s->api_base) || ch_empty(s->api_version) || ch_empty(s->access_token))
+        return ch_fail(err, errlen, MC_EINVAL,
+                       "facebook api_base, api_version and access_token must be configured");
+    if (ch_empty(msg->recipient) || strlen(msg->recipient) >= CH_MAX_ID ||
         !ch_utf8_valid(msg->recipient, strlen(msg->recipient)))
-        return fail(err, errlen, MC_EINVAL, "recipient PSID missing, malformed or too long");
-    if (!empty(msg->tag) && check_tag(msg->tag) < 0)
-        return fail(err, errlen, MC_EINVAL,
-                    "message tag \"%.40s\" is not one Facebook accepts (CONFIRMED_EVENT_UPDATE, "
-                    "POST_PURCHASE_UPDATE, ACCOUNT_UPDATE, HUMAN_AGENT)",
-                    msg->tag);
+        return ch_fail(err, errlen, MC_EINVAL, "recipient PSID missing, malformed or too long");
+    if (!ch_empty(msg->tag) && check_tag(msg->tag) < 0)
+        return ch_fail(err, errlen, MC_EINVAL,
+                       "message tag \"%.40s\" is not one Facebook accepts (CONFIRMED_EVENT_UPDATE, "
+                       "POST_PURCHASE_UPDATE, ACCOUNT_UPDATE, HUMAN_AGENT)",
+                       msg->tag);
     if (msg->n_quick > CH_MAX_QUICK || (msg->n_quick > 0 && msg->quick == NULL))
-        return fail(err, errlen, MC_EINVAL, "at most %d quick replies", CH_MAX_QUICK);
+        return ch_fail(err, errlen, MC_EINVAL, "at most %d quick replies", CH_MAX_QUICK);
     if (msg->text == NULL)
-        return fail(err, errlen, MC_EINVAL, "text missing");
+        return ch_fail(err, errlen, MC_EINVAL, "text missing");
     if (!ch_utf8_valid(msg->text, msg->text_len))
-        return fail(err, errlen, MC_EUTF8, "text is not valid UTF-8");
-    const char *t = msg->text;
-    size_t len = msg->text_len, pos = 0;
-    while (pos < len && (t[pos] == ' ' || t[pos] == '\n' || t[pos] == '\r' || t[pos] == '\t'))
-        pos++;
-    if (pos == len)
-        return fail(err, errlen, MC_EINVAL, "text is empty");
-    int rc = 0;
-    while (pos < len) {
-        size_t rest;
-        size_t part = ch_text_cut(t + pos, len - pos, FB_MAX_TEXT_CHARS, &rest);
-        if (*n >= max_out) {
-            rc = fail(err, errlen, MC_ETOOBIG, "text needs more than %zu messages of %d characters",
-                      max_out, FB_MAX_TEXT_CHARS);
-            goto fail;
-        }
-        int last = pos + rest >= len;
-        rc = render_part(s, msg, t + pos, part, last, &out[*n], err, errlen);
-        if (rc < 0)
-            goto fail;
-        (*n)++;
-        pos += rest;
-    }
-    return 0;
-fail:
-    for (size_t k = 0; k < *n; k++)
-        ch_http_clear(&out[k]);
-    *n = 0;
-    return rc;
+        return ch_fail(err, errlen, MC_EUTF8, "text is not valid UTF-8");
+    fb_send send = {s, msg};
+    return ch_render_parts(msg->text, msg->text_len, FB_MAX_TEXT_CHARS, render_part, &send, out,
+                           max_out, n, err, errlen);
 }
 
 /* ---- classify ---- */
@@ -627,47 +480,21 @@ fail:
 static void fb_classify(int status, const char *body, size_t body_len, const char *retry_after,
                         ch_result *out) {
     memset(out, 0, sizeof(*out));
-    json_t *root = NULL;
-    if (body != NULL && body_len > 0 && body_len <= CH_MAX_BODY)
-        root = json_loadb(body, body_len, 0, NULL);
-    if (status >= 200 && status < 300) {
-        json_t *id = json_object_get(root, "message_id");
-        if (json_is_string(id) && json_string_length(id) > 0 &&
-            json_string_length(id) < CH_MAX_ID) {
-            out->verdict = CH_SENT;
-            memcpy(out->provider_id, json_string_value(id), json_string_length(id) + 1);
-        } else {
-            /* Accepted but unreadable: resending could duplicate, so stop here. */
-            out->verdict = CH_PERMANENT;
-            snprintf(out->reason, sizeof out->reason, "bad_response");
-            snprintf(out->detail, sizeof out->detail, "HTTP %d without message_id", status);
-        }
-        json_decref(root);
+    json_t *root;
+    if (ch_classify_json(status, body, body_len, "message_id", out, &root))
         return;
-    }
     json_t *e = json_object_get(root, "error");
     int code = -1, sub = -1;
-    const char *text = NULL;
-    size_t text_len = 0;
     if (json_is_object(e)) {
         json_t *c = json_object_get(e, "code");
         json_t *sc = json_object_get(e, "error_subcode");
-        json_t *m = json_object_get(e, "message");
         if (json_is_integer(c))
             code = (int)json_integer_value(c);
         if (json_is_integer(sc))
             sub = (int)json_integer_value(sc);
-        if (json_is_string(m)) {
-            text = json_string_value(m);
-            text_len = json_string_length(m);
-        }
         char safe[120];
-        ch_safe_copy(safe, sizeof safe, text ? text : "", text_len);
+        ch_json_safe(json_object_get(e, "message"), safe, sizeof safe);
         snprintf(out->detail, sizeof out->detail, "%d/%d: %s", code, sub, safe);
-    } else if (status != 0) {
-        snprintf(out->detail, sizeof out->detail, "HTTP %d", status);
-    } else {
-        snprintf(out->detail, sizeof out->detail, "no answer (transport failure or timeout)");
     }
     const fb_err_rule *rule = NULL;
     if (code != -1 || sub != -1)
@@ -676,20 +503,18 @@ static void fb_classify(int status, const char *body, size_t body_len, const cha
             if ((r->code == -1 || r->code == code) && (r->subcode == -1 || r->subcode == sub))
                 rule = r;
         }
-    if (rule == NULL && (status == 0 || status >= 500 || status == 429)) {
-        out->verdict = CH_RETRY;
-        snprintf(out->reason, sizeof out->reason, status == 429 ? "rate_limited" : "unavailable");
-    } else if (rule != NULL) {
+    if (rule != NULL) {
         out->verdict = rule->verdict;
         out->fallback = rule->fallback;
         out->token_error = rule->token_error;
         snprintf(out->reason, sizeof out->reason, "%s", rule->reason);
-    } else {
+        if (out->verdict == CH_RETRY)
+            out->retry_after_ms = ch_retry_after_ms(retry_after, ch_now_ms());
+    } else if (!ch_classify_transport(status, retry_after, out)) {
+        ch_result_status_detail(out, status);
         out->verdict = CH_PERMANENT;
         snprintf(out->reason, sizeof out->reason, "%s", out->detail);
     }
-    if (out->verdict == CH_RETRY)
-        out->retry_after_ms = ch_retry_after_ms(retry_after, ch_now_ms());
     json_decref(root);
 }
 
@@ -711,13 +536,13 @@ static const ch_policy fb_policy = {
     .window_ms = FB_WINDOW_MS, .night_start_min = -1, .night_end_min = -1, .default_rate = 40};
 
 static int fb_validate(const ch_settings *s, char *err, size_t errlen) {
-    if (s->enabled && (empty(s->app_secret) || empty(s->verify_token)))
-        return fail(err, errlen, MC_EINVAL, "enabled needs app_secret and verify_token");
+    if (s->enabled && (ch_empty(s->app_secret) || ch_empty(s->verify_token)))
+        return ch_fail(err, errlen, MC_EINVAL, "enabled needs app_secret and verify_token");
     return 0;
 }
 
 static int fb_can_send(const ch_settings *s) {
-    return s->enabled && !empty(s->access_token);
+    return s->enabled && !ch_empty(s->access_token);
 }
 
 static unsigned fb_methods(const ch_settings *s) {
@@ -735,9 +560,7 @@ static int fb_handshake(const ch_settings *s, const ch_request *req, char *out, 
 static int fb_preview(const ch_settings *s, const char *t, size_t len, ch_preview *out) {
     (void)s;
     memset(out, 0, sizeof *out);
-    size_t pos = 0;
-    while (pos < len && (t[pos] == ' ' || t[pos] == '\t' || t[pos] == '\n' || t[pos] == '\r'))
-        pos++;
+    size_t pos = ch_space_prefix(t, len);
     while (pos < len) {
         size_t rest;
         ch_text_cut(t + pos, len - pos, FB_MAX_TEXT_CHARS, &rest);

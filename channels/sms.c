@@ -45,7 +45,6 @@
 #include <jansson.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -103,22 +102,6 @@ static const struct {
     {21606, CH_PERMANENT, 0, "bad_sender"},     {21659, CH_PERMANENT, 0, "bad_sender"},
     {21660, CH_PERMANENT, 0, "bad_sender"},     {20429, CH_RETRY, 0, "rate_limited"},
 };
-
-/* printf-checked: the callers' formats are verified, and clang accepts the vsnprintf. */
-__attribute__((format(printf, 4, 5))) static int fail(char *err, size_t errlen, int rc,
-                                                      const char *fmt, ...) {
-    if (err != NULL && errlen > 0) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return rc;
-}
-
-static int empty(const char *s) {
-    return s == NULL || *s == '\0';
-}
 
 /* ---- counting ---- */
 
@@ -260,12 +243,12 @@ static int cmp_param(const void *a, const void *b) {
 
 /* Twilio: base64(HMAC-SHA1(auth token, URL + sorted name/value pairs)). */
 static int verify_twilio(const ch_settings *s, const ch_request *req, char *err, size_t errlen) {
-    if (empty(s->auth_token) || empty(s->public_url))
-        return fail(err, errlen, MC_EINVAL, "sms auth_token and public_url must be configured");
+    if (ch_empty(s->auth_token) || ch_empty(s->public_url))
+        return ch_fail(err, errlen, MC_EINVAL, "sms auth_token and public_url must be configured");
     size_t hl = 0;
     const char *h = ch_req_header(req, "X-Twilio-Signature", &hl);
     if (h == NULL || hl == 0)
-        return fail(err, errlen, MC_EINVAL, "header X-Twilio-Signature missing");
+        return ch_fail(err, errlen, MC_EINVAL, "header X-Twilio-Signature missing");
     /* Decoded pairs never exceed the raw body: one arena of body_len + 2 NULs a pair. */
     sms_param params[SMS_MAX_PARAMS];
     size_t np = 0;
@@ -279,7 +262,7 @@ static int verify_twilio(const ch_settings *s, const ch_request *req, char *err,
     ch_pair p;
     while (ch_form_next(&cur, end, &p)) {
         if (np >= SMS_MAX_PARAMS) {
-            rc = fail(err, errlen, MC_EINVAL, "more than %d form parameters", SMS_MAX_PARAMS);
+            rc = ch_fail(err, errlen, MC_EINVAL, "more than %d form parameters", SMS_MAX_PARAMS);
             goto fail;
         }
         sms_param *q = &params[np++];
@@ -319,17 +302,17 @@ static int verify_twilio(const ch_settings *s, const ch_request *req, char *err,
     while (hl > 0 && (h[hl - 1] == ' ' || h[hl - 1] == '\t'))
         hl--;
     if (!ch_ct_equal(want, SMS_SHA1_B64, h, hl)) {
-        rc = fail(err, errlen, MC_EINVAL, "X-Twilio-Signature does not match");
+        rc = ch_fail(err, errlen, MC_EINVAL, "X-Twilio-Signature does not match");
         goto done;
     }
     rc = 0;
     goto done;
 bad_form:
-    rc = fail(err, errlen, MC_EINVAL, "form parameter %zu has a bad %% escape", np - 1);
+    rc = ch_fail(err, errlen, MC_EINVAL, "form parameter %zu has a bad %% escape", np - 1);
     goto done;
 fail:
     if (rc == MC_ENOMEM)
-        fail(err, errlen, rc, "out of memory");
+        ch_fail(err, errlen, rc, "out of memory");
 done:
     ch_buf_free(&msg);
     free(arena);
@@ -338,9 +321,9 @@ done:
 
 /* Is addr in the comma-separated list? An empty list allows every address. */
 static int addr_allowed(const char *list, const char *addr) {
-    if (empty(list))
+    if (ch_empty(list))
         return 1;
-    if (empty(addr))
+    if (ch_empty(addr))
         return 0;
     size_t al = strlen(addr);
     for (const char *p = list; *p;) {
@@ -358,29 +341,29 @@ static int addr_allowed(const char *list, const char *addr) {
 
 /* Kannel: a shared `secret` parameter, compared in constant time, and the peer address. */
 static int verify_kannel(const ch_settings *s, const ch_request *req, char *err, size_t errlen) {
-    if (empty(s->shared_secret))
-        return fail(err, errlen, MC_EINVAL, "sms shared_secret is not configured");
+    if (ch_empty(s->shared_secret))
+        return ch_fail(err, errlen, MC_EINVAL, "sms shared_secret is not configured");
     if (!addr_allowed(s->allowed_addrs, req->remote_addr))
-        return fail(err, errlen, MC_EINVAL, "peer %.64s is not an allowed Kannel address",
-                    req->remote_addr ? req->remote_addr : "(unknown)");
+        return ch_fail(err, errlen, MC_EINVAL, "peer %.64s is not an allowed Kannel address",
+                       req->remote_addr ? req->remote_addr : "(unknown)");
     char got[SMS_MAX_SMALL];
     size_t gl = 0;
     int rc = ch_form_get(req->query, req->query_len, "secret", got, sizeof got, &gl);
     if (rc < 0)
-        return fail(err, errlen, MC_EINVAL, "parameter secret missing or malformed");
+        return ch_fail(err, errlen, MC_EINVAL, "parameter secret missing or malformed");
     if (!ch_ct_equal(got, gl, s->shared_secret, strlen(s->shared_secret)))
-        return fail(err, errlen, MC_EINVAL, "parameter secret does not match");
+        return ch_fail(err, errlen, MC_EINVAL, "parameter secret does not match");
     return 0;
 }
 
 static int sms_verify(const ch_settings *s, const ch_request *req, char *err, size_t errlen) {
     if (req->body_len > CH_MAX_BODY)
-        return fail(err, errlen, MC_ETOOBIG, "body larger than %d bytes", CH_MAX_BODY);
+        return ch_fail(err, errlen, MC_ETOOBIG, "body larger than %d bytes", CH_MAX_BODY);
     if (req->method != NULL && strcmp(req->method, "POST") == 0)
         return verify_twilio(s, req, err, errlen);
     if (req->method != NULL && strcmp(req->method, "GET") == 0)
         return verify_kannel(s, req, err, errlen);
-    return fail(err, errlen, MC_EINVAL, "method must be POST (Twilio) or GET (Kannel)");
+    return ch_fail(err, errlen, MC_EINVAL, "method must be POST (Twilio) or GET (Kannel)");
 }
 
 /* ---- parse ---- */
@@ -392,12 +375,12 @@ static int small(const char *form, size_t len, const char *name, char *buf, size
     if (rc == MC_ENOTFOUND)
         return 0;
     if (rc == MC_ETOOBIG)
-        return fail(err, errlen, MC_EINVAL, "parameter %s longer than %d bytes", name,
-                    SMS_MAX_SMALL - 1);
+        return ch_fail(err, errlen, MC_EINVAL, "parameter %s longer than %d bytes", name,
+                       SMS_MAX_SMALL - 1);
     if (rc < 0)
-        return fail(err, errlen, MC_EINVAL, "parameter %s has a bad %% escape", name);
+        return ch_fail(err, errlen, MC_EINVAL, "parameter %s has a bad %% escape", name);
     if (memchr(buf, '\0', *bl) != NULL || !ch_utf8_valid(buf, *bl))
-        return fail(err, errlen, MC_EINVAL, "parameter %s is not valid UTF-8", name);
+        return ch_fail(err, errlen, MC_EINVAL, "parameter %s is not valid UTF-8", name);
     return 1;
 }
 
@@ -405,15 +388,15 @@ static int need(const char *form, size_t len, const char *name, char *buf, size_
                 size_t errlen) {
     int rc = small(form, len, name, buf, bl, err, errlen);
     if (rc == 0 || (rc > 0 && *bl == 0))
-        return fail(err, errlen, MC_EINVAL, "parameter %s missing", name);
+        return ch_fail(err, errlen, MC_EINVAL, "parameter %s missing", name);
     return rc < 0 ? rc : 0;
 }
 
 static int copy_id(char *dst, const char *src, size_t len, const char *name, char *err,
                    size_t errlen) {
     if (len >= CH_MAX_ID)
-        return fail(err, errlen, MC_EINVAL, "parameter %s longer than %d bytes", name,
-                    CH_MAX_ID - 1);
+        return ch_fail(err, errlen, MC_EINVAL, "parameter %s longer than %d bytes", name,
+                       CH_MAX_ID - 1);
     memcpy(dst, src, len);
     dst[len] = '\0';
     return 0;
@@ -422,7 +405,7 @@ static int copy_id(char *dst, const char *src, size_t len, const char *name, cha
 static int phone(char *dst, const char *src, size_t len, const char *name, char *err,
                  size_t errlen) {
     if (ch_sms_normalize_phone(src, len, dst, CH_MAX_ID) < 0)
-        return fail(err, errlen, MC_EINVAL, "parameter %s is not a usable phone number", name);
+        return ch_fail(err, errlen, MC_EINVAL, "parameter %s is not a usable phone number", name);
     return 0;
 }
 
@@ -431,20 +414,40 @@ static int text_param(const char *form, size_t len, const char *name, ch_message
                       size_t errlen) {
     char *t = malloc(len + 1);
     if (t == NULL)
-        return fail(err, errlen, MC_ENOMEM, "out of memory");
+        return ch_fail(err, errlen, MC_ENOMEM, "out of memory");
     size_t tl = 0;
     int rc = ch_form_get(form, len, name, t, len + 1, &tl);
     if (rc == MC_ENOTFOUND) {
         free(t);
-        return fail(err, errlen, MC_EINVAL, "parameter %s missing", name);
+        return ch_fail(err, errlen, MC_EINVAL, "parameter %s missing", name);
     }
     if (rc < 0 || memchr(t, '\0', tl) != NULL || !ch_utf8_valid(t, tl)) {
         free(t);
-        return fail(err, errlen, MC_EINVAL, "parameter %s is malformed or not UTF-8", name);
+        return ch_fail(err, errlen, MC_EINVAL, "parameter %s is malformed or not UTF-8", name);
     }
     m->text = t;
     m->text_len = tl;
     return 0;
+}
+
+/* An inbound text in either style, its parameters named from, to and text: the sender's
+ * number normalized, the recipient as given, the text decoded. */
+static int parse_text(const char *form, size_t len, const char *from, const char *to,
+                      const char *text, ch_message *m, char *err, size_t errlen) {
+    char buf[SMS_MAX_SMALL];
+    size_t bl;
+    int rc = need(form, len, from, buf, &bl, err, errlen);
+    if (rc == 0)
+        rc = phone(m->sender, buf, bl, from, err, errlen);
+    if (rc == 0)
+        rc = need(form, len, to, buf, &bl, err, errlen);
+    if (rc == 0)
+        rc = copy_id(m->recipient, buf, bl, to, err, errlen);
+    if (rc == 0)
+        rc = text_param(form, len, text, m, err, errlen);
+    if (rc == 0)
+        m->kind = CH_EV_TEXT;
+    return rc;
 }
 
 static int parse_twilio(const ch_request *req, ch_message *m, int *skip, char *err, size_t errlen) {
@@ -480,19 +483,9 @@ static int parse_twilio(const ch_request *req, ch_message *m, int *skip, char *e
             rc = copy_id(m->recipient, buf, bl, "From", err, errlen);
         return rc < 0 ? rc : 0;
     }
-    rc = need(f, fl, "From", buf, &bl, err, errlen);
-    if (rc == 0)
-        rc = phone(m->sender, buf, bl, "From", err, errlen);
-    if (rc == 0)
-        rc = need(f, fl, "To", buf, &bl, err, errlen);
-    if (rc == 0)
-        rc = copy_id(m->recipient, buf, bl, "To", err, errlen);
+    rc = parse_text(f, fl, "From", "To", "Body", m, err, errlen);
     if (rc < 0)
         return rc;
-    rc = text_param(f, fl, "Body", m, err, errlen);
-    if (rc < 0)
-        return rc;
-    m->kind = CH_EV_TEXT;
     int media = small(f, fl, "NumMedia", buf, &bl, err, errlen);
     if (media < 0)
         return media;
@@ -524,19 +517,19 @@ static int parse_kannel(const ch_request *req, ch_message *m, char *err, size_t 
         char *endp;
         long v = strtol(buf, &endp, 10);
         if (*endp != '\0' || v <= 0 || v > 0xFF)
-            return fail(err, errlen, MC_EINVAL, "parameter status is not a Kannel DLR value");
+            return ch_fail(err, errlen, MC_EINVAL, "parameter status is not a Kannel DLR value");
         for (size_t i = 0; i < MC_ARRAY_LEN(kannel_dlr) && m->status[0] == '\0'; i++)
             if (v & kannel_dlr[i].bit)
                 snprintf(m->status, sizeof m->status, "%s", kannel_dlr[i].status);
         if (m->status[0] == '\0')
-            return fail(err, errlen, MC_EINVAL, "parameter status %ld has no known DLR bit", v);
+            return ch_fail(err, errlen, MC_EINVAL, "parameter status %ld has no known DLR bit", v);
         rc = small(q, ql, "ts", buf, &bl, err, errlen);
         if (rc < 0)
             return rc;
         long long ts = rc > 0 ? strtoll(buf, &endp, 10) : 0;
         /* Seconds whose ms do not fit in ts_ms are no time (strtoll clamps overflow). */
         if (rc > 0 && (*endp != '\0' || ts <= 0 || ts > SMS_MAX_UNIX_S))
-            return fail(err, errlen, MC_EINVAL, "parameter ts is not a unix time");
+            return ch_fail(err, errlen, MC_EINVAL, "parameter ts is not a unix time");
         if (rc > 0)
             m->ts_ms = (int64_t)ts * 1000;
         rc = small(q, ql, "to", buf, &bl, err, errlen);
@@ -544,19 +537,7 @@ static int parse_kannel(const ch_request *req, ch_message *m, char *err, size_t 
             rc = phone(m->sender, buf, bl, "to", err, errlen);
         return rc < 0 ? rc : 0;
     }
-    rc = need(q, ql, "from", buf, &bl, err, errlen);
-    if (rc == 0)
-        rc = phone(m->sender, buf, bl, "from", err, errlen);
-    if (rc == 0)
-        rc = need(q, ql, "to", buf, &bl, err, errlen);
-    if (rc == 0)
-        rc = copy_id(m->recipient, buf, bl, "to", err, errlen);
-    if (rc == 0)
-        rc = text_param(q, ql, "text", m, err, errlen);
-    if (rc < 0)
-        return rc;
-    m->kind = CH_EV_TEXT;
-    return 0;
+    return parse_text(q, ql, "from", "to", "text", m, err, errlen);
 }
 
 static int sms_parse(const ch_settings *s, const ch_request *req, ch_message *out, size_t *n,
@@ -564,7 +545,7 @@ static int sms_parse(const ch_settings *s, const ch_request *req, ch_message *ou
     (void)s;
     *n = 0;
     if (req->body_len > CH_MAX_BODY)
-        return fail(err, errlen, MC_ETOOBIG, "body larger than %d bytes", CH_MAX_BODY);
+        return ch_fail(err, errlen, MC_ETOOBIG, "body larger than %d bytes", CH_MAX_BODY);
     ch_message *m = &out[0];
     memset(m, 0, sizeof(*m));
     m->channel = SMS_CHANNEL;
@@ -575,7 +556,7 @@ static int sms_parse(const ch_settings *s, const ch_request *req, ch_message *ou
     else if (req->method != NULL && strcmp(req->method, "GET") == 0)
         rc = parse_kannel(req, m, err, errlen);
     else
-        rc = fail(err, errlen, MC_EINVAL, "method must be POST (Twilio) or GET (Kannel)");
+        rc = ch_fail(err, errlen, MC_EINVAL, "method must be POST (Twilio) or GET (Kannel)");
     if (rc < 0 || skip) {
         ch_message_clear(m);
         return rc;
@@ -634,39 +615,32 @@ static void put_param(ch_buf *b, const char *name, const char *value, size_t vle
     ch_buf_urlenc(b, value, vlen);
 }
 
-static void base_url(ch_buf *b, const char *base) {
-    size_t bl = strlen(base);
-    while (bl > 0 && base[bl - 1] == '/')
-        bl--;
-    ch_buf_put(b, base, bl);
-}
-
 static int render_twilio(const ch_settings *s, const ch_outgoing *msg, const char *text, size_t len,
                          ch_http *h, char *err, size_t errlen) {
-    if (empty(s->account_sid) || empty(s->auth_token) || empty(s->sender))
-        return fail(err, errlen, MC_EINVAL,
-                    "sms account_sid, auth_token and sender must be configured for twilio");
+    if (ch_empty(s->account_sid) || ch_empty(s->auth_token) || ch_empty(s->sender))
+        return ch_fail(err, errlen, MC_EINVAL,
+                       "sms account_sid, auth_token and sender must be configured for twilio");
     for (const char *p = s->account_sid; *p; p++)
         if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z')))
-            return fail(err, errlen, MC_EINVAL, "sms account_sid must be alphanumeric");
+            return ch_fail(err, errlen, MC_EINVAL, "sms account_sid must be alphanumeric");
     char to[CH_MAX_ID];
     if (ch_sms_normalize_phone(msg->recipient, strlen(msg->recipient), to, sizeof to) < 0)
-        return fail(err, errlen, MC_EINVAL, "recipient is not a usable phone number");
+        return ch_fail(err, errlen, MC_EINVAL, "recipient is not a usable phone number");
     ch_buf url = {0}, body = {0};
-    base_url(&url, s->api_base);
+    ch_buf_base(&url, s->api_base);
     ch_buf_puts(&url, "/2010-04-01/Accounts/");
     ch_buf_puts(&url, s->account_sid);
     ch_buf_puts(&url, "/Messages.json");
     put_param(&body, "To", to, strlen(to));
     put_param(&body, "From", s->sender, strlen(s->sender));
     put_param(&body, "Body", text, len);
-    if (!empty(s->status_callback))
+    if (!ch_empty(s->status_callback))
         put_param(&body, "StatusCallback", s->status_callback, strlen(s->status_callback));
     h->url = ch_buf_take(&url, NULL);
     h->body = ch_buf_take(&body, &h->body_len);
     snprintf(h->method, sizeof h->method, "POST");
     if (h->url == NULL || h->body == NULL)
-        return fail(err, errlen, MC_ENOMEM, "out of memory");
+        return ch_fail(err, errlen, MC_ENOMEM, "out of memory");
     /* Basic credentials: base64("sid:token"). */
     size_t il = strlen(s->account_sid), tl = strlen(s->auth_token);
     char *cred = malloc(il + tl + 2);
@@ -687,19 +661,19 @@ static int render_twilio(const ch_settings *s, const ch_outgoing *msg, const cha
         memset(cred, 0, il + tl + 1); /* do not leave the token in freed memory */
     free(cred);
     free(b64);
-    return rc < 0 ? fail(err, errlen, rc, "cannot build the request headers") : 0;
+    return rc < 0 ? ch_fail(err, errlen, rc, "cannot build the request headers") : 0;
 }
 
 static int render_kannel(const ch_settings *s, const ch_outgoing *msg, const char *text, size_t len,
                          int ucs2, ch_http *h, char *err, size_t errlen) {
-    if (empty(s->username) || empty(s->password))
-        return fail(err, errlen, MC_EINVAL, "sms username and password must be configured");
+    if (ch_empty(s->username) || ch_empty(s->password))
+        return ch_fail(err, errlen, MC_EINVAL, "sms username and password must be configured");
     ch_buf url = {0}, q = {0}, dlr = {0};
-    base_url(&url, s->api_base);
+    ch_buf_base(&url, s->api_base);
     ch_buf_puts(&url, "/cgi-bin/sendsms?");
     put_param(&q, "username", s->username, strlen(s->username));
     put_param(&q, "password", s->password, strlen(s->password));
-    if (!empty(s->sender))
+    if (!ch_empty(s->sender))
         put_param(&q, "from", s->sender, strlen(s->sender));
     put_param(&q, "to", msg->recipient, strlen(msg->recipient));
     put_param(&q, "text", text, len);
@@ -708,7 +682,7 @@ static int render_kannel(const ch_settings *s, const ch_outgoing *msg, const cha
     put_param(&q, "dlr-mask", SMS_DLR_MASK, strlen(SMS_DLR_MASK));
     /* Kannel calls the dlr-url back with %d and %T filled in; the tracking id and
      * the shared secret let GET /webhook/sms verify and match the report. */
-    if (!empty(s->status_callback) && !empty(msg->tracking_id)) {
+    if (!ch_empty(s->status_callback) && !ch_empty(msg->tracking_id)) {
         ch_buf_puts(&dlr, s->status_callback);
         ch_buf_puts(&dlr, strchr(s->status_callback, '?') ? "&" : "?");
         ch_buf_puts(&dlr, "type=dlr&id=");
@@ -721,7 +695,7 @@ static int render_kannel(const ch_settings *s, const ch_outgoing *msg, const cha
             ch_buf_puts(&dlr, "&to=");
             ch_buf_puts(&dlr, rc_digits);
         }
-        if (!empty(s->shared_secret)) {
+        if (!ch_empty(s->shared_secret)) {
             ch_buf_puts(&dlr, "&secret=");
             ch_buf_urlenc(&dlr, s->shared_secret, strlen(s->shared_secret));
         }
@@ -735,7 +709,7 @@ static int render_kannel(const ch_settings *s, const ch_outgoing *msg, const cha
     h->url = ch_buf_take(&url, NULL);
     snprintf(h->method, sizeof h->method, "GET");
     if (oom || h->url == NULL)
-        return fail(err, errlen, MC_ENOMEM, "out of memory");
+        return ch_fail(err, errlen, MC_ENOMEM, "out of memory");
     return 0;
 }
 
@@ -743,26 +717,22 @@ static int sms_render(const ch_settings *s, const ch_outgoing *msg, ch_http *out
                       size_t *n, char *err, size_t errlen) {
     *n = 0;
     if (max_out < 1)
-        return fail(err, errlen, MC_ETOOBIG, "no room for the request");
-    int twilio = !empty(s->provider) && strcmp(s->provider, "twilio") == 0;
-    int kannel = !empty(s->provider) && strcmp(s->provider, "kannel") == 0;
+        return ch_fail(err, errlen, MC_ETOOBIG, "no room for the request");
+    int twilio = !ch_empty(s->provider) && strcmp(s->provider, "twilio") == 0;
+    int kannel = !ch_empty(s->provider) && strcmp(s->provider, "kannel") == 0;
     if (!twilio && !kannel)
-        return fail(err, errlen, MC_EINVAL, "sms provider must be \"twilio\" or \"kannel\"");
-    if (empty(s->api_base))
-        return fail(err, errlen, MC_EINVAL, "sms api_base is not configured");
-    if (empty(msg->recipient) || strlen(msg->recipient) >= CH_MAX_ID)
-        return fail(err, errlen, MC_EINVAL, "recipient phone missing or too long");
+        return ch_fail(err, errlen, MC_EINVAL, "sms provider must be \"twilio\" or \"kannel\"");
+    if (ch_empty(s->api_base))
+        return ch_fail(err, errlen, MC_EINVAL, "sms api_base is not configured");
+    if (ch_empty(msg->recipient) || strlen(msg->recipient) >= CH_MAX_ID)
+        return ch_fail(err, errlen, MC_EINVAL, "recipient phone missing or too long");
     if (msg->text == NULL)
-        return fail(err, errlen, MC_EINVAL, "text missing");
+        return ch_fail(err, errlen, MC_EINVAL, "text missing");
     ch_sms_info info;
     if (ch_sms_count(msg->text, msg->text_len, &info) < 0)
-        return fail(err, errlen, MC_EUTF8, "text is not valid UTF-8");
-    size_t lead = 0;
-    while (lead < msg->text_len && (msg->text[lead] == ' ' || msg->text[lead] == '\n' ||
-                                    msg->text[lead] == '\r' || msg->text[lead] == '\t'))
-        lead++;
-    if (lead == msg->text_len)
-        return fail(err, errlen, MC_EINVAL, "text is empty");
+        return ch_fail(err, errlen, MC_EUTF8, "text is not valid UTF-8");
+    if (ch_space_prefix(msg->text, msg->text_len) == msg->text_len)
+        return ch_fail(err, errlen, MC_EINVAL, "text is empty");
     int limit = s->max_segments > 0 && s->max_segments < SMS_HARD_MAX_SEGMENTS
                     ? s->max_segments
                     : SMS_HARD_MAX_SEGMENTS;
@@ -771,31 +741,31 @@ static int sms_render(const ch_settings *s, const ch_outgoing *msg, ch_http *out
     char *owned = NULL;
     if (info.segments > limit) {
         if (s->max_segments <= 0)
-            return fail(err, errlen, MC_ETOOBIG,
-                        "text costs %d %s segments, more than the limit of %d", info.segments,
-                        info.encoding, SMS_HARD_MAX_SEGMENTS);
+            return ch_fail(err, errlen, MC_ETOOBIG,
+                           "text costs %d %s segments, more than the limit of %d", info.segments,
+                           info.encoding, SMS_HARD_MAX_SEGMENTS);
         ch_buf suffix = {0};
         ch_buf_puts(&suffix,
                     strcmp(info.encoding, "GSM-7") == 0 ? SMS_ELLIPSIS_GSM : SMS_ELLIPSIS_UCS2);
-        if (!empty(s->more_text))
+        if (!ch_empty(s->more_text))
             ch_buf_puts(&suffix, s->more_text);
         char *sfx = ch_buf_take(&suffix, NULL);
         if (sfx == NULL)
-            return fail(err, errlen, MC_ENOMEM, "out of memory");
+            return ch_fail(err, errlen, MC_ENOMEM, "out of memory");
         if (!ch_utf8_valid(sfx, strlen(sfx))) {
             free(sfx);
-            return fail(err, errlen, MC_EINVAL, "sms more_text is not valid UTF-8");
+            return ch_fail(err, errlen, MC_EINVAL, "sms more_text is not valid UTF-8");
         }
         owned = cut_text(msg->text, msg->text_len, sfx, limit, &len);
         free(sfx);
         if (owned == NULL)
-            return fail(err, errlen, MC_ENOMEM, "out of memory");
+            return ch_fail(err, errlen, MC_ENOMEM, "out of memory");
         text = owned;
         ch_sms_count(text, len, &info);
         if (info.segments > limit) {
             free(owned);
-            return fail(err, errlen, MC_ETOOBIG, "sms more_text alone needs more than %d segments",
-                        limit);
+            return ch_fail(err, errlen, MC_ETOOBIG,
+                           "sms more_text alone needs more than %d segments", limit);
         }
     }
     ch_http *h = &out[0];
@@ -817,27 +787,13 @@ static int sms_render(const ch_settings *s, const ch_outgoing *msg, ch_http *out
 /* ---- classify ---- */
 
 static void classify_twilio(int status, const char *body, size_t body_len, ch_result *out) {
-    json_t *root = json_loadb(body, body_len, 0, NULL);
-    if (status >= 200 && status < 300) {
-        json_t *sid = json_object_get(root, "sid");
-        if (json_is_string(sid) && json_string_length(sid) > 0 &&
-            json_string_length(sid) < CH_MAX_ID) {
-            out->verdict = CH_SENT;
-            memcpy(out->provider_id, json_string_value(sid), json_string_length(sid) + 1);
-        } else {
-            out->verdict = CH_PERMANENT;
-            snprintf(out->reason, sizeof out->reason, "bad_response");
-            snprintf(out->detail, sizeof out->detail, "HTTP %d without sid", status);
-        }
-        json_decref(root);
+    json_t *root;
+    if (ch_classify_json(status, body, body_len, "sid", out, &root))
         return;
-    }
     json_t *c = json_object_get(root, "code");
-    json_t *m = json_object_get(root, "message");
     int code = json_is_integer(c) ? (int)json_integer_value(c) : 0;
     char safe[120];
-    ch_safe_copy(safe, sizeof safe, json_is_string(m) ? json_string_value(m) : "",
-                 json_is_string(m) ? json_string_length(m) : 0);
+    ch_json_safe(json_object_get(root, "message"), safe, sizeof safe);
     snprintf(out->detail, sizeof out->detail, "%d: %s", code, safe);
     out->verdict = CH_PERMANENT;
     snprintf(out->reason, sizeof out->reason, "%s", out->detail);
@@ -879,18 +835,12 @@ static void sms_classify(int status, const char *body, size_t body_len, const ch
     while (i < body_len && (body[i] == ' ' || body[i] == '\n' || body[i] == '\r'))
         i++;
     int json = i < body_len && body[i] == '{';
-    if (status == 0 || status >= 500 || status == 429) {
-        out->verdict = CH_RETRY;
-        snprintf(out->reason, sizeof out->reason, status == 429 ? "rate_limited" : "unavailable");
-        if (status == 0)
-            snprintf(out->detail, sizeof out->detail, "no answer (transport failure or timeout)");
-        else
-            snprintf(out->detail, sizeof out->detail, "HTTP %d", status);
-    } else if (json) {
+    if (ch_classify_transport(status, retry_after, out))
+        return;
+    if (json)
         classify_twilio(status, body, body_len, out);
-    } else {
+    else
         classify_kannel(status, body, body_len, out);
-    }
     if (out->verdict == CH_RETRY)
         out->retry_after_ms = ch_retry_after_ms(retry_after, ch_now_ms());
 }
@@ -929,10 +879,10 @@ static int is_kannel(const ch_settings *s) {
 }
 
 static int sms_validate(const ch_settings *s, char *err, size_t errlen) {
-    if (s->enabled && !is_kannel(s) && empty(s->auth_token))
-        return fail(err, errlen, MC_EINVAL, "provider twilio needs auth_token");
-    if (s->enabled && is_kannel(s) && empty(s->shared_secret))
-        return fail(err, errlen, MC_EINVAL, "provider kannel needs shared_secret");
+    if (s->enabled && !is_kannel(s) && ch_empty(s->auth_token))
+        return ch_fail(err, errlen, MC_EINVAL, "provider twilio needs auth_token");
+    if (s->enabled && is_kannel(s) && ch_empty(s->shared_secret))
+        return ch_fail(err, errlen, MC_EINVAL, "provider kannel needs shared_secret");
     return 0;
 }
 
@@ -940,8 +890,8 @@ static int sms_can_send(const ch_settings *s) {
     if (!s->enabled)
         return 0;
     if (is_kannel(s))
-        return !empty(s->username) && !empty(s->api_base);
-    return !empty(s->account_sid) && !empty(s->auth_token);
+        return !ch_empty(s->username) && !ch_empty(s->api_base);
+    return !ch_empty(s->account_sid) && !ch_empty(s->auth_token);
 }
 
 /* Twilio posts forms; Kannel's get-url is a GET. */

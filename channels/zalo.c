@@ -43,7 +43,6 @@
 
 #include <jansson.h>
 #include <openssl/evp.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -110,44 +109,6 @@ static const zalo_err_rule zalo_err_rules[] = {
     {-321, CH_PERMANENT, 1, 0, ZW_NONE, "billing"},
 };
 
-/* printf-checked: the callers' formats are verified, and clang accepts the vsnprintf. */
-__attribute__((format(printf, 4, 5))) static int fail(char *err, size_t errlen, int rc,
-                                                      const char *fmt, ...) {
-    if (err != NULL && errlen > 0) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return rc;
-}
-
-static int empty(const char *s) {
-    return s == NULL || *s == '\0';
-}
-
-/* A JSON string or integer as text (app ids and timestamps come as either). */
-static int scalar_text(json_t *v, const char *path, char *dst, size_t cap, char *err,
-                       size_t errlen) {
-    if (v == NULL || json_is_null(v))
-        return fail(err, errlen, MC_EINVAL, "%s missing", path);
-    if (json_is_integer(v)) {
-        snprintf(dst, cap, "%lld", (long long)json_integer_value(v));
-        return 0;
-    }
-    if (!json_is_string(v))
-        return fail(err, errlen, MC_EINVAL, "%s must be a string", path);
-    size_t n = json_string_length(v);
-    if (n == 0)
-        return fail(err, errlen, MC_EINVAL, "%s is empty", path);
-    if (n >= cap)
-        return fail(err, errlen, MC_EINVAL, "%s longer than %zu bytes", path, cap - 1);
-    if (memchr(json_string_value(v), '\0', n) != NULL)
-        return fail(err, errlen, MC_EINVAL, "%s contains NUL", path);
-    memcpy(dst, json_string_value(v), n + 1);
-    return 0;
-}
-
 /* Decimal digits only, as Zalo writes its ms timestamps. */
 static int parse_ms(const char *s, int64_t *out) {
     int64_t v = 0;
@@ -165,46 +126,34 @@ static int parse_ms(const char *s, int64_t *out) {
 /* ---- verify ---- */
 
 static int zalo_verify(const ch_settings *s, const ch_request *req, char *err, size_t errlen) {
-    if (empty(s->app_secret) || empty(s->app_id))
-        return fail(err, errlen, MC_EINVAL, "zalo app_id and OA secret key must be configured");
+    if (ch_empty(s->app_secret) || ch_empty(s->app_id))
+        return ch_fail(err, errlen, MC_EINVAL, "zalo app_id and OA secret key must be configured");
     if (req->body_len > CH_MAX_BODY)
-        return fail(err, errlen, MC_ETOOBIG, "body larger than %d bytes", CH_MAX_BODY);
-    size_t hl = 0;
-    const char *h = ch_req_header(req, "X-ZEvent-Signature", &hl);
-    if (h == NULL)
-        return fail(err, errlen, MC_EINVAL, "header X-ZEvent-Signature missing");
-    size_t pl = sizeof(ZALO_SIGNATURE_PREFIX) - 1;
-    if (hl != pl + ZALO_SHA256_HEX || memcmp(h, ZALO_SIGNATURE_PREFIX, pl) != 0)
-        return fail(err, errlen, MC_EINVAL,
-                    "header X-ZEvent-Signature malformed (want mac=<64 hex digits>)");
+        return ch_fail(err, errlen, MC_ETOOBIG, "body larger than %d bytes", CH_MAX_BODY);
     char got[ZALO_SHA256_HEX];
-    for (size_t i = 0; i < ZALO_SHA256_HEX; i++) {
-        char c = h[pl + i];
-        if (c >= 'A' && c <= 'F')
-            c = (char)(c - 'A' + 'a');
-        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
-            return fail(err, errlen, MC_EINVAL, "header X-ZEvent-Signature is not hex");
-        got[i] = c;
-    }
+    int rc = ch_sig_header(req, "X-ZEvent-Signature", ZALO_SIGNATURE_PREFIX, ZALO_SHA256_HEX, got,
+                           err, errlen);
+    if (rc < 0)
+        return rc;
     json_t *root = json_loadb(req->body, req->body_len, 0, NULL);
     if (!json_is_object(root)) {
         json_decref(root);
-        return fail(err, errlen, MC_EINVAL, "body is not a JSON object");
+        return ch_fail(err, errlen, MC_EINVAL, "body is not a JSON object");
     }
     char app_id[ZALO_MAX_NUM], ts[ZALO_MAX_NUM];
     int64_t ts_ms = 0;
-    int rc =
-        scalar_text(json_object_get(root, "app_id"), "app_id", app_id, sizeof app_id, err, errlen);
+    rc =
+        ch_json_text(json_object_get(root, "app_id"), "app_id", app_id, sizeof app_id, err, errlen);
     if (rc == 0)
-        rc = scalar_text(json_object_get(root, "timestamp"), "timestamp", ts, sizeof ts, err,
-                         errlen);
+        rc = ch_json_text(json_object_get(root, "timestamp"), "timestamp", ts, sizeof ts, err,
+                          errlen);
     json_decref(root);
     if (rc < 0)
         return rc;
     if (parse_ms(ts, &ts_ms) < 0)
-        return fail(err, errlen, MC_EINVAL, "timestamp is not a number of milliseconds");
+        return ch_fail(err, errlen, MC_EINVAL, "timestamp is not a number of milliseconds");
     if (strcmp(app_id, s->app_id) != 0)
-        return fail(err, errlen, MC_EINVAL, "app_id in the body is not the configured app");
+        return ch_fail(err, errlen, MC_EINVAL, "app_id in the body is not the configured app");
 
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int mdlen = 0;
@@ -217,16 +166,16 @@ static int zalo_verify(const ch_settings *s, const ch_request *req, char *err, s
              EVP_DigestFinal_ex(ctx, md, &mdlen) == 1;
     EVP_MD_CTX_free(ctx);
     if (!ok)
-        return fail(err, errlen, MC_ENOMEM, "SHA-256 failed");
+        return ch_fail(err, errlen, MC_ENOMEM, "SHA-256 failed");
     char want[2 * EVP_MAX_MD_SIZE + 1];
     ch_hex(md, mdlen, want);
     if (!ch_ct_equal(want, ZALO_SHA256_HEX, got, ZALO_SHA256_HEX))
-        return fail(err, errlen, MC_EINVAL, "X-ZEvent-Signature does not match the body");
+        return ch_fail(err, errlen, MC_EINVAL, "X-ZEvent-Signature does not match the body");
     int64_t skew = req->now_ms - ts_ms;
     if (skew > ZALO_MAX_SKEW_MS || skew < -ZALO_MAX_SKEW_MS)
-        return fail(err, errlen, MC_EINVAL,
-                    "event timestamp is %lld s from now (limit %lld s): replay refused",
-                    (long long)(skew / 1000), (long long)(ZALO_MAX_SKEW_MS / 1000));
+        return ch_fail(err, errlen, MC_EINVAL,
+                       "event timestamp is %lld s from now (limit %lld s): replay refused",
+                       (long long)(skew / 1000), (long long)(ZALO_MAX_SKEW_MS / 1000));
     return 0;
 }
 
@@ -235,18 +184,11 @@ static int zalo_verify(const ch_settings *s, const ch_request *req, char *err, s
 static int get_id(json_t *obj, const char *key, const char *path, char *dst, char *err,
                   size_t errlen) {
     json_t *v = json_is_object(obj) ? json_object_get(obj, key) : NULL;
-    return scalar_text(v, path, dst, CH_MAX_ID, err, errlen);
+    return ch_json_text(v, path, dst, CH_MAX_ID, err, errlen);
 }
 
 static ch_message *slot(ch_message *out, size_t *n, char *err, size_t errlen) {
-    if (*n >= CH_MAX_MESSAGES) {
-        fail(err, errlen, MC_ETOOBIG, "more than %d events in one request", CH_MAX_MESSAGES);
-        return NULL;
-    }
-    ch_message *m = &out[(*n)++];
-    memset(m, 0, sizeof(*m));
-    m->channel = ZALO_CHANNEL;
-    return m;
+    return ch_message_next(out, n, ZALO_CHANNEL, err, errlen);
 }
 
 static int parse_receipts(json_t *root, ch_event kind, int64_t ts, ch_message *out, size_t *n,
@@ -262,7 +204,7 @@ static int parse_receipts(json_t *root, ch_event kind, int64_t ts, ch_message *o
     json_t *ids = json_object_get(msg, "msg_ids");
     json_t *one = json_object_get(msg, "msg_id");
     if (ids != NULL && !json_is_array(ids))
-        return fail(err, errlen, MC_EINVAL, "message.msg_ids must be an array");
+        return ch_fail(err, errlen, MC_EINVAL, "message.msg_ids must be an array");
     size_t count = ids ? json_array_size(ids) : 0;
     for (size_t k = 0; k < (count ? count : 1); k++) {
         ch_message *m = slot(out, n, err, errlen);
@@ -275,9 +217,9 @@ static int parse_receipts(json_t *root, ch_event kind, int64_t ts, ch_message *o
         char path[48];
         if (count) {
             snprintf(path, sizeof path, "message.msg_ids[%zu]", k);
-            rc = scalar_text(json_array_get(ids, k), path, m->provider_id, CH_MAX_ID, err, errlen);
+            rc = ch_json_text(json_array_get(ids, k), path, m->provider_id, CH_MAX_ID, err, errlen);
         } else if (one != NULL) {
-            rc = scalar_text(one, "message.msg_id", m->provider_id, CH_MAX_ID, err, errlen);
+            rc = ch_json_text(one, "message.msg_id", m->provider_id, CH_MAX_ID, err, errlen);
         } else {
             m->watermark_ms = ts; /* no id: everything up to now */
         }
@@ -290,10 +232,10 @@ static int parse_receipts(json_t *root, ch_event kind, int64_t ts, ch_message *o
 static int parse_event(json_t *root, int64_t now_ms, ch_message *out, size_t *n, char *err,
                        size_t errlen) {
     if (!json_is_object(root))
-        return fail(err, errlen, MC_EINVAL, "body must be a JSON object");
+        return ch_fail(err, errlen, MC_EINVAL, "body must be a JSON object");
     json_t *ev = json_object_get(root, "event_name");
     if (!json_is_string(ev))
-        return fail(err, errlen, MC_EINVAL, "event_name missing");
+        return ch_fail(err, errlen, MC_EINVAL, "event_name missing");
     const zalo_event_rule *rule = NULL;
     for (size_t i = 0; i < MC_ARRAY_LEN(zalo_events); i++)
         if (strcmp(json_string_value(ev), zalo_events[i].name) == 0)
@@ -304,11 +246,11 @@ static int parse_event(json_t *root, int64_t now_ms, ch_message *out, size_t *n,
     json_t *tv = json_object_get(root, "timestamp");
     if (tv != NULL) {
         char t[ZALO_MAX_NUM];
-        int rc = scalar_text(tv, "timestamp", t, sizeof t, err, errlen);
+        int rc = ch_json_text(tv, "timestamp", t, sizeof t, err, errlen);
         if (rc < 0)
             return rc;
         if (parse_ms(t, &ts) < 0)
-            return fail(err, errlen, MC_EINVAL, "timestamp is not a number of milliseconds");
+            return ch_fail(err, errlen, MC_EINVAL, "timestamp is not a number of milliseconds");
     }
     if (rule->kind == CH_EV_DELIVERY || rule->kind == CH_EV_READ)
         return parse_receipts(root, rule->kind, ts, out, n, err, errlen);
@@ -321,8 +263,8 @@ static int parse_event(json_t *root, int64_t now_ms, ch_message *out, size_t *n,
     if (rule->kind == CH_EV_FOLLOW || rule->kind == CH_EV_UNFOLLOW) {
         rc = get_id(json_object_get(root, "follower"), "id", "follower.id", m->sender, err, errlen);
         if (rc == 0 && json_object_get(root, "oa_id") != NULL)
-            rc = scalar_text(json_object_get(root, "oa_id"), "oa_id", m->recipient, CH_MAX_ID, err,
-                             errlen);
+            rc = ch_json_text(json_object_get(root, "oa_id"), "oa_id", m->recipient, CH_MAX_ID, err,
+                              errlen);
         /* A follow has no message id: follower and time identify it for dedup. */
         if (rc == 0)
             snprintf(m->provider_id, sizeof m->provider_id, "%s:%.*s:%lld",
@@ -339,10 +281,10 @@ static int parse_event(json_t *root, int64_t now_ms, ch_message *out, size_t *n,
         return rc;
     json_t *msg = json_object_get(root, "message");
     if (!json_is_object(msg))
-        return fail(err, errlen, MC_EINVAL, "message missing");
+        return ch_fail(err, errlen, MC_EINVAL, "message missing");
     json_t *mid = json_object_get(msg, "msg_id");
     if (rule->kind == CH_EV_TEXT || mid != NULL) {
-        rc = scalar_text(mid, "message.msg_id", m->provider_id, CH_MAX_ID, err, errlen);
+        rc = ch_json_text(mid, "message.msg_id", m->provider_id, CH_MAX_ID, err, errlen);
         if (rc < 0)
             return rc;
     }
@@ -350,124 +292,75 @@ static int parse_event(json_t *root, int64_t now_ms, ch_message *out, size_t *n,
         return 0;
     json_t *text = json_object_get(msg, "text");
     if (!json_is_string(text))
-        return fail(err, errlen, MC_EINVAL, "message.text missing");
-    size_t tl = json_string_length(text);
-    if (memchr(json_string_value(text), '\0', tl) != NULL)
-        return fail(err, errlen, MC_EINVAL, "message.text contains NUL");
-    m->text = malloc(tl + 1);
-    if (m->text == NULL)
-        return fail(err, errlen, MC_ENOMEM, "out of memory");
-    memcpy(m->text, json_string_value(text), tl + 1);
-    m->text_len = tl;
-    return 0;
+        return ch_fail(err, errlen, MC_EINVAL, "message.text missing");
+    return ch_json_dup(text, "message.text", &m->text, &m->text_len, err, errlen);
 }
 
 static int zalo_parse(const ch_settings *s, const ch_request *req, ch_message *out, size_t *n,
                       char *err, size_t errlen) {
     (void)s;
     *n = 0;
-    if (req->body_len > CH_MAX_BODY)
-        return fail(err, errlen, MC_ETOOBIG, "body larger than %d bytes", CH_MAX_BODY);
-    json_error_t jerr;
-    json_t *root = json_loadb(req->body, req->body_len, 0, &jerr);
-    if (root == NULL)
-        return fail(err, errlen, MC_EINVAL, "body is not JSON (line %d: %s)", jerr.line, jerr.text);
-    int rc = parse_event(root, req->now_ms, out, n, err, errlen);
+    json_t *root;
+    int rc = ch_json_body(req, &root, err, errlen);
+    if (rc < 0)
+        return rc;
+    rc = parse_event(root, req->now_ms, out, n, err, errlen);
     json_decref(root);
-    if (rc < 0) {
-        for (size_t k = 0; k < *n; k++)
-            ch_message_clear(&out[k]);
-        *n = 0;
-    }
+    if (rc < 0)
+        ch_messages_clear(out, n);
     return rc;
 }
 
 /* ---- render ---- */
 
-static json_t *buttons(const ch_outgoing *msg, char *err, size_t errlen) {
-    json_t *arr = json_array();
-    if (arr == NULL)
-        return NULL;
-    for (size_t i = 0; i < msg->n_quick; i++) {
-        const ch_quick *q = &msg->quick[i];
-        size_t tl = strlen(q->title), pl = strlen(q->payload);
-        if (pl > ZALO_MAX_BUTTON_PAYLOAD) {
-            fail(err, errlen, MC_EINVAL, "button %zu payload longer than %d bytes", i,
-                 ZALO_MAX_BUTTON_PAYLOAD);
-            goto fail;
-        }
-        json_t *b = json_object();
-        if (b == NULL || json_array_append_new(arr, b) < 0 ||
-            json_object_set_new(
-                b, "title",
-                json_stringn(q->title, ch_utf8_prefix(q->title, tl, ZALO_MAX_BUTTON_TITLE))) < 0 ||
-            json_object_set_new(b, "type", json_string("oa.query.hide")) < 0 ||
-            json_object_set_new(b, "payload", json_stringn(q->payload, pl)) < 0) {
-            fail(err, errlen, MC_ENOMEM, "out of memory");
-            goto fail;
-        }
-    }
-    return arr;
-fail:
-    json_decref(arr);
-    return NULL;
+/* A button that sends its payload back as the citizen's text (zalo_render checked every
+ * title and payload already): {"title":...,"type":"oa.query.hide","payload":...}. */
+static json_t *button(const char *title, size_t tlen, const char *payload, size_t plen) {
+    return json_pack("{s:s%, s:s, s:s%}", "title", title, tlen, "type", "oa.query.hide", "payload",
+                     payload, plen);
 }
 
-static int render_part(const ch_settings *s, const ch_outgoing *msg, const char *text, size_t len,
-                       int with_buttons, ch_http *h, char *err, size_t errlen) {
+/* What each part of a message is rendered with (ch_render_parts' context). */
+typedef struct zalo_send {
+    const ch_settings *s;   /* the channel's settings */
+    const ch_outgoing *msg; /* the message whose text is split */
+    int buttons;            /* 1: its choices go as buttons under the last part */
+} zalo_send;
+
+/* One consultation request for the part text[0..len); the buttons go with the last. */
+static int render_part(void *ctx, const char *text, size_t len, int last, ch_http *h, char *err,
+                       size_t errlen) {
+    const zalo_send *c = ctx;
+    const ch_settings *s = c->s;
+    const ch_outgoing *msg = c->msg;
+    int with_buttons = last && c->buttons;
     memset(h, 0, sizeof(*h));
+    /* The quote makes the answer a (free) reply to the citizen's message. */
+    const char *quote = ch_empty(msg->reply_to) ? NULL : msg->reply_to;
     int rc = MC_ENOMEM;
-    json_t *root = json_object();
-    json_t *recipient = json_object();
-    json_t *message = json_object();
-    if (root == NULL || recipient == NULL || message == NULL) {
-        json_decref(recipient);
-        json_decref(message);
-        goto fail;
-    }
-    if (json_object_set_new(root, "recipient", recipient) < 0 ||
-        json_object_set_new(recipient, "user_id", json_string(msg->recipient)) < 0 ||
-        json_object_set_new(root, "message", message) < 0 ||
-        json_object_set_new(message, "text", json_stringn(text, len)) < 0)
-        goto fail;
-    if (!empty(msg->reply_to) &&
-        json_object_set_new(message, "quote_message_id", json_string(msg->reply_to)) < 0)
+    json_t *root = json_pack("{s:{s:s}, s:{s:s%, s:s*}}", "recipient", "user_id", msg->recipient,
+                             "message", "text", text, len, "quote_message_id", quote);
+    json_t *message = json_object_get(root, "message");
+    if (message == NULL)
         goto fail;
     if (with_buttons) {
-        json_t *arr = buttons(msg, err, errlen);
+        json_t *arr = ch_json_choices(msg, "button", ZALO_MAX_BUTTON_TITLE, ZALO_MAX_BUTTON_PAYLOAD,
+                                      button, err, errlen);
         if (arr == NULL) {
             json_decref(root);
             ch_http_clear(h);
             return MC_EINVAL;
         }
-        /* Each new node is owned by its parent before the next is made, so one
-         * decref of root frees everything on any failure. */
-        json_t *att = json_object();
-        json_t *payload = NULL;
-        if (json_object_set_new(message, "attachment", att) < 0 ||
-            json_object_set_new(att, "type", json_string("template")) < 0 ||
-            json_object_set_new(att, "payload", payload = json_object()) < 0) {
-            json_decref(arr);
-            goto fail;
-        }
-        if (json_object_set_new(payload, "buttons", arr) < 0)
+        /* "o" hands arr over to the new object, also when packing fails. */
+        if (json_object_set_new(
+                message, "attachment",
+                json_pack("{s:s, s:{s:o}}", "type", "template", "payload", "buttons", arr)) < 0)
             goto fail;
     }
-    h->body = json_dumps(root, JSON_COMPACT);
-    if (h->body == NULL)
-        goto fail;
-    h->body_len = strlen(h->body);
-    snprintf(h->method, sizeof h->method, "POST");
     ch_buf url = {0};
-    size_t bl = strlen(s->api_base);
-    while (bl > 0 && s->api_base[bl - 1] == '/')
-        bl--;
-    ch_buf_put(&url, s->api_base, bl);
+    ch_buf_base(&url, s->api_base);
     ch_buf_puts(&url, "/v3.0/oa/message/cs");
-    h->url = ch_buf_take(&url, NULL);
-    if (h->url == NULL)
-        goto fail;
-    rc = ch_http_header(h, "Content-Type", "application/json");
+    rc = ch_http_post_json(h, root, &url);
     if (rc == 0)
         rc = ch_http_header(h, "access_token", s->access_token);
     if (rc < 0)
@@ -475,7 +368,7 @@ static int render_part(const ch_settings *s, const ch_outgoing *msg, const char 
     json_decref(root);
     return 0;
 fail:
-    fail(err, errlen, rc, rc == MC_ENOMEM ? "out of memory" : "access token has CR/LF");
+    ch_fail(err, errlen, rc, rc == MC_ENOMEM ? "out of memory" : "access token has CR/LF");
     json_decref(root);
     ch_http_clear(h);
     return rc;
@@ -484,27 +377,28 @@ fail:
 static int zalo_render(const ch_settings *s, const ch_outgoing *msg, ch_http *out, size_t max_out,
                        size_t *n, char *err, size_t errlen) {
     *n = 0;
-    if (empty(s->api_base) || empty(s->access_token))
-        return fail(err, errlen, MC_EINVAL, "zalo api_base and access_token must be configured");
-    if (empty(msg->recipient) || strlen(msg->recipient) >= CH_MAX_ID ||
+    if (ch_empty(s->api_base) || ch_empty(s->access_token))
+        return ch_fail(err, errlen, MC_EINVAL, "zalo api_base and access_token must be configured");
+    if (ch_empty(msg->recipient) || strlen(msg->recipient) >= CH_MAX_ID ||
         !ch_utf8_valid(msg->recipient, strlen(msg->recipient)))
-        return fail(err, errlen, MC_EINVAL, "recipient user_id missing, malformed or too long");
-    if (!empty(msg->reply_to) && (strlen(msg->reply_to) >= CH_MAX_ID ||
-                                  !ch_utf8_valid(msg->reply_to, strlen(msg->reply_to))))
-        return fail(err, errlen, MC_EINVAL, "reply_to malformed or too long");
+        return ch_fail(err, errlen, MC_EINVAL, "recipient user_id missing, malformed or too long");
+    if (!ch_empty(msg->reply_to) && (strlen(msg->reply_to) >= CH_MAX_ID ||
+                                     !ch_utf8_valid(msg->reply_to, strlen(msg->reply_to))))
+        return ch_fail(err, errlen, MC_EINVAL, "reply_to malformed or too long");
     if (msg->n_quick > CH_MAX_QUICK || (msg->n_quick > 0 && msg->quick == NULL))
-        return fail(err, errlen, MC_EINVAL, "at most %d quick replies", CH_MAX_QUICK);
+        return ch_fail(err, errlen, MC_EINVAL, "at most %d quick replies", CH_MAX_QUICK);
     for (size_t i = 0; i < msg->n_quick; i++) {
         const ch_quick *q = &msg->quick[i];
-        if (empty(q->title) || empty(q->payload) || !ch_utf8_valid(q->title, strlen(q->title)) ||
+        if (ch_empty(q->title) || ch_empty(q->payload) ||
+            !ch_utf8_valid(q->title, strlen(q->title)) ||
             !ch_utf8_valid(q->payload, strlen(q->payload)))
-            return fail(err, errlen, MC_EINVAL, "quick reply %zu needs a UTF-8 title and payload",
-                        i);
+            return ch_fail(err, errlen, MC_EINVAL,
+                           "quick reply %zu needs a UTF-8 title and payload", i);
     }
     if (msg->text == NULL)
-        return fail(err, errlen, MC_EINVAL, "text missing");
+        return ch_fail(err, errlen, MC_EINVAL, "text missing");
     if (!ch_utf8_valid(msg->text, msg->text_len))
-        return fail(err, errlen, MC_EUTF8, "text is not valid UTF-8");
+        return ch_fail(err, errlen, MC_EUTF8, "text is not valid UTF-8");
 
     /* More choices than Zalo shows as buttons become a numbered list the citizen
      * answers by typing (the payloads are not sent back in that case). */
@@ -522,37 +416,11 @@ static int zalo_render(const ch_settings *s, const ch_outgoing *msg, ch_http *ou
     size_t len = 0;
     char *t = ch_buf_take(&text, &len);
     if (t == NULL)
-        return fail(err, errlen, MC_ENOMEM, "out of memory");
-    int rc = 0;
-    size_t pos = 0;
-    while (pos < len && (t[pos] == ' ' || t[pos] == '\n' || t[pos] == '\r' || t[pos] == '\t'))
-        pos++;
-    if (pos == len) {
-        rc = fail(err, errlen, MC_EINVAL, "text is empty");
-        goto fail;
-    }
-    while (pos < len) {
-        size_t rest;
-        size_t part = ch_text_cut(t + pos, len - pos, ZALO_MAX_TEXT_CHARS, &rest);
-        if (*n >= max_out) {
-            rc = fail(err, errlen, MC_ETOOBIG, "text needs more than %zu messages of %d characters",
-                      max_out, ZALO_MAX_TEXT_CHARS);
-            goto fail;
-        }
-        int last = pos + rest >= len;
-        rc = render_part(s, msg, t + pos, part, last && with_buttons, &out[*n], err, errlen);
-        if (rc < 0)
-            goto fail;
-        (*n)++;
-        pos += rest;
-    }
+        return ch_fail(err, errlen, MC_ENOMEM, "out of memory");
+    zalo_send send = {s, msg, with_buttons};
+    int rc = ch_render_parts(t, len, ZALO_MAX_TEXT_CHARS, render_part, &send, out, max_out, n, err,
+                             errlen);
     free(t);
-    return 0;
-fail:
-    free(t);
-    for (size_t k = 0; k < *n; k++)
-        ch_http_clear(&out[k]);
-    *n = 0;
     return rc;
 }
 
@@ -573,19 +441,9 @@ static int64_t wait_ms(zalo_wait w) {
 static void zalo_classify(int status, const char *body, size_t body_len, const char *retry_after,
                           ch_result *out) {
     memset(out, 0, sizeof(*out));
-    if (status == 0 || status >= 500 || status == 429) {
-        out->verdict = CH_RETRY;
-        snprintf(out->reason, sizeof out->reason, status == 429 ? "rate_limited" : "unavailable");
-        if (status == 0)
-            snprintf(out->detail, sizeof out->detail, "no answer (transport failure or timeout)");
-        else
-            snprintf(out->detail, sizeof out->detail, "HTTP %d", status);
-        out->retry_after_ms = ch_retry_after_ms(retry_after, ch_now_ms());
+    if (ch_classify_transport(status, retry_after, out))
         return;
-    }
-    json_t *root = NULL;
-    if (body != NULL && body_len > 0 && body_len <= CH_MAX_BODY)
-        root = json_loadb(body, body_len, 0, NULL);
+    json_t *root = ch_json_answer(body, body_len);
     json_t *e = json_object_get(root, "error");
     if (status < 200 || status >= 300 || !json_is_integer(e)) {
         out->verdict = CH_PERMANENT;
@@ -597,7 +455,7 @@ static void zalo_classify(int status, const char *body, size_t body_len, const c
     int code = (int)json_integer_value(e);
     if (code == 0) {
         json_t *id = json_object_get(json_object_get(root, "data"), "message_id");
-        if (scalar_text(id, "data.message_id", out->provider_id, CH_MAX_ID, NULL, 0) == 0) {
+        if (ch_json_text(id, "data.message_id", out->provider_id, CH_MAX_ID, NULL, 0) == 0) {
             out->verdict = CH_SENT;
         } else {
             out->verdict = CH_PERMANENT; /* accepted but unreadable: do not resend */
@@ -607,10 +465,8 @@ static void zalo_classify(int status, const char *body, size_t body_len, const c
         json_decref(root);
         return;
     }
-    json_t *m = json_object_get(root, "message");
     char safe[120];
-    ch_safe_copy(safe, sizeof safe, json_is_string(m) ? json_string_value(m) : "",
-                 json_is_string(m) ? json_string_length(m) : 0);
+    ch_json_safe(json_object_get(root, "message"), safe, sizeof safe);
     snprintf(out->detail, sizeof out->detail, "%d: %s", code, safe);
     const zalo_err_rule *rule = NULL;
     for (size_t i = 0; i < MC_ARRAY_LEN(zalo_err_rules) && rule == NULL; i++)
@@ -635,16 +491,14 @@ static void zalo_classify(int status, const char *body, size_t body_len, const c
 int ch_zalo_refresh_render(const ch_settings *s, const char *refresh_token, ch_http *out, char *err,
                            size_t errlen) {
     memset(out, 0, sizeof(*out));
-    if (empty(s->oauth_base) || empty(s->oauth_secret) || empty(s->app_id))
-        return fail(err, errlen, MC_EINVAL,
-                    "zalo oauth_base, oauth_secret (app secret key) and app_id must be configured");
-    if (empty(refresh_token))
-        return fail(err, errlen, MC_EINVAL, "refresh token missing");
+    if (ch_empty(s->oauth_base) || ch_empty(s->oauth_secret) || ch_empty(s->app_id))
+        return ch_fail(
+            err, errlen, MC_EINVAL,
+            "zalo oauth_base, oauth_secret (app secret key) and app_id must be configured");
+    if (ch_empty(refresh_token))
+        return ch_fail(err, errlen, MC_EINVAL, "refresh token missing");
     ch_buf url = {0}, body = {0};
-    size_t bl = strlen(s->oauth_base);
-    while (bl > 0 && s->oauth_base[bl - 1] == '/')
-        bl--;
-    ch_buf_put(&url, s->oauth_base, bl);
+    ch_buf_base(&url, s->oauth_base);
     ch_buf_puts(&url, "/v4/oa/access_token");
     ch_buf_puts(&body, "app_id=");
     ch_buf_urlenc(&body, s->app_id, strlen(s->app_id));
@@ -665,18 +519,18 @@ int ch_zalo_refresh_render(const ch_settings *s, const char *refresh_token, ch_h
     return 0;
 fail:
     ch_http_clear(out);
-    return fail(err, errlen, rc, rc == MC_ENOMEM ? "out of memory" : "oauth_secret has CR/LF");
+    return ch_fail(err, errlen, rc, rc == MC_ENOMEM ? "out of memory" : "oauth_secret has CR/LF");
 }
 
 static int copy_token(json_t *v, const char *name, char *dst, size_t cap, char *err,
                       size_t errlen) {
     if (!json_is_string(v) || json_string_length(v) == 0)
-        return fail(err, errlen, MC_EINVAL, "%s missing in the refresh answer", name);
+        return ch_fail(err, errlen, MC_EINVAL, "%s missing in the refresh answer", name);
     size_t n = json_string_length(v);
     if (n + 1 > cap)
-        return fail(err, errlen, MC_ETOOBIG, "%s longer than %zu bytes", name, cap - 1);
+        return ch_fail(err, errlen, MC_ETOOBIG, "%s longer than %zu bytes", name, cap - 1);
     if (memchr(json_string_value(v), '\0', n) != NULL)
-        return fail(err, errlen, MC_EINVAL, "%s contains NUL", name);
+        return ch_fail(err, errlen, MC_EINVAL, "%s contains NUL", name);
     memcpy(dst, json_string_value(v), n + 1);
     return 0;
 }
@@ -684,11 +538,11 @@ static int copy_token(json_t *v, const char *name, char *dst, size_t cap, char *
 int ch_zalo_refresh_parse(const char *body, size_t len, char *access, size_t alen, char *refresh,
                           size_t rlen, int64_t *expires_in_s, char *err, size_t errlen) {
     if (body == NULL || len == 0 || len > CH_MAX_BODY)
-        return fail(err, errlen, MC_EINVAL, "empty or oversized refresh answer");
+        return ch_fail(err, errlen, MC_EINVAL, "empty or oversized refresh answer");
     json_t *root = json_loadb(body, len, 0, NULL);
     if (!json_is_object(root)) {
         json_decref(root);
-        return fail(err, errlen, MC_EINVAL, "refresh answer is not a JSON object");
+        return ch_fail(err, errlen, MC_EINVAL, "refresh answer is not a JSON object");
     }
     int rc;
     json_t *e = json_object_get(root, "error");
@@ -699,10 +553,9 @@ int ch_zalo_refresh_parse(const char *body, size_t len, char *access, size_t ale
         for (size_t i = 0; i < MC_ARRAY_LEN(fields) && !json_is_string(why); i++)
             why = json_object_get(root, fields[i]);
         char safe[120];
-        ch_safe_copy(safe, sizeof safe, json_is_string(why) ? json_string_value(why) : "",
-                     json_is_string(why) ? json_string_length(why) : 0);
-        rc = fail(err, errlen, MC_EINVAL, "zalo refused the refresh: %lld %s",
-                  (long long)json_integer_value(e), safe);
+        ch_json_safe(why, safe, sizeof safe);
+        rc = ch_fail(err, errlen, MC_EINVAL, "zalo refused the refresh: %lld %s",
+                     (long long)json_integer_value(e), safe);
         goto done;
     }
     rc = copy_token(json_object_get(root, "access_token"), "access_token", access, alen, err,
@@ -714,10 +567,10 @@ int ch_zalo_refresh_parse(const char *body, size_t len, char *access, size_t ale
         goto done;
     char num[ZALO_MAX_NUM];
     int64_t secs = 0;
-    if (scalar_text(json_object_get(root, "expires_in"), "expires_in", num, sizeof num, err,
-                    errlen) < 0 ||
+    if (ch_json_text(json_object_get(root, "expires_in"), "expires_in", num, sizeof num, err,
+                     errlen) < 0 ||
         parse_ms(num, &secs) < 0 || secs <= 0) {
-        rc = fail(err, errlen, MC_EINVAL, "expires_in missing or not a positive number");
+        rc = ch_fail(err, errlen, MC_EINVAL, "expires_in missing or not a positive number");
         goto done;
     }
     *expires_in_s = secs;
@@ -754,13 +607,13 @@ static const ch_policy zalo_policy = {.window_ms = ZALO_WINDOW_MS,
                                       .default_rate = 20};
 
 static int zalo_validate(const ch_settings *s, char *err, size_t errlen) {
-    if (s->enabled && (empty(s->app_id) || empty(s->app_secret)))
-        return fail(err, errlen, MC_EINVAL, "enabled needs app_id and oa_secret_key");
+    if (s->enabled && (ch_empty(s->app_id) || ch_empty(s->app_secret)))
+        return ch_fail(err, errlen, MC_EINVAL, "enabled needs app_id and oa_secret_key");
     return 0;
 }
 
 static int zalo_can_send(const ch_settings *s) {
-    return s->enabled && (!empty(s->access_token) || !empty(s->refresh_token));
+    return s->enabled && (!ch_empty(s->access_token) || !ch_empty(s->refresh_token));
 }
 
 static unsigned zalo_methods(const ch_settings *s) {

@@ -62,8 +62,8 @@ static void h_index(gw_req *rq, void *priv) {
     gw_req_respond(rq, 200, "text/html; charset=utf-8", p->page, p->page_len, page_headers);
 }
 
-/* The officers' console (gateway/www/console.html): a page on top of /api/v1 that
- * signs in with the department's own token; it holds no privilege of its own. */
+/* The officers' console (gateway/www/console.html): a page on top of /api/v1 and the
+ * console's session endpoints (api/gw_console.c); it holds no privilege of its own. */
 static void h_console(gw_req *rq, void *priv) {
     gw_pages *p = priv;
     gw_req_respond(rq, 200, "text/html; charset=utf-8", p->console, p->console_len, page_headers);

@@ -168,7 +168,6 @@ static void sender_close(serve *s) {
 
 ONE_OBJECT_MODULE(sched, sched, gw_sched_open, gw_sched_free)
 
-
 /* ---- the work streams: the reader, the outbound feed, the conversation worker ---- */
 
 #define MAX_OUT_BUSY 512 /* outbound entries in the sender before the reader waits */
@@ -269,7 +268,6 @@ static void outbound_release(serve *s) {
     s->out = NULL;
     s->n_out = 0;
 }
-
 
 ONE_OBJECT_MODULE(receipts, receipts, gw_receipts_open, gw_receipts_free)
 

@@ -1,5 +1,6 @@
 /*
- * main.c — the motcua command line: serve, classify, ask, check-config, train, keys.
+ * main.c — the motcua command line: serve, classify, ask, check-config, train, keys,
+ * officer.
  *
  * The command table below is the list of commands; each takes its own flags.
  * Exit status: 0 success, 1 runtime failure, 2 usage or configuration error
@@ -12,6 +13,7 @@
 #include "gateway/app/gw_config.h"
 #include "gateway/app/gw_log.h"
 #include "gateway/gw_boot.h"
+#include "gateway/gw_officer_cli.h"
 #include "gateway/gw_serve.h"
 #include "gateway/store/gw_keys.h"
 #include "intents/nlu.h"
@@ -466,6 +468,10 @@ static const command commands[] = {
      "train the intent model (default intents/data/train.tsv -> build/nlu.model)"},
     {"keys", "[--config FILE] [FAMILY [PARTITION|IDENTITY] [PART...]]",
      "list the Redis keyspace, or print one key (for redis-cli)"},
+    {"officer",
+     "add|list|disable|enable|reset --dept DEPT [--user USER] [--role admin|officer|viewer] "
+     "[--areas W1,W2|*] [--config FILE] [--redis URL]",
+     "officers' console accounts: add prints a one-time password and a TOTP URI"},
 };
 
 static void usage(FILE *f) {
@@ -504,6 +510,8 @@ int main(int argc, char **argv) {
         fprintf(stderr, "%s: unknown command '%s' (try motcua --help)\n", prog, argv[1]);
         return EXIT_USAGE;
     }
+    if (!strcmp(cmd->name, "officer")) /* its own flags: --dept, --user, ... */
+        return gw_officer_cli(argc - 2, argv + 2, prog);
     static const struct option long_opts[] = {{"config", required_argument, NULL, 'c'},
                                               {"listen", required_argument, NULL, 'l'},
                                               {"redis", required_argument, NULL, 'r'},

@@ -19,6 +19,8 @@ APT_PKGS=(
     libwebsockets-dev libwebsockets-evlib-uv libuv1-dev
     libcurl4-openssl-dev libhiredis-dev libpcre2-dev libicu-dev
     libjansson-dev libssl-dev libinih-dev libcmocka-dev
+    # officers: Argon2id passwords, TOTP codes, the enrolment QR code
+    libargon2-dev liboath-dev libqrencode-dev
     redis-server
     # tests: headless browser (and a font for its screenshots), HTTP probes, ps
     chromium fonts-dejavu-core curl procps

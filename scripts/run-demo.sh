@@ -61,7 +61,10 @@ host="${LISTEN%:*}"
 port="${LISTEN##*:}"
 case "$host" in "" | 0.0.0.0 | "*") host=127.0.0.1 ;; esac
 echo "motcua: mở http://$host:$port trong trình duyệt / open http://$host:$port in your browser (Ctrl-C to stop)"
-echo "motcua: cán bộ / officers: http://$host:$port/console (token demo-so-tu-phap-2026 or demo-ubnd-ben-thanh-2026)"
+echo "motcua: cán bộ / officers: http://$host:$port/console (the demo officers below, or token demo-so-tu-phap-2026 or demo-ubnd-ben-thanh-2026)"
+# One admin and one officer per demo department, with their one-time passwords and TOTP
+# secrets (the Redis of the demo is up: `motcua officer` writes there directly).
+DEMO_BIN="$BIN" bash scripts/demo-officers.sh "$CONFIG" || true
 
 # In the background so that the traps above run as soon as a signal arrives; the
 # gateway itself gets SIGTERM from cleanup (a background job ignores the terminal's

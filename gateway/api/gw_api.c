@@ -15,9 +15,11 @@
 #include "core/mc.h"
 #include "gateway/app/gw_log.h"
 #include "gateway/net/gw_router.h"
+#include "gateway/app/gw_clock.h"
 
 #include <ctype.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <openssl/crypto.h>
 #include <openssl/sha.h>
 #include <stdio.h>
@@ -32,20 +34,29 @@
 /* ---------------------------------------------------------------- tables */
 
 struct gw_api_token {
+    gw_api_kind kind;                            /* where it comes from */
     char dept[GW_API_DEPT_MAX + 1];              /* department id */
-    unsigned char hash[SHA256_DIGEST_LENGTH];    /* sha256 of the token */
+    unsigned char hash[SHA256_DIGEST_LENGTH];    /* sha256 of the token (tokens_file) */
     unsigned scopes;                             /* GW_SCOPE_* */
     bool all_areas;                              /* areas = '*' */
     char areas[GW_API_MAX_AREAS][GW_API_ID_MAX]; /* ward ids */
     size_t n_areas;                              /* used entries of areas */
+    char name[GW_API_NAME_MAX + 1];              /* the key's name or the officer's user */
+    gw_off_role role;                            /* an officer's role; GW_OFF_NOBODY otherwise */
+    char session[GW_API_HASH_HEX];               /* an officer's session (its key), or "" */
+    char csrf[GW_OFF_SECRET_HEX];                /* ... and its CSRF token */
+    bool must_change;                            /* an officer still on a one-time password */
 };
 
-/* One route: the scope of which the token needs one bit (0: any valid token). */
+/* One route: the scope of which a token needs one bit (0: any valid token; GW_SCOPE_PEOPLE:
+ * no token at all), and the role an officer needs, for reading and for writing. */
 typedef struct route {
     const char *path, *label; /* as gw_router_add takes them */
     unsigned methods;         /* GW_M_* */
     unsigned read_scope;      /* for GET and HEAD */
     unsigned write_scope;     /* for POST, PUT and DELETE */
+    gw_off_role read_role;    /* an officer's role for GET and HEAD */
+    gw_off_role write_role;   /* ... for POST, PUT and DELETE */
     gw_api_handler *fn;       /* the resource's handler */
 } route;
 
@@ -53,33 +64,52 @@ typedef struct route {
 #define W GW_SCOPE_DOSSIERS_WRITE
 #define N GW_SCOPE_NOTIFY
 #define B GW_SCOPE_BROADCAST
+#define X GW_SCOPE_PEOPLE
+#define V GW_OFF_VIEWER
+#define O GW_OFF_OFFICER
+#define A GW_OFF_ADMIN
 #define P GW_API_PREFIX
+/* Roles follow shared/spec/officers.md: viewers read; officers also post dossier events,
+ * send notifications and subscribe; admins also broadcast, edit templates, manage officers
+ * and API keys, and read the audit trail (which a token with read may read too). */
 static const route routes[] = {
     /* the department API */
-    {P "dossiers", P "dossiers", GW_M_GET, R, 0, gw_dossiers_list},
-    {P "dossiers/", P "dossiers/{code}", GW_M_GET | GW_M_PUT | GW_M_POST, R, W, gw_dossiers_item},
-    {P "notifications", P "notifications", GW_M_POST, 0, N, gw_notifications_post},
-    {P "notifications/", P "notifications/{id}", GW_M_GET, R, 0, gw_notifications_get},
-    {P "broadcasts", P "broadcasts", GW_M_POST, 0, B, gw_broadcasts_post},
-    {P "broadcasts/", P "broadcasts/{id}", GW_M_GET | GW_M_DELETE, R, B, gw_broadcasts_item},
-    {P "subscriptions", P "subscriptions", GW_M_POST | GW_M_DELETE, 0, N, gw_subscriptions},
+    {P "dossiers", P "dossiers", GW_M_GET, R, 0, V, V, gw_dossiers_list},
+    {P "dossiers/", P "dossiers/{code}", GW_M_GET | GW_M_PUT | GW_M_POST, R, W, V, O,
+     gw_dossiers_item},
+    {P "notifications", P "notifications", GW_M_POST, 0, N, V, O, gw_notifications_post},
+    {P "notifications/", P "notifications/{id}", GW_M_GET, R, 0, V, V, gw_notifications_get},
+    {P "broadcasts", P "broadcasts", GW_M_POST, 0, B, V, A, gw_broadcasts_post},
+    {P "broadcasts/", P "broadcasts/{id}", GW_M_GET | GW_M_DELETE, R, B, V, A, gw_broadcasts_item},
+    {P "subscriptions", P "subscriptions", GW_M_POST | GW_M_DELETE, 0, N, V, O, gw_subscriptions},
     /* what the officers' console adds */
-    {P "me", P "me", GW_M_GET, 0, 0, gw_me},
-    {P "wards", P "wards", GW_M_GET, 0, 0, gw_wards},
-    {P "templates", P "templates", GW_M_GET, R, 0, gw_templates_list},
-    {P "templates/", P "templates/{id}", GW_M_GET | GW_M_PUT | GW_M_DELETE, R, N | B,
+    {P "me", P "me", GW_M_GET, 0, 0, V, V, gw_me},
+    {P "wards", P "wards", GW_M_GET, 0, 0, V, V, gw_wards},
+    {P "templates", P "templates", GW_M_GET, R, 0, V, V, gw_templates_list},
+    {P "templates/", P "templates/{id}", GW_M_GET | GW_M_PUT | GW_M_DELETE, R, N | B, V, A,
      gw_templates_item},
-    {P "broadcasts/preview", P "broadcasts/preview", GW_M_POST, 0, B, gw_broadcasts_preview},
-    {P "notifications/batch", P "notifications/batch", GW_M_POST, 0, N, gw_notifications_batch},
+    {P "broadcasts/preview", P "broadcasts/preview", GW_M_POST, 0, B, V, A, gw_broadcasts_preview},
+    {P "notifications/batch", P "notifications/batch", GW_M_POST, 0, N, V, O,
+     gw_notifications_batch},
     /* the console's reports */
-    {P "stats", P "stats", GW_M_GET, R, 0, gw_reports_stats},
-    {P "dead", P "dead", GW_M_GET, R, 0, gw_reports_dead},
-    {P "dead/", P "dead/{id}/retry", GW_M_POST, 0, N, gw_reports_retry},
+    {P "stats", P "stats", GW_M_GET, R, 0, V, V, gw_reports_stats},
+    {P "dead", P "dead", GW_M_GET, R, 0, V, V, gw_reports_dead},
+    {P "dead/", P "dead/{id}/retry", GW_M_POST, 0, N, V, O, gw_reports_retry},
+    /* officers, API keys and the audit trail (officers.md) */
+    {P "officers", P "officers", GW_M_GET | GW_M_POST, X, X, A, A, gw_officers_list},
+    {P "officers/", P "officers/{user}", GW_M_PUT | GW_M_POST, X, X, A, A, gw_officers_item},
+    {P "keys", P "keys", GW_M_GET | GW_M_POST, X, X, A, A, gw_apikeys_list},
+    {P "keys/", P "keys/{name}", GW_M_DELETE, X, X, A, A, gw_apikeys_item},
+    {P "audit", P "audit", GW_M_GET, R, X, A, GW_OFF_NOBODY, gw_audit_list},
 };
 #undef R
 #undef W
 #undef N
 #undef B
+#undef X
+#undef V
+#undef O
+#undef A
 #undef P
 #define N_ROUTES MC_ARRAY_LEN(routes)
 
@@ -102,6 +132,7 @@ struct gw_api {
     api_scripts *scripts;   /* owned */
     gw_api_token *tokens;   /* owned, n_tokens entries */
     size_t n_tokens;        /* used entries */
+    int64_t *token_used;    /* owned: when each token's last use was noted in the store */
     gw_statuses *statuses;  /* statuses.txt, owned */
     gw_app *app;            /* the process, borrowed (NULL in tests) */
     const gw_shared *data;  /* wards and procedures, borrowed */
@@ -278,6 +309,10 @@ static int token_line(void *ctx, char *s, size_t len, char *why, size_t wn) {
     memset(t, 0, sizeof *t);
     if (parse_token_line(a, s, t, why, wn))
         return MC_EPARSE;
+    t->kind = GW_API_FILE_TOKEN;
+    /* named by the start of its hash: stable, and telling nothing of the token */
+    snprintf(t->name, sizeof t->name, "file-%02x%02x%02x%02x", t->hash[0], t->hash[1], t->hash[2],
+             t->hash[3]);
     a->n_tokens++;
     return 0;
 }
@@ -289,6 +324,7 @@ int gw_api_new(const gw_shared *data, const char *tokens_file, const char *share
     gw_api *a = calloc(1, sizeof *a);
     *out = NULL;
     if (!a || !(a->tokens = calloc(GW_API_MAX_TOKENS, sizeof *a->tokens)) ||
+        !(a->token_used = calloc(GW_API_MAX_TOKENS, sizeof *a->token_used)) ||
         !(a->scripts = calloc(1, sizeof *a->scripts))) {
         snprintf(err, errlen, "out of memory");
         goto fail;
@@ -314,6 +350,7 @@ void gw_api_free(gw_api *a) {
         gw_script_clear(&a->scripts->s[i]);
     free(a->scripts);
     free(a->tokens);
+    free(a->token_used);
     free(a);
 }
 
@@ -350,14 +387,20 @@ gw_argv gw_api_eval(const gw_api *a, const char *body, const char *name, int nke
 
 /* ---------------------------------------------------------------- tokens */
 
-const gw_api_token *gw_api_token_find(const gw_api *a, const char *authorization) {
+const char *gw_api_bearer(const char *authorization, size_t *len) {
     if (!authorization || strncasecmp(authorization, "Bearer ", 7))
         return NULL;
     const char *tok = authorization + 7;
     while (*tok == ' ')
         tok++;
-    size_t len = strnlen(tok, GW_API_TOKEN_BYTES_MAX + 1);
-    if (len == 0 || len > GW_API_TOKEN_BYTES_MAX)
+    *len = strnlen(tok, GW_API_TOKEN_BYTES_MAX + 1);
+    return *len == 0 || *len > GW_API_TOKEN_BYTES_MAX ? NULL : tok;
+}
+
+const gw_api_token *gw_api_token_find(const gw_api *a, const char *authorization) {
+    size_t len;
+    const char *tok = gw_api_bearer(authorization, &len);
+    if (!tok)
         return NULL;
     unsigned char h[SHA256_DIGEST_LENGTH];
     SHA256((const unsigned char *)tok, len, h);
@@ -368,6 +411,14 @@ const gw_api_token *gw_api_token_find(const gw_api *a, const char *authorization
             found = &a->tokens[i];
     }
     return found;
+}
+
+json_t *gw_api_scopes_json(unsigned mask) {
+    json_t *scopes = json_array();
+    for (size_t i = 0; i < MC_ARRAY_LEN(scope_names); i++)
+        if (mask & 1u << i)
+            json_array_append_new(scopes, json_string(scope_names[i]));
+    return scopes;
 }
 
 const char *gw_api_token_dept(const gw_api_token *t) {
@@ -388,63 +439,174 @@ bool gw_api_token_area_ok(const gw_api_token *t, const char *ward_id) {
 }
 
 json_t *gw_api_token_json(const gw_api_token *t) {
-    json_t *scopes = json_array(), *areas = json_array();
-    for (size_t i = 0; i < MC_ARRAY_LEN(scope_names); i++)
-        if (t->scopes & 1u << i)
-            json_array_append_new(scopes, json_string(scope_names[i]));
+    json_t *scopes = gw_api_scopes_json(t->scopes), *areas = gw_api_areas_json(t);
+    return json_pack("{s:s, s:o, s:o}", "department", t->dept, "scopes", scopes, "areas", areas);
+}
+
+/* ------------------------------------------------------------ principals */
+
+gw_api_token *gw_api_token_new(gw_api_kind kind, const char *dept, const char *name,
+                               unsigned scopes, gw_off_role role, const char *areas) {
+    gw_api_token *t = calloc(1, sizeof *t);
+    if (!t)
+        return NULL;
+    t->kind = kind;
+    t->scopes = scopes;
+    t->role = role;
+    if (strlen(dept) > GW_API_DEPT_MAX || strlen(name) > GW_API_NAME_MAX)
+        goto bad;
+    snprintf(t->dept, sizeof t->dept, "%s", dept);
+    snprintf(t->name, sizeof t->name, "%s", name);
+    for (const char *p = areas ? areas : ""; *p;) {
+        const char *comma = strchr(p, ',');
+        size_t l = comma ? (size_t)(comma - p) : strlen(p);
+        if (l == 1 && *p == '*')
+            t->all_areas = true;
+        else if (l > 0) {
+            if (l >= GW_API_ID_MAX || t->n_areas == GW_API_MAX_AREAS)
+                goto bad;
+            snprintf(t->areas[t->n_areas++], GW_API_ID_MAX, "%.*s", (int)l, p);
+        }
+        p += l + (comma != NULL);
+    }
+    return t;
+bad:
+    free(t);
+    return NULL;
+}
+
+gw_api_token *gw_api_token_dup(const gw_api_token *t) {
+    gw_api_token *c = malloc(sizeof *c);
+    if (c)
+        *c = *t;
+    return c;
+}
+
+void gw_api_token_free(gw_api_token *t) {
+    free(t);
+}
+
+void gw_api_token_set_session(gw_api_token *t, const char *session, const char *csrf,
+                              bool must_change) {
+    snprintf(t->session, sizeof t->session, "%s", session);
+    snprintf(t->csrf, sizeof t->csrf, "%s", csrf);
+    t->must_change = must_change;
+}
+
+gw_api_kind gw_api_token_kind(const gw_api_token *t) {
+    return t->kind;
+}
+
+const char *gw_api_token_name(const gw_api_token *t) {
+    return t->name;
+}
+
+gw_off_role gw_api_token_role(const gw_api_token *t) {
+    return t->role;
+}
+
+const char *gw_api_token_session(const gw_api_token *t) {
+    return t->session;
+}
+
+const char *gw_api_token_csrf(const gw_api_token *t) {
+    return t->csrf;
+}
+
+bool gw_api_token_must_change(const gw_api_token *t) {
+    return t->must_change;
+}
+
+void gw_api_token_actor(const gw_api_token *t, char *out, size_t n) {
+    snprintf(out, n, "%s:%s", t->kind == GW_API_OFFICER ? "officer" : "key", t->name);
+}
+
+unsigned gw_api_role_scopes(gw_off_role r) {
+    switch (r) {
+    case GW_OFF_VIEWER: return GW_SCOPE_READ;
+    case GW_OFF_OFFICER: return GW_SCOPE_READ | GW_SCOPE_DOSSIERS_WRITE | GW_SCOPE_NOTIFY;
+    case GW_OFF_ADMIN:
+        return GW_SCOPE_READ | GW_SCOPE_DOSSIERS_WRITE | GW_SCOPE_NOTIFY | GW_SCOPE_BROADCAST;
+    default: return 0;
+    }
+}
+
+int gw_api_scopes_parse(const char *csv, unsigned *out) {
+    *out = 0;
+    for (const char *p = csv; *p;) {
+        const char *comma = strchr(p, ',');
+        size_t l = comma ? (size_t)(comma - p) : strlen(p), k = 0;
+        while (k < MC_ARRAY_LEN(scope_names) &&
+               (strlen(scope_names[k]) != l || strncmp(scope_names[k], p, l)))
+            k++;
+        if (k == MC_ARRAY_LEN(scope_names))
+            return MC_EINVAL;
+        *out |= 1u << k;
+        p += l + (comma != NULL);
+    }
+    return 0;
+}
+
+const char *gw_api_scope_name(size_t i) {
+    return i < MC_ARRAY_LEN(scope_names) ? scope_names[i] : NULL;
+}
+
+json_t *gw_api_areas_json(const gw_api_token *t) {
+    json_t *areas = json_array();
     if (t->all_areas)
         json_array_append_new(areas, json_string("*"));
     else
         for (size_t i = 0; i < t->n_areas; i++)
             json_array_append_new(areas, json_string(t->areas[i]));
-    return json_pack("{s:s, s:o, s:o}", "department", t->dept, "scopes", scopes, "areas", areas);
+    return areas;
 }
 
-/* The names of the scopes of a mask, " or " between them ("notify or broadcast"). */
-static void scope_text(unsigned mask, char *out, size_t n) {
-    size_t used = 0;
-    out[0] = '\0';
-    for (size_t i = 0; i < MC_ARRAY_LEN(scope_names); i++)
-        if (mask & 1u << i)
-            used += (size_t)snprintf(out + used, used < n ? n - used : 0, "%s%s",
-                                     used ? " or " : "", scope_names[i]);
+size_t gw_api_file_tokens(const gw_api *a, const char *dept, const gw_api_token **out, size_t max) {
+    size_t n = 0;
+    for (size_t i = 0; i < a->n_tokens && n < max; i++)
+        if (!strcmp(a->tokens[i].dept, dept))
+            out[n++] = &a->tokens[i];
+    return n;
 }
 
-/* The caller's token when it carries one of the scopes of the mask (0: any
- * valid token); otherwise answers 401 (no or wrong token) or 403. */
-static const gw_api_token *authorize(const gw_api *a, gw_req *rq, unsigned scope) {
-    const char *h = gw_req_header(rq, "authorization");
-    if (!h || !*h) {
-        gw_api_fail(rq, 401, "unauthorized", NULL, "send Authorization: Bearer <token>");
-        return NULL;
-    }
-    const gw_api_token *t = gw_api_token_find(a, h);
-    if (!t) {
-        gw_log(GW_WARN, "admin.bad_token", "{s:s, s:s}", "peer", gw_req_peer(rq), "path",
-               gw_req_path(rq));
-        gw_api_fail(rq, 401, "unauthorized", NULL, "the token is not valid");
-        return NULL;
-    }
-    if (scope && !(t->scopes & scope)) {
-        char name[64];
-        scope_text(scope, name, sizeof name);
-        gw_api_fail(rq, 403, "forbidden", NULL, "the token of %s lacks the scope %s", t->dept,
-                    name);
-        return NULL;
-    }
-    return t;
+/* A token of the file was used: its last use is written to the store at most once a
+ * minute per process (GET /keys shows it), fire and forget. */
+#define TOKEN_USED_EVERY_MS 60000
+static void note_file_token(const gw_api *a, const gw_api_token *t) {
+    size_t i = (size_t)(t - a->tokens);
+    int64_t now = gw_now_ms();
+    if (!a->app || !a->app->store || i >= a->n_tokens ||
+        now - a->token_used[i] < TOKEN_USED_EVERY_MS)
+        return;
+    a->token_used[i] = now;
+    gw_argv av = {0};
+    gw_argv_adds(&av, "HSET");
+    gw_api_add_dept_key_part(&av, a, GW_K_APIKEY, t->dept, t->name);
+    gw_argv_adds(&av, "last_used_ms");
+    gw_argv_addf(&av, "%" PRId64, now);
+    gw_argv_send(a->app->store, &av, NULL, NULL);
+    gw_argv_free(&av);
 }
 
 /* ------------------------------------------------------------- dispatch */
 
-/* Every route of the room: the token and its scope for the method, then the row's handler. */
+/* The route's handler, once the caller is known and allowed. */
+static void on_allowed(const gw_api *a, gw_req *rq, const gw_api_token *t, void *arg) {
+    const binding *b = arg;
+    if (t->kind == GW_API_FILE_TOKEN)
+        note_file_token(a, t);
+    b->r->fn(a, rq, t);
+}
+
+/* Every route of the room: who calls (a token of the file, an API key, an officer's
+ * session), whether they may (scope or role for the method), then the row's handler. */
 static void on_route(gw_req *rq, void *priv) {
     const binding *b = priv;
     const char *m = gw_req_method(rq);
     bool reads = !strcmp(m, "GET") || !strcmp(m, "HEAD");
-    const gw_api_token *t = authorize(b->api, rq, reads ? b->r->read_scope : b->r->write_scope);
-    if (t)
-        b->r->fn(b->api, rq, t);
+    gw_auth_need need = {reads ? b->r->read_scope : b->r->write_scope,
+                         reads ? b->r->read_role : b->r->write_role, !reads, false};
+    gw_auth_request(b->api, rq, &need, on_allowed, (void *)b);
 }
 
 int gw_api_open(gw_app *app, gw_api **out, char *err, size_t errlen) {
@@ -465,6 +627,12 @@ int gw_api_open(gw_app *app, gw_api **out, char *err, size_t errlen) {
             return MC_ETOOBIG;
         }
     }
+    if (gw_console_routes(a, app)) {
+        snprintf(err, errlen, "cannot add the console's routes");
+        gw_api_free(a);
+        return MC_ETOOBIG;
+    }
+    gw_off_dummy_hash(); /* made now, not by the first sign-in with an unknown user */
     *out = a;
     gw_log(GW_INFO, "admin.ready", "{s:I, s:I}", "tokens", (json_int_t)a->n_tokens, "statuses",
            (json_int_t)gw_statuses_count(a->statuses));

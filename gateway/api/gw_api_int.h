@@ -29,12 +29,24 @@
  *   subs         set of "dossier:<code>" / "ward:<id>" / "ward:<id>:tag:<tag>"
  *   tpl          hash: template id → JSON {id,name,text,placeholders,updated_at}, in the
  *                department's partition
+ *   officer      hash user role areas state pw (Argon2id) totp (base32) totp_step gen
+ *                must_change created_ms created_by updated_ms last_sign_in_ms; officers the
+ *                department's zset of users; both in the department's partition
+ *   login        the department of a user name; signin_fail its failures of the window
+ *                (both in the partition of "login:<user>")
+ *   session      hash dept user csrf gen created_ms last_ms, under the SHA-256 of its
+ *                cookie, in that hash's partition; expires idle or absolute
+ *   apikey       hash hash scopes areas created_by created_ms last_used_ms; apikeys the
+ *                department's index sha256(token) → name (the department's partition)
+ *   audit        stream of {ts,actor,action,target,ip,changes}, ids from the gateway's
+ *                clock, trimmed to [admin] audit_days (the department's partition)
  * Ids made here name their partition: "<partition>-<hex>" (store/gw_keys.h).
  */
 #ifndef GW_API_INT_H
 #define GW_API_INT_H
 
 #include "gateway/api/gw_api.h"
+#include "gateway/api/gw_officer.h"
 #include "gateway/app/gw_app.h"
 #include "gateway/app/gw_shared.h"
 #include "gateway/net/gw_http.h"
@@ -76,6 +88,9 @@
 #define GW_SCOPE_NOTIFY 2u
 #define GW_SCOPE_BROADCAST 4u
 #define GW_SCOPE_READ 8u
+#define GW_SCOPE_PEOPLE (1u << 31) /* a route no token may use, only officers (a route's mask) */
+
+#define GW_API_NAME_MAX 64 /* an API key's name or an officer's user name, bytes */
 
 /* Characters of the ids a path may carry (gw_api_id_ok). */
 #define GW_API_ID_HEX "0123456789abcdef"  /* broadcasts */
@@ -113,8 +128,19 @@ void gw_api_trim(char **s, size_t *len);
 
 /* ---------------------------------------------------------------- tokens */
 
-/* One line of the tokens file: a department, its scopes and its areas. */
+/*
+ * Who calls: a token of the tokens file (lives as long as the module), or — made for one
+ * request — an API key of the store or an officer's console session. Every handler gets
+ * one; an op keeps its own copy (gw_api_op_new), so a handler may go on after the request's
+ * principal is freed.
+ */
 typedef struct gw_api_token gw_api_token;
+
+typedef enum gw_api_kind {
+    GW_API_FILE_TOKEN, /* a line of [admin] tokens_file */
+    GW_API_KEY,        /* an API key a department admin made (POST /keys) */
+    GW_API_OFFICER,    /* an officer signed in to the console */
+} gw_api_kind;
 
 /*
  * The token of an Authorization header value ("Bearer <token>"): the SHA-256
@@ -122,18 +148,84 @@ typedef struct gw_api_token gw_api_token;
  * token lives as long as the module; NULL when none matches.
  */
 const gw_api_token *gw_api_token_find(const gw_api *a, const char *authorization);
+/* The token of a "Bearer <token>" header value and its length, or NULL (none, too long). */
+const char *gw_api_bearer(const char *authorization, size_t *len);
 const char *gw_api_token_dept(const gw_api_token *t);
 unsigned gw_api_token_scopes(const gw_api_token *t); /* GW_SCOPE_* */
 /* true when the token's areas cover ward_id ('*' or listed). */
 bool gw_api_token_area_ok(const gw_api_token *t, const char *ward_id);
 /* {"department","scopes":[...],"areas":[...|"*"]} (new reference). */
 json_t *gw_api_token_json(const gw_api_token *t);
+/* A principal of one request: an API key's or an officer's (kind), its department, name
+ * (key name or user), scopes, role (officers; GW_OFF_NOBODY otherwise) and areas ("*" or
+ * ward ids, comma-separated). New (gw_api_token_free), or NULL (memory, too long). */
+gw_api_token *gw_api_token_new(gw_api_kind kind, const char *dept, const char *name,
+                               unsigned scopes, gw_off_role role, const char *areas);
+gw_api_token *gw_api_token_dup(const gw_api_token *t); /* a copy, or NULL */
+void gw_api_token_free(gw_api_token *t);
+/* An officer's session: its key's part (sha256 of the cookie), its CSRF token, and whether
+ * the officer must still change a one-time password. */
+void gw_api_token_set_session(gw_api_token *t, const char *session, const char *csrf,
+                              bool must_change);
+const char *gw_api_token_csrf(const gw_api_token *t); /* "" but for officers */
+gw_api_kind gw_api_token_kind(const gw_api_token *t);
+const char *gw_api_token_name(const gw_api_token *t);    /* key name, user, "file-<hex>" */
+gw_off_role gw_api_token_role(const gw_api_token *t);    /* GW_OFF_NOBODY but for officers */
+const char *gw_api_token_session(const gw_api_token *t); /* "" but for officers */
+bool gw_api_token_must_change(const gw_api_token *t);
+/* The audit trail's actor: "officer:USER" or "key:NAME" (file tokens: "key:file-<hex>"). */
+void gw_api_token_actor(const gw_api_token *t, char *out, size_t n);
+#define GW_API_ACTOR_MAX (GW_API_NAME_MAX + 16) /* an actor, with its NUL */
+/* The scopes an officer's role carries (what GET /me shows and the console enables). */
+unsigned gw_api_role_scopes(gw_off_role r);
+/* Scope names, comma-separated, into a mask: 0, or MC_EINVAL for an unknown one. */
+int gw_api_scopes_parse(const char *csv, unsigned *out);
+/* The name of scope bit i, or NULL past the last. */
+const char *gw_api_scope_name(size_t i);
+/* A mask's names, and a principal's areas, as JSON arrays (new references). */
+json_t *gw_api_scopes_json(unsigned mask);
+json_t *gw_api_areas_json(const gw_api_token *t);
+/* The tokens of the file that belong to dept, at most max, into out: their count. */
+size_t gw_api_file_tokens(const gw_api *a, const char *dept, const gw_api_token **out, size_t max);
 
 /*
- * A route's handler: the route table of gw_api.c has checked the token (401)
- * and its scope for the method (403) before calling it; t lives as long as a.
+ * A route's handler: the route table of gw_api.c has checked the caller (401) and its
+ * scope or role for the method (403) before calling it; t lives until it returns.
  */
 typedef void gw_api_handler(const gw_api *a, gw_req *rq, const gw_api_token *t);
+
+/* ------------------------------------------------------------ the check */
+
+/* What a request needs (gw_auth.c). */
+typedef struct gw_auth_need {
+    unsigned scope;     /* a token needs one of these (0: any token; GW_SCOPE_PEOPLE: none may) */
+    gw_off_role role;   /* an officer needs this role at least (GW_OFF_NOBODY: none may) */
+    bool write;         /* a write: a session's request must carry its X-CSRF-Token */
+    bool before_change; /* allowed to an officer who must still change a one-time password */
+} gw_auth_need;
+
+/* Called once the caller is known and allowed; t lives until it returns. */
+typedef void gw_auth_fn(const gw_api *a, gw_req *rq, const gw_api_token *t, void *arg);
+
+/*
+ * Finds who calls rq — a bearer token of the file, an API key (its record read in the
+ * store: a key revoked is refused at once, in every process), or the console's session
+ * cookie (the session and its officer read in the store: idle and absolute expiry, a
+ * disabled officer refused at once) — and checks need: 401 (nobody, or an ended
+ * session), 403 (forbidden, csrf, password_change_required), 503 (the store is away).
+ * Then then(a, rq, t, arg), at once or from a store callback.
+ */
+void gw_auth_request(const gw_api *a, gw_req *rq, const gw_auth_need *need, gw_auth_fn *then,
+                     void *arg);
+
+/* The console's own endpoints under /console/api/ (gw_console.c), added to the router when
+ * the API opens: 0 or MC_ETOOBIG. */
+int gw_console_routes(const gw_api *a, gw_app *app);
+
+/* The session id of a Cookie header value (motcua_session=<32 hex>) into out: 0, or
+ * MC_ENOTFOUND. */
+#define GW_API_SESSION_COOKIE "motcua_session"
+int gw_api_session_cookie(const char *cookie, char out[GW_OFF_SECRET_HEX]);
 
 /* ---------------------------------------------------------------- errors */
 
@@ -310,7 +402,7 @@ typedef enum gw_api_want {
 struct gw_api_op {
     const gw_api *api;                /* the module */
     gw_req *rq;                       /* holds a reference */
-    const gw_api_token *t;            /* the caller's token (lives as long as the module) */
+    const gw_api_token *t;            /* the caller (the op's own copy, freed with it) */
     char dept[GW_API_DEPT_MAX + 1];   /* its department */
     char id[GW_API_NOTIF_ID_MAX + 1]; /* the id of the path, or the one made */
     char code[GW_API_CODE_MAX + 1];   /* a dossier code, when any */
@@ -318,6 +410,7 @@ struct gw_api_op {
     char note[GW_API_LOG_NOTE_MAX];   /* what the log line needs */
     int64_t now;                      /* the gateway's clock when the op was made */
     long n;                           /* a count the answer needs (GET /stats: days) */
+    unsigned part;                    /* the partition o->id names (gw_api_op_for_id) */
     json_t *body;                     /* owned: the request body, or NULL */
     json_t *keep;                     /* owned: what the answer returns, or NULL */
     void *res;                        /* owned: the resource's own state, or NULL */
@@ -329,8 +422,8 @@ struct gw_api_op {
     bool sent_on;           /* sent again while in_reply */
     /* gw_api_op_steps's */
     struct {
-        size_t n, i;                        /* steps, the one in flight */
-        gw_api_want want;                   /* the shape of their replies */
+        size_t n, i;      /* steps, the one in flight */
+        gw_api_want want; /* the shape of their replies */
         void (*build)(gw_api_op *o, size_t i, gw_argv *av);
         void (*each)(gw_api_op *o, size_t i, const redisReply *r);
         gw_api_next_fn *done;
@@ -341,7 +434,8 @@ struct gw_api_op {
     gw_api_next_fn *next; /* what follows once it has its text */
 };
 
-/* A new op for rq and the caller's token t, or NULL when answered 500. */
+/* A new op for rq and the caller's token t (NULL: nobody yet, the console's sign-in), or
+ * NULL when answered 500. */
 gw_api_op *gw_api_op_new(const gw_api *a, gw_req *rq, const gw_api_token *t);
 /* The same, owning the body (gw_api_body), or NULL when answered 400 or 500. */
 gw_api_op *gw_api_op_with_body(const gw_api *a, gw_req *rq, const gw_api_token *t);
@@ -378,14 +472,17 @@ extern const gw_api_body_check gw_subscription_body;  /* POST /subscriptions */
 extern const gw_api_body_check gw_dossier_body;       /* PUT /dossiers/{code} */
 extern const gw_api_body_check gw_dossier_event_body; /* POST /dossiers/{code}/events */
 extern const gw_api_body_check gw_template_body;      /* PUT /templates/{id} */
+extern const gw_api_body_check gw_officer_body;       /* POST /officers */
+extern const gw_api_body_check gw_apikey_body;        /* POST /keys */
 
 /* Judges body as c's endpoint does for the token t (its department, scopes and
  * areas), and frees what the check made: 0, or MC_EINVAL with e (4xx; 500 on OOM). */
 int gw_api_check_body(const gw_api *a, const gw_api_token *t, const gw_api_body_check *c,
                       const json_t *body, gw_api_err *e);
 
-/* The op of a route whose path is prefix then an id of chars (gw_api_id_ok), the
- * id in o->id; NULL once answered (404 "no such <what>", 500). */
+/* The op of a route whose path is prefix then a partitioned id ("<partition>-...") of
+ * chars (gw_api_id_ok), the id in o->id and its partition in o->part; NULL once answered
+ * (404 "no <what> <id>", 500). */
 gw_api_op *gw_api_op_for_id(const gw_api *a, gw_req *rq, const gw_api_token *t, const char *prefix,
                             const char *chars, const char *what);
 void gw_api_op_free(gw_api_op *o);
@@ -407,6 +504,14 @@ typedef void gw_api_step_build_fn(gw_api_op *o, size_t i, gw_argv *av);
 typedef void gw_api_step_reply_fn(gw_api_op *o, size_t i, const redisReply *r);
 void gw_api_op_steps(gw_api_op *o, size_t n, gw_api_want want, gw_api_step_build_fn *build,
                      gw_api_step_reply_fn *each, gw_api_next_fn *done);
+
+/*
+ * Runs work(o) on libuv's thread pool — slow work that touches only o (Argon2id) — then
+ * done(o) back on the loop, which owns o from there as a reply function's next step does.
+ * From a reply function, the op is the work's once this returns. Without a process (unit
+ * tests) both run at once. Answers 500 and frees o when the work cannot be queued.
+ */
+void gw_api_op_work(gw_api_op *o, gw_api_next_fn *work, gw_api_next_fn *done);
 
 /* The steps over every partition (step i is partition i), with keep (stolen; NULL: the
  * op's own) as what each adds to: answers 500 when keep is NULL (memory ran out). */
@@ -437,6 +542,9 @@ void gw_api_add_key(gw_argv *av, const gw_api *a, gw_key_family f, const char *o
                     const char *part);
 /* Appends the department's key of family f (its part: the department). */
 void gw_api_add_dept_key(gw_argv *av, const gw_api *a, gw_key_family f, const char *dept);
+/* The same for a family of two parts: the department and part (an officer, a key). */
+void gw_api_add_dept_key_part(gw_argv *av, const gw_api *a, gw_key_family f, const char *dept,
+                              const char *part);
 /* The partition of an idempotency key of a department (kind "", "bc:", "batch:"):
  * what it creates lives there with it. */
 unsigned gw_api_idem_part(const gw_api *a, const char *dept, const char *kind, const char *key);
@@ -451,6 +559,22 @@ void gw_api_add_idem_key(gw_argv *av, const gw_api *a, unsigned part, const char
  */
 int gw_api_idem_reply(gw_api_op *o, const redisReply *r, char id[GW_API_NOTIF_ID_MAX + 1],
                       bool *fresh);
+
+/* ----------------------------------------------------------- audit trail */
+
+/*
+ * Appends one entry to dept's audit trail (gw_audit.c): when (the gateway's clock), actor
+ * ("officer:USER", "key:NAME", "cli:..."), action ("dossier.event", "key.revoke", ...),
+ * target, ip and changes (a JSON object, stolen; NULL: none), sent at once on the store's
+ * connection without waiting (a failure is logged as admin.audit_failed). Never put a
+ * message text or an unmasked phone number in changes.
+ */
+void gw_audit(const gw_api *a, const char *dept, const char *actor, const char *action,
+              const char *target, const char *ip, json_t *changes);
+/* The same for an op: its department, its caller, its request's peer address. */
+void gw_audit_op(const gw_api_op *o, const char *action, const char *target, json_t *changes);
+/* {"from": from, "to": to} (either NULL: left out), for changes (new reference). */
+json_t *gw_audit_change(const char *from, const char *to);
 
 /* ------------------------------------------------ one resource to another */
 
@@ -522,5 +646,10 @@ gw_api_handler gw_reports_dead;        /* GET /dead?limit= */
 gw_api_handler gw_reports_retry;       /* POST /dead/{id}/retry */
 gw_api_handler gw_me;                  /* GET /me */
 gw_api_handler gw_wards;               /* GET /wards */
+gw_api_handler gw_officers_list;       /* GET|POST /officers */
+gw_api_handler gw_officers_item;       /* PUT /officers/{user}, POST /officers/{user}/<action> */
+gw_api_handler gw_apikeys_list;        /* GET|POST /keys */
+gw_api_handler gw_apikeys_item;        /* DELETE /keys/{name} */
+gw_api_handler gw_audit_list;          /* GET /audit */
 
 #endif

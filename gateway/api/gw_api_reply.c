@@ -26,9 +26,9 @@
 
 /* ---------------------------------------------------------------- errors */
 
-__attribute__((format(printf, 5, 0))) static void
-err_vset(gw_api_err *e, int status, const char *code, const char *field, const char *fmt,
-         va_list ap) {
+__attribute__((format(printf, 5, 0))) static void err_vset(gw_api_err *e, int status,
+                                                           const char *code, const char *field,
+                                                           const char *fmt, va_list ap) {
     e->status = status;
     snprintf(e->code, sizeof e->code, "%s", code);
     snprintf(e->field, sizeof e->field, "%s", field ? field : "");
@@ -114,14 +114,17 @@ static void unavailable(gw_req *rq) {
 
 gw_api_op *gw_api_op_new(const gw_api *a, gw_req *rq, const gw_api_token *t) {
     gw_api_op *o = calloc(1, sizeof *o);
-    if (!o) {
+    gw_api_token *own = t ? gw_api_token_dup(t) : NULL;
+    if (!o || (t && !own)) {
+        free(o);
+        gw_api_token_free(own);
         gw_api_oom(rq);
         return NULL;
     }
     o->api = a;
     o->rq = gw_req_ref(rq);
-    o->t = t;
-    snprintf(o->dept, sizeof o->dept, "%s", gw_api_token_dept(t));
+    o->t = own; /* the caller's principal may be one request's: the op keeps its own */
+    snprintf(o->dept, sizeof o->dept, "%s", t ? gw_api_token_dept(t) : "");
     o->now = gw_now_ms();
     return o;
 }
@@ -162,13 +165,17 @@ gw_api_op *gw_api_op_checked(const gw_api *a, gw_req *rq, const gw_api_token *t,
 gw_api_op *gw_api_op_for_id(const gw_api *a, gw_req *rq, const gw_api_token *t, const char *prefix,
                             const char *chars, const char *what) {
     const char *id = gw_api_path_rest(rq, prefix);
-    if (!gw_api_id_ok(id, strlen(id), chars)) {
-        gw_api_fail(rq, 404, "not_found", NULL, "no such %s", what);
+    long part = gw_keyspace_part_of_id(gw_api_keys(a), id);
+    /* an id that names no partition was never made here (unit tests have no keyspace) */
+    if (!gw_api_id_ok(id, strlen(id), chars) || (part < 0 && gw_api_keys(a))) {
+        gw_api_fail(rq, 404, "not_found", NULL, "no %s %s", what, id);
         return NULL;
     }
     gw_api_op *o = gw_api_op_new(a, rq, t);
-    if (o)
+    if (o) {
         snprintf(o->id, sizeof o->id, "%s", id);
+        o->part = part < 0 ? 0 : (unsigned)part;
+    }
     return o;
 }
 
@@ -193,6 +200,7 @@ static void op_release(gw_api_op *o) {
     json_decref(o->keep);
     json_decref(o->body);
     gw_req_unref(o->rq);
+    gw_api_token_free((gw_api_token *)o->t);
     free(o);
 }
 
@@ -277,6 +285,11 @@ void gw_api_add_key(gw_argv *av, const gw_api *a, gw_key_family f, const char *o
 
 void gw_api_add_dept_key(gw_argv *av, const gw_api *a, gw_key_family f, const char *dept) {
     gw_argv_addkey(av, gw_api_keys(a), f, gw_api_dept_part(a, dept), dept);
+}
+
+void gw_api_add_dept_key_part(gw_argv *av, const gw_api *a, gw_key_family f, const char *dept,
+                              const char *part) {
+    gw_argv_addkey(av, gw_api_keys(a), f, gw_api_dept_part(a, dept), dept, part);
 }
 
 /* ----------------------------------------------------------------- steps */

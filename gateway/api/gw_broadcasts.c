@@ -89,15 +89,15 @@ static const char bc_lua[] =
     "redis.call('ZADD',K.bc_due(),ARGV[3],ARGV[4])\n"
     "return {1,ARGV[1],tonumber(ARGV[5])}\n";
 
-/* KEYS[1] the broadcast; ARGV dept, id. -2 none, -1 other dept, 0 finished or cancelled
- * already, 1 cancelled: the fan-out stops (its text goes: nothing will copy it any
+/* KEYS[1] the broadcast; ARGV dept, id, who cancels. -2 none, -1 other dept, 0 finished or
+ * cancelled already, 1 cancelled: the fan-out stops (its text goes: nothing will copy it any
  * more), and the partitions follow (bc_cancel_part). */
 static const char bc_cancel_lua[] =
     "if redis.call('EXISTS',KEYS[1])==0 then return -2 end\n"
     "if redis.call('HGET',KEYS[1],'dept')~=ARGV[1] then return -1 end\n"
     "local st=redis.call('HGET',KEYS[1],'status')\n"
     "if st~='scheduled' and st~='fanning' and st~='sending' then return 0 end\n"
-    "redis.call('HSET',KEYS[1],'status','cancelled')\n"
+    "redis.call('HSET',KEYS[1],'status','cancelled','cancelled_by',ARGV[3])\n"
     "redis.call('HDEL',KEYS[1],'text')\n"
     "redis.call('ZREM',K.bc_due(),ARGV[2])\n"
     "return 1\n";
@@ -299,6 +299,14 @@ static void on_bc(gw_api_op *o, const redisReply *r) {
     gw_log(GW_INFO, fresh ? "admin.broadcast" : "admin.broadcast_repeat", "{s:s, s:s, s:s, s:I}",
            "dept", o->dept, "id", id, "wards", o->note, "recipients",
            (json_int_t)r->element[2]->integer);
+    if (fresh) {
+        const broadcast *b = o->res;
+        gw_audit_op(o, "broadcast.create", id,
+                    json_pack("{s:s, s:s, s:s, s:s, s:I, s:O}", "wards", b->wards, "channels",
+                              b->channels, "tags", b->tags, "priority", b->msg.priority,
+                              "recipients", (json_int_t)r->element[2]->integer, "by_channel",
+                              json_object_get(o->keep, "by")));
+    }
     gw_api_answer(
         o->rq, 202,
         json_pack("{s:s, s:I}", "id", id, "recipients", (json_int_t)r->element[2]->integer));
@@ -325,9 +333,11 @@ static void bc_record(gw_api_op *o) {
     gw_argv_addf(&av, "%" PRId64, m->send_at_ms);
     gw_argv_adds(&av, o->id);
     gw_argv_addf(&av, "%" JSON_INTEGER_FORMAT, n);
-    const char *kv[] = {"dept",      o->dept, "status",   "scheduled", "text",
-                        m->out_text, "wards", b->wards,   "channels",  b->channels,
-                        "tags",      b->tags, "priority", m->priority};
+    char by[GW_API_ACTOR_MAX];
+    gw_api_token_actor(o->t, by, sizeof by);
+    const char *kv[] = {"dept",     o->dept,     "status",     "scheduled", "text", m->out_text,
+                        "wards",    b->wards,    "channels",   b->channels, "tags", b->tags,
+                        "priority", m->priority, "created_by", by};
     for (size_t i = 0; i < MC_ARRAY_LEN(kv); i++)
         gw_argv_adds(&av, kv[i]);
     gw_argv_adds(&av, "send_at_ms");
@@ -462,8 +472,7 @@ static void absorb(json_t *keep, const redisReply *r, bool part) {
                 bump(d, "fanned", n);
             } else if (!strcmp(kr->str, "fanned") || !strcmp(kr->str, "finished"))
                 json_object_set_new(
-                    d, kr->str,
-                    json_integer(json_integer_value(json_object_get(d, kr->str)) + n));
+                    d, kr->str, json_integer(json_integer_value(json_object_get(d, kr->str)) + n));
             else if (!strncmp(kr->str, "fanned:", 7))
                 json_object_set_new(
                     fanned, kr->str + 7,
@@ -560,6 +569,7 @@ static void cancel_each(gw_api_op *o, size_t i, const redisReply *r) {
 
 static void cancel_done(gw_api_op *o) {
     gw_log(GW_INFO, "admin.broadcast_cancelled", "{s:s, s:s}", "dept", o->dept, "id", o->id);
+    gw_audit_op(o, "broadcast.cancel", o->id, NULL);
     gw_api_answer(o->rq, 200, json_pack("{s:s, s:s}", "id", o->id, "status", "cancelled"));
 }
 
@@ -581,23 +591,20 @@ void gw_broadcasts_item(const gw_api *a, gw_req *rq, const gw_api_token *t) {
         gw_api_op_for_id(a, rq, t, GW_API_PREFIX "broadcasts/", GW_API_ID_NOTIF, "broadcast");
     if (!o)
         return;
-    long part = gw_keyspace_part_of_id(gw_api_keys(a), o->id);
-    if (part < 0 && gw_api_keys(a)) {
-        gw_api_fail(rq, 404, "not_found", NULL, "no broadcast %s", o->id);
-        gw_api_op_free(o);
-        return;
-    }
     gw_argv av;
     if (del) {
+        char by[GW_API_ACTOR_MAX];
+        gw_api_token_actor(t, by, sizeof by);
         av = GW_API_EVAL(a, bc_cancel_lua, 1);
-        gw_argv_addkey(&av, gw_api_keys(a), GW_K_BC, (unsigned)part, o->id);
+        gw_argv_addkey(&av, gw_api_keys(a), GW_K_BC, o->part, o->id);
         gw_argv_adds(&av, o->dept);
         gw_argv_adds(&av, o->id);
+        gw_argv_adds(&av, by);
         gw_api_op_send(o, &av, GW_API_INT, on_bc_cancel);
     } else {
         av = (gw_argv){0};
         gw_argv_adds(&av, "HGETALL");
-        gw_argv_addkey(&av, gw_api_keys(a), GW_K_BC, (unsigned)part, o->id);
+        gw_argv_addkey(&av, gw_api_keys(a), GW_K_BC, o->part, o->id);
         gw_api_op_send(o, &av, GW_API_ARRAY, on_bc_get);
     }
 }

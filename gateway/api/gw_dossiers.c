@@ -205,26 +205,29 @@ static void render(const char *tpl, const char *code, const char *status, const 
 
 /* --------------------------------------------------------------- scripts */
 
-/* KEYS[1] dossier; ARGV[1] dept, then field/value pairs. -1 other dept; else 1 when
- * it existed, 0 when created. */
+/* KEYS[1] dossier; ARGV[1] dept, then field/value pairs. {-1} other dept; else {1, the
+ * status before} when it existed, {0} when created. */
 static const char put_lua[] = "local d=redis.call('HGET',KEYS[1],'dept')\n"
-                              "if d and d~=ARGV[1] then return -1 end\n"
+                              "if d and d~=ARGV[1] then return {-1} end\n"
+                              "local was=redis.call('HGET',KEYS[1],'status')\n"
                               "local existed=redis.call('EXISTS',KEYS[1])\n"
                               "redis.call('DEL',KEYS[1])\n"
                               "local a={'HSET',KEYS[1]} for i=2,#ARGV do a[#a+1]=ARGV[i] end\n"
                               "redis.call(unpack(a))\n"
-                              "return existed\n";
+                              "return {existed,was or ''}\n";
 
 /* KEYS[1] dossier, KEYS[2] history, KEYS[3] subscribers (the partition of the code);
  * ARGV: dept, status, status_text, updated, event json, now_ms, id base, text, code,
- * the channel of phone numbers ("" = none). Returns {-2} no dossier, {-1} other dept,
- * else {1, ids...}: one notification per subscriber and the dossier's phone, on the
- * partition's due set. GET /dossiers/{code} lists the same recipients (notify_list):
- * keep them in step. */
+ * the channel of phone numbers ("" = none), who (the audit trail's actor). Returns {-2} no
+ * dossier, {-1} other dept, else {1, the status before, ids...}: one notification per subscriber
+ * and the dossier's phone, on the partition's due set. GET /dossiers/{code} lists the same
+ * recipients (notify_list): keep them in step. */
 static const char event_lua[] =
     "if redis.call('EXISTS',KEYS[1])==0 then return {-2} end\n"
     "if redis.call('HGET',KEYS[1],'dept')~=ARGV[1] then return {-1} end\n"
-    "redis.call('HSET',KEYS[1],'status',ARGV[2],'status_text',ARGV[3],'updated',ARGV[4])\n"
+    "local was=redis.call('HGET',KEYS[1],'status') or ''\n"
+    "redis.call('HSET',KEYS[1],'status',ARGV[2],'status_text',ARGV[3],'updated',ARGV[4],\n"
+    "  'updated_by',ARGV[11])\n"
     "redis.call('RPUSH',KEYS[2],ARGV[5])\n"
     "local rc,seen={},{}\n"
     "for _,m in ipairs(redis.call('SMEMBERS',KEYS[3])) do\n"
@@ -233,7 +236,7 @@ static const char event_lua[] =
     "end\n"
     "local ph=redis.call('HGET',KEYS[1],'phone') local pc=ARGV[10]\n"
     "if pc~='' and ph and ph~='' and not seen[pc..':'..ph] then rc[#rc+1]={pc,ph} end\n"
-    "local out={1}\n"
+    "local out={1,was}\n"
     "for i,r in ipairs(rc) do\n"
     "  local id=ARGV[7]..'-'..i\n"
     "  local to\n"
@@ -271,20 +274,38 @@ static const char list_lua[] =
 
 /* ---------------------------------------------------------------- answers */
 
+/* The fields of a PUT body. */
+typedef struct put_fields {
+    const char *proc, *status, *st_text, *phone, *exp; /* borrowed; phone and exp may be NULL */
+} put_fields;
+
+
 static void other_department(gw_api_op *o) {
     gw_api_fail(o->rq, 403, "forbidden", NULL, "dossier %s belongs to another department", o->code);
 }
 
 static void on_put(gw_api_op *o, const redisReply *r) {
-    if (r->integer < 0) {
+    long long head = r->element[0]->integer;
+    if (head < 0) {
         other_department(o);
         return;
     }
+    const char *was =
+        r->elements > 1 && r->element[1]->type == REDIS_REPLY_STRING && *r->element[1]->str
+            ? r->element[1]->str
+            : NULL;
+    const put_fields *f = o->res;
+    char masked[MASKED_MAX] = "";
+    if (f->phone)
+        gw_mask_pii(f->phone, strlen(f->phone), masked, sizeof masked);
     gw_log(GW_INFO, "admin.dossier_put", "{s:s, s:s, s:s, s:b}", "dept", o->dept, "code", o->code,
-           "status", o->note, "created", r->integer == 0);
-    gw_api_answer(o->rq, r->integer == 0 ? 201 : 200,
-                  json_pack("{s:s, s:s, s:b}", "code", o->code, "status", o->note, "created",
-                            r->integer == 0));
+           "status", o->note, "created", head == 0);
+    gw_audit_op(o, head == 0 ? "dossier.create" : "dossier.replace", o->code,
+                json_pack("{s:o, s:s, s:s?}", "status", gw_audit_change(was, o->note), "procedure",
+                          f->proc, "phone", f->phone ? masked : NULL));
+    gw_api_answer(
+        o->rq, head == 0 ? 201 : 200,
+        json_pack("{s:s, s:s, s:b}", "code", o->code, "status", o->note, "created", head == 0));
 }
 
 static void on_event(gw_api_op *o, const redisReply *r) {
@@ -298,11 +319,18 @@ static void on_event(gw_api_op *o, const redisReply *r) {
         return;
     }
     json_t *ids = json_array();
-    for (size_t i = 1; i < r->elements; i++)
+    for (size_t i = 2; i < r->elements; i++)
         if (r->element[i]->type == REDIS_REPLY_STRING)
             json_array_append_new(ids, json_stringn(r->element[i]->str, r->element[i]->len));
+    const char *was =
+        r->elements > 1 && r->element[1]->type == REDIS_REPLY_STRING && *r->element[1]->str
+            ? r->element[1]->str
+            : NULL;
     gw_log(GW_INFO, "admin.dossier_event", "{s:s, s:s, s:s, s:I}", "dept", o->dept, "code", o->code,
            "status", o->note, "notifications", (json_int_t)json_array_size(ids));
+    gw_audit_op(o, "dossier.event", o->code,
+                json_pack("{s:o, s:I}", "status", gw_audit_change(was, o->note), "notifications",
+                          (json_int_t)json_array_size(ids)));
     gw_api_answer(
         o->rq, 202,
         json_pack("{s:s, s:s, s:o}", "code", o->code, "status", o->note, "notifications", ids));
@@ -404,13 +432,12 @@ static void list_each(gw_api_op *o, size_t i, const redisReply *r) {
     if (r->elements != 1 + MC_ARRAY_LEN(list_fields) || (long)json_array_size(list) >= o->n ||
         r->element[0]->type != REDIS_REPLY_STRING || strcmp(r->element[0]->str, o->dept))
         return;
-    json_t *d = json_pack("{s:O}", "code",
-                          json_array_get(json_object_get(o->keep, "codes"), i));
+    json_t *d = json_pack("{s:O}", "code", json_array_get(json_object_get(o->keep, "codes"), i));
     for (size_t k = 0; d && k < MC_ARRAY_LEN(list_fields); k++) {
         const redisReply *v = r->element[1 + k];
-        json_object_set_new(d, list_fields[k], v->type == REDIS_REPLY_STRING
-                                                   ? json_stringn(v->str, v->len)
-                                                   : json_string(""));
+        json_object_set_new(d, list_fields[k],
+                            v->type == REDIS_REPLY_STRING ? json_stringn(v->str, v->len)
+                                                          : json_string(""));
     }
     json_array_append_new(list, d);
 }
@@ -519,11 +546,6 @@ static void index_then(gw_api_op *o, bool xx, gw_api_next_fn *next) {
     gw_api_op_send(o, &av, GW_API_INT, on_indexed);
 }
 
-/* The fields of a PUT body. */
-typedef struct put_fields {
-    const char *proc, *status, *st_text, *phone, *exp; /* borrowed; phone and exp may be NULL */
-} put_fields;
-
 static int check_put(gw_api_op *o, gw_api_err *e) {
     static const char *const allowed[] = {"procedure", "status", "phone", "expected_at", NULL};
     const json_t *b = o->body;
@@ -552,8 +574,9 @@ static int check_put(gw_api_op *o, gw_api_err *e) {
 static void put_write(gw_api_op *o) {
     const put_fields *f = o->res;
     const char *code = o->code;
-    char updated[GW_API_TIME_MAX];
+    char updated[GW_API_TIME_MAX], by[GW_API_ACTOR_MAX];
     gw_api_format_time(o->api, o->now, updated, sizeof updated);
+    gw_api_token_actor(o->t, by, sizeof by);
     gw_argv av = GW_API_EVAL(o->api, put_lua, 1);
     gw_api_add_key(&av, o->api, GW_K_DOSSIER, code, code);
     gw_argv_adds(&av, o->dept);
@@ -564,10 +587,11 @@ static void put_write(gw_api_op *o) {
                         "phone",       f->phone ? f->phone : "",
                         "expected_at", f->exp ? f->exp : "",
                         "updated",     updated,
-                        "agency",      o->dept};
+                        "agency",      o->dept,
+                        "updated_by",  by};
     for (size_t i = 0; i < MC_ARRAY_LEN(kv); i++)
         gw_argv_adds(&av, kv[i]);
-    gw_api_op_send(o, &av, GW_API_INT, on_put);
+    gw_api_op_send(o, &av, GW_API_STATUS, on_put);
 }
 
 static void dossier_put(gw_api_op *o, const char *code) {
@@ -605,7 +629,8 @@ static void event_write(gw_api_op *o) {
     const char *note = f->note ? f->note : "";
     const char *by_phone = gw_channel_for_phone();
     char at[GW_API_TIME_MAX], text[GW_API_TEXT_MAX + 1], hex[2 * EVENT_BASE_BYTES + 1],
-        base[2 * EVENT_BASE_BYTES + 16], nowbuf[24];
+        base[2 * EVENT_BASE_BYTES + 16], nowbuf[24], by[GW_API_ACTOR_MAX];
+    gw_api_token_actor(o->t, by, sizeof by);
     gw_api_format_time(o->api, o->now, at, sizeof at);
     render(f->note && *st->tpl_event_note ? st->tpl_event_note : st->tpl_event, code, f->st_text,
            note, text, sizeof text);
@@ -613,8 +638,9 @@ static void event_write(gw_api_op *o) {
     /* the notifications live with the dossier: ids <partition>-<hex>-<n> */
     snprintf(base, sizeof base, "%u-%s", gw_api_part_of(o->api, code), hex);
     snprintf(nowbuf, sizeof nowbuf, "%" PRId64, o->now);
-    json_t *ev = json_pack("{s:s, s:s, s:s, s:s, s:s}", "status", f->status, "status_text",
-                           f->st_text, "note", note, "at", at, "dept", o->dept);
+    /* by: the officer or key that made the change, shown with the history */
+    json_t *ev = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "status", f->status, "status_text",
+                           f->st_text, "note", note, "at", at, "dept", o->dept, "by", by);
     char *evs = ev ? json_dumps(ev, JSON_COMPACT) : NULL;
     json_decref(ev);
     if (!evs) {
@@ -624,7 +650,8 @@ static void event_write(gw_api_op *o) {
     gw_argv av = GW_API_EVAL(o->api, event_lua, 3);
     dossier_keys(&av, o->api, code);
     const char *args[] = {o->dept, f->status, f->st_text, at,   evs,
-                          nowbuf,  base,      text,       code, by_phone ? by_phone : ""};
+                          nowbuf,  base,      text,       code, by_phone ? by_phone : "",
+                          by};
     for (size_t i = 0; i < MC_ARRAY_LEN(args); i++)
         gw_argv_adds(&av, args[i]);
     gw_api_op_send(o, &av, GW_API_STATUS, on_event);

@@ -9,7 +9,15 @@
 
 void gw_me(const gw_api *a, gw_req *rq, const gw_api_token *t) {
     (void)a;
-    gw_api_answer(rq, 200, gw_api_token_json(t));
+    json_t *me = gw_api_token_json(t);
+    /* who, beyond the department: the officer and their role, or the API key's name (a
+     * token of the file answers as it always has) */
+    if (me && gw_api_token_kind(t) == GW_API_OFFICER) {
+        json_object_set_new(me, "user", json_string(gw_api_token_name(t)));
+        json_object_set_new(me, "role", json_string(gw_off_role_name(gw_api_token_role(t))));
+    } else if (me && gw_api_token_kind(t) == GW_API_KEY)
+        json_object_set_new(me, "key", json_string(gw_api_token_name(t)));
+    gw_api_answer(rq, 200, me);
 }
 
 void gw_wards(const gw_api *a, gw_req *rq, const gw_api_token *t) {

@@ -27,7 +27,7 @@
 #define BATCH_ROW_MAX 1000000000LL /* largest row number a batch may echo */
 #define PROBE_PHONE "+84900000000" /* the recipient a batch's shared fields are checked with */
 #define PHONE_FIELD_MAX 16         /* a phone or a channel field, bytes */
-#define RECORD_MAX (GW_API_NOTIF_ID_MAX + 80)    /* "<hash>|<id>" */
+#define RECORD_MAX (GW_API_NOTIF_ID_MAX + 80) /* "<hash>|<id>" */
 
 /* ---------------------------------------------------------- validation */
 
@@ -273,6 +273,24 @@ static void notif_clear(void *p) {
     gw_notif_clear(p);
 }
 
+/* What the audit trail keeps of a notification: its recipient masked, its channels, its
+ * template and priority; never its text. */
+static json_t *notif_changes(const gw_notif *n) {
+    json_t *to = n->to;
+    const char *phone = json_string_value(json_object_get(to, "phone"));
+    const char *ch = json_string_value(json_object_get(to, "channel"));
+    const char *uid = json_string_value(json_object_get(to, "user_id"));
+    char masked[GW_API_USER_ID_MAX + 32] = "";
+    if (phone)
+        gw_api_mask(phone, masked, sizeof masked);
+    else if (ch && uid) {
+        int w = snprintf(masked, sizeof masked, "%s:", ch);
+        gw_api_mask(uid, masked + w, sizeof masked - (size_t)w);
+    }
+    return json_pack("{s:s, s:s, s:s?, s:s}", "to", masked, "channels", n->channels, "template",
+                     n->msg.tpl_id, "priority", n->msg.priority ? n->msg.priority : "normal");
+}
+
 static void on_notify(gw_api_op *o, const redisReply *r) {
     char id[GW_API_NOTIF_ID_MAX + 1];
     bool fresh;
@@ -280,6 +298,8 @@ static void on_notify(gw_api_op *o, const redisReply *r) {
         return;
     gw_log(GW_INFO, fresh ? "admin.notification" : "admin.notification_repeat", "{s:s, s:s, s:s}",
            "dept", o->dept, "id", id, "to", o->note);
+    if (fresh)
+        gw_audit_op(o, "notification.create", id, notif_changes(o->res));
     gw_api_answer(o->rq, 202, json_pack("{s:s, s:s}", "id", id, "status", "scheduled"));
 }
 
@@ -334,15 +354,9 @@ void gw_notifications_get(const gw_api *a, gw_req *rq, const gw_api_token *t) {
         gw_api_op_for_id(a, rq, t, GW_API_PREFIX "notifications/", GW_API_ID_NOTIF, "notification");
     if (!o)
         return;
-    long part = gw_keyspace_part_of_id(gw_api_keys(a), o->id);
-    if (part < 0 && gw_api_keys(a)) {
-        gw_api_fail(o->rq, 404, "not_found", NULL, "no notification %s", o->id);
-        gw_api_op_free(o);
-        return;
-    }
     gw_argv av = GW_API_EVAL(a, get_notif_lua, 2);
-    gw_argv_addkey(&av, gw_api_keys(a), GW_K_NOTIF, (unsigned)part, o->id);
-    gw_argv_addkey(&av, gw_api_keys(a), GW_K_ATTEMPTS, (unsigned)part, o->id);
+    gw_argv_addkey(&av, gw_api_keys(a), GW_K_NOTIF, o->part, o->id);
+    gw_argv_addkey(&av, gw_api_keys(a), GW_K_ATTEMPTS, o->part, o->id);
     gw_api_op_send(o, &av, GW_API_STATUS, on_get_notif);
 }
 
@@ -484,6 +498,10 @@ static void on_batch_write(gw_api_op *o, const redisReply *r) {
     }
     gw_log(GW_INFO, fresh ? "console.batch" : "console.batch_repeat", "{s:s, s:s, s:I}", "dept",
            o->dept, "batch", id, "count", (json_int_t)json_array_size(ids));
+    if (fresh)
+        gw_audit_op(o, "notification.batch", id,
+                    json_pack("{s:I, s:s?}", "count", (json_int_t)json_array_size(ids), "template",
+                              bt->tpl_id));
     gw_api_answer(o->rq, 202,
                   json_pack("{s:s, s:I, s:o}", "batch", id, "count",
                             (json_int_t)json_array_size(ids), "ids", ids));
@@ -530,8 +548,8 @@ static void batch_finish(gw_api_op *o) {
     const char *key = json_string_value(json_object_get(o->body, "idempotency_key"));
     unsigned part = new_id(o, "batch:", key, o->id, sizeof o->id);
     for (size_t i = 0; i < bt->n; i++)
-        snprintf(bt->notifs[i].id, sizeof bt->notifs[i].id, "%.*s-%u",
-                 GW_API_NOTIF_ID_MAX - 8, o->id, (unsigned)(i + 1) % 10000000u); /* < 500 */
+        snprintf(bt->notifs[i].id, sizeof bt->notifs[i].id, "%.*s-%u", GW_API_NOTIF_ID_MAX - 8,
+                 o->id, (unsigned)(i + 1) % 10000000u); /* < 500 */
     write_notifs(o, part, bt->notifs, bt->n, "batch:", key, o->id, o->id, on_batch_write);
 }
 

@@ -60,7 +60,8 @@ static json_t *channel_obj(json_t *chans, const char *ch) {
     return c;
 }
 
-/* Adds "<channel>:<outcome>" = count to chans (one partition's share); fields of another shape are skipped. */
+/* Adds "<channel>:<outcome>" = count to chans (one partition's share); fields of another shape are
+ * skipped. */
 static void add_counter(json_t *chans, const redisReply *f, const redisReply *v) {
     if (f->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING)
         return;
@@ -166,7 +167,8 @@ static const char dead_list_lua[] =
     "local out={}\n"
     "for _,id in ipairs(redis.call('ZREVRANGE',KEYS[1],0,tonumber(ARGV[1])-1)) do\n"
     "  local h=redis.call('HMGET',K.notif(id),'status','to','dead_ch','channel',\n"
-    "    'dead_reason','dead_ms','dead_attempts','broadcast','not_after_ms','text','text_removed')\n"
+    "    "
+    "'dead_reason','dead_ms','dead_attempts','broadcast','not_after_ms','text','text_removed')\n"
     "  if h[1]=='dead' then\n"
     "    local ch=h[3] or h[4] or ''\n"
     "    local ok,to=pcall(cjson.decode,h[2] or '')\n"
@@ -204,11 +206,11 @@ static void dead_each(gw_api_op *o, size_t part, const redisReply *r) {
         int64_t not_after = strtoll(str_of(e->element[7]), NULL, 10);
         gw_api_format_time(o->api, dead_ms, at, sizeof at);
         int retryable = !strcmp(str_of(e->element[8]), "1") && (!not_after || o->now <= not_after);
-        json_t *d = json_pack(
-            "{s:s, s:s, s:s, s:s, s:s, s:I, s:b, s:I}", "id", str_of(e->element[0]), "channel",
-            str_of(e->element[1]), "to", to, "reason", str_of(e->element[3]), "at", at, "attempts",
-            (json_int_t)strtoll(str_of(e->element[5]), NULL, 10), "retryable", retryable, "ms",
-            (json_int_t)dead_ms);
+        json_t *d =
+            json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:b, s:I}", "id", str_of(e->element[0]),
+                      "channel", str_of(e->element[1]), "to", to, "reason", str_of(e->element[3]),
+                      "at", at, "attempts", (json_int_t)strtoll(str_of(e->element[5]), NULL, 10),
+                      "retryable", retryable, "ms", (json_int_t)dead_ms);
         if (d && *str_of(e->element[6]))
             json_object_set_new(d, "broadcast", json_string(str_of(e->element[6])));
         if (d)
@@ -242,14 +244,13 @@ void gw_reports_dead(const gw_api *a, gw_req *rq, const gw_api_token *t) {
     gw_api_op *o = listing(a, rq, t, "limit", DEF_DEAD, MAX_DEAD);
     if (!o)
         return;
-    gw_api_op_parts(o, json_pack("{s:[]}", "dead"), GW_API_ARRAY, dead_build, dead_each,
-                    dead_done);
+    gw_api_op_parts(o, json_pack("{s:[]}", "dead"), GW_API_ARRAY, dead_build, dead_each, dead_done);
 }
 
 /* KEYS[1] the notification, KEYS[2] its partition's due set, KEYS[3] the
  * department's dead list there; ARGV: dept, id, now. {-2} none, {-1} other department,
- * {0, why} not retryable, {1} queued again from the first channel of its list. A broadcast recipient goes back to
- * "not finished" in its broadcast's counters (bc_note counted it dead and
+ * {0, why} not retryable, {1} queued again from the first channel of its list. A broadcast
+ * recipient goes back to "not finished" in its broadcast's counters (bc_note counted it dead and
  * finished), so the broadcast is sending again until it settles. */
 static const char retry_lua[] =
     "local k=KEYS[1]\n"
@@ -302,6 +303,7 @@ static void on_retry(gw_api_op *o, const redisReply *r) {
         break;
     default:
         gw_log(GW_INFO, "report.dead_retried", "{s:s, s:s}", "dept", o->dept, "id", o->id);
+        gw_audit_op(o, "notification.retry", o->id, NULL);
         gw_api_answer(o->rq, 202, json_pack("{s:s, s:s}", "id", o->id, "status", "scheduled"));
     }
 }

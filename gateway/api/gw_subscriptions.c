@@ -82,6 +82,20 @@ static void answer(gw_api_op *o) {
     bool add = is_add(o->rq);
     gw_log(GW_INFO, add ? "admin.subscribed" : "admin.unsubscribed", "{s:s, s:s, s:I}", "dept",
            o->dept, "subscription", o->note, "changed", (json_int_t)o->n);
+    if (o->n) {
+        /* the subscriber masked: a department's trail holds no phone number in clear */
+        const sub *s = o->res;
+        const char *colon = strchr(s->who, ':');
+        char masked[WHO_MAX + 16], target[GW_API_CODE_MAX + 16];
+        size_t cl = colon ? (size_t)(colon - s->who) : 0;
+        int w = snprintf(masked, sizeof masked, "%.*s:", (int)cl, s->who);
+        if (colon)
+            gw_api_mask(colon + 1, masked + w, sizeof masked - (size_t)w);
+        snprintf(target, sizeof target, "%s:%s", s->ward ? "ward" : "dossier",
+                 s->ward ? s->ward->id : s->code);
+        gw_audit_op(o, add ? "subscription.create" : "subscription.delete", target,
+                    json_pack("{s:s}", "subscriber", masked));
+    }
     if (add)
         gw_api_answer(o->rq, o->n ? 201 : 200,
                       json_pack("{s:b, s:b}", "subscribed", 1, "created", o->n > 0));

@@ -25,9 +25,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define TITLE_CHARS 100      /* code points of a template's name */
-#define MAX_TEMPLATES 200    /* templates of one department */
-#define WHY_MAX 300          /* a scan error quoted in an answer */
+#define TITLE_CHARS 100   /* code points of a template's name */
+#define MAX_TEMPLATES 200 /* templates of one department */
+#define WHY_MAX 300       /* a scan error quoted in an answer */
 
 /* ----------------------------------------------------------- using one */
 
@@ -284,6 +284,10 @@ static void on_tpl_put(gw_api_op *o, const redisReply *r) {
     }
     gw_log(GW_INFO, "console.template_put", "{s:s, s:s, s:b}", "dept", o->dept, "id", o->id,
            "created", r->integer == 0);
+    /* the template's name and fields, not its text */
+    gw_audit_op(o, r->integer ? "template.update" : "template.create", o->id,
+                json_pack("{s:O?, s:O?}", "name", json_object_get(o->keep, "name"), "placeholders",
+                          json_object_get(o->keep, "placeholders")));
     gw_api_answer(o->rq, r->integer ? 200 : 201, json_incref(o->keep));
 }
 
@@ -338,6 +342,7 @@ static void on_tpl_del(gw_api_op *o, const redisReply *r) {
         return;
     }
     gw_log(GW_INFO, "console.template_deleted", "{s:s, s:s}", "dept", o->dept, "id", o->id);
+    gw_audit_op(o, "template.delete", o->id, NULL);
     gw_req_respond(o->rq, 204, "application/json", "", 0, NULL);
 }
 

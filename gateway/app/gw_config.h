@@ -70,6 +70,13 @@ typedef struct gw_config {
     long scheduler_retention_sweep_ms; /* how often the retention sweeper looks */
     /* [admin] */
     char *admin_tokens_file;
+    long admin_audit_days; /* the audit trail keeps this many days */
+    /* [console] officers' sessions (api/gw_console.c) */
+    long console_idle_minutes;  /* a session ends after this long without a request */
+    long console_max_hours;     /* ... and this long after sign-in, whatever happens */
+    int console_token_sign_in;  /* the console also offers sign-in with a department token */
+    long console_max_failures;  /* failed sign-ins of one user before the lock */
+    long console_lock_minutes;  /* the window those failures are counted in, and the lock */
     /* [worker] */
     char *worker_consumer;     /* consumer name in the stream groups; "" = host:port */
     long worker_claim_idle_ms; /* take over work another process left idle this long */

@@ -40,6 +40,8 @@ static const char *const kept_headers[] = {
     "x-twilio-signature",
     "idempotency-key",
     "x-forwarded-for",
+    "cookie",       /* the console's session */
+    "x-csrf-token", /* ... and the token its writes carry */
 };
 #define N_KEPT (sizeof kept_headers / sizeof kept_headers[0])
 
@@ -253,6 +255,8 @@ static void collect_headers(struct lws *wsi, gw_req *rq) {
             n = lws_hdr_copy(wsi, val, sizeof val, WSI_TOKEN_ORIGIN);
         else if (!strcmp(kept_headers[i], "host"))
             n = lws_hdr_copy(wsi, val, sizeof val, WSI_TOKEN_HOST);
+        else if (!strcmp(kept_headers[i], "cookie"))
+            n = lws_hdr_copy(wsi, val, sizeof val, WSI_TOKEN_HTTP_COOKIE);
         else {
             int nl = snprintf(name, sizeof name, "%s:", kept_headers[i]);
             if (lws_hdr_custom_length(wsi, name, nl) > 0)

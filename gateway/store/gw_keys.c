@@ -16,6 +16,7 @@
 #define PREFIX "mc:"
 #define ANY_PART "the partition of the citizen (\"<channel>:<user>\")"
 #define NOTIF_PART "the partition its notification id names"
+#define DEPT_PART "the partition of \"dept:<dept>\""
 
 /* The table. A family's parts follow its name, separated by ':'. */
 static const gw_key_spec table[GW_K__COUNT] = {
@@ -81,6 +82,22 @@ static const gw_key_spec table[GW_K__COUNT] = {
     {GW_K_TOKEN_LOCK, "token_lock", 1, 1, "string", "its own", "sender (token refresh)", "30 s"},
     {GW_K_RETENTION, "retention", 0, 0, "hash", "each partition (its dead list's cursor)",
      "retention sweeper", "none"},
+    {GW_K_OFFICER, "officer", 2, 0, "hash", DEPT_PART,
+     "API and `motcua officer` (officers), sign-in (the last TOTP step)", "none"},
+    {GW_K_OFFICERS, "officers", 1, 0, "zset", DEPT_PART, "API and `motcua officer` (officers)",
+     "none"},
+    {GW_K_LOGIN, "login", 1, 0, "string", "the partition of \"login:<user>\"",
+     "API and `motcua officer` (officers)", "none"},
+    {GW_K_SIGNIN_FAIL, "signin_fail", 1, 0, "string", "the partition of \"login:<user>\"",
+     "console sign-in", "[console] lock_minutes after the first failure"},
+    {GW_K_SESSION, "session", 1, 0, "hash", "the partition of its cookie's hash",
+     "console sign-in, every request of the session (last use)",
+     "[console] idle_minutes after the last request, [console] max_hours at most"},
+    {GW_K_APIKEY, "apikey", 2, 0, "hash", DEPT_PART, "API (keys; last use on each request)",
+     "until revoked"},
+    {GW_K_APIKEYS, "apikeys", 1, 0, "hash", DEPT_PART, "API (keys)", "until revoked"},
+    {GW_K_AUDIT, "audit", 1, 0, "stream", DEPT_PART, "API, console, `motcua officer`",
+     "entries older than [admin] audit_days trimmed on each append"},
 };
 
 const gw_key_spec *gw_keys_table(size_t *n) {

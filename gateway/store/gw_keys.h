@@ -78,6 +78,14 @@ typedef enum gw_key_family {
     GW_K_TOKEN,        /* hash: a provider's access token (channel; own tag) */
     GW_K_TOKEN_LOCK,   /* string: one token refresher at a time (channel; own tag) */
     GW_K_RETENTION,    /* hash: the retention sweeper's cursor in this partition */
+    GW_K_OFFICER,      /* hash: one officer's account (dept, user) */
+    GW_K_OFFICERS,     /* zset: a department's officers by creation (dept) */
+    GW_K_LOGIN,        /* string: the department of a user name (user) */
+    GW_K_SIGNIN_FAIL,  /* string: a user's failed sign-ins of the window (user) */
+    GW_K_SESSION,      /* hash: one console session (sha256 of its cookie) */
+    GW_K_APIKEY,       /* hash: one API key of a department (dept, name) */
+    GW_K_APIKEYS,      /* hash: a department's API keys, sha256 of the token → name (dept) */
+    GW_K_AUDIT,        /* stream: a department's audit trail (dept) */
     GW_K__COUNT
 } gw_key_family;
 

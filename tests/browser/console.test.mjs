@@ -198,6 +198,7 @@ describe('officers console in Chromium', { timeout: 120000 }, () => {
                 MOTCUA_SERVER_TEST_CLOCK: 'true',
                 MOTCUA_TEST_CLOCK_OFFSET_MS: String(offset),
                 MOTCUA_WORKER_CONSUMER: 'br-console',
+                MOTCUA_CONSOLE_TOKEN_SIGN_IN: 'true', // this test signs in with tokens
             }),
         });
         browser = await chromium.launch({

@@ -24,6 +24,7 @@
 #include "gateway/api/gw_api_int.h"
 #include "intents/nlu.h"
 #include "vi-nlp/vn_utf8.h"
+#include "fuzz_check.h"
 
 #include <jansson.h>
 #include <openssl/sha.h>
@@ -38,15 +39,6 @@
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-/* A broken promise: say which and abort (the fuzzer saves the input). */
-#define CHECK(cond)                                                                                \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "fuzz_api: %s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);     \
-            abort();                                                                               \
-        }                                                                                          \
-    } while (0)
 
 static const gw_api_body_check *const checks[] = {
     &gw_notification_body, &gw_batch_body,         &gw_broadcast_body, &gw_subscription_body,
@@ -85,7 +77,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
         fclose(f);
     }
     if (!f || !(E = nlu_engine_new(&o, err, sizeof err)) ||
-        !(S = gw_shared_new(E, err, sizeof err)) || gw_api_new(S, path, share, &A, err, sizeof err)) {
+        !(S = gw_shared_new(E, err, sizeof err)) ||
+        gw_api_new(S, path, share, &A, err, sizeof err)) {
         fprintf(stderr, "fuzz_api: cannot start: %s\n", *err ? err : "no temporary file");
         abort();
     }

@@ -1,7 +1,9 @@
 /*
  * tests/fuzz/fuzz_ch.h — what the channel fuzz targets (fuzz_zalo.c, fuzz_facebook.c,
- * fuzz_twilio.c, fuzz_kannel.c) share: how an input becomes a ch_request, and the checks
- * of ch.h's promises on what verify, parse and classify give back.
+ * fuzz_twilio.c, fuzz_kannel.c) share: how an input becomes a ch_request, the run of
+ * verify + parse or of classify (fz_webhook, fz_main), and the checks of ch.h's promises
+ * on what they give back. The request, its header table, the form decoder and the UTF-8
+ * check are the unit tests' (tests/unit/test_ch_util.h), so both judge alike.
  *
  * Big idea: the input decides everything about the request in a fixed, documented way,
  * so a saved input replays the same request forever:
@@ -27,6 +29,8 @@
 
 #include "channels/ch.h"
 #include "core/mc.h"
+#include "fuzz_check.h"
+#include "tests/unit/test_ch_util.h"
 
 #include <stdint.h>
 #include <stdio.h>
@@ -49,15 +53,6 @@
 /* Bytes of a header value taken from the input: a little past what adapters read, so the
  * too-long header is tried too. */
 #define FZ_MAX_SIG (CH_MAX_HEADER_VALUE + 16)
-
-/* A broken promise: say which and abort (libFuzzer saves the input). */
-#define CHECK(cond)                                                                                \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);               \
-            abort();                                                                               \
-        }                                                                                          \
-    } while (0)
 
 /* The input, consumed front to back. */
 typedef struct fz_input {
@@ -113,17 +108,6 @@ static inline int fz_line(fz_input *in, const char **s, size_t *len) {
     return 1;
 }
 
-/* One inbound header, as the gateway's lookup would give it (case-insensitive). */
-typedef struct fz_header {
-    const char *name;  /* e.g. "X-Hub-Signature-256" */
-    const char *value; /* NUL-terminated, or NULL when the request has none */
-} fz_header;
-
-static inline const char *fz_header_fn(void *ctx, const char *name) {
-    const fz_header *h = ctx;
-    return h->value != NULL && strcasecmp(h->name, name) == 0 ? h->value : NULL;
-}
-
 /* The header value of signature mode 3: the first line, as a C string (a header cannot
  * hold a NUL, so the value stops at the first one); NULL when the line is empty.
  * Caller frees. */
@@ -145,50 +129,33 @@ static inline void fz_spoil(char *sig, size_t pos) {
     sig[pos] = sig[pos] == '0' ? '1' : '0';
 }
 
-/* Strict UTF-8 (no overlongs, surrogates or code points past U+10FFFF), written apart
- * from ch_utf8_valid so that the check does not trust the code under test. */
-static inline int fz_utf8_ok(const char *s, size_t len) {
-    const unsigned char *u = (const unsigned char *)s;
-    for (size_t i = 0; i < len;) {
-        unsigned c = u[i], cp, n;
-        if (c < 0x80) {
-            i++;
-            continue;
-        }
-        if ((c & 0xE0) == 0xC0)
-            n = 2, cp = c & 0x1F;
-        else if ((c & 0xF0) == 0xE0)
-            n = 3, cp = c & 0x0F;
-        else if ((c & 0xF8) == 0xF0)
-            n = 4, cp = c & 0x07;
-        else
-            return 0;
-        if (len - i < n)
-            return 0;
-        for (unsigned k = 1; k < n; k++) {
-            if ((u[i + k] & 0xC0) != 0x80)
-                return 0;
-            cp = (cp << 6) | (u[i + k] & 0x3F);
-        }
-        static const unsigned least[] = {0, 0, 0x80, 0x800, 0x10000};
-        if (cp < least[n] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-            return 0;
-        i += n;
-    }
-    return 1;
+/*
+ * The signature header a webhook gets: in signature mode 3 sig (read by fz_sig_from_input
+ * before the body), otherwise a copy of right (the signature computed by the target),
+ * in mode 2 with the character at spoil_at changed when right has one there. Caller
+ * frees.
+ */
+static inline char *fz_signature(const fz_input *in, char *sig, const char *right,
+                                 size_t spoil_at) {
+    if ((in->flags & FZ_SIG_MASK) == FZ_SIG_INPUT)
+        return sig;
+    sig = fz_dup(right, strlen(right));
+    if ((in->flags & FZ_SIG_MASK) == FZ_SIG_WRONG && spoil_at < strlen(right))
+        fz_spoil(sig, spoil_at);
+    return sig;
 }
 
 /* A fixed-size field holds a NUL-terminated, valid UTF-8 string. */
 static inline void fz_check_field(const char *f, size_t cap) {
     const char *nul = memchr(f, '\0', cap);
     CHECK(nul != NULL);
-    CHECK(fz_utf8_ok(f, (size_t)(nul - f)));
+    CHECK(t_utf8_ok(f, (size_t)(nul - f)));
 }
 
 /* An owned string of the message: NUL-terminated, no NUL inside, valid UTF-8. */
 static inline void fz_check_owned(const char *s, size_t len) {
     CHECK(strlen(s) == len);
-    CHECK(fz_utf8_ok(s, len));
+    CHECK(t_utf8_ok(s, len));
 }
 
 static inline int fz_status_word(const char *s) {
@@ -299,6 +266,97 @@ static inline void fz_check_result(const ch_result *r) {
     CHECK(r->fallback == 0 || (r->fallback == 1 && r->verdict == CH_PERMANENT));
     CHECK(r->token_error == 0 || (r->token_error == 1 && r->verdict == CH_PERMANENT));
     CHECK(r->verdict == CH_SENT || r->reason[0] != '\0');
+}
+
+/*
+ * A webhook through adapter a: verify, then parse when verify accepted or the input asks
+ * for it (FZ_PARSE_ALWAYS), both checked against ch.h's promises. Returns verify's code;
+ * *prc is parse's (1 when parse did not run) and *n the messages it gave.
+ */
+static inline int fz_webhook(const fz_input *in, const ch_adapter *a, const ch_settings *s,
+                             const ch_request *req, int *prc, size_t *n) {
+    char err[256] = "";
+    int rc = a->verify(s, req, err, sizeof err);
+    fz_check_verify(rc, err);
+    *prc = 1;
+    *n = 0;
+    if (rc == 0 || (in->flags & FZ_PARSE_ALWAYS)) {
+        ch_message out[CH_MAX_MESSAGES];
+        err[0] = '\0';
+        *prc = a->parse(s, req, out, n, err, sizeof err);
+        fz_check_parse(*prc, out, *n, err, a->name);
+    }
+    return rc;
+}
+
+/* A signed JSON webhook POST (Messenger, Zalo): [the signature line in mode 3] the body. */
+typedef struct fz_post {
+    unsigned mode; /* the signature mode (FZ_SIG_*) */
+    char *sig;     /* the signature header sent (NULL: none); owned */
+    char *body;    /* the body, an exact-size copy; owned */
+    size_t len;    /* its bytes */
+} fz_post;
+
+static inline void fz_post_read(fz_input *in, fz_post *p) {
+    p->mode = in->flags & FZ_SIG_MASK;
+    p->sig = p->mode == FZ_SIG_INPUT ? fz_sig_from_input(in) : NULL;
+    p->body = fz_exact(in->p, in->n);
+    p->len = in->n;
+}
+
+/* Sends p to a's webhook (/webhook/<name>) with the signature header `header` made by
+ * fz_signature from right, through fz_webhook: verify's code. */
+static inline int fz_post_send(const fz_input *in, fz_post *p, const ch_adapter *a,
+                               const ch_settings *s, const char *header, const char *right,
+                               size_t spoil_at) {
+    char path[64];
+    snprintf(path, sizeof path, "/webhook/%s", a->name);
+    p->sig = fz_signature(in, p->sig, right, spoil_at);
+    t_headers h = {{header}, {p->sig}, 1};
+    ch_request req = t_request("POST", path, "", 0, p->body, p->len, &h, FZ_NOW_MS);
+    int prc;
+    size_t n;
+    return fz_webhook(in, a, s, &req, &prc, &n);
+}
+
+static inline void fz_post_free(fz_post *p) {
+    free(p->sig);
+    free(p->body);
+}
+
+/* What a target checks beyond fz_check_result on a classified answer (may be NULL). */
+typedef void fz_answer_fn(const fz_input *in, const fz_answer *ans, const ch_result *r);
+
+/*
+ * The body of every channel target's LLVMFuzzerTestOneInput: an empty input does nothing;
+ * in classify mode the rest is an answer classified by a and checked (then by more, when
+ * given); otherwise request(in) handles the input.
+ */
+static inline int fz_main(const uint8_t *data, size_t size, const ch_adapter *a,
+                          void (*request)(fz_input *in), fz_answer_fn *more) {
+    fz_input in;
+    if (!fz_start(&in, data, size))
+        return 0;
+    if (!(in.flags & FZ_CLASSIFY)) {
+        request(&in);
+        return 0;
+    }
+    fz_answer ans;
+    fz_answer_read(&in, &ans);
+    ch_result r;
+    a->classify(ans.status, ans.body, ans.body_len, ans.retry_after, &r);
+    fz_check_result(&r);
+    if (more != NULL)
+        more(&in, &ans, &r);
+    fz_answer_free(&ans);
+    return 0;
+}
+
+/* A sent answer carries the provider's message id (Messenger, Zalo: fz_main's `more`). */
+static inline void fz_check_sent_id(const fz_input *in, const fz_answer *ans, const ch_result *r) {
+    (void)in;
+    (void)ans;
+    CHECK(r->verdict != CH_SENT || r->provider_id[0] != '\0');
 }
 
 #endif

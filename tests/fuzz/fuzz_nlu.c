@@ -30,6 +30,7 @@
 #include "vi-nlp/vn_entity.h"
 #include "vi-nlp/vn_norm.h"
 #include "vi-nlp/vn_utf8.h"
+#include "fuzz_check.h"
 
 #define FUZZ_NOW_MS 1763900000000LL /* a fixed clock: runs are reproducible */
 
@@ -39,15 +40,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 static nlu_engine *E;
 static vn_normalizer *VN;
 static vn_extractor *X;
-
-/* A broken promise: say which and abort (the fuzzer saves the input). */
-#define CHECK(cond)                                                                                \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "fuzz_nlu: %s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);     \
-            abort();                                                                               \
-        }                                                                                          \
-    } while (0)
 
 int LLVMFuzzerInitialize(int *argc, char ***argv) {
     (void)argc;

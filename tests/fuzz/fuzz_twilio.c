@@ -23,49 +23,16 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
-#define FZ_AUTH_TOKEN "9f8e7d6c5b4a39281706f5e4d3c2b1a0"
 #define FZ_URL "https://motcua.example.gov.vn/webhook/sms" /* what Twilio calls */
 #define FZ_SHA1_B64 28                                     /* base64 of 20 bytes */
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-static const ch_settings settings = {
-    .public_url = "https://motcua.example.gov.vn/",
-    .api_base = "http://127.0.0.1:9",
-    .provider = "twilio",
-    .account_sid = "AC11111111111111111111111111111111",
-    .auth_token = FZ_AUTH_TOKEN,
-    .sender = "+84287300000",
-};
 
 /* One decoded parameter: a slice of the arena. */
 typedef struct param {
     const char *name, *value; /* decoded bytes */
     size_t nlen, vlen;        /* their lengths */
 } param;
-
-static int hexval(char c) {
-    return c >= '0' && c <= '9'   ? c - '0'
-           : c >= 'a' && c <= 'f' ? c - 'a' + 10
-           : c >= 'A' && c <= 'F' ? c - 'A' + 10
-                                  : -1;
-}
-
-/* Decodes %XX and '+' of s[0..len) into out (room for len bytes); -1 for a bad escape. */
-static long decode(const char *s, size_t len, char *out) {
-    size_t o = 0;
-    for (size_t k = 0; k < len; k++) {
-        if (s[k] == '%') {
-            if (len - k < 3 || hexval(s[k + 1]) < 0 || hexval(s[k + 2]) < 0)
-                return -1;
-            out[o++] = (char)(hexval(s[k + 1]) * 16 + hexval(s[k + 2]));
-            k += 2;
-        } else {
-            out[o++] = s[k] == '+' ? ' ' : s[k];
-        }
-    }
-    return (long)o;
-}
 
 static int cmp_bytes(const char *a, size_t al, const char *b, size_t bl) {
     int c = memcmp(a, b, al < bl ? al : bl);
@@ -76,6 +43,19 @@ static int cmp_param(const void *x, const void *y) {
     const param *a = x, *b = y;
     int c = cmp_bytes(a->name, a->nlen, b->name, b->nlen);
     return c != 0 ? c : cmp_bytes(a->value, a->vlen, b->value, b->vlen);
+}
+
+/* Decodes s[0..len) to the end of the arena (arena + *used), as *out and *olen; -1 for a
+ * bad escape. */
+static int take(const char *s, size_t len, char *arena, size_t *used, const char **out,
+                size_t *olen) {
+    long l = t_decode_strict(s, len, arena + *used);
+    if (l < 0)
+        return -1;
+    *out = arena + *used;
+    *olen = (size_t)l;
+    *used += (size_t)l;
+    return 0;
 }
 
 /*
@@ -98,18 +78,9 @@ static int sign(const char *query, size_t qlen, const char *body, size_t blen, c
             const char *eq = memchr(p, '=', (size_t)(stop - p));
             const char *nend = eq ? eq : stop;
             const char *v = eq ? eq + 1 : stop;
-            long nl = decode(p, (size_t)(nend - p), arena + used);
-            if (nl < 0)
+            if (take(p, (size_t)(nend - p), arena, &used, &ps[np].name, &ps[np].nlen) < 0 ||
+                take(v, (size_t)(stop - v), arena, &used, &ps[np].value, &ps[np].vlen) < 0)
                 goto done;
-            ps[np].name = arena + used;
-            ps[np].nlen = (size_t)nl;
-            used += (size_t)nl;
-            long vl = decode(v, (size_t)(stop - v), arena + used);
-            if (vl < 0)
-                goto done;
-            ps[np].value = arena + used;
-            ps[np].vlen = (size_t)vl;
-            used += (size_t)vl;
             np++;
         }
         p = stop + 1;
@@ -134,7 +105,7 @@ static int sign(const char *query, size_t qlen, const char *body, size_t blen, c
     }
     unsigned char mac[EVP_MAX_MD_SIZE];
     unsigned int maclen = 0;
-    CHECK(HMAC(EVP_sha1(), FZ_AUTH_TOKEN, (int)strlen(FZ_AUTH_TOKEN), msg, ml, mac, &maclen) !=
+    CHECK(HMAC(EVP_sha1(), T_TWILIO_TOKEN, (int)strlen(T_TWILIO_TOKEN), msg, ml, mac, &maclen) !=
               NULL &&
           maclen == 20);
     free(msg);
@@ -156,63 +127,26 @@ static void webhook(fz_input *in) {
     char *body = fz_exact(in->p, in->n);
     size_t len = in->n;
     char right[FZ_SHA1_B64 + 1] = "";
-    int signable = sign(query, qlen, body, len, right);
-    if (mode != FZ_SIG_INPUT) {
-        sig = fz_dup(right, strlen(right));
-        if (mode == FZ_SIG_WRONG && signable)
-            fz_spoil(sig, len % (FZ_SHA1_B64 - 1)); /* the last one is padding */
-    }
-    fz_header h = {"X-Twilio-Signature", sig};
+    int signable = sign(query, qlen, body, len, right);          /* right stays "" when not */
+    sig = fz_signature(in, sig, right, len % (FZ_SHA1_B64 - 1)); /* the last one is padding */
+    t_headers h = {{"X-Twilio-Signature"}, {sig}, 1};
     int put = (in->flags & FZ_OWN_2) != 0;
-    ch_request req = {.method = put ? "PUT" : "POST",
-                      .path = "/webhook/sms",
-                      .query = query,
-                      .query_len = qlen,
-                      .body = body,
-                      .body_len = len,
-                      .header = fz_header_fn,
-                      .header_ctx = &h,
-                      .remote_addr = "127.0.0.1",
-                      .now_ms = FZ_NOW_MS};
-    char err[256] = "";
-    int rc = ch_sms_adapter.verify(&settings, &req, err, sizeof err);
-    fz_check_verify(rc, err);
+    ch_request req =
+        t_request(put ? "PUT" : "POST", "/webhook/sms", query, qlen, body, len, &h, FZ_NOW_MS);
+    int prc;
+    size_t n;
+    int rc = fz_webhook(in, &ch_sms_adapter, &t_twilio, &req, &prc, &n);
     CHECK(mode != FZ_SIG_WRONG || rc != 0);
     if (put)
-        CHECK(rc != 0);
+        CHECK(rc != 0 && prc != 0); /* refused by verify, and by parse when it runs */
     else if (mode < FZ_SIG_WRONG)
         CHECK(signable ? rc == 0 : rc != 0);
-
-    if (rc == 0 || (in->flags & FZ_PARSE_ALWAYS)) {
-        ch_message out[CH_MAX_MESSAGES];
-        size_t n = 0;
-        err[0] = '\0';
-        int prc = ch_sms_adapter.parse(&settings, &req, out, &n, err, sizeof err);
-        CHECK(prc != 0 || n <= 1); /* one form, one event */
-        CHECK(!put || prc != 0);
-        fz_check_parse(prc, out, n, err, "sms");
-    }
+    CHECK(prc != 0 || n <= 1); /* one form, one event */
     free(body);
     free(query);
     free(sig);
 }
 
-static void answer(fz_input *in) {
-    fz_answer a;
-    fz_answer_read(in, &a);
-    ch_result r;
-    ch_sms_adapter.classify(a.status, a.body, a.body_len, a.retry_after, &r);
-    fz_check_result(&r);
-    fz_answer_free(&a);
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-    fz_input in;
-    if (!fz_start(&in, data, size))
-        return 0;
-    if (in.flags & FZ_CLASSIFY)
-        answer(&in);
-    else
-        webhook(&in);
-    return 0;
+    return fz_main(data, size, &ch_sms_adapter, webhook, NULL);
 }

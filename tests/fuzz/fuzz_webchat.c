@@ -60,7 +60,7 @@ static void check_frame(const webchat_frame *f) {
     }
     CHECK(f->kind == WEBCHAT_MESSAGE || f->kind == WEBCHAT_QUICK_REPLY);
     size_t il = strnlen(f->id, sizeof f->id);
-    CHECK(il >= 1 && il <= WEBCHAT_MAX_ID && fz_utf8_ok(f->id, il));
+    CHECK(il >= 1 && il <= WEBCHAT_MAX_ID && t_utf8_ok(f->id, il));
     CHECK(f->text != NULL);
     fz_check_owned(f->text, f->text_len);
     CHECK(code_points(f->text, f->text_len) <= WEBCHAT_MAX_TEXT_CHARS);
@@ -78,7 +78,7 @@ static void check_frame(const webchat_frame *f) {
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     const char *buf = (const char *)data;
-    if (!fz_utf8_ok(buf, size))
+    if (!t_utf8_ok(buf, size))
         return 0;
     webchat_frame f;
     const char *code = NULL;

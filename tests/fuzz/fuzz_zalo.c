@@ -22,23 +22,12 @@
 #include <jansson.h>
 #include <openssl/evp.h>
 
-#define FZ_APP_ID "360846524940903967"
-#define FZ_OA_KEY "Xk9pL2mQ7rT4vW1yZ3aB"
 #define FZ_MAX_NUM 32       /* bytes of an app_id or timestamp as text, as zalo.c reads them */
 #define FZ_MAX_MS_DIGITS 18 /* significant digits that always fit in int64_t */
 #define FZ_TOKEN_CAP 512    /* token buffers for the refresh answer */
 #define FZ_TOKEN_SMALL 16   /* ... when bit 4 asks for the too-small path */
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-static const ch_settings settings = {
-    .api_base = "http://127.0.0.1:9",
-    .app_id = FZ_APP_ID,
-    .app_secret = FZ_OA_KEY,
-    .access_token = "zl-access-token",
-    .oauth_base = "http://127.0.0.1:9",
-    .oauth_secret = "zl-app-secret",
-};
 
 /* A body member as the text Zalo signs: a string without NUL, or an integer's digits;
  * 0 when it is neither. */
@@ -74,77 +63,43 @@ static void sign(const char *app_id, const char *body, size_t len, const char *t
     CHECK(c != NULL && EVP_DigestInit_ex(c, EVP_sha256(), NULL) == 1 &&
           EVP_DigestUpdate(c, app_id, strlen(app_id)) == 1 && EVP_DigestUpdate(c, body, len) == 1 &&
           EVP_DigestUpdate(c, ts, strlen(ts)) == 1 &&
-          EVP_DigestUpdate(c, FZ_OA_KEY, strlen(FZ_OA_KEY)) == 1 &&
+          EVP_DigestUpdate(c, T_ZALO_OA_KEY, strlen(T_ZALO_OA_KEY)) == 1 &&
           EVP_DigestFinal_ex(c, md, &ml) == 1);
     EVP_MD_CTX_free(c);
-    strcpy(out, ZALO_SIGNATURE_PREFIX);
-    for (unsigned i = 0; i < ml; i++)
-        snprintf(out + strlen(ZALO_SIGNATURE_PREFIX) + 2 * i, 3, "%02x", md[i]);
+    t_hex_sig(out, ZALO_SIGNATURE_PREFIX, md, ml);
 }
 
 static void webhook(fz_input *in) {
-    unsigned mode = in->flags & FZ_SIG_MASK;
-    char *sig = mode == FZ_SIG_INPUT ? fz_sig_from_input(in) : NULL;
-    char *body = fz_exact(in->p, in->n);
-    size_t len = in->n;
-
+    fz_post p;
+    fz_post_read(in, &p);
     /* What the body says, read apart from the adapter. */
     char app_id[FZ_MAX_NUM] = "", ts[FZ_MAX_NUM] = "";
-    json_t *root = json_loadb(body, len, 0, NULL);
+    json_t *root = json_loadb(p.body, p.len, 0, NULL);
     int is_obj = json_is_object(root);
     int has_app = is_obj && member_text(root, "app_id", app_id, sizeof app_id);
     int has_ts = is_obj && member_text(root, "timestamp", ts, sizeof ts);
     json_decref(root);
-    if (mode != FZ_SIG_INPUT) {
-        sig = malloc(sizeof(ZALO_SIGNATURE_PREFIX) + 2 * EVP_MAX_MD_SIZE);
-        CHECK(sig != NULL);
-        sign(app_id, body, len, ts, sig);
-        if (mode == FZ_SIG_WRONG)
-            fz_spoil(sig, strlen(ZALO_SIGNATURE_PREFIX) + len % 64);
-    }
-    fz_header h = {"X-ZEvent-Signature", sig};
-    ch_request req = {.method = "POST",
-                      .path = "/webhook/zalo",
-                      .query = "",
-                      .body = body,
-                      .body_len = len,
-                      .header = fz_header_fn,
-                      .header_ctx = &h,
-                      .remote_addr = "127.0.0.1",
-                      .now_ms = FZ_NOW_MS};
-    char err[256] = "";
-    int rc = ch_zalo_adapter.verify(&settings, &req, err, sizeof err);
-    fz_check_verify(rc, err);
-    if (mode == FZ_SIG_WRONG)
+    char right[sizeof(ZALO_SIGNATURE_PREFIX) + 2 * EVP_MAX_MD_SIZE];
+    sign(app_id, p.body, p.len, ts, right);
+    int rc = fz_post_send(in, &p, &ch_zalo_adapter, &t_zalo, "X-ZEvent-Signature", right,
+                          strlen(ZALO_SIGNATURE_PREFIX) + p.len % 64);
+    if (p.mode == FZ_SIG_WRONG)
         CHECK(rc != 0);
     if (rc == 0) /* accepted: the configured app, a fresh event */
-        CHECK(has_app && strcmp(app_id, FZ_APP_ID) == 0 && has_ts && fresh_ms(ts));
-    if (mode < FZ_SIG_WRONG && has_app && strcmp(app_id, FZ_APP_ID) == 0 && has_ts && fresh_ms(ts))
+        CHECK(has_app && strcmp(app_id, T_ZALO_APP_ID) == 0 && has_ts && fresh_ms(ts));
+    if (p.mode < FZ_SIG_WRONG && has_app && strcmp(app_id, T_ZALO_APP_ID) == 0 && has_ts &&
+        fresh_ms(ts))
         CHECK(rc == 0);
-
-    if (rc == 0 || (in->flags & FZ_PARSE_ALWAYS)) {
-        ch_message out[CH_MAX_MESSAGES];
-        size_t n = 0;
-        err[0] = '\0';
-        int prc = ch_zalo_adapter.parse(&settings, &req, out, &n, err, sizeof err);
-        fz_check_parse(prc, out, n, err, "zalo");
-    }
-    free(body);
-    free(sig);
+    fz_post_free(&p);
 }
 
-static void answer(fz_input *in) {
-    fz_answer a;
-    fz_answer_read(in, &a);
-    ch_result r;
-    ch_zalo_adapter.classify(a.status, a.body, a.body_len, a.retry_after, &r);
-    fz_check_result(&r);
-    CHECK(r.verdict != CH_SENT || r.provider_id[0] != '\0');
-
+/* The answer classified, then read as an OAuth refresh answer too. */
+static void answer(const fz_input *in, const fz_answer *a, const ch_result *r) {
+    fz_check_sent_id(in, a, r);
     size_t cap = (in->flags & FZ_OWN_1) ? FZ_TOKEN_SMALL : FZ_TOKEN_CAP;
     char access[FZ_TOKEN_CAP], refresh[FZ_TOKEN_CAP], err[256] = "";
     int64_t secs = -1;
-    int rc = ch_zalo_refresh_parse(a.body, a.body_len, access, cap, refresh, cap, &secs, err,
+    int rc = ch_zalo_refresh_parse(a->body, a->body_len, access, cap, refresh, cap, &secs, err,
                                    sizeof err);
     CHECK(rc == 0 || rc == MC_EINVAL || rc == MC_ETOOBIG);
     if (rc == 0) {
@@ -153,16 +108,8 @@ static void answer(fz_input *in) {
     } else {
         CHECK(err[0] != '\0');
     }
-    fz_answer_free(&a);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-    fz_input in;
-    if (!fz_start(&in, data, size))
-        return 0;
-    if (in.flags & FZ_CLASSIFY)
-        answer(&in);
-    else
-        webhook(&in);
-    return 0;
+    return fz_main(data, size, &ch_zalo_adapter, webhook, answer);
 }

@@ -20,38 +20,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define SECRET "5f2b8c0e9d1a4b7c3e6f8a0b2c4d6e8f"
-#define VERIFY_TOKEN "motcua verify+token&1"
-
-static const ch_settings settings = {
-    .api_base = "https://graph.facebook.com/",
-    .api_version = "v21.0",
-    .app_secret = SECRET,
-    .verify_token = VERIFY_TOKEN,
-    .access_token = "EAAB+tok/en&x=1",
-};
-
 /* "sha256=" + hex(HMAC-SHA256(secret, body)), as Facebook signs. */
 static void sign(const char *secret, const char *body, size_t len, char *out) {
     unsigned char mac[32];
     unsigned int ml = 0;
     HMAC(EVP_sha256(), secret, (int)strlen(secret), (const unsigned char *)body, len, mac, &ml);
-    strcpy(out, "sha256=");
-    for (unsigned i = 0; i < ml; i++)
-        sprintf(out + 7 + 2 * i, "%02x", mac[i]);
+    t_hex_sig(out, "sha256=", mac, ml);
 }
 
 static ch_request post(const char *body, size_t len, t_headers *h) {
-    ch_request r = {.method = "POST",
-                    .path = "/webhook/facebook",
-                    .query = "",
-                    .body = body,
-                    .body_len = len,
-                    .header = t_header_fn,
-                    .header_ctx = h,
-                    .remote_addr = "127.0.0.1",
-                    .now_ms = 1763880100000LL};
-    return r;
+    return t_request("POST", "/webhook/facebook", "", 0, body, len, h, 1763880100000LL);
 }
 
 static void verify_signature(void **state) {
@@ -59,48 +37,48 @@ static void verify_signature(void **state) {
     size_t len;
     char *body = t_read("tests/unit/data/ch_fb_batch.json", &len);
     char sig[80];
-    sign(SECRET, body, len, sig);
+    sign(T_FB_SECRET, body, len, sig);
     t_headers h = {{"X-Hub-Signature-256"}, {sig}, 1};
     ch_request r = post(body, len, &h);
     char err[160];
     const ch_adapter *a = &ch_facebook_adapter;
-    assert_int_equal(a->verify(&settings, &r, err, sizeof err), 0);
+    assert_int_equal(a->verify(&t_facebook, &r, err, sizeof err), 0);
 
     /* Header names are case-insensitive; hex may be upper-case. */
     h.name[0] = "x-hub-signature-256";
     for (char *p = sig + 7; *p; p++)
         if (*p >= 'a' && *p <= 'f')
             *p = (char)(*p - 'a' + 'A');
-    assert_int_equal(a->verify(&settings, &r, err, sizeof err), 0);
+    assert_int_equal(a->verify(&t_facebook, &r, err, sizeof err), 0);
 
     /* One flipped byte of the body. */
     body[len / 2] ^= 0x01;
-    assert_int_equal(a->verify(&settings, &r, err, sizeof err), MC_EINVAL);
+    assert_int_equal(a->verify(&t_facebook, &r, err, sizeof err), MC_EINVAL);
     assert_non_null(strstr(err, "does not match"));
     body[len / 2] ^= 0x01;
 
     /* Wrong secret. */
     sign("another-app-secret", body, len, sig);
-    assert_int_equal(a->verify(&settings, &r, err, sizeof err), MC_EINVAL);
+    assert_int_equal(a->verify(&t_facebook, &r, err, sizeof err), MC_EINVAL);
 
     /* Malformed: the old sha1 header shape, truncated hex, non-hex. */
     h.value[0] = "sha1=0123456789abcdef0123456789abcdef01234567";
-    assert_int_equal(a->verify(&settings, &r, err, sizeof err), MC_EINVAL);
+    assert_int_equal(a->verify(&t_facebook, &r, err, sizeof err), MC_EINVAL);
     assert_non_null(strstr(err, "malformed"));
     h.value[0] = "sha256=abc";
-    assert_int_equal(a->verify(&settings, &r, err, sizeof err), MC_EINVAL);
+    assert_int_equal(a->verify(&t_facebook, &r, err, sizeof err), MC_EINVAL);
     h.value[0] = "sha256=zz23456789abcdef0123456789abcdef0123456789abcdef0123456789abcd";
-    assert_int_equal(a->verify(&settings, &r, err, sizeof err), MC_EINVAL);
+    assert_int_equal(a->verify(&t_facebook, &r, err, sizeof err), MC_EINVAL);
 
     /* Missing header. */
     h.n = 0;
-    assert_int_equal(a->verify(&settings, &r, err, sizeof err), MC_EINVAL);
+    assert_int_equal(a->verify(&t_facebook, &r, err, sizeof err), MC_EINVAL);
     assert_non_null(strstr(err, "missing"));
 
     /* No secret configured: refuse everything. */
-    ch_settings none = settings;
+    ch_settings none = t_facebook;
     none.app_secret = "";
-    sign(SECRET, body, len, sig);
+    sign(T_FB_SECRET, body, len, sig);
     h.n = 1;
     h.value[0] = sig;
     assert_int_equal(a->verify(&none, &r, err, sizeof err), MC_EINVAL);
@@ -113,36 +91,31 @@ static void challenge(void **state) {
     const char *q = "hub.mode=subscribe&hub.verify_token=motcua+verify%2Btoken%261"
                     "&hub.challenge=1158201444";
     assert_int_equal(
-        ch_facebook_challenge(&settings, q, strlen(q), out, sizeof out, err, sizeof err), 0);
+        ch_facebook_challenge(&t_facebook, q, strlen(q), out, sizeof out, err, sizeof err), 0);
     assert_string_equal(out, "1158201444");
-    const char *wrong = "hub.mode=subscribe&hub.verify_token=guess&hub.challenge=1";
-    assert_int_equal(
-        ch_facebook_challenge(&settings, wrong, strlen(wrong), out, sizeof out, err, sizeof err),
-        MC_EINVAL);
-    assert_non_null(strstr(err, "verify_token"));
-    const char *mode = "hub.mode=unsubscribe&hub.verify_token=motcua+verify%2Btoken%261"
-                       "&hub.challenge=1";
-    assert_int_equal(
-        ch_facebook_challenge(&settings, mode, strlen(mode), out, sizeof out, err, sizeof err),
-        MC_EINVAL);
-    /* A mode that only starts with "subscribe" before a NUL is not "subscribe" (found by
-     * tests/fuzz/fuzz_facebook.c: the decoded value was compared as a C string). */
-    const char *nul = "hub.mode=subscribe%00x&hub.verify_token=motcua+verify%2Btoken%261"
-                      "&hub.challenge=1";
-    assert_int_equal(
-        ch_facebook_challenge(&settings, nul, strlen(nul), out, sizeof out, err, sizeof err),
-        MC_EINVAL);
-    assert_non_null(strstr(err, "hub.mode"));
-    /* A challenge that would reflect markup is refused. */
-    const char *xss = "hub.mode=subscribe&hub.verify_token=motcua+verify%2Btoken%261"
-                      "&hub.challenge=%3Cscript%3E";
-    assert_int_equal(
-        ch_facebook_challenge(&settings, xss, strlen(xss), out, sizeof out, err, sizeof err),
-        MC_EINVAL);
-    const char *none = "hub.mode=subscribe&hub.verify_token=motcua+verify%2Btoken%261";
-    assert_int_equal(
-        ch_facebook_challenge(&settings, none, strlen(none), out, sizeof out, err, sizeof err),
-        MC_EINVAL);
+    static const char *const refused[][2] = {
+        /* query, what the error mentions */
+        {"hub.mode=subscribe&hub.verify_token=guess&hub.challenge=1", "verify_token"},
+        {"hub.mode=unsubscribe&hub.verify_token=motcua+verify%2Btoken%261&hub.challenge=1",
+         "hub.mode"},
+        /* A mode that only starts with "subscribe" before a NUL is not "subscribe" (found by
+         * tests/fuzz/fuzz_facebook.c: the decoded value was compared as a C string). */
+        {"hub.mode=subscribe%00x&hub.verify_token=motcua+verify%2Btoken%261&hub.challenge=1",
+         "hub.mode"},
+        /* A challenge that would reflect markup is refused. */
+        {"hub.mode=subscribe&hub.verify_token=motcua+verify%2Btoken%261"
+         "&hub.challenge=%3Cscript%3E",
+         "hub.challenge"},
+        {"hub.mode=subscribe&hub.verify_token=motcua+verify%2Btoken%261", "hub.challenge"},
+    };
+    for (size_t i = 0; i < MC_ARRAY_LEN(refused); i++) {
+        const char *r = refused[i][0];
+        assert_int_equal(
+            ch_facebook_challenge(&t_facebook, r, strlen(r), out, sizeof out, err, sizeof err),
+            MC_EINVAL);
+        if (strstr(err, refused[i][1]) == NULL)
+            fail_msg("query %zu: \"%s\" does not mention \"%s\"", i, err, refused[i][1]);
+    }
 }
 
 static size_t parse_file(const char *path, ch_message *out, int *rc, char *err, size_t errlen) {
@@ -150,7 +123,7 @@ static size_t parse_file(const char *path, ch_message *out, int *rc, char *err, 
     char *body = t_read(path, &len);
     t_headers h = {{0}, {0}, 0};
     ch_request r = post(body, len, &h);
-    *rc = ch_facebook_adapter.parse(&settings, &r, out, &n, err, errlen);
+    *rc = ch_facebook_adapter.parse(&t_facebook, &r, out, &n, err, errlen);
     free(body);
     return n;
 }
@@ -220,7 +193,7 @@ static int parse_str(const char *body, char *err, size_t errlen, size_t *n) {
     ch_message m[CH_MAX_MESSAGES];
     t_headers h = {{0}, {0}, 0};
     ch_request r = post(body, strlen(body), &h);
-    int rc = ch_facebook_adapter.parse(&settings, &r, m, n, err, errlen);
+    int rc = ch_facebook_adapter.parse(&t_facebook, &r, m, n, err, errlen);
     for (size_t i = 0; i < *n; i++)
         ch_message_clear(&m[i]);
     return rc;
@@ -247,7 +220,7 @@ static void postback_long_sender(void **state) {
     size_t n = 0;
     t_headers h = {{0}, {0}, 0};
     ch_request r = post(body, strlen(body), &h);
-    assert_int_equal(ch_facebook_adapter.parse(&settings, &r, m, &n, err, sizeof err), 0);
+    assert_int_equal(ch_facebook_adapter.parse(&t_facebook, &r, m, &n, err, sizeof err), 0);
     assert_int_equal(n, 1);
     assert_int_equal(m[0].kind, CH_EV_POSTBACK);
     assert_true(t_utf8_ok(m[0].provider_id, strlen(m[0].provider_id)));
@@ -316,14 +289,6 @@ static void parse_too_many(void **state) {
     free(body);
 }
 
-/* Parses a rendered request's body. */
-static json_t *body_json(const ch_http *h) {
-    json_error_t e;
-    json_t *j = json_loadb(h->body, h->body_len, 0, &e);
-    assert_non_null(j);
-    return j;
-}
-
 static void render_reply(void **state) {
     (void)state;
     ch_quick q[] = {{"Khai sinh cho con mới sinh ra", "PROC_KHAI_SINH"},
@@ -338,7 +303,7 @@ static void render_reply(void **state) {
     ch_http out[4];
     size_t n = 0;
     char err[160];
-    assert_int_equal(ch_facebook_adapter.render(&settings, &o, out, 4, &n, err, sizeof err), 0);
+    assert_int_equal(ch_facebook_adapter.render(&t_facebook, &o, out, 4, &n, err, sizeof err), 0);
     assert_int_equal(n, 1);
     assert_string_equal(out[0].method, "POST");
     assert_string_equal(out[0].url, "https://graph.facebook.com/v21.0/me/messages?access_token="
@@ -347,7 +312,7 @@ static void render_reply(void **state) {
     assert_string_equal(out[0].headers[0], "Content-Type: application/json");
     assert_int_equal(out[0].segments, 0);
     assert_null(out[0].encoding);
-    json_t *j = body_json(&out[0]);
+    json_t *j = t_body_json(&out[0]);
     assert_string_equal(json_string_value(json_object_get(json_object_get(j, "recipient"), "id")),
                         "6789012345678901");
     assert_string_equal(json_string_value(json_object_get(j, "messaging_type")), "RESPONSE");
@@ -379,23 +344,23 @@ static void render_update_and_tag(void **state) {
     ch_http out[2];
     size_t n = 0;
     char err[160];
-    assert_int_equal(ch_facebook_adapter.render(&settings, &o, out, 2, &n, err, sizeof err), 0);
-    json_t *j = body_json(&out[0]);
+    assert_int_equal(ch_facebook_adapter.render(&t_facebook, &o, out, 2, &n, err, sizeof err), 0);
+    json_t *j = t_body_json(&out[0]);
     assert_string_equal(json_string_value(json_object_get(j, "messaging_type")), "UPDATE");
     assert_null(json_object_get(json_object_get(j, "message"), "quick_replies"));
     json_decref(j);
     ch_http_clear(&out[0]);
 
     o.tag = "ACCOUNT_UPDATE";
-    assert_int_equal(ch_facebook_adapter.render(&settings, &o, out, 2, &n, err, sizeof err), 0);
-    j = body_json(&out[0]);
+    assert_int_equal(ch_facebook_adapter.render(&t_facebook, &o, out, 2, &n, err, sizeof err), 0);
+    j = t_body_json(&out[0]);
     assert_string_equal(json_string_value(json_object_get(j, "messaging_type")), "MESSAGE_TAG");
     assert_string_equal(json_string_value(json_object_get(j, "tag")), "ACCOUNT_UPDATE");
     json_decref(j);
     ch_http_clear(&out[0]);
 
     o.tag = "APPLICATION_UPDATE"; /* legacy: Facebook refuses it since 2020 */
-    assert_int_equal(ch_facebook_adapter.render(&settings, &o, out, 2, &n, err, sizeof err),
+    assert_int_equal(ch_facebook_adapter.render(&t_facebook, &o, out, 2, &n, err, sizeof err),
                      MC_EINVAL);
     assert_int_equal(n, 0);
     assert_non_null(strstr(err, "APPLICATION_UPDATE"));
@@ -415,26 +380,26 @@ static void render_refusals(void **state) {
     ch_http out[2];
     size_t n = 0;
     char err[160];
-    assert_int_equal(ch_facebook_adapter.render(&settings, &o, out, 2, &n, err, sizeof err), 0);
-    json_t *j = body_json(&out[0]);
+    assert_int_equal(ch_facebook_adapter.render(&t_facebook, &o, out, 2, &n, err, sizeof err), 0);
+    json_t *j = t_body_json(&out[0]);
     assert_int_equal(
         json_array_size(json_object_get(json_object_get(j, "message"), "quick_replies")),
         CH_MAX_QUICK);
     json_decref(j);
     ch_http_clear(&out[0]);
     o.n_quick = CH_MAX_QUICK + 1;
-    assert_int_equal(ch_facebook_adapter.render(&settings, &o, out, 2, &n, err, sizeof err),
+    assert_int_equal(ch_facebook_adapter.render(&t_facebook, &o, out, 2, &n, err, sizeof err),
                      MC_EINVAL);
     o.n_quick = 0;
     o.text = "\xC3\x28";
     o.text_len = 2;
-    assert_int_equal(ch_facebook_adapter.render(&settings, &o, out, 2, &n, err, sizeof err),
+    assert_int_equal(ch_facebook_adapter.render(&t_facebook, &o, out, 2, &n, err, sizeof err),
                      MC_EUTF8);
     o.text = "   \n ";
     o.text_len = 5;
-    assert_int_equal(ch_facebook_adapter.render(&settings, &o, out, 2, &n, err, sizeof err),
+    assert_int_equal(ch_facebook_adapter.render(&t_facebook, &o, out, 2, &n, err, sizeof err),
                      MC_EINVAL);
-    ch_settings bad = settings;
+    ch_settings bad = t_facebook;
     bad.access_token = "";
     o.text = text;
     o.text_len = strlen(text);
@@ -457,11 +422,11 @@ static void render_split(void **state) {
     ch_http out[8];
     size_t n = 0;
     char err[160];
-    assert_int_equal(ch_facebook_adapter.render(&settings, &o, out, 8, &n, err, sizeof err), 0);
+    assert_int_equal(ch_facebook_adapter.render(&t_facebook, &o, out, 8, &n, err, sizeof err), 0);
     assert_int_equal(n, 3);
     size_t total = 0;
     for (size_t i = 0; i < n; i++) {
-        json_t *j = body_json(&out[i]);
+        json_t *j = t_body_json(&out[i]);
         json_t *msg = json_object_get(j, "message");
         const char *part = json_string_value(json_object_get(msg, "text"));
         size_t pl = json_string_length(json_object_get(msg, "text"));
@@ -482,7 +447,7 @@ static void render_split(void **state) {
     assert_int_equal(total, len);
 
     /* Too few output slots: refused, nothing left allocated. */
-    assert_int_equal(ch_facebook_adapter.render(&settings, &o, out, 2, &n, err, sizeof err),
+    assert_int_equal(ch_facebook_adapter.render(&t_facebook, &o, out, 2, &n, err, sizeof err),
                      MC_ETOOBIG);
     assert_int_equal(n, 0);
     free(text);
@@ -496,10 +461,10 @@ static void render_split(void **state) {
     o.text = word;
     o.text_len = wl;
     o.n_quick = 0;
-    assert_int_equal(ch_facebook_adapter.render(&settings, &o, out, 8, &n, err, sizeof err), 0);
+    assert_int_equal(ch_facebook_adapter.render(&t_facebook, &o, out, 8, &n, err, sizeof err), 0);
     assert_int_equal(n, 3);
     for (size_t i = 0; i < n; i++) {
-        json_t *j = body_json(&out[i]);
+        json_t *j = t_body_json(&out[i]);
         json_t *t = json_object_get(json_object_get(j, "message"), "text");
         assert_int_equal(t_cps(json_string_value(t), json_string_length(t)),
                          i < 2 ? FB_MAX_TEXT_CHARS : 500);

@@ -19,18 +19,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define APP_ID "360846524940903967"
-#define OA_KEY "Xk9pL2mQ7rT4vW1yZ3aB"
-
-static const ch_settings settings = {
-    .api_base = "https://openapi.zalo.me",
-    .app_id = APP_ID,
-    .app_secret = OA_KEY,
-    .access_token = "zl-access-token-123",
-    .oauth_base = "https://oauth.zaloapp.com/",
-    .oauth_secret = "app-secret-key-456",
-};
-
 /* "mac=" + hex(SHA-256(app_id + body + timestamp + key)), as Zalo signs. */
 static void sign(const char *app_id, const char *body, size_t len, const char *ts, const char *key,
                  char *out) {
@@ -44,22 +32,11 @@ static void sign(const char *app_id, const char *body, size_t len, const char *t
     unsigned int ml = 0;
     EVP_Digest(all, al + len + tl + kl, md, &ml, EVP_sha256(), NULL);
     free(all);
-    strcpy(out, "mac=");
-    for (unsigned i = 0; i < ml; i++)
-        sprintf(out + 4 + 2 * i, "%02x", md[i]);
+    t_hex_sig(out, "mac=", md, ml);
 }
 
 static ch_request post(const char *body, size_t len, t_headers *h, int64_t now) {
-    ch_request r = {.method = "POST",
-                    .path = "/webhook/zalo",
-                    .query = "",
-                    .body = body,
-                    .body_len = len,
-                    .header = t_header_fn,
-                    .header_ctx = h,
-                    .remote_addr = "127.0.0.1",
-                    .now_ms = now};
-    return r;
+    return t_request("POST", "/webhook/zalo", "", 0, body, len, h, now);
 }
 
 #define TS_TEXT 1763880000000LL /* timestamp in ch_zalo_text.json */
@@ -69,54 +46,54 @@ static void verify_mac(void **state) {
     size_t len;
     char *body = t_read("tests/unit/data/ch_zalo_text.json", &len);
     char mac[80], err[160];
-    sign(APP_ID, body, len, "1763880000000", OA_KEY, mac);
+    sign(T_ZALO_APP_ID, body, len, "1763880000000", T_ZALO_OA_KEY, mac);
     t_headers h = {{"X-ZEvent-Signature"}, {mac}, 1};
     ch_request r = post(body, len, &h, TS_TEXT + 1500);
     const ch_adapter *a = &ch_zalo_adapter;
-    assert_int_equal(a->verify(&settings, &r, err, sizeof err), 0);
+    assert_int_equal(a->verify(&t_zalo, &r, err, sizeof err), 0);
 
     /* Replay: the same signed event 6 minutes later, or from the future. */
     r.now_ms = TS_TEXT + 6 * 60 * 1000;
-    assert_int_equal(a->verify(&settings, &r, err, sizeof err), MC_EINVAL);
+    assert_int_equal(a->verify(&t_zalo, &r, err, sizeof err), MC_EINVAL);
     assert_non_null(strstr(err, "replay"));
     r.now_ms = TS_TEXT - 6 * 60 * 1000;
-    assert_int_equal(a->verify(&settings, &r, err, sizeof err), MC_EINVAL);
+    assert_int_equal(a->verify(&t_zalo, &r, err, sizeof err), MC_EINVAL);
     r.now_ms = TS_TEXT + 4 * 60 * 1000; /* inside the window */
-    assert_int_equal(a->verify(&settings, &r, err, sizeof err), 0);
+    assert_int_equal(a->verify(&t_zalo, &r, err, sizeof err), 0);
 
     /* A flipped byte inside the text. */
     char *p = strstr(body, "HS-2025");
     p[3] ^= 0x01;
-    assert_int_equal(a->verify(&settings, &r, err, sizeof err), MC_EINVAL);
+    assert_int_equal(a->verify(&t_zalo, &r, err, sizeof err), MC_EINVAL);
     assert_non_null(strstr(err, "does not match"));
     p[3] ^= 0x01;
 
     /* Wrong key (for example the app secret instead of the OA secret key). */
-    sign(APP_ID, body, len, "1763880000000", "app-secret-key-456", mac);
-    assert_int_equal(a->verify(&settings, &r, err, sizeof err), MC_EINVAL);
+    sign(T_ZALO_APP_ID, body, len, "1763880000000", "app-secret-key-456", mac);
+    assert_int_equal(a->verify(&t_zalo, &r, err, sizeof err), MC_EINVAL);
 
     /* Without the "mac=" prefix; missing header. */
-    sign(APP_ID, body, len, "1763880000000", OA_KEY, mac);
+    sign(T_ZALO_APP_ID, body, len, "1763880000000", T_ZALO_OA_KEY, mac);
     h.value[0] = mac + 4;
-    assert_int_equal(a->verify(&settings, &r, err, sizeof err), MC_EINVAL);
+    assert_int_equal(a->verify(&t_zalo, &r, err, sizeof err), MC_EINVAL);
     h.n = 0;
-    assert_int_equal(a->verify(&settings, &r, err, sizeof err), MC_EINVAL);
+    assert_int_equal(a->verify(&t_zalo, &r, err, sizeof err), MC_EINVAL);
     assert_non_null(strstr(err, "missing"));
     h.n = 1;
     h.value[0] = mac;
 
     /* Signed correctly but for another app: refused. */
-    ch_settings other = settings;
+    ch_settings other = t_zalo;
     other.app_id = "111";
     assert_int_equal(a->verify(&other, &r, err, sizeof err), MC_EINVAL);
     assert_non_null(strstr(err, "app_id"));
     free(body);
 
     /* A body without timestamp cannot be checked. */
-    const char *nots = "{\"app_id\":\"" APP_ID "\",\"event_name\":\"follow\"}";
-    sign(APP_ID, nots, strlen(nots), "", OA_KEY, mac);
+    const char *nots = "{\"app_id\":\"" T_ZALO_APP_ID "\",\"event_name\":\"follow\"}";
+    sign(T_ZALO_APP_ID, nots, strlen(nots), "", T_ZALO_OA_KEY, mac);
     r = post(nots, strlen(nots), &h, TS_TEXT);
-    assert_int_equal(a->verify(&settings, &r, err, sizeof err), MC_EINVAL);
+    assert_int_equal(a->verify(&t_zalo, &r, err, sizeof err), MC_EINVAL);
     assert_non_null(strstr(err, "timestamp"));
 }
 
@@ -125,76 +102,64 @@ static size_t parse_file(const char *path, ch_message *m, int *rc, char *err) {
     char *body = t_read(path, &len);
     t_headers h = {{0}, {0}, 0};
     ch_request r = post(body, len, &h, TS_TEXT);
-    *rc = ch_zalo_adapter.parse(&settings, &r, m, &n, err, 160);
+    *rc = ch_zalo_adapter.parse(&t_zalo, &r, m, &n, err, 160);
     free(body);
     return n;
 }
 
+/* Every event fixture and the messages it gives, in order. Receipts describe OUR
+ * message: the OA is the sender in Zalo's payload; normalized, sender = citizen. */
 static void parse_events(void **state) {
     (void)state;
+    static const struct {
+        const char *file;                           /* tests/unit/data/ch_zalo_<file>.json */
+        size_t n;                                   /* messages it gives */
+        ch_event kind;                              /* each one's ... */
+        const char *id, *sender, *recipient, *text; /* text NULL: none */
+        int64_t ts_ms;
+    } rows[] = {
+        {"text", 1, CH_EV_TEXT, "96d3cdf3af150460909", "246845883529197922", "388613280878808645",
+         "Hồ sơ HS-2025-000123 của tôi tới đâu rồi?", TS_TEXT},
+        {"image", 1, CH_EV_UNSUPPORTED, "a7e2ff01b2c3d4e5f60", "246845883529197922",
+         "388613280878808645", NULL, 1763880001000LL},
+        {"follow", 1, CH_EV_FOLLOW, "follow:246845883529197922:1763880002000", "246845883529197922",
+         "388613280878808645", NULL, 1763880002000LL},
+        {"unfollow", 1, CH_EV_UNFOLLOW, "unfollow:246845883529197922:1763880003000",
+         "246845883529197922", "388613280878808645", NULL, 1763880003000LL},
+        {"seen", 2, CH_EV_READ, "bc1f0a2e7d6c5b4a391", "246845883529197922", "388613280878808645",
+         NULL, 1763880004000LL},
+        {"seen", 2, CH_EV_READ, "bc1f0a2e7d6c5b4a392", "246845883529197922", "388613280878808645",
+         NULL, 1763880004000LL},
+        {"received", 1, CH_EV_DELIVERY, "bc1f0a2e7d6c5b4a393", "246845883529197922",
+         "388613280878808645", NULL, 1763880005000LL},
+        /* Our own oa_send_text echo and other names: skipped, not errors. */
+        {"other", 0, CH_EV_TEXT, NULL, NULL, NULL, NULL, 0},
+    };
     ch_message m[CH_MAX_MESSAGES];
-    char err[160];
-    int rc;
-    size_t n = parse_file("tests/unit/data/ch_zalo_text.json", m, &rc, err);
-    assert_int_equal(rc, 0);
-    assert_int_equal(n, 1);
-    assert_int_equal(m[0].kind, CH_EV_TEXT);
-    assert_string_equal(m[0].channel, "zalo");
-    assert_string_equal(m[0].provider_id, "96d3cdf3af150460909");
-    assert_string_equal(m[0].sender, "246845883529197922");
-    assert_string_equal(m[0].recipient, "388613280878808645");
-    assert_int_equal(m[0].ts_ms, TS_TEXT);
-    assert_string_equal(m[0].text, "Hồ sơ HS-2025-000123 của tôi tới đâu rồi?");
-    ch_message_clear(&m[0]);
-
-    n = parse_file("tests/unit/data/ch_zalo_image.json", m, &rc, err);
-    assert_int_equal(rc, 0);
-    assert_int_equal(n, 1);
-    assert_int_equal(m[0].kind, CH_EV_UNSUPPORTED);
-    assert_string_equal(m[0].provider_id, "a7e2ff01b2c3d4e5f60");
-    assert_null(m[0].text);
-    ch_message_clear(&m[0]);
-
-    n = parse_file("tests/unit/data/ch_zalo_follow.json", m, &rc, err);
-    assert_int_equal(rc, 0);
-    assert_int_equal(m[0].kind, CH_EV_FOLLOW);
-    assert_string_equal(m[0].sender, "246845883529197922");
-    assert_string_equal(m[0].recipient, "388613280878808645");
-    assert_string_equal(m[0].provider_id, "follow:246845883529197922:1763880002000");
-    ch_message_clear(&m[0]);
-
-    n = parse_file("tests/unit/data/ch_zalo_unfollow.json", m, &rc, err);
-    assert_int_equal(rc, 0);
-    assert_int_equal(m[0].kind, CH_EV_UNFOLLOW);
-    ch_message_clear(&m[0]);
-
-    /* Receipts: the OA is the sender in Zalo's payload; normalized, sender = citizen. */
-    n = parse_file("tests/unit/data/ch_zalo_seen.json", m, &rc, err);
-    assert_int_equal(rc, 0);
-    assert_int_equal(n, 2);
-    for (size_t i = 0; i < 2; i++) {
-        assert_int_equal(m[i].kind, CH_EV_READ);
-        assert_string_equal(m[i].sender, "246845883529197922");
-        assert_string_equal(m[i].recipient, "388613280878808645");
-        ch_message_clear(&m[i]);
+    char err[160], path[96];
+    for (size_t i = 0, k = 0; i < MC_ARRAY_LEN(rows); i++, k++) {
+        if (i == 0 || strcmp(rows[i].file, rows[i - 1].file) != 0) { /* a new file */
+            int rc;
+            snprintf(path, sizeof path, "tests/unit/data/ch_zalo_%s.json", rows[i].file);
+            size_t n = parse_file(path, m, &rc, err);
+            if (rc != 0 || n != rows[i].n)
+                fail_msg("%s: code %d (%s), %zu messages", path, rc, err, n);
+            k = 0;
+        }
+        if (rows[i].n == 0)
+            continue;
+        assert_string_equal(m[k].channel, "zalo");
+        assert_int_equal(m[k].kind, rows[i].kind);
+        assert_string_equal(m[k].provider_id, rows[i].id);
+        assert_string_equal(m[k].sender, rows[i].sender);
+        assert_string_equal(m[k].recipient, rows[i].recipient);
+        if (rows[i].text == NULL)
+            assert_null(m[k].text);
+        else
+            assert_string_equal(m[k].text, rows[i].text);
+        assert_int_equal(m[k].ts_ms, rows[i].ts_ms);
+        ch_message_clear(&m[k]);
     }
-    n = parse_file("tests/unit/data/ch_zalo_seen.json", m, &rc, err);
-    assert_string_equal(m[0].provider_id, "bc1f0a2e7d6c5b4a391");
-    assert_string_equal(m[1].provider_id, "bc1f0a2e7d6c5b4a392");
-    ch_message_clear(&m[0]);
-    ch_message_clear(&m[1]);
-
-    n = parse_file("tests/unit/data/ch_zalo_received.json", m, &rc, err);
-    assert_int_equal(rc, 0);
-    assert_int_equal(n, 1);
-    assert_int_equal(m[0].kind, CH_EV_DELIVERY);
-    assert_string_equal(m[0].provider_id, "bc1f0a2e7d6c5b4a393");
-    ch_message_clear(&m[0]);
-
-    /* Our own oa_send_text echo and other names: skipped, not errors. */
-    n = parse_file("tests/unit/data/ch_zalo_other.json", m, &rc, err);
-    assert_int_equal(rc, 0);
-    assert_int_equal(n, 0);
 }
 
 /* A follow has no message id: the one made up from the follower keeps at most 80 bytes
@@ -209,7 +174,7 @@ static void follow_long_follower(void **state) {
         strcat(want, "ư");
     strcat(want, ":1763880000000");
     snprintf(body, sizeof body,
-             "{\"app_id\":\"" APP_ID "\",\"event_name\":\"follow\",\"timestamp\":"
+             "{\"app_id\":\"" T_ZALO_APP_ID "\",\"event_name\":\"follow\",\"timestamp\":"
              "\"1763880000000\",\"follower\":{\"id\":\"%s\"}}",
              id);
     ch_message m[CH_MAX_MESSAGES];
@@ -217,7 +182,7 @@ static void follow_long_follower(void **state) {
     size_t n = 0;
     t_headers h = {{0}, {0}, 0};
     ch_request r = post(body, strlen(body), &h, TS_TEXT);
-    assert_int_equal(ch_zalo_adapter.parse(&settings, &r, m, &n, err, sizeof err), 0);
+    assert_int_equal(ch_zalo_adapter.parse(&t_zalo, &r, m, &n, err, sizeof err), 0);
     assert_int_equal(n, 1);
     assert_string_equal(m[0].sender, id);
     assert_true(t_utf8_ok(m[0].provider_id, strlen(m[0].provider_id)));
@@ -251,17 +216,11 @@ static void parse_malformed(void **state) {
         t_headers h = {{0}, {0}, 0};
         ch_request r = post(cases[i][0], strlen(cases[i][0]), &h, TS_TEXT);
         n = 99;
-        assert_int_equal(ch_zalo_adapter.parse(&settings, &r, m, &n, err, sizeof err), MC_EINVAL);
+        assert_int_equal(ch_zalo_adapter.parse(&t_zalo, &r, m, &n, err, sizeof err), MC_EINVAL);
         assert_int_equal(n, 0);
         if (strstr(err, cases[i][1]) == NULL)
             fail_msg("case %zu: \"%s\" does not mention \"%s\"", i, err, cases[i][1]);
     }
-}
-
-static json_t *body_json(const ch_http *h) {
-    json_t *j = json_loadb(h->body, h->body_len, 0, NULL);
-    assert_non_null(j);
-    return j;
 }
 
 static void render_cs(void **state) {
@@ -277,14 +236,14 @@ static void render_cs(void **state) {
     ch_http out[4];
     size_t n = 0;
     char err[160];
-    assert_int_equal(ch_zalo_adapter.render(&settings, &o, out, 4, &n, err, sizeof err), 0);
+    assert_int_equal(ch_zalo_adapter.render(&t_zalo, &o, out, 4, &n, err, sizeof err), 0);
     assert_int_equal(n, 1);
     assert_string_equal(out[0].method, "POST");
     assert_string_equal(out[0].url, "https://openapi.zalo.me/v3.0/oa/message/cs");
     assert_int_equal(out[0].n_headers, 2);
     assert_string_equal(out[0].headers[0], "Content-Type: application/json");
     assert_string_equal(out[0].headers[1], "access_token: zl-access-token-123");
-    json_t *j = body_json(&out[0]);
+    json_t *j = t_body_json(&out[0]);
     assert_string_equal(
         json_string_value(json_object_get(json_object_get(j, "recipient"), "user_id")),
         "246845883529197922");
@@ -312,8 +271,8 @@ static void render_cs(void **state) {
     o.quick = many;
     o.n_quick = 7;
     o.reply_to = NULL;
-    assert_int_equal(ch_zalo_adapter.render(&settings, &o, out, 4, &n, err, sizeof err), 0);
-    j = body_json(&out[0]);
+    assert_int_equal(ch_zalo_adapter.render(&t_zalo, &o, out, 4, &n, err, sizeof err), 0);
+    j = t_body_json(&out[0]);
     msg = json_object_get(j, "message");
     assert_null(json_object_get(msg, "attachment"));
     assert_null(json_object_get(msg, "quote_message_id"));
@@ -324,14 +283,14 @@ static void render_cs(void **state) {
     ch_http_clear(&out[0]);
 
     /* Refusals. */
-    ch_settings bad = settings;
+    ch_settings bad = t_zalo;
     bad.access_token = "tok\r\nX-Evil: 1";
     o.n_quick = 0;
     assert_int_equal(ch_zalo_adapter.render(&bad, &o, out, 4, &n, err, sizeof err), MC_EINVAL);
     assert_int_equal(n, 0);
     o.text = "\xE1\xBB";
     o.text_len = 2;
-    assert_int_equal(ch_zalo_adapter.render(&settings, &o, out, 4, &n, err, sizeof err), MC_EUTF8);
+    assert_int_equal(ch_zalo_adapter.render(&t_zalo, &o, out, 4, &n, err, sizeof err), MC_EUTF8);
 }
 
 static void render_split(void **state) {
@@ -344,10 +303,10 @@ static void render_split(void **state) {
     ch_http out[8];
     size_t n = 0;
     char err[160];
-    assert_int_equal(ch_zalo_adapter.render(&settings, &o, out, 8, &n, err, sizeof err), 0);
+    assert_int_equal(ch_zalo_adapter.render(&t_zalo, &o, out, 8, &n, err, sizeof err), 0);
     assert_int_equal(n, 3);
     for (size_t i = 0; i < n; i++) {
-        json_t *j = body_json(&out[i]);
+        json_t *j = t_body_json(&out[i]);
         json_t *msg = json_object_get(j, "message");
         json_t *t = json_object_get(msg, "text");
         assert_true(t_cps(json_string_value(t), json_string_length(t)) <= ZALO_MAX_TEXT_CHARS);
@@ -449,14 +408,14 @@ static void refresh(void **state) {
     (void)state;
     ch_http h;
     char err[160];
-    assert_int_equal(ch_zalo_refresh_render(&settings, "rf+tok/1=", &h, err, sizeof err), 0);
+    assert_int_equal(ch_zalo_refresh_render(&t_zalo, "rf+tok/1=", &h, err, sizeof err), 0);
     assert_string_equal(h.method, "POST");
     assert_string_equal(h.url, "https://oauth.zaloapp.com/v4/oa/access_token");
     assert_int_equal(h.n_headers, 2);
     assert_string_equal(h.headers[0], "Content-Type: application/x-www-form-urlencoded");
     assert_string_equal(h.headers[1], "secret_key: app-secret-key-456");
     char *v = t_form(h.body, h.body_len, "app_id");
-    assert_string_equal(v, APP_ID);
+    assert_string_equal(v, T_ZALO_APP_ID);
     free(v);
     v = t_form(h.body, h.body_len, "refresh_token");
     assert_string_equal(v, "rf+tok/1=");
@@ -465,10 +424,10 @@ static void refresh(void **state) {
     assert_string_equal(v, "refresh_token");
     free(v);
     ch_http_clear(&h);
-    ch_settings bad = settings;
+    ch_settings bad = t_zalo;
     bad.oauth_secret = "";
     assert_int_equal(ch_zalo_refresh_render(&bad, "x", &h, err, sizeof err), MC_EINVAL);
-    assert_int_equal(ch_zalo_refresh_render(&settings, "", &h, err, sizeof err), MC_EINVAL);
+    assert_int_equal(ch_zalo_refresh_render(&t_zalo, "", &h, err, sizeof err), MC_EINVAL);
 
     char access[64], rtok[64];
     int64_t exp = 0;
