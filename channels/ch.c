@@ -15,6 +15,7 @@
 #include "channels/facebook.h"
 #include "channels/sms.h"
 #include "channels/zalo.h"
+#include "channels/zns.h"
 #include "core/mc.h"
 
 #include <ctype.h>
@@ -28,10 +29,13 @@
 #include <time.h>
 
 static const ch_adapter *const ch_adapters[] = {
+    /* clang-format off */
     &ch_facebook_adapter,
     &ch_zalo_adapter,
     &ch_sms_adapter,
+    &ch_zns_adapter,
     NULL,
+    /* clang-format on */
 };
 
 size_t ch_adapter_count(void) {

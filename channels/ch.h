@@ -24,6 +24,9 @@
 #define CH_MAX_BODY (1024 * 1024) /* bytes in a webhook body an adapter will look at */
 #define CH_MAX_HEADER_VALUE 1024  /* bytes of an inbound header value an adapter reads */
 #define CH_ID_PART 80             /* bytes of a provider id kept inside an id we make up */
+#define CH_TPL_MAX_PARAMS 32      /* parameters of one provider template (ZNS) */
+#define CH_TPL_PARAM_NAME 64      /* bytes of a provider template's parameter name */
+#define CH_TPL_ID_MAX 64          /* bytes of a provider template's id */
 
 /* What an inbound event is. */
 typedef enum ch_event {
@@ -112,6 +115,8 @@ typedef struct ch_settings {
     long price_vnd;              /* what one unit (an SMS segment) costs, đồng; 0 = unknown */
     double rate;                 /* [scheduler] rate_<channel>: messages per second, 0 = none */
     const char *allowed_origins; /* web chat: origins allowed, comma-separated, "*" any */
+    long unreachable_days;       /* a citizen the provider says it cannot reach is not tried
+                                    again on this channel for this many days (ZNS) */
 } ch_settings;
 
 /* ---- configuration: each channel declares the keys of its [section] ---- */
@@ -146,6 +151,9 @@ typedef struct ch_policy {
     int phone_recipient; /* 1: the recipient is the citizen's phone number (E.164) */
     int unaccent;        /* 1: texts go without diacritics when [<channel>] unaccented */
     double default_rate; /* [scheduler] rate_<channel> when not set: messages per second */
+    int remembers;       /* 1: the sender remembers a citizen the provider cannot reach and a
+                            channel out of its daily quota (ch_result.unreachable, hold_ms) and
+                            checks both before the first request of a notification */
 } ch_policy;
 
 /* What one text comes to on a channel, for a department's preview (no request is sent). */
@@ -194,6 +202,9 @@ typedef struct ch_outgoing {
     const char *tag;         /* Facebook message tag outside the window, or NULL */
     const char *tracking_id; /* our id for this message (idempotency, ZNS tracking_id) */
     const char *reply_to; /* provider id of the citizen's message answered (Zalo quote), or NULL */
+    const char *data;     /* a provider template message prepared when the notification was
+                             accepted (ZNS: JSON {"template_id","template_data"}), or NULL */
+    size_t data_len;      /* bytes in data */
 } ch_outgoing;
 
 /* One HTTP request to a provider, fully built. Owned strings; free with ch_http_clear. */
@@ -225,7 +236,27 @@ typedef struct ch_result {
     int fallback;                /* CH_PERMANENT: 1 when another channel should be tried */
     int token_error;             /* 1 when the access token is invalid/expired: refresh */
     char detail[160];            /* the provider's own code and message, log-safe, or "" */
+    int unreachable;             /* CH_PERMANENT: this citizen cannot be reached on this channel
+                                    (not on Zalo): remembered for [..] unreachable_days */
+    int64_t hold_ms;             /* CH_PERMANENT: the whole channel is out (its daily quota) for
+                                    this long: no notification tries it before; 0 none */
+    int final;                   /* CH_PERMANENT: no other channel may carry it either (its
+                                    provider template is disabled): the notification is dead */
 } ch_result;
+
+/* What a provider says of one of its message templates (ZNS template info). */
+typedef struct ch_tpl_param {
+    char name[CH_TPL_PARAM_NAME]; /* the parameter's exact name */
+    long max_len;                 /* code points its value may hold; 0 = no limit given */
+    int required;                 /* 1: a value must be given */
+} ch_tpl_param;
+
+typedef struct ch_tpl_info {
+    int usable;                             /* 1: the provider sends it (status ENABLE) */
+    char status[32];                        /* the provider's status word, log-safe */
+    size_t n_params;                        /* entries of params */
+    ch_tpl_param params[CH_TPL_MAX_PARAMS]; /* its parameters, in the provider's order */
+} ch_tpl_info;
 
 /*
  * The adapter interface. Every function returns 0 or a negative MC_E* code and
@@ -282,6 +313,24 @@ typedef struct ch_adapter {
                         size_t errlen);
     int (*token_parse)(const char *body, size_t len, char *access, size_t alen, char *refresh,
                        size_t rlen, int64_t *expires_in_s, char *err, size_t errlen);
+
+    /* A channel that lives inside another's configuration and account (ZNS inside Zalo's):
+     * section is the [section] its keys are read from (NULL: its name), token_of the channel
+     * whose refreshable token it sends with (NULL: its own). by_phone, on the other side,
+     * names the channel that reaches this channel's citizens by their phone number (Zalo's:
+     * ZNS), or NULL. */
+    const char *section;
+    const char *token_of;
+    const char *by_phone;
+
+    /* A channel whose messages are provider templates (ZNS): the request that asks the
+     * provider about one template, and its answer (status 0: no answer). Both NULL for
+     * channels that send free text. The gateway links a department's template to one
+     * (its JSON field is the channel's name) and prepares ch_outgoing.data from it. */
+    int (*tpl_info_render)(const ch_settings *s, const char *template_id, ch_http *out, char *err,
+                           size_t errlen);
+    int (*tpl_info_parse)(int status, const char *body, size_t len, ch_tpl_info *out, char *err,
+                          size_t errlen);
 } ch_adapter;
 
 /* The adapter for a channel name, or NULL. */

@@ -39,6 +39,7 @@
  */
 #include "channels/zalo.h"
 
+#include "channels/zns.h"
 #include "core/mc.h"
 
 #include <jansson.h>
@@ -203,11 +204,22 @@ static int parse_receipts(json_t *root, ch_event kind, int64_t ts, ch_message *o
     json_t *msg = json_object_get(root, "message");
     json_t *ids = json_object_get(msg, "msg_ids");
     json_t *one = json_object_get(msg, "msg_id");
+    /* A ZNS message's delivery carries our tracking_id and the phone as the recipient
+     * (channel-facts §1.8): it belongs to that channel, whose citizens are E.164 phones. */
+    const char *channel = ZALO_CHANNEL;
+    if (kind == CH_EV_DELIVERY && json_is_string(json_object_get(msg, "tracking_id"))) {
+        size_t ul = strlen(user);
+        if (ul < 11 || ul > 12 || strncmp(user, "84", 2) || strspn(user, "0123456789") != ul)
+            return ch_fail(err, errlen, MC_EINVAL, "a ZNS delivery's recipient.id is not a phone");
+        memmove(user + 1, user, ul + 1);
+        user[0] = '+';
+        channel = ch_zns_channel;
+    }
     if (ids != NULL && !json_is_array(ids))
         return ch_fail(err, errlen, MC_EINVAL, "message.msg_ids must be an array");
     size_t count = ids ? json_array_size(ids) : 0;
     for (size_t k = 0; k < (count ? count : 1); k++) {
-        ch_message *m = slot(out, n, err, errlen);
+        ch_message *m = ch_message_next(out, n, channel, err, errlen);
         if (m == NULL)
             return MC_ETOOBIG;
         m->kind = kind;
@@ -642,4 +654,5 @@ const ch_adapter ch_zalo_adapter = {
     .ack = zalo_ack,
     .token_render = ch_zalo_refresh_render,
     .token_parse = ch_zalo_refresh_parse,
+    .by_phone = ch_zns_channel,
 };

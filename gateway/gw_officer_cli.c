@@ -6,6 +6,12 @@
  *
  * add and reset print two lines, "password: <one-time password>" and "totp:
  * <otpauth:// URI>"; the officer changes the password at the first sign-in.
+ *
+ * A Redis Cluster (redis-cluster://) is reached through its seeds, the first that
+ * answers; every script names keys of one slot, and a node that does not serve it says
+ * where it is: MOVED moves the connection there, ASK sends ASKING and the script to the
+ * node named, TRYAGAIN and CLUSTERDOWN wait a little (store/gw_cluster.h). EVAL carries
+ * the script's text, so no node needs it loaded beforehand.
  */
 #include "gateway/gw_officer_cli.h"
 
@@ -13,6 +19,7 @@
 #include "gateway/api/gw_officer.h"
 #include "gateway/app/gw_shared.h"
 #include "gateway/gw_boot.h"
+#include "gateway/store/gw_cluster.h"
 #include "gateway/store/gw_keys.h"
 #include "gateway/store/gw_script.h"
 
@@ -37,6 +44,8 @@
 #define AUDIT_DAYS_MS 86400000LL /* one day of [admin] audit_days */
 #define CONNECT_TIMEOUT_S 5      /* Redis connection */
 #define ACTOR_MAX 96             /* "cli:<login>" */
+#define CLUSTER_TRIES 8          /* sends of one command to a cluster (redirects, waits) */
+#define CLUSTER_WAIT_US 200000   /* before sending again after TRYAGAIN or CLUSTERDOWN */
 
 typedef struct cli {
     const char *prog;                                        /* for messages */
@@ -77,6 +86,45 @@ static void dept_key(const cli *c, char *out, size_t n, gw_key_family f, const c
         gw_key(c->ks, out, n, f, p, c->dept);
 }
 
+static redisContext *link_to(const cli *c, const char *host, int port);
+
+/* The answer to argv: on one Redis as it comes; in a cluster after the redirects it asks
+ * for (the connection follows MOVED). NULL when the link failed (c->rc says why). */
+static redisReply *command(cli *c, int argc, const char **argv, const size_t *len) {
+    redisReply *r = redisCommandArgv(c->rc, argc, argv, len);
+    for (int tries = 1; c->cfg->redis.kind == GW_REDIS_CLUSTER && tries < CLUSTER_TRIES; tries++) {
+        gw_redirect rd;
+        if (!r || r->type != REDIS_REPLY_ERROR ||
+            gw_cluster_redirect(r->str, r->len, &rd) == GW_REDIRECT_NONE)
+            break;
+        freeReplyObject(r);
+        r = NULL;
+        if (rd.kind == GW_REDIRECT_TRYAGAIN || rd.kind == GW_REDIRECT_CLUSTERDOWN) {
+            usleep(CLUSTER_WAIT_US);
+            r = redisCommandArgv(c->rc, argc, argv, len);
+            continue;
+        }
+        redisContext *to = link_to(c, rd.host[0] ? rd.host : c->rc->tcp.host, rd.port);
+        if (!to)
+            break;
+        if (rd.kind == GW_REDIRECT_MOVED) {
+            redisFree(c->rc);
+            c->rc = to;
+            r = redisCommandArgv(c->rc, argc, argv, len);
+            continue;
+        }
+        /* ASK: this command only, on the node importing the key */
+        redisReply *ok = NULL;
+        if (redisAppendCommand(to, "ASKING") == REDIS_OK &&
+            redisAppendCommandArgv(to, argc, argv, len) == REDIS_OK &&
+            redisGetReply(to, (void **)&ok) == REDIS_OK)
+            redisGetReply(to, (void **)&r);
+        freeReplyObject(ok);
+        redisFree(to);
+    }
+    return r;
+}
+
 /* EVAL of body with the keys and arguments given (NULL-terminated lists): the reply
  * (caller frees) or NULL with the reason printed. */
 static redisReply *eval(cli *c, const char *body, const char *name, const char *const *keys,
@@ -96,7 +144,7 @@ static redisReply *eval(cli *c, const char *body, const char *name, const char *
         gw_argv_adds(&av, keys[i]);
     for (int i = 0; args[i]; i++)
         gw_argv_adds(&av, args[i]);
-    redisReply *r = av.oom ? NULL : redisCommandArgv(c->rc, (int)av.n, av.v, av.l);
+    redisReply *r = av.oom ? NULL : command(c, (int)av.n, av.v, av.l);
     gw_argv_free(&av);
     gw_script_clear(&s);
     if (!r || r->type == REDIS_REPLY_ERROR) {
@@ -309,32 +357,51 @@ static int do_reset(cli *c) {
 
 /* ------------------------------------------------------------------ the rest */
 
-static int connect_redis(cli *c) {
+/* A connection to host (a socket path when port is 0) with AUTH and SELECT done, or NULL
+ * with the reason printed. */
+static redisContext *link_to(const cli *c, const char *host, int port) {
     const gw_redis_addr *a = &c->cfg->redis;
     struct timeval tv = {CONNECT_TIMEOUT_S, 0};
-    c->rc = a->kind == GW_REDIS_UNIX ? redisConnectUnixWithTimeout(a->host, tv)
-                                     : redisConnectWithTimeout(a->host, a->port, tv);
-    if (!c->rc || c->rc->err) {
-        fprintf(stderr, "%s officer: cannot reach Redis at %s: %s\n", c->prog, c->cfg->redis_url,
-                c->rc ? c->rc->errstr : "out of memory");
-        return EXIT_RUNTIME;
-    }
-    redisSetTimeout(c->rc, tv);
+    redisContext *rc =
+        port ? redisConnectWithTimeout(host, port, tv) : redisConnectUnixWithTimeout(host, tv);
     redisReply *r = NULL;
+    if (!rc || rc->err) {
+        fprintf(stderr, "%s officer: cannot reach Redis at %s:%d: %s\n", c->prog, host, port,
+                rc ? rc->errstr : "out of memory");
+        goto fail;
+    }
+    redisSetTimeout(rc, tv);
     if (*a->password &&
-        (!(r = redisCommand(c->rc, "AUTH %s", a->password)) || r->type == REDIS_REPLY_ERROR)) {
+        (!(r = redisCommand(rc, "AUTH %s", a->password)) || r->type == REDIS_REPLY_ERROR)) {
         fprintf(stderr, "%s officer: Redis refused the password\n", c->prog);
-        freeReplyObject(r);
-        return EXIT_RUNTIME;
+        goto fail;
     }
     freeReplyObject(r);
     r = NULL;
-    if (a->db && (!(r = redisCommand(c->rc, "SELECT %d", a->db)) || r->type == REDIS_REPLY_ERROR)) {
+    if (a->db && (!(r = redisCommand(rc, "SELECT %d", a->db)) || r->type == REDIS_REPLY_ERROR)) {
         fprintf(stderr, "%s officer: Redis refused SELECT %d\n", c->prog, a->db);
-        freeReplyObject(r);
-        return EXIT_RUNTIME;
+        goto fail;
     }
     freeReplyObject(r);
+    return rc;
+fail:
+    freeReplyObject(r);
+    if (rc)
+        redisFree(rc);
+    return NULL;
+}
+
+/* The configured Redis, or in a cluster the first seed that answers. */
+static int connect_redis(cli *c) {
+    const gw_redis_addr *a = &c->cfg->redis;
+    if (a->kind != GW_REDIS_CLUSTER)
+        c->rc = link_to(c, a->host, a->kind == GW_REDIS_UNIX ? 0 : a->port);
+    for (int i = 0; a->kind == GW_REDIS_CLUSTER && !c->rc && i < a->n_seeds; i++)
+        c->rc = link_to(c, a->seeds[i].host, a->seeds[i].port);
+    if (!c->rc) {
+        fprintf(stderr, "%s officer: cannot reach Redis at %s\n", c->prog, c->cfg->redis_url);
+        return EXIT_RUNTIME;
+    }
     return 0;
 }
 

@@ -52,6 +52,7 @@
 
 #define SHUTDOWN_DRAIN_MS 3000 /* how long a stop waits for the requests with a provider */
 #define CONSUMER_MAX 300       /* bytes of the consumer name */
+#define SERVE_PATH_MAX 4096    /* a data file's path */
 
 typedef struct serve serve;
 
@@ -304,6 +305,11 @@ static void worker_close(serve *s) {
 /* ---- gateway: the API, webhooks, web chat, pages, HTTP ---- */
 
 ONE_OBJECT_MODULE(api, api, gw_api_open, gw_api_free)
+
+/* Its provider client goes while the loop still runs (a template check in flight). */
+static void api_close(serve *s) {
+    gw_api_close(s->api);
+}
 ONE_OBJECT_MODULE(webhooks, webhooks, gw_webhooks_open, gw_webhooks_free)
 ONE_OBJECT_MODULE(webchat, webchat, gw_webchat_open, gw_webchat_free)
 ONE_OBJECT_MODULE(pages, pages, gw_pages_open, gw_pages_free)
@@ -379,7 +385,7 @@ static const module modules[] = {
     {"reader", G | D, reader_open, reader_stop, reader_close, NULL},
     {"outbound", D, outbound_open, NULL, NULL, outbound_release},
     {"worker", G, worker_open, worker_stop, worker_close, NULL},
-    {"api", G, api_open, NULL, NULL, api_free},
+    {"api", G, api_open, NULL, api_close, api_free},
     {"retention", G, retention_open, NULL, retention_close, NULL},
     {"webhooks", G, webhooks_open, NULL, NULL, webhooks_free},
     {"webchat", G, webchat_open, NULL, NULL, webchat_free},
@@ -467,6 +473,16 @@ int gw_serve(const gw_config *cfg, const char *share, unsigned roles, const char
         goto out;
     }
     s->app.data = s->shared;
+    {
+        char path[SERVE_PATH_MAX];
+        snprintf(path, sizeof path, "%s/gateway/app/data/report_statuses.txt", share);
+        if (gw_shared_load_report_statuses(s->shared, path, err, sizeof err) ||
+            gw_shared_load_departments(s->shared, cfg->admin_departments_file, err, sizeof err)) {
+            fprintf(stderr, "motcua serve: %s\n", err);
+            rc = 2;
+            goto out;
+        }
+    }
     if (!(s->keys = gw_keyspace_new((unsigned)cfg->redis_partitions)))
         goto out;
     s->app.keys = s->keys;

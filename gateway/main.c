@@ -222,6 +222,8 @@ static void classify_line(jline *b, const char *line, size_t len, const nlu_resu
         jl_field(b, &first, "procedure", r->procedure);
     if (r->dossier_code[0])
         jl_field(b, &first, "dossier_code", r->dossier_code);
+    if (r->report_ticket[0])
+        jl_field(b, &first, "report_ticket", r->report_ticket);
     if (r->phone[0])
         jl_field(b, &first, "phone", r->phone);
     if (r->citizen_id[0])

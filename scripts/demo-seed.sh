@@ -9,18 +9,26 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 base="${1:-http://127.0.0.1:8080}"
 token="${MOTCUA_DEMO_TOKEN:-demo-so-tu-phap-2026}"
+
+# send METHOD PATH TOKEN BODY WHAT: one JSON request to the API; counts it in n when it
+# answers 200 or 201, else says which record (WHAT) it refused.
+send() {
+    local code_http
+    code_http=$(curl -s -o /dev/null -w '%{http_code}' -X "$1" \
+        -H "Authorization: Bearer $3" -H 'Content-Type: application/json' \
+        --data-binary "$4" "$base$2")
+    case "$code_http" in
+    200 | 201) n=$((n + 1)) ;;
+    *) echo "demo-seed: $5 answered $code_http" >&2 ;;
+    esac
+}
+
 n=0
 while IFS=$'\t' read -r code procedure status phone expected; do
     case "$code" in '#'* | '') continue ;; esac
     body=$(printf '{"procedure":"%s","status":"%s","phone":"%s","expected_at":"%s"}' \
         "$procedure" "$status" "$phone" "$expected")
-    code_http=$(curl -s -o /dev/null -w '%{http_code}' -X PUT \
-        -H "Authorization: Bearer $token" -H 'Content-Type: application/json' \
-        --data-binary "$body" "$base/api/v1/dossiers/$code")
-    case "$code_http" in
-    200 | 201) n=$((n + 1)) ;;
-    *) echo "demo-seed: $code answered $code_http" >&2 ;;
-    esac
+    send PUT "/api/v1/dossiers/$code" "$token" "$body" "$code"
 done <config/demo-dossiers.tsv
 echo "demo-seed: $n demo dossiers loaded (try: tra hồ sơ 000.00.25.H29-231122-0001)"
 
@@ -34,12 +42,6 @@ while IFS=$'\t' read -r channel user ward tags; do
     fi
     body=$(printf '{"channel":"%s","user_id":"%s","ward":"%s","tags":%s}' \
         "$channel" "$user" "$ward" "$t")
-    code_http=$(curl -s -o /dev/null -w '%{http_code}' -X POST \
-        -H "Authorization: Bearer $ward_token" -H 'Content-Type: application/json' \
-        --data-binary "$body" "$base/api/v1/subscriptions")
-    case "$code_http" in
-    200 | 201) n=$((n + 1)) ;;
-    *) echo "demo-seed: subscriber $channel of ward $ward answered $code_http" >&2 ;;
-    esac
+    send POST /api/v1/subscriptions "$ward_token" "$body" "subscriber $channel of ward $ward"
 done <config/demo-subscribers.tsv
 echo "demo-seed: $n demo ward subscribers added (ward 26743, Bến Thành)"

@@ -37,6 +37,7 @@
 #include <unicode/utrans.h>
 
 #include "core/mc.h"
+#include "core/mc_mem.h"
 #include "vi-nlp/vn_internal.h"
 #include "vi-nlp/vn_utf8.h"
 
@@ -728,6 +729,16 @@ static uint32_t word_flags(const vn_word *w) {
     return w->flags & (VN_TOK_ACCENTED | VN_TOK_DIGIT | VN_TOK_LETTERS);
 }
 
+/* The checks vn_normalize and vn_unaccent make of their input: a normalizer, text (or nothing), at
+ * most max bytes, valid UTF-8. 0 or the MC_E* code. */
+static int check_input(const vn_normalizer *n, const char *in, size_t len, size_t max) {
+    if (!n || (!in && len))
+        return MC_EINVAL;
+    if (len > max)
+        return MC_ETOOBIG;
+    return vn_utf8_valid(in, len, NULL) ? 0 : MC_EUTF8;
+}
+
 int vn_normalize(vn_normalizer *n, const char *in, size_t len, vn_text *out) {
     /* Stack storage for short messages (the common case): no allocation but the result. */
     UChar32 s_cp[STACK_BYTES * CP_PER_BYTE];
@@ -741,12 +752,8 @@ int vn_normalize(vn_normalizer *n, const char *in, size_t len, vn_text *out) {
     if (!out)
         return MC_EINVAL;
     memset(out, 0, sizeof(*out));
-    if (!n || (!in && len))
-        return MC_EINVAL;
-    if (len > VN_MAX_INPUT)
-        return MC_ETOOBIG;
-    if (!vn_utf8_valid(in, len, NULL))
-        return MC_EUTF8;
+    if ((rc = check_input(n, in, len, VN_MAX_INPUT)) != 0)
+        return rc;
 
     if (len <= STACK_BYTES) {
         cs.cp = s_cp;
@@ -945,9 +952,7 @@ int vn_normalize(vn_normalizer *n, const char *in, size_t len, vn_text *out) {
     out->ntok = k;
     return 0;
 fail:
-    free(block);
-    free(folded);
-    free(work);
+    MC_FREE_ALL(block, folded, work);
     cps_release(&cs);
     return rc;
 }
@@ -957,12 +962,9 @@ int vn_unaccent(const vn_normalizer *n, const char *in, size_t len, char **out, 
         return MC_EINVAL;
     *out = NULL;
     *out_len = 0;
-    if (!n || (!in && len))
-        return MC_EINVAL;
-    if (len > VN_MAX_UNACCENT)
-        return MC_ETOOBIG;
-    if (!vn_utf8_valid(in, len, NULL))
-        return MC_EUTF8;
+    int rc = check_input(n, in, len, VN_MAX_UNACCENT);
+    if (rc)
+        return rc;
     /* A tabulated letter (2 or 3 bytes) becomes at most VN_STRIP_MAX - 1 = 4 ASCII
      * letters (Latin-ASCII spells a few with 2, e.g. æ -> ae), so twice the input is enough;
      * everything else is copied or dropped. */

@@ -77,7 +77,7 @@ static const route routes[] = {
     {P "dossiers", P "dossiers", GW_M_GET, R, 0, V, V, gw_dossiers_list},
     {P "dossiers/", P "dossiers/{code}", GW_M_GET | GW_M_PUT | GW_M_POST, R, W, V, O,
      gw_dossiers_item},
-    {P "notifications", P "notifications", GW_M_POST, 0, N, V, O, gw_notifications_post},
+    {P "notifications", P "notifications", GW_M_GET | GW_M_POST, R, N, V, O, gw_notifications_root},
     {P "notifications/", P "notifications/{id}", GW_M_GET, R, 0, V, V, gw_notifications_get},
     {P "broadcasts", P "broadcasts", GW_M_POST, 0, B, V, A, gw_broadcasts_post},
     {P "broadcasts/", P "broadcasts/{id}", GW_M_GET | GW_M_DELETE, R, B, V, A, gw_broadcasts_item},
@@ -101,6 +101,9 @@ static const route routes[] = {
     {P "keys", P "keys", GW_M_GET | GW_M_POST, X, X, A, A, gw_apikeys_list},
     {P "keys/", P "keys/{name}", GW_M_DELETE, X, X, A, A, gw_apikeys_item},
     {P "audit", P "audit", GW_M_GET, R, X, A, GW_OFF_NOBODY, gw_audit_list},
+    /* citizens' reports (officers.md): viewers read the inbox, officers assign and answer */
+    {P "reports", P "reports", GW_M_GET, R, 0, V, V, gw_tickets_list},
+    {P "reports/", P "reports/{id}", GW_M_GET | GW_M_POST, R, N, V, O, gw_tickets_item},
 };
 #undef R
 #undef W
@@ -136,6 +139,7 @@ struct gw_api {
     gw_statuses *statuses;  /* statuses.txt, owned */
     gw_app *app;            /* the process, borrowed (NULL in tests) */
     const gw_shared *data;  /* wards and procedures, borrowed */
+    gw_httpc *http;         /* owned: asks providers about their templates (ZNS), or NULL */
     binding bind[N_ROUTES]; /* the routers' pointers, one per row */
 };
 
@@ -144,6 +148,17 @@ static const char *const scope_names[] = {"dossiers:write", "notify", "broadcast
 
 gw_app *gw_api_app(const gw_api *a) {
     return a->app;
+}
+
+void gw_api_close(gw_api *a) {
+    if (!a)
+        return;
+    gw_httpc_free(a->http); /* a check in flight is answered 503 */
+    a->http = NULL;
+}
+
+gw_httpc *gw_api_httpc(const gw_api *a) {
+    return a->http;
 }
 
 const gw_shared *gw_api_data(const gw_api *a) {
@@ -345,6 +360,7 @@ fail:
 void gw_api_free(gw_api *a) {
     if (!a)
         return;
+    gw_httpc_free(a->http); /* gw_api_close did, unless the API never ran on a loop */
     gw_statuses_free(a->statuses);
     for (size_t i = 0; a->scripts && i < a->scripts->n; i++)
         gw_script_clear(&a->scripts->s[i]);
@@ -618,6 +634,11 @@ int gw_api_open(gw_app *app, gw_api **out, char *err, size_t errlen) {
     if (gw_api_new(app->data, app->cfg->admin_tokens_file, app->share_dir, &a, err, errlen))
         return MC_EPARSE;
     a->app = app;
+    gw_httpc_opts ho = {.max_per_pool = 4, .max_total = 8};
+    if (!(a->http = gw_httpc_new(app->loop, &ho, err, errlen))) {
+        gw_api_free(a);
+        return MC_ENOMEM;
+    }
     for (size_t i = 0; i < N_ROUTES; i++) {
         a->bind[i] = (binding){a, &routes[i]};
         if (gw_router_add(app->router, routes[i].path, routes[i].label, routes[i].methods, on_route,

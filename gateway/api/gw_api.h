@@ -27,5 +27,8 @@ int gw_api_open(gw_app *app, gw_api **out, char *err, size_t errlen);
 
 /* NULL is fine. */
 void gw_api_free(gw_api *a);
+/* Stops asking providers (template checks: one in flight is answered 503); the loop
+ * must still run after it, to release the HTTP client. NULL is fine. */
+void gw_api_close(gw_api *a);
 
 #endif

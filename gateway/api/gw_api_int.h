@@ -50,6 +50,7 @@
 #include "gateway/app/gw_app.h"
 #include "gateway/app/gw_shared.h"
 #include "gateway/net/gw_http.h"
+#include "gateway/net/gw_httpc.h"
 #include "gateway/store/gw_keys.h"
 #include "gateway/store/gw_store.h"
 
@@ -82,6 +83,7 @@
 #define GW_API_TIME_MAX 40         /* an ISO 8601 time written here, with its NUL */
 #define GW_API_DATE_LEN 11         /* "yyyy-mm-dd" and its NUL */
 #define GW_API_LOG_NOTE_MAX 256    /* what an op keeps for its log line, bytes */
+#define GW_REPEAT_WINDOW_MS 60000  /* the same status posted again this soon is a double click */
 
 /* Scopes of a token. */
 #define GW_SCOPE_DOSSIERS_WRITE 1u
@@ -309,6 +311,9 @@ typedef struct gw_api_message {
     int64_t not_after_ms; /* deadline, 0 = none */
     int64_t created_ms;   /* the gateway's clock when it was checked */
     char *out_text;       /* owned: what is stored and sent (the text step's) */
+    const char *tpl_ch;   /* static: the channel of a provider template the department's
+                             template is linked to (ZNS), or NULL */
+    char *tpl_msg;        /* owned: that provider's template message, JSON (data:<tpl_ch>) */
 } gw_api_message;
 
 /* text or template (exactly one; the template's existence is checked later,
@@ -323,6 +328,10 @@ int gw_api_message_times(gw_api_err *e, const json_t *b, gw_api_message *m);
 bool gw_api_code_ok(const char *s, size_t len);
 /* Vietnamese mobile in E.164: +84 then 9 digits, the first 3, 5, 7, 8 or 9. */
 bool gw_api_phone_ok(const char *s, size_t len);
+#define GW_API_PHONE_MAX 16 /* "+84912345678" and its NUL, with room */
+/* A Vietnamese mobile as people write it — 0912 345 678, 0912.345.678, 84912345678,
+ * +84 912345678 — into E.164 (+84912345678) in out: 0, or MC_EINVAL. */
+int gw_api_phone_normalize(const char *s, size_t len, char *out, size_t n);
 /* Calendar date YYYY-MM-DD from 2000. */
 bool gw_api_date_ok(const char *s, size_t len);
 /* 1..GW_API_USER_ID_MAX printable ASCII bytes without spaces (they end up in keys). */
@@ -363,6 +372,9 @@ void gw_api_format_time(const gw_api *a, int64_t ms, char *out, size_t n);
 /* The local day number (days since 1970-01-01) of utc_ms, as gw_api_format_time. Its
  * date: gw_date_of_day (app/gw_time.h), the computation of the Lua ymd(). */
 int64_t gw_api_day(const gw_api *a, int64_t utc_ms);
+/* A query's since=: an RFC 3339 time, or a date YYYY-MM-DD (its local midnight). 0 or
+ * MC_EINVAL. */
+int gw_api_parse_since(const gw_api *a, const char *s, int64_t *ms);
 
 /* ------------------------------------------------------------ ids, masks */
 
@@ -432,6 +444,10 @@ struct gw_api_op {
     /* the text step's (gw_templates_text) */
     gw_api_message *msg;  /* the message whose text is made, in res */
     gw_api_next_fn *next; /* what follows once it has its text */
+    /* the message log's (gw_msglog_note, gw_msglog_then) */
+    json_t *log;              /* owned: [{who, id, ms, part}] to index before the write */
+    json_t *log_parts;        /* owned: the partitions they live in */
+    gw_api_next_fn *log_next; /* the write, once they are indexed */
 };
 
 /* A new op for rq and the caller's token t (NULL: nobody yet, the console's sign-in), or
@@ -472,6 +488,7 @@ extern const gw_api_body_check gw_subscription_body;  /* POST /subscriptions */
 extern const gw_api_body_check gw_dossier_body;       /* PUT /dossiers/{code} */
 extern const gw_api_body_check gw_dossier_event_body; /* POST /dossiers/{code}/events */
 extern const gw_api_body_check gw_template_body;      /* PUT /templates/{id} */
+extern const gw_api_body_check gw_report_event_body;  /* POST /reports/{id}/events */
 extern const gw_api_body_check gw_officer_body;       /* POST /officers */
 extern const gw_api_body_check gw_apikey_body;        /* POST /keys */
 
@@ -560,6 +577,26 @@ void gw_api_add_idem_key(gw_argv *av, const gw_api *a, unsigned part, const char
 int gw_api_idem_reply(gw_api_op *o, const redisReply *r, char id[GW_API_NOTIF_ID_MAX + 1],
                       bool *fresh);
 
+/* ------------------------------------------------------- the message log */
+
+#define GW_MSGLOG_WHO_MAX 160 /* a recipient of the log: "+84…" or "<channel>:<user>" */
+
+/* The identities the message log finds a recipient `to` (as a notification stores it) by:
+ * its phone and its "<channel>:<user>" (an SMS user is its phone). Returns how many (0..2). */
+size_t gw_msglog_whos(const json_t *to, char who[2][GW_MSGLOG_WHO_MAX]);
+/* The partition of an identity: the citizen's ("<channel>:<user>"; a phone: of "<sms
+ * channel>:<phone>"). */
+unsigned gw_msglog_part(const gw_api *a, const char *who);
+/* A query's recipient (a phone as people write it, or "<channel>:<user>") as the log's
+ * identity into who: 0, or MC_EINVAL. */
+int gw_msglog_recipient(const char *q, char *who, size_t n);
+/* Notes that the write about to be sent makes notification id (at ms) for recipient to,
+ * in o->log. */
+void gw_msglog_note(gw_api_op *o, const json_t *to, const char *id, int64_t ms);
+/* Writes the entries noted in o->log into the recipients' logs (one step per partition,
+ * idempotent), then next(o) — the write itself (the keyspace's rule: what lands in
+ * another partition goes first). Without a store next runs at once (it answers 503). */
+void gw_msglog_then(gw_api_op *o, gw_api_next_fn *next);
 /* ----------------------------------------------------------- audit trail */
 
 /*
@@ -588,6 +625,8 @@ typedef struct gw_notif {
     char *to_json;                      /* owned: its compact JSON */
     char channels[GW_API_CHANNELS_MAX]; /* fallback order, comma-separated */
     char id[GW_API_NOTIF_ID_MAX + 1];   /* its id, once made */
+    bool chans_given;                   /* the body gave channels (else the default order) */
+    bool has_phone;                     /* a phone reaches the recipient */
 } gw_notif;
 
 /*
@@ -627,12 +666,23 @@ int gw_templates_fetch(gw_api_op *o, const char *id, gw_api_reply_fn *fn);
  */
 int gw_templates_use(const redisReply *r, const json_t *data, const char *prefix, bool need_all,
                      char **out, gw_api_err *e);
+/*
+ * The provider template message of a fetched template (r) linked to one (ZNS): each of
+ * the link's parameters rendered with data, checked against the length the provider
+ * allows (400 <prefix><placeholder>), into m->tpl_ch and m->tpl_msg. Nothing when the
+ * template has no link. 0 or MC_EINVAL with e.
+ */
+int gw_templates_provider(const redisReply *r, const json_t *data, const char *prefix,
+                          gw_api_message *m, gw_api_err *e);
+/* The HTTP client the API asks providers with (template checks), or NULL. */
+gw_httpc *gw_api_httpc(const gw_api *a);
 
 /* ------------------------------------------------------------- handlers */
 
 gw_api_handler gw_dossiers_list;       /* GET /dossiers?q=&limit= */
 gw_api_handler gw_dossiers_item;       /* GET|PUT /dossiers/{code}, POST /dossiers/{code}/events */
 gw_api_handler gw_notifications_post;  /* POST /notifications */
+gw_api_handler gw_notifications_root;  /* GET (the message log) and POST /notifications */
 gw_api_handler gw_notifications_get;   /* GET /notifications/{id} */
 gw_api_handler gw_notifications_batch; /* POST /notifications/batch */
 gw_api_handler gw_broadcasts_post;     /* POST /broadcasts */
@@ -644,6 +694,9 @@ gw_api_handler gw_templates_item;      /* GET|PUT|DELETE /templates/{id} */
 gw_api_handler gw_reports_stats;       /* GET /stats?days= */
 gw_api_handler gw_reports_dead;        /* GET /dead?limit= */
 gw_api_handler gw_reports_retry;       /* POST /dead/{id}/retry */
+gw_api_handler gw_msglog_get;          /* GET /notifications?recipient=&since=&status= */
+gw_api_handler gw_tickets_list;        /* GET /reports?status=&ward=&category=&since= */
+gw_api_handler gw_tickets_item;        /* GET /reports/{id}, POST /reports/{id}/events */
 gw_api_handler gw_me;                  /* GET /me */
 gw_api_handler gw_wards;               /* GET /wards */
 gw_api_handler gw_officers_list;       /* GET|POST /officers */

@@ -199,6 +199,8 @@ static void op_release(gw_api_op *o) {
     free(o->res);
     json_decref(o->keep);
     json_decref(o->body);
+    json_decref(o->log);
+    json_decref(o->log_parts);
     gw_req_unref(o->rq);
     gw_api_token_free((gw_api_token *)o->t);
     free(o);
@@ -213,6 +215,7 @@ void gw_api_op_free(gw_api_op *o) {
 static int store_failed(gw_api_op *o, const redisReply *r) {
     if (r && r->type != REDIS_REPLY_ERROR)
         return 0;
+
     gw_log(GW_ERROR, "admin.store_failed", "{s:s, s:s}", "dept", o->dept, "error",
            r && r->str ? r->str : "connection lost");
     if (r)
@@ -236,10 +239,20 @@ static bool has_shape(const redisReply *r, gw_api_want want) {
 
 /* The one store callback of the room. */
 static void on_store_reply(gw_store *s, redisReply *r, void *priv) {
-    (void)s;
     gw_api_op *o = priv;
+    long long acked = 0;
     o->in_reply = true;
     o->sent_on = false;
+    if (gw_store_waited_short(s, &acked) && !gw_req_answered(o->rq)) {
+        /* The write is done on its primary, not rolled back. The caller hears 503 now (the
+         * first answer is the one sent); the op goes on, so that the request's other
+         * writes are done too, as a retry would do them. */
+        gw_log(GW_WARN, "admin.replicas_short", "{s:s, s:I}", "dept", o->dept, "acked",
+               (json_int_t)acked);
+        gw_api_fail(o->rq, 503, "replicas", NULL,
+                    "written, but fewer replicas than required acknowledged it in time; the "
+                    "write stays done");
+    }
     if (!store_failed(o, r)) {
         if (has_shape(r, o->want))
             o->reply(o, r);
@@ -256,7 +269,16 @@ int gw_api_op_send(gw_api_op *o, gw_argv *av, gw_api_want want, gw_api_reply_fn 
     gw_store *st = app ? app->store : NULL;
     o->reply = fn;
     o->want = want;
-    int rc = !st || gw_argv_send(st, av, on_store_reply, o) ? MC_EUNAVAIL : 0;
+    /* a write request's commands are answered once [redis] wait_replicas replicas have
+     * them (its reads too: WAIT then only counts what the connection wrote before) */
+    const char *m = gw_req_method(o->rq);
+    int replicas =
+        app && m && strcmp(m, "GET") && strcmp(m, "HEAD") ? (int)app->cfg->redis_wait_replicas : 0;
+    int rc =
+        !st || gw_argv_send_wait(st, av, replicas, replicas ? app->cfg->redis_wait_timeout_ms : 0,
+                                 on_store_reply, o)
+            ? MC_EUNAVAIL
+            : 0;
     gw_argv_free(av); /* hiredis copied what it queued */
     if (rc) {
         unavailable(o->rq);

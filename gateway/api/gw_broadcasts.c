@@ -46,6 +46,7 @@ typedef struct broadcast {
 static void bc_clear(void *p) {
     broadcast *b = p;
     free(b->msg.out_text);
+    free(b->msg.tpl_msg);
 }
 
 /* ------------------------------------------------------------- scripts */
@@ -208,10 +209,12 @@ static int parse_audience(const gw_api *a, const gw_api_token *t, const json_t *
     if (chs && csv_array(e, chs, "audience.channels", gw_channel_count() + 1, channel_item, a, t,
                          bc->channels, sizeof bc->channels))
         return MC_EINVAL;
-    if (!chs) { /* every channel: the providers', then the web chat */
+    if (!chs) { /* every channel: the providers', then the web chat; not a channel of
+                 * provider templates (ZNS): a broadcast's free text cannot go by it */
         char *c = bc->channels;
         for (size_t i = 0; i < gw_channel_count(); i++)
-            snprintf(c + strlen(c), sizeof bc->channels - strlen(c), "%s,", gw_channel_name(i));
+            if (!ch_adapter_at(i)->tpl_info_render)
+                snprintf(c + strlen(c), sizeof bc->channels - strlen(c), "%s,", gw_channel_name(i));
         snprintf(c + strlen(c), sizeof bc->channels - strlen(c), "%s", WEBCHAT_CHANNEL);
     }
     json_t *tg = json_object_get(aud, "tags");

@@ -52,7 +52,7 @@ static json_t *parse_to(gw_api_err *e, const json_t *to, const char **channel, b
     int rc = 0;
     if (phone && !gw_api_phone_ok(phone, plen))
         rc = gw_api_err_set(e, 400, "bad_field", "to.phone",
-                            "to.phone must be a Vietnamese mobile in E.164 (+84 and 9 digits)");
+                            "to.phone must be a Vietnamese mobile number, +84912345678");
     else if (!ch != !uid)
         rc = gw_api_err_set(e, 400, "missing_field", ch ? "to.user_id" : "to.channel",
                             "to.channel and to.user_id go together");
@@ -119,10 +119,58 @@ static int parse_channels(gw_api_err *e, const json_t *b, const char *rch, bool 
     return 0;
 }
 
+/* 1 when the channel's messages are provider templates. */
+static bool templated(const char *ch, size_t len) {
+    for (size_t i = 0; i < gw_channel_count(); i++) {
+        const ch_adapter *ad = ch_adapter_at(i);
+        if (ad->tpl_info_render && strlen(ad->name) == len && !memcmp(ad->name, ch, len))
+            return true;
+    }
+    return false;
+}
+
+/*
+ * The fallback order once the text step is done: a channel of provider templates in it
+ * needs the template linked to it (400 channels otherwise); with the default order and
+ * a phone, the linked channel goes right before the channel of phone numbers (ZNS before
+ * SMS: cheaper, and after a chat channel whose window may still be open: free). 0 or
+ * MC_EINVAL with e.
+ */
+static int tpl_channels(const gw_api *a, gw_notif *n, gw_api_err *e) {
+    const gw_app *app = gw_api_app(a);
+    const char *by_phone = gw_channel_for_phone();
+    for (const char *p = n->channels; *p;) {
+        size_t l = strcspn(p, ",");
+        if (templated(p, l) &&
+            !(n->msg.tpl_ch && strlen(n->msg.tpl_ch) == l && !memcmp(n->msg.tpl_ch, p, l)))
+            return gw_api_err_set(e, 400, "bad_field", "channels",
+                                  "%.*s sends only a department template linked to it", (int)l, p);
+        p += l + (p[l] == ',');
+    }
+    if (!n->msg.tpl_ch || n->chans_given || !n->has_phone || !by_phone || !app ||
+        !gw_channel_enabled(app->cfg, n->msg.tpl_ch))
+        return 0;
+    char out[GW_API_CHANNELS_MAX] = "";
+    bool put = false;
+    for (const char *p = n->channels; *p;) {
+        size_t l = strcspn(p, ",");
+        if (!put && strlen(by_phone) == l && !memcmp(by_phone, p, l)) {
+            snprintf(out + strlen(out), sizeof out - strlen(out), "%s%s", *out ? "," : "",
+                     n->msg.tpl_ch);
+            put = true;
+        }
+        snprintf(out + strlen(out), sizeof out - strlen(out), "%s%.*s", *out ? "," : "", (int)l, p);
+        p += l + (p[l] == ',');
+    }
+    snprintf(n->channels, sizeof n->channels, "%s", out);
+    return 0;
+}
+
 void gw_notif_clear(gw_notif *n) {
     json_decref(n->to);
     free(n->to_json);
     free(n->msg.out_text);
+    free(n->msg.tpl_msg);
     memset(n, 0, sizeof *n);
 }
 
@@ -139,6 +187,9 @@ int gw_notif_parse(const json_t *b, gw_notif *n, gw_api_err *e) {
         parse_channels(e, b, rch, has_phone, n->channels, sizeof n->channels) ||
         gw_api_message_times(e, b, &n->msg))
         goto fail;
+    n->has_phone = has_phone;
+    n->chans_given =
+        json_object_get(b, "channels") && !json_is_null(json_object_get(b, "channels"));
     if (n->msg.not_after_ms && n->msg.not_after_ms <= n->msg.send_at_ms) {
         gw_api_err_set(e, 400, "bad_field", "not_after", "not_after must be later than send_at");
         goto fail;
@@ -232,7 +283,12 @@ static void write_notifs(gw_api_op *o, unsigned part, const gw_notif *rows, size
     gw_argv_adds(&av, GW_API_IDEM_TTL_S);
     gw_argv_adds(&av, batch_id ? batch_id : "");
     gw_argv_addf(&av, "%zu", n);
-    gw_argv_adds(&av, batch_id ? "22" : "20"); /* the strings below, per notification */
+    /* a batch's rows share their template: all carry its provider message, or none */
+    const char *tpl_ch = n ? rows[0].msg.tpl_ch : NULL;
+    char data_field[GW_API_CHANNELS_MAX + 8] = "";
+    if (tpl_ch)
+        snprintf(data_field, sizeof data_field, "data:%s", tpl_ch);
+    gw_argv_addf(&av, "%d", 20 + (batch_id ? 2 : 0) + (tpl_ch ? 2 : 0)); /* strings per row */
     for (size_t i = 0; i < n; i++) {
         const gw_notif *r = &rows[i];
         gw_argv_adds(&av, r->id);
@@ -260,6 +316,10 @@ static void write_notifs(gw_api_op *o, unsigned part, const gw_notif *rows, size
         if (batch_id) {
             gw_argv_adds(&av, "batch");
             gw_argv_adds(&av, batch_id);
+        }
+        if (tpl_ch) { /* what the scheduler puts on that channel's stream (gw_sched.c) */
+            gw_argv_adds(&av, data_field);
+            gw_argv_adds(&av, r->msg.tpl_msg ? r->msg.tpl_msg : "");
         }
     }
     if (batch_id)
@@ -303,17 +363,33 @@ static void on_notify(gw_api_op *o, const redisReply *r) {
     gw_api_answer(o->rq, 202, json_pack("{s:s, s:s}", "id", id, "status", "scheduled"));
 }
 
-/* The text is known (given or rendered): one script writes it. */
+/* Indexed in the recipient's message log: one script writes it. */
+static void notify_commit(gw_api_op *o) {
+    gw_notif *n = o->res;
+    long part = gw_keyspace_part_of_id(gw_api_keys(o->api), n->id);
+    write_notifs(o, part < 0 ? 0 : (unsigned)part, n, 1, "", n->msg.idem_key, n->id, NULL,
+                 on_notify);
+}
+
+/* The text is known (given or rendered): its id, the message log's entry, the write. A
+ * repeated idempotency key writes nothing, and its log entry names nothing (skipped). */
 static void notify_write(gw_api_op *o) {
     gw_notif *n = o->res;
+    gw_api_err e = {0};
+    if (tpl_channels(o->api, n, &e)) {
+        gw_api_fail_err(o->rq, &e);
+        gw_api_op_free(o);
+        return;
+    }
     if (gw_api_op_hash_body(o)) {
         gw_api_oom(o->rq);
         gw_api_op_free(o);
         return;
     }
-    unsigned part = new_id(o, "", n->msg.idem_key, n->id, sizeof n->id);
+    new_id(o, "", n->msg.idem_key, n->id, sizeof n->id);
     snprintf(o->note, sizeof o->note, "%s", n->to_json);
-    write_notifs(o, part, n, 1, "", n->msg.idem_key, n->id, NULL, on_notify);
+    gw_msglog_note(o, n->to, n->id, n->msg.created_ms);
+    gw_msglog_then(o, notify_commit);
 }
 
 static int notif_check(gw_api_op *o, gw_api_err *e) {
@@ -327,6 +403,13 @@ void gw_notifications_post(const gw_api *a, gw_req *rq, const gw_api_token *t) {
     gw_api_op *o = gw_api_op_checked(a, rq, t, sizeof(gw_notif), notif_clear, notif_check);
     if (o)
         gw_templates_text(o, &((gw_notif *)o->res)->msg, notify_write);
+}
+
+void gw_notifications_root(const gw_api *a, gw_req *rq, const gw_api_token *t) {
+    if (!strcmp(gw_req_method(rq), "POST"))
+        gw_notifications_post(a, rq, t);
+    else
+        gw_msglog_get(a, rq, t);
 }
 
 static void on_get_notif(gw_api_op *o, const redisReply *r) {
@@ -412,6 +495,9 @@ static void row_error(batch *b, size_t i, const gw_api_err *e) {
     size_t fl = strlen(e->field);
     if (!strcmp(e->field, "to"))
         snprintf(msg, sizeof msg, "a phone (or a channel and user_id) is required");
+    else if (!strcmp(e->field, "to.phone"))
+        snprintf(msg, sizeof msg,
+                 "phone must be a Vietnamese mobile number: 0912345678 or +84912345678");
     else if (fl && !strncmp(e->message, e->field, fl))
         snprintf(msg, sizeof msg, "%s%s", field, e->message + fl);
     else
@@ -450,7 +536,15 @@ static int row_body(batch *bt, size_t i, const json_t *row, const json_t *req, g
     json_object_set_new(nb, "to", to);
     bt->bodies[i] = nb;
     json_t *ch = json_object_get(row, "channel"), *uid = json_object_get(row, "user_id");
-    copy_field(to, row, "phone");
+    /* a spreadsheet's 0912 345 678 is the number +84912345678; what is no number stays
+     * as written, for the row's error */
+    const char *ph = json_string_value(json_object_get(row, "phone"));
+    char norm[GW_API_PHONE_MAX];
+    if (ph && !gw_api_phone_normalize(ph, json_string_length(json_object_get(row, "phone")), norm,
+                                      sizeof norm))
+        json_object_set_new(to, "phone", json_string(norm));
+    else
+        copy_field(to, row, "phone");
     if (uid && !json_is_null(uid)) {
         if (!ch || json_is_null(ch))
             return gw_api_err_set(e, 400, "missing_field", "channel",
@@ -507,6 +601,15 @@ static void on_batch_write(gw_api_op *o, const redisReply *r) {
                             (json_int_t)json_array_size(ids), "ids", ids));
 }
 
+/* Every row indexed in its recipient's message log: one script writes them all. */
+static void batch_commit(gw_api_op *o) {
+    batch *bt = o->res;
+    const char *key = json_string_value(json_object_get(o->body, "idempotency_key"));
+    long part = gw_keyspace_part_of_id(gw_api_keys(o->api), o->id);
+    write_notifs(o, part < 0 ? 0 : (unsigned)part, bt->notifs, bt->n, "batch:", key, o->id, o->id,
+                 on_batch_write);
+}
+
 /* Every row is judged: answer the dry run, refuse, or write all of them. */
 static void batch_finish(gw_api_op *o) {
     batch *bt = o->res;
@@ -546,11 +649,13 @@ static void batch_finish(gw_api_op *o) {
         return;
     }
     const char *key = json_string_value(json_object_get(o->body, "idempotency_key"));
-    unsigned part = new_id(o, "batch:", key, o->id, sizeof o->id);
-    for (size_t i = 0; i < bt->n; i++)
+    new_id(o, "batch:", key, o->id, sizeof o->id);
+    for (size_t i = 0; i < bt->n; i++) {
         snprintf(bt->notifs[i].id, sizeof bt->notifs[i].id, "%.*s-%u", GW_API_NOTIF_ID_MAX - 8,
                  o->id, (unsigned)(i + 1) % 10000000u); /* < 500 */
-    write_notifs(o, part, bt->notifs, bt->n, "batch:", key, o->id, o->id, on_batch_write);
+        gw_msglog_note(o, bt->notifs[i].to, bt->notifs[i].id, bt->notifs[i].msg.created_ms);
+    }
+    gw_msglog_then(o, batch_commit);
 }
 
 /* The batch's template came: the template and the shared values are the
@@ -567,7 +672,9 @@ static void on_batch_tpl(gw_api_op *o, const redisReply *r) {
             continue; /* its first error is known */
         json_t *data = json_object_get(json_object_get(bt->bodies[i], "template"), "data");
         memset(&e, 0, sizeof e);
-        if (gw_templates_use(r, data, "data.", true, &bt->notifs[i].msg.out_text, &e)) {
+        if (gw_templates_use(r, data, "data.", true, &bt->notifs[i].msg.out_text, &e) ||
+            gw_templates_provider(r, data, "data.", &bt->notifs[i].msg, &e) ||
+            tpl_channels(o->api, &bt->notifs[i], &e)) {
             if (e.status >= 500) {
                 gw_api_fail_err(o->rq, &e);
                 return;
@@ -641,6 +748,8 @@ static int batch_check(gw_api_op *o, gw_api_err *e) {
         }
         if (!bt->tpl_id && !(bt->notifs[i].msg.out_text = strdup(bt->notifs[i].msg.text)))
             return gw_api_err_set(e, 500, "internal", NULL, "out of memory");
+        if (!bt->tpl_id && tpl_channels(o->api, &bt->notifs[i], e))
+            row_error(bt, i, e); /* a text cannot go by a channel of provider templates */
     }
     memset(e, 0, sizeof *e);
     return 0;

@@ -10,6 +10,15 @@
  * a template never changes what is already on its way. The language itself is
  * gw_tpl.c; what is checked when a template is saved is exactly what is
  * rendered when it is used.
+ *
+ * A template may be linked to a provider's approved template (a channel whose adapter
+ * has tpl_info_render: ZNS; the body field is the channel's name): {"template_id",
+ * "params":{"<provider parameter>":"((placeholder)) or literal"}}. The link is checked
+ * with the provider's template-info call when it is saved (usable, exactly its
+ * parameter names; the lengths it allows are kept with the link), so that a mismatch is
+ * a 400 here and not a failure at send time; when a notification uses the template, the
+ * parameters are rendered with its data and checked against those lengths
+ * (gw_templates_provider), and the provider's message rides along (data:<channel>).
  */
 #define _GNU_SOURCE /* qsort_r */
 #include "gateway/api/gw_api_int.h"
@@ -17,6 +26,7 @@
 #include "channels/ch.h"
 #include "core/mc.h"
 #include "gateway/api/gw_tpl.h"
+#include "gateway/app/gw_channels.h"
 #include "gateway/app/gw_clock.h"
 #include "gateway/app/gw_log.h"
 
@@ -25,9 +35,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define TITLE_CHARS 100   /* code points of a template's name */
-#define MAX_TEMPLATES 200 /* templates of one department */
-#define WHY_MAX 300       /* a scan error quoted in an answer */
+#define TITLE_CHARS 100      /* code points of a template's name */
+#define MAX_TEMPLATES 200    /* templates of one department */
+#define WHY_MAX 300          /* a scan error quoted in an answer */
+#define LINK_POOL "tpl-info" /* gw_httpc pool of the template checks */
 
 /* ----------------------------------------------------------- using one */
 
@@ -51,6 +62,14 @@ static int check_data(const gw_tpl_vars *vars, const json_t *data, const char *p
         if (!json_is_string(v) && !json_is_number(v)) {
             gw_api_key_path(path, sizeof path, prefix, vars->name[i], GW_API_CUT_CONSOLE);
             return gw_api_err_set(e, 400, "missing_field", path, "a value for ((%s)) is required",
+                                  vars->name[i]);
+        }
+        /* an empty cell of a spreadsheet would send "…trước ngày ." */
+        const char *sv = json_string_value(v);
+        size_t sl = sv ? strspn(sv, " \t\r\n") : 0;
+        if (sv && sv[sl] == '\0') {
+            gw_api_key_path(path, sizeof path, prefix, vars->name[i], GW_API_CUT_CONSOLE);
+            return gw_api_err_set(e, 400, "missing_field", path, "the value for ((%s)) is empty",
                                   vars->name[i]);
         }
     }
@@ -128,10 +147,90 @@ int gw_templates_use(const redisReply *r, const json_t *data, const char *prefix
     return rc;
 }
 
+/* The adapter of the first channel whose messages are provider templates a record is
+ * linked to, with the link (borrowed from rec); NULL when none. */
+static const ch_adapter *linked(const json_t *rec, json_t **link) {
+    for (size_t i = 0; i < ch_adapter_count(); i++) {
+        const ch_adapter *ad = ch_adapter_at(i);
+        json_t *l = ad->tpl_info_render ? json_object_get(rec, ad->name) : NULL;
+        if (json_is_object(l)) {
+            *link = l;
+            return ad;
+        }
+    }
+    return NULL;
+}
+
+/* The placeholder a parameter's value names, for an error's field: the first of it. */
+static void first_var(const char *v, char *out, size_t n) {
+    gw_tpl_vars vars;
+    char why[WHY_MAX];
+    if (!gw_tpl_scan(v, strlen(v), &vars, why, sizeof why) && vars.n)
+        snprintf(out, n, "%s", vars.name[0]);
+    else
+        *out = '\0';
+}
+
+int gw_templates_provider(const redisReply *r, const json_t *data, const char *prefix,
+                          gw_api_message *m, gw_api_err *e) {
+    gw_tpl_vars vars;
+    json_t *rec = record_of(r, &vars, e), *link = NULL;
+    if (!rec)
+        return MC_EINVAL;
+    const ch_adapter *ad = linked(rec, &link);
+    int rc = 0;
+    json_t *td = NULL, *msg = NULL;
+    if (!ad)
+        goto done;
+    td = json_object();
+    json_t *params = json_object_get(link, "params"), *max = json_object_get(link, "max");
+    const char *name;
+    json_t *v;
+    json_object_foreach(params, name, v) {
+        size_t n = 0;
+        char *val = gw_tpl_render(json_string_value(v), json_string_length(v), data, &n);
+        if (!val) {
+            char ph[GW_TPL_NAME_BYTES + 1], path[sizeof e->field];
+            first_var(json_string_value(v), ph, sizeof ph);
+            gw_api_key_path(path, sizeof path, prefix, ph, GW_API_CUT_CONSOLE);
+            rc = gw_api_err_set(e, 400, "missing_field", path,
+                                "%s parameter %s needs a value for ((%s))", ad->name, name, ph);
+            goto done;
+        }
+        json_int_t lim = json_integer_value(json_object_get(max, name));
+        size_t cps = ch_utf8_count(val, n);
+        if (lim > 0 && cps > (size_t)lim) {
+            char ph[GW_TPL_NAME_BYTES + 1], path[sizeof e->field];
+            first_var(json_string_value(v), ph, sizeof ph);
+            gw_api_key_path(path, sizeof path, prefix, ph, GW_API_CUT_CONSOLE);
+            rc = gw_api_err_set(e, 400, "bad_field", *ph ? path : "template",
+                                "%s parameter %s is %zu characters; the template allows %lld",
+                                ad->name, name, cps, (long long)lim);
+            free(val);
+            goto done;
+        }
+        json_object_set_new(td, name, json_stringn(val, n));
+        free(val);
+    }
+    msg = json_pack("{s:O, s:O}", "template_id", json_object_get(link, "template_id"),
+                    "template_data", td);
+    free(m->tpl_msg);
+    m->tpl_msg = msg ? json_dumps(msg, JSON_COMPACT) : NULL;
+    m->tpl_ch = ad->name;
+    if (!m->tpl_msg)
+        rc = gw_api_err_set(e, 500, "internal", NULL, "out of memory");
+done:
+    json_decref(msg);
+    json_decref(td);
+    json_decref(rec);
+    return rc;
+}
+
 /* The template of the text step came: render it, then go on. */
 static void on_text_tpl(gw_api_op *o, const redisReply *r) {
     gw_api_err e = {0};
-    if (gw_templates_use(r, o->msg->tpl_data, "template.data.", true, &o->msg->out_text, &e)) {
+    if (gw_templates_use(r, o->msg->tpl_data, "template.data.", true, &o->msg->out_text, &e) ||
+        gw_templates_provider(r, o->msg->tpl_data, "template.data.", o->msg, &e)) {
         gw_api_fail_err(o->rq, &e);
         return;
     }
@@ -213,8 +312,85 @@ static int placeholders(const json_t *ph, const gw_tpl_vars *vars, json_t *list,
 
 /* A PUT /templates/{id} body → the record to store (new reference), or NULL
  * with e set. */
+/* A link to a provider template in body field ad->name, checked against the text's
+ * placeholders: {"template_id","params":{"<parameter>":"<value>"}}, each value text that
+ * may hold the template's placeholders. The new link object; NULL with e set, or NULL with
+ * e untouched when the body has none. */
+static json_t *link_of(const json_t *b, const ch_adapter *ad, const gw_tpl_vars *vars,
+                       gw_api_err *e) {
+    static const char *const allowed[] = {"template_id", "params", NULL};
+    json_t *l = json_object_get(b, ad->name);
+    char pre[48], path[sizeof e->field];
+    if (!l || json_is_null(l))
+        return NULL;
+    snprintf(pre, sizeof pre, "%s.", ad->name);
+    if (!json_is_object(l)) {
+        gw_api_err_set(e, 400, "bad_field", ad->name,
+                       "%s is {\"template_id\", \"params\": {parameter: value}}", ad->name);
+        return NULL;
+    }
+    if (gw_api_only_fields(e, l, allowed, pre, GW_API_CUT_CONSOLE))
+        return NULL;
+    json_t *tid = json_object_get(l, "template_id"), *params = json_object_get(l, "params");
+    size_t tl = json_is_string(tid) ? json_string_length(tid) : 0;
+    snprintf(path, sizeof path, "%stemplate_id", pre);
+    if (tl == 0 || tl >= CH_TPL_ID_MAX || !gw_api_user_id_ok(json_string_value(tid), tl) ||
+        strchr(json_string_value(tid), ' ')) {
+        gw_api_err_set(e, 400, tid ? "bad_field" : "missing_field", path,
+                       "template_id is the provider's template id, 1..%d printable characters",
+                       CH_TPL_ID_MAX - 1);
+        return NULL;
+    }
+    snprintf(path, sizeof path, "%sparams", pre);
+    if (!json_is_object(params) || json_object_size(params) == 0 ||
+        json_object_size(params) > CH_TPL_MAX_PARAMS) {
+        gw_api_err_set(e, 400, params ? "bad_field" : "missing_field", path,
+                       "params maps each of the template's parameters (1..%d) to a value",
+                       CH_TPL_MAX_PARAMS);
+        return NULL;
+    }
+    const char *k;
+    json_t *v;
+    char ppre[64];
+    snprintf(ppre, sizeof ppre, "%sparams.", pre);
+    json_object_foreach(params, k, v) {
+        size_t kl = strlen(k);
+        gw_api_key_path(path, sizeof path, ppre, k, GW_API_CUT_CONSOLE);
+        /* ZNS parameter names: no diacritics, spaces or hyphens (channel-facts §1.8) */
+        if (kl == 0 || kl >= CH_TPL_PARAM_NAME ||
+            strspn(k, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_") != kl) {
+            gw_api_err_set(e, 400, "bad_field", path,
+                           "a parameter name is 1..%d ASCII letters, digits or _",
+                           CH_TPL_PARAM_NAME - 1);
+            return NULL;
+        }
+        const char *vs = json_string_value(v);
+        size_t vl = vs ? json_string_length(v) : 0;
+        gw_tpl_vars used;
+        char why[WHY_MAX];
+        if (!vs || vl == 0 || vl > GW_API_TEXT_MAX || memchr(vs, '\0', vl) ||
+            gw_tpl_scan(vs, vl, &used, why, sizeof why)) {
+            gw_api_err_set(e, 400, "bad_field", path,
+                           "a parameter's value is a ((placeholder)) of the text or a literal");
+            return NULL;
+        }
+        for (size_t i = 0; i < used.n; i++)
+            if (!gw_tpl_vars_has(vars, used.name[i], strlen(used.name[i]))) {
+                gw_api_err_set(e, 400, "bad_field", path, "((%s)) is not a placeholder of the text",
+                               used.name[i]);
+                return NULL;
+            }
+    }
+    return json_pack("{s:O, s:O}", "template_id", tid, "params", params);
+}
+
 static json_t *template_record(const gw_api *a, const char *id, const json_t *b, gw_api_err *e) {
-    static const char *const allowed[] = {"id", "name", "text", "placeholders", NULL};
+    const char *allowed[4 + CH_MAX_ADAPTERS + 1] = {"id", "name", "text", "placeholders"};
+    size_t na = 4;
+    for (size_t i = 0; i < ch_adapter_count() && na < MC_ARRAY_LEN(allowed) - 1; i++)
+        if (ch_adapter_at(i)->tpl_info_render)
+            allowed[na++] = ch_adapter_at(i)->name;
+    allowed[na] = NULL;
     if (gw_api_only_fields(e, b, allowed, "", GW_API_CUT_CONSOLE))
         return NULL;
     json_t *jid = json_object_get(b, "id");
@@ -263,8 +439,21 @@ static json_t *template_record(const gw_api *a, const char *id, const json_t *b,
     }
     char at[GW_API_TIME_MAX];
     gw_api_format_time(a, gw_now_ms(), at, sizeof at);
-    return json_pack("{s:s, s:O, s:O, s:o, s:s}", "id", id, "name", name, "text", text,
-                     "placeholders", list, "updated_at", at);
+    json_t *rec = json_pack("{s:s, s:O, s:O, s:o, s:s}", "id", id, "name", name, "text", text,
+                            "placeholders", list, "updated_at", at);
+    for (size_t i = 0; rec && i < ch_adapter_count(); i++) {
+        const ch_adapter *ad = ch_adapter_at(i);
+        if (!ad->tpl_info_render)
+            continue;
+        json_t *l = link_of(b, ad, &vars, e);
+        if (!l && e->status) {
+            json_decref(rec);
+            return NULL;
+        }
+        if (l)
+            json_object_set_new(rec, ad->name, l);
+    }
+    return rec;
 }
 
 /* The check of a PUT body alone (the id is the op's). */
@@ -276,6 +465,19 @@ static int tpl_check(gw_api_op *o, gw_api_err *e) {
 
 const gw_api_body_check gw_template_body = {"template", 0, NULL, tpl_check};
 
+/* What the audit trail keeps of a saved template: its name and fields, the provider
+ * template it is linked to; not its text. */
+static json_t *tpl_audit(const json_t *rec) {
+    json_t *link = NULL;
+    const ch_adapter *ad = linked(rec, &link);
+    json_t *ch = json_pack("{s:O?, s:O?}", "name", json_object_get(rec, "name"), "placeholders",
+                           json_object_get(rec, "placeholders"));
+    if (ch && ad)
+        json_object_set_new(
+            ch, ad->name, json_pack("{s:O}", "template_id", json_object_get(link, "template_id")));
+    return ch;
+}
+
 static void on_tpl_put(gw_api_op *o, const redisReply *r) {
     if (r->integer < 0) {
         gw_api_fail(o->rq, 409, "too_many", "id",
@@ -285,9 +487,7 @@ static void on_tpl_put(gw_api_op *o, const redisReply *r) {
     gw_log(GW_INFO, "console.template_put", "{s:s, s:s, s:b}", "dept", o->dept, "id", o->id,
            "created", r->integer == 0);
     /* the template's name and fields, not its text */
-    gw_audit_op(o, r->integer ? "template.update" : "template.create", o->id,
-                json_pack("{s:O?, s:O?}", "name", json_object_get(o->keep, "name"), "placeholders",
-                          json_object_get(o->keep, "placeholders")));
+    gw_audit_op(o, r->integer ? "template.update" : "template.create", o->id, tpl_audit(o->keep));
     gw_api_answer(o->rq, r->integer ? 200 : 201, json_incref(o->keep));
 }
 
@@ -356,6 +556,132 @@ void gw_templates_list(const gw_api *a, gw_req *rq, const gw_api_token *t) {
     gw_api_op_send(o, &av, GW_API_ARRAY, on_tpl_list);
 }
 
+/* The checked record o->keep into the department's templates, within the limit. */
+static void tpl_store(gw_api_op *o) {
+    char *js = json_dumps(o->keep, JSON_COMPACT);
+    if (!js) {
+        gw_api_oom(o->rq);
+        gw_api_op_free(o);
+        return;
+    }
+    gw_argv av = GW_API_EVAL(o->api, tpl_put_lua, 1);
+    gw_api_add_dept_key(&av, o->api, GW_K_TPL, o->dept);
+    gw_argv_adds(&av, o->id);
+    gw_argv_adds(&av, js);
+    gw_argv_addf(&av, "%d", MAX_TEMPLATES);
+    gw_api_op_send(o, &av, GW_API_INT, on_tpl_put);
+    free(js);
+}
+
+/* The provider's answer about the linked template: usable, with exactly the link's
+ * parameters; their lengths are kept with the link. Then the record is stored. */
+static void on_tpl_info(void *arg, const gw_httpc_resp *hr) {
+    gw_api_op *o = arg;
+    json_t *link = NULL;
+    const ch_adapter *ad = linked(o->keep, &link);
+    ch_tpl_info info;
+    char err[WHY_MAX], path[64];
+    const char *tid = json_string_value(json_object_get(link, "template_id"));
+    int rc = ad->tpl_info_parse(hr->status, hr->body, hr->body_len, &info, err, sizeof err);
+    snprintf(path, sizeof path, "%s.template_id", ad->name);
+    gw_log(rc ? GW_WARN : GW_INFO, "console.template_link_check", "{s:s, s:s, s:s, s:s, s:s}",
+           "dept", o->dept, "id", o->id, "channel", ad->name, "status", rc ? "" : info.status,
+           "error", rc ? err : "");
+    if (rc == MC_EUNAVAIL) {
+        gw_api_fail(o->rq, 503, "unavailable", path,
+                    "%s could not check template %s (%s); nothing was saved", ad->name, tid, err);
+        goto fail;
+    }
+    if (rc) {
+        gw_api_fail(o->rq, 400, "bad_field", path, "%s", err);
+        goto fail;
+    }
+    if (!info.usable) {
+        gw_api_fail(o->rq, 400, "bad_field", path,
+                    "%s template %s is %s, not ENABLE: it cannot be sent", ad->name, tid,
+                    *info.status ? info.status : "of no status");
+        goto fail;
+    }
+    json_t *params = json_object_get(link, "params"), *max = json_object();
+    snprintf(path, sizeof path, "%s.params", ad->name);
+    for (size_t i = 0; i < info.n_params; i++) {
+        if (!json_object_get(params, info.params[i].name)) {
+            json_decref(max);
+            gw_api_fail(o->rq, 400, "bad_field", path,
+                        "%s template %s has the parameter %s, which params does not give", ad->name,
+                        tid, info.params[i].name);
+            goto fail;
+        }
+        json_object_set_new(max, info.params[i].name, json_integer(info.params[i].max_len));
+    }
+    const char *k;
+    json_t *v;
+    json_object_foreach(params, k, v) {
+        if (!json_object_get(max, k)) {
+            json_decref(max);
+            gw_api_fail(o->rq, 400, "bad_field", path,
+                        "%s template %s has no parameter %s (its parameters: %zu)", ad->name, tid,
+                        k, info.n_params);
+            goto fail;
+        }
+    }
+    char at[GW_API_TIME_MAX];
+    gw_api_format_time(o->api, gw_now_ms(), at, sizeof at);
+    json_object_set_new(link, "max", max);
+    json_object_set_new(link, "checked_at", json_string(at));
+    tpl_store(o);
+    return;
+fail:
+    gw_api_op_free(o);
+}
+
+/* The provider token came (the channel's shared one, refreshed by the sender): ask the
+ * provider about the linked template. */
+static void on_tpl_token(gw_api_op *o, const redisReply *r) {
+    json_t *link = NULL;
+    const ch_adapter *ad = linked(o->keep, &link);
+    const gw_app *app = gw_api_app(o->api);
+    ch_settings st;
+    gw_channel_settings(app->cfg, ad->name, &st);
+    if (r->type == REDIS_REPLY_STRING && r->len > 0)
+        st.access_token = r->str;
+    ch_http h;
+    char err[WHY_MAX], path[64];
+    snprintf(path, sizeof path, "%s.template_id", ad->name);
+    if (!gw_channel_enabled(app->cfg, ad->name) ||
+        ad->tpl_info_render(&st, json_string_value(json_object_get(link, "template_id")), &h, err,
+                            sizeof err)) {
+        gw_api_fail(o->rq, 400, "bad_field", ad->name,
+                    "%s is not configured, so the link cannot be checked", ad->name);
+        return;
+    }
+    int rc = gw_api_httpc(o->api)
+                 ? gw_httpc_send(gw_api_httpc(o->api), &h, LINK_POOL, on_tpl_info, o)
+                 : MC_EUNAVAIL;
+    ch_http_clear(&h);
+    if (rc) {
+        gw_api_fail(o->rq, 503, "unavailable", path, "the template check could not start");
+        return;
+    }
+    o->sent_on = true; /* the check's callback owns o now */
+}
+
+/* A record linked to a provider template: its check first (gw_templates.c's top). */
+static void tpl_check_link(gw_api_op *o) {
+    json_t *link = NULL;
+    const ch_adapter *ad = linked(o->keep, &link);
+    if (!ad) {
+        tpl_store(o);
+        return;
+    }
+    gw_argv av = {0};
+    gw_argv_adds(&av, "HGET");
+    gw_argv_addkey(&av, gw_api_keys(o->api), GW_K_TOKEN, GW_KEY_OWN,
+                   ad->token_of ? ad->token_of : ad->name);
+    gw_argv_adds(&av, "access");
+    gw_api_op_send(o, &av, GW_API_ANY, on_tpl_token);
+}
+
 /* PUT /templates/{id}: the record checked, then stored within the limit. */
 static void template_put(const gw_api *a, gw_req *rq, const gw_api_token *t, const char *id) {
     json_t *b = gw_api_body(rq);
@@ -375,19 +701,7 @@ static void template_put(const gw_api *a, gw_req *rq, const gw_api_token *t, con
     }
     o->keep = rec;
     snprintf(o->id, sizeof o->id, "%s", id);
-    char *js = json_dumps(rec, JSON_COMPACT);
-    if (!js) {
-        gw_api_oom(rq);
-        gw_api_op_free(o);
-        return;
-    }
-    gw_argv av = GW_API_EVAL(o->api, tpl_put_lua, 1);
-    gw_api_add_dept_key(&av, o->api, GW_K_TPL, o->dept);
-    gw_argv_adds(&av, id);
-    gw_argv_adds(&av, js);
-    gw_argv_addf(&av, "%d", MAX_TEMPLATES);
-    gw_api_op_send(o, &av, GW_API_INT, on_tpl_put);
-    free(js);
+    tpl_check_link(o);
 }
 
 void gw_templates_item(const gw_api *a, gw_req *rq, const gw_api_token *t) {

@@ -32,7 +32,7 @@ typedef enum key_type {
     KT_INT,      /* integer in [min, max] */
     KT_RATE,     /* non-negative decimal, messages per second */
     KT_HOSTPORT, /* HOST:PORT */
-    KT_REDIS,    /* redis:// or unix: */
+    KT_REDIS,    /* redis://, unix: or redis-cluster:// */
     KT_ENUM,     /* one of a '|' separated list in `choices` */
     KT_HOURS,    /* HH:MM-HH:MM */
 } key_type;
@@ -56,6 +56,8 @@ static const key_def keys[] = {
     {"server", "test_clock", KT_BOOL, "false", F(server_test_clock), 0, 0, NULL},
     {"redis", "url", KT_REDIS, "redis://127.0.0.1:6379/0", F(redis_url), 0, 0, NULL},
     {"redis", "partitions", KT_INT, "16", F(redis_partitions), 1, 1024, NULL},
+    {"redis", "wait_replicas", KT_INT, "0", F(redis_wait_replicas), 0, 64, NULL},
+    {"redis", "wait_timeout_ms", KT_INT, "1000", F(redis_wait_timeout_ms), 1, 60000, NULL},
     {"log", "level", KT_ENUM, "info", F(log_level), 0, 0, "debug|info|warn|error"},
     {"scheduler", "timezone", KT_STR, "Asia/Ho_Chi_Minh", F(scheduler_timezone), 0, 0, NULL},
     {"scheduler", "max_attempts", KT_INT, "8", F(scheduler_max_attempts), 1, 100, NULL},
@@ -67,6 +69,7 @@ static const key_def keys[] = {
     {"scheduler", "retention_sweep_ms", KT_INT, "60000", F(scheduler_retention_sweep_ms), 50,
      86400000, NULL},
     {"admin", "tokens_file", KT_STR, "", F(admin_tokens_file), 0, 0, NULL},
+    {"admin", "departments_file", KT_STR, "", F(admin_departments_file), 0, 0, NULL},
     {"admin", "audit_days", KT_INT, "365", F(admin_audit_days), 1, 3650, NULL},
     {"console", "idle_minutes", KT_INT, "30", F(console_idle_minutes), 1, 1440, NULL},
     {"console", "max_hours", KT_INT, "12", F(console_max_hours), 1, 168, NULL},
@@ -130,6 +133,14 @@ static void channels_public_url(gw_config *c) {
         c->channels[i].s.public_url = c->public_url;
 }
 
+/* 1 when some channel reads its keys from [section]. */
+static int channel_section(const gw_config *c, const char *section) {
+    for (size_t i = 0; i < c->n_channels; i++)
+        if (!strcasecmp(c->channels[i].section, section))
+            return 1;
+    return 0;
+}
+
 static const ch_key *find_channel_key(const gw_channel_cfg *ch, const char *key, size_t *idx) {
     for (size_t i = 0; i < ch->n_keys; i++)
         if (!strcasecmp(ch->keys[i].key, key)) {
@@ -168,6 +179,7 @@ static int channels_init(gw_config *c) {
         const ch_adapter *ad = ch_adapter_at(i);
         ch->ad = ad;
         ch->name = ad ? ad->name : WEBCHAT_CHANNEL;
+        ch->section = ad && ad->section ? ad->section : ch->name;
         ch->keys = ad ? ad->keys : webchat_keys;
         ch->n_keys = ad ? ad->n_keys : webchat_n_keys;
         ch->s.rate = ad ? ad->policy->default_rate : WEBCHAT_DEFAULT_RATE;
@@ -180,6 +192,7 @@ static int channels_init(gw_config *c) {
         ch->s.shared_secret = ch->s.sender = ch->s.status_callback = ch->s.oauth_base = "";
         ch->s.oauth_secret = ch->s.allowed_addrs = ch->s.more_text = ch->s.refresh_token = "";
         ch->s.zns_api_base = ch->s.quiet_hours = ch->s.allowed_origins = "";
+        ch->s.unreachable_days = 0;
         for (size_t k = 0; k < ch->n_keys; k++) {
             char err[256];
             if (channel_store(ch, k, ch->keys[k].def, err, sizeof err))
@@ -218,16 +231,26 @@ static int channel_set(gw_config *c, const char *section, const char *key, const
             ch->s.rate = x;
         return 1;
     }
-    if (!(ch = find_channel(c, section)))
+    if (!channel_section(c, section))
         return 0;
-    size_t i;
-    if (!find_channel_key(ch, key, &i)) {
-        gw_errlist_add(errs, "%s: unknown key '%s' in [%s]", where, key, ch->name);
-        *rc = MC_EINVAL;
-        return 1;
+    /* a section may feed several channels (ZNS's keys live in [zalo]): each channel that
+     * declares the key gets it; the key is unknown when none does */
+    int known = 0;
+    for (size_t k = 0; k < c->n_channels; k++) {
+        size_t i;
+        ch = &c->channels[k];
+        if (strcasecmp(ch->section, section) || !find_channel_key(ch, key, &i))
+            continue;
+        known++;
+        if ((*rc = channel_store(ch, i, value, err, sizeof err))) {
+            gw_errlist_add(errs, "%s: [%s] %s: %s", where, ch->section, ch->keys[i].key, err);
+            return 1;
+        }
     }
-    if ((*rc = channel_store(ch, i, value, err, sizeof err)))
-        gw_errlist_add(errs, "%s: [%s] %s: %s", where, ch->name, ch->keys[i].key, err);
+    if (!known) {
+        gw_errlist_add(errs, "%s: unknown key '%s' in [%s]", where, key, section);
+        *rc = MC_EINVAL;
+    }
     return 1;
 }
 
@@ -242,7 +265,7 @@ static int known_section(gw_config *c, const char *section) {
     for (size_t i = 0; i < MC_ARRAY_LEN(keys); i++)
         if (!strcasecmp(keys[i].section, section))
             return 1;
-    return find_channel(c, section) != NULL;
+    return channel_section(c, section);
 }
 
 static int parse_bool(const char *v, int *out) {
@@ -332,6 +355,73 @@ int gw_hostport_parse(const char *s, char *host, size_t hostlen, int *port, char
     return 0;
 }
 
+/* ":password@" at the start of p (the user name before ':' is ignored): copied into out,
+ * *p moved past it. 0, or MC_EINVAL. */
+static int url_password(const char **p, gw_redis_addr *out, char *err, size_t errlen) {
+    const char *at = strchr(*p, '@');
+    if (!at)
+        return 0;
+    const char *colon = memchr(*p, ':', (size_t)(at - *p));
+    const char *pw = colon ? colon + 1 : *p;
+    size_t pl = (size_t)(at - pw);
+    if (pl >= sizeof out->password) {
+        snprintf(err, errlen, "password too long in redis url");
+        return MC_EINVAL;
+    }
+    memcpy(out->password, pw, pl);
+    *p = at + 1;
+    return 0;
+}
+
+/* redis-cluster://[:password@]host:port[,host:port...][/0] */
+static int cluster_url(const char *url, gw_redis_addr *out, char *err, size_t errlen) {
+    const char *p = url + strlen("redis-cluster://");
+    if (url_password(&p, out, err, errlen))
+        return MC_EINVAL;
+    out->kind = GW_REDIS_CLUSTER;
+    const char *slash = strchr(p, '/');
+    if (slash && slash[1] && strcmp(slash + 1, "0")) {
+        snprintf(err, errlen, "a Redis Cluster has database 0 only, got '%s'", slash + 1);
+        return MC_EINVAL;
+    }
+    const char *end = slash ? slash : p + strlen(p);
+    while (p < end) {
+        const char *comma = memchr(p, ',', (size_t)(end - p));
+        size_t l = comma ? (size_t)(comma - p) : (size_t)(end - p);
+        char hp[GW_REDIS_HOST_MAX + 8];
+        if (out->n_seeds == GW_REDIS_MAX_SEEDS) {
+            snprintf(err, errlen, "more than %d seed nodes in '%s'", GW_REDIS_MAX_SEEDS, url);
+            return MC_EINVAL;
+        }
+        if (l == 0 || l >= sizeof hp) {
+            snprintf(err, errlen, "empty or too long seed node in '%s'", url);
+            return MC_EINVAL;
+        }
+        memcpy(hp, p, l);
+        hp[l] = '\0';
+        gw_redis_seed *sd = &out->seeds[out->n_seeds];
+        if (gw_hostport_parse(hp, sd->host, sizeof sd->host, &sd->port, err, errlen))
+            return MC_EINVAL;
+        if (sd->port == 0) {
+            snprintf(err, errlen, "redis port must not be 0 in '%s'", hp);
+            return MC_EINVAL;
+        }
+        out->n_seeds++;
+        p += l + (comma ? 1 : 0);
+        if (comma && p == end) {
+            snprintf(err, errlen, "empty seed node in '%s'", url);
+            return MC_EINVAL;
+        }
+    }
+    if (out->n_seeds == 0) {
+        snprintf(err, errlen, "no seed node in '%s'", url);
+        return MC_EINVAL;
+    }
+    snprintf(out->host, sizeof out->host, "%s", out->seeds[0].host);
+    out->port = out->seeds[0].port;
+    return 0;
+}
+
 int gw_redis_addr_parse(const char *url, gw_redis_addr *out, char *err, size_t errlen) {
     memset(out, 0, sizeof *out);
     if (!strncmp(url, "unix:", 5)) {
@@ -346,23 +436,18 @@ int gw_redis_addr_parse(const char *url, gw_redis_addr *out, char *err, size_t e
         strcpy(out->host, path);
         return 0;
     }
+    if (!strncmp(url, "redis-cluster://", 16))
+        return cluster_url(url, out, err, errlen);
     if (strncmp(url, "redis://", 8)) {
-        snprintf(err, errlen, "expected redis://host[:port][/db] or unix:/path, got '%s'", url);
+        snprintf(err, errlen,
+                 "expected redis://host[:port][/db], unix:/path or "
+                 "redis-cluster://host:port[,host:port...], got '%s'",
+                 url);
         return MC_EINVAL;
     }
     const char *p = url + 8;
-    const char *at = strchr(p, '@');
-    if (at) {
-        const char *colon = memchr(p, ':', (size_t)(at - p));
-        const char *pw = colon ? colon + 1 : p;
-        size_t pl = (size_t)(at - pw);
-        if (pl >= sizeof out->password) {
-            snprintf(err, errlen, "password too long in redis url");
-            return MC_EINVAL;
-        }
-        memcpy(out->password, pw, pl);
-        p = at + 1;
-    }
+    if (url_password(&p, out, err, errlen))
+        return MC_EINVAL;
     const char *slash = strchr(p, '/');
     size_t hp_len = slash ? (size_t)(slash - p) : strlen(p);
     char hp[300];
@@ -689,13 +774,23 @@ int gw_config_apply_env(gw_config *c, char *const *envp, gw_errlist *errs) {
         const gw_channel_cfg *ch = &c->channels[i];
         char rate[64];
         snprintf(rate, sizeof rate, "rate_%s", ch->name);
-        for (size_t k = 0; k < ch->n_keys; k++)
-            env_key(c, envp, ch->name, ch->keys[k].key, errs);
+        for (size_t k = 0; k < ch->n_keys; k++) {
+            /* a key of a shared section is applied once, by the first channel declaring it */
+            size_t idx, first = i;
+            for (size_t e = 0; e < i; e++)
+                if (!strcasecmp(c->channels[e].section, ch->section) &&
+                    find_channel_key(&c->channels[e], ch->keys[k].key, &idx)) {
+                    first = e;
+                    break;
+                }
+            if (first == i)
+                env_key(c, envp, ch->section, ch->keys[k].key, errs);
+        }
         env_key(c, envp, "scheduler", rate, errs);
     }
     for (size_t i = 0; i < MC_ARRAY_LEN(keys); i++) {
         /* channel sections and rates were applied above, from the channels' tables */
-        if (find_channel(c, keys[i].section) ||
+        if (channel_section(c, keys[i].section) ||
             (!strcasecmp(keys[i].section, "scheduler") && !strncmp(keys[i].key, "rate_", 5)))
             continue;
         env_key(c, envp, keys[i].section, keys[i].key, errs);

@@ -15,7 +15,9 @@
 
 /* One channel's section: the keys its channel declares, and their values. */
 typedef struct gw_channel_cfg {
-    const char *name;                 /* the channel's name (its section) */
+    const char *name;                 /* the channel's name */
+    const char *section;              /* the [section] its keys are read from: its name, or
+                                         the section of the channel it lives in (ZNS's) */
     const ch_adapter *ad;             /* its adapter; NULL for the web chat */
     const ch_key *keys;               /* the keys of its section */
     size_t n_keys;                    /* entries */
@@ -33,15 +35,34 @@ typedef struct gw_errlist {
 void gw_errlist_add(gw_errlist *l, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void gw_errlist_clear(gw_errlist *l);
 
-typedef enum gw_redis_kind { GW_REDIS_TCP, GW_REDIS_UNIX } gw_redis_kind;
+typedef enum gw_redis_kind {
+    GW_REDIS_TCP,     /* redis://: one Redis over TCP */
+    GW_REDIS_UNIX,    /* unix:: one Redis on a unix socket */
+    GW_REDIS_CLUSTER, /* redis-cluster://: a Redis Cluster, reached through seed nodes */
+} gw_redis_kind;
 
-/* A parsed Redis address: redis://[:password@]host[:port][/db] or unix:/path. */
+#define GW_REDIS_HOST_MAX 256 /* bytes of a host name or socket path, NUL included */
+#define GW_REDIS_MAX_SEEDS 16 /* seed nodes of a redis-cluster:// URL */
+
+/* One node of a cluster URL. */
+typedef struct gw_redis_seed {
+    char host[GW_REDIS_HOST_MAX]; /* TCP host */
+    int port;                     /* TCP port */
+} gw_redis_seed;
+
+/*
+ * A parsed Redis address: redis://[:password@]host[:port][/db], unix:/path, or
+ * redis-cluster://[:password@]host:port[,host:port...] (the seeds: any nodes of the
+ * cluster; the store asks one of them for the others). A cluster has database 0 only.
+ */
 typedef struct gw_redis_addr {
-    gw_redis_kind kind; /* TCP or unix socket */
-    char host[256];     /* TCP host, or the socket path for unix */
-    int port;           /* TCP port */
-    int db;             /* SELECT index, 0 by default */
-    char password[128]; /* AUTH password, empty for none */
+    gw_redis_kind kind;                      /* TCP, unix socket, or cluster */
+    char host[GW_REDIS_HOST_MAX];            /* TCP host, socket path, or the first seed */
+    int port;                                /* TCP port (the first seed's) */
+    int db;                                  /* SELECT index, 0 by default */
+    char password[128];                      /* AUTH password, empty for none */
+    gw_redis_seed seeds[GW_REDIS_MAX_SEEDS]; /* cluster: the seed nodes */
+    int n_seeds;                             /* cluster: entries of seeds */
 } gw_redis_addr;
 
 /*
@@ -61,6 +82,8 @@ typedef struct gw_config {
     char *redis_url;       /* as written */
     gw_redis_addr redis;   /* parsed redis_url */
     long redis_partitions; /* inbound/outbound partitions (store/gw_keys.h); fixed per deployment */
+    long redis_wait_replicas;   /* webhooks and API writes wait for WAIT N (0: they do not) */
+    long redis_wait_timeout_ms; /* how long that WAIT may take */
     /* [log] */
     char *log_level; /* debug|info|warn|error */
     /* [scheduler] */
@@ -70,13 +93,14 @@ typedef struct gw_config {
     long scheduler_retention_sweep_ms; /* how often the retention sweeper looks */
     /* [admin] */
     char *admin_tokens_file;
+    char *admin_departments_file; /* departments: names, wards, report categories ("" none) */
     long admin_audit_days; /* the audit trail keeps this many days */
     /* [console] officers' sessions (api/gw_console.c) */
-    long console_idle_minutes;  /* a session ends after this long without a request */
-    long console_max_hours;     /* ... and this long after sign-in, whatever happens */
-    int console_token_sign_in;  /* the console also offers sign-in with a department token */
-    long console_max_failures;  /* failed sign-ins of one user before the lock */
-    long console_lock_minutes;  /* the window those failures are counted in, and the lock */
+    long console_idle_minutes; /* a session ends after this long without a request */
+    long console_max_hours;    /* ... and this long after sign-in, whatever happens */
+    int console_token_sign_in; /* the console also offers sign-in with a department token */
+    long console_max_failures; /* failed sign-ins of one user before the lock */
+    long console_lock_minutes; /* the window those failures are counted in, and the lock */
     /* [worker] */
     char *worker_consumer;     /* consumer name in the stream groups; "" = host:port */
     long worker_claim_idle_ms; /* take over work another process left idle this long */

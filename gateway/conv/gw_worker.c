@@ -271,8 +271,8 @@ static void schedule(gw_worker *w) {
 
 /* ---- the feed of the inbound stream ---- */
 
-/* Entry ids are per stream: two partitions' streams give the same id to entries added
- * in the same millisecond, so an entry is ours only when its stream matches too. */
+/* An entry is its stream and its id: each partition's stream makes its own ids, so two
+ * partitions' entries of the same millisecond have the same id. */
 static int feed_has(void *priv, const char *stream, const char *id) {
     const gw_worker *w = priv;
     for (const in_msg *m = w->head; m; m = m->next)

@@ -79,7 +79,10 @@ static const char *notif_result(const gw_job *j, const redisReply *r) {
         return "cancelled";
     if (!j->dead)
         return "sent";
-    /* gw_lua_notif_fail's answer: 1 re-routed to the next channel, 2 dead */
+    /* gw_lua_notif_fail's answer: 1 re-routed to the next channel, 2 dead, 0 settled
+     * already (an entry delivered twice: counted once, when it died) */
+    if (r->type == REDIS_REPLY_INTEGER && r->integer == 0)
+        return NULL;
     return r->type == REDIS_REPLY_INTEGER && r->integer == 1 ? "failed" : "dead";
 }
 
@@ -96,7 +99,7 @@ static void on_acked(gw_store *st, redisReply *r, void *priv) {
             job_park(j);
             return;
         }
-    } else if (*j->notif)
+    } else if (*j->notif && notif_result(j, r))
         gw_metrics_notif(j->s->app->metrics, j->ch, notif_result(j, r));
     gw_job_finish(j);
 }
@@ -117,8 +120,8 @@ void gw_job_note(const gw_job *j, const char *result, const char *error) {
     char *line = o ? json_dumps(o, JSON_COMPACT) : NULL;
     char k[GW_KEYS_MAX];
     json_decref(o);
-    if (line && gw_key(j->s->app->keys, k, sizeof k, GW_K_ATTEMPTS, gw_job_notif_part(j),
-                       j->notif) > 0)
+    if (line &&
+        gw_key(j->s->app->keys, k, sizeof k, GW_K_ATTEMPTS, gw_job_notif_part(j), j->notif) > 0)
         gw_store_cmdf(j->s->app->store, NULL, NULL, "RPUSH %s %s", k, line);
     free(line);
 }
@@ -156,6 +159,7 @@ static int notif_outcome(gw_job *j, const char *dead_reason) {
         gw_argv_addf(&a, "%d", j->attempts);
         gw_argv_addf(&a, "%" PRId64, tz);
         gw_argv_adds(&a, j->skipped ? "skipped" : "failed");
+        gw_argv_adds(&a, j->final ? "1" : "0");
     }
     gw_argv_adds(&a, j->id); /* the entry, last: the scripts acknowledge it */
     int rc = gw_argv_send(s->app->store, &a, on_acked, j);

@@ -51,9 +51,11 @@ const char gw_lua_notif_sent[] = GW_BC_NOTE_LUA GW_DAY_NOTE_LUA ACK_ENTRY_LUA
     "return ack_entry(1)\n";
 
 /* KEYS notif, stream, wire; ARGV: id channel reason now entry to text attempts
- * tz_offset_ms result entry. The channel failed for good (result "failed"), or was
- * skipped before a request (result "skipped": outside the citizen's window): the next
- * one of the fallback list, or dead. 1 re-routed, 2 dead. */
+ * tz_offset_ms result final entry. The channel failed for good (result "failed"), or was
+ * skipped before a request (result "skipped": outside the citizen's window, a citizen or
+ * a channel the sender remembers as out): the next one of the fallback list, or dead —
+ * dead at once when final is "1" (no channel can carry it: its provider template is
+ * disabled). 1 re-routed, 2 dead. */
 const char gw_lua_notif_fail[] = GW_BC_NOTE_LUA GW_DAY_NOTE_LUA ACK_ENTRY_LUA
     "TZ=tonumber(ARGV[9]) or 0\n"
     "local id,ch,reason,now=ARGV[1],ARGV[2],ARGV[3],tonumber(ARGV[4])\n"
@@ -64,18 +66,20 @@ const char gw_lua_notif_fail[] = GW_BC_NOTE_LUA GW_DAY_NOTE_LUA ACK_ENTRY_LUA
     "    result=ARGV[10],error=reason}))\n"
     "  local n=0 for c in string.gmatch(h[2] or '','[^,%s]+') do n=n+1 end\n"
     "  local idx=tonumber(h[3]) or 0\n"
-    "  if idx+1<n then\n"
+    "  if idx+1<n and ARGV[11]~='1' then\n"
     "    redis.call('HSET',k,'status','scheduled','idx',idx+1)\n"
     "    redis.call('ZADD',K.due(),now,id)\n"
     "    return ack_entry(1)\n"
     "  end\n"
     "  redis.call('HSET',k,'status','dead')\n"
     "  bc_note(h[4],ch,nil,'dead',true)\n"
+    "  reason=dead_why(id,reason)\n"
     "  dead_note(id,h[5],ch,reason,tonumber(ARGV[8]) or 0,now)\n"
+    "  redis.call('XADD',K.dead(),'*','ch',ch,'entry',ARGV[5],'to',ARGV[6],\n"
+    "    'text',ARGV[7],'reason',reason,'attempts',ARGV[8],'at',ARGV[4],'notif',id)\n"
+    "  return ack_entry(2)\n"
     "end\n"
-    "redis.call('XADD',K.dead(),'*','ch',ch,'entry',ARGV[5],'to',ARGV[6],\n"
-    "  'text',ARGV[7],'reason',reason,'attempts',ARGV[8],'at',ARGV[4],'notif',id)\n"
-    "return ack_entry(2)\n";
+    "return ack_entry(0)\n";
 
 /* KEYS notif, stream, wire; ARGV: id channel now tz_offset_ms entry. The broadcast of a
  * notification still waiting on the outbound stream was cancelled: it becomes cancelled,

@@ -89,6 +89,10 @@ gw_job *gw_job_new(gw_sender *s, const char *channel, const char *id, const redi
             j->text_len = v->len;
         } else if (!strcmp(k->str, "quick") && !j->quick)
             j->quick = strndup(v->str, v->len);
+        else if (!strcmp(k->str, "data") && !j->data && v->len <= GW_JOB_MAX_TEXT) {
+            j->data = strndup(v->str, v->len);
+            j->data_len = j->data ? v->len : 0;
+        }
     }
     *valid = j->text && *j->to;
     j->seq = ++s->next_seq;
@@ -155,6 +159,65 @@ static void on_bc_status(gw_store *st, redisReply *r, void *priv) {
     gw_job_start(j);
 }
 
+/* What the channel remembers (ch_policy.remembers), asked for right before the first part
+ * of a notification: the citizen it could not reach lately (in the citizen's partition),
+ * then whether the whole channel is out of its daily quota (a key of its own). Either
+ * acknowledges it as skipped: the notification goes on to its next channel at once,
+ * without a request the provider would refuse (and may charge for). */
+static void on_hold(gw_store *st, redisReply *r, void *priv) {
+    (void)st;
+    gw_job *j = gw_job_looked_up(priv, r);
+    if (!j)
+        return;
+    if (r->type == REDIS_REPLY_STRING) {
+        gw_log(GW_INFO, "send.channel_held", "{s:s, s:s}", "channel", j->ch, "entry", j->id);
+        j->skipped = 1;
+        gw_job_ack(j, "quota");
+        return;
+    }
+    gw_job_start(j);
+}
+
+static void on_unreach(gw_store *st, redisReply *r, void *priv) {
+    (void)st;
+    gw_job *j = gw_job_looked_up(priv, r);
+    if (!j)
+        return;
+    if (r->type == REDIS_REPLY_STRING) {
+        gw_log(GW_INFO, "send.unreachable_remembered", "{s:s, s:s}", "channel", j->ch, "entry",
+               j->id);
+        j->skipped = 1;
+        gw_job_ack(j, "unreachable");
+        return;
+    }
+    char k[GW_KEYS_MAX];
+    gw_key(j->s->app->keys, k, sizeof k, GW_K_HOLD, GW_KEY_OWN, j->ch);
+    if (!gw_store_cmdf(j->s->app->store, on_hold, j, "GET %s", k))
+        j->looking = 1;
+    else
+        gw_job_start(j);
+}
+
+/* The provider's answer taught something to remember (gw_job.c's on_answer): this
+ * citizen is unreachable on the channel for [..] unreachable_days, or the channel is
+ * out until its quota resets. Fire and forget: a lost write costs one refused request. */
+static void remember(gw_job *j, const ch_result *res) {
+    const ch_settings *st = gw_channel_conf(j->s->app->cfg, j->ch);
+    char k[GW_KEYS_MAX];
+    if (res->unreachable && st && st->unreachable_days > 0) {
+        gw_key(j->s->app->keys, k, sizeof k, GW_K_UNREACH, who_part(j), j->ch, j->to);
+        gw_store_cmdf(j->s->app->store, NULL, NULL, "SET %s %s EX %ld", k, res->reason,
+                      st->unreachable_days * 86400L);
+    }
+    if (res->hold_ms > 0) {
+        gw_key(j->s->app->keys, k, sizeof k, GW_K_HOLD, GW_KEY_OWN, j->ch);
+        gw_store_cmdf(j->s->app->store, NULL, NULL, "SET %s %s PX %" PRId64, k, res->reason,
+                      res->hold_ms);
+        gw_log(GW_WARN, "send.channel_hold", "{s:s, s:s, s:I}", "channel", j->ch, "reason",
+               res->reason, "ms", (json_int_t)res->hold_ms);
+    }
+}
+
 /* A broadcast recipient that has not left yet first checks that its broadcast
  * was not cancelled meanwhile (DELETE /broadcasts/{id} cancels what the
  * scheduler still holds; this stops what already waits on the stream). A part
@@ -179,6 +242,16 @@ void gw_job_start(gw_job *j) {
         char k[GW_KEYS_MAX];
         gw_key(ks, k, sizeof k, GW_K_CONV, who_part(j), j->ch, j->to);
         if (!gw_store_cmdf(s->app->store, on_window, j, "HGET %s last_in_ms", k)) {
+            j->looking = 1;
+            return;
+        }
+    }
+    if (!j->remembered_checked && *j->notif && ad && ad->policy && ad->policy->remembers &&
+        j->part == 0 && j->mark < 0) {
+        j->remembered_checked = 1;
+        char k[GW_KEYS_MAX];
+        gw_key(ks, k, sizeof k, GW_K_UNREACH, who_part(j), j->ch, j->to);
+        if (!gw_store_cmdf(s->app->store, on_unreach, j, "GET %s", k)) {
             j->looking = 1;
             return;
         }
@@ -255,7 +328,11 @@ static int job_render(gw_job *j, char *err, size_t errlen) {
     o.n_quick = quick_of(j, q, CH_MAX_QUICK, &qroot);
     o.purpose = !strcmp(j->purpose, "update") ? CH_PURPOSE_UPDATE : CH_PURPOSE_REPLY;
     o.tag = *j->tag ? j->tag : NULL;
-    o.tracking_id = j->id;
+    /* the notification id, the same on every attempt and every process (ZNS echoes it in
+     * its delivery event; channels/zns.c says why it is no idempotency guarantee) */
+    o.tracking_id = *j->notif ? j->notif : j->id;
+    o.data = j->data;
+    o.data_len = j->data_len;
     o.reply_to = *j->ref ? j->ref : NULL;
     int rc = ad->render(&st, &o, j->parts, GW_JOB_MAX_PARTS, &j->n_parts, err, errlen);
     if (!rc && j->n_parts && j->parts[0].segments)
@@ -414,6 +491,15 @@ static void on_answer(void *arg, const gw_httpc_resp *r) {
     }
     gw_log(GW_WARN, "send.permanent", "{s:s, s:s, s:s, s:s}", "channel", j->ch, "entry", j->id,
            "reason", res.reason, "detail", res.detail);
+    if (*j->notif)
+        remember(j, &res);
+    if (res.final && *j->notif) {
+        /* the notification itself cannot go (its provider template was disabled): dead,
+         * not the next channel; the department sees it in its dead list with the reason */
+        j->final = 1;
+        gw_log(GW_WARN, "send.notification_dead", "{s:s, s:s, s:s, s:s}", "channel", j->ch, "notif",
+               j->notif, "reason", res.reason, "detail", res.detail);
+    }
     gw_job_ack(j, *res.reason ? res.reason : "permanent");
 }
 

@@ -69,6 +69,8 @@ struct gw_job {
     char *text;                      /* owned */
     size_t text_len;                 /* bytes in text */
     char *quick;                     /* owned JSON array or NULL */
+    char *data;                      /* owned: the provider template message (ZNS) or NULL */
+    size_t data_len;                 /* bytes in data */
     ch_http parts[GW_JOB_MAX_PARTS]; /* rendered requests */
     size_t n_parts, part;            /* how many, the next to send */
     int mark;                        /* part our wire mark names in Redis, -1 none */
@@ -80,7 +82,11 @@ struct gw_job {
     int in_http;             /* a request of it is with gw_httpc (queued or on the wire) */
     int bc_checked;          /* its broadcast's status was looked up before the first part */
     int window_checked;      /* the citizen's chat window was looked up before the first part */
-    int skipped;             /* outside the window: acknowledged as skipped, not failed */
+    int remembered_checked;  /* the channel's memory (citizen unreachable, channel out of
+                                quota) was looked up before the first part */
+    int skipped;             /* outside the window, or remembered unreachable or out of quota:
+                                acknowledged as skipped, not failed */
+    int final;               /* its failure ends the notification (no next channel) */
     int cancelled;           /* its broadcast was cancelled before it left: acked as such */
     int acking;              /* its EXEC is in flight */
     int dead;                /* gw_job_ack records a failure */

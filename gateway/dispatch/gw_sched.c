@@ -6,8 +6,9 @@
  * the scheduler at once without a lock and without sending anything twice: a
  * notification leaves the partition's due set in the same atomic step that puts it
  * on the partition's outbound stream of its channel (fields to text purpose notif,
- * and bc for a broadcast recipient, so the sender can see a later cancel) and
- * marks it "sending".
+ * bc for a broadcast recipient, so the sender can see a later cancel, and data, the
+ * notification's data:<channel> field: a provider template message prepared for that
+ * channel when it was accepted, ZNS's) and marks it "sending".
  *
  * The script checks, in order: the broadcast cancelled (→ cancelled), not_after
  * (→ expired), a missing recipient (→ the next channel of the fallback list,
@@ -111,7 +112,7 @@ static const char pass_lua[] = GW_BC_NOTE_LUA GW_DAY_NOTE_LUA
     "  if h[1]~='scheduled' then redis.call('ZREM',due,id)\n"
     "  else\n"
     "    local chs={} for c in string.gmatch(h[4] or '','[^,%s]+') do chs[#chs+1]=c end\n"
-    "    local idx0=tonumber(h[5]) or 0 local idx=idx0\n"
+    "    local idx=tonumber(h[5]) or 0\n"
     "    local na=tonumber(h[6]) or 0\n"
     "    local ok,to=pcall(cjson.decode,h[3] or '')\n"
     "    if not ok or type(to)~='table' then to={} end\n"
@@ -137,32 +138,31 @@ static const char pass_lua[] = GW_BC_NOTE_LUA GW_DAY_NOTE_LUA
     "        idx=idx+1\n"
     "      end\n"
     "      if not rcpt then\n"
-    "        local why=h[2] and 'no channel left' or 'no text'\n"
+    "        local why=h[2] and dead_why(id,'no channel left') or 'no text'\n"
     "        redis.call('HSET',k,'status','dead','idx',idx)\n"
     "        redis.call('XADD',K.dead(),'*','notif',id,'reason',why,'at',now)\n"
     "        bc_note(h[8],bch,nil,'dead',true)\n"
     "        dead_note(id,h[9],bch,why,0,now)\n"
     "        redis.call('ZREM',due,id) n[4]=n[4]+1\n"
     "      else\n"
-    "        local ch=chs[idx+1] local c=C[ch] local hold=nil local m=minute(now)\n"
-    "        if c and h[7]~='urgent' and inside(m,c.qs,c.qe) then hold=next_at(c.qe)\n"
-    "        elseif c and bc and inside(m,c.ns,c.ne) then hold=next_at(c.ne) end\n"
+    "        local ch=chs[idx+1] local c=C[ch] local hold,wait=nil,nil local m=minute(now)\n"
+    "        if c and h[7]~='urgent' and inside(m,c.qs,c.qe) then hold=next_at(c.qe) "
+    "wait='quiet_hours'\n"
+    "        elseif c and bc and inside(m,c.ns,c.ne) then hold=next_at(c.ne) wait='night' end\n"
     "        if hold then\n"
-    "          if idx~=idx0 then redis.call('HSET',k,'idx',idx) end\n"
+    "          redis.call('HSET',k,'idx',idx,'wait',wait,'wait_until',hold)\n"
     "          redis.call('ZADD',due,hold,id) n[3]=n[3]+1\n"
     "        elseif c and c.left>=0 and c.left<1 then\n"
-    "          if idx~=idx0 then redis.call('HSET',k,'idx',idx) end\n"
-    "          n[5]=n[5]+1\n"
+    "          redis.call('HSET',k,'idx',idx,'wait','rate_limit','wait_until',now) n[5]=n[5]+1\n"
     "        else\n"
     "          if c and c.left>=0 then c.left=c.left-1 c.used=c.used+1 end\n"
-    "          if bc then\n"
-    "            redis.call('XADD',K.out(ch),'*','to',rcpt,'text',h[2],'purpose','update',\n"
-    "              'notif',id,'bc',h[8])\n"
-    "          else\n"
-    "            redis.call('XADD',K.out(ch),'*','to',rcpt,'text',h[2],'purpose','update',\n"
-    "              'notif',id)\n"
-    "          end\n"
+    "          local a={'XADD',K.out(ch),'*','to',rcpt,'text',h[2],'purpose','update','notif',id}\n"
+    "          if bc then a[#a+1]='bc' a[#a+1]=h[8] end\n"
+    "          local d=redis.call('HGET',k,'data:'..ch)\n"
+    "          if d then a[#a+1]='data' a[#a+1]=d end\n"
+    "          redis.call(unpack(a))\n"
     "          redis.call('HSET',k,'status','sending','idx',idx,'channel',ch)\n"
+    "          redis.call('HDEL',k,'wait','wait_until')\n"
     "          redis.call('ZREM',due,id) n[1]=n[1]+1\n"
     "        end\n"
     "      end\n"

@@ -110,6 +110,7 @@ void gw_job_free(gw_job *j) {
         ch_http_clear(&j->parts[i]);
     free(j->text);
     free(j->quick);
+    free(j->data);
     free(j);
 }
 
@@ -245,7 +246,8 @@ static void touch_jobs(gw_sender *s) {
 
 /* The refreshable token of a channel, or NULL. */
 gw_token *gw_sender_token(const gw_sender *s, const char *channel) {
-    int i = gw_channel_index(channel);
+    const ch_adapter *ad = ch_adapter_find(channel);
+    int i = gw_channel_index(ad && ad->token_of ? ad->token_of : channel);
     return i < 0 ? NULL : s->tokens[i];
 }
 
@@ -272,7 +274,7 @@ int gw_sender_open(gw_app *app, gw_sender **out, char *err, size_t errlen) {
     int rc = MC_ENOMEM;
     gw_httpc_opts ho = {0};
     gw_sender *s = *out = calloc(1, sizeof *s);
-    if (!s || !(s->wire = gw_wire_new(app->loop, &app->cfg->redis)))
+    if (!s || !(s->wire = gw_wire_new(app->loop, &app->cfg->redis, app->store)))
         goto oom;
     s->app = app;
     if (!(s->http = gw_httpc_new(app->loop, &ho, err, errlen)))

@@ -71,6 +71,7 @@ typedef struct hook {
     size_t waiting;        /* scripts not answered yet */
     long long added;       /* events the scripts added */
     int failed;            /* a script failed: 503 */
+    int short_replicas;    /* written, but fewer replicas than [redis] wait_replicas have it */
 } hook;
 
 #define WEBHOOK_PREFIX "/webhook/" /* + the channel's name */
@@ -89,18 +90,29 @@ static void answer_ok(gw_req *rq, const ch_adapter *ad, const ch_settings *st) {
 
 /* One script's answer; the last one answers the provider. */
 static void on_persisted(gw_store *s, redisReply *r, void *priv) {
-    (void)s;
     hook *h = priv;
+    long long acked = 0;
     if (!r || r->type == REDIS_REPLY_ERROR) {
         gw_log(GW_ERROR, "webhook.persist_failed", "{s:s, s:s}", "channel", h->ad->name, "error",
                r && r->str ? r->str : "connection lost");
         h->failed = 1;
-    } else if (r->type == REDIS_REPLY_INTEGER)
-        h->added += r->integer;
+    } else {
+        if (r->type == REDIS_REPLY_INTEGER)
+            h->added += r->integer;
+        if (gw_store_waited_short(s, &acked)) {
+            gw_log(GW_WARN, "webhook.replicas_short", "{s:s, s:I}", "channel", h->ad->name, "acked",
+                   (json_int_t)acked);
+            h->short_replicas = 1;
+        }
+    }
     if (--h->waiting > 0)
         return;
     if (h->failed)
         gw_req_error(h->rq, 503, "unavailable", "the message store is unavailable; retry");
+    else if (h->short_replicas)
+        /* the events are stored (a retry is deduplicated): only their copies are missing */
+        gw_req_error(h->rq, 503, "replicas",
+                     "stored, but fewer replicas than required acknowledged it; retry");
     else {
         gw_log(GW_INFO, "webhook.accepted", "{s:s, s:I, s:I}", "channel", h->ad->name, "events",
                (json_int_t)h->events, "new", (json_int_t)h->added);
@@ -245,8 +257,11 @@ static void on_webhook(gw_req *rq, void *priv) {
             goto done;
         if (msgs[i].kind == CH_EV_ECHO) /* our own message coming back */
             continue;
+        /* an event may belong to another channel of the same account (a ZNS delivery
+         * arrives on Zalo's webhook): it is that channel's, in its citizen's partition */
+        const char *ev_ch = msgs[i].channel ? msgs[i].channel : channel;
         char who[2 * CH_MAX_ID + 2];
-        int wl = snprintf(who, sizeof who, "%s:%s", channel, msgs[i].sender);
+        int wl = snprintf(who, sizeof who, "%s:%s", ev_ch, msgs[i].sender);
         unsigned part = gw_keyspace_part_of(app->keys, who, (size_t)wl);
         part_batch *pb = NULL;
         for (size_t k = 0; k < n_batches && !pb; k++)
@@ -263,7 +278,7 @@ static void on_webhook(gw_req *rq, void *priv) {
             pb->count_at = pb->argv.n;
             gw_argv_adds(&pb->argv, "0"); /* replaced below */
         }
-        add_event(&pb->argv, channel, &msgs[i], cr.now_ms);
+        add_event(&pb->argv, ev_ch, &msgs[i], cr.now_ms);
         pb->events++;
         events++;
     }
@@ -292,7 +307,9 @@ static void on_webhook(gw_req *rq, void *priv) {
             pb->argv.v[pb->count_at] = nbuf;
             pb->argv.l[pb->count_at] = strlen(nbuf);
         }
-        if (gw_argv_send(app->store, &pb->argv, on_persisted, h)) {
+        /* with [redis] wait_replicas, answered once that many replicas have the events */
+        if (gw_argv_send_wait(app->store, &pb->argv, (int)app->cfg->redis_wait_replicas,
+                              app->cfg->redis_wait_timeout_ms, on_persisted, h)) {
             /* not sent: count it failed, as if answered (the others still answer) */
             h->failed = 1;
             if (--h->waiting == 0) {
@@ -331,8 +348,8 @@ int gw_webhooks_open(gw_app *app, gw_webhooks **out, char *err, size_t errlen) {
         const ch_adapter *ad = ch_adapter_at(i);
         const ch_settings *st = gw_channel_conf(app->cfg, name);
         char path[96];
-        if (!st || !st->enabled)
-            continue;
+        if (!st || !st->enabled || !ad->verify || !ad->parse)
+            continue; /* no webhook of its own (ZNS: its events come with Zalo's) */
         unsigned m = ad->methods ? ad->methods(st) : CH_M_POST;
         unsigned methods = (m & CH_M_GET ? GW_M_GET : 0) | (m & CH_M_POST ? GW_M_POST : 0);
         snprintf(path, sizeof path, WEBHOOK_PREFIX "%s", name);

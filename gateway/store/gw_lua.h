@@ -39,7 +39,10 @@
  * write, so it is kept 40 days after its last new counter, without an EXPIRE per
  * outcome);
  * dead_note(id, dept, ch, reason, attempts, now) also records the death in the
- * notification hash and in the department's dead list. */
+ * notification hash and in the department's dead list. dead_why(id, fallback) is the
+ * reason a dead notification shows: each channel it tried with the last failure there
+ * ("zalo: outside_window; sms: invalid_number"; one channel: its error alone, the channel
+ * being the dead letter's own field), or fallback when none failed. */
 #define GW_DAY_NOTE_LUA                                                                            \
     "local TZ=0\n"                                                                                 \
     "local function ymd(ms)\n"                                                                     \
@@ -62,6 +65,20 @@
     "  if redis.call('HINCRBY',sk,((ch and ch~='') and ch or '-')..':'..outcome,1)==1 then\n"      \
     "    redis.call('EXPIRE',sk," GW_LUA_STATS_TTL_S ")\n"                                         \
     "  end\n"                                                                                      \
+    "end\n"                                                                                        \
+    "local function dead_why(id,fallback)\n"                                                       \
+    "  local seen,out={},{}\n"                                                                     \
+    "  for _,a in ipairs(redis.call('LRANGE',K.attempts(id),0,-1)) do\n"                           \
+    "    local ok,v=pcall(cjson.decode,a)\n"                                                       \
+    "    if ok and type(v)=='table' and type(v.channel)=='string' and v.channel~='' and\n"         \
+    "      (v.result=='failed' or v.result=='skipped') then\n"                                     \
+    "      if not seen[v.channel] then out[#out+1]=v.channel end\n"                                \
+    "      seen[v.channel]=tostring(v.error or v.result)\n"                                        \
+    "    end\n"                                                                                    \
+    "  end\n"                                                                                      \
+    "  if #out==0 then return fallback elseif #out==1 then return seen[out[1]] end\n"              \
+    "  for i,c in ipairs(out) do out[i]=c..': '..seen[c] end\n"                                    \
+    "  return table.concat(out,'; ')\n"                                                            \
     "end\n"                                                                                        \
     "local function dead_note(id,dept,ch,reason,attempts,now)\n"                                   \
     "  redis.call('HSET',K.notif(id),'dead_reason',reason or '','dead_ms',now,"                    \

@@ -1,7 +1,7 @@
 /*
  * gw_reader.c — consumer-group reading of the work streams (gw_reader.h).
  *
- * Big idea: one XREADGROUP reads every stream of every feed that has room, on a
+ * Big idea: one XREADGROUP reads every stream of a group that has room, on a
  * connection that may block. Two passes alternate: after a (re)connect the
  * pending pass re-reads this consumer's own unacknowledged entries (cursor per
  * stream: entries after the last one taken, so none is taken twice) until a
@@ -9,6 +9,13 @@
  * an XAUTOCLAIM per stream takes over what another consumer left idle. Entries
  * this process already holds (a re-read after a reconnect, our own entry
  * claimed back) are skipped: the feed's `has` says so.
+ *
+ * A group is the streams one XREADGROUP may name. On one Redis that is every stream:
+ * one read for all, as it always was. A Redis Cluster refuses a command naming keys
+ * of several slots, so there a group is the streams of one slot — of one partition,
+ * whose streams share its tag — each group with its own pending pass and its own
+ * blocking read on a lane of the reader's store (a connection of its own to the
+ * group's node).
  */
 #include "gateway/store/gw_reader.h"
 
@@ -30,8 +37,18 @@
 typedef struct rstream {
     char name[GW_READER_STREAM_MAX]; /* the stream */
     int feed;                        /* index of its feed */
+    size_t group;                    /* index of its group */
     char cursor[CURSOR_MAX];         /* pending pass: entries after this id */
 } rstream;
+
+/* The streams one read names, and that read's state. */
+typedef struct rgroup {
+    struct gw_reader *r; /* owner */
+    size_t index;        /* its place in groups (and its lane) */
+    int slot;            /* cluster: the slot of its streams; -1 on one Redis */
+    int reading;         /* an XREADGROUP is in flight */
+    int pending_pass;    /* re-reading our own pending entries */
+} rgroup;
 
 struct gw_reader {
     gw_reader_opts o;         /* options (consumer copied) */
@@ -41,9 +58,9 @@ struct gw_reader {
     size_t n_feeds;           /* used entries */
     rstream *streams;         /* every stream of every feed, owned */
     size_t n_streams;         /* used entries */
-    int reading;              /* an XREADGROUP is in flight */
+    rgroup **groups;          /* the reads (each allocated: a read in flight points to it) */
+    size_t n_groups;          /* used entries */
     int groups_ready;         /* XGROUP CREATE sent since the last connect */
-    int pending_pass;         /* re-reading our own pending entries */
     uv_timer_t timer;         /* retries and periodic claims */
     uint64_t last_claim;      /* loop time of the last claim round, ms */
     int closing;              /* free in progress */
@@ -51,6 +68,7 @@ struct gw_reader {
 };
 
 static void read_more(gw_reader *r);
+static void read_group(gw_reader *r, rgroup *g, const int *full);
 
 void gw_reader_ack(gw_store *st, const char *stream, const char *id) {
     gw_store_cmdf(st, NULL, NULL, "XACK %s " GW_GROUP " %s", stream, id);
@@ -87,7 +105,7 @@ static void after_taking(gw_reader *r) {
 
 /* [[stream, [[id, fields]...]]...]: hands the entries over; returns how many came
  * and, during the pending pass, moves each stream's cursor past its last entry. */
-static size_t take_streams(gw_reader *r, const redisReply *rep) {
+static size_t take_streams(gw_reader *r, const rgroup *g, const redisReply *rep) {
     size_t n = 0;
     if (rep->type != REDIS_REPLY_ARRAY)
         return 0;
@@ -102,19 +120,25 @@ static size_t take_streams(gw_reader *r, const redisReply *rep) {
             continue;
         n += list->elements;
         for (size_t j = 0; j < list->elements; j++)
-            hand_over(r, s, list->element[j], r->pending_pass);
+            hand_over(r, s, list->element[j], g->pending_pass);
         const redisReply *last = list->elements ? list->element[list->elements - 1] : NULL;
-        if (r->pending_pass && last && last->type == REDIS_REPLY_ARRAY && last->elements >= 1 &&
+        if (g->pending_pass && last && last->type == REDIS_REPLY_ARRAY && last->elements >= 1 &&
             last->element[0]->type == REDIS_REPLY_STRING)
             snprintf(s->cursor, sizeof s->cursor, "%s", last->element[0]->str);
     }
     return n;
 }
 
+static void feeds_full(const gw_reader *r, int *full) {
+    for (size_t f = 0; f < r->n_feeds; f++)
+        full[f] = feed_full(r, (int)f);
+}
+
 static void on_read(gw_store *st, redisReply *rep, void *priv) {
     (void)st;
-    gw_reader *r = priv;
-    r->reading = 0;
+    rgroup *g = priv;
+    gw_reader *r = g->r;
+    g->reading = 0;
     if (r->closing || r->paused)
         return; /* what was read stays pending: the next pass takes it */
     if (!rep || rep->type == REDIS_REPLY_ERROR) {
@@ -122,11 +146,13 @@ static void on_read(gw_store *st, redisReply *rep, void *priv) {
             r->groups_ready = 0;
         return; /* the timer reads again */
     }
-    size_t n = take_streams(r, rep);
-    if (r->pending_pass && n == 0)
-        r->pending_pass = 0; /* our own backlog is done: now new entries */
+    size_t n = take_streams(r, g, rep);
+    if (g->pending_pass && n == 0)
+        g->pending_pass = 0; /* our own backlog is done: now new entries */
     after_taking(r);
-    read_more(r);
+    int full[MAX_FEEDS];
+    feeds_full(r, full);
+    read_group(r, g, full);
 }
 
 /* One XAUTOCLAIM in flight: which stream it was for. */
@@ -178,14 +204,13 @@ static void create_groups(gw_reader *r) {
     r->groups_ready = 1;
 }
 
-static void read_more(gw_reader *r) {
-    if (r->reading || r->closing || r->paused || !gw_store_up(r->rd) || r->n_streams == 0)
+/* One group's read, of its streams whose feed has room (full: per feed). */
+static void read_group(gw_reader *r, rgroup *g, const int *full) {
+    if (g->reading || r->closing || r->paused || !gw_store_up(r->rd))
         return;
-    int full[MAX_FEEDS], n_open = 0;
-    for (size_t f = 0; f < r->n_feeds; f++)
-        full[f] = feed_full(r, (int)f);
+    size_t n_open = 0;
     for (size_t i = 0; i < r->n_streams; i++)
-        n_open += !full[r->streams[i].feed];
+        n_open += r->streams[i].group == g->index && !full[r->streams[i].feed];
     if (n_open == 0)
         return; /* back-pressure: read again when a feed kicks */
     if (!r->groups_ready)
@@ -197,25 +222,38 @@ static void read_more(gw_reader *r) {
     gw_argv_adds(&a, r->consumer);
     gw_argv_adds(&a, "COUNT");
     gw_argv_addf(&a, "%d", READ_COUNT);
-    if (!r->pending_pass) {
+    if (!g->pending_pass) {
         gw_argv_adds(&a, "BLOCK");
         gw_argv_adds(&a, READ_BLOCK_MS);
     }
     gw_argv_adds(&a, "STREAMS");
     for (size_t i = 0; i < r->n_streams; i++)
-        if (!full[r->streams[i].feed])
+        if (r->streams[i].group == g->index && !full[r->streams[i].feed])
             gw_argv_adds(&a, r->streams[i].name);
     for (size_t i = 0; i < r->n_streams; i++)
-        if (!full[r->streams[i].feed])
-            gw_argv_adds(&a, r->pending_pass ? r->streams[i].cursor : ">");
+        if (r->streams[i].group == g->index && !full[r->streams[i].feed])
+            gw_argv_adds(&a, g->pending_pass ? r->streams[i].cursor : ">");
     /* The pending pass may bring back entries this process is acknowledging right
      * now. It goes on the main connection, behind the acknowledgements queued
      * there, so that its answer never holds an entry acknowledged (and gone from
      * the feed) meanwhile, which the `has` check would miss and take again; it
-     * never blocks. The reader's own connection would race them. */
-    if (!gw_argv_send(r->pending_pass ? r->o.store : r->rd, &a, on_read, r))
-        r->reading = 1;
+     * never blocks. The reader's own connection would race them. A blocking read
+     * has its group's lane (in a cluster: a connection of its own, so that one group's
+     * block holds up neither the others nor the XGROUP commands on lane 0). */
+    int rc = g->pending_pass ? gw_argv_send(r->o.store, &a, on_read, g)
+                             : gw_argv_send_lane(r->rd, (unsigned)g->index + 1, &a, on_read, g);
+    if (!rc)
+        g->reading = 1;
     gw_argv_free(&a);
+}
+
+static void read_more(gw_reader *r) {
+    if (r->closing || r->paused || !gw_store_up(r->rd) || r->n_streams == 0)
+        return;
+    int full[MAX_FEEDS];
+    feeds_full(r, full);
+    for (size_t i = 0; i < r->n_groups; i++)
+        read_group(r, r->groups[i], full);
 }
 
 void gw_reader_kick(gw_reader *r) {
@@ -234,20 +272,23 @@ static void on_timer(uv_timer_t *t) {
 }
 
 static void start_pending_pass(gw_reader *r) {
-    r->pending_pass = 1;
+    for (size_t i = 0; i < r->n_groups; i++)
+        r->groups[i]->pending_pass = 1;
     for (size_t i = 0; i < r->n_streams; i++)
         snprintf(r->streams[i].cursor, sizeof r->streams[i].cursor, "0");
 }
 
 static void on_reader_state(gw_store *s, int up, void *priv) {
-    (void)s;
     gw_reader *r = priv;
     if (up) {
         r->groups_ready = 0;
         start_pending_pass(r); /* after a reconnect, first our own unacknowledged entries */
         read_more(r);
-    } else {
-        r->reading = 0;
+    } else if (!gw_store_cluster(s)) {
+        /* the one connection is gone with its read; in a cluster the lanes of the nodes
+         * still up keep theirs, and every read answers (NULL when its link drops) */
+        for (size_t i = 0; i < r->n_groups; i++)
+            r->groups[i]->reading = 0;
     }
 }
 
@@ -258,7 +299,6 @@ gw_reader *gw_reader_new(const gw_reader_opts *o) {
     r->o = *o;
     snprintf(r->consumer, sizeof r->consumer, "%s", o->consumer);
     r->o.consumer = r->consumer;
-    r->pending_pass = 1;
     r->rd = gw_store_new(o->loop, o->addr);
     if (!r->rd) {
         free(r);
@@ -269,6 +309,25 @@ gw_reader *gw_reader_new(const gw_reader_opts *o) {
     r->timer.data = r;
     uv_timer_start(&r->timer, on_timer, TICK_MS, TICK_MS);
     return r;
+}
+
+/* The group of a stream: the one group on one Redis, its slot's in a cluster (made when
+ * new); the index, or -1 on OOM. */
+static long group_of(gw_reader *r, const char *name) {
+    int slot = gw_store_cluster(r->rd) ? (int)gw_keys_slot(name, strlen(name)) : -1;
+    for (size_t i = 0; i < r->n_groups; i++)
+        if (r->groups[i]->slot == slot)
+            return (long)i;
+    rgroup **v = realloc(r->groups, (r->n_groups + 1) * sizeof *v);
+    if (!v)
+        return -1;
+    r->groups = v;
+    rgroup *g = calloc(1, sizeof *g);
+    if (!g)
+        return -1;
+    *g = (rgroup){r, r->n_groups, slot, 0, 1};
+    r->groups[r->n_groups++] = g;
+    return (long)g->index;
 }
 
 int gw_reader_add(gw_reader *r, const gw_feed *f) {
@@ -282,13 +341,18 @@ int gw_reader_add(gw_reader *r, const gw_feed *f) {
         return MC_ENOMEM;
     r->streams = grown;
     int fi = (int)r->n_feeds;
-    r->feeds[r->n_feeds++] = *f;
     for (size_t i = 0; i < f->n_streams; i++) {
-        rstream *s = &r->streams[r->n_streams++];
+        long g = group_of(r, f->streams[i]);
+        if (g < 0)
+            return MC_ENOMEM; /* the streams added so far are not counted */
+        rstream *s = &r->streams[r->n_streams + i];
         snprintf(s->name, sizeof s->name, "%s", f->streams[i]);
         s->feed = fi;
+        s->group = (size_t)g;
         snprintf(s->cursor, sizeof s->cursor, "0");
     }
+    r->n_streams += f->n_streams;
+    r->feeds[r->n_feeds++] = *f;
     r->feeds[fi].streams = NULL; /* the names live in streams[] now */
     r->groups_ready = 0;
     return 0;
@@ -301,6 +365,9 @@ void gw_reader_pause(gw_reader *r) {
 
 static void on_timer_closed(uv_handle_t *h) {
     gw_reader *r = h->data;
+    for (size_t i = 0; i < r->n_groups; i++)
+        free(r->groups[i]);
+    free(r->groups);
     free(r->streams);
     free(r);
 }

@@ -10,11 +10,17 @@
  * each, forever). Anything readable afterwards is end-of-file or an error:
  * the connection is dropped and opened again after RETRY_MS (doubling while
  * it keeps failing), also when the handshake gets no answer in HANDSHAKE_MS.
+ *
+ * A link is one such connection to one server. One Redis: one link, always. A
+ * cluster: a link per primary the commands went to, opened on the first command
+ * that needs it (that command is refused: the caller tries again shortly), chosen by
+ * the store's slot map for the command's key (gw_store_slot_addr).
  */
 #include "gateway/store/gw_wire.h"
 
 #include "core/mc.h"
 #include "gateway/app/gw_log.h"
+#include "gateway/store/gw_cluster.h"
 
 #include <hiredis/hiredis.h>
 #include <stdarg.h>
@@ -25,47 +31,61 @@
 #define RETRY_MAX_MS 5000 /* the wait doubles up to this while it keeps failing */
 #define HANDSHAKE_MS 5000 /* a connection not ready by then is dropped */
 
+typedef struct link link;
+
 /* One connection: its context and its poll handle, freed together. */
 typedef struct conn {
     uv_poll_t poll;
     redisContext *c; /* owned */
-    gw_wire *w;      /* owner, NULL once detached */
+    link *l;         /* owner, NULL once detached */
     int handshake;   /* replies still expected from AUTH/SELECT/PING */
     int pending;     /* bytes wait in the context's output buffer */
     int events;      /* what the poll watches */
 } conn;
 
+/* The connection to one server, and what it takes to keep one open. */
+struct link {
+    gw_wire *w;                   /* owner */
+    link *next;                   /* the wire's list */
+    char host[GW_REDIS_HOST_MAX]; /* TCP host, or the unix socket path */
+    int port;                     /* TCP port; 0 for the unix socket */
+    conn *cn;                     /* current connection or NULL */
+    int ready;                    /* handshake done, replies off */
+    int failures;                 /* connections in a row that never got ready */
+    int closing;                  /* let go: its timer is closing */
+    uv_timer_t retry;             /* reconnects, and times the handshake out */
+};
+
 struct gw_wire {
-    uv_loop_t *loop;    /* borrowed */
-    gw_redis_addr addr; /* copied */
-    conn *cn;           /* current connection or NULL */
-    int ready;          /* handshake done, replies off */
-    int failures;       /* connections in a row that never got ready */
-    uv_timer_t retry;
+    uv_loop_t *loop;       /* borrowed */
+    gw_redis_addr addr;    /* copied */
+    const gw_store *route; /* a cluster's slot map, borrowed */
+    int cluster;           /* addr is a cluster */
+    link *links;           /* one Redis: exactly one */
     int closing;
 };
 
-static void connect_now(gw_wire *w);
+static void connect_now(link *l);
 static void on_poll(uv_poll_t *h, int status, int events);
 
 static void on_retry(uv_timer_t *t) {
     connect_now(t->data);
 }
 
-static void drop(gw_wire *w, const char *why);
+static void drop(link *l, const char *why);
 
 static void on_handshake_timeout(uv_timer_t *t) {
-    gw_wire *w = t->data;
-    if (w->cn && !w->ready)
-        drop(w, "no answer to the handshake");
+    link *l = t->data;
+    if (l->cn && !l->ready)
+        drop(l, "no answer to the handshake");
 }
 
-static void schedule_retry(gw_wire *w) {
+static void schedule_retry(link *l) {
     uint64_t d = RETRY_MS;
-    for (int i = 0; i < w->failures && d < RETRY_MAX_MS; i++)
+    for (int i = 0; i < l->failures && d < RETRY_MAX_MS; i++)
         d *= 2;
-    w->failures++;
-    uv_timer_start(&w->retry, on_retry, d < RETRY_MAX_MS ? d : RETRY_MAX_MS, 0);
+    l->failures++;
+    uv_timer_start(&l->retry, on_retry, d < RETRY_MAX_MS ? d : RETRY_MAX_MS, 0);
 }
 
 static void on_conn_closed(uv_handle_t *h) {
@@ -74,23 +94,24 @@ static void on_conn_closed(uv_handle_t *h) {
     free(cn);
 }
 
-/* Drops the current connection; a new one is tried after RETRY_MS. */
-static void drop(gw_wire *w, const char *why) {
-    conn *cn = w->cn;
+/* Drops the link's connection; a new one is tried after RETRY_MS (unless it goes). */
+static void drop(link *l, const char *why) {
+    conn *cn = l->cn;
     if (!cn)
         return;
-    if (!w->closing && (w->ready || why))
-        gw_log(GW_WARN, "redis.wire_down", "{s:s}", "error",
-               why ? why : (cn->c->errstr[0] ? cn->c->errstr : "closed"));
-    if (w->ready)
-        w->failures = 0;
-    w->cn = NULL;
-    w->ready = 0;
-    cn->w = NULL;
+    if (!l->closing && (l->ready || why))
+        gw_log(GW_WARN, "redis.wire_down", "{s:s, s:s, s:i}", "error",
+               why ? why : (cn->c->errstr[0] ? cn->c->errstr : "closed"), "host", l->host, "port",
+               l->port);
+    if (l->ready)
+        l->failures = 0;
+    l->cn = NULL;
+    l->ready = 0;
+    cn->l = NULL;
     uv_poll_stop(&cn->poll);
     uv_close((uv_handle_t *)&cn->poll, on_conn_closed);
-    if (!w->closing)
-        schedule_retry(w);
+    if (!l->closing)
+        schedule_retry(l);
 }
 
 static void watch(conn *cn) {
@@ -114,7 +135,7 @@ static int write_out(conn *cn) {
 
 /* Reads the handshake's replies; anything later means the link is over. */
 static int read_in(conn *cn) {
-    gw_wire *w = cn->w;
+    link *l = cn->l;
     if (redisBufferRead(cn->c) != REDIS_OK)
         return MC_EIO;
     void *r = NULL;
@@ -122,16 +143,16 @@ static int read_in(conn *cn) {
         redisReply *rep = r;
         int bad = rep->type == REDIS_REPLY_ERROR;
         if (bad) /* LOADING after a restart is expected; the same refusal once is enough */
-            gw_log(w->failures || (rep->str && !strncmp(rep->str, "LOADING", 7)) ? GW_DEBUG
+            gw_log(l->failures || (rep->str && !strncmp(rep->str, "LOADING", 7)) ? GW_DEBUG
                                                                                  : GW_WARN,
                    "redis.wire_refused", "{s:s}", "error", rep->str ? rep->str : "");
         freeReplyObject(rep);
         if (bad || cn->handshake == 0)
             return MC_EIO;
         if (--cn->handshake == 0) {
-            w->ready = 1;
-            uv_timer_stop(&w->retry);
-            gw_log(GW_INFO, "redis.wire_up", "{s:s}", "addr", w->addr.host);
+            l->ready = 1;
+            uv_timer_stop(&l->retry);
+            gw_log(GW_INFO, "redis.wire_up", "{s:s, s:i}", "addr", l->host, "port", l->port);
         }
         r = NULL;
     }
@@ -140,38 +161,38 @@ static int read_in(conn *cn) {
 
 static void on_poll(uv_poll_t *h, int status, int events) {
     conn *cn = h->data;
-    gw_wire *w = cn->w;
-    if (!w)
+    link *l = cn->l;
+    if (!l)
         return;
     if (status < 0) {
-        drop(w, uv_strerror(status));
+        drop(l, uv_strerror(status));
         return;
     }
     if ((events & UV_READABLE) && read_in(cn)) {
-        drop(w, NULL);
+        drop(l, NULL);
         return;
     }
     if ((events & UV_WRITABLE) && cn->pending && write_out(cn) && cn->c->err)
-        drop(w, NULL);
+        drop(l, NULL);
 }
 
-static void connect_now(gw_wire *w) {
-    if (w->closing || w->cn)
+static void connect_now(link *l) {
+    gw_wire *w = l->w;
+    if (l->closing || l->cn)
         return;
-    redisContext *c = w->addr.kind == GW_REDIS_UNIX
-                          ? redisConnectUnixNonBlock(w->addr.host)
-                          : redisConnectNonBlock(w->addr.host, w->addr.port);
+    redisContext *c =
+        l->port ? redisConnectNonBlock(l->host, l->port) : redisConnectUnixNonBlock(l->host);
     conn *cn = c && !c->err ? calloc(1, sizeof *cn) : NULL;
     if (!cn || uv_poll_init_socket(w->loop, &cn->poll, c->fd)) {
         free(cn);
         redisFree(c);
-        schedule_retry(w);
+        schedule_retry(l);
         return;
     }
     cn->c = c;
-    cn->w = w;
+    cn->l = l;
     cn->poll.data = cn;
-    w->cn = cn;
+    l->cn = cn;
     if (w->addr.password[0]) {
         redisAppendCommand(c, "AUTH %s", w->addr.password);
         cn->handshake++;
@@ -185,66 +206,150 @@ static void connect_now(gw_wire *w) {
     redisAppendCommand(c, "CLIENT REPLY OFF");
     cn->pending = 1;
     watch(cn); /* written once the connect completes (the socket turns writable) */
-    uv_timer_start(&w->retry, on_handshake_timeout, HANDSHAKE_MS, 0);
+    uv_timer_start(&l->retry, on_handshake_timeout, HANDSHAKE_MS, 0);
 }
 
-gw_wire *gw_wire_new(uv_loop_t *loop, const gw_redis_addr *addr) {
+/* A new link to host:port (0: the unix socket host), connecting; NULL on OOM. */
+static link *link_add(gw_wire *w, const char *host, int port) {
+    link *l = calloc(1, sizeof *l);
+    if (!l)
+        return NULL;
+    l->w = w;
+    snprintf(l->host, sizeof l->host, "%s", host);
+    l->port = port;
+    uv_timer_init(w->loop, &l->retry);
+    l->retry.data = l;
+    l->next = w->links;
+    w->links = l;
+    connect_now(l);
+    return l;
+}
+
+static link *link_find(gw_wire *w, const char *host, int port) {
+    for (link *l = w->links; l; l = l->next)
+        if (l->port == port && !strcmp(l->host, host))
+            return l;
+    return NULL;
+}
+
+static void on_link_closed(uv_handle_t *h) {
+    free(h->data);
+}
+
+/* Lets every link go (their memory once their timers closed). */
+static void links_free(gw_wire *w) {
+    while (w->links) {
+        link *l = w->links;
+        w->links = l->next;
+        l->closing = 1;
+        drop(l, NULL);
+        uv_timer_stop(&l->retry);
+        uv_close((uv_handle_t *)&l->retry, on_link_closed);
+    }
+}
+
+gw_wire *gw_wire_new(uv_loop_t *loop, const gw_redis_addr *addr, const gw_store *route) {
+    int cluster = addr->kind == GW_REDIS_CLUSTER;
+    if (cluster && !route)
+        return NULL;
     gw_wire *w = calloc(1, sizeof *w);
     if (!w)
         return NULL;
     w->loop = loop;
     w->addr = *addr;
-    uv_timer_init(loop, &w->retry);
-    w->retry.data = w;
-    connect_now(w);
+    w->route = route;
+    w->cluster = cluster;
+    if (!cluster && !link_add(w, addr->host, addr->kind == GW_REDIS_UNIX ? 0 : addr->port)) {
+        free(w);
+        return NULL;
+    }
     return w;
-}
-
-static void on_retry_closed(uv_handle_t *h) {
-    free(h->data);
 }
 
 void gw_wire_free(gw_wire *w) {
     if (!w)
         return;
     w->closing = 1;
-    drop(w, NULL);
-    uv_timer_stop(&w->retry);
-    uv_close((uv_handle_t *)&w->retry, on_retry_closed);
+    links_free(w);
+    free(w);
 }
 
 void gw_wire_reset(gw_wire *w) {
     if (!w || w->closing)
         return;
-    drop(w, "reset: the store reconnected");
-    w->failures = 0;
-    uv_timer_stop(&w->retry);
-    connect_now(w);
+    if (w->cluster) {
+        links_free(w); /* each opens again when a command needs it */
+        return;
+    }
+    link *l = w->links;
+    drop(l, "reset: the store reconnected");
+    l->failures = 0;
+    uv_timer_stop(&l->retry);
+    connect_now(l);
+}
+
+static int link_ready(const link *l) {
+    return l && l->ready && l->cn;
 }
 
 int gw_wire_ready(const gw_wire *w) {
-    return w && w->ready && w->cn;
+    for (const link *l = w ? w->links : NULL; l; l = l->next)
+        if (link_ready(l))
+            return 1;
+    return 0;
+}
+
+/* The link a formatted command goes to, ready; NULL when there is none yet. */
+static link *link_for(gw_wire *w, const char *cmd, size_t len, int *rc) {
+    *rc = MC_EUNAVAIL;
+    if (!w->cluster)
+        return link_ready(w->links) ? w->links : NULL;
+    gw_cmd_route rt;
+    if (gw_cluster_route(cmd, len, &rt) || rt.kind != GW_CMD_KEYED) {
+        *rc = MC_EINVAL;
+        return NULL;
+    }
+    char host[GW_REDIS_HOST_MAX];
+    int port;
+    if (gw_store_slot_addr(w->route, (unsigned)rt.slot, host, sizeof host, &port))
+        return NULL;
+    link *l = link_find(w, host, port);
+    if (!l)
+        link_add(w, host, port); /* ready for the next command */
+    return link_ready(l) ? l : NULL;
 }
 
 int gw_wire_cmdf(gw_wire *w, const char *fmt, ...) {
-    if (!gw_wire_ready(w))
+    if (!w || w->closing || (!w->cluster && !link_ready(w->links)))
         return MC_EUNAVAIL;
-    conn *cn = w->cn;
-    if (cn->pending && write_out(cn)) { /* a backlog: this command would wait behind it */
-        if (cn->c->err)
-            drop(w, NULL);
-        return MC_EUNAVAIL;
-    }
+    char *cmd = NULL;
     va_list ap;
     va_start(ap, fmt);
-    int rc = redisvAppendCommand(cn->c, fmt, ap);
+    int len = redisvFormatCommand(&cmd, fmt, ap);
     va_end(ap);
+    if (len < 0 || !cmd)
+        return MC_ENOMEM;
+    int rc;
+    link *l = link_for(w, cmd, (size_t)len, &rc);
+    if (!l) {
+        free(cmd);
+        return rc;
+    }
+    conn *cn = l->cn;
+    if (cn->pending && write_out(cn)) { /* a backlog: this command would wait behind it */
+        free(cmd);
+        if (cn->c->err)
+            drop(l, NULL);
+        return MC_EUNAVAIL;
+    }
+    rc = redisAppendFormattedCommand(cn->c, cmd, (size_t)len);
+    free(cmd);
     if (rc != REDIS_OK)
         return MC_ENOMEM;
     cn->pending = 1;
     rc = write_out(cn);
     if (rc && cn->c->err) {
-        drop(w, NULL);
+        drop(l, NULL);
         return MC_EUNAVAIL;
     }
     return rc;

@@ -17,7 +17,6 @@
  * name=value;name=value (canonical values of shared/spec/intents.md), style one of
  * clean/unaccented/teencode/caps/typo/long/english. '#' lines and blank lines are skipped.
  */
-#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,6 +27,7 @@
 #include "intents/nlu.h"
 #include "intents/nlu_model.h"
 #include "vi-nlp/vn_norm.h"
+#include "tests/unit/test_file.h"
 
 #define EVAL_MAX_LINES 100000
 #define EVAL_MAX_BYTES (16u << 20)
@@ -174,25 +174,6 @@ static int parse_dev(const char *path, char *buf, size_t len, gold *gs, size_t *
     return 0;
 }
 
-static char *read_all(const char *path, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        fprintf(stderr, "eval: %s: %s\n", path, strerror(errno));
-        return NULL;
-    }
-    char *b = malloc(EVAL_MAX_BYTES + 1);
-    size_t n = b ? fread(b, 1, EVAL_MAX_BYTES + 1, f) : 0;
-    fclose(f);
-    if (!b || n > EVAL_MAX_BYTES) {
-        fprintf(stderr, "eval: %s: %s\n", path, b ? "too large" : "out of memory");
-        free(b);
-        return NULL;
-    }
-    b[n] = '\0';
-    *len = n;
-    return b;
-}
-
 /* Tally of one classifier (pipeline or model alone) over the gold lines. */
 typedef struct tally {
     size_t conf[EVAL_MAX_CLASSES][EVAL_MAX_CLASSES]; /* [gold][predicted] */
@@ -268,7 +249,7 @@ int main(int argc, char **argv) {
     nlu_model *m = NULL;
     vn_normalizer *vn = NULL;
     tally *tp = calloc(1, sizeof *tp), *tm = calloc(1, sizeof *tm);
-    char *buf = read_all(data, &len);
+    char *buf = t_read_file("eval", data, EVAL_MAX_BYTES, &len);
     if (!buf || !tp || !tm)
         goto out;
     if (!(gs = malloc(EVAL_MAX_LINES * sizeof *gs)))

@@ -36,10 +36,10 @@
 
 import http from 'node:http';
 import fs from 'node:fs';
-import { randomBytes } from 'node:crypto';
+import { randomBytes, createHash } from 'node:crypto';
 import { pathToFileURL } from 'node:url';
 
-export const PROVIDERS = ['facebook', 'zalo', 'zalo-oauth', 'zns', 'twilio', 'kannel', 'unknown'];
+export const PROVIDERS = ['facebook', 'zalo', 'zalo-oauth', 'zns', 'zns-info', 'twilio', 'kannel', 'unknown'];
 
 const MAX_BODY = 1 << 20; // request bytes accepted before 413
 const DEFAULT_MAX_RECORDS = 10000; // records kept per provider
@@ -117,7 +117,10 @@ const ZNS_ERRORS = {
     '-109': 'ID of ZNS template is invalid',
     '-111': 'Template data is empty',
     '-112': 'Tracking id is invalid',
+    '-114': 'User is not receiving ZNS: inactive, blocked or not using Zalo',
+    '-118': 'Zalo account does not exist or has been disabled',
     '-124': 'Access token is invalid',
+    '-131': 'ZNS template is not approved or has been disabled',
     '-144': 'OA has exceeded the daily quota',
 };
 const znsError = (code, message) => ({ error: code, message: message || ZNS_ERRORS[String(code)] || 'Error' });
@@ -326,6 +329,51 @@ function rotateZalo(st) {
     return json(200, { access_token: z.accessToken, refresh_token: z.refreshToken, expires_in: String(z.expiresIn) });
 }
 
+// ZNS's template info (GET /template/info/v2?template_id=): the templates of the
+// config's znsTemplates {id: {status, params: [{name, maxLength, require}]}}.
+function handleZnsInfo(rec, st) {
+    if (!zaloToken(rec, st)) return json(200, znsError(-124));
+    const t = st.znsTemplates[rec.query.template_id];
+    if (!t) return json(200, znsError(-109));
+    rec.valid = true;
+    return json(200, {
+        error: 0,
+        message: 'Success',
+        data: {
+            templateId: Number(rec.query.template_id) || rec.query.template_id,
+            templateName: t.name || 'template',
+            status: t.status || 'ENABLE',
+            listParams: (t.params || []).map((p) => ({ name: p.name, require: p.require ?? true, type: 'STRING', maxLength: p.maxLength ?? 30, minLength: 0, acceptNull: false })),
+            price: '200',
+        },
+    });
+}
+
+// The delivery event of a ZNS message, as Zalo posts it to the OA's webhook (channel-facts
+// §1.8): user_received_message with msg_id and tracking_id, the OA as sender and the phone
+// as recipient, signed like every OA event (X-ZEvent-Signature: mac=sha256(app_id + body +
+// timestamp + OA secret key)).
+function znsDelivery(st, phone, msgId, trackingId) {
+    const w = st.cfg.znsWebhook;
+    const ts = String(Date.now() + (w.clockOffsetMs || 0));
+    const body = JSON.stringify({
+        app_id: w.appId,
+        event_name: 'user_received_message',
+        sender: { id: w.oaId || '998877' },
+        recipient: { id: phone },
+        message: { msg_id: msgId, tracking_id: trackingId, delivery_time: ts },
+        timestamp: ts,
+    });
+    const mac = createHash('sha256').update(w.appId + body + ts + w.oaKey).digest('hex');
+    const u = new URL(w.url);
+    const req = http.request({ host: u.hostname, port: u.port, path: u.pathname, method: 'POST', headers: { 'Content-Type': 'application/json', 'X-ZEvent-Signature': `mac=${mac}`, 'Content-Length': Buffer.byteLength(body) } }, (res) => {
+        st.znsDeliveries.push({ phone, msgId, trackingId, status: res.statusCode });
+        res.resume();
+    });
+    req.on('error', (e) => st.znsDeliveries.push({ phone, msgId, trackingId, error: String(e.message) }));
+    req.end(body);
+}
+
 function handleZns(rec, st) {
     if (!zaloToken(rec, st)) return json(200, znsError(-124));
     if (!isJsonType(rec.headers['content-type'])) return json(200, znsError(-100, 'Content-Type must be application/json'));
@@ -335,13 +383,24 @@ function handleZns(rec, st) {
     if (!(nonEmptyString(b.template_id) || Number.isInteger(b.template_id))) return json(200, znsError(-109));
     if (!isObj(b.template_data) || Object.keys(b.template_data).length === 0) return json(200, znsError(-111));
     if (!nonEmptyString(b.tracking_id) || b.tracking_id.length > ZNS_TRACKING_MAX) return json(200, znsError(-112));
+    // The on-demand states (znsState): a phone not on Zalo, a disabled template, a spent quota.
+    const t = st.znsTemplates[String(b.template_id)];
+    if (st.znsNotOnZalo.has(b.phone)) return json(200, znsError(-118));
+    if (t && t.status && t.status !== 'ENABLE') return json(200, znsError(-131));
+    if (t && t.params) {
+        const want = t.params.map((p) => p.name).sort().join(',');
+        if (Object.keys(b.template_data).sort().join(',') !== want) return json(200, znsError(-111, 'Template data does not match the template'));
+    }
+    if (st.znsQuota.remaining <= 0) return json(200, znsError(-144));
     rec.valid = true;
     st.znsQuota.remaining = Math.max(0, st.znsQuota.remaining - 1);
+    const msgId = `${hex(8)}${(++st.seq.zns).toString(16).padStart(8, '0')}`;
+    rec.znsDeliver = { phone: b.phone, msgId, trackingId: b.tracking_id }; // sent once answered (serve)
     return json(200, {
         error: 0,
         message: 'Success',
         data: {
-            msg_id: `${hex(8)}${(++st.seq.zns).toString(16).padStart(8, '0')}`,
+            msg_id: msgId,
             sent_time: String(Date.now()),
             quota: { dailyQuota: String(st.znsQuota.daily), remainingQuota: String(st.znsQuota.remaining) },
         },
@@ -442,6 +501,8 @@ function route(method, path) {
         if (m) return ['twilio', (rec, st) => handleTwilio(rec, st, decodeURIComponent(m[1]))];
     } else if (method === 'GET' && path === '/cgi-bin/sendsms') {
         return ['kannel', handleKannel];
+    } else if (method === 'GET' && path === '/template/info/v2') {
+        return ['zns-info', handleZnsInfo];
     }
     return ['unknown', null];
 }
@@ -461,6 +522,10 @@ function normalizeConfig(c = {}) {
         twilio: { sid: c.twilio?.sid ?? 'ACfake0000000000000000000000000000', token: c.twilio?.token ?? 'fake-twilio-token' },
         kannel: { username: c.kannel?.username ?? 'fake-kannel', password: c.kannel?.password ?? 'fake-kannel-pass' },
         znsDailyQuota: c.znsDailyQuota ?? 500,
+        // {id: {status, params: [{name, maxLength, require}]}}: what template info answers
+        znsTemplates: c.znsTemplates ?? {},
+        // {url, appId, oaKey, oaId, clockOffsetMs, delayMs}: where delivery events go, or null
+        znsWebhook: c.znsWebhook ?? null,
         maxRecords: c.maxRecords ?? DEFAULT_MAX_RECORDS,
     };
 }
@@ -484,6 +549,9 @@ function freshState(cfg) {
             refreshes: [],
         },
         znsQuota: { daily: cfg.znsDailyQuota, remaining: cfg.znsDailyQuota },
+        znsTemplates: JSON.parse(JSON.stringify(cfg.znsTemplates)),
+        znsNotOnZalo: new Set(),
+        znsDeliveries: [],
         records: Object.fromEntries(PROVIDERS.map((p) => [p, []])),
         counts: Object.fromEntries(PROVIDERS.map((p) => [p, 0])),
         failures: Object.fromEntries(PROVIDERS.map((p) => [p, []])),
@@ -520,13 +588,14 @@ export async function startFakes(config = {}, { port = 0, host = '127.0.0.1' } =
     const sockets = new Set();
     const timers = new Set();
 
-    const later = (ms, fn) => {
+    const laterFn = (ms, fn) => {
         const t = setTimeout(() => {
             timers.delete(t);
             fn();
         }, ms);
         timers.add(t);
     };
+    const later = laterFn;
 
     function record(rec) {
         const name = rec.name;
@@ -631,6 +700,11 @@ export async function startFakes(config = {}, { port = 0, host = '127.0.0.1' } =
         if (answer === null) answer = rotateZalo(st); // a good refresh, not failed
         record(rec);
         finish(answer);
+        const d = rec.znsDeliver;
+        if (d && st.cfg.znsWebhook) {
+            const s0 = st;
+            laterFn(st.cfg.znsWebhook.delayMs ?? 50, () => znsDelivery(s0, d.phone, d.msgId, d.trackingId));
+        }
     }
 
     const server = http.createServer((req, res) => {
@@ -705,6 +779,19 @@ export async function startFakes(config = {}, { port = 0, host = '127.0.0.1' } =
                 w.reject(new Error(`fake ${w.name}: reset while waiting`));
             }
             st = freshState(cfg);
+        },
+        /**
+         * ZNS on demand: { notOnZalo: [phones '84...'] added, quotaLeft: n, template: {id, status,
+         * params} set }. Every later ZNS request sees the new state.
+         */
+        znsState({ notOnZalo, quotaLeft, template } = {}) {
+            for (const p of notOnZalo || []) st.znsNotOnZalo.add(p);
+            if (quotaLeft !== undefined) st.znsQuota.remaining = quotaLeft;
+            if (template) st.znsTemplates[String(template.id)] = { ...(st.znsTemplates[String(template.id)] || {}), ...template };
+        },
+        /** The ZNS delivery events posted so far: [{ phone, msgId, trackingId, status | error }]. */
+        znsDeliveries() {
+            return st.znsDeliveries.slice();
         },
         /** The current Zalo token pair. */
         zaloTokens() {

@@ -17,6 +17,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "tests/unit/test_file.h"
+
 #define DRIVER_MAX_INPUT (1u << 20) /* largest corpus file replayed, bytes */
 
 /* Optional in a target, as with libFuzzer: when defined, called once before the first input. */
@@ -26,19 +28,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 static size_t n_inputs, n_bytes;
 
 static int run_file(const char *path) {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        fprintf(stderr, "driver: %s: %s\n", path, strerror(errno));
+    size_t n;
+    char *buf = t_read_file("driver", path, DRIVER_MAX_INPUT, &n);
+    if (!buf)
         return -1;
-    }
-    uint8_t *buf = malloc(DRIVER_MAX_INPUT + 1);
-    size_t n = buf ? fread(buf, 1, DRIVER_MAX_INPUT + 1, f) : 0;
-    fclose(f);
-    if (!buf || n > DRIVER_MAX_INPUT) {
-        fprintf(stderr, "driver: %s: %s\n", path, buf ? "larger than 1 MiB" : "out of memory");
-        free(buf);
-        return -1;
-    }
     /* An exact-size copy, so ASan sees reads past the input's end. */
     uint8_t *exact = malloc(n ? n : 1);
     if (!exact) {

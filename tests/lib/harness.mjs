@@ -227,6 +227,131 @@ export async function startRedis(dir, { timeoutMs = 10000, args: extraArgs = [] 
     };
 }
 
+/** Runs redis-cli against the TCP node 127.0.0.1:port of a cluster, following MOVED and
+ * ASK (-c); resolves its trimmed stdout. */
+export function clusterCli(port, ...args) {
+    return new Promise((resolve, reject) => {
+        execFile('redis-cli', ['-c', '-h', '127.0.0.1', '-p', String(port), ...args.map(String)], { timeout: 5000 }, (err, stdout, stderr) => {
+            if (err) {
+                err.message += `\n${stderr}`;
+                reject(err);
+            } else resolve(stdout.trim());
+        });
+    });
+}
+
+async function freePorts(n) {
+    const ports = new Set();
+    while (ports.size < n) ports.add(await freePort());
+    return [...ports];
+}
+
+/**
+ * Starts a private Redis Cluster in `dir` on loopback: `primaries` primaries with
+ * `replicas` replicas each, every node on a free client port and a free bus port
+ * (--cluster-port), AOF off; joined with `redis-cli --cluster create` (slots spread evenly)
+ * and waited for until every node says cluster_state:ok and every replica is in sync.
+ * Returns {url (redis-cluster://127.0.0.1:<port>,...), nodes: [{port, pid, proc, dir,
+ * alive(), stop(), kill()}], cli(...args) (redis-cli -c on a live node), primaryOf(key)
+ * (the node serving key's slot), stop()}: stop() ends every node (SIGTERM, then waits).
+ */
+export async function startRedisCluster(dir, { primaries = 3, replicas = 0, nodeTimeoutMs = 2000, timeoutMs = 30000 } = {}) {
+    fs.mkdirSync(dir, { recursive: true });
+    const total = primaries * (1 + replicas);
+    const ports = await freePorts(2 * total);
+    const nodes = [];
+    const stopNodes = async () => {
+        for (const n of nodes) if (n.alive()) await n.stop();
+    };
+    try {
+        for (let i = 0; i < total; i++) {
+            const port = ports[2 * i];
+            const ndir = path.join(dir, `node${port}`);
+            fs.mkdirSync(ndir, { recursive: true });
+            const args = [
+                '--port', String(port),
+                '--bind', '127.0.0.1',
+                '--cluster-enabled', 'yes',
+                '--cluster-port', String(ports[2 * i + 1]),
+                '--cluster-config-file', path.join(ndir, 'nodes.conf'),
+                '--cluster-node-timeout', String(nodeTimeoutMs),
+                '--dir', ndir,
+                '--appendonly', 'no',
+                '--save', '',
+                '--daemonize', 'no',
+            ];
+            const proc = track(spawn('redis-server', args, { cwd: ndir, stdio: ['ignore', 'pipe', 'pipe'] }));
+            const output = [];
+            lineCollector(proc.stdout, output);
+            lineCollector(proc.stderr, output);
+            nodes.push({
+                port,
+                pid: proc.pid,
+                proc,
+                dir: ndir,
+                output,
+                alive: () => proc.exitCode === null && proc.signalCode === null,
+                stop: () => signalAndWait(proc, 'SIGTERM'),
+                kill: () => signalAndWait(proc, 'SIGKILL'),
+            });
+        }
+        const deadline = Date.now() + timeoutMs;
+        const until = async (what, fn) => {
+            for (;;) {
+                try {
+                    if (await fn()) return;
+                } catch {
+                    /* not yet */
+                }
+                if (Date.now() > deadline) throw new Error(`cluster: ${what} within ${timeoutMs} ms`);
+                await sleep(50);
+            }
+        };
+        for (const n of nodes) await until(`node ${n.port} did not answer PING`, async () => (await clusterCli(n.port, 'PING')) === 'PONG');
+        await new Promise((resolve, reject) => {
+            execFile(
+                'redis-cli',
+                ['--cluster', 'create', ...nodes.map((n) => `127.0.0.1:${n.port}`), '--cluster-replicas', String(replicas), '--cluster-yes'],
+                { timeout: timeoutMs },
+                (err, stdout, stderr) => (err ? reject(new Error(`redis-cli --cluster create: ${err.message}\n${stdout}\n${stderr}`)) : resolve()),
+            );
+        });
+        for (const n of nodes)
+            await until(`node ${n.port} is not ok`, async () => {
+                const info = await clusterCli(n.port, 'CLUSTER', 'INFO');
+                return info.includes('cluster_state:ok') && info.includes(`cluster_known_nodes:${total}`);
+            });
+        for (const n of nodes)
+            await until(`node ${n.port} is not in sync`, async () => {
+                const role = (await clusterCli(n.port, 'ROLE')).split('\n');
+                return role[0] === 'master' || role[3] === 'connected';
+            });
+    } catch (e) {
+        await stopNodes();
+        throw e;
+    }
+    const live = () => nodes.find((n) => n.alive());
+    return {
+        url: `redis-cluster://${nodes.map((n) => `127.0.0.1:${n.port}`).join(',')}`,
+        nodes,
+        dir,
+        cli: (...args) => clusterCli(live().port, ...args),
+        async primaryOf(key) {
+            const slot = Number(await clusterCli(live().port, 'CLUSTER', 'KEYSLOT', key));
+            for (const line of (await clusterCli(live().port, 'CLUSTER', 'NODES')).split('\n')) {
+                const f = line.split(' ');
+                if (!f[2] || !f[2].includes('master') || f[2].includes('fail')) continue;
+                for (const r of f.slice(8)) {
+                    const [lo, hi = lo] = r.split('-').map(Number);
+                    if (slot >= lo && slot <= hi) return nodes.find((n) => n.port === Number(f[1].split(':')[1].split('@')[0]));
+                }
+            }
+            return null;
+        },
+        stop: stopNodes,
+    };
+}
+
 /* ----------------------------------------------------------------- motcua */
 
 /** Runs `motcua ARGS...` to completion; resolves {code, signal, stdout, stderr}. */

@@ -118,23 +118,36 @@ static void challenge(void **state) {
     }
 }
 
+/* Parses an unsigned webhook POST of body[0..len) into m[0..*n): parse's code. */
+static int parse_body(const char *body, size_t len, ch_message *m, size_t *n, char *err,
+                      size_t errlen) {
+    t_headers h = {{0}, {0}, 0};
+    ch_request r = post(body, len, &h);
+    return ch_facebook_adapter.parse(&t_facebook, &r, m, n, err, errlen);
+}
+
 static size_t parse_file(const char *path, ch_message *out, int *rc, char *err, size_t errlen) {
     size_t len, n = 99;
     char *body = t_read(path, &len);
-    t_headers h = {{0}, {0}, 0};
-    ch_request r = post(body, len, &h);
-    *rc = ch_facebook_adapter.parse(&t_facebook, &r, out, &n, err, errlen);
+    *rc = parse_body(body, len, out, &n, err, errlen);
     free(body);
+    return n;
+}
+
+/* Parses a fixture the adapter must accept: the number of messages it gave into m. */
+static size_t parse_ok(const char *path, ch_message *m) {
+    char err[160] = "";
+    int rc;
+    size_t n = parse_file(path, m, &rc, err, sizeof err);
+    if (rc != 0)
+        fail_msg("%s: code %d (%s)", path, rc, err);
     return n;
 }
 
 static void parse_batch(void **state) {
     (void)state;
     ch_message m[CH_MAX_MESSAGES];
-    char err[160];
-    int rc;
-    size_t n = parse_file("tests/unit/data/ch_fb_batch.json", m, &rc, err, sizeof err);
-    assert_int_equal(rc, 0);
+    size_t n = parse_ok("tests/unit/data/ch_fb_batch.json", m);
     assert_int_equal(n, 4);
     /* Entry order, then item order. */
     assert_int_equal(m[0].kind, CH_EV_TEXT);
@@ -168,10 +181,7 @@ static void parse_batch(void **state) {
 static void parse_receipts(void **state) {
     (void)state;
     ch_message m[CH_MAX_MESSAGES];
-    char err[160];
-    int rc;
-    size_t n = parse_file("tests/unit/data/ch_fb_receipts.json", m, &rc, err, sizeof err);
-    assert_int_equal(rc, 0);
+    size_t n = parse_ok("tests/unit/data/ch_fb_receipts.json", m);
     assert_int_equal(n, 4); /* echo, 2 deliveries, read; the optin is skipped */
     assert_int_equal(m[0].kind, CH_EV_ECHO);
     assert_string_equal(m[0].provider_id, "m_ECHO1");
@@ -191,9 +201,7 @@ static void parse_receipts(void **state) {
 
 static int parse_str(const char *body, char *err, size_t errlen, size_t *n) {
     ch_message m[CH_MAX_MESSAGES];
-    t_headers h = {{0}, {0}, 0};
-    ch_request r = post(body, strlen(body), &h);
-    int rc = ch_facebook_adapter.parse(&t_facebook, &r, m, n, err, errlen);
+    int rc = parse_body(body, strlen(body), m, n, err, errlen);
     for (size_t i = 0; i < *n; i++)
         ch_message_clear(&m[i]);
     return rc;
@@ -218,9 +226,7 @@ static void postback_long_sender(void **state) {
     ch_message m[CH_MAX_MESSAGES];
     char err[160];
     size_t n = 0;
-    t_headers h = {{0}, {0}, 0};
-    ch_request r = post(body, strlen(body), &h);
-    assert_int_equal(ch_facebook_adapter.parse(&t_facebook, &r, m, &n, err, sizeof err), 0);
+    assert_int_equal(parse_body(body, strlen(body), m, &n, err, sizeof err), 0);
     assert_int_equal(n, 1);
     assert_int_equal(m[0].kind, CH_EV_POSTBACK);
     assert_true(t_utf8_ok(m[0].provider_id, strlen(m[0].provider_id)));
@@ -334,6 +340,31 @@ static void render_reply(void **state) {
     ch_http_clear(&out[0]);
 }
 
+/* Renders o under s into at most two requests: render's code (the requests let go). */
+static int render_rc(const ch_settings *s, const ch_outgoing *o) {
+    ch_http out[2];
+    size_t n = 0;
+    char err[160];
+    int rc = ch_facebook_adapter.render(s, o, out, 2, &n, err, sizeof err);
+    for (size_t i = 0; i < n; i++)
+        ch_http_clear(&out[i]);
+    return rc;
+}
+
+/* Renders o, which must give one request: its body as JSON (the caller decrefs). */
+static json_t *render_json(const ch_outgoing *o) {
+    ch_http out[2];
+    size_t n = 0;
+    char err[160] = "";
+    int rc = ch_facebook_adapter.render(&t_facebook, o, out, 2, &n, err, sizeof err);
+    if (rc != 0)
+        fail_msg("render: code %d (%s)", rc, err);
+    assert_int_equal(n, 1);
+    json_t *j = t_body_json(&out[0]);
+    ch_http_clear(&out[0]);
+    return j;
+}
+
 static void render_update_and_tag(void **state) {
     (void)state;
     const char *text = "Hồ sơ HS-2025-000123 đã có kết quả.";
@@ -341,24 +372,20 @@ static void render_update_and_tag(void **state) {
                      .text = text,
                      .text_len = strlen(text),
                      .purpose = CH_PURPOSE_UPDATE};
-    ch_http out[2];
-    size_t n = 0;
-    char err[160];
-    assert_int_equal(ch_facebook_adapter.render(&t_facebook, &o, out, 2, &n, err, sizeof err), 0);
-    json_t *j = t_body_json(&out[0]);
+    json_t *j = render_json(&o);
     assert_string_equal(json_string_value(json_object_get(j, "messaging_type")), "UPDATE");
     assert_null(json_object_get(json_object_get(j, "message"), "quick_replies"));
     json_decref(j);
-    ch_http_clear(&out[0]);
 
     o.tag = "ACCOUNT_UPDATE";
-    assert_int_equal(ch_facebook_adapter.render(&t_facebook, &o, out, 2, &n, err, sizeof err), 0);
-    j = t_body_json(&out[0]);
+    j = render_json(&o);
     assert_string_equal(json_string_value(json_object_get(j, "messaging_type")), "MESSAGE_TAG");
     assert_string_equal(json_string_value(json_object_get(j, "tag")), "ACCOUNT_UPDATE");
     json_decref(j);
-    ch_http_clear(&out[0]);
 
+    ch_http out[2];
+    size_t n = 0;
+    char err[160];
     o.tag = "APPLICATION_UPDATE"; /* legacy: Facebook refuses it since 2020 */
     assert_int_equal(ch_facebook_adapter.render(&t_facebook, &o, out, 2, &n, err, sizeof err),
                      MC_EINVAL);
@@ -377,33 +404,25 @@ static void render_refusals(void **state) {
                      .text_len = strlen(text),
                      .quick = q,
                      .n_quick = CH_MAX_QUICK};
-    ch_http out[2];
-    size_t n = 0;
-    char err[160];
-    assert_int_equal(ch_facebook_adapter.render(&t_facebook, &o, out, 2, &n, err, sizeof err), 0);
-    json_t *j = t_body_json(&out[0]);
+    json_t *j = render_json(&o);
     assert_int_equal(
         json_array_size(json_object_get(json_object_get(j, "message"), "quick_replies")),
         CH_MAX_QUICK);
     json_decref(j);
-    ch_http_clear(&out[0]);
     o.n_quick = CH_MAX_QUICK + 1;
-    assert_int_equal(ch_facebook_adapter.render(&t_facebook, &o, out, 2, &n, err, sizeof err),
-                     MC_EINVAL);
+    assert_int_equal(render_rc(&t_facebook, &o), MC_EINVAL);
     o.n_quick = 0;
     o.text = "\xC3\x28";
     o.text_len = 2;
-    assert_int_equal(ch_facebook_adapter.render(&t_facebook, &o, out, 2, &n, err, sizeof err),
-                     MC_EUTF8);
+    assert_int_equal(render_rc(&t_facebook, &o), MC_EUTF8);
     o.text = "   \n ";
     o.text_len = 5;
-    assert_int_equal(ch_facebook_adapter.render(&t_facebook, &o, out, 2, &n, err, sizeof err),
-                     MC_EINVAL);
+    assert_int_equal(render_rc(&t_facebook, &o), MC_EINVAL);
     ch_settings bad = t_facebook;
     bad.access_token = "";
     o.text = text;
     o.text_len = strlen(text);
-    assert_int_equal(ch_facebook_adapter.render(&bad, &o, out, 2, &n, err, sizeof err), MC_EINVAL);
+    assert_int_equal(render_rc(&bad, &o), MC_EINVAL);
 }
 
 static int ends_sentence(const char *s, size_t len) {

@@ -10,6 +10,7 @@
 #define TEST_CH_UTIL_H
 
 #include "channels/ch.h"
+#include "test_file.h"
 
 #include <jansson.h>
 #include <stdint.h>
@@ -19,6 +20,7 @@
 #include <strings.h>
 
 #define T_MAX_HEADERS 8
+#define T_FIXTURE_MAX (16u << 20) /* largest fixture t_read takes, bytes */
 
 /* ---- the channels' settings every channel test uses (fuzz targets included) ---- */
 
@@ -101,22 +103,12 @@ static inline ch_request t_request(const char *method, const char *path, const c
     return r;
 }
 
-/* Reads a fixture into a malloc'd buffer (NUL-terminated; *len excludes the NUL). */
+/* Reads a fixture into a malloc'd buffer (NUL-terminated; *len excludes the NUL); aborts
+ * when it cannot (the reason printed). */
 static inline char *t_read(const char *path, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    if (f == NULL) {
-        fprintf(stderr, "cannot open fixture %s\n", path);
+    char *buf = t_read_file("fixture", path, T_FIXTURE_MAX, len);
+    if (buf == NULL)
         abort();
-    }
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = malloc((size_t)n + 1);
-    if (buf == NULL || fread(buf, 1, (size_t)n, f) != (size_t)n)
-        abort();
-    fclose(f);
-    buf[n] = '\0';
-    *len = (size_t)n;
     return buf;
 }
 

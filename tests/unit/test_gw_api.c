@@ -14,6 +14,7 @@
 #include "gateway/api/gw_api_int.h"
 #include "gateway/app/gw_shared.h"
 #include "intents/nlu.h"
+#include "test_file.h"
 
 #include <jansson.h>
 #include <openssl/sha.h>
@@ -22,17 +23,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#define TMP_PATH_MAX 64
-
-/* Writes text to a fresh temp file; path into out. */
+/* Writes text to a fresh temp file; path into out[T_TMP_PATH_MAX]. */
 static void write_tmp(char *out, const char *text) {
-    snprintf(out, TMP_PATH_MAX, "/tmp/test_gw_api_XXXXXX");
-    int fd = mkstemp(out);
-    assert_true(fd >= 0);
-    FILE *f = fdopen(fd, "w");
-    assert_non_null(f);
-    fputs(text, f);
-    fclose(f);
+    assert_int_equal(t_write_tmp(out, "test_gw_api", text), 0);
 }
 
 static void hex_sha(const char *s, char out[65]) {
@@ -90,7 +83,7 @@ static bool area_ok(const gw_api *a, const char *authorization, const char *ward
 
 static void test_tokens_and_auth(void **state) {
     (void)state;
-    char ha[65], hb[65], text[1024], path[TMP_PATH_MAX], err[512] = "";
+    char ha[65], hb[65], text[1024], path[T_TMP_PATH_MAX], err[512] = "";
     hex_sha("secret-a", ha);
     hex_sha("secret-b", hb);
     snprintf(text, sizeof text,
@@ -172,7 +165,7 @@ static int load_statuses(const char *path, char *err, size_t errlen) {
 
 /* text refused by loader with MC_EPARSE and "path:LINE: ...reason..." (line 0: "path: "). */
 static void expect_error(loader_fn *loader, const char *text, int line, const char *reason) {
-    char path[TMP_PATH_MAX], err[512] = "", want[TMP_PATH_MAX + 16];
+    char path[T_TMP_PATH_MAX], err[512] = "", want[T_TMP_PATH_MAX + 16];
     write_tmp(path, text);
     int rc = loader(path, err, sizeof err);
     unlink(path);
@@ -257,7 +250,7 @@ static void test_status_errors(void **state) {
     const char *tpl = "template dossier_event = Hồ sơ {code} {status}.\n";
     expect_errors(load_statuses, bad, MC_ARRAY_LEN(bad), tpl);
 
-    char text[512], path[TMP_PATH_MAX], err[256];
+    char text[512], path[T_TMP_PATH_MAX], err[256];
     snprintf(text, sizeof text, "# c\n\n  status received = đã nhận  \n%s", tpl);
     write_tmp(path, text);
     gw_statuses *st = NULL;

@@ -413,6 +413,21 @@ static void send_path(gw_httpc *c, const char *path, const char *pool, got *g) {
 
 /* ------------------------------------------------------------------ tests */
 
+/* url[0..n) names a port of 127.0.0.1 that was free a moment ago (bound, read, closed):
+ * a connection to it is refused. */
+static void closed_port_url(char *url, size_t n) {
+    uv_tcp_t t;
+    struct sockaddr_in a, got_addr;
+    int len = sizeof got_addr;
+    uv_ip4_addr("127.0.0.1", 0, &a);
+    uv_tcp_init(&loop, &t);
+    uv_tcp_bind(&t, (const struct sockaddr *)&a, 0);
+    uv_tcp_getsockname(&t, (struct sockaddr *)&got_addr, &len);
+    uv_close((uv_handle_t *)&t, NULL);
+    RUN_UNTIL(0, 20);
+    snprintf(url, n, "http://127.0.0.1:%d/x", ntohs(got_addr.sin_port));
+}
+
 static void post_with_body_and_headers(void **state) {
     (void)state;
     reset_gots();
@@ -533,23 +548,10 @@ static void timeout_gives_status_zero(void **state) {
 static void refused_connection_is_an_error(void **state) {
     (void)state;
     reset_gots();
-    /* A port that was free a moment ago: bind, read it, close. */
-    uv_tcp_t t;
-    struct sockaddr_in a;
-    uv_ip4_addr("127.0.0.1", 0, &a);
-    uv_tcp_init(&loop, &t);
-    uv_tcp_bind(&t, (const struct sockaddr *)&a, 0);
-    struct sockaddr_in got_addr;
-    int len = sizeof got_addr;
-    uv_tcp_getsockname(&t, (struct sockaddr *)&got_addr, &len);
-    uv_close((uv_handle_t *)&t, NULL);
-    RUN_UNTIL(0, 20);
-
-    gw_httpc *c = client(2000, 0, 0);
-    ch_http h = {.method = "GET"};
     char url[64];
-    snprintf(url, sizeof url, "http://127.0.0.1:%d/x", ntohs(got_addr.sin_port));
-    h.url = url;
+    closed_port_url(url, sizeof url);
+    gw_httpc *c = client(2000, 0, 0);
+    ch_http h = {.method = "GET", .url = url};
     assert_int_equal(gw_httpc_send(c, &h, "kannel", on_done, &gots[0]), 0);
     RUN_UNTIL(gots[0].called, 5000);
     assert_int_equal(gots[0].called, 1);
@@ -972,21 +974,10 @@ static void on_wire_tells_ambiguous_from_unsent(void **state) {
     assert_int_equal(gots[0].on_wire, 1);
     assert_int_equal(server.requests, 1);
     /* a refused connection: never left, the hook never ran */
-    uv_tcp_t t;
-    struct sockaddr_in a;
-    uv_ip4_addr("127.0.0.1", 0, &a);
-    uv_tcp_init(&loop, &t);
-    uv_tcp_bind(&t, (const struct sockaddr *)&a, 0);
-    struct sockaddr_in got_addr;
-    int len = sizeof got_addr;
-    uv_tcp_getsockname(&t, (struct sockaddr *)&got_addr, &len);
-    uv_close((uv_handle_t *)&t, NULL);
-    RUN_UNTIL(0, 20);
-    hook h2 = {.g = &gots[1]};
-    ch_http req = {.method = "GET"};
     char url[64];
-    snprintf(url, sizeof url, "http://127.0.0.1:%d/x", ntohs(got_addr.sin_port));
-    req.url = url;
+    closed_port_url(url, sizeof url);
+    hook h2 = {.g = &gots[1]};
+    ch_http req = {.method = "GET", .url = url};
     assert_int_equal(gw_httpc_send_hooked(c, &req, "kannel", on_hooked_done, before, &h2), 0);
     RUN_UNTIL(gots[1].called, 5000);
     assert_int_equal(gots[1].status, 0);

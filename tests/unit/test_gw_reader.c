@@ -5,7 +5,10 @@
  * back its own pending entries (redelivered), then new ones; entries it holds are
  * not taken twice after a reconnect; another consumer claims what a dead one left
  * idle; a full feed is not read until it kicks; an acknowledgement removes the
- * entry from the stream and from the pending list.
+ * entry from the stream and from the pending list. On a Redis Cluster (three primaries
+ * started here), the streams of 16 partitions are read per partition, each partition's
+ * blocking read on a connection of its own, so an entry in any of them is taken at
+ * once; a restarted reader takes back its pending entries of every partition.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -32,9 +35,12 @@ typedef struct feed {
     size_t takens; /* `taken` callbacks */
 } feed;
 
+static const char *want_stream = STREAM; /* the cluster test reads many */
+
 static void f_take(void *priv, const char *stream, const redisReply *e, int redelivered) {
     feed *f = priv;
-    assert_string_equal(stream, STREAM);
+    if (want_stream)
+        assert_string_equal(stream, want_stream);
     if (f->n < MAX_TAKEN) {
         snprintf(f->ids[f->n], sizeof f->ids[f->n], "%s", e->element[0]->str);
         f->redelivered[f->n++] = redelivered;
@@ -65,10 +71,15 @@ typedef struct fx {
     gw_store *store; /* the main connection */
     gw_reader *r[2]; /* readers under test, freed by teardown */
     feed f[2];       /* their feeds */
+    /* the cluster test's, freed by teardown when an assertion stopped it */
+    redis_cluster cluster; /* its nodes (n 0 when none) */
+    gw_store *cstore;      /* its main store */
+    gw_keyspace *ks;       /* its keyspace */
 } fx;
 
 static int setup(void **state) {
     fx *f = calloc(1, sizeof *f);
+    want_stream = STREAM;
     if (!f || redis_dir(&f->redis, "test_gw_reader") || redis_start(&f->redis, NULL))
         return -1;
     uv_loop_init(&f->loop);
@@ -88,9 +99,12 @@ static int teardown(void **state) {
     fx *f = *state;
     free_reader(f, 0);
     free_reader(f, 1);
+    gw_store_free(f->cstore);
     gw_store_free(f->store);
     uv_run(&f->loop, UV_RUN_DEFAULT);
     uv_loop_close(&f->loop);
+    gw_keyspace_free(f->ks);
+    redis_cluster_clear(&f->cluster);
     redis_clear(&f->redis);
     free(f);
     return 0;
@@ -127,6 +141,15 @@ static void xadd(fx *f, int n) {
     }
 }
 
+/* Starts reader 0 as consumer, lets it connect (the group exists then), adds n entries and
+ * waits until it has taken them all. */
+static void start_and_take(fx *f, const char *consumer, int n) {
+    start(f, 0, consumer, 0);
+    spin(f, 200);
+    xadd(f, n);
+    assert_true(spin_taken(f, 0, (size_t)n));
+}
+
 /* Entries of STREAM pending for the group. */
 static long long pending(fx *f) {
     redisContext *c = redis_link(&f->redis, NULL, 0);
@@ -142,10 +165,7 @@ static long long pending(fx *f) {
 
 static void test_new_entries_once_and_pending_until_acked(void **state) {
     fx *f = *state;
-    start(f, 0, "c1", 0);
-    spin(f, 200); /* the group exists once the reader has connected */
-    xadd(f, 3);
-    assert_true(spin_taken(f, 0, 3));
+    start_and_take(f, "c1", 3);
     for (int i = 0; i < 3; i++)
         assert_false(f->f[0].redelivered[i]);
     assert_true(f->f[0].takens >= 1);
@@ -161,10 +181,7 @@ static void test_new_entries_once_and_pending_until_acked(void **state) {
 
 static void test_restart_takes_own_pending_first(void **state) {
     fx *f = *state;
-    start(f, 0, "c1", 0);
-    spin(f, 200);
-    xadd(f, 2);
-    assert_true(spin_taken(f, 0, 2));
+    start_and_take(f, "c1", 2);
     free_reader(f, 0); /* "killed": nothing acknowledged */
     spin(f, 50);
     memset(&f->f[0], 0, sizeof f->f[0]);
@@ -178,10 +195,7 @@ static void test_restart_takes_own_pending_first(void **state) {
 
 static void test_held_entries_not_taken_again_after_reconnect(void **state) {
     fx *f = *state;
-    start(f, 0, "c1", 0);
-    spin(f, 200);
-    xadd(f, 2);
-    assert_true(spin_taken(f, 0, 2));
+    start_and_take(f, "c1", 2);
     f->f[0].holding = 1;
     /* the reading connection drops: the reader reconnects and re-reads its pending list */
     assert_true(redis_int(&f->redis, NULL, 0, "CLIENT KILL TYPE normal") >= 1);
@@ -191,10 +205,7 @@ static void test_held_entries_not_taken_again_after_reconnect(void **state) {
 
 static void test_claims_what_a_dead_consumer_left_idle(void **state) {
     fx *f = *state;
-    start(f, 0, "dead", 0);
-    spin(f, 200);
-    xadd(f, 2);
-    assert_true(spin_taken(f, 0, 2));
+    start_and_take(f, "dead", 2);
     free_reader(f, 0); /* it died holding them */
     start(f, 1, "alive", 300);
     assert_true(spin_taken(f, 1, 2));
@@ -226,6 +237,76 @@ static void test_pause_takes_nothing_new(void **state) {
     assert_int_equal(redis_int(&f->redis, NULL, 0, "XLEN " STREAM), 1);
 }
 
+/* ---- a cluster ---- */
+
+#define CLUSTER_PARTS 16
+
+static void test_cluster_reads_every_partition(void **state) {
+    fx *f = *state;
+    redis_cluster *c = &f->cluster;
+    char err[128];
+    want_stream = NULL;
+    assert_int_equal(redis_cluster_start(c, "test_gw_reader_c", 3, 0, 1000), 0);
+    gw_redis_addr addr;
+    assert_int_equal(gw_redis_addr_parse(c->url, &addr, err, sizeof err), 0);
+    assert_non_null(f->ks = gw_keyspace_new(CLUSTER_PARTS));
+    gw_store *st = f->cstore = gw_store_new(&f->loop, &addr);
+    assert_non_null(st);
+    char names[CLUSTER_PARTS][GW_KEYS_MAX];
+    const char *streams[CLUSTER_PARTS];
+    for (unsigned p = 0; p < CLUSTER_PARTS; p++) {
+        assert_true(gw_key(f->ks, names[p], sizeof names[p], GW_K_IN, p) > 0);
+        streams[p] = names[p];
+    }
+    gw_reader_opts o = {&f->loop, &addr, st, "c1", 0};
+    assert_non_null(f->r[0] = gw_reader_new(&o));
+    gw_feed fd = {streams, CLUSTER_PARTS, f_take, f_has, f_full, f_taken, &f->f[0]};
+    assert_int_equal(gw_reader_add(f->r[0], &fd), 0);
+    for (int i = 0; i < WAIT_MS && !gw_store_up(st); i++)
+        spin(f, 1);
+    spin(f, 300); /* the groups exist once the reader has connected */
+    /* one entry in every partition's stream, each on the primary of its slot: every
+     * partition's read is its own (one XREADGROUP cannot name streams of two slots) */
+    int node_of[CLUSTER_PARTS];
+    for (unsigned p = 0; p < CLUSTER_PARTS; p++) {
+        int port = 0;
+        char host[64];
+        assert_int_equal(gw_store_slot_addr(st, gw_keys_slot(names[p], strlen(names[p])), host,
+                                            sizeof host, &port),
+                         0);
+        assert_true((node_of[p] = cluster_node_of_port(c, port)) >= 0);
+        redisReply *x = cluster_cmd(c, node_of[p], "XADD %s * k v", names[p]);
+        assert_true(x && x->type == REDIS_REPLY_STRING);
+        freeReplyObject(x);
+    }
+    assert_true(spin_taken(f, 0, CLUSTER_PARTS));
+    for (int i = 0; i < CLUSTER_PARTS; i++)
+        assert_false(f->f[0].redelivered[i]);
+    /* each partition in turn, last first, while the others block: every entry is taken
+     * well within one block (reads sharing a connection would queue behind the blocks of
+     * the partitions read before, in the order they were sent) */
+    for (unsigned q = 0; q < CLUSTER_PARTS; q++) {
+        unsigned p = CLUSTER_PARTS - 1 - q;
+        uv_update_time(&f->loop);
+        uint64_t t0 = uv_now(&f->loop);
+        redisReply *x = cluster_cmd(c, node_of[p], "XADD %s * k v2", names[p]);
+        assert_true(x && x->type == REDIS_REPLY_STRING);
+        freeReplyObject(x);
+        assert_true(spin_taken(f, 0, CLUSTER_PARTS + q + 1));
+        uv_update_time(&f->loop);
+        assert_true(uv_now(&f->loop) - t0 < 1000); /* READ_BLOCK_MS is 2000 */
+    }
+    /* restarted, nothing acknowledged: every partition's pending entries come back */
+    free_reader(f, 0);
+    spin(f, 50);
+    memset(&f->f[0], 0, sizeof f->f[0]);
+    assert_non_null(f->r[0] = gw_reader_new(&o));
+    assert_int_equal(gw_reader_add(f->r[0], &fd), 0);
+    assert_true(spin_taken(f, 0, 2 * CLUSTER_PARTS));
+    for (int i = 0; i < 2 * CLUSTER_PARTS; i++)
+        assert_true(f->f[0].redelivered[i]);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_new_entries_once_and_pending_until_acked, setup,
@@ -237,6 +318,7 @@ int main(void) {
                                         teardown),
         cmocka_unit_test_setup_teardown(test_full_feed_waits_for_a_kick, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pause_takes_nothing_new, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cluster_reads_every_partition, setup, teardown),
     };
     return cmocka_run_group_tests_name("gw_reader", tests, NULL, NULL);
 }

@@ -20,21 +20,9 @@
 #include "test_nlu_share.h"
 #include "vi-nlp/vn_norm.h"
 
-static nlu_engine *E;
-
 static nlu_engine *open_engine(const char *share, const char *model, char *err, size_t n) {
     nlu_engine_opts o = {share, model};
     return nlu_engine_new(&o, err, n);
-}
-
-static int setup(void **state) {
-    E = share_engine(".", NULL);
-    return E ? 0 : -1;
-}
-
-static int teardown(void **state) {
-    nlu_engine_free(E);
-    return 0;
 }
 
 static nlu_result classify_with(nlu_engine *e, const char *s) {
@@ -444,5 +432,5 @@ int main(void) {
         cmocka_unit_test(test_engine_load_errors),
         cmocka_unit_test(test_with_model),
     };
-    return cmocka_run_group_tests_name("nlu", tests, setup, teardown);
+    return cmocka_run_group_tests_name("nlu", tests, share_setup, share_teardown);
 }

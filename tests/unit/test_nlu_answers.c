@@ -29,18 +29,6 @@
 #define FIRST_MINUTE_2027 (1798736400000LL)         /* 2027-01-01 00:00 in HCMC */
 #define JAN_05_2027 (FIRST_MINUTE_2027 + 4 * 24 * HOUR_MS + 10 * HOUR_MS)
 
-static nlu_engine *E;
-
-static int setup(void **state) {
-    E = share_engine(".", NULL);
-    return E ? 0 : -1;
-}
-
-static int teardown(void **state) {
-    nlu_engine_free(E);
-    return 0;
-}
-
 /* The answer to text at now_ms in a fresh conversation, which must be intent about
  * procedure; the caller frees the returned text. */
 static char *ask(int64_t now_ms, const char *text, const char *intent, const char *procedure) {
@@ -279,5 +267,5 @@ int main(void) {
         cmocka_unit_test(test_case_entities),
         cmocka_unit_test(test_age_as_follow_up),
     };
-    return cmocka_run_group_tests_name("nlu_answers", tests, setup, teardown);
+    return cmocka_run_group_tests_name("nlu_answers", tests, share_setup, share_teardown);
 }

@@ -18,11 +18,14 @@
 #include "core/mc.h"
 #include "intents/nlu_model.h"
 #include "vi-nlp/vn_norm.h"
+#include "test_file.h"
+#include "test_vn_share.h"
 
 #define FIXTURE "tests/unit/data/nlu_model_train.tsv"
 #define HELDOUT "tests/unit/data/nlu_model_heldout.tsv"
 #define SMALL_BITS 12 /* 4096 buckets: a fixture-sized model */
 #define MAX_FILE (8u << 20)
+#define SCRATCH_MAX 160 /* a scratch file's path in DIR_ */
 
 static vn_normalizer *VN;
 static char DIR_[64];
@@ -31,11 +34,9 @@ static char MODEL[128];
 static int setup(void **state) {
     (void)state;
     char err[256] = "";
-    VN = vn_normalizer_new(err, sizeof err);
-    if (!VN) {
-        print_error("%s\n", err);
+    VN = vn_share_normalizer(NULL);
+    if (!VN)
         return -1;
-    }
     snprintf(DIR_, sizeof DIR_, "/tmp/test_nlu_model.XXXXXX");
     if (!mkdtemp(DIR_))
         return -1;
@@ -59,12 +60,8 @@ static int teardown(void **state) {
 }
 
 static unsigned char *slurp(const char *path, size_t *n) {
-    FILE *f = fopen(path, "rb");
-    assert_non_null(f);
-    unsigned char *b = malloc(MAX_FILE);
+    unsigned char *b = (unsigned char *)t_read_file("test_nlu_model", path, MAX_FILE, n);
     assert_non_null(b);
-    *n = fread(b, 1, MAX_FILE, f);
-    fclose(f);
     return b;
 }
 
@@ -73,6 +70,22 @@ static void spit(const char *path, const void *b, size_t n) {
     assert_non_null(f);
     assert_int_equal(fwrite(b, 1, n, f), n);
     assert_int_equal(fclose(f), 0);
+}
+
+/* Bytes of the fixture model (the caller frees; *n their count), and in p[SCRATCH_MAX] the
+ * path of the scratch file `name` in the test's folder, where a test writes altered copies. */
+static unsigned char *model_copy(const char *name, char *p, size_t *n) {
+    snprintf(p, SCRATCH_MAX, "%s/%s", DIR_, name);
+    return slurp(MODEL, n);
+}
+
+/* Writes b[0..n) to path: nlu_model_load must refuse it, with a message. */
+static void expect_refused(const char *path, const void *b, size_t n) {
+    spit(path, b, n);
+    char err[256] = "";
+    nlu_model *m = nlu_model_load(path, err, sizeof err);
+    assert_null(m);
+    assert_true(err[0] != '\0');
 }
 
 static int predict_text(const nlu_model *m, const char *s, float *probs) {
@@ -191,21 +204,15 @@ static void expect_load_error(const char *path, const char *needle) {
 static void test_truncated(void **state) {
     (void)state;
     size_t n;
-    unsigned char *b = slurp(MODEL, &n);
-    char p[160];
-    snprintf(p, sizeof p, "%s/trunc.model", DIR_);
+    char p[SCRATCH_MAX];
+    unsigned char *b = model_copy("trunc.model", p, &n);
     size_t cuts[] = {0, 1, 8, 12, 39, 40, 47, 48, 60, 100, n / 2, n - 9, n - 8, n - 1};
     for (size_t i = 0; i < sizeof cuts / sizeof cuts[0]; i++) {
         spit(p, b, cuts[i]);
         expect_load_error(p, cuts[i] < 8 + 40 ? "truncated" : "");
     }
-    for (size_t cut = 0; cut < 200; cut++) {
-        spit(p, b, cut);
-        char err[256] = "";
-        nlu_model *m = nlu_model_load(p, err, sizeof err);
-        assert_null(m);
-        assert_true(err[0] != '\0');
-    }
+    for (size_t cut = 0; cut < 200; cut++)
+        expect_refused(p, b, cut);
     spit(p, b, n - 1);
     expect_load_error(p, "truncated");
     free(b);
@@ -214,9 +221,8 @@ static void test_truncated(void **state) {
 static void test_corrupted(void **state) {
     (void)state;
     size_t n;
-    unsigned char *b = slurp(MODEL, &n);
-    char p[160];
-    snprintf(p, sizeof p, "%s/bad.model", DIR_);
+    char p[SCRATCH_MAX];
+    unsigned char *b = model_copy("bad.model", p, &n);
 
     b[0] ^= 0x20; /* magic */
     spit(p, b, n);
@@ -267,9 +273,8 @@ static void test_corrupted(void **state) {
 static void test_random_flips(void **state) {
     (void)state;
     size_t n;
-    unsigned char *b = slurp(MODEL, &n);
-    char p[160];
-    snprintf(p, sizeof p, "%s/flip.model", DIR_);
+    char p[SCRATCH_MAX];
+    unsigned char *b = model_copy("flip.model", p, &n);
     uint64_t x = 88172645463325252ull;
     for (int i = 0; i < 300; i++) {
         x ^= x << 13;
@@ -279,11 +284,7 @@ static void test_random_flips(void **state) {
         size_t at = (i % 2) ? (size_t)(x % 128) : (size_t)(x % n);
         unsigned char bit = (unsigned char)(1u << ((x >> 32) % 8));
         b[at] ^= bit;
-        spit(p, b, n);
-        char err[256] = "";
-        nlu_model *m = nlu_model_load(p, err, sizeof err);
-        assert_null(m);
-        assert_true(err[0] != '\0');
+        expect_refused(p, b, n);
         b[at] ^= bit;
     }
     free(b);

@@ -60,20 +60,6 @@ static const char *const proc_ids[] = {
 };
 #define N_PROC_IDS (sizeof(proc_ids) / sizeof(proc_ids[0]))
 
-static nlu_engine *E;
-
-static int setup(void **state) {
-    (void)state;
-    E = share_engine(".", NULL);
-    return E ? 0 : -1;
-}
-
-static int teardown(void **state) {
-    (void)state;
-    nlu_engine_free(E);
-    return 0;
-}
-
 /* Runs nlu_classify over a check file; every procedure id of the contract must appear
  * when need_all; returns the exact-match rate and the false positives on '-' lines. */
 static double run_check(const char *file, size_t min_lines, int need_all, int need_neg,
@@ -154,5 +140,5 @@ int main(void) {
         cmocka_unit_test(test_typo_check_set),
         cmocka_unit_test(test_focus_check_set),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, share_setup, share_teardown);
 }

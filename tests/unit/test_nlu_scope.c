@@ -30,25 +30,7 @@
 #define ENGLISH_CHECK_FILE "tests/unit/data/nlu_english_check.tsv"
 #define ENGLISH_CHECK_BAR 0.97
 #define ENGLISH_CHECK_MIN_LINES 120
-#define SCOPE_TRAIN_FOLDS 2 /* the test needs the model, not its cross-validation */
 #define SCOPE_GOLD_MAX 64
-
-static nlu_engine *E;
-static char MODEL[SHARE_MAX + 32], DIR_[SHARE_MAX];
-
-/* Trains a model on the real corpus into a temporary folder, then opens the engine on it. */
-static int setup(void **state) {
-    (void)state;
-    E = share_train(DIR_, MODEL, SCOPE_TRAIN_FOLDS);
-    return E ? 0 : -1;
-}
-
-static int teardown(void **state) {
-    (void)state;
-    share_untrain(E, DIR_, MODEL);
-    E = NULL;
-    return 0;
-}
 
 /* Runs a check file; returns the rate of lines whose intent (and second request) match. */
 static double run_check(const char *file, size_t min_lines) {
@@ -150,5 +132,5 @@ int main(void) {
         cmocka_unit_test(test_english_check_set),
         cmocka_unit_test(test_scope_replies),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, share_setup_model, share_teardown);
 }

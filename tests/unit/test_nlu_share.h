@@ -23,38 +23,20 @@
 
 #include "intents/nlu.h"
 #include "intents/nlu_model.h"
+#include "test_file.h"
+#include "test_vn_share.h"
 #include "vi-nlp/vn_norm.h"
 
 #define SHARE_MAX 512
+#define SHARE_FILE_MAX (16u << 20) /* largest data or check file share_slurp reads, bytes */
 
 static const char *const share_files[] = {"procedures.txt", "rules.txt", "replies.txt",
                                           "issue_categories.txt"};
 
-/* Reads a whole file; the caller frees. NULL on error. */
+/* Reads a whole file (at most SHARE_FILE_MAX bytes); the caller frees. NULL on error (the
+ * reason printed). */
 static inline char *share_slurp(const char *path) {
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    size_t cap = 4096, len = 0;
-    char *buf = malloc(cap);
-    size_t k;
-    while (buf && (k = fread(buf + len, 1, cap - len - 1, f)) > 0) {
-        len += k;
-        if (cap - len < 2) {
-            char *nb = realloc(buf, cap * 2);
-            if (!nb) {
-                free(buf);
-                buf = NULL;
-                break;
-            }
-            buf = nb;
-            cap *= 2;
-        }
-    }
-    fclose(f);
-    if (buf)
-        buf[len] = '\0';
-    return buf;
+    return t_read_file("share", path, SHARE_FILE_MAX, NULL);
 }
 
 static inline int share_write(const char *dir, const char *name, const char *content) {
@@ -156,32 +138,57 @@ static inline nlu_engine *share_engine(const char *share, const char *model) {
     return e;
 }
 
-/* Makes a share folder in dir[SHARE_MAX], trains a model with `folds` folds on the real
- * intents/data/train.tsv into model[SHARE_MAX + 32] (in that folder), and opens the engine
- * on the real data with it; NULL on failure (printed). share_untrain undoes it all. */
-static inline nlu_engine *share_train(char *dir, char *model, int folds) {
+/* The engine the tests of one program share: set by a group set-up below (or the
+ * program's own, which calls one of them) and freed by share_teardown. */
+static nlu_engine *E;
+/* The throw-away share folder and the model file of share_setup_model ("" when none). */
+static char share_dir[SHARE_MAX], share_model[SHARE_MAX + 32];
+
+/* Folds of the models the tests train: they need the model, not its cross-validation. */
+#define SHARE_TRAIN_FOLDS 2
+
+/* cmocka group set-up: E on the real data with the phrase rules alone. */
+static inline int share_setup(void **state) {
+    (void)state;
+    E = share_engine(".", NULL);
+    return E ? 0 : -1;
+}
+
+/* cmocka group set-up: makes a share folder, trains a model on the real
+ * intents/data/train.tsv into it and opens E on the real data with that model; -1 on
+ * failure (printed). */
+static inline int share_setup_model(void **state) {
+    (void)state;
     char err[512] = "";
-    if (share_make(dir) != 0)
-        return NULL;
-    snprintf(model, SHARE_MAX + 32, "%s/nlu.model", dir);
-    vn_normalizer *vn = vn_normalizer_new(err, sizeof(err));
-    int rc = vn ? vn_normalizer_load(vn, "vi-nlp/data", err, sizeof(err)) : -1;
+    if (share_make(share_dir) != 0)
+        return -1;
+    snprintf(share_model, sizeof share_model, "%s/nlu.model", share_dir);
+    vn_normalizer *vn = vn_share_normalizer(VN_SHARE_SRC);
+    if (!vn)
+        return -1;
     nlu_train_opts to = {0};
-    to.folds = folds;
-    if (rc == 0)
-        rc = nlu_model_train(vn, "intents/data/train.tsv", &to, model, err, sizeof(err));
+    to.folds = SHARE_TRAIN_FOLDS;
+    int rc = nlu_model_train(vn, "intents/data/train.tsv", &to, share_model, err, sizeof(err));
     vn_normalizer_free(vn);
     if (rc) {
         print_error("%s\n", err);
-        return NULL;
+        return -1;
     }
-    return share_engine(".", model);
+    E = share_engine(".", share_model);
+    return E ? 0 : -1;
 }
 
-static inline void share_untrain(nlu_engine *e, const char *dir, const char *model) {
-    nlu_engine_free(e);
-    remove(model);
-    share_rm(dir);
+/* cmocka group teardown of either set-up: frees E, and the model and its folder. */
+static inline int share_teardown(void **state) {
+    (void)state;
+    nlu_engine_free(E);
+    E = NULL;
+    if (share_model[0]) {
+        remove(share_model);
+        share_rm(share_dir);
+        share_model[0] = '\0';
+    }
+    return 0;
 }
 
 /* The next line `gold<TAB>text` of a check file read whole into *p (edited in place: both

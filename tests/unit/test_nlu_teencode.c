@@ -8,7 +8,8 @@
  * `make` does) and the engine runs nlu_classify over every line: the intent must equal the
  * gold one. The rate must reach NLU_TEEN_CHECK_BAR; every miss is printed so that a failing
  * run shows which expansion or which kind of training line is missing. Also checks that
- * every intent of the contract has check lines. Tests run from the repository root.
+ * every intent of the contract (the engine's nlu_intent_ids) has check lines. Tests run
+ * from the repository root.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -22,64 +23,27 @@
 
 #include "core/mc.h"
 #include "intents/nlu.h"
+#include "intents/nlu_internal.h"
 #include "intents/nlu_model.h"
 #include "test_nlu_share.h"
 
 #define NLU_TEEN_CHECK_FILE "tests/unit/data/nlu_teencode_check.tsv"
 #define NLU_TEEN_CHECK_BAR 0.93
 #define NLU_TEEN_CHECK_MIN_LINES 200
-#define NLU_TEEN_TRAIN_FOLDS 2 /* the test needs the model, not its cross-validation */
-
-/* The intent ids of shared/spec/intents.md: each must appear in the check file. */
-static const char *const intent_ids[] = {
-    "greeting",
-    "goodbye",
-    "thanks",
-    "procedure.documents",
-    "procedure.fee",
-    "procedure.duration",
-    "procedure.location",
-    "procedure.online",
-    "dossier.status",
-    "notify.subscribe",
-    "notify.unsubscribe",
-    "report.issue",
-    "office.hours",
-    "handoff.human",
-    "out_of_scope",
-};
-#define N_INTENT_IDS (sizeof(intent_ids) / sizeof(intent_ids[0]))
-
-static nlu_engine *E;
-static char MODEL[SHARE_MAX + 32], DIR_[SHARE_MAX];
-
-/* Trains a model on the real corpus into a temporary folder, then opens the engine on it. */
-static int setup(void **state) {
-    (void)state;
-    E = share_train(DIR_, MODEL, NLU_TEEN_TRAIN_FOLDS);
-    return E ? 0 : -1;
-}
-
-static int teardown(void **state) {
-    (void)state;
-    share_untrain(E, DIR_, MODEL);
-    E = NULL;
-    return 0;
-}
 
 static void test_teencode_check_set(void **state) {
     (void)state;
     char *buf = share_slurp(NLU_TEEN_CHECK_FILE);
     assert_non_null(buf);
     size_t total = 0, hit = 0;
-    size_t seen[N_INTENT_IDS] = {0}, miss[N_INTENT_IDS] = {0};
+    size_t seen[NLU_N_INTENTS] = {0}, miss[NLU_N_INTENTS] = {0};
     int lineno = 0;
     const char *gold, *text;
     for (char *p = buf; share_check_line(&p, NLU_TEEN_CHECK_FILE, &lineno, &gold, &text);) {
         size_t text_len = strlen(text);
         assert_true(text_len > 0);
-        size_t k =
-            share_id_index(intent_ids, N_INTENT_IDS, gold, "intent", NLU_TEEN_CHECK_FILE, lineno);
+        size_t k = share_id_index(nlu_intent_ids, NLU_N_INTENTS, gold, "intent",
+                                  NLU_TEEN_CHECK_FILE, lineno);
         seen[k]++;
         nlu_result r;
         int rc = nlu_classify(E, text, text_len, &r);
@@ -95,17 +59,17 @@ static void test_teencode_check_set(void **state) {
                           text, r.intent ? r.intent : "-", r.confidence, gold);
     }
     free(buf);
-    for (size_t k = 0; k < N_INTENT_IDS; k++) {
+    for (size_t k = 0; k < NLU_N_INTENTS; k++) {
         if (miss[k])
-            print_message("  %-20s %zu of %zu missed\n", intent_ids[k], miss[k], seen[k]);
+            print_message("  %-20s %zu of %zu missed\n", nlu_intent_ids[k], miss[k], seen[k]);
     }
     double rate = total ? (double)hit / (double)total : 0.0;
     print_message("teencode check: %zu/%zu correct intent (%.4f), bar %.2f\n", hit, total, rate,
                   NLU_TEEN_CHECK_BAR);
     assert_true(total >= NLU_TEEN_CHECK_MIN_LINES);
-    for (size_t k = 0; k < N_INTENT_IDS; k++) {
+    for (size_t k = 0; k < NLU_N_INTENTS; k++) {
         if (!seen[k])
-            print_error("no check line for %s\n", intent_ids[k]);
+            print_error("no check line for %s\n", nlu_intent_ids[k]);
         assert_true(seen[k] > 0);
     }
     assert_true(rate >= NLU_TEEN_CHECK_BAR);
@@ -115,5 +79,5 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_teencode_check_set),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, share_setup_model, share_teardown);
 }

@@ -15,19 +15,15 @@
 #include "core/mc.h"
 #include "vi-nlp/vn_dict.h"
 #include "vi-nlp/vn_norm.h"
+#include "test_vn_share.h"
 
 static vn_normalizer *N; /* without tables */
 static vn_normalizer *L; /* with tables */
 
 static int setup(void **state) {
-    char err[256];
-    N = vn_normalizer_new(err, sizeof(err));
-    L = vn_normalizer_new(err, sizeof(err));
-    if (!N || !L || vn_normalizer_load(L, "vi-nlp/data", err, sizeof(err)) != 0) {
-        print_error("%s\n", err);
-        return -1;
-    }
-    return 0;
+    N = vn_share_normalizer(NULL);
+    L = vn_share_normalizer(VN_SHARE_SRC);
+    return N && L ? 0 : -1;
 }
 
 static int teardown(void **state) {

@@ -33,10 +33,8 @@ static int setup(void **state) {
         print_error("%s\n", err);
         return -1;
     }
-    N = vn_normalizer_new(err, sizeof(err));
-    if (!N || vn_normalizer_load(N, DATA_DIR, err, sizeof(err)) != 0)
-        return -1;
-    return 0;
+    N = vn_share_normalizer(DATA_DIR);
+    return N ? 0 : -1;
 }
 
 static int teardown(void **state) {

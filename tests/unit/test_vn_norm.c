@@ -14,14 +14,12 @@
 
 #include "core/mc.h"
 #include "vi-nlp/vn_norm.h"
+#include "test_vn_share.h"
 
 static vn_normalizer *N;
 
 static int setup(void **state) {
-    char err[256];
-    N = vn_normalizer_new(err, sizeof(err));
-    if (!N)
-        print_error("%s\n", err);
+    N = vn_share_normalizer(NULL);
     return N ? 0 : -1;
 }
 

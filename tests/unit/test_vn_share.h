@@ -11,9 +11,25 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "vi-nlp/vn_norm.h"
+
 #define VN_SHARE_SRC "vi-nlp/data"
 /* Size of the folder name vn_share_make writes. */
 #define VN_SHARE_DIR_MAX 64
+
+/* A normalizer with the tables of data_dir loaded, or without tables when data_dir is
+ * NULL; NULL on failure (the reason printed). The caller frees. */
+static inline vn_normalizer *vn_share_normalizer(const char *data_dir) {
+    char err[512] = "";
+    vn_normalizer *n = vn_normalizer_new(err, sizeof(err));
+    if (n && data_dir && vn_normalizer_load(n, data_dir, err, sizeof(err)) != 0) {
+        vn_normalizer_free(n);
+        n = NULL;
+    }
+    if (!n)
+        print_error("%s\n", err);
+    return n;
+}
 
 /* Makes dir[VN_SHARE_DIR_MAX], a temporary folder holding a copy of each of files[0..n)
  * from vi-nlp/data, except that `file` (when not NULL) holds content instead, or is left

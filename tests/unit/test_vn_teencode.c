@@ -26,16 +26,9 @@ static vn_normalizer *N; /* with tables */
 static vn_normalizer *B; /* without */
 
 static int setup(void **state) {
-    char err[512];
-    N = vn_normalizer_new(err, sizeof(err));
-    B = vn_normalizer_new(err, sizeof(err));
-    if (!N || !B)
-        return -1;
-    if (vn_normalizer_load(N, DATA_DIR, err, sizeof(err)) != 0) {
-        print_error("%s\n", err);
-        return -1;
-    }
-    return 0;
+    N = vn_share_normalizer(DATA_DIR);
+    B = vn_share_normalizer(NULL);
+    return N && B ? 0 : -1;
 }
 
 static int teardown(void **state) {
