@@ -200,6 +200,8 @@ static void op_release(gw_api_op *o) {
     free(o->use_rec);
     json_decref(o->keep);
     json_decref(o->body);
+    json_decref(o->log);
+    json_decref(o->log_parts);
     gw_req_unref(o->rq);
     gw_api_token_free((gw_api_token *)o->t);
     free(o);

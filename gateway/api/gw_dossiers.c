@@ -221,18 +221,26 @@ static const char put_lua[] = "local d=redis.call('HGET',KEYS[1],'dept')\n"
  * the provider template channel are kept of one; none left → the phone channel) — all in
  * the partition of the code;
  * ARGV: dept, status, status_text, updated, event json, now_ms, id base, text, code,
- * the channel of phone numbers ("" = none), who (the audit trail's actor), the channel of the
- * provider template message ("" = none: ZNS goes before the phone channel for a citizen
- * known by phone) and that message (the notification's data:<channel>). Returns {-2} no
- * dossier, {-1} other dept, else {1, the status before, ids...}: one notification per subscriber
+ * the channel of phone numbers ("" = none), who (the audit trail's actor), repeat (1: post
+ * it even when it repeats the last), the note, the repeat window (ms). Returns {-2} no
+ * dossier, {-1} other dept, {-3, when} the same status and note posted less than the window
+ * ago (a double click: nothing written, nothing sent); then the channel of the provider template
+ * message ("" = none: ZNS goes before the phone channel for a citizen known by phone) and that
+ * message (the notification's data:<channel>). Else {1, the status before, ids...}:
+ * one notification per subscriber
  * and the dossier's phone, on the partition's due set. GET /dossiers/{code} lists the same
  * recipients (notify_list): keep them in step. */
 static const char event_lua[] =
     "if redis.call('EXISTS',KEYS[1])==0 then return {-2} end\n"
     "if redis.call('HGET',KEYS[1],'dept')~=ARGV[1] then return {-1} end\n"
     "local was=redis.call('HGET',KEYS[1],'status') or ''\n"
+    "local last=redis.call('HMGET',KEYS[1],'last_note','status_ms')\n"
+    "if ARGV[12]~='1' and was==ARGV[2] and (last[1] or '')==ARGV[13] and\n"
+    "  tonumber(ARGV[6])-(tonumber(last[2]) or 0)<tonumber(ARGV[14]) then\n"
+    "  return {-3,tonumber(last[2])}\n"
+    "end\n"
     "redis.call('HSET',KEYS[1],'status',ARGV[2],'status_text',ARGV[3],'updated',ARGV[4],\n"
-    "  'updated_by',ARGV[11])\n"
+    "  'updated_by',ARGV[11],'last_note',ARGV[13],'status_ms',ARGV[6])\n"
     "redis.call('RPUSH',KEYS[2],ARGV[5])\n"
     "local rc,seen={},{}\n"
     "for _,m in ipairs(redis.call('SMEMBERS',KEYS[3])) do\n"
@@ -250,18 +258,18 @@ static const char event_lua[] =
     "  local chs=r[1]\n"
     "  if r[1]==pc then\n"
     "    local o=redis.call('HGET',KEYS[4],pc..':'..r[2])\n"
-    "    if not o then o=ARGV[12]~='' and ARGV[12]..','..pc or pc end\n"
+    "    if not o then o=ARGV[15]~='' and ARGV[15]..','..pc or pc end\n"
     "    local t={}\n"
     "    for c in string.gmatch(o,'[^,]+') do\n"
-    "      if c==pc or (c==ARGV[12] and ARGV[12]~='') then t[#t+1]=c end\n"
+    "      if c==pc or (c==ARGV[15] and ARGV[15]~='') then t[#t+1]=c end\n"
     "    end\n"
     "    chs=#t>0 and table.concat(t,',') or pc\n"
     "  end\n"
     "  redis.call('HSET',K.notif(id),'dept',ARGV[1],'status','scheduled','text',ARGV[8],\n"
     "    'to',to,'channels',chs,'idx','0','send_at_ms',ARGV[6],'not_after_ms','0',\n"
     "    'priority','normal','created_ms',ARGV[6],'dossier',ARGV[9])\n"
-    "  if ARGV[12]~='' and string.find(','..chs..',',','..ARGV[12]..',',1,true) then\n"
-    "    redis.call('HSET',K.notif(id),'data:'..ARGV[12],ARGV[13])\n"
+    "  if ARGV[15]~='' and string.find(','..chs..',',','..ARGV[15]..',',1,true) then\n"
+    "    redis.call('HSET',K.notif(id),'data:'..ARGV[15],ARGV[16])\n"
     "  end\n"
     "  redis.call('ZADD',K.due(),ARGV[6],id)\n"
     "  out[#out+1]=id\n"
@@ -333,6 +341,19 @@ static void on_event(gw_api_op *o, const redisReply *r) {
     }
     if (head == -1) {
         other_department(o);
+        return;
+    }
+    if (head == -3) {
+        char at[GW_API_TIME_MAX];
+        gw_api_format_time(o->api,
+                           r->elements > 1 && r->element[1]->type == REDIS_REPLY_INTEGER
+                               ? r->element[1]->integer
+                               : o->now,
+                           at, sizeof at);
+        gw_api_fail(o->rq, 409, "repeated", "status",
+                    "dossier %s got the status %s with the same note at %s, less than a minute "
+                    "ago; nothing was sent. Send \"repeat\": true to post it again",
+                    o->code, o->note, at);
         return;
     }
     json_t *ids = json_array();
@@ -626,6 +647,7 @@ typedef struct event_fields {
     char *proc;                          /* owned: the dossier's procedure (its name), or NULL */
     char *text;                          /* owned: the template's text, or NULL (statuses.txt's) */
     gw_api_message msg;                  /* tpl_ch, tpl_msg: its provider message (ZNS), or none */
+    bool repeat;                         /* "repeat": true: a repeat that is meant */
 } event_fields;
 
 static void event_clear(void *res) {
@@ -636,12 +658,16 @@ static void event_clear(void *res) {
 }
 
 static int check_event(gw_api_op *o, gw_api_err *e) {
-    static const char *const allowed[] = {"status", "note", NULL};
+    static const char *const allowed[] = {"status", "note", "repeat", NULL};
     event_fields *f = o->res;
     if (gw_api_only_fields(e, o->body, allowed, "", GW_API_CUT) ||
         gw_api_str_field(e, o->body, "status", "status", GW_API_ID_MAX, true, &f->status, NULL) ||
         gw_api_str_field(e, o->body, "note", "note", NOTE_MAX, false, &f->note, NULL))
         return MC_EINVAL;
+    json_t *rep = json_object_get(o->body, "repeat");
+    if (rep && !json_is_boolean(rep))
+        return gw_api_err_set(e, 400, "bad_field", "repeat", "repeat is true or false");
+    f->repeat = json_is_true(rep);
     if (!(f->st_text = gw_statuses_text(gw_api_statuses(o->api), f->status)))
         return gw_api_err_set(e, 400, "bad_field", "status", "unknown status \"%s\"", f->status);
     return 0;
@@ -763,21 +789,18 @@ static void event_write(gw_api_op *o) {
     gw_argv av = GW_API_EVAL(o->api, event_lua, 4);
     dossier_keys(&av, o->api, code);
     gw_api_add_key(&av, o->api, GW_K_SUB_CHANS, code, code);
-    const char *args[] = {o->dept,
-                          f->status,
-                          f->st_text,
-                          at,
-                          evs,
-                          nowbuf,
-                          base,
-                          text,
-                          code,
-                          by_phone ? by_phone : "",
-                          by,
-                          tch,
-                          *tch ? f->msg.tpl_msg : ""};
+    const char *args[] = {o->dept,    f->status,
+                          f->st_text, at,
+                          evs,        nowbuf,
+                          base,       text,
+                          code,       by_phone ? by_phone : "",
+                          by,         f->repeat ? "1" : "0",
+                          note};
     for (size_t i = 0; i < MC_ARRAY_LEN(args); i++)
         gw_argv_adds(&av, args[i]);
+    gw_argv_addf(&av, "%d", GW_REPEAT_WINDOW_MS);
+    gw_argv_adds(&av, tch);
+    gw_argv_adds(&av, *tch ? f->msg.tpl_msg : "");
     gw_api_op_send(o, &av, GW_API_STATUS, on_event);
     free(evs);
 }

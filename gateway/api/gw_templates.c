@@ -64,6 +64,14 @@ static int check_data(const gw_tpl_vars *vars, const json_t *data, const char *p
             return gw_api_err_set(e, 400, "missing_field", path, "a value for ((%s)) is required",
                                   vars->name[i]);
         }
+        /* an empty cell of a spreadsheet would send "…trước ngày ." */
+        const char *sv = json_string_value(v);
+        size_t sl = sv ? strspn(sv, " \t\r\n") : 0;
+        if (sv && sv[sl] == '\0') {
+            gw_api_key_path(path, sizeof path, prefix, vars->name[i], GW_API_CUT_CONSOLE);
+            return gw_api_err_set(e, 400, "missing_field", path, "the value for ((%s)) is empty",
+                                  vars->name[i]);
+        }
     }
     const char *k;
     json_t *v;

@@ -54,15 +54,15 @@ typedef struct in_msg {
 } in_msg;
 
 struct gw_worker {
-    gw_app *app;         /* borrowed */
-    gw_reader *reader;   /* where the entries come from, borrowed */
-    gw_worker_opts o;    /* options */
-    in_msg *head, *tail; /* inbound queue */
-    size_t queued;       /* entries in it */
-    int active;          /* turns running (at most MAX_ACTIVE) */
-    uv_timer_t timer;    /* runs failed turns again */
-    int closing;         /* free in progress */
-    int paused;          /* gw_worker_pause: takes nothing new */
+    gw_app *app;                  /* borrowed */
+    gw_reader *reader;            /* where the entries come from, borrowed */
+    gw_worker_opts o;             /* options */
+    in_msg *head, *tail;          /* inbound queue */
+    size_t queued;                /* entries in it */
+    int active;                   /* turns running (at most MAX_ACTIVE) */
+    uv_timer_t timer;             /* runs failed turns again */
+    int closing;                  /* free in progress */
+    int paused;                   /* gw_worker_pause: takes nothing new */
     char (*streams)[GW_KEYS_MAX]; /* every partition's inbound stream, by partition */
 };
 

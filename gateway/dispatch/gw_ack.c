@@ -79,7 +79,10 @@ static const char *notif_result(const gw_job *j, const redisReply *r) {
         return "cancelled";
     if (!j->dead)
         return "sent";
-    /* gw_lua_notif_fail's answer: 1 re-routed to the next channel, 2 dead */
+    /* gw_lua_notif_fail's answer: 1 re-routed to the next channel, 2 dead, 0 settled
+     * already (an entry delivered twice: counted once, when it died) */
+    if (r->type == REDIS_REPLY_INTEGER && r->integer == 0)
+        return NULL;
     return r->type == REDIS_REPLY_INTEGER && r->integer == 1 ? "failed" : "dead";
 }
 
@@ -96,7 +99,7 @@ static void on_acked(gw_store *st, redisReply *r, void *priv) {
             job_park(j);
             return;
         }
-    } else if (*j->notif)
+    } else if (*j->notif && notif_result(j, r))
         gw_metrics_notif(j->s->app->metrics, j->ch, notif_result(j, r));
     gw_job_finish(j);
 }

@@ -85,11 +85,13 @@ const char gw_lua_notif_fail[] = GW_BC_NOTE_LUA GW_DAY_NOTE_LUA ACK_ENTRY_LUA
     "  end\n"
     "  redis.call('HSET',k,'status','dead')\n"
     "  bc_note(h[4],ch,nil,'dead',true)\n"
+    "  reason=dead_why(id,reason)\n"
     "  dead_note(id,h[5],ch,reason,tonumber(ARGV[8]) or 0,now)\n"
+    "  redis.call('XADD',K.dead(),'*','ch',ch,'entry',ARGV[5],'to',ARGV[6],\n"
+    "    'text',ARGV[7],'reason',reason,'attempts',ARGV[8],'at',ARGV[4],'notif',id)\n"
+    "  return ack_entry(2)\n"
     "end\n"
-    "redis.call('XADD',K.dead(),'*','ch',ch,'entry',ARGV[5],'to',ARGV[6],\n"
-    "  'text',ARGV[7],'reason',reason,'attempts',ARGV[8],'at',ARGV[4],'notif',id)\n"
-    "return ack_entry(2)\n";
+    "return ack_entry(0)\n";
 
 /* KEYS notif, stream, wire; ARGV: id channel now tz_offset_ms entry. The broadcast of a
  * notification still waiting on the outbound stream was cancelled: it becomes cancelled,

@@ -90,8 +90,8 @@ static const char pass_lua[] = GW_BC_NOTE_LUA GW_DAY_NOTE_LUA
     "  return nil\n"
     "end\n"
     "local function attempt(id,ch,result,err)\n"
-    "  "
-    "redis.call('RPUSH',K.attempts(id),cjson.encode({channel=ch,at=now,result=result,error=err}))\n"
+    "  local a={channel=ch,at=now,result=result,error=err}\n"
+    "  redis.call('RPUSH',K.attempts(id),cjson.encode(a))\n"
     "end\n"
     "local bcs={}\n"
     "local function bc_of(bc)\n"
@@ -141,22 +141,23 @@ static const char pass_lua[] = GW_BC_NOTE_LUA GW_DAY_NOTE_LUA
     "        idx=idx+1\n"
     "      end\n"
     "      if not rcpt then\n"
-    "        local why=h[2] and 'no channel left' or 'no text'\n"
+    "        local why=h[2] and dead_why(id,'no channel left') or 'no text'\n"
     "        redis.call('HSET',k,'status','dead','idx',idx)\n"
     "        redis.call('XADD',K.dead(),'*','notif',id,'reason',why,'at',now)\n"
     "        bc_note(h[8],bch,nil,'dead',true)\n"
     "        dead_note(id,h[9],bch,why,0,now)\n"
     "        redis.call('ZREM',due,id) n[4]=n[4]+1\n"
     "      else\n"
-    "        local ch=chs[idx+1] local c=C[ch] local hold=nil local m=minute(now)\n"
+    "        local ch=chs[idx+1] local c=C[ch] local hold,wait=nil,nil local m=minute(now)\n"
     "        local qs,qe=nil,nil\n"
     "        if c then qs,qe=c.qs,c.qe if h[10] and h[10]~='' then qs,qe=c.tqs,c.tqe end end\n"
-    "        if c and h[7]~='urgent' and inside(m,qs,qe) then hold=next_at(qe)\n"
-    "        elseif c and bc and inside(m,c.ns,c.ne) then hold=next_at(c.ne) end\n"
+    "        if c and h[7]~='urgent' and inside(m,qs,qe) then hold=next_at(qe) wait='quiet_hours'\n"
+    "        elseif c and bc and inside(m,c.ns,c.ne) then hold=next_at(c.ne) wait='night' end\n"
     "        if hold then\n"
-    "          redis.call('HSET',k,'idx',idx) redis.call('ZADD',due,hold,id) n[3]=n[3]+1\n"
+    "          redis.call('HSET',k,'idx',idx,'wait',wait,'wait_until',hold)\n"
+    "          redis.call('ZADD',due,hold,id) n[3]=n[3]+1\n"
     "        elseif c and c.left>=0 and c.left<1 then\n"
-    "          redis.call('HSET',k,'idx',idx) n[5]=n[5]+1\n"
+    "          redis.call('HSET',k,'idx',idx,'wait','rate_limit','wait_until',now) n[5]=n[5]+1\n"
     "        else\n"
     "          if c and c.left>=0 then c.left=c.left-1 c.used=c.used+1 end\n"
     "          local a={'XADD',K.out(ch),'*','to',rcpt,'text',h[2],'purpose','update','notif',id}\n"
@@ -166,6 +167,7 @@ static const char pass_lua[] = GW_BC_NOTE_LUA GW_DAY_NOTE_LUA
     "          if d then a[#a+1]='data' a[#a+1]=d end\n"
     "          redis.call(unpack(a))\n"
     "          redis.call('HSET',k,'status','sending','idx',idx,'channel',ch)\n"
+    "          redis.call('HDEL',k,'wait','wait_until')\n"
     "          redis.call('ZREM',due,id) n[1]=n[1]+1\n"
     "        end\n"
     "      end\n"
@@ -227,6 +229,10 @@ struct gw_sched {
     int running;                /* a round is in flight */
     int again;                  /* run once more when it ends */
     int progress;               /* a full batch made progress in this round */
+    long long queued;           /* notifications this round put on their streams */
+    long long limited;          /* ... and left due for want of tokens */
+    int starved;                /* the last round queued nothing, held back by the rate
+                                   limits: a fan-out batch does not start another one */
     int closing;                /* freed: answers are dropped */
     int64_t now;                /* the round's clock */
     gw_fanout *fan;             /* the broadcast fan-out, owned */
@@ -266,6 +272,7 @@ static void end_round(gw_sched *s) {
         c->left = c->rate > 0 ? 0 : -1;
     }
     s->running = 0;
+    s->starved = s->queued == 0 && s->limited > 0;
     s->first = (s->first + 1) % s->parts;
     if (s->again || s->progress) {
         s->again = 0;
@@ -301,6 +308,8 @@ static void on_pass(gw_store *st, redisReply *r, void *priv) {
                (int)((s->first + s->done) % s->parts), "queued", (json_int_t)v[0], "expired",
                (json_int_t)v[1], "held", (json_int_t)v[2], "dead", (json_int_t)v[3], "rate_limited",
                (json_int_t)v[4]);
+    s->queued += v[0];
+    s->limited += v[4];
     /* a full batch that made progress: there may be more due right now */
     if (v[5] >= SCHED_BATCH && v[4] < v[5])
         s->progress = 1;
@@ -367,6 +376,7 @@ static void run_round(gw_sched *s) {
     }
     s->running = 1;
     s->progress = 0;
+    s->queued = s->limited = 0;
     s->done = 0;
     s->now = gw_now_ms();
     for (size_t i = 0; i < s->n_ch; i++) {
@@ -393,9 +403,14 @@ static void on_tick(uv_timer_t *t) {
     run_round(s);
 }
 
-/* A fan-out batch wrote notifications due now. */
+/* A fan-out batch wrote notifications due now: routed at once, unless the last round
+ * found no tokens (then each batch would start a round that reads every partition's due
+ * notifications and routes none, competing with the fan-out for Redis; the tick
+ * routes them once tokens come). */
 static void on_fanned(void *priv) {
-    run_round(priv);
+    gw_sched *s = priv;
+    if (!s->starved)
+        run_round(s);
 }
 
 /* The channel's rules from its policy and its section. 0 or MC_EINVAL (err). */

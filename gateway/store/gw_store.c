@@ -33,6 +33,7 @@
 #include "gateway/app/gw_log.h"
 #include "gateway/store/gw_cluster.h"
 #include "gateway/store/gw_keys.h"
+#include "gateway/store/gw_resp.h"
 #include "gateway/store/gw_script.h"
 
 #include <inttypes.h>
@@ -1026,11 +1027,14 @@ static int cmd_argv(gw_store *s, unsigned lane, gw_store_cb *cb, void *priv, int
     req *q = single_req(s, cb, priv, wait_n, wait_ms);
     if (!q)
         return MC_ENOMEM;
-    if (redisAsyncCommandArgv(s->nodes->ac, on_reply, q, argc, argv, argvlen) != REDIS_OK) {
+    gw_resp r;
+    int rc = gw_resp_argv(&r, argc, argv, argvlen);
+    if (!rc && redisAsyncFormattedCommand(s->nodes->ac, on_reply, q, r.p, r.len) != REDIS_OK)
+        rc = MC_EUNAVAIL;
+    gw_resp_clear(&r);
+    if (rc)
         free(q);
-        return MC_EUNAVAIL;
-    }
-    return 0;
+    return rc;
 }
 
 int gw_store_cmd(gw_store *s, gw_store_cb *cb, void *priv, int argc, const char **argv,
@@ -1050,11 +1054,17 @@ int gw_store_cmdf(gw_store *s, gw_store_cb *cb, void *priv, const char *fmt, ...
         rc = len < 0 || !cmd ? MC_ENOMEM : cluster_submit(s, 0, cb, priv, cmd, (size_t)len, 0, 0);
     } else {
         req *q = single_req(s, cb, priv, 0, 0);
-        rc = !q ? MC_ENOMEM : 0;
-        if (q && redisvAsyncCommand(s->nodes->ac, on_reply, q, fmt, ap) != REDIS_OK) {
+        gw_resp r;
+        int enc = q ? gw_resp_fmt(&r, fmt, ap) : MC_ENOMEM, sent = 0;
+        if (enc == 0)
+            sent = redisAsyncFormattedCommand(s->nodes->ac, on_reply, q, r.p, r.len) == REDIS_OK;
+        else if (q && enc != MC_ENOMEM) /* a directive, or a length, of hiredis's alone */
+            sent = redisvAsyncCommand(s->nodes->ac, on_reply, q, fmt, ap) == REDIS_OK;
+        if (q)
+            gw_resp_clear(&r);
+        rc = sent ? 0 : enc == MC_ENOMEM ? MC_ENOMEM : MC_EUNAVAIL;
+        if (!sent)
             free(q);
-            rc = MC_EUNAVAIL;
-        }
     }
     va_end(ap);
     return rc;

@@ -517,7 +517,7 @@ describe('console API (/api/v1: me, wards, templates, preview, batch, dossiers)'
         const rows = (n) => Array.from({ length: n }, (_, i) => ({ row: i + 2, phone: phone(i), channel: 'sms', data: { ten: `Dân ${i}` } }));
         const withBad = () => {
             const r = rows(50);
-            r[5].phone = '0901234567'; // row 7
+            r[5].phone = '090123456'; // row 7: one digit short (a local 0901234567 is accepted)
             r[18].channel = 'zalo'; // row 20: a phone is reached by SMS only
             r[31].data = {}; // row 33: no value for ((ten))
             return r;
