@@ -52,6 +52,7 @@
 
 #define SHUTDOWN_DRAIN_MS 3000 /* how long a stop waits for the requests with a provider */
 #define CONSUMER_MAX 300       /* bytes of the consumer name */
+#define SERVE_PATH_MAX 4096    /* a data file's path */
 
 typedef struct serve serve;
 
@@ -477,6 +478,16 @@ int gw_serve(const gw_config *cfg, const char *share, unsigned roles, const char
         goto out;
     }
     s->app.data = s->shared;
+    {
+        char path[SERVE_PATH_MAX];
+        snprintf(path, sizeof path, "%s/gateway/app/data/report_statuses.txt", share);
+        if (gw_shared_load_report_statuses(s->shared, path, err, sizeof err) ||
+            gw_shared_load_departments(s->shared, cfg->admin_departments_file, err, sizeof err)) {
+            fprintf(stderr, "motcua serve: %s\n", err);
+            rc = 2;
+            goto out;
+        }
+    }
     if (!(s->keys = gw_keyspace_new((unsigned)cfg->redis_partitions)))
         goto out;
     s->app.keys = s->keys;

@@ -379,6 +379,47 @@ static double rule_conf(const nlu_engine *e, const double *score, int best) {
     return (1.0 - exp(-score[best] / e->scale)) * (score[best] / (score[best] + second));
 }
 
+/* A report ticket in text[0..len): "PA", an optional separator (-, _, . or a space), the
+ * six digits of the day, a separator, the number (1..6 digits), standing apart from the
+ * letters and digits around it; written "PA-yymmdd-nnnn" (the number zero-padded to 4)
+ * into out. 1 found, 0 not. The tickets are ours (gateway/conv/gw_turn.c), so their shape
+ * is fixed; citizens type them in lower case and with spaces. */
+static int find_ticket(const char *text, size_t len, char *out, size_t n) {
+#define IS_ALNUM(c) (((c) >= '0' && (c) <= '9') || (((c) | 0x20) >= 'a' && ((c) | 0x20) <= 'z'))
+#define IS_SEP(c) ((c) == '-' || (c) == '_' || (c) == '.' || (c) == ' ')
+    for (size_t i = 0; i + 10 <= len; i++) { /* "pa", 6 digits, a separator, a digit */
+        if ((text[i] | 0x20) != 'p' || i + 1 >= len || (text[i + 1] | 0x20) != 'a' ||
+            (i > 0 && (IS_ALNUM(text[i - 1]) || (unsigned char)text[i - 1] >= 0x80)))
+            continue;
+        size_t p = i + 2;
+        if (p < len && IS_SEP(text[p]))
+            p++;
+        size_t d0 = p;
+        while (p < len && p - d0 < 7 && text[p] >= '0' && text[p] <= '9')
+            p++;
+        if (p - d0 != 6 || p >= len || !IS_SEP(text[p]))
+            continue;
+        size_t day = d0;
+        p++;
+        size_t n0 = p;
+        while (p < len && p - n0 < 7 && text[p] >= '0' && text[p] <= '9')
+            p++;
+        size_t nl = p - n0;
+        if (nl < 1 || nl > 6 || (p < len && (IS_ALNUM(text[p]) || (unsigned char)text[p] >= 0x80)))
+            continue;
+        snprintf(out, n, "PA-%.6s-%s%.*s", text + day,
+                 nl >= 4   ? ""
+                 : nl == 3 ? "0"
+                 : nl == 2 ? "00"
+                           : "000",
+                 (int)nl, text + n0);
+        return 1;
+    }
+#undef IS_ALNUM
+#undef IS_SEP
+    return 0;
+}
+
 /* The decision shared by the model and the rules, from each intent's confidence c[]: the
  * likeliest intent; below the threshold th out_of_scope — unless a procedure is named
  * (named), then the likeliest procedure question with *clarify set. A bare mention of a
@@ -507,6 +548,18 @@ int nlu_classify(nlu_engine *e, const char *text, size_t len, nlu_result *out) {
                 out->also = nlu_intent_ids[NLU_I_SUBSCRIBE];
             }
         }
+    }
+    /* A report ticket named: where it stands ("phản ánh PA-251203-0001 tới đâu rồi"), unless
+     * the message clearly asks something else. */
+    if (find_ticket(text, len, out->report_ticket, sizeof(out->report_ticket)) &&
+        (best == NLU_I_REPORT || best == NLU_I_STATUS || best == NLU_I_OOS ||
+         (nlu_is_procedure_intent(best) && !out->procedure))) {
+        if (best != NLU_I_STATUS)
+            conf = e->override_conf;
+        best = NLU_I_STATUS;
+        out->clarify = out->bare = 0;
+        out->also = NULL;
+        out->not_public = 0;
     }
     out->intent = nlu_intent_ids[best];
     out->confidence = conf < 0 ? 0 : conf > 1 ? 1 : conf;
@@ -1039,6 +1092,21 @@ const struct vn_extractor *nlu_engine_extractor(const nlu_engine *e) {
 
 const struct vn_normalizer *nlu_engine_normalizer(const nlu_engine *e) {
     return e->vn;
+}
+
+size_t nlu_issue_count(void) {
+    return NLU_N_ISSUES;
+}
+
+const char *nlu_issue_id(size_t i) {
+    return i < NLU_N_ISSUES ? nlu_issue_ids[i] : NULL;
+}
+
+const char *nlu_engine_issue_name(const nlu_engine *e, const char *id) {
+    for (size_t i = 0; id && i < NLU_N_ISSUES; i++)
+        if (strcmp(id, nlu_issue_ids[i]) == 0)
+            return e->issue_name[i];
+    return NULL;
 }
 
 nlu_engine *nlu_engine_new(const nlu_engine_opts *o, char *err, size_t errlen) {

@@ -40,6 +40,14 @@ const struct nlu_catalog *nlu_engine_catalog(const nlu_engine *e);
 const struct vn_extractor *nlu_engine_extractor(const nlu_engine *e);
 const struct vn_normalizer *nlu_engine_normalizer(const nlu_engine *e);
 
+/* The issue categories of the contract (issue_category of shared/spec/intents.md), in a
+ * fixed order: i < nlu_issue_count(); NULL beyond. */
+size_t nlu_issue_count(void);
+const char *nlu_issue_id(size_t i);
+/* How the assistant names category id to a citizen (issue_categories.txt), or NULL for an
+ * unknown id. Valid until nlu_engine_free. */
+const char *nlu_engine_issue_name(const nlu_engine *e, const char *id);
+
 #define NLU_MAX_QUICK 8
 /* Longest quick-reply title, in code points (channels show short buttons). */
 #define NLU_MAX_QUICK_TITLE 20
@@ -47,6 +55,7 @@ const struct vn_normalizer *nlu_engine_normalizer(const nlu_engine *e);
 #define NLU_CODE_MAX 48
 #define NLU_PHONE_MAX 16
 #define NLU_CITIZEN_ID_MAX 13
+#define NLU_TICKET_MAX 24 /* "PA-251203-0001" with room for longer numbers, and the NUL */
 
 typedef struct nlu_result {
     const char *intent;                  /* static id from the contract, e.g. "procedure.fee" */
@@ -56,6 +65,10 @@ typedef struct nlu_result {
     char dossier_code[NLU_CODE_MAX];     /* "000.00.25.H29-231122-0001" form, "" when absent */
     char phone[NLU_PHONE_MAX];           /* E.164 "+84912345678", "" when absent */
     char citizen_id[NLU_CITIZEN_ID_MAX]; /* 12 digits, "" when absent */
+    char report_ticket[NLU_TICKET_MAX];  /* a citizen's report ticket "PA-251203-0001" (written
+                                            pa 251203 1, PA251203-0001...), "" when absent; a
+                                            message naming one asks where it stands
+                                            (dossier.status, NLU_ACT_REPORT_STATUS) */
     const char *ward_id;                 /* engine-owned ward code of the HCMC ward list, e.g.
                                             "26743", NULL when absent */
     const char *ward_name;               /* engine-owned, e.g. "Bến Thành", NULL when absent */
@@ -92,9 +105,14 @@ typedef enum nlu_action {
     NLU_ACT_SUBSCRIBE,      /* subscribe to resolved.dossier_code or resolved.ward_id;
                                render subscribed / subscribed_ward */
     NLU_ACT_UNSUBSCRIBE,    /* drop the citizen's subscriptions; render unsubscribed */
-    NLU_ACT_REPORT,         /* file a report of resolved.issue_category; render
-                               report_received with the ticket */
+    NLU_ACT_REPORT,         /* a report of resolved.issue_category: when resolved.ward_id
+                               is NULL the text asks where (the slot "place"); the gateway
+                               files it, or adds the words to the ticket this conversation
+                               opened, or keeps them until the place is known; renders
+                               report_received, report_added or report_ask_ward */
     NLU_ACT_HANDOFF,        /* queue the conversation for an officer; render handoff */
+    NLU_ACT_REPORT_STATUS,  /* look resolved.report_ticket up; render report_status (and the
+                               status_* lines) or report_not_found */
 } nlu_action;
 
 typedef struct nlu_reply {
@@ -119,8 +137,9 @@ int nlu_classify(nlu_engine *e, const char *text, size_t len, nlu_result *out);
 int nlu_respond(nlu_engine *e, const char *text, size_t len, nlu_result *res, nlu_reply *out);
 
 /* Fills the reply template `name` of replies.txt (one without catalog placeholders, e.g.
- * dossier_status {code} {status} {updated} {agency}, dossier_not_found {code}, subscribed
- * {code}, subscribed_ward {ward}, unsubscribed, report_received {ticket}, handoff) with
+ * dossier_status {code} {status}, status_updated {time} {date}, status_note {note},
+ * dossier_not_found {code}, subscribed {code}, subscribed_ward {ward}, unsubscribed,
+ * report_received {ticket} {category}, handoff: the list is in replies.txt) with
  * keys[i] -> values[i] (NUL-terminated UTF-8). Returns 0; MC_ENOTFOUND for an unknown
  * template; MC_EINVAL for a key the template does not take, a placeholder without a value,
  * or a value that is not UTF-8; MC_ENOMEM. The caller frees *out with nlu_reply_free; on

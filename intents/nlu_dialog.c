@@ -25,7 +25,7 @@
 #define NLU_CONTEXT_SKEW_MS (60 * 1000)
 #define CTX_MAGIC "c1"
 
-static const char *const pending_names[] = {"", "procedure", "dossier_code", "ward"};
+static const char *const pending_names[] = {"", "procedure", "dossier_code", "ward", "place"};
 
 static int valid_chars(const char *s, size_t cap, const char *extra) {
     size_t n = strnlen(s, cap);
@@ -137,9 +137,23 @@ static nlu_result resolve(nlu_engine *e, const nlu_context *c, const nlu_result 
         w.clarify = 0;
         return w;
     }
+    /* Where the problem reported is: an address, a ward, or more of the citizen's words;
+     * the gateway keeps the words of the report until the place is known. */
+    if (strcmp(c->pending, "place") == 0 && ci == NLU_I_REPORT && !r->report_ticket[0] &&
+        (weak || i == NLU_I_REPORT || r->ward_id ||
+         (nlu_is_procedure_intent(i) && !r->procedure))) {
+        w.intent = nlu_intent_ids[NLU_I_REPORT];
+        w.clarify = w.bare = 0;
+        w.procedure = NULL;
+        w.also = NULL;
+        if (!w.issue_category)
+            w.issue_category = nlu_issue_ids[NLU_ISSUE_KHAC];
+        return w;
+    }
     if ((strcmp(c->pending, "dossier_code") == 0 || strcmp(c->pending, "ward") == 0) &&
         (ci == NLU_I_STATUS || ci == NLU_I_SUBSCRIBE) &&
-        (r->dossier_code[0] || (ci == NLU_I_SUBSCRIBE && r->ward_id)) &&
+        (r->dossier_code[0] || (ci == NLU_I_STATUS && r->report_ticket[0]) ||
+         (ci == NLU_I_SUBSCRIBE && r->ward_id)) &&
         (weak || (nlu_is_procedure_intent(i) && !r->procedure))) {
         w.intent = nlu_intent_ids[ci];
         w.clarify = 0;

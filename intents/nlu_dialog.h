@@ -22,7 +22,8 @@
 typedef struct nlu_context {
     char procedure[48]; /* catalog id last talked about, "" none */
     char intent[32];    /* last intent that asked something (not small talk), "" none */
-    char pending[24];   /* slot being asked: "procedure", "dossier_code", "ward" or "" */
+    char pending[24];   /* slot being asked: "procedure", "dossier_code", "ward", "place" (where
+                           a reported problem is) or "" */
     int64_t updated_ms; /* when the context last changed (caller's clock), 0 = never */
 } nlu_context;
 

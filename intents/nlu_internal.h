@@ -120,6 +120,19 @@ enum {
     NLU_T_LOCATION_WARD_POLICE, /* ... a procedure of the ward's police */
     NLU_T_LOCATION_NOT_WARD,    /* ... a procedure no ward handles */
     NLU_T_FACT_ENDED,           /* said before a catalog value kept after a dated one ended */
+    NLU_T_REPORT_ASK_PLACE,     /* report.issue without a place: where is it? */
+    NLU_T_REPORT_LOOKUP,        /* a question about a report ticket (default text) */
+    NLU_T_REPORT_ADDED,         /* the gateway's: the words went into the open ticket */
+    NLU_T_REPORT_ASK_WARD,      /* the gateway's: the place given names no ward */
+    NLU_T_REPORT_ROUTED,        /* the gateway's: a line naming the departments */
+    NLU_T_REPORT_WILL_NOTIFY,   /* the gateway's: a line promising the outcome */
+    NLU_T_REPORT_STATUS,        /* the gateway's: where a ticket stands */
+    NLU_T_REPORT_NOT_FOUND,     /* the gateway's: no such ticket */
+    NLU_T_STATUS_PROCEDURE,     /* the gateway's lines after a status: the procedure, */
+    NLU_T_STATUS_UPDATED,       /* when it changed, */
+    NLU_T_STATUS_AGENCY,        /* who handles it, */
+    NLU_T_STATUS_NOTE,          /* the officer's note */
+    NLU_T_STATUS_NOTE_PRIVATE,  /* ... kept from a stranger: it went to the citizen */
     NLU_T_COUNT
 };
 

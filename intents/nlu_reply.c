@@ -42,11 +42,15 @@ enum {
     P_BASIS,   /* what the answered fact rests on (the papers' bases for [documents]) */
     P_CHECKED, /* the day the procedure was last checked, dd/mm/yyyy */
     P_UNTIL,   /* [fact_ended]: the last day of the value that ended, dd/mm/yyyy */
+    P_TIME,    /* the gateway's: a time of day, "20:11" */
+    P_DATE,    /* the gateway's: a date, "03/12/2026" */
+    P_NOTE,    /* the gateway's: an officer's note */
     P_COUNT
 };
 static const char *const ph_names[P_COUNT] = {
-    "name", "agency", "fee",      "duration", "online",  "legal",  "source", "documents",  "alias",
-    "code", "ward",   "category", "status",   "updated", "ticket", "basis",  "checked_on", "until",
+    "name",      "agency", "fee",        "duration", "online",   "legal",  "source",
+    "documents", "alias",  "code",       "ward",     "category", "status", "updated",
+    "ticket",    "basis",  "checked_on", "until",    "time",     "date",   "note",
 };
 #define B(p) (1u << (p))
 /* Everything the catalog knows about a procedure. */
@@ -87,7 +91,7 @@ static const struct tpl_spec {
     [NLU_T_SUBSCRIBE] = {"subscribe", B(P_CODE)},
     [NLU_T_SUBSCRIBE_WARD] = {"subscribe_ward", B(P_WARD)},
     [NLU_T_UNSUBSCRIBE] = {"unsubscribe", 0},
-    [NLU_T_REPORT] = {"report", B(P_CATEGORY)},
+    [NLU_T_REPORT] = {"report", B(P_CATEGORY) | B(P_WARD)},
     [NLU_T_HANDOFF_REQ] = {"handoff_request", 0},
     [NLU_T_DOSSIER_STATUS] = {"dossier_status",
                               B(P_CODE) | B(P_STATUS) | B(P_UPDATED) | B(P_AGENCY)},
@@ -105,6 +109,19 @@ static const struct tpl_spec {
     [NLU_T_LOCATION_WARD] = {"location_ward", ANSWER | B(P_WARD)},
     [NLU_T_LOCATION_WARD_POLICE] = {"location_ward_police", ANSWER | B(P_WARD)},
     [NLU_T_LOCATION_NOT_WARD] = {"location_not_ward", ANSWER | B(P_WARD)},
+    [NLU_T_REPORT_ASK_PLACE] = {"report_ask_place", B(P_CATEGORY)},
+    [NLU_T_REPORT_LOOKUP] = {"report_lookup", B(P_TICKET)},
+    [NLU_T_REPORT_ADDED] = {"report_added", B(P_TICKET)},
+    [NLU_T_REPORT_ASK_WARD] = {"report_ask_ward", 0},
+    [NLU_T_REPORT_ROUTED] = {"report_routed", B(P_AGENCY)},
+    [NLU_T_REPORT_WILL_NOTIFY] = {"report_will_notify", 0},
+    [NLU_T_REPORT_STATUS] = {"report_status", B(P_TICKET) | B(P_STATUS) | B(P_CATEGORY)},
+    [NLU_T_REPORT_NOT_FOUND] = {"report_not_found", B(P_TICKET)},
+    [NLU_T_STATUS_PROCEDURE] = {"status_procedure", B(P_NAME)},
+    [NLU_T_STATUS_UPDATED] = {"status_updated", B(P_TIME) | B(P_DATE)},
+    [NLU_T_STATUS_AGENCY] = {"status_agency", B(P_AGENCY)},
+    [NLU_T_STATUS_NOTE] = {"status_note", B(P_NOTE)},
+    [NLU_T_STATUS_NOTE_PRIVATE] = {"status_note_private", 0},
 };
 
 /* The fact each procedure answer is about, for {basis}; -1 for the other templates. */
@@ -332,7 +349,7 @@ void nlu_reply_free(nlu_reply *r) {
 
 int nlu_compose(nlu_engine *e, const nlu_result *r, int64_t now_ms, nlu_reply *out,
                 const char **pending) {
-    const char *keys[3], *vals[3];
+    const char *keys[4], *vals[4];
     nlu_case kase = {nlu_day_of_ms(now_ms), r->age, r->foreign};
     fill f = {NULL, keys, vals, 0, &kase, -1, &e->tpl[NLU_T_FACT_ENDED]};
     int t;
@@ -348,6 +365,10 @@ int nlu_compose(nlu_engine *e, const nlu_result *r, int64_t now_ms, nlu_reply *o
     if (r->ward_name) {
         keys[f.n] = "ward";
         vals[f.n++] = r->ward_name;
+    }
+    if (r->report_ticket[0]) {
+        keys[f.n] = "ticket";
+        vals[f.n++] = r->report_ticket;
     }
     if (r->issue_category) {
         int c = NLU_ISSUE_KHAC;
@@ -386,6 +407,11 @@ int nlu_compose(nlu_engine *e, const nlu_result *r, int64_t now_ms, nlu_reply *o
         f.p = p;
         break;
     case NLU_I_STATUS:
+        if (r->report_ticket[0] && !r->dossier_code[0]) {
+            t = NLU_T_REPORT_LOOKUP;
+            act = NLU_ACT_REPORT_STATUS;
+            break;
+        }
         t = r->dossier_code[0] ? (r->also ? NLU_T_LOOKUP_SUBSCRIBE : NLU_T_LOOKUP) : NLU_T_ASK_CODE;
         if (r->dossier_code[0])
             act = NLU_ACT_DOSSIER_STATUS;
@@ -409,7 +435,10 @@ int nlu_compose(nlu_engine *e, const nlu_result *r, int64_t now_ms, nlu_reply *o
         act = NLU_ACT_UNSUBSCRIBE;
         break;
     case NLU_I_REPORT:
-        t = NLU_T_REPORT;
+        /* Where the problem is decides who handles it: without a ward, ask. */
+        t = r->ward_id ? NLU_T_REPORT : NLU_T_REPORT_ASK_PLACE;
+        if (!r->ward_id)
+            *pending = "place";
         act = NLU_ACT_REPORT;
         break;
     case NLU_I_HOURS: t = NLU_T_OFFICE_HOURS; break;

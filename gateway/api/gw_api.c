@@ -77,7 +77,7 @@ static const route routes[] = {
     {P "dossiers", P "dossiers", GW_M_GET, R, 0, V, V, gw_dossiers_list},
     {P "dossiers/", P "dossiers/{code}", GW_M_GET | GW_M_PUT | GW_M_POST, R, W, V, O,
      gw_dossiers_item},
-    {P "notifications", P "notifications", GW_M_POST, 0, N, V, O, gw_notifications_post},
+    {P "notifications", P "notifications", GW_M_GET | GW_M_POST, R, N, V, O, gw_notifications_root},
     {P "notifications/", P "notifications/{id}", GW_M_GET, R, 0, V, V, gw_notifications_get},
     {P "broadcasts", P "broadcasts", GW_M_POST, 0, B, V, A, gw_broadcasts_post},
     {P "broadcasts/", P "broadcasts/{id}", GW_M_GET | GW_M_DELETE, R, B, V, A, gw_broadcasts_item},
@@ -101,6 +101,9 @@ static const route routes[] = {
     {P "keys", P "keys", GW_M_GET | GW_M_POST, X, X, A, A, gw_apikeys_list},
     {P "keys/", P "keys/{name}", GW_M_DELETE, X, X, A, A, gw_apikeys_item},
     {P "audit", P "audit", GW_M_GET, R, X, A, GW_OFF_NOBODY, gw_audit_list},
+    /* citizens' reports (officers.md): viewers read the inbox, officers assign and answer */
+    {P "reports", P "reports", GW_M_GET, R, 0, V, V, gw_tickets_list},
+    {P "reports/", P "reports/{id}", GW_M_GET | GW_M_POST, R, N, V, O, gw_tickets_item},
 };
 #undef R
 #undef W

@@ -245,6 +245,36 @@ bool gw_api_phone_ok(const char *s, size_t len) {
     return len == 12 && !memcmp(s, "+84", 3) && digits(s + 3, 9) && strchr("35789", s[3]);
 }
 
+int gw_api_phone_normalize(const char *s, size_t len, char *out, size_t n) {
+    char d[GW_API_PHONE_MAX + 8];
+    size_t k = 0;
+    bool plus = false;
+    for (size_t i = 0; i < len; i++) {
+        char c = s[i];
+        if (c == ' ' || c == '.' || c == '-' || c == '(' || c == ')')
+            continue; /* as citizens and spreadsheets write them */
+        if (c == '+' && k == 0 && !plus) {
+            plus = true;
+            continue;
+        }
+        if (c < '0' || c > '9' || k + 1 >= sizeof d)
+            return MC_EINVAL;
+        d[k++] = c;
+    }
+    d[k] = '\0';
+    char e164[GW_API_PHONE_MAX + 8] = "+84";
+    if (!plus && k == 10 && d[0] == '0')     /* 0912345678 */
+        memcpy(e164 + 3, d + 1, 10);         /* 9 digits and the NUL */
+    else if (k == 11 && !memcmp(d, "84", 2)) /* 84912345678, +84912345678 */
+        memcpy(e164 + 3, d + 2, 10);
+    else
+        return MC_EINVAL;
+    if (!gw_api_phone_ok(e164, strlen(e164)) || n < strlen(e164) + 1)
+        return MC_EINVAL;
+    snprintf(out, n, "%s", e164);
+    return 0;
+}
+
 bool gw_api_date_ok(const char *s, size_t len) {
     if (len != 10 || s[4] != '-' || s[7] != '-' || !digits(s, 4) || !digits(s + 5, 2) ||
         !digits(s + 8, 2))
@@ -418,6 +448,20 @@ void gw_api_format_time(const gw_api *a, int64_t ms, char *out, size_t n) {
 int64_t gw_api_day(const gw_api *a, int64_t utc_ms) {
     gw_tz *tz = api_tz(a);
     return tz ? gw_tz_day(tz, utc_ms) : fdiv(utc_ms, DAY_MS);
+}
+
+int gw_api_parse_since(const gw_api *a, const char *s, int64_t *ms) {
+    size_t len = strlen(s);
+    if (len != 10)
+        return gw_api_parse_time(s, len, ms);
+    if (!gw_api_date_ok(s, len))
+        return MC_EINVAL;
+    /* local midnight: the zone's offset at UTC midnight of that day is the day's (no
+     * zone this gateway serves changes its offset around midnight) */
+    int64_t utc = days_from_civil(num(s, 4), num(s + 5, 2), num(s + 8, 2)) * DAY_MS;
+    gw_tz *tz = api_tz(a);
+    *ms = utc - (tz ? gw_tz_offset_ms(tz, utc) : 0);
+    return 0;
 }
 
 /* ------------------------------------------------------------ ids, masks */

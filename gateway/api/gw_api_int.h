@@ -83,6 +83,7 @@
 #define GW_API_TIME_MAX 40         /* an ISO 8601 time written here, with its NUL */
 #define GW_API_DATE_LEN 11         /* "yyyy-mm-dd" and its NUL */
 #define GW_API_LOG_NOTE_MAX 256    /* what an op keeps for its log line, bytes */
+#define GW_REPEAT_WINDOW_MS 60000  /* the same status posted again this soon is a double click */
 
 /* Scopes of a token. */
 #define GW_SCOPE_DOSSIERS_WRITE 1u
@@ -327,6 +328,10 @@ int gw_api_message_times(gw_api_err *e, const json_t *b, gw_api_message *m);
 bool gw_api_code_ok(const char *s, size_t len);
 /* Vietnamese mobile in E.164: +84 then 9 digits, the first 3, 5, 7, 8 or 9. */
 bool gw_api_phone_ok(const char *s, size_t len);
+#define GW_API_PHONE_MAX 16 /* "+84912345678" and its NUL, with room */
+/* A Vietnamese mobile as people write it — 0912 345 678, 0912.345.678, 84912345678,
+ * +84 912345678 — into E.164 (+84912345678) in out: 0, or MC_EINVAL. */
+int gw_api_phone_normalize(const char *s, size_t len, char *out, size_t n);
 /* Calendar date YYYY-MM-DD from 2000. */
 bool gw_api_date_ok(const char *s, size_t len);
 /* 1..GW_API_USER_ID_MAX printable ASCII bytes without spaces (they end up in keys). */
@@ -367,6 +372,9 @@ void gw_api_format_time(const gw_api *a, int64_t ms, char *out, size_t n);
 /* The local day number (days since 1970-01-01) of utc_ms, as gw_api_format_time. Its
  * date: gw_date_of_day (app/gw_time.h), the computation of the Lua ymd(). */
 int64_t gw_api_day(const gw_api *a, int64_t utc_ms);
+/* A query's since=: an RFC 3339 time, or a date YYYY-MM-DD (its local midnight). 0 or
+ * MC_EINVAL. */
+int gw_api_parse_since(const gw_api *a, const char *s, int64_t *ms);
 
 /* ------------------------------------------------------------ ids, masks */
 
@@ -436,6 +444,14 @@ struct gw_api_op {
     /* the text step's (gw_templates_text) */
     gw_api_message *msg;  /* the message whose text is made, in res */
     gw_api_next_fn *next; /* what follows once it has its text */
+    /* gw_templates_fetch_use's */
+    gw_api_reply_fn *use_fn; /* gets the template once its first use is checked */
+    char *use_rec;           /* owned: the record while its provider link is checked */
+    char use_id[64];         /* its template id (GW_TPL_ID_MAX bytes at most) */
+    /* the message log's (gw_msglog_note, gw_msglog_then) */
+    json_t *log;              /* owned: [{who, id, ms, part}] to index before the write */
+    json_t *log_parts;        /* owned: the partitions they live in */
+    gw_api_next_fn *log_next; /* the write, once they are indexed */
 };
 
 /* A new op for rq and the caller's token t (NULL: nobody yet, the console's sign-in), or
@@ -476,6 +492,7 @@ extern const gw_api_body_check gw_subscription_body;  /* POST /subscriptions */
 extern const gw_api_body_check gw_dossier_body;       /* PUT /dossiers/{code} */
 extern const gw_api_body_check gw_dossier_event_body; /* POST /dossiers/{code}/events */
 extern const gw_api_body_check gw_template_body;      /* PUT /templates/{id} */
+extern const gw_api_body_check gw_report_event_body;  /* POST /reports/{id}/events */
 extern const gw_api_body_check gw_officer_body;       /* POST /officers */
 extern const gw_api_body_check gw_apikey_body;        /* POST /keys */
 
@@ -564,6 +581,26 @@ void gw_api_add_idem_key(gw_argv *av, const gw_api *a, unsigned part, const char
 int gw_api_idem_reply(gw_api_op *o, const redisReply *r, char id[GW_API_NOTIF_ID_MAX + 1],
                       bool *fresh);
 
+/* ------------------------------------------------------- the message log */
+
+#define GW_MSGLOG_WHO_MAX 160 /* a recipient of the log: "+84…" or "<channel>:<user>" */
+
+/* The identities the message log finds a recipient `to` (as a notification stores it) by:
+ * its phone and its "<channel>:<user>" (an SMS user is its phone). Returns how many (0..2). */
+size_t gw_msglog_whos(const json_t *to, char who[2][GW_MSGLOG_WHO_MAX]);
+/* The partition of an identity: the citizen's ("<channel>:<user>"; a phone: of "<sms
+ * channel>:<phone>"). */
+unsigned gw_msglog_part(const gw_api *a, const char *who);
+/* A query's recipient (a phone as people write it, or "<channel>:<user>") as the log's
+ * identity into who: 0, or MC_EINVAL. */
+int gw_msglog_recipient(const char *q, char *who, size_t n);
+/* Notes that the write about to be sent makes notification id (at ms) for recipient to,
+ * in o->log. */
+void gw_msglog_note(gw_api_op *o, const json_t *to, const char *id, int64_t ms);
+/* Writes the entries noted in o->log into the recipients' logs (one step per partition,
+ * idempotent), then next(o) — the write itself (the keyspace's rule: what lands in
+ * another partition goes first). Without a store next runs at once (it answers 503). */
+void gw_msglog_then(gw_api_op *o, gw_api_next_fn *next);
 /* ----------------------------------------------------------- audit trail */
 
 /*
@@ -624,6 +661,16 @@ void gw_templates_text(gw_api_op *o, gw_api_message *m, gw_api_next_fn *next);
  * stored record) or nil (GW_API_ANY). As gw_api_op_send. */
 int gw_templates_fetch(gw_api_op *o, const char *id, gw_api_reply_fn *fn);
 /*
+ * The same for a template about to be used to send: a record linked to a provider
+ * template (ZNS) that was not used since its link was saved is checked with the provider
+ * once more first (issue 14: "before the first use"). Usable, with the same parameters:
+ * marked used_at (once), fn gets it. Refused (disabled meanwhile, other parameters): fn
+ * gets it without its link (the notification goes by the other channels) and the log says
+ * why. No answer from the provider: fn gets it as it is (the send's own errors decide).
+ * Unchecked links (no credentials, the outbox: gw_templates.c) are not asked about.
+ */
+void gw_templates_fetch_use(gw_api_op *o, const char *id, gw_api_reply_fn *fn);
+/*
  * Applies a fetched template (r, a reply of gw_templates_fetch) to data: nil →
  * 400 template.id; with need_all, a placeholder without a value → 400
  * <prefix><name>; a value for no placeholder → 400 <prefix><key>; with out, a
@@ -641,6 +688,26 @@ int gw_templates_use(const redisReply *r, const json_t *data, const char *prefix
  */
 int gw_templates_provider(const redisReply *r, const json_t *data, const char *prefix,
                           gw_api_message *m, gw_api_err *e);
+/*
+ * A fetched template's text rendered with data, whose keys need not all be placeholders
+ * (a dossier event offers code, procedure, status, note and date to whichever the
+ * department's text uses), into *out (caller frees). 400 template for a blank or too long
+ * text or a placeholder without a value; 500 unreadable. 0 or MC_EINVAL with e.
+ */
+int gw_templates_render(const redisReply *r, const json_t *data, char **out, gw_api_err *e);
+/* The department template a dossier's status change uses (admin-api.md). */
+#define GW_API_STATUS_TPL "dossier_status"
+/* ---- gw_cost.c: what sending costs, per channel ---- */
+
+/* The units one text costs on channel ch per recipient (SMS segments of the text as it
+ * would go, 1 for a ZNS message, 0 for a free channel or an unknown one). */
+long gw_cost_units(const gw_app *app, const char *ch, const char *text, size_t len);
+/* Adds recipients × units to cost[ch] ({"recipients","units","cost_vnd" when the channel
+ * has a price}). 0 or MC_ENOMEM. */
+int gw_cost_add(const gw_app *app, json_t *cost, const char *ch, long long recipients, long units);
+/* The sum of cost_vnd over the channels of a cost object. */
+json_int_t gw_cost_total(const json_t *cost);
+
 /* The HTTP client the API asks providers with (template checks), or NULL. */
 gw_httpc *gw_api_httpc(const gw_api *a);
 
@@ -649,6 +716,7 @@ gw_httpc *gw_api_httpc(const gw_api *a);
 gw_api_handler gw_dossiers_list;       /* GET /dossiers?q=&limit= */
 gw_api_handler gw_dossiers_item;       /* GET|PUT /dossiers/{code}, POST /dossiers/{code}/events */
 gw_api_handler gw_notifications_post;  /* POST /notifications */
+gw_api_handler gw_notifications_root;  /* GET (the message log) and POST /notifications */
 gw_api_handler gw_notifications_get;   /* GET /notifications/{id} */
 gw_api_handler gw_notifications_batch; /* POST /notifications/batch */
 gw_api_handler gw_broadcasts_post;     /* POST /broadcasts */
@@ -660,6 +728,9 @@ gw_api_handler gw_templates_item;      /* GET|PUT|DELETE /templates/{id} */
 gw_api_handler gw_reports_stats;       /* GET /stats?days= */
 gw_api_handler gw_reports_dead;        /* GET /dead?limit= */
 gw_api_handler gw_reports_retry;       /* POST /dead/{id}/retry */
+gw_api_handler gw_msglog_get;          /* GET /notifications?recipient=&since=&status= */
+gw_api_handler gw_tickets_list;        /* GET /reports?status=&ward=&category=&since= */
+gw_api_handler gw_tickets_item;        /* GET /reports/{id}, POST /reports/{id}/events */
 gw_api_handler gw_me;                  /* GET /me */
 gw_api_handler gw_wards;               /* GET /wards */
 gw_api_handler gw_officers_list;       /* GET|POST /officers */

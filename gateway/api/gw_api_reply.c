@@ -197,8 +197,11 @@ static void op_release(gw_api_op *o) {
     if (o->res && o->res_clear)
         o->res_clear(o->res);
     free(o->res);
+    free(o->use_rec);
     json_decref(o->keep);
     json_decref(o->body);
+    json_decref(o->log);
+    json_decref(o->log_parts);
     gw_req_unref(o->rq);
     gw_api_token_free((gw_api_token *)o->t);
     free(o);

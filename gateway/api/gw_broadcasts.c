@@ -682,10 +682,11 @@ static void on_preview_count(gw_api_op *o) {
         }
         json_object_set_new(chans, ch, one);
     }
+    json_int_t total = gw_cost_total(chans); /* gw_cost.c: each channel's cost_vnd added */
     gw_api_answer(o->rq, 200,
-                  json_pack("{s:I, s:s, s:o}", "recipients",
+                  json_pack("{s:I, s:s, s:o, s:I}", "recipients",
                             json_integer_value(json_object_get(o->keep, "n")), "text", text,
-                            "channels", chans));
+                            "channels", chans, "cost_vnd", total));
 }
 
 /* The text is known: count the recipients exactly as POST /broadcasts does. */

@@ -52,7 +52,7 @@ static json_t *parse_to(gw_api_err *e, const json_t *to, const char **channel, b
     int rc = 0;
     if (phone && !gw_api_phone_ok(phone, plen))
         rc = gw_api_err_set(e, 400, "bad_field", "to.phone",
-                            "to.phone must be a Vietnamese mobile in E.164 (+84 and 9 digits)");
+                            "to.phone must be a Vietnamese mobile number, +84912345678");
     else if (!ch != !uid)
         rc = gw_api_err_set(e, 400, "missing_field", ch ? "to.user_id" : "to.channel",
                             "to.channel and to.user_id go together");
@@ -363,7 +363,16 @@ static void on_notify(gw_api_op *o, const redisReply *r) {
     gw_api_answer(o->rq, 202, json_pack("{s:s, s:s}", "id", id, "status", "scheduled"));
 }
 
-/* The text is known (given or rendered): one script writes it. */
+/* Indexed in the recipient's message log: one script writes it. */
+static void notify_commit(gw_api_op *o) {
+    gw_notif *n = o->res;
+    long part = gw_keyspace_part_of_id(gw_api_keys(o->api), n->id);
+    write_notifs(o, part < 0 ? 0 : (unsigned)part, n, 1, "", n->msg.idem_key, n->id, NULL,
+                 on_notify);
+}
+
+/* The text is known (given or rendered): its id, the message log's entry, the write. A
+ * repeated idempotency key writes nothing, and its log entry names nothing (skipped). */
 static void notify_write(gw_api_op *o) {
     gw_notif *n = o->res;
     gw_api_err e = {0};
@@ -377,9 +386,10 @@ static void notify_write(gw_api_op *o) {
         gw_api_op_free(o);
         return;
     }
-    unsigned part = new_id(o, "", n->msg.idem_key, n->id, sizeof n->id);
+    new_id(o, "", n->msg.idem_key, n->id, sizeof n->id);
     snprintf(o->note, sizeof o->note, "%s", n->to_json);
-    write_notifs(o, part, n, 1, "", n->msg.idem_key, n->id, NULL, on_notify);
+    gw_msglog_note(o, n->to, n->id, n->msg.created_ms);
+    gw_msglog_then(o, notify_commit);
 }
 
 static int notif_check(gw_api_op *o, gw_api_err *e) {
@@ -393,6 +403,13 @@ void gw_notifications_post(const gw_api *a, gw_req *rq, const gw_api_token *t) {
     gw_api_op *o = gw_api_op_checked(a, rq, t, sizeof(gw_notif), notif_clear, notif_check);
     if (o)
         gw_templates_text(o, &((gw_notif *)o->res)->msg, notify_write);
+}
+
+void gw_notifications_root(const gw_api *a, gw_req *rq, const gw_api_token *t) {
+    if (!strcmp(gw_req_method(rq), "POST"))
+        gw_notifications_post(a, rq, t);
+    else
+        gw_msglog_get(a, rq, t);
 }
 
 static void on_get_notif(gw_api_op *o, const redisReply *r) {
@@ -478,6 +495,9 @@ static void row_error(batch *b, size_t i, const gw_api_err *e) {
     size_t fl = strlen(e->field);
     if (!strcmp(e->field, "to"))
         snprintf(msg, sizeof msg, "a phone (or a channel and user_id) is required");
+    else if (!strcmp(e->field, "to.phone"))
+        snprintf(msg, sizeof msg,
+                 "phone must be a Vietnamese mobile number: 0912345678 or +84912345678");
     else if (fl && !strncmp(e->message, e->field, fl))
         snprintf(msg, sizeof msg, "%s%s", field, e->message + fl);
     else
@@ -516,7 +536,15 @@ static int row_body(batch *bt, size_t i, const json_t *row, const json_t *req, g
     json_object_set_new(nb, "to", to);
     bt->bodies[i] = nb;
     json_t *ch = json_object_get(row, "channel"), *uid = json_object_get(row, "user_id");
-    copy_field(to, row, "phone");
+    /* a spreadsheet's 0912 345 678 is the number +84912345678; what is no number stays
+     * as written, for the row's error */
+    const char *ph = json_string_value(json_object_get(row, "phone"));
+    char norm[GW_API_PHONE_MAX];
+    if (ph && !gw_api_phone_normalize(ph, json_string_length(json_object_get(row, "phone")), norm,
+                                      sizeof norm))
+        json_object_set_new(to, "phone", json_string(norm));
+    else
+        copy_field(to, row, "phone");
     if (uid && !json_is_null(uid)) {
         if (!ch || json_is_null(ch))
             return gw_api_err_set(e, 400, "missing_field", "channel",
@@ -573,6 +601,41 @@ static void on_batch_write(gw_api_op *o, const redisReply *r) {
                             (json_int_t)json_array_size(ids), "ids", ids));
 }
 
+/* What a batch's valid rows will cost: each on the first channel of its order (ZNS for a
+ * phone when the template is linked, else SMS; a chat channel is free), its units of its
+ * own text; a fallback costs only when that channel cannot reach. "cost" per channel and
+ * the total "cost_vnd" into ans. 0 or MC_ENOMEM. */
+static int batch_cost(const gw_api *a, const batch *bt, json_t *ans) {
+    const gw_app *app = gw_api_app(a);
+    json_t *cost = json_object();
+    if (!cost)
+        return MC_ENOMEM;
+    for (size_t i = 0; i < bt->n; i++) {
+        const gw_notif *n = &bt->notifs[i];
+        if (bt->err[i] || !n->msg.out_text)
+            continue;
+        char ch[GW_API_CHANNELS_MAX];
+        snprintf(ch, sizeof ch, "%.*s", (int)strcspn(n->channels, ","), n->channels);
+        long u = gw_cost_units(app, ch, n->msg.out_text, strlen(n->msg.out_text));
+        if (*ch && gw_cost_add(app, cost, ch, 1, u)) {
+            json_decref(cost);
+            return MC_ENOMEM;
+        }
+    }
+    json_object_set_new(ans, "cost_vnd", json_integer(gw_cost_total(cost)));
+    json_object_set_new(ans, "cost", cost);
+    return 0;
+}
+
+/* Every row indexed in its recipient's message log: one script writes them all. */
+static void batch_commit(gw_api_op *o) {
+    batch *bt = o->res;
+    const char *key = json_string_value(json_object_get(o->body, "idempotency_key"));
+    long part = gw_keyspace_part_of_id(gw_api_keys(o->api), o->id);
+    write_notifs(o, part < 0 ? 0 : (unsigned)part, bt->notifs, bt->n, "batch:", key, o->id, o->id,
+                 on_batch_write);
+}
+
 /* Every row is judged: answer the dry run, refuse, or write all of them. */
 static void batch_finish(gw_api_op *o) {
     batch *bt = o->res;
@@ -591,6 +654,15 @@ static void batch_finish(gw_api_op *o) {
                                               "text", bt->notifs[i].msg.out_text));
                 break;
             }
+        if (ans && batch_cost(o->api, bt, ans)) {
+            json_decref(ans);
+            ans = NULL;
+        }
+        if (!ans) {
+            gw_api_oom(o->rq);
+            gw_api_op_free(o);
+            return;
+        }
         gw_api_answer(o->rq, 200, ans);
         gw_api_op_free(o);
         return;
@@ -612,11 +684,13 @@ static void batch_finish(gw_api_op *o) {
         return;
     }
     const char *key = json_string_value(json_object_get(o->body, "idempotency_key"));
-    unsigned part = new_id(o, "batch:", key, o->id, sizeof o->id);
-    for (size_t i = 0; i < bt->n; i++)
+    new_id(o, "batch:", key, o->id, sizeof o->id);
+    for (size_t i = 0; i < bt->n; i++) {
         snprintf(bt->notifs[i].id, sizeof bt->notifs[i].id, "%.*s-%u", GW_API_NOTIF_ID_MAX - 8,
                  o->id, (unsigned)(i + 1) % 10000000u); /* < 500 */
-    write_notifs(o, part, bt->notifs, bt->n, "batch:", key, o->id, o->id, on_batch_write);
+        gw_msglog_note(o, bt->notifs[i].to, bt->notifs[i].id, bt->notifs[i].msg.created_ms);
+    }
+    gw_msglog_then(o, batch_commit);
 }
 
 /* The batch's template came: the template and the shared values are the
@@ -724,7 +798,7 @@ void gw_notifications_batch(const gw_api *a, gw_req *rq, const gw_api_token *t) 
         return;
     const batch *bt = o->res;
     if (bt->tpl_id)
-        gw_templates_fetch(o, bt->tpl_id, on_batch_tpl);
+        gw_templates_fetch_use(o, bt->tpl_id, on_batch_tpl);
     else
         batch_finish(o);
 }

@@ -9,7 +9,10 @@
  * than that (a stream entry cannot be edited: it is replaced by a copy without text
  * and to). A broadcast's text lives in each partition's bc_part after the fan-out (the
  * broadcast's own hash lets go of it then): a partition's copy goes with the last of
- * that partition's recipients. Batches chain through the event loop, partition after
+ * that partition's recipients. Citizens' reports closed (resolved, rejected) longer ago
+ * than that lose the citizen's words, place and identity (ticket and history), keeping
+ * their category, ward, statuses and times: the departments' counts. Batches chain
+ * through the event loop, partition after
  * partition, while there is more to do, up to SWEEP_MAX_CHAIN per tick, so neither
  * the loop nor Redis is ever held for long; any number of processes may sweep at once
  * (every step is idempotent). Time is gw_now_ms, which tests move.
@@ -33,7 +36,7 @@
 #define SWEEP_BATCH 200     /* notifications and dead letters per sweep script */
 #define SWEEP_MAX_CHAIN 40  /* sweep scripts one tick may chain */
 #define SWEEP_FIRST_MS 1000 /* the first sweep after start (or the period if shorter) */
-#define SWEEP_ANSWERS 3     /* {stripped, redacted, more} */
+#define SWEEP_ANSWERS 4     /* {stripped, redacted, more, tickets} */
 
 struct gw_retention {
     gw_app *app;          /* borrowed */
@@ -48,11 +51,11 @@ struct gw_retention {
 };
 
 /* KEYS[1] the partition's final set; ARGV: now cutoff batch. One bounded step of
- * both jobs of the partition. Returns {stripped, redacted, more}. */
+ * the three jobs of the partition. Returns {stripped, redacted, more, tickets}. */
 static const char sweep_lua[] =
     "local now,cut,batch=tonumber(ARGV[1]),tonumber(ARGV[2]),tonumber(ARGV[3])\n"
     "local final={sent=true,delivered=true,failed=true,dead=true,expired=true,cancelled=true}\n"
-    "local out={0,0,0}\n"
+    "local out={0,0,0,0}\n"
     /* 1. finished notifications older than the retention lose text and recipient;
      * broadcast recipients have no text of their own: their partition's copy of the
      * broadcast counts them (stripped, once each) and loses the text with the last of
@@ -107,6 +110,30 @@ static const char sweep_lua[] =
     "end\n"
     "redis.call('HSET',rk,'dead_cursor',cur)\n"
     "if not stopped and #es>=batch then out[3]=1 end\n"
+    /* 3. closed reports: the citizen's words, place and identity go, the rest stays */
+    "local rf=K.report_final()\n"
+    "local ts=redis.call('ZRANGEBYSCORE',rf,'-inf',cut,'LIMIT',0,batch)\n"
+    "for _,id in ipairs(ts) do\n"
+    "  redis.call('ZREM',rf,id)\n"
+    "  local k=K.report(id)\n"
+    "  if redis.call('EXISTS',k)==1 then\n"
+    "    redis.call('HDEL',k,'user','phone','text','place','claim','last_claim')\n"
+    "    redis.call('HSET',k,'text_removed','1','text_removed_ms',now)\n"
+    "    local lk=K.report_log(id)\n"
+    "    local kept={}\n"
+    "    for _,e in ipairs(redis.call('LRANGE',lk,0,-1)) do\n"
+    "      local ok,v=pcall(cjson.decode,e)\n"
+    "      if ok and type(v)=='table' then\n"
+    "        if v.kind=='citizen' then v.text=nil v.text_removed=true end\n"
+    "        kept[#kept+1]=cjson.encode(v)\n"
+    "      end\n"
+    "    end\n"
+    "    redis.call('DEL',lk)\n"
+    "    if #kept>0 then redis.call('RPUSH',lk,unpack(kept)) end\n"
+    "    out[4]=out[4]+1\n"
+    "  end\n"
+    "end\n"
+    "if #ts>=batch then out[3]=1 end\n"
     "return out\n";
 
 static void retention_release(gw_retention *r) {
@@ -142,9 +169,10 @@ static void on_swept(gw_store *st, redisReply *rep, void *priv) {
     long long v[SWEEP_ANSWERS];
     for (size_t i = 0; i < SWEEP_ANSWERS; i++)
         v[i] = rep->element[i]->type == REDIS_REPLY_INTEGER ? rep->element[i]->integer : 0;
-    if (v[0] || v[1])
-        gw_log(GW_INFO, "retention.swept", "{s:i, s:I, s:I}", "partition", (int)r->part,
-               "notifications", (json_int_t)v[0], "dead_letters", (json_int_t)v[1]);
+    if (v[0] || v[1] || v[3])
+        gw_log(GW_INFO, "retention.swept", "{s:i, s:I, s:I, s:I}", "partition", (int)r->part,
+               "notifications", (json_int_t)v[0], "dead_letters", (json_int_t)v[1], "reports",
+               (json_int_t)v[3]);
     if (v[2] && ++r->chain < SWEEP_MAX_CHAIN)
         sweep_run(r); /* more right now in this partition: the next batch, through the loop */
     else if (!v[2])

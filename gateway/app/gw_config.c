@@ -69,6 +69,7 @@ static const key_def keys[] = {
     {"scheduler", "retention_sweep_ms", KT_INT, "60000", F(scheduler_retention_sweep_ms), 50,
      86400000, NULL},
     {"admin", "tokens_file", KT_STR, "", F(admin_tokens_file), 0, 0, NULL},
+    {"admin", "departments_file", KT_STR, "", F(admin_departments_file), 0, 0, NULL},
     {"admin", "audit_days", KT_INT, "365", F(admin_audit_days), 1, 3650, NULL},
     {"console", "idle_minutes", KT_INT, "30", F(console_idle_minutes), 1, 1440, NULL},
     {"console", "max_hours", KT_INT, "12", F(console_max_hours), 1, 168, NULL},
@@ -191,7 +192,8 @@ static int channels_init(gw_config *c) {
         ch->s.shared_secret = ch->s.sender = ch->s.status_callback = ch->s.oauth_base = "";
         ch->s.oauth_secret = ch->s.allowed_addrs = ch->s.more_text = ch->s.refresh_token = "";
         ch->s.zns_api_base = ch->s.quiet_hours = ch->s.allowed_origins = "";
-        ch->s.unreachable_days = 0;
+        ch->s.tx_quiet_hours = "";
+        ch->s.unreachable_days = ch->s.max_per_day = 0;
         for (size_t k = 0; k < ch->n_keys; k++) {
             char err[256];
             if (channel_store(ch, k, ch->keys[k].def, err, sizeof err))

@@ -93,6 +93,7 @@ typedef struct gw_config {
     long scheduler_retention_sweep_ms; /* how often the retention sweeper looks */
     /* [admin] */
     char *admin_tokens_file;
+    char *admin_departments_file; /* departments: names, wards, report categories ("" none) */
     long admin_audit_days; /* the audit trail keeps this many days */
     /* [console] officers' sessions (api/gw_console.c) */
     long console_idle_minutes; /* a session ends after this long without a request */

@@ -92,6 +92,24 @@ void gw_tz_format(gw_tz *tz, int64_t utc_ms, char *out, size_t n) {
     snprintf(out, n, "%s%c%02ld:%02ld", buf, m < 0 ? '-' : '+', labs(m) / 60, labs(m) % 60);
 }
 
+void gw_tz_human(gw_tz *tz, int64_t utc_ms, char time_out[GW_TIME_HM_MAX],
+                 char date_out[GW_TIME_DMY_MAX]) {
+    int64_t off = gw_tz_offset_ms(tz, utc_ms);
+    time_t t = (time_t)floordiv(utc_ms + off, 1000);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    if (tm.tm_year + 1900 < 0 || tm.tm_year + 1900 > 9999) {
+        snprintf(time_out, GW_TIME_HM_MAX, "00:00");
+        snprintf(date_out, GW_TIME_DMY_MAX, "00/00/0000");
+        return;
+    }
+    /* the moduli tell the compiler how wide each field is (gmtime's ranges) */
+    snprintf(time_out, GW_TIME_HM_MAX, "%02u:%02u", (unsigned)tm.tm_hour % 24u,
+             (unsigned)tm.tm_min % 60u);
+    snprintf(date_out, GW_TIME_DMY_MAX, "%02u/%02u/%04u", (unsigned)tm.tm_mday % 32u,
+             (unsigned)(tm.tm_mon + 1) % 13u, (unsigned)(tm.tm_year + 1900) % 10000u);
+}
+
 /* Howard Hinnant's civil_from_days; the scripts' ymd() is the same computation. */
 void gw_date_of_day(int64_t day, char out[11]) {
     int64_t z = day + 719468;

@@ -36,7 +36,6 @@ static const gw_key_spec table[GW_K__COUNT] = {
     {GW_K_WIRE, "wire", 1, 0, "hash", "the partition of its stream", "sender (wire marks)",
      "a field lives until its entry is acknowledged"},
     {GW_K_HANDOFF, "handoff", 0, 0, "stream", ANY_PART, "turn", "until read by officers"},
-    {GW_K_REPORTS, "reports", 0, 0, "stream", ANY_PART, "turn", "until handled"},
     {GW_K_DLV, "dlv", 2, 0, "hash", "the partition of the identity the message went to",
      "sender (when sent), worker (receipts)", "7 days"},
     {GW_K_NOTIF, "notif", 1, 0, "hash", NOTIF_PART, "API, scheduler, sender, retention",
@@ -77,11 +76,29 @@ static const gw_key_spec table[GW_K__COUNT] = {
      "24 h"},
     {GW_K_WC_IN, "wc_in", 0, 0, "stream", "the partition of \"webchat:<token>\"", "web chat",
      "capped at about 100,000 entries"},
-    {GW_K_REPORT_SEQ, "report_seq", 0, 1, "string", "its own", "turn", "none"},
+    {GW_K_REPORT_SEQ, "report_seq", 1, 1, "hash", "its own",
+     "turn (n: the day's last number; one field per filing turn, so a turn run again gets "
+     "its number again)",
+     "3 days"},
     {GW_K_TOKEN, "token", 1, 1, "hash", "its own", "sender (token refresh)", "none"},
     {GW_K_TOKEN_LOCK, "token_lock", 1, 1, "string", "its own", "sender (token refresh)", "30 s"},
     {GW_K_RETENTION, "retention", 0, 0, "hash", "each partition (its dead list's cursor)",
      "retention sweeper", "none"},
+    {GW_K_REPORT, "report", 1, 0, "hash", "the partition of its ticket id (PA-yymmdd-nnnn)",
+     "turn (filed, details added, before its commit), API (status events), retention",
+     "the citizen's words, place and identity removed [scheduler] retention_days after it "
+     "was closed; the rest stays (statistics)"},
+    {GW_K_REPORT_LOG, "report_log", 1, 0, "list", "the partition of its ticket id",
+     "turn, API (status events), retention", "as its ticket"},
+    {GW_K_DEPT_REPORTS, "dept_reports", 1, 0, "zset", "the partition of \"dept:<dept>\"",
+     "turn (before its commit)", "none"},
+    {GW_K_REPORT_FINAL, "report_final", 0, 0, "zset", "each partition (its tickets)",
+     "API (status events)", "members leave when retention strips them"},
+    {GW_K_MSGLOG, "msglog", 2, 0, "zset",
+     "the partition of the recipient (\"<channel>:<user>\"; a phone: of \"<sms channel>:<phone>\")",
+     "API (before the notification's write), broadcast fan-out",
+     "entries older than [scheduler] retention_days trimmed at each write; the key expires "
+     "that long after the last"},
     {GW_K_OFFICER, "officer", 2, 0, "hash", DEPT_PART,
      "API and `motcua officer` (officers), sign-in (the last TOTP step)", "none"},
     {GW_K_OFFICERS, "officers", 1, 0, "zset", DEPT_PART, "API and `motcua officer` (officers)",
@@ -107,6 +124,16 @@ static const gw_key_spec table[GW_K__COUNT] = {
      * read by the sender before a request, so no partition's script needs it */
     {GW_K_HOLD, "hold", 1, 1, "string", "its own (one per channel, shared by every process)",
      "sender (the provider said its daily quota is spent)", "until the quota resets (PX)"},
+    /* next to sub_dossier (one script writes both, the event script reads both): a
+     * subscriber by phone whose department gave the channels (a comma list); absent =
+     * the default order (ZNS before SMS when the department's template is linked) */
+    {GW_K_SUB_CHANS, "sub_chans", 1, 0, "hash", "the partition of its code", "subscriptions API",
+     "a field leaves with a DELETE; a citizen's HUY leaves it unread (not in sub_dossier)"},
+    /* [sms] max_per_number_per_day: one counter per number and local day, in the citizen's
+     * partition (notifications to one number live in every partition: the sender counts,
+     * as it checks the chat window, right before the first request) */
+    {GW_K_PER_DAY, "per_day", 3, 0, "string", ANY_PART, "sender (before a notification's request)",
+     "2 days (EX when the day's first is counted)"},
     /* one reader per partition's inbound stream keeps a citizen's messages in order
      * across gateways (store/gw_lease.h) */
     {GW_K_LEASE, "lease", 0, 0, "string", "each partition (its inbound stream's reader)",

@@ -49,7 +49,6 @@ typedef enum gw_key_family {
     GW_K_OUT,          /* stream: messages to send on a channel (channel) */
     GW_K_WIRE,         /* hash: wire marks of a channel's stream (channel) */
     GW_K_HANDOFF,      /* stream: conversations waiting for an officer */
-    GW_K_REPORTS,      /* stream: citizens' reports */
     GW_K_DLV,          /* hash: one sent message's delivery record (channel, provider id) */
     GW_K_NOTIF,        /* hash: one notification (id) */
     GW_K_ATTEMPTS,     /* list: its attempts (id) */
@@ -74,10 +73,15 @@ typedef enum gw_key_family {
     GW_K_WC_HISTORY,   /* zset: its last messages (token) */
     GW_K_WC_ID,        /* string: a client message id accepted (token, id) */
     GW_K_WC_IN,        /* stream: journal of accepted web chat messages */
-    GW_K_REPORT_SEQ,   /* string: report ticket numbers (own tag) */
+    GW_K_REPORT_SEQ,   /* hash: a day's report ticket numbers (yymmdd; own tag) */
     GW_K_TOKEN,        /* hash: a provider's access token (channel; own tag) */
     GW_K_TOKEN_LOCK,   /* string: one token refresher at a time (channel; own tag) */
     GW_K_RETENTION,    /* hash: the retention sweeper's cursor in this partition */
+    GW_K_REPORT,       /* hash: one citizen's report ticket (id) */
+    GW_K_REPORT_LOG,   /* list: its history, the citizen's words and status changes (id) */
+    GW_K_DEPT_REPORTS, /* zset: the tickets routed to a department, by filing time (dept) */
+    GW_K_REPORT_FINAL, /* zset: tickets resolved or rejected, by when (retention) */
+    GW_K_MSGLOG,       /* zset: a department's notifications to one recipient (dept, who) */
     GW_K_OFFICER,      /* hash: one officer's account (dept, user) */
     GW_K_OFFICERS,     /* zset: a department's officers by creation (dept) */
     GW_K_LOGIN,        /* string: the department of a user name (user) */
@@ -87,9 +91,12 @@ typedef enum gw_key_family {
     GW_K_APIKEYS,      /* hash: a department's API keys, sha256 of the token → name (dept) */
     GW_K_AUDIT,        /* stream: a department's audit trail (dept) */
     GW_K_UNREACH,      /* string: a citizen a channel cannot reach, for a while (channel, user) */
-    GW_K_HOLD,     /* string: a channel out of its daily quota until it resets (channel; own tag) */
-    GW_K_LEASE,    /* string: the gateway reading this partition's inbound stream */
-    GW_K_GATEWAYS, /* zset: the gateways reading inbound streams, by heartbeat expiry (own tag) */
+    GW_K_HOLD, /* string: a channel out of its daily quota until it resets (channel; own tag) */
+    GW_K_SUB_CHANS, /* hash: a dossier's subscribers by phone → their channel order (code) */
+    GW_K_PER_DAY,   /* string: notifications sent to one number on a local day (channel, user,
+                       yyyy-mm-dd) */
+    GW_K_LEASE,     /* string: the gateway reading this partition's inbound stream */
+    GW_K_GATEWAYS,  /* zset: the gateways reading inbound streams, by heartbeat expiry (own tag) */
     GW_K__COUNT
 } gw_key_family;
 

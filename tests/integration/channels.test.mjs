@@ -9,7 +9,7 @@ import { describe, it, before, after, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { makeTempDir, removeTempDir, startRedis, startMotcua, httpRequest, redisCli, waitFor, sleep, wsConnect, stopAll } from '../lib/harness.mjs';
+import { makeTempDir, removeTempDir, startRedis, startMotcua, httpRequest, redisCli, redisPipe, waitFor, sleep, wsConnect, stopAll } from '../lib/harness.mjs';
 import { startFakes } from '../fakes/providers.mjs';
 import { everyPart, key, ownKey, citizenKey, partOf } from '../lib/keys.mjs';
 import { fbSignature, zaloSignature, twilioSignature } from '../lib/sign.mjs';
@@ -442,6 +442,7 @@ describe('sms via kannel', { timeout: 60000 }, () => {
         assert.equal(r.status, 200, r.body);
         const [req] = await fakes.waitFor('kannel', 1, 10000);
         assert.equal(req.query.to, '+84912345678');
+        assert.equal(req.query.from, 'UBND', 'from the brandname of [sms] sender');
         assert.match(req.query.text, /tam tru/i);
         q.set('secret', 'nope');
         assert.equal((await httpRequest(`${mc.url}/webhook/sms?${q}`)).status, 401);
@@ -489,18 +490,20 @@ describe('web chat conversation (context, typing, dossier lookup)', { timeout: 6
         }
     });
 
-    it('a report gets a ticket and lands on the reports stream; a subscription points to Zalo, Messenger or SMS', async () => {
+    it('a report without its place is asked where, then gets a ticket; a subscription points to Zalo, Messenger or SMS', async () => {
         const c = await session();
         try {
             c.send({ type: 'message', id: 'r1', text: 'đường trước nhà tôi ngập nặng mấy ngày nay' });
             const m = await c.next((f) => f.type === 'message' && f.reply_to === 'r1', 10000);
-            const ticket = (m.text.match(/PA-\d{6}/) || [])[0];
-            assert.ok(ticket, `a ticket in the reply: ${m.text}`);
-            // the reports stream of the citizen's partition: the last entry of one of them
-            const lasts = await Promise.all(everyPart('reports').map((k) => redisCli(redis.sock, 'XREVRANGE', k, '+', '-', 'COUNT', '1')));
-            const last = lasts.find((l) => l.includes(ticket)) || lasts.join('\n');
-            assert.match(last, new RegExp(ticket));
-            assert.match(last, /ngap_nuoc/);
+            assert.doesNotMatch(m.text, /PA-\d{6}/, `no ticket before the place is known: ${m.text}`);
+            assert.match(m.text, /phường\/xã/);
+            c.send({ type: 'message', id: 'r2', text: 'hẻm 5 Lê Lợi, phường Bến Thành' });
+            const m2 = await c.next((f) => f.type === 'message' && f.reply_to === 'r2', 10000);
+            const ticket = (m2.text.match(/PA-\d{6}-\d{4}/) || [])[0];
+            assert.ok(ticket, `a ticket in the reply: ${m2.text}`);
+            // the ticket in the partition of its id (gateway/conv/gw_turn.c)
+            const h = await redisCli(redis.sock, 'HMGET', key('report', partOf(ticket), ticket), 'category', 'ward', 'ch');
+            assert.deepEqual(h.split('\n'), ['ngap_nuoc', '26743', 'webchat']);
             c.send({ type: 'message', id: 's1', text: 'đăng ký nhận thông báo hồ sơ 000.00.25.H29-231122-0001' });
             const n = await c.next((f) => f.type === 'message' && f.reply_to === 's1', 10000);
             assert.match(n.text, /Zalo/);

@@ -12,7 +12,8 @@ import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { ROOT, makeTempDir, removeTempDir, startRedis, startMotcua, httpRequest, waitFor } from '../lib/harness.mjs';
+import { ROOT, makeTempDir, removeTempDir, startRedis, startMotcua, httpRequest, waitFor, redisCli } from '../lib/harness.mjs';
+import { key, partOf } from '../lib/keys.mjs';
 import { addOfficer, firstSignIn, sessionRequest } from '../lib/officers.mjs';
 
 const BEN_THANH = '26743';
@@ -31,7 +32,7 @@ const ROUTES = [
     ['GET', '/api/v1/dossiers', () => 'dossiers?q=000', null, 'viewer', ['read'], 200],
     ['GET', '/api/v1/dossiers/{code}', () => `dossiers/${CODE}`, null, 'viewer', ['read'], 200],
     ['PUT', '/api/v1/dossiers/{code}', () => `dossiers/${CODE}`, () => ({ procedure: 'khai_sinh', status: 'received' }), 'officer', ['dossiers:write'], 200],
-    ['POST', '/api/v1/dossiers/{code}', () => `dossiers/${CODE}/events`, () => ({ status: 'processing' }), 'officer', ['dossiers:write'], 202],
+    ['POST', '/api/v1/dossiers/{code}', () => `dossiers/${CODE}/events`, () => ({ status: 'processing', repeat: true }), 'officer', ['dossiers:write'], 202],
     ['POST', '/api/v1/notifications', () => 'notifications', () => ({ to: { channel: 'zalo', user_id: 'u-roles' }, text: 'Thử quyền' }), 'officer', ['notify'], 202],
     ['GET', '/api/v1/notifications/{id}', (c) => `notifications/${c.notif}`, null, 'viewer', ['read'], 200],
     ['POST', '/api/v1/broadcasts', () => 'broadcasts', () => ({ audience: { wards: [BEN_THANH], channels: ['zalo'] }, text: 'Thử quyền' }), 'admin', ['broadcast'], 202],
@@ -58,6 +59,11 @@ const ROUTES = [
     ['POST', '/api/v1/keys', () => 'keys', () => ({ name: uniq('khoa-'), scopes: ['read'], areas: [BEN_THANH] }), 'admin', null, 201],
     ['DELETE', '/api/v1/keys/{name}', (c) => `keys/${c.fresh}`, null, 'admin', null, 200, 'key'],
     ['GET', '/api/v1/audit', () => 'audit', null, 'admin', ['read'], 200],
+    // the message log and citizens' reports (issue 13)
+    ['GET', '/api/v1/notifications', () => 'notifications?recipient=zalo:u-roles', null, 'viewer', ['read'], 200],
+    ['GET', '/api/v1/reports', () => 'reports?status=received', null, 'viewer', ['read'], 200],
+    ['GET', '/api/v1/reports/{id}', (c) => `reports/${c.ticket}`, null, 'viewer', ['read'], 200],
+    ['POST', '/api/v1/reports/{id}', (c) => `reports/${c.fresh}/events`, () => ({ status: 'assigned', note: 'Tổ 3' }), 'officer', ['notify'], 202, 'report'],
     // the console's own
     ['GET', '/console/api/session', () => '/console/api/session', null, 'viewer', null, 200],
 ];
@@ -114,6 +120,7 @@ describe('every route × every role: 2xx when allowed, 403 otherwise', { timeout
         const bc = await asFile('POST', 'broadcasts', { audience: { wards: [BEN_THANH] }, text: 'Thử' });
         ctx.bc = JSON.parse(bc.body).id;
         assert.equal((await asFile('PUT', 'templates/mau-co-dinh', { name: 'Mẫu cố định', text: 'Chào ((ten))' })).status, 201);
+        ctx.ticket = await ticket();
     });
 
     after(async () => {
@@ -152,7 +159,17 @@ describe('every route × every role: 2xx when allowed, 403 otherwise', { timeout
             assert.equal(r.status, 201, r.body);
             return name;
         }
+        if (kind === 'report') return ticket();
         return null;
+    }
+
+    /** A citizen's report routed to the department, written as the conversation files it. */
+    async function ticket() {
+        const id = `PA-261203-${String(++seq).padStart(4, '0')}`;
+        const now = String(Date.now());
+        await redisCli(redis.sock, 'HSET', key('report', partOf(id), id), 'id', id, 'category', 'rac_thai', 'ward', BEN_THANH,
+            'status', 'received', 'depts', DEPT, 'created_ms', now, 'updated_ms', now, 'ch', 'webchat', 'user', '', 'text', 'Rác', 'place', 'hẻm 12');
+        return id;
     }
 
     it('the table covers every route of gw_api.c', () => {

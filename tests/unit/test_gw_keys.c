@@ -69,9 +69,9 @@ static void test_keys_from_the_table(void **state) {
     gw_key(ks, k, sizeof k, GW_K_DUE, 0);
     assert_string_equal(k, want);
     /* own-tag families use GW_KEY_OWN, and only they do */
-    assert_int_equal(gw_key(ks, k, sizeof k, GW_K_REPORT_SEQ, GW_KEY_OWN), 26);
-    assert_string_equal(k, "mc:{report_seq}:report_seq");
-    assert_int_equal(gw_key(ks, k, sizeof k, GW_K_REPORT_SEQ, 3), MC_EINVAL);
+    assert_int_equal(gw_key(ks, k, sizeof k, GW_K_REPORT_SEQ, GW_KEY_OWN, "251203"), 33);
+    assert_string_equal(k, "mc:{report_seq}:report_seq:251203");
+    assert_int_equal(gw_key(ks, k, sizeof k, GW_K_REPORT_SEQ, 3, "251203"), MC_EINVAL);
     assert_int_equal(gw_key(ks, k, sizeof k, GW_K_DUE, GW_KEY_OWN), MC_EINVAL);
     assert_int_equal(gw_key(ks, k, sizeof k, GW_K_DUE, 16), MC_EINVAL); /* no partition 16 */
     assert_string_equal(k, "");

@@ -219,11 +219,15 @@ static void test_use(void **state) {
     assert_string_equal(e.field, "data.giờ");
     assert_non_null(strstr(e.message, "((giờ))"));
 
-    /* a blank result, or one longer than a notification may be → template */
+    /* a blank value (an empty cell of a bulk file) → that placeholder, before any text is
+     * made (issue 13: "…trước ngày ." was sent); a result longer than a notification may
+     * be → template */
     json_t *sp = json_pack("{s:s}", "x", "  \n ");
     memset(&e, 0, sizeof e);
     assert_int_equal(gw_templates_use(stored("((x))"), sp, "data.", true, &out, &e), MC_EINVAL);
-    assert_string_equal(e.field, "template");
+    assert_string_equal(e.field, "data.x");
+    assert_string_equal(e.code, "missing_field");
+    assert_non_null(strstr(e.message, "empty"));
     char longv[GW_API_TPL_VALUE_MAX + 1];
     memset(longv, 'x', GW_API_TPL_VALUE_MAX);
     longv[GW_API_TPL_VALUE_MAX] = '\0';

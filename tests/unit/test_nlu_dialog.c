@@ -158,6 +158,75 @@ static void test_dossier_status_asks_for_code(void **state) {
     nlu_reply_free(&t.rep);
 }
 
+/* Issue 13: a report that does not say where asks for the place; the address that follows
+ * is that report's place (the same issue, one ticket: the gateway files it once), not a
+ * report of its own; a ward named at once needs no question. */
+static void test_report_asks_where(void **state) {
+    nlu_context c = {0};
+    turn t;
+    say(&c, T0, "toi muon khieu nai ve rac thai o hem 12", "report.issue", NULL, "place", &t);
+    assert_int_equal(t.rep.action, NLU_ACT_REPORT);
+    assert_string_equal(t.rep.resolved.issue_category, "rac_thai");
+    assert_null(t.rep.resolved.ward_id);
+    assert_non_null(strstr(t.rep.text, "phường/xã"));
+    nlu_reply_free(&t.rep);
+    /* the answer: still the report (khac: the gateway keeps the draft's category) */
+    say(&c, T0 + MIN, "hẻm 12 đường Lê Lợi, phường Bến Thành", "report.issue", NULL, "", &t);
+    assert_int_equal(t.rep.action, NLU_ACT_REPORT);
+    assert_non_null(t.rep.resolved.ward_id);
+    assert_string_equal(t.rep.resolved.ward_id, "26743");
+    nlu_reply_free(&t.rep);
+    /* an answer that names a ward and nothing else is the place too */
+    memset(&c, 0, sizeof c);
+    say_free(&c, T0, "đường nhà tôi ngập nặng", "report.issue", NULL, "place");
+    say(&c, T0 + MIN, "o phuong ben thanh", "report.issue", NULL, "", &t);
+    assert_string_equal(t.rep.resolved.ward_id, "26743");
+    assert_int_equal(t.rep.action, NLU_ACT_REPORT);
+    nlu_reply_free(&t.rep);
+    /* a ward at once: nothing is asked */
+    memset(&c, 0, sizeof c);
+    say(&c, T0, "đèn đường hư ở phường Bến Thành", "report.issue", NULL, "", &t);
+    assert_string_equal(t.rep.resolved.issue_category, "den_duong");
+    assert_string_equal(t.rep.resolved.ward_id, "26743");
+    nlu_reply_free(&t.rep);
+    /* a greeting while the place is asked is a greeting, and drops the question */
+    memset(&c, 0, sizeof c);
+    say_free(&c, T0, "rác để cả tuần không ai dọn", "report.issue", NULL, "place");
+    say_free(&c, T0 + MIN, "cảm ơn", "thanks", NULL, "");
+}
+
+/* "phản ánh PA-… tới đâu rồi": a question about the ticket, in whatever form it is typed,
+ * also as the answer to "which dossier?". */
+static void test_report_ticket_status(void **state) {
+    static const char *const asks[] = {
+        "phản ánh PA-251203-0001 tới đâu rồi",
+        "phan anh pa 251203 0001 toi dau roi",
+        "PA251203-1 sao roi ad",
+    };
+    for (size_t i = 0; i < MC_ARRAY_LEN(asks); i++) {
+        nlu_context c = {0};
+        turn t;
+        say(&c, T0, asks[i], "dossier.status", NULL, "", &t);
+        assert_int_equal(t.rep.action, NLU_ACT_REPORT_STATUS);
+        assert_string_equal(t.rep.resolved.report_ticket, "PA-251203-0001");
+        assert_non_null(strstr(t.rep.text, "PA-251203-0001"));
+        nlu_reply_free(&t.rep);
+    }
+    nlu_context c = {0};
+    turn t;
+    say_free(&c, T0, "tôi muốn tra cứu hồ sơ", "dossier.status", NULL, "dossier_code");
+    say(&c, T0 + MIN, "PA-251203-0042", "dossier.status", NULL, "", &t);
+    assert_int_equal(t.rep.action, NLU_ACT_REPORT_STATUS);
+    assert_string_equal(t.rep.resolved.report_ticket, "PA-251203-0042");
+    nlu_reply_free(&t.rep);
+    /* not a ticket: letters glued to it, or too few digits */
+    nlu_result r;
+    assert_int_equal(nlu_classify(E, "capa-251203-0001", 16, &r), 0);
+    assert_string_equal(r.report_ticket, "");
+    assert_int_equal(nlu_classify(E, "PA-2512-0001", 12, &r), 0);
+    assert_string_equal(r.report_ticket, "");
+}
+
 static void test_subscribe_asks_which(void **state) {
     nlu_context c = {0};
     turn t;
@@ -311,6 +380,8 @@ int main(void) {
         cmocka_unit_test(test_missing_procedure_asked_then_filled),
         cmocka_unit_test(test_follow_ups_carry_context),
         cmocka_unit_test(test_dossier_status_asks_for_code),
+        cmocka_unit_test(test_report_asks_where),
+        cmocka_unit_test(test_report_ticket_status),
         cmocka_unit_test(test_subscribe_asks_which),
         cmocka_unit_test(test_ward_and_english_as_a_new_user),
         cmocka_unit_test(test_expiry),
@@ -324,6 +395,8 @@ int main(void) {
         cmocka_unit_test(test_missing_procedure_asked_then_filled),
         cmocka_unit_test(test_follow_ups_carry_context),
         cmocka_unit_test(test_dossier_status_asks_for_code),
+        cmocka_unit_test(test_report_asks_where),
+        cmocka_unit_test(test_report_ticket_status),
         cmocka_unit_test(test_subscribe_asks_which),
         cmocka_unit_test(test_ward_and_english_as_a_new_user),
         cmocka_unit_test(test_english_how_do_i),

@@ -204,14 +204,23 @@ static void test_actions(void **state) {
 
 static void test_render_gateway_templates(void **state) {
     nlu_reply rep;
-    const char *k1[] = {"code", "status", "updated", "agency"};
-    const char *v1[] = {"000.00.25.H29-231122-0001", "Đã có kết quả", "14:05 20/11/2025",
-                        "UBND phường Bến Thành"};
-    assert_int_equal(nlu_render(E, "dossier_status", k1, v1, 4, &rep), 0);
+    const char *k1[] = {"code", "status"};
+    const char *v1[] = {"000.00.25.H29-231122-0001", "Đã có kết quả"};
+    assert_int_equal(nlu_render(E, "dossier_status", k1, v1, 2, &rep), 0);
     check_reply(&rep);
-    for (size_t i = 0; i < 4; i++)
+    for (size_t i = 0; i < 2; i++)
         assert_non_null(strstr(rep.text, v1[i]));
     assert_int_equal(rep.action, NLU_ACT_NONE);
+    nlu_reply_free(&rep);
+    /* the lines after a status read as a person writes (issue 13) */
+    const char *kt2[] = {"time", "date"}, *vt2[] = {"20:11", "03/12/2026"};
+    assert_int_equal(nlu_render(E, "status_updated", kt2, vt2, 2, &rep), 0);
+    assert_non_null(strstr(rep.text, "20:11 ngày 03/12/2026"));
+    nlu_reply_free(&rep);
+    const char *kr[] = {"ticket", "category"}, *vr[] = {"PA-251203-0001", "rác thải"};
+    assert_int_equal(nlu_render(E, "report_received", kr, vr, 2, &rep), 0);
+    assert_non_null(strstr(rep.text, "PA-251203-0001"));
+    assert_non_null(strstr(rep.text, "rác thải"));
     nlu_reply_free(&rep);
 
     static const struct {
@@ -220,7 +229,12 @@ static void test_render_gateway_templates(void **state) {
         {"dossier_not_found", "code", "000.00.25.H29-231122-0009"},
         {"subscribed", "code", "000.00.25.H29-231122-0001"},
         {"subscribed_ward", "ward", "Bến Thành"},
-        {"report_received", "ticket", "PA-2025-000123"},
+        {"report_added", "ticket", "PA-251203-0001"},
+        {"report_not_found", "ticket", "PA-251203-0009"},
+        {"status_procedure", "name", "Đăng ký khai sinh"},
+        {"status_agency", "agency", "Sở Tư pháp Thành phố Hồ Chí Minh"},
+        {"status_note", "note", "Mời anh/chị mang bản chính CCCD"},
+        {"report_routed", "agency", "Ủy ban nhân dân phường Bến Thành"},
         {"unsubscribed", NULL, NULL},
         {"handoff", NULL, NULL},
     };
