@@ -108,6 +108,8 @@ int ch_key_check(const ch_key *k, const char *v, char *err, size_t errlen) {
         }
         return 0;
     case CH_KT_HOURS:
+        if (!*v)
+            return 0; /* no such hours */
         if (strlen(v) != 11 || v[5] != '-' || hhmm(v) < 0 || hhmm(v + 6) < 0) {
             snprintf(err, errlen, "expected HH:MM-HH:MM, got '%s'", v);
             return MC_EINVAL;

@@ -112,11 +112,15 @@ typedef struct ch_settings {
     const char *zns_api_base;    /* Zalo Notification Service API base */
     int unaccented;              /* send texts without diacritics (policy.unaccent channels) */
     const char *quiet_hours;     /* "HH:MM-HH:MM" local: updates wait unless urgent, or "" */
+    const char *tx_quiet_hours;  /* the same for transaction notices (about the citizen's own
+                                    dossier), "" = they go any time (vn-rules.md §6a, §6c) */
     long price_vnd;              /* what one unit (an SMS segment) costs, đồng; 0 = unknown */
     double rate;                 /* [scheduler] rate_<channel>: messages per second, 0 = none */
     const char *allowed_origins; /* web chat: origins allowed, comma-separated, "*" any */
     long unreachable_days;       /* a citizen the provider says it cannot reach is not tried
                                     again on this channel for this many days (ZNS) */
+    long max_per_day;            /* sms: notifications to one number per local day, urgent
+                                    ones not counted; 0 = no cap */
 } ch_settings;
 
 /* ---- configuration: each channel declares the keys of its [section] ---- */
@@ -127,7 +131,7 @@ typedef enum ch_key_type {
     CH_KT_BOOL,  /* true/false/yes/no/on/off/1/0 */
     CH_KT_INT,   /* integer in [min, max] (a long field) */
     CH_KT_ENUM,  /* one of the '|' separated choices */
-    CH_KT_HOURS, /* HH:MM-HH:MM */
+    CH_KT_HOURS, /* HH:MM-HH:MM, or "" (none) */
 } ch_key_type;
 
 /* One key of a channel's configuration section and the ch_settings field it fills. */
@@ -145,7 +149,8 @@ typedef struct ch_key {
 typedef struct ch_policy {
     int64_t window_ms;   /* a chat channel reaches a citizen only this long after their
                             last message (Facebook 24 h, Zalo 7 days); 0 = no window */
-    int quiet_hours;     /* 1: updates that are not urgent wait out [<channel>] quiet_hours */
+    int quiet_hours;     /* 1: updates that are not urgent wait out [<channel>] quiet_hours, or
+                            its transaction quiet hours for a dossier's own notices */
     int night_start_min; /* broadcasts are refused from this local minute ... */
     int night_end_min;   /* ... to this one (Zalo's 22:00-06:00); -1 = no such rule */
     int phone_recipient; /* 1: the recipient is the citizen's phone number (E.164) */

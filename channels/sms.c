@@ -55,6 +55,8 @@
 #define SMS_MAX_UNIX_S (INT64_MAX / 1000) /* largest DLR %T whose ms fit in ch_message.ts_ms */
 #define SMS_ELLIPSIS_GSM "..."            /* … is not in GSM 03.38 */
 #define SMS_ELLIPSIS_UCS2 "\xE2\x80\xA6"
+#define SMS_BRANDNAME_MAX 11     /* characters of a registered brandname (vn-rules.md §6b) */
+#define SMS_NUMBER_SENDER_MAX 16 /* bytes of a sender that is a number: "+" and 15 digits */
 
 /* GSM 03.38 basic-table characters outside printable ASCII (ASCII is handled in code). */
 static const unsigned gsm_basic_extra[] = {
@@ -892,12 +894,18 @@ static const ch_key sms_keys[] = {
     {"sender", CH_KT_STR, "", 0, 0, NULL, offsetof(ch_settings, sender)},
     {"unaccented", CH_KT_BOOL, "true", 0, 0, NULL, offsetof(ch_settings, unaccented)},
     {"quiet_hours", CH_KT_HOURS, "21:00-07:00", 0, 0, NULL, offsetof(ch_settings, quiet_hours)},
+    /* a notice about the citizen's own dossier is a transaction (customer care, not
+     * advertising: vn-rules.md §6a): any time unless configured */
+    {"transaction_quiet_hours", CH_KT_HOURS, "", 0, 0, NULL, offsetof(ch_settings, tx_quiet_hours)},
     {"max_segments", CH_KT_INT, "4", 1, SMS_HARD_MAX_SEGMENTS, NULL,
      offsetof(ch_settings, max_segments)},
     {"status_callback", CH_KT_URL, "", 0, 0, NULL, offsetof(ch_settings, status_callback)},
     {"allowed_addrs", CH_KT_STR, "", 0, 0, NULL, offsetof(ch_settings, allowed_addrs)},
     {"more_text", CH_KT_STR, "", 0, 0, NULL, offsetof(ch_settings, more_text)},
     {"price_per_segment_vnd", CH_KT_INT, "0", 0, 100000, NULL, offsetof(ch_settings, price_vnd)},
+    /* Decree 91/2020 caps advertising SMS at 3 per number per 24 h (vn-rules.md §6a); our
+     * notices are not advertising, so the cap is the operator's choice, none by default */
+    {"max_per_number_per_day", CH_KT_INT, "0", 0, 1000, NULL, offsetof(ch_settings, max_per_day)},
 };
 
 static const ch_policy sms_policy = {.quiet_hours = 1,
@@ -911,7 +919,40 @@ static int is_kannel(const ch_settings *s) {
     return s->provider && !strcmp(s->provider, "kannel");
 }
 
+/* 1 when the sender is a number (E.164 or a short code: digits, one leading '+'). */
+static int sender_is_number(const char *v) {
+    size_t n = strlen(v), i = v[0] == '+';
+    if (n <= i || n > SMS_NUMBER_SENDER_MAX)
+        return 0;
+    for (; i < n; i++)
+        if (v[i] < '0' || v[i] > '9')
+            return 0;
+    return 1;
+}
+
+/* A registered brandname (tên định danh, vn-rules.md §6b): at most 11 characters, no
+ * special characters (letters, digits, and the '.', '-', '_' and space carriers accept). */
+static int sender_is_brandname(const char *v) {
+    size_t n = strlen(v);
+    if (n == 0 || n > SMS_BRANDNAME_MAX || v[0] == ' ' || v[n - 1] == ' ')
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = v[i];
+        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+              c == '.' || c == '-' || c == '_' || c == ' '))
+            return 0;
+    }
+    return 1;
+}
+
 static int sms_validate(const ch_settings *s, char *err, size_t errlen) {
+    /* Decree 91/2020: messages to citizens go from the registered brandname, not an
+     * ordinary number; a number is still taken (Twilio's test senders, a short code) */
+    if (!ch_empty(s->sender) && !sender_is_number(s->sender) && !sender_is_brandname(s->sender))
+        return ch_fail(err, errlen, MC_EINVAL,
+                       "sender '%s' is neither a number nor a brandname (at most %d letters, "
+                       "digits, '.', '-', '_' or spaces)",
+                       s->sender, SMS_BRANDNAME_MAX);
     if (s->enabled && !is_kannel(s) && ch_empty(s->auth_token))
         return ch_fail(err, errlen, MC_EINVAL, "provider twilio needs auth_token");
     if (s->enabled && is_kannel(s) && ch_empty(s->shared_secret))

@@ -318,6 +318,10 @@ static const ch_key zns_keys[] = {
      offsetof(ch_settings, api_base)},
     /* Tag 2/3 ZNS go 07:00-22:00 only (vn-rules.md §6c); -133 refuses the night anyway */
     {"zns_quiet_hours", CH_KT_HOURS, "22:00-07:00", 0, 0, NULL, offsetof(ch_settings, quiet_hours)},
+    /* Tag 1 (transaction) ZNS go round the clock (vn-rules.md §6c): a dossier's own notice
+     * is one; -133 still keeps ZNS itself from sending at night (retried at 06:00) */
+    {"zns_transaction_quiet_hours", CH_KT_HOURS, "", 0, 0, NULL,
+     offsetof(ch_settings, tx_quiet_hours)},
     {"price_per_zns_vnd", CH_KT_INT, "0", 0, 100000, NULL, offsetof(ch_settings, price_vnd)},
     {"zns_unreachable_days", CH_KT_INT, "30", 1, 365, NULL,
      offsetof(ch_settings, unreachable_days)},

@@ -174,8 +174,9 @@ ONE_OBJECT_MODULE(sched, sched, gw_sched_open, gw_sched_free)
 #define MAX_OUT_BUSY 512 /* outbound entries in the sender before the reader waits */
 
 static int reader_open(serve *s, char *err, size_t errlen) {
-    gw_reader_opts o = {s->app.loop, &s->app.cfg->redis, s->store, s->consumer,
-                        s->app.cfg->worker_claim_idle_ms};
+    gw_reader_opts o = {
+        s->app.loop, &s->app.cfg->redis, s->store, s->consumer, s->app.cfg->worker_claim_idle_ms,
+        s->app.keys};
     s->reader = gw_reader_new(&o);
     if (!s->reader) {
         snprintf(err, errlen, "out of memory");
@@ -184,9 +185,13 @@ static int reader_open(serve *s, char *err, size_t errlen) {
     return 0;
 }
 
+static void reader_paused(void *arg) {
+    stop_next(arg);
+}
+
+/* Its partitions go back to the other gateways before the store closes. */
 static void reader_stop(serve *s) {
-    gw_reader_pause(s->reader);
-    stop_next(s);
+    gw_reader_pause(s->reader, reader_paused, s);
 }
 
 static void reader_close(serve *s) {
@@ -254,7 +259,7 @@ static int outbound_open(serve *s, char *err, size_t errlen) {
             gw_key(s->app.keys, o->name, sizeof o->name, GW_K_OUT, p, o->channel);
             names[s->n_out++] = o->name;
         }
-    gw_feed f = {names, n, out_take, out_has, out_full, NULL, s};
+    gw_feed f = {names, n, out_take, out_has, out_full, NULL, s, NULL, NULL, NULL};
     int rc = gw_reader_add(s->reader, &f);
     free(names);
     if (rc) {

@@ -18,7 +18,7 @@ send() {
         -H "Authorization: Bearer $3" -H 'Content-Type: application/json' \
         --data-binary "$4" "$base$2")
     case "$code_http" in
-    200 | 201) n=$((n + 1)) ;;
+    200 | 201 | 202) n=$((n + 1)) ;;
     *) echo "demo-seed: $5 answered $code_http" >&2 ;;
     esac
 }
@@ -31,6 +31,20 @@ while IFS=$'\t' read -r code procedure status phone expected; do
     send PUT "/api/v1/dossiers/$code" "$token" "$body" "$code"
 done <config/demo-dossiers.tsv
 echo "demo-seed: $n demo dossiers loaded (try: tra hồ sơ 000.00.25.H29-231122-0001)"
+
+# The department's dossier_status template (admin-api.md, "Templates and ZNS") linked to a
+# demo ZNS template: a status change for a citizen known by phone goes by ZNS first. No
+# provider to ask in the demo, so the link is kept unchecked and ZNS writes to the outbox;
+# one status change shows it there (var/outbox/zns.jsonl).
+n=0
+send PUT /api/v1/templates/dossier_status "$token" \
+    '{"name":"Trạng thái hồ sơ","text":"Hồ sơ ((code)) (((procedure))) ((status)), ngày ((date)). ((note))","zns":{"template_id":"demo-231456","params":{"ma_ho_so":"((code))","thu_tuc":"((procedure))","trang_thai":"((status))","ngay":"((date))"}}}' \
+    "template dossier_status"
+send POST /api/v1/dossiers/000.00.25.H29-231122-0001/events "$token" \
+    '{"status":"ready_for_pickup","note":"Mang theo giấy hẹn."}' "the demo status change"
+if [ "$n" = 2 ]; then
+    echo "demo-seed: dossier_status linked to ZNS; a status change sent by ZNS (var/outbox/zns.jsonl)"
+fi
 
 ward_token="${MOTCUA_DEMO_WARD_TOKEN:-demo-ubnd-ben-thanh-2026}"
 n=0

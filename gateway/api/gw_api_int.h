@@ -446,6 +446,10 @@ struct gw_api_op {
     /* the text step's (gw_templates_text) */
     gw_api_message *msg;  /* the message whose text is made, in res */
     gw_api_next_fn *next; /* what follows once it has its text */
+    /* gw_templates_fetch_use's */
+    gw_api_reply_fn *use_fn; /* gets the template once its first use is checked */
+    char *use_rec;           /* owned: the record while its provider link is checked */
+    char use_id[64];         /* its template id (GW_TPL_ID_MAX bytes at most) */
     /* the message log's (gw_msglog_note, gw_msglog_then) */
     json_t *log;              /* owned: [{who, id, ms, part}] to index before the write */
     json_t *log_parts;        /* owned: the partitions they live in */
@@ -665,6 +669,16 @@ void gw_templates_text(gw_api_op *o, gw_api_message *m, gw_api_next_fn *next);
  * stored record) or nil (GW_API_ANY). As gw_api_op_send. */
 int gw_templates_fetch(gw_api_op *o, const char *id, gw_api_reply_fn *fn);
 /*
+ * The same for a template about to be used to send: a record linked to a provider
+ * template (ZNS) that was not used since its link was saved is checked with the provider
+ * once more first (issue 14: "before the first use"). Usable, with the same parameters:
+ * marked used_at (once), fn gets it. Refused (disabled meanwhile, other parameters): fn
+ * gets it without its link (the notification goes by the other channels) and the log says
+ * why. No answer from the provider: fn gets it as it is (the send's own errors decide).
+ * Unchecked links (no credentials, the outbox: gw_templates.c) are not asked about.
+ */
+void gw_templates_fetch_use(gw_api_op *o, const char *id, gw_api_reply_fn *fn);
+/*
  * Applies a fetched template (r, a reply of gw_templates_fetch) to data: nil →
  * 400 template.id; with need_all, a placeholder without a value → 400
  * <prefix><name>; a value for no placeholder → 400 <prefix><key>; with out, a
@@ -682,6 +696,26 @@ int gw_templates_use(const redisReply *r, const json_t *data, const char *prefix
  */
 int gw_templates_provider(const redisReply *r, const json_t *data, const char *prefix,
                           gw_api_message *m, gw_api_err *e);
+/*
+ * A fetched template's text rendered with data, whose keys need not all be placeholders
+ * (a dossier event offers code, procedure, status, note and date to whichever the
+ * department's text uses), into *out (caller frees). 400 template for a blank or too long
+ * text or a placeholder without a value; 500 unreadable. 0 or MC_EINVAL with e.
+ */
+int gw_templates_render(const redisReply *r, const json_t *data, char **out, gw_api_err *e);
+/* The department template a dossier's status change uses (admin-api.md). */
+#define GW_API_STATUS_TPL "dossier_status"
+/* ---- gw_cost.c: what sending costs, per channel ---- */
+
+/* The units one text costs on channel ch per recipient (SMS segments of the text as it
+ * would go, 1 for a ZNS message, 0 for a free channel or an unknown one). */
+long gw_cost_units(const gw_app *app, const char *ch, const char *text, size_t len);
+/* Adds recipients × units to cost[ch] ({"recipients","units","cost_vnd" when the channel
+ * has a price}). 0 or MC_ENOMEM. */
+int gw_cost_add(const gw_app *app, json_t *cost, const char *ch, long long recipients, long units);
+/* The sum of cost_vnd over the channels of a cost object. */
+json_int_t gw_cost_total(const json_t *cost);
+
 /* The HTTP client the API asks providers with (template checks), or NULL. */
 gw_httpc *gw_api_httpc(const gw_api *a);
 

@@ -197,6 +197,7 @@ static void op_release(gw_api_op *o) {
     if (o->res && o->res_clear)
         o->res_clear(o->res);
     free(o->res);
+    free(o->use_rec);
     json_decref(o->keep);
     json_decref(o->body);
     json_decref(o->log);

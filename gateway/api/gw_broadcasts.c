@@ -843,10 +843,11 @@ static void on_preview_count(gw_api_op *o) {
     }
     char at[GW_TIME_RFC3339_MAX];
     gw_tz_format(app->tz, b->msg.send_at_ms, at, sizeof at);
+    json_int_t total = gw_cost_total(chans); /* gw_cost.c: each channel's cost_vnd added */
     gw_api_answer(o->rq, 200,
-                  json_pack("{s:I, s:s, s:s, s:o}", "recipients",
+                  json_pack("{s:I, s:s, s:s, s:o, s:I}", "recipients",
                             json_integer_value(json_object_get(o->keep, "n")), "text", text,
-                            "send_at", at, "channels", chans));
+                            "send_at", at, "channels", chans, "cost_vnd", total));
 }
 
 /* Counted: the recipients outside a chat channel's window, then the answer. */

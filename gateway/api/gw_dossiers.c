@@ -216,14 +216,19 @@ static const char put_lua[] = "local d=redis.call('HGET',KEYS[1],'dept')\n"
                               "redis.call(unpack(a))\n"
                               "return {existed,was or ''}\n";
 
-/* KEYS[1] dossier, KEYS[2] history, KEYS[3] subscribers (the partition of the code);
+/* KEYS[1] dossier, KEYS[2] history, KEYS[3] subscribers, KEYS[4] the channel orders of its
+ * subscribers by phone (sub_chans: only the channel of phone numbers and, with its message,
+ * the provider template channel are kept of one; none left → the phone channel) — all in
+ * the partition of the code;
  * ARGV: dept, status, status_text, updated, event json, now_ms, id base, text, code,
  * the channel of phone numbers ("" = none), who (the audit trail's actor), repeat (1: post
  * it even when it repeats the last), the note, the repeat window (ms). Returns {-2} no
  * dossier, {-1} other dept, {-3, when} the same status and note posted less than the window
- * ago (a double click: nothing written, nothing sent), else {1, the status before, ids...}:
- * one notification per recipient (ARGV 15 on: channel / user pairs, event_rcpt_lua's, whose
- * message log entries are written before), on the partition's due set. */
+ * ago (a double click: nothing written, nothing sent); then the channel of the provider
+ * template message ("" = none: ZNS goes before the phone channel for a citizen known by
+ * phone) and that message (the notification's data:<channel>). Else {1, the status before,
+ * ids...}: one notification per recipient (ARGV 17 on: channel / user pairs, event_rcpt_lua's,
+ * whose message log entries are written before), on the partition's due set. */
 static const char event_lua[] =
     "if redis.call('EXISTS',KEYS[1])==0 then return {-2} end\n"
     "if redis.call('HGET',KEYS[1],'dept')~=ARGV[1] then return {-1} end\n"
@@ -236,7 +241,7 @@ static const char event_lua[] =
     "redis.call('HSET',KEYS[1],'status',ARGV[2],'status_text',ARGV[3],'updated',ARGV[4],\n"
     "  'updated_by',ARGV[11],'last_note',ARGV[13],'status_ms',ARGV[6])\n"
     "redis.call('RPUSH',KEYS[2],ARGV[5])\n"
-    "local rc={} for i=15,#ARGV-1,2 do rc[#rc+1]={ARGV[i],ARGV[i+1]} end\n"
+    "local rc={} for i=17,#ARGV-1,2 do rc[#rc+1]={ARGV[i],ARGV[i+1]} end\n"
     "local pc=ARGV[10]\n"
     "local out={1,was}\n"
     "for i,r in ipairs(rc) do\n"
@@ -244,9 +249,22 @@ static const char event_lua[] =
     "  local to\n"
     "  if r[1]==pc then to=cjson.encode({phone=r[2]})\n"
     "  else to=cjson.encode({channel=r[1],user_id=r[2]}) end\n"
+    "  local chs=r[1]\n"
+    "  if r[1]==pc then\n"
+    "    local o=redis.call('HGET',KEYS[4],pc..':'..r[2])\n"
+    "    if not o then o=ARGV[15]~='' and ARGV[15]..','..pc or pc end\n"
+    "    local t={}\n"
+    "    for c in string.gmatch(o,'[^,]+') do\n"
+    "      if c==pc or (c==ARGV[15] and ARGV[15]~='') then t[#t+1]=c end\n"
+    "    end\n"
+    "    chs=#t>0 and table.concat(t,',') or pc\n"
+    "  end\n"
     "  redis.call('HSET',K.notif(id),'dept',ARGV[1],'status','scheduled','text',ARGV[8],\n"
-    "    'to',to,'channels',r[1],'idx','0','send_at_ms',ARGV[6],'not_after_ms','0',\n"
+    "    'to',to,'channels',chs,'idx','0','send_at_ms',ARGV[6],'not_after_ms','0',\n"
     "    'priority','normal','created_ms',ARGV[6],'dossier',ARGV[9])\n"
+    "  if ARGV[15]~='' and string.find(','..chs..',',','..ARGV[15]..',',1,true) then\n"
+    "    redis.call('HSET',K.notif(id),'data:'..ARGV[15],ARGV[16])\n"
+    "  end\n"
     "  redis.call('ZADD',K.due(),ARGV[6],id)\n"
     "  out[#out+1]=id\n"
     "end\n"
@@ -638,11 +656,22 @@ static void dossier_put(gw_api_op *o, const char *code) {
 
 const gw_api_body_check gw_dossier_body = {"dossier", sizeof(put_fields), NULL, check_put};
 
-/* The fields of an event body. */
+/* The fields of an event body, and what the department's dossier_status template made of
+ * them (admin-api.md, "Templates and ZNS"). */
 typedef struct event_fields {
     const char *status, *st_text, *note; /* borrowed; note may be NULL */
+    char *proc;                          /* owned: the dossier's procedure (its name), or NULL */
+    char *text;                          /* owned: the template's text, or NULL (statuses.txt's) */
+    gw_api_message msg;                  /* tpl_ch, tpl_msg: its provider message (ZNS), or none */
     bool repeat;                         /* "repeat": true: a repeat that is meant */
 } event_fields;
+
+static void event_clear(void *res) {
+    event_fields *f = res;
+    free(f->proc);
+    free(f->text);
+    free(f->msg.tpl_msg);
+}
 
 static int check_event(gw_api_op *o, gw_api_err *e) {
     static const char *const allowed[] = {"status", "note", "repeat", NULL};
@@ -660,8 +689,83 @@ static int check_event(gw_api_op *o, gw_api_err *e) {
     return 0;
 }
 
-const gw_api_body_check gw_dossier_event_body = {"dossier event", sizeof(event_fields), NULL,
+const gw_api_body_check gw_dossier_event_body = {"dossier event", sizeof(event_fields), event_clear,
                                                  check_event};
+
+/* The name of a procedure id (the catalog's), or the id when the catalog has none. */
+static const char *procedure_name(const gw_api *a, const char *id) {
+    const gw_shared *sh = gw_api_data(a);
+    for (size_t i = 0; sh && i < gw_shared_procedure_count(sh); i++)
+        if (!strcmp(gw_shared_procedure_id(sh, i), id))
+            return gw_shared_procedure_name(sh, i);
+    return id;
+}
+
+static void event_recipients(gw_api_op *o);
+
+/*
+ * The department's dossier_status template came (nil: it has none; the text stays
+ * statuses.txt's): its text, and its provider message when it is linked to one (ZNS),
+ * with code, procedure, status, note and date. A template that cannot make them for this
+ * event (a value longer than the provider allows...) does not hold the status change up:
+ * the event goes with statuses.txt's text, or without the provider message, and the
+ * log says why.
+ */
+static void on_event_tpl(gw_api_op *o, const redisReply *r) {
+    event_fields *f = o->res;
+    if (r->type != REDIS_REPLY_STRING) {
+        event_recipients(o);
+        return;
+    }
+    char at[GW_API_TIME_MAX], date[16] = "";
+    gw_api_format_time(o->api, o->now, at, sizeof at);
+    if (strlen(at) >= 10) /* "YYYY-MM-DD..." → "DD/MM/YYYY", as dates are written in Vietnam */
+        snprintf(date, sizeof date, "%.2s/%.2s/%.4s", at + 8, at + 5, at);
+    json_t *data =
+        json_pack("{s:s, s:s, s:s, s:s, s:s}", "code", o->code, "procedure", f->proc ? f->proc : "",
+                  "status", f->st_text, "note", f->note ? f->note : "", "date", date);
+    gw_api_err e = {0};
+    if (!data) {
+        gw_api_oom(o->rq);
+        return;
+    }
+    if (gw_templates_render(r, data, &f->text, &e) ||
+        gw_templates_provider(r, data, "", &f->msg, &e)) {
+        if (e.status >= 500) {
+            json_decref(data);
+            gw_api_fail_err(o->rq, &e);
+            return;
+        }
+        gw_log(GW_WARN, "admin.dossier_template", "{s:s, s:s, s:s, s:s}", "dept", o->dept, "code",
+               o->code, "template", GW_API_STATUS_TPL, "error", e.message);
+        free(f->msg.tpl_msg);
+        f->msg.tpl_msg = NULL;
+        f->msg.tpl_ch = NULL;
+    }
+    json_decref(data);
+    event_recipients(o);
+}
+
+/* The dossier's procedure came (its own partition): the department's template next. */
+static void on_event_proc(gw_api_op *o, const redisReply *r) {
+    event_fields *f = o->res;
+    if (r->type == REDIS_REPLY_STRING && r->len &&
+        !(f->proc = strdup(procedure_name(o->api, r->str)))) {
+        gw_api_oom(o->rq);
+        return;
+    }
+    gw_templates_fetch_use(o, GW_API_STATUS_TPL, on_event_tpl);
+}
+
+/* An event's text and provider message may come from the department's template: the
+ * dossier's procedure is read for it first (a missing dossier is the event script's 404). */
+static void event_prepare(gw_api_op *o) {
+    gw_argv av = {0};
+    gw_argv_adds(&av, "HGET");
+    gw_api_add_key(&av, o->api, GW_K_DOSSIER, o->code, o->code);
+    gw_argv_adds(&av, "procedure");
+    gw_api_op_send(o, &av, GW_API_ANY, on_event_proc);
+}
 
 static void event_write(gw_api_op *o) {
     const gw_statuses *st = gw_api_statuses(o->api);
@@ -673,8 +777,18 @@ static void event_write(gw_api_op *o) {
         nowbuf[24], by[GW_API_ACTOR_MAX];
     gw_api_token_actor(o->t, by, sizeof by);
     gw_api_format_time(o->api, o->now, at, sizeof at);
-    render(f->note && *st->tpl_event_note ? st->tpl_event_note : st->tpl_event, code, f->st_text,
-           note, text, sizeof text);
+    if (f->text)
+        snprintf(text, sizeof text, "%s", f->text); /* the template's: at most GW_API_TEXT_MAX */
+    else
+        render(f->note && *st->tpl_event_note ? st->tpl_event_note : st->tpl_event, code,
+               f->st_text, note, text, sizeof text);
+    /* the provider template channel (ZNS) goes before the channel of phone numbers for a
+     * citizen known by phone when it is on: cheaper than an SMS */
+    const gw_app *app = gw_api_app(o->api);
+    const char *tch =
+        f->msg.tpl_ch && f->msg.tpl_msg && (!app || gw_channel_enabled(app->cfg, f->msg.tpl_ch))
+            ? f->msg.tpl_ch
+            : "";
     snprintf(base, sizeof base, "%s", json_string_value(json_object_get(o->keep, "base")));
     snprintf(nowbuf, sizeof nowbuf, "%" PRId64, o->now);
     /* by: the officer or key that made the change, shown with the history */
@@ -686,8 +800,9 @@ static void event_write(gw_api_op *o) {
         gw_api_oom(o->rq);
         return;
     }
-    gw_argv av = GW_API_EVAL(o->api, event_lua, 3);
+    gw_argv av = GW_API_EVAL(o->api, event_lua, 4);
     dossier_keys(&av, o->api, code);
+    gw_api_add_key(&av, o->api, GW_K_SUB_CHANS, code, code);
     const char *args[] = {o->dept,    f->status,
                           f->st_text, at,
                           evs,        nowbuf,
@@ -698,6 +813,8 @@ static void event_write(gw_api_op *o) {
     for (size_t i = 0; i < MC_ARRAY_LEN(args); i++)
         gw_argv_adds(&av, args[i]);
     gw_argv_addf(&av, "%d", GW_REPEAT_WINDOW_MS);
+    gw_argv_adds(&av, tch);
+    gw_argv_adds(&av, *tch ? f->msg.tpl_msg : "");
     size_t i;
     json_t *v;
     json_array_foreach(json_object_get(o->keep, "rc"), i, v) {
@@ -761,7 +878,7 @@ static void event_recipients(gw_api_op *o) {
 static void dossier_event(gw_api_op *o, const char *code) {
     (void)code; /* in o->code */
     snprintf(o->note, sizeof o->note, "%s", ((const event_fields *)o->res)->status);
-    index_then(o, true, event_recipients);
+    index_then(o, true, event_prepare);
 }
 
 static void dossier_get(gw_api_op *o, const char *code) {
@@ -786,7 +903,7 @@ void gw_dossiers_item(const gw_api *a, gw_req *rq, const gw_api_token *t) {
         o = gw_api_op_checked(a, rq, t, sizeof(put_fields), NULL, check_put);
     } else if (!strcmp(m, "POST") && events) {
         run = dossier_event;
-        o = gw_api_op_checked(a, rq, t, sizeof(event_fields), NULL, check_event);
+        o = gw_api_op_checked(a, rq, t, sizeof(event_fields), event_clear, check_event);
     } else {
         gw_api_fail(rq, 405, "method_not_allowed", NULL, "%s is not allowed on this path", m);
         return;

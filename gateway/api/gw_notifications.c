@@ -823,6 +823,32 @@ static void on_batch_write(gw_api_op *o, const redisReply *r) {
                             (json_int_t)json_array_size(ids), "ids", ids));
 }
 
+/* What a batch's valid rows will cost: each on the first channel of its order (ZNS for a
+ * phone when the template is linked, else SMS; a chat channel is free), its units of its
+ * own text; a fallback costs only when that channel cannot reach. "cost" per channel and
+ * the total "cost_vnd" into ans. 0 or MC_ENOMEM. */
+static int batch_cost(const gw_api *a, const batch *bt, json_t *ans) {
+    const gw_app *app = gw_api_app(a);
+    json_t *cost = json_object();
+    if (!cost)
+        return MC_ENOMEM;
+    for (size_t i = 0; i < bt->n; i++) {
+        const gw_notif *n = &bt->notifs[i];
+        if (bt->err[i] || !n->msg.out_text)
+            continue;
+        char ch[GW_API_CHANNELS_MAX];
+        snprintf(ch, sizeof ch, "%.*s", (int)strcspn(n->channels, ","), n->channels);
+        long u = gw_cost_units(app, ch, n->msg.out_text, strlen(n->msg.out_text));
+        if (*ch && gw_cost_add(app, cost, ch, 1, u)) {
+            json_decref(cost);
+            return MC_ENOMEM;
+        }
+    }
+    json_object_set_new(ans, "cost_vnd", json_integer(gw_cost_total(cost)));
+    json_object_set_new(ans, "cost", cost);
+    return 0;
+}
+
 /* Every row indexed in its recipient's message log: one script writes them all. */
 static void batch_commit(gw_api_op *o) {
     batch *bt = o->res;
@@ -850,6 +876,15 @@ static void batch_finish(gw_api_op *o) {
                                               "text", bt->notifs[i].msg.out_text));
                 break;
             }
+        if (ans && batch_cost(o->api, bt, ans)) {
+            json_decref(ans);
+            ans = NULL;
+        }
+        if (!ans) {
+            gw_api_oom(o->rq);
+            gw_api_op_free(o);
+            return;
+        }
         gw_api_answer(o->rq, 200, ans);
         gw_api_op_free(o);
         return;
@@ -986,7 +1021,7 @@ void gw_notifications_batch(const gw_api *a, gw_req *rq, const gw_api_token *t) 
         return;
     const batch *bt = o->res;
     if (bt->tpl_id)
-        gw_templates_fetch(o, bt->tpl_id, on_batch_tpl);
+        gw_templates_fetch_use(o, bt->tpl_id, on_batch_tpl);
     else
         batch_finish(o);
 }

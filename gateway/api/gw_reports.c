@@ -89,6 +89,57 @@ static void add_counter(json_t *chans, const redisReply *f, const redisReply *v)
     }
 }
 
+/* ---- cost: what was sent, priced per channel (issue 14) ---- */
+
+#define UNITS_SUFFIX ":units" /* the day's "<channel>:units" counter (gw_ack_lua.c) */
+
+/* Adds a "<channel>:units" counter (what the provider charged for what was sent: SMS
+ * segments, ZNS messages) to the day's "cost" object, {channel: {units}}; other fields are
+ * add_counter's. */
+static void add_units(json_t *day, const redisReply *f, const redisReply *v) {
+    size_t sl = sizeof UNITS_SUFFIX - 1;
+    if (f->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING || f->len <= sl ||
+        f->len - sl > CH_NAME_MAX || memcmp(f->str + f->len - sl, UNITS_SUFFIX, sl))
+        return;
+    char ch[CH_NAME_MAX + 1];
+    memcpy(ch, f->str, f->len - sl);
+    ch[f->len - sl] = '\0';
+    if (!gw_channel_known(ch))
+        return;
+    json_t *cost = json_object_get(day, "cost");
+    if (!cost)
+        json_object_set_new(day, "cost", cost = json_object());
+    json_t *c = json_object_get(cost, ch);
+    if (!c)
+        json_object_set_new(cost, ch, c = json_pack("{s:I}", "units", (json_int_t)0));
+    json_int_t had = json_integer_value(json_object_get(c, "units"));
+    json_object_set_new(c, "units", json_integer(had + strtoll(v->str, NULL, 10)));
+}
+
+/* Each day's units priced ([sms] price_per_segment_vnd, [zalo] price_per_zns_vnd) into its
+ * cost_vnd, and the whole answer's cost_vnd per channel; a channel without a price has
+ * units and no cost. */
+static void stats_cost(const gw_api *a, json_t *keep) {
+    const gw_app *app = gw_api_app(a);
+    json_t *total = json_object();
+    size_t i;
+    json_t *day;
+    json_array_foreach(json_object_get(keep, "days"), i, day) {
+        const char *ch;
+        json_t *c;
+        json_object_foreach(json_object_get(day, "cost"), ch, c) {
+            const ch_settings *st = app ? gw_channel_conf(app->cfg, ch) : NULL;
+            if (!st || st->price_vnd <= 0)
+                continue;
+            json_int_t cost = json_integer_value(json_object_get(c, "units")) * st->price_vnd;
+            json_object_set_new(c, "cost_vnd", json_integer(cost));
+            json_int_t had = json_integer_value(json_object_get(total, ch));
+            json_object_set_new(total, ch, json_integer(had + cost));
+        }
+    }
+    json_object_set_new(keep, "cost_vnd", total ? total : json_object());
+}
+
 /* GET /stats: every partition holds its share of the department's counters; each is
  * read in turn (one script per partition, one hash per day) and added up. */
 static void stats_build(gw_api_op *o, size_t part, gw_argv *av) {
@@ -109,12 +160,15 @@ static void stats_each(gw_api_op *o, size_t part, const redisReply *r) {
         json_t *chans = json_object_get(json_array_get(days, i), "channels");
         const redisReply *h = r->element[i];
         if (h->type == REDIS_REPLY_ARRAY)
-            for (size_t k = 0; k + 1 < h->elements; k += 2)
+            for (size_t k = 0; k + 1 < h->elements; k += 2) {
                 add_counter(chans, h->element[k], h->element[k + 1]);
+                add_units(json_array_get(days, i), h->element[k], h->element[k + 1]);
+            }
     }
 }
 
 static void stats_done(gw_api_op *o) {
+    stats_cost(o->api, o->keep);
     gw_api_answer(o->rq, 200, json_incref(o->keep));
 }
 

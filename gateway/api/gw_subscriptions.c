@@ -14,6 +14,7 @@
  */
 #include "gateway/api/gw_api_int.h"
 
+#include "channels/ch.h"
 #include "core/mc.h"
 #include "gateway/app/gw_channels.h"
 #include "gateway/app/gw_log.h"
@@ -56,21 +57,27 @@ static const char ward_lua[] =
     "return n\n";
 
 /* A dossier subscription, the dossier's side (the partition of its code): KEYS[1] its
- * subscribers, KEYS[2] the dossier; ARGV member, dept, "add"|"del". -2 no dossier, -1
+ * subscribers, KEYS[2] the dossier, KEYS[3] its subscribers' channel orders; ARGV member,
+ * dept, "add"|"del", the order ("" = the default: the field goes). -2 no dossier, -1
  * other dept, else the members added or removed. The citizen's reverse index follows
  * (on_dossier_side): a crash in between leaves a subscriber the index does not list,
  * which the department's repeated request (or its DELETE) puts right. */
 static const char dossier_lua[] =
     "if redis.call('EXISTS',KEYS[2])==0 then return -2 end\n"
     "if redis.call('HGET',KEYS[2],'dept')~=ARGV[2] then return -1 end\n"
+    "if ARGV[3]=='add' and ARGV[4]~='' then redis.call('HSET',KEYS[3],ARGV[1],ARGV[4])\n"
+    "else redis.call('HDEL',KEYS[3],ARGV[1]) end\n"
     "return redis.call(ARGV[3]=='add' and 'SADD' or 'SREM',KEYS[1],ARGV[1])\n";
 
 /* A subscription, checked. */
 typedef struct sub {
-    char who[WHO_MAX];              /* "<channel>:<user id>", "sms:<phone>" for a phone */
-    char code[GW_API_CODE_MAX + 1]; /* the dossier, upper-cased, or "" */
-    const gw_ward *ward;            /* the ward, or NULL */
-    const json_t *tags;             /* borrowed: the tags array, or NULL */
+    char who[WHO_MAX];               /* "<channel>:<user id>", "sms:<phone>" for a phone */
+    char code[GW_API_CODE_MAX + 1];  /* the dossier, upper-cased, or "" */
+    const gw_ward *ward;             /* the ward, or NULL */
+    const json_t *tags;              /* borrowed: the tags array, or NULL */
+    char order[GW_API_CHANNELS_MAX]; /* a phone's channels as the department gave them
+                                        ("zns,sms"), "" = the default order */
+    bool templated;                  /* order holds a channel of provider templates (ZNS) */
 } sub;
 
 static bool is_add(const gw_req *rq) {
@@ -172,14 +179,75 @@ static int check_tags(const json_t *tags, gw_api_err *e) {
     return 0;
 }
 
-/* Who: a phone, or a channel and its user id. */
-static int check_who(const char *ch, const char *uid, size_t ulen, const char *phone, size_t plen,
-                     char *who, size_t n, gw_api_err *e) {
+/*
+ * The channel that carries a subscriber known by phone for a channel name the department
+ * gave (admin-api.md, "Subscriptions"): a channel of phone numbers itself (sms), or the one
+ * its adapter names for its citizens' phones (zalo → ZNS). Appended to s->order once; 0 or
+ * MC_EINVAL with e (field path).
+ */
+static int phone_channel(const char *name, const char *path, sub *s, gw_api_err *e) {
+    const ch_adapter *ad = name ? ch_adapter_find(name) : NULL;
+    const char *via = !ad ? NULL : ad->by_phone ? ad->by_phone : ad->name;
+    const ch_adapter *vad = via ? ch_adapter_find(via) : NULL;
+    if (!vad || !vad->policy || !vad->policy->phone_recipient)
+        return gw_api_err_set(e, 400, "bad_field", path, "%s%s%s cannot reach a phone number",
+                              name ? "\"" : "", name ? name : "this channel", name ? "\"" : "");
+    size_t vl = strlen(via);
+    for (const char *p = s->order; *p;) { /* each once */
+        size_t l = strcspn(p, ",");
+        if (l == vl && !memcmp(p, via, l))
+            return 0;
+        p += l + (p[l] == ',');
+    }
+    size_t at = strlen(s->order);
+    if (at + vl + 2 > sizeof s->order)
+        return gw_api_err_set(e, 400, "bad_field", path, "too many channels");
+    snprintf(s->order + at, sizeof s->order - at, "%s%s", at ? "," : "", via);
+    s->templated |= vad->tpl_info_render != NULL;
+    return 0;
+}
+
+/* A phone's channels: "channel" or a "channels" array (not both) into s->order. */
+static int phone_order(const char *ch, const json_t *chs, sub *s, gw_api_err *e) {
+    if (ch && chs)
+        return gw_api_err_set(e, 400, "bad_field", "channels",
+                              "give channel or channels, not both");
+    if (ch)
+        return phone_channel(ch, "channel", s, e);
+    if (!chs)
+        return 0;
+    if (!json_is_array(chs) || json_array_size(chs) == 0 ||
+        json_array_size(chs) > gw_channel_count())
+        return gw_api_err_set(e, 400, "bad_field", "channels",
+                              "channels must be an array of 1..%zu channel names",
+                              gw_channel_count());
+    size_t i;
+    json_t *c;
+    json_array_foreach(chs, i, c) {
+        char path[32];
+        snprintf(path, sizeof path, "channels[%zu]", i);
+        if (!json_is_string(c) || json_string_length(c) > FIELD_MAX)
+            return gw_api_err_set(e, 400, "bad_field", path, "a channel name");
+        if (phone_channel(json_string_value(c), path, s, e))
+            return MC_EINVAL;
+    }
+    return 0;
+}
+
+/* Who: a phone (with the channels that reach it), or a channel and its user id. A
+ * subscriber by phone is always "<channel of phone numbers>:<phone>", whatever channels
+ * carry it: that is who the citizen's own "HUY" by SMS removes. */
+static int check_who(const char *ch, const json_t *chs, const char *uid, size_t ulen,
+                     const char *phone, size_t plen, sub *s, gw_api_err *e) {
+    char *who = s->who;
+    size_t n = sizeof s->who;
     if (phone) {
         const char *by_phone = gw_channel_for_phone();
-        if (ch || uid)
+        if (uid)
             return gw_api_err_set(e, 400, "bad_field", "phone",
                                   "give phone, or channel and user_id");
+        if (phone_order(ch, chs, s, e))
+            return MC_EINVAL;
         if (!gw_api_phone_ok(phone, plen))
             return gw_api_err_set(e, 400, "bad_field", "phone",
                                   "phone must be a Vietnamese mobile in E.164 (+84 and 9 digits)");
@@ -188,6 +256,8 @@ static int check_who(const char *ch, const char *uid, size_t ulen, const char *p
         snprintf(who, n, "%s:%s", by_phone, phone);
         return 0;
     }
+    if (chs)
+        return gw_api_err_set(e, 400, "bad_field", "channels", "channels go with a phone");
     if (!ch || !uid)
         return gw_api_err_set(e, 400, "missing_field", ch ? "user_id" : "channel",
                               "give phone, or channel and user_id");
@@ -203,8 +273,8 @@ static int check_who(const char *ch, const char *uid, size_t ulen, const char *p
 /* The fields of b (a body, or the query of a DELETE) into s. 0 or MC_EINVAL. */
 static int check_sub(const gw_api *a, const gw_api_token *t, const json_t *b, sub *s,
                      gw_api_err *e) {
-    static const char *const allowed[] = {"channel", "user_id", "phone", "dossier",
-                                          "ward",    "tags",    NULL};
+    static const char *const allowed[] = {"channel", "channels", "user_id", "phone",
+                                          "dossier", "ward",     "tags",    NULL};
     const char *ch, *uid, *phone, *dossier, *wardv;
     size_t ulen = 0, plen = 0, dlen = 0;
     if (gw_api_only_fields(e, b, allowed, "", GW_API_CUT) ||
@@ -216,7 +286,7 @@ static int check_sub(const gw_api *a, const gw_api_token *t, const json_t *b, su
         return MC_EINVAL;
     s->tags = json_object_get(b, "tags");
     if ((s->tags && check_tags(s->tags, e)) ||
-        check_who(ch, uid, ulen, phone, plen, s->who, sizeof s->who, e))
+        check_who(ch, json_object_get(b, "channels"), uid, ulen, phone, plen, s, e))
         return MC_EINVAL;
     if (!dossier == !wardv)
         return gw_api_err_set(e, 400, dossier ? "bad_field" : "missing_field",
@@ -230,6 +300,11 @@ static int check_sub(const gw_api *a, const gw_api_token *t, const json_t *b, su
                                   "the dossier code is not of the form 000.00.25.H29-231122-0001");
         return 0;
     }
+    if (s->templated) /* gw_broadcasts.c: ZNS sends only templates, a broadcast is free text */
+        return gw_api_err_set(e, 400, "bad_field", "channel",
+                              "a ward's broadcasts are free text, which %s cannot carry: give "
+                              "the phone alone or with \"%s\"",
+                              s->order, gw_channel_for_phone());
     if (!(s->ward = gw_shared_ward_find(gw_api_data(a), wardv)))
         return gw_api_err_set(e, 400, "bad_field", "ward", "unknown ward \"%s\"", wardv);
     if (!gw_api_token_area_ok(t, s->ward->id))
@@ -277,12 +352,14 @@ void gw_subscriptions(const gw_api *a, gw_req *rq, const gw_api_token *t) {
     unsigned cp = gw_api_part_of(a, s.who);
     const gw_keyspace *ks = gw_api_keys(a);
     if (dossier) {
-        gw_argv av = GW_API_EVAL(a, dossier_lua, 2);
+        gw_argv av = GW_API_EVAL(a, dossier_lua, 3);
         gw_api_add_key(&av, a, GW_K_SUB_DOSSIER, s.code, s.code);
         gw_api_add_key(&av, a, GW_K_DOSSIER, s.code, s.code);
+        gw_api_add_key(&av, a, GW_K_SUB_CHANS, s.code, s.code);
         gw_argv_adds(&av, s.who);
         gw_argv_adds(&av, o->dept);
         gw_argv_adds(&av, add ? "add" : "del");
+        gw_argv_adds(&av, s.order);
         gw_api_op_send(o, &av, GW_API_INT, on_sub);
         return;
     }

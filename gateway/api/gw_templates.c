@@ -147,6 +147,23 @@ int gw_templates_use(const redisReply *r, const json_t *data, const char *prefix
     return rc;
 }
 
+int gw_templates_render(const redisReply *r, const json_t *data, char **out, gw_api_err *e) {
+    gw_tpl_vars vars;
+    *out = NULL;
+    json_t *rec = record_of(r, &vars, e);
+    if (!rec)
+        return MC_EINVAL;
+    for (size_t i = 0; i < vars.n; i++)
+        if (!json_is_string(json_object_get(data, vars.name[i]))) {
+            json_decref(rec);
+            return gw_api_err_set(e, 400, "bad_field", "template",
+                                  "the template's ((%s)) has no value here", vars.name[i]);
+        }
+    int rc = render(rec, data, out, e);
+    json_decref(rec);
+    return rc;
+}
+
 /* The adapter of the first channel whose messages are provider templates a record is
  * linked to, with the link (borrowed from rec); NULL when none. */
 static const ch_adapter *linked(const json_t *rec, json_t **link) {
@@ -226,6 +243,168 @@ done:
     return rc;
 }
 
+/* ---- the first use of a linked template (gw_templates_fetch_use) ---- */
+
+/* CAS: KEYS[1] the department's templates; ARGV id, the record as read, the new one. The
+ * new record only if nobody saved the template meanwhile. */
+static const char tpl_mark_lua[] = "if redis.call('HGET',KEYS[1],ARGV[1])==ARGV[2] then\n"
+                                   "  redis.call('HSET',KEYS[1],ARGV[1],ARGV[3]) return 1\n"
+                                   "end\n"
+                                   "return 0\n";
+
+/* fn of gw_templates_fetch_use with rec as the store's answer; from outside a store reply
+ * (the provider's answer) the op is released as on_store_reply would release it. */
+static void use_go(gw_api_op *o, const char *rec, size_t len, bool in_store) {
+    redisReply fake;
+    memset(&fake, 0, sizeof fake);
+    fake.type = REDIS_REPLY_STRING;
+    fake.str = (char *)rec;
+    fake.len = len;
+    gw_api_reply_fn *fn = o->use_fn;
+    if (in_store) {
+        fn(o, &fake);
+        return;
+    }
+    o->in_reply = true;
+    o->sent_on = false;
+    fn(o, &fake);
+    o->in_reply = false;
+    if (!o->sent_on)
+        gw_api_op_free(o);
+}
+
+static void on_use_marked(gw_api_op *o, const redisReply *r) {
+    (void)r; /* 0: saved again meanwhile, that save checked it */
+    use_go(o, o->use_rec, strlen(o->use_rec), true);
+}
+
+/* The provider's answer about the template at its first use. */
+static void on_use_info(void *arg, const gw_httpc_resp *hr) {
+    gw_api_op *o = arg;
+    json_t *rec = json_loads(o->use_rec, 0, NULL), *link = NULL;
+    const ch_adapter *ad = rec ? linked(rec, &link) : NULL;
+    if (!ad) { /* cannot happen: it was linked when asked */
+        json_decref(rec);
+        use_go(o, o->use_rec, strlen(o->use_rec), false);
+        return;
+    }
+    ch_tpl_info info;
+    char err[WHY_MAX] = "";
+    int rc = ad->tpl_info_parse(hr->status, hr->body, hr->body_len, &info, err, sizeof err);
+    json_t *params = json_object_get(link, "params");
+    bool same = !rc && info.usable && info.n_params == json_object_size(params);
+    for (size_t i = 0; same && i < info.n_params; i++)
+        same = json_object_get(params, info.params[i].name) != NULL;
+    if (!rc && !same && !*err)
+        snprintf(err, sizeof err, "%s template is %s%s", ad->name, info.status,
+                 info.usable ? " with other parameters" : ", not ENABLE");
+    gw_log(rc == MC_EUNAVAIL || !same ? GW_WARN : GW_INFO, "admin.template_first_use",
+           "{s:s, s:s, s:s, s:s, s:s}", "dept", o->dept, "channel", ad->name, "template_id",
+           json_string_value(json_object_get(link, "template_id")), "result",
+           rc == MC_EUNAVAIL ? "unavailable"
+           : same            ? "usable"
+                             : "refused",
+           "error", err);
+    char *s = NULL;
+    if (rc == MC_EUNAVAIL) { /* as it is: the send's own errors decide */
+        json_decref(rec);
+        use_go(o, o->use_rec, strlen(o->use_rec), false);
+        return;
+    }
+    if (!same) { /* without its link: the other channels carry it */
+        json_object_del(rec, ad->name);
+        s = json_dumps(rec, JSON_COMPACT);
+        json_decref(rec);
+        if (!s) {
+            gw_api_oom(o->rq);
+            gw_api_op_free(o);
+            return;
+        }
+        use_go(o, s, strlen(s), false);
+        free(s);
+        return;
+    }
+    char at[GW_API_TIME_MAX];
+    gw_api_format_time(o->api, gw_now_ms(), at, sizeof at);
+    json_object_set_new(link, "used_at", json_string(at));
+    s = json_dumps(rec, JSON_COMPACT);
+    json_decref(rec);
+    if (!s) {
+        gw_api_oom(o->rq);
+        gw_api_op_free(o);
+        return;
+    }
+    gw_argv av = GW_API_EVAL(o->api, tpl_mark_lua, 1);
+    gw_api_add_dept_key(&av, o->api, GW_K_TPL, o->dept);
+    char *read = o->use_rec; /* the argv borrows it until sent */
+    o->use_rec = s;
+    gw_argv_adds(&av, o->use_id);
+    gw_argv_adds(&av, read);
+    gw_argv_adds(&av, s);
+    gw_api_op_send(o, &av, GW_API_ANY, on_use_marked);
+    free(read);
+}
+
+/* The provider token came: ask about the template, or go on when it cannot be asked. */
+static void on_use_token(gw_api_op *o, const redisReply *r) {
+    json_t *rec = json_loads(o->use_rec, 0, NULL), *link = NULL;
+    const ch_adapter *ad = rec ? linked(rec, &link) : NULL;
+    const gw_app *app = gw_api_app(o->api);
+    ch_settings st;
+    ch_http h;
+    char err[WHY_MAX];
+    int rc = MC_EUNAVAIL;
+    if (ad && app) {
+        gw_channel_settings(app->cfg, ad->name, &st);
+        if (r->type == REDIS_REPLY_STRING && r->len > 0)
+            st.access_token = r->str;
+        if (!ad->tpl_info_render(&st, json_string_value(json_object_get(link, "template_id")), &h,
+                                 err, sizeof err)) {
+            rc = gw_api_httpc(o->api)
+                     ? gw_httpc_send(gw_api_httpc(o->api), &h, LINK_POOL, on_use_info, o)
+                     : MC_EUNAVAIL;
+            ch_http_clear(&h);
+        }
+    }
+    json_decref(rec);
+    if (rc) { /* no provider to ask: as it is */
+        use_go(o, o->use_rec, strlen(o->use_rec), true);
+        return;
+    }
+    o->sent_on = true; /* the check's callback owns o now */
+}
+
+/* The template came: a linked record never used since it was saved is checked first. */
+static void on_use_rec(gw_api_op *o, const redisReply *r) {
+    json_t *rec = r->type == REDIS_REPLY_STRING ? json_loadb(r->str, r->len, 0, NULL) : NULL,
+           *link = NULL;
+    const ch_adapter *ad = rec ? linked(rec, &link) : NULL;
+    const gw_app *app = gw_api_app(o->api);
+    bool ask = ad && app && !json_object_get(link, "used_at") &&
+               !json_object_get(link, "unchecked") && gw_channel_enabled(app->cfg, ad->name);
+    json_decref(rec);
+    if (!ask) {
+        o->use_fn(o, r);
+        return;
+    }
+    if (!(o->use_rec = strndup(r->str, r->len))) {
+        gw_api_oom(o->rq);
+        return;
+    }
+    gw_argv av = {0};
+    gw_argv_adds(&av, "HGET");
+    gw_argv_addkey(&av, gw_api_keys(o->api), GW_K_TOKEN, GW_KEY_OWN,
+                   ad->token_of ? ad->token_of : ad->name);
+    gw_argv_adds(&av, "access");
+    gw_api_op_send(o, &av, GW_API_ANY, on_use_token);
+}
+
+void gw_templates_fetch_use(gw_api_op *o, const char *id, gw_api_reply_fn *fn) {
+    o->use_fn = fn;
+    snprintf(o->use_id, sizeof o->use_id, "%s", id); /* for the mark */
+    gw_templates_fetch(o, id, on_use_rec);
+}
+
 /* The template of the text step came: render it, then go on. */
 static void on_text_tpl(gw_api_op *o, const redisReply *r) {
     gw_api_err e = {0};
@@ -241,7 +420,7 @@ void gw_templates_text(gw_api_op *o, gw_api_message *m, gw_api_next_fn *next) {
     o->msg = m;
     o->next = next;
     if (m->tpl_id) {
-        gw_templates_fetch(o, m->tpl_id, on_text_tpl);
+        gw_templates_fetch_use(o, m->tpl_id, on_text_tpl);
         return;
     }
     if (!(m->out_text = strdup(m->text))) {
@@ -648,6 +827,16 @@ static void on_tpl_token(gw_api_op *o, const redisReply *r) {
     ch_http h;
     char err[WHY_MAX], path[64];
     snprintf(path, sizeof path, "%s.template_id", ad->name);
+    if (gw_channel_enabled(app->cfg, ad->name) && !gw_channel_can_send(app->cfg, ad->name) &&
+        *app->cfg->outbox_dir && !(r->type == REDIS_REPLY_STRING && r->len > 0)) {
+        /* no provider to ask and none to send to: the outbox takes what would go (make
+         * run's demo). Kept as unchecked, so it shows; nothing of it reaches a provider. */
+        gw_log(GW_WARN, "console.template_link_unchecked", "{s:s, s:s, s:s}", "dept", o->dept, "id",
+               o->id, "channel", ad->name);
+        json_object_set_new(link, "unchecked", json_string("outbox"));
+        tpl_store(o);
+        return;
+    }
     if (!gw_channel_enabled(app->cfg, ad->name) ||
         ad->tpl_info_render(&st, json_string_value(json_object_get(link, "template_id")), &h, err,
                             sizeof err)) {

@@ -192,7 +192,8 @@ static int channels_init(gw_config *c) {
         ch->s.shared_secret = ch->s.sender = ch->s.status_callback = ch->s.oauth_base = "";
         ch->s.oauth_secret = ch->s.allowed_addrs = ch->s.more_text = ch->s.refresh_token = "";
         ch->s.zns_api_base = ch->s.quiet_hours = ch->s.allowed_origins = "";
-        ch->s.unreachable_days = 0;
+        ch->s.tx_quiet_hours = "";
+        ch->s.unreachable_days = ch->s.max_per_day = 0;
         for (size_t k = 0; k < ch->n_keys; k++) {
             char err[256];
             if (channel_store(ch, k, ch->keys[k].def, err, sizeof err))

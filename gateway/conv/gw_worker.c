@@ -8,7 +8,10 @@
  * again (the reader's pending pass on restart, or a claim by another process).
  * Up to MAX_ACTIVE turns run at once, but never two of the same conversation:
  * an entry waits while an earlier one of the same citizen is in the queue, which
- * keeps each citizen's messages in order.
+ * keeps each citizen's messages in order. Across processes the order holds because
+ * each partition's stream is read by one process at a time (the reader's leases): a
+ * partition lost drops its entries not started here; one given back waits for those
+ * running.
  */
 #include "gateway/conv/gw_worker.h"
 
@@ -38,6 +41,7 @@ typedef struct in_msg {
     struct in_msg *next;
     struct gw_worker *w;               /* owner */
     int started;                       /* its turn is running */
+    int dropped;                       /* its partition is no longer ours: not run again */
     char id[48];                       /* stream entry id */
     char stream[GW_READER_STREAM_MAX]; /* the inbound stream (partition) it came from */
     unsigned part;                     /* that partition */
@@ -54,15 +58,15 @@ typedef struct in_msg {
 } in_msg;
 
 struct gw_worker {
-    gw_app *app;         /* borrowed */
-    gw_reader *reader;   /* where the entries come from, borrowed */
-    gw_worker_opts o;    /* options */
-    in_msg *head, *tail; /* inbound queue */
-    size_t queued;       /* entries in it */
-    int active;          /* turns running (at most MAX_ACTIVE) */
-    uv_timer_t timer;    /* runs failed turns again */
-    int closing;         /* free in progress */
-    int paused;          /* gw_worker_pause: takes nothing new */
+    gw_app *app;                  /* borrowed */
+    gw_reader *reader;            /* where the entries come from, borrowed */
+    gw_worker_opts o;             /* options */
+    in_msg *head, *tail;          /* inbound queue */
+    size_t queued;                /* entries in it */
+    int active;                   /* turns running (at most MAX_ACTIVE) */
+    uv_timer_t timer;             /* runs failed turns again */
+    int closing;                  /* free in progress */
+    int paused;                   /* gw_worker_pause: takes nothing new */
     char (*streams)[GW_KEYS_MAX]; /* every partition's inbound stream, by partition */
 };
 
@@ -102,13 +106,21 @@ static char *dup_field(const redisReply *v, size_t *len) {
 
 /* ---- an entry's life ---- */
 
-/* It failed half-way (Redis): nothing was committed; the timer starts it again. */
+static void entry_done(in_msg *m);
+
+/* It failed half-way (Redis): nothing was committed; the timer starts it again, unless
+ * its partition went to another process meanwhile (which takes it over). */
 static void entry_retry(in_msg *m) {
+    if (m->dropped) {
+        entry_done(m);
+        return;
+    }
     m->started = 0;
     m->w->active--;
 }
 
-/* It is done and acknowledged: out of the queue; the next entries may run. */
+/* It is done and acknowledged (or no longer ours): out of the queue; the next entries
+ * may run. */
 static void entry_done(in_msg *m) {
     gw_worker *w = m->w;
     in_msg **pp = &w->head, *prev = NULL;
@@ -290,6 +302,37 @@ static void feed_taken(void *priv) {
     schedule(priv);
 }
 
+/* The partition of stream is no longer ours: what did not start stays pending for the
+ * next holder (it takes it over, in order); what runs finishes, or is forgotten if it
+ * fails. */
+static void feed_drop(void *priv, const char *stream) {
+    gw_worker *w = priv;
+    in_msg **pp = &w->head, *prev = NULL;
+    while (*pp) {
+        in_msg *m = *pp;
+        if (!strcmp(m->stream, stream))
+            m->dropped = 1;
+        if (m->started || strcmp(m->stream, stream)) {
+            prev = m;
+            pp = &m->next;
+            continue;
+        }
+        *pp = m->next;
+        if (w->tail == m)
+            w->tail = prev;
+        w->queued--;
+        in_free(m);
+    }
+}
+
+static int feed_busy(void *priv, const char *stream) {
+    const gw_worker *w = priv;
+    for (const in_msg *m = w->head; m; m = m->next)
+        if (!strcmp(m->stream, stream))
+            return 1;
+    return 0;
+}
+
 static void feed_take(void *priv, const char *stream, const redisReply *e, int redelivered) {
     (void)redelivered;
     gw_worker *w = priv;
@@ -360,15 +403,20 @@ gw_worker *gw_worker_new(gw_app *app, gw_reader *reader, const gw_worker_opts *o
     unsigned n = gw_keyspace_partitions(app->keys);
     w->streams = calloc(n, sizeof *w->streams);
     const char **streams = calloc(n, sizeof *streams);
-    int rc = w->streams && streams ? 0 : MC_ENOMEM;
+    unsigned *parts = calloc(n, sizeof *parts);
+    int rc = w->streams && streams && parts ? 0 : MC_ENOMEM;
     for (unsigned p = 0; !rc && p < n; p++) {
         gw_key(app->keys, w->streams[p], sizeof w->streams[p], GW_K_IN, p);
         streams[p] = w->streams[p];
+        parts[p] = p;
     }
-    gw_feed f = {streams, n, feed_take, feed_has, feed_full, feed_taken, w};
+    /* leased: one process at a time reads a partition, so a citizen's order holds */
+    gw_feed f = {streams,    n, feed_take, feed_has,  feed_full,
+                 feed_taken, w, parts,     feed_drop, feed_busy};
     if (!rc)
-        rc = gw_reader_add(reader, &f); /* copies the names */
+        rc = gw_reader_add(reader, &f); /* copies the names and partitions */
     free(streams);
+    free(parts);
     if (rc) {
         free(w->streams);
         free(w);

@@ -126,6 +126,18 @@ void gw_job_note(const gw_job *j, const char *result, const char *error) {
     free(line);
 }
 
+/* What the provider charges for what the job sent: the SMS segments of its parts, else one
+ * unit per part on a channel with a price (a ZNS message), else none (free). */
+static long job_units(const gw_job *j) {
+    long seg = 0;
+    for (size_t i = 0; i < j->n_parts; i++)
+        seg += j->parts[i].segments;
+    if (seg > 0)
+        return seg;
+    const ch_settings *st = gw_channel_conf(j->s->app->cfg, j->ch);
+    return st && st->price_vnd > 0 ? (long)j->n_parts : 0;
+}
+
 /* The notification's side of gw_job_ack: its settling script, which acknowledges the
  * entry too. 0, or MC_EUNAVAIL / MC_ENOMEM. */
 static int notif_outcome(gw_job *j, const char *dead_reason) {
@@ -147,6 +159,7 @@ static int notif_outcome(gw_job *j, const char *dead_reason) {
         gw_argv_addf(&a, "%" PRId64, now);
         gw_argv_addf(&a, "%" PRId64, tz);
         gw_argv_adds(&a, j->unconfirmed ? GW_UNCONFIRMED_NOTE : "");
+        gw_argv_addf(&a, "%ld", job_units(j)); /* an outbox write rendered nothing: 0 */
     } else {
         eval_begin(&a, j, &s->sc_fail);
         gw_argv_adds(&a, j->notif);
@@ -158,8 +171,9 @@ static int notif_outcome(gw_job *j, const char *dead_reason) {
         gw_argv_add(&a, j->text ? j->text : "", j->text ? j->text_len : 0);
         gw_argv_addf(&a, "%d", j->attempts);
         gw_argv_addf(&a, "%" PRId64, tz);
-        gw_argv_adds(&a, j->skipped ? "skipped" : "failed");
+        gw_argv_adds(&a, j->later_ms > 0 ? "later" : j->skipped ? "skipped" : "failed");
         gw_argv_adds(&a, j->final ? "1" : "0");
+        gw_argv_addf(&a, "%" PRId64, j->later_ms);
     }
     gw_argv_adds(&a, j->id); /* the entry, last: the scripts acknowledge it */
     int rc = gw_argv_send(s->app->store, &a, on_acked, j);

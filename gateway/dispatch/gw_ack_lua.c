@@ -32,9 +32,11 @@
     "  return r\n"                                                                                 \
     "end\n"
 
-/* KEYS notif, stream, wire; ARGV: id channel provider_id now tz_offset_ms note entry. A
- * notification being sent becomes sent; the note (an unconfirmed send, or "") goes into
- * its attempts entry. */
+/* KEYS notif, stream, wire; ARGV: id channel provider_id now tz_offset_ms note units entry.
+ * A notification being sent becomes sent; the note (an unconfirmed send, or "") goes into
+ * its attempts entry; units (what the provider charges by: SMS segments, ZNS messages; 0
+ * for a free channel) are added to the day's "<channel>:units" counter, which GET /stats
+ * prices. */
 const char gw_lua_notif_sent[] = GW_BC_NOTE_LUA GW_DAY_NOTE_LUA ACK_ENTRY_LUA
     "TZ=tonumber(ARGV[5]) or 0\n"
     "local k=KEYS[1]\n"
@@ -44,6 +46,10 @@ const char gw_lua_notif_sent[] = GW_BC_NOTE_LUA GW_DAY_NOTE_LUA ACK_ENTRY_LUA
     "  redis.call('HSET',k,'status','sent','provider_id',ARGV[3],'sent_ms',ARGV[4])\n"
     "  bc_note(bc,ARGV[2],nil,'sent',true)\n"
     "  day_note(ARGV[1],dept,ARGV[2],'sent',ARGV[4])\n"
+    "  local u=tonumber(ARGV[7]) or 0\n"
+    "  if u>0 and dept and dept~='' then\n"
+    "    redis.call('HINCRBY',K.stats(dept,ymd(tonumber(ARGV[4]))),ARGV[2]..':units',u)\n"
+    "  end\n"
     "end\n"
     "local note=ARGV[6]~='' and ARGV[6] or nil\n"
     "redis.call('RPUSH',K.attempts(ARGV[1]),cjson.encode({channel=ARGV[2],at=tonumber(ARGV[4]),\n"
@@ -51,11 +57,12 @@ const char gw_lua_notif_sent[] = GW_BC_NOTE_LUA GW_DAY_NOTE_LUA ACK_ENTRY_LUA
     "return ack_entry(1)\n";
 
 /* KEYS notif, stream, wire; ARGV: id channel reason now entry to text attempts
- * tz_offset_ms result final entry. The channel failed for good (result "failed"), or was
- * skipped before a request (result "skipped": outside the citizen's window, a citizen or
- * a channel the sender remembers as out): the next one of the fallback list, or dead —
- * dead at once when final is "1" (no channel can carry it: its provider template is
- * disabled). 1 re-routed, 2 dead. */
+ * tz_offset_ms result final later_ms entry. Result "later": the same channel again at
+ * later_ms (the number's cap of the day), back on the due set, not a failure. The channel failed
+ * for good (result "failed"), or was skipped before a request (result "skipped": outside the
+ * citizen's window, a citizen or a channel the sender remembers as out): the next one of the
+ * fallback list, or dead — dead at once when final is "1" (no channel can carry it: its provider
+ * template is disabled). 1 re-routed, 2 dead. */
 const char gw_lua_notif_fail[] = GW_BC_NOTE_LUA GW_DAY_NOTE_LUA ACK_ENTRY_LUA
     "TZ=tonumber(ARGV[9]) or 0\n"
     "local id,ch,reason,now=ARGV[1],ARGV[2],ARGV[3],tonumber(ARGV[4])\n"
@@ -66,6 +73,11 @@ const char gw_lua_notif_fail[] = GW_BC_NOTE_LUA GW_DAY_NOTE_LUA ACK_ENTRY_LUA
     "    result=ARGV[10],error=reason}))\n"
     "  local n=0 for c in string.gmatch(h[2] or '','[^,%s]+') do n=n+1 end\n"
     "  local idx=tonumber(h[3]) or 0\n"
+    "  if ARGV[10]=='later' then\n"
+    "    redis.call('HSET',k,'status','scheduled')\n"
+    "    redis.call('ZADD',K.due(),tonumber(ARGV[12]),id)\n"
+    "    return ack_entry(1)\n"
+    "  end\n"
     "  if idx+1<n and ARGV[11]~='1' then\n"
     "    redis.call('HSET',k,'status','scheduled','idx',idx+1)\n"
     "    redis.call('ZADD',K.due(),now,id)\n"

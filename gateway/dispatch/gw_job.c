@@ -19,6 +19,7 @@
 #include "gateway/app/gw_clock.h"
 #include "gateway/app/gw_log.h"
 #include "gateway/app/gw_metrics.h"
+#include "gateway/app/gw_time.h"
 #include "gateway/dispatch/gw_job.h"
 #include "gateway/store/gw_keys.h"
 #include "vi-nlp/vn_norm.h"
@@ -31,11 +32,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define DLV_TTL_S 604800   /* delivery records kept 7 days */
-#define WHO_MAX 320        /* bytes of "<channel>:<recipient>" */
-#define DEFER_MIN_MS 50    /* first wait after the mark could not be written */
-#define DEFER_MAX_MS 1000  /* longest such wait */
-#define RENDER_ERR_MAX 256 /* bytes of a render error */
+#define DLV_TTL_S 604800     /* delivery records kept 7 days */
+#define WHO_MAX 320          /* bytes of "<channel>:<recipient>" */
+#define DEFER_MIN_MS 50      /* first wait after the mark could not be written */
+#define DEFER_MAX_MS 1000    /* longest such wait */
+#define RENDER_ERR_MAX 256   /* bytes of a render error */
+#define PER_DAY_TTL_S 172800 /* a number's count of one day outlives the day (its key names it) */
+#define DAY_MS 86400000LL
 
 /* ---- take ---- */
 
@@ -47,8 +50,9 @@ static const struct entry_field {
     const char *name; /* field of the stream entry */
     size_t off, size; /* where it goes in the job, and the room there */
 } entry_fields[] = {
-    ENTRY_FIELD("to", to),   ENTRY_FIELD("ref", ref),     ENTRY_FIELD("purpose", purpose),
-    ENTRY_FIELD("tag", tag), ENTRY_FIELD("notif", notif), ENTRY_FIELD("bc", bc),
+    ENTRY_FIELD("to", to),         ENTRY_FIELD("ref", ref),     ENTRY_FIELD("purpose", purpose),
+    ENTRY_FIELD("tag", tag),       ENTRY_FIELD("notif", notif), ENTRY_FIELD("bc", bc),
+    ENTRY_FIELD("urgent", urgent),
 };
 #undef ENTRY_FIELD
 
@@ -218,6 +222,33 @@ static void remember(gw_job *j, const ch_result *res) {
     }
 }
 
+/*
+ * The number's count of the day came ([sms] max_per_number_per_day, INCR right before the
+ * first request; SET NX EX went first so the key always expires). Over the cap the
+ * notification waits for the next local day rather than its next channel: the rule is
+ * about how often one person is messaged, another channel to the same number (ZNS) would
+ * defeat it, and for a citizen known by phone SMS is the last channel anyway. At midnight
+ * the scheduler's quiet hours still hold what is not a transaction notice until morning;
+ * not_after still expires it.
+ */
+static void on_day_count(gw_store *st, redisReply *r, void *priv) {
+    (void)st;
+    gw_job *j = gw_job_looked_up(priv, r);
+    if (!j)
+        return;
+    const ch_settings *cs = gw_channel_conf(j->s->app->cfg, j->ch);
+    if (r->type == REDIS_REPLY_INTEGER && cs && r->integer > cs->max_per_day) {
+        int64_t now = gw_now_ms();
+        int64_t local = now + gw_tz_offset_ms(j->s->app->tz, now);
+        j->later_ms = now + (DAY_MS - local % DAY_MS);
+        gw_log(GW_INFO, "send.number_capped", "{s:s, s:s, s:I, s:I}", "channel", j->ch, "entry",
+               j->id, "count", (json_int_t)r->integer, "until_ms", (json_int_t)j->later_ms);
+        gw_job_ack(j, "per_number_day");
+        return;
+    }
+    gw_job_start(j);
+}
+
 /* A broadcast recipient that has not left yet first checks that its broadcast
  * was not cancelled meanwhile (DELETE /broadcasts/{id} cancels what the
  * scheduler still holds; this stops what already waits on the stream). A part
@@ -252,6 +283,20 @@ void gw_job_start(gw_job *j) {
         char k[GW_KEYS_MAX];
         gw_key(ks, k, sizeof k, GW_K_UNREACH, who_part(j), j->ch, j->to);
         if (!gw_store_cmdf(s->app->store, on_unreach, j, "GET %s", k)) {
+            j->looking = 1;
+            return;
+        }
+    }
+    const ch_settings *cs = gw_channel_conf(s->app->cfg, j->ch);
+    if (!j->day_checked && *j->notif && cs && cs->max_per_day > 0 && strcmp(j->urgent, "1") &&
+        j->part == 0 && j->mark < 0) {
+        j->day_checked = 1;
+        char k[GW_KEYS_MAX], day[11];
+        int64_t now = gw_now_ms();
+        gw_date_of_day(gw_tz_day(s->app->tz, now), day);
+        gw_key(ks, k, sizeof k, GW_K_PER_DAY, who_part(j), j->ch, j->to, day);
+        gw_store_cmdf(s->app->store, NULL, NULL, "SET %s 0 EX %d NX", k, PER_DAY_TTL_S);
+        if (!gw_store_cmdf(s->app->store, on_day_count, j, "INCR %s", k)) {
             j->looking = 1;
             return;
         }

@@ -37,7 +37,10 @@
 #include <stdint.h>
 #include <uv.h>
 
-#define GW_JOB_MAX_PARTS 8    /* requests one message may need */
+#define GW_JOB_MAX_PARTS 8 /* requests one message may need */
+#define GW_SENDER_BUCKETS                                                                          \
+    1024                      /* buckets of each job index: a power of two, above the              \
+                                 jobs the reader hands over (gw_serve's MAX_OUT_BUSY) */
 #define GW_JOB_MAX_TEXT 16384 /* bytes of an outbound text */
 #define GW_UNCONFIRMED_NOTE "unconfirmed: the dispatcher stopped during the request"
 
@@ -45,6 +48,10 @@ typedef struct gw_job gw_job;
 
 struct gw_job {
     gw_job *next, *prev;             /* the sender's list */
+    gw_job *rnext, *rprev;           /* its chain of the sender's recipient index */
+    gw_job *inext, *iprev;           /* its chain of the sender's entry index */
+    unsigned rslot, islot;           /* the chains' buckets */
+    int indexed;                     /* in both indexes (gw_sender_take) */
     gw_sender *s;                    /* owner */
     uint64_t seq;                    /* order of arrival in this process */
     int held;                        /* waits for an earlier message to the same recipient */
@@ -80,6 +87,10 @@ struct gw_job {
     int skipped;             /* outside the window, or remembered unreachable or out of quota:
                                 acknowledged as skipped, not failed */
     int final;               /* its failure ends the notification (no next channel) */
+    char urgent[4];          /* "1": an urgent notification (gw_sched's `urgent` field) */
+    int day_checked;         /* its number's count of the day was taken before the first part */
+    int64_t later_ms;        /* >0: acknowledged back to the due set for then (the number's
+                                cap of the day reached), not failed */
     int cancelled;           /* its broadcast was cancelled before it left: acked as such */
     int acking;              /* its EXEC is in flight */
     int dead;                /* gw_job_ack records a failure */
@@ -107,6 +118,8 @@ struct gw_sender {
     gw_script sc_sent, sc_fail, sc_cancel; /* the scripts that settle a notification */
     int store_ups;                         /* times the store came up */
     gw_job *jobs;                          /* all jobs, doubly linked */
+    gw_job *by_rcpt[GW_SENDER_BUCKETS];    /* jobs by channel and recipient (order, holds) */
+    gw_job *by_entry[GW_SENDER_BUCKETS];   /* jobs by stream and entry id (gw_sender_has) */
     uint64_t next_seq;                     /* arrival counter for jobs */
     size_t n_jobs;                         /* jobs in the list */
     uv_timer_t tick;         /* keeps our jobs claimed, records parked outcomes, checks the token */

@@ -5,7 +5,7 @@
  * Redis for the next pass).
  *
  * The line shows what the provider would get (SMS unaccented when configured):
- * {channel, entry, to, text, purpose, at[, quick_replies]}. One file per
+ * {channel, entry, to, text, purpose, at[, quick_replies][, template]}. One file per
  * channel, opened on first use and kept open; appends go through libuv's file
  * requests, so a slow disk never holds the loop. A write cannot be cancelled
  * once started, so the outbox, and the sender whose job it holds, outlive the
@@ -35,7 +35,7 @@
 struct gw_outbox {
     uv_loop_t *loop;           /* borrowed */
     char dir[OUTBOX_MAX_PATH]; /* the folder */
-    int fd[CH_MAX_ADAPTERS];     /* appended JSON lines, -1 until opened */
+    int fd[CH_MAX_ADAPTERS];   /* appended JSON lines, -1 until opened */
     int writes;                /* writes in flight: the outbox outlives them */
     int closing;               /* gw_outbox_free was called */
 };
@@ -138,7 +138,9 @@ int gw_outbox_append(gw_outbox *o, int channel, char *line, size_t len, gw_outbo
                      void *arg) {
     int fd = -1;
     outbox_write *w = NULL;
-    int rc = channel < 0 || channel >= CH_MAX_ADAPTERS || !gw_channel_name((size_t)channel) ? MC_EUNAVAIL : outbox_fd(o, channel, &fd);
+    int rc = channel < 0 || channel >= CH_MAX_ADAPTERS || !gw_channel_name((size_t)channel)
+                 ? MC_EUNAVAIL
+                 : outbox_fd(o, channel, &fd);
     if (rc)
         goto fail;
     if (!(w = calloc(1, sizeof *w))) {
@@ -194,6 +196,11 @@ static char *job_line(const gw_job *j, size_t *len) {
         json_t *q = json_loads(j->quick, 0, NULL);
         if (q)
             json_object_set_new(o, "quick_replies", q);
+    }
+    if (o && j->data) { /* a provider template message (ZNS): what the provider would get */
+        json_t *d = json_loadb(j->data, j->data_len, 0, NULL);
+        if (d)
+            json_object_set_new(o, "template", d);
     }
     char *line = o ? json_dumps(o, JSON_COMPACT) : NULL;
     json_decref(o);

@@ -52,22 +52,25 @@
 
 #define SCHED_TICK_MS 100 /* a round this often */
 #define SCHED_BATCH 256   /* due notifications per partition per pass */
-#define CHAN_ARGS 7       /* arguments per channel of the pass script */
+#define CHAN_ARGS 9       /* arguments per channel of the pass script */
 #define PASS_FIXED 6      /* counters at the head of a pass's answer */
 #define RATE_IDLE_MS "60000"
 
 /* KEYS[1] K.due(); ARGV: now_ms batch tz_offset_ms n_channels, then per channel:
  * name tokens (-1 = no limit) phone(0|1) quiet_start quiet_end night_start night_end
- * (local minutes, -1 = no such rule). Returns {queued, expired, held, dead,
+ * tx_quiet_start tx_quiet_end (local minutes, -1 = no such rule). A notification about
+ * the citizen's own dossier (its hash has "dossier": a status event) is a transaction
+ * notice and keeps the transaction quiet hours (none by default), any other the
+ * channel's quiet hours; urgent ones neither. Returns {queued, expired, held, dead,
  * rate_limited, seen, oldest due broadcast or "", then the tokens used per channel}. */
 static const char pass_lua[] = GW_BC_NOTE_LUA GW_DAY_NOTE_LUA
     "local now,batch=tonumber(ARGV[1]),tonumber(ARGV[2]) TZ=tonumber(ARGV[3]) or 0\n"
     "local C,order={},{}\n"
     "for i=0,tonumber(ARGV[4])-1 do\n"
-    "  local b=5+i*7\n"
+    "  local b=5+i*9\n"
     "  local c={name=ARGV[b],left=tonumber(ARGV[b+1]),phone=ARGV[b+2]=='1',\n"
     "    qs=tonumber(ARGV[b+3]),qe=tonumber(ARGV[b+4]),ns=tonumber(ARGV[b+5]),\n"
-    "    ne=tonumber(ARGV[b+6]),used=0}\n"
+    "    ne=tonumber(ARGV[b+6]),tqs=tonumber(ARGV[b+7]),tqe=tonumber(ARGV[b+8]),used=0}\n"
     "  C[c.name]=c order[#order+1]=c\n"
     "end\n"
     "local function minute(ms) return math.floor((ms+TZ)/60000)%1440 end\n"
@@ -87,8 +90,8 @@ static const char pass_lua[] = GW_BC_NOTE_LUA GW_DAY_NOTE_LUA
     "  return nil\n"
     "end\n"
     "local function attempt(id,ch,result,err)\n"
-    "  "
-    "redis.call('RPUSH',K.attempts(id),cjson.encode({channel=ch,at=now,result=result,error=err}))\n"
+    "  local a={channel=ch,at=now,result=result,error=err}\n"
+    "  redis.call('RPUSH',K.attempts(id),cjson.encode(a))\n"
     "end\n"
     "local bcs={}\n"
     "local function bc_of(bc)\n"
@@ -106,7 +109,7 @@ static const char pass_lua[] = GW_BC_NOTE_LUA GW_DAY_NOTE_LUA
     "for _,id in ipairs(ids) do\n"
     "  local k=K.notif(id)\n"
     "  local h=redis.call('HMGET',k,'status','text','to','channels','idx','not_after_ms',\n"
-    "    'priority','broadcast','dept')\n"
+    "    'priority','broadcast','dept','dossier')\n"
     "  local bc=nil\n"
     "  if h[8] and h[8]~='' then bc=bc_of(h[8]) if not h[2] then h[2]=bc[2] end end\n"
     "  if h[1]~='scheduled' then redis.call('ZREM',due,id)\n"
@@ -146,8 +149,9 @@ static const char pass_lua[] = GW_BC_NOTE_LUA GW_DAY_NOTE_LUA
     "        redis.call('ZREM',due,id) n[4]=n[4]+1\n"
     "      else\n"
     "        local ch=chs[idx+1] local c=C[ch] local hold,wait=nil,nil local m=minute(now)\n"
-    "        if c and h[7]~='urgent' and inside(m,c.qs,c.qe) then hold=next_at(c.qe) "
-    "wait='quiet_hours'\n"
+    "        local qs,qe=nil,nil\n"
+    "        if c then qs,qe=c.qs,c.qe if h[10] and h[10]~='' then qs,qe=c.tqs,c.tqe end end\n"
+    "        if c and h[7]~='urgent' and inside(m,qs,qe) then hold=next_at(qe) wait='quiet_hours'\n"
     "        elseif c and bc and inside(m,c.ns,c.ne) then hold=next_at(c.ne) wait='night' end\n"
     "        if hold then\n"
     "          redis.call('HSET',k,'idx',idx,'wait',wait,'wait_until',hold)\n"
@@ -158,6 +162,7 @@ static const char pass_lua[] = GW_BC_NOTE_LUA GW_DAY_NOTE_LUA
     "          if c and c.left>=0 then c.left=c.left-1 c.used=c.used+1 end\n"
     "          local a={'XADD',K.out(ch),'*','to',rcpt,'text',h[2],'purpose','update','notif',id}\n"
     "          if bc then a[#a+1]='bc' a[#a+1]=h[8] end\n"
+    "          if h[7]=='urgent' then a[#a+1]='urgent' a[#a+1]='1' end\n"
     "          local d=redis.call('HGET',k,'data:'..ch)\n"
     "          if d then a[#a+1]='data' a[#a+1]=d end\n"
     "          redis.call(unpack(a))\n"
@@ -205,6 +210,8 @@ typedef struct sched_chan {
     int quiet_end;         /* ... */
     int night_start;       /* broadcasts refused from this local minute; -1 = no rule */
     int night_end;         /* ... to this one */
+    int tx_quiet_start;    /* quiet hours of transaction notices (a dossier's); -1 = none */
+    int tx_quiet_end;      /* ... */
     long left;             /* tokens held for this round; -1 = no limit */
     char key[GW_KEYS_MAX]; /* its bucket */
 } sched_chan;
@@ -222,6 +229,10 @@ struct gw_sched {
     int running;                /* a round is in flight */
     int again;                  /* run once more when it ends */
     int progress;               /* a full batch made progress in this round */
+    long long queued;           /* notifications this round put on their streams */
+    long long limited;          /* ... and left due for want of tokens */
+    int starved;                /* the last round queued nothing, held back by the rate
+                                   limits: a fan-out batch does not start another one */
     int closing;                /* freed: answers are dropped */
     int64_t now;                /* the round's clock */
     gw_fanout *fan;             /* the broadcast fan-out, owned */
@@ -261,6 +272,7 @@ static void end_round(gw_sched *s) {
         c->left = c->rate > 0 ? 0 : -1;
     }
     s->running = 0;
+    s->starved = s->queued == 0 && s->limited > 0;
     s->first = (s->first + 1) % s->parts;
     if (s->again || s->progress) {
         s->again = 0;
@@ -296,6 +308,8 @@ static void on_pass(gw_store *st, redisReply *r, void *priv) {
                (int)((s->first + s->done) % s->parts), "queued", (json_int_t)v[0], "expired",
                (json_int_t)v[1], "held", (json_int_t)v[2], "dead", (json_int_t)v[3], "rate_limited",
                (json_int_t)v[4]);
+    s->queued += v[0];
+    s->limited += v[4];
     /* a full batch that made progress: there may be more due right now */
     if (v[5] >= SCHED_BATCH && v[4] < v[5])
         s->progress = 1;
@@ -331,6 +345,8 @@ static void run_pass(gw_sched *s) {
         gw_argv_addf(&a, "%d", c->quiet_end);
         gw_argv_addf(&a, "%d", c->night_start);
         gw_argv_addf(&a, "%d", c->night_end);
+        gw_argv_addf(&a, "%d", c->tx_quiet_start);
+        gw_argv_addf(&a, "%d", c->tx_quiet_end);
     }
     if (gw_argv_send(s->app->store, &a, on_pass, s))
         s->running = 0;
@@ -360,6 +376,7 @@ static void run_round(gw_sched *s) {
     }
     s->running = 1;
     s->progress = 0;
+    s->queued = s->limited = 0;
     s->done = 0;
     s->now = gw_now_ms();
     for (size_t i = 0; i < s->n_ch; i++) {
@@ -386,9 +403,14 @@ static void on_tick(uv_timer_t *t) {
     run_round(s);
 }
 
-/* A fan-out batch wrote notifications due now. */
+/* A fan-out batch wrote notifications due now: routed at once, unless the last round
+ * found no tokens (then each batch would start a round that reads every partition's due
+ * notifications and routes none, competing with the fan-out for Redis; the tick
+ * routes them once tokens come). */
 static void on_fanned(void *priv) {
-    run_round(priv);
+    gw_sched *s = priv;
+    if (!s->starved)
+        run_round(s);
 }
 
 /* The channel's rules from its policy and its section. 0 or MC_EINVAL (err). */
@@ -400,13 +422,19 @@ static int chan_init(gw_sched *s, sched_chan *c, const gw_channel_cfg *cc, char 
     c->rate = cc->s.rate;
     c->left = c->rate > 0 ? 0 : -1;
     c->phone = pol && pol->phone_recipient;
-    c->quiet_start = c->quiet_end = -1;
+    c->quiet_start = c->quiet_end = c->tx_quiet_start = c->tx_quiet_end = -1;
     c->night_start = pol ? pol->night_start_min : -1;
     c->night_end = pol ? pol->night_end_min : -1;
     const char *q = cc->s.quiet_hours;
     if (pol && pol->quiet_hours && q && *q &&
         gw_sched_parse_hours(q, &c->quiet_start, &c->quiet_end)) {
         snprintf(err, errlen, "[%s] quiet_hours '%s' is not HH:MM-HH:MM", cc->name, q);
+        return MC_EINVAL;
+    }
+    q = cc->s.tx_quiet_hours;
+    if (pol && pol->quiet_hours && q && *q &&
+        gw_sched_parse_hours(q, &c->tx_quiet_start, &c->tx_quiet_end)) {
+        snprintf(err, errlen, "[%s] transaction quiet hours '%s' are not HH:MM-HH:MM", cc->name, q);
         return MC_EINVAL;
     }
     if (gw_key(s->app->keys, c->key, sizeof c->key, GW_K_RATE, GW_KEY_OWN, c->name) < 0) {

@@ -7,7 +7,9 @@
  *   notif   hash  dept status text to channels idx send_at_ms not_after_ms priority
  *                 created_ms [broadcast]; the scheduler adds channel, the sender
  *                 provider_id and sent_ms. A broadcast recipient has no text of its
- *                 own: readers take its broadcast's bc_part text
+ *                 own: readers take its broadcast's bc_part text; nor idx,
+ *                 send_at_ms, created_ms, nor priority and not_after_ms unless urgent
+ *                 or set (readers default idx 0, priority normal, not_after 0)
  *   due     zset  member notification id, score = due time in ms
  *   attempts list JSON {channel, at, result, error}
  *   dlv     hash  status entry ref notif at (the sender; kept 7 days: receipts find

@@ -27,20 +27,66 @@
 #include "gateway/store/gw_keys.h"
 
 #include <jansson.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define DRAIN_CHECK_MS 10  /* how often a drain looks whether it is over */
-#define TICK_MIN_MS 50     /* shortest tick */
-#define TICK_FIRST_MS 1000 /* the first tick comes at the latest after this */
+#define DRAIN_CHECK_MS 10      /* how often a drain looks whether it is over */
+#define TICK_MIN_MS 50         /* shortest tick */
+#define TICK_FIRST_MS 1000     /* the first tick comes at the latest after this */
+#define TOUCH_STREAMS_FIRST 16 /* room for this many streams' claims, doubled as needed */
 
 unsigned gw_job_notif_part(const gw_job *j) {
     long p = gw_keyspace_part_of_id(j->s->app->keys, j->notif);
     return p < 0 ? j->partition : (unsigned)p;
 }
 
-/* ---- the list of jobs ---- */
+/* ---- the list of jobs, and its two indexes ---- */
+
+/* FNV-1a of a and b (with a separator): a bucket of the indexes. */
+static unsigned bucket(const char *a, const char *b) {
+    uint32_t h = 2166136261u;
+    for (const unsigned char *p = (const unsigned char *)a; *p; p++)
+        h = (h ^ *p) * 16777619u;
+    h = (h ^ 0xffu) * 16777619u;
+    for (const unsigned char *p = (const unsigned char *)b; *p; p++)
+        h = (h ^ *p) * 16777619u;
+    return h & (GW_SENDER_BUCKETS - 1);
+}
+
+/* Puts j, whose channel, recipient, stream and id are set, into both indexes. */
+static void job_index(gw_sender *s, gw_job *j) {
+    j->rslot = bucket(j->ch, j->to);
+    j->rnext = s->by_rcpt[j->rslot];
+    if (j->rnext)
+        j->rnext->rprev = j;
+    s->by_rcpt[j->rslot] = j;
+    j->islot = bucket(j->stream, j->id);
+    j->inext = s->by_entry[j->islot];
+    if (j->inext)
+        j->inext->iprev = j;
+    s->by_entry[j->islot] = j;
+    j->indexed = 1;
+}
+
+static void job_unindex(gw_sender *s, gw_job *j) {
+    if (!j->indexed)
+        return;
+    if (j->rprev)
+        j->rprev->rnext = j->rnext;
+    else
+        s->by_rcpt[j->rslot] = j->rnext;
+    if (j->rnext)
+        j->rnext->rprev = j->rprev;
+    if (j->iprev)
+        j->iprev->inext = j->inext;
+    else
+        s->by_entry[j->islot] = j->inext;
+    if (j->inext)
+        j->inext->iprev = j->iprev;
+    j->indexed = 0;
+}
 
 static void on_timer_closed(uv_handle_t *h) {
     free(h);
@@ -48,6 +94,7 @@ static void on_timer_closed(uv_handle_t *h) {
 
 void gw_job_free(gw_job *j) {
     gw_sender *s = j->s;
+    job_unindex(s, j);
     if (j->prev)
         j->prev->next = j->next;
     else
@@ -68,9 +115,10 @@ void gw_job_free(gw_job *j) {
 }
 
 /* 1 when an earlier job to the same recipient on the same channel is still here:
- * a citizen's messages (a batch of replies, the parts of a notice) arrive in order. */
+ * a citizen's messages (a batch of replies, the parts of a notice) arrive in order.
+ * Only j's bucket of the recipient index is looked at. */
 static int held_by_earlier(const gw_sender *s, const gw_job *j) {
-    for (const gw_job *x = s->jobs; x; x = x->next)
+    for (const gw_job *x = s->by_rcpt[j->rslot]; x; x = x->rnext)
         if (x != j && x->seq < j->seq && !strcmp(x->to, j->to) && !strcmp(x->ch, j->ch))
             return 1;
     return 0;
@@ -81,12 +129,14 @@ void gw_job_finish(gw_job *j) {
     void *arg = j->done_arg;
     gw_sender *s = j->s;
     char ch[sizeof j->ch], to[sizeof j->to];
+    unsigned slot = j->rslot;
+    int indexed = j->indexed;
     memcpy(ch, j->ch, sizeof ch);
     memcpy(to, j->to, sizeof to);
     gw_job_free(j);
     /* the next held job to this recipient, if any, may go now */
     gw_job *next = NULL;
-    for (gw_job *x = s->jobs; x; x = x->next)
+    for (gw_job *x = indexed ? s->by_rcpt[slot] : NULL; x; x = x->rnext)
         if (x->held && !strcmp(x->to, to) && !strcmp(x->ch, ch) && (!next || x->seq < next->seq))
             next = x;
     if (next && !s->closing && !held_by_earlier(s, next)) {
@@ -115,6 +165,7 @@ int gw_sender_take(gw_sender *s, const char *stream, unsigned part, const char *
     if (!j)
         return MC_ENOMEM;
     snprintf(j->stream, sizeof j->stream, "%s", stream);
+    job_index(s, j);
     j->partition = part;
     j->done = done;
     j->done_arg = arg;
@@ -138,7 +189,7 @@ int gw_sender_take(gw_sender *s, const char *stream, unsigned part, const char *
 }
 
 int gw_sender_has(const gw_sender *s, const char *stream, const char *id) {
-    for (const gw_job *j = s->jobs; j; j = j->next)
+    for (const gw_job *j = s->by_entry[bucket(stream, id)]; j; j = j->inext)
         if (!strcmp(j->id, id) && !strcmp(j->stream, stream))
             return 1;
     return 0;
@@ -151,30 +202,46 @@ size_t gw_sender_busy(const gw_sender *s) {
 /* ---- the tick ---- */
 
 /* Jobs waiting for a retry stay ours: XCLAIM with idle 0 resets their idle time,
- * so no other process claims (and sends again) what this one is still retrying. */
+ * so no other process claims (and sends again) what this one is still retrying.
+ * One XCLAIM per stream, all built side by side in one walk of the list. */
 static void touch_jobs(gw_sender *s) {
-    if (!*s->app->consumer)
+    if (!*s->app->consumer || !s->jobs)
         return;
-    /* one XCLAIM per stream: the first job of each stream gathers that stream's ids */
-    for (const gw_job *first = s->jobs; first; first = first->next) {
-        const gw_job *x = s->jobs;
-        while (x != first && strcmp(x->stream, first->stream))
-            x = x->next;
-        if (x != first)
-            continue; /* that stream was claimed already */
-        gw_argv a = {0};
-        gw_argv_adds(&a, "XCLAIM");
-        gw_argv_adds(&a, first->stream);
-        gw_argv_adds(&a, GW_GROUP);
-        gw_argv_adds(&a, s->app->consumer);
-        gw_argv_adds(&a, "0");
-        for (const gw_job *j = first; j; j = j->next)
-            if (!strcmp(j->stream, first->stream))
-                gw_argv_adds(&a, j->id);
-        gw_argv_adds(&a, "JUSTID");
-        gw_argv_send(s->app->store, &a, NULL, NULL);
-        gw_argv_free(&a);
+    gw_argv *claims = NULL;
+    size_t n = 0, cap = 0;
+    for (const gw_job *j = s->jobs; j; j = j->next) {
+        size_t k = 0;
+        while (k < n && strcmp(claims[k].v[1], j->stream))
+            k++;
+        if (k == n) {
+            if (n == cap) {
+                size_t c = cap ? 2 * cap : TOUCH_STREAMS_FIRST;
+                gw_argv *v = realloc(claims, c * sizeof *v);
+                if (!v)
+                    break; /* what was gathered is claimed; the rest on the next tick */
+                claims = v;
+                cap = c;
+            }
+            claims[n] = (gw_argv){0};
+            gw_argv_adds(&claims[n], "XCLAIM");
+            gw_argv_adds(&claims[n], j->stream);
+            gw_argv_adds(&claims[n], GW_GROUP);
+            gw_argv_adds(&claims[n], s->app->consumer);
+            gw_argv_adds(&claims[n], "0");
+            if (claims[n].oom) {
+                gw_argv_free(&claims[n]);
+                break;
+            }
+            n++;
+        }
+        gw_argv_adds(&claims[k], j->id);
     }
+    for (size_t k = 0; k < n; k++) {
+        gw_argv_adds(&claims[k], "JUSTID");
+        gw_argv_send(s->app->store, &claims[k], NULL, NULL);
+        gw_argv_free(&claims[k]);
+    }
+    free(claims);
 }
 
 /* The refreshable token of a channel, or NULL. */

@@ -45,6 +45,10 @@
 #define RATE_PER_SEC 5                 /* citizen frames per second per connection */
 #define MAX_QUEUED_BYTES 262144        /* a client this far behind is dropped */
 #define INBOUND_STREAM_MAXLEN "100000" /* approximate cap of a partition's wc_in */
+/* Bytes of a frame lws hands over per callback: lws keeps a buffer of this size for
+ * every connection, idle or not, so it is small; a longer frame comes in pieces and is
+ * put together in rx (WEBCHAT_MAX_FRAME still bounds a frame). */
+#define WEBCHAT_RX_CHUNK 512
 
 typedef struct outframe {
     struct outframe *next; /* FIFO link */
@@ -59,18 +63,21 @@ struct gw_webchat {
 };
 
 typedef struct wc_conn {
-    int refs;                                /* lws + Redis commands in flight */
-    struct lws *wsi;                         /* NULL once lws closed the socket */
-    gw_app *app;                             /* borrowed */
-    int hello_state;                         /* 0 none, 1 in flight, 2 done */
-    char session[WEBCHAT_SESSION_HEX + 1];   /* the session token */
-    outframe *head, *tail;                   /* frames waiting for WRITEABLE */
-    size_t queued;                           /* bytes in the queue */
-    unsigned char rx[WEBCHAT_MAX_FRAME + 1]; /* reassembly of a fragmented frame */
-    size_t rx_len;                           /* bytes in rx */
-    int rx_overflow;                         /* current frame exceeded the limit */
-    uint64_t win_start;                      /* rate window start, ms */
-    int win_count;                           /* frames in the window */
+    int refs;                              /* lws + Redis commands in flight */
+    struct lws *wsi;                       /* NULL once lws closed the socket */
+    gw_app *app;                           /* borrowed */
+    int hello_state;                       /* 0 none, 1 in flight, 2 done */
+    char session[WEBCHAT_SESSION_HEX + 1]; /* the session token */
+    outframe *head, *tail;                 /* frames waiting for WRITEABLE */
+    size_t queued;                         /* bytes in the queue */
+    unsigned char *rx;                     /* reassembly of a frame that came in pieces,
+                                              WEBCHAT_MAX_FRAME bytes, owned; NULL
+                                              between such frames (an idle connection
+                                              holds no buffer) */
+    size_t rx_len;                         /* bytes in rx */
+    int rx_overflow;                       /* current frame exceeded the limit */
+    uint64_t win_start;                    /* rate window start, ms */
+    int win_count;                         /* frames in the window */
 } wc_conn;
 
 /* One citizen message on its way through Redis and the conversation turn. */
@@ -98,6 +105,7 @@ static void conn_unref(wc_conn *c) {
         n = f->next;
         free(f);
     }
+    free(c->rx);
     free(c);
 }
 
@@ -592,18 +600,30 @@ static int webchat_callback(struct lws *wsi, enum lws_callback_reasons reason, v
                 send_error(c, "bad_frame", "binary frames are not accepted");
             return 0;
         }
+        int last = lws_is_final_fragment(wsi) && !lws_remaining_packet_payload(wsi);
+        if (last && c->rx_len == 0 && !c->rx_overflow) { /* a whole frame at once */
+            if (len > WEBCHAT_MAX_FRAME)
+                send_error(c, "too_large", "frame larger than 4 KiB");
+            else
+                handle_frame(c, in, len);
+            return 0;
+        }
         if (c->rx_len + len > WEBCHAT_MAX_FRAME)
             c->rx_overflow = 1;
+        else if (!c->rx && !(c->rx = malloc(WEBCHAT_MAX_FRAME)))
+            c->rx_overflow = 1; /* answered as too large: nothing half-read is run */
         else {
             memcpy(c->rx + c->rx_len, in, len);
             c->rx_len += len;
         }
-        if (!lws_is_final_fragment(wsi) || lws_remaining_packet_payload(wsi))
+        if (!last)
             return 0;
         if (c->rx_overflow)
             send_error(c, "too_large", "frame larger than 4 KiB");
         else
             handle_frame(c, c->rx, c->rx_len);
+        free(c->rx);
+        c->rx = NULL;
         c->rx_len = 0;
         c->rx_overflow = 0;
         return 0;
@@ -645,7 +665,7 @@ int gw_webchat_open(gw_app *app, gw_webchat **out, char *err, size_t errlen) {
     }
     wc->app = app;
     wc->protocol = (struct lws_protocols){
-        WEBCHAT_SUBPROTOCOL, webchat_callback, sizeof(wc_pss), WEBCHAT_MAX_FRAME, 0, wc, 0};
+        WEBCHAT_SUBPROTOCOL, webchat_callback, sizeof(wc_pss), WEBCHAT_RX_CHUNK, 0, wc, 0};
     *out = wc;
     return 0;
 }

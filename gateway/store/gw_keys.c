@@ -124,6 +124,25 @@ static const gw_key_spec table[GW_K__COUNT] = {
      * read by the sender before a request, so no partition's script needs it */
     {GW_K_HOLD, "hold", 1, 1, "string", "its own (one per channel, shared by every process)",
      "sender (the provider said its daily quota is spent)", "until the quota resets (PX)"},
+    /* next to sub_dossier (one script writes both, the event script reads both): a
+     * subscriber by phone whose department gave the channels (a comma list); absent =
+     * the default order (ZNS before SMS when the department's template is linked) */
+    {GW_K_SUB_CHANS, "sub_chans", 1, 0, "hash", "the partition of its code", "subscriptions API",
+     "a field leaves with a DELETE; a citizen's HUY leaves it unread (not in sub_dossier)"},
+    /* [sms] max_per_number_per_day: one counter per number and local day, in the citizen's
+     * partition (notifications to one number live in every partition: the sender counts,
+     * as it checks the chat window, right before the first request) */
+    {GW_K_PER_DAY, "per_day", 3, 0, "string", ANY_PART, "sender (before a notification's request)",
+     "2 days (EX when the day's first is counted)"},
+    /* one reader per partition's inbound stream keeps a citizen's messages in order
+     * across gateways (store/gw_lease.h) */
+    {GW_K_LEASE, "lease", 0, 0, "string", "each partition (its inbound stream's reader)",
+     "reader's lease keeper (SET NX PX, renewed; value: the consumer name)",
+     "[worker] claim_idle_ms after the last renewal"},
+    {GW_K_GATEWAYS, "gateways", 0, 1, "zset",
+     "its own (every gateway that reads inbound streams, shared)",
+     "reader's lease keeper (heartbeat: member the consumer name, score its expiry in ms)",
+     "members leave [worker] claim_idle_ms after their last heartbeat"},
     {GW_K_TEST_SENDS, "test_sends", 1, 0, "string", DEPT_PART,
      "API (POST /broadcasts/test: counted before the notification's write)",
      "the window's length after its first test send"},

@@ -92,6 +92,11 @@ typedef enum gw_key_family {
     GW_K_AUDIT,        /* stream: a department's audit trail (dept) */
     GW_K_UNREACH,      /* string: a citizen a channel cannot reach, for a while (channel, user) */
     GW_K_HOLD, /* string: a channel out of its daily quota until it resets (channel; own tag) */
+    GW_K_SUB_CHANS,  /* hash: a dossier's subscribers by phone → their channel order (code) */
+    GW_K_PER_DAY,    /* string: notifications sent to one number on a local day (channel, user,
+                        yyyy-mm-dd) */
+    GW_K_LEASE,      /* string: the gateway reading this partition's inbound stream */
+    GW_K_GATEWAYS,   /* zset: the gateways reading inbound streams, by heartbeat expiry (own tag) */
     GW_K_TEST_SENDS, /* string: a department's broadcast test sends of the window (dept) */
     GW_K__COUNT
 } gw_key_family;

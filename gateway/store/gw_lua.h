@@ -11,17 +11,19 @@
 /* bc_note(bc, ch, from, to, fin) moves one recipient of broadcast bc (nil or "" = none)
  * on channel ch from outcome `from` (nil = none) to outcome `to` (st:<to>:<ch> += 1) in
  * the broadcast's hash of this partition (bc_part), and when fin counts it as finished;
- * the last one to finish a fully fanned partition (status sending) makes it done. */
+ * the last one to finish a fully fanned partition (status sending) makes it done. A
+ * bc_part that is gone (retention) is not made again: its status, read first, says so
+ * (one read where EXISTS and a later HMGET were two). */
 #define GW_BC_NOTE_LUA                                                                             \
     "local function bc_note(bc,ch,from,to,fin)\n"                                                  \
     "  if not bc or bc=='' then return end\n"                                                      \
     "  local bk=K.bc_part(bc)\n"                                                                   \
-    "  if redis.call('EXISTS',bk)==0 then return end\n"                                            \
+    "  local b=redis.call('HMGET',bk,'status','fanned')\n"                                         \
+    "  if not b[1] then return end\n"                                                              \
     "  if from then redis.call('HINCRBY',bk,'st:'..from..':'..ch,-1) end\n"                        \
     "  redis.call('HINCRBY',bk,'st:'..to..':'..ch,1)\n"                                            \
     "  if fin then\n"                                                                              \
     "    local f=redis.call('HINCRBY',bk,'finished',1)\n"                                          \
-    "    local b=redis.call('HMGET',bk,'status','fanned')\n"                                       \
     "    if b[1]=='sending' and f>=(tonumber(b[2]) or 0) then\n"                                   \
     "      redis.call('HSET',bk,'status','done')\n"                                                \
     "    end\n"                                                                                    \
@@ -32,7 +34,10 @@
  * the script sets from its arguments (gw_tz_offset_ms at that instant; the civil-from-
  * days computation of gw_date_of_day: the scripts have no os.date); day_note(id, dept,
  * ch, outcome, now) records that notification id reached a final outcome at now: the
- * partition's final set, and unless cancelled the department's counter of the day;
+ * partition's final set, and unless cancelled the department's counter of the day
+ * (its expiry set when a counter is made: every hash is made by a counter's first
+ * write, so it is kept 40 days after its last new counter, without an EXPIRE per
+ * outcome);
  * dead_note(id, dept, ch, reason, attempts, now) also records the death in the
  * notification hash and in the department's dead list, and counts it dead once: a letter retried
  * (POST /dead/{id}/retry keeps dead_counted) that dies again is not counted a second time.
@@ -59,8 +64,9 @@
     "  redis.call('ZADD',K.final(),now,id)\n"                                                      \
     "  if not dept or dept=='' or outcome=='cancelled' then return end\n"                          \
     "  local sk=K.stats(dept,ymd(now))\n"                                                          \
-    "  redis.call('HINCRBY',sk,((ch and ch~='') and ch or '-')..':'..outcome,1)\n"                 \
-    "  redis.call('EXPIRE',sk," GW_LUA_STATS_TTL_S ")\n"                                           \
+    "  if redis.call('HINCRBY',sk,((ch and ch~='') and ch or '-')..':'..outcome,1)==1 then\n"      \
+    "    redis.call('EXPIRE',sk," GW_LUA_STATS_TTL_S ")\n"                                         \
+    "  end\n"                                                                                      \
     "end\n"                                                                                        \
     "local function dead_why(id,fallback)\n"                                                       \
     "  local seen,out={},{}\n"                                                                     \

@@ -16,29 +16,44 @@
  * whose streams share its tag — each group with its own pending pass and its own
  * blocking read on a lane of the reader's store (a connection of its own to the
  * group's node).
+ *
+ * A leased feed's stream (an inbound partition) is read only while this process holds
+ * its partition's lease (gw_lease): `held` from the lease keeper's word on, `open` once
+ * the takeover claim (XAUTOCLAIM with no idle minimum, looped to the end of the
+ * pending list) handed over, in order, what the previous holder left. An entry a read
+ * brings for a stream no longer held is not handed over: it stays pending for the
+ * next holder's takeover. Blocking reads then last a quarter of a lease at most, so a
+ * holder that stopped renewing stops reading long before the lease expires.
  */
 #include "gateway/store/gw_reader.h"
 
 #include "core/mc.h"
 #include "gateway/app/gw_log.h"
 #include "gateway/store/gw_keys.h"
+#include "gateway/store/gw_lease.h"
 
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define READ_COUNT 64        /* entries per XREADGROUP / XAUTOCLAIM */
-#define READ_BLOCK_MS "2000" /* how long one read waits for new entries */
-#define TICK_MS 500          /* retries after a failure, and claim checks */
-#define MAX_FEEDS 4          /* modules reading through one reader */
-#define CURSOR_MAX 48        /* bytes of a stream entry id */
+#define READ_COUNT 64       /* entries per XREADGROUP / XAUTOCLAIM */
+#define READ_BLOCK_MS 2000L /* how long one read waits for new entries (at most) */
+#define LEASE_TTL_MS 60000L /* a lease's life when claim_idle_ms is 0 (claims off) */
+#define TICK_MS 500         /* retries after a failure, and claim checks */
+#define MAX_FEEDS 4         /* modules reading through one reader */
+#define CURSOR_MAX 48       /* bytes of a stream entry id */
 
 typedef struct rstream {
     char name[GW_READER_STREAM_MAX]; /* the stream */
     int feed;                        /* index of its feed */
     size_t group;                    /* index of its group */
     char cursor[CURSOR_MAX];         /* pending pass: entries after this id */
+    int part;                        /* leased: its partition; -1: read by every process */
+    int held;                        /* leased: its partition's lease is ours */
+    int open;                        /* leased: held and taken over: read it */
+    int need_takeover;               /* leased: held, its takeover claim still to do */
+    int taking_over;                 /* leased: a takeover XAUTOCLAIM is in flight */
 } rstream;
 
 /* The streams one read names, and that read's state. */
@@ -65,6 +80,8 @@ struct gw_reader {
     uint64_t last_claim;      /* loop time of the last claim round, ms */
     int closing;              /* free in progress */
     int paused;               /* gw_reader_pause */
+    gw_lease *lease;          /* the leased feed's partitions, owned (NULL: none) */
+    long block_ms;            /* how long a read blocks */
 };
 
 static void read_more(gw_reader *r);
@@ -92,6 +109,8 @@ static void hand_over(gw_reader *r, const rstream *s, const redisReply *e, int r
         e->element[0]->type != REDIS_REPLY_STRING)
         return;
     const gw_feed *f = &r->feeds[s->feed];
+    if (s->part >= 0 && !s->held)
+        return; /* not ours (any more): pending for the partition's holder */
     if (f->has && f->has(f->priv, s->name, e->element[0]->str))
         return;
     f->take(f->priv, s->name, e, redelivered);
@@ -183,7 +202,7 @@ static void on_claimed(gw_store *st, redisReply *rep, void *priv) {
 /* Takes over entries another consumer left idle (it died), and our own lost ones. */
 static void claim_idle(gw_reader *r) {
     for (size_t i = 0; i < r->n_streams; i++) {
-        if (feed_full(r, r->streams[i].feed))
+        if (feed_full(r, r->streams[i].feed) || (r->streams[i].part >= 0 && !r->streams[i].open))
             continue;
         claim *c = calloc(1, sizeof *c);
         if (!c)
@@ -204,13 +223,18 @@ static void create_groups(gw_reader *r) {
     r->groups_ready = 1;
 }
 
+/* 1 when s goes in its group's next read. */
+static int readable(const rstream *s, const int *full) {
+    return !full[s->feed] && (s->part < 0 || s->open);
+}
+
 /* One group's read, of its streams whose feed has room (full: per feed). */
 static void read_group(gw_reader *r, rgroup *g, const int *full) {
     if (g->reading || r->closing || r->paused || !gw_store_up(r->rd))
         return;
     size_t n_open = 0;
     for (size_t i = 0; i < r->n_streams; i++)
-        n_open += r->streams[i].group == g->index && !full[r->streams[i].feed];
+        n_open += r->streams[i].group == g->index && readable(&r->streams[i], full);
     if (n_open == 0)
         return; /* back-pressure: read again when a feed kicks */
     if (!r->groups_ready)
@@ -224,14 +248,14 @@ static void read_group(gw_reader *r, rgroup *g, const int *full) {
     gw_argv_addf(&a, "%d", READ_COUNT);
     if (!g->pending_pass) {
         gw_argv_adds(&a, "BLOCK");
-        gw_argv_adds(&a, READ_BLOCK_MS);
+        gw_argv_addf(&a, "%ld", r->block_ms);
     }
     gw_argv_adds(&a, "STREAMS");
     for (size_t i = 0; i < r->n_streams; i++)
-        if (r->streams[i].group == g->index && !full[r->streams[i].feed])
+        if (r->streams[i].group == g->index && readable(&r->streams[i], full))
             gw_argv_adds(&a, r->streams[i].name);
     for (size_t i = 0; i < r->n_streams; i++)
-        if (r->streams[i].group == g->index && !full[r->streams[i].feed])
+        if (r->streams[i].group == g->index && readable(&r->streams[i], full))
             gw_argv_adds(&a, g->pending_pass ? r->streams[i].cursor : ">");
     /* The pending pass may bring back entries this process is acknowledging right
      * now. It goes on the main connection, behind the acknowledgements queued
@@ -260,8 +284,112 @@ void gw_reader_kick(gw_reader *r) {
     read_more(r);
 }
 
+/* ---- leased partitions ---- */
+
+static void takeovers(gw_reader *r);
+
+/* One takeover XAUTOCLAIM in flight. */
+typedef struct takeover {
+    gw_reader *r;
+    size_t stream; /* index into streams */
+} takeover;
+
+static void send_takeover(gw_reader *r, size_t i, const char *from);
+
+/* XAUTOCLAIM answers [next, [[id, fields]...], [deleted ids]]: hands the entries over
+ * and goes on until next is 0-0; then the stream is read. */
+static void on_taken_over(gw_store *st, redisReply *rep, void *priv) {
+    (void)st;
+    takeover *t = priv;
+    gw_reader *r = t->r;
+    rstream *s = &r->streams[t->stream];
+    size_t i = t->stream;
+    free(t);
+    s->taking_over = 0;
+    if (r->closing || r->paused || !s->held || !s->need_takeover)
+        return;
+    if (!rep || rep->type != REDIS_REPLY_ARRAY || rep->elements < 2 ||
+        rep->element[0]->type != REDIS_REPLY_STRING || rep->element[1]->type != REDIS_REPLY_ARRAY)
+        return; /* the timer tries again */
+    const redisReply *list = rep->element[1];
+    for (size_t j = 0; j < list->elements; j++)
+        hand_over(r, s, list->element[j], 1);
+    if (list->elements) {
+        gw_log(GW_INFO, "worker.taken_over", "{s:s, s:I}", "stream", s->name, "entries",
+               (json_int_t)list->elements);
+        after_taking(r);
+    }
+    if (strcmp(rep->element[0]->str, "0-0")) {
+        send_takeover(r, i, rep->element[0]->str);
+        return;
+    }
+    s->need_takeover = 0;
+    s->open = 1;
+    read_more(r);
+}
+
+static void send_takeover(gw_reader *r, size_t i, const char *from) {
+    takeover *t = malloc(sizeof *t);
+    if (!t)
+        return;
+    *t = (takeover){r, i};
+    if (gw_store_cmdf(r->o.store, on_taken_over, t, "XAUTOCLAIM %s " GW_GROUP " %s 0 %s COUNT %d",
+                      r->streams[i].name, r->consumer, from, READ_COUNT)) {
+        free(t);
+        return;
+    }
+    r->streams[i].taking_over = 1;
+}
+
+/* What a new holder does first: take every entry pending in its new streams. Also
+ * creates the group (a new holder may be the first reader of the stream). */
+static void takeovers(gw_reader *r) {
+    if (r->closing || r->paused || !gw_store_up(r->o.store))
+        return;
+    for (size_t i = 0; i < r->n_streams; i++) {
+        rstream *s = &r->streams[i];
+        if (!s->need_takeover || s->taking_over)
+            continue;
+        gw_store_cmdf(r->o.store, NULL, NULL, "XGROUP CREATE %s " GW_GROUP " 0 MKSTREAM", s->name);
+        send_takeover(r, i, "0-0");
+    }
+}
+
+static void on_lease_changed(void *priv, unsigned part, int held) {
+    gw_reader *r = priv;
+    for (size_t i = 0; i < r->n_streams; i++) {
+        rstream *s = &r->streams[i];
+        if (s->part != (int)part)
+            continue;
+        s->held = held;
+        s->open = 0;
+        s->need_takeover = held;
+        const gw_feed *f = &r->feeds[s->feed];
+        if (!held && f->drop)
+            f->drop(f->priv, s->name);
+    }
+    if (held)
+        takeovers(r);
+}
+
+static int on_lease_busy(void *priv, unsigned part) {
+    gw_reader *r = priv;
+    for (size_t i = 0; i < r->n_streams; i++) {
+        const rstream *s = &r->streams[i];
+        const gw_feed *f = &r->feeds[s->feed];
+        if (s->part == (int)part && f->busy && f->busy(f->priv, s->name))
+            return 1;
+    }
+    return 0;
+}
+
+struct gw_lease *gw_reader_lease(const gw_reader *r) {
+    return r ? r->lease : NULL;
+}
+
 static void on_timer(uv_timer_t *t) {
     gw_reader *r = t->data;
+    takeovers(r);
     read_more(r);
     uint64_t now = uv_now(r->o.loop);
     if (!r->paused && r->o.claim_idle_ms > 0 &&
@@ -297,6 +425,7 @@ gw_reader *gw_reader_new(const gw_reader_opts *o) {
     if (!r)
         return NULL;
     r->o = *o;
+    r->block_ms = READ_BLOCK_MS;
     snprintf(r->consumer, sizeof r->consumer, "%s", o->consumer);
     r->o.consumer = r->consumer;
     r->rd = gw_store_new(o->loop, o->addr);
@@ -330,9 +459,28 @@ static long group_of(gw_reader *r, const char *name) {
     return (long)g->index;
 }
 
+/* The lease keeper of a leased feed; a lease lasts claim_idle_ms, a read a quarter of it. */
+static int start_leases(gw_reader *r) {
+    long ttl = r->o.claim_idle_ms > 0 ? r->o.claim_idle_ms : LEASE_TTL_MS;
+    if (ttl < GW_LEASE_MIN_TTL_MS)
+        ttl = GW_LEASE_MIN_TTL_MS;
+    gw_lease_opts lo = {r->o.loop, r->o.store,       r->o.keys,     r->consumer,
+                        ttl,       on_lease_changed, on_lease_busy, r};
+    if (!(r->lease = gw_lease_new(&lo)))
+        return MC_ENOMEM;
+    if (r->block_ms > ttl / 4)
+        r->block_ms = ttl / 4;
+    return 0;
+}
+
 int gw_reader_add(gw_reader *r, const gw_feed *f) {
     if (r->n_feeds == MAX_FEEDS || r->n_streams + f->n_streams > GW_READER_MAX_STREAMS)
         return MC_ETOOBIG;
+    if (f->parts && (!r->o.keys || r->lease))
+        return MC_EINVAL;
+    for (size_t i = 0; f->parts && i < f->n_streams; i++)
+        if (f->parts[i] >= gw_keyspace_partitions(r->o.keys))
+            return MC_EINVAL;
     for (size_t i = 0; i < f->n_streams; i++)
         if (strlen(f->streams[i]) >= GW_READER_STREAM_MAX)
             return MC_EINVAL;
@@ -350,17 +498,25 @@ int gw_reader_add(gw_reader *r, const gw_feed *f) {
         s->feed = fi;
         s->group = (size_t)g;
         snprintf(s->cursor, sizeof s->cursor, "0");
+        s->part = f->parts ? (int)f->parts[i] : -1;
+        s->held = s->open = s->need_takeover = s->taking_over = 0;
     }
     r->n_streams += f->n_streams;
     r->feeds[r->n_feeds++] = *f;
     r->feeds[fi].streams = NULL; /* the names live in streams[] now */
+    r->feeds[fi].parts = NULL;   /* and the partitions too */
     r->groups_ready = 0;
-    return 0;
+    return f->parts ? start_leases(r) : 0;
 }
 
-void gw_reader_pause(gw_reader *r) {
-    if (r)
-        r->paused = 1;
+void gw_reader_pause(gw_reader *r, void (*done)(void *arg), void *arg) {
+    if (!r) {
+        if (done)
+            done(arg);
+        return;
+    }
+    r->paused = 1;
+    gw_lease_release_all(r->lease, done, arg);
 }
 
 static void on_timer_closed(uv_handle_t *h) {
@@ -376,6 +532,8 @@ void gw_reader_free(gw_reader *r) {
     if (!r)
         return;
     r->closing = 1;
+    gw_lease_free(r->lease);
+    r->lease = NULL;
     gw_store_free(r->rd);
     uv_timer_stop(&r->timer);
     uv_close((uv_handle_t *)&r->timer, on_timer_closed);

@@ -33,6 +33,8 @@
 #include "gateway/app/gw_log.h"
 #include "gateway/store/gw_cluster.h"
 #include "gateway/store/gw_keys.h"
+#include "gateway/store/gw_redis.h"
+#include "gateway/store/gw_resp.h"
 #include "gateway/store/gw_script.h"
 
 #include <inttypes.h>
@@ -171,188 +173,10 @@ static void schedule_retry(gw_store *s) {
         uv_timer_start(&s->retry, on_retry, RECONNECT_MS, 0);
 }
 
-/* ---- replies kept beyond their callback ---- */
-
-static void reply_free(redisReply *r) {
-    if (!r)
-        return;
-    for (size_t i = 0; r->type == REDIS_REPLY_ARRAY && i < r->elements; i++)
-        reply_free(r->element[i]);
-    free(r->element);
-    free(r->str);
-    free(r);
-}
-
-/* A deep copy of r (hiredis frees its own when the callback returns), or NULL. */
-static redisReply *reply_copy(const redisReply *r) {
-    redisReply *c = r ? calloc(1, sizeof *c) : NULL;
-    if (!c)
-        return NULL;
-    c->type = r->type;
-    c->integer = r->integer;
-    if (r->str) {
-        if (!(c->str = malloc(r->len + 1)))
-            goto fail;
-        memcpy(c->str, r->str, r->len);
-        c->str[r->len] = '\0';
-        c->len = r->len;
-    }
-    if (r->type == REDIS_REPLY_ARRAY && r->elements) {
-        if (!(c->element = calloc(r->elements, sizeof *c->element)))
-            goto fail;
-        c->elements = r->elements;
-        for (size_t i = 0; i < r->elements; i++)
-            if (!(c->element[i] = reply_copy(r->element[i])))
-                goto fail;
-    }
-    return c;
-fail:
-    reply_free(c);
-    return NULL;
-}
-
 int gw_store_waited_short(const gw_store *s, long long *acked) {
     if (acked)
         *acked = s ? s->short_acked : 0;
     return s && s->in_short;
-}
-
-/* ---- the event adapter ---- */
-
-/*
- * Our hiredis event adapter for libuv. Reading is a uv_poll as usual; writing is
- * deferred to a uv_check handle (after the loop's poll phase), so every command
- * issued during one loop iteration leaves in one write() and the socket's poll
- * interest is not switched on and off per command (two epoll_ctl calls each with
- * the stock adapter). Only when the socket buffer is full, or while connecting,
- * does it wait for writability through the poll.
- */
-typedef struct gw_redis_ev {
-    redisAsyncContext *ac; /* the context served */
-    uv_poll_t poll;        /* readability (and writability when it must wait) */
-    uv_check_t check;      /* the deferred flush */
-    int events;            /* UV_READABLE / UV_WRITABLE currently polled */
-    int want_write;        /* hiredis has output pending */
-    int in_flush;          /* inside redisAsyncHandleWrite from the check */
-    int again;             /* hiredis asked to write again during the flush */
-    int closed;            /* hiredis let the context go (ev_cleanup): ac is freed */
-    int open_handles;      /* handles not yet closed; freed at 0 */
-} gw_redis_ev;
-
-static void ev_on_poll(uv_poll_t *h, int status, int events);
-
-static void ev_set(gw_redis_ev *e, int events) {
-    if (e->closed || events == e->events)
-        return;
-    e->events = events;
-    if (events)
-        uv_poll_start(&e->poll, events, ev_on_poll);
-    else
-        uv_poll_stop(&e->poll);
-}
-
-static void ev_on_poll(uv_poll_t *h, int status, int events) {
-    gw_redis_ev *e = h->data;
-    if (status < 0)
-        events = e->events; /* let hiredis find the error */
-    if (events & UV_READABLE)
-        redisAsyncHandleRead(e->ac);
-    /* The read may have ended the connection (Redis went away: EOF comes with
-     * writability while we wait for it): ac is freed and the handles closing. */
-    if (e->closed)
-        return;
-    if ((events & UV_WRITABLE) && (e->events & UV_WRITABLE)) {
-        ev_set(e, e->events & ~UV_WRITABLE);
-        e->want_write = 0;
-        redisAsyncHandleWrite(e->ac);
-    }
-}
-
-static void ev_on_check(uv_check_t *h) {
-    gw_redis_ev *e = h->data;
-    uv_check_stop(&e->check);
-    if (!e->want_write)
-        return;
-    e->want_write = 0;
-    e->in_flush = 1;
-    e->again = 0;
-    redisAsyncHandleWrite(e->ac);
-    e->in_flush = 0;
-    if (e->closed) /* the write failed and hiredis let the context go */
-        return;
-    if (e->again) /* the kernel buffer is full: wait until the socket is writable */
-        ev_set(e, e->events | UV_WRITABLE);
-}
-
-static void ev_add_read(void *p) {
-    gw_redis_ev *e = p;
-    ev_set(e, e->events | UV_READABLE);
-}
-
-static void ev_del_read(void *p) {
-    gw_redis_ev *e = p;
-    ev_set(e, e->events & ~UV_READABLE);
-}
-
-static void ev_add_write(void *p) {
-    gw_redis_ev *e = p;
-    if (!(e->ac->c.flags & REDIS_CONNECTED)) {
-        ev_set(e, e->events | UV_WRITABLE); /* connecting: writability says connected */
-        return;
-    }
-    if (e->in_flush) {
-        e->again = 1;
-        return;
-    }
-    if (!e->want_write) {
-        e->want_write = 1;
-        uv_check_start(&e->check, ev_on_check);
-    }
-}
-
-static void ev_del_write(void *p) {
-    gw_redis_ev *e = p;
-    e->want_write = 0;
-    ev_set(e, e->events & ~UV_WRITABLE);
-}
-
-static void ev_closed(uv_handle_t *h) {
-    gw_redis_ev *e = h->data;
-    if (--e->open_handles == 0)
-        free(e);
-}
-
-static void ev_cleanup(void *p) {
-    gw_redis_ev *e = p;
-    e->closed = 1;
-    e->ac->ev.data = NULL;
-    uv_poll_stop(&e->poll);
-    uv_check_stop(&e->check);
-    uv_close((uv_handle_t *)&e->poll, ev_closed);
-    uv_close((uv_handle_t *)&e->check, ev_closed);
-}
-
-static int ev_attach(redisAsyncContext *ac, uv_loop_t *loop) {
-    if (ac->ev.data)
-        return REDIS_ERR;
-    gw_redis_ev *e = calloc(1, sizeof *e);
-    if (!e)
-        return REDIS_ERR;
-    if (uv_poll_init_socket(loop, &e->poll, ac->c.fd)) {
-        free(e);
-        return REDIS_ERR;
-    }
-    uv_check_init(loop, &e->check);
-    e->ac = ac;
-    e->open_handles = 2;
-    e->poll.data = e->check.data = e;
-    ac->ev.data = e;
-    ac->ev.addRead = ev_add_read;
-    ac->ev.delRead = ev_del_read;
-    ac->ev.addWrite = ev_add_write;
-    ac->ev.delWrite = ev_del_write;
-    ac->ev.cleanup = ev_cleanup;
-    return REDIS_OK;
 }
 
 /* ---- nodes ---- */
@@ -430,7 +254,7 @@ static void node_connect(node *n) {
         return;
     }
     ac->data = n;
-    if (ev_attach(ac, s->loop) != REDIS_OK) {
+    if (gw_redis_attach(ac, s->loop) != REDIS_OK) {
         redisAsyncFree(ac);
         schedule_retry(s);
         return;
@@ -695,15 +519,15 @@ static void req_free(req *q) {
     if (q->t) {
         for (size_t i = 0; i < q->t->n; i++) {
             free(q->t->parts[i].cmd);
-            reply_free(q->t->parts[i].reply);
+            gw_redis_reply_free(q->t->parts[i].reply);
         }
         free(q->t->parts);
         free(q->t);
     }
     free(q->cmd);
     free(q->ask_host);
-    reply_free(q->err);
-    reply_free(q->held);
+    gw_redis_reply_free(q->err);
+    gw_redis_reply_free(q->held);
     free(q);
 }
 
@@ -796,7 +620,7 @@ static void later_add(req *q) {
         redisReply *e = q->err;
         q->err = NULL;
         finish(q, e);
-        reply_free(e);
+        gw_redis_reply_free(e);
         return;
     }
     s->stats.retried++;
@@ -822,8 +646,8 @@ static int follow(req *q, node *at, const gw_redirect *rd, const redisReply *r) 
     gw_store *s = q->s;
     if (s->closing || rd->kind == GW_REDIRECT_NONE || q->tries >= GW_STORE_MAX_TRIES)
         return 0;
-    redisReply *c = reply_copy(r); /* r may be q->err itself */
-    reply_free(q->err);
+    redisReply *c = gw_redis_reply_copy(r); /* r may be q->err itself */
+    gw_redis_reply_free(q->err);
     q->err = c;
     const char *host = rd->host[0] ? rd->host : at->host;
     switch (rd->kind) {
@@ -891,7 +715,7 @@ static void on_reply(redisAsyncContext *ac, void *r, void *privdata) {
         }
     } else if (reply && q->wait_n > 0 && !s->closing) {
         /* on the connection that ran it: WAIT counts the replicas that have this write */
-        if ((q->held = reply_copy(reply)) &&
+        if ((q->held = gw_redis_reply_copy(reply)) &&
             redisAsyncCommand(ac, on_waited, q, "WAIT %d %ld", q->wait_n, q->wait_ms) == REDIS_OK)
             return;
         reply = NULL; /* the link is closing: as if it dropped before the answer */
@@ -910,12 +734,12 @@ static void on_part(redisAsyncContext *ac, void *r, void *privdata) {
     if (reply && reply->type == REDIS_REPLY_ERROR && !t->met.kind &&
         gw_cluster_redirect(reply->str, reply->len, &rd)) {
         t->met = rd;
-        reply_free(q->err);
-        q->err = reply_copy(reply);
+        gw_redis_reply_free(q->err);
+        q->err = gw_redis_reply_copy(reply);
     }
     if (pt->idx + 1 < t->n) {
-        reply_free(pt->reply);
-        pt->reply = pt->cb && reply ? reply_copy(reply) : NULL;
+        gw_redis_reply_free(pt->reply);
+        pt->reply = pt->cb && reply ? gw_redis_reply_copy(reply) : NULL;
         return;
     }
     if (reply) {
@@ -926,7 +750,7 @@ static void on_part(redisAsyncContext *ac, void *r, void *privdata) {
         if (t->met.kind) {
             gw_redirect met = t->met;
             for (size_t i = 0; i < t->n; i++) {
-                reply_free(t->parts[i].reply);
+                gw_redis_reply_free(t->parts[i].reply);
                 t->parts[i].reply = NULL;
             }
             if (follow(q, n, &met, q->err ? q->err : reply))
@@ -1026,11 +850,14 @@ static int cmd_argv(gw_store *s, unsigned lane, gw_store_cb *cb, void *priv, int
     req *q = single_req(s, cb, priv, wait_n, wait_ms);
     if (!q)
         return MC_ENOMEM;
-    if (redisAsyncCommandArgv(s->nodes->ac, on_reply, q, argc, argv, argvlen) != REDIS_OK) {
+    gw_resp r;
+    int rc = gw_resp_argv(&r, argc, argv, argvlen);
+    if (!rc && redisAsyncFormattedCommand(s->nodes->ac, on_reply, q, r.p, r.len) != REDIS_OK)
+        rc = MC_EUNAVAIL;
+    gw_resp_clear(&r);
+    if (rc)
         free(q);
-        return MC_EUNAVAIL;
-    }
-    return 0;
+    return rc;
 }
 
 int gw_store_cmd(gw_store *s, gw_store_cb *cb, void *priv, int argc, const char **argv,
@@ -1050,11 +877,17 @@ int gw_store_cmdf(gw_store *s, gw_store_cb *cb, void *priv, const char *fmt, ...
         rc = len < 0 || !cmd ? MC_ENOMEM : cluster_submit(s, 0, cb, priv, cmd, (size_t)len, 0, 0);
     } else {
         req *q = single_req(s, cb, priv, 0, 0);
-        rc = !q ? MC_ENOMEM : 0;
-        if (q && redisvAsyncCommand(s->nodes->ac, on_reply, q, fmt, ap) != REDIS_OK) {
+        gw_resp r;
+        int enc = q ? gw_resp_fmt(&r, fmt, ap) : MC_ENOMEM, sent = 0;
+        if (enc == 0)
+            sent = redisAsyncFormattedCommand(s->nodes->ac, on_reply, q, r.p, r.len) == REDIS_OK;
+        else if (q && enc != MC_ENOMEM) /* a directive, or a length, of hiredis's alone */
+            sent = redisvAsyncCommand(s->nodes->ac, on_reply, q, fmt, ap) == REDIS_OK;
+        if (q)
+            gw_resp_clear(&r);
+        rc = sent ? 0 : enc == MC_ENOMEM ? MC_ENOMEM : MC_EUNAVAIL;
+        if (!sent)
             free(q);
-            rc = MC_EUNAVAIL;
-        }
     }
     va_end(ap);
     return rc;
@@ -1216,7 +1049,7 @@ void gw_store_free(gw_store *s) {
     while (s->later_head) {
         req *q = s->later_head;
         s->later_head = q->next_later;
-        reply_free(q->err);
+        gw_redis_reply_free(q->err);
         q->err = NULL;
         finish(q, NULL);
     }
@@ -1236,72 +1069,4 @@ void gw_store_free(gw_store *s) {
     uv_close((uv_handle_t *)&s->retry, on_timer_closed);
     uv_close((uv_handle_t *)&s->health, on_timer_closed);
     uv_close((uv_handle_t *)&s->later, on_timer_closed);
-}
-
-/* ---- argument vectors ---- */
-
-static int argv_grow(gw_argv *a) {
-    if (a->n < a->cap)
-        return 0;
-    size_t cap = a->cap ? a->cap * 2 : 16;
-    const char **v = realloc(a->v, cap * sizeof *v);
-    if (!v)
-        return -1;
-    a->v = v;
-    size_t *l = realloc(a->l, cap * sizeof *l);
-    if (!l)
-        return -1;
-    a->l = l;
-    char **o = realloc(a->owned, cap * sizeof *o);
-    if (!o)
-        return -1;
-    a->owned = o;
-    a->cap = cap;
-    return 0;
-}
-
-void gw_argv_add(gw_argv *a, const char *s, size_t len) {
-    if (a->oom || argv_grow(a)) {
-        a->oom = 1;
-        return;
-    }
-    a->v[a->n] = s ? s : "";
-    a->l[a->n] = s ? len : 0;
-    a->n++;
-}
-
-void gw_argv_adds(gw_argv *a, const char *s) {
-    gw_argv_add(a, s, s ? strlen(s) : 0);
-}
-
-void gw_argv_addf(gw_argv *a, const char *fmt, ...) {
-    char *s = NULL;
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(NULL, 0, fmt, ap);
-    va_end(ap);
-    if (n >= 0 && !a->oom && !argv_grow(a) && (s = malloc((size_t)n + 1))) {
-        va_start(ap, fmt);
-        vsnprintf(s, (size_t)n + 1, fmt, ap);
-        va_end(ap);
-        a->owned[a->n_owned++] = s;
-        gw_argv_add(a, s, (size_t)n);
-        return;
-    }
-    a->oom = 1;
-}
-
-int gw_argv_send(gw_store *s, gw_argv *a, gw_store_cb *cb, void *priv) {
-    if (a->oom || a->n == 0 || a->n > INT_MAX)
-        return MC_ENOMEM;
-    return gw_store_cmd(s, cb, priv, (int)a->n, a->v, a->l);
-}
-
-void gw_argv_free(gw_argv *a) {
-    for (size_t i = 0; i < a->n_owned; i++)
-        free(a->owned[i]);
-    free(a->owned);
-    free(a->v);
-    free(a->l);
-    memset(a, 0, sizeof *a);
 }

@@ -9,7 +9,7 @@ import { describe, it, before, after, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { makeTempDir, removeTempDir, startRedis, startMotcua, httpRequest, redisCli, waitFor, sleep, wsConnect, stopAll } from '../lib/harness.mjs';
+import { makeTempDir, removeTempDir, startRedis, startMotcua, httpRequest, redisCli, redisPipe, waitFor, sleep, wsConnect, stopAll } from '../lib/harness.mjs';
 import { startFakes } from '../fakes/providers.mjs';
 import { everyPart, key, ownKey, citizenKey, partOf } from '../lib/keys.mjs';
 import { fbSignature, zaloSignature, twilioSignature } from '../lib/sign.mjs';
@@ -442,6 +442,7 @@ describe('sms via kannel', { timeout: 60000 }, () => {
         assert.equal(r.status, 200, r.body);
         const [req] = await fakes.waitFor('kannel', 1, 10000);
         assert.equal(req.query.to, '+84912345678');
+        assert.equal(req.query.from, 'UBND', 'from the brandname of [sms] sender');
         assert.match(req.query.text, /tam tru/i);
         q.set('secret', 'nope');
         assert.equal((await httpRequest(`${mc.url}/webhook/sms?${q}`)).status, 401);

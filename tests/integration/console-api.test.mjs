@@ -445,6 +445,7 @@ describe('console API (/api/v1: me, wards, templates, preview, batch, dossiers)'
                     cost_vnd: 4 * PRICE,
                 },
             },
+            cost_vnd: 4 * PRICE, // every channel's cost added (gw_cost.c)
         });
 
         // all channels by default (webchat included)
@@ -555,6 +556,9 @@ describe('console API (/api/v1: me, wards, templates, preview, batch, dossiers)'
             );
             for (const e of r.json.errors) assert.ok(e.message && !e.message.startsWith('to.'), e.message);
             assert.deepEqual(r.json.preview, { row: 2, text: 'Chào Dân 0, phường Bến Thành mời bạn đến nhận kết quả.' });
+            // what the 47 good rows will cost by the channel each goes by first: one GSM-7 segment each
+            assert.deepEqual(r.json.cost, { sms: { recipients: 47, units: 47, cost_vnd: 47 * PRICE } });
+            assert.equal(r.json.cost_vnd, 47 * PRICE);
             assert.deepEqual(await snapshot(), before, 'a dry run writes nothing');
         });
 

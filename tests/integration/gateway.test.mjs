@@ -216,6 +216,16 @@ describe('motcua serve (web chat, health, metrics, logs)', { timeout: 120000 }, 
         const ack = await c.next((f) => f.type === 'ack' && f.id === 'max' || f.type === 'error');
         assert.equal(ack.type, 'ack', `a 2000-character text is accepted: ${JSON.stringify(ack)}`);
         assert.equal(ack.id, 'max');
+
+        // lws hands a frame over in pieces of 512 bytes: one past 4 KiB is refused whole,
+        // and a 3,000-byte one (pieces cut inside its 3-byte letters) is put back together.
+        c.send({ type: 'message', id: 'huge', text: 'ệ'.repeat(1400) });
+        const e4 = await c.next('error');
+        assert.equal(e4.error, 'too_large');
+        await sleep(1100); // past the 5-frames-per-second limit of the frames above
+        c.send({ type: 'message', id: 'pieces', text: 'ệ'.repeat(1000) });
+        const ack2 = await c.next((f) => (f.type === 'ack' && f.id === 'pieces') || f.type === 'error');
+        assert.equal(ack2.type, 'ack', `a 3,000-byte frame is accepted: ${JSON.stringify(ack2)}`);
         assert.ok(c.isOpen, 'connection still open after errors');
         await c.close();
     });
@@ -453,17 +463,21 @@ describe('motcua command line', { timeout: 60000 }, () => {
     });
 
     it('classify: one JSON line per input line, invalid UTF-8 reported in place', async () => {
+        const ESCAPED = 'hỏi "lệ phí" \\ a\\b / c\td\u0001e\u001f\u007f';
         const input = Buffer.concat([
             Buffer.from('lam khai sinh can giay to gi\n'),
             Buffer.from([0xff, 0xfe, 0x0a]),
             Buffer.from(`${Q_KHAI_SINH}\n`),
+            Buffer.from(ESCAPED + '\n'),
         ]);
         const r = await runMotcua(['classify'], { input, env: { MOTCUA_REDIS_URL: 'unix:/nonexistent/redis.sock' } });
         assertNoSanitizer(r.stderr);
         assert.equal(r.code, 0, r.stderr);
         const lines = r.stdout.split('\n').filter((l) => l !== '');
-        assert.equal(lines.length, 3, `three output lines:\n${r.stdout}`);
-        const [a, b, c] = lines.map((l) => JSON.parse(l));
+        assert.equal(lines.length, 4, `four output lines:\n${r.stdout}`);
+        const [a, b, c, d] = lines.map((l) => JSON.parse(l));
+        assert.equal(d.text, ESCAPED, 'quotes, backslashes and control characters come back as sent');
+        assert.deepEqual(Object.keys(d), ['text', 'intent', 'confidence', 'entities']);
         for (const [o, text] of [
             [a, 'lam khai sinh can giay to gi'],
             [c, Q_KHAI_SINH],

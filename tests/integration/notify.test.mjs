@@ -284,6 +284,111 @@ describe('notifications: SMS quiet hours (controlled clock)', { timeout: 60000 }
     });
 });
 
+describe('notifications: quiet hours by kind of notice (controlled clock)', { timeout: 60000 }, () => {
+    let dir, redis, fakes;
+
+    before(async () => {
+        dir = makeTempDir('motcua-nk-');
+        redis = await startRedis(path.join(dir, 'redis'));
+        fakes = await startFakes(fakeConfig());
+    });
+
+    after(async () => {
+        await stopAll({ fakes, redis, dir });
+    });
+
+    it("at 23:00 a notice about the citizen's own dossier goes by SMS at once, another waits; both windows are configuration", async () => {
+        const off23 = offsetTo(23);
+        const t23 = Date.now() + off23;
+        const tx = nid(), other = nid();
+        const toTx = phone(), toOther = phone();
+        let d = await startDispatcher({ redisUrl: redis.url, env: env(fakes.url, off23), consumer: 'it-kind-1' });
+        try {
+            await putNotif(redis, tx, { to: { phone: toTx }, text: 'Hồ sơ đã có kết quả', channels: 'sms', dueMs: t23 - 1000, extra: ['dossier', '000.00.25.H29-231122-0001'] });
+            await putNotif(redis, other, { to: { phone: toOther }, text: 'Thông báo chung', channels: 'sms', dueMs: t23 - 1000 });
+            await waitFor(async () => (await status(redis, tx)) === 'sent', 10000);
+            assert.equal(smsTo(fakes, toTx).length, 1, 'a transaction notice goes any time by default');
+            assert.ok(await waitFor(async () => Number(await dueAt(redis, other)) === t23 + 8 * HOUR, 5000), 'the other waits for 07:00');
+            assert.equal(smsTo(fakes, toOther).length, 0);
+        } finally {
+            assertCleanExit(await d.stop(), d.lines, 'dispatcher at 23:00');
+        }
+        // [sms] transaction_quiet_hours = 22:30-06:00 and quiet_hours = 23:30-07:00: now the
+        // dossier's notice waits until 06:00 and a general one due at 23:00 goes
+        const tx2 = nid(), other2 = nid();
+        const toTx2 = phone(), toOther2 = phone();
+        d = await startDispatcher({
+            redisUrl: redis.url,
+            env: env(fakes.url, off23, { MOTCUA_SMS_TRANSACTION_QUIET_HOURS: '22:30-06:00', MOTCUA_SMS_QUIET_HOURS: '23:30-07:00' }),
+            consumer: 'it-kind-2',
+        });
+        try {
+            await putNotif(redis, tx2, { to: { phone: toTx2 }, text: 'Hồ sơ cần bổ sung', channels: 'sms', dueMs: t23 - 1000, extra: ['dossier', '000.00.25.H29-231122-0002'] });
+            await putNotif(redis, other2, { to: { phone: toOther2 }, text: 'Lịch tiếp dân', channels: 'sms', dueMs: t23 - 1000 });
+            await waitFor(async () => (await status(redis, other2)) === 'sent', 10000);
+            assert.ok(await waitFor(async () => Number(await dueAt(redis, tx2)) === t23 + 7 * HOUR, 5000), 'held until 06:00');
+            assert.equal(smsTo(fakes, toTx2).length, 0);
+        } finally {
+            assertCleanExit(await d.stop(), d.lines, 'dispatcher with both windows set');
+        }
+    });
+});
+
+describe('notifications: [sms] max_per_number_per_day (controlled clock)', { timeout: 60000 }, () => {
+    let dir, redis, fakes;
+
+    before(async () => {
+        dir = makeTempDir('motcua-nc-');
+        redis = await startRedis(path.join(dir, 'redis'));
+        fakes = await startFakes(fakeConfig());
+    });
+
+    after(async () => {
+        await stopAll({ fakes, redis, dir });
+    });
+
+    it('the third notification of the day to one number waits for the next day; an urgent one is not counted', async () => {
+        const off12 = offsetTo(12);
+        const t12 = Date.now() + off12;
+        const midnight = t12 + 12 * HOUR; // 00:00 local the next day
+        const to = phone();
+        const day = new Date(t12 + HCM_OFFSET).toISOString().slice(0, 10);
+        const ids = [nid(), nid(), nid()];
+        const urgent = nid();
+        let d = await startDispatcher({ redisUrl: redis.url, env: env(fakes.url, off12, { MOTCUA_SMS_MAX_PER_NUMBER_PER_DAY: '2' }), consumer: 'it-cap-1' });
+        let late;
+        try {
+            for (const [i, id] of ids.entries())
+                await putNotif(redis, id, { to: { phone: to }, text: `Hồ sơ ${i}`, channels: 'sms', dueMs: t12 - 1000, extra: ['dossier', `000.00.25.H29-231122-000${i}`] });
+            await putNotif(redis, urgent, { to: { phone: to }, text: 'Khẩn', channels: 'sms', dueMs: t12 - 1000, priority: 'urgent' });
+            await waitFor(async () => (await status(redis, urgent)) === 'sent', 10000);
+            await waitFor(async () => {
+                const st = await Promise.all(ids.map((id) => status(redis, id)));
+                return st.filter((x) => x === 'sent').length === 2 && (await Promise.all(ids.map((id) => dueAt(redis, id)))).some((x) => x !== '');
+            }, 10000);
+            late = (await Promise.all(ids.map(async (id) => [id, await dueAt(redis, id)]))).find(([, x]) => x !== '')[0];
+            assert.equal(Number(await dueAt(redis, late)), midnight, 'due again at local midnight');
+            assert.equal(await status(redis, late), 'scheduled');
+            assert.deepEqual((await attempts(redis, late)).map((a) => [a.channel, a.result, a.error]), [['sms', 'later', 'per_number_day']]);
+            assert.equal(smsTo(fakes, to).length, 3, 'two notices and the urgent one');
+            const k = citizenKey('per_day', 'sms', to, day);
+            assert.equal(await redisCli(redis.sock, 'GET', k), '3', 'counted in the citizen partition (the urgent one is not)');
+            const ttl = Number(await redisCli(redis.sock, 'TTL', k));
+            assert.ok(ttl > 0 && ttl <= 2 * 86400, `expires (${ttl} s)`);
+        } finally {
+            assertCleanExit(await d.stop(), d.lines, 'dispatcher at 12:00');
+        }
+        // the next day: a transaction notice may go at 00:00, and it does
+        d = await startDispatcher({ redisUrl: redis.url, env: env(fakes.url, midnight + 1000 - Date.now(), { MOTCUA_SMS_MAX_PER_NUMBER_PER_DAY: '2' }), consumer: 'it-cap-2' });
+        try {
+            await waitFor(async () => (await status(redis, late)) === 'sent', 10000);
+            assert.equal(smsTo(fakes, to).length, 4);
+        } finally {
+            assertCleanExit(await d.stop(), d.lines, 'dispatcher at 00:00');
+        }
+    });
+});
+
 describe('notifications: two dispatchers share the work', { timeout: 180000 }, () => {
     let dir, redis, fakes;
     const N = 1000;

@@ -252,7 +252,7 @@ async function freePorts(n) {
  * (--cluster-port), AOF off; joined with `redis-cli --cluster create` (slots spread evenly)
  * and waited for until every node says cluster_state:ok and every replica is in sync.
  * Returns {url (redis-cluster://127.0.0.1:<port>,...), nodes: [{port, pid, proc, dir,
- * alive(), stop(), kill()}], cli(...args) (redis-cli -c on a live node), primaryOf(key)
+ * alive(), stop(), kill(), restart()}] (restart: the same node again, after kill or stop), cli(...args) (redis-cli -c on a live node), primaryOf(key)
  * (the node serving key's slot), stop()}: stop() ends every node (SIGTERM, then waits).
  */
 export async function startRedisCluster(dir, { primaries = 3, replicas = 0, nodeTimeoutMs = 2000, timeoutMs = 30000 } = {}) {
@@ -280,20 +280,33 @@ export async function startRedisCluster(dir, { primaries = 3, replicas = 0, node
                 '--save', '',
                 '--daemonize', 'no',
             ];
-            const proc = track(spawn('redis-server', args, { cwd: ndir, stdio: ['ignore', 'pipe', 'pipe'] }));
             const output = [];
-            lineCollector(proc.stdout, output);
-            lineCollector(proc.stderr, output);
-            nodes.push({
-                port,
-                pid: proc.pid,
-                proc,
-                dir: ndir,
-                output,
-                alive: () => proc.exitCode === null && proc.signalCode === null,
-                stop: () => signalAndWait(proc, 'SIGTERM'),
-                kill: () => signalAndWait(proc, 'SIGKILL'),
-            });
+            const node = { port, dir: ndir, output };
+            // (re)starts the node with the same ports and nodes.conf: a killed primary
+            // comes back as a replica of the one promoted in its place
+            const spawnNode = () => {
+                const proc = track(spawn('redis-server', args, { cwd: ndir, stdio: ['ignore', 'pipe', 'pipe'] }));
+                lineCollector(proc.stdout, output);
+                lineCollector(proc.stderr, output);
+                Object.assign(node, {
+                    pid: proc.pid,
+                    proc,
+                    alive: () => proc.exitCode === null && proc.signalCode === null,
+                    stop: () => signalAndWait(proc, 'SIGTERM'),
+                    kill: () => signalAndWait(proc, 'SIGKILL'),
+                });
+            };
+            spawnNode();
+            node.restart = async () => {
+                if (node.alive()) throw new Error(`node ${port} is running`);
+                spawnNode();
+                const deadline = Date.now() + timeoutMs;
+                while (!(await clusterCli(port, 'PING').catch(() => '')).includes('PONG')) {
+                    if (Date.now() > deadline) throw new Error(`node ${port} did not come back`);
+                    await sleep(50);
+                }
+            };
+            nodes.push(node);
         }
         const deadline = Date.now() + timeoutMs;
         const until = async (what, fn) => {

@@ -639,15 +639,39 @@ static void classify_table(void **state) {
     }
 }
 
+/* [sms] sender: a number, or a registered brandname of at most 11 plain characters. */
+static void sender_brandname(void **state) {
+    (void)state;
+    const char *ok[] = {"UBND-HCM", "DVCQG", "BO CONG AN", "So.TuPhap_1", "+84900000001",
+                        "8088",     ""};
+    const char *bad[] = {"UBND PHUONG 1", "UBND-Q1 TPHCM", "Sở Tư pháp", "UBND!",
+                         " UBND",         "+84 900 000",   "+"};
+    char err[200];
+    for (size_t i = 0; i < MC_ARRAY_LEN(ok); i++) {
+        ch_settings s = t_kannel;
+        s.sender = ok[i];
+        if (ch_sms_adapter.validate(&s, err, sizeof err) != 0)
+            fail_msg("sender \"%s\" refused: %s", ok[i], err);
+    }
+    for (size_t i = 0; i < MC_ARRAY_LEN(bad); i++) {
+        ch_settings s = t_kannel;
+        s.sender = bad[i];
+        if (ch_sms_adapter.validate(&s, err, sizeof err) != MC_EINVAL)
+            fail_msg("sender \"%s\" taken", bad[i]);
+        assert_non_null(strstr(err, "brandname"));
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(counting),       cmocka_unit_test(culprits),
-        cmocka_unit_test(phones),         cmocka_unit_test(verify_twilio_vector),
-        cmocka_unit_test(verify_twilio),  cmocka_unit_test(verify_kannel),
-        cmocka_unit_test(parse_fixtures), cmocka_unit_test(parse_twilio_cases),
-        cmocka_unit_test(parse_statuses), cmocka_unit_test(parse_refusals),
-        cmocka_unit_test(render_twilio),  cmocka_unit_test(render_kannel),
-        cmocka_unit_test(render_cut),     cmocka_unit_test(classify_table),
+        cmocka_unit_test(counting),         cmocka_unit_test(culprits),
+        cmocka_unit_test(phones),           cmocka_unit_test(verify_twilio_vector),
+        cmocka_unit_test(verify_twilio),    cmocka_unit_test(verify_kannel),
+        cmocka_unit_test(parse_fixtures),   cmocka_unit_test(parse_twilio_cases),
+        cmocka_unit_test(parse_statuses),   cmocka_unit_test(parse_refusals),
+        cmocka_unit_test(render_twilio),    cmocka_unit_test(render_kannel),
+        cmocka_unit_test(render_cut),       cmocka_unit_test(classify_table),
+        cmocka_unit_test(sender_brandname),
     };
     return cmocka_run_group_tests_name("ch_sms", tests, NULL, NULL);
 }

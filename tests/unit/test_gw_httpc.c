@@ -470,6 +470,47 @@ static void post_with_body_and_headers(void **state) {
     free_client(c);
 }
 
+/* Requests one after the other reuse one reset easy handle: nothing of the one before
+ * (method, headers, body, a Retry-After seen) carries over to the next. */
+static void reused_handles_carry_nothing_over(void **state) {
+    (void)state;
+    reset_gots();
+    gw_httpc *c = client(5000, 0, 0);
+    ch_http h;
+    build(&h, "PUT", "/ok?step=1", "abc", 3);
+    add_header(&h, "X-Test: first");
+    assert_int_equal(gw_httpc_send(c, &h, "zalo", on_done, &gots[0]), 0);
+    ch_http_clear(&h);
+    RUN_UNTIL(gots[0].called, 5000);
+    assert_int_equal(gots[0].status, 200);
+    assert_string_equal(server.method, "PUT");
+    assert_string_equal(server.xtest, "first");
+    assert_int_equal(server.body_len, 3);
+
+    send_path(c, "/busy", "zalo", &gots[1]);
+    RUN_UNTIL(gots[1].called, 5000);
+    assert_int_equal(gots[1].status, 429);
+    assert_true(gots[1].has_retry_after);
+
+    build(&h, "POST", "/ok?step=3", "{}", 2);
+    assert_int_equal(gw_httpc_send(c, &h, "zalo", on_done, &gots[2]), 0);
+    ch_http_clear(&h);
+    RUN_UNTIL(gots[2].called, 5000);
+    assert_int_equal(gots[2].status, 200);
+    assert_false(gots[2].has_retry_after);
+    assert_string_equal(server.method, "POST"); /* not the PUT of step 1 */
+    assert_string_equal(server.target, "/ok?step=3");
+    assert_string_equal(server.xtest, ""); /* not step 1's header */
+    assert_int_equal(server.body_len, 2);
+
+    send_path(c, "/ok?step=4", "zalo", &gots[3]);
+    RUN_UNTIL(gots[3].called, 5000);
+    assert_string_equal(server.method, "GET");
+    assert_int_equal(server.body_len, 0);
+    assert_int_equal(server.accepted, 1); /* and the connection stayed the same */
+    free_client(c);
+}
+
 static void status_codes_and_retry_after(void **state) {
     (void)state;
     reset_gots();
@@ -956,6 +997,7 @@ static void on_wire_tells_ambiguous_from_unsent(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(post_with_body_and_headers, setup, teardown),
+        cmocka_unit_test_setup_teardown(reused_handles_carry_nothing_over, setup, teardown),
         cmocka_unit_test_setup_teardown(status_codes_and_retry_after, setup, teardown),
         cmocka_unit_test_setup_teardown(timeout_gives_status_zero, setup, teardown),
         cmocka_unit_test_setup_teardown(refused_connection_is_an_error, setup, teardown),

@@ -125,11 +125,11 @@ static int spin_taken(fx *f, int i, size_t n) {
 }
 
 static void start(fx *f, int i, const char *consumer, long claim_ms) {
-    gw_reader_opts o = {&f->loop, &f->addr, f->store, consumer, claim_ms};
+    gw_reader_opts o = {&f->loop, &f->addr, f->store, consumer, claim_ms, NULL};
     f->r[i] = gw_reader_new(&o);
     assert_non_null(f->r[i]);
     static const char *const streams[] = {STREAM};
-    gw_feed fd = {streams, 1, f_take, f_has, f_full, f_taken, &f->f[i]};
+    gw_feed fd = {streams, 1, f_take, f_has, f_full, f_taken, &f->f[i], NULL, NULL, NULL};
     assert_int_equal(gw_reader_add(f->r[i], &fd), 0);
 }
 
@@ -230,7 +230,7 @@ static void test_pause_takes_nothing_new(void **state) {
     fx *f = *state;
     start(f, 0, "c1", 0);
     spin(f, 200);
-    gw_reader_pause(f->r[0]);
+    gw_reader_pause(f->r[0], NULL, NULL);
     xadd(f, 1);
     spin(f, 700);
     assert_int_equal(f->f[0].n, 0);
@@ -258,9 +258,10 @@ static void test_cluster_reads_every_partition(void **state) {
         assert_true(gw_key(f->ks, names[p], sizeof names[p], GW_K_IN, p) > 0);
         streams[p] = names[p];
     }
-    gw_reader_opts o = {&f->loop, &addr, st, "c1", 0};
+    gw_reader_opts o = {&f->loop, &addr, st, "c1", 0, NULL};
     assert_non_null(f->r[0] = gw_reader_new(&o));
-    gw_feed fd = {streams, CLUSTER_PARTS, f_take, f_has, f_full, f_taken, &f->f[0]};
+    gw_feed fd = {streams, CLUSTER_PARTS, f_take, f_has, f_full,
+                  f_taken, &f->f[0],      NULL,   NULL,  NULL};
     assert_int_equal(gw_reader_add(f->r[0], &fd), 0);
     for (int i = 0; i < WAIT_MS && !gw_store_up(st); i++)
         spin(f, 1);
