@@ -344,6 +344,11 @@ describe('officers console in Chromium', { timeout: 120000 }, () => {
         assert.equal(await page.getAttribute('#bulk-result', 'data-valid'), '47');
         assert.equal(await page.getAttribute('#bulk-result', 'data-invalid'), '3');
         assert.equal(await page.textContent('#bulk-preview'), 'Chào Nguyễn, Văn "Tư" 0, hồ sơ HS-000 đã có kết quả, mời đến nhận.', 'quoted fields parsed');
+        // what the send will cost, by channel (issue 14): the 47 valid rows go by SMS first
+        const costs = await page.$$eval('#bulk-cost li', (l) => l.map((e) => [e.dataset.testid, e.textContent]));
+        assert.equal(costs.length, 1, JSON.stringify(costs));
+        assert.equal(costs[0][0], 'bulk-cost-sms');
+        assert.match(costs[0][1], /: 47 tin \/ messages, 0 ₫$/, costs[0][1]);
         await shot(page, 'bulk-check', { fullPage: true });
 
         await page.click('#bulk-send');
